@@ -1,0 +1,46 @@
+"""The console entry point shape shared by the services: ``<service> serve | migrate``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+
+from idp_common.migrations import upgrade_to_head
+from idp_common.settings import DatabaseServiceSettings, ServiceSettings
+from idp_common.telemetry import configure_logging
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def service_main(
+    *,
+    name: str,
+    load_settings: Callable[[], S],
+    create_app: Callable[[S], FastAPI],
+    migrations: str | None = None,
+    argv: Sequence[str] | None = None,
+) -> None:
+    parser = argparse.ArgumentParser(prog=name)
+    commands = ["serve", "migrate"] if migrations else ["serve"]
+    parser.add_argument("command", choices=commands, nargs="?", default="serve")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    configure_logging(name, settings.log_level)
+    if args.command == "migrate":
+        assert migrations is not None
+        assert isinstance(settings, DatabaseServiceSettings)
+        upgrade_to_head(settings.database_url, migrations)
+        return
+    # uvicorn turns SIGTERM/SIGINT into a lifespan shutdown: consumers drain, the relay flushes.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=60,
+    )

@@ -1,0 +1,87 @@
+"""The documented event types and the schema of each one's ``data``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from idp_common.messaging.envelope import Event, InvalidEvent
+
+SUBMISSION_CREATED = "panel.submission.created"
+SUBMISSION_UPDATED = "panel.submission.updated"
+EXECUTION_REQUESTED = "operation.execution.requested"
+EXECUTION_LOG = "operation.execution.log"
+EXECUTION_FINISHED = "operation.execution.finished"
+
+ExecutionStatus = Literal[
+    "pending", "running", "succeeded", "failed", "timed_out", "cancelled", "lost", "rejected"
+]
+TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {"succeeded", "failed", "timed_out", "cancelled", "lost", "rejected"}
+)
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SubmissionCreated(EventData):
+    submission_id: uuid.UUID
+    panel_id: uuid.UUID
+    panel_slug: str
+    operation_template: str
+    submitted_by: str
+    parameters: dict[str, Any]
+
+
+class ExecutionRequested(EventData):
+    execution_id: uuid.UUID
+    template_slug: str
+    argv: list[str] = Field(min_length=1)
+    env: dict[str, str]
+    timeout_seconds: float = Field(gt=0)
+
+
+class LogLine(EventData):
+    seq: int = Field(ge=0)
+    stream: Literal["stdout", "stderr", "system"]
+    message: str
+    timestamp: datetime
+
+
+class ExecutionLog(EventData):
+    execution_id: uuid.UUID
+    lines: list[LogLine] = Field(min_length=1)
+
+
+class ExecutionFinished(EventData):
+    execution_id: uuid.UUID
+    status: Literal["succeeded", "failed", "timed_out", "cancelled"]
+    exit_code: int | None
+    duration_seconds: float
+    output_excerpt: str
+    error: str | None = None
+    worker_id: str
+
+
+class SubmissionUpdated(EventData):
+    submission_id: uuid.UUID
+    status: ExecutionStatus
+    execution_id: uuid.UUID | None = None
+    exit_code: int | None = None
+    output: str | None = None
+    error: str | None = None
+
+
+D = TypeVar("D", bound=EventData)
+
+
+def parse_data(model: type[D], event: Event) -> D:
+    """The event's data as ``model``; a payload that does not fit can never succeed."""
+    try:
+        return model.model_validate(event.data)
+    except ValidationError as exc:
+        raise InvalidEvent(f"{event.type} data does not match its schema: {exc}") from exc

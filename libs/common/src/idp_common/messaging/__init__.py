@@ -1,0 +1,1 @@
+"""SQS messaging: CloudEvents envelope, publisher, consumer, transactional outbox."""

@@ -1,0 +1,238 @@
+"""The SQS consumer loop.
+
+Long polls only for as many messages as it has free slots, runs each handler in a CONSUMER
+span parented by the producer's trace context, extends visibility while a handler runs,
+deletes a message only after its handler returned (its transaction committed), and leaves a
+failed message to be received again after a backoff; after ``MAX_RECEIVE_COUNT`` receives
+the broker moves it to the queue's DLQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import Counter, Histogram
+
+from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
+from idp_common.messaging.publisher import messaging_attributes
+from idp_common.messaging.sqs import QueueDirectory
+from idp_common.messaging.topology import MAX_BATCH_SIZE, MAX_RECEIVE_COUNT, QueueSpec
+from idp_common.messaging.trace_context import TRACE_ATTRIBUTE_NAMES, extract_context
+from idp_common.request_context import tenant_var
+
+logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+EventHandler = Callable[[Event], Awaitable[None]]
+
+MESSAGES = Counter(
+    "idp_messages_consumed_total", "Messages handled, by outcome.", ["queue", "outcome"]
+)
+HANDLING_SECONDS = Histogram(
+    "idp_message_handling_seconds", "Handler duration per message.", ["queue"]
+)
+QUEUE_SECONDS = Histogram(
+    "idp_message_queue_seconds",
+    "Time from send to first handling.",
+    ["queue"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def exponential_retry_delay(base_seconds: float, max_seconds: int) -> Callable[[int], int]:
+    def delay(receive_count: int) -> int:
+        return int(min(base_seconds * 2 ** (receive_count - 1), max_seconds))
+
+    return delay
+
+
+DEFAULT_RETRY_DELAY = exponential_retry_delay(1.0, 60)
+
+
+class Consumer:
+    def __init__(
+        self,
+        queues: QueueDirectory,
+        queue: QueueSpec,
+        handler: EventHandler,
+        *,
+        concurrency: int = 10,
+        wait_time_seconds: int = 20,
+        retry_delay: Callable[[int], int] = DEFAULT_RETRY_DELAY,
+        shutdown_grace_seconds: float = 30.0,
+    ) -> None:
+        self.queues = queues
+        self.queue = queue
+        self.handler = handler
+        self.concurrency = concurrency
+        self.wait_time_seconds = wait_time_seconds
+        self.retry_delay = retry_delay
+        self.shutdown_grace_seconds = shutdown_grace_seconds
+        self.heartbeat_seconds = max(queue.visibility_timeout_seconds / 3, 1)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        client = self.queues.client
+        url = await self._queue_url()
+        while url is not None and not self._stopping.is_set():
+            free = self.concurrency - len(self._inflight)
+            if free <= 0:
+                await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            messages = await self._receive_unless_stopped(
+                client.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=min(MAX_BATCH_SIZE, free),
+                    WaitTimeSeconds=self.wait_time_seconds,
+                    AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                    MessageAttributeNames=list(TRACE_ATTRIBUTE_NAMES),
+                )
+            )
+            for message in messages:
+                task = asyncio.create_task(self._handle(url, message))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+        await self._drain()
+
+    async def _queue_url(self) -> str | None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                return await self.queues.url(self.queue.name)
+            except Exception:
+                logger.warning("queue %s unreachable; retrying", self.queue.name, exc_info=True)
+                await self._sleep_unless_stopped(backoff)
+                backoff = min(backoff * 2, 10)
+        return None
+
+    async def _receive_unless_stopped(self, request: Awaitable[Any]) -> list[dict[str, Any]]:
+        receive = asyncio.ensure_future(request)
+        stopped = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({receive, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if not receive.done():
+            # Anything the broker handed over in this poll becomes visible again later.
+            receive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receive
+            return []
+        try:
+            return list(receive.result().get("Messages", []))
+        except Exception:
+            logger.warning("receive from %s failed", self.queue.name, exc_info=True)
+            await self._sleep_unless_stopped(1.0)
+            return []
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _drain(self) -> None:
+        if not self._inflight:
+            return
+        _, pending = await asyncio.wait(set(self._inflight), timeout=self.shutdown_grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _handle(self, url: str, message: dict[str, Any]) -> None:
+        attributes = message.get("Attributes", {})
+        receive_count = int(attributes.get("ApproximateReceiveCount", "1"))
+        if receive_count == 1 and "SentTimestamp" in attributes:
+            waited = time.time() - int(attributes["SentTimestamp"]) / 1000
+            QUEUE_SECONDS.labels(self.queue.name).observe(max(waited, 0.0))
+        started = time.perf_counter()
+        with tracer.start_as_current_span(
+            f"{self.queue.name} process",
+            context=extract_context(message.get("MessageAttributes")),
+            kind=SpanKind.CONSUMER,
+            attributes=messaging_attributes(self.queue.name, "process")
+            | {
+                "messaging.message.id": message["MessageId"],
+                "messaging.receive_count": receive_count,
+            },
+        ) as span:
+            heartbeat = asyncio.create_task(self._heartbeat(url, message["ReceiptHandle"]))
+            try:
+                event = decode_event(message["Body"])
+                span.set_attribute("cloudevents.event_id", event.id)
+                span.set_attribute("cloudevents.event_type", event.type)
+                tenant_var.set(event.tenant)
+                await self.handler(event)
+            except InvalidEvent as exc:
+                self._record_failure(span, exc, message, receive_count, "invalid")
+                delay = 0  # it can never succeed: let redrive take it to the DLQ quickly
+            except Exception as exc:
+                self._record_failure(span, exc, message, receive_count, "failed")
+                delay = self.retry_delay(receive_count)
+            else:
+                MESSAGES.labels(self.queue.name, "ok").inc()
+                delay = None
+            finally:
+                heartbeat.cancel()
+                HANDLING_SECONDS.labels(self.queue.name).observe(time.perf_counter() - started)
+            await self._settle(url, message["ReceiptHandle"], delay)
+
+    def _record_failure(
+        self,
+        span: trace.Span,
+        exc: Exception,
+        message: dict[str, Any],
+        receive_count: int,
+        outcome: str,
+    ) -> None:
+        MESSAGES.labels(self.queue.name, outcome).inc()
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, str(exc)))
+        final = receive_count >= MAX_RECEIVE_COUNT
+        logger.error(
+            "message %s on %s: %s%s",
+            message["MessageId"],
+            self.queue.name,
+            exc,
+            f" (receive {receive_count}; moving to {self.queue.dlq_name})" if final else "",
+            exc_info=outcome == "failed",
+            extra={"receive_count": receive_count, "outcome": outcome},
+        )
+
+    async def _settle(self, url: str, receipt: str, retry_delay: int | None) -> None:
+        client = self.queues.client
+        try:
+            if retry_delay is None:
+                await client.delete_message(QueueUrl=url, ReceiptHandle=receipt)
+            else:
+                await client.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=retry_delay
+                )
+        except Exception:
+            # The message comes back after its visibility timeout; consumers are idempotent.
+            logger.warning("could not settle a message on %s", self.queue.name, exc_info=True)
+
+    async def _heartbeat(self, url: str, receipt: str) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                await self.queues.client.change_message_visibility(
+                    QueueUrl=url,
+                    ReceiptHandle=receipt,
+                    VisibilityTimeout=self.queue.visibility_timeout_seconds,
+                )
+            except Exception:
+                logger.warning("visibility heartbeat failed on %s", self.queue.name, exc_info=True)

@@ -1,0 +1,69 @@
+"""The CloudEvents 1.0 JSON envelope of every message body, with the ``tenant`` extension."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+_FORMAT = JSONFormat()
+JSON_CONTENT_TYPE = "application/json"
+
+
+class InvalidEvent(ValueError):
+    """A message body that is not a valid event of ours; it can never succeed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    source: str
+    tenant: str
+    data: dict[str, Any]
+    subject: str | None = None
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def encode_event(event: Event) -> str:
+    attributes: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event.id,
+        "source": event.source,
+        "type": event.type,
+        "time": event.time,
+        "datacontenttype": JSON_CONTENT_TYPE,
+        "tenant": event.tenant,
+    }
+    if event.subject is not None:
+        attributes["subject"] = event.subject
+    return _FORMAT.write(CloudEvent(attributes, event.data)).decode()
+
+
+def decode_event(body: str) -> Event:
+    try:
+        cloud_event = _FORMAT.read(None, body)
+    except (BaseCloudEventException, ValueError, TypeError, KeyError) as exc:
+        raise InvalidEvent(f"not a CloudEvents 1.0 JSON event: {exc}") from exc
+    if cloud_event.get_specversion() != "1.0":
+        raise InvalidEvent(f"unsupported specversion {cloud_event.get_specversion()!r}")
+    tenant = cloud_event.get_attributes().get("tenant")
+    if not isinstance(tenant, str) or not tenant:
+        raise InvalidEvent("the tenant extension attribute is missing")
+    data = cloud_event.get_data()
+    if not isinstance(data, dict):
+        raise InvalidEvent("data must be a JSON object")
+    return Event(
+        id=cloud_event.get_id(),
+        type=cloud_event.get_type(),
+        source=cloud_event.get_source(),
+        tenant=tenant,
+        subject=cloud_event.get_subject(),
+        time=cloud_event.get_time() or datetime.now(UTC),
+        data=data,
+    )

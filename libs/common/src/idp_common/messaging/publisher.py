@@ -1,0 +1,85 @@
+"""Sending to SQS with the producer's trace context in MessageAttributes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from idp_common.messaging.envelope import Event, encode_event
+from idp_common.messaging.sqs import QueueDirectory
+from idp_common.messaging.topology import MAX_BATCH_SIZE, MAX_MESSAGE_BYTES
+from idp_common.messaging.trace_context import current_trace_carrier, to_message_attributes
+
+tracer = trace.get_tracer(__name__)
+
+
+class MessageTooLarge(ValueError):
+    pass
+
+
+def checked_body(event: Event) -> str:
+    body = encode_event(event)
+    if len(body.encode()) > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(f"{event.type} body exceeds {MAX_MESSAGE_BYTES} bytes")
+    return body
+
+
+def messaging_attributes(queue: str, operation: str) -> dict[str, str]:
+    return {
+        "messaging.system": "aws_sqs",
+        "messaging.destination.name": queue,
+        "messaging.operation.type": operation,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    key: str
+    body: str
+    trace_carrier: Mapping[str, str]
+
+
+class Publisher:
+    def __init__(self, queues: QueueDirectory) -> None:
+        self.queues = queues
+
+    async def send_batch(self, queue: str, messages: Sequence[OutgoingMessage]) -> dict[str, str]:
+        """Send up to ten messages in one call; returns the keys that failed, with the reason."""
+        assert len(messages) <= MAX_BATCH_SIZE
+        entries = [
+            {
+                "Id": str(index),
+                "MessageBody": message.body,
+                "MessageAttributes": to_message_attributes(message.trace_carrier),
+            }
+            for index, message in enumerate(messages)
+        ]
+        with tracer.start_as_current_span(
+            f"{queue} send", kind=SpanKind.PRODUCER, attributes=messaging_attributes(queue, "send")
+        ):
+            response = await self.queues.client.send_message_batch(
+                QueueUrl=await self.queues.url(queue), Entries=entries
+            )
+        return {
+            messages[int(failure["Id"])].key: failure.get("Message", failure.get("Code", "?"))
+            for failure in response.get("Failed", [])
+        }
+
+    async def publish(self, queue: str, events: Sequence[Event]) -> None:
+        """Send events now, in batches, as children of the current span (no outbox)."""
+        for start in range(0, len(events), MAX_BATCH_SIZE):
+            chunk = events[start : start + MAX_BATCH_SIZE]
+            with tracer.start_as_current_span(
+                f"{queue} publish",
+                kind=SpanKind.PRODUCER,
+                attributes=messaging_attributes(queue, "publish"),
+            ):
+                carrier = current_trace_carrier()
+                failed = await self.send_batch(
+                    queue, [OutgoingMessage(e.id, checked_body(e), carrier) for e in chunk]
+                )
+            if failed:
+                raise RuntimeError(f"SQS refused {len(failed)} message(s) for {queue}: {failed}")

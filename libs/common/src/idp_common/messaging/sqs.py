@@ -1,0 +1,81 @@
+"""The SQS client (aioboto3), queue URL resolution and ``ensure_queues()`` for dev and tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+
+from idp_common.messaging.topology import MAX_RECEIVE_COUNT, QUEUES, QueueSpec
+from idp_common.settings import SQSSettings
+
+SQSClient = Any  # aiobotocore's generated client has no importable type
+
+
+@asynccontextmanager
+async def open_sqs_client(settings: SQSSettings) -> AsyncIterator[SQSClient]:
+    """One client per process: creating one costs far more than a request."""
+    session = aioboto3.Session()
+    config = Config(
+        connect_timeout=5,
+        read_timeout=settings.wait_time_seconds + 10,  # must outlast a long poll
+        retries={"max_attempts": 3, "mode": "standard"},
+        max_pool_connections=50,
+    )
+    secret = settings.secret_access_key.get_secret_value() if settings.secret_access_key else None
+    async with session.client(
+        "sqs",
+        endpoint_url=settings.endpoint_url,
+        region_name=settings.region,
+        aws_access_key_id=settings.access_key_id,
+        aws_secret_access_key=secret,
+        config=config,
+    ) as client:
+        yield client
+
+
+class QueueDirectory:
+    """Physical names (with the environment prefix) and cached URLs of the topology's queues."""
+
+    def __init__(self, client: SQSClient, prefix: str = "") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._urls: dict[str, str] = {}
+
+    def physical_name(self, name: str) -> str:
+        return self.prefix + name
+
+    async def url(self, name: str) -> str:
+        if name not in self._urls:
+            response = await self.client.get_queue_url(QueueName=self.physical_name(name))
+            self._urls[name] = response["QueueUrl"]
+        return self._urls[name]
+
+    async def ping(self) -> None:
+        """Reach the broker and check one queue of the topology exists (readiness)."""
+        await self.client.get_queue_url(QueueName=self.physical_name(QUEUES[0].name))
+
+    async def ensure_queues(self) -> None:
+        """Create every queue and its DLQ with the redrive policy; safe to repeat."""
+        for spec in QUEUES:
+            await self._ensure(spec)
+
+    async def _ensure(self, spec: QueueSpec) -> None:
+        dlq = await self.client.create_queue(QueueName=self.physical_name(spec.dlq_name))
+        dlq_arn = (
+            await self.client.get_queue_attributes(
+                QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"]
+            )
+        )["Attributes"]["QueueArn"]
+        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+        await self.client.create_queue(
+            QueueName=self.physical_name(spec.name),
+            Attributes={
+                "VisibilityTimeout": str(spec.visibility_timeout_seconds),
+                "RedrivePolicy": json.dumps(redrive),
+            },
+        )

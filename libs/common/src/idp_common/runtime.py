@@ -1,0 +1,110 @@
+"""Lifespan building blocks: the SQS side of a process and its background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from fastapi import FastAPI
+
+from idp_common.db import Database
+from idp_common.messaging.consumer import Consumer, EventHandler, exponential_retry_delay
+from idp_common.messaging.outbox import OutboxRelay
+from idp_common.messaging.publisher import Publisher
+from idp_common.messaging.sqs import QueueDirectory, open_sqs_client
+from idp_common.messaging.tables import MessagingTables
+from idp_common.messaging.topology import QueueSpec
+from idp_common.settings import DatabaseServiceSettings, SQSSettings
+from idp_common.telemetry import instrument_engine
+
+logger = logging.getLogger(__name__)
+
+
+class BackgroundLoop(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Messaging:
+    settings: SQSSettings
+    queues: QueueDirectory
+    publisher: Publisher
+
+    def consumer(
+        self,
+        queue: QueueSpec,
+        handler: EventHandler,
+        *,
+        concurrency: int = 10,
+        shutdown_grace_seconds: float = 30.0,
+    ) -> Consumer:
+        return Consumer(
+            self.queues,
+            queue,
+            handler,
+            concurrency=concurrency,
+            wait_time_seconds=self.settings.wait_time_seconds,
+            retry_delay=exponential_retry_delay(
+                self.settings.retry_base_seconds, self.settings.retry_max_seconds
+            ),
+            shutdown_grace_seconds=shutdown_grace_seconds,
+        )
+
+
+@asynccontextmanager
+async def open_messaging(settings: SQSSettings) -> AsyncIterator[Messaging]:
+    async with open_sqs_client(settings) as client:
+        queues = QueueDirectory(client, settings.queue_prefix)
+        if settings.create_queues:
+            await queues.ensure_queues()
+        yield Messaging(settings=settings, queues=queues, publisher=Publisher(queues))
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.critical("background loop %s crashed", task.get_name(), exc_info=task.exception())
+
+
+@asynccontextmanager
+async def run_in_background(*loops: BackgroundLoop) -> AsyncIterator[None]:
+    """Run the loops while the block runs; on exit stop them one after another, in order
+    (consumers before the outbox relay, so the relay sends what they wrote)."""
+    tasks = [asyncio.create_task(loop.run(), name=type(loop).__name__) for loop in loops]
+    for task in tasks:
+        task.add_done_callback(_log_crash)
+    try:
+        yield
+    finally:
+        for loop, task in zip(loops, tasks, strict=True):
+            loop.stop()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+@asynccontextmanager
+async def serve_database_service(
+    app: FastAPI,
+    tables: MessagingTables,
+    consumers: Callable[[Database, Messaging], Sequence[Consumer]],
+) -> AsyncIterator[Database]:
+    """The lifespan core of a DB-backed service: database, SQS, outbox relay and consumers,
+    registered for readiness and shut down in order."""
+    settings: DatabaseServiceSettings = app.state.settings
+    db = Database(settings.database_url)
+    instrument_engine(db.engine)
+    try:
+        async with open_messaging(settings.sqs) as messaging:
+            relay = OutboxRelay(
+                db, tables, messaging.publisher, poll_seconds=settings.outbox_poll_seconds
+            )
+            app.state.db = db
+            app.state.readiness_checks.update(database=db.ping, broker=messaging.queues.ping)
+            async with run_in_background(*consumers(db, messaging), relay):
+                yield db
+    finally:
+        await db.dispose()

@@ -1,0 +1,1 @@
+"""datasource_svc"""

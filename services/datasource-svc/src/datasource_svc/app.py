@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from datasource_svc.config import DatasourceSettings
+from datasource_svc.sources.endpoints import router as sources_router
+from idp_common.app import build_service_app
+from idp_common.db import Database
+from idp_common.telemetry import instrument_engine
+
+NAME = "datasource-svc"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: DatasourceSettings = app.state.settings
+    async with AsyncExitStack() as stack:
+        db = Database(settings.database_url)
+        stack.push_async_callback(db.dispose)
+        instrument_engine(db.engine)
+        app.state.db = db
+        app.state.readiness_checks["database"] = db.ping
+        if settings.redis_url:
+            redis = Redis.from_url(settings.redis_url, socket_timeout=2)
+            stack.push_async_callback(redis.aclose)
+            app.state.readiness_checks["cache"] = redis.ping
+        yield
+
+
+def create_app(settings: DatasourceSettings | None = None) -> FastAPI:
+    return build_service_app(
+        name=NAME,
+        description="Dynamic data sources that fill the panels' dropdowns.",
+        settings=settings or DatasourceSettings(),
+        lifespan=lifespan,
+        routers=[sources_router],
+    )

@@ -1,0 +1,14 @@
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from idp_common.settings import DatabaseServiceSettings
+
+
+class DatasourceSettings(DatabaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="DATASOURCE_", extra="ignore")
+
+    port: int = Field(default=8003, description="Port of the HTTP server.")
+    database_url: str = Field(default="sqlite+aiosqlite:///data/datasource.db")
+    redis_url: str | None = Field(
+        default=None, description="Redis for the options cache; None uses an in-process cache."
+    )

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from executor_worker.config import WorkerSettings
+from executor_worker.jobs import JobHandler
+from executor_worker.operation_client import OperationClient, ServiceToken
+from idp_common.app import build_service_app
+from idp_common.messaging.topology import OPERATION_JOBS
+from idp_common.runtime import open_messaging, run_in_background
+
+NAME = "executor-worker"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: WorkerSettings = app.state.settings
+    worker_id = settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    token = ServiceToken(
+        settings.service_token.get_secret_value() if settings.service_token else None,
+        settings.auth,
+        worker_id,
+    )
+    async with (
+        httpx.AsyncClient(base_url=settings.operation_api_url, timeout=10) as http,
+        open_messaging(settings.sqs) as bus,
+    ):
+        operations = OperationClient(http, token)
+        handler = JobHandler(settings, worker_id, operations, bus.publisher)
+        consumer = bus.consumer(
+            OPERATION_JOBS,
+            handler,
+            concurrency=settings.concurrency,
+            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        )
+        app.state.consumer = consumer
+        app.state.readiness_checks.update(broker=bus.queues.ping, operation_api=operations.ping)
+        async with run_in_background(consumer):
+            yield
+
+
+def create_app(settings: WorkerSettings | None = None) -> FastAPI:
+    return build_service_app(
+        name=NAME,
+        description="Runs operation jobs in a sandbox; serves health and metrics only.",
+        settings=settings or WorkerSettings(),
+        lifespan=lifespan,
+        routers=[],
+    )

@@ -1,0 +1,34 @@
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from idp_common.settings import ServiceSettings
+
+
+class WorkerSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="WORKER_", extra="ignore")
+
+    port: int = Field(default=8004, description="Port of /healthz, /readyz and /metrics.")
+    worker_id: str | None = Field(default=None, description="Identity; defaults to host:pid.")
+    concurrency: int = Field(default=4, ge=1, le=64, description="Executions run at once.")
+    operation_api_url: str = Field(
+        default="http://127.0.0.1:8002", description="operation-svc base URL (claims)."
+    )
+    service_token: SecretStr | None = Field(
+        default=None, description="Bearer token for operation-svc; minted in development."
+    )
+    allowed_executables: list[str] = Field(
+        default=["echo", "true", "false", "sleep", "env", "date", "printf"],
+        description="Executables the worker agrees to start, resolved on PATH below.",
+    )
+    path: str = Field(default="/usr/local/bin:/usr/bin:/bin", description="Child PATH.")
+    default_timeout_seconds: float = Field(default=300, gt=0, description="Wall-clock limit.")
+    output_cap_bytes: int = Field(default=1024 * 1024, description="Output forwarded per run.")
+    shutdown_grace_seconds: float = Field(default=30, ge=0, description="SIGTERM grace.")
+
+    @model_validator(mode="after")
+    def _service_token_outside_development(self) -> Self:
+        if self.environment == "production" and self.service_token is None:
+            raise ValueError("WORKER_SERVICE_TOKEN is required in production")
+        return self

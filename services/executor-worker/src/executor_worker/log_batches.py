@@ -1,0 +1,84 @@
+"""Batching an execution's output lines into ``operation.execution.log`` events, by count,
+bytes or age (whichever comes first), with a monotonically increasing ``seq``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import UTC, datetime
+
+from idp_common.events import EXECUTION_LOG, ExecutionLog, LogLine
+from idp_common.messaging.envelope import Event
+from idp_common.messaging.publisher import Publisher
+from idp_common.messaging.topology import EXECUTION_EVENTS
+
+MAX_LINES = 200
+MAX_BYTES = 128 * 1024
+MAX_AGE_SECONDS = 0.1
+
+
+class LogBatcher:
+    def __init__(
+        self, publisher: Publisher, *, tenant: str, execution_id: uuid.UUID, source: str
+    ) -> None:
+        self.publisher = publisher
+        self.tenant = tenant
+        self.execution_id = execution_id
+        self.source = source
+        self._lines: list[LogLine] = []
+        self._bytes = 0
+        self._next_seq = 0
+        self._lock = asyncio.Lock()
+        self._timer: asyncio.Task[None] | None = None
+
+    async def add(self, stream: str, message: str) -> None:
+        async with self._lock:
+            self._lines.append(
+                LogLine(
+                    seq=self._next_seq,
+                    stream=stream,  # type: ignore[arg-type]
+                    message=message,
+                    timestamp=datetime.now(UTC),
+                )
+            )
+            self._next_seq += 1
+            self._bytes += len(message)
+            if len(self._lines) >= MAX_LINES or self._bytes >= MAX_BYTES:
+                await self._flush_locked()
+            elif self._timer is None:
+                self._timer = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(MAX_AGE_SECONDS)
+        # Past this point close() must not cancel us: we may be mid-publish.
+        self._timer = None
+        async with self._lock:
+            await self._flush_locked()
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+        async with self._lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        if not self._lines:
+            return
+        batch = ExecutionLog(execution_id=self.execution_id, lines=self._lines)
+        self._lines, self._bytes = [], 0
+        await self.publisher.publish(
+            EXECUTION_EVENTS.name,
+            [
+                Event(
+                    type=EXECUTION_LOG,
+                    source=self.source,
+                    tenant=self.tenant,
+                    subject=str(self.execution_id),
+                    data=batch.model_dump(mode="json"),
+                )
+            ],
+        )

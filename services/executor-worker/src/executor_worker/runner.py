@@ -1,0 +1,142 @@
+"""Running one command: no shell, minimal environment, its own process group, a fresh
+working directory, a wall-clock timeout that kills the whole group, and an output cap."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+READ_CHUNK_BYTES = 64 * 1024
+MAX_LINE_BYTES = 16 * 1024
+EXCERPT_BYTES = 4096
+
+LineSink = Callable[[str, str], Awaitable[None]]  # (stream, text)
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    status: str  # succeeded | failed | timed_out
+    exit_code: int | None
+    duration_seconds: float
+    stdout_excerpt: str
+    output_bytes: int
+    truncated: bool
+    error: str | None = None
+
+
+def resolve_executable(name: str, path: str, allowed: list[str]) -> str | None:
+    """The absolute path of an allowlisted executable, or None."""
+    if name not in allowed and os.path.basename(name) not in allowed:
+        return None
+    return (
+        name if os.path.isabs(name) and os.access(name, os.X_OK) else shutil.which(name, path=path)
+    )
+
+
+class _Output:
+    """Splits streams into lines, forwards them until the cap, keeps draining after it."""
+
+    def __init__(self, sink: LineSink, cap_bytes: int) -> None:
+        self.sink = sink
+        self.cap_bytes = cap_bytes
+        self.forwarded = 0
+        self.total = 0
+        self.truncated = False
+        self.stdout_head = bytearray()
+
+    async def pump(self, stream: asyncio.StreamReader, name: str) -> None:
+        pending = b""
+        while chunk := await stream.read(READ_CHUNK_BYTES):
+            self.total += len(chunk)
+            if name == "stdout" and len(self.stdout_head) < EXCERPT_BYTES:
+                self.stdout_head += chunk[: EXCERPT_BYTES - len(self.stdout_head)]
+            pending += chunk
+            while True:
+                cut = pending.find(b"\n")
+                if 0 <= cut < MAX_LINE_BYTES:
+                    await self._emit(name, pending[:cut])
+                    pending = pending[cut + 1 :]
+                elif len(pending) >= MAX_LINE_BYTES:  # a long line goes out in pieces
+                    await self._emit(name, pending[:MAX_LINE_BYTES])
+                    pending = pending[MAX_LINE_BYTES:]
+                else:
+                    break
+        if pending:
+            await self._emit(name, pending)
+
+    async def _emit(self, name: str, line: bytes) -> None:
+        if self.truncated:
+            return
+        if self.forwarded + len(line) > self.cap_bytes:
+            self.truncated = True
+            await self.sink("system", f"[output truncated after {self.forwarded} bytes]")
+            return
+        self.forwarded += len(line)
+        await self.sink(name, line.decode("utf-8", errors="replace"))
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+async def run_command(
+    executable: str,
+    argv: list[str],
+    *,
+    env: Mapping[str, str],
+    path: str,
+    timeout_seconds: float,
+    output_cap_bytes: int,
+    sink: LineSink,
+) -> RunResult:
+    started = time.monotonic()
+    output = _Output(sink, output_cap_bytes)
+    with tempfile.TemporaryDirectory(prefix="idp-run-") as workdir:
+        process = await asyncio.create_subprocess_exec(
+            executable,
+            *argv[1:],
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=workdir,
+            env={"PATH": path, "HOME": workdir, "LANG": "C.UTF-8", **env},
+            start_new_session=True,
+        )
+        assert process.stdout is not None
+        assert process.stderr is not None
+        everything = asyncio.gather(
+            output.pump(process.stdout, "stdout"),
+            output.pump(process.stderr, "stderr"),
+            process.wait(),
+        )
+        timed_out = False
+        try:
+            await asyncio.wait_for(asyncio.shield(everything), timeout_seconds)
+        except TimeoutError:
+            timed_out = True
+        finally:
+            _kill_group(process.pid)  # also reaps anything the command left behind
+        with contextlib.suppress(Exception):
+            await everything
+    exit_code = process.returncode
+    if timed_out:
+        status, error = "timed_out", f"timed out after {timeout_seconds:g}s"
+    else:
+        status, error = ("succeeded", None) if exit_code == 0 else ("failed", None)
+    return RunResult(
+        status=status,
+        exit_code=exit_code,
+        duration_seconds=time.monotonic() - started,
+        stdout_excerpt=bytes(output.stdout_head).decode("utf-8", errors="replace"),
+        output_bytes=output.total,
+        truncated=output.truncated,
+        error=error,
+    )

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from idp_common.app import build_service_app
+from idp_common.messaging.inbox import transactional_handler
+from idp_common.messaging.topology import EXECUTION_EVENTS, PANEL_SUBMISSIONS
+from idp_common.runtime import serve_database_service
+from operation_svc.config import OperationSettings
+from operation_svc.executions.endpoints import router as executions_router
+from operation_svc.executions.service import apply_worker_event, create_from_submission
+from operation_svc.models import messaging
+from operation_svc.seed import seed_demo_template
+from operation_svc.templates.endpoints import router as templates_router
+
+NAME = "operation-svc"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: OperationSettings = app.state.settings
+    async with serve_database_service(
+        app,
+        messaging,
+        lambda db, bus: [
+            bus.consumer(
+                PANEL_SUBMISSIONS,
+                transactional_handler(
+                    db, messaging, "operation-svc.panel-submissions", create_from_submission
+                ),
+            ),
+            bus.consumer(
+                EXECUTION_EVENTS,
+                transactional_handler(
+                    db, messaging, "operation-svc.execution-events", apply_worker_event
+                ),
+            ),
+        ],
+    ) as db:
+        if settings.seed_demo:
+            await seed_demo_template(db, settings.allowed_executables)
+        yield
+
+
+def create_app(settings: OperationSettings | None = None) -> FastAPI:
+    return build_service_app(
+        name=NAME,
+        description="Operation templates, executions and their logs.",
+        settings=settings or OperationSettings(),
+        lifespan=lifespan,
+        routers=[templates_router, executions_router],
+    )

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from idp_common.app import build_service_app
+from idp_common.messaging.inbox import transactional_handler
+from idp_common.messaging.topology import SUBMISSION_UPDATES
+from idp_common.runtime import serve_database_service
+from panel_svc.config import PanelSettings
+from panel_svc.models import messaging
+from panel_svc.panels.endpoints import router as panels_router
+from panel_svc.seed import seed_demo_panel
+from panel_svc.submissions.endpoints import router as submissions_router
+from panel_svc.submissions.service import apply_update
+
+NAME = "panel-svc"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: PanelSettings = app.state.settings
+    async with serve_database_service(
+        app,
+        messaging,
+        lambda db, bus: [
+            bus.consumer(
+                SUBMISSION_UPDATES,
+                transactional_handler(db, messaging, "panel-svc.submission-updates", apply_update),
+            )
+        ],
+    ) as db:
+        if settings.seed_demo:
+            await seed_demo_panel(db)
+        yield
+
+
+def create_app(settings: PanelSettings | None = None) -> FastAPI:
+    return build_service_app(
+        name=NAME,
+        description="Panels (self-service forms), their fields and submissions.",
+        settings=settings or PanelSettings(),
+        lifespan=lifespan,
+        routers=[panels_router, submissions_router],
+    )

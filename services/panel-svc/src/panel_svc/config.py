@@ -1,0 +1,12 @@
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from idp_common.settings import DatabaseServiceSettings
+
+
+class PanelSettings(DatabaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="PANEL_", extra="ignore")
+
+    port: int = Field(default=8001, description="Port of the HTTP server.")
+    database_url: str = Field(default="sqlite+aiosqlite:///data/panel.db")
+    seed_demo: bool = Field(default=False, description="Create the demo panel at startup.")

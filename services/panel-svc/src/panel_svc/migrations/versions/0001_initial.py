@@ -1,0 +1,82 @@
+"""Panels, fields, submissions and the messaging tables.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-22
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from idp_common.db import UTCDateTime
+from idp_common.messaging.tables import create_messaging_tables_v1, drop_messaging_tables_v1
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    create_messaging_tables_v1(op)
+    op.create_table(
+        "panels",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("slug", sa.String(length=100), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("operation_template", sa.String(length=100), nullable=False),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_panels"),
+        sa.UniqueConstraint("tenant", "slug", name="uq_panels_tenant_slug"),
+    )
+    op.create_index("ix_panels_tenant", "panels", ["tenant"])
+    op.create_table(
+        "panel_fields",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("panel_id", sa.Uuid(), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("label", sa.String(length=200), nullable=False),
+        sa.Column("field_type", sa.String(length=20), nullable=False),
+        sa.Column("is_required", sa.Boolean(), nullable=False),
+        sa.Column("max_length", sa.Integer(), nullable=True),
+        sa.Column("order", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["panel_id"], ["panels.id"], name="fk_panel_fields_panel_id_panels", ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_panel_fields"),
+        sa.UniqueConstraint("panel_id", "name", name="uq_panel_fields_panel_id_name"),
+    )
+    op.create_table(
+        "submissions",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("panel_id", sa.Uuid(), nullable=False),
+        sa.Column("submitted_by", sa.String(length=200), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("execution_id", sa.Uuid(), nullable=True),
+        sa.Column("exit_code", sa.Integer(), nullable=True),
+        sa.Column("output", sa.Text(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["panel_id"], ["panels.id"], name="fk_submissions_panel_id_panels"),
+        sa.PrimaryKeyConstraint("id", name="pk_submissions"),
+    )
+    op.create_index("ix_submissions_created_at", "submissions", ["created_at"])
+    op.create_index("ix_submissions_panel_id", "submissions", ["panel_id"])
+    op.create_index("ix_submissions_tenant", "submissions", ["tenant"])
+
+
+def downgrade() -> None:
+    op.drop_table("submissions")
+    op.drop_table("panel_fields")
+    op.drop_table("panels")
+    drop_messaging_tables_v1(op)

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from idp_common.db import UTCDateTime, new_id, new_metadata, utcnow
+from idp_common.messaging.tables import messaging_tables
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+messaging = messaging_tables(Base.metadata)
+
+
+class Panel(Base):
+    __tablename__ = "panels"
+    __table_args__ = (UniqueConstraint("tenant", "slug"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    slug: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    operation_template: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    fields: Mapped[list[PanelField]] = relationship(
+        back_populates="panel",
+        lazy="raise",
+        order_by="PanelField.order",
+        cascade="all, delete-orphan",
+    )
+
+
+class PanelField(Base):
+    __tablename__ = "panel_fields"
+    __table_args__ = (UniqueConstraint("panel_id", "name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    panel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("panels.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    field_type: Mapped[str] = mapped_column(String(20))
+    is_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    max_length: Mapped[int | None] = mapped_column(Integer)
+    order: Mapped[int] = mapped_column(Integer, default=0)
+
+    panel: Mapped[Panel] = relationship(back_populates="fields", lazy="raise")
+
+
+class Submission(Base):
+    __tablename__ = "submissions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    panel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("panels.id"), index=True)
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    execution_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    output: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, status
+
+from idp_common.auth import Admin, Viewer
+from idp_common.dependencies import SessionDep
+from idp_common.pagination import Page, PageParamsDep
+from panel_svc.panels import service
+from panel_svc.panels.schemas import PanelIn, PanelOut
+
+router = APIRouter(prefix="/api/v1/panels", tags=["panels"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_panel(data: PanelIn, session: SessionDep, principal: Admin) -> PanelOut:
+    """Publish a panel (a self-service form) bound to an operation template."""
+    panel = await service.create_panel(session, principal, data)
+    return PanelOut.model_validate(panel)
+
+
+@router.get("")
+async def list_panels(
+    session: SessionDep, principal: Viewer, page: PageParamsDep
+) -> Page[PanelOut]:
+    """The tenant's panels, newest first."""
+    panels, cursor = await service.list_panels(session, principal, page)
+    return Page(items=[PanelOut.model_validate(p) for p in panels], next_cursor=cursor)
+
+
+@router.get("/{panel_id}")
+async def get_panel(panel_id: uuid.UUID, session: SessionDep, principal: Viewer) -> PanelOut:
+    """One panel with its fields."""
+    return PanelOut.model_validate(await service.get_panel(session, principal, panel_id))

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp_common.auth import Principal
+from idp_common.errors import Conflict, NotFound, ValidationFailed
+from idp_common.events import (
+    SUBMISSION_CREATED,
+    SUBMISSION_UPDATED,
+    TERMINAL_STATUSES,
+    SubmissionCreated,
+    SubmissionUpdated,
+    parse_data,
+)
+from idp_common.messaging.envelope import Event, InvalidEvent
+from idp_common.messaging.outbox import add_event
+from idp_common.messaging.topology import PANEL_SUBMISSIONS
+from panel_svc.models import Submission, messaging
+from panel_svc.panels.service import get_panel
+from panel_svc.submissions.repository import SubmissionRepository
+from panel_svc.submissions.schemas import SubmissionIn
+from panel_svc.submissions.validation import validate_values
+
+SOURCE = "urn:idp:panel-svc"
+logger = logging.getLogger(__name__)
+
+
+async def submit(
+    session: AsyncSession, principal: Principal, panel_id: uuid.UUID, payload: SubmissionIn
+) -> Submission:
+    """Store a validated submission and, in the same transaction, its event for operation-svc."""
+    panel = await get_panel(session, principal, panel_id)
+    if not panel.is_active:
+        raise Conflict(f"Panel {panel.slug!r} is inactive and accepts no submissions.")
+    errors = validate_values(panel.fields, payload.data)
+    if errors:
+        raise ValidationFailed(f"{len(errors)} field(s) are invalid.", errors=errors)
+    submission = SubmissionRepository(session, principal.tenant).add(
+        Submission(
+            tenant=principal.tenant,
+            panel_id=panel.id,
+            submitted_by=principal.subject,
+            data=payload.data,
+            status="pending",
+        )
+    )
+    await session.flush()
+    created = SubmissionCreated(
+        submission_id=submission.id,
+        panel_id=panel.id,
+        panel_slug=panel.slug,
+        operation_template=panel.operation_template,
+        submitted_by=principal.subject,
+        parameters=payload.data,
+    )
+    await add_event(
+        session,
+        messaging,
+        PANEL_SUBMISSIONS,
+        Event(
+            type=SUBMISSION_CREATED,
+            source=SOURCE,
+            tenant=principal.tenant,
+            subject=str(submission.id),
+            data=created.model_dump(mode="json"),
+        ),
+    )
+    return submission
+
+
+async def get_submission(
+    session: AsyncSession, principal: Principal, submission_id: uuid.UUID
+) -> Submission:
+    submission = await SubmissionRepository(session, principal.tenant).get(submission_id)
+    if submission is None:
+        raise NotFound(f"Submission {submission_id} not found.")
+    return submission
+
+
+def _progress(status: str) -> int:
+    return 2 if status in TERMINAL_STATUSES else {"pending": 0, "running": 1}[status]
+
+
+async def apply_update(session: AsyncSession, event: Event) -> None:
+    """Mirror the execution's status; updates arriving out of order never move it back."""
+    if event.type != SUBMISSION_UPDATED:
+        raise InvalidEvent(f"unexpected event type {event.type!r} on submission-updates")
+    update = parse_data(SubmissionUpdated, event)
+    submission = await SubmissionRepository(session, event.tenant).get(update.submission_id)
+    if submission is None:
+        logger.warning("update for an unknown submission %s ignored", update.submission_id)
+        return
+    if _progress(update.status) < _progress(submission.status) or (
+        submission.status in TERMINAL_STATUSES
+    ):
+        logger.info("stale update %s -> %s ignored", submission.status, update.status)
+        return
+    submission.status = update.status
+    submission.execution_id = update.execution_id or submission.execution_id
+    submission.exit_code = update.exit_code
+    submission.output = update.output
+    submission.error = update.error

@@ -1,0 +1,232 @@
+"""Test harness: real local SQS server, real databases, the services on real ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+from idp_common.auth import Role, mint_token
+from idp_common.migrations import upgrade_to_head
+from idp_common.settings import AuthSettings, SQSSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+SQS_SERVER_SCRIPT = ROOT / "tools" / "local-sqs" / "server.mjs"
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+AUTH = AuthSettings(jwt_secret="test-secret-0123456789-0123456789-abcdef")  # noqa: S106
+MIGRATIONS = {
+    "panel": "panel_svc:migrations",
+    "operation": "operation_svc:migrations",
+    "datasource": "datasource_svc:migrations",
+}
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+class LocalSQSServer:
+    """The project's local-aws-sqs server as a child process."""
+
+    def __init__(self, port: int | None = None, queues_file: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.queues_file = queues_file
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = ["node", str(SQS_SERVER_SCRIPT), "--port", str(self.port)]
+        if self.queues_file:
+            command += ["--queues", str(self.queues_file)]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+def sqs_settings(server: LocalSQSServer, prefix: str | None = None) -> SQSSettings:
+    return SQSSettings(
+        endpoint_url=server.url,
+        region="us-east-1",
+        access_key_id="test",
+        secret_access_key="test",  # noqa: S106
+        create_queues=True,
+        queue_prefix=prefix if prefix is not None else f"t{uuid.uuid4().hex[:10]}-",
+        wait_time_seconds=20,
+        retry_base_seconds=0,
+    )
+
+
+@asynccontextmanager
+async def fresh_database(backend: str, tmp_path: Path, name: str) -> AsyncIterator[str]:
+    """An empty database of its own: a new PostgreSQL database or a new SQLite file."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
+        return
+    base = make_url(POSTGRES_URL)
+    database = f"idp_{name}_{uuid.uuid4().hex[:10]}"
+    dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{database}"')
+        yield base.set(database=database).render_as_string(hide_password=False)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.close()
+
+
+async def migrated_database(backend: str, tmp_path: Path, service: str) -> Any:
+    return fresh_database(backend, tmp_path, service)
+
+
+def token(tenant: str = "acme", roles: tuple[Role, ...] = ("admin",), subject: str = "alice") -> str:
+    return mint_token(AUTH, subject=subject, tenant=tenant, roles=roles)
+
+
+def auth_headers(tenant: str = "acme", roles: tuple[Role, ...] = ("admin",)) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(tenant, roles)}"}
+
+
+class ServedApp:
+    """A FastAPI app served by uvicorn on a free port inside the test's event loop."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.port = free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> ServedApp:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()
+                raise RuntimeError("server stopped during startup")
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        assert self.task is not None
+        await self.task
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0, interval: float = 0.05
+) -> T:
+    """Poll ``probe`` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class Platform:
+    panel: httpx.AsyncClient
+    operation: httpx.AsyncClient
+    worker: httpx.AsyncClient
+    sqs: SQSSettings
+    database_urls: dict[str, str] = field(default_factory=dict)
+
+
+async def migrate(url: str, service: str) -> None:
+    await asyncio.to_thread(upgrade_to_head, url, MIGRATIONS[service])
+
+
+def write_queues_file(path: Path, prefix: str) -> Path:
+    from idp_common.messaging.topology import create_queue_inputs
+
+    path.write_text(json.dumps(create_queue_inputs(prefix)))
+    return path
+
+
+@asynccontextmanager
+async def running_platform(
+    backend: str, tmp_path: Path, server: LocalSQSServer, *, worker_concurrency: int = 4
+) -> AsyncIterator[Platform]:
+    """panel-svc, operation-svc and the worker on real ports, real DBs and the real queue."""
+    from executor_worker.app import create_app as create_worker
+    from executor_worker.config import WorkerSettings
+    from operation_svc.app import create_app as create_operation
+    from operation_svc.config import OperationSettings
+    from panel_svc.app import create_app as create_panel
+    from panel_svc.config import PanelSettings
+
+    sqs = sqs_settings(server)
+    common: dict[str, Any] = {"environment": "test", "sqs": sqs, "auth": AUTH}
+    async with contextlib.AsyncExitStack() as stack:
+        urls = {}
+        for service in ("panel", "operation"):
+            urls[service] = await stack.enter_async_context(
+                fresh_database(backend, tmp_path, service)
+            )
+            await migrate(urls[service], service)
+        operation = await stack.enter_async_context(
+            ServedApp(create_operation(OperationSettings(database_url=urls["operation"], **common)))
+        )
+        panel = await stack.enter_async_context(
+            ServedApp(create_panel(PanelSettings(database_url=urls["panel"], **common)))
+        )
+        worker = await stack.enter_async_context(
+            ServedApp(
+                create_worker(
+                    WorkerSettings(
+                        operation_api_url=operation.url, concurrency=worker_concurrency, **common
+                    )
+                )
+            )
+        )
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=served.url, timeout=10))
+            for served in (panel, operation, worker)
+        ]
+        yield Platform(*clients, sqs=sqs, database_urls=urls)
