@@ -1,0 +1,36 @@
+# The two commands: `make run` starts the platform on the embedded default; `make test` runs
+# the full suite. Both install everything they need first (pinned: uv.lock, package-lock.json).
+UV_VERSION := 0.13.8
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+SQS_DEPS := tools/local-sqs/node_modules/.package-lock.json
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+
+.PHONY: run test install lint bench
+
+run: install
+	.venv/bin/python scripts/run_platform.py
+
+test: install
+	scripts/ensure-backing-services.sh
+	$(UV) run --frozen pytest
+
+install: $(UV) $(SQS_DEPS)
+	$(UV) sync --frozen --quiet
+
+lint: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+bench: install
+	.venv/bin/python scripts/bench_bus.py
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(SQS_DEPS): tools/local-sqs/package.json tools/local-sqs/package-lock.json tools/local-sqs/patches/*.patch
+	npm ci --prefix tools/local-sqs --no-audit --no-fund --loglevel=error
+	touch $@

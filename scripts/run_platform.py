@@ -1,0 +1,189 @@
+"""`make run`: the whole platform on the embedded default.
+
+SQLite files under data/, the local SQS server on :9324, panel-svc, operation-svc,
+datasource-svc and the executor worker, with the demo panel and template seeded. Prints the
+URLs and a development token. Ctrl-C (or SIGTERM) stops everything, worker first, broker last.
+Ports and the data folder can be moved with PANEL_PORT, OPERATION_PORT, DATASOURCE_PORT,
+WORKER_PORT, SQS_PORT and IDP_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import FrameType
+
+from idp_common.auth import mint_token
+from idp_common.messaging.topology import create_queue_inputs
+from idp_common.settings import AuthSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SERVICES = {  # name: (env prefix, default port, has a database)
+    "operation-svc": ("OPERATION_", 8002, True),
+    "panel-svc": ("PANEL_", 8001, True),
+    "datasource-svc": ("DATASOURCE_", 8003, True),
+    "executor-worker": ("WORKER_", 8004, False),
+}
+READY_TIMEOUT_SECONDS = 90
+
+
+class Stop(Exception):
+    pass
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def environment(data: Path, sqs_port: int, ports: dict[str, int]) -> dict[str, str]:
+    env = dict(os.environ)
+    defaults = {
+        "SQS_ENDPOINT_URL": f"http://127.0.0.1:{sqs_port}",
+        "SQS_REGION": "us-east-1",
+        "SQS_ACCESS_KEY_ID": "local",
+        "SQS_SECRET_ACCESS_KEY": "local",
+        "SQS_CREATE_QUEUES": "true",
+        "PANEL_SEED_DEMO": "true",
+        "OPERATION_SEED_DEMO": "true",
+        "WORKER_OPERATION_API_URL": f"http://127.0.0.1:{ports['operation-svc']}",
+    }
+    for name, (prefix, _, has_db) in SERVICES.items():
+        defaults[f"{prefix}PORT"] = str(ports[name])
+        if has_db:
+            defaults[f"{prefix}DATABASE_URL"] = f"sqlite+aiosqlite:///{data / name}.db"
+    return defaults | env
+
+
+def wait_ready(urls: dict[str, str], children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    pending = dict(urls)
+    while pending:
+        for name, process in children:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} during startup")
+        for name, url in list(pending.items()):
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        del pending[name]
+            except (urllib.error.URLError, OSError):
+                pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not ready after {READY_TIMEOUT_SECONDS}s: {', '.join(pending)}")
+        time.sleep(0.2)
+
+
+def stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    for name, process in reversed(children):
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                print(f"{name} did not stop in 30s; killing it", file=sys.stderr)
+                process.kill()
+                process.wait()
+
+
+def main() -> int:
+    data = Path(os.environ.get("IDP_DATA_DIR", ROOT / "data")).resolve()
+    logs = data / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    sqs_port = int(os.environ.get("SQS_PORT", "9324"))
+    ports = {
+        name: int(os.environ.get(f"{prefix}PORT", default))
+        for name, (prefix, default, _) in SERVICES.items()
+    }
+    env = environment(data, sqs_port, ports)
+    queues_file = data / "queues.json"
+    queues_file.write_text(json.dumps(create_queue_inputs()))
+
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(name: str, argv: list[str]) -> None:
+        log = (logs / f"{name}.log").open("ab")
+        # Own session: Ctrl-C reaches this launcher only, which then stops each child in order.
+        process = subprocess.Popen(  # noqa: S603
+            argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        children.append((name, process))
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        start(
+            "local-sqs",
+            [
+                "node",
+                str(ROOT / "tools/local-sqs/server.mjs"),
+                "--port",
+                str(sqs_port),
+                "--queues",
+                str(queues_file),
+            ],
+        )
+        migrations = [
+            subprocess.Popen([str(BIN / name), "migrate"], env=env, cwd=ROOT)  # noqa: S603
+            for name, (_, _, has_db) in SERVICES.items()
+            if has_db
+        ]
+        if any(migration.wait() != 0 for migration in migrations):
+            raise RuntimeError("a migration failed")
+        for name in SERVICES:
+            start(name, [str(BIN / name), "serve"])
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        wait_ready(urls, children)
+        token = mint_token(
+            AuthSettings(),
+            subject="dev-admin",
+            tenant="demo",
+            roles=["admin"],
+            ttl_seconds=12 * 3600,
+        )
+        print("\nThe platform is ready (embedded default: SQLite, in-process cache, local SQS).\n")
+        for name, url in urls.items():
+            docs = "" if name == "executor-worker" else f"   docs: {url}/docs"
+            print(f"  {name:16} {url}{docs}")
+        print(f"  {'local SQS':16} http://127.0.0.1:{sqs_port}")
+        print(f"\n  data and logs    {data}")
+        print("\nDevelopment token (tenant demo, admin, 12 h):\n")
+        print(f"  export TOKEN={token}\n")
+        panel = urls["panel-svc"]
+        print("Try the demo panel (find its id, submit, then GET the submission):")
+        print(f'  curl -s -H "Authorization: Bearer $TOKEN" {panel}/api/v1/panels')
+        print('  curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\')
+        print(
+            f"""    -d '{{"data": {{"message": "hi"}}}}' {panel}/api/v1/panels/<id>/submissions\n"""
+        )
+        print("Ctrl-C stops everything.", flush=True)
+        while all(process.poll() is None for _, process in children):
+            time.sleep(0.5)
+        crashed = [name for name, process in children if process.poll() is not None]
+        print(f"stopping: {', '.join(crashed)} exited (see {logs})", file=sys.stderr)
+        return 1
+    except Stop as signal_name:
+        print(f"\n{signal_name}: stopping the platform…", flush=True)
+        return 0
+    except RuntimeError as exc:
+        print(f"startup failed: {exc}", file=sys.stderr)
+        for name, process in children:
+            if process.poll() is not None:
+                tail = (logs / f"{name}.log").read_text(errors="replace").splitlines()[-5:]
+                print(f"--- last lines of {logs / name}.log", *tail, sep="\n", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_all(children)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""What the message bus promises, checked against the real local SQS server and real DBs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from sqlalchemy import func, select
+
+from idp_common.db import Database
+from idp_common.events import SUBMISSION_CREATED, SubmissionCreated
+from idp_common.messaging.envelope import Event
+from idp_common.messaging.inbox import transactional_handler
+from idp_common.messaging.outbox import OutboxRelay, add_event
+from idp_common.messaging.sqs import open_sqs_client
+from idp_common.messaging.topology import MAX_RECEIVE_COUNT, PANEL_SUBMISSIONS
+from idp_common.runtime import Messaging, open_messaging, run_in_background
+from operation_svc.executions.service import create_from_submission
+from operation_svc.models import Execution, messaging
+from tests.harness import (
+    LocalSQSServer,
+    eventually,
+    fresh_database,
+    free_port,
+    migrate,
+    sqs_settings,
+    write_queues_file,
+)
+
+QUEUE = PANEL_SUBMISSIONS
+
+
+def event(kind: str = "test.thing.happened", **data: Any) -> Event:
+    return Event(type=kind, source="urn:test", tenant="acme", data=data)
+
+
+async def drain(bus: Messaging, queue: str, wait: int = 1) -> list[dict[str, Any]]:
+    """Every message currently on ``queue`` (received and deleted)."""
+    url = await bus.queues.url(queue)
+    messages: list[dict[str, Any]] = []
+    while True:
+        response = await bus.queues.client.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait,
+            AttributeNames=["ApproximateReceiveCount"],
+        )
+        batch = response.get("Messages", [])
+        if not batch:
+            return messages
+        for message in batch:
+            await bus.queues.client.delete_message(
+                QueueUrl=url, ReceiptHandle=message["ReceiptHandle"]
+            )
+        messages += batch
+
+
+async def test_poison_and_failing_messages_go_to_the_dlq_while_good_ones_pass(
+    sqs_server: LocalSQSServer,
+) -> None:
+    seen: Counter[str] = Counter()
+
+    async def handler(received: Event) -> None:
+        seen[received.type] += 1
+        if received.type == "test.always.fails":
+            raise RuntimeError("this handler always fails")
+
+    async with open_messaging(sqs_settings(sqs_server)) as bus:
+        url = await bus.queues.url(QUEUE.name)
+        await bus.queues.client.send_message(QueueUrl=url, MessageBody="{not an event")
+        await bus.publisher.publish(QUEUE.name, [event("test.always.fails"), event("test.good")])
+        consumer = bus.consumer(QUEUE, handler, concurrency=4)
+        async with run_in_background(consumer):
+            dead = await eventually(
+                lambda: _dlq_if_full(bus, 2), timeout=20
+            )
+        bodies = {message["Body"] for message in dead}
+        assert "{not an event" in bodies
+        bodies.remove("{not an event")
+        assert [json.loads(body)["type"] for body in bodies] == ["test.always.fails"]
+        assert seen["test.good"] == 1
+        assert seen["test.always.fails"] == MAX_RECEIVE_COUNT
+        assert await drain(bus, QUEUE.name) == []
+
+
+async def _dlq_if_full(bus: Messaging, expected: int) -> list[dict[str, Any]] | None:
+    attributes = await bus.queues.client.get_queue_attributes(
+        QueueUrl=await bus.queues.url(QUEUE.dlq_name),
+        AttributeNames=["ApproximateNumberOfMessages"],
+    )
+    if int(attributes["Attributes"]["ApproximateNumberOfMessages"]) < expected:
+        return None
+    return await drain(bus, QUEUE.dlq_name)
+
+
+async def test_an_event_in_a_rolled_back_transaction_is_never_published(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with (
+        fresh_database(backend, tmp_path, "operation") as url,
+        open_messaging(sqs_settings(sqs_server)) as bus,
+    ):
+        await migrate(url, "operation")
+        db = Database(url)
+        relay = OutboxRelay(db, messaging, bus.publisher)
+        with pytest.raises(RuntimeError, match="business rule"):
+            async with db.transaction() as session:
+                await add_event(session, messaging, QUEUE, event())
+                raise RuntimeError("business rule failed after the event was written")
+        assert await relay.relay_pending() == 0
+        assert await drain(bus, QUEUE.name) == []
+        await db.dispose()
+
+
+async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_back(
+    backend: str, tmp_path: Path
+) -> None:
+    settings = sqs_settings(LocalSQSServer(port=free_port()))
+    broker = LocalSQSServer(
+        port=int(settings.endpoint_url.rsplit(":", 1)[1]),  # type: ignore[union-attr]
+        queues_file=write_queues_file(tmp_path / "queues.json", settings.queue_prefix),
+    )
+    down = settings.model_copy(update={"create_queues": False})
+    async with (
+        fresh_database(backend, tmp_path, "operation") as url,
+        open_messaging(down) as bus,  # the client is created while nothing listens
+    ):
+        await migrate(url, "operation")
+        db = Database(url)
+        relay = OutboxRelay(db, messaging, bus.publisher, poll_seconds=0.2, max_backoff_seconds=0.5)
+        sent = event()
+        async with run_in_background(relay):
+            async with db.transaction() as session:
+                await add_event(session, messaging, QUEUE, sent)
+            await asyncio.sleep(1.0)  # the relay tries, fails and backs off
+            async with db.transaction() as session:
+                pending = await session.scalar(select(func.count()).select_from(messaging.outbox))
+            assert pending == 1
+            broker.start()
+            try:
+                received = await eventually(lambda: drain(bus, QUEUE.name), timeout=15)
+                await asyncio.sleep(1.5)  # long enough for a duplicate to show up
+                received += await drain(bus, QUEUE.name)
+            finally:
+                broker.stop()
+        assert [json.loads(m["Body"])["id"] for m in received] == [sent.id]
+        async with db.transaction() as session:
+            assert await session.scalar(select(func.count()).select_from(messaging.outbox)) == 0
+        await db.dispose()
+
+
+async def test_a_duplicated_delivery_is_processed_once(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    created = SubmissionCreated(
+        submission_id=uuid.uuid4(), panel_id=uuid.uuid4(), panel_slug="p",
+        operation_template="missing-template", submitted_by="bob", parameters={},
+    )
+    duplicate = Event(
+        type=SUBMISSION_CREATED, source="urn:test", tenant="acme",
+        data=created.model_dump(mode="json"),
+    )
+    async with (
+        fresh_database(backend, tmp_path, "operation") as url,
+        open_messaging(sqs_settings(sqs_server)) as bus,
+    ):
+        await migrate(url, "operation")
+        db = Database(url)
+        await bus.publisher.publish(QUEUE.name, [duplicate])
+        await bus.publisher.publish(QUEUE.name, [duplicate])  # SQS may deliver twice
+        consumer = bus.consumer(
+            QUEUE, transactional_handler(db, messaging, "test", create_from_submission)
+        )
+        async with run_in_background(consumer):
+            await eventually(lambda: _queue_empty(bus))
+        async with db.transaction() as session:
+            executions = (await session.scalars(select(Execution))).all()
+            outbox = await session.scalar(select(func.count()).select_from(messaging.outbox))
+        assert len(executions) == 1
+        assert executions[0].status == "rejected"  # its template does not exist
+        assert outbox == 1  # one submission update, not two
+        await db.dispose()
+
+
+async def _queue_empty(bus: Messaging) -> bool:
+    attributes = await bus.queues.client.get_queue_attributes(
+        QueueUrl=await bus.queues.url(QUEUE.name),
+        AttributeNames=["ApproximateNumberOfMessages"],
+    )
+    return attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+async def test_the_consumer_span_continues_the_producer_trace(
+    sqs_server: LocalSQSServer, spans: InMemorySpanExporter
+) -> None:
+    handled: list[int] = []
+
+    async def handler(_received: Event) -> None:
+        handled.append(trace.get_current_span().get_span_context().trace_id)
+
+    tracer = trace.get_tracer("test")
+    async with open_messaging(sqs_settings(sqs_server)) as bus:
+        with tracer.start_as_current_span("producer request") as producer:
+            await bus.publisher.publish(QUEUE.name, [event()])
+        async with run_in_background(bus.consumer(QUEUE, handler)):
+            await eventually(lambda: asyncio.sleep(0, handled))
+    assert handled == [producer.get_span_context().trace_id]
+    consumer_span = next(s for s in spans.get_finished_spans() if s.kind == SpanKind.CONSUMER)
+    assert consumer_span.parent is not None
+    assert consumer_span.context.trace_id == producer.get_span_context().trace_id
+
+
+async def test_outbox_wakes_on_commit_not_on_the_timer(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with (
+        fresh_database("sqlite", tmp_path, "operation") as url,
+        open_messaging(sqs_settings(sqs_server)) as bus,
+    ):
+        await migrate(url, "operation")
+        db = Database(url)
+        relay = OutboxRelay(db, messaging, bus.publisher, poll_seconds=60)
+        async with run_in_background(relay):
+            await asyncio.sleep(0.1)  # the relay is now waiting, for up to 60 s
+            async with db.transaction() as session:
+                await add_event(session, messaging, QUEUE, event())
+            received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=2)
+        assert len(received) == 1
+        await db.dispose()

@@ -1,0 +1,52 @@
+"""/readyz tells the truth about the database and the broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from operation_svc.app import create_app
+from operation_svc.config import OperationSettings
+from tests.harness import (
+    AUTH,
+    LocalSQSServer,
+    ServedApp,
+    fresh_database,
+    free_port,
+    migrate,
+    sqs_settings,
+)
+
+UNREACHABLE_POSTGRES = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
+
+
+@pytest.mark.parametrize("broken", ["nothing", "broker", "database"])
+async def test_readyz_reports_each_unreachable_dependency(
+    broken: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with fresh_database("sqlite", tmp_path, "operation") as url:
+        await migrate(url, "operation")
+        sqs = sqs_settings(sqs_server)
+        if broken == "broker":
+            sqs = sqs.model_copy(
+                update={"endpoint_url": f"http://127.0.0.1:{free_port()}", "create_queues": False}
+            )
+        settings = OperationSettings(
+            environment="test",
+            database_url=UNREACHABLE_POSTGRES if broken == "database" else url,
+            sqs=sqs,
+            auth=AUTH,
+        )
+        async with ServedApp(create_app(settings)) as served, httpx.AsyncClient() as client:
+            assert (await client.get(f"{served.url}/healthz")).status_code == 200
+            response = await client.get(f"{served.url}/readyz")
+    checks = response.json()["checks"]
+    if broken == "nothing":
+        assert response.status_code == 200
+        assert checks == {"database": "ok", "broker": "ok"}
+    else:
+        assert response.status_code == 503
+        assert checks[broken] != "ok"
+        assert all(result == "ok" for name, result in checks.items() if name != broken)
