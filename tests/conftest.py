@@ -24,7 +24,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     _SPANS.clear()
-    yield _SPANS
+    return _SPANS
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-AUTH = AuthSettings(jwt_secret="test-secret-0123456789-0123456789-abcdef")  # noqa: S106
+AUTH = AuthSettings(jwt_secret="test-secret-" + "0123456789abcdef" * 4)
 MIGRATIONS = {
     "panel": "panel_svc:migrations",
     "operation": "operation_svc:migrations",
@@ -72,7 +72,7 @@ class LocalSQSServer:
         command = ["node", str(SQS_SERVER_SCRIPT), "--port", str(self.port)]
         if self.queues_file:
             command += ["--queues", str(self.queues_file)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         wait_for_port(self.port)
 
     def stop(self) -> None:
@@ -87,7 +87,7 @@ def sqs_settings(server: LocalSQSServer, prefix: str | None = None) -> SQSSettin
         endpoint_url=server.url,
         region="us-east-1",
         access_key_id="test",
-        secret_access_key="test",  # noqa: S106
+        secret_access_key="test",
         create_queues=True,
         queue_prefix=prefix if prefix is not None else f"t{uuid.uuid4().hex[:10]}-",
         wait_time_seconds=20,
@@ -117,7 +117,9 @@ async def migrated_database(backend: str, tmp_path: Path, service: str) -> Any:
     return fresh_database(backend, tmp_path, service)
 
 
-def token(tenant: str = "acme", roles: tuple[Role, ...] = ("admin",), subject: str = "alice") -> str:
+def token(
+    tenant: str = "acme", roles: tuple[Role, ...] = ("admin",), subject: str = "alice"
+) -> str:
     return mint_token(AUTH, subject=subject, tenant=tenant, roles=roles)
 
 

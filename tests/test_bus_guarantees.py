@@ -20,7 +20,6 @@ from idp_common.events import SUBMISSION_CREATED, SubmissionCreated
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.outbox import OutboxRelay, add_event
-from idp_common.messaging.sqs import open_sqs_client
 from idp_common.messaging.topology import MAX_RECEIVE_COUNT, PANEL_SUBMISSIONS
 from idp_common.runtime import Messaging, open_messaging, run_in_background
 from operation_svc.executions.service import create_from_submission
@@ -28,8 +27,8 @@ from operation_svc.models import Execution, messaging
 from tests.harness import (
     LocalSQSServer,
     eventually,
-    fresh_database,
     free_port,
+    fresh_database,
     migrate,
     sqs_settings,
     write_queues_file,
@@ -48,7 +47,9 @@ async def drain(bus: Messaging, queue: str, wait: int = 1) -> list[dict[str, Any
     messages: list[dict[str, Any]] = []
     while True:
         response = await bus.queues.client.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait,
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait,
             AttributeNames=["ApproximateReceiveCount"],
         )
         batch = response.get("Messages", [])
@@ -77,9 +78,7 @@ async def test_poison_and_failing_messages_go_to_the_dlq_while_good_ones_pass(
         await bus.publisher.publish(QUEUE.name, [event("test.always.fails"), event("test.good")])
         consumer = bus.consumer(QUEUE, handler, concurrency=4)
         async with run_in_background(consumer):
-            dead = await eventually(
-                lambda: _dlq_if_full(bus, 2), timeout=20
-            )
+            dead = await eventually(lambda: _dlq_if_full(bus, 2), timeout=20)
         bodies = {message["Body"] for message in dead}
         assert "{not an event" in bodies
         bodies.remove("{not an event")
@@ -159,11 +158,17 @@ async def test_a_duplicated_delivery_is_processed_once(
     backend: str, tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
     created = SubmissionCreated(
-        submission_id=uuid.uuid4(), panel_id=uuid.uuid4(), panel_slug="p",
-        operation_template="missing-template", submitted_by="bob", parameters={},
+        submission_id=uuid.uuid4(),
+        panel_id=uuid.uuid4(),
+        panel_slug="p",
+        operation_template="missing-template",
+        submitted_by="bob",
+        parameters={},
     )
     duplicate = Event(
-        type=SUBMISSION_CREATED, source="urn:test", tenant="acme",
+        type=SUBMISSION_CREATED,
+        source="urn:test",
+        tenant="acme",
         data=created.model_dump(mode="json"),
     )
     async with (

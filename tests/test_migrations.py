@@ -46,8 +46,6 @@ async def test_migrations_match_the_models_and_downgrade(
         diff, tables = await differences_and_tables(url, METADATA[service])
         assert diff == []
         assert set(METADATA[service].tables) <= tables
-        await asyncio.to_thread(
-            command.downgrade, alembic_config(url, MIGRATIONS[service]), "base"
-        )
+        await asyncio.to_thread(command.downgrade, alembic_config(url, MIGRATIONS[service]), "base")
         _, tables = await differences_and_tables(url, METADATA[service])
         assert tables == {"alembic_version"}

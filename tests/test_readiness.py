@@ -13,8 +13,8 @@ from tests.harness import (
     AUTH,
     LocalSQSServer,
     ServedApp,
-    fresh_database,
     free_port,
+    fresh_database,
     migrate,
     sqs_settings,
 )

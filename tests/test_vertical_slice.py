@@ -84,7 +84,8 @@ async def test_submission_runs_end_to_end_and_reports_back(
     request_span = next(
         span
         for span in spans.get_finished_spans()
-        if span.kind == SpanKind.SERVER and span.name == "POST /api/v1/panels/{panel_id}/submissions"
+        if span.kind == SpanKind.SERVER
+        and span.name == "POST /api/v1/panels/{panel_id}/submissions"
     )
     trace_id = request_span.context.trace_id
     in_trace = {s.name for s in spans.get_finished_spans() if s.context.trace_id == trace_id}

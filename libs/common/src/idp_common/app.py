@@ -3,10 +3,10 @@ auth verifier, tracing and metrics."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import Lifespan
 
 from idp_common import health
 from idp_common.auth import TokenVerifier
@@ -21,7 +21,7 @@ def build_service_app(
     name: str,
     description: str,
     settings: ServiceSettings,
-    lifespan: Lifespan[FastAPI],
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     routers: Sequence[APIRouter],
 ) -> FastAPI:
     configure_tracing(name)

@@ -96,11 +96,15 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    parts = [str(part) for part in loc]
-    if parts and parts[0] in {"body", "query", "path", "header"}:
-        parts = parts[1:] if len(parts) > 1 else parts
-    return ".".join(parts)
+def _field_error(error: Any) -> dict[str, str]:
+    loc = tuple(error["loc"])
+    if error["type"] == "json_invalid":
+        detail = error.get("ctx", {}).get("error", "")
+        position = f" at position {loc[1]}" if len(loc) > 1 else ""
+        return field_error("body", f"invalid JSON{position}: {detail}".rstrip(": "), "json_invalid")
+    # Drop the "body"/"query"/… prefix when a field name follows it.
+    parts = loc[1:] if len(loc) > 1 and isinstance(loc[1], str) else loc
+    return field_error(".".join(str(part) for part in parts), error["msg"], error["type"])
 
 
 async def _handle_problem(_request: Request, exc: Exception) -> JSONResponse:
@@ -117,7 +121,7 @@ async def _handle_problem(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _handle_validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [field_error(_location(e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
+    errors = [_field_error(error) for error in exc.errors()]
     fields = ", ".join(sorted({e["field"] for e in errors}))
     return problem_response(
         422,

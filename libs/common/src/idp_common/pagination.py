@@ -12,7 +12,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.errors import ValidationFailed, field_error
@@ -66,7 +66,9 @@ async def paginate(
     """Run ``stmt`` (selecting ``model``) one page at a time, newest first."""
     if params.cursor:
         created_at, row_id = decode_cursor(params.cursor)
-        stmt = stmt.where(tuple_(model.created_at, model.id) < tuple_(created_at, row_id))
+        stmt = stmt.where(
+            tuple_(model.created_at, model.id) < tuple_(literal(created_at), literal(row_id))
+        )
     stmt = stmt.order_by(model.created_at.desc(), model.id.desc()).limit(params.limit + 1)
     rows = (await session.scalars(stmt)).all()
     if len(rows) <= params.limit:

@@ -80,7 +80,7 @@ def instrument_app(app: FastAPI) -> None:
     """
     FastAPIInstrumentor.instrument_app(app, excluded_urls=NOT_TRACED_PATHS)
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(REGISTRY)  # type: ignore[arg-type]
+    registry.register(REGISTRY)
     Instrumentator(
         excluded_handlers=["/metrics", "/healthz", "/readyz"],
         should_group_status_codes=False,

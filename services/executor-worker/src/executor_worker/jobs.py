@@ -69,7 +69,7 @@ class JobHandler:
         RUN_SECONDS.labels(result.status).observe(result.duration_seconds)
         finished = ExecutionFinished(
             execution_id=job.execution_id,
-            status=result.status,  # type: ignore[arg-type]
+            status=result.status,
             exit_code=result.exit_code,
             duration_seconds=result.duration_seconds,
             output_excerpt=result.stdout_excerpt,

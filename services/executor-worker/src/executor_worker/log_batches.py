@@ -37,7 +37,7 @@ class LogBatcher:
             self._lines.append(
                 LogLine(
                     seq=self._next_seq,
-                    stream=stream,  # type: ignore[arg-type]
+                    stream=stream,
                     message=message,
                     timestamp=datetime.now(UTC),
                 )

@@ -127,10 +127,11 @@ async def run_command(
         with contextlib.suppress(Exception):
             await everything
     exit_code = process.returncode
+    error: str | None = None
     if timed_out:
         status, error = "timed_out", f"timed out after {timeout_seconds:g}s"
     else:
-        status, error = ("succeeded", None) if exit_code == 0 else ("failed", None)
+        status = "succeeded" if exit_code == 0 else "failed"
     return RunResult(
         status=status,
         exit_code=exit_code,

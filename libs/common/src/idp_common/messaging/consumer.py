@@ -170,6 +170,7 @@ class Consumer:
             },
         ) as span:
             heartbeat = asyncio.create_task(self._heartbeat(url, message["ReceiptHandle"]))
+            delay: int | None = None  # None: delete; a number: retry after that many seconds
             try:
                 event = decode_event(message["Body"])
                 span.set_attribute("cloudevents.event_id", event.id)
@@ -184,7 +185,6 @@ class Consumer:
                 delay = self.retry_delay(receive_count)
             else:
                 MESSAGES.labels(self.queue.name, "ok").inc()
-                delay = None
             finally:
                 heartbeat.cancel()
                 HANDLING_SECONDS.labels(self.queue.name).observe(time.perf_counter() - started)

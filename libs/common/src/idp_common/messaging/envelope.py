@@ -48,7 +48,7 @@ def encode_event(event: Event) -> str:
 def decode_event(body: str) -> Event:
     try:
         cloud_event = _FORMAT.read(None, body)
-    except (BaseCloudEventException, ValueError, TypeError, KeyError) as exc:
+    except (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise InvalidEvent(f"not a CloudEvents 1.0 JSON event: {exc}") from exc
     if cloud_event.get_specversion() != "1.0":
         raise InvalidEvent(f"unsupported specversion {cloud_event.get_specversion()!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alembic.operations import Operations
+from alembic import op
 from sqlalchemy import (
     JSON,
     Column,
@@ -50,7 +50,7 @@ def messaging_tables(metadata: MetaData) -> MessagingTables:
     return MessagingTables(outbox=outbox, processed_events=processed_events)
 
 
-def create_messaging_tables_v1(op: Operations) -> None:
+def create_messaging_tables_v1() -> None:
     """Migration step shared by the services' initial revisions (frozen: never edit)."""
     op.create_table(
         "outbox",
@@ -75,7 +75,7 @@ def create_messaging_tables_v1(op: Operations) -> None:
     )
 
 
-def drop_messaging_tables_v1(op: Operations) -> None:
+def drop_messaging_tables_v1() -> None:
     op.drop_table("processed_events")
     op.drop_index("ix_outbox_created_at", table_name="outbox")
     op.drop_table("outbox")

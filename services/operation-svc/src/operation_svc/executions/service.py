@@ -41,7 +41,7 @@ async def _tell_submission(session: AsyncSession, execution: Execution) -> None:
         return
     update_data = SubmissionUpdated(
         submission_id=execution.submission_id,
-        status=execution.status,  # type: ignore[arg-type]
+        status=execution.status,
         execution_id=execution.id,
         exit_code=execution.exit_code,
         output=execution.output,

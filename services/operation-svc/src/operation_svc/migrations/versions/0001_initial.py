@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_messaging_tables_v1(op)
+    create_messaging_tables_v1()
     op.create_table(
         "operation_templates",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -93,4 +93,4 @@ def downgrade() -> None:
     op.drop_table("execution_logs")
     op.drop_table("executions")
     op.drop_table("operation_templates")
-    drop_messaging_tables_v1(op)
+    drop_messaging_tables_v1()

@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_messaging_tables_v1(op)
+    create_messaging_tables_v1()
     op.create_table(
         "panels",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -79,4 +79,4 @@ def downgrade() -> None:
     op.drop_table("submissions")
     op.drop_table("panel_fields")
     op.drop_table("panels")
-    drop_messaging_tables_v1(op)
+    drop_messaging_tables_v1()

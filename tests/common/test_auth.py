@@ -1,0 +1,68 @@
+"""Tokens are verified strictly: pinned algorithm, required claims, known roles."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from idp_common.auth import Principal, TokenVerifier, mint_token
+from idp_common.errors import Unauthorized
+from tests.harness import AUTH
+
+SECRET = AUTH.signing_secret()
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {
+        "sub": "alice",
+        "tenant": "acme",
+        "roles": ["operator"],
+        "iat": now,
+        "exp": now + 60,
+        "aud": AUTH.jwt_audience,
+        "iss": AUTH.jwt_issuer,
+    }
+    return {key: value for key, value in (base | overrides).items() if value is not None}
+
+
+def unsigned(payload: dict[str, Any]) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(payload)}."
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(unsigned(claims()), id="alg-none"),
+        pytest.param(jwt.encode(claims(), "another-secret-" + "x" * 64), id="wrong-key"),
+        pytest.param(jwt.encode(claims(exp=int(time.time()) - 3600), SECRET), id="expired"),
+        pytest.param(jwt.encode(claims(exp=None), SECRET), id="no-exp"),
+        pytest.param(jwt.encode(claims(aud="someone-else"), SECRET), id="wrong-aud"),
+        pytest.param(jwt.encode(claims(iss="evil"), SECRET), id="wrong-iss"),
+        pytest.param(jwt.encode(claims(tenant=None), SECRET), id="no-tenant"),
+        pytest.param(jwt.encode(claims(roles=["root"]), SECRET), id="unknown-role"),
+        pytest.param(jwt.encode(claims(), SECRET, algorithm="HS512"), id="other-algorithm"),
+        pytest.param("not.a.token", id="malformed"),
+    ],
+)
+def test_bad_tokens_are_refused(token: str) -> None:
+    with pytest.raises(Unauthorized):
+        TokenVerifier(AUTH).verify(token)
+
+
+def test_a_good_token_gives_the_principal_and_roles_are_hierarchical() -> None:
+    token = mint_token(AUTH, subject="alice", tenant="acme", roles=["operator"])
+    principal = TokenVerifier(AUTH).verify(token)
+    assert principal == Principal("alice", "acme", frozenset({"operator"}))
+    assert principal.has_role("viewer")
+    assert principal.has_role("operator")
+    assert not principal.has_role("admin")
+    assert not principal.has_role("service")

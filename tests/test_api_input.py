@@ -1,0 +1,252 @@
+"""Bad input gets a clear problem+json 4xx naming the field, and nothing is stored or sent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from panel_svc.app import create_app
+from panel_svc.config import PanelSettings
+from panel_svc.models import Submission, messaging
+from tests.harness import (
+    AUTH,
+    LocalSQSServer,
+    ServedApp,
+    auth_headers,
+    fresh_database,
+    migrate,
+    sqs_settings,
+)
+
+ADMIN = auth_headers(roles=("admin",))
+OPERATOR = auth_headers(roles=("operator",))
+MAX_BODY = 64 * 1024
+
+
+class PanelApi:
+    def __init__(self, client: httpx.AsyncClient, database_url: str) -> None:
+        self.client = client
+        self.database_url = database_url
+
+    async def stored(self) -> tuple[int, int]:
+        """(submissions, outbox events) in the database."""
+        engine = create_async_engine(self.database_url)
+        async with engine.connect() as connection:
+            submissions = await connection.scalar(select(func.count()).select_from(Submission))
+            events = await connection.scalar(select(func.count()).select_from(messaging.outbox))
+        await engine.dispose()
+        return int(submissions or 0), int(events or 0)
+
+
+@pytest.fixture
+async def api(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[PanelApi]:
+    async with fresh_database("sqlite", tmp_path, "panel") as url:
+        await migrate(url, "panel")
+        settings = PanelSettings(
+            environment="test",
+            database_url=url,
+            sqs=sqs_settings(sqs_server),
+            auth=AUTH,
+            max_body_bytes=MAX_BODY,
+        )
+        async with (
+            ServedApp(create_app(settings)) as served,
+            httpx.AsyncClient(base_url=served.url) as client,
+        ):
+            yield PanelApi(client, url)
+
+
+async def create_panel(api: PanelApi, **overrides: Any) -> str:
+    body = {
+        "slug": "restart",
+        "title": "Restart a service",
+        "operation_template": "restart-service",
+        "fields": [
+            {"name": "service", "label": "Service", "max_length": 20},
+            {"name": "reason", "label": "Reason", "is_required": False},
+        ],
+    } | overrides
+    response = await api.client.post("/api/v1/panels", json=body, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def assert_problem(response: httpx.Response, status: int, *fields: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == status
+    assert problem["title"]
+    assert problem["request_id"] == response.headers["x-request-id"]
+    assert sorted(error["field"] for error in problem.get("errors", [])) == sorted(fields)
+    return problem
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"data": {"service": "api", "bogus": "x"}}, ["data.bogus"]),
+        ({"data": {"service": 42}}, ["data.service"]),
+        ({"data": {}}, ["data.service"]),
+        ({"data": {"service": "a" * 21}}, ["data.service"]),
+        ({"data": {"service": "api\x00rm"}}, ["data.service"]),
+        (
+            {"data": {"service": 1, "reason": ["x"], "extra": True}},
+            ["data.extra", "data.reason", "data.service"],
+        ),
+        ({"data": {"service": "api"}, "unexpected": 1}, ["unexpected"]),
+        ({"data": "not an object"}, ["data"]),
+        ({}, ["data"]),
+    ],
+)
+async def test_bad_submissions_name_every_bad_field_and_store_nothing(
+    api: PanelApi, body: dict[str, Any], fields: list[str]
+) -> None:
+    panel_id = await create_panel(api)
+    response = await api.client.post(
+        f"/api/v1/panels/{panel_id}/submissions", json=body, headers=OPERATOR
+    )
+    assert_problem(response, 422, *fields)
+    assert await api.stored() == (0, 0)
+
+
+async def test_malformed_json_is_a_422_naming_the_body(api: PanelApi) -> None:
+    panel_id = await create_panel(api)
+    response = await api.client.post(
+        f"/api/v1/panels/{panel_id}/submissions",
+        content=b'{"data": {"service": ',
+        headers=OPERATOR | {"content-type": "application/json"},
+    )
+    assert_problem(response, 422, "body")
+    assert await api.stored() == (0, 0)
+
+
+async def test_oversized_bodies_are_refused_with_413_declared_or_streamed(api: PanelApi) -> None:
+    panel_id = await create_panel(api)
+    url = f"/api/v1/panels/{panel_id}/submissions"
+    huge = b'{"data": {"service": "' + b"a" * MAX_BODY + b'"}}'
+    declared = await api.client.post(
+        url, content=huge, headers=OPERATOR | {"content-type": "application/json"}
+    )
+    assert_problem(declared, 413)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(huge), 8192):
+            yield huge[start : start + 8192]
+
+    streamed = await api.client.post(
+        url, content=chunks(), headers=OPERATOR | {"content-type": "application/json"}
+    )
+    assert_problem(streamed, 413)
+    assert await api.stored() == (0, 0)
+
+
+async def test_a_good_submission_is_stored_with_its_event_in_one_transaction(
+    api: PanelApi,
+) -> None:
+    panel_id = await create_panel(api)
+    response = await api.client.post(
+        f"/api/v1/panels/{panel_id}/submissions",
+        json={"data": {"service": "api"}},
+        headers=OPERATOR,
+    )
+    assert response.status_code == 202
+    assert response.json()["status"] == "pending"
+    submissions, _ = await api.stored()
+    assert submissions == 1  # the event itself is relayed and removed within milliseconds
+
+
+async def test_panel_conflicts_and_unknown_or_inactive_panels(api: PanelApi) -> None:
+    await create_panel(api)
+    duplicate = await api.client.post(
+        "/api/v1/panels",
+        json={"slug": "restart", "title": "Again", "operation_template": "x"},
+        headers=ADMIN,
+    )
+    assert_problem(duplicate, 409)
+    bad_slug = await api.client.post(
+        "/api/v1/panels",
+        json={"slug": "Not A Slug", "title": "", "operation_template": "x"},
+        headers=ADMIN,
+    )
+    assert_problem(bad_slug, 422, "slug", "title")
+    inactive = await create_panel(api, slug="frozen", is_active=False)
+    refused = await api.client.post(
+        f"/api/v1/panels/{inactive}/submissions",
+        json={"data": {"service": "api"}},
+        headers=OPERATOR,
+    )
+    assert_problem(refused, 409)
+    missing = await api.client.post(
+        "/api/v1/panels/00000000-0000-0000-0000-000000000000/submissions",
+        json={"data": {}},
+        headers=OPERATOR,
+    )
+    assert_problem(missing, 404)
+    not_a_uuid = await api.client.get("/api/v1/panels/not-a-uuid", headers=ADMIN)
+    assert_problem(not_a_uuid, 422, "panel_id")
+    assert await api.stored() == (0, 0)
+
+
+async def test_every_endpoint_authenticates_authorizes_and_scopes_to_the_tenant(
+    api: PanelApi,
+) -> None:
+    panel_id = await create_panel(api)
+    assert_problem(await api.client.get("/api/v1/panels"), 401)
+    assert_problem(
+        await api.client.get("/api/v1/panels", headers={"Authorization": "Bearer nonsense"}), 401
+    )
+    viewer = auth_headers(roles=("viewer",))
+    assert (await api.client.get(f"/api/v1/panels/{panel_id}", headers=viewer)).status_code == 200
+    assert_problem(
+        await api.client.post(
+            f"/api/v1/panels/{panel_id}/submissions",
+            json={"data": {"service": "a"}},
+            headers=viewer,
+        ),
+        403,
+    )
+    assert_problem(
+        await api.client.post(
+            "/api/v1/panels",
+            json={"slug": "x", "title": "x", "operation_template": "x"},
+            headers=OPERATOR,
+        ),
+        403,
+    )
+    other_tenant = auth_headers(tenant="globex", roles=("admin",))
+    assert_problem(await api.client.get(f"/api/v1/panels/{panel_id}", headers=other_tenant), 404)
+    listed = await api.client.get("/api/v1/panels", headers=other_tenant)
+    assert listed.json() == {"items": [], "next_cursor": None}
+
+
+async def test_lists_are_paginated_with_opaque_cursors(api: PanelApi) -> None:
+    created = [await create_panel(api, slug=f"panel-{n}") for n in range(5)]
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+        page = (await api.client.get("/api/v1/panels", params=params, headers=ADMIN)).json()
+        seen += [panel["id"] for panel in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(created))
+    bad = await api.client.get("/api/v1/panels", params={"cursor": "garbage"}, headers=ADMIN)
+    assert_problem(bad, 422, "cursor")
+    too_big = await api.client.get("/api/v1/panels", params={"limit": "201"}, headers=ADMIN)
+    assert_problem(too_big, 422, "limit")
+
+
+async def test_request_ids_are_echoed_or_generated(api: PanelApi) -> None:
+    given = await api.client.get("/healthz", headers={"X-Request-ID": "req-123"})
+    assert given.headers["x-request-id"] == "req-123"
+    forged = await api.client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert forged.headers["x-request-id"] != "bad id\twith spaces"
+    assert len(forged.headers["x-request-id"]) == 32
