@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -113,6 +114,7 @@ class Database:
             """Per-database class so session events (outbox wake-up) stay scoped to it."""
 
         self.sync_session_class: type[Session] = _SyncSession
+        self._sqlite_lock = asyncio.Lock() if self.is_sqlite else None
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=_SyncSession
         )
@@ -120,7 +122,7 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session whose work is committed on success and rolled back on any error."""
-        async with self.sessionmaker() as session:
+        async with self._sqlite_turn(), self.sessionmaker() as session:
             try:
                 yield session
                 await session.commit()
@@ -128,9 +130,20 @@ class Database:
                 await session.rollback()
                 raise
 
+    @asynccontextmanager
+    async def _sqlite_turn(self) -> AsyncIterator[None]:
+        # SQLite has one writer at a time. Queueing transactions here (FIFO, no busy-wait)
+        # beats letting them collide on the file lock, where SQLite's busy handler backs off
+        # in sleeps of up to 100 ms. One process owns each file in the embedded default.
+        if self._sqlite_lock is None:
+            yield
+        else:
+            async with self._sqlite_lock:
+                yield
+
     async def ping(self) -> None:
-        async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        async with self.transaction() as session:
+            await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,0 +1,221 @@
+"""Benchmark of the message bus and the vertical slice (prints figures; not a test).
+
+1. Outbox latency: from the commit of a business transaction holding an event to the moment
+   a consumer on the real local SQS server handles it (relay woken by the commit).
+2. End to end, on the real multi-process platform started as `make run` starts it: panel-svc
+   accepts a submission -> operation-svc -> the worker runs `echo` -> back to panel-svc as
+   `succeeded`. Latency from the submission's creation to its final update (server-side
+   timestamps read from panel-svc's database, so polling adds no load) and executions/s.
+
+Usage: .venv/bin/python scripts/bench_bus.py [--backend sqlite|postgres] [--events N]
+       [--submissions N] [--concurrency N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from idp_common.db import Database
+from idp_common.messaging.envelope import Event
+from idp_common.messaging.outbox import OutboxRelay, add_event
+from idp_common.messaging.topology import PANEL_SUBMISSIONS
+from idp_common.runtime import open_messaging, run_in_background
+from idp_common.telemetry import configure_logging
+from operation_svc.models import messaging
+from tests.harness import (
+    ROOT,
+    LocalSQSServer,
+    eventually,
+    free_port,
+    fresh_database,
+    migrate,
+    sqs_settings,
+)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def report(name: str, values_ms: list[float]) -> None:
+    print(
+        f"  {name}: n={len(values_ms)} p50={statistics.median(values_ms):.1f} ms "
+        f"p99={percentile(values_ms, 0.99):.1f} ms max={max(values_ms):.1f} ms"
+    )
+
+
+async def outbox_latency(backend: str, tmp: Path, server: LocalSQSServer, count: int) -> None:
+    received: dict[str, float] = {}
+
+    async def handler(event: Event) -> None:
+        received[event.id] = time.perf_counter()
+
+    async with (
+        fresh_database(backend, tmp, "operation") as url,
+        open_messaging(sqs_settings(server)) as bus,
+    ):
+        await migrate(url, "operation")
+        db = Database(url)
+        relay = OutboxRelay(db, messaging, bus.publisher, poll_seconds=5)
+        committed: dict[str, float] = {}
+        async with run_in_background(bus.consumer(PANEL_SUBMISSIONS, handler), relay):
+            await asyncio.sleep(0.3)
+            for _ in range(count):
+                event = Event(type="bench.happened", source="urn:bench", tenant="t", data={})
+                async with db.transaction() as session:
+                    await add_event(session, messaging, PANEL_SUBMISSIONS, event)
+                committed[event.id] = time.perf_counter()
+                await eventually(lambda e=event: asyncio.sleep(0, e.id in received), timeout=10)
+        await db.dispose()
+    report("commit -> consumer handles", [(received[k] - v) * 1000 for k, v in committed.items()])
+
+
+def launch_platform(
+    data: Path, database_urls: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """The real multi-process platform, as `make run` starts it, on free ports."""
+    ports = {name: free_port() for name in ("PANEL", "OPERATION", "DATASOURCE", "WORKER", "SQS")}
+    env = (
+        os.environ
+        | {f"{name}_PORT": str(port) for name, port in ports.items()}
+        | {
+            "IDP_DATA_DIR": str(data),
+            "PANEL_LOG_LEVEL": "WARNING",
+            "OPERATION_LOG_LEVEL": "WARNING",
+            "DATASOURCE_LOG_LEVEL": "WARNING",
+            "WORKER_LOG_LEVEL": "WARNING",
+        }
+        | {f"{service.upper()}_DATABASE_URL": url for service, url in database_urls.items()}
+    )
+    log = data / "launcher.log"
+    data.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as output:
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, str(ROOT / "scripts" / "run_platform.py")],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process, log
+
+
+async def end_to_end(backend: str, tmp: Path, count: int, concurrency: int) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        urls = {}
+        if backend == "postgres":
+            for service in ("panel", "operation", "datasource"):
+                urls[service] = await stack.enter_async_context(
+                    fresh_database(backend, tmp, service)
+                )
+        process, log = launch_platform(tmp / "platform", urls)
+        try:
+            while "Ctrl-C stops everything" not in log.read_text(errors="replace"):
+                if process.poll() is not None:
+                    raise RuntimeError(log.read_text(errors="replace")[-2000:])
+                await asyncio.sleep(0.2)
+            text = log.read_text()
+            token = re.search(r"export TOKEN=(\S+)", text).group(1)  # type: ignore[union-attr]
+            panel_url = re.search(r"panel-svc\s+(http://\S+)", text).group(1)  # type: ignore[union-attr]
+            await submit_and_measure(
+                panel_url,
+                token,
+                urls.get("panel") or f"sqlite+aiosqlite:///{tmp}/platform/panel-svc.db",
+                count,
+                concurrency,
+            )
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(60)
+
+
+async def submit_and_measure(
+    panel_url: str, token: str, panel_database: str, count: int, concurrency: int
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    gate = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=panel_url, headers=headers, timeout=30) as client:
+        panel_id = (await client.get("/api/v1/panels")).json()["items"][0]["id"]
+
+        async def submit(n: int) -> None:
+            async with gate:
+                response = await client.post(
+                    f"/api/v1/panels/{panel_id}/submissions", json={"data": {"message": f"b{n}"}}
+                )
+                response.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(submit(n) for n in range(count)))
+        accepted = time.perf_counter() - started
+    engine = create_async_engine(panel_database)
+    query = text("select status, created_at, updated_at from submissions")
+
+    async def all_finished() -> list[Any] | None:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return rows if sum(row.status == "succeeded" for row in rows) >= count else None
+
+    rows = await eventually(all_finished, timeout=600, interval=0.5)
+    await engine.dispose()
+    created = [as_time(row.created_at) for row in rows]
+    finished = [as_time(row.updated_at) for row in rows]
+    report(
+        "submission accepted -> succeeded (server-side)",
+        [(f - c).total_seconds() * 1000 for c, f in zip(created, finished, strict=True)],
+    )
+    span = (max(finished) - min(created)).total_seconds()
+    print(
+        f"  accepted {count} submissions in {accepted:.1f} s ({count / accepted:.0f}/s); "
+        f"all succeeded in {span:.1f} s: {count / span:.1f} executions/s end to end"
+    )
+
+
+def as_time(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--submissions", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=20)
+    args = parser.parse_args()
+    configure_logging("bench", "WARNING")
+    server = LocalSQSServer()
+    server.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"Outbox relay latency ({args.backend}, one event per transaction):")
+            await outbox_latency(args.backend, Path(tmp), server, args.events)
+            print(
+                f"End to end, real multi-process platform ({args.backend}, "
+                f"{args.concurrency} concurrent clients, default worker concurrency 4):"
+            )
+            await end_to_end(args.backend, Path(tmp), args.submissions, args.concurrency)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
