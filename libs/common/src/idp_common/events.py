@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,10 +25,33 @@ TERMINAL_STATUSES: frozenset[str] = frozenset(
 
 
 class EventData(BaseModel):
+    """The ``data`` of one event type; ``event_type`` names it."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    event_type: ClassVar[str]
+
+    def to_event(self, *, source: str, tenant: str, subject: str) -> Event:
+        return Event(
+            type=self.event_type,
+            source=source,
+            tenant=tenant,
+            subject=subject,
+            data=self.model_dump(mode="json"),
+        )
+
+    @classmethod
+    def from_event(cls, event: Event) -> Self:
+        """The event's data; a wrong type or a payload that does not fit can never succeed."""
+        if event.type != cls.event_type:
+            raise InvalidEvent(f"expected {cls.event_type}, got {event.type!r}")
+        try:
+            return cls.model_validate(event.data)
+        except ValidationError as exc:
+            raise InvalidEvent(f"{event.type} data does not match its schema: {exc}") from exc
 
 
 class SubmissionCreated(EventData):
+    event_type = SUBMISSION_CREATED
     submission_id: uuid.UUID
     panel_id: uuid.UUID
     panel_slug: str
@@ -38,6 +61,7 @@ class SubmissionCreated(EventData):
 
 
 class ExecutionRequested(EventData):
+    event_type = EXECUTION_REQUESTED
     execution_id: uuid.UUID
     template_slug: str
     argv: list[str] = Field(min_length=1)
@@ -53,11 +77,13 @@ class LogLine(EventData):
 
 
 class ExecutionLog(EventData):
+    event_type = EXECUTION_LOG
     execution_id: uuid.UUID
     lines: list[LogLine] = Field(min_length=1)
 
 
 class ExecutionFinished(EventData):
+    event_type = EXECUTION_FINISHED
     execution_id: uuid.UUID
     status: Literal["succeeded", "failed", "timed_out", "cancelled"]
     exit_code: int | None
@@ -68,20 +94,10 @@ class ExecutionFinished(EventData):
 
 
 class SubmissionUpdated(EventData):
+    event_type = SUBMISSION_UPDATED
     submission_id: uuid.UUID
     status: ExecutionStatus
     execution_id: uuid.UUID | None = None
     exit_code: int | None = None
     output: str | None = None
     error: str | None = None
-
-
-D = TypeVar("D", bound=EventData)
-
-
-def parse_data(model: type[D], event: Event) -> D:
-    """The event's data as ``model``; a payload that does not fit can never succeed."""
-    try:
-        return model.model_validate(event.data)
-    except ValidationError as exc:
-        raise InvalidEvent(f"{event.type} data does not match its schema: {exc}") from exc

@@ -8,6 +8,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from idp_common.errors import NotFound
+
 M = TypeVar("M")
 
 
@@ -28,6 +30,12 @@ class TenantRepository(Generic[M]):
     async def get_by_slug(self, slug: str, *options: Any) -> M | None:
         stmt = self.scoped(*options).where(self.model.slug == slug)  # type: ignore[attr-defined]
         return (await self.session.scalars(stmt)).one_or_none()
+
+    async def get_or_404(self, object_id: Any, *options: Any) -> M:
+        found = await self.get(object_id, *options)
+        if found is None:
+            raise NotFound(f"{self.model.__name__} {object_id} not found.")
+        return found
 
     def add(self, obj: M) -> M:
         self.session.add(obj)

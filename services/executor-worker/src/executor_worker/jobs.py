@@ -12,13 +12,10 @@ from executor_worker.log_batches import LogBatcher
 from executor_worker.operation_client import OperationClient
 from executor_worker.runner import RunResult, resolve_executable, run_command
 from idp_common.events import (
-    EXECUTION_FINISHED,
-    EXECUTION_REQUESTED,
     ExecutionFinished,
     ExecutionRequested,
-    parse_data,
 )
-from idp_common.messaging.envelope import Event, InvalidEvent
+from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.topology import EXECUTION_EVENTS
 
@@ -50,9 +47,7 @@ class JobHandler:
         self.publisher = publisher
 
     async def __call__(self, event: Event) -> None:
-        if event.type != EXECUTION_REQUESTED:
-            raise InvalidEvent(f"unexpected event type {event.type!r} on operation-jobs")
-        job = parse_data(ExecutionRequested, event)
+        job = ExecutionRequested.from_event(event)
         with tracer.start_as_current_span(
             "claim", attributes={"execution.id": str(job.execution_id)}
         ):
@@ -78,15 +73,7 @@ class JobHandler:
         )
         await self.publisher.publish(
             EXECUTION_EVENTS.name,
-            [
-                Event(
-                    type=EXECUTION_FINISHED,
-                    source=SOURCE,
-                    tenant=event.tenant,
-                    subject=str(job.execution_id),
-                    data=finished.model_dump(mode="json"),
-                )
-            ],
+            [finished.to_event(source=SOURCE, tenant=event.tenant, subject=str(job.execution_id))],
         )
 
     async def _run(self, tenant: str, job: ExecutionRequested) -> RunResult:

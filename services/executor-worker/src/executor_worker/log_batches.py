@@ -8,8 +8,7 @@ import contextlib
 import uuid
 from datetime import UTC, datetime
 
-from idp_common.events import EXECUTION_LOG, ExecutionLog, LogLine
-from idp_common.messaging.envelope import Event
+from idp_common.events import ExecutionLog, LogLine
 from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.topology import EXECUTION_EVENTS
 
@@ -70,15 +69,7 @@ class LogBatcher:
             return
         batch = ExecutionLog(execution_id=self.execution_id, lines=self._lines)
         self._lines, self._bytes = [], 0
-        await self.publisher.publish(
-            EXECUTION_EVENTS.name,
-            [
-                Event(
-                    type=EXECUTION_LOG,
-                    source=self.source,
-                    tenant=self.tenant,
-                    subject=str(self.execution_id),
-                    data=batch.model_dump(mode="json"),
-                )
-            ],
+        event = batch.to_event(
+            source=self.source, tenant=self.tenant, subject=str(self.execution_id)
         )
+        await self.publisher.publish(EXECUTION_EVENTS.name, [event])

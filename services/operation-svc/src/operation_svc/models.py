@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from idp_common.db import UTCDateTime, new_id, new_metadata, utcnow
+from idp_common.db import TenantRecord, UTCDateTime, new_metadata, utcnow
 from idp_common.messaging.tables import messaging_tables
 
 
@@ -18,12 +18,10 @@ class Base(DeclarativeBase):
 messaging = messaging_tables(Base.metadata)
 
 
-class OperationTemplate(Base):
+class OperationTemplate(TenantRecord, Base):
     __tablename__ = "operation_templates"
     __table_args__ = (UniqueConstraint("tenant", "slug"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
     slug: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -32,15 +30,11 @@ class OperationTemplate(Base):
     timeout_seconds: Mapped[float] = mapped_column(Float, default=300)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class Execution(Base):
+class Execution(TenantRecord, Base):
     __tablename__ = "executions"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
     template_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("operation_templates.id"))
     template_slug: Mapped[str] = mapped_column(String(100))
     template_version: Mapped[int | None] = mapped_column(Integer)
@@ -55,7 +49,6 @@ class Execution(Base):
     error: Mapped[str | None] = mapped_column(Text)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

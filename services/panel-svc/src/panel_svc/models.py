@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from idp_common.db import UTCDateTime, new_id, new_metadata, utcnow
+from idp_common.db import TenantRecord, UTCDateTime, new_id, new_metadata, utcnow
 from idp_common.messaging.tables import messaging_tables
 
 
@@ -18,20 +18,16 @@ class Base(DeclarativeBase):
 messaging = messaging_tables(Base.metadata)
 
 
-class Panel(Base):
+class Panel(TenantRecord, Base):
     __tablename__ = "panels"
     __table_args__ = (UniqueConstraint("tenant", "slug"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
     slug: Mapped[str] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     operation_template: Mapped[str] = mapped_column(String(100))
     created_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     fields: Mapped[list[PanelField]] = relationship(
         back_populates="panel",
@@ -57,11 +53,9 @@ class PanelField(Base):
     panel: Mapped[Panel] = relationship(back_populates="fields", lazy="raise")
 
 
-class Submission(Base):
+class Submission(TenantRecord, Base):
     __tablename__ = "submissions"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
     panel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("panels.id"), index=True)
     submitted_by: Mapped[str] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -71,4 +65,3 @@ class Submission(Base):
     output: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

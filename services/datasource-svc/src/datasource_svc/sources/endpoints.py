@@ -8,7 +8,7 @@ from datasource_svc.models import DataSource
 from datasource_svc.sources.schemas import DataSourceIn, DataSourceOut
 from idp_common.auth import Admin, Viewer
 from idp_common.dependencies import SessionDep
-from idp_common.errors import Conflict, NotFound
+from idp_common.errors import Conflict
 from idp_common.pagination import Page, PageParamsDep, paginate
 from idp_common.repository import TenantRepository
 
@@ -49,7 +49,5 @@ async def get_data_source(
     source_id: uuid.UUID, session: SessionDep, principal: Viewer
 ) -> DataSourceOut:
     """One data source."""
-    source = await DataSourceRepository(session, principal.tenant).get(source_id)
-    if source is None:
-        raise NotFound(f"Data source {source_id} not found.")
+    source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
     return DataSourceOut.model_validate(source)

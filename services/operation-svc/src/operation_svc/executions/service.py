@@ -10,17 +10,11 @@ from idp_common.auth import Principal
 from idp_common.db import insert_ignoring_conflicts, utcnow
 from idp_common.errors import Conflict, NotFound
 from idp_common.events import (
-    EXECUTION_FINISHED,
-    EXECUTION_LOG,
-    EXECUTION_REQUESTED,
-    SUBMISSION_CREATED,
-    SUBMISSION_UPDATED,
     ExecutionFinished,
     ExecutionLog,
     ExecutionRequested,
     SubmissionCreated,
     SubmissionUpdated,
-    parse_data,
 )
 from idp_common.messaging.envelope import Event, InvalidEvent
 from idp_common.messaging.outbox import add_event
@@ -47,18 +41,10 @@ async def _tell_submission(session: AsyncSession, execution: Execution) -> None:
         output=execution.output,
         error=execution.error,
     )
-    await add_event(
-        session,
-        messaging,
-        SUBMISSION_UPDATES,
-        Event(
-            type=SUBMISSION_UPDATED,
-            source=SOURCE,
-            tenant=execution.tenant,
-            subject=str(execution.submission_id),
-            data=update_data.model_dump(mode="json"),
-        ),
+    event = update_data.to_event(
+        source=SOURCE, tenant=execution.tenant, subject=str(execution.submission_id)
     )
+    await add_event(session, messaging, SUBMISSION_UPDATES, event)
 
 
 def _string_values(parameters: dict[str, object]) -> dict[str, str]:
@@ -73,9 +59,7 @@ def _string_values(parameters: dict[str, object]) -> dict[str, str]:
 async def create_from_submission(session: AsyncSession, event: Event) -> None:
     """Turn a ``panel.submission.created`` event into an execution: pending and queued for a
     worker, or rejected with the reason; either way the submission is told."""
-    if event.type != SUBMISSION_CREATED:
-        raise InvalidEvent(f"unexpected event type {event.type!r} on panel-submissions")
-    submitted = parse_data(SubmissionCreated, event)
+    submitted = SubmissionCreated.from_event(event)
     template = await TemplateRepository(session, event.tenant).get_by_slug(
         submitted.operation_template
     )
@@ -108,18 +92,8 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
             env={},
             timeout_seconds=execution.timeout_seconds,
         )
-        await add_event(
-            session,
-            messaging,
-            OPERATION_JOBS,
-            Event(
-                type=EXECUTION_REQUESTED,
-                source=SOURCE,
-                tenant=execution.tenant,
-                subject=str(execution.id),
-                data=job.model_dump(mode="json"),
-            ),
-        )
+        event = job.to_event(source=SOURCE, tenant=execution.tenant, subject=str(execution.id))
+        await add_event(session, messaging, OPERATION_JOBS, event)
     await _tell_submission(session, execution)
 
 
@@ -150,16 +124,16 @@ async def claim(session: AsyncSession, execution_id: uuid.UUID, worker_id: str) 
 
 async def apply_worker_event(session: AsyncSession, event: Event) -> None:
     """Store log batches (deduplicated by seq) and apply the finish of an execution."""
-    if event.type == EXECUTION_LOG:
-        batch = parse_data(ExecutionLog, event)
+    if event.type == ExecutionLog.event_type:
+        batch = ExecutionLog.from_event(event)
         execution = await ExecutionRepository(session, event.tenant).get(batch.execution_id)
         if execution is None:
             logger.warning("logs for an unknown execution %s ignored", batch.execution_id)
             return
         rows = [{"execution_id": batch.execution_id, **line.model_dump()} for line in batch.lines]
         await insert_ignoring_conflicts(session, ExecutionLogRow.__table__, rows)  # type: ignore[arg-type]
-    elif event.type == EXECUTION_FINISHED:
-        finished = parse_data(ExecutionFinished, event)
+    elif event.type == ExecutionFinished.event_type:
+        finished = ExecutionFinished.from_event(event)
         execution = await ExecutionRepository(session, event.tenant).get(finished.execution_id)
         if execution is None:
             logger.warning("finish of an unknown execution %s ignored", finished.execution_id)
@@ -177,7 +151,4 @@ async def apply_worker_event(session: AsyncSession, event: Event) -> None:
 async def get_execution(
     session: AsyncSession, principal: Principal, execution_id: uuid.UUID
 ) -> Execution:
-    execution = await ExecutionRepository(session, principal.tenant).get(execution_id)
-    if execution is None:
-        raise NotFound(f"Execution {execution_id} not found.")
-    return execution
+    return await ExecutionRepository(session, principal.tenant).get_or_404(execution_id)

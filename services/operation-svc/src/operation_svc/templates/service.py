@@ -6,7 +6,7 @@ from collections.abc import Collection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.auth import Principal
-from idp_common.errors import Conflict, NotFound, ValidationFailed, field_error
+from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.pagination import PageParams, paginate
 from operation_svc.models import OperationTemplate
 from operation_svc.rendering import Refusal, placeholders, split_command
@@ -52,10 +52,7 @@ async def create_template(
 async def get_template(
     session: AsyncSession, principal: Principal, template_id: uuid.UUID
 ) -> OperationTemplate:
-    template = await TemplateRepository(session, principal.tenant).get(template_id)
-    if template is None:
-        raise NotFound(f"Template {template_id} not found.")
-    return template
+    return await TemplateRepository(session, principal.tenant).get_or_404(template_id)
 
 
 async def list_templates(

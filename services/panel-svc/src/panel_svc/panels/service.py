@@ -5,7 +5,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.auth import Principal
-from idp_common.errors import Conflict, NotFound
+from idp_common.errors import Conflict
 from idp_common.pagination import PageParams, paginate
 from panel_svc.models import Panel, PanelField
 from panel_svc.panels.repository import WITH_FIELDS, PanelRepository
@@ -36,10 +36,7 @@ async def create_panel(session: AsyncSession, principal: Principal, data: PanelI
 
 
 async def get_panel(session: AsyncSession, principal: Principal, panel_id: uuid.UUID) -> Panel:
-    panel = await PanelRepository(session, principal.tenant).get(panel_id, WITH_FIELDS)
-    if panel is None:
-        raise NotFound(f"Panel {panel_id} not found.")
-    return panel
+    return await PanelRepository(session, principal.tenant).get_or_404(panel_id, WITH_FIELDS)
 
 
 async def list_panels(

@@ -6,16 +6,9 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.auth import Principal
-from idp_common.errors import Conflict, NotFound, ValidationFailed
-from idp_common.events import (
-    SUBMISSION_CREATED,
-    SUBMISSION_UPDATED,
-    TERMINAL_STATUSES,
-    SubmissionCreated,
-    SubmissionUpdated,
-    parse_data,
-)
-from idp_common.messaging.envelope import Event, InvalidEvent
+from idp_common.errors import Conflict, ValidationFailed
+from idp_common.events import TERMINAL_STATUSES, SubmissionCreated, SubmissionUpdated
+from idp_common.messaging.envelope import Event
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
 from panel_svc.models import Submission, messaging
@@ -56,28 +49,15 @@ async def submit(
         submitted_by=principal.subject,
         parameters=payload.data,
     )
-    await add_event(
-        session,
-        messaging,
-        PANEL_SUBMISSIONS,
-        Event(
-            type=SUBMISSION_CREATED,
-            source=SOURCE,
-            tenant=principal.tenant,
-            subject=str(submission.id),
-            data=created.model_dump(mode="json"),
-        ),
-    )
+    event = created.to_event(source=SOURCE, tenant=principal.tenant, subject=str(submission.id))
+    await add_event(session, messaging, PANEL_SUBMISSIONS, event)
     return submission
 
 
 async def get_submission(
     session: AsyncSession, principal: Principal, submission_id: uuid.UUID
 ) -> Submission:
-    submission = await SubmissionRepository(session, principal.tenant).get(submission_id)
-    if submission is None:
-        raise NotFound(f"Submission {submission_id} not found.")
-    return submission
+    return await SubmissionRepository(session, principal.tenant).get_or_404(submission_id)
 
 
 def _progress(status: str) -> int:
@@ -86,9 +66,7 @@ def _progress(status: str) -> int:
 
 async def apply_update(session: AsyncSession, event: Event) -> None:
     """Mirror the execution's status; updates arriving out of order never move it back."""
-    if event.type != SUBMISSION_UPDATED:
-        raise InvalidEvent(f"unexpected event type {event.type!r} on submission-updates")
-    update = parse_data(SubmissionUpdated, event)
+    update = SubmissionUpdated.from_event(event)
     submission = await SubmissionRepository(session, event.tenant).get(update.submission_id)
     if submission is None:
         logger.warning("update for an unknown submission %s ignored", update.submission_id)
