@@ -20,7 +20,7 @@ from idp_common.events import SUBMISSION_CREATED, SubmissionCreated
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.outbox import OutboxRelay, add_event
-from idp_common.messaging.topology import MAX_RECEIVE_COUNT, PANEL_SUBMISSIONS
+from idp_common.messaging.topology import MAX_RECEIVE_COUNT, PANEL_SUBMISSIONS, QueueSpec
 from idp_common.runtime import Messaging, open_messaging, run_in_background
 from operation_svc.executions.service import create_from_submission
 from operation_svc.models import Execution, messaging
@@ -238,3 +238,46 @@ async def test_outbox_wakes_on_commit_not_on_the_timer(
             received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=2)
         assert len(received) == 1
         await db.dispose()
+
+
+async def test_a_long_handler_keeps_its_message_invisible_with_heartbeats(
+    sqs_server: LocalSQSServer,
+) -> None:
+    calls: list[str] = []
+
+    async def slow(received: Event) -> None:
+        calls.append(received.id)
+        await asyncio.sleep(4)  # twice the visibility timeout
+
+    short_visibility = QueueSpec(QUEUE.name, visibility_timeout_seconds=2)
+    async with open_messaging(sqs_settings(sqs_server)) as bus:
+        await bus.publisher.publish(QUEUE.name, [event()])
+        async with run_in_background(bus.consumer(short_visibility, slow, concurrency=2)):
+            await eventually(lambda: asyncio.sleep(0, calls))
+            await asyncio.sleep(5)
+        assert len(calls) == 1
+        assert await drain(bus, QUEUE.name) == []
+
+
+async def test_shutdown_lets_the_running_handler_finish_and_acknowledges_it(
+    sqs_server: LocalSQSServer,
+) -> None:
+    finished: list[str] = []
+
+    async def handler(received: Event) -> None:
+        await asyncio.sleep(1)
+        finished.append(received.id)
+
+    async with open_messaging(sqs_settings(sqs_server)) as bus:
+        sent = event()
+        await bus.publisher.publish(QUEUE.name, [sent])
+        consumer = bus.consumer(QUEUE, handler, shutdown_grace_seconds=5)
+        async with run_in_background(consumer):
+            await eventually(lambda: asyncio.sleep(0, consumer.in_flight))
+        # leaving the block stopped the consumer: the handler still completed
+        assert finished == [sent.id]
+        url = await bus.queues.url(QUEUE.name)
+        attributes = await bus.queues.client.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"

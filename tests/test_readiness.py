@@ -42,6 +42,10 @@ async def test_readyz_reports_each_unreachable_dependency(
         async with ServedApp(create_app(settings)) as served, httpx.AsyncClient() as client:
             assert (await client.get(f"{served.url}/healthz")).status_code == 200
             response = await client.get(f"{served.url}/readyz")
+            metrics = (await client.get(f"{served.url}/metrics")).text
+    assert 'http_requests_total{handler="/healthz"' not in metrics  # probes are not counted
+    assert "idp_outbox_publish_lag_seconds" in metrics  # domain metrics are exposed too
+    assert "http_request_duration_seconds" in metrics
     checks = response.json()["checks"]
     if broken == "nothing":
         assert response.status_code == 200

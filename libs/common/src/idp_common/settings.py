@@ -67,7 +67,7 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _require_secrets_outside_development(self) -> Self:
-        if self.environment == "production":
+        if self.environment != "development":
             secret = self.auth.jwt_secret.get_secret_value() if self.auth.jwt_secret else ""
             if secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
                 raise ValueError("AUTH_JWT_SECRET must be set to a real secret (>= 32 chars)")

@@ -99,6 +99,7 @@ class Consumer:
                     QueueUrl=url,
                     MaxNumberOfMessages=min(MAX_BATCH_SIZE, free),
                     WaitTimeSeconds=self.wait_time_seconds,
+                    VisibilityTimeout=self.queue.visibility_timeout_seconds,
                     AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
                     MessageAttributeNames=list(TRACE_ATTRIBUTE_NAMES),
                 )
