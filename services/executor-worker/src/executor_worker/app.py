@@ -1,21 +1,38 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import aioboto3
 import httpx
 from fastapi import FastAPI
 
 from executor_worker.config import WorkerSettings
 from executor_worker.jobs import JobHandler
 from executor_worker.operation_client import OperationClient, ServiceToken
+from executor_worker.running import RunningExecutions
+from executor_worker.secrets import SecretResolver
 from idp_common.app import build_service_app
 from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.runtime import open_messaging, run_in_background
 
 NAME = "executor-worker"
+
+
+@asynccontextmanager
+async def secrets_manager(settings: WorkerSettings) -> AsyncIterator[Any]:
+    """An AWS Secrets Manager client when the worker is configured for one, else None."""
+    if settings.secrets_manager_region is None:
+        yield None
+        return
+    async with aioboto3.Session().client(
+        "secretsmanager", region_name=settings.secrets_manager_region
+    ) as client:
+        yield client
 
 
 @asynccontextmanager
@@ -28,11 +45,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker_id,
     )
     async with (
+        contextlib.AsyncExitStack() as stack,
         httpx.AsyncClient(base_url=settings.operation_api_url, timeout=10) as http,
         open_messaging(settings.sqs) as bus,
     ):
         operations = OperationClient(http, token)
-        handler = JobHandler(settings, worker_id, operations, bus.publisher)
+        running = RunningExecutions(operations, worker_id)
+        secrets = SecretResolver(await stack.enter_async_context(secrets_manager(settings)))
+        handler = JobHandler(settings, worker_id, operations, bus.publisher, running, secrets)
         consumer = bus.consumer(
             OPERATION_JOBS,
             handler,
@@ -41,7 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         app.state.consumer = consumer
         app.state.readiness_checks.update(broker=bus.queues.ping, operation_api=operations.ping)
-        async with run_in_background(consumer):
+        async with run_in_background(consumer, running):
             yield
 
 

@@ -25,6 +25,9 @@ class WorkerSettings(ServiceSettings):
     path: str = Field(default="/usr/local/bin:/usr/bin:/bin", description="Child PATH.")
     default_timeout_seconds: float = Field(default=300, gt=0, description="Wall-clock limit.")
     output_cap_bytes: int = Field(default=1024 * 1024, description="Output forwarded per run.")
+    secrets_manager_region: str | None = Field(
+        default=None, description="Region of AWS Secrets Manager; None disables that provider."
+    )
     shutdown_grace_seconds: float = Field(default=30, ge=0, description="SIGTERM grace.")
 
     @model_validator(mode="after")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from opentelemetry import trace
@@ -11,6 +12,8 @@ from executor_worker.config import WorkerSettings
 from executor_worker.log_batches import LogBatcher
 from executor_worker.operation_client import OperationClient
 from executor_worker.runner import RunResult, resolve_executable, run_command
+from executor_worker.running import RunningExecutions
+from executor_worker.secrets import SecretMasker, SecretResolver, SecretUnavailable
 from idp_common.events import (
     ExecutionFinished,
     ExecutionRequested,
@@ -40,11 +43,15 @@ class JobHandler:
         worker_id: str,
         operations: OperationClient,
         publisher: Publisher,
+        running: RunningExecutions,
+        secrets: SecretResolver,
     ) -> None:
         self.settings = settings
         self.worker_id = worker_id
         self.operations = operations
         self.publisher = publisher
+        self.running = running
+        self.secrets = secrets
 
     async def __call__(self, event: Event) -> None:
         job = ExecutionRequested.from_event(event)
@@ -57,10 +64,16 @@ class JobHandler:
             return
         JOBS.labels("claimed").inc()
         IN_FLIGHT.inc()
+        stop = self.running.start(job.execution_id)
+        batcher = LogBatcher(
+            self.publisher, tenant=event.tenant, execution_id=job.execution_id, source=SOURCE
+        )
         try:
-            result = await self._run(event.tenant, job)
+            result = await self._run(job, batcher, stop)
         finally:
+            self.running.finish(job.execution_id)
             IN_FLIGHT.dec()
+            await batcher.close()
         RUN_SECONDS.labels(result.status).observe(result.duration_seconds)
         finished = ExecutionFinished(
             execution_id=job.execution_id,
@@ -68,6 +81,7 @@ class JobHandler:
             exit_code=result.exit_code,
             duration_seconds=result.duration_seconds,
             output_excerpt=result.stdout_excerpt,
+            log_lines=batcher.line_count,
             error=result.error,
             worker_id=self.worker_id,
         )
@@ -76,29 +90,34 @@ class JobHandler:
             [finished.to_event(source=SOURCE, tenant=event.tenant, subject=str(job.execution_id))],
         )
 
-    async def _run(self, tenant: str, job: ExecutionRequested) -> RunResult:
+    async def _run(
+        self, job: ExecutionRequested, batcher: LogBatcher, stop: asyncio.Event
+    ) -> RunResult:
         executable = resolve_executable(
             job.argv[0], self.settings.path, self.settings.allowed_executables
         )
         if executable is None:
-            return RunResult(
-                "failed", None, 0.0, "", 0, False, f"{job.argv[0]!r} is not allowed here"
-            )
-        batcher = LogBatcher(
-            self.publisher, tenant=tenant, execution_id=job.execution_id, source=SOURCE
-        )
+            return RunResult.refused(f"{job.argv[0]!r} is not allowed on this worker")
+        try:
+            secret_env = await self.secrets.resolve(job.secrets)
+        except SecretUnavailable as exc:
+            return RunResult.refused(str(exc))
+        masker = SecretMasker(secret_env.values())
+
+        async def masked_sink(stream: str, text: str) -> None:
+            await batcher.add(stream, masker.mask(text))
+
         with tracer.start_as_current_span(
             "run", attributes={"process.executable.path": executable}
         ):
-            try:
-                return await run_command(
-                    executable,
-                    job.argv,
-                    env=job.env,
-                    path=self.settings.path,
-                    timeout_seconds=min(job.timeout_seconds, self.settings.default_timeout_seconds),
-                    output_cap_bytes=self.settings.output_cap_bytes,
-                    sink=batcher.add,
-                )
-            finally:
-                await batcher.close()
+            result = await run_command(
+                executable,
+                job.argv,
+                env=job.env | secret_env,
+                path=self.settings.path,
+                timeout_seconds=min(job.timeout_seconds, self.settings.default_timeout_seconds),
+                output_cap_bytes=self.settings.output_cap_bytes,
+                sink=masked_sink,
+                stop=stop,
+            )
+        return result.masked(masker)

@@ -31,6 +31,10 @@ class LogBatcher:
         self._lock = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
 
+    @property
+    def line_count(self) -> int:
+        return self._next_seq
+
     async def add(self, stream: str, message: str) -> None:
         async with self._lock:
             self._lines.append(

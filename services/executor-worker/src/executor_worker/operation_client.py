@@ -60,5 +60,15 @@ class OperationClient:
         response.raise_for_status()
         return False
 
+    async def heartbeat(self, worker_id: str, execution_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+        """Keep these executions alive; returns the ones this worker must stop."""
+        response = await self.http.post(
+            "/api/v1/workers/heartbeat",
+            json={"worker_id": worker_id, "execution_ids": [str(i) for i in execution_ids]},
+            headers={"Authorization": f"Bearer {self.token.value()}"},
+        )
+        response.raise_for_status()
+        return [uuid.UUID(value) for value in response.json()["stop"]]
+
     async def ping(self) -> None:
         (await self.http.get("/healthz")).raise_for_status()

@@ -11,24 +11,40 @@ import signal
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 READ_CHUNK_BYTES = 64 * 1024
 MAX_LINE_BYTES = 16 * 1024
 EXCERPT_BYTES = 4096
+
+if TYPE_CHECKING:
+    from executor_worker.secrets import SecretMasker
 
 LineSink = Callable[[str, str], Awaitable[None]]  # (stream, text)
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    status: str  # succeeded | failed | timed_out
+    status: str  # succeeded | failed | timed_out | cancelled
     exit_code: int | None
     duration_seconds: float
     stdout_excerpt: str
     output_bytes: int
     truncated: bool
     error: str | None = None
+
+    @classmethod
+    def refused(cls, reason: str) -> RunResult:
+        """A job that never started a process."""
+        return cls("failed", None, 0.0, "", 0, False, reason)
+
+    def masked(self, masker: SecretMasker) -> RunResult:
+        return replace(
+            self,
+            stdout_excerpt=masker.mask(self.stdout_excerpt),
+            error=masker.mask(self.error) if self.error else None,
+        )
 
 
 def resolve_executable(name: str, path: str, allowed: list[str]) -> str | None:
@@ -96,6 +112,7 @@ async def run_command(
     timeout_seconds: float,
     output_cap_bytes: int,
     sink: LineSink,
+    stop: asyncio.Event | None = None,
 ) -> RunResult:
     started = time.monotonic()
     output = _Output(sink, output_cap_bytes)
@@ -112,26 +129,33 @@ async def run_command(
         )
         assert process.stdout is not None
         assert process.stderr is not None
-        everything = asyncio.gather(
+        everything: asyncio.Future[Any] = asyncio.gather(
             output.pump(process.stdout, "stdout"),
             output.pump(process.stderr, "stderr"),
             process.wait(),
         )
-        timed_out = False
+        stop_requested: asyncio.Future[Any] = asyncio.ensure_future(
+            (stop or asyncio.Event()).wait()
+        )
         try:
-            await asyncio.wait_for(asyncio.shield(everything), timeout_seconds)
-        except TimeoutError:
-            timed_out = True
+            done, _ = await asyncio.wait(
+                {everything, stop_requested},
+                timeout=timeout_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
         finally:
+            stop_requested.cancel()
             _kill_group(process.pid)  # also reaps anything the command left behind
         with contextlib.suppress(Exception):
             await everything
     exit_code = process.returncode
     error: str | None = None
-    if timed_out:
-        status, error = "timed_out", f"timed out after {timeout_seconds:g}s"
-    else:
+    if everything in done:
         status = "succeeded" if exit_code == 0 else "failed"
+    elif stop_requested in done:
+        status, error = "cancelled", "stopped on request"
+    else:
+        status, error = "timed_out", f"timed out after {timeout_seconds:g}s"
     return RunResult(
         status=status,
         exit_code=exit_code,

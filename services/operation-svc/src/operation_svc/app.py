@@ -9,10 +9,14 @@ from idp_common.app import build_service_app
 from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.topology import EXECUTION_EVENTS, PANEL_SUBMISSIONS
 from idp_common.runtime import serve_database_service
+from operation_svc.audit.endpoints import router as audit_router
 from operation_svc.config import OperationSettings
 from operation_svc.executions.endpoints import router as executions_router
+from operation_svc.executions.endpoints import workers_router
 from operation_svc.executions.service import apply_worker_event, create_from_submission
+from operation_svc.executions.sweeper import LostExecutionSweeper
 from operation_svc.models import messaging
+from operation_svc.secrets.endpoints import router as secrets_router
 from operation_svc.seed import seed_demo_template
 from operation_svc.templates.endpoints import router as templates_router
 
@@ -38,6 +42,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     db, messaging, "operation-svc.execution-events", apply_worker_event
                 ),
             ),
+            LostExecutionSweeper(
+                db,
+                lost_after_seconds=settings.lost_after_seconds,
+                interval_seconds=settings.sweep_interval_seconds,
+            ),
         ],
     ) as db:
         if settings.seed_demo:
@@ -51,5 +60,5 @@ def create_app(settings: OperationSettings | None = None) -> FastAPI:
         description="Operation templates, executions and their logs.",
         settings=settings or OperationSettings(),
         lifespan=lifespan,
-        routers=[templates_router, executions_router],
+        routers=[templates_router, executions_router, workers_router, secrets_router, audit_router],
     )

@@ -15,6 +15,13 @@ class OperationSettings(DatabaseServiceSettings):
         default=list(DEFAULT_ALLOWED_EXECUTABLES),
         description="Executables a command template may start (argv[0]).",
     )
+    max_timeout_seconds: float = Field(
+        default=3600, gt=0, description="Longest timeout a template may ask for."
+    )
+    lost_after_seconds: float = Field(
+        default=30, gt=0, description="A running execution without a heartbeat this long is lost."
+    )
+    sweep_interval_seconds: float = Field(default=5, gt=0, description="Lost-execution sweep.")
     seed_demo: bool = Field(default=False, description="Create the demo template at startup.")
     output_excerpt_bytes: int = Field(
         default=4096, description="Output kept on the execution and sent to the submission."

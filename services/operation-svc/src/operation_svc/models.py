@@ -4,9 +4,20 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from idp_common.audit import AuditRecord
 from idp_common.db import TenantRecord, UTCDateTime, new_metadata, utcnow
 from idp_common.messaging.tables import messaging_tables
 
@@ -18,28 +29,85 @@ class Base(DeclarativeBase):
 messaging = messaging_tables(Base.metadata)
 
 
+class AuditEntry(AuditRecord, Base):
+    __tablename__ = "audit_log"
+
+
 class OperationTemplate(TenantRecord, Base):
+    """The current version of a template; every version is kept in ``template_versions``."""
+
     __tablename__ = "operation_templates"
     __table_args__ = (UniqueConstraint("tenant", "slug"),)
 
     slug: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    operation_type: Mapped[str] = mapped_column(String(20), default="command")
     command_template: Mapped[str] = mapped_column(Text)
     argv: Mapped[list[str]] = mapped_column(JSON)
+    parameters: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     timeout_seconds: Mapped[float] = mapped_column(Float, default=300)
+    max_concurrency: Mapped[int | None] = mapped_column(Integer)
+    retry_safe: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class TemplateVersion(Base):
+    """An immutable snapshot: what an execution of that version renders and runs."""
+
+    __tablename__ = "template_versions"
+
+    template_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("operation_templates.id"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SecretRef(TenantRecord, Base):
+    """Where a secret lives; never its value."""
+
+    __tablename__ = "secret_refs"
+    __table_args__ = (UniqueConstraint("tenant", "slug"),)
+
+    slug: Mapped[str] = mapped_column(String(100))
+    provider: Mapped[str] = mapped_column(String(30))
+    key: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class SecretMapping(TenantRecord, Base):
+    """Binds a secret to a template as an environment variable of the child process."""
+
+    __tablename__ = "secret_mappings"
+    __table_args__ = (UniqueConstraint("template_id", "env_var"),)
+
+    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("operation_templates.id"))
+    secret_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("secret_refs.id"))
+    env_var: Mapped[str] = mapped_column(String(100))
     created_by: Mapped[str] = mapped_column(String(200))
 
 
 class Execution(TenantRecord, Base):
     __tablename__ = "executions"
+    __table_args__ = (UniqueConstraint("tenant", "idempotency_key"),)
 
-    template_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("operation_templates.id"))
+    template_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("operation_templates.id"), index=True
+    )
     template_slug: Mapped[str] = mapped_column(String(100))
     template_version: Mapped[int | None] = mapped_column(Integer)
     submission_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
-    submitted_by: Mapped[str] = mapped_column(String(200))
+    retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("executions.id"))
+    submitted_by: Mapped[str] = mapped_column(String(200), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     argv: Mapped[list[str] | None] = mapped_column(JSON)
     timeout_seconds: Mapped[float] = mapped_column(Float)
@@ -49,9 +117,12 @@ class Execution(TenantRecord, Base):
     error: Mapped[str | None] = mapped_column(Text)
     worker_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    log_lines: Mapped[int | None] = mapped_column(Integer)
 
 
 class ExecutionLog(Base):

@@ -1,17 +1,74 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from sse_starlette import EventSourceResponse
 
-from idp_common.auth import ServiceCaller, Viewer
+from idp_common.auth import Operator, ServiceCaller, Viewer
 from idp_common.dependencies import SessionDep
+from idp_common.pagination import Page, PageParamsDep
 from operation_svc.executions import service
+from operation_svc.executions.log_stream import log_events
 from operation_svc.executions.repository import ExecutionRepository
-from operation_svc.executions.schemas import ClaimIn, ClaimOut, ExecutionOut, LogLineOut, LogPage
+from operation_svc.executions.schemas import (
+    ClaimIn,
+    ClaimOut,
+    ExecutionIn,
+    ExecutionOut,
+    HeartbeatIn,
+    HeartbeatOut,
+    LogLineOut,
+    LogPage,
+)
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+Status = Annotated[
+    str | None,
+    Query(pattern="^(pending|running|succeeded|failed|timed_out|cancelled|lost|rejected)$"),
+]
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def create_execution(
+    body: ExecutionIn,
+    session: SessionDep,
+    principal: Operator,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ExecutionOut:
+    """Run a template with parameters. With an Idempotency-Key, repeating the same request
+    returns the original execution; the same key with another body is a 409."""
+    execution, created = await service.create_via_api(session, principal, body, idempotency_key)
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return ExecutionOut.model_validate(execution)
+
+
+@router.get("")
+async def list_executions(
+    session: SessionDep,
+    principal: Viewer,
+    page: PageParamsDep,
+    status_filter: Annotated[Status, Query(alias="status")] = None,
+    template: Annotated[str | None, Query(max_length=100)] = None,
+    submitted_by: Annotated[str | None, Query(max_length=200)] = None,
+    since: datetime | None = None,
+) -> Page[ExecutionOut]:
+    """The tenant's executions, newest first, filtered by status, template, submitter, time."""
+    executions, cursor = await service.list_executions(
+        session,
+        principal,
+        page,
+        status=status_filter,
+        template=template,
+        submitted_by=submitted_by,
+        since=since,
+    )
+    return Page(items=[ExecutionOut.model_validate(e) for e in executions], next_cursor=cursor)
 
 
 @router.get("/{execution_id}")
@@ -43,6 +100,39 @@ async def get_logs(
     )
 
 
+@router.get("/{execution_id}/logs/stream")
+async def stream_logs(
+    execution_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    principal: Viewer,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=-1)] = None,
+    after_seq: Annotated[int, Query(ge=-1)] = -1,
+) -> EventSourceResponse:
+    """Live log lines as Server-Sent Events; reconnect with Last-Event-ID to resume."""
+    await service.get_execution(session, principal, execution_id)
+    start = last_event_id if last_event_id is not None else after_seq
+    return EventSourceResponse(
+        log_events(request.app.state.db, principal.tenant, execution_id, start), ping=15
+    )
+
+
+@router.post("/{execution_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+async def cancel_execution(
+    execution_id: uuid.UUID, session: SessionDep, principal: Operator
+) -> ExecutionOut:
+    """Cancel: a pending execution at once; a running one within about a second."""
+    return ExecutionOut.model_validate(await service.cancel(session, principal, execution_id))
+
+
+@router.post("/{execution_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+async def retry_execution(
+    execution_id: uuid.UUID, session: SessionDep, principal: Operator
+) -> ExecutionOut:
+    """Run a finished execution again: same template version and parameters, linked."""
+    return ExecutionOut.model_validate(await service.retry(session, principal, execution_id))
+
+
 @router.post("/{execution_id}/claim")
 async def claim_execution(
     execution_id: uuid.UUID, body: ClaimIn, session: SessionDep, _caller: ServiceCaller
@@ -53,3 +143,13 @@ async def claim_execution(
     return ClaimOut(
         execution_id=execution.id, status=execution.status, worker_id=execution.worker_id
     )
+
+
+workers_router = APIRouter(prefix="/api/v1/workers", tags=["workers"])
+
+
+@workers_router.post("/heartbeat")
+async def heartbeat(body: HeartbeatIn, session: SessionDep, _caller: ServiceCaller) -> HeartbeatOut:
+    """Used by executor workers, about every half second: keeps their executions alive and
+    answers which ones to stop (cancelled, or no longer theirs)."""
+    return HeartbeatOut(stop=await service.heartbeat(session, body.worker_id, body.execution_ids))

@@ -12,6 +12,10 @@ from operation_svc.models import Execution, ExecutionLog
 class ExecutionRepository(TenantRepository[Execution]):
     model = Execution
 
+    async def by_idempotency_key(self, key: str) -> Execution | None:
+        stmt = self.scoped().where(Execution.idempotency_key == key)
+        return (await self.session.scalars(stmt)).one_or_none()
+
     async def logs_after(
         self, execution_id: uuid.UUID, after_seq: int, limit: int
     ) -> Sequence[ExecutionLog]:

@@ -4,9 +4,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, computed_field
 
 from idp_common.schemas import ResponseModel, StrictModel
+
+
+class ExecutionIn(StrictModel):
+    template: Annotated[str, Field(min_length=1, max_length=100, description="Slug or id.")]
+    parameters: Annotated[dict[str, Any], Field(max_length=50)] = {}
 
 
 class ExecutionOut(ResponseModel):
@@ -15,6 +20,7 @@ class ExecutionOut(ResponseModel):
     template_slug: str
     template_version: int | None
     submission_id: uuid.UUID | None
+    retry_of: uuid.UUID | None
     submitted_by: str
     parameters: dict[str, Any]
     argv: list[str] | None
@@ -25,8 +31,17 @@ class ExecutionOut(ResponseModel):
     error: str | None
     worker_id: str | None
     created_at: datetime
+    dispatched_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+    cancel_requested_at: datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
 
 
 class LogLineOut(ResponseModel):
@@ -49,3 +64,14 @@ class ClaimOut(ResponseModel):
     execution_id: uuid.UUID
     status: str
     worker_id: str | None
+
+
+class HeartbeatIn(StrictModel):
+    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+    execution_ids: Annotated[list[uuid.UUID], Field(max_length=1000)]
+
+
+class HeartbeatOut(ResponseModel):
+    stop: list[uuid.UUID] = Field(
+        description="Executions the worker must kill now: cancelled, or no longer its own."
+    )

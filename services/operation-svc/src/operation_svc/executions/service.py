@@ -1,32 +1,52 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from idp_common.audit import record_audit
 from idp_common.auth import Principal
 from idp_common.db import insert_ignoring_conflicts, utcnow
-from idp_common.errors import Conflict, NotFound
+from idp_common.errors import Conflict, NotFound, ValidationFailed, field_error
 from idp_common.events import (
+    TERMINAL_STATUSES,
     ExecutionFinished,
     ExecutionLog,
     ExecutionRequested,
+    SecretBinding,
     SubmissionCreated,
     SubmissionUpdated,
 )
 from idp_common.messaging.envelope import Event, InvalidEvent
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import OPERATION_JOBS, SUBMISSION_UPDATES
+from idp_common.pagination import PageParams, paginate
 from operation_svc.executions.repository import ExecutionRepository
+from operation_svc.executions.schemas import ExecutionIn
 from operation_svc.executions.state import can_enter, transition
-from operation_svc.models import Execution, messaging
+from operation_svc.models import (
+    AuditEntry,
+    Execution,
+    OperationTemplate,
+    SecretMapping,
+    SecretRef,
+    TemplateVersion,
+    messaging,
+)
 from operation_svc.models import ExecutionLog as ExecutionLogRow
-from operation_svc.rendering import Refusal, render_argv
+from operation_svc.safety.commands import parameter_env
+from operation_svc.safety.verdict import Refusal
+from operation_svc.templates.definition import TemplateDefinition
 from operation_svc.templates.repository import TemplateRepository
 
 SOURCE = "urn:idp:operation-svc"
+ACTIVE = ("pending", "running")
 logger = logging.getLogger(__name__)
 
 
@@ -47,13 +67,105 @@ async def _tell_submission(session: AsyncSession, execution: Execution) -> None:
     await add_event(session, messaging, SUBMISSION_UPDATES, event)
 
 
-def _string_values(parameters: dict[str, object]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for name, value in parameters.items():
-        if not isinstance(value, str):
-            raise Refusal("type", f"{name!r} must be a string", name)
-        values[name] = value
-    return values
+async def _secret_bindings(session: AsyncSession, template_id: uuid.UUID) -> list[SecretBinding]:
+    rows = await session.execute(
+        select(SecretMapping.env_var, SecretRef.provider, SecretRef.key)
+        .join(SecretRef, SecretRef.id == SecretMapping.secret_id)
+        .where(SecretMapping.template_id == template_id)
+        .order_by(SecretMapping.env_var)
+    )
+    return [SecretBinding(env_var=env, provider=provider, key=key) for env, provider, key in rows]
+
+
+def _active_for(template_id: uuid.UUID) -> Select[tuple[int]]:
+    return select(func.count()).where(
+        Execution.template_id == template_id,
+        (Execution.status == "running")
+        | ((Execution.status == "pending") & Execution.dispatched_at.is_not(None)),
+    )
+
+
+async def dispatch_ready(session: AsyncSession, template_id: uuid.UUID) -> None:
+    """Send queued executions of a template to the workers, up to its max_concurrency."""
+    template = await session.scalar(
+        select(OperationTemplate).where(OperationTemplate.id == template_id).with_for_update()
+    )
+    assert template is not None
+    waiting = (
+        select(Execution)
+        .where(
+            Execution.template_id == template_id,
+            Execution.status == "pending",
+            Execution.dispatched_at.is_(None),
+        )
+        .order_by(Execution.created_at)
+    )
+    if template.max_concurrency is not None:
+        free = template.max_concurrency - int(await session.scalar(_active_for(template_id)) or 0)
+        if free <= 0:
+            return
+        waiting = waiting.limit(free)
+    for execution in (await session.scalars(waiting)).all():
+        await _dispatch(session, execution)
+
+
+async def _dispatch(session: AsyncSession, execution: Execution) -> None:
+    assert execution.argv is not None
+    assert execution.template_id is not None
+    job = ExecutionRequested(
+        execution_id=execution.id,
+        template_slug=execution.template_slug,
+        argv=execution.argv,
+        env=parameter_env(execution.parameters),
+        secrets=await _secret_bindings(session, execution.template_id),
+        timeout_seconds=execution.timeout_seconds,
+    )
+    execution.dispatched_at = utcnow()
+    event = job.to_event(source=SOURCE, tenant=execution.tenant, subject=str(execution.id))
+    await add_event(session, messaging, OPERATION_JOBS, event)
+
+
+def _planned(
+    template: OperationTemplate | None,
+    definition: TemplateDefinition | None,
+    values: dict[str, Any],
+) -> tuple[list[str] | None, dict[str, str], list[Refusal]]:
+    if template is None or definition is None:
+        return None, {}, [Refusal("unknown_template", "no such operation template")]
+    rendered, refusals = definition.plan(values)
+    if rendered is None:
+        return None, {}, refusals
+    return rendered.argv, rendered.values, []
+
+
+async def _create(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    template: OperationTemplate,
+    version: int,
+    definition: TemplateDefinition,
+    argv: list[str],
+    parameters: dict[str, str],
+    submitted_by: str,
+    **links: Any,
+) -> Execution:
+    execution = Execution(
+        tenant=tenant,
+        template_id=template.id,
+        template_slug=template.slug,
+        template_version=version,
+        submitted_by=submitted_by,
+        parameters=parameters,
+        argv=argv,
+        timeout_seconds=definition.timeout_seconds,
+        status="pending",
+        **links,
+    )
+    session.add(execution)
+    await session.flush()
+    await dispatch_ready(session, template.id)
+    return execution
 
 
 async def create_from_submission(session: AsyncSession, event: Event) -> None:
@@ -63,38 +175,190 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
     template = await TemplateRepository(session, event.tenant).get_by_slug(
         submitted.operation_template
     )
-    execution = Execution(
-        tenant=event.tenant,
-        template_id=template.id if template else None,
-        template_slug=submitted.operation_template,
-        template_version=template.version if template else None,
-        submission_id=submitted.submission_id,
-        submitted_by=submitted.submitted_by,
-        parameters=submitted.parameters,
-        timeout_seconds=template.timeout_seconds if template else 0,
-        status="pending",
-    )
-    try:
-        if template is None:
-            raise Refusal("unknown_template", f"no template {submitted.operation_template!r}")
-        execution.argv = render_argv(template.argv, _string_values(submitted.parameters))
-    except Refusal as refusal:
-        transition(execution, "rejected")
-        execution.error = str(refusal)
-    session.add(execution)
-    await session.flush()
-    if execution.status == "pending":
-        assert execution.argv is not None
-        job = ExecutionRequested(
-            execution_id=execution.id,
-            template_slug=execution.template_slug,
-            argv=execution.argv,
-            env={},
-            timeout_seconds=execution.timeout_seconds,
+    definition = TemplateDefinition.of(template) if template else None
+    argv, parameters, refusals = _planned(template, definition, submitted.parameters)
+    if template is not None and definition is not None and argv is not None:
+        execution = await _create(
+            session,
+            tenant=event.tenant,
+            template=template,
+            version=template.version,
+            definition=definition,
+            argv=argv,
+            parameters=parameters,
+            submitted_by=submitted.submitted_by,
+            submission_id=submitted.submission_id,
         )
-        event = job.to_event(source=SOURCE, tenant=execution.tenant, subject=str(execution.id))
-        await add_event(session, messaging, OPERATION_JOBS, event)
+    else:
+        execution = Execution(
+            tenant=event.tenant,
+            template_id=template.id if template else None,
+            template_slug=submitted.operation_template,
+            template_version=template.version if template else None,
+            submission_id=submitted.submission_id,
+            submitted_by=submitted.submitted_by,
+            parameters=submitted.parameters,
+            timeout_seconds=0,
+            status="pending",
+            error="; ".join(str(refusal) for refusal in refusals),
+        )
+        transition(execution, "rejected")
+        session.add(execution)
+        await session.flush()
+    await record_audit(
+        session,
+        AuditEntry,
+        submitted.submitted_by,
+        tenant=event.tenant,
+        action="execution.submit",
+        object_type="execution",
+        object_id=execution.id,
+        changes={
+            "template": submitted.operation_template,
+            "status": execution.status,
+            "submission_id": str(submitted.submission_id),
+        },
+    )
     await _tell_submission(session, execution)
+
+
+def request_hash(body: ExecutionIn) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _find_template(session: AsyncSession, tenant: str, reference: str) -> OperationTemplate:
+    templates = TemplateRepository(session, tenant)
+    try:
+        template = await templates.get(uuid.UUID(reference))
+    except ValueError:
+        template = await templates.get_by_slug(reference)
+    if template is None:
+        raise ValidationFailed(
+            "Unknown operation template.",
+            errors=[field_error("template", f"no template {reference!r}", "unknown_template")],
+        )
+    return template
+
+
+async def create_via_api(
+    session: AsyncSession, principal: Principal, body: ExecutionIn, idempotency_key: str | None
+) -> tuple[Execution, bool]:
+    """Start an execution for an API client; returns it and whether it was created now
+    (False: the same Idempotency-Key and body were seen before)."""
+    digest = request_hash(body)
+    executions = ExecutionRepository(session, principal.tenant)
+    if idempotency_key is not None:
+        earlier = await executions.by_idempotency_key(idempotency_key)
+        if earlier is not None:
+            if earlier.request_hash != digest:
+                raise Conflict("This Idempotency-Key was used with a different request body.")
+            return earlier, False
+    template = await _find_template(session, principal.tenant, body.template)
+    definition = TemplateDefinition.of(template)
+    argv, parameters, refusals = _planned(template, definition, body.parameters)
+    if argv is None:
+        raise ValidationFailed(
+            f"{len(refusals)} parameter(s) are refused.",
+            errors=[
+                field_error(
+                    f"parameters.{r.parameter}" if r.parameter else "parameters", r.message, r.rule
+                )
+                for r in refusals
+            ],
+        )
+    execution = await _create(
+        session,
+        tenant=principal.tenant,
+        template=template,
+        version=template.version,
+        definition=definition,
+        argv=argv,
+        parameters=parameters,
+        submitted_by=principal.subject,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+    )
+    await record_audit(
+        session,
+        AuditEntry,
+        principal,
+        tenant=principal.tenant,
+        action="execution.create",
+        object_type="execution",
+        object_id=execution.id,
+        changes={"template": template.slug, "version": template.version, "parameters": parameters},
+    )
+    return execution, True
+
+
+async def retry(session: AsyncSession, principal: Principal, execution_id: uuid.UUID) -> Execution:
+    """A new execution with the same template version and parameters, linked to the old."""
+    original = await get_execution(session, principal, execution_id)
+    if original.status not in TERMINAL_STATUSES or original.template_id is None:
+        raise Conflict(f"Execution {execution_id} is {original.status}; it cannot be retried.")
+    new = await _retry(session, original, principal.subject)
+    await record_audit(
+        session,
+        AuditEntry,
+        principal,
+        tenant=principal.tenant,
+        action="execution.retry",
+        object_type="execution",
+        object_id=new.id,
+        changes={"retry_of": str(original.id)},
+    )
+    return new
+
+
+async def _retry(session: AsyncSession, original: Execution, actor: str) -> Execution:
+    version = await session.get(TemplateVersion, (original.template_id, original.template_version))
+    template = await session.get(OperationTemplate, original.template_id)
+    if version is None or template is None:
+        raise Conflict("The template version of this execution no longer exists.")
+    definition = TemplateDefinition.from_snapshot(version.definition)
+    argv, parameters, refusals = _planned(template, definition, original.parameters)
+    if argv is None:
+        raise Conflict(f"The parameters are refused now: {'; '.join(map(str, refusals))}")
+    return await _create(
+        session,
+        tenant=original.tenant,
+        template=template,
+        version=version.version,
+        definition=definition,
+        argv=argv,
+        parameters=parameters,
+        submitted_by=actor,
+        retry_of=original.id,
+        submission_id=original.submission_id,
+    )
+
+
+async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid.UUID) -> Execution:
+    """Pending: cancelled at once. Running: the worker holding it is told on its next
+    heartbeat (within a second), kills the process group and reports ``cancelled``."""
+    execution = await get_execution(session, principal, execution_id)
+    if execution.status == "pending":
+        transition(execution, "cancelled")
+        execution.error = f"cancelled by {principal.subject}"
+        await _tell_submission(session, execution)
+        if execution.template_id is not None:
+            await dispatch_ready(session, execution.template_id)
+    elif execution.status == "running":
+        execution.cancel_requested_at = execution.cancel_requested_at or utcnow()
+    else:
+        raise Conflict(f"Execution {execution_id} is already {execution.status}.")
+    await record_audit(
+        session,
+        AuditEntry,
+        principal,
+        tenant=principal.tenant,
+        action="execution.cancel",
+        object_type="execution",
+        object_id=execution.id,
+        changes={"status": execution.status},
+    )
+    return execution
 
 
 async def claim(session: AsyncSession, execution_id: uuid.UUID, worker_id: str) -> Execution:
@@ -122,6 +386,68 @@ async def claim(session: AsyncSession, execution_id: uuid.UUID, worker_id: str) 
     return execution
 
 
+async def heartbeat(
+    session: AsyncSession, worker_id: str, execution_ids: list[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Record that ``worker_id`` still runs these executions; return the ones it must stop
+    (cancel requested, or no longer running under this worker, e.g. declared lost)."""
+    if not execution_ids:
+        return []
+    await session.execute(
+        update(Execution)
+        .where(
+            Execution.id.in_(execution_ids),
+            Execution.worker_id == worker_id,
+            Execution.status == "running",
+        )
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    keep = select(Execution.id).where(
+        Execution.id.in_(execution_ids),
+        Execution.worker_id == worker_id,
+        Execution.status == "running",
+        Execution.cancel_requested_at.is_(None),
+    )
+    kept = set((await session.scalars(keep)).all())
+    return [execution_id for execution_id in execution_ids if execution_id not in kept]
+
+
+async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
+    """Executions whose worker stopped heartbeating become ``lost``; a retry-safe template
+    gets a new execution in their place."""
+    stale = (
+        select(Execution)
+        .where(Execution.status == "running", Execution.heartbeat_at < older_than)
+        .with_for_update(skip_locked=True)
+    )
+    executions = (await session.scalars(stale)).all()
+    for execution in executions:
+        transition(execution, "lost")
+        execution.error = (
+            f"no heartbeat from worker {execution.worker_id} since {execution.heartbeat_at}"
+        )
+        await _tell_submission(session, execution)
+        await record_audit(
+            session,
+            AuditEntry,
+            "operation-svc",
+            tenant=execution.tenant,
+            action="execution.lost",
+            object_type="execution",
+            object_id=execution.id,
+            changes={"worker_id": execution.worker_id},
+        )
+        version = await session.get(
+            TemplateVersion, (execution.template_id, execution.template_version)
+        )
+        if version is not None and version.definition.get("retry_safe"):
+            await _retry(session, execution, "operation-svc")
+        elif execution.template_id is not None:
+            await dispatch_ready(session, execution.template_id)
+    return len(executions)
+
+
 async def apply_worker_event(session: AsyncSession, event: Event) -> None:
     """Store log batches (deduplicated by seq) and apply the finish of an execution."""
     if event.type == ExecutionLog.event_type:
@@ -141,9 +467,12 @@ async def apply_worker_event(session: AsyncSession, event: Event) -> None:
         if not transition(execution, finished.status):
             return
         execution.exit_code = finished.exit_code
+        execution.log_lines = finished.log_lines
         execution.output = finished.output_excerpt
         execution.error = finished.error
         await _tell_submission(session, execution)
+        if execution.template_id is not None:
+            await dispatch_ready(session, execution.template_id)
     else:
         raise InvalidEvent(f"unexpected event type {event.type!r} on execution-events")
 
@@ -152,3 +481,26 @@ async def get_execution(
     session: AsyncSession, principal: Principal, execution_id: uuid.UUID
 ) -> Execution:
     return await ExecutionRepository(session, principal.tenant).get_or_404(execution_id)
+
+
+async def list_executions(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    status: str | None,
+    template: str | None,
+    submitted_by: str | None,
+    since: datetime | None,
+) -> tuple[list[Execution], str | None]:
+    stmt = ExecutionRepository(session, principal.tenant).scoped()
+    if status:
+        stmt = stmt.where(Execution.status == status)
+    if template:
+        stmt = stmt.where(Execution.template_slug == template)
+    if submitted_by:
+        stmt = stmt.where(Execution.submitted_by == submitted_by)
+    if since:
+        stmt = stmt.where(Execution.created_at >= since)
+    rows, cursor = await paginate(session, stmt, Execution, page)
+    return list(rows), cursor

@@ -2,13 +2,43 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from idp_common.schemas import ResponseModel, Slug, StrictModel
+from idp_common.schemas import Identifier, ResponseModel, Slug, StrictModel
+from operation_svc.safety.parameters import ParameterSpec
+from operation_svc.safety.verdict import Refusal
 
-MAX_TIMEOUT_SECONDS = 24 * 3600
+
+class ParameterIn(StrictModel):
+    name: Identifier
+    type: Literal["string", "integer", "number", "boolean"] = "string"
+    required: bool = True
+    default: str | int | float | bool | None = None
+    enum: Annotated[list[str | int | float], Field(min_length=1, max_length=500)] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    min_length: Annotated[int, Field(ge=0, le=4096)] | None = None
+    max_length: Annotated[int, Field(ge=1, le=4096)] | None = None
+    pattern: Annotated[str, Field(max_length=1000)] | None = None
+    allow_leading_dash: bool = False
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ParameterIn:
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError("minimum must not exceed maximum")
+        if (
+            self.min_length is not None
+            and self.max_length is not None
+            and (self.min_length > self.max_length)
+        ):
+            raise ValueError("min_length must not exceed max_length")
+        try:
+            ParameterSpec.from_dict(self.model_dump())
+        except Refusal as refusal:
+            raise ValueError(refusal.message) from refusal
+        return self
 
 
 class TemplateIn(StrictModel):
@@ -16,7 +46,29 @@ class TemplateIn(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=5000)] = ""
     command_template: Annotated[str, Field(min_length=1, max_length=8192)]
-    timeout_seconds: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS)] = 300
+    parameters: Annotated[list[ParameterIn], Field(max_length=50)] = []
+    timeout_seconds: Annotated[float, Field(gt=0)] = 300
+    max_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
+    retry_safe: bool = False
+
+    @model_validator(mode="after")
+    def _unique_parameter_names(self) -> TemplateIn:
+        names = [parameter.name for parameter in self.parameters]
+        if len(names) != len(set(names)):
+            raise ValueError("parameter names must be unique")
+        return self
+
+
+class TemplateUpdate(StrictModel):
+    """A new version: omitted fields keep their current value."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, Field(max_length=5000)] | None = None
+    command_template: Annotated[str, Field(min_length=1, max_length=8192)] | None = None
+    parameters: Annotated[list[ParameterIn], Field(max_length=50)] | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] | None = None
+    max_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
+    retry_safe: bool | None = None
 
 
 class TemplateOut(ResponseModel):
@@ -24,11 +76,27 @@ class TemplateOut(ResponseModel):
     slug: str
     name: str
     description: str
+    operation_type: str
     command_template: str
     argv: list[str]
-    parameters: list[str]
+    parameters: list[dict[str, Any]]
     timeout_seconds: float
+    max_concurrency: int | None
+    retry_safe: bool
     version: int
     created_by: str
+    updated_by: str
     created_at: datetime
     updated_at: datetime
+
+
+class PreviewIn(StrictModel):
+    parameters: Annotated[dict[str, Any], Field(max_length=50)] = {}
+
+
+class PreviewOut(ResponseModel):
+    allowed: bool
+    argv: list[str] | None
+    env: dict[str, str] | None
+    refusals: list[dict[str, str | None]]
+    template_version: int

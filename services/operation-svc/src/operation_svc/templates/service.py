@@ -2,51 +2,147 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from idp_common.audit import MASK, record_audit
 from idp_common.auth import Principal
 from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.pagination import PageParams, paginate
-from operation_svc.models import OperationTemplate
-from operation_svc.rendering import Refusal, placeholders, split_command
+from operation_svc.models import AuditEntry, OperationTemplate, SecretMapping, TemplateVersion
+from operation_svc.safety.commands import compile_command
+from operation_svc.safety.parameters import ParameterSpec
+from operation_svc.safety.verdict import Refusal
+from operation_svc.templates.definition import TemplateDefinition
 from operation_svc.templates.repository import TemplateRepository
-from operation_svc.templates.schemas import TemplateIn, TemplateOut
+from operation_svc.templates.schemas import PreviewOut, TemplateIn, TemplateUpdate
 
 
-def to_out(template: OperationTemplate) -> TemplateOut:
-    fields = {
-        name: getattr(template, name) for name in TemplateOut.model_fields if name != "parameters"
-    }
-    return TemplateOut(**fields, parameters=placeholders(template.argv))
+def _compile(
+    command_template: str, parameters: list[dict[str, Any]], allowed: Collection[str]
+) -> list[str]:
+    try:
+        specs = [ParameterSpec.from_dict(parameter) for parameter in parameters]
+        return compile_command(command_template, specs, allowed)
+    except Refusal as refusal:
+        raise ValidationFailed(
+            f"The command template is refused ({refusal.rule}).",
+            errors=[field_error("command_template", refusal.message, refusal.rule)],
+        ) from refusal
+
+
+def _check_timeout(timeout_seconds: float, max_timeout_seconds: float) -> None:
+    if timeout_seconds > max_timeout_seconds:
+        raise ValidationFailed(
+            "timeout_seconds is above the platform's limit.",
+            errors=[field_error("timeout_seconds", f"at most {max_timeout_seconds:g}", "maximum")],
+        )
+
+
+def _keep_version(session: AsyncSession, template: OperationTemplate, actor: str) -> None:
+    session.add(
+        TemplateVersion(
+            template_id=template.id,
+            version=template.version,
+            definition=TemplateDefinition.of(template).snapshot(),
+            created_by=actor,
+        )
+    )
 
 
 async def create_template(
     session: AsyncSession,
     principal: Principal,
     data: TemplateIn,
-    allowed_executables: Collection[str],
+    allowed: Collection[str],
+    max_timeout_seconds: float,
 ) -> OperationTemplate:
-    try:
-        argv = split_command(data.command_template, allowed_executables)
-    except Refusal as refusal:
-        raise ValidationFailed(
-            f"The command template is refused ({refusal.rule}).",
-            errors=[field_error("command_template", refusal.message, refusal.rule)],
-        ) from refusal
+    parameters = [parameter.model_dump() for parameter in data.parameters]
+    argv = _compile(data.command_template, parameters, allowed)
+    _check_timeout(data.timeout_seconds, max_timeout_seconds)
     templates = TemplateRepository(session, principal.tenant)
     if await templates.get_by_slug(data.slug) is not None:
         raise Conflict(f"A template with slug {data.slug!r} already exists.")
     template = templates.add(
         OperationTemplate(
             tenant=principal.tenant,
+            **data.model_dump(exclude={"parameters"}),
+            parameters=parameters,
+            operation_type="command",
             argv=argv,
+            version=1,
             created_by=principal.subject,
-            **data.model_dump(),
+            updated_by=principal.subject,
         )
     )
     await session.flush()
+    _keep_version(session, template, principal.subject)
+    await record_audit(
+        session,
+        AuditEntry,
+        principal,
+        tenant=principal.tenant,
+        action="template.create",
+        object_type="template",
+        object_id=template.id,
+        changes=data.model_dump(),
+    )
     return template
+
+
+async def update_template(
+    session: AsyncSession,
+    principal: Principal,
+    template_id: uuid.UUID,
+    data: TemplateUpdate,
+    allowed: Collection[str],
+    max_timeout_seconds: float,
+) -> OperationTemplate:
+    template = await get_template(session, principal, template_id)
+    changes = data.model_dump(exclude_unset=True)
+    if "parameters" in changes:
+        changes["parameters"] = [parameter.model_dump() for parameter in data.parameters or []]
+    command = changes.get("command_template", template.command_template)
+    parameters = changes.get("parameters", template.parameters)
+    argv = _compile(command, parameters, allowed)
+    _check_timeout(changes.get("timeout_seconds", template.timeout_seconds), max_timeout_seconds)
+    for name, value in changes.items():
+        setattr(template, name, value)
+    template.argv = argv
+    template.version += 1
+    template.updated_by = principal.subject
+    _keep_version(session, template, principal.subject)
+    await record_audit(
+        session,
+        AuditEntry,
+        principal,
+        tenant=principal.tenant,
+        action="template.update",
+        object_type="template",
+        object_id=template.id,
+        changes=changes | {"version": template.version},
+    )
+    return template
+
+
+async def delete_template(
+    session: AsyncSession, principal: Principal, template_id: uuid.UUID
+) -> None:
+    """Soft delete: past executions keep their template; no new ones can start."""
+    template = await get_template(session, principal, template_id)
+    template.is_deleted = True
+    template.slug = f"{template.slug}~deleted~{template.id.hex[:8]}"[:100]
+    await record_audit(
+        session,
+        AuditEntry,
+        principal,
+        tenant=principal.tenant,
+        action="template.delete",
+        object_type="template",
+        object_id=template.id,
+    )
 
 
 async def get_template(
@@ -61,3 +157,26 @@ async def list_templates(
     stmt = TemplateRepository(session, principal.tenant).scoped()
     rows, cursor = await paginate(session, stmt, OperationTemplate, page)
     return list(rows), cursor
+
+
+async def secret_env_vars(session: AsyncSession, template_id: uuid.UUID) -> list[str]:
+    stmt = select(SecretMapping.env_var).where(SecretMapping.template_id == template_id)
+    return sorted((await session.scalars(stmt)).all())
+
+
+async def preview(
+    session: AsyncSession, principal: Principal, template_id: uuid.UUID, values: dict[str, Any]
+) -> PreviewOut:
+    """The exact argv and environment a worker would run (secrets as ***); nothing queued."""
+    template = await get_template(session, principal, template_id)
+    rendered, refusals = TemplateDefinition.of(template).plan(values)
+    env = None
+    if rendered is not None:
+        env = rendered.env | dict.fromkeys(await secret_env_vars(session, template.id), MASK)
+    return PreviewOut(
+        allowed=rendered is not None,
+        argv=rendered.argv if rendered else None,
+        env=env,
+        refusals=[refusal.as_dict() for refusal in refusals],
+        template_version=template.version,
+    )

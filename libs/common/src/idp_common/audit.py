@@ -1,0 +1,80 @@
+"""The audit trail: one row per mutation or execution action, in the same transaction.
+
+Every service owns an ``audit_log`` table with these columns; secrets never reach it (values of keys
+that look secret are masked before they are written)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from opentelemetry import trace
+from sqlalchemy import JSON, Index, String, Uuid
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from idp_common.auth import Principal
+from idp_common.db import UTCDateTime, new_id, utcnow
+from idp_common.request_context import request_id_var
+
+MASK = "***"
+SECRET_KEY_HINTS = ("secret", "password", "token", "api_key", "apikey", "credential", "private")
+
+
+class AuditRecord:
+    """Columns of a service's ``audit_log`` table (declare ``__tablename__ = "audit_log"``)."""
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    tenant: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    object_type: Mapped[str] = mapped_column(String(60))
+    object_id: Mapped[str] = mapped_column(String(64), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        return (Index(f"ix_{cls.__tablename__}_tenant_created_at", "tenant", "created_at"),)  # type: ignore[attr-defined]
+
+
+def mask_secrets(changes: Mapping[str, Any]) -> dict[str, Any]:
+    masked: dict[str, Any] = {}
+    for key, value in changes.items():
+        if any(hint in key.lower() for hint in SECRET_KEY_HINTS):
+            masked[key] = MASK
+        elif isinstance(value, Mapping):
+            masked[key] = mask_secrets(value)
+        else:
+            masked[key] = value
+    return masked
+
+
+async def record_audit(
+    session: AsyncSession,
+    model: type[AuditRecord],
+    principal: Principal | str,
+    *,
+    tenant: str,
+    action: str,
+    object_type: str,
+    object_id: object,
+    changes: Mapping[str, Any] | None = None,
+) -> None:
+    context = trace.get_current_span().get_span_context()
+    session.add(
+        model(  # type: ignore[call-arg]  # a mapped subclass of the mixin takes these
+            tenant=tenant,
+            actor=principal.subject if isinstance(principal, Principal) else principal,
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            request_id=request_id_var.get(),
+            trace_id=format(context.trace_id, "032x") if context.is_valid else None,
+            changes=mask_secrets(changes or {}),
+        )
+    )

@@ -1,0 +1,1 @@
+"""Command safety, with no I/O: parameters, rendering, interpreters and the denylist."""

@@ -1,0 +1,127 @@
+"""Typed template parameters: every value is checked and normalized before rendering.
+Patterns run on RE2, a linear-time engine, so no pattern or value can hang the service."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import re2
+
+from operation_svc.safety.verdict import Refusal
+
+ParameterType = Literal["string", "integer", "number", "boolean"]
+MAX_VALUE_LENGTH = 4096
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    type: ParameterType = "string"
+    required: bool = True
+    default: Any = None
+    enum: Sequence[Any] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    allow_leading_dash: bool = False
+    _compiled: Any = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ParameterSpec:
+        spec = cls(**{key: value for key, value in data.items() if not key.startswith("_")})
+        if spec.pattern is not None:
+            try:
+                compiled = re2.compile(spec.pattern)
+            except re2.error as exc:
+                raise Refusal(
+                    "invalid_pattern", f"pattern does not compile: {exc}", spec.name
+                ) from exc
+            object.__setattr__(spec, "_compiled", compiled)
+        return spec
+
+
+def _as_number(spec: ParameterSpec, value: Any) -> float | int:
+    if isinstance(value, bool):
+        raise Refusal(
+            "type", f"must be {'an integer' if spec.type == 'integer' else 'a number'}", spec.name
+        )
+    if isinstance(value, str):
+        try:
+            value = int(value) if spec.type == "integer" else float(value)
+        except ValueError as exc:
+            raise Refusal("type", f"{value!r} is not a valid {spec.type}", spec.name) from exc
+    if spec.type == "integer" and not (
+        isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    ):
+        raise Refusal("type", "must be an integer", spec.name)
+    if not isinstance(value, int | float) or (
+        isinstance(value, float) and not math.isfinite(value)
+    ):
+        raise Refusal("type", f"must be a finite {spec.type}", spec.name)
+    number = int(value) if spec.type == "integer" else value
+    if spec.minimum is not None and number < spec.minimum:
+        raise Refusal("minimum", f"must be >= {spec.minimum:g}", spec.name)
+    if spec.maximum is not None and number > spec.maximum:
+        raise Refusal("maximum", f"must be <= {spec.maximum:g}", spec.name)
+    return number
+
+
+def _normalize(spec: ParameterSpec, value: Any) -> str:
+    if spec.type == "boolean":
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str) and value.lower() in {"true", "false"}:
+            return value.lower()
+        raise Refusal("type", "must be a boolean", spec.name)
+    if spec.type in ("integer", "number"):
+        text = str(_as_number(spec, value))
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise Refusal("type", "must be a string", spec.name)
+    if "\x00" in text:
+        raise Refusal("nul_byte", "must not contain NUL bytes", spec.name)
+    if len(text) > MAX_VALUE_LENGTH:
+        raise Refusal("too_long", f"at most {MAX_VALUE_LENGTH} characters", spec.name)
+    if spec.min_length is not None and len(text) < spec.min_length:
+        raise Refusal("min_length", f"at least {spec.min_length} characters", spec.name)
+    if spec.max_length is not None and len(text) > spec.max_length:
+        raise Refusal("max_length", f"at most {spec.max_length} characters", spec.name)
+    if spec._compiled is not None and not spec._compiled.fullmatch(text):
+        raise Refusal("pattern", f"does not match {spec.pattern!r}", spec.name)
+    if spec.enum is not None and text not in {str(_normalize_enum(spec, v)) for v in spec.enum}:
+        raise Refusal("enum", f"must be one of {list(spec.enum)!r}", spec.name)
+    return text
+
+
+def _normalize_enum(spec: ParameterSpec, value: Any) -> str:
+    return str(_as_number(spec, value)) if spec.type in ("integer", "number") else str(value)
+
+
+def validate_values(
+    specs: Sequence[ParameterSpec], values: Mapping[str, Any]
+) -> tuple[dict[str, str], list[Refusal]]:
+    """Check every value at once: the normalized strings, and every refusal."""
+    refusals = [
+        Refusal("unknown_parameter", "this template has no such parameter", name)
+        for name in sorted(set(values) - {spec.name for spec in specs})
+    ]
+    normalized: dict[str, str] = {}
+    for spec in specs:
+        value = values.get(spec.name, spec.default)
+        if value is None or value == "":
+            if spec.required:
+                refusals.append(Refusal("required", "a value is required", spec.name))
+            else:
+                normalized[spec.name] = ""
+            continue
+        try:
+            normalized[spec.name] = _normalize(spec, value)
+        except Refusal as refusal:
+            refusals.append(refusal)
+    return normalized, refusals

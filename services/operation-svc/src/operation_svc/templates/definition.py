@@ -1,0 +1,55 @@
+"""What one template version renders: the planner shared by preview and execution creation,
+so a preview shows exactly the argv a worker will run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from operation_svc.models import OperationTemplate
+from operation_svc.safety.commands import RenderedCommand, render_command
+from operation_svc.safety.parameters import ParameterSpec, validate_values
+from operation_svc.safety.verdict import Refusal
+
+
+@dataclass(frozen=True)
+class TemplateDefinition:
+    operation_type: str
+    command_template: str
+    argv: list[str]
+    parameters: list[dict[str, Any]]
+    timeout_seconds: float
+    retry_safe: bool
+
+    @classmethod
+    def of(cls, template: OperationTemplate) -> TemplateDefinition:
+        return cls(
+            operation_type=template.operation_type,
+            command_template=template.command_template,
+            argv=template.argv,
+            parameters=template.parameters,
+            timeout_seconds=template.timeout_seconds,
+            retry_safe=template.retry_safe,
+        )
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Mapping[str, Any]) -> TemplateDefinition:
+        return cls(**snapshot)
+
+    def snapshot(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def parameter_specs(self) -> list[ParameterSpec]:
+        return [ParameterSpec.from_dict(parameter) for parameter in self.parameters]
+
+    def plan(self, values: Mapping[str, Any]) -> tuple[RenderedCommand | None, list[Refusal]]:
+        """Validate every value, then render; all refusals at once, or the command."""
+        specs = self.parameter_specs()
+        normalized, refusals = validate_values(specs, values)
+        if refusals:
+            return None, refusals
+        try:
+            return render_command(self.argv, specs, normalized), []
+        except Refusal as refusal:
+            return None, [refusal]

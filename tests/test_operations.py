@@ -1,0 +1,445 @@
+"""operation-svc end to end with the real queue and the real worker: safety, preview,
+idempotency, cancel, retry, versions, lost executions, secrets, SSE logs and audit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness import (
+    LocalSQSServer,
+    Platform,
+    auth_headers,
+    eventually,
+    running_platform,
+    service_headers,
+)
+
+ADMIN = auth_headers(roles=("admin",))
+OPERATOR = auth_headers(roles=("operator",))
+ALLOWED = ["echo", "printf", "sleep", "sh", "seq", "env", "true", "false", "ls"]
+TERMINAL = {"succeeded", "failed", "timed_out", "cancelled", "lost", "rejected"}
+
+
+@pytest.fixture
+async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    async with running_platform(
+        "sqlite",
+        tmp_path,
+        sqs_server,
+        allowed_executables=ALLOWED,
+        operation={"lost_after_seconds": 1.5, "sweep_interval_seconds": 0.2},
+    ) as running:
+        yield running
+
+
+async def template(
+    platform: Platform, slug: str, command: str, *parameters: dict[str, Any], **options: Any
+) -> dict[str, Any]:
+    response = await platform.operation.post(
+        "/api/v1/templates",
+        json={
+            "slug": slug,
+            "name": slug,
+            "command_template": command,
+            "parameters": list(parameters),
+        }
+        | options,
+        headers=ADMIN,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def start(
+    platform: Platform, slug: str, headers: dict[str, str] | None = None, **parameters: Any
+) -> httpx.Response:
+    return await platform.operation.post(
+        "/api/v1/executions",
+        json={"template": slug, "parameters": parameters},
+        headers=(headers or {}) | OPERATOR,
+    )
+
+
+async def finished(platform: Platform, execution_id: str, timeout: float = 20) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        body = (
+            await platform.operation.get(f"/api/v1/executions/{execution_id}", headers=ADMIN)
+        ).json()
+        return body if body["status"] in TERMINAL else None
+
+    return await eventually(probe, timeout=timeout)
+
+
+async def status_is(platform: Platform, execution_id: str, wanted: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        body = (
+            await platform.operation.get(f"/api/v1/executions/{execution_id}", headers=ADMIN)
+        ).json()
+        return body if body["status"] == wanted else None
+
+    return await eventually(probe, timeout=20)
+
+
+async def output_of(platform: Platform, execution_id: str) -> list[str]:
+    logs = await platform.operation.get(f"/api/v1/executions/{execution_id}/logs", headers=ADMIN)
+    return [line["message"] for line in logs.json()["items"] if line["stream"] == "stdout"]
+
+
+async def test_injection_attempts_run_literally_and_create_nothing(
+    platform: Platform, tmp_path: Path
+) -> None:
+    marker = tmp_path / f"pwned-{uuid.uuid4().hex}"
+    await template(platform, "say", "printf '[%s]\\n' {{value}}", {"name": "value"})
+    attempts = [
+        f"a; touch {marker}",
+        f"$(touch {marker})",
+        f"`touch {marker}`",
+        f"a | touch {marker}",
+        f"a\ntouch {marker}",
+        f"a && touch {marker} #",
+        "{{value}}",
+    ]
+    ids = []
+    for value in attempts:
+        response = await start(platform, "say", value=value)
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["id"])
+    for value, execution_id in zip(attempts, ids, strict=True):
+        execution = await finished(platform, execution_id)
+        assert execution["status"] == "succeeded"
+        assert execution["argv"] == ["printf", "[%s]\\n", value]
+        assert "\n".join(await output_of(platform, execution_id)) == f"[{value}]"
+    assert not marker.exists()
+
+
+async def test_unsafe_values_are_422_naming_the_parameter_and_nothing_is_queued(
+    platform: Platform,
+) -> None:
+    await template(
+        platform,
+        "ls-dir",
+        "ls {{path}}",
+        {"name": "path", "pattern": "[a-z0-9/_-]+", "max_length": 50},
+    )
+    await template(platform, "count", "seq {{n}}", {"name": "n", "type": "integer", "maximum": 5})
+    cases = [
+        ("ls-dir", {"path": "../../etc/passwd"}, "parameters.path", "pattern"),
+        ("ls-dir", {"path": "--output=/etc/x"}, "parameters.path", "pattern"),
+        ("ls-dir", {"path": "a" * 51}, "parameters.path", "max_length"),
+        ("ls-dir", {"path": "a\x00b"}, "parameters.path", "nul_byte"),
+        ("ls-dir", {"path": "ok", "extra": "x"}, "parameters.extra", "unknown_parameter"),
+        ("count", {"n": "ten"}, "parameters.n", "type"),
+        ("count", {"n": 6}, "parameters.n", "maximum"),
+        ("count", {"n": True}, "parameters.n", "type"),
+        ("nope", {}, "template", "unknown_template"),
+    ]
+    for slug, parameters, field, code in cases:
+        response = await platform.operation.post(
+            "/api/v1/executions",
+            json={"template": slug, "parameters": parameters},
+            headers=OPERATOR,
+        )
+        assert response.status_code == 422, response.text
+        assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [(field, code)]
+    listed = await platform.operation.get("/api/v1/executions", headers=ADMIN)
+    assert listed.json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("command", "parameters", "values", "stdout"),
+    [
+        (
+            "printf '[%s]\\n' {{a}} {{b}}",
+            [{"name": "a"}, {"name": "b"}],
+            {"a": "x y", "b": "$HOME"},
+            ["[x y]", "[$HOME]"],
+        ),
+        ('echo "n={{n}}" done', [{"name": "n", "type": "integer"}], {"n": "007"}, ["n=7 done"]),
+        (
+            "sh -c 'echo \"$IDP_PARAM_WHO\" | tr a-z A-Z'",
+            [{"name": "who"}],
+            {"who": "bob; id"},
+            ["BOB; ID"],
+        ),
+        ("printf '%s|' {{flag}}", [{"name": "flag", "type": "boolean"}], {"flag": True}, ["true|"]),
+    ],
+)
+async def test_preview_shows_exactly_what_the_worker_runs(
+    platform: Platform,
+    command: str,
+    parameters: list[dict[str, Any]],
+    values: dict[str, Any],
+    stdout: list[str],
+) -> None:
+    created = await template(platform, "t", command, *parameters)
+    preview = await platform.operation.post(
+        f"/api/v1/templates/{created['id']}/preview", json={"parameters": values}, headers=OPERATOR
+    )
+    assert preview.status_code == 200
+    assert preview.json()["allowed"] is True
+    started = await start(platform, "t", **values)
+    execution = await finished(platform, started.json()["id"])
+    assert execution["status"] == "succeeded", execution
+    assert execution["argv"] == preview.json()["argv"]
+    assert await output_of(platform, execution["id"]) == stdout
+
+
+async def test_preview_reports_the_verdict_and_the_rule(platform: Platform) -> None:
+    created = await template(platform, "ls2", "ls {{path}}", {"name": "path"})
+    preview = await platform.operation.post(
+        f"/api/v1/templates/{created['id']}/preview",
+        json={"parameters": {"path": "-la"}},
+        headers=OPERATOR,
+    )
+    assert preview.json()["allowed"] is False
+    assert preview.json()["refusals"] == [
+        {
+            "rule": "leading_dash",
+            "parameter": "path",
+            "message": "a value used as a whole argument may not start with '-'",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "rule"),
+    [
+        ("{{x}} -la", "executable_placeholder"),
+        ("cat /etc/shadow", "executable_not_allowed"),
+        ("sh -c 'echo {{x}}'", "placeholder_in_script"),
+        ("sh -c 'rm -rf /'", "denylisted_pattern"),
+    ],
+)
+async def test_unsafe_templates_are_refused_when_saved(
+    platform: Platform, command: str, rule: str
+) -> None:
+    response = await platform.operation.post(
+        "/api/v1/templates",
+        json={
+            "slug": "bad",
+            "name": "bad",
+            "command_template": command,
+            "parameters": [{"name": "x"}],
+        },
+        headers=ADMIN,
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == rule
+
+
+async def test_idempotency_key_returns_the_original_or_409(platform: Platform) -> None:
+    await template(platform, "hello", "echo {{who}}", {"name": "who"})
+    key = {"Idempotency-Key": f"key-{uuid.uuid4()}"}
+    first = await start(platform, "hello", headers=key, who="a")
+    again = await start(platform, "hello", headers=key, who="a")
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    other = await start(platform, "hello", headers=key, who="b")
+    assert other.status_code == 409
+    await finished(platform, first.json()["id"])
+    listed = await platform.operation.get("/api/v1/executions", headers=ADMIN)
+    assert len(listed.json()["items"]) == 1
+
+
+async def test_cancel_a_pending_and_a_running_execution(platform: Platform) -> None:
+    await template(
+        platform, "nap", "sleep {{s}}", {"name": "s", "type": "integer"}, max_concurrency=1
+    )
+    running = (await start(platform, "nap", s=30)).json()
+    queued = (await start(platform, "nap", s=30)).json()
+    await status_is(platform, running["id"], "running")
+    assert (
+        await platform.operation.get(f"/api/v1/executions/{queued['id']}", headers=ADMIN)
+    ).json()["dispatched_at"] is None
+
+    cancelled = await platform.operation.post(
+        f"/api/v1/executions/{queued['id']}/cancel", headers=OPERATOR
+    )
+    assert cancelled.json()["status"] == "cancelled"
+
+    import time
+
+    asked = time.monotonic()
+    response = await platform.operation.post(
+        f"/api/v1/executions/{running['id']}/cancel", headers=OPERATOR
+    )
+    assert response.status_code == 202
+    done = await status_is(platform, running["id"], "cancelled")
+    assert time.monotonic() - asked < 2.5
+    assert done["exit_code"] is not None
+    again = await platform.operation.post(
+        f"/api/v1/executions/{running['id']}/cancel", headers=OPERATOR
+    )
+    assert again.status_code == 409
+
+
+async def test_retry_runs_the_same_version_and_parameters_linked_to_the_original(
+    platform: Platform,
+) -> None:
+    created = await template(platform, "greet", "echo hello {{who}}", {"name": "who"})
+    original = await finished(platform, (await start(platform, "greet", who="ann")).json()["id"])
+    assert original["template_version"] == 1
+    update = await platform.operation.patch(
+        f"/api/v1/templates/{created['id']}",
+        json={"command_template": "echo goodbye {{who}}"},
+        headers=ADMIN,
+    )
+    assert update.json()["version"] == 2
+    retried = await platform.operation.post(
+        f"/api/v1/executions/{original['id']}/retry", headers=OPERATOR
+    )
+    assert retried.status_code == 202
+    retry = await finished(platform, retried.json()["id"])
+    assert retry["retry_of"] == original["id"]
+    assert retry["template_version"] == 1
+    assert retry["parameters"] == {"who": "ann"}
+    assert await output_of(platform, retry["id"]) == ["hello ann"]
+    fresh = await finished(platform, (await start(platform, "greet", who="ann")).json()["id"])
+    assert (fresh["template_version"], await output_of(platform, fresh["id"])) == (
+        2,
+        ["goodbye ann"],
+    )
+
+
+async def test_a_finished_execution_is_never_reopened(platform: Platform) -> None:
+    await template(platform, "ok", "true")
+    execution = await finished(platform, (await start(platform, "ok")).json()["id"])
+    assert execution["status"] == "succeeded"
+    late_claim = await platform.operation.post(
+        f"/api/v1/executions/{execution['id']}/claim",
+        json={"worker_id": "stale"},
+        headers=service_headers(),
+    )
+    assert late_claim.status_code == 409
+    assert (
+        await platform.operation.get(f"/api/v1/executions/{execution['id']}", headers=ADMIN)
+    ).json()["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("retry_safe", [False, True])
+async def test_an_execution_whose_worker_stops_heartbeating_is_lost(
+    retry_safe: bool, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with running_platform(
+        "sqlite",
+        tmp_path,
+        sqs_server,
+        allowed_executables=ALLOWED,
+        with_worker=False,
+        operation={"lost_after_seconds": 1.0, "sweep_interval_seconds": 0.2},
+    ) as platform:
+        await template(platform, "ghost", "sleep 30", retry_safe=retry_safe)
+        pending = (await start(platform, "ghost")).json()
+        # A worker claims it and then vanishes (kill -9): it never heartbeats again.
+        claim = await platform.operation.post(
+            f"/api/v1/executions/{pending['id']}/claim",
+            json={"worker_id": "vanished"},
+            headers=service_headers(),
+        )
+        assert claim.status_code == 200
+        lost = await status_is(platform, pending["id"], "lost")
+        assert "vanished" in lost["error"]
+        listed = (await platform.operation.get("/api/v1/executions", headers=ADMIN)).json()
+        retries = [e for e in listed["items"] if e["retry_of"] == pending["id"]]
+        assert len(retries) == (1 if retry_safe else 0)
+        if retry_safe:
+            assert retries[0]["status"] == "pending"
+
+
+async def test_secrets_reach_the_child_and_never_the_output(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret_value = "p4ss:w0rd/with spaces&more"
+    monkeypatch.setenv("IDP_TEST_DB_PASSWORD", secret_value)
+    created = await template(
+        platform,
+        "leaky",
+        'sh -c \'echo "$DB_PASSWORD"; printf %s "$DB_PASSWORD" | base64; env\'',
+    )
+    secret = await platform.operation.post(
+        "/api/v1/secrets",
+        json={"slug": "db", "provider": "env", "key": "IDP_TEST_DB_PASSWORD"},
+        headers=ADMIN,
+    )
+    mapping = await platform.operation.post(
+        f"/api/v1/templates/{created['id']}/secrets",
+        json={"secret_id": secret.json()["id"], "env_var": "DB_PASSWORD"},
+        headers=ADMIN,
+    )
+    assert mapping.status_code == 201
+    preview = await platform.operation.post(
+        f"/api/v1/templates/{created['id']}/preview", json={}, headers=OPERATOR
+    )
+    assert preview.json()["env"] == {"DB_PASSWORD": "***"}
+    execution = await finished(platform, (await start(platform, "leaky")).json()["id"])
+    lines = await output_of(platform, execution["id"])
+    assert lines[0] == "***"
+    assert lines[1] == "***"
+    assert "DB_PASSWORD=***" in lines
+    everything = json.dumps([lines, execution])
+    assert secret_value not in everything
+    audit = await platform.operation.get("/api/v1/audit", headers=ADMIN)
+    assert secret_value not in audit.text
+
+
+async def test_sse_log_stream_resumes_from_last_event_id_without_gaps_or_duplicates(
+    platform: Platform,
+) -> None:
+    await template(platform, "chatty", "sh -c 'for i in $(seq 1 120); do echo line $i; done'")
+    execution_id = (await start(platform, "chatty")).json()["id"]
+    seen: list[int] = []
+    first = await read_events(platform, execution_id, {}, stop_after=40)
+    seen += [seq for seq, _ in first if seq is not None]
+    rest = await read_events(platform, execution_id, {"Last-Event-ID": str(seen[-1])})
+    seen += [seq for seq, _ in rest if seq is not None]
+    assert seen == list(range(120))
+    assert rest[-1] == (None, {"status": "succeeded", "exit_code": 0})
+
+
+async def read_events(
+    platform: Platform, execution_id: str, headers: dict[str, str], stop_after: int | None = None
+) -> list[tuple[int | None, dict[str, Any]]]:
+    events: list[tuple[int | None, dict[str, Any]]] = []
+    event_id: int | None = None
+    async with platform.operation.stream(
+        "GET",
+        f"/api/v1/executions/{execution_id}/logs/stream",
+        headers=headers | ADMIN,
+        timeout=30,
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if line.startswith("id:"):
+                event_id = int(line[3:].strip())
+            elif line.startswith("data:"):
+                data = json.loads(line[5:].strip())
+                events.append((event_id if "seq" in data else None, data))
+                event_id = None
+                if stop_after is not None and len(events) >= stop_after:
+                    break
+    return events
+
+
+async def test_every_action_is_audited(platform: Platform) -> None:
+    created = await template(platform, "audited", "true")
+    execution = await finished(platform, (await start(platform, "audited")).json()["id"])
+    await platform.operation.post(f"/api/v1/executions/{execution['id']}/retry", headers=OPERATOR)
+    await platform.operation.delete(f"/api/v1/templates/{created['id']}", headers=ADMIN)
+    entries = (await platform.operation.get("/api/v1/audit", headers=ADMIN)).json()["items"]
+    assert {entry["action"] for entry in entries} >= {
+        "template.create",
+        "execution.create",
+        "execution.retry",
+        "template.delete",
+    }
+    assert all(entry["request_id"] for entry in entries)
+    forbidden = await platform.operation.get("/api/v1/audit", headers=OPERATOR)
+    assert forbidden.status_code == 403
