@@ -205,6 +205,7 @@ async def running_platform(
     worker_concurrency: int = 4,
     allowed_executables: list[str] | None = None,
     operation: dict[str, Any] | None = None,
+    worker: dict[str, Any] | None = None,
     with_worker: bool = True,
 ) -> AsyncIterator[Platform]:
     """panel-svc, operation-svc and the worker on real ports, real DBs and the real queue."""
@@ -239,7 +240,10 @@ async def running_platform(
         served = [panel, operation]
         if with_worker:
             worker_settings = WorkerSettings(
-                operation_api_url=operation.url, concurrency=worker_concurrency, **common
+                operation_api_url=operation.url,
+                concurrency=worker_concurrency,
+                **common,
+                **(worker or {}),
             )
             served.append(
                 await stack.enter_async_context(ServedApp(create_worker(worker_settings)))

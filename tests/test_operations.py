@@ -11,10 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Route
 
 from tests.harness import (
     LocalSQSServer,
     Platform,
+    ServedApp,
     auth_headers,
     eventually,
     running_platform,
@@ -443,3 +448,82 @@ async def test_every_action_is_audited(platform: Platform) -> None:
     assert all(entry["request_id"] for entry in entries)
     forbidden = await platform.operation.get("/api/v1/audit", headers=OPERATOR)
     assert forbidden.status_code == 403
+
+
+def upstream_app() -> Starlette:
+    async def restart(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "restarted": request.path_params["name"],
+                "body": await request.json(),
+                "reason": request.headers.get("x-reason"),
+            }
+        )
+
+    async def to_metadata(_request: Request) -> RedirectResponse:
+        return RedirectResponse("http://169.254.169.254/latest/meta-data/", status_code=302)
+
+    return Starlette(
+        routes=[
+            Route("/services/{name}/restart", restart, methods=["POST"]),
+            Route("/redirect", to_metadata),
+        ]
+    )
+
+
+async def test_http_operations_run_under_the_outbound_rules(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with (
+        ServedApp(upstream_app()) as upstream,
+        running_platform(
+            "sqlite", tmp_path, sqs_server, worker={"outbound_allowed_hosts": ["127.0.0.1"]}
+        ) as platform,
+    ):
+        await template(
+            platform,
+            "restart",
+            None,
+            {"name": "name"},
+            operation_type="http",
+            http={
+                "method": "POST",
+                "url": f"{upstream.url}/services/{{{{name}}}}/restart",
+                "headers": {"X-Reason": "asked by {{name}}"},
+                "body": {"who": "{{name}}"},
+            },
+        )
+        execution = await finished(
+            platform, (await start(platform, "restart", name="api gw?x=1&y#z")).json()["id"]
+        )
+        assert execution["status"] == "succeeded", (execution["error"], execution["output"])
+        assert execution["http_request"]["url"].endswith(
+            "/services/api%20gw%3Fx%3D1%26y%23z/restart"
+        )
+        assert json.loads(execution["output"]) == {
+            "restarted": "api gw?x=1&y#z",
+            "body": {"who": "api gw?x=1&y#z"},
+            "reason": "asked by api gw?x=1&y#z",
+        }
+
+        await template(
+            platform,
+            "metadata",
+            None,
+            operation_type="http",
+            http={"url": f"{upstream.url}/redirect"},
+        )
+        redirected = await finished(platform, (await start(platform, "metadata")).json()["id"])
+        assert redirected["status"] == "failed"
+        assert "169.254.169.254" in redirected["error"]
+
+        await template(
+            platform,
+            "internal",
+            None,
+            operation_type="http",
+            http={"url": f"http://localhost:{upstream.port}/redirect"},
+        )
+        internal = await finished(platform, (await start(platform, "internal")).json()["id"])
+        assert internal["status"] == "failed"
+        assert "outbound call refused" in internal["error"]

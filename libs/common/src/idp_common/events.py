@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from idp_common.messaging.envelope import Event, InvalidEvent
 
@@ -73,15 +73,31 @@ class SecretBinding(Payload):
     key: str
 
 
+class HttpCall(Payload):
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Any = None
+
+
 class ExecutionRequested(EventData):
+    """A job: exactly one of ``argv`` (a command) or ``http`` (a request) is set."""
+
     event_type = EXECUTION_REQUESTED
 
     execution_id: uuid.UUID
     template_slug: str
-    argv: list[str] = Field(min_length=1)
+    argv: list[str] = []
+    http: HttpCall | None = None
     env: dict[str, str]
     secrets: list[SecretBinding] = []
     timeout_seconds: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if bool(self.argv) == (self.http is not None):
+            raise ValueError("a job is either a command (argv) or an HTTP call")
+        return self
 
 
 class LogLine(Payload):

@@ -25,6 +25,9 @@ class WorkerSettings(ServiceSettings):
     path: str = Field(default="/usr/local/bin:/usr/bin:/bin", description="Child PATH.")
     default_timeout_seconds: float = Field(default=300, gt=0, description="Wall-clock limit.")
     output_cap_bytes: int = Field(default=1024 * 1024, description="Output forwarded per run.")
+    outbound_allowed_hosts: list[str] = Field(
+        default=[], description="Hosts http operations may reach even on internal addresses."
+    )
     secrets_manager_region: str | None = Field(
         default=None, description="Region of AWS Secrets Manager; None disables that provider."
     )

@@ -9,6 +9,7 @@ from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 
 from executor_worker.config import WorkerSettings
+from executor_worker.http_runner import run_http
 from executor_worker.log_batches import LogBatcher
 from executor_worker.operation_client import OperationClient
 from executor_worker.runner import RunResult, resolve_executable, run_command
@@ -93,6 +94,19 @@ class JobHandler:
     async def _run(
         self, job: ExecutionRequested, batcher: LogBatcher, stop: asyncio.Event
     ) -> RunResult:
+        timeout_seconds = min(job.timeout_seconds, self.settings.default_timeout_seconds)
+        if job.http is not None:
+            with tracer.start_as_current_span(
+                "run", attributes={"http.request.method": job.http.method}
+            ):
+                return await run_http(
+                    job.http,
+                    allowed_hosts=self.settings.outbound_allowed_hosts,
+                    timeout_seconds=timeout_seconds,
+                    output_cap_bytes=self.settings.output_cap_bytes,
+                    sink=batcher.add,
+                    stop=stop,
+                )
         executable = resolve_executable(
             job.argv[0], self.settings.path, self.settings.allowed_executables
         )
@@ -115,7 +129,7 @@ class JobHandler:
                 job.argv,
                 env=job.env | secret_env,
                 path=self.settings.path,
-                timeout_seconds=min(job.timeout_seconds, self.settings.default_timeout_seconds),
+                timeout_seconds=timeout_seconds,
                 output_cap_bytes=self.settings.output_cap_bytes,
                 sink=masked_sink,
                 stop=stop,

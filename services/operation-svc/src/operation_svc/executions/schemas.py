@@ -24,6 +24,7 @@ class ExecutionOut(ResponseModel):
     submitted_by: str
     parameters: dict[str, Any]
     argv: list[str] | None
+    http_request: dict[str, Any] | None
     timeout_seconds: float
     status: str
     exit_code: int | None

@@ -19,6 +19,7 @@ from idp_common.events import (
     ExecutionFinished,
     ExecutionLog,
     ExecutionRequested,
+    HttpCall,
     SecretBinding,
     SubmissionCreated,
     SubmissionUpdated,
@@ -40,9 +41,10 @@ from operation_svc.models import (
     messaging,
 )
 from operation_svc.models import ExecutionLog as ExecutionLogRow
-from operation_svc.safety.commands import parameter_env
+from operation_svc.safety.commands import RenderedCommand, parameter_env
+from operation_svc.safety.http import RenderedHttp
 from operation_svc.safety.verdict import Refusal
-from operation_svc.templates.definition import TemplateDefinition
+from operation_svc.templates.definition import Rendered, TemplateDefinition
 from operation_svc.templates.repository import TemplateRepository
 
 SOURCE = "urn:idp:operation-svc"
@@ -110,12 +112,12 @@ async def dispatch_ready(session: AsyncSession, template_id: uuid.UUID) -> None:
 
 
 async def _dispatch(session: AsyncSession, execution: Execution) -> None:
-    assert execution.argv is not None
     assert execution.template_id is not None
     job = ExecutionRequested(
         execution_id=execution.id,
         template_slug=execution.template_slug,
-        argv=execution.argv,
+        argv=execution.argv or [],
+        http=HttpCall.model_validate(execution.http_request) if execution.http_request else None,
         env=parameter_env(execution.parameters),
         secrets=await _secret_bindings(session, execution.template_id),
         timeout_seconds=execution.timeout_seconds,
@@ -126,16 +128,11 @@ async def _dispatch(session: AsyncSession, execution: Execution) -> None:
 
 
 def _planned(
-    template: OperationTemplate | None,
-    definition: TemplateDefinition | None,
-    values: dict[str, Any],
-) -> tuple[list[str] | None, dict[str, str], list[Refusal]]:
-    if template is None or definition is None:
-        return None, {}, [Refusal("unknown_template", "no such operation template")]
-    rendered, refusals = definition.plan(values)
-    if rendered is None:
-        return None, {}, refusals
-    return rendered.argv, rendered.values, []
+    definition: TemplateDefinition | None, values: dict[str, Any]
+) -> tuple[Rendered | None, list[Refusal]]:
+    if definition is None:
+        return None, [Refusal("unknown_template", "no such operation template")]
+    return definition.plan(values)
 
 
 async def _create(
@@ -145,8 +142,7 @@ async def _create(
     template: OperationTemplate,
     version: int,
     definition: TemplateDefinition,
-    argv: list[str],
-    parameters: dict[str, str],
+    rendered: Rendered,
     submitted_by: str,
     **links: Any,
 ) -> Execution:
@@ -156,8 +152,9 @@ async def _create(
         template_slug=template.slug,
         template_version=version,
         submitted_by=submitted_by,
-        parameters=parameters,
-        argv=argv,
+        parameters=rendered.values,
+        argv=rendered.argv if isinstance(rendered, RenderedCommand) else None,
+        http_request=rendered.as_dict() if isinstance(rendered, RenderedHttp) else None,
         timeout_seconds=definition.timeout_seconds,
         status="pending",
         **links,
@@ -176,16 +173,15 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
         submitted.operation_template
     )
     definition = TemplateDefinition.of(template) if template else None
-    argv, parameters, refusals = _planned(template, definition, submitted.parameters)
-    if template is not None and definition is not None and argv is not None:
+    rendered, refusals = _planned(definition, submitted.parameters)
+    if template is not None and definition is not None and rendered is not None:
         execution = await _create(
             session,
             tenant=event.tenant,
             template=template,
             version=template.version,
             definition=definition,
-            argv=argv,
-            parameters=parameters,
+            rendered=rendered,
             submitted_by=submitted.submitted_by,
             submission_id=submitted.submission_id,
         )
@@ -256,8 +252,8 @@ async def create_via_api(
             return earlier, False
     template = await _find_template(session, principal.tenant, body.template)
     definition = TemplateDefinition.of(template)
-    argv, parameters, refusals = _planned(template, definition, body.parameters)
-    if argv is None:
+    rendered, refusals = _planned(definition, body.parameters)
+    if rendered is None:
         raise ValidationFailed(
             f"{len(refusals)} parameter(s) are refused.",
             errors=[
@@ -273,8 +269,7 @@ async def create_via_api(
         template=template,
         version=template.version,
         definition=definition,
-        argv=argv,
-        parameters=parameters,
+        rendered=rendered,
         submitted_by=principal.subject,
         idempotency_key=idempotency_key,
         request_hash=digest,
@@ -287,7 +282,11 @@ async def create_via_api(
         action="execution.create",
         object_type="execution",
         object_id=execution.id,
-        changes={"template": template.slug, "version": template.version, "parameters": parameters},
+        changes={
+            "template": template.slug,
+            "version": template.version,
+            "parameters": rendered.values,
+        },
     )
     return execution, True
 
@@ -317,8 +316,8 @@ async def _retry(session: AsyncSession, original: Execution, actor: str) -> Exec
     if version is None or template is None:
         raise Conflict("The template version of this execution no longer exists.")
     definition = TemplateDefinition.from_snapshot(version.definition)
-    argv, parameters, refusals = _planned(template, definition, original.parameters)
-    if argv is None:
+    rendered, refusals = _planned(definition, original.parameters)
+    if rendered is None:
         raise Conflict(f"The parameters are refused now: {'; '.join(map(str, refusals))}")
     return await _create(
         session,
@@ -326,8 +325,7 @@ async def _retry(session: AsyncSession, original: Execution, actor: str) -> Exec
         template=template,
         version=version.version,
         definition=definition,
-        argv=argv,
-        parameters=parameters,
+        rendered=rendered,
         submitted_by=actor,
         retry_of=original.id,
         submission_id=original.submission_id,

@@ -41,21 +41,37 @@ class ParameterIn(StrictModel):
         return self
 
 
+class HttpTemplateIn(StrictModel):
+    method: Annotated[str, Field(max_length=10)] = "GET"
+    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    headers: Annotated[dict[str, Annotated[str, Field(max_length=4000)]], Field(max_length=50)] = {}
+    body: Any = None
+
+
+CommandTemplate = Annotated[str, Field(min_length=1, max_length=8192)]
+
+
 class TemplateIn(StrictModel):
     slug: Slug
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=5000)] = ""
-    command_template: Annotated[str, Field(min_length=1, max_length=8192)]
+    operation_type: Literal["command", "http"] = "command"
+    command_template: CommandTemplate | None = None
+    http: HttpTemplateIn | None = None
     parameters: Annotated[list[ParameterIn], Field(max_length=50)] = []
     timeout_seconds: Annotated[float, Field(gt=0)] = 300
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
     retry_safe: bool = False
 
     @model_validator(mode="after")
-    def _unique_parameter_names(self) -> TemplateIn:
+    def _coherent(self) -> TemplateIn:
         names = [parameter.name for parameter in self.parameters]
         if len(names) != len(set(names)):
             raise ValueError("parameter names must be unique")
+        if (self.operation_type == "command") != (self.command_template is not None) or (
+            self.operation_type == "http"
+        ) != (self.http is not None):
+            raise ValueError("a command template needs command_template; an http one needs http")
         return self
 
 
@@ -64,7 +80,8 @@ class TemplateUpdate(StrictModel):
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(max_length=5000)] | None = None
-    command_template: Annotated[str, Field(min_length=1, max_length=8192)] | None = None
+    command_template: CommandTemplate | None = None
+    http: HttpTemplateIn | None = None
     parameters: Annotated[list[ParameterIn], Field(max_length=50)] | None = None
     timeout_seconds: Annotated[float, Field(gt=0)] | None = None
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
@@ -77,8 +94,9 @@ class TemplateOut(ResponseModel):
     name: str
     description: str
     operation_type: str
-    command_template: str
-    argv: list[str]
+    command_template: str | None
+    argv: list[str] | None
+    http_spec: dict[str, Any] | None
     parameters: list[dict[str, Any]]
     timeout_seconds: float
     max_concurrency: int | None
@@ -97,6 +115,7 @@ class PreviewIn(StrictModel):
 class PreviewOut(ResponseModel):
     allowed: bool
     argv: list[str] | None
+    http: dict[str, Any] | None
     env: dict[str, str] | None
     refusals: list[dict[str, str | None]]
     template_version: int

@@ -12,7 +12,8 @@ from idp_common.auth import Principal
 from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.pagination import PageParams, paginate
 from operation_svc.models import AuditEntry, OperationTemplate, SecretMapping, TemplateVersion
-from operation_svc.safety.commands import compile_command
+from operation_svc.safety.commands import RenderedCommand, compile_command
+from operation_svc.safety.http import RenderedHttp, compile_http
 from operation_svc.safety.parameters import ParameterSpec
 from operation_svc.safety.verdict import Refusal
 from operation_svc.templates.definition import TemplateDefinition
@@ -21,15 +22,25 @@ from operation_svc.templates.schemas import PreviewOut, TemplateIn, TemplateUpda
 
 
 def _compile(
-    command_template: str, parameters: list[dict[str, Any]], allowed: Collection[str]
-) -> list[str]:
+    operation_type: str,
+    command_template: str | None,
+    http: dict[str, Any] | None,
+    parameters: list[dict[str, Any]],
+    allowed: Collection[str],
+) -> tuple[list[str] | None, dict[str, Any] | None]:
+    """Check a template at save time: its argv (command) or its normalized request (http)."""
+    field = "command_template" if operation_type == "command" else "http"
     try:
         specs = [ParameterSpec.from_dict(parameter) for parameter in parameters]
-        return compile_command(command_template, specs, allowed)
+        if operation_type == "http":
+            assert http is not None
+            return None, compile_http(http, specs)
+        assert command_template is not None
+        return compile_command(command_template, specs, allowed), None
     except Refusal as refusal:
         raise ValidationFailed(
-            f"The command template is refused ({refusal.rule}).",
-            errors=[field_error("command_template", refusal.message, refusal.rule)],
+            f"The template is refused ({refusal.rule}).",
+            errors=[field_error(field, refusal.message, refusal.rule)],
         ) from refusal
 
 
@@ -60,7 +71,10 @@ async def create_template(
     max_timeout_seconds: float,
 ) -> OperationTemplate:
     parameters = [parameter.model_dump() for parameter in data.parameters]
-    argv = _compile(data.command_template, parameters, allowed)
+    http = data.http.model_dump() if data.http else None
+    argv, http_spec = _compile(
+        data.operation_type, data.command_template, http, parameters, allowed
+    )
     _check_timeout(data.timeout_seconds, max_timeout_seconds)
     templates = TemplateRepository(session, principal.tenant)
     if await templates.get_by_slug(data.slug) is not None:
@@ -68,10 +82,10 @@ async def create_template(
     template = templates.add(
         OperationTemplate(
             tenant=principal.tenant,
-            **data.model_dump(exclude={"parameters"}),
+            **data.model_dump(exclude={"parameters", "http"}),
             parameters=parameters,
-            operation_type="command",
             argv=argv,
+            http_spec=http_spec,
             version=1,
             created_by=principal.subject,
             updated_by=principal.subject,
@@ -104,13 +118,19 @@ async def update_template(
     changes = data.model_dump(exclude_unset=True)
     if "parameters" in changes:
         changes["parameters"] = [parameter.model_dump() for parameter in data.parameters or []]
-    command = changes.get("command_template", template.command_template)
-    parameters = changes.get("parameters", template.parameters)
-    argv = _compile(command, parameters, allowed)
+    http = changes.pop("http", template.http_spec)
+    argv, http_spec = _compile(
+        template.operation_type,
+        changes.get("command_template", template.command_template),
+        http,
+        changes.get("parameters", template.parameters),
+        allowed,
+    )
     _check_timeout(changes.get("timeout_seconds", template.timeout_seconds), max_timeout_seconds)
     for name, value in changes.items():
         setattr(template, name, value)
     template.argv = argv
+    template.http_spec = http_spec
     template.version += 1
     template.updated_by = principal.subject
     _keep_version(session, template, principal.subject)
@@ -171,11 +191,12 @@ async def preview(
     template = await get_template(session, principal, template_id)
     rendered, refusals = TemplateDefinition.of(template).plan(values)
     env = None
-    if rendered is not None:
+    if isinstance(rendered, RenderedCommand):
         env = rendered.env | dict.fromkeys(await secret_env_vars(session, template.id), MASK)
     return PreviewOut(
         allowed=rendered is not None,
-        argv=rendered.argv if rendered else None,
+        argv=rendered.argv if isinstance(rendered, RenderedCommand) else None,
+        http=rendered.as_dict() if isinstance(rendered, RenderedHttp) else None,
         env=env,
         refusals=[refusal.as_dict() for refusal in refusals],
         template_version=template.version,

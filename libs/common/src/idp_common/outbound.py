@@ -1,0 +1,120 @@
+"""Outbound HTTP that cannot be pointed at the inside (SSRF).
+
+Every connection, including each redirect's, resolves its host once, refuses it if any
+address is loopback, private, link-local (the metadata address), CGNAT, unique-local,
+multicast, reserved or an IPv4-mapped form of one, and then connects to that very checked
+address (no second lookup to rebind). TLS still verifies, and sends SNI for, the original
+host name. Hosts in ``allowed_hosts`` skip the address check (a deliberate allowlist).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+import httpcore
+import httpx
+
+MAX_REDIRECTS = 5
+
+
+class OutboundRefused(httpx.TransportError):
+    """The destination is not one this platform may call."""
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            return is_public(str(embedded))
+        if ip in ipaddress.ip_network("64:ff9b::/96"):  # NAT64 carries an IPv4 address
+            return is_public(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+    return ip.is_global and not ip.is_multicast
+
+
+class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, allowed_hosts: Iterable[str]) -> None:
+        self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
+        self._inner = httpcore.AnyIOBackend()
+
+    async def checked_address(self, host: str, port: int) -> str:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = [str(info[4][0]) for info in infos]
+        if not addresses:
+            raise OutboundRefused(f"{host} does not resolve")
+        if host.lower() not in self.allowed_hosts:
+            refused = [address for address in addresses if not is_public(address)]
+            if refused:
+                raise OutboundRefused(
+                    f"{host} resolves to a non-public address ({refused[0]}); "
+                    "add it to the outbound allowlist if this is intended"
+                )
+        return addresses[0]
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        address = await self.checked_address(host, port)
+        return await self._inner.connect_tcp(
+            address,
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise OutboundRefused("unix sockets are never reachable from outbound calls")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, allowed_hosts: Iterable[str] = ()) -> None:
+        super().__init__(retries=0)
+        # httpx 0.28 (pinned) cannot take a network backend, so its pool is rebuilt with one.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            network_backend=GuardedNetworkBackend(allowed_hosts),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme not in ("http", "https"):
+            raise OutboundRefused(f"only http and https are allowed, not {request.url.scheme}")
+        return await super().handle_async_request(request)
+
+
+def guarded_client(allowed_hosts: Iterable[str], timeout: float) -> httpx.AsyncClient:
+    """A client for one outbound call: guarded, redirects re-checked, no cookie jar kept."""
+    return httpx.AsyncClient(
+        transport=GuardedTransport(allowed_hosts),
+        timeout=timeout,
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        trust_env=False,
+    )
+
+
+async def read_capped(response: httpx.Response, cap_bytes: int) -> tuple[bytes, bool]:
+    """The body up to ``cap_bytes``, and whether it was longer (reading stops there)."""
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > cap_bytes:
+            return bytes(body[:cap_bytes]), True
+    return bytes(body), False

@@ -1,0 +1,110 @@
+"""HTTP operation templates, safe by construction (no I/O here).
+
+The scheme and host of the URL are literal; values substituted into its path or query are
+percent-encoded, so they cannot change the destination. Header names are literal and header
+values may not contain CR, LF or NUL. The body is a JSON document whose string leaves may hold
+placeholders; values are substituted into the parsed document, never into JSON text.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from operation_svc.safety.commands import PLACEHOLDER
+from operation_svc.safety.parameters import ParameterSpec
+from operation_svc.safety.verdict import Refusal
+
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+
+
+@dataclass(frozen=True)
+class RenderedHttp:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: Any
+    values: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "url": self.url, "headers": self.headers, "body": self.body}
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def compile_http(spec: Mapping[str, Any], parameters: Sequence[ParameterSpec]) -> dict[str, Any]:
+    """Check an HTTP template at save time; returns it normalized."""
+    method = str(spec.get("method", "GET")).upper()
+    if method not in METHODS:
+        raise Refusal("method", f"{method} is not one of {sorted(METHODS)}")
+    url = str(spec.get("url", ""))
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Refusal("url", "the URL must be absolute http(s)")
+    if "{{" in parts.scheme + parts.netloc:
+        raise Refusal("placeholder_in_host", "the scheme, host and port must be literal")
+    headers = dict(spec.get("headers") or {})
+    for name in headers:
+        if not HEADER_NAME.match(name) or name.lower() in FORBIDDEN_HEADERS:
+            raise Refusal("header_name", f"{name!r} cannot be set")
+    declared = {parameter.name for parameter in parameters}
+    texts = [url, *map(str, headers.values()), *_strings(spec.get("body"))]
+    for text in texts:
+        for name in PLACEHOLDER.findall(text):
+            if name not in declared:
+                raise Refusal("undeclared_parameter", f"{{{{{name}}}}} is not declared", name)
+    return {"method": method, "url": url, "headers": headers, "body": spec.get("body")}
+
+
+def _substitute(text: str, values: Mapping[str, str], encode: bool = False) -> str:
+    def replacement(match: re.Match[str]) -> str:
+        value = values[match.group(1)]
+        return urllib.parse.quote(value, safe="") if encode else value
+
+    return PLACEHOLDER.sub(replacement, text)
+
+
+def _render_body(value: Any, values: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return _substitute(value, values)
+    if isinstance(value, Mapping):
+        return {key: _render_body(item, values) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render_body(item, values) for item in value]
+    return value
+
+
+def render_http(spec: Mapping[str, Any], values: Mapping[str, str]) -> RenderedHttp:
+    """Substitute validated, normalized values into a saved HTTP template (single pass)."""
+    parts = urllib.parse.urlsplit(spec["url"])
+    url = urllib.parse.urlunsplit(
+        (
+            parts.scheme,
+            parts.netloc,
+            _substitute(parts.path, values, encode=True),
+            _substitute(parts.query, values, encode=True),
+            _substitute(parts.fragment, values, encode=True),
+        )
+    )
+    headers = {}
+    for name, template in spec["headers"].items():
+        rendered = _substitute(str(template), values)
+        if any(character in rendered for character in "\r\n\x00"):
+            raise Refusal("header_injection", f"the value of {name} may not contain CR, LF or NUL")
+        headers[name] = rendered
+    return RenderedHttp(
+        spec["method"], url, headers, _render_body(spec["body"], values), dict(values)
+    )

@@ -1,0 +1,61 @@
+"""HTTP operation templates: values cannot move the request elsewhere or forge headers."""
+
+from __future__ import annotations
+
+import pytest
+
+from operation_svc.safety.http import compile_http, render_http
+from operation_svc.safety.parameters import ParameterSpec
+from operation_svc.safety.verdict import Refusal
+
+SPECS = [ParameterSpec.from_dict({"name": "name"}), ParameterSpec.from_dict({"name": "tag"})]
+
+
+def template(**overrides: object) -> dict[str, object]:
+    return compile_http(
+        {
+            "method": "post",
+            "url": "https://api.example.com/v1/services/{{name}}/restart?tag={{tag}}",
+            "headers": {"X-Reason": "by {{name}}"},
+            "body": {"service": "{{name}}", "n": 1},
+        }
+        | overrides,
+        SPECS,
+    )
+
+
+def test_values_are_encoded_where_they_land() -> None:
+    rendered = render_http(template(), {"name": "../../admin?x=1#", "tag": "a&b=c"})
+    assert rendered.method == "POST"
+    assert rendered.url == (
+        "https://api.example.com/v1/services/..%2F..%2Fadmin%3Fx%3D1%23/restart?tag=a%26b%3Dc"
+    )
+    assert rendered.body == {"service": "../../admin?x=1#", "n": 1}
+    assert rendered.headers == {"X-Reason": "by ../../admin?x=1#"}
+
+
+def test_a_header_value_cannot_smuggle_another_header() -> None:
+    with pytest.raises(Refusal) as refused:
+        render_http(template(), {"name": "x\r\nX-Admin: yes", "tag": "t"})
+    assert refused.value.rule == "header_injection"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "rule"),
+    [
+        ({"url": "https://{{name}}.example.com/"}, "placeholder_in_host"),
+        ({"url": "http://example.com:{{tag}}/"}, "placeholder_in_host"),
+        ({"url": "ftp://example.com/"}, "url"),
+        ({"url": "/relative"}, "url"),
+        ({"method": "TRACE"}, "method"),
+        ({"headers": {"Host": "evil"}}, "header_name"),
+        ({"headers": {"X-Bad Name": "x"}}, "header_name"),
+        ({"body": {"x": "{{missing}}"}}, "undeclared_parameter"),
+    ],
+)
+def test_unsafe_http_templates_are_refused_at_save_time(
+    overrides: dict[str, object], rule: str
+) -> None:
+    with pytest.raises(Refusal) as refused:
+        template(**overrides)
+    assert refused.value.rule == rule
