@@ -57,21 +57,26 @@ def mask_secrets(changes: Mapping[str, Any]) -> dict[str, Any]:
 async def record_audit(
     session: AsyncSession,
     model: type[AuditRecord],
-    principal: Principal | str,
-    *,
-    tenant: str,
+    actor: Principal | str,
     action: str,
-    object_type: str,
     object_id: object,
+    *,
+    tenant: str | None = None,
+    object_type: str | None = None,
     changes: Mapping[str, Any] | None = None,
 ) -> None:
+    """Write one audit row. ``action`` is ``<object type>.<verb>`` (the object type is taken
+    from it unless given); the tenant is the actor's unless given (system actions)."""
+    if tenant is None:
+        assert isinstance(actor, Principal), "system actions must name the tenant"
+        tenant = actor.tenant
     context = trace.get_current_span().get_span_context()
     session.add(
         model(  # type: ignore[call-arg]  # a mapped subclass of the mixin takes these
             tenant=tenant,
-            actor=principal.subject if isinstance(principal, Principal) else principal,
+            actor=actor.subject if isinstance(actor, Principal) else actor,
             action=action,
-            object_type=object_type,
+            object_type=object_type or action.split(".", 1)[0],
             object_id=str(object_id),
             request_id=request_id_var.get(),
             trace_id=format(context.trace_id, "032x") if context.is_valid else None,

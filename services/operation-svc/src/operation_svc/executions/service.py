@@ -205,10 +205,9 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
         session,
         AuditEntry,
         submitted.submitted_by,
+        "execution.submit",
+        execution.id,
         tenant=event.tenant,
-        action="execution.submit",
-        object_type="execution",
-        object_id=execution.id,
         changes={
             "template": submitted.operation_template,
             "status": execution.status,
@@ -278,10 +277,8 @@ async def create_via_api(
         session,
         AuditEntry,
         principal,
-        tenant=principal.tenant,
-        action="execution.create",
-        object_type="execution",
-        object_id=execution.id,
+        "execution.create",
+        execution.id,
         changes={
             "template": template.slug,
             "version": template.version,
@@ -301,10 +298,8 @@ async def retry(session: AsyncSession, principal: Principal, execution_id: uuid.
         session,
         AuditEntry,
         principal,
-        tenant=principal.tenant,
-        action="execution.retry",
-        object_type="execution",
-        object_id=new.id,
+        "execution.retry",
+        new.id,
         changes={"retry_of": str(original.id)},
     )
     return new
@@ -350,10 +345,8 @@ async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid
         session,
         AuditEntry,
         principal,
-        tenant=principal.tenant,
-        action="execution.cancel",
-        object_type="execution",
-        object_id=execution.id,
+        "execution.cancel",
+        execution.id,
         changes={"status": execution.status},
     )
     return execution
@@ -430,10 +423,9 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
             session,
             AuditEntry,
             "operation-svc",
+            "execution.lost",
+            execution.id,
             tenant=execution.tenant,
-            action="execution.lost",
-            object_type="execution",
-            object_id=execution.id,
             changes={"worker_id": execution.worker_id},
         )
         version = await session.get(

@@ -43,10 +43,8 @@ async def create_secret(data: SecretIn, session: SessionDep, principal: Admin) -
         session,
         AuditEntry,
         principal,
-        tenant=principal.tenant,
-        action="secret.create",
-        object_type="secret",
-        object_id=secret.id,
+        "secret.create",
+        secret.id,
         changes=data.model_dump(),
     )
     return SecretOut.model_validate(secret)
@@ -79,10 +77,8 @@ async def delete_secret(secret_id: uuid.UUID, session: SessionDep, principal: Ad
         session,
         AuditEntry,
         principal,
-        tenant=principal.tenant,
-        action="secret.delete",
-        object_type="secret",
-        object_id=secret_id,
+        "secret.delete",
+        secret_id,
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -115,10 +111,9 @@ async def map_secret(
         session,
         AuditEntry,
         principal,
-        tenant=principal.tenant,
-        action="secret.map",
+        "secret.map",
+        template.id,
         object_type="template",
-        object_id=template.id,
         changes={"env_var": data.env_var, "secret_id": str(secret.id)},
     )
     return MappingOut.model_validate(mapping)
@@ -151,10 +146,9 @@ async def unmap_secret(
         session,
         AuditEntry,
         principal,
-        tenant=principal.tenant,
-        action="secret.unmap",
+        "secret.unmap",
+        template_id,
         object_type="template",
-        object_id=template_id,
         changes={"env_var": mapping.env_var},
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

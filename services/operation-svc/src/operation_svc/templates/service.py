@@ -97,10 +97,8 @@ async def create_template(
         session,
         AuditEntry,
         principal,
-        tenant=principal.tenant,
-        action="template.create",
-        object_type="template",
-        object_id=template.id,
+        "template.create",
+        template.id,
         changes=data.model_dump(),
     )
     return template
@@ -138,10 +136,8 @@ async def update_template(
         session,
         AuditEntry,
         principal,
-        tenant=principal.tenant,
-        action="template.update",
-        object_type="template",
-        object_id=template.id,
+        "template.update",
+        template.id,
         changes=changes | {"version": template.version},
     )
     return template
@@ -158,10 +154,8 @@ async def delete_template(
         session,
         AuditEntry,
         principal,
-        tenant=principal.tenant,
-        action="template.delete",
-        object_type="template",
-        object_id=template.id,
+        "template.delete",
+        template.id,
     )
 
 
