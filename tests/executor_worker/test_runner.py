@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import os
+import random
+import subprocess
 import time
 
-from executor_worker.runner import MAX_LINE_BYTES, resolve_executable, run_command
+from executor_worker.runner import MAX_LINE_BYTES, RunResult, resolve_executable, run_command
+from executor_worker.sandbox import Sandbox
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
+SANDBOX = Sandbox(
+    cpu_seconds=5,
+    memory_bytes=256 * 1024 * 1024,
+    processes=64,
+    file_bytes=1024 * 1024,
+    open_files=64,
+    run_as_user="nobody",
+)
 
 
 async def run(
-    argv: list[str], *, timeout: float = 10, cap: int = 1 << 20, env: dict[str, str] | None = None
-) -> tuple[object, list[tuple[str, str]]]:
+    argv: list[str],
+    *,
+    timeout: float = 10,
+    cap: int = 1 << 20,
+    hard_limit: int = 64 << 20,
+    env: dict[str, str] | None = None,
+) -> tuple[RunResult, list[tuple[str, str]]]:
     lines: list[tuple[str, str]] = []
 
     async def sink(stream: str, text: str) -> None:
@@ -27,6 +43,8 @@ async def run(
         path=PATH,
         timeout_seconds=timeout,
         output_cap_bytes=cap,
+        output_hard_limit_bytes=hard_limit,
+        sandbox=SANDBOX,
         sink=sink,
     )
     return result, lines
@@ -35,9 +53,9 @@ async def run(
 async def test_output_is_streamed_by_line_and_the_exit_code_decides_the_status() -> None:
     result, lines = await run(["printf", "one\ntwo\n"])
     assert lines == [("stdout", "one"), ("stdout", "two")]
-    assert result.status == "succeeded"  # type: ignore[attr-defined]
+    assert result.status == "succeeded"
     failed, _ = await run(["false"])
-    assert (failed.status, failed.exit_code) == ("failed", 1)  # type: ignore[attr-defined]
+    assert (failed.status, failed.exit_code) == ("failed", 1)
 
 
 async def test_the_child_sees_only_the_declared_environment() -> None:
@@ -54,10 +72,10 @@ async def test_a_timeout_kills_the_whole_process_group_promptly() -> None:
     started = time.monotonic()
     # A child that starts a grandchild; both must die with the group.
     result, _ = await run(["sleep", "30"], timeout=0.5)
-    assert result.status == "timed_out"  # type: ignore[attr-defined]
+    assert result.status == "timed_out"
     assert time.monotonic() - started < 2
     result, _ = await run(["sh", "-c", "sleep 30 & sleep 30"], timeout=0.5)
-    assert result.status == "timed_out"  # type: ignore[attr-defined]
+    assert result.status == "timed_out"
     assert time.monotonic() - started < 3
 
 
@@ -66,9 +84,9 @@ async def test_output_past_the_cap_is_dropped_with_a_marker_while_draining() -> 
     assert lines[-1][0] == "system"
     assert "truncated" in lines[-1][1]
     assert sum(len(text) for stream, text in lines if stream == "stdout") <= 1000
-    assert result.truncated  # type: ignore[attr-defined]
-    assert result.output_bytes == len("".join(f"{n}\n" for n in range(1, 100001)))  # type: ignore[attr-defined]
-    assert result.status == "succeeded"  # type: ignore[attr-defined]
+    assert result.truncated
+    assert result.output_bytes == len("".join(f"{n}\n" for n in range(1, 100001)))
+    assert result.status == "succeeded"
 
 
 async def test_long_lines_are_split_and_invalid_utf8_is_replaced() -> None:
@@ -80,3 +98,70 @@ async def test_long_lines_are_split_and_invalid_utf8_is_replaced() -> None:
 def test_only_allowlisted_executables_resolve() -> None:
     assert resolve_executable("rm", PATH, ["echo"]) is None
     assert resolve_executable("echo", PATH, ["echo"]) in {"/usr/bin/echo", "/bin/echo"}
+
+
+def process_group_alive(marker: str) -> bool:
+    found = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, check=False)
+    return found.returncode == 0
+
+
+async def test_a_fork_bomb_is_held_by_the_process_limit_and_killed_at_the_timeout() -> None:
+    marker = f"30.{random.randrange(10**8, 10**9)}"  # a unique, valid duration
+    started = time.monotonic()
+    result, _ = await run(
+        ["sh", "-c", f"while true; do sleep {marker} 2>/dev/null & done"], timeout=2
+    )
+    # Contained either way: the shell gives up when fork fails, or runs until the timeout.
+    assert result.status in {"failed", "timed_out"}
+    assert "processes limit (64)" in (result.error or "")
+    assert time.monotonic() - started < 5
+    time.sleep(0.2)
+    assert not process_group_alive(marker)
+
+
+async def test_a_memory_hog_is_stopped_by_the_memory_limit() -> None:
+    result, lines = await run(["python3", "-c", "b = bytearray(512 * 1024 * 1024)"])
+    assert result.status == "failed"
+    assert result.error == "stopped by the memory limit (256 MiB)"
+    assert any("MemoryError" in text for _, text in lines)
+
+
+async def test_a_cpu_spinner_is_stopped_by_the_cpu_limit() -> None:
+    result, _ = await run(["sh", "-c", "while :; do :; done"], timeout=20)
+    assert result.status == "failed"
+    assert result.error == "stopped by the cpu time limit (5 s)"
+
+
+async def test_a_huge_file_is_stopped_by_the_file_size_limit() -> None:
+    result, _ = await run(["sh", "-c", "head -c 5000000 /dev/zero > big"])
+    assert result.status == "failed"
+    assert "file size limit (1 MiB)" in (result.error or "")
+
+
+async def test_a_gigabyte_of_output_is_drained_past_the_cap_and_stopped_at_the_ceiling() -> None:
+    started = time.monotonic()
+    result, lines = await run(
+        ["head", "-c", str(1 << 30), "/dev/zero"], cap=4096, hard_limit=16 << 20
+    )
+    assert result.status == "failed"
+    assert result.error == "output limit (16 MiB) exceeded"
+    assert result.truncated
+    assert sum(len(text) for stream, text in lines if stream == "stdout") <= 4096
+    assert time.monotonic() - started < 10
+
+
+async def test_the_child_runs_as_an_unprivileged_user_when_the_worker_is_root() -> None:
+    _, lines = await run(["id", "-u"])
+    expected = "65534" if os.geteuid() == 0 else str(os.geteuid())
+    assert lines == [("stdout", expected)]
+
+
+async def test_a_daemon_that_escapes_the_group_cannot_hang_the_worker() -> None:
+    marker = f"30.{random.randrange(10**8, 10**9)}"  # a unique, valid duration
+    started = time.monotonic()
+    try:
+        result, _ = await run(["sh", "-c", f"setsid sleep {marker} & echo started"], timeout=1)
+    finally:
+        subprocess.run(["pkill", "-f", f"sleep {marker}"], check=False)
+    assert result.status == "timed_out"  # its output never closed
+    assert time.monotonic() - started < 5

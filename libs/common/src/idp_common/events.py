@@ -123,6 +123,8 @@ class ExecutionFinished(EventData):
     duration_seconds: float
     output_excerpt: str
     log_lines: int = Field(default=0, ge=0)
+    output_bytes: int = Field(default=0, ge=0)
+    output_truncated: bool = False
     error: str | None = None
     worker_id: str
 

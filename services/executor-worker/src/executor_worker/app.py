@@ -12,7 +12,7 @@ import httpx
 from fastapi import FastAPI
 
 from executor_worker.config import WorkerSettings
-from executor_worker.jobs import JobHandler
+from executor_worker.jobs import SLOTS, JobHandler
 from executor_worker.operation_client import OperationClient, ServiceToken
 from executor_worker.running import RunningExecutions
 from executor_worker.secrets import SecretResolver
@@ -59,7 +59,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             concurrency=settings.concurrency,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
         )
-        app.state.consumer = consumer
+        SLOTS.set(settings.concurrency)
         app.state.readiness_checks.update(broker=bus.queues.ping, operation_api=operations.ping)
         async with run_in_background(consumer, running):
             yield

@@ -4,4 +4,7 @@ from idp_common.cli import service_main
 
 
 def main() -> None:
-    service_main(name=NAME, load_settings=WorkerSettings, create_app=create_app)
+    # The stdlib loop: its subprocess support takes user/group (uvloop's does not).
+    service_main(
+        name=NAME, load_settings=WorkerSettings, create_app=create_app, event_loop="asyncio"
+    )

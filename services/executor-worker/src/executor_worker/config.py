@@ -25,6 +25,25 @@ class WorkerSettings(ServiceSettings):
     path: str = Field(default="/usr/local/bin:/usr/bin:/bin", description="Child PATH.")
     default_timeout_seconds: float = Field(default=300, gt=0, description="Wall-clock limit.")
     output_cap_bytes: int = Field(default=1024 * 1024, description="Output forwarded per run.")
+    output_hard_limit_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="Output beyond this ends the run (after the cap "
+        "the rest is drained, not forwarded).",
+    )
+    limit_cpu_seconds: int = Field(default=300, ge=1, description="RLIMIT_CPU of the child.")
+    limit_memory_bytes: int = Field(
+        default=1024 * 1024 * 1024, ge=16 * 1024 * 1024, description="RLIMIT_AS of the child."
+    )
+    limit_processes: int = Field(
+        default=256, ge=8, description="RLIMIT_NPROC (per user: the child's user, see run_as_user)."
+    )
+    limit_file_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024, description="RLIMIT_FSIZE: largest file it writes."
+    )
+    limit_open_files: int = Field(default=256, ge=16, description="RLIMIT_NOFILE of the child.")
+    run_as_user: str = Field(
+        default="nobody", description="Unprivileged user for children when the worker is root."
+    )
     outbound_allowed_hosts: list[str] = Field(
         default=[], description="Hosts http operations may reach even on internal addresses."
     )

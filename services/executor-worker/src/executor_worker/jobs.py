@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import UTC, datetime, timedelta
 
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
@@ -14,6 +16,7 @@ from executor_worker.log_batches import LogBatcher
 from executor_worker.operation_client import OperationClient
 from executor_worker.runner import RunResult, resolve_executable, run_command
 from executor_worker.running import RunningExecutions
+from executor_worker.sandbox import Sandbox
 from executor_worker.secrets import SecretMasker, SecretResolver, SecretUnavailable
 from idp_common.events import (
     ExecutionFinished,
@@ -27,7 +30,19 @@ SOURCE = "urn:idp:executor-worker"
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-JOBS = Counter("idp_worker_jobs_total", "Jobs received, by outcome.", ["outcome"])
+JOBS = Counter("idp_worker_jobs_total", "Jobs received, claimed or dropped.", ["outcome"])
+SLOTS = Gauge("idp_worker_slots", "Executions this worker runs at once (its concurrency).")
+RECEIVE_TO_SPAWN = Histogram(
+    "idp_worker_receive_to_spawn_seconds",
+    "From handling a received job to its process running (claim and setup included).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+QUEUE_TO_START = Histogram(
+    "idp_worker_queue_to_start_seconds",
+    "From the job's creation in operation-svc to its process running.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+SHUTDOWN_REASON = "worker_shutdown: the worker stopped before the command finished"
 IN_FLIGHT = Gauge("idp_worker_executions_in_flight", "Executions running in this worker.")
 RUN_SECONDS = Histogram(
     "idp_worker_run_seconds",
@@ -53,8 +68,18 @@ class JobHandler:
         self.publisher = publisher
         self.running = running
         self.secrets = secrets
+        self.sandbox = Sandbox(
+            cpu_seconds=settings.limit_cpu_seconds,
+            memory_bytes=settings.limit_memory_bytes,
+            processes=settings.limit_processes,
+            file_bytes=settings.limit_file_bytes,
+            open_files=settings.limit_open_files,
+            run_as_user=settings.run_as_user,
+        )
 
     async def __call__(self, event: Event) -> None:
+        received = time.monotonic()
+        JOBS.labels("received").inc()
         job = ExecutionRequested.from_event(event)
         with tracer.start_as_current_span(
             "claim", attributes={"execution.id": str(job.execution_id)}
@@ -71,10 +96,29 @@ class JobHandler:
         )
         try:
             result = await self._run(job, batcher, stop)
+        except asyncio.CancelledError:
+            # Shutdown grace ran out: the process group is already killed; say so, then stop.
+            await asyncio.shield(
+                self._finish(event, job, RunResult.refused(SHUTDOWN_REASON), batcher)
+            )
+            raise
         finally:
             self.running.finish(job.execution_id)
             IN_FLIGHT.dec()
-            await batcher.close()
+        if result.spawned_at is not None:
+            RECEIVE_TO_SPAWN.observe(result.spawned_at - received)
+            waited = (
+                datetime.now(UTC)
+                - event.time
+                - timedelta(seconds=time.monotonic() - result.spawned_at)
+            )
+            QUEUE_TO_START.observe(max(waited.total_seconds(), 0.0))
+        await self._finish(event, job, result, batcher)
+
+    async def _finish(
+        self, event: Event, job: ExecutionRequested, result: RunResult, batcher: LogBatcher
+    ) -> None:
+        await batcher.close()
         RUN_SECONDS.labels(result.status).observe(result.duration_seconds)
         finished = ExecutionFinished(
             execution_id=job.execution_id,
@@ -83,6 +127,8 @@ class JobHandler:
             duration_seconds=result.duration_seconds,
             output_excerpt=result.stdout_excerpt,
             log_lines=batcher.line_count,
+            output_bytes=result.output_bytes,
+            output_truncated=result.truncated,
             error=result.error,
             worker_id=self.worker_id,
         )
@@ -131,6 +177,8 @@ class JobHandler:
                 path=self.settings.path,
                 timeout_seconds=timeout_seconds,
                 output_cap_bytes=self.settings.output_cap_bytes,
+                output_hard_limit_bytes=self.settings.output_hard_limit_bytes,
+                sandbox=self.sandbox,
                 sink=masked_sink,
                 stop=stop,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -13,7 +14,9 @@ from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.topology import EXECUTION_EVENTS
 
 MAX_LINES = 200
-MAX_BYTES = 128 * 1024
+# Measured on the JSON-encoded text (escaping can grow a line sixfold), so that a batch
+# stays well inside the 256 KiB SQS message limit.
+MAX_ENCODED_BYTES = 96 * 1024
 MAX_AGE_SECONDS = 0.1
 
 
@@ -46,8 +49,8 @@ class LogBatcher:
                 )
             )
             self._next_seq += 1
-            self._bytes += len(message)
-            if len(self._lines) >= MAX_LINES or self._bytes >= MAX_BYTES:
+            self._bytes += len(json.dumps(message))
+            if len(self._lines) >= MAX_LINES or self._bytes >= MAX_ENCODED_BYTES:
                 await self._flush_locked()
             elif self._timer is None:
                 self._timer = asyncio.create_task(self._flush_later())

@@ -125,6 +125,8 @@ class Execution(TenantRecord, Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     log_lines: Mapped[int | None] = mapped_column(Integer)
+    output_bytes: Mapped[int | None] = mapped_column(Integer)
+    output_truncated: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class ExecutionLog(Base):

@@ -29,6 +29,8 @@ class ExecutionOut(ResponseModel):
     status: str
     exit_code: int | None
     output: str | None
+    output_bytes: int | None
+    output_truncated: bool | None
     error: str | None
     worker_id: str | None
     created_at: datetime

@@ -458,6 +458,8 @@ async def apply_worker_event(session: AsyncSession, event: Event) -> None:
             return
         execution.exit_code = finished.exit_code
         execution.log_lines = finished.log_lines
+        execution.output_bytes = finished.output_bytes
+        execution.output_truncated = finished.output_truncated
         execution.output = finished.output_excerpt
         execution.error = finished.error
         await _tell_submission(session, execution)

@@ -112,6 +112,8 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
         sa.Column("cancel_requested_at", UTCDateTime(), nullable=True),
         sa.Column("log_lines", sa.Integer(), nullable=True),
+        sa.Column("output_bytes", sa.Integer(), nullable=True),
+        sa.Column("output_truncated", sa.Boolean(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("tenant", sa.String(length=64), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
