@@ -25,7 +25,7 @@ lint: install
 	$(UV) run --frozen ruff format --check .
 
 bench: install
-	.venv/bin/python scripts/bench_bus.py
+	.venv/bin/python scripts/bench.py
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

@@ -22,7 +22,6 @@ def service_main(
     load_settings: Callable[[], S],
     create_app: Callable[[S], FastAPI],
     migrations: str | None = None,
-    event_loop: str = "auto",
     argv: Sequence[str] | None = None,
 ) -> None:
     parser = argparse.ArgumentParser(prog=name)
@@ -44,5 +43,4 @@ def service_main(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=60,
-        loop=event_loop,
     )

@@ -149,15 +149,13 @@ async def run_command(
     output = _Output(sink, output_cap_bytes, output_hard_limit_bytes)
     with tempfile.TemporaryDirectory(prefix="idp-run-") as workdir:
         process = await asyncio.create_subprocess_exec(
-            executable,
-            *argv[1:],
+            *sandbox.wrap(executable, argv, workdir),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=workdir,
             env={"PATH": path, "HOME": workdir, "LANG": "C.UTF-8", **env},
             start_new_session=True,
-            **sandbox.process_options(workdir),
         )
         spawned_at = time.monotonic()
         assert process.stdout is not None

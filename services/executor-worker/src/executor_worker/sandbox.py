@@ -6,11 +6,9 @@ from __future__ import annotations
 import os
 import pwd
 import re
-import resource
+import shutil
 import signal
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 # Messages programs print when a limit refuses them, mapped to the limit's name.
 _LIMIT_MESSAGES = (
@@ -33,6 +31,13 @@ _LIMIT_MESSAGES = (
 )
 
 
+def _tool(name: str) -> str:
+    path = shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
+    if path is None:
+        raise RuntimeError(f"{name} (util-linux) is required to sandbox commands")
+    return path
+
+
 @dataclass(frozen=True)
 class Sandbox:
     cpu_seconds: int
@@ -52,25 +57,41 @@ class Sandbox:
         }[limit]
         return f"{limit} limit ({value})"
 
-    def set_limits(self) -> None:
-        """Runs in the child between fork and exec: only setrlimit calls, nothing else."""
-        resource.setrlimit(resource.RLIMIT_CPU, (self.cpu_seconds, self.cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_AS, (self.memory_bytes, self.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_NPROC, (self.processes, self.processes))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_bytes, self.file_bytes))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    def wrap(self, executable: str, argv: list[str], workdir: str) -> list[str]:
+        """The command line that runs ``argv`` inside the sandbox.
 
-    def process_options(self, workdir: str) -> dict[str, Any]:
-        """Options for create_subprocess_exec: limits, and when the worker runs as root, the
-        unprivileged user (who then owns the fresh working directory)."""
-        preexec: Callable[[], None] = self.set_limits
-        options: dict[str, Any] = {"preexec_fn": preexec}
+        Limits and the user switch are applied at exec time by util-linux's ``prlimit`` and
+        ``setpriv`` rather than by Python code between fork and exec, which can deadlock in
+        a threaded process and forces a slow full fork. ``--no-new-privs`` keeps setuid
+        programs (sudo, …) from regaining privileges.
+        """
+        limits = [
+            f"--cpu={self.cpu_seconds}:{self.cpu_seconds + 1}",
+            f"--as={self.memory_bytes}",
+            f"--nproc={self.processes}",
+            f"--fsize={self.file_bytes}",
+            f"--nofile={self.open_files}",
+            "--core=0",
+        ]
+        privileges = ["--no-new-privs"]
         if os.geteuid() == 0:
             account = pwd.getpwnam(self.run_as_user)
             os.chown(workdir, account.pw_uid, account.pw_gid)
-            options |= {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
-        return options
+            privileges += [
+                f"--reuid={account.pw_uid}",
+                f"--regid={account.pw_gid}",
+                "--clear-groups",
+            ]
+        return [
+            _tool("prlimit"),
+            *limits,
+            "--",
+            _tool("setpriv"),
+            *privileges,
+            "--",
+            executable,
+            *argv[1:],
+        ]
 
     def limit_hit(self, returncode: int | None, stderr_sample: str) -> str | None:
         """The limit that most likely stopped the command, or None."""

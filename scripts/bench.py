@@ -190,6 +190,105 @@ async def submit_and_measure(
     )
 
 
+SEQUENTIAL_RUNS = 50
+
+
+async def finished_one(api: httpx.AsyncClient, execution_id: str) -> bool:
+    status = (await api.get(f"/api/v1/executions/{execution_id}")).json()["status"]
+    return status in ("succeeded", "failed")
+
+
+async def worker_throughput(tmp: Path, count: int, concurrency: int, worker_slots: int) -> None:
+    """Trivial executions (`true`) through operation-svc's API and one worker process."""
+    os.environ["WORKER_CONCURRENCY"] = str(worker_slots)
+    os.environ["OPERATION_ALLOWED_EXECUTABLES"] = '["true", "echo"]'
+    os.environ["WORKER_ALLOWED_EXECUTABLES"] = '["true", "echo"]'
+    process, log = launch_platform(tmp / "worker-bench", {})
+    try:
+        while "Ctrl-C stops everything" not in log.read_text(errors="replace"):
+            if process.poll() is not None:
+                raise RuntimeError(log.read_text(errors="replace")[-2000:])
+            await asyncio.sleep(0.2)
+        banner = log.read_text()
+        token = re.search(r"export TOKEN=(\S+)", banner).group(1)  # type: ignore[union-attr]
+        operation_url = re.search(r"operation-svc\s+(http://\S+)", banner).group(1)  # type: ignore[union-attr]
+        worker_url = re.search(r"executor-worker\s+(http://\S+)", banner).group(1)  # type: ignore[union-attr]
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=operation_url, headers=headers, timeout=30) as api:
+            created = await api.post(
+                "/api/v1/templates",
+                json={"slug": "noop", "name": "noop", "command_template": "true"},
+            )
+            created.raise_for_status()
+            async with httpx.AsyncClient() as client:
+                for _ in range(SEQUENTIAL_RUNS):  # one at a time: latency without load
+                    created = await api.post("/api/v1/executions", json={"template": "noop"})
+                    execution_id = created.json()["id"]
+                    await eventually(lambda e=execution_id: finished_one(api, e), interval=0.002)
+                unloaded = (await client.get(f"{worker_url}/metrics")).text
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one() -> None:
+                async with gate:
+                    (
+                        await api.post("/api/v1/executions", json={"template": "noop"})
+                    ).raise_for_status()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one() for _ in range(count)))
+            accepted = time.perf_counter() - started
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp}/worker-bench/operation-svc.db")
+        query = text("select status, created_at, started_at, finished_at from executions")
+
+        async def all_finished() -> list[Any] | None:
+            async with engine.connect() as connection:
+                rows = (await connection.execute(query)).all()
+            done = [row for row in rows if row.status in ("succeeded", "failed")]
+            return rows[SEQUENTIAL_RUNS:] if len(done) >= count + SEQUENTIAL_RUNS else None
+
+        rows = await eventually(all_finished, timeout=600, interval=0.5)
+        await engine.dispose()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+    created_at = [as_time(row.created_at) for row in rows]
+    finished_at = [as_time(row.finished_at) for row in rows]
+    report(
+        "burst: created -> claimed by the worker (server-side)",
+        [(as_time(r.started_at) - as_time(r.created_at)).total_seconds() * 1000 for r in rows],
+    )
+    for quantile in (0.5, 0.99):
+        value = histogram_quantile(unloaded, "idp_worker_receive_to_spawn_seconds", quantile)
+        print(
+            f"  unloaded ({SEQUENTIAL_RUNS} one at a time) worker receive -> process spawned: "
+            f"p{int(quantile * 100)} ~ {value * 1000:.1f} ms (worker's histogram)"
+        )
+    span = (max(finished_at) - min(created_at)).total_seconds()
+    print(
+        f"  accepted {count} in {accepted:.1f} s ({count / accepted:.0f}/s); all finished in "
+        f"{span:.1f} s: {count / span:.1f} executions/s with one worker ({worker_slots} slots)"
+    )
+
+
+def histogram_quantile(metrics: str, name: str, quantile: float) -> float:
+    """Prometheus-style quantile estimate (linear within the bucket)."""
+    buckets = sorted(
+        (float("inf") if le == "+Inf" else float(le), float(count))
+        for le, count in re.findall(rf'^{name}_bucket{{le="([^"]+)"}} (\S+)$', metrics, re.M)
+    )
+    total = buckets[-1][1]
+    rank = quantile * total
+    previous_bound, previous_count = 0.0, 0.0
+    for bound, cumulative in buckets:
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return previous_bound
+            share = (rank - previous_count) / max(cumulative - previous_count, 1e-9)
+            return previous_bound + (bound - previous_bound) * share
+        previous_bound, previous_count = bound, cumulative
+    return previous_bound
+
+
 def as_time(value: datetime | str) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
@@ -200,19 +299,32 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--submissions", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--executions", type=int, default=500)
+    parser.add_argument("--worker-slots", type=int, default=16)
+    parser.add_argument("--only", choices=["outbox", "panel", "worker"], default=None)
     args = parser.parse_args()
     configure_logging("bench", "WARNING")
     server = LocalSQSServer()
     server.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            print(f"Outbox relay latency ({args.backend}, one event per transaction):")
-            await outbox_latency(args.backend, Path(tmp), server, args.events)
-            print(
-                f"End to end, real multi-process platform ({args.backend}, "
-                f"{args.concurrency} concurrent clients, default worker concurrency 4):"
-            )
-            await end_to_end(args.backend, Path(tmp), args.submissions, args.concurrency)
+            if args.only in (None, "outbox"):
+                print(f"Outbox relay latency ({args.backend}, one event per transaction):")
+                await outbox_latency(args.backend, Path(tmp), server, args.events)
+            if args.only in (None, "panel"):
+                print(
+                    f"Panel submissions end to end, real multi-process platform ({args.backend}, "
+                    f"{args.concurrency} concurrent clients, default worker concurrency 4):"
+                )
+                await end_to_end(args.backend, Path(tmp), args.submissions, args.concurrency)
+            if args.only in (None, "worker"):
+                print(
+                    f"Trivial executions through operation-svc and one worker process (sqlite, "
+                    f"{args.concurrency} concurrent clients):"
+                )
+                await worker_throughput(
+                    Path(tmp), args.executions, args.concurrency, args.worker_slots
+                )
     finally:
         server.stop()
 
