@@ -7,9 +7,12 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from datasource_svc.config import DatasourceSettings
+from datasource_svc.sources.cache import CacheStore, MemoryStore, OptionsCache, RedisStore
 from datasource_svc.sources.endpoints import router as sources_router
+from datasource_svc.sources.resolver import OptionsResolver
 from idp_common.app import build_service_app
 from idp_common.db import Database
+from idp_common.secret_values import SecretResolver
 from idp_common.telemetry import instrument_engine
 
 NAME = "datasource-svc"
@@ -24,10 +27,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         instrument_engine(db.engine)
         app.state.db = db
         app.state.readiness_checks["database"] = db.ping
+        store: CacheStore = MemoryStore()
         if settings.redis_url:
             redis = Redis.from_url(settings.redis_url, socket_timeout=2)
             stack.push_async_callback(redis.aclose)
-            app.state.readiness_checks["cache"] = redis.ping
+            store = RedisStore(redis, settings.redis_key_prefix)
+            app.state.readiness_checks["cache"] = store.ping
+        app.state.resolver = OptionsResolver(
+            OptionsCache(store),
+            SecretResolver(),
+            allowed_hosts=settings.outbound_allowed_hosts,
+            response_cap_bytes=settings.response_cap_bytes,
+        )
         yield
 
 

@@ -12,3 +12,10 @@ class DatasourceSettings(DatabaseServiceSettings):
     redis_url: str | None = Field(
         default=None, description="Redis for the options cache; None uses an in-process cache."
     )
+    redis_key_prefix: str = Field(default="idp:options:", description="Prefix of cache keys.")
+    outbound_allowed_hosts: list[str] = Field(
+        default=[], description="Upstream hosts allowed even on internal addresses."
+    )
+    response_cap_bytes: int = Field(
+        default=2 * 1024 * 1024, ge=1024, description="Largest upstream response read."
+    )

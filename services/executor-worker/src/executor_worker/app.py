@@ -15,10 +15,10 @@ from executor_worker.config import WorkerSettings
 from executor_worker.jobs import SLOTS, JobHandler
 from executor_worker.operation_client import OperationClient, ServiceToken
 from executor_worker.running import RunningExecutions
-from executor_worker.secrets import SecretResolver
 from idp_common.app import build_service_app
 from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.runtime import open_messaging, run_in_background
+from idp_common.secret_values import SecretResolver
 
 NAME = "executor-worker"
 

@@ -13,11 +13,11 @@ from prometheus_client import Counter, Gauge, Histogram
 from executor_worker.config import WorkerSettings
 from executor_worker.http_runner import run_http
 from executor_worker.log_batches import LogBatcher
+from executor_worker.masking import SecretMasker
 from executor_worker.operation_client import OperationClient
 from executor_worker.runner import RunResult, resolve_executable, run_command
 from executor_worker.running import RunningExecutions
 from executor_worker.sandbox import Sandbox
-from executor_worker.secrets import SecretMasker, SecretResolver, SecretUnavailable
 from idp_common.events import (
     ExecutionFinished,
     ExecutionRequested,
@@ -25,6 +25,7 @@ from idp_common.events import (
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.topology import EXECUTION_EVENTS
+from idp_common.secret_values import SecretResolver, SecretUnavailable
 
 SOURCE = "urn:idp:executor-worker"
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ MAX_LINE_BYTES = 16 * 1024
 EXCERPT_BYTES = 4096
 
 if TYPE_CHECKING:
-    from executor_worker.secrets import SecretMasker
+    from executor_worker.masking import SecretMasker
 
 LineSink = Callable[[str, str], Awaitable[None]]  # (stream, text)
 

@@ -2,35 +2,68 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
-from datasource_svc.models import DataSource
-from datasource_svc.sources.schemas import DataSourceIn, DataSourceOut
+from datasource_svc.models import AuditEntry, DataSource
+from datasource_svc.sources.fetch import UpstreamFailed, fetch_options, placeholders
+from datasource_svc.sources.resolver import OptionsResolver
+from datasource_svc.sources.schemas import (
+    DataSourceIn,
+    DataSourceOut,
+    Option,
+    ResolveIn,
+    ResolveOut,
+    TestOut,
+)
+from idp_common.audit import record_audit
 from idp_common.auth import Admin, Viewer
 from idp_common.dependencies import SessionDep
-from idp_common.errors import Conflict
+from idp_common.errors import Conflict, ProblemError, ValidationFailed, field_error
 from idp_common.pagination import Page, PageParamsDep, paginate
 from idp_common.repository import TenantRepository
 
 router = APIRouter(prefix="/api/v1/datasources", tags=["datasources"])
 
 
+class BadGateway(ProblemError):
+    status_code, title, slug = 502, "Bad Gateway", "upstream-error"
+
+
+class GatewayTimeout(ProblemError):
+    status_code, title, slug = 504, "Gateway Timeout", "upstream-timeout"
+
+
 class DataSourceRepository(TenantRepository[DataSource]):
     model = DataSource
 
 
+def _resolver(request: Request) -> OptionsResolver:
+    resolver: OptionsResolver = request.app.state.resolver
+    return resolver
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_data_source(
-    data: DataSourceIn, session: SessionDep, principal: Admin
+    data: DataSourceIn, request: Request, session: SessionDep, principal: Admin
 ) -> DataSourceOut:
     """Define a data source that fills a dynamic field's options."""
+    internal = data.literal_internal_host()
+    if internal and internal not in _resolver(request).allowed_hosts:
+        raise ValidationFailed(
+            "The endpoint is an internal address.",
+            errors=[field_error("endpoint_url", f"{internal} is not public", "internal_address")],
+        )
     sources = DataSourceRepository(session, principal.tenant)
     if await sources.get_by_slug(data.slug) is not None:
         raise Conflict(f"A data source with slug {data.slug!r} already exists.")
+    fields = data.model_dump(exclude_none=True)
     source = sources.add(
-        DataSource(tenant=principal.tenant, created_by=principal.subject, **data.model_dump())
+        DataSource(tenant=principal.tenant, created_by=principal.subject, **fields)
     )
     await session.flush()
+    await record_audit(
+        session, AuditEntry, principal, "datasource.create", source.id, changes=fields
+    )
     return DataSourceOut.model_validate(source)
 
 
@@ -51,3 +84,66 @@ async def get_data_source(
     """One data source."""
     source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
     return DataSourceOut.model_validate(source)
+
+
+@router.delete("/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_data_source(
+    source_id: uuid.UUID, session: SessionDep, principal: Admin
+) -> Response:
+    """Remove a data source."""
+    source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
+    await session.delete(source)
+    await record_audit(session, AuditEntry, principal, "datasource.delete", source_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{source_id}/resolve")
+async def resolve(
+    source_id: uuid.UUID, body: ResolveIn, request: Request, session: SessionDep, principal: Viewer
+) -> ResolveOut:
+    """The options for these dependent values: from the cache when fresh, else from the
+    upstream (one call however many ask at once); the last good options, marked stale, when
+    the upstream fails."""
+    source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
+    try:
+        return await _resolver(request).resolve(source, body.values)
+    except UpstreamFailed as exc:
+        raise (GatewayTimeout if exc.timed_out else BadGateway)(
+            f"Data source {source.slug!r}: {exc}"
+        ) from exc
+
+
+@router.post("/{source_id}/refresh", status_code=status.HTTP_204_NO_CONTENT)
+async def refresh(source_id: uuid.UUID, session: SessionDep, principal: Admin) -> Response:
+    """Forget the cached options: the next resolve asks the upstream again."""
+    source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
+    source.cache_generation += 1
+    await record_audit(session, AuditEntry, principal, "datasource.refresh", source_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{source_id}/test")
+async def test_source(
+    source_id: uuid.UUID, body: ResolveIn, request: Request, session: SessionDep, principal: Admin
+) -> TestOut:
+    """Run the source once, bypassing the cache, and show the raw response excerpt and the
+    mapped options, so authors can debug their JMESPath."""
+    source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
+    resolver = _resolver(request)
+    values = {name: str(body.values.get(name) or "") for name in placeholders(source)}
+    try:
+        fetched = await fetch_options(
+            source,
+            values,
+            secrets=resolver.secrets,
+            allowed_hosts=resolver.allowed_hosts,
+            response_cap_bytes=resolver.response_cap_bytes,
+        )
+    except UpstreamFailed as exc:
+        return TestOut(status_code=None, response_excerpt=exc.excerpt, options=[], error=str(exc))
+    return TestOut(
+        status_code=fetched.status_code,
+        response_excerpt=fetched.excerpt,
+        options=[Option.model_validate(option) for option in fetched.options],
+        error=None,
+    )

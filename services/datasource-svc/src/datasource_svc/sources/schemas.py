@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import ipaddress
+import urllib.parse
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+import jmespath
+from jmespath.exceptions import JMESPathError
+from pydantic import Field, field_validator, model_validator
 
+from idp_common.outbound import is_public
 from idp_common.schemas import ResponseModel, Slug, StrictModel
+
+JMESPathExpression = Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class OptionIn(StrictModel):
@@ -14,12 +21,85 @@ class OptionIn(StrictModel):
     label: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+class SecretReference(StrictModel):
+    provider: Literal["env", "file", "aws-secretsmanager"]
+    key: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class AuthConfig(StrictModel):
+    """How to authenticate to the upstream; the secret is a reference, never a value."""
+
+    type: Literal["bearer", "basic", "header"]
+    secret: SecretReference
+    username: Annotated[str, Field(max_length=200)] | None = None
+    header_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,100}$")] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> AuthConfig:
+        if self.type == "basic" and not self.username:
+            raise ValueError("basic auth needs a username")
+        if self.type == "header" and not self.header_name:
+            raise ValueError("header auth needs header_name")
+        return self
+
+
 class DataSourceIn(StrictModel):
     slug: Slug
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    source_type: Literal["static"] = "static"
-    options: Annotated[list[OptionIn], Field(min_length=1, max_length=1000)]
+    source_type: Literal["http", "static"]
+    options: Annotated[list[OptionIn], Field(max_length=5000)] | None = None
+    endpoint_url: Annotated[str, Field(max_length=2000)] | None = None
+    method: Literal["GET", "POST"] = "GET"
+    headers: Annotated[dict[str, Annotated[str, Field(max_length=2000)]], Field(max_length=30)] = {}
+    query: Annotated[dict[str, Annotated[str, Field(max_length=2000)]], Field(max_length=30)] = {}
+    body: Any = None
+    auth_config: AuthConfig | None = None
+    items_path: JMESPathExpression = "@"
+    value_expr: JMESPathExpression = "@"
+    label_expr: JMESPathExpression | None = None
     ttl_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5.0
+    max_options: Annotated[int, Field(ge=1, le=5000)] = 500
+
+    @field_validator("items_path", "value_expr", "label_expr")
+    @classmethod
+    def _compiles(cls, expression: str | None) -> str | None:
+        if expression is not None:
+            try:
+                jmespath.compile(expression)
+            except JMESPathError as exc:
+                raise ValueError(f"not a valid JMESPath expression: {exc}") from exc
+        return expression
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL")
+        if "{{" in parts.netloc:
+            raise ValueError("the host must be literal")
+        return url
+
+    @model_validator(mode="after")
+    def _kind(self) -> DataSourceIn:
+        if self.source_type == "static" and not self.options:
+            raise ValueError("a static source needs options")
+        if self.source_type == "http" and not self.endpoint_url:
+            raise ValueError("an http source needs endpoint_url")
+        return self
+
+    def literal_internal_host(self) -> str | None:
+        """The URL's host when it is an IP address that is not public (refused unless
+        allowlisted); host names are checked when they are resolved, at every call."""
+        host = urllib.parse.urlsplit(self.endpoint_url or "").hostname or ""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return None
+        return None if is_public(str(address)) else host
 
 
 class DataSourceOut(ResponseModel):
@@ -27,8 +107,42 @@ class DataSourceOut(ResponseModel):
     slug: str
     name: str
     source_type: str
-    options: list[dict[str, str]]
+    options: list[dict[str, str]] | None
+    endpoint_url: str | None
+    method: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    body: Any
+    auth_config: dict[str, Any] | None
+    items_path: str
+    value_expr: str
+    label_expr: str | None
     ttl_seconds: int
+    timeout_seconds: float
+    max_options: int
     created_by: str
     created_at: datetime
     updated_at: datetime
+
+
+class ResolveIn(StrictModel):
+    values: Annotated[dict[str, str | int | float | bool | None], Field(max_length=50)] = {}
+
+
+class Option(ResponseModel):
+    value: str
+    label: str
+
+
+class ResolveOut(ResponseModel):
+    options: list[Option]
+    cached: bool
+    fetched_at: datetime
+    stale: bool
+
+
+class TestOut(ResponseModel):
+    status_code: int | None
+    response_excerpt: str | None
+    options: list[Option]
+    error: str | None

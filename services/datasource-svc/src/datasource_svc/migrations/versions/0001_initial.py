@@ -1,4 +1,4 @@
-"""Data sources.
+"""Data sources and the audit log.
 
 Revision ID: 0001
 Revises:
@@ -20,22 +20,65 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
-        "data_sources",
+        "audit_log",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("action", sa.String(length=60), nullable=False),
+        sa.Column("object_type", sa.String(length=60), nullable=False),
+        sa.Column("object_id", sa.String(length=64), nullable=False),
+        sa.Column("request_id", sa.String(length=128), nullable=True),
+        sa.Column("trace_id", sa.String(length=32), nullable=True),
+        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+    )
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_log_action"), ["action"], unique=False)
+        batch_op.create_index(batch_op.f("ix_audit_log_object_id"), ["object_id"], unique=False)
+        batch_op.create_index(
+            "ix_audit_log_tenant_created_at", ["tenant", "created_at"], unique=False
+        )
+
+    op.create_table(
+        "data_sources",
         sa.Column("slug", sa.String(length=100), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("source_type", sa.String(length=20), nullable=False),
-        sa.Column("options", sa.JSON(), nullable=False),
+        sa.Column("options", sa.JSON(), nullable=True),
+        sa.Column("endpoint_url", sa.Text(), nullable=True),
+        sa.Column("method", sa.String(length=10), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("query", sa.JSON(), nullable=False),
+        sa.Column("body", sa.JSON(), nullable=True),
+        sa.Column("auth_config", sa.JSON(), nullable=True),
+        sa.Column("items_path", sa.String(length=500), nullable=False),
+        sa.Column("value_expr", sa.String(length=500), nullable=False),
+        sa.Column("label_expr", sa.String(length=500), nullable=True),
         sa.Column("ttl_seconds", sa.Integer(), nullable=False),
+        sa.Column("timeout_seconds", sa.Float(), nullable=False),
+        sa.Column("max_options", sa.Integer(), nullable=False),
+        sa.Column("cache_generation", sa.Integer(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant", sa.String(length=64), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_data_sources"),
-        sa.UniqueConstraint("tenant", "slug", name="uq_data_sources_tenant_slug"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_data_sources")),
+        sa.UniqueConstraint("tenant", "slug", name=op.f("uq_data_sources_tenant_slug")),
     )
-    op.create_index("ix_data_sources_tenant", "data_sources", ["tenant"])
+    with op.batch_alter_table("data_sources", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_data_sources_tenant"), ["tenant"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("data_sources", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_data_sources_tenant"))
+
     op.drop_table("data_sources")
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_log_tenant_created_at")
+        batch_op.drop_index(batch_op.f("ix_audit_log_object_id"))
+        batch_op.drop_index(batch_op.f("ix_audit_log_action"))
+
+    op.drop_table("audit_log")

@@ -1,56 +1,22 @@
-"""Secret values exist only here, in the worker, at run time: resolved from their
-reference, handed to the child as environment variables, and masked in every line of
-output and every error (raw, base64, URL-encoded, JSON-escaped, and each line of a
-multi-line secret)."""
+"""Resolving secret references (env, file, AWS Secrets Manager) into values, only where a
+value is used: inside the worker at run time, or in datasource-svc for an upstream's auth.
+Values are never stored, logged or sent."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
-import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from idp_common.events import SecretBinding
 
-MASK = "***"
 MIN_SECRET_LENGTH = 4  # shorter values cannot be masked without masking ordinary text
 
 
 class SecretUnavailable(Exception):
     """A secret could not be resolved; the message never contains a value."""
-
-
-def _variants(value: str) -> set[str]:
-    raw = value.encode()
-    forms = {
-        value,
-        base64.b64encode(raw).decode(),
-        base64.urlsafe_b64encode(raw).decode(),
-        base64.b64encode(raw).decode().rstrip("="),
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote_plus(value),
-        json.dumps(value)[1:-1],
-    }
-    forms |= {line for line in value.splitlines() if len(line) >= MIN_SECRET_LENGTH}
-    return {form for form in forms if form}
-
-
-class SecretMasker:
-    def __init__(self, values: Iterable[str] = ()) -> None:
-        # Longest first, so a secret is masked whole before any of its parts.
-        self._forms = sorted(
-            {form for value in values for form in _variants(value)}, key=len, reverse=True
-        )
-
-    def mask(self, text: str) -> str:
-        for form in self._forms:
-            if form in text:
-                text = text.replace(form, MASK)
-        return text
 
 
 class SecretResolver:

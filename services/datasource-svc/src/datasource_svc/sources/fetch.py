@@ -1,0 +1,135 @@
+"""One call to a data source's upstream: dependent values substituted into the query and
+body (never the host), auth from a resolved secret reference, the outbound SSRF rules, a
+capped response, and JMESPath mapping of the JSON to ``[{value, label}]``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jmespath
+
+from datasource_svc.models import DataSource
+from idp_common.events import SecretBinding
+from idp_common.outbound import OutboundRefused, guarded_client, read_capped
+from idp_common.secret_values import SecretResolver, SecretUnavailable
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+EXCERPT_CHARS = 2000
+
+
+class UpstreamFailed(Exception):
+    """The upstream could not give options; ``timed_out`` tells 504 from 502."""
+
+    def __init__(self, message: str, *, timed_out: bool = False, excerpt: str | None = None):
+        super().__init__(message)
+        self.timed_out = timed_out
+        self.excerpt = excerpt
+
+
+@dataclass(frozen=True)
+class Fetched:
+    status_code: int
+    excerpt: str
+    options: list[dict[str, str]]
+
+
+def placeholders(source: DataSource) -> set[str]:
+    texts = [*source.query.values(), json.dumps(source.body)]
+    return {name for text in texts for name in PLACEHOLDER.findall(text)}
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    return PLACEHOLDER.sub(lambda match: values.get(match.group(1), ""), text)
+
+
+def _fill_body(value: Any, values: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return _fill(value, values)
+    if isinstance(value, dict):
+        return {key: _fill_body(item, values) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill_body(item, values) for item in value]
+    return value
+
+
+def map_options(source: DataSource, document: Any) -> list[dict[str, str]]:
+    items = jmespath.search(source.items_path, document)
+    if not isinstance(items, list):
+        raise UpstreamFailed(f"items_path {source.items_path!r} did not select a list")
+    options = []
+    for item in items[: source.max_options]:
+        value = jmespath.search(source.value_expr, item)
+        label = jmespath.search(source.label_expr, item) if source.label_expr else value
+        if value is None:
+            continue
+        options.append({"value": str(value), "label": str(label if label is not None else value)})
+    return options
+
+
+async def _auth_headers(source: DataSource, secrets: SecretResolver) -> dict[str, str]:
+    config = source.auth_config
+    if not config:
+        return {}
+    binding = SecretBinding(env_var="SECRET", **config["secret"])
+    try:
+        secret = (await secrets.resolve([binding]))["SECRET"]
+    except SecretUnavailable as exc:
+        raise UpstreamFailed(f"the source's secret is unavailable: {exc}") from None
+    if config["type"] == "bearer":
+        return {"Authorization": f"Bearer {secret}"}
+    if config["type"] == "basic":
+        token = base64.b64encode(f"{config['username']}:{secret}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+    return {config["header_name"]: secret}
+
+
+async def fetch_options(
+    source: DataSource,
+    values: Mapping[str, str],
+    *,
+    secrets: SecretResolver,
+    allowed_hosts: list[str],
+    response_cap_bytes: int,
+) -> Fetched:
+    headers = dict(source.headers) | await _auth_headers(source, secrets)
+    params = {name: _fill(template, values) for name, template in source.query.items()}
+    body = {} if source.body is None else {"json": _fill_body(source.body, values)}
+    try:
+        async with guarded_client(allowed_hosts, source.timeout_seconds) as client:
+            request = client.build_request(
+                source.method, str(source.endpoint_url), params=params, headers=headers, **body
+            )
+            response = await client.send(request, stream=True)
+            try:
+                content, truncated = await read_capped(response, response_cap_bytes)
+            finally:
+                await response.aclose()
+    except OutboundRefused as exc:
+        raise UpstreamFailed(f"outbound call refused: {exc}") from None
+    except httpx.TimeoutException:
+        raise UpstreamFailed(
+            f"the upstream did not answer within {source.timeout_seconds:g}s", timed_out=True
+        ) from None
+    except httpx.HTTPError as exc:
+        raise UpstreamFailed(f"the upstream could not be reached: {type(exc).__name__}") from None
+    excerpt = content[:EXCERPT_CHARS].decode("utf-8", errors="replace")
+    if truncated:
+        raise UpstreamFailed(f"the response exceeds {response_cap_bytes} bytes", excerpt=excerpt)
+    if not response.is_success:
+        raise UpstreamFailed(f"the upstream answered HTTP {response.status_code}", excerpt=excerpt)
+    try:
+        document = json.loads(content)
+    except ValueError:
+        raise UpstreamFailed("the upstream did not answer JSON", excerpt=excerpt) from None
+    try:
+        options = map_options(source, document)
+    except UpstreamFailed as exc:
+        exc.excerpt = excerpt
+        raise
+    return Fetched(response.status_code, excerpt, options)

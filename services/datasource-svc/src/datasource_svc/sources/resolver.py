@@ -1,0 +1,83 @@
+"""Resolving a source's options for the dependent values a form has so far."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from datasource_svc.models import DataSource
+from datasource_svc.sources.cache import OptionsCache
+from datasource_svc.sources.fetch import UpstreamFailed, fetch_options, placeholders
+from datasource_svc.sources.schemas import ResolveOut
+from idp_common.secret_values import SecretResolver
+
+
+def _normalized(values: Mapping[str, Any], used: set[str]) -> dict[str, str]:
+    """Only the values the source uses, as strings: they form the cache key."""
+    return {
+        name: ""
+        if values.get(name) is None
+        else str(values[name]).lower()
+        if isinstance(values.get(name), bool)
+        else str(values[name])
+        for name in sorted(used)
+    }
+
+
+class OptionsResolver:
+    def __init__(
+        self,
+        cache: OptionsCache,
+        secrets: SecretResolver,
+        *,
+        allowed_hosts: list[str],
+        response_cap_bytes: int,
+    ) -> None:
+        self.cache = cache
+        self.secrets = secrets
+        self.allowed_hosts = allowed_hosts
+        self.response_cap_bytes = response_cap_bytes
+
+    async def resolve(self, source: DataSource, values: Mapping[str, Any]) -> ResolveOut:
+        now = datetime.now(UTC)
+        if source.source_type == "static":
+            return ResolveOut.model_validate(
+                {
+                    "options": source.options or [],
+                    "cached": True,
+                    "fetched_at": source.updated_at,
+                    "stale": False,
+                }
+            )
+        used = _normalized(values, placeholders(source))
+        digest = hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()[:32]
+        stale_key = f"{source.id}:{digest}"
+        key = f"{source.id}:{source.cache_generation}:{digest}"
+        if (hit := await self.cache.fresh(key)) is not None:
+            return ResolveOut.model_validate(hit | {"cached": True, "stale": False})
+
+        async def fill() -> dict[str, Any]:
+            if (hit := await self.cache.fresh(key)) is not None:  # another replica filled it
+                return hit
+            fetched = await fetch_options(
+                source,
+                used,
+                secrets=self.secrets,
+                allowed_hosts=self.allowed_hosts,
+                response_cap_bytes=self.response_cap_bytes,
+            )
+            payload = {"options": fetched.options, "fetched_at": now.isoformat()}
+            await self.cache.remember(key, stale_key, payload, source.ttl_seconds)
+            return payload
+
+        try:
+            payload, joined = await self.cache.coalesced(key, fill)
+        except UpstreamFailed:
+            last_good = await self.cache.last_good(stale_key)
+            if last_good is None:
+                raise
+            return ResolveOut.model_validate(last_good | {"cached": True, "stale": True})
+        return ResolveOut.model_validate(payload | {"cached": joined, "stale": False})

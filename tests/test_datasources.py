@@ -1,0 +1,315 @@
+"""datasource-svc: dynamic options from a real local HTTP upstream, cached (in-process and
+real Redis), coalesced, served stale when the upstream fails, and never pointed inside."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from datasource_svc.app import create_app
+from datasource_svc.config import DatasourceSettings
+from tests.harness import (
+    AUTH,
+    REDIS_URL,
+    ServedApp,
+    auth_headers,
+    fresh_database,
+    migrate,
+)
+
+ADMIN = auth_headers(roles=("admin",))
+VIEWER = auth_headers(roles=("viewer",))
+CLUSTERS = {"eu": ["eu-1", "eu-2"], "us": ["us-1"]}
+
+
+class Upstream:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.down = False
+        self.delay = 0.0
+        self.authorization: list[str | None] = []
+        self.app = Starlette(
+            routes=[
+                Route("/regions", self.regions),
+                Route("/clusters", self.clusters),
+                Route("/redirect", self.redirect),
+            ]
+        )
+
+    async def regions(self, request: Request) -> Response:
+        self.calls["regions"] += 1
+        self.authorization.append(request.headers.get("authorization"))
+        await asyncio.sleep(self.delay)
+        if self.down:
+            return Response("boom", status_code=500)
+        return JSONResponse(
+            {"items": [{"id": "eu", "name": "Europe"}, {"id": "us", "name": "United States"}]}
+        )
+
+    async def clusters(self, request: Request) -> Response:
+        region = request.query_params.get("region", "")
+        self.calls[f"clusters:{region}"] += 1
+        if self.down:
+            return Response("boom", status_code=503)
+        return JSONResponse({"clusters": [{"name": name} for name in CLUSTERS.get(region, [])]})
+
+    async def redirect(self, _request: Request) -> Response:
+        return RedirectResponse("http://169.254.169.254/latest/meta-data/", status_code=302)
+
+
+@asynccontextmanager
+async def datasource_api(
+    tmp_path: Path, *, cache: str = "memory", allowed_hosts: tuple[str, ...] = ("127.0.0.1",)
+) -> AsyncIterator[httpx.AsyncClient]:
+    prefix = f"idp-test:{uuid.uuid4().hex}:"
+    async with fresh_database("sqlite", tmp_path, f"datasource-{uuid.uuid4().hex[:6]}") as url:
+        await migrate(url, "datasource")
+        settings = DatasourceSettings(
+            environment="test",
+            database_url=url,
+            auth=AUTH,
+            redis_url=REDIS_URL if cache == "redis" else None,
+            redis_key_prefix=prefix,
+            outbound_allowed_hosts=list(allowed_hosts),
+        )
+        try:
+            async with (
+                ServedApp(create_app(settings)) as served,
+                httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+            ):
+                yield client
+        finally:
+            if cache == "redis":
+                redis = Redis.from_url(REDIS_URL)
+                keys = [key async for key in redis.scan_iter(f"{prefix}*")]
+                if keys:
+                    await redis.delete(*keys)
+                await redis.aclose()
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
+    fake = Upstream()
+    async with ServedApp(fake.app) as served:
+        yield fake, served.url
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with datasource_api(tmp_path, cache=request.param) as client:
+        yield client
+
+
+async def source(api: httpx.AsyncClient, **fields: Any) -> str:
+    body = {"slug": f"s-{uuid.uuid4().hex[:8]}", "name": "source", "source_type": "http"} | fields
+    response = await api.post("/api/v1/datasources", json=body, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def resolve(api: httpx.AsyncClient, source_id: str, **values: Any) -> httpx.Response:
+    return await api.post(
+        f"/api/v1/datasources/{source_id}/resolve", json={"values": values}, headers=VIEWER
+    )
+
+
+def regions(url: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "endpoint_url": f"{url}/regions",
+        "items_path": "items",
+        "value_expr": "id",
+        "label_expr": "name",
+    } | fields
+
+
+async def test_options_are_mapped_cached_and_depend_on_other_fields(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    fake, url = upstream
+    region_source = await source(api, **regions(url))
+    first = (await resolve(api, region_source)).json()
+    assert first["options"] == [
+        {"value": "eu", "label": "Europe"},
+        {"value": "us", "label": "United States"},
+    ]
+    assert (first["cached"], first["stale"]) == (False, False)
+    second = (await resolve(api, region_source)).json()
+    assert second["cached"] is True
+    assert fake.calls["regions"] == 1
+
+    cluster_source = await source(
+        api,
+        endpoint_url=f"{url}/clusters",
+        query={"region": "{{region}}"},
+        items_path="clusters",
+        value_expr="name",
+    )
+    eu = (await resolve(api, cluster_source, region="eu", unrelated="x")).json()
+    us = (await resolve(api, cluster_source, region="us")).json()
+    again = (await resolve(api, cluster_source, region="eu", unrelated="y")).json()
+    assert [o["value"] for o in eu["options"]] == ["eu-1", "eu-2"]
+    assert [o["value"] for o in us["options"]] == ["us-1"]
+    assert again["cached"] is True  # only the values the source uses key the cache
+    assert (fake.calls["clusters:eu"], fake.calls["clusters:us"]) == (1, 1)
+
+
+async def test_twenty_concurrent_cold_requests_make_one_upstream_call(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    fake, url = upstream
+    fake.delay = 0.3
+    source_id = await source(api, **regions(url))
+    responses = await asyncio.gather(*(resolve(api, source_id) for _ in range(20)))
+    assert {response.status_code for response in responses} == {200}
+    assert fake.calls["regions"] == 1
+    assert sum(not r.json()["cached"] for r in responses) == 1
+
+
+async def test_a_failing_upstream_serves_the_last_good_options_marked_stale(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    fake, url = upstream
+    source_id = await source(api, **regions(url, ttl_seconds=0))
+    good = (await resolve(api, source_id)).json()
+    fake.down = True
+    stale = (await resolve(api, source_id)).json()
+    assert stale["stale"] is True
+    assert stale["options"] == good["options"]
+    assert fake.calls["regions"] == 2
+
+    never_good = await source(
+        api,
+        endpoint_url=f"{url}/clusters",
+        items_path="clusters",
+        value_expr="name",
+        query={"region": "{{region}}"},
+    )
+    failed = await resolve(api, never_good, region="eu")
+    assert failed.status_code == 502
+    assert failed.headers["content-type"] == "application/problem+json"
+    assert "HTTP 503" in failed.json()["detail"]
+
+
+async def test_a_slow_upstream_is_a_504(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    fake, url = upstream
+    fake.delay = 1.5
+    response = await resolve(api, await source(api, **regions(url, timeout_seconds=0.3)))
+    assert response.status_code == 504
+    assert "0.3s" in response.json()["detail"]
+
+
+async def test_refresh_invalidates_the_cache(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    fake, url = upstream
+    source_id = await source(api, **regions(url))
+    await resolve(api, source_id)
+    await resolve(api, source_id)
+    refreshed = await api.post(f"/api/v1/datasources/{source_id}/refresh", headers=ADMIN)
+    assert refreshed.status_code == 204
+    assert (await resolve(api, source_id)).json()["cached"] is False
+    assert fake.calls["regions"] == 2
+
+
+async def test_the_test_endpoint_shows_the_raw_excerpt_and_mapped_options(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    _, url = upstream
+    good = await api.post(
+        f"/api/v1/datasources/{await source(api, **regions(url))}/test", json={}, headers=ADMIN
+    )
+    assert good.json()["status_code"] == 200
+    assert '"Europe"' in good.json()["response_excerpt"]
+    assert len(good.json()["options"]) == 2
+    wrong_path = await source(api, **regions(url, items_path="nothing_here"))
+    broken = (
+        await api.post(f"/api/v1/datasources/{wrong_path}/test", json={}, headers=ADMIN)
+    ).json()
+    assert broken["error"] == "items_path 'nothing_here' did not select a list"
+    assert '"Europe"' in broken["response_excerpt"]
+
+
+async def test_auth_uses_a_secret_reference_and_never_returns_a_value(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, url = upstream
+    monkeypatch.setenv("IDP_TEST_UPSTREAM_TOKEN", "s3cr3t-token-value")
+    source_id = await source(
+        api,
+        **regions(url),
+        auth_config={
+            "type": "bearer",
+            "secret": {"provider": "env", "key": "IDP_TEST_UPSTREAM_TOKEN"},
+        },
+    )
+    await resolve(api, source_id)
+    assert fake.authorization == ["Bearer s3cr3t-token-value"]
+    shown = await api.get(f"/api/v1/datasources/{source_id}", headers=ADMIN)
+    assert "s3cr3t" not in shown.text
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"endpoint_url": "ftp://example.com/x"}, "endpoint_url"),
+        ({"endpoint_url": "https://example.com/", "items_path": "items[?"}, "items_path"),
+        ({}, "body"),  # http without an endpoint
+        ({"source_type": "static"}, "body"),  # static without options
+    ],
+)
+async def test_bad_definitions_are_422(
+    api: httpx.AsyncClient, fields: dict[str, Any], field: str
+) -> None:
+    body = {"slug": "bad", "name": "bad", "source_type": "http"} | fields
+    response = await api.post("/api/v1/datasources", json=body, headers=ADMIN)
+    assert response.status_code == 422
+    assert field in {error["field"] for error in response.json()["errors"]}
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:9/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:127.0.0.1]:9/x",
+        "http://[::1]:9/",
+    ],
+)
+async def test_internal_addresses_are_refused_at_definition(tmp_path: Path, endpoint: str) -> None:
+    async with datasource_api(tmp_path, allowed_hosts=()) as api:
+        response = await api.post(
+            "/api/v1/datasources",
+            json={"slug": "internal", "name": "x", "source_type": "http", "endpoint_url": endpoint},
+            headers=ADMIN,
+        )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "internal_address"
+
+
+async def test_names_resolving_inside_and_redirects_inside_are_refused_when_called(
+    tmp_path: Path, upstream: tuple[Upstream, str]
+) -> None:
+    _, url = upstream
+    port = url.rsplit(":", 1)[1]
+    async with datasource_api(tmp_path, allowed_hosts=("127.0.0.1",)) as api:
+        by_name = await source(api, endpoint_url=f"http://localhost:{port}/regions")
+        redirected = await source(api, endpoint_url=f"{url}/redirect")
+        for source_id in (by_name, redirected):
+            response = await resolve(api, source_id)
+            assert response.status_code == 502
+            assert "outbound call refused" in response.json()["detail"]
