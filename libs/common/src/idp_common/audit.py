@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+from alembic import op
 from opentelemetry import trace
 from sqlalchemy import JSON, Index, String, Uuid
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,3 +85,28 @@ async def record_audit(
             changes=mask_secrets(changes or {}),
         )
     )
+
+
+def create_audit_log_v1() -> None:
+    """Migration step shared by the services' initial revisions (frozen: never edit)."""
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("action", sa.String(length=60), nullable=False),
+        sa.Column("object_type", sa.String(length=60), nullable=False),
+        sa.Column("object_id", sa.String(length=64), nullable=False),
+        sa.Column("request_id", sa.String(length=128), nullable=True),
+        sa.Column("trace_id", sa.String(length=32), nullable=True),
+        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_audit_log"),
+    )
+    op.create_index("ix_audit_log_action", "audit_log", ["action"])
+    op.create_index("ix_audit_log_object_id", "audit_log", ["object_id"])
+    op.create_index("ix_audit_log_tenant_created_at", "audit_log", ["tenant", "created_at"])
+
+
+def drop_audit_log_v1() -> None:
+    op.drop_table("audit_log")

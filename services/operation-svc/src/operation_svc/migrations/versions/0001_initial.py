@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from idp_common.audit import create_audit_log_v1, drop_audit_log_v1
 from idp_common.db import UTCDateTime
 from idp_common.messaging.tables import create_messaging_tables_v1, drop_messaging_tables_v1
 
@@ -21,27 +22,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     create_messaging_tables_v1()
-    op.create_table(
-        "audit_log",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("tenant", sa.String(length=64), nullable=False),
-        sa.Column("actor", sa.String(length=200), nullable=False),
-        sa.Column("action", sa.String(length=60), nullable=False),
-        sa.Column("object_type", sa.String(length=60), nullable=False),
-        sa.Column("object_id", sa.String(length=64), nullable=False),
-        sa.Column("request_id", sa.String(length=128), nullable=True),
-        sa.Column("trace_id", sa.String(length=32), nullable=True),
-        sa.Column("changes", sa.JSON(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
-    )
-    with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_audit_log_action"), ["action"], unique=False)
-        batch_op.create_index(batch_op.f("ix_audit_log_object_id"), ["object_id"], unique=False)
-        batch_op.create_index(
-            "ix_audit_log_tenant_created_at", ["tenant", "created_at"], unique=False
-        )
-
+    create_audit_log_v1()
     op.create_table(
         "operation_templates",
         sa.Column("slug", sa.String(length=100), nullable=False),
@@ -225,10 +206,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_operation_templates_tenant"))
 
     op.drop_table("operation_templates")
-    with op.batch_alter_table("audit_log", schema=None) as batch_op:
-        batch_op.drop_index("ix_audit_log_tenant_created_at")
-        batch_op.drop_index(batch_op.f("ix_audit_log_object_id"))
-        batch_op.drop_index(batch_op.f("ix_audit_log_action"))
-
-    op.drop_table("audit_log")
+    drop_audit_log_v1()
     drop_messaging_tables_v1()
