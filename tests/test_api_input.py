@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -250,3 +252,123 @@ async def test_request_ids_are_echoed_or_generated(api: PanelApi) -> None:
     forged = await api.client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
     assert forged.headers["x-request-id"] != "bad id\twith spaces"
     assert len(forged.headers["x-request-id"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ([{"name": "a", "label": "A", "pattern": "(unclosed"}], "pattern"),
+        ([{"name": "a", "label": "A", "field_type": "select"}], "needs options or a data_source"),
+        (
+            [
+                {
+                    "name": "a",
+                    "label": "A",
+                    "field_type": "select",
+                    "data_source": str(uuid.uuid4()),
+                    "depends_on": ["missing"],
+                }
+            ],
+            "missing field",
+        ),
+        (
+            [
+                {
+                    "name": "a",
+                    "label": "A",
+                    "field_type": "select",
+                    "data_source": str(uuid.uuid4()),
+                    "depends_on": ["b"],
+                },
+                {
+                    "name": "b",
+                    "label": "B",
+                    "field_type": "select",
+                    "data_source": str(uuid.uuid4()),
+                    "depends_on": ["a"],
+                },
+            ],
+            "cycle",
+        ),
+        (
+            [{"name": "a", "label": "A", "field_type": "number", "min_value": 5, "max_value": 1}],
+            "minimum is above",
+        ),
+        ([{"name": "a", "label": "A", "field_type": "integer", "default": "seven"}], "default"),
+    ],
+)
+async def test_field_definitions_that_cannot_work_are_refused(
+    api: PanelApi, fields: list[dict[str, Any]], message: str
+) -> None:
+    response = await api.client.post(
+        "/api/v1/panels",
+        json={"slug": "broken", "title": "Broken", "operation_template": "x", "fields": fields},
+        headers=ADMIN,
+    )
+    problem = assert_problem(response, 422, *[e["field"] for e in response.json()["errors"]])
+    assert message in json.dumps(problem)
+
+
+async def test_every_bad_field_is_reported_at_once_and_the_schema_describes_the_form(
+    api: PanelApi,
+) -> None:
+    panel_id = await create_panel(
+        api,
+        slug="full",
+        fields=[
+            {"name": "service", "label": "Service", "pattern": "[a-z-]+", "help_text": "lowercase"},
+            {
+                "name": "replicas",
+                "label": "Replicas",
+                "field_type": "integer",
+                "min_value": 1,
+                "max_value": 10,
+                "default": 2,
+            },
+            {
+                "name": "region",
+                "label": "Region",
+                "field_type": "select",
+                "options": [{"value": "eu", "label": "Europe"}, {"value": "us", "label": "US"}],
+            },
+            {"name": "notify", "label": "Notify", "field_type": "email", "is_required": False},
+            {"name": "when", "label": "When", "field_type": "datetime", "is_required": False},
+        ],
+    )
+    response = await api.client.post(
+        f"/api/v1/panels/{panel_id}/submissions",
+        json={
+            "data": {
+                "service": "API!",
+                "replicas": 11,
+                "region": "ap",
+                "notify": "nope",
+                "when": "tomorrow",
+            }
+        },
+        headers=OPERATOR,
+    )
+    assert_problem(
+        response, 422, "data.notify", "data.region", "data.replicas", "data.service", "data.when"
+    )
+    good = await api.client.post(
+        f"/api/v1/panels/{panel_id}/submissions",
+        json={"data": {"service": "api", "region": "eu"}},
+        headers=OPERATOR,
+    )
+    assert good.status_code == 202
+    assert good.json()["data"] == {"service": "api", "replicas": 2, "region": "eu"}
+
+    schema = (await api.client.get(f"/api/v1/panels/{panel_id}/schema", headers=ADMIN)).json()
+    assert schema["schema"]["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["schema"]["required"] == ["service", "replicas", "region"]
+    assert schema["schema"]["properties"]["replicas"] == {
+        "title": "Replicas",
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10,
+        "default": 2,
+    }
+    assert schema["schema"]["properties"]["region"]["enum"] == ["eu", "us"]
+    assert schema["ui"]["order"] == ["service", "replicas", "region", "notify", "when"]
+    assert schema["ui"]["fields"]["notify"]["widget"] == "email"

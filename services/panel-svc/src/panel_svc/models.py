@@ -4,11 +4,22 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from idp_common.db import TenantRecord, UTCDateTime, new_id, new_metadata, utcnow
 from idp_common.messaging.tables import messaging_tables
+from panel_svc.fields.types import FieldRules
 
 
 class Base(DeclarativeBase):
@@ -45,12 +56,34 @@ class PanelField(Base):
     panel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("panels.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(200))
+    help_text: Mapped[str] = mapped_column(Text, default="")
     field_type: Mapped[str] = mapped_column(String(20))
     is_required: Mapped[bool] = mapped_column(Boolean, default=True)
-    max_length: Mapped[int | None] = mapped_column(Integer)
+    default: Mapped[Any] = mapped_column(JSON, nullable=True)
     order: Mapped[int] = mapped_column(Integer, default=0)
+    options: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    data_source: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    depends_on: Mapped[list[str]] = mapped_column(JSON, default=list)
+    min_value: Mapped[float | None] = mapped_column(Float)
+    max_value: Mapped[float | None] = mapped_column(Float)
+    min_length: Mapped[int | None] = mapped_column(Integer)
+    max_length: Mapped[int | None] = mapped_column(Integer)
+    pattern: Mapped[str | None] = mapped_column(String(1000))
+    allowed_values: Mapped[list[str] | None] = mapped_column(JSON)
 
     panel: Mapped[Panel] = relationship(back_populates="fields", lazy="raise")
+
+    def rules(self) -> FieldRules:
+        return FieldRules(
+            field_type=self.field_type,
+            min_value=self.min_value,
+            max_value=self.max_value,
+            min_length=self.min_length,
+            max_length=self.max_length,
+            pattern=self.pattern,
+            allowed_values=self.allowed_values,
+            options=[option["value"] for option in self.options] if self.options else None,
+        )
 
 
 class Submission(TenantRecord, Base):

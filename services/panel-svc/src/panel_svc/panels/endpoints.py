@@ -8,7 +8,7 @@ from idp_common.auth import Admin, Viewer
 from idp_common.dependencies import SessionDep
 from idp_common.pagination import Page, PageParamsDep
 from panel_svc.panels import service
-from panel_svc.panels.schemas import PanelIn, PanelOut
+from panel_svc.panels.schemas import PanelIn, PanelOut, PanelSchemaOut
 
 router = APIRouter(prefix="/api/v1/panels", tags=["panels"])
 
@@ -33,3 +33,12 @@ async def list_panels(
 async def get_panel(panel_id: uuid.UUID, session: SessionDep, principal: Viewer) -> PanelOut:
     """One panel with its fields."""
     return PanelOut.model_validate(await service.get_panel(session, principal, panel_id))
+
+
+@router.get("/{panel_id}/schema", response_model_by_alias=True)
+async def get_panel_schema(
+    panel_id: uuid.UUID, session: SessionDep, principal: Viewer
+) -> PanelSchemaOut:
+    """The form as JSON Schema (draft 2020-12) with UI hints (order, widgets, dependencies),
+    ready for any JSON Schema form renderer."""
+    return service.panel_schema(await service.get_panel(session, principal, panel_id))

@@ -2,19 +2,81 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
 from idp_common.schemas import Identifier, ResponseModel, Slug, StrictModel
+from panel_svc.fields.types import (
+    CHOICE_TYPES,
+    MAX_TEXT_LENGTH,
+    FieldRules,
+    FieldType,
+    Invalid,
+)
+
+
+class OptionIn(StrictModel):
+    value: Annotated[str, Field(min_length=1, max_length=500)]
+    label: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class FieldIn(StrictModel):
     name: Identifier
     label: Annotated[str, Field(min_length=1, max_length=200)]
-    field_type: Literal["text"] = "text"
+    help_text: Annotated[str, Field(max_length=2000)] = ""
+    field_type: FieldType = "text"
     is_required: bool = True
-    max_length: Annotated[int, Field(ge=1, le=65536)] | None = None
+    default: Any = None
+    options: Annotated[list[OptionIn], Field(min_length=1, max_length=1000)] | None = None
+    data_source: uuid.UUID | None = None
+    depends_on: Annotated[list[Identifier], Field(max_length=20)] = []
+    min_value: float | None = None
+    max_value: float | None = None
+    min_length: Annotated[int, Field(ge=0, le=MAX_TEXT_LENGTH)] | None = None
+    max_length: Annotated[int, Field(ge=1, le=MAX_TEXT_LENGTH)] | None = None
+    pattern: Annotated[str, Field(max_length=1000)] | None = None
+    allowed_values: (
+        Annotated[list[Annotated[str, Field(max_length=500)]], Field(min_length=1, max_length=1000)]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _workable(self) -> FieldIn:
+        """Refuse a definition that cannot work, naming why."""
+        if self.field_type in CHOICE_TYPES:
+            if (self.options is None) == (self.data_source is None):
+                raise ValueError(f"a {self.field_type} field needs options or a data_source (one)")
+        elif self.options is not None or self.data_source is not None:
+            raise ValueError("only select and multiselect fields take options or a data_source")
+        if self.depends_on and self.data_source is None:
+            raise ValueError("depends_on feeds a data_source; this field has none")
+        if self.name in self.depends_on:
+            raise ValueError("a field cannot depend on itself")
+        for low, high in ((self.min_value, self.max_value), (self.min_length, self.max_length)):
+            if low is not None and high is not None and low > high:
+                raise ValueError("a minimum is above its maximum")
+        try:
+            rules = self.rules()
+            if self.default is not None:
+                rules.check(self.default)
+        except Invalid as exc:
+            raise ValueError(
+                f"{'pattern' if exc.code == 'invalid_pattern' else 'default'}: {exc}"
+            ) from None
+        return self
+
+    def rules(self) -> FieldRules:
+        return FieldRules(
+            field_type=self.field_type,
+            min_value=self.min_value,
+            max_value=self.max_value,
+            min_length=self.min_length,
+            max_length=self.max_length,
+            pattern=self.pattern,
+            allowed_values=self.allowed_values,
+            options=[option.value for option in self.options] if self.options else None,
+        )
 
 
 class PanelIn(StrictModel):
@@ -26,20 +88,59 @@ class PanelIn(StrictModel):
     fields: Annotated[list[FieldIn], Field(max_length=100)] = []
 
     @model_validator(mode="after")
-    def _unique_field_names(self) -> PanelIn:
+    def _coherent_fields(self) -> PanelIn:
         names = [field.name for field in self.fields]
         if len(names) != len(set(names)):
             raise ValueError("field names must be unique within a panel")
+        graph = {field.name: field.depends_on for field in self.fields}
+        for field in self.fields:
+            missing = sorted(set(field.depends_on) - set(graph))
+            if missing:
+                raise ValueError(f"{field.name} depends on missing field(s) {missing}")
+        if cycle := _find_cycle(graph):
+            raise ValueError(f"depends_on forms a cycle: {' -> '.join(cycle)}")
         return self
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """A dependency cycle as a path (first node repeated at the end), or None."""
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if state.get(node) == "open":
+            return [*path[path.index(node) :], node]
+        if state.get(node) == "done":
+            return None
+        state[node] = "open"
+        for dependency in graph[node]:
+            if cycle := visit(dependency, [*path, node]):
+                return cycle
+        state[node] = "done"
+        return None
+
+    for node in graph:
+        if cycle := visit(node, []):
+            return cycle
+    return None
 
 
 class FieldOut(ResponseModel):
     name: str
     label: str
+    help_text: str
     field_type: str
     is_required: bool
-    max_length: int | None
+    default: Any
     order: int
+    options: list[dict[str, str]] | None
+    data_source: uuid.UUID | None
+    depends_on: list[str]
+    min_value: float | None
+    max_value: float | None
+    min_length: int | None
+    max_length: int | None
+    pattern: str | None
+    allowed_values: list[str] | None
 
 
 class PanelOut(ResponseModel):
@@ -53,3 +154,8 @@ class PanelOut(ResponseModel):
     created_by: str
     created_at: datetime
     updated_at: datetime
+
+
+class PanelSchemaOut(ResponseModel):
+    json_schema: dict[str, Any] = Field(alias="schema", serialization_alias="schema")
+    ui: dict[str, Any]

@@ -28,7 +28,7 @@ async def submit(
     panel = await get_panel(session, principal, panel_id)
     if not panel.is_active:
         raise Conflict(f"Panel {panel.slug!r} is inactive and accepts no submissions.")
-    errors = validate_values(panel.fields, payload.data)
+    values, errors = validate_values(panel.fields, payload.data)
     if errors:
         raise ValidationFailed(f"{len(errors)} field(s) are invalid.", errors=errors)
     submission = SubmissionRepository(session, principal.tenant).add(
@@ -36,7 +36,7 @@ async def submit(
             tenant=principal.tenant,
             panel_id=panel.id,
             submitted_by=principal.subject,
-            data=payload.data,
+            data=values,
             status="pending",
         )
     )
@@ -47,7 +47,7 @@ async def submit(
         panel_slug=panel.slug,
         operation_template=panel.operation_template,
         submitted_by=principal.subject,
-        parameters=payload.data,
+        parameters=values,
     )
     event = created.to_event(source=SOURCE, tenant=principal.tenant, subject=str(submission.id))
     await add_event(session, messaging, PANEL_SUBMISSIONS, event)

@@ -1,0 +1,194 @@
+"""Field types: how each one's value is checked, and how it is described in JSON Schema.
+No I/O here; patterns run on RE2, so no pattern can hang the service."""
+
+from __future__ import annotations
+
+import math
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+import re2
+
+FieldType = Literal[
+    "text",
+    "textarea",
+    "number",
+    "integer",
+    "boolean",
+    "select",
+    "multiselect",
+    "secret",
+    "email",
+    "url",
+    "date",
+    "datetime",
+]
+STRING_TYPES = frozenset({"text", "textarea", "secret", "email", "url"})
+CHOICE_TYPES = frozenset({"select", "multiselect"})
+MAX_TEXT_LENGTH = 10_000
+EMAIL = re2.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class Invalid(ValueError):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    """What one field accepts (built from a stored field definition)."""
+
+    field_type: str
+    min_value: float | None = None
+    max_value: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    allowed_values: list[str] | None = None
+    options: list[str] | None = None  # static choices; None for a dynamic source
+    _pattern: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.pattern is not None:
+            object.__setattr__(self, "_pattern", compile_pattern(self.pattern))
+
+    def check(self, value: Any) -> Any:
+        """The value, normalized, or Invalid naming what is wrong."""
+        checker = {
+            "number": self._number,
+            "integer": self._number,
+            "boolean": self._boolean,
+            "select": self._choice,
+            "multiselect": self._choices,
+            "date": self._date,
+            "datetime": self._datetime,
+        }.get(self.field_type, self._string)
+        return checker(value)
+
+    def _text(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise Invalid("must be a string", "type")
+        if "\x00" in value:
+            raise Invalid("must not contain NUL bytes", "nul_byte")
+        if len(value) > MAX_TEXT_LENGTH:
+            raise Invalid(f"at most {MAX_TEXT_LENGTH} characters", "too_long")
+        return value
+
+    def _string(self, value: Any) -> str:
+        text = self._text(value)
+        if self.min_length is not None and len(text) < self.min_length:
+            raise Invalid(f"at least {self.min_length} characters", "min_length")
+        if self.max_length is not None and len(text) > self.max_length:
+            raise Invalid(f"at most {self.max_length} characters", "max_length")
+        if self._pattern is not None and not self._pattern.fullmatch(text):
+            raise Invalid(f"does not match {self.pattern!r}", "pattern")
+        if self.field_type == "email" and not EMAIL.fullmatch(text):
+            raise Invalid("must be an email address", "email")
+        if self.field_type == "url":
+            parts = urllib.parse.urlsplit(text)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise Invalid("must be an http(s) URL", "url")
+        if self.allowed_values is not None and text not in self.allowed_values:
+            raise Invalid(f"must be one of {self.allowed_values}", "allowed_values")
+        return text
+
+    def _number(self, value: Any) -> int | float:
+        number: int | float
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Invalid(
+                f"must be {'an integer' if self.field_type == 'integer' else 'a number'}", "type"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise Invalid("must be finite", "type")
+        number = value
+        if self.field_type == "integer":
+            if isinstance(value, float) and not value.is_integer():
+                raise Invalid("must be an integer", "type")
+            number = int(value)
+        if self.min_value is not None and number < self.min_value:
+            raise Invalid(f"must be >= {self.min_value:g}", "minimum")
+        if self.max_value is not None and number > self.max_value:
+            raise Invalid(f"must be <= {self.max_value:g}", "maximum")
+        return number
+
+    def _boolean(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise Invalid("must be true or false", "type")
+        return value
+
+    def _choice(self, value: Any) -> str:
+        text = self._text(value)
+        if self.options is not None and text not in self.options:
+            raise Invalid("is not one of the options", "not_an_option")
+        return text
+
+    def _choices(self, value: Any) -> list[str]:
+        if not isinstance(value, list):
+            raise Invalid("must be a list", "type")
+        chosen = [self._choice(item) for item in value]
+        if len(set(chosen)) != len(chosen):
+            raise Invalid("must not repeat an option", "duplicate")
+        return chosen
+
+    def _date(self, value: Any) -> str:
+        try:
+            return date.fromisoformat(self._text(value)).isoformat()
+        except ValueError:
+            raise Invalid("must be a date (YYYY-MM-DD)", "date") from None
+
+    def _datetime(self, value: Any) -> str:
+        try:
+            parsed = datetime.fromisoformat(self._text(value))
+        except ValueError:
+            raise Invalid("must be an ISO 8601 date-time", "datetime") from None
+        if parsed.tzinfo is None:
+            raise Invalid("must include a timezone", "datetime")
+        return parsed.isoformat()
+
+
+def compile_pattern(pattern: str) -> Any:
+    try:
+        return re2.compile(pattern)
+    except re2.error as exc:
+        raise Invalid(f"pattern does not compile: {exc}", "invalid_pattern") from None
+
+
+def json_schema(rules: FieldRules, *, title: str, description: str, default: Any) -> dict[str, Any]:
+    """The field as a JSON Schema (draft 2020-12) property."""
+    kinds: Mapping[str, dict[str, Any]] = {
+        "text": {"type": "string"},
+        "textarea": {"type": "string"},
+        "secret": {"type": "string", "format": "password", "writeOnly": True},
+        "email": {"type": "string", "format": "email"},
+        "url": {"type": "string", "format": "uri"},
+        "number": {"type": "number"},
+        "integer": {"type": "integer"},
+        "boolean": {"type": "boolean"},
+        "select": {"type": "string"},
+        "multiselect": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        "date": {"type": "string", "format": "date"},
+        "datetime": {"type": "string", "format": "date-time"},
+    }
+    schema: dict[str, Any] = {"title": title, **kinds[rules.field_type]}
+    if description:
+        schema["description"] = description
+    limits = {
+        "minimum": rules.min_value,
+        "maximum": rules.max_value,
+        "minLength": rules.min_length,
+        "maxLength": rules.max_length,
+        "pattern": rules.pattern,
+    }
+    schema |= {key: value for key, value in limits.items() if value is not None}
+    if rules.allowed_values is not None:
+        schema["enum"] = rules.allowed_values
+    if rules.options is not None:
+        target = schema["items"] if rules.field_type == "multiselect" else schema
+        target["enum"] = rules.options
+    if default is not None and rules.field_type != "secret":
+        schema["default"] = default
+    return schema

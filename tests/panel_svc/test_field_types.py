@@ -1,0 +1,104 @@
+"""Every field type accepts good values and refuses bad ones, naming why."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from panel_svc.fields.types import FieldRules, Invalid, json_schema
+
+CASES: list[tuple[FieldRules, list[Any], list[tuple[Any, str]]]] = [
+    (
+        FieldRules("text", min_length=2, max_length=5, pattern="[a-z]+"),
+        ["ab", "abcde"],
+        [
+            ("a", "min_length"),
+            ("abcdef", "max_length"),
+            ("AB", "pattern"),
+            (3, "type"),
+            ("a\x00b", "nul_byte"),
+            ("x" * 20_000, "too_long"),
+        ],
+    ),
+    (FieldRules("textarea"), ["line one\nline two"], [(["x"], "type")]),
+    (FieldRules("secret", min_length=8), ["correct-horse"], [("short", "min_length")]),
+    (FieldRules("email"), ["ops@example.com"], [("not-an-email", "email"), ("a@b", "email")]),
+    (FieldRules("url"), ["https://example.com/x"], [("ftp://x", "url"), ("example.com", "url")]),
+    (
+        FieldRules("number", min_value=0, max_value=10),
+        [0, 2.5, 10],
+        [(-1, "minimum"), (11, "maximum"), ("5", "type"), (True, "type"), (float("nan"), "type")],
+    ),
+    (
+        FieldRules("integer", min_value=1),
+        [1, 7, 3.0],
+        [(1.5, "type"), (0, "minimum"), ("2", "type")],
+    ),
+    (FieldRules("boolean"), [True, False], [("true", "type"), (1, "type")]),
+    (FieldRules("select", options=["eu", "us"]), ["eu"], [("ap", "not_an_option"), (1, "type")]),
+    (
+        FieldRules("multiselect", options=["a", "b", "c"]),
+        [["a"], ["a", "c"]],
+        [(["a", "a"], "duplicate"), (["z"], "not_an_option"), ("a", "type")],
+    ),
+    (FieldRules("date"), ["2026-11-22"], [("22/11/2026", "date"), ("2026-13-01", "date")]),
+    (
+        FieldRules("datetime"),
+        ["2026-11-22T10:00:00+00:00"],
+        [("2026-11-22T10:00:00", "datetime"), ("yesterday", "datetime")],
+    ),
+    (
+        FieldRules("text", allowed_values=["small", "large"]),
+        ["small"],
+        [("medium", "allowed_values")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("rules", "good", "bad"), CASES, ids=[c[0].field_type for c in CASES])
+def test_field_types(rules: FieldRules, good: list[Any], bad: list[tuple[Any, str]]) -> None:
+    for value in good:
+        rules.check(value)
+    for value, code in bad:
+        with pytest.raises(Invalid) as refused:
+            rules.check(value)
+        assert refused.value.code == code, value
+
+
+def test_a_catastrophic_pattern_returns_promptly() -> None:
+    rules = FieldRules("text", pattern="(a+)+$")
+    started = time.perf_counter()
+    with pytest.raises(Invalid):
+        rules.check("a" * 9_999 + "!")
+    assert time.perf_counter() - started < 0.1
+
+
+def test_a_pattern_that_does_not_compile_is_refused() -> None:
+    with pytest.raises(Invalid) as refused:
+        FieldRules("text", pattern="(unclosed")
+    assert refused.value.code == "invalid_pattern"
+
+
+def test_json_schema_describes_each_type() -> None:
+    schema = json_schema(
+        FieldRules("multiselect", options=["a", "b"]), title="Pick", description="", default=None
+    )
+    assert schema == {
+        "title": "Pick",
+        "type": "array",
+        "uniqueItems": True,
+        "items": {"type": "string", "enum": ["a", "b"]},
+    }
+    secret = json_schema(
+        FieldRules("secret", max_length=64), title="Token", description="x", default="never-shown"
+    )
+    assert secret == {
+        "title": "Token",
+        "description": "x",
+        "type": "string",
+        "format": "password",
+        "writeOnly": True,
+        "maxLength": 64,
+    }
