@@ -372,3 +372,22 @@ async def test_every_bad_field_is_reported_at_once_and_the_schema_describes_the_
     assert schema["schema"]["properties"]["region"]["enum"] == ["eu", "us"]
     assert schema["ui"]["order"] == ["service", "replicas", "region", "notify", "when"]
     assert schema["ui"]["fields"]["notify"]["widget"] == "email"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"data": {"service": "\xff\xfe"}}',
+        b'{"data": {"service": ' + b"[" * 10_000 + b"]" * 10_000 + b"}}",
+    ],
+    ids=["invalid-utf8", "deeply-nested"],
+)
+async def test_undecodable_bodies_are_422_naming_the_body(api: PanelApi, body: bytes) -> None:
+    panel_id = await create_panel(api)
+    response = await api.client.post(
+        f"/api/v1/panels/{panel_id}/submissions",
+        content=body,
+        headers=OPERATOR | {"content-type": "application/json"},
+    )
+    assert_problem(response, 422, "body")
+    assert await api.stored() == (0, 0)

@@ -132,8 +132,22 @@ async def _handle_validation(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# FastAPI's answer when the body cannot be decoded at all (invalid UTF-8, nesting deeper than
+# the parser allows): bad input like malformed JSON, so the same 422 naming the body.
+UNPARSEABLE_BODY = "There was an error parsing the body"
+
+
 async def _handle_http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == UNPARSEABLE_BODY:
+        message = "the body is not UTF-8 JSON, or is nested too deeply"
+        return problem_response(
+            422,
+            ValidationFailed.title,
+            f"Invalid input: {message}",
+            slug=ValidationFailed.slug,
+            errors=[field_error("body", message, "unparseable")],
+        )
     title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "HTTP Error")
     return problem_response(
         exc.status_code, title, str(exc.detail), headers=getattr(exc, "headers", None)

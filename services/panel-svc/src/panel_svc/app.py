@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from idp_common.app import build_service_app
@@ -10,6 +11,7 @@ from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.topology import SUBMISSION_UPDATES
 from idp_common.runtime import serve_database_service
 from panel_svc.config import PanelSettings
+from panel_svc.datasources import DatasourceClient
 from panel_svc.models import messaging
 from panel_svc.panels.endpoints import router as panels_router
 from panel_svc.seed import seed_demo_panel
@@ -22,16 +24,22 @@ NAME = "panel-svc"
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: PanelSettings = app.state.settings
-    async with serve_database_service(
-        app,
-        messaging,
-        lambda db, bus: [
-            bus.consumer(
-                SUBMISSION_UPDATES,
-                transactional_handler(db, messaging, "panel-svc.submission-updates", apply_update),
-            )
-        ],
-    ) as db:
+    async with (
+        serve_database_service(
+            app,
+            messaging,
+            lambda db, bus: [
+                bus.consumer(
+                    SUBMISSION_UPDATES,
+                    transactional_handler(
+                        db, messaging, "panel-svc.submission-updates", apply_update
+                    ),
+                )
+            ],
+        ) as db,
+        httpx.AsyncClient(base_url=settings.datasource_api_url, timeout=15) as http,
+    ):
+        app.state.datasources = DatasourceClient(http)
         if settings.seed_demo:
             await seed_demo_panel(db)
         yield

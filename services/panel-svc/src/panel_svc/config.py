@@ -9,4 +9,7 @@ class PanelSettings(DatabaseServiceSettings):
 
     port: int = Field(default=8001, description="Port of the HTTP server.")
     database_url: str = Field(default="sqlite+aiosqlite:///data/panel.db")
+    datasource_api_url: str = Field(
+        default="http://127.0.0.1:8003", description="datasource-svc base URL (options)."
+    )
     seed_demo: bool = Field(default=False, description="Create the demo panel at startup.")

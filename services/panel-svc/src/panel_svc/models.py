@@ -88,9 +88,12 @@ class PanelField(Base):
 
 class Submission(TenantRecord, Base):
     __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("tenant", "idempotency_key"),)
 
     panel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("panels.id"), index=True)
-    submitted_by: Mapped[str] = mapped_column(String(200))
+    submitted_by: Mapped[str] = mapped_column(String(200), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     execution_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -9,6 +9,7 @@ from sse_starlette import EventSourceResponse
 
 from idp_common.auth import Operator, ServiceCaller, Viewer
 from idp_common.dependencies import SessionDep
+from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
 from idp_common.pagination import Page, PageParamsDep
 from operation_svc.executions import service
 from operation_svc.executions.log_stream import log_events
@@ -25,7 +26,6 @@ from operation_svc.executions.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 Status = Annotated[
     str | None,
     Query(pattern="^(pending|running|succeeded|failed|timed_out|cancelled|lost|rejected)$"),
@@ -44,7 +44,7 @@ async def create_execution(
     returns the original execution; the same key with another body is a 409."""
     execution, created = await service.create_via_api(session, principal, body, idempotency_key)
     if not created:
-        response.headers["Idempotent-Replayed"] = "true"
+        response.headers[REPLAYED_HEADER] = "true"
     return ExecutionOut.model_validate(execution)
 
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
 from datetime import datetime
@@ -24,6 +22,7 @@ from idp_common.events import (
     SubmissionCreated,
     SubmissionUpdated,
 )
+from idp_common.idempotency import request_fingerprint
 from idp_common.messaging.envelope import Event, InvalidEvent
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import OPERATION_JOBS, SUBMISSION_UPDATES
@@ -217,11 +216,6 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
     await _tell_submission(session, execution)
 
 
-def request_hash(body: ExecutionIn) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 async def _find_template(session: AsyncSession, tenant: str, reference: str) -> OperationTemplate:
     templates = TemplateRepository(session, tenant)
     try:
@@ -241,7 +235,7 @@ async def create_via_api(
 ) -> tuple[Execution, bool]:
     """Start an execution for an API client; returns it and whether it was created now
     (False: the same Idempotency-Key and body were seen before)."""
-    digest = request_hash(body)
+    digest = request_fingerprint(body.model_dump(mode="json"))
     executions = ExecutionRepository(session, principal.tenant)
     if idempotency_key is not None:
         earlier = await executions.by_idempotency_key(idempotency_key)

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from idp_common.auth import Admin, Viewer
 from idp_common.dependencies import SessionDep
+from idp_common.errors import NotFound
 from idp_common.pagination import Page, PageParamsDep
+from panel_svc.datasources import DatasourceClient
+from panel_svc.fields.types import CHOICE_TYPES
 from panel_svc.panels import service
 from panel_svc.panels.schemas import PanelIn, PanelOut, PanelSchemaOut
 
@@ -42,3 +46,25 @@ async def get_panel_schema(
     """The form as JSON Schema (draft 2020-12) with UI hints (order, widgets, dependencies),
     ready for any JSON Schema form renderer."""
     return service.panel_schema(await service.get_panel(session, principal, panel_id))
+
+
+@router.get("/{panel_id}/fields/{field_name}/options")
+async def field_options(
+    panel_id: uuid.UUID, field_name: str, request: Request, session: SessionDep, principal: Viewer
+) -> dict[str, Any]:
+    """The options of a select field now; pass the other fields' values as query parameters
+    (only the ones the field depends on are used)."""
+    panel = await service.get_panel(session, principal, panel_id)
+    field = next((f for f in panel.fields if f.name == field_name), None)
+    if field is None or field.field_type not in CHOICE_TYPES:
+        raise NotFound(f"Panel {panel.slug!r} has no select field {field_name!r}.")
+    if field.data_source is None:
+        return {
+            "options": field.options,
+            "cached": True,
+            "fetched_at": panel.updated_at,
+            "stale": False,
+        }
+    dependent = {name: request.query_params.get(name) for name in field.depends_on}
+    client: DatasourceClient = request.app.state.datasources
+    return await client.resolve(field.data_source, dependent, request.headers["authorization"])

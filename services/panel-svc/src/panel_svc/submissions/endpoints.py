@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
 from idp_common.auth import Operator, Viewer
 from idp_common.dependencies import SessionDep
+from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
+from panel_svc.datasources import OptionsLookup
 from panel_svc.submissions import service
 from panel_svc.submissions.schemas import SubmissionIn, SubmissionOut
 
@@ -14,10 +16,23 @@ router = APIRouter(prefix="/api/v1", tags=["submissions"])
 
 @router.post("/panels/{panel_id}/submissions", status_code=status.HTTP_202_ACCEPTED)
 async def submit(
-    panel_id: uuid.UUID, payload: SubmissionIn, session: SessionDep, principal: Operator
+    panel_id: uuid.UUID,
+    payload: SubmissionIn,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: Operator,
+    idempotency_key: IdempotencyKey = None,
 ) -> SubmissionOut:
-    """Submit the panel's form; the operation runs asynchronously (poll the submission)."""
-    submission = await service.submit(session, principal, panel_id, payload)
+    """Submit the panel's form; the operation runs asynchronously (poll the submission).
+    With an Idempotency-Key, repeating the same request returns the original submission;
+    the same key with another body is a 409."""
+    lookup = OptionsLookup(request.app.state.datasources, request.headers["authorization"])
+    submission, created = await service.submit(
+        session, principal, panel_id, payload, idempotency_key=idempotency_key, options=lookup
+    )
+    if not created:
+        response.headers[REPLAYED_HEADER] = "true"
     return SubmissionOut.model_validate(submission)
 
 

@@ -8,34 +8,55 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp_common.auth import Principal
 from idp_common.errors import Conflict, ValidationFailed
 from idp_common.events import TERMINAL_STATUSES, SubmissionCreated, SubmissionUpdated
+from idp_common.idempotency import request_fingerprint
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
+from panel_svc.datasources import OptionsLookup
 from panel_svc.models import Submission, messaging
 from panel_svc.panels.service import get_panel
 from panel_svc.submissions.repository import SubmissionRepository
 from panel_svc.submissions.schemas import SubmissionIn
-from panel_svc.submissions.validation import validate_values
+from panel_svc.submissions.validation import dynamic_errors, validate_values
 
 SOURCE = "urn:idp:panel-svc"
 logger = logging.getLogger(__name__)
 
 
 async def submit(
-    session: AsyncSession, principal: Principal, panel_id: uuid.UUID, payload: SubmissionIn
-) -> Submission:
-    """Store a validated submission and, in the same transaction, its event for operation-svc."""
+    session: AsyncSession,
+    principal: Principal,
+    panel_id: uuid.UUID,
+    payload: SubmissionIn,
+    *,
+    idempotency_key: str | None,
+    options: OptionsLookup,
+) -> tuple[Submission, bool]:
+    """Store a validated submission and, in the same transaction, its event for operation-svc;
+    returns it and whether it was created now (False: an Idempotency-Key replay)."""
+    digest = request_fingerprint({"panel_id": str(panel_id), "data": payload.data})
+    submissions = SubmissionRepository(session, principal.tenant)
+    if idempotency_key is not None:
+        earlier = await submissions.by_idempotency_key(idempotency_key)
+        if earlier is not None:
+            if earlier.request_hash != digest:
+                raise Conflict("This Idempotency-Key was used with a different request body.")
+            return earlier, False
     panel = await get_panel(session, principal, panel_id)
     if not panel.is_active:
         raise Conflict(f"Panel {panel.slug!r} is inactive and accepts no submissions.")
     values, errors = validate_values(panel.fields, payload.data)
+    if not errors:
+        errors = await dynamic_errors(panel.fields, values, options)
     if errors:
         raise ValidationFailed(f"{len(errors)} field(s) are invalid.", errors=errors)
-    submission = SubmissionRepository(session, principal.tenant).add(
+    submission = submissions.add(
         Submission(
             tenant=principal.tenant,
             panel_id=panel.id,
             submitted_by=principal.subject,
+            idempotency_key=idempotency_key,
+            request_hash=digest,
             data=values,
             status="pending",
         )
@@ -51,7 +72,7 @@ async def submit(
     )
     event = created.to_event(source=SOURCE, tenant=principal.tenant, subject=str(submission.id))
     await add_event(session, messaging, PANEL_SUBMISSIONS, event)
-    return submission
+    return submission, True
 
 
 async def get_submission(

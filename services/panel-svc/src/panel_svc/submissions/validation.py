@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from idp_common.errors import field_error
+from panel_svc.datasources import OptionsLookup
 from panel_svc.fields.types import Invalid
 from panel_svc.models import PanelField
 
@@ -31,3 +32,27 @@ def validate_values(
         except Invalid as exc:
             errors.append(field_error(f"data.{field.name}", str(exc), exc.code))
     return clean, errors
+
+
+async def dynamic_errors(
+    fields: list[PanelField], values: dict[str, Any], lookup: OptionsLookup
+) -> list[dict[str, str]]:
+    """Values of dynamic fields must be among the options their source offers now."""
+    errors = []
+    for field in fields:
+        if field.data_source is None or field.name not in values:
+            continue
+        dependent = {name: values.get(name) for name in field.depends_on}
+        offered = await lookup.values(field.data_source, dependent)
+        chosen = values[field.name]
+        for value in chosen if isinstance(chosen, list) else [chosen]:
+            if value not in offered:
+                errors.append(
+                    field_error(
+                        f"data.{field.name}",
+                        f"{value!r} is not among the options the source offers now",
+                        "not_an_option",
+                    )
+                )
+                break
+    return errors

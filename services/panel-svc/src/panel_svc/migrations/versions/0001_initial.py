@@ -72,6 +72,8 @@ def upgrade() -> None:
         "submissions",
         sa.Column("panel_id", sa.Uuid(), nullable=False),
         sa.Column("submitted_by", sa.String(length=200), nullable=False),
+        sa.Column("idempotency_key", sa.String(length=200), nullable=True),
+        sa.Column("request_hash", sa.String(length=64), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("execution_id", sa.Uuid(), nullable=True),
@@ -86,16 +88,23 @@ def upgrade() -> None:
             ["panel_id"], ["panels.id"], name=op.f("fk_submissions_panel_id_panels")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_submissions")),
+        sa.UniqueConstraint(
+            "tenant", "idempotency_key", name=op.f("uq_submissions_tenant_idempotency_key")
+        ),
     )
     with op.batch_alter_table("submissions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_submissions_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_submissions_panel_id"), ["panel_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_submissions_submitted_by"), ["submitted_by"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_submissions_tenant"), ["tenant"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("submissions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_submissions_tenant"))
+        batch_op.drop_index(batch_op.f("ix_submissions_submitted_by"))
         batch_op.drop_index(batch_op.f("ix_submissions_panel_id"))
         batch_op.drop_index(batch_op.f("ix_submissions_created_at"))
 

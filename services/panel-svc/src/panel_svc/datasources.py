@@ -1,0 +1,54 @@
+"""Asking datasource-svc for a dynamic field's options, as the user who is waiting (their
+token is forwarded, so tenancy and roles apply there too)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from idp_common.errors import ProblemError
+
+
+class DatasourceUnavailable(ProblemError):
+    status_code, title, slug = 502, "Bad Gateway", "datasource-unavailable"
+
+
+class DatasourceClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def resolve(
+        self, source_id: uuid.UUID, values: Mapping[str, Any], authorization: str
+    ) -> dict[str, Any]:
+        try:
+            response = await self.http.post(
+                f"/api/v1/datasources/{source_id}/resolve",
+                json={"values": dict(values)},
+                headers={"Authorization": authorization},
+            )
+        except httpx.HTTPError as exc:
+            raise DatasourceUnavailable(
+                f"datasource-svc could not be reached ({type(exc).__name__})"
+            ) from exc
+        if response.status_code == httpx.codes.NOT_FOUND:
+            raise DatasourceUnavailable(f"the field's data source {source_id} does not exist")
+        if response.is_error:
+            detail = response.json().get("detail", response.text[:200])
+            raise DatasourceUnavailable(f"the field's data source failed: {detail}")
+        result: dict[str, Any] = response.json()
+        return result
+
+
+class OptionsLookup:
+    """The options of dynamic fields for one request, asked once per source and values."""
+
+    def __init__(self, client: DatasourceClient, authorization: str) -> None:
+        self.client = client
+        self.authorization = authorization
+
+    async def values(self, source_id: uuid.UUID, dependent: Mapping[str, Any]) -> set[str]:
+        result = await self.client.resolve(source_id, dependent, self.authorization)
+        return {option["value"] for option in result["options"]}

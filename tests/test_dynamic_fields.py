@@ -1,0 +1,156 @@
+"""Dependent dynamic dropdowns: panel-svc asks datasource-svc (as the waiting user), the
+second field's options follow the first's value, and a submitted value must be offered now."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from panel_svc.app import create_app as create_panel
+from panel_svc.config import PanelSettings
+from tests.harness import (
+    AUTH,
+    LocalSQSServer,
+    ServedApp,
+    auth_headers,
+    fresh_database,
+    migrate,
+    sqs_settings,
+)
+from tests.test_datasources import Upstream, datasource_api, source
+
+ADMIN = auth_headers(roles=("admin",))
+OPERATOR = auth_headers(roles=("operator",))
+
+
+@pytest.fixture
+async def panel_api(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, Upstream, str]]:
+    fake = Upstream()
+    async with (
+        ServedApp(fake.app) as upstream,
+        datasource_api(tmp_path) as datasources,
+        fresh_database("sqlite", tmp_path, "panel") as url,
+    ):
+        await migrate(url, "panel")
+        settings = PanelSettings(
+            environment="test",
+            database_url=url,
+            sqs=sqs_settings(sqs_server),
+            auth=AUTH,
+            datasource_api_url=str(datasources.base_url).rstrip("/"),
+        )
+        async with (
+            ServedApp(create_panel(settings)) as panel,
+            httpx.AsyncClient(base_url=panel.url, timeout=30) as client,
+        ):
+            yield client, datasources, fake, upstream.url
+
+
+async def cloud_panel(client: httpx.AsyncClient, datasources: httpx.AsyncClient, url: str) -> str:
+    regions = await source(
+        datasources,
+        endpoint_url=f"{url}/regions",
+        items_path="items",
+        value_expr="id",
+        label_expr="name",
+    )
+    clusters = await source(
+        datasources,
+        endpoint_url=f"{url}/clusters",
+        query={"region": "{{region}}"},
+        items_path="clusters",
+        value_expr="name",
+    )
+    created = await client.post(
+        "/api/v1/panels",
+        json={
+            "slug": f"scale-{uuid.uuid4().hex[:6]}",
+            "title": "Scale a cluster",
+            "operation_template": "scale",
+            "fields": [
+                {
+                    "name": "region",
+                    "label": "Region",
+                    "field_type": "select",
+                    "data_source": regions,
+                },
+                {
+                    "name": "cluster",
+                    "label": "Cluster",
+                    "field_type": "select",
+                    "data_source": clusters,
+                    "depends_on": ["region"],
+                },
+            ],
+        },
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def test_dependent_options_follow_the_first_field_and_are_cached(
+    panel_api: tuple[httpx.AsyncClient, httpx.AsyncClient, Upstream, str],
+) -> None:
+    client, datasources, fake, url = panel_api
+    panel_id = await cloud_panel(client, datasources, url)
+    options_url = f"/api/v1/panels/{panel_id}/fields"
+    regions = (await client.get(f"{options_url}/region/options", headers=OPERATOR)).json()
+    assert [o["value"] for o in regions["options"]] == ["eu", "us"]
+    eu = (
+        await client.get(
+            f"{options_url}/cluster/options", params={"region": "eu"}, headers=OPERATOR
+        )
+    ).json()
+    us = (
+        await client.get(
+            f"{options_url}/cluster/options", params={"region": "us"}, headers=OPERATOR
+        )
+    ).json()
+    again = (
+        await client.get(
+            f"{options_url}/cluster/options",
+            params={"region": "eu", "other": "ignored"},
+            headers=OPERATOR,
+        )
+    ).json()
+    assert [o["value"] for o in eu["options"]] == ["eu-1", "eu-2"]
+    assert [o["value"] for o in us["options"]] == ["us-1"]
+    assert again["cached"] is True
+    assert fake.calls["clusters:eu"] == 1
+    schema = (await client.get(f"/api/v1/panels/{panel_id}/schema", headers=OPERATOR)).json()
+    assert schema["ui"]["fields"]["cluster"]["depends_on"] == ["region"]
+    assert schema["ui"]["fields"]["cluster"]["options_url"].endswith("/fields/cluster/options")
+
+
+async def test_a_submitted_value_must_be_offered_now_and_keys_are_idempotent(
+    panel_api: tuple[httpx.AsyncClient, httpx.AsyncClient, Upstream, str],
+) -> None:
+    client, datasources, _, url = panel_api
+    panel_id = await cloud_panel(client, datasources, url)
+    submissions = f"/api/v1/panels/{panel_id}/submissions"
+    wrong = await client.post(
+        submissions, json={"data": {"region": "eu", "cluster": "us-1"}}, headers=OPERATOR
+    )
+    assert wrong.status_code == 422
+    assert [(e["field"], e["code"]) for e in wrong.json()["errors"]] == [
+        ("data.cluster", "not_an_option")
+    ]
+    key = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
+    body: dict[str, Any] = {"data": {"region": "eu", "cluster": "eu-2"}}
+    first = await client.post(submissions, json=body, headers=OPERATOR | key)
+    again = await client.post(submissions, json=body, headers=OPERATOR | key)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    other = await client.post(
+        submissions, json={"data": {"region": "us", "cluster": "us-1"}}, headers=OPERATOR | key
+    )
+    assert other.status_code == 409
