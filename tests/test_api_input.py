@@ -391,3 +391,64 @@ async def test_undecodable_bodies_are_422_naming_the_body(api: PanelApi, body: b
     )
     assert_problem(response, 422, "body")
     assert await api.stored() == (0, 0)
+
+
+async def test_panels_are_updated_filtered_and_soft_deleted_keeping_submissions(
+    api: PanelApi,
+) -> None:
+    ops = await create_panel(
+        api, slug="restart-api", title="Restart the API", category="ops", tags=["k8s"]
+    )
+    await create_panel(api, slug="rotate-key", title="Rotate a key", category="security")
+    await create_panel(api, slug="old", title="Old restart", category="ops", is_active=False)
+
+    async def slugs(**params: str) -> list[str]:
+        page = await api.client.get("/api/v1/panels", params=params, headers=ADMIN)
+        return sorted(panel["slug"] for panel in page.json()["items"])
+
+    assert await slugs(category="ops") == ["old", "restart-api"]
+    assert await slugs(active="true", category="ops") == ["restart-api"]
+    assert await slugs(search="RESTART") == ["old", "restart-api"]
+    assert await slugs(search="%") == []
+
+    updated = await api.client.patch(
+        f"/api/v1/panels/{ops}",
+        json={"title": "Restart API pods", "tags": ["k8s", "api"]},
+        headers=ADMIN,
+    )
+    assert (updated.json()["title"], updated.json()["tags"]) == ("Restart API pods", ["k8s", "api"])
+    assert updated.json()["fields"][0]["name"] == "service"
+
+    submitted = await api.client.post(
+        f"/api/v1/panels/{ops}/submissions", json={"data": {"service": "api"}}, headers=OPERATOR
+    )
+    assert (await api.client.delete(f"/api/v1/panels/{ops}", headers=ADMIN)).status_code == 204
+    assert_problem(await api.client.get(f"/api/v1/panels/{ops}", headers=ADMIN), 404)
+    assert_problem(
+        await api.client.post(
+            f"/api/v1/panels/{ops}/submissions", json={"data": {"service": "api"}}, headers=OPERATOR
+        ),
+        404,
+    )
+    kept = await api.client.get(f"/api/v1/submissions/{submitted.json()['id']}", headers=ADMIN)
+    assert kept.status_code == 200
+    mine = await api.client.get(
+        "/api/v1/submissions", params={"submitted_by": "alice", "panel_id": ops}, headers=ADMIN
+    )
+    assert [s["id"] for s in mine.json()["items"]] == [submitted.json()["id"]]
+    assert await create_panel(api, slug="restart-api")  # the slug is free again
+
+
+async def test_secret_fields_are_refused_until_they_can_travel_encrypted(api: PanelApi) -> None:
+    response = await api.client.post(
+        "/api/v1/panels",
+        json={
+            "slug": "s",
+            "title": "S",
+            "operation_template": "x",
+            "fields": [{"name": "token", "label": "Token", "field_type": "secret"}],
+        },
+        headers=ADMIN,
+    )
+    assert response.status_code == 422
+    assert "secret fields are not available yet" in response.text

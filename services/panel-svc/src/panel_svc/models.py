@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from idp_common.audit import AuditRecord
 from idp_common.db import TenantRecord, UTCDateTime, new_id, new_metadata, utcnow
 from idp_common.messaging.tables import messaging_tables
 from panel_svc.fields.types import FieldRules
@@ -29,6 +30,10 @@ class Base(DeclarativeBase):
 messaging = messaging_tables(Base.metadata)
 
 
+class AuditEntry(AuditRecord, Base):
+    __tablename__ = "audit_log"
+
+
 class Panel(TenantRecord, Base):
     __tablename__ = "panels"
     __table_args__ = (UniqueConstraint("tenant", "slug"),)
@@ -38,7 +43,12 @@ class Panel(TenantRecord, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     operation_template: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(100), default="", index=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    order: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(200))
+    updated_by: Mapped[str] = mapped_column(String(200))
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     fields: Mapped[list[PanelField]] = relationship(
         back_populates="panel",

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from idp_common.auth import Admin, Viewer
 from idp_common.dependencies import SessionDep
@@ -12,7 +12,7 @@ from idp_common.pagination import Page, PageParamsDep
 from panel_svc.datasources import DatasourceClient
 from panel_svc.fields.types import CHOICE_TYPES
 from panel_svc.panels import service
-from panel_svc.panels.schemas import PanelIn, PanelOut, PanelSchemaOut
+from panel_svc.panels.schemas import PanelIn, PanelOut, PanelSchemaOut, PanelUpdate
 
 router = APIRouter(prefix="/api/v1/panels", tags=["panels"])
 
@@ -26,10 +26,17 @@ async def create_panel(data: PanelIn, session: SessionDep, principal: Admin) -> 
 
 @router.get("")
 async def list_panels(
-    session: SessionDep, principal: Viewer, page: PageParamsDep
+    session: SessionDep,
+    principal: Viewer,
+    page: PageParamsDep,
+    active: bool | None = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    search: Annotated[str | None, Query(max_length=200, description="In the title.")] = None,
 ) -> Page[PanelOut]:
-    """The tenant's panels, newest first."""
-    panels, cursor = await service.list_panels(session, principal, page)
+    """The tenant's panels, newest first; filter by active, category, or title search."""
+    panels, cursor = await service.list_panels(
+        session, principal, page, active=active, category=category, search=search
+    )
     return Page(items=[PanelOut.model_validate(p) for p in panels], next_cursor=cursor)
 
 
@@ -37,6 +44,21 @@ async def list_panels(
 async def get_panel(panel_id: uuid.UUID, session: SessionDep, principal: Viewer) -> PanelOut:
     """One panel with its fields."""
     return PanelOut.model_validate(await service.get_panel(session, principal, panel_id))
+
+
+@router.patch("/{panel_id}")
+async def update_panel(
+    panel_id: uuid.UUID, data: PanelUpdate, session: SessionDep, principal: Admin
+) -> PanelOut:
+    """Change a panel; ``fields``, when given, replaces all its fields."""
+    return PanelOut.model_validate(await service.update_panel(session, principal, panel_id, data))
+
+
+@router.delete("/{panel_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_panel(panel_id: uuid.UUID, session: SessionDep, principal: Admin) -> Response:
+    """Retire a panel (its submissions are kept)."""
+    await service.delete_panel(session, principal, panel_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{panel_id}/schema", response_model_by_alias=True)

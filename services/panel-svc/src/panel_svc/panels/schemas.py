@@ -44,6 +44,10 @@ class FieldIn(StrictModel):
     @model_validator(mode="after")
     def _workable(self) -> FieldIn:
         """Refuse a definition that cannot work, naming why."""
+        if self.field_type == "secret":
+            # Until secret values travel encrypted to the worker, they would be stored and
+            # sent in plain text: refuse rather than leak.
+            raise ValueError("secret fields are not available yet")
         if self.field_type in CHOICE_TYPES:
             if (self.options is None) == (self.data_source is None):
                 raise ValueError(f"a {self.field_type} field needs options or a data_source (one)")
@@ -79,27 +83,38 @@ class FieldIn(StrictModel):
         )
 
 
+Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")]
+
+
 class PanelIn(StrictModel):
     slug: Slug
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=5000)] = ""
     operation_template: Slug
     is_active: bool = True
+    category: Annotated[str, Field(max_length=100)] = ""
+    tags: Annotated[list[Tag], Field(max_length=20)] = []
+    order: Annotated[int, Field(ge=0, le=100_000)] = 0
     fields: Annotated[list[FieldIn], Field(max_length=100)] = []
 
     @model_validator(mode="after")
     def _coherent_fields(self) -> PanelIn:
-        names = [field.name for field in self.fields]
-        if len(names) != len(set(names)):
-            raise ValueError("field names must be unique within a panel")
-        graph = {field.name: field.depends_on for field in self.fields}
-        for field in self.fields:
-            missing = sorted(set(field.depends_on) - set(graph))
-            if missing:
-                raise ValueError(f"{field.name} depends on missing field(s) {missing}")
-        if cycle := _find_cycle(graph):
-            raise ValueError(f"depends_on forms a cycle: {' -> '.join(cycle)}")
+        check_fields(self.fields)
         return self
+
+
+def check_fields(fields: list[FieldIn]) -> None:
+    """Names are unique; every depends_on names a field of the panel, without cycles."""
+    names = [field.name for field in fields]
+    if len(names) != len(set(names)):
+        raise ValueError("field names must be unique within a panel")
+    graph = {field.name: field.depends_on for field in fields}
+    for field in fields:
+        missing = sorted(set(field.depends_on) - set(graph))
+        if missing:
+            raise ValueError(f"{field.name} depends on missing field(s) {missing}")
+    if cycle := _find_cycle(graph):
+        raise ValueError(f"depends_on forms a cycle: {' -> '.join(cycle)}")
 
 
 def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
@@ -122,6 +137,25 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
         if cycle := visit(node, []):
             return cycle
     return None
+
+
+class PanelUpdate(StrictModel):
+    """Change a panel: omitted attributes keep their value; ``fields`` replaces them all."""
+
+    title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, Field(max_length=5000)] | None = None
+    operation_template: Slug | None = None
+    is_active: bool | None = None
+    category: Annotated[str, Field(max_length=100)] | None = None
+    tags: Annotated[list[Tag], Field(max_length=20)] | None = None
+    order: Annotated[int, Field(ge=0, le=100_000)] | None = None
+    fields: Annotated[list[FieldIn], Field(max_length=100)] | None = None
+
+    @model_validator(mode="after")
+    def _coherent_fields(self) -> PanelUpdate:
+        if self.fields is not None:
+            check_fields(self.fields)
+        return self
 
 
 class FieldOut(ResponseModel):
@@ -150,8 +184,12 @@ class PanelOut(ResponseModel):
     description: str
     is_active: bool
     operation_template: str
+    category: str
+    tags: list[str]
+    order: int
     fields: list[FieldOut]
     created_by: str
+    updated_by: str
     created_at: datetime
     updated_at: datetime
 

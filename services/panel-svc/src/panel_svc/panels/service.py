@@ -4,13 +4,15 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from idp_common.audit import record_audit
 from idp_common.auth import Principal
+from idp_common.db import utcnow
 from idp_common.errors import Conflict
 from idp_common.pagination import PageParams, paginate
 from panel_svc.fields.types import json_schema
-from panel_svc.models import Panel, PanelField
+from panel_svc.models import AuditEntry, Panel, PanelField
 from panel_svc.panels.repository import WITH_FIELDS, PanelRepository
-from panel_svc.panels.schemas import PanelIn, PanelSchemaOut
+from panel_svc.panels.schemas import FieldIn, PanelIn, PanelSchemaOut, PanelUpdate
 
 WIDGETS = {
     "text": "text",
@@ -28,6 +30,10 @@ WIDGETS = {
 }
 
 
+def _fields(fields: list[FieldIn]) -> list[PanelField]:
+    return [PanelField(**field.model_dump(), order=index) for index, field in enumerate(fields)]
+
+
 async def create_panel(session: AsyncSession, principal: Principal, data: PanelIn) -> Panel:
     panels = PanelRepository(session, principal.tenant)
     if await panels.get_by_slug(data.slug) is not None:
@@ -35,20 +41,54 @@ async def create_panel(session: AsyncSession, principal: Principal, data: PanelI
     panel = panels.add(
         Panel(
             tenant=principal.tenant,
-            slug=data.slug,
-            title=data.title,
-            description=data.description,
-            is_active=data.is_active,
-            operation_template=data.operation_template,
+            **data.model_dump(exclude={"fields"}),
             created_by=principal.subject,
-            fields=[
-                PanelField(**field.model_dump(), order=index)
-                for index, field in enumerate(data.fields)
-            ],
+            updated_by=principal.subject,
+            fields=_fields(data.fields),
         )
     )
     await session.flush()
+    await record_audit(
+        session,
+        AuditEntry,
+        principal,
+        "panel.create",
+        panel.id,
+        changes=data.model_dump(mode="json"),
+    )
     return panel
+
+
+async def update_panel(
+    session: AsyncSession, principal: Principal, panel_id: uuid.UUID, data: PanelUpdate
+) -> Panel:
+    panel = await get_panel(session, principal, panel_id)
+    changes = data.model_dump(exclude_unset=True, exclude={"fields"})
+    for name, value in changes.items():
+        setattr(panel, name, value)
+    if data.fields is not None:
+        panel.fields = _fields(data.fields)
+    panel.updated_by = principal.subject
+    await session.flush()
+    await record_audit(
+        session,
+        AuditEntry,
+        principal,
+        "panel.update",
+        panel.id,
+        changes=data.model_dump(mode="json", exclude_unset=True),
+    )
+    return panel
+
+
+async def delete_panel(session: AsyncSession, principal: Principal, panel_id: uuid.UUID) -> None:
+    """Soft delete: the panel disappears (404) and takes no submissions; its submissions
+    stay. Its slug is freed for a new panel."""
+    panel = await get_panel(session, principal, panel_id)
+    panel.deleted_at = utcnow()
+    panel.slug = f"{panel.slug}~deleted~{panel.id.hex[:8]}"[:100]
+    panel.updated_by = principal.subject
+    await record_audit(session, AuditEntry, principal, "panel.delete", panel.id)
 
 
 async def get_panel(session: AsyncSession, principal: Principal, panel_id: uuid.UUID) -> Panel:
@@ -56,9 +96,22 @@ async def get_panel(session: AsyncSession, principal: Principal, panel_id: uuid.
 
 
 async def list_panels(
-    session: AsyncSession, principal: Principal, page: PageParams
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    active: bool | None,
+    category: str | None,
+    search: str | None,
 ) -> tuple[list[Panel], str | None]:
     stmt = PanelRepository(session, principal.tenant).scoped(WITH_FIELDS)
+    if active is not None:
+        stmt = stmt.where(Panel.is_active.is_(active))
+    if category is not None:
+        stmt = stmt.where(Panel.category == category)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Panel.title.ilike(f"%{escaped}%", escape="\\"))
     rows, cursor = await paginate(session, stmt, Panel, page)
     return list(rows), cursor
 

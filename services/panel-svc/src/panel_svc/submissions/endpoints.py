@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from idp_common.auth import Operator, Viewer
 from idp_common.dependencies import SessionDep
 from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
+from idp_common.pagination import Page, PageParamsDep
 from panel_svc.datasources import OptionsLookup
 from panel_svc.submissions import service
 from panel_svc.submissions.schemas import SubmissionIn, SubmissionOut
@@ -44,3 +46,24 @@ async def get_submission(
     return SubmissionOut.model_validate(
         await service.get_submission(session, principal, submission_id)
     )
+
+
+@router.get("/submissions")
+async def list_submissions(
+    session: SessionDep,
+    principal: Viewer,
+    page: PageParamsDep,
+    panel_id: uuid.UUID | None = None,
+    submitted_by: Annotated[str | None, Query(max_length=200)] = None,
+    status_filter: Annotated[str | None, Query(alias="status", max_length=20)] = None,
+) -> Page[SubmissionOut]:
+    """The tenant's submissions, newest first; per panel, per user, per status."""
+    rows, cursor = await service.list_submissions(
+        session,
+        principal,
+        page,
+        panel_id=panel_id,
+        submitted_by=submitted_by,
+        status=status_filter,
+    )
+    return Page(items=[SubmissionOut.model_validate(row) for row in rows], next_cursor=cursor)

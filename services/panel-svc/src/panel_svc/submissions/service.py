@@ -5,6 +5,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from idp_common.audit import record_audit
 from idp_common.auth import Principal
 from idp_common.errors import Conflict, ValidationFailed
 from idp_common.events import TERMINAL_STATUSES, SubmissionCreated, SubmissionUpdated
@@ -12,8 +13,9 @@ from idp_common.idempotency import request_fingerprint
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
+from idp_common.pagination import PageParams, paginate
 from panel_svc.datasources import OptionsLookup
-from panel_svc.models import Submission, messaging
+from panel_svc.models import AuditEntry, Submission, messaging
 from panel_svc.panels.service import get_panel
 from panel_svc.submissions.repository import SubmissionRepository
 from panel_svc.submissions.schemas import SubmissionIn
@@ -72,7 +74,35 @@ async def submit(
     )
     event = created.to_event(source=SOURCE, tenant=principal.tenant, subject=str(submission.id))
     await add_event(session, messaging, PANEL_SUBMISSIONS, event)
+    await record_audit(
+        session,
+        AuditEntry,
+        principal,
+        "submission.create",
+        submission.id,
+        changes={"panel": panel.slug, "data": values},
+    )
     return submission, True
+
+
+async def list_submissions(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    panel_id: uuid.UUID | None,
+    submitted_by: str | None,
+    status: str | None,
+) -> tuple[list[Submission], str | None]:
+    stmt = SubmissionRepository(session, principal.tenant).scoped()
+    if panel_id is not None:
+        stmt = stmt.where(Submission.panel_id == panel_id)
+    if submitted_by is not None:
+        stmt = stmt.where(Submission.submitted_by == submitted_by)
+    if status is not None:
+        stmt = stmt.where(Submission.status == status)
+    rows, cursor = await paginate(session, stmt, Submission, page)
+    return list(rows), cursor
 
 
 async def get_submission(

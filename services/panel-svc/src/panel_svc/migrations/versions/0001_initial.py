@@ -1,4 +1,4 @@
-"""Panels, fields, submissions and the messaging tables.
+"""Panels, fields, submissions, the audit log and the messaging tables.
 
 Revision ID: 0001
 Revises:
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from idp_common.audit import create_audit_log_v1, drop_audit_log_v1
 from idp_common.db import UTCDateTime
 from idp_common.messaging.tables import create_messaging_tables_v1, drop_messaging_tables_v1
 
@@ -21,6 +22,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     create_messaging_tables_v1()
+    create_audit_log_v1()
     op.create_table(
         "panels",
         sa.Column("slug", sa.String(length=100), nullable=False),
@@ -28,7 +30,12 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("operation_template", sa.String(length=100), nullable=False),
+        sa.Column("category", sa.String(length=100), nullable=False),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("order", sa.Integer(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("updated_by", sa.String(length=200), nullable=False),
+        sa.Column("deleted_at", UTCDateTime(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("tenant", sa.String(length=64), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
@@ -37,6 +44,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("tenant", "slug", name=op.f("uq_panels_tenant_slug")),
     )
     with op.batch_alter_table("panels", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_panels_category"), ["category"], unique=False)
         batch_op.create_index(batch_op.f("ix_panels_tenant"), ["tenant"], unique=False)
 
     op.create_table(
@@ -112,6 +120,8 @@ def downgrade() -> None:
     op.drop_table("panel_fields")
     with op.batch_alter_table("panels", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_panels_tenant"))
+        batch_op.drop_index(batch_op.f("ix_panels_category"))
 
     op.drop_table("panels")
+    drop_audit_log_v1()
     drop_messaging_tables_v1()
