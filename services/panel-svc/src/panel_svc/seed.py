@@ -23,6 +23,7 @@ async def seed_demo_panel(db: Database) -> None:
                 description="Runs `echo` with your message: the smallest operation there is.",
                 operation_template="echo-message",
                 created_by="seed",
+                updated_by="seed",
                 fields=[
                     PanelField(
                         name="message",
