@@ -84,16 +84,8 @@ class PanelField(Base):
     panel: Mapped[Panel] = relationship(back_populates="fields", lazy="raise")
 
     def rules(self) -> FieldRules:
-        return FieldRules(
-            field_type=self.field_type,
-            min_value=self.min_value,
-            max_value=self.max_value,
-            min_length=self.min_length,
-            max_length=self.max_length,
-            pattern=self.pattern,
-            allowed_values=self.allowed_values,
-            options=[option["value"] for option in self.options] if self.options else None,
-        )
+        options = [option["value"] for option in self.options] if self.options else None
+        return FieldRules.of(self, options)
 
 
 class Submission(TenantRecord, Base):

@@ -5,16 +5,12 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from idp_common.repository import TenantRepository
+from idp_common.idempotency import IdempotentRepository
 from operation_svc.models import Execution, ExecutionLog
 
 
-class ExecutionRepository(TenantRepository[Execution]):
+class ExecutionRepository(IdempotentRepository[Execution]):
     model = Execution
-
-    async def by_idempotency_key(self, key: str) -> Execution | None:
-        stmt = self.scoped().where(Execution.idempotency_key == key)
-        return (await self.session.scalars(stmt)).one_or_none()
 
     async def logs_after(
         self, execution_id: uuid.UUID, after_seq: int, limit: int

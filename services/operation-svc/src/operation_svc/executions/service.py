@@ -237,12 +237,8 @@ async def create_via_api(
     (False: the same Idempotency-Key and body were seen before)."""
     digest = request_fingerprint(body.model_dump(mode="json"))
     executions = ExecutionRepository(session, principal.tenant)
-    if idempotency_key is not None:
-        earlier = await executions.by_idempotency_key(idempotency_key)
-        if earlier is not None:
-            if earlier.request_hash != digest:
-                raise Conflict("This Idempotency-Key was used with a different request body.")
-            return earlier, False
+    if (earlier := await executions.replay(idempotency_key, digest)) is not None:
+        return earlier, False
     template = await _find_template(session, principal.tenant, body.template)
     definition = TemplateDefinition.of(template)
     rendered, refusals = _planned(definition, body.parameters)

@@ -52,6 +52,20 @@ class FieldRules:
     options: list[str] | None = None  # static choices; None for a dynamic source
     _pattern: Any = field(default=None, compare=False, repr=False)
 
+    @classmethod
+    def of(cls, definition: Any, options: list[str] | None) -> FieldRules:
+        """The rules of a field definition (stored or submitted) with its static options."""
+        return cls(
+            field_type=definition.field_type,
+            min_value=definition.min_value,
+            max_value=definition.max_value,
+            min_length=definition.min_length,
+            max_length=definition.max_length,
+            pattern=definition.pattern,
+            allowed_values=definition.allowed_values,
+            options=options,
+        )
+
     def __post_init__(self) -> None:
         if self.pattern is not None:
             object.__setattr__(self, "_pattern", compile_pattern(self.pattern))

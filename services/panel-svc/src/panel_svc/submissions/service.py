@@ -38,12 +38,8 @@ async def submit(
     returns it and whether it was created now (False: an Idempotency-Key replay)."""
     digest = request_fingerprint({"panel_id": str(panel_id), "data": payload.data})
     submissions = SubmissionRepository(session, principal.tenant)
-    if idempotency_key is not None:
-        earlier = await submissions.by_idempotency_key(idempotency_key)
-        if earlier is not None:
-            if earlier.request_hash != digest:
-                raise Conflict("This Idempotency-Key was used with a different request body.")
-            return earlier, False
+    if (earlier := await submissions.replay(idempotency_key, digest)) is not None:
+        return earlier, False
     panel = await get_panel(session, principal, panel_id)
     if not panel.is_active:
         raise Conflict(f"Panel {panel.slug!r} is inactive and accepts no submissions.")
