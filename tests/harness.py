@@ -113,10 +113,6 @@ async def fresh_database(backend: str, tmp_path: Path, name: str) -> AsyncIterat
         await admin.close()
 
 
-async def migrated_database(backend: str, tmp_path: Path, service: str) -> Any:
-    return fresh_database(backend, tmp_path, service)
-
-
 def token(
     tenant: str = "acme", roles: tuple[Role, ...] = ("admin",), subject: str = "alice"
 ) -> str:

@@ -36,10 +36,6 @@ class ProblemError(Exception):
         self.headers = headers
 
 
-class BadRequest(ProblemError):
-    status_code, title, slug = 400, "Bad Request", "bad-request"
-
-
 class Unauthorized(ProblemError):
     status_code, title, slug = 401, "Unauthorized", "unauthorized"
 
@@ -59,16 +55,8 @@ class Conflict(ProblemError):
     status_code, title, slug = 409, "Conflict", "conflict"
 
 
-class PayloadTooLarge(ProblemError):
-    status_code, title, slug = 413, "Payload Too Large", "payload-too-large"
-
-
 class ValidationFailed(ProblemError):
     status_code, title, slug = 422, "Validation Failed", "validation-error"
-
-
-class ServiceUnavailable(ProblemError):
-    status_code, title, slug = 503, "Service Unavailable", "service-unavailable"
 
 
 def field_error(field: str, message: str, code: str = "invalid") -> dict[str, str]:

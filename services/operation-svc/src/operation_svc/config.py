@@ -23,6 +23,3 @@ class OperationSettings(DatabaseServiceSettings):
     )
     sweep_interval_seconds: float = Field(default=5, gt=0, description="Lost-execution sweep.")
     seed_demo: bool = Field(default=False, description="Create the demo template at startup.")
-    output_excerpt_bytes: int = Field(
-        default=4096, description="Output kept on the execution and sent to the submission."
-    )

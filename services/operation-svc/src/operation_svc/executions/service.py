@@ -47,7 +47,6 @@ from operation_svc.templates.definition import Rendered, TemplateDefinition
 from operation_svc.templates.repository import TemplateRepository
 
 SOURCE = "urn:idp:operation-svc"
-ACTIVE = ("pending", "running")
 logger = logging.getLogger(__name__)
 
 

@@ -26,7 +26,6 @@ FieldType = Literal[
     "date",
     "datetime",
 ]
-STRING_TYPES = frozenset({"text", "textarea", "secret", "email", "url"})
 CHOICE_TYPES = frozenset({"select", "multiselect"})
 MAX_TEXT_LENGTH = 10_000
 EMAIL = re2.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
