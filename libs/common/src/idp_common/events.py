@@ -24,10 +24,13 @@ TERMINAL_STATUSES: frozenset[str] = frozenset(
 )
 
 
-class EventData(BaseModel):
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EventData(Payload):
     """The ``data`` of one event type; ``event_type`` names it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     event_type: ClassVar[str]
 
     def to_event(self, *, source: str, tenant: str, subject: str) -> Event:
@@ -59,10 +62,6 @@ class SubmissionCreated(EventData):
     operation_template: str
     submitted_by: str
     parameters: dict[str, Any]
-
-
-class Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SecretBinding(Payload):

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "dev", "development", ""})
+# What operation-svc accepts as argv[0] and the worker agrees to start must agree by default.
+DEFAULT_ALLOWED_EXECUTABLES = ("echo", "true", "false", "sleep", "env", "date", "printf")
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-do-not-use-in-production"  # noqa: S105
 
 

@@ -3,7 +3,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from idp_common.settings import ServiceSettings
+from idp_common.settings import DEFAULT_ALLOWED_EXECUTABLES, ServiceSettings
 
 
 class WorkerSettings(ServiceSettings):
@@ -19,7 +19,7 @@ class WorkerSettings(ServiceSettings):
         default=None, description="Bearer token for operation-svc; minted in development."
     )
     allowed_executables: list[str] = Field(
-        default=["echo", "true", "false", "sleep", "env", "date", "printf"],
+        default=list(DEFAULT_ALLOWED_EXECUTABLES),
         description="Executables the worker agrees to start, resolved on PATH below.",
     )
     path: str = Field(default="/usr/local/bin:/usr/bin:/bin", description="Child PATH.")

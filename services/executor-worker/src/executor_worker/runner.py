@@ -102,6 +102,8 @@ class _Output:
             await self._emit(name, pending)
 
     async def _emit(self, name: str, line: bytes) -> None:
+        if self.truncated and name != "stderr":
+            return  # dropped; only stderr is still read, to name a limit that was hit
         # NUL cannot be stored in PostgreSQL text; U+FFFD marks it, as for invalid UTF-8.
         text = line.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
         if name == "stderr":

@@ -1,9 +1,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from idp_common.settings import DatabaseServiceSettings
-
-DEFAULT_ALLOWED_EXECUTABLES = ("echo", "true", "false", "sleep", "env", "date", "printf")
+from idp_common.settings import DEFAULT_ALLOWED_EXECUTABLES, DatabaseServiceSettings
 
 
 class OperationSettings(DatabaseServiceSettings):
