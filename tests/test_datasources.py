@@ -4,6 +4,8 @@ real Redis), coalesced, served stale when the upstream fails, and never pointed 
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -313,3 +315,112 @@ async def test_names_resolving_inside_and_redirects_inside_are_refused_when_call
             response = await resolve(api, source_id)
             assert response.status_code == 502
             assert "outbound call refused" in response.json()["detail"]
+
+
+async def test_a_patch_changes_the_mapping_and_the_next_resolve_follows_it(
+    api: httpx.AsyncClient,
+    upstream: tuple[Upstream, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, url = upstream
+    monkeypatch.setenv("IDP_TEST_UPSTREAM_TOKEN", "s3cr3t-token-value")
+    source_id = await source(api, **regions(url))
+    await resolve(api, source_id)
+    assert (await resolve(api, source_id)).json()["cached"] is True
+    auth = {"type": "bearer", "secret": {"provider": "env", "key": "IDP_TEST_UPSTREAM_TOKEN"}}
+    patched = await api.patch(
+        f"/api/v1/datasources/{source_id}",
+        json={"value_expr": "name", "label_expr": "id", "auth_config": auth},
+        headers=ADMIN,
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["value_expr"] == "name"
+    assert patched.json()["endpoint_url"] == f"{url}/regions"  # omitted: kept
+
+    after = (await resolve(api, source_id)).json()
+    assert after["cached"] is False
+    assert after["options"] == [
+        {"value": "Europe", "label": "eu"},
+        {"value": "United States", "label": "us"},
+    ]
+    assert fake.calls["regions"] == 2
+    assert fake.authorization[-1] == "Bearer s3cr3t-token-value"
+
+    (database,) = tmp_path.glob("datasource-*.db")
+    with sqlite3.connect(database) as connection:
+        (changes,) = connection.execute(
+            "SELECT changes FROM audit_log WHERE action = 'datasource.update'"
+        ).fetchone()
+    assert json.loads(changes) == {
+        "value_expr": "name",
+        "label_expr": "id",
+        "auth_config": {"type": "bearer", "secret": "***"},
+    }
+
+
+async def test_a_patch_of_the_name_keeps_the_cached_options(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    fake, url = upstream
+    source_id = await source(api, **regions(url))
+    await resolve(api, source_id)
+    renamed = await api.patch(
+        f"/api/v1/datasources/{source_id}", json={"name": "Regions"}, headers=ADMIN
+    )
+    assert renamed.json()["name"] == "Regions"
+    assert (await resolve(api, source_id)).json()["cached"] is True
+    assert fake.calls["regions"] == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "code"),
+    [
+        ({"items_path": "items[?"}, "items_path", "value_error"),
+        ({"endpoint_url": "ftp://example.com/x"}, "endpoint_url", "value_error"),
+        ({"endpoint_url": "http://169.254.169.254/latest/"}, "endpoint_url", "internal_address"),
+        ({"name": None}, "name", "string_type"),
+        ({"slug": "Not A Slug"}, "slug", "string_pattern_mismatch"),
+        ({"source_type": "static"}, "body", "value_error"),  # static without options
+        ({"colour": "blue"}, "colour", "extra_forbidden"),
+    ],
+)
+async def test_a_bad_patch_is_a_422_naming_the_field_and_changes_nothing(
+    api: httpx.AsyncClient,
+    upstream: tuple[Upstream, str],
+    change: dict[str, Any],
+    field: str,
+    code: str,
+) -> None:
+    _, url = upstream
+    source_id = await source(api, **regions(url))
+    before = (await api.get(f"/api/v1/datasources/{source_id}", headers=ADMIN)).json()
+    response = await api.patch(f"/api/v1/datasources/{source_id}", json=change, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (field, code) in {(e["field"], e["code"]) for e in response.json()["errors"]}
+    after = (await api.get(f"/api/v1/datasources/{source_id}", headers=ADMIN)).json()
+    assert after == before
+
+
+async def test_a_patch_to_a_taken_slug_is_a_409(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    _, url = upstream
+    taken = await api.get(f"/api/v1/datasources/{await source(api, **regions(url))}", headers=ADMIN)
+    other = await source(api, **regions(url))
+    response = await api.patch(
+        f"/api/v1/datasources/{other}", json={"slug": taken.json()["slug"]}, headers=ADMIN
+    )
+    assert response.status_code == 409
+
+
+async def test_only_admins_of_the_tenant_patch_a_source(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    _, url = upstream
+    path = f"/api/v1/datasources/{await source(api, **regions(url))}"
+    other_tenant = auth_headers(tenant="globex", roles=("admin",))
+    assert (await api.patch(path, json={"name": "x"}, headers=other_tenant)).status_code == 404
+    assert (await api.patch(path, json={"name": "x"}, headers=VIEWER)).status_code == 403
+    assert (await api.get(path, headers=VIEWER)).json()["name"] == "source"

@@ -3,6 +3,8 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from datasource_svc.models import AuditEntry, DataSource
 from datasource_svc.sources.fetch import UpstreamFailed, fetch_options, placeholders
@@ -10,6 +12,7 @@ from datasource_svc.sources.resolver import OptionsResolver
 from datasource_svc.sources.schemas import (
     DataSourceIn,
     DataSourceOut,
+    DataSourceUpdate,
     Option,
     ResolveIn,
     ResolveOut,
@@ -42,17 +45,21 @@ def _resolver(request: Request) -> OptionsResolver:
     return resolver
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-async def create_data_source(
-    data: DataSourceIn, request: Request, session: SessionDep, principal: Admin
-) -> DataSourceOut:
-    """Define a data source that fills a dynamic field's options."""
-    internal = data.literal_internal_host()
+def _refuse_internal_endpoint(definition: DataSourceIn, request: Request) -> None:
+    internal = definition.literal_internal_host()
     if internal and internal not in _resolver(request).allowed_hosts:
         raise ValidationFailed(
             "The endpoint is an internal address.",
             errors=[field_error("endpoint_url", f"{internal} is not public", "internal_address")],
         )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_data_source(
+    data: DataSourceIn, request: Request, session: SessionDep, principal: Admin
+) -> DataSourceOut:
+    """Define a data source that fills a dynamic field's options."""
+    _refuse_internal_endpoint(data, request)
     sources = DataSourceRepository(session, principal.tenant)
     if await sources.get_by_slug(data.slug) is not None:
         raise Conflict(f"A data source with slug {data.slug!r} already exists.")
@@ -83,6 +90,42 @@ async def get_data_source(
 ) -> DataSourceOut:
     """One data source."""
     source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
+    return DataSourceOut.model_validate(source)
+
+
+@router.patch("/{source_id}")
+async def update_data_source(
+    source_id: uuid.UUID,
+    data: DataSourceUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: Admin,
+) -> DataSourceOut:
+    """Change a data source: omitted attributes keep their value and the result is checked
+    like a new source. Options cached for the old definition are never served again."""
+    sources = DataSourceRepository(session, principal.tenant)
+    source = await sources.get_or_404(source_id)
+    changes = data.model_dump(exclude_unset=True)
+    try:
+        definition = DataSourceIn.revised(source, changes)
+    except ValidationError as exc:
+        # Located like the errors of a request body, so they read the same as on create.
+        errors = [error | {"loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None
+    _refuse_internal_endpoint(definition, request)
+    if definition.slug != source.slug and await sources.get_by_slug(definition.slug) is not None:
+        raise Conflict(f"A data source with slug {definition.slug!r} already exists.")
+    for name, value in definition.model_dump(include=set(changes)).items():
+        setattr(source, name, value)
+    await session.flush()
+    await record_audit(
+        session,
+        AuditEntry,
+        principal,
+        "datasource.update",
+        source.id,
+        changes=data.model_dump(mode="json", exclude_unset=True),
+    )
     return DataSourceOut.model_validate(source)
 
 

@@ -14,6 +14,21 @@ from datasource_svc.sources.fetch import UpstreamFailed, fetch_options, placehol
 from datasource_svc.sources.schemas import ResolveOut
 from idp_common.secret_values import SecretResolver
 
+# What decides the options a source gives: part of every cache key, so options cached (fresh
+# or last-good) for an earlier definition of the source are never served for a changed one.
+DEFINITION_FIELDS = (
+    "endpoint_url",
+    "method",
+    "headers",
+    "query",
+    "body",
+    "auth_config",
+    "items_path",
+    "value_expr",
+    "label_expr",
+    "max_options",
+)
+
 
 def _normalized(values: Mapping[str, Any], used: set[str]) -> dict[str, str]:
     """Only the values the source uses, as strings: they form the cache key."""
@@ -53,7 +68,9 @@ class OptionsResolver:
                 }
             )
         used = _normalized(values, placeholders(source))
-        digest = hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()[:32]
+        definition = {name: getattr(source, name) for name in DEFINITION_FIELDS}
+        keyed = json.dumps({"definition": definition, "values": used}, sort_keys=True)
+        digest = hashlib.sha256(keyed.encode()).hexdigest()[:32]
         stale_key = f"{source.id}:{digest}"
         key = f"{source.id}:{source.cache_generation}:{digest}"
         if (hit := await self.cache.fresh(key)) is not None:

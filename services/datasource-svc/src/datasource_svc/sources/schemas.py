@@ -3,22 +3,50 @@ from __future__ import annotations
 import ipaddress
 import urllib.parse
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from idp_common.outbound import is_public
 from idp_common.schemas import ResponseModel, Slug, StrictModel
 
-JMESPathExpression = Annotated[str, Field(min_length=1, max_length=500)]
+
+def _compiled(expression: str) -> str:
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as exc:
+        raise ValueError(f"not a valid JMESPath expression: {exc}") from exc
+    return expression
+
+
+def _http_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
+    if "{{" in parts.netloc:
+        raise ValueError("the host must be literal")
+    return url
+
+
+JMESPathExpression = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_compiled)]
+EndpointUrl = Annotated[str, Field(max_length=2000), AfterValidator(_http_url)]
 
 
 class OptionIn(StrictModel):
     value: Annotated[str, Field(min_length=1, max_length=500)]
     label: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Options = Annotated[list[OptionIn], Field(max_length=5000)]
+Strings = Annotated[dict[str, Annotated[str, Field(max_length=2000)]], Field(max_length=30)]
+TtlSeconds = Annotated[int, Field(ge=0, le=86400)]
+TimeoutSeconds = Annotated[float, Field(gt=0, le=30)]
+MaxOptions = Annotated[int, Field(ge=1, le=5000)]
 
 
 class SecretReference(StrictModel):
@@ -45,43 +73,21 @@ class AuthConfig(StrictModel):
 
 class DataSourceIn(StrictModel):
     slug: Slug
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Name
     source_type: Literal["http", "static"]
-    options: Annotated[list[OptionIn], Field(max_length=5000)] | None = None
-    endpoint_url: Annotated[str, Field(max_length=2000)] | None = None
+    options: Options | None = None
+    endpoint_url: EndpointUrl | None = None
     method: Literal["GET", "POST"] = "GET"
-    headers: Annotated[dict[str, Annotated[str, Field(max_length=2000)]], Field(max_length=30)] = {}
-    query: Annotated[dict[str, Annotated[str, Field(max_length=2000)]], Field(max_length=30)] = {}
+    headers: Strings = {}
+    query: Strings = {}
     body: Any = None
     auth_config: AuthConfig | None = None
     items_path: JMESPathExpression = "@"
     value_expr: JMESPathExpression = "@"
     label_expr: JMESPathExpression | None = None
-    ttl_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
-    timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5.0
-    max_options: Annotated[int, Field(ge=1, le=5000)] = 500
-
-    @field_validator("items_path", "value_expr", "label_expr")
-    @classmethod
-    def _compiles(cls, expression: str | None) -> str | None:
-        if expression is not None:
-            try:
-                jmespath.compile(expression)
-            except JMESPathError as exc:
-                raise ValueError(f"not a valid JMESPath expression: {exc}") from exc
-        return expression
-
-    @field_validator("endpoint_url")
-    @classmethod
-    def _http_url(cls, url: str | None) -> str | None:
-        if url is None:
-            return None
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http(s) URL")
-        if "{{" in parts.netloc:
-            raise ValueError("the host must be literal")
-        return url
+    ttl_seconds: TtlSeconds = 300
+    timeout_seconds: TimeoutSeconds = 5.0
+    max_options: MaxOptions = 500
 
     @model_validator(mode="after")
     def _kind(self) -> DataSourceIn:
@@ -100,6 +106,35 @@ class DataSourceIn(StrictModel):
         except ValueError:
             return None
         return None if is_public(str(address)) else host
+
+    @classmethod
+    def revised(cls, current: object, changes: Mapping[str, Any]) -> DataSourceIn:
+        """The ``current`` definition with ``changes`` applied, checked as a whole like a new
+        source (raises pydantic's ValidationError)."""
+        kept = {name: getattr(current, name) for name in cls.model_fields}
+        return cls.model_validate(kept | dict(changes))
+
+
+class DataSourceUpdate(StrictModel):
+    """Change a data source: omitted attributes keep their value; ``null`` clears an optional
+    one (``label_expr``, ``auth_config``, ...)."""
+
+    slug: Slug | None = None
+    name: Name | None = None
+    source_type: Literal["http", "static"] | None = None
+    options: Options | None = None
+    endpoint_url: EndpointUrl | None = None
+    method: Literal["GET", "POST"] | None = None
+    headers: Strings | None = None
+    query: Strings | None = None
+    body: Any = None
+    auth_config: AuthConfig | None = None
+    items_path: JMESPathExpression | None = None
+    value_expr: JMESPathExpression | None = None
+    label_expr: JMESPathExpression | None = None
+    ttl_seconds: TtlSeconds | None = None
+    timeout_seconds: TimeoutSeconds | None = None
+    max_options: MaxOptions | None = None
 
 
 class DataSourceOut(ResponseModel):
