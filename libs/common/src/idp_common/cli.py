@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,7 +23,9 @@ def service_main(
     create_app: Callable[[S], FastAPI],
     migrations: str | None = None,
     argv: Sequence[str] | None = None,
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto",
 ) -> None:
+    """``event_loop``: uvicorn's choice (uvloop when installed) unless a service knows better."""
     parser = argparse.ArgumentParser(prog=name)
     commands = ["serve", "migrate"] if migrations else ["serve"]
     parser.add_argument("command", choices=commands, nargs="?", default="serve")
@@ -43,4 +45,5 @@ def service_main(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=60,
+        loop=event_loop,
     )
