@@ -24,7 +24,6 @@ from idp_common.events import (
 )
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher
-from idp_common.messaging.topology import EXECUTION_EVENTS
 from idp_common.secret_values import SecretResolver, SecretUnavailable
 
 SOURCE = "urn:idp:executor-worker"
@@ -119,7 +118,6 @@ class JobHandler:
     async def _finish(
         self, event: Event, job: ExecutionRequested, result: RunResult, batcher: LogBatcher
     ) -> None:
-        await batcher.close()
         RUN_SECONDS.labels(result.status).observe(result.duration_seconds)
         finished = ExecutionFinished(
             execution_id=job.execution_id,
@@ -133,9 +131,8 @@ class JobHandler:
             error=result.error,
             worker_id=self.worker_id,
         )
-        await self.publisher.publish(
-            EXECUTION_EVENTS.name,
-            [finished.to_event(source=SOURCE, tenant=event.tenant, subject=str(job.execution_id))],
+        await batcher.close(
+            finished.to_event(source=SOURCE, tenant=event.tenant, subject=str(job.execution_id))
         )
 
     async def _run(

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 
 from idp_common.events import ExecutionLog, LogLine
+from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.topology import EXECUTION_EVENTS
 
@@ -62,21 +63,27 @@ class LogBatcher:
         async with self._lock:
             await self._flush_locked()
 
-    async def close(self) -> None:
+    async def close(self, last: Event | None = None) -> None:
+        """Send the lines still held, and ``last`` (the finish) in the same SendMessageBatch:
+        a short run costs one send, not two. The queue never promised their order anyway."""
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
         async with self._lock:
-            await self._flush_locked()
+            await self._flush_locked([] if last is None else [last])
 
-    async def _flush_locked(self) -> None:
-        if not self._lines:
-            return
-        batch = ExecutionLog(execution_id=self.execution_id, lines=self._lines)
-        self._lines, self._bytes = [], 0
-        event = batch.to_event(
-            source=self.source, tenant=self.tenant, subject=str(self.execution_id)
-        )
-        await self.publisher.publish(EXECUTION_EVENTS.name, [event])
+    async def _flush_locked(self, also: list[Event] | None = None) -> None:
+        events = list(also or [])
+        if self._lines:
+            batch = ExecutionLog(execution_id=self.execution_id, lines=self._lines)
+            self._lines, self._bytes = [], 0
+            events.insert(
+                0,
+                batch.to_event(
+                    source=self.source, tenant=self.tenant, subject=str(self.execution_id)
+                ),
+            )
+        if events:
+            await self.publisher.publish(EXECUTION_EVENTS.name, events)
