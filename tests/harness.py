@@ -24,7 +24,8 @@ from sqlalchemy.engine import make_url
 
 from idp_common.auth import Role, mint_token
 from idp_common.migrations import upgrade_to_head
-from idp_common.settings import AuthSettings, SQSSettings
+from idp_common.sealing import new_keypair
+from idp_common.settings import AuthSettings, RateLimitSettings, SealingSettings, SQSSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SQS_SERVER_SCRIPT = ROOT / "tools" / "local-sqs" / "server.mjs"
@@ -33,6 +34,8 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 AUTH = AuthSettings(jwt_secret="test-secret-" + "0123456789abcdef" * 4)
+SEALING_PUBLIC_KEY, SEALING_PRIVATE_KEY = new_keypair()
+SEALING = SealingSettings(public_key=SEALING_PUBLIC_KEY)
 MIGRATIONS = {
     "panel": "panel_svc:migrations",
     "operation": "operation_svc:migrations",
@@ -114,9 +117,12 @@ async def fresh_database(backend: str, tmp_path: Path, name: str) -> AsyncIterat
 
 
 def token(
-    tenant: str = "acme", roles: tuple[Role, ...] = ("admin",), subject: str = "alice"
+    tenant: str = "acme",
+    roles: tuple[Role, ...] = ("admin",),
+    subject: str = "alice",
+    groups: tuple[str, ...] = (),
 ) -> str:
-    return mint_token(AUTH, subject=subject, tenant=tenant, roles=roles)
+    return mint_token(AUTH, subject=subject, tenant=tenant, roles=roles, groups=groups)
 
 
 def service_headers() -> dict[str, str]:
@@ -124,8 +130,13 @@ def service_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def auth_headers(tenant: str = "acme", roles: tuple[Role, ...] = ("admin",)) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(tenant, roles)}"}
+def auth_headers(
+    tenant: str = "acme",
+    roles: tuple[Role, ...] = ("admin",),
+    subject: str = "alice",
+    groups: tuple[str, ...] = (),
+) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(tenant, roles, subject, groups)}"}
 
 
 class ServedApp:
@@ -179,6 +190,7 @@ class Platform:
     worker: httpx.AsyncClient | None
     sqs: SQSSettings
     database_urls: dict[str, str] = field(default_factory=dict)
+    datasource: httpx.AsyncClient | None = None
 
 
 async def migrate(url: str, service: str) -> None:
@@ -203,8 +215,13 @@ async def running_platform(
     operation: dict[str, Any] | None = None,
     worker: dict[str, Any] | None = None,
     with_worker: bool = True,
+    with_datasource: bool = False,
+    rate_limit: RateLimitSettings | None = None,
 ) -> AsyncIterator[Platform]:
-    """panel-svc, operation-svc and the worker on real ports, real DBs and the real queue."""
+    """panel-svc, operation-svc and the worker (and datasource-svc when asked) on real ports,
+    real DBs and the real queue. panel-svc and datasource-svc verify API keys at operation-svc."""
+    from datasource_svc.app import create_app as create_datasource
+    from datasource_svc.config import DatasourceSettings
     from executor_worker.app import create_app as create_worker
     from executor_worker.config import WorkerSettings
     from operation_svc.app import create_app as create_operation
@@ -214,11 +231,16 @@ async def running_platform(
 
     sqs = sqs_settings(server)
     common: dict[str, Any] = {"environment": "test", "sqs": sqs, "auth": AUTH}
+    # Each settings class reads its own: the public key for panel-svc and operation-svc,
+    # the private one for the worker only.
+    common |= {"sealing": SEALING, "sealing_private_key": SEALING_PRIVATE_KEY}
+    if rate_limit is not None:
+        common["rate_limit"] = rate_limit
     if allowed_executables is not None:
         common["allowed_executables"] = allowed_executables
     async with contextlib.AsyncExitStack() as stack:
         urls = {}
-        for service in ("panel", "operation"):
+        for service in ("panel", "operation", "datasource")[: 3 if with_datasource else 2]:
             urls[service] = await stack.enter_async_context(
                 fresh_database(backend, tmp_path, service)
             )
@@ -230,8 +252,29 @@ async def running_platform(
                 )
             )
         )
+        common["auth"] = AUTH.model_copy(update={"api_key_service_url": operation.url})
+        panel_extra: dict[str, Any] = {}
+        datasource_client = None
+        if with_datasource:
+            datasource = await stack.enter_async_context(
+                ServedApp(
+                    create_datasource(
+                        DatasourceSettings(
+                            database_url=urls["datasource"],
+                            outbound_allowed_hosts=["127.0.0.1"],
+                            **common,
+                        )
+                    )
+                )
+            )
+            datasource_client = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=datasource.url, timeout=10)
+            )
+            panel_extra["datasource_api_url"] = datasource.url
         panel = await stack.enter_async_context(
-            ServedApp(create_panel(PanelSettings(database_url=urls["panel"], **common)))
+            ServedApp(
+                create_panel(PanelSettings(database_url=urls["panel"], **common, **panel_extra))
+            )
         )
         served = [panel, operation]
         if with_worker:
@@ -253,4 +296,11 @@ async def running_platform(
         panel_client, operation_client, worker_client = clients
         assert panel_client is not None
         assert operation_client is not None
-        yield Platform(panel_client, operation_client, worker_client, sqs=sqs, database_urls=urls)
+        yield Platform(
+            panel_client,
+            operation_client,
+            worker_client,
+            sqs=sqs,
+            database_urls=urls,
+            datasource=datasource_client,
+        )

@@ -85,6 +85,16 @@ async def test_submission_runs_end_to_end_and_reports_back(
         assert [(line["seq"], line["stream"], line["message"]) for line in logs["items"]] == [
             (0, "stdout", message)
         ]
+        trail = (
+            await platform.operation.get(
+                "/api/v1/audit", params={"object_id": done["execution_id"]}, headers=ADMIN
+            )
+        ).json()["items"]
+        assert [(row["action"], row["actor"]) for row in reversed(trail)] == [
+            ("execution.submit", "alice"),
+            ("execution.start", execution["worker_id"]),
+            ("execution.finish", execution["worker_id"]),
+        ]
 
     request_span = next(
         span

@@ -53,14 +53,14 @@ def unsigned(payload: dict[str, Any]) -> str:
         pytest.param("not.a.token", id="malformed"),
     ],
 )
-def test_bad_tokens_are_refused(token: str) -> None:
+async def test_bad_tokens_are_refused(token: str) -> None:
     with pytest.raises(Unauthorized):
-        TokenVerifier(AUTH).verify(token)
+        await TokenVerifier(AUTH).verify(token)
 
 
-def test_a_good_token_gives_the_principal_and_roles_are_hierarchical() -> None:
+async def test_a_good_token_gives_the_principal_and_roles_are_hierarchical() -> None:
     token = mint_token(AUTH, subject="alice", tenant="acme", roles=["operator"])
-    principal = TokenVerifier(AUTH).verify(token)
+    principal = await TokenVerifier(AUTH).verify(token)
     assert principal == Principal("alice", "acme", frozenset({"operator"}))
     assert principal.has_role("viewer")
     assert principal.has_role("operator")

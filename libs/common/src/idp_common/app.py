@@ -3,14 +3,18 @@ auth verifier, tracing and metrics."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from idp_common import health
+from idp_common import health, whoami
+from idp_common.api_keys import RemoteApiKeyVerifier
+from idp_common.audit import AuditRecord
+from idp_common.audit_api import audit_router
 from idp_common.auth import TokenVerifier
 from idp_common.errors import install_error_handlers
+from idp_common.rate_limit import RateLimiter
 from idp_common.request_context import BodySizeLimitMiddleware, RequestIdMiddleware
 from idp_common.settings import ServiceSettings
 from idp_common.telemetry import configure_tracing, instrument_app
@@ -23,23 +27,46 @@ def build_service_app(
     settings: ServiceSettings,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     routers: Sequence[APIRouter],
+    audit_model: type[AuditRecord] | None = None,
 ) -> FastAPI:
     configure_tracing(name)
+    api_keys = (
+        RemoteApiKeyVerifier(settings.auth.api_key_service_url)
+        if settings.auth.api_key_service_url
+        else None
+    )
+    rate_limiter = RateLimiter(settings.rate_limit)
+
+    @asynccontextmanager
+    async def lifespan_closing_clients(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with lifespan(app):
+                yield
+        finally:
+            await rate_limiter.aclose()
+            if api_keys is not None:
+                await api_keys.aclose()
+
     app = FastAPI(
         title=name,
         description=description,
         version="0.1.0",
-        lifespan=lifespan,
+        lifespan=lifespan_closing_clients,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings.auth)
+    app.state.api_key_verifier = api_keys
+    app.state.rate_limiter = rate_limiter
     app.state.readiness_checks = {}
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
+    app.include_router(whoami.router)
     for router in routers:
         app.include_router(router)
+    if audit_model is not None:
+        app.include_router(audit_router(audit_model))
     instrument_app(app)
     return app

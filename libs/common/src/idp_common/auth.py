@@ -1,30 +1,33 @@
 """Authentication and role checks; every endpoint goes through these dependencies.
 
-Bearer JWTs only for now (HS256, pinned; ``exp``/``iat``/``aud``/``iss``/``sub`` and the
-``tenant`` claim required). Roles are hierarchical: admin ⊇ operator ⊇ viewer. ``service``
-is the role of the platform's own processes (the worker claiming executions) and grants
-nothing else.
+Two credentials: ``Authorization: Bearer <JWT>`` (the accepted algorithms are pinned by
+settings: HS256 with the shared secret, RS256/ES256 with the identity provider's JWKS;
+``exp``/``iat``/``aud``/``iss``/``sub`` and the ``tenant`` claim required) and
+``X-API-Key`` for service accounts (see ``api_keys``). Roles are hierarchical:
+admin ⊇ operator ⊇ viewer. ``service`` is the role of the platform's own processes (the
+worker claiming executions) and grants nothing else.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import jwt
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from idp_common.errors import Forbidden, Unauthorized
+from idp_common.jwks import JwksCache
 from idp_common.request_context import tenant_var
 from idp_common.settings import AuthSettings
 
 Role = Literal["viewer", "operator", "admin", "service"]
 HUMAN_ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
 ALL_ROLES: frozenset[str] = frozenset((*HUMAN_ROLES, "service"))
-JWT_ALGORITHMS = ["HS256"]
+MAX_GROUPS = 100
 _IMPLIED: dict[str, frozenset[str]] = {
     "admin": frozenset({"admin", "operator", "viewer"}),
     "operator": frozenset({"operator", "viewer"}),
@@ -38,22 +41,70 @@ class Principal:
     subject: str
     tenant: str
     roles: frozenset[str]
+    groups: frozenset[str] = frozenset()
 
-    def has_role(self, role: Role) -> bool:
+    def has_role(self, role: str) -> bool:
         return any(role in _IMPLIED[held] for held in self.roles)
+
+    @classmethod
+    def from_claims(cls, claims: Mapping[str, Any]) -> Principal:
+        """Build a principal from token claims (or a verified API key's record)."""
+        tenant, roles, groups = (
+            claims.get("tenant"),
+            claims.get("roles", []),
+            claims.get("groups", []),
+        )
+        if not isinstance(tenant, str) or not tenant:
+            raise Unauthorized("Invalid credentials: the tenant claim is missing")
+        if not isinstance(roles, list) or not set(roles) <= ALL_ROLES:
+            raise Unauthorized("Invalid credentials: unknown roles")
+        if (
+            not isinstance(groups, list)
+            or len(groups) > MAX_GROUPS
+            or not all(isinstance(group, str) for group in groups)
+        ):
+            raise Unauthorized("Invalid credentials: groups must be a list of names")
+        return cls(str(claims["sub"]), tenant, frozenset(roles), frozenset(groups))
 
 
 class TokenVerifier:
+    """Verifies a JWT with the key its pinned algorithm calls for: the shared secret for
+    HS256, the identity provider's key named by ``kid`` for RS256/ES256. A token whose
+    ``alg`` is not accepted, or differs from the JWK's own, never reaches a key."""
+
     def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
         self._secret = settings.signing_secret()
+        self._jwks = (
+            JwksCache(
+                settings.jwks_url,
+                cache_seconds=settings.jwks_cache_seconds,
+                min_refresh_seconds=settings.jwks_min_refresh_seconds,
+            )
+            if settings.jwks_url
+            else None
+        )
 
-    def verify(self, token: str) -> Principal:
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"Invalid token: {exc}") from exc
+        algorithm = header.get("alg")
+        if algorithm not in self._settings.jwt_algorithms:
+            raise Unauthorized(f"Invalid token: algorithm {algorithm!r} is not accepted")
+        key: Any = self._secret
+        if algorithm != "HS256":
+            assert self._jwks is not None  # settings require a JWKS URL for RS256/ES256
+            jwk = await self._jwks.key(header.get("kid"))
+            if jwk.algorithm_name != algorithm:
+                raise Unauthorized("Invalid token: the algorithm does not match the key")
+            key = jwk.key
         try:
             claims = jwt.decode(
                 token,
-                self._secret,
-                algorithms=JWT_ALGORITHMS,
+                key,
+                algorithms=[algorithm],
                 audience=self._settings.jwt_audience,
                 issuer=self._settings.jwt_issuer,
                 leeway=self._settings.jwt_leeway_seconds,
@@ -61,12 +112,11 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"Invalid token: {exc}") from exc
-        tenant, roles = claims.get("tenant"), claims.get("roles", [])
-        if not isinstance(tenant, str) or not tenant:
-            raise Unauthorized("Invalid token: the tenant claim is missing")
-        if not isinstance(roles, list) or not set(roles) <= ALL_ROLES:
-            raise Unauthorized("Invalid token: unknown roles")
-        return Principal(subject=str(claims["sub"]), tenant=tenant, roles=frozenset(roles))
+        return Principal.from_claims(claims)
+
+
+class ApiKeyVerifier(Protocol):
+    async def verify(self, key: str) -> Principal: ...
 
 
 def mint_token(
@@ -75,6 +125,7 @@ def mint_token(
     subject: str,
     tenant: str,
     roles: Iterable[Role],
+    groups: Iterable[str] = (),
     ttl_seconds: int = 3600,
 ) -> str:
     """Sign a token with the configured secret (development tooling and service identity)."""
@@ -83,30 +134,50 @@ def mint_token(
         "sub": subject,
         "tenant": tenant,
         "roles": sorted(set(roles)),
+        "groups": sorted(set(groups)),
         "iat": now,
         "exp": now + ttl_seconds,
         "aud": settings.jwt_audience,
         "iss": settings.jwt_issuer,
     }
-    return jwt.encode(claims, settings.signing_secret(), algorithm=JWT_ALGORITHMS[0])
+    return jwt.encode(claims, settings.signing_secret(), algorithm="HS256")
 
 
 _bearer = HTTPBearer(auto_error=False)
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 async def get_principal(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    if credentials is None:
+    if bearer is not None and api_key is not None:
+        raise Unauthorized("Send either a bearer token or an API key, not both")
+    if api_key is not None:
+        api_keys: ApiKeyVerifier | None = request.app.state.api_key_verifier
+        if api_keys is None:
+            raise Unauthorized("This service is not configured to accept API keys")
+        principal = await api_keys.verify(api_key)
+    elif bearer is not None:
+        tokens: TokenVerifier = request.app.state.token_verifier
+        principal = await tokens.verify(bearer.credentials)
+    else:
         raise Unauthorized()
-    verifier: TokenVerifier = request.app.state.token_verifier
-    principal = verifier.verify(credentials.credentials)
     tenant_var.set(principal.tenant)
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def caller_credentials(request: Request) -> dict[str, str]:
+    """The caller's credential headers, to ask another service on their behalf."""
+    return {
+        name: request.headers[name]
+        for name in ("authorization", "x-api-key")
+        if name in request.headers
+    }
 
 
 def require_role(role: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
@@ -122,3 +193,28 @@ Viewer = Annotated[Principal, Depends(require_role("viewer"))]
 Operator = Annotated[Principal, Depends(require_role("operator"))]
 Admin = Annotated[Principal, Depends(require_role("admin"))]
 ServiceCaller = Annotated[Principal, Depends(require_role("service"))]
+
+
+def may_run(
+    principal: Principal, allowed_roles: Collection[str], allowed_groups: Collection[str]
+) -> bool:
+    """Per-object restriction on top of the operator role: when an object names allowed
+    roles or groups, the caller must hold one of those roles or belong to one of those groups."""
+    if not allowed_roles and not allowed_groups:
+        return True
+    return any(principal.has_role(role) for role in allowed_roles) or bool(
+        principal.groups & set(allowed_groups)
+    )
+
+
+def check_run_access(
+    principal: Principal,
+    allowed_roles: Collection[str],
+    allowed_groups: Collection[str],
+    what: str,
+) -> None:
+    if not may_run(principal, allowed_roles, allowed_groups):
+        raise Forbidden(
+            f"{what} may only be run by roles {sorted(allowed_roles)} "
+            f"or groups {sorted(allowed_groups)}."
+        )

@@ -59,6 +59,14 @@ class ValidationFailed(ProblemError):
     status_code, title, slug = 422, "Validation Failed", "validation-error"
 
 
+class TooManyRequests(ProblemError):
+    status_code, title, slug = 429, "Too Many Requests", "rate-limited"
+
+
+class Unavailable(ProblemError):
+    status_code, title, slug = 503, "Service Unavailable", "unavailable"
+
+
 def field_error(field: str, message: str, code: str = "invalid") -> dict[str, str]:
     return {"field": field, "message": message, "code": code}
 

@@ -61,7 +61,9 @@ class SubmissionCreated(EventData):
     panel_slug: str
     operation_template: str
     submitted_by: str
-    parameters: dict[str, Any]
+    submitter_roles: list[str] = []
+    submitter_groups: list[str] = []
+    parameters: dict[str, Any]  # a secret field's value is sealed (idp_common.sealing)
 
 
 class SecretBinding(Payload):
@@ -89,6 +91,9 @@ class ExecutionRequested(EventData):
     argv: list[str] = []
     http: HttpCall | None = None
     env: dict[str, str]
+    # Secret parameters, sealed to the workers' key (idp_common.sealing): the worker opens
+    # them into the child's environment and masks them in everything it reports.
+    sealed_env: dict[str, str] = {}
     secrets: list[SecretBinding] = []
     timeout_seconds: float = Field(gt=0)
 

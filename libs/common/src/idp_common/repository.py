@@ -16,9 +16,11 @@ M = TypeVar("M")
 class TenantRepository(Generic[M]):
     model: type[M]
 
-    def __init__(self, session: AsyncSession, tenant: str) -> None:
+    def __init__(self, session: AsyncSession, tenant: str, model: type[M] | None = None) -> None:
         self.session = session
         self.tenant = tenant
+        if model is not None:
+            self.model = model
 
     def scoped(self, *options: Any) -> Select[tuple[M]]:
         return select(self.model).where(self.model.tenant == self.tenant).options(*options)  # type: ignore[attr-defined]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class StrictModel(BaseModel):
@@ -17,3 +17,11 @@ class ResponseModel(BaseModel):
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,63}$")]
+GroupName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")]
+HumanRole = Literal["viewer", "operator", "admin"]
+AllowedRoles = Annotated[
+    list[HumanRole], Field(max_length=3, description="Roles that may run it (empty: any operator).")
+]
+AllowedGroups = Annotated[
+    list[GroupName], Field(max_length=50, description="Groups that may run it, besides the roles.")
+]

@@ -1,17 +1,24 @@
 """Settings base: each service has its own env prefix; shared subsystems have theirs.
 
-``SQS_*``, ``AUTH_*`` and the standard ``OTEL_*`` variables are shared by every process;
-``PANEL_*``, ``OPERATION_*``, ``DATASOURCE_*`` and ``WORKER_*`` belong to one service.
+``SQS_*``, ``AUTH_*``, ``RATELIMIT_*`` and the standard ``OTEL_*`` variables are shared by
+every process; ``SEALING_*`` by panel-svc and operation-svc; ``PANEL_*``, ``OPERATION_*``,
+``DATASOURCE_*`` and ``WORKER_*`` belong to one service.
 """
 
 from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+import limits
+from nacl.public import PublicKey
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from idp_common.sealing import decode_key, load_public_key
+
 Environment = Literal["development", "test", "production"]
+JwtAlgorithm = Literal["HS256", "RS256", "ES256"]
+ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256"})
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "dev", "development", ""})
 # What operation-svc accepts as argv[0] and the worker agrees to start must agree by default.
 DEFAULT_ALLOWED_EXECUTABLES = ("echo", "true", "false", "sleep", "env", "date", "printf")
@@ -44,14 +51,58 @@ class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore")
 
     jwt_secret: SecretStr | None = Field(
-        default=None, description="HS256 signing secret; required outside development."
+        default=None,
+        description="HS256 secret (development tokens, service identities); required outside "
+        "development.",
+    )
+    jwt_algorithms: list[JwtAlgorithm] = Field(
+        default=["HS256"],
+        min_length=1,
+        description="Accepted `alg` values; RS256/ES256 keys come from AUTH_JWKS_URL.",
+    )
+    jwks_url: str | None = Field(default=None, description="The identity provider's JWKS URL.")
+    jwks_cache_seconds: float = Field(default=300, gt=0, description="JWKS cache lifetime.")
+    jwks_min_refresh_seconds: float = Field(
+        default=10,
+        ge=0,
+        description="Least time between two fetches caused by tokens naming an unknown `kid`.",
     )
     jwt_audience: str = Field(default="idp", description="Required `aud` claim.")
     jwt_issuer: str = Field(default="idp-dev", description="Required `iss` claim.")
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300, description="Clock-skew leeway.")
+    api_key_service_url: str | None = Field(
+        default=None,
+        description="Base URL of operation-svc, which owns API keys; other services ask it "
+        "to verify each X-API-Key (no caching, so a revoked key is refused at once).",
+    )
+
+    @model_validator(mode="after")
+    def _asymmetric_algorithms_need_jwks(self) -> Self:
+        if set(self.jwt_algorithms) & ASYMMETRIC_ALGORITHMS and not self.jwks_url:
+            raise ValueError("AUTH_JWKS_URL is required when RS256 or ES256 is accepted")
+        return self
 
     def signing_secret(self) -> str:
         return self.jwt_secret.get_secret_value() if self.jwt_secret else DEV_JWT_SECRET
+
+
+class RateLimitSettings(BaseSettings):
+    """Per principal and route class, in the `limits` library's notation ("60/minute")."""
+
+    model_config = SettingsConfigDict(env_prefix="RATELIMIT_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None, description="Shared Redis for the counters; in-process when unset."
+    )
+    submissions: str = Field(default="60/minute", description="Panel submissions.")
+    executions: str = Field(default="60/minute", description="Execution create/cancel/retry.")
+    resolve: str = Field(default="600/minute", description="Data source option lookups.")
+
+    @field_validator("submissions", "executions", "resolve")
+    @classmethod
+    def _parseable(cls, value: str) -> str:
+        limits.parse(value)
+        return value
 
 
 class ServiceSettings(BaseSettings):
@@ -66,6 +117,7 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, description="Largest accepted request body.")
     sqs: SQSSettings = Field(default_factory=SQSSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @model_validator(mode="after")
     def _require_secrets_outside_development(self) -> Self:
@@ -84,3 +136,52 @@ class DatabaseServiceSettings(ServiceSettings):
     outbox_poll_seconds: float = Field(
         default=1.0, gt=0, description="Relay safety poll; commits wake it immediately."
     )
+
+
+# The development pair, published here like DEV_JWT_SECRET, so it protects nothing: refused
+# outside development, where the workers' own pair is configured.
+DEV_SEALING_PUBLIC_KEY = "SUbJNdbyvR49RkGsbBYvWmbL0VF+9I32OS2kzScj+ik="
+DEV_SEALING_PRIVATE_KEY = "HyR2w+YyNWs2LUlwMhAkuiEv54OLjy2JurvWai6fPDk="
+
+
+def check_sealing_key(
+    environment: Environment, configured: str | None, development_key: str, variable: str
+) -> None:
+    """A configured key must be a base64 X25519 key; outside development one is required
+    and the development key is refused."""
+    if configured is not None:
+        try:
+            decode_key(configured)
+        except ValueError as exc:
+            raise ValueError(f"{variable} is not a base64 X25519 key: {exc}") from None
+    if environment != "development" and configured in (None, development_key):
+        raise ValueError(f"{variable} must be set to this deployment's own key")
+
+
+class SealingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEALING_", extra="ignore")
+
+    public_key: str | None = Field(
+        default=None,
+        description="Base64 X25519 public key of the executor workers: secret values are "
+        "sealed to it on arrival. Required outside development.",
+    )
+
+    def key(self) -> PublicKey:
+        return load_public_key(self.public_key or DEV_SEALING_PUBLIC_KEY)
+
+
+class SealingServiceSettings(DatabaseServiceSettings):
+    """A service that receives secret values and seals them for the executor workers."""
+
+    sealing: SealingSettings = Field(default_factory=SealingSettings)
+
+    @model_validator(mode="after")
+    def _require_sealing_key_outside_development(self) -> Self:
+        check_sealing_key(
+            self.environment,
+            self.sealing.public_key,
+            DEV_SEALING_PUBLIC_KEY,
+            "SEALING_PUBLIC_KEY",
+        )
+        return self

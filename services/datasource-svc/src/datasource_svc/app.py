@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from datasource_svc.config import DatasourceSettings
+from datasource_svc.models import AuditEntry
 from datasource_svc.sources.cache import CacheStore, MemoryStore, OptionsCache, RedisStore
 from datasource_svc.sources.endpoints import router as sources_router
 from datasource_svc.sources.resolver import OptionsResolver
@@ -49,4 +50,5 @@ def create_app(settings: DatasourceSettings | None = None) -> FastAPI:
         settings=settings or DatasourceSettings(),
         lifespan=lifespan,
         routers=[sources_router],
+        audit_model=AuditEntry,
     )

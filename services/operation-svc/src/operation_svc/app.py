@@ -9,13 +9,14 @@ from idp_common.app import build_service_app
 from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.topology import EXECUTION_EVENTS, PANEL_SUBMISSIONS
 from idp_common.runtime import serve_database_service
-from operation_svc.audit.endpoints import router as audit_router
+from operation_svc.api_keys.endpoints import router as api_keys_router
+from operation_svc.api_keys.verifier import LocalApiKeyVerifier
 from operation_svc.config import OperationSettings
 from operation_svc.executions.endpoints import router as executions_router
 from operation_svc.executions.endpoints import workers_router
 from operation_svc.executions.service import apply_worker_event, create_from_submission
 from operation_svc.executions.sweeper import LostExecutionSweeper
-from operation_svc.models import messaging
+from operation_svc.models import AuditEntry, messaging
 from operation_svc.secrets.endpoints import router as secrets_router
 from operation_svc.seed import seed_demo_template
 from operation_svc.templates.endpoints import router as templates_router
@@ -49,6 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             ),
         ],
     ) as db:
+        app.state.api_key_verifier = LocalApiKeyVerifier(db)
         if settings.seed_demo:
             await seed_demo_template(db, settings.allowed_executables)
         yield
@@ -60,5 +62,12 @@ def create_app(settings: OperationSettings | None = None) -> FastAPI:
         description="Operation templates, executions and their logs.",
         settings=settings or OperationSettings(),
         lifespan=lifespan,
-        routers=[templates_router, executions_router, workers_router, secrets_router, audit_router],
+        routers=[
+            templates_router,
+            executions_router,
+            workers_router,
+            secrets_router,
+            api_keys_router,
+        ],
+        audit_model=AuditEntry,
     )

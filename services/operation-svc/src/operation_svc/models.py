@@ -50,6 +50,8 @@ class OperationTemplate(TenantRecord, Base):
     timeout_seconds: Mapped[float] = mapped_column(Float, default=300)
     max_concurrency: Mapped[int | None] = mapped_column(Integer)
     retry_safe: Mapped[bool] = mapped_column(Boolean, default=False)
+    allowed_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(200))
@@ -80,6 +82,21 @@ class SecretRef(TenantRecord, Base):
     provider: Mapped[str] = mapped_column(String(30))
     key: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class ApiKey(TenantRecord, Base):
+    """A service account's key: only its SHA-256 is kept (see ``idp_common.api_keys``)."""
+
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
 
 

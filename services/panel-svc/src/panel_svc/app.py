@@ -12,7 +12,7 @@ from idp_common.messaging.topology import SUBMISSION_UPDATES
 from idp_common.runtime import serve_database_service
 from panel_svc.config import PanelSettings
 from panel_svc.datasources import DatasourceClient
-from panel_svc.models import messaging
+from panel_svc.models import AuditEntry, messaging
 from panel_svc.panels.endpoints import router as panels_router
 from panel_svc.seed import seed_demo_panel
 from panel_svc.submissions.endpoints import router as submissions_router
@@ -52,4 +52,5 @@ def create_app(settings: PanelSettings | None = None) -> FastAPI:
         settings=settings or PanelSettings(),
         lifespan=lifespan,
         routers=[panels_router, submissions_router],
+        audit_model=AuditEntry,
     )

@@ -1,5 +1,5 @@
 """Asking datasource-svc for a dynamic field's options, as the user who is waiting (their
-token is forwarded, so tenancy and roles apply there too)."""
+token or API key is forwarded, so tenancy, roles and rate limits apply there too)."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ class DatasourceClient:
         self.http = http
 
     async def resolve(
-        self, source_id: uuid.UUID, values: Mapping[str, Any], authorization: str
+        self, source_id: uuid.UUID, values: Mapping[str, Any], credentials: Mapping[str, str]
     ) -> dict[str, Any]:
         try:
             response = await self.http.post(
                 f"/api/v1/datasources/{source_id}/resolve",
                 json={"values": dict(values)},
-                headers={"Authorization": authorization},
+                headers=dict(credentials),
             )
         except httpx.HTTPError as exc:
             raise DatasourceUnavailable(
@@ -45,10 +45,10 @@ class DatasourceClient:
 class OptionsLookup:
     """The options of dynamic fields for one request, asked once per source and values."""
 
-    def __init__(self, client: DatasourceClient, authorization: str) -> None:
+    def __init__(self, client: DatasourceClient, credentials: Mapping[str, str]) -> None:
         self.client = client
-        self.authorization = authorization
+        self.credentials = credentials
 
     async def values(self, source_id: uuid.UUID, dependent: Mapping[str, Any]) -> set[str]:
-        result = await self.client.resolve(source_id, dependent, self.authorization)
+        result = await self.client.resolve(source_id, dependent, self.credentials)
         return {option["value"] for option in result["options"]}

@@ -45,6 +45,8 @@ class Panel(TenantRecord, Base):
     operation_template: Mapped[str] = mapped_column(String(100))
     category: Mapped[str] = mapped_column(String(100), default="", index=True)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     order: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(200))
     updated_by: Mapped[str] = mapped_column(String(200))

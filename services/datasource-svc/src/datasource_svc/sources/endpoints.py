@@ -23,6 +23,7 @@ from idp_common.auth import Admin, Viewer
 from idp_common.dependencies import SessionDep
 from idp_common.errors import Conflict, ProblemError, ValidationFailed, field_error
 from idp_common.pagination import Page, PageParamsDep, paginate
+from idp_common.rate_limit import ResolveRateLimit
 from idp_common.repository import TenantRepository
 
 router = APIRouter(prefix="/api/v1/datasources", tags=["datasources"])
@@ -140,7 +141,7 @@ async def delete_data_source(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{source_id}/resolve")
+@router.post("/{source_id}/resolve", dependencies=[ResolveRateLimit])
 async def resolve(
     source_id: uuid.UUID, body: ResolveIn, request: Request, session: SessionDep, principal: Viewer
 ) -> ResolveOut:

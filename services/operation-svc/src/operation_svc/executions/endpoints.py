@@ -11,6 +11,8 @@ from idp_common.auth import Operator, ServiceCaller, Viewer
 from idp_common.dependencies import SessionDep
 from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
 from idp_common.pagination import Page, PageParamsDep
+from idp_common.rate_limit import ExecutionRateLimit
+from operation_svc.config import OperationSettings
 from operation_svc.executions import service
 from operation_svc.executions.log_stream import log_events
 from operation_svc.executions.repository import ExecutionRepository
@@ -32,17 +34,22 @@ Status = Annotated[
 ]
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post("", status_code=status.HTTP_202_ACCEPTED, dependencies=[ExecutionRateLimit])
 async def create_execution(
     body: ExecutionIn,
+    request: Request,
     session: SessionDep,
     principal: Operator,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> ExecutionOut:
     """Run a template with parameters. With an Idempotency-Key, repeating the same request
-    returns the original execution; the same key with another body is a 409."""
-    execution, created = await service.create_via_api(session, principal, body, idempotency_key)
+    returns the original execution; the same key with another body is a 409. Values of
+    secret parameters are sealed to the workers' key at once and shown as ***."""
+    settings: OperationSettings = request.app.state.settings
+    execution, created = await service.create_via_api(
+        session, principal, body, idempotency_key, settings.sealing.key()
+    )
     if not created:
         response.headers[REPLAYED_HEADER] = "true"
     return ExecutionOut.model_validate(execution)
@@ -125,7 +132,11 @@ async def cancel_execution(
     return ExecutionOut.model_validate(await service.cancel(session, principal, execution_id))
 
 
-@router.post("/{execution_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{execution_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[ExecutionRateLimit],
+)
 async def retry_execution(
     execution_id: uuid.UUID, session: SessionDep, principal: Operator
 ) -> ExecutionOut:

@@ -5,11 +5,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from nacl.public import PublicKey
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import record_audit
-from idp_common.auth import Principal
+from idp_common.auth import ALL_ROLES, Principal, check_run_access, may_run
 from idp_common.db import insert_ignoring_conflicts, utcnow
 from idp_common.errors import Conflict, NotFound, ValidationFailed, field_error
 from idp_common.events import (
@@ -27,6 +28,7 @@ from idp_common.messaging.envelope import Event, InvalidEvent
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import OPERATION_JOBS, SUBMISSION_UPDATES
 from idp_common.pagination import PageParams, paginate
+from idp_common.sealing import is_sealed
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.schemas import ExecutionIn
 from operation_svc.executions.state import can_enter, transition
@@ -42,6 +44,7 @@ from operation_svc.models import (
 from operation_svc.models import ExecutionLog as ExecutionLogRow
 from operation_svc.safety.commands import RenderedCommand, parameter_env
 from operation_svc.safety.http import RenderedHttp
+from operation_svc.safety.parameters import masked, secret_names, without_plaintext_secrets
 from operation_svc.safety.verdict import Refusal
 from operation_svc.templates.definition import Rendered, TemplateDefinition
 from operation_svc.templates.repository import TemplateRepository
@@ -111,12 +114,14 @@ async def dispatch_ready(session: AsyncSession, template_id: uuid.UUID) -> None:
 
 async def _dispatch(session: AsyncSession, execution: Execution) -> None:
     assert execution.template_id is not None
+    env = parameter_env(execution.parameters)
     job = ExecutionRequested(
         execution_id=execution.id,
         template_slug=execution.template_slug,
         argv=execution.argv or [],
         http=HttpCall.model_validate(execution.http_request) if execution.http_request else None,
-        env=parameter_env(execution.parameters),
+        env={name: value for name, value in env.items() if not is_sealed(value)},
+        sealed_env={name: value for name, value in env.items() if is_sealed(value)},
         secrets=await _secret_bindings(session, execution.template_id),
         timeout_seconds=execution.timeout_seconds,
     )
@@ -126,11 +131,13 @@ async def _dispatch(session: AsyncSession, execution: Execution) -> None:
 
 
 def _planned(
-    definition: TemplateDefinition | None, values: dict[str, Any]
+    definition: TemplateDefinition | None,
+    values: dict[str, Any],
+    seal_to: PublicKey | None = None,
 ) -> tuple[Rendered | None, list[Refusal]]:
     if definition is None:
         return None, [Refusal("unknown_template", "no such operation template")]
-    return definition.plan(values)
+    return definition.plan(values, seal_to)
 
 
 async def _create(
@@ -172,6 +179,17 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
     )
     definition = TemplateDefinition.of(template) if template else None
     rendered, refusals = _planned(definition, submitted.parameters)
+    submitter = Principal(
+        submitted.submitted_by,
+        event.tenant,
+        frozenset(submitted.submitter_roles) & ALL_ROLES,
+        frozenset(submitted.submitter_groups),
+    )
+    if template is not None and not may_run(
+        submitter, template.allowed_roles, template.allowed_groups
+    ):
+        rendered = None
+        refusals = [Refusal("not_allowed", f"{submitter.subject} may not run {template.slug!r}")]
     if template is not None and definition is not None and rendered is not None:
         execution = await _create(
             session,
@@ -191,7 +209,9 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
             template_version=template.version if template else None,
             submission_id=submitted.submission_id,
             submitted_by=submitted.submitted_by,
-            parameters=submitted.parameters,
+            parameters=without_plaintext_secrets(
+                definition.parameter_specs() if definition else [], submitted.parameters
+            ),
             timeout_seconds=0,
             status="pending",
             error="; ".join(str(refusal) for refusal in refusals),
@@ -215,6 +235,12 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
     await _tell_submission(session, execution)
 
 
+def _check_access(principal: Principal, template: OperationTemplate) -> None:
+    check_run_access(
+        principal, template.allowed_roles, template.allowed_groups, f"Template {template.slug!r}"
+    )
+
+
 async def _find_template(session: AsyncSession, tenant: str, reference: str) -> OperationTemplate:
     templates = TemplateRepository(session, tenant)
     try:
@@ -230,17 +256,29 @@ async def _find_template(session: AsyncSession, tenant: str, reference: str) -> 
 
 
 async def create_via_api(
-    session: AsyncSession, principal: Principal, body: ExecutionIn, idempotency_key: str | None
+    session: AsyncSession,
+    principal: Principal,
+    body: ExecutionIn,
+    idempotency_key: str | None,
+    seal_to: PublicKey,
 ) -> tuple[Execution, bool]:
     """Start an execution for an API client; returns it and whether it was created now
-    (False: the same Idempotency-Key and body were seen before)."""
-    digest = request_fingerprint(body.model_dump(mode="json"))
+    (False: the same Idempotency-Key and body were seen before). Secret values are sealed
+    to the workers' key before anything is stored."""
+    template = await _find_template(session, principal.tenant, body.template)
+    definition = TemplateDefinition.of(template)
+    secret = secret_names(definition.parameter_specs())
+    # Secret values stay out of the fingerprint: a plain hash of one can be reversed by
+    # guessing. The same key with only another secret therefore replays the original.
+    fingerprinted = body.model_dump(mode="json") | {
+        "parameters": {name: value for name, value in body.parameters.items() if name not in secret}
+    }
+    digest = request_fingerprint(fingerprinted)
     executions = ExecutionRepository(session, principal.tenant)
     if (earlier := await executions.replay(idempotency_key, digest)) is not None:
         return earlier, False
-    template = await _find_template(session, principal.tenant, body.template)
-    definition = TemplateDefinition.of(template)
-    rendered, refusals = _planned(definition, body.parameters)
+    _check_access(principal, template)
+    rendered, refusals = _planned(definition, body.parameters, seal_to)
     if rendered is None:
         raise ValidationFailed(
             f"{len(refusals)} parameter(s) are refused.",
@@ -271,7 +309,7 @@ async def create_via_api(
         changes={
             "template": template.slug,
             "version": template.version,
-            "parameters": rendered.values,
+            "parameters": masked(rendered.values),
         },
     )
     return execution, True
@@ -282,6 +320,9 @@ async def retry(session: AsyncSession, principal: Principal, execution_id: uuid.
     original = await get_execution(session, principal, execution_id)
     if original.status not in TERMINAL_STATUSES or original.template_id is None:
         raise Conflict(f"Execution {execution_id} is {original.status}; it cannot be retried.")
+    template = await session.get(OperationTemplate, original.template_id)
+    if template is not None:
+        _check_access(principal, template)
     new = await _retry(session, original, principal.subject)
     await record_audit(
         session,
@@ -363,6 +404,14 @@ async def claim(session: AsyncSession, execution_id: uuid.UUID, worker_id: str) 
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(f"Execution {execution_id} is {execution.status}; it cannot be claimed.")
     await _tell_submission(session, execution)
+    await record_audit(
+        session,
+        AuditEntry,
+        worker_id,
+        "execution.start",
+        execution.id,
+        tenant=execution.tenant,
+    )
     return execution
 
 
@@ -452,6 +501,15 @@ async def apply_worker_event(session: AsyncSession, event: Event) -> None:
         execution.output = finished.output_excerpt
         execution.error = finished.error
         await _tell_submission(session, execution)
+        await record_audit(
+            session,
+            AuditEntry,
+            finished.worker_id,
+            "execution.finish",
+            execution.id,
+            tenant=execution.tenant,
+            changes={"status": execution.status, "exit_code": execution.exit_code},
+        )
         if execution.template_id is not None:
             await dispatch_ready(session, execution.template_id)
     else:

@@ -6,14 +6,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from idp_common.schemas import Identifier, ResponseModel, Slug, StrictModel
+from idp_common.schemas import (
+    AllowedGroups,
+    AllowedRoles,
+    Identifier,
+    ResponseModel,
+    Slug,
+    StrictModel,
+)
 from operation_svc.safety.parameters import ParameterSpec
 from operation_svc.safety.verdict import Refusal
 
 
 class ParameterIn(StrictModel):
     name: Identifier
-    type: Literal["string", "integer", "number", "boolean"] = "string"
+    type: Literal["string", "integer", "number", "boolean", "secret"] = "string"
     required: bool = True
     default: str | int | float | bool | None = None
     enum: Annotated[list[str | int | float], Field(min_length=1, max_length=500)] | None = None
@@ -62,6 +69,8 @@ class TemplateIn(StrictModel):
     timeout_seconds: Annotated[float, Field(gt=0)] = 300
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
     retry_safe: bool = False
+    allowed_roles: AllowedRoles = []
+    allowed_groups: AllowedGroups = []
 
     @model_validator(mode="after")
     def _coherent(self) -> TemplateIn:
@@ -86,6 +95,8 @@ class TemplateUpdate(StrictModel):
     timeout_seconds: Annotated[float, Field(gt=0)] | None = None
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
     retry_safe: bool | None = None
+    allowed_roles: AllowedRoles = []
+    allowed_groups: AllowedGroups = []
 
 
 class TemplateOut(ResponseModel):
@@ -101,6 +112,8 @@ class TemplateOut(ResponseModel):
     timeout_seconds: float
     max_concurrency: int | None
     retry_safe: bool
+    allowed_roles: list[str]
+    allowed_groups: list[str]
     version: int
     created_by: str
     updated_by: str

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from idp_common.auth import Admin, Viewer
+from idp_common.auth import Admin, Viewer, caller_credentials
 from idp_common.dependencies import SessionDep
 from idp_common.errors import NotFound
 from idp_common.pagination import Page, PageParamsDep
@@ -89,4 +89,4 @@ async def field_options(
         }
     dependent = {name: request.query_params.get(name) for name in field.depends_on}
     client: DatasourceClient = request.app.state.datasources
-    return await client.resolve(field.data_source, dependent, request.headers["authorization"])
+    return await client.resolve(field.data_source, dependent, caller_credentials(request))

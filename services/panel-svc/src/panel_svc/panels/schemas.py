@@ -6,7 +6,14 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from idp_common.schemas import Identifier, ResponseModel, Slug, StrictModel
+from idp_common.schemas import (
+    AllowedGroups,
+    AllowedRoles,
+    Identifier,
+    ResponseModel,
+    Slug,
+    StrictModel,
+)
 from panel_svc.fields.types import (
     CHOICE_TYPES,
     MAX_TEXT_LENGTH,
@@ -44,10 +51,13 @@ class FieldIn(StrictModel):
     @model_validator(mode="after")
     def _workable(self) -> FieldIn:
         """Refuse a definition that cannot work, naming why."""
-        if self.field_type == "secret":
-            # Until secret values travel encrypted to the worker, they would be stored and
-            # sent in plain text: refuse rather than leak.
-            raise ValueError("secret fields are not available yet")
+        if self.field_type == "secret" and (
+            self.default is not None or self.allowed_values is not None
+        ):
+            raise ValueError(
+                "a secret field takes no default nor allowed_values (they would be kept in "
+                "plain text)"
+            )
         if self.field_type in CHOICE_TYPES:
             if (self.options is None) == (self.data_source is None):
                 raise ValueError(f"a {self.field_type} field needs options or a data_source (one)")
@@ -87,6 +97,8 @@ class PanelIn(StrictModel):
     is_active: bool = True
     category: Annotated[str, Field(max_length=100)] = ""
     tags: Annotated[list[Tag], Field(max_length=20)] = []
+    allowed_roles: AllowedRoles = []
+    allowed_groups: AllowedGroups = []
     order: Annotated[int, Field(ge=0, le=100_000)] = 0
     fields: Annotated[list[FieldIn], Field(max_length=100)] = []
 
@@ -141,6 +153,8 @@ class PanelUpdate(StrictModel):
     is_active: bool | None = None
     category: Annotated[str, Field(max_length=100)] | None = None
     tags: Annotated[list[Tag], Field(max_length=20)] | None = None
+    allowed_roles: AllowedRoles = []
+    allowed_groups: AllowedGroups = []
     order: Annotated[int, Field(ge=0, le=100_000)] | None = None
     fields: Annotated[list[FieldIn], Field(max_length=100)] | None = None
 
@@ -179,6 +193,8 @@ class PanelOut(ResponseModel):
     operation_template: str
     category: str
     tags: list[str]
+    allowed_roles: list[str]
+    allowed_groups: list[str]
     order: int
     fields: list[FieldOut]
     created_by: str

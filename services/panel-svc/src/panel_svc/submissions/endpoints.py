@@ -5,10 +5,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from idp_common.auth import Operator, Viewer
+from idp_common.auth import Operator, Viewer, caller_credentials
 from idp_common.dependencies import SessionDep
 from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
 from idp_common.pagination import Page, PageParamsDep
+from idp_common.rate_limit import SubmissionRateLimit
+from panel_svc.config import PanelSettings
 from panel_svc.datasources import OptionsLookup
 from panel_svc.submissions import service
 from panel_svc.submissions.schemas import SubmissionIn, SubmissionOut
@@ -16,7 +18,11 @@ from panel_svc.submissions.schemas import SubmissionIn, SubmissionOut
 router = APIRouter(prefix="/api/v1", tags=["submissions"])
 
 
-@router.post("/panels/{panel_id}/submissions", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/panels/{panel_id}/submissions",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[SubmissionRateLimit],
+)
 async def submit(
     panel_id: uuid.UUID,
     payload: SubmissionIn,
@@ -29,9 +35,16 @@ async def submit(
     """Submit the panel's form; the operation runs asynchronously (poll the submission).
     With an Idempotency-Key, repeating the same request returns the original submission;
     the same key with another body is a 409."""
-    lookup = OptionsLookup(request.app.state.datasources, request.headers["authorization"])
+    lookup = OptionsLookup(request.app.state.datasources, caller_credentials(request))
+    settings: PanelSettings = request.app.state.settings
     submission, created = await service.submit(
-        session, principal, panel_id, payload, idempotency_key=idempotency_key, options=lookup
+        session,
+        principal,
+        panel_id,
+        payload,
+        idempotency_key=idempotency_key,
+        options=lookup,
+        seal_to=settings.sealing.key(),
     )
     if not created:
         response.headers[REPLAYED_HEADER] = "true"

@@ -3,10 +3,11 @@ from __future__ import annotations
 import logging
 import uuid
 
+from nacl.public import PublicKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp_common.audit import record_audit
-from idp_common.auth import Principal
+from idp_common.audit import MASK, record_audit
+from idp_common.auth import Principal, check_run_access
 from idp_common.errors import Conflict, ValidationFailed
 from idp_common.events import TERMINAL_STATUSES, SubmissionCreated, SubmissionUpdated
 from idp_common.idempotency import request_fingerprint
@@ -14,6 +15,7 @@ from idp_common.messaging.envelope import Event
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
 from idp_common.pagination import PageParams, paginate
+from idp_common.sealing import seal
 from panel_svc.datasources import OptionsLookup
 from panel_svc.models import AuditEntry, Submission, messaging
 from panel_svc.panels.service import get_panel
@@ -33,21 +35,33 @@ async def submit(
     *,
     idempotency_key: str | None,
     options: OptionsLookup,
+    seal_to: PublicKey,
 ) -> tuple[Submission, bool]:
     """Store a validated submission and, in the same transaction, its event for operation-svc;
-    returns it and whether it was created now (False: an Idempotency-Key replay)."""
-    digest = request_fingerprint({"panel_id": str(panel_id), "data": payload.data})
+    returns it and whether it was created now (False: an Idempotency-Key replay). Secret
+    values are sealed to the workers' key: the row shows them as ***, the event carries them
+    sealed."""
+    panel = await get_panel(session, principal, panel_id)
+    secret_fields = {field.name for field in panel.fields if field.field_type == "secret"}
+    # Secret values stay out of the fingerprint: a plain hash of one can be reversed by
+    # guessing. The same key with only another secret therefore replays the original.
+    fingerprinted = {
+        name: value for name, value in payload.data.items() if name not in secret_fields
+    }
+    digest = request_fingerprint({"panel_id": str(panel_id), "data": fingerprinted})
     submissions = SubmissionRepository(session, principal.tenant)
     if (earlier := await submissions.replay(idempotency_key, digest)) is not None:
         return earlier, False
-    panel = await get_panel(session, principal, panel_id)
     if not panel.is_active:
         raise Conflict(f"Panel {panel.slug!r} is inactive and accepts no submissions.")
+    check_run_access(principal, panel.allowed_roles, panel.allowed_groups, f"Panel {panel.slug!r}")
     values, errors = validate_values(panel.fields, payload.data)
     if not errors:
         errors = await dynamic_errors(panel.fields, values, options)
     if errors:
         raise ValidationFailed(f"{len(errors)} field(s) are invalid.", errors=errors)
+    sealed = {name: seal(seal_to, values[name]) for name in secret_fields & values.keys()}
+    shown = values | dict.fromkeys(sealed, MASK)
     submission = submissions.add(
         Submission(
             tenant=principal.tenant,
@@ -55,7 +69,7 @@ async def submit(
             submitted_by=principal.subject,
             idempotency_key=idempotency_key,
             request_hash=digest,
-            data=values,
+            data=shown,
             status="pending",
         )
     )
@@ -66,7 +80,9 @@ async def submit(
         panel_slug=panel.slug,
         operation_template=panel.operation_template,
         submitted_by=principal.subject,
-        parameters=values,
+        submitter_roles=sorted(principal.roles),
+        submitter_groups=sorted(principal.groups),
+        parameters=values | sealed,
     )
     event = created.to_event(source=SOURCE, tenant=principal.tenant, subject=str(submission.id))
     await add_event(session, messaging, PANEL_SUBMISSIONS, event)
@@ -76,7 +92,7 @@ async def submit(
         principal,
         "submission.create",
         submission.id,
-        changes={"panel": panel.slug, "data": values},
+        changes={"panel": panel.slug, "data": shown},
     )
     return submission, True
 

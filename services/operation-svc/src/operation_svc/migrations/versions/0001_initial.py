@@ -36,6 +36,8 @@ def upgrade() -> None:
         sa.Column("timeout_seconds", sa.Float(), nullable=False),
         sa.Column("max_concurrency", sa.Integer(), nullable=True),
         sa.Column("retry_safe", sa.Boolean(), nullable=False),
+        sa.Column("allowed_roles", sa.JSON(), nullable=False),
+        sa.Column("allowed_groups", sa.JSON(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("is_deleted", sa.Boolean(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
@@ -66,6 +68,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("secret_refs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_secret_refs_tenant"), ["tenant"], unique=False)
+
+    op.create_table(
+        "api_keys",
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("roles", sa.JSON(), nullable=False),
+        sa.Column("groups", sa.JSON(), nullable=False),
+        sa.Column("expires_at", UTCDateTime(), nullable=True),
+        sa.Column("revoked_at", UTCDateTime(), nullable=True),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("updated_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
+    )
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_api_keys_tenant"), ["tenant"], unique=False)
 
     op.create_table(
         "executions",
@@ -202,6 +224,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_secret_refs_tenant"))
 
     op.drop_table("secret_refs")
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_api_keys_tenant"))
+
+    op.drop_table("api_keys")
     with op.batch_alter_table("operation_templates", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_operation_templates_tenant"))
 

@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("operation_template", sa.String(length=100), nullable=False),
         sa.Column("category", sa.String(length=100), nullable=False),
         sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("allowed_roles", sa.JSON(), nullable=False),
+        sa.Column("allowed_groups", sa.JSON(), nullable=False),
         sa.Column("order", sa.Integer(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("updated_by", sa.String(length=200), nullable=False),

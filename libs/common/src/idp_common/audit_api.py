@@ -1,0 +1,61 @@
+"""``GET /api/v1/audit``: a service's audit trail for its tenant's admins, newest first."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from idp_common.audit import AuditRecord
+from idp_common.auth import Admin
+from idp_common.dependencies import SessionDep
+from idp_common.pagination import Page, PageParamsDep, paginate
+from idp_common.repository import TenantRepository
+from idp_common.schemas import ResponseModel
+
+
+class AuditOut(ResponseModel):
+    id: uuid.UUID
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    request_id: str | None
+    trace_id: str | None
+    changes: dict[str, Any]
+    created_at: datetime
+
+
+def audit_router(model: type[AuditRecord]) -> APIRouter:
+    router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+    entry: Any = model  # the mapped subclass: its columns are SQL expressions
+
+    @router.get("")
+    async def list_audit(
+        session: SessionDep,
+        principal: Admin,
+        page: PageParamsDep,
+        action: Annotated[str | None, Query(max_length=60)] = None,
+        object_type: Annotated[str | None, Query(max_length=60)] = None,
+        object_id: Annotated[str | None, Query(max_length=64)] = None,
+        actor: Annotated[str | None, Query(max_length=200)] = None,
+        since: datetime | None = None,
+    ) -> Page[AuditOut]:
+        """Who did what (secrets masked); filters combine."""
+        stmt = TenantRepository(session, principal.tenant, model).scoped()
+        for column, value in (
+            (entry.action, action),
+            (entry.object_type, object_type),
+            (entry.object_id, object_id),
+            (entry.actor, actor),
+        ):
+            if value:
+                stmt = stmt.where(column == value)
+        if since:
+            stmt = stmt.where(entry.created_at >= since)
+        rows, cursor = await paginate(session, stmt, model, page)
+        return Page(items=[AuditOut.model_validate(row) for row in rows], next_cursor=cursor)
+
+    return router

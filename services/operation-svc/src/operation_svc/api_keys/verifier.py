@@ -1,0 +1,38 @@
+"""operation-svc owns the API keys, so it verifies them against its own table."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from idp_common.api_keys import API_KEY_PREFIX, hash_api_key
+from idp_common.auth import Principal
+from idp_common.db import Database, utcnow
+from idp_common.errors import Unauthorized
+from operation_svc.models import ApiKey
+
+
+class LocalApiKeyVerifier:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def verify(self, key: str) -> Principal:
+        if not key.startswith(API_KEY_PREFIX):
+            raise Unauthorized("Invalid API key")
+        # Not a transaction: the request may already hold the SQLite writer's turn.
+        async with self._db.reader() as connection:
+            result = await connection.execute(
+                select(ApiKey.__table__).where(ApiKey.key_hash == hash_api_key(key))
+            )
+            record = result.one_or_none()
+        if (
+            record is None
+            or record.revoked_at is not None
+            or (record.expires_at is not None and record.expires_at <= utcnow())
+        ):
+            raise Unauthorized("Invalid, expired or revoked API key")
+        return Principal(
+            subject=f"api-key:{record.id}",
+            tenant=record.tenant,
+            roles=frozenset(record.roles),
+            groups=frozenset(record.groups),
+        )

@@ -1,0 +1,514 @@
+"""Identity across the services: roles, tenancy, API keys, per-object restrictions, audit.
+
+Every test runs panel-svc, operation-svc and datasource-svc on real ports and real databases;
+panel-svc and datasource-svc verify API keys by asking operation-svc."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from idp_common.settings import RateLimitSettings
+from tests.harness import (
+    REDIS_URL,
+    LocalSQSServer,
+    Platform,
+    auth_headers,
+    eventually,
+    running_platform,
+)
+
+ADMIN = auth_headers("acme", ("admin",), "ada")
+OPERATOR = auth_headers("acme", ("operator",), "otto")
+VIEWER = auth_headers("acme", ("viewer",), "vera")
+OTHER_ADMIN = auth_headers("globex", ("admin",), "mallory")
+
+
+@pytest.fixture
+async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    async with running_platform(
+        "sqlite", tmp_path, sqs_server, with_worker=False, with_datasource=True
+    ) as running:
+        yield running
+
+
+def datasources(platform: Platform) -> httpx.AsyncClient:
+    assert platform.datasource is not None
+    return platform.datasource
+
+
+async def created(response: httpx.Response, status: int = 201) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def seed(platform: Platform, headers: dict[str, str] = ADMIN) -> dict[str, str]:
+    """One of each tenant-owned object, created by the tenant's admin."""
+    template = await created(
+        await platform.operation.post(
+            "/api/v1/templates",
+            json={
+                "slug": "echo-message",
+                "name": "Echo",
+                "command_template": "echo {{message}}",
+                "parameters": [{"name": "message", "max_length": 200}],
+            },
+            headers=headers,
+        )
+    )
+    panel = await created(
+        await platform.panel.post(
+            "/api/v1/panels",
+            json={
+                "slug": "echo",
+                "title": "Echo",
+                "operation_template": "echo-message",
+                "fields": [{"name": "message", "label": "Message"}],
+            },
+            headers=headers,
+        )
+    )
+    submission = await created(
+        await platform.panel.post(
+            f"/api/v1/panels/{panel['id']}/submissions",
+            json={"data": {"message": "hi"}},
+            headers=headers,
+        ),
+        202,
+    )
+    execution = await created(
+        await platform.operation.post(
+            "/api/v1/executions",
+            json={"template": "echo-message", "parameters": {"message": "hi"}},
+            headers=headers,
+        ),
+        202,
+    )
+    source = await created(
+        await datasources(platform).post(
+            "/api/v1/datasources",
+            json={
+                "slug": "colours",
+                "name": "Colours",
+                "source_type": "static",
+                "options": [{"value": "red", "label": "Red"}],
+            },
+            headers=headers,
+        )
+    )
+    secret = await created(
+        await platform.operation.post(
+            "/api/v1/secrets",
+            json={"slug": "db-password", "provider": "env", "key": "DB_PASSWORD"},
+            headers=headers,
+        )
+    )
+    return {
+        "template": template["id"],
+        "panel": panel["id"],
+        "submission": submission["id"],
+        "execution": execution["id"],
+        "source": source["id"],
+        "secret": secret["id"],
+    }
+
+
+async def test_roles_gate_what_each_principal_may_do(platform: Platform) -> None:
+    ids = await seed(platform)
+    ops, panels, sources = platform.operation, platform.panel, datasources(platform)
+    template = {"slug": "t2", "name": "T", "command_template": "echo hi"}
+    panel = {"slug": "p2", "title": "P", "operation_template": "echo-message"}
+    source = {
+        "slug": "s2",
+        "name": "S",
+        "source_type": "static",
+        "options": [{"value": "a", "label": "A"}],
+    }
+    secret = {"slug": "s2", "provider": "env", "key": "X"}
+    api_key = {"name": "ci", "roles": ["viewer"]}
+    manage = [
+        (ops, "POST", "/api/v1/templates", template),
+        (ops, "PATCH", f"/api/v1/templates/{ids['template']}", {"name": "renamed"}),
+        (ops, "DELETE", f"/api/v1/templates/{ids['template']}", None),
+        (ops, "POST", "/api/v1/secrets", secret),
+        (ops, "DELETE", f"/api/v1/secrets/{ids['secret']}", None),
+        (ops, "POST", "/api/v1/api-keys", api_key),
+        (ops, "GET", "/api/v1/audit", None),
+        (panels, "POST", "/api/v1/panels", panel),
+        (panels, "PATCH", f"/api/v1/panels/{ids['panel']}", {"title": "renamed"}),
+        (panels, "DELETE", f"/api/v1/panels/{ids['panel']}", None),
+        (sources, "POST", "/api/v1/datasources", source),
+        (sources, "DELETE", f"/api/v1/datasources/{ids['source']}", None),
+    ]
+    run = [
+        (panels, "POST", f"/api/v1/panels/{ids['panel']}/submissions", {"data": {"message": "x"}}),
+        (
+            ops,
+            "POST",
+            "/api/v1/executions",
+            {"template": "echo-message", "parameters": {"message": "x"}},
+        ),
+        (ops, "POST", f"/api/v1/executions/{ids['execution']}/cancel", None),
+        (ops, "POST", f"/api/v1/executions/{ids['execution']}/retry", None),
+    ]
+    for client, method, url, body in manage + run:
+        response = await client.request(method, url, json=body, headers=VIEWER)
+        assert response.status_code == 403, (method, url, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    for client, method, url, body in manage:
+        response = await client.request(method, url, json=body, headers=OPERATOR)
+        assert response.status_code == 403, (method, url, response.text)
+
+    # Reading is a viewer's right; running an operator's.
+    for client, url in [
+        (panels, f"/api/v1/panels/{ids['panel']}"),
+        (panels, f"/api/v1/submissions/{ids['submission']}"),
+        (ops, f"/api/v1/templates/{ids['template']}"),
+        (ops, f"/api/v1/executions/{ids['execution']}"),
+        (ops, f"/api/v1/executions/{ids['execution']}/logs"),
+        (sources, f"/api/v1/datasources/{ids['source']}"),
+    ]:
+        assert (await client.get(url, headers=VIEWER)).status_code == 200, url
+    statuses = [
+        (await client.request(method, url, json=body, headers=OPERATOR)).status_code
+        for client, method, url, body in run
+    ]
+    assert statuses == [202, 202, 202, 202]
+
+
+async def test_another_tenants_objects_do_not_exist_for_you(platform: Platform) -> None:
+    ids = await seed(platform)
+    ops, panels, sources = platform.operation, platform.panel, datasources(platform)
+    by_id = [
+        (panels, "GET", f"/api/v1/panels/{ids['panel']}", None),
+        (panels, "GET", f"/api/v1/panels/{ids['panel']}/schema", None),
+        (panels, "PATCH", f"/api/v1/panels/{ids['panel']}", {"title": "x"}),
+        (panels, "POST", f"/api/v1/panels/{ids['panel']}/submissions", {"data": {"message": "x"}}),
+        (panels, "GET", f"/api/v1/submissions/{ids['submission']}", None),
+        (ops, "GET", f"/api/v1/templates/{ids['template']}", None),
+        (ops, "PATCH", f"/api/v1/templates/{ids['template']}", {"name": "x"}),
+        (ops, "GET", f"/api/v1/executions/{ids['execution']}", None),
+        (ops, "GET", f"/api/v1/executions/{ids['execution']}/logs", None),
+        (ops, "GET", f"/api/v1/executions/{ids['execution']}/logs/stream", None),
+        (ops, "POST", f"/api/v1/executions/{ids['execution']}/cancel", None),
+        (ops, "GET", f"/api/v1/secrets/{ids['secret']}", None),
+        (ops, "DELETE", f"/api/v1/secrets/{ids['secret']}", None),
+        (sources, "GET", f"/api/v1/datasources/{ids['source']}", None),
+        (sources, "POST", f"/api/v1/datasources/{ids['source']}/resolve", {"values": {}}),
+        (sources, "DELETE", f"/api/v1/datasources/{ids['source']}", None),
+    ]
+    for client, method, url, body in by_id:
+        response = await client.request(method, url, json=body, headers=OTHER_ADMIN)
+        assert response.status_code == 404, (method, url, response.text)
+
+    lists = [
+        (panels, "/api/v1/panels"),
+        (panels, "/api/v1/submissions"),
+        (ops, "/api/v1/templates"),
+        (ops, "/api/v1/executions"),
+        (ops, "/api/v1/secrets"),
+        (ops, "/api/v1/audit"),
+        (panels, "/api/v1/audit"),
+        (sources, "/api/v1/datasources"),
+        (sources, "/api/v1/audit"),
+    ]
+    for client, url in lists:
+        mine = await client.get(url, headers=ADMIN)
+        theirs = await client.get(url, headers=OTHER_ADMIN)
+        assert mine.status_code == theirs.status_code == 200, url
+        assert mine.json()["items"], url
+        assert theirs.json()["items"] == [], url
+    # Nothing was changed by the refused attempts.
+    still = await ops.get(f"/api/v1/secrets/{ids['secret']}", headers=ADMIN)
+    assert still.status_code == 200
+
+
+async def test_api_keys_are_stored_hashed_and_revocation_is_immediate(
+    platform: Platform,
+) -> None:
+    ids = await seed(platform)
+    issued = await created(
+        await platform.operation.post(
+            "/api/v1/api-keys", json={"name": "deploy-bot", "roles": ["operator"]}, headers=ADMIN
+        )
+    )
+    key = issued["key"]
+    assert key.startswith("idp_")
+    assert len(key) >= 4 + 43
+    assert issued["prefix"] == key[:12]
+    listed = (await platform.operation.get("/api/v1/api-keys", headers=ADMIN)).json()["items"]
+    assert [item["prefix"] for item in listed] == [issued["prefix"]]
+    assert "key" not in listed[0]
+
+    engine = create_async_engine(platform.database_urls["operation"])
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT * FROM api_keys"))).mappings().all()
+        audit = (await connection.execute(text("SELECT * FROM audit_log"))).mappings().all()
+    await engine.dispose()
+    assert [row["key_hash"] for row in rows] == [hashlib.sha256(key.encode()).hexdigest()]
+    assert key not in json.dumps([dict(row) for row in rows + audit], default=str)
+
+    with_key = {"X-API-Key": key}
+    usable = [
+        (platform.panel, f"/api/v1/panels/{ids['panel']}"),
+        (platform.operation, f"/api/v1/executions/{ids['execution']}"),
+        (datasources(platform), f"/api/v1/datasources/{ids['source']}"),
+    ]
+    for client, url in usable:
+        assert (await client.get(url, headers=with_key)).status_code == 200, url
+    submitted = await created(
+        await platform.panel.post(
+            f"/api/v1/panels/{ids['panel']}/submissions",
+            json={"data": {"message": "from a bot"}},
+            headers=with_key,
+        ),
+        202,
+    )
+    assert submitted["submitted_by"] == f"api-key:{issued['id']}"
+    whoami = (await platform.panel.get("/api/v1/auth/whoami", headers=with_key)).json()
+    assert whoami == {
+        "sub": f"api-key:{issued['id']}",
+        "tenant": "acme",
+        "roles": ["operator"],
+        "groups": [],
+    }
+    # The key's roles bound it: an operator key cannot manage templates.
+    refused = await platform.operation.post(
+        "/api/v1/templates",
+        json={"slug": "x", "name": "x", "command_template": "echo"},
+        headers=with_key,
+    )
+    assert refused.status_code == 403
+
+    revoked = await platform.operation.delete(f"/api/v1/api-keys/{issued['id']}", headers=ADMIN)
+    assert revoked.status_code == 204
+    for client, url in usable:
+        response = await client.get(url, headers=with_key)
+        assert response.status_code == 401, url
+        assert response.headers["content-type"] == "application/problem+json"
+
+    for bad in ({"X-API-Key": "idp_" + "A" * 43}, {"X-API-Key": "not-a-key"}, with_key | ADMIN):
+        assert (await platform.panel.get("/api/v1/panels", headers=bad)).status_code == 401
+
+
+async def test_allowed_groups_restrict_who_may_run_a_panel_or_template(
+    platform: Platform,
+) -> None:
+    await seed(platform)
+    restricted = await created(
+        await platform.operation.post(
+            "/api/v1/templates",
+            json={
+                "slug": "drop-replica",
+                "name": "Drop a replica",
+                "command_template": "echo dropping",
+                "allowed_groups": ["db-admins"],
+            },
+            headers=ADMIN,
+        )
+    )
+    assert restricted["allowed_groups"] == ["db-admins"]
+    dba = auth_headers("acme", ("operator",), "dora", groups=("db-admins",))
+    run = {"template": "drop-replica", "parameters": {}}
+    refused = await platform.operation.post("/api/v1/executions", json=run, headers=OPERATOR)
+    assert refused.status_code == 403
+    assert "db-admins" in refused.json()["detail"]
+    assert (
+        await platform.operation.post("/api/v1/executions", json=run, headers=ADMIN)
+    ).status_code == 403
+    allowed = await platform.operation.post("/api/v1/executions", json=run, headers=dba)
+    assert allowed.status_code == 202, allowed.text
+
+    # A panel open to every operator, in front of the restricted template: the submission is
+    # accepted by panel-svc and rejected by operation-svc, which knows the template's rule.
+    open_panel = await created(
+        await platform.panel.post(
+            "/api/v1/panels",
+            json={"slug": "drop", "title": "Drop", "operation_template": "drop-replica"},
+            headers=ADMIN,
+        )
+    )
+    submission = await created(
+        await platform.panel.post(
+            f"/api/v1/panels/{open_panel['id']}/submissions", json={"data": {}}, headers=OPERATOR
+        ),
+        202,
+    )
+
+    async def rejected() -> dict[str, Any] | None:
+        body: dict[str, Any] = (
+            await platform.panel.get(f"/api/v1/submissions/{submission['id']}", headers=OPERATOR)
+        ).json()
+        return body if body["status"] == "rejected" else None
+
+    assert "may not run" in (await eventually(rejected))["error"]
+
+    # A panel restricted itself refuses at once.
+    closed_panel = await created(
+        await platform.panel.post(
+            "/api/v1/panels",
+            json={
+                "slug": "drop-closed",
+                "title": "Drop",
+                "operation_template": "drop-replica",
+                "allowed_groups": ["db-admins"],
+            },
+            headers=ADMIN,
+        )
+    )
+    url = f"/api/v1/panels/{closed_panel['id']}/submissions"
+    assert (await platform.panel.post(url, json={"data": {}}, headers=OPERATOR)).status_code == 403
+    assert (await platform.panel.post(url, json={"data": {}}, headers=dba)).status_code == 202
+
+
+async def test_every_mutation_leaves_an_audit_row_without_secrets(platform: Platform) -> None:
+    ids = await seed(platform)
+    ops, panels, sources = platform.operation, platform.panel, datasources(platform)
+    literal = "sup3r-s3cret-header-value"
+    await created(
+        await sources.post(
+            "/api/v1/datasources",
+            json={
+                "slug": "with-header",
+                "name": "H",
+                "source_type": "http",
+                "endpoint_url": "http://127.0.0.1:9/x",
+                "headers": {"X-Api-Token": literal},
+            },
+            headers=ADMIN,
+        )
+    )
+    issued = await created(
+        await ops.post("/api/v1/api-keys", json={"name": "bot", "roles": ["viewer"]}, headers=ADMIN)
+    )
+    mutations = [
+        (ops, "PATCH", f"/api/v1/templates/{ids['template']}", {"name": "Echo 2"}),
+        (ops, "POST", f"/api/v1/executions/{ids['execution']}/cancel", None),
+        (ops, "POST", f"/api/v1/executions/{ids['execution']}/retry", None),
+        (ops, "DELETE", f"/api/v1/api-keys/{issued['id']}", None),
+        (ops, "DELETE", f"/api/v1/secrets/{ids['secret']}", None),
+        (panels, "PATCH", f"/api/v1/panels/{ids['panel']}", {"title": "Echo 2"}),
+        (sources, "PATCH", f"/api/v1/datasources/{ids['source']}", {"name": "Colours 2"}),
+        (sources, "POST", f"/api/v1/datasources/{ids['source']}/refresh", None),
+        (sources, "DELETE", f"/api/v1/datasources/{ids['source']}", None),
+        (panels, "DELETE", f"/api/v1/panels/{ids['panel']}", None),
+        (ops, "DELETE", f"/api/v1/templates/{ids['template']}", None),
+    ]
+    for client, method, url, body in mutations:
+        response = await client.request(method, url, json=body, headers=ADMIN)
+        assert response.is_success, (method, url, response.text)
+
+    async def actions(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+        response = await client.get("/api/v1/audit", params={"limit": 100}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    expected = {
+        ops: {
+            "template.create",
+            "template.update",
+            "template.delete",
+            "execution.create",
+            "execution.submit",
+            "execution.cancel",
+            "execution.retry",
+            "secret.create",
+            "secret.delete",
+            "api_key.create",
+            "api_key.revoke",
+        },
+        panels: {"panel.create", "panel.update", "panel.delete", "submission.create"},
+        sources: {
+            "datasource.create",
+            "datasource.update",
+            "datasource.refresh",
+            "datasource.delete",
+        },
+    }
+    for client, wanted in expected.items():
+        rows = await actions(client)
+        assert wanted <= {row["action"] for row in rows}, {row["action"] for row in rows}
+        assert {row["actor"] for row in rows} == {"ada"}
+        dumped = json.dumps(rows)
+        assert literal not in dumped
+        assert issued["key"] not in dumped
+    header_rows = [row for row in await actions(sources) if row["action"] == "datasource.create"]
+    assert any(row["changes"].get("headers", {}).get("X-Api-Token") == "***" for row in header_rows)
+    filtered = await ops.get("/api/v1/audit", params={"object_type": "api_key"}, headers=ADMIN)
+    assert {row["action"] for row in filtered.json()["items"]} == {
+        "api_key.create",
+        "api_key.revoke",
+    }
+    assert all(row["request_id"] for row in await actions(panels))
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+async def test_a_burst_above_the_limit_is_refused_and_other_principals_are_not(
+    storage: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    limits = RateLimitSettings(
+        redis_url=REDIS_URL if storage == "redis" else None,
+        submissions="3/minute",
+        executions="2/minute",
+        resolve="4/minute",
+    )
+    run = uuid.uuid4().hex[:8]  # Redis counters outlive the test: fresh principals each run
+    alice = auth_headers("acme", ("operator",), f"alice-{run}")
+    bob = auth_headers("acme", ("operator",), f"bob-{run}")
+    async with running_platform(
+        "sqlite",
+        tmp_path,
+        sqs_server,
+        with_worker=False,
+        with_datasource=True,
+        rate_limit=limits,
+    ) as platform:
+        ids = await seed(platform, auth_headers("acme", ("admin",), f"ada-{run}"))
+        cases = [
+            (
+                platform.panel,
+                f"/api/v1/panels/{ids['panel']}/submissions",
+                {"data": {"message": "x"}},
+                3,
+            ),
+            (
+                platform.operation,
+                "/api/v1/executions",
+                {"template": "echo-message", "parameters": {"message": "x"}},
+                2,
+            ),
+            (
+                datasources(platform),
+                f"/api/v1/datasources/{ids['source']}/resolve",
+                {"values": {}},
+                4,
+            ),
+        ]
+        for client, url, body, limit in cases:
+            answers = [await client.post(url, json=body, headers=alice) for _ in range(limit + 1)]
+            assert [a.is_success for a in answers] == [True] * limit + [False], url
+            assert [a.headers["RateLimit-Remaining"] for a in answers[:limit]] == [
+                str(limit - n) for n in range(1, limit + 1)
+            ]
+            refused = answers[-1]
+            assert refused.status_code == 429
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert 0 < int(refused.headers["Retry-After"]) <= 60
+            assert refused.headers["RateLimit-Limit"] == str(limit)
+            assert (await client.post(url, json=body, headers=bob)).is_success, url
+        # The refused submission was not stored: alice has exactly her three.
+        mine = await platform.panel.get(
+            "/api/v1/submissions", params={"submitted_by": f"alice-{run}"}, headers=alice
+        )
+        assert len(mine.json()["items"]) == 3
