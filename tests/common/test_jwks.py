@@ -136,6 +136,8 @@ async def test_algorithm_confusion_and_foreign_keys_are_refused(
         ),
         jwt.encode(claims(aud="other"), RSA_KEY, algorithm="RS256", headers={"kid": "rsa-1"}),
         jwt.encode(claims(), RSA_KEY, algorithm="RS512", headers={"kid": "rsa-1"}),
+        # Only the platform's own HS256 identities may be workers.
+        jwt.encode(claims(roles=["service"]), RSA_KEY, algorithm="RS256", headers={"kid": "rsa-1"}),
     ]
     verifier = TokenVerifier(settings)
     for token in bad:

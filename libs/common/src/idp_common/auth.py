@@ -112,7 +112,12 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"Invalid token: {exc}") from exc
-        return Principal.from_claims(claims)
+        principal = Principal.from_claims(claims)
+        if algorithm != "HS256" and "service" in principal.roles:
+            # The platform's own processes sign with the shared secret; an identity
+            # provider's token never makes its bearer a worker.
+            raise Unauthorized("Invalid token: the service role is not granted by this issuer")
+        return principal
 
 
 class ApiKeyVerifier(Protocol):
