@@ -18,6 +18,7 @@ from panel_svc.config import PanelSettings
 from panel_svc.models import Submission, messaging
 from tests.harness import (
     AUTH,
+    SEALING,
     LocalSQSServer,
     ServedApp,
     auth_headers,
@@ -55,6 +56,7 @@ async def api(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Panel
             database_url=url,
             sqs=sqs_settings(sqs_server),
             auth=AUTH,
+            sealing=SEALING,
             max_body_bytes=MAX_BODY,
         )
         async with (
@@ -439,16 +441,39 @@ async def test_panels_are_updated_filtered_and_soft_deleted_keeping_submissions(
     assert await create_panel(api, slug="restart-api")  # the slug is free again
 
 
-async def test_secret_fields_are_refused_until_they_can_travel_encrypted(api: PanelApi) -> None:
+@pytest.mark.parametrize("option", [{"default": "hunter22"}, {"allowed_values": ["hunter22"]}])
+async def test_a_secret_field_keeps_no_value_in_its_definition(
+    api: PanelApi, option: dict[str, Any]
+) -> None:
+    field = {"name": "token", "label": "Token", "field_type": "secret"} | option
     response = await api.client.post(
         "/api/v1/panels",
-        json={
-            "slug": "s",
-            "title": "S",
-            "operation_template": "x",
-            "fields": [{"name": "token", "label": "Token", "field_type": "secret"}],
-        },
+        json={"slug": "s", "title": "S", "operation_template": "x", "fields": [field]},
         headers=ADMIN,
     )
-    assert response.status_code == 422
-    assert "secret fields are not available yet" in response.text
+    (error,) = assert_problem(response, 422, "fields.0")["errors"]
+    assert "a secret field takes no default" in error["message"]
+
+
+async def test_a_secret_is_shown_masked_and_left_out_of_the_idempotency_fingerprint(
+    api: PanelApi,
+) -> None:
+    fields = [{"name": "token", "label": "Token", "field_type": "secret"}]
+    panel_id = await create_panel(api, fields=fields)
+    schema = (await api.client.get(f"/api/v1/panels/{panel_id}/schema", headers=ADMIN)).json()
+    assert schema["schema"]["properties"]["token"]["writeOnly"] is True
+    submissions = []
+    for token in ("correct-horse", "another-horse"):
+        submissions.append(
+            await api.client.post(
+                f"/api/v1/panels/{panel_id}/submissions",
+                json={"data": {"token": token}},
+                headers=OPERATOR | {"Idempotency-Key": "once"},
+            )
+        )
+    first, again = submissions
+    assert (first.status_code, first.json()["data"]) == (202, {"token": "***"})
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    submissions_kept, _ = await api.stored()
+    assert submissions_kept == 1

@@ -15,6 +15,7 @@ from panel_svc.app import create_app as create_panel
 from panel_svc.config import PanelSettings
 from tests.harness import (
     AUTH,
+    SEALING,
     LocalSQSServer,
     ServedApp,
     auth_headers,
@@ -44,6 +45,7 @@ async def panel_api(
             database_url=url,
             sqs=sqs_settings(sqs_server),
             auth=AUTH,
+            sealing=SEALING,
             datasource_api_url=str(datasources.base_url).rstrip("/"),
         )
         async with (

@@ -11,6 +11,7 @@ from operation_svc.app import create_app
 from operation_svc.config import OperationSettings
 from tests.harness import (
     AUTH,
+    SEALING,
     LocalSQSServer,
     ServedApp,
     free_port,
@@ -38,6 +39,7 @@ async def test_readyz_reports_each_unreachable_dependency(
             database_url=UNREACHABLE_POSTGRES if broken == "database" else url,
             sqs=sqs,
             auth=AUTH,
+            sealing=SEALING,
         )
         async with ServedApp(create_app(settings)) as served, httpx.AsyncClient() as client:
             assert (await client.get(f"{served.url}/healthz")).status_code == 200

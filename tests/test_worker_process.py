@@ -25,6 +25,7 @@ from idp_common.events import ExecutionRequested
 from idp_common.runtime import open_messaging
 from tests.harness import (
     AUTH,
+    SEALING_PRIVATE_KEY,
     LocalSQSServer,
     Platform,
     auth_headers,
@@ -64,6 +65,7 @@ class Workers:
             "WORKER_OUTPUT_HARD_LIMIT_BYTES": str(16 * 1024 * 1024),
             "WORKER_SHUTDOWN_GRACE_SECONDS": "2",
             "AUTH_JWT_SECRET": AUTH.signing_secret(),
+            "WORKER_SEALING_PRIVATE_KEY": SEALING_PRIVATE_KEY,
             "SQS_ENDPOINT_URL": str(sqs.endpoint_url),
             "SQS_ACCESS_KEY_ID": "test",
             "SQS_SECRET_ACCESS_KEY": "test",
@@ -253,6 +255,21 @@ async def test_env_shows_only_declared_variables(api: httpx.AsyncClient) -> None
     execution = await run(api, await template(api, "env", parameters=[{"name": "a"}]), a="x")
     names = {line.split("=", 1)[0] for line in await stdout(api, execution["id"])}
     assert names == {"PATH", "HOME", "LANG", "IDP_PARAM_A"}
+
+
+async def test_a_sealed_secret_parameter_is_opened_into_the_environment_only(
+    api: httpx.AsyncClient,
+) -> None:
+    token = f"sealed-param-{uuid.uuid4().hex}"
+    slug = await template(
+        api,
+        "python3 -c 'import os, sys; print(os.environ[\"IDP_PARAM_TOKEN\"]); print(sys.argv)'",
+        parameters=[{"name": "token", "type": "secret"}],
+    )
+    execution = await run(api, slug, token=token)
+    assert execution["status"] == "succeeded", execution
+    assert await stdout(api, execution["id"]) == ["***", "['-c']"]
+    assert token not in json.dumps(execution)
 
 
 PRINT_SECRET_FORMS = (

@@ -59,3 +59,12 @@ def test_unsafe_http_templates_are_refused_at_save_time(
     with pytest.raises(Refusal) as refused:
         template(**overrides)
     assert refused.value.rule == rule
+
+
+def test_an_http_template_takes_no_secret_parameter() -> None:
+    token = ParameterSpec.from_dict({"name": "token", "type": "secret"})
+    with pytest.raises(Refusal) as refused:
+        compile_http(
+            {"url": "https://api.example.com/", "headers": {"X-Token": "{{token}}"}}, [token]
+        )
+    assert (refused.value.rule, refused.value.parameter) == ("secret_in_http", "token")

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from idp_common.sealing import load_private_key, load_public_key, new_keypair, seal, unseal
 from operation_svc.safety.commands import compile_command, placeholders, render_command
-from operation_svc.safety.parameters import ParameterSpec, validate_values
+from operation_svc.safety.parameters import ParameterSpec, masked, validate_values
 from operation_svc.safety.verdict import Refusal
 
 ALLOWED = ["echo", "ls", "printf", "sh", "bash", "python3", "env", "find", "/usr/bin/printf"]
@@ -209,3 +210,48 @@ def test_a_pattern_that_does_not_compile_is_refused() -> None:
     with pytest.raises(Refusal) as refused:
         spec(pattern="(unclosed")
     assert refused.value.rule == "invalid_pattern"
+
+
+def test_a_secret_placeholder_in_argv_is_refused_at_save_time() -> None:
+    token = spec("token", type="secret")
+    with pytest.raises(Refusal) as refused:
+        compile_command("echo --token={{token}}", [token], ALLOWED)
+    assert (refused.value.rule, refused.value.parameter) == ("secret_in_argv", "token")
+    assert "IDP_PARAM_TOKEN" in refused.value.message
+    argv = compile_command("sh -c 'use \"$IDP_PARAM_TOKEN\"'", [token], ALLOWED)
+    assert render_command(argv, [token], {"token": "sealed:v1:x"}).argv == argv
+
+
+@pytest.mark.parametrize(
+    "option",
+    [{"default": "x"}, {"pattern": ".+"}, {"min_length": 8}, {"allow_leading_dash": True}],
+)
+def test_a_secret_parameter_takes_no_constraints(option: dict[str, Any]) -> None:
+    with pytest.raises(Refusal) as refused:
+        spec("token", type="secret", **option)
+    assert refused.value.rule == "secret_constraints"
+
+
+def test_a_secret_is_sealed_where_it_is_typed_and_must_arrive_sealed_elsewhere() -> None:
+    public, private = new_keypair()
+    token = spec("token", type="secret")
+    sealed, refusals = validate_values([token], {"token": "correct-horse"}, load_public_key(public))
+    assert refusals == []
+    assert unseal(load_private_key(private), sealed["token"]) == "correct-horse"
+    assert validate_values([token], sealed) == (sealed, [])  # a retry, or from panel-svc
+    for values, seal_to, rule in (
+        ({"token": "correct-horse"}, None, "not_sealed"),
+        ({"token": "abc"}, load_public_key(public), "secret_too_short"),
+        ({"token": 1234}, load_public_key(public), "type"),
+    ):
+        _, refusals = validate_values([token], values, seal_to)
+        assert [refusal.rule for refusal in refusals] == [rule]
+        assert "correct-horse" not in str(refusals[0])
+    _, refusals = validate_values([spec("name")], {"name": sealed["token"]})
+    assert [refusal.rule for refusal in refusals] == ["sealed_value"]
+
+
+def test_only_sealed_values_are_shown_masked() -> None:
+    public, _ = new_keypair()
+    token = seal(load_public_key(public), "correct-horse")
+    assert masked({"token": token, "name": "api"}) == {"token": "***", "name": "api"}

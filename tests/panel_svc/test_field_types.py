@@ -24,6 +24,7 @@ CASES: list[tuple[FieldRules, list[Any], list[tuple[Any, str]]]] = [
     ),
     (FieldRules("textarea"), ["line one\nline two"], [(["x"], "type")]),
     (FieldRules("secret", min_length=8), ["correct-horse"], [("short", "min_length")]),
+    (FieldRules("secret"), ["abcd"], [("abc", "secret_too_short"), (1234, "type")]),
     (FieldRules("email"), ["ops@example.com"], [("not-an-email", "email"), ("a@b", "email")]),
     (FieldRules("url"), ["https://example.com/x"], [("ftp://x", "url"), ("example.com", "url")]),
     (

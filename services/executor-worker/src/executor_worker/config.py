@@ -1,9 +1,16 @@
 from typing import Self
 
+from nacl.public import PrivateKey
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from idp_common.settings import DEFAULT_ALLOWED_EXECUTABLES, ServiceSettings
+from idp_common.sealing import load_private_key
+from idp_common.settings import (
+    DEFAULT_ALLOWED_EXECUTABLES,
+    DEV_SEALING_PRIVATE_KEY,
+    ServiceSettings,
+    check_sealing_key,
+)
 
 
 class WorkerSettings(ServiceSettings):
@@ -51,9 +58,32 @@ class WorkerSettings(ServiceSettings):
         default=None, description="Region of AWS Secrets Manager; None disables that provider."
     )
     shutdown_grace_seconds: float = Field(default=30, ge=0, description="SIGTERM grace.")
+    sealing_private_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 X25519 private key that opens the secret values sealed to "
+        "SEALING_PUBLIC_KEY; held by the workers only. Required outside development.",
+    )
 
     @model_validator(mode="after")
     def _service_token_outside_development(self) -> Self:
         if self.environment == "production" and self.service_token is None:
             raise ValueError("WORKER_SERVICE_TOKEN is required in production")
         return self
+
+    @model_validator(mode="after")
+    def _sealing_key_outside_development(self) -> Self:
+        check_sealing_key(
+            self.environment,
+            self._sealing_private_key(),
+            DEV_SEALING_PRIVATE_KEY,
+            "WORKER_SEALING_PRIVATE_KEY",
+        )
+        return self
+
+    def _sealing_private_key(self) -> str | None:
+        key = self.sealing_private_key
+        return key.get_secret_value() if key is not None else None
+
+    def opening_key(self) -> PrivateKey:
+        """The key that opens sealed secret values."""
+        return load_private_key(self._sealing_private_key() or DEV_SEALING_PRIVATE_KEY)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+from nacl.public import PrivateKey
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -24,6 +26,7 @@ from idp_common.events import (
 )
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher
+from idp_common.sealing import UnsealFailed, unseal
 from idp_common.secret_values import SecretResolver, SecretUnavailable
 
 SOURCE = "urn:idp:executor-worker"
@@ -52,6 +55,17 @@ RUN_SECONDS = Histogram(
 )
 
 
+def _opened(key: PrivateKey, sealed_env: Mapping[str, str]) -> dict[str, str]:
+    """The sealed secret parameters in plain text, for the child's environment only."""
+    opened = {}
+    for name, token in sealed_env.items():
+        try:
+            opened[name] = unseal(key, token)
+        except UnsealFailed as exc:
+            raise UnsealFailed(f"the value of {name} cannot be opened: {exc}") from None
+    return opened
+
+
 class JobHandler:
     def __init__(
         self,
@@ -68,6 +82,7 @@ class JobHandler:
         self.publisher = publisher
         self.running = running
         self.secrets = secrets
+        self.opening_key = settings.opening_key()
         self.sandbox = Sandbox(
             cpu_seconds=settings.limit_cpu_seconds,
             memory_bytes=settings.limit_memory_bytes,
@@ -158,7 +173,8 @@ class JobHandler:
             return RunResult.refused(f"{job.argv[0]!r} is not allowed on this worker")
         try:
             secret_env = await self.secrets.resolve(job.secrets)
-        except SecretUnavailable as exc:
+            secret_env |= _opened(self.opening_key, job.sealed_env)
+        except (SecretUnavailable, UnsealFailed) as exc:
             return RunResult.refused(str(exc))
         masker = SecretMasker(secret_env.values())
 

@@ -1,10 +1,10 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from idp_common.settings import DEFAULT_ALLOWED_EXECUTABLES, DatabaseServiceSettings
+from idp_common.settings import DEFAULT_ALLOWED_EXECUTABLES, SealingServiceSettings
 
 
-class OperationSettings(DatabaseServiceSettings):
+class OperationSettings(SealingServiceSettings):
     model_config = SettingsConfigDict(env_prefix="OPERATION_", extra="ignore")
 
     port: int = Field(default=8002, description="Port of the HTTP server.")

@@ -1,10 +1,10 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from idp_common.settings import DatabaseServiceSettings
+from idp_common.settings import SealingServiceSettings
 
 
-class PanelSettings(DatabaseServiceSettings):
+class PanelSettings(SealingServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PANEL_", extra="ignore")
 
     port: int = Field(default=8001, description="Port of the HTTP server.")

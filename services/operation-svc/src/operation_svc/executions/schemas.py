@@ -4,9 +4,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, computed_field
+from pydantic import Field, computed_field, field_validator
 
 from idp_common.schemas import ResponseModel, StrictModel
+from operation_svc.safety.parameters import masked
 
 
 class ExecutionIn(StrictModel):
@@ -38,6 +39,11 @@ class ExecutionOut(ResponseModel):
     started_at: datetime | None
     finished_at: datetime | None
     cancel_requested_at: datetime | None
+
+    @field_validator("parameters")
+    @classmethod
+    def _secrets_masked(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        return masked(parameters)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

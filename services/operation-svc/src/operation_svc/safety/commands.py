@@ -6,7 +6,8 @@ containing ``{{x}}`` stays literal), so no value can add an argument or reach a 
 that is a whole argument may not start with ``-`` unless its parameter allows it. The script
 of an interpreter (``sh -c``, ``python -c``, a script path, …) may hold no placeholder: such
 templates read values from ``IDP_PARAM_<NAME>`` environment variables, which every command
-receives.
+receives. A ``secret`` parameter reaches the command only that way: argv is visible to every
+process on the host (``/proc/<pid>/cmdline``), so it may hold no secret placeholder.
 """
 
 from __future__ import annotations
@@ -149,11 +150,18 @@ def compile_command(
                 "an interpreter's script may not contain placeholders; read IDP_PARAM_<NAME> "
                 "environment variables instead",
             )
-    declared = {spec.name for spec in parameters}
+    declared = {spec.name: spec.type for spec in parameters}
     for name in placeholders(argv):
         if name not in declared:
             raise Refusal(
                 "undeclared_parameter", f"{{{{{name}}}}} is not a declared parameter", name
+            )
+        if declared[name] == "secret":
+            raise Refusal(
+                "secret_in_argv",
+                f"{{{{{name}}}}} is a secret and argv is visible to every process: read the "
+                f"environment variable IDP_PARAM_{name.upper()} instead",
+                name,
             )
     return argv
 

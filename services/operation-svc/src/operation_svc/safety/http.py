@@ -4,6 +4,8 @@ The scheme and host of the URL are literal; values substituted into its path or 
 percent-encoded, so they cannot change the destination. Header names are literal and header
 values may not contain CR, LF or NUL. The body is a JSON document whose string leaves may hold
 placeholders; values are substituted into the parsed document, never into JSON text.
+Secret parameters are refused: only a worker can open them, and it opens them into a
+command's environment, never into a request.
 """
 
 from __future__ import annotations
@@ -47,6 +49,14 @@ def _strings(value: Any) -> list[str]:
 
 def compile_http(spec: Mapping[str, Any], parameters: Sequence[ParameterSpec]) -> dict[str, Any]:
     """Check an HTTP template at save time; returns it normalized."""
+    if secret := next((spec.name for spec in parameters if spec.type == "secret"), None):
+        raise Refusal(
+            "secret_in_http",
+            "HTTP templates take no secret parameter (a worker opens secrets only into a "
+            "command's environment): use a command template, which reads IDP_PARAM_"
+            f"{secret.upper()}",
+            secret,
+        )
     method = str(spec.get("method", "GET")).upper()
     if method not in METHODS:
         raise Refusal("method", f"{method} is not one of {sorted(METHODS)}")

@@ -1,19 +1,28 @@
 """Typed template parameters: every value is checked and normalized before rendering.
-Patterns run on RE2, a linear-time engine, so no pattern or value can hang the service."""
+Patterns run on RE2, a linear-time engine, so no pattern or value can hang the service.
+
+A ``secret`` parameter is held sealed to the workers' key (``idp_common.sealing``): a
+plaintext value given here is checked and sealed at once; panel-svc sends it already sealed.
+Its value is checked where it is entered (the panel field), so it takes no constraints."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import re2
+from nacl.public import PublicKey
 
+from idp_common.audit import MASK
+from idp_common.sealing import is_sealed, seal
+from idp_common.secret_values import MIN_SECRET_LENGTH
 from operation_svc.safety.verdict import Refusal
 
-ParameterType = Literal["string", "integer", "number", "boolean"]
+ParameterType = Literal["string", "integer", "number", "boolean", "secret"]
 MAX_VALUE_LENGTH = 4096
+CONSTRAINTS = ("default", "enum", "minimum", "maximum", "min_length", "max_length", "pattern")
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,14 @@ class ParameterSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ParameterSpec:
         spec = cls(**{key: value for key, value in data.items() if not key.startswith("_")})
+        constrained = any(getattr(spec, name) is not None for name in CONSTRAINTS)
+        if spec.type == "secret" and (constrained or spec.allow_leading_dash):
+            raise Refusal(
+                "secret_constraints",
+                "a secret parameter takes no default, enum, bounds, lengths, pattern or "
+                "allow_leading_dash: check its value in the panel field that collects it",
+                spec.name,
+            )
         if spec.pattern is not None:
             try:
                 compiled = re2.compile(spec.pattern)
@@ -71,13 +88,25 @@ def _as_number(spec: ParameterSpec, value: Any) -> float | int:
     return number
 
 
-def _normalize(spec: ParameterSpec, value: Any) -> str:
-    if spec.type == "boolean":
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, str) and value.lower() in {"true", "false"}:
-            return value.lower()
-        raise Refusal("type", "must be a boolean", spec.name)
+def _sealed(spec: ParameterSpec, value: Any, seal_to: PublicKey | None) -> str:
+    """A secret value, sealed: ``seal_to`` seals a plaintext one given by a person; without
+    it the value must arrive sealed. Refusals never quote the value."""
+    if seal_to is None:
+        if not is_sealed(value):
+            raise Refusal("not_sealed", "a secret value must arrive sealed", spec.name)
+        return str(value)
+    text = _text(spec, value)
+    if len(text) < MIN_SECRET_LENGTH:
+        raise Refusal(
+            "secret_too_short",
+            f"a secret needs at least {MIN_SECRET_LENGTH} characters to be masked in output",
+            spec.name,
+        )
+    return seal(seal_to, text)
+
+
+def _text(spec: ParameterSpec, value: Any) -> str:
+    """The value as text, within the limits of every parameter."""
     if spec.type in ("integer", "number"):
         text = str(_as_number(spec, value))
     elif isinstance(value, str):
@@ -88,6 +117,19 @@ def _normalize(spec: ParameterSpec, value: Any) -> str:
         raise Refusal("nul_byte", "must not contain NUL bytes", spec.name)
     if len(text) > MAX_VALUE_LENGTH:
         raise Refusal("too_long", f"at most {MAX_VALUE_LENGTH} characters", spec.name)
+    return text
+
+
+def _normalize(spec: ParameterSpec, value: Any) -> str:
+    if is_sealed(value):
+        raise Refusal("sealed_value", "a sealed value only fits a secret parameter", spec.name)
+    if spec.type == "boolean":
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str) and value.lower() in {"true", "false"}:
+            return value.lower()
+        raise Refusal("type", "must be a boolean", spec.name)
+    text = _text(spec, value)
     if spec.min_length is not None and len(text) < spec.min_length:
         raise Refusal("min_length", f"at least {spec.min_length} characters", spec.name)
     if spec.max_length is not None and len(text) > spec.max_length:
@@ -104,9 +146,11 @@ def _normalize_enum(spec: ParameterSpec, value: Any) -> str:
 
 
 def validate_values(
-    specs: Sequence[ParameterSpec], values: Mapping[str, Any]
+    specs: Sequence[ParameterSpec], values: Mapping[str, Any], seal_to: PublicKey | None = None
 ) -> tuple[dict[str, str], list[Refusal]]:
-    """Check every value at once: the normalized strings, and every refusal."""
+    """Check every value at once: the normalized strings (secrets sealed), and every refusal.
+    ``seal_to`` is given where a person typed the values (API, preview): plaintext secrets
+    are sealed to it; elsewhere secrets must arrive sealed."""
     refusals = [
         Refusal("unknown_parameter", "this template has no such parameter", name)
         for name in sorted(set(values) - {spec.name for spec in specs})
@@ -121,7 +165,29 @@ def validate_values(
                 normalized[spec.name] = ""
             continue
         try:
-            normalized[spec.name] = _normalize(spec, value)
+            normalized[spec.name] = (
+                _sealed(spec, value, seal_to) if spec.type == "secret" else _normalize(spec, value)
+            )
         except Refusal as refusal:
             refusals.append(refusal)
     return normalized, refusals
+
+
+def secret_names(specs: Iterable[ParameterSpec]) -> set[str]:
+    return {spec.name for spec in specs if spec.type == "secret"}
+
+
+def masked(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values as they may be shown: a sealed secret as ``***``."""
+    return {name: MASK if is_sealed(value) else value for name, value in values.items()}
+
+
+def without_plaintext_secrets(
+    specs: Iterable[ParameterSpec], values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Refused values as they may be kept: a secret that did not arrive sealed as ``***``."""
+    secret = secret_names(specs)
+    return {
+        name: MASK if name in secret and not is_sealed(value) else value
+        for name, value in values.items()
+    }

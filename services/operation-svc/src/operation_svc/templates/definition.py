@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from nacl.public import PublicKey
+
 from operation_svc.models import OperationTemplate
 from operation_svc.safety.commands import RenderedCommand, render_command
 from operation_svc.safety.http import RenderedHttp, render_http
@@ -48,10 +50,13 @@ class TemplateDefinition:
     def parameter_specs(self) -> list[ParameterSpec]:
         return [ParameterSpec.from_dict(parameter) for parameter in self.parameters]
 
-    def plan(self, values: Mapping[str, Any]) -> tuple[Rendered | None, list[Refusal]]:
-        """Validate every value, then render; all refusals at once, or what will run."""
+    def plan(
+        self, values: Mapping[str, Any], seal_to: PublicKey | None = None
+    ) -> tuple[Rendered | None, list[Refusal]]:
+        """Validate every value, then render; all refusals at once, or what will run.
+        ``seal_to`` seals plaintext secret values typed by a person (see validate_values)."""
         specs = self.parameter_specs()
-        normalized, refusals = validate_values(specs, values)
+        normalized, refusals = validate_values(specs, values, seal_to)
         if refusals:
             return None, refusals
         try:

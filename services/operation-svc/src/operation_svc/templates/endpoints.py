@@ -86,7 +86,13 @@ async def delete_template(
 
 @router.post("/{template_id}/preview")
 async def preview(
-    template_id: uuid.UUID, data: PreviewIn, session: SessionDep, principal: Viewer
+    template_id: uuid.UUID,
+    data: PreviewIn,
+    request: Request,
+    session: SessionDep,
+    principal: Viewer,
 ) -> PreviewOut:
-    """Render the template with these values and show the verdict; nothing is run or queued."""
-    return await service.preview(session, principal, template_id, data.parameters)
+    """Render the template with these values and show the verdict (secrets as ***); nothing
+    is run or queued."""
+    seal_to = _settings(request).sealing.key()
+    return await service.preview(session, principal, template_id, data.parameters, seal_to)

@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
+from nacl.public import PublicKey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +15,7 @@ from idp_common.pagination import PageParams, paginate
 from operation_svc.models import AuditEntry, OperationTemplate, SecretMapping, TemplateVersion
 from operation_svc.safety.commands import RenderedCommand, compile_command
 from operation_svc.safety.http import RenderedHttp, compile_http
-from operation_svc.safety.parameters import ParameterSpec
+from operation_svc.safety.parameters import ParameterSpec, masked
 from operation_svc.safety.verdict import Refusal
 from operation_svc.templates.definition import TemplateDefinition
 from operation_svc.templates.repository import TemplateRepository
@@ -179,14 +180,19 @@ async def secret_env_vars(session: AsyncSession, template_id: uuid.UUID) -> list
 
 
 async def preview(
-    session: AsyncSession, principal: Principal, template_id: uuid.UUID, values: dict[str, Any]
+    session: AsyncSession,
+    principal: Principal,
+    template_id: uuid.UUID,
+    values: dict[str, Any],
+    seal_to: PublicKey,
 ) -> PreviewOut:
     """The exact argv and environment a worker would run (secrets as ***); nothing queued."""
     template = await get_template(session, principal, template_id)
-    rendered, refusals = TemplateDefinition.of(template).plan(values)
+    rendered, refusals = TemplateDefinition.of(template).plan(values, seal_to)
     env = None
     if isinstance(rendered, RenderedCommand):
-        env = rendered.env | dict.fromkeys(await secret_env_vars(session, template.id), MASK)
+        secrets = dict.fromkeys(await secret_env_vars(session, template.id), MASK)
+        env = masked(rendered.env) | secrets
     return PreviewOut(
         allowed=rendered is not None,
         argv=rendered.argv if isinstance(rendered, RenderedCommand) else None,

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 import re2
 
+from idp_common.secret_values import MIN_SECRET_LENGTH
+
 FieldType = Literal[
     "text",
     "textarea",
@@ -79,6 +81,7 @@ class FieldRules:
             "multiselect": self._choices,
             "date": self._date,
             "datetime": self._datetime,
+            "secret": self._secret,
         }.get(self.field_type, self._string)
         return checker(value)
 
@@ -107,6 +110,15 @@ class FieldRules:
                 raise Invalid("must be an http(s) URL", "url")
         if self.allowed_values is not None and text not in self.allowed_values:
             raise Invalid(f"must be one of {self.allowed_values}", "allowed_values")
+        return text
+
+    def _secret(self, value: Any) -> str:
+        text = self._string(value)
+        if len(text) < MIN_SECRET_LENGTH:
+            raise Invalid(
+                f"a secret needs at least {MIN_SECRET_LENGTH} characters to be masked in output",
+                "secret_too_short",
+            )
         return text
 
     def _number(self, value: Any) -> int | float:
