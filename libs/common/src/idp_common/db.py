@@ -111,12 +111,14 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {}
         if self.is_sqlite:
+            # No pre-ping: a file does not drop connections, and the ping would be one more
+            # round trip to aiosqlite's thread in every transaction.
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         else:
-            kwargs |= {"pool_size": pool_size, "max_overflow": pool_size}
+            kwargs |= {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": pool_size}
         self.engine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from idp_common.request_context import request_id_var, tenant_var
 
 NOT_TRACED_PATHS = "healthz,readyz,metrics"
+# False only when this module installed a provider with nowhere to send spans.
+_spans_leave_process = True
 
 
 class _ContextFilter(logging.Filter):
@@ -58,12 +60,15 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 def configure_tracing(service: str) -> None:
     """Install the tracer provider once per process (tests may have installed their own)."""
+    global _spans_leave_process
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-    ):
+    _spans_leave_process = bool(
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+    if _spans_leave_process:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
@@ -78,7 +83,11 @@ def instrument_app(app: FastAPI) -> None:
     Each app's HTTP metrics live in a registry of its own (several apps can share a process
     in tests) that also exposes the process-wide domain metrics of the default registry.
     """
-    FastAPIInstrumentor.instrument_app(app, excluded_urls=NOT_TRACED_PATHS)
+    # No internal spans for each ASGI receive/send message: two or three more spans per
+    # request that say nothing the server span does not.
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls=NOT_TRACED_PATHS, exclude_spans=["receive", "send"]
+    )
     registry = CollectorRegistry(auto_describe=True)
     registry.register(REGISTRY)
     Instrumentator(
@@ -89,4 +98,8 @@ def instrument_app(app: FastAPI) -> None:
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
-    SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
+    """Spans per statement, when spans leave the process: recording one costs about as much
+    CPU as the statement itself on SQLite (measured ~0.4 ms), for nothing when no exporter
+    is configured."""
+    if _spans_leave_process:
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -128,33 +129,55 @@ class OutboxRelay:
                 return total
 
     async def _relay_batch(self) -> int:
-        async with self.db.transaction() as session:
-            stmt = select(self.table).order_by(self.table.c.created_at).limit(MAX_BATCH_SIZE)
-            if not self.db.is_sqlite:
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = (await session.execute(stmt)).all()
-            by_queue: dict[str, list[Any]] = defaultdict(list)
-            for row in rows:
-                by_queue[row.queue].append(row)
-            accepted: list[Any] = []
-            for queue, queue_rows in by_queue.items():
-                failed = await self._send(queue, queue_rows)
-                accepted += [row for row in queue_rows if str(row.id) not in failed]
-                for row in queue_rows:
-                    if str(row.id) in failed:
-                        await session.execute(
-                            update(self.table)
-                            .where(self.table.c.id == row.id)
-                            .values(attempts=row.attempts + 1, last_error=failed[str(row.id)])
-                        )
-            if accepted:
-                await session.execute(
-                    delete(self.table).where(self.table.c.id.in_([row.id for row in accepted]))
-                )
+        stmt = select(self.table).order_by(self.table.c.created_at).limit(MAX_BATCH_SIZE)
+        if self.db.is_sqlite:
+            # SQLite's write lock covers the whole database: hold it for the reads and the
+            # deletes, not across the broker round trip. One process (one relay) owns each
+            # file in the embedded default, so nothing else sends these rows meanwhile.
+            async with self.db.transaction() as session:
+                rows = (await session.execute(stmt)).all()
+            if not rows:
+                return 0
+            sent = await self._send_all(rows)
+            async with self.db.transaction() as session:
+                accepted = await self._record(session, rows, sent)
+        else:
+            # Row locks (SKIP LOCKED) keep concurrent relays of other replicas off these rows.
+            async with self.db.transaction() as session:
+                rows = (await session.execute(stmt.with_for_update(skip_locked=True))).all()
+                accepted = await self._record(session, rows, await self._send_all(rows))
         now = utcnow()
         for row in accepted:
             OUTBOX_LAG.labels(row.queue).observe((now - row.created_at).total_seconds())
         return len(accepted)
+
+    async def _send_all(self, rows: Sequence[Any]) -> dict[str, str]:
+        """Send the rows, one batch per queue; returns the failed row ids with the reason."""
+        by_queue: dict[str, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_queue[row.queue].append(row)
+        failed: dict[str, str] = {}
+        for queue, queue_rows in by_queue.items():
+            failed |= await self._send(queue, queue_rows)
+        return failed
+
+    async def _record(
+        self, session: AsyncSession, rows: Sequence[Any], failed: dict[str, str]
+    ) -> list[Any]:
+        """Delete the sent rows and count an attempt on the others; returns the sent rows."""
+        accepted = [row for row in rows if str(row.id) not in failed]
+        for row in rows:
+            if str(row.id) in failed:
+                await session.execute(
+                    update(self.table)
+                    .where(self.table.c.id == row.id)
+                    .values(attempts=row.attempts + 1, last_error=failed[str(row.id)])
+                )
+        if accepted:
+            await session.execute(
+                delete(self.table).where(self.table.c.id.in_([row.id for row in accepted]))
+            )
+        return accepted
 
     async def _send(self, queue: str, rows: list[Any]) -> dict[str, str]:
         try:
