@@ -25,7 +25,7 @@ from idp_common.messaging.publisher import messaging_attributes
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_SIZE, MAX_RECEIVE_COUNT, QueueSpec
 from idp_common.messaging.trace_context import TRACE_ATTRIBUTE_NAMES, extract_context
-from idp_common.request_context import tenant_var
+from idp_common.request_context import request_id_var, tenant_var
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -235,6 +235,8 @@ class Consumer:
                 span.set_attribute("cloudevents.event_id", event.id)
                 span.set_attribute("cloudevents.event_type", event.type)
                 tenant_var.set(event.tenant)
+                # What a message causes (logs, audit rows) is traced back to the event's id.
+                request_id_var.set(event.id)
                 await self.handler(event)
             except InvalidEvent as exc:
                 self._record_failure(span, exc, message, receive_count, "invalid")
