@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import subprocess
+import sys
 import time
 
 from executor_worker.runner import MAX_LINE_BYTES, RunResult, resolve_executable, run_command
@@ -17,7 +19,8 @@ SANDBOX = Sandbox(
     processes=64,
     file_bytes=1024 * 1024,
     open_files=64,
-    run_as_user="nobody",
+    uid_first=200_000,
+    uid_count=100_000,
 )
 
 
@@ -150,18 +153,36 @@ async def test_a_gigabyte_of_output_is_drained_past_the_cap_and_stopped_at_the_c
     assert time.monotonic() - started < 10
 
 
-async def test_the_child_runs_as_an_unprivileged_user_when_the_worker_is_root() -> None:
-    _, lines = await run(["id", "-u"])
-    expected = "65534" if os.geteuid() == 0 else str(os.geteuid())
-    assert lines == [("stdout", expected)]
+async def test_each_run_has_a_uid_of_its_own_when_the_worker_is_root() -> None:
+    outputs = await asyncio.gather(*(run(["id", "-u"]) for _ in range(4)))
+    uids = {int(lines[0][1]) for _, lines in outputs}
+    if os.geteuid() == 0:
+        assert len(uids) == 4
+        assert all(200_000 <= uid < 300_000 for uid in uids)
+    else:
+        assert uids == {os.geteuid()}
 
 
-async def test_a_daemon_that_escapes_the_group_cannot_hang_the_worker() -> None:
+async def test_a_daemon_that_escapes_the_group_is_killed_and_cannot_hang_the_worker() -> None:
     marker = f"30.{random.randrange(10**8, 10**9)}"  # a unique, valid duration
     started = time.monotonic()
     try:
         result, _ = await run(["sh", "-c", f"setsid sleep {marker} & echo started"], timeout=1)
+        left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], check=False)
     finally:
         subprocess.run(["pkill", "-f", f"sleep {marker}"], check=False)
     assert result.status == "timed_out"  # its output never closed
     assert time.monotonic() - started < 5
+    if os.geteuid() == 0:
+        assert left.returncode == 1, "the daemon outlived its run"
+
+
+def test_the_worker_process_hides_its_proc_files_from_its_commands() -> None:
+    script = (
+        "import ctypes; from executor_worker.sandbox import hide_worker_from_children; "
+        "hide_worker_from_children(); print(ctypes.CDLL(None).prctl(3, 0, 0, 0, 0))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.strip() == "0"  # PR_GET_DUMPABLE: not dumpable

@@ -15,6 +15,7 @@ from executor_worker.config import WorkerSettings
 from executor_worker.jobs import SLOTS, JobHandler
 from executor_worker.operation_client import OperationClient, ServiceToken
 from executor_worker.running import RunningExecutions
+from executor_worker.sandbox import hide_worker_from_children
 from idp_common.app import build_service_app
 from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.runtime import open_messaging, run_in_background
@@ -38,6 +39,7 @@ async def secrets_manager(settings: WorkerSettings) -> AsyncIterator[Any]:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: WorkerSettings = app.state.settings
+    hide_worker_from_children()
     worker_id = settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
     token = ServiceToken(
         settings.service_token.get_secret_value() if settings.service_token else None,

@@ -42,14 +42,20 @@ class WorkerSettings(ServiceSettings):
         default=1024 * 1024 * 1024, ge=16 * 1024 * 1024, description="RLIMIT_AS of the child."
     )
     limit_processes: int = Field(
-        default=256, ge=8, description="RLIMIT_NPROC (per user: the child's user, see run_as_user)."
+        default=256, ge=8, description="RLIMIT_NPROC: processes of one run (its own uid)."
     )
     limit_file_bytes: int = Field(
         default=256 * 1024 * 1024, ge=1024, description="RLIMIT_FSIZE: largest file it writes."
     )
     limit_open_files: int = Field(default=256, ge=16, description="RLIMIT_NOFILE of the child.")
-    run_as_user: str = Field(
-        default="nobody", description="Unprivileged user for children when the worker is root."
+    sandbox_uid_first: int = Field(
+        default=200_000,
+        ge=1000,
+        description="When the worker is root, each run gets a uid of its own from "
+        "sandbox_uid_first to sandbox_uid_first + sandbox_uid_count - 1 (no accounts there).",
+    )
+    sandbox_uid_count: int = Field(
+        default=100_000, ge=1000, description="How many uids runs are drawn from."
     )
     outbound_allowed_hosts: list[str] = Field(
         default=[], description="Hosts http operations may reach even on internal addresses."

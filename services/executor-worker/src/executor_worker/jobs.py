@@ -89,7 +89,8 @@ class JobHandler:
             processes=settings.limit_processes,
             file_bytes=settings.limit_file_bytes,
             open_files=settings.limit_open_files,
-            run_as_user=settings.run_as_user,
+            uid_first=settings.sandbox_uid_first,
+            uid_count=settings.sandbox_uid_count,
         )
 
     async def __call__(self, event: Event) -> None:

@@ -149,9 +149,9 @@ async def run_command(
 ) -> RunResult:
     started = time.monotonic()
     output = _Output(sink, output_cap_bytes, output_hard_limit_bytes)
-    with tempfile.TemporaryDirectory(prefix="idp-run-") as workdir:
+    with sandbox.account() as uid, tempfile.TemporaryDirectory(prefix="idp-run-") as workdir:
         process = await asyncio.create_subprocess_exec(
-            *sandbox.wrap(executable, argv, workdir),
+            *sandbox.wrap(executable, argv, workdir, uid),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -180,7 +180,8 @@ async def run_command(
         finally:
             stop_requested.cancel()
             overflow.cancel()
-            _kill_group(process.pid)  # also reaps anything the command left behind
+            _kill_group(process.pid)
+            sandbox.kill_leftovers(uid)  # also what left the group, so the pipes close now
         await _collect(process, everything)
     exit_code = process.returncode
     limit = sandbox.limit_hit(exit_code, output.stderr_tail)

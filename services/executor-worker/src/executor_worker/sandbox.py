@@ -1,14 +1,23 @@
-"""The child's sandbox: resource limits, an unprivileged user when the worker is root, and
-the naming of the limit that stopped a command."""
+"""The child's sandbox: resource limits, a user of its own when the worker is root, and the
+naming of the limit that stopped a command.
+
+Each run gets a uid (and a gid of the same number) that no other run of this worker holds,
+drawn at random from a range with no accounts: runs cannot signal, trace or read the
+``/proc`` (environment, command line) of one another, RLIMIT_NPROC, which the kernel counts
+per uid, bounds each run rather than all of them together, and whatever a run leaves behind,
+even outside its process group, is found by its uid and killed."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
-import pwd
 import re
+import secrets
 import shutil
 import signal
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 # Messages programs print when a limit refuses them, mapped to the limit's name.
 _LIMIT_MESSAGES = (
@@ -31,6 +40,18 @@ _LIMIT_MESSAGES = (
 )
 
 
+PR_SET_DUMPABLE = 4
+
+
+def hide_worker_from_children() -> None:
+    """Make the worker process non-dumpable: its ``/proc`` files (the environment, which
+    holds the worker's credentials, and its memory) then belong to root, so a command running
+    under the worker's own uid, as it must when the worker is not root, cannot read them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
 def _tool(name: str) -> str:
     path = shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
     if path is None:
@@ -45,7 +66,9 @@ class Sandbox:
     processes: int
     file_bytes: int
     open_files: int
-    run_as_user: str
+    uid_first: int
+    uid_count: int
+    _in_use: set[int] = field(default_factory=set, compare=False, repr=False)
 
     def describe(self, limit: str) -> str:
         value = {
@@ -57,7 +80,33 @@ class Sandbox:
         }[limit]
         return f"{limit} limit ({value})"
 
-    def wrap(self, executable: str, argv: list[str], workdir: str) -> list[str]:
+    @contextlib.contextmanager
+    def account(self) -> Iterator[int | None]:
+        """The uid of one run, or None when the worker is not root (it cannot switch)."""
+        if os.geteuid() != 0:
+            yield None
+            return
+        uid = self.uid_first + secrets.randbelow(self.uid_count)
+        while uid in self._in_use:
+            uid = self.uid_first + secrets.randbelow(self.uid_count)
+        self._in_use.add(uid)
+        try:
+            yield uid
+        finally:
+            self._in_use.discard(uid)
+
+    @staticmethod
+    def kill_leftovers(uid: int | None) -> None:
+        """Kill every process the run's uid still owns (daemons that left its group)."""
+        if uid is None:
+            return
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_uid == uid:
+                        os.kill(int(entry.name), signal.SIGKILL)
+
+    def wrap(self, executable: str, argv: list[str], workdir: str, uid: int | None) -> list[str]:
         """The command line that runs ``argv`` inside the sandbox.
 
         Limits and the user switch are applied at exec time by util-linux's ``prlimit`` and
@@ -74,14 +123,9 @@ class Sandbox:
             "--core=0",
         ]
         privileges = ["--no-new-privs"]
-        if os.geteuid() == 0:
-            account = pwd.getpwnam(self.run_as_user)
-            os.chown(workdir, account.pw_uid, account.pw_gid)
-            privileges += [
-                f"--reuid={account.pw_uid}",
-                f"--regid={account.pw_gid}",
-                "--clear-groups",
-            ]
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+            privileges += [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
         return [
             _tool("prlimit"),
             *limits,
