@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from idp_common.audit import AuditRecord
 from idp_common.auth import Admin
 from idp_common.dependencies import SessionDep
-from idp_common.pagination import Page, PageParamsDep, paginate
+from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.repository import TenantRepository
 from idp_common.schemas import ResponseModel
 
@@ -55,7 +55,6 @@ def audit_router(model: type[AuditRecord]) -> APIRouter:
                 stmt = stmt.where(column == value)
         if since:
             stmt = stmt.where(entry.created_at >= since)
-        rows, cursor = await paginate(session, stmt, model, page)
-        return Page(items=[AuditOut.model_validate(row) for row in rows], next_cursor=cursor)
+        return await page_of(session, stmt, model, page, AuditOut)
 
     return router

@@ -22,7 +22,7 @@ from idp_common.audit import record_audit
 from idp_common.auth import Admin, Viewer
 from idp_common.dependencies import SessionDep
 from idp_common.errors import Conflict, ProblemError, ValidationFailed, field_error
-from idp_common.pagination import Page, PageParamsDep, paginate
+from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.rate_limit import ResolveRateLimit
 from idp_common.repository import TenantRepository
 
@@ -81,8 +81,7 @@ async def list_data_sources(
 ) -> Page[DataSourceOut]:
     """The tenant's data sources, newest first."""
     stmt = DataSourceRepository(session, principal.tenant).scoped()
-    rows, cursor = await paginate(session, stmt, DataSource, page)
-    return Page(items=[DataSourceOut.model_validate(r) for r in rows], next_cursor=cursor)
+    return await page_of(session, stmt, DataSource, page, DataSourceOut)
 
 
 @router.get("/{source_id}")

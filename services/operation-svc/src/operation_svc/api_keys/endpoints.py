@@ -11,7 +11,7 @@ from idp_common.audit import record_audit
 from idp_common.auth import Admin
 from idp_common.db import utcnow
 from idp_common.dependencies import SessionDep
-from idp_common.pagination import Page, PageParamsDep, paginate
+from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.repository import TenantRepository
 from operation_svc.api_keys.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
 from operation_svc.models import ApiKey, AuditEntry
@@ -58,8 +58,7 @@ async def list_api_keys(
 ) -> Page[ApiKeyOut]:
     """The tenant's keys, revoked ones included (never the key itself)."""
     stmt = ApiKeyRepository(session, principal.tenant).scoped()
-    rows, cursor = await paginate(session, stmt, ApiKey, page)
-    return Page(items=[ApiKeyOut.model_validate(row) for row in rows], next_cursor=cursor)
+    return await page_of(session, stmt, ApiKey, page, ApiKeyOut)
 
 
 @router.get("/{key_id}")

@@ -12,7 +12,7 @@ from idp_common.audit import record_audit
 from idp_common.auth import Admin
 from idp_common.dependencies import SessionDep
 from idp_common.errors import Conflict, NotFound
-from idp_common.pagination import Page, PageParamsDep, paginate
+from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.repository import TenantRepository
 from operation_svc.models import AuditEntry, SecretMapping, SecretRef
 from operation_svc.secrets.schemas import MappingIn, MappingOut, SecretIn, SecretOut
@@ -56,8 +56,7 @@ async def list_secrets(
 ) -> Page[SecretOut]:
     """The tenant's secret references."""
     stmt = SecretRepository(session, principal.tenant).scoped()
-    rows, cursor = await paginate(session, stmt, SecretRef, page)
-    return Page(items=[SecretOut.model_validate(r) for r in rows], next_cursor=cursor)
+    return await page_of(session, stmt, SecretRef, page, SecretOut)
 
 
 @router.get("/secrets/{secret_id}")
