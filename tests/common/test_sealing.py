@@ -15,6 +15,7 @@ from idp_common.sealing import (
     new_keypair,
     seal,
     unseal,
+    unseal_with_any,
 )
 from idp_common.settings import DEV_SEALING_PRIVATE_KEY, DEV_SEALING_PUBLIC_KEY
 
@@ -59,3 +60,15 @@ def test_a_key_must_be_32_bytes_of_base64(key: str) -> None:
 def test_the_development_keys_are_a_pair() -> None:
     token = seal(load_public_key(DEV_SEALING_PUBLIC_KEY), "development")
     assert unseal(load_private_key(DEV_SEALING_PRIVATE_KEY), token) == "development"
+
+
+def test_after_a_rotation_values_sealed_to_the_retired_key_still_open() -> None:
+    old_public, old_private = new_keypair()
+    new_public, new_private = new_keypair()
+    before = seal(load_public_key(old_public), "sealed before the rotation")
+    after = seal(load_public_key(new_public), "sealed after it")
+    keys = [load_private_key(new_private), load_private_key(old_private)]
+    assert unseal_with_any(keys, before) == "sealed before the rotation"
+    assert unseal_with_any(keys, after) == "sealed after it"
+    with pytest.raises(UnsealFailed):
+        unseal_with_any(keys[:1], before)

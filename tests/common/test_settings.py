@@ -56,6 +56,8 @@ def test_the_workers_key_opens_what_the_services_seal() -> None:
     public, private = new_keypair()
     panel = PanelSettings(environment="test", auth=AUTH, sealing=SealingSettings(public_key=public))
     worker = WorkerSettings(environment="test", auth=AUTH, sealing_private_key=private)
-    assert unseal(worker.opening_key(), seal(panel.sealing.key(), "s3cret")) == "s3cret"
+    assert unseal(worker.opening_keys()[0], seal(panel.sealing.key(), "s3cret")) == "s3cret"
     in_development = seal(PanelSettings(environment="development").sealing.key(), "dev")
-    assert unseal(WorkerSettings(environment="development").opening_key(), in_development) == "dev"
+    assert (
+        unseal(WorkerSettings(environment="development").opening_keys()[0], in_development) == "dev"
+    )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+from collections.abc import Sequence
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
@@ -58,6 +60,15 @@ def seal(public_key: PublicKey, plaintext: str) -> str:
 
 def is_sealed(value: object) -> bool:
     return isinstance(value, str) and value.startswith(SEALED_PREFIX)
+
+
+def unseal_with_any(private_keys: Sequence[PrivateKey], token: str) -> str:
+    """The plaintext of a token sealed to any of ``private_keys`` (a rotation keeps the
+    retired keys until nothing sealed to them is pending or retried)."""
+    for key in private_keys[:-1]:
+        with contextlib.suppress(UnsealFailed):
+            return unseal(key, token)
+    return unseal(private_keys[-1], token)
 
 
 def unseal(private_key: PrivateKey, token: str) -> str:

@@ -69,6 +69,11 @@ class WorkerSettings(ServiceSettings):
         description="Base64 X25519 private key that opens the secret values sealed to "
         "SEALING_PUBLIC_KEY; held by the workers only. Required outside development.",
     )
+    sealing_retired_private_keys: list[SecretStr] = Field(
+        default=[],
+        description="Private keys replaced by a rotation, still opening values sealed to them "
+        "before it (pending executions, retries); drop them once those are done.",
+    )
 
     @model_validator(mode="after")
     def _service_token_outside_development(self) -> Self:
@@ -90,6 +95,8 @@ class WorkerSettings(ServiceSettings):
         key = self.sealing_private_key
         return key.get_secret_value() if key is not None else None
 
-    def opening_key(self) -> PrivateKey:
-        """The key that opens sealed secret values."""
-        return load_private_key(self._sealing_private_key() or DEV_SEALING_PRIVATE_KEY)
+    def opening_keys(self) -> list[PrivateKey]:
+        """The keys that open sealed secret values, the current one first."""
+        current = self._sealing_private_key() or DEV_SEALING_PRIVATE_KEY
+        retired = [key.get_secret_value() for key in self.sealing_retired_private_keys]
+        return [load_private_key(key) for key in (current, *retired)]

@@ -26,7 +26,7 @@ from idp_common.events import (
 )
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher
-from idp_common.sealing import UnsealFailed, unseal
+from idp_common.sealing import UnsealFailed, unseal_with_any
 from idp_common.secret_values import SecretResolver, SecretUnavailable
 
 SOURCE = "urn:idp:executor-worker"
@@ -55,12 +55,12 @@ RUN_SECONDS = Histogram(
 )
 
 
-def _opened(key: PrivateKey, sealed_env: Mapping[str, str]) -> dict[str, str]:
+def _opened(keys: list[PrivateKey], sealed_env: Mapping[str, str]) -> dict[str, str]:
     """The sealed secret parameters in plain text, for the child's environment only."""
     opened = {}
     for name, token in sealed_env.items():
         try:
-            opened[name] = unseal(key, token)
+            opened[name] = unseal_with_any(keys, token)
         except UnsealFailed as exc:
             raise UnsealFailed(f"the value of {name} cannot be opened: {exc}") from None
     return opened
@@ -82,7 +82,7 @@ class JobHandler:
         self.publisher = publisher
         self.running = running
         self.secrets = secrets
-        self.opening_key = settings.opening_key()
+        self.opening_keys = settings.opening_keys()
         self.sandbox = Sandbox(
             cpu_seconds=settings.limit_cpu_seconds,
             memory_bytes=settings.limit_memory_bytes,
@@ -174,7 +174,7 @@ class JobHandler:
             return RunResult.refused(f"{job.argv[0]!r} is not allowed on this worker")
         try:
             secret_env = await self.secrets.resolve(job.secrets)
-            secret_env |= _opened(self.opening_key, job.sealed_env)
+            secret_env |= _opened(self.opening_keys, job.sealed_env)
         except (SecretUnavailable, UnsealFailed) as exc:
             return RunResult.refused(str(exc))
         masker = SecretMasker(secret_env.values())
