@@ -178,18 +178,20 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
         submitted.operation_template
     )
     definition = TemplateDefinition.of(template) if template else None
-    rendered, refusals = _planned(definition, submitted.parameters)
     submitter = Principal(
         submitted.submitted_by,
         event.tenant,
         frozenset(submitted.submitter_roles) & ALL_ROLES,
         frozenset(submitted.submitter_groups),
     )
+    rendered: Rendered | None
     if template is not None and not may_run(
         submitter, template.allowed_roles, template.allowed_groups
     ):
         rendered = None
         refusals = [Refusal("not_allowed", f"{submitter.subject} may not run {template.slug!r}")]
+    else:
+        rendered, refusals = _planned(definition, submitted.parameters)
     if template is not None and definition is not None and rendered is not None:
         execution = await _create(
             session,
