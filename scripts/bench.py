@@ -142,6 +142,7 @@ async def end_to_end(backend: str, tmp: Path, count: int, concurrency: int) -> N
             token = re.search(r"export TOKEN=(\S+)", text).group(1)  # type: ignore[union-attr]
             panel_url = re.search(r"panel-svc\s+(http://\S+)", text).group(1)  # type: ignore[union-attr]
             await submit_and_measure(
+                PlatformCpu(process),
                 panel_url,
                 token,
                 urls.get("panel") or f"sqlite+aiosqlite:///{tmp}/platform/panel-svc.db",
@@ -154,7 +155,7 @@ async def end_to_end(backend: str, tmp: Path, count: int, concurrency: int) -> N
 
 
 async def submit_and_measure(
-    panel_url: str, token: str, panel_database: str, count: int, concurrency: int
+    cpu: PlatformCpu, panel_url: str, token: str, panel_database: str, count: int, concurrency: int
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     gate = asyncio.Semaphore(concurrency)
@@ -168,6 +169,7 @@ async def submit_and_measure(
                 )
                 response.raise_for_status()
 
+        cpu_before = cpu.snapshot()
         started = time.perf_counter()
         await asyncio.gather(*(submit(n) for n in range(count)))
         accepted = time.perf_counter() - started
@@ -180,6 +182,7 @@ async def submit_and_measure(
         return rows if sum(row.status == "succeeded" for row in rows) >= count else None
 
     rows = await eventually(all_finished, timeout=600, interval=0.5)
+    cpu.report(cpu_before, cpu.snapshot(), count)
     await engine.dispose()
     created = [as_time(row.created_at) for row in rows]
     finished = [as_time(row.updated_at) for row in rows]
@@ -243,6 +246,8 @@ async def worker_throughput(tmp: Path, count: int, concurrency: int, worker_slot
                         await api.post("/api/v1/executions", json={"template": "noop"})
                     ).raise_for_status()
 
+            cpu = PlatformCpu(process)
+            cpu_before = cpu.snapshot()
             started = time.perf_counter()
             await asyncio.gather(*(one() for _ in range(count)))
             accepted = time.perf_counter() - started
@@ -256,6 +261,7 @@ async def worker_throughput(tmp: Path, count: int, concurrency: int, worker_slot
             return rows[SEQUENTIAL_RUNS:] if len(done) >= count + SEQUENTIAL_RUNS else None
 
         rows = await eventually(all_finished, timeout=600, interval=0.5)
+        cpu.report(cpu_before, cpu.snapshot(), count)
         await engine.dispose()
     finally:
         process.send_signal(signal.SIGINT)
@@ -299,6 +305,34 @@ def histogram_quantile(metrics: str, name: str, quantile: float) -> float:
             return previous_bound + (bound - previous_bound) * share
         previous_bound, previous_count = bound, cumulative
     return previous_bound
+
+
+class PlatformCpu:
+    """CPU time of the launcher's child processes (Linux /proc), to split a burst's cost."""
+
+    def __init__(self, launcher: subprocess.Popen[bytes]) -> None:
+        self.launcher_pid = launcher.pid
+        self.ticks = os.sysconf("SC_CLK_TCK")
+
+    def snapshot(self) -> dict[str, float]:
+        seconds: dict[str, float] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) != self.launcher_pid:  # field 4: ppid
+                    continue
+                argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+                interpreted = Path(argv[0].decode()).name.startswith(("node", "python"))
+                name = Path(argv[1 if interpreted else 0].decode()).name
+                seconds[name] = (int(fields[11]) + int(fields[12])) / self.ticks
+        return seconds
+
+    @staticmethod
+    def report(before: dict[str, float], after: dict[str, float], count: int) -> None:
+        spent = {name: after[name] - before.get(name, 0.0) for name in after}
+        parts = ", ".join(f"{name} {1000 * cpu / count:.1f}" for name, cpu in spent.items())
+        total = 1000 * sum(spent.values()) / count
+        print(f"  CPU per execution: {total:.1f} ms ({parts})")
 
 
 def as_time(value: datetime | str) -> datetime:

@@ -319,11 +319,12 @@ async def test_a_finished_execution_is_never_reopened(platform: Platform) -> Non
     execution = await finished(platform, (await start(platform, "ok")).json()["id"])
     assert execution["status"] == "succeeded"
     late_claim = await platform.operation.post(
-        f"/api/v1/executions/{execution['id']}/claim",
-        json={"worker_id": "stale"},
+        "/api/v1/workers/claims",
+        json={"worker_id": "stale", "execution_ids": [execution["id"], str(uuid.uuid4())]},
         headers=service_headers(),
     )
-    assert late_claim.status_code == 409
+    assert late_claim.status_code == 200
+    assert late_claim.json() == {"claimed": []}
     assert (
         await platform.operation.get(f"/api/v1/executions/{execution['id']}", headers=ADMIN)
     ).json()["status"] == "succeeded"
@@ -345,11 +346,11 @@ async def test_an_execution_whose_worker_stops_heartbeating_is_lost(
         pending = (await start(platform, "ghost")).json()
         # A worker claims it and then vanishes (kill -9): it never heartbeats again.
         claim = await platform.operation.post(
-            f"/api/v1/executions/{pending['id']}/claim",
-            json={"worker_id": "vanished"},
+            "/api/v1/workers/claims",
+            json={"worker_id": "vanished", "execution_ids": [pending["id"]]},
             headers=service_headers(),
         )
-        assert claim.status_code == 200
+        assert claim.json() == {"claimed": [pending["id"]]}
         lost = await status_is(platform, pending["id"], "lost")
         assert "vanished" in lost["error"]
         listed = (await platform.operation.get("/api/v1/executions", headers=ADMIN)).json()

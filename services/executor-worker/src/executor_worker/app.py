@@ -51,8 +51,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         httpx.AsyncClient(base_url=settings.operation_api_url, timeout=10) as http,
         open_messaging(settings.sqs) as bus,
     ):
-        operations = OperationClient(http, token)
-        running = RunningExecutions(operations, worker_id)
+        operations = OperationClient(http, token, worker_id)
+        running = RunningExecutions(operations)
         secrets = SecretResolver(await stack.enter_async_context(secrets_manager(settings)))
         handler = JobHandler(settings, worker_id, operations, bus.publisher, running, secrets)
         consumer = bus.consumer(

@@ -100,7 +100,7 @@ class JobHandler:
         with tracer.start_as_current_span(
             "claim", attributes={"execution.id": str(job.execution_id)}
         ):
-            claimed = await self.operations.claim(job.execution_id, self.worker_id)
+            claimed = await self.operations.claim(job.execution_id)
         if not claimed:
             JOBS.labels("dropped_duplicate").inc()
             return

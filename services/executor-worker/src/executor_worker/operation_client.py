@@ -1,4 +1,4 @@
-"""The worker's calls to operation-svc: claiming an execution before running it."""
+"""The worker's calls to operation-svc: claims before running, heartbeats while running."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import uuid
 import httpx
 
 from idp_common.auth import mint_token
+from idp_common.coalescing import Coalescer
 from idp_common.settings import AuthSettings
 
 logger = logging.getLogger(__name__)
 MINTED_TOKEN_TTL_SECONDS = 300
+MAX_CLAIMS_PER_CALL = 100
 
 
 class ServiceToken:
@@ -40,31 +42,37 @@ class ServiceToken:
 
 
 class OperationClient:
-    def __init__(self, http: httpx.AsyncClient, token: ServiceToken) -> None:
+    def __init__(self, http: httpx.AsyncClient, token: ServiceToken, worker_id: str) -> None:
         self.http = http
         self.token = token
+        self.worker_id = worker_id
+        self._claims = Coalescer(self._claim_batch, max_items=MAX_CLAIMS_PER_CALL)
 
-    async def claim(self, execution_id: uuid.UUID, worker_id: str) -> bool:
+    async def claim(self, execution_id: uuid.UUID) -> bool:
         """True when this worker now holds the execution; False when someone else did or
-        it is finished or unknown. Other failures raise, so the job is retried later."""
+        it is finished or unknown. Other failures raise, so the job is retried later.
+        Claims made while one is in flight share the next call."""
+        return await self._claims.submit(execution_id)
+
+    async def _claim_batch(self, execution_ids: list[uuid.UUID]) -> list[bool]:
         response = await self.http.post(
-            f"/api/v1/executions/{execution_id}/claim",
-            json={"worker_id": worker_id},
+            "/api/v1/workers/claims",
+            json={"worker_id": self.worker_id, "execution_ids": [str(i) for i in execution_ids]},
             headers={"Authorization": f"Bearer {self.token.value()}"},
         )
-        if response.status_code == httpx.codes.OK:
-            return True
-        if response.status_code in (httpx.codes.CONFLICT, httpx.codes.NOT_FOUND):
-            logger.info("execution %s not claimable: %s", execution_id, response.text[:200])
-            return False
         response.raise_for_status()
-        return False
+        claimed = {uuid.UUID(value) for value in response.json()["claimed"]}
+        for execution_id in set(execution_ids) - claimed:
+            logger.info(
+                "execution %s was not claimable (already claimed or finished)", execution_id
+            )
+        return [execution_id in claimed for execution_id in execution_ids]
 
-    async def heartbeat(self, worker_id: str, execution_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    async def heartbeat(self, execution_ids: list[uuid.UUID]) -> list[uuid.UUID]:
         """Keep these executions alive; returns the ones this worker must stop."""
         response = await self.http.post(
             "/api/v1/workers/heartbeat",
-            json={"worker_id": worker_id, "execution_ids": [str(i) for i in execution_ids]},
+            json={"worker_id": self.worker_id, "execution_ids": [str(i) for i in execution_ids]},
             headers={"Authorization": f"Bearer {self.token.value()}"},
         )
         response.raise_for_status()

@@ -19,9 +19,8 @@ HEARTBEAT_SECONDS = 0.5
 
 
 class RunningExecutions:
-    def __init__(self, operations: OperationClient, worker_id: str) -> None:
+    def __init__(self, operations: OperationClient) -> None:
         self.operations = operations
-        self.worker_id = worker_id
         self._stop_requests: dict[uuid.UUID, asyncio.Event] = {}
         self._stopping = asyncio.Event()
 
@@ -42,7 +41,7 @@ class RunningExecutions:
         ids = list(self._stop_requests)
         if not ids:
             return
-        for execution_id in await self.operations.heartbeat(self.worker_id, ids):
+        for execution_id in await self.operations.heartbeat(ids):
             if request := self._stop_requests.get(execution_id):
                 request.set()
 

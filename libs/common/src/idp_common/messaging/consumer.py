@@ -4,7 +4,7 @@ Long polls only for as many messages as it has free slots, runs each handler in 
 span parented by the producer's trace context, extends visibility while a handler runs,
 deletes a message only after its handler returned (its transaction committed), and leaves a
 failed message to be received again after a backoff; after ``MAX_RECEIVE_COUNT`` receives
-the broker moves it to the queue's DLQ. Deletes go out in ``DeleteMessageBatch`` calls.
+the broker moves it to the queue's DLQ. Deletes are coalesced into ``DeleteMessageBatch`` calls.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
+from idp_common.coalescing import Coalescer
 from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
 from idp_common.messaging.publisher import messaging_attributes
 from idp_common.messaging.sqs import QueueDirectory
@@ -56,63 +58,6 @@ def exponential_retry_delay(base_seconds: float, max_seconds: int) -> Callable[[
 DEFAULT_RETRY_DELAY = exponential_retry_delay(1.0, 60)
 
 
-class BatchedDeletes:
-    """Deletes of one queue's messages, sent ``MAX_BATCH_SIZE`` at a time.
-
-    Nothing waits to fill a batch: a delete goes out at once when no call is in flight, and
-    the deletes that arrive meanwhile leave together in the next call. Under load that is one
-    call for up to ten messages (each call costs about a millisecond of client CPU); idle, it
-    adds no latency. ``delete`` returns once the broker answered, so a handler's task still
-    ends after its message is gone.
-    """
-
-    def __init__(self, queues: QueueDirectory, queue_name: str) -> None:
-        self.queues = queues
-        self.queue_name = queue_name
-        self._pending: list[tuple[str, str, asyncio.Future[None]]] = []
-        self._sender: asyncio.Task[None] | None = None
-
-    async def delete(self, url: str, receipt: str) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append((url, receipt, done))
-        if self._sender is None:
-            self._sender = asyncio.create_task(self._send_pending())
-        await done
-
-    async def _send_pending(self) -> None:
-        try:
-            while self._pending:
-                batch = self._pending[:MAX_BATCH_SIZE]
-                del self._pending[:MAX_BATCH_SIZE]
-                await self._send(batch)
-        finally:
-            self._sender = None
-
-    async def _send(self, batch: list[tuple[str, str, asyncio.Future[None]]]) -> None:
-        url = batch[0][0]
-        try:
-            response = await self.queues.client.delete_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(index), "ReceiptHandle": receipt}
-                    for index, (_, receipt, _) in enumerate(batch)
-                ],
-            )
-            for failure in response.get("Failed", []):
-                # The message comes back after its visibility timeout; consumers are idempotent.
-                logger.warning(
-                    "could not delete a message on %s: %s",
-                    self.queue_name,
-                    failure.get("Message", failure.get("Code", "?")),
-                )
-        except Exception:
-            logger.warning("could not delete messages on %s", self.queue_name, exc_info=True)
-        finally:
-            for _, _, done in batch:
-                if not done.done():
-                    done.set_result(None)
-
-
 class Consumer:
     def __init__(
         self,
@@ -135,7 +80,7 @@ class Consumer:
         self.heartbeat_seconds = max(queue.visibility_timeout_seconds / 3, 1)
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
-        self._deletes = BatchedDeletes(queues, queue.name)
+        self._deletes: Coalescer[str, None] | None = None
 
     @property
     def in_flight(self) -> int:
@@ -147,6 +92,8 @@ class Consumer:
     async def run(self) -> None:
         client = self.queues.client
         url = await self._queue_url()
+        if url is not None:
+            self._deletes = Coalescer(partial(self._delete, url), max_items=MAX_BATCH_SIZE)
         while url is not None and not self._stopping.is_set():
             free = self.concurrency - len(self._inflight)
             if free <= 0:
@@ -275,7 +222,8 @@ class Consumer:
 
     async def _settle(self, url: str, receipt: str, retry_delay: int | None) -> None:
         if retry_delay is None:
-            await self._deletes.delete(url, receipt)
+            assert self._deletes is not None
+            await self._deletes.submit(receipt)
             return
         try:
             await self.queues.client.change_message_visibility(
@@ -284,6 +232,26 @@ class Consumer:
         except Exception:
             # The message comes back after its visibility timeout; consumers are idempotent.
             logger.warning("could not settle a message on %s", self.queue.name, exc_info=True)
+
+    async def _delete(self, url: str, receipts: list[str]) -> list[None]:
+        try:
+            response = await self.queues.client.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": receipt}
+                    for index, receipt in enumerate(receipts)
+                ],
+            )
+            for failure in response.get("Failed", []):
+                # The message comes back after its visibility timeout; consumers are idempotent.
+                logger.warning(
+                    "could not delete a message on %s: %s",
+                    self.queue.name,
+                    failure.get("Message", failure.get("Code", "?")),
+                )
+        except Exception:
+            logger.warning("could not delete messages on %s", self.queue.name, exc_info=True)
+        return [None] * len(receipts)
 
     async def _heartbeat(self, url: str, receipt: str) -> None:
         while True:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from idp_common.coalescing import Coalescer
 from idp_common.messaging.envelope import Event, encode_event
 from idp_common.messaging.sqs import QueueDirectory
-from idp_common.messaging.topology import MAX_BATCH_SIZE, MAX_MESSAGE_BYTES
+from idp_common.messaging.topology import MAX_BATCH_BYTES, MAX_BATCH_SIZE, MAX_MESSAGE_BYTES
 from idp_common.messaging.trace_context import current_trace_carrier, to_message_attributes
 
 tracer = trace.get_tracer(__name__)
@@ -42,9 +45,16 @@ class OutgoingMessage:
     trace_carrier: Mapping[str, str]
 
 
+def _entry_bytes(message: OutgoingMessage) -> int:
+    return len(message.body.encode()) + sum(
+        len(key) + len(value) for key, value in message.trace_carrier.items()
+    )
+
+
 class Publisher:
     def __init__(self, queues: QueueDirectory) -> None:
         self.queues = queues
+        self._sends: dict[str, Coalescer[OutgoingMessage, str | None]] = {}
 
     async def send_batch(self, queue: str, messages: Sequence[OutgoingMessage]) -> dict[str, str]:
         """Send up to ten messages in one call; returns the keys that failed, with the reason."""
@@ -69,17 +79,31 @@ class Publisher:
         }
 
     async def publish(self, queue: str, events: Sequence[Event]) -> None:
-        """Send events now, in batches, as children of the current span (no outbox)."""
-        for start in range(0, len(events), MAX_BATCH_SIZE):
-            chunk = events[start : start + MAX_BATCH_SIZE]
-            with tracer.start_as_current_span(
-                f"{queue} publish",
-                kind=SpanKind.PRODUCER,
-                attributes=messaging_attributes(queue, "publish"),
-            ):
-                carrier = current_trace_carrier()
-                failed = await self.send_batch(
-                    queue, [OutgoingMessage(e.id, checked_body(e), carrier) for e in chunk]
+        """Send events now, as children of the current span (no outbox). Concurrent
+        publishes to one queue share ``SendMessageBatch`` calls."""
+        with tracer.start_as_current_span(
+            f"{queue} publish",
+            kind=SpanKind.PRODUCER,
+            attributes=messaging_attributes(queue, "publish"),
+        ):
+            carrier = current_trace_carrier()
+            sends = self._sends.get(queue)
+            if sends is None:
+                sends = self._sends[queue] = Coalescer(
+                    partial(self._send_coalesced, queue),
+                    max_items=MAX_BATCH_SIZE,
+                    size=_entry_bytes,
+                    max_size=MAX_BATCH_BYTES,
                 )
-            if failed:
-                raise RuntimeError(f"SQS refused {len(failed)} message(s) for {queue}: {failed}")
+            failures = await asyncio.gather(
+                *(sends.submit(OutgoingMessage(e.id, checked_body(e), carrier)) for e in events)
+            )
+        failed = [failure for failure in failures if failure is not None]
+        if failed:
+            raise RuntimeError(f"SQS refused {len(failed)} message(s) for {queue}: {failed}")
+
+    async def _send_coalesced(
+        self, queue: str, messages: list[OutgoingMessage]
+    ) -> list[str | None]:
+        failed = await self.send_batch(queue, messages)
+        return [failed.get(message.key) for message in messages]

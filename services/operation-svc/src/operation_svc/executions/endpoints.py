@@ -144,19 +144,16 @@ async def retry_execution(
     return ExecutionOut.model_validate(await service.retry(session, principal, execution_id))
 
 
-@router.post("/{execution_id}/claim")
-async def claim_execution(
-    execution_id: uuid.UUID, body: ClaimIn, session: SessionDep, _caller: ServiceCaller
-) -> ClaimOut:
-    """Used by executor workers: claim a pending execution before running it (409 if it
-    is already claimed or finished)."""
-    execution = await service.claim(session, execution_id, body.worker_id)
-    return ClaimOut(
-        execution_id=execution.id, status=execution.status, worker_id=execution.worker_id
-    )
-
-
 workers_router = APIRouter(prefix="/api/v1/workers", tags=["workers"])
+
+
+@workers_router.post("/claims")
+async def claim(body: ClaimIn, session: SessionDep, _caller: ServiceCaller) -> ClaimOut:
+    """Used by executor workers before running jobs: moves the pending executions among
+    ``execution_ids`` to running for ``worker_id``. The others (claimed by someone else,
+    finished, unknown) are left out of ``claimed`` and must not be run."""
+    claimed = await service.claim(session, body.execution_ids, body.worker_id)
+    return ClaimOut(claimed=[execution.id for execution in claimed])
 
 
 @workers_router.post("/heartbeat")

@@ -67,12 +67,11 @@ class LogPage(ResponseModel):
 
 class ClaimIn(StrictModel):
     worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+    execution_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=100)]
 
 
 class ClaimOut(ResponseModel):
-    execution_id: uuid.UUID
-    status: str
-    worker_id: str | None
+    claimed: list[uuid.UUID] = Field(description="The executions this worker now holds.")
 
 
 class HeartbeatIn(StrictModel):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp_common.audit import record_audit
 from idp_common.auth import ALL_ROLES, Principal, check_run_access, may_run
 from idp_common.db import insert_ignoring_conflicts, utcnow
-from idp_common.errors import Conflict, NotFound, ValidationFailed, field_error
+from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.events import (
     TERMINAL_STATUSES,
     ExecutionFinished,
@@ -384,37 +384,39 @@ async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid
     return execution
 
 
-async def claim(session: AsyncSession, execution_id: uuid.UUID, worker_id: str) -> Execution:
-    """Atomically move a pending execution to running for ``worker_id``; exactly one claim
-    of an execution ever succeeds, so a redelivered job never runs twice."""
+async def claim(
+    session: AsyncSession, execution_ids: list[uuid.UUID], worker_id: str
+) -> list[Execution]:
+    """Atomically move the pending executions among ``execution_ids`` to running for
+    ``worker_id`` and return them; exactly one claim of an execution ever succeeds, so a
+    redelivered job never runs twice."""
     now = utcnow()
-    result = await session.execute(
-        update(Execution)
-        .where(Execution.id == execution_id, Execution.status.in_(can_enter("running")))
-        .values(
-            status="running", worker_id=worker_id, started_at=now, heartbeat_at=now, updated_at=now
+    claimed = (
+        await session.scalars(
+            update(Execution)
+            .where(Execution.id.in_(execution_ids), Execution.status.in_(can_enter("running")))
+            .values(
+                status="running",
+                worker_id=worker_id,
+                started_at=now,
+                heartbeat_at=now,
+                updated_at=now,
+            )
+            .returning(Execution)
+            .execution_options(populate_existing=True)
         )
-        .execution_options(synchronize_session=False)
-    )
-    execution = await session.scalar(
-        select(Execution)
-        .where(Execution.id == execution_id)
-        .execution_options(populate_existing=True)
-    )
-    if execution is None:
-        raise NotFound(f"Execution {execution_id} not found.")
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"Execution {execution_id} is {execution.status}; it cannot be claimed.")
-    await _tell_submission(session, execution)
-    await record_audit(
-        session,
-        AuditEntry,
-        worker_id,
-        "execution.start",
-        execution.id,
-        tenant=execution.tenant,
-    )
-    return execution
+    ).all()
+    for execution in claimed:
+        await _tell_submission(session, execution)
+        await record_audit(
+            session,
+            AuditEntry,
+            worker_id,
+            "execution.start",
+            execution.id,
+            tenant=execution.tenant,
+        )
+    return list(claimed)
 
 
 async def heartbeat(
