@@ -193,6 +193,51 @@ async def test_a_duplicated_delivery_is_processed_once(
         await db.dispose()
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_events_received_together_share_a_transaction_and_a_bad_one_fails_alone(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    transactions = 0
+
+    class CountingDatabase(Database):
+        def transaction(self) -> Any:
+            nonlocal transactions
+            transactions += 1
+            return super().transaction()
+
+    async def handle(session: Any, received: Event) -> None:
+        if received.data.get("bad"):
+            raise ValueError("this event cannot be handled")
+
+    async with (
+        fresh_database(backend, tmp_path, "operation") as url,
+        open_messaging(sqs_settings(sqs_server)) as bus,
+    ):
+        await migrate(url, "operation")
+        db = CountingDatabase(url)
+
+        async def processed() -> set[str] | None:
+            async with db.reader() as connection:
+                rows = await connection.execute(select(messaging.processed_events.c.event_id))
+                return {row.event_id for row in rows}
+
+        consumer = bus.consumer(QUEUE, transactional_handler(db, messaging, "test", handle))
+        good = [event() for _ in range(9)]
+        await bus.publisher.publish(QUEUE.name, good)
+        async with run_in_background(consumer):
+            await eventually(lambda: _all_in(processed, good))
+            assert transactions <= 3  # nine events in one or two receives, not nine commits
+            bad, *others = [event(bad=True)] + [event() for _ in range(4)]
+            await bus.publisher.publish(QUEUE.name, [bad, *others])
+            await eventually(lambda: _all_in(processed, others))
+            assert bad.id not in (await processed() or set())
+        await db.dispose()
+
+
+async def _all_in(processed: Any, events: list[Event]) -> bool:
+    return {e.id for e in events} <= (await processed() or set())
+
+
 async def _queue_empty(bus: Messaging) -> bool:
     attributes = await bus.queues.client.get_queue_attributes(
         QueueUrl=await bus.queues.url(QUEUE.name),

@@ -286,6 +286,28 @@ async def test_cancel_a_pending_and_a_running_execution(platform: Platform) -> N
     assert again.status_code == 409
 
 
+async def test_lifting_a_concurrency_limit_starts_the_waiting_executions_at_once(
+    platform: Platform,
+) -> None:
+    created = await template(platform, "solo", "sleep 30", max_concurrency=1)
+    first = (await start(platform, "solo")).json()
+    waiting = (await start(platform, "solo")).json()
+    await status_is(platform, first["id"], "running")
+    assert (
+        await platform.operation.get(f"/api/v1/executions/{waiting['id']}", headers=ADMIN)
+    ).json()["dispatched_at"] is None
+    lifted = await platform.operation.patch(
+        f"/api/v1/templates/{created['id']}", json={"max_concurrency": None}, headers=ADMIN
+    )
+    assert lifted.status_code == 200
+    await status_is(platform, waiting["id"], "running")
+    for execution in (first, waiting):
+        await platform.operation.post(
+            f"/api/v1/executions/{execution['id']}/cancel", headers=OPERATOR
+        )
+        await status_is(platform, execution["id"], "cancelled")
+
+
 async def test_retry_runs_the_same_version_and_parameters_linked_to_the_original(
     platform: Platform,
 ) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import record_audit
 from idp_common.auth import ALL_ROLES, Principal, check_run_access, may_run
-from idp_common.db import insert_ignoring_conflicts, utcnow
+from idp_common.db import insert_ignoring_conflicts, new_id, utcnow
 from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.events import (
     TERMINAL_STATUSES,
@@ -112,6 +112,17 @@ async def dispatch_ready(session: AsyncSession, template_id: uuid.UUID) -> None:
         await _dispatch(session, execution)
 
 
+async def _release_slot(session: AsyncSession, template_id: uuid.UUID) -> None:
+    """An execution of the template stopped holding a slot. Only a template with a limit
+    has executions waiting: without one they are dispatched when created, and lifting a
+    limit dispatches the waiting ones (see ``update_template``)."""
+    limit = await session.scalar(
+        select(OperationTemplate.max_concurrency).where(OperationTemplate.id == template_id)
+    )
+    if limit is not None:
+        await dispatch_ready(session, template_id)
+
+
 async def _dispatch(session: AsyncSession, execution: Execution) -> None:
     assert execution.template_id is not None
     env = parameter_env(execution.parameters)
@@ -152,6 +163,7 @@ async def _create(
     **links: Any,
 ) -> Execution:
     execution = Execution(
+        id=new_id(),
         tenant=tenant,
         template_id=template.id,
         template_slug=template.slug,
@@ -165,8 +177,10 @@ async def _create(
         **links,
     )
     session.add(execution)
-    await session.flush()
-    await dispatch_ready(session, template.id)
+    if template.max_concurrency is None:
+        await _dispatch(session, execution)
+    else:
+        await dispatch_ready(session, template.id)
     return execution
 
 
@@ -368,7 +382,7 @@ async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid
         execution.error = f"cancelled by {principal.subject}"
         await _tell_submission(session, execution)
         if execution.template_id is not None:
-            await dispatch_ready(session, execution.template_id)
+            await _release_slot(session, execution.template_id)
     elif execution.status == "running":
         execution.cancel_requested_at = execution.cancel_requested_at or utcnow()
     else:
@@ -476,7 +490,7 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
         if version is not None and version.definition.get("retry_safe"):
             await _retry(session, execution, "operation-svc")
         elif execution.template_id is not None:
-            await dispatch_ready(session, execution.template_id)
+            await _release_slot(session, execution.template_id)
     return len(executions)
 
 
@@ -515,7 +529,7 @@ async def apply_worker_event(session: AsyncSession, event: Event) -> None:
             changes={"status": execution.status, "exit_code": execution.exit_code},
         )
         if execution.template_id is not None:
-            await dispatch_ready(session, execution.template_id)
+            await _release_slot(session, execution.template_id)
     else:
         raise InvalidEvent(f"unexpected event type {event.type!r} on execution-events")
 

@@ -12,6 +12,7 @@ from idp_common.audit import MASK, record_audit
 from idp_common.auth import Principal
 from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.pagination import PageParams, paginate
+from operation_svc.executions.service import dispatch_ready
 from operation_svc.models import AuditEntry, OperationTemplate, SecretMapping, TemplateVersion
 from operation_svc.safety.commands import RenderedCommand, compile_command
 from operation_svc.safety.http import RenderedHttp, compile_http
@@ -133,6 +134,8 @@ async def update_template(
     template.version += 1
     template.updated_by = principal.subject
     _keep_version(session, template, principal.subject)
+    if "max_concurrency" in changes:
+        await dispatch_ready(session, template.id)  # a raised or lifted limit frees slots
     await record_audit(
         session,
         AuditEntry,
