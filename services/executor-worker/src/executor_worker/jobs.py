@@ -38,7 +38,7 @@ SLOTS = Gauge("idp_worker_slots", "Executions this worker runs at once (its conc
 RECEIVE_TO_SPAWN = Histogram(
     "idp_worker_receive_to_spawn_seconds",
     "From handling a received job to its process running (claim and setup included).",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    buckets=(0.0025, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.015, 0.025, 0.05, 0.1, 0.5, 2.5),
 )
 QUEUE_TO_START = Histogram(
     "idp_worker_queue_to_start_seconds",
