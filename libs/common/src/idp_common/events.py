@@ -131,6 +131,10 @@ class ExecutionFinished(EventData):
     output_truncated: bool = False
     error: str | None = None
     worker_id: str
+    last_lines: list[LogLine] = Field(
+        default_factory=list,
+        description="Lines no log event carried yet: a short run sends all its output here.",
+    )
 
 
 class SubmissionUpdated(EventData):

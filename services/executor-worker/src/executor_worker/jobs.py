@@ -114,9 +114,7 @@ class JobHandler:
             result = await self._run(job, batcher, stop)
         except asyncio.CancelledError:
             # Shutdown grace ran out: the process group is already killed; say so, then stop.
-            await asyncio.shield(
-                self._finish(event, job, RunResult.refused(SHUTDOWN_REASON), batcher)
-            )
+            await asyncio.shield(self._finish(job, RunResult.refused(SHUTDOWN_REASON), batcher))
             raise
         finally:
             self.running.finish(job.execution_id)
@@ -129,10 +127,10 @@ class JobHandler:
                 - timedelta(seconds=time.monotonic() - result.spawned_at)
             )
             QUEUE_TO_START.observe(max(waited.total_seconds(), 0.0))
-        await self._finish(event, job, result, batcher)
+        await self._finish(job, result, batcher)
 
     async def _finish(
-        self, event: Event, job: ExecutionRequested, result: RunResult, batcher: LogBatcher
+        self, job: ExecutionRequested, result: RunResult, batcher: LogBatcher
     ) -> None:
         RUN_SECONDS.labels(result.status).observe(result.duration_seconds)
         finished = ExecutionFinished(
@@ -147,9 +145,7 @@ class JobHandler:
             error=result.error,
             worker_id=self.worker_id,
         )
-        await batcher.close(
-            finished.to_event(source=SOURCE, tenant=event.tenant, subject=str(job.execution_id))
-        )
+        await batcher.close(finished)
 
     async def _run(
         self, job: ExecutionRequested, batcher: LogBatcher, stop: asyncio.Event

@@ -1,5 +1,6 @@
 """Batching an execution's output lines into ``operation.execution.log`` events, by count,
-bytes or age (whichever comes first), with a monotonically increasing ``seq``."""
+bytes or age (whichever comes first), with a monotonically increasing ``seq``; the lines
+still held at the end travel in the finish event."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from idp_common.events import ExecutionLog, LogLine
-from idp_common.messaging.envelope import Event
+from idp_common.events import ExecutionFinished, ExecutionLog, LogLine
 from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.topology import EXECUTION_EVENTS
 
@@ -63,27 +63,26 @@ class LogBatcher:
         async with self._lock:
             await self._flush_locked()
 
-    async def close(self, last: Event | None = None) -> None:
-        """Send the lines still held, and ``last`` (the finish) in the same SendMessageBatch:
-        a short run costs one send, not two. The queue never promised their order anyway."""
+    async def close(self, finished: ExecutionFinished) -> None:
+        """Send the finish carrying the lines still held: a short run costs one message."""
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
         async with self._lock:
-            await self._flush_locked([] if last is None else [last])
+            last = finished.model_copy(update={"last_lines": self._lines})
+            self._lines, self._bytes = [], 0
+            await self._publish(last)
 
-    async def _flush_locked(self, also: list[Event] | None = None) -> None:
-        events = list(also or [])
+    async def _flush_locked(self) -> None:
         if self._lines:
             batch = ExecutionLog(execution_id=self.execution_id, lines=self._lines)
             self._lines, self._bytes = [], 0
-            events.insert(
-                0,
-                batch.to_event(
-                    source=self.source, tenant=self.tenant, subject=str(self.execution_id)
-                ),
-            )
-        if events:
-            await self.publisher.publish(EXECUTION_EVENTS.name, events)
+            await self._publish(batch)
+
+    async def _publish(self, data: ExecutionLog | ExecutionFinished) -> None:
+        event = data.to_event(
+            source=self.source, tenant=self.tenant, subject=str(self.execution_id)
+        )
+        await self.publisher.publish(EXECUTION_EVENTS.name, [event])

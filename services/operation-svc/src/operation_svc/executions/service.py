@@ -19,6 +19,7 @@ from idp_common.events import (
     ExecutionLog,
     ExecutionRequested,
     HttpCall,
+    LogLine,
     SecretBinding,
     SubmissionCreated,
     SubmissionUpdated,
@@ -494,22 +495,31 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
     return len(executions)
 
 
+async def _store_lines(
+    session: AsyncSession, execution_id: uuid.UUID, lines: list[LogLine]
+) -> None:
+    """Log lines, deduplicated by seq (a redelivered batch adds nothing)."""
+    if lines:
+        rows = [{"execution_id": execution_id, **line.model_dump()} for line in lines]
+        await insert_ignoring_conflicts(session, ExecutionLogRow.__table__, rows)  # type: ignore[arg-type]
+
+
 async def apply_worker_event(session: AsyncSession, event: Event) -> None:
-    """Store log batches (deduplicated by seq) and apply the finish of an execution."""
+    """Store log batches and apply the finish of an execution (with its last lines)."""
     if event.type == ExecutionLog.event_type:
         batch = ExecutionLog.from_event(event)
         execution = await ExecutionRepository(session, event.tenant).get(batch.execution_id)
         if execution is None:
             logger.warning("logs for an unknown execution %s ignored", batch.execution_id)
             return
-        rows = [{"execution_id": batch.execution_id, **line.model_dump()} for line in batch.lines]
-        await insert_ignoring_conflicts(session, ExecutionLogRow.__table__, rows)  # type: ignore[arg-type]
+        await _store_lines(session, batch.execution_id, batch.lines)
     elif event.type == ExecutionFinished.event_type:
         finished = ExecutionFinished.from_event(event)
         execution = await ExecutionRepository(session, event.tenant).get(finished.execution_id)
         if execution is None:
             logger.warning("finish of an unknown execution %s ignored", finished.execution_id)
             return
+        await _store_lines(session, finished.execution_id, finished.last_lines)
         if not transition(execution, finished.status):
             return
         execution.exit_code = finished.exit_code

@@ -1,0 +1,63 @@
+"""Log batching: a short run sends one message (the finish with its lines); a long one
+sends log events by count, then the finish with the rest, with seq unbroken."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from executor_worker.log_batches import MAX_LINES, LogBatcher
+from idp_common.events import ExecutionFinished, ExecutionLog
+from idp_common.messaging.envelope import Event
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.sent: list[Event] = []
+
+    async def publish(self, queue: str, events: Sequence[Event]) -> None:
+        self.sent.extend(events)
+
+
+def finish(execution_id: uuid.UUID, lines: int) -> ExecutionFinished:
+    return ExecutionFinished(
+        execution_id=execution_id,
+        status="succeeded",
+        exit_code=0,
+        duration_seconds=0.01,
+        output_excerpt="",
+        log_lines=lines,
+        worker_id="w",
+    )
+
+
+def batcher(publisher: Any, execution_id: uuid.UUID) -> LogBatcher:
+    return LogBatcher(publisher, tenant="acme", execution_id=execution_id, source="urn:test")
+
+
+async def test_a_short_run_sends_its_lines_inside_the_finish() -> None:
+    publisher, execution_id = RecordingPublisher(), uuid.uuid4()
+    lines = batcher(publisher, execution_id)
+    await lines.add("stdout", "hello")
+    await lines.add("stderr", "warning")
+    await lines.close(finish(execution_id, lines.line_count))
+    [only] = publisher.sent
+    finished = ExecutionFinished.from_event(only)
+    assert [(line.seq, line.stream, line.message) for line in finished.last_lines] == [
+        (0, "stdout", "hello"),
+        (1, "stderr", "warning"),
+    ]
+    assert finished.log_lines == 2
+
+
+async def test_a_long_run_sends_log_events_then_the_rest_with_the_finish() -> None:
+    publisher, execution_id = RecordingPublisher(), uuid.uuid4()
+    lines = batcher(publisher, execution_id)
+    for n in range(MAX_LINES + 5):
+        await lines.add("stdout", f"line {n}")
+    await lines.close(finish(execution_id, lines.line_count))
+    log, last = publisher.sent
+    seqs = [line.seq for line in ExecutionLog.from_event(log).lines]
+    seqs += [line.seq for line in ExecutionFinished.from_event(last).last_lines]
+    assert seqs == list(range(MAX_LINES + 5))
