@@ -117,6 +117,28 @@ async def test_an_event_in_a_rolled_back_transaction_is_never_published(
         await db.dispose()
 
 
+async def test_large_outbox_events_leave_in_batches_the_broker_accepts(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    # Ten 150 KB events are 1.5 MB: over the 1 MiB a SendMessageBatch may carry (AWS and the
+    # local server alike), which would leave the relay retrying the same batch forever.
+    async with (
+        fresh_database("sqlite", tmp_path, "operation") as url,
+        open_messaging(sqs_settings(sqs_server)) as bus,
+    ):
+        await migrate(url, "operation")
+        db = Database(url)
+        relay = OutboxRelay(db, messaging, bus.publisher)
+        sent = [event(padding="x" * 150_000) for _ in range(12)]
+        async with db.transaction() as session:
+            for large in sent:
+                await add_event(session, messaging, QUEUE, large)
+        assert await relay.relay_pending() == 12
+        received = await drain(bus, QUEUE.name)
+        assert sorted(json.loads(m["Body"])["id"] for m in received) == sorted(e.id for e in sent)
+        await db.dispose()
+
+
 async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_back(
     backend: str, tmp_path: Path
 ) -> None:

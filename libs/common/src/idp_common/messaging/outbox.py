@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,7 +39,7 @@ OUTBOX_LAG = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 OUTBOX_FAILURES = Counter(
-    "idp_outbox_publish_failures_total", "Outbox batches the broker did not accept.", ["queue"]
+    "idp_outbox_publish_failures_total", "Outbox events the broker did not accept.", ["queue"]
 )
 
 
@@ -152,14 +151,14 @@ class OutboxRelay:
         return len(accepted)
 
     async def _send_all(self, rows: Sequence[Any]) -> dict[str, str]:
-        """Send the rows, one batch per queue; returns the failed row ids with the reason."""
-        by_queue: dict[str, list[Any]] = defaultdict(list)
-        for row in rows:
-            by_queue[row.queue].append(row)
-        failed: dict[str, str] = {}
-        for queue, queue_rows in by_queue.items():
-            failed |= await self._send(queue, queue_rows)
-        return failed
+        """Send the rows in batches the publisher bounds by count and bytes; returns the
+        failed row ids with the reason."""
+        reasons = await asyncio.gather(*(self._send(row) for row in rows))
+        return {
+            str(row.id): reason
+            for row, reason in zip(rows, reasons, strict=True)
+            if reason is not None
+        }
 
     async def _record(
         self, session: AsyncSession, rows: Sequence[Any], failed: dict[str, str]
@@ -179,15 +178,16 @@ class OutboxRelay:
             )
         return accepted
 
-    async def _send(self, queue: str, rows: list[Any]) -> dict[str, str]:
+    async def _send(self, row: Any) -> str | None:
+        message = OutgoingMessage(row.body, row.trace_carrier)
         try:
-            failed = await self.publisher.send_batch(
-                queue, [OutgoingMessage(str(r.id), r.body, r.trace_carrier) for r in rows]
-            )
+            reason = await self.publisher.send(row.queue, message)
         except Exception:
-            OUTBOX_FAILURES.labels(queue).inc()
+            OUTBOX_FAILURES.labels(row.queue).inc()
             raise
-        if failed:
-            OUTBOX_FAILURES.labels(queue).inc()
-            logger.error("broker refused outbox events", extra={"queue": queue, "failed": failed})
-        return failed
+        if reason is not None:
+            OUTBOX_FAILURES.labels(row.queue).inc()
+            logger.error(
+                "broker refused an outbox event", extra={"queue": row.queue, "reason": reason}
+            )
+        return reason

@@ -40,7 +40,6 @@ def messaging_attributes(queue: str, operation: str) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
-    key: str
     body: str
     trace_carrier: Mapping[str, str]
 
@@ -56,8 +55,20 @@ class Publisher:
         self.queues = queues
         self._sends: dict[str, Coalescer[OutgoingMessage, str | None]] = {}
 
-    async def send_batch(self, queue: str, messages: Sequence[OutgoingMessage]) -> dict[str, str]:
-        """Send up to ten messages in one call; returns the keys that failed, with the reason."""
+    async def send(self, queue: str, message: OutgoingMessage) -> str | None:
+        """Send one message in a ``SendMessageBatch`` shared with concurrent sends to
+        ``queue`` (bounded by count and bytes); returns why the broker refused it, or None."""
+        sends = self._sends.get(queue)
+        if sends is None:
+            sends = self._sends[queue] = Coalescer(
+                partial(self._send_batch, queue),
+                max_items=MAX_BATCH_SIZE,
+                size=_entry_bytes,
+                max_size=MAX_BATCH_BYTES,
+            )
+        return await sends.submit(message)
+
+    async def _send_batch(self, queue: str, messages: list[OutgoingMessage]) -> list[str | None]:
         assert len(messages) <= MAX_BATCH_SIZE
         entries = [
             {
@@ -73,10 +84,11 @@ class Publisher:
             response = await self.queues.client.send_message_batch(
                 QueueUrl=await self.queues.url(queue), Entries=entries
             )
-        return {
-            messages[int(failure["Id"])].key: failure.get("Message", failure.get("Code", "?"))
+        failed = {
+            int(failure["Id"]): failure.get("Message", failure.get("Code", "?"))
             for failure in response.get("Failed", [])
         }
+        return [failed.get(index) for index in range(len(messages))]
 
     async def publish(self, queue: str, events: Sequence[Event]) -> None:
         """Send events now, as children of the current span (no outbox). Concurrent
@@ -87,23 +99,9 @@ class Publisher:
             attributes=messaging_attributes(queue, "publish"),
         ):
             carrier = current_trace_carrier()
-            sends = self._sends.get(queue)
-            if sends is None:
-                sends = self._sends[queue] = Coalescer(
-                    partial(self._send_coalesced, queue),
-                    max_items=MAX_BATCH_SIZE,
-                    size=_entry_bytes,
-                    max_size=MAX_BATCH_BYTES,
-                )
             failures = await asyncio.gather(
-                *(sends.submit(OutgoingMessage(e.id, checked_body(e), carrier)) for e in events)
+                *(self.send(queue, OutgoingMessage(checked_body(e), carrier)) for e in events)
             )
         failed = [failure for failure in failures if failure is not None]
         if failed:
             raise RuntimeError(f"SQS refused {len(failed)} message(s) for {queue}: {failed}")
-
-    async def _send_coalesced(
-        self, queue: str, messages: list[OutgoingMessage]
-    ) -> list[str | None]:
-        failed = await self.send_batch(queue, messages)
-        return [failed.get(message.key) for message in messages]
