@@ -4,12 +4,13 @@ import logging
 import uuid
 
 from nacl.public import PublicKey
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import MASK, record_audit
 from idp_common.auth import Principal, check_run_access
 from idp_common.errors import Conflict, ValidationFailed
-from idp_common.events import TERMINAL_STATUSES, SubmissionCreated, SubmissionUpdated
+from idp_common.events import SubmissionCreated, SubmissionUpdated
 from idp_common.idempotency import request_fingerprint
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.outbox import add_event
@@ -123,24 +124,37 @@ async def get_submission(
     return await SubmissionRepository(session, principal.tenant).get_or_404(submission_id)
 
 
-def _progress(status: str) -> int:
-    return 2 if status in TERMINAL_STATUSES else {"pending": 0, "running": 1}[status]
+def _may_follow(status: str) -> tuple[str, ...]:
+    """The statuses an update to ``status`` may replace: a submission never moves back,
+    and a finished one stays finished."""
+    return ("pending",) if status == "pending" else ("pending", "running")
 
 
 async def apply_update(session: AsyncSession, event: Event) -> None:
-    """Mirror the execution's status; updates arriving out of order never move it back."""
-    update = SubmissionUpdated.from_event(event)
-    submission = await SubmissionRepository(session, event.tenant).get(update.submission_id)
-    if submission is None:
-        logger.warning("update for an unknown submission %s ignored", update.submission_id)
-        return
-    if _progress(update.status) < _progress(submission.status) or (
-        submission.status in TERMINAL_STATUSES
-    ):
-        logger.info("stale update %s -> %s ignored", submission.status, update.status)
-        return
-    submission.status = update.status
-    submission.execution_id = update.execution_id or submission.execution_id
-    submission.exit_code = update.exit_code
-    submission.output = update.output
-    submission.error = update.error
+    """Mirror the execution's status in one conditional UPDATE, so updates arriving out of
+    order (or handled concurrently by two replicas) never move it back."""
+    mirrored = SubmissionUpdated.from_event(event)
+    values: dict[str, object] = {
+        "status": mirrored.status,
+        "exit_code": mirrored.exit_code,
+        "output": mirrored.output,
+        "error": mirrored.error,
+    }
+    if mirrored.execution_id is not None:
+        values["execution_id"] = mirrored.execution_id
+    result = await session.execute(
+        update(Submission)
+        .where(
+            Submission.id == mirrored.submission_id,
+            Submission.tenant == event.tenant,
+            Submission.status.in_(_may_follow(mirrored.status)),
+        )
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        logger.info(
+            "update to %s ignored: submission %s is unknown or already further",
+            mirrored.status,
+            mirrored.submission_id,
+        )
