@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.outbox import OutboxRelay, add_event
 from idp_common.messaging.topology import MAX_RECEIVE_COUNT, PANEL_SUBMISSIONS, QueueSpec
 from idp_common.runtime import Messaging, open_messaging, run_in_background
+from idp_common.settings import SQSSettings
 from operation_svc.executions.service import create_from_submission
 from operation_svc.models import Execution, messaging
 from tests.harness import (
@@ -39,6 +42,23 @@ QUEUE = PANEL_SUBMISSIONS
 
 def event(kind: str = "test.thing.happened", **data: Any) -> Event:
     return Event(type=kind, source="urn:test", tenant="acme", data=data)
+
+
+@contextlib.asynccontextmanager
+async def database_and_bus(
+    backend: str, tmp_path: Path, settings: SQSSettings, database: type[Database] = Database
+) -> AsyncIterator[tuple[Database, Messaging]]:
+    """operation-svc's migrated database, and a bus on ``settings``."""
+    async with (
+        fresh_database(backend, tmp_path, "operation") as url,
+        open_messaging(settings) as bus,
+    ):
+        await migrate(url, "operation")
+        db = database(url)
+        try:
+            yield db, bus
+        finally:
+            await db.dispose()
 
 
 async def drain(bus: Messaging, queue: str, wait: int = 1) -> list[dict[str, Any]]:
@@ -101,12 +121,7 @@ async def _dlq_if_full(bus: Messaging, expected: int) -> list[dict[str, Any]] | 
 async def test_an_event_in_a_rolled_back_transaction_is_never_published(
     backend: str, tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
-    async with (
-        fresh_database(backend, tmp_path, "operation") as url,
-        open_messaging(sqs_settings(sqs_server)) as bus,
-    ):
-        await migrate(url, "operation")
-        db = Database(url)
+    async with database_and_bus(backend, tmp_path, sqs_settings(sqs_server)) as (db, bus):
         relay = OutboxRelay(db, messaging, bus.publisher)
         with pytest.raises(RuntimeError, match="business rule"):
             async with db.transaction() as session:
@@ -114,7 +129,6 @@ async def test_an_event_in_a_rolled_back_transaction_is_never_published(
                 raise RuntimeError("business rule failed after the event was written")
         assert await relay.relay_pending() == 0
         assert await drain(bus, QUEUE.name) == []
-        await db.dispose()
 
 
 async def test_large_outbox_events_leave_in_batches_the_broker_accepts(
@@ -122,12 +136,7 @@ async def test_large_outbox_events_leave_in_batches_the_broker_accepts(
 ) -> None:
     # Ten 150 KB events are 1.5 MB: over the 1 MiB a SendMessageBatch may carry (AWS and the
     # local server alike), which would leave the relay retrying the same batch forever.
-    async with (
-        fresh_database("sqlite", tmp_path, "operation") as url,
-        open_messaging(sqs_settings(sqs_server)) as bus,
-    ):
-        await migrate(url, "operation")
-        db = Database(url)
+    async with database_and_bus("sqlite", tmp_path, sqs_settings(sqs_server)) as (db, bus):
         relay = OutboxRelay(db, messaging, bus.publisher)
         sent = [event(padding="x" * 150_000) for _ in range(12)]
         async with db.transaction() as session:
@@ -136,7 +145,6 @@ async def test_large_outbox_events_leave_in_batches_the_broker_accepts(
         assert await relay.relay_pending() == 12
         received = await drain(bus, QUEUE.name)
         assert sorted(json.loads(m["Body"])["id"] for m in received) == sorted(e.id for e in sent)
-        await db.dispose()
 
 
 async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_back(
@@ -148,12 +156,8 @@ async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_ba
         queues_file=write_queues_file(tmp_path / "queues.json", settings.queue_prefix),
     )
     down = settings.model_copy(update={"create_queues": False})
-    async with (
-        fresh_database(backend, tmp_path, "operation") as url,
-        open_messaging(down) as bus,  # the client is created while nothing listens
-    ):
-        await migrate(url, "operation")
-        db = Database(url)
+    # The bus's client is created while nothing listens.
+    async with database_and_bus(backend, tmp_path, down) as (db, bus):
         relay = OutboxRelay(db, messaging, bus.publisher, poll_seconds=0.2, max_backoff_seconds=0.5)
         sent = event()
         async with run_in_background(relay):
@@ -173,7 +177,6 @@ async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_ba
         assert [json.loads(m["Body"])["id"] for m in received] == [sent.id]
         async with db.transaction() as session:
             assert await session.scalar(select(func.count()).select_from(messaging.outbox)) == 0
-        await db.dispose()
 
 
 async def test_a_duplicated_delivery_is_processed_once(
@@ -193,12 +196,7 @@ async def test_a_duplicated_delivery_is_processed_once(
         tenant="acme",
         data=created.model_dump(mode="json"),
     )
-    async with (
-        fresh_database(backend, tmp_path, "operation") as url,
-        open_messaging(sqs_settings(sqs_server)) as bus,
-    ):
-        await migrate(url, "operation")
-        db = Database(url)
+    async with database_and_bus(backend, tmp_path, sqs_settings(sqs_server)) as (db, bus):
         await bus.publisher.publish(QUEUE.name, [duplicate])
         await bus.publisher.publish(QUEUE.name, [duplicate])  # SQS may deliver twice
         consumer = bus.consumer(
@@ -212,7 +210,6 @@ async def test_a_duplicated_delivery_is_processed_once(
         assert len(executions) == 1
         assert executions[0].status == "rejected"  # its template does not exist
         assert outbox == 1  # one submission update, not two
-        await db.dispose()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -231,12 +228,8 @@ async def test_events_received_together_share_a_transaction_and_a_bad_one_fails_
         if received.data.get("bad"):
             raise ValueError("this event cannot be handled")
 
-    async with (
-        fresh_database(backend, tmp_path, "operation") as url,
-        open_messaging(sqs_settings(sqs_server)) as bus,
-    ):
-        await migrate(url, "operation")
-        db = CountingDatabase(url)
+    settings = sqs_settings(sqs_server)
+    async with database_and_bus(backend, tmp_path, settings, CountingDatabase) as (db, bus):
 
         async def processed() -> set[str] | None:
             async with db.reader() as connection:
@@ -253,7 +246,6 @@ async def test_events_received_together_share_a_transaction_and_a_bad_one_fails_
             await bus.publisher.publish(QUEUE.name, [bad, *others])
             await eventually(lambda: _all_in(processed, others))
             assert bad.id not in (await processed() or set())
-        await db.dispose()
 
 
 async def _all_in(processed: Any, events: list[Event]) -> bool:
@@ -291,12 +283,7 @@ async def test_the_consumer_span_continues_the_producer_trace(
 async def test_outbox_wakes_on_commit_not_on_the_timer(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
-    async with (
-        fresh_database("sqlite", tmp_path, "operation") as url,
-        open_messaging(sqs_settings(sqs_server)) as bus,
-    ):
-        await migrate(url, "operation")
-        db = Database(url)
+    async with database_and_bus("sqlite", tmp_path, sqs_settings(sqs_server)) as (db, bus):
         relay = OutboxRelay(db, messaging, bus.publisher, poll_seconds=60)
         async with run_in_background(relay):
             await asyncio.sleep(0.1)  # the relay is now waiting, for up to 60 s
@@ -304,7 +291,6 @@ async def test_outbox_wakes_on_commit_not_on_the_timer(
                 await add_event(session, messaging, QUEUE, event())
             received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=2)
         assert len(received) == 1
-        await db.dispose()
 
 
 async def test_a_long_handler_keeps_its_message_invisible_with_heartbeats(
