@@ -84,6 +84,9 @@ class TenantRecord:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+_SNAPSHOT = "idp_snapshot"
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -102,9 +105,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         # IMMEDIATE takes the write lock up front: two writers wait on busy_timeout
-        # instead of failing with SQLITE_BUSY when a read transaction upgrades.
-        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # instead of failing with SQLITE_BUSY when a read transaction upgrades. Snapshots
+        # (reads only) begin deferred: under WAL they neither take nor wait for that lock.
+        options = connection.get_execution_options()
+        if options.get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql("BEGIN" if options.get(_SNAPSHOT) else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -135,6 +140,10 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=_SyncSession
         )
+        self._snapshot_sessionmaker = async_sessionmaker(
+            self.engine.execution_options(**{_SNAPSHOT: True, "postgresql_readonly": True}),
+            sync_session_class=_SyncSession,
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -146,6 +155,13 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session on one consistent snapshot; it never waits for a writer, not
+        even SQLite's single write turn. Read-only is enforced on PostgreSQL."""
+        async with self._snapshot_sessionmaker() as session:
+            yield session
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncConnection]:

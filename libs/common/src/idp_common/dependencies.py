@@ -13,10 +13,16 @@ from idp_common.db import Database
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
-    async with db.transaction() as session:
-        yield session
+    if request.method in SAFE_METHODS:
+        async with db.snapshot() as session:
+            yield session
+    else:
+        async with db.transaction() as session:
+            yield session
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 # scope="function": the transaction commits before the response is sent, so a client never
-# sees a 2xx for work that then fails to commit.
+# sees a 2xx for work that then fails to commit. Reads get a snapshot: they never queue
+# behind writes.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
