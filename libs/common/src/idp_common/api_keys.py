@@ -17,10 +17,9 @@ import secrets
 
 import httpx
 
-from idp_common.auth import Principal
+from idp_common.auth import API_KEY_PREFIX, Principal
 from idp_common.errors import Unauthorized, Unavailable
 
-API_KEY_PREFIX = "idp_"
 DISPLAY_PREFIX_LENGTH = len(API_KEY_PREFIX) + 8
 WHOAMI_PATH = "/api/v1/auth/whoami"
 
@@ -44,8 +43,6 @@ class RemoteApiKeyVerifier:
         self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds)
 
     async def verify(self, key: str) -> Principal:
-        if not key.startswith(API_KEY_PREFIX):
-            raise Unauthorized("Invalid API key")
         try:
             response = await self._client.get(WHOAMI_PATH, headers={"X-API-Key": key})
         except httpx.HTTPError as exc:

@@ -28,11 +28,14 @@ def build_service_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     routers: Sequence[APIRouter],
     audit_model: type[AuditRecord] | None = None,
+    owns_api_keys: bool = False,
 ) -> FastAPI:
+    """``owns_api_keys``: the service verifies keys itself (its lifespan sets
+    ``app.state.api_key_verifier``) instead of asking ``AUTH_API_KEY_SERVICE_URL``."""
     configure_tracing(name)
     api_keys = (
         RemoteApiKeyVerifier(settings.auth.api_key_service_url)
-        if settings.auth.api_key_service_url
+        if settings.auth.api_key_service_url and not owns_api_keys
         else None
     )
     rate_limiter = RateLimiter(settings.rate_limit)

@@ -148,6 +148,7 @@ def mint_token(
     return jwt.encode(claims, settings.signing_secret(), algorithm="HS256")
 
 
+API_KEY_PREFIX = "idp_"
 _bearer = HTTPBearer(auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
@@ -163,6 +164,8 @@ async def get_principal(
         api_keys: ApiKeyVerifier | None = request.app.state.api_key_verifier
         if api_keys is None:
             raise Unauthorized("This service is not configured to accept API keys")
+        if not api_key.startswith(API_KEY_PREFIX):
+            raise Unauthorized("Invalid API key")
         principal = await api_keys.verify(api_key)
     elif bearer is not None:
         tokens: TokenVerifier = request.app.state.token_verifier

@@ -70,4 +70,5 @@ def create_app(settings: OperationSettings | None = None) -> FastAPI:
             api_keys_router,
         ],
         audit_model=AuditEntry,
+        owns_api_keys=True,
     )
