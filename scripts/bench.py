@@ -208,7 +208,6 @@ async def finished_one(api: httpx.AsyncClient, execution_id: str) -> bool:
 
 async def worker_throughput(tmp: Path, count: int, concurrency: int, worker_slots: int) -> None:
     """Trivial executions (`true`) through operation-svc's API and one worker process."""
-    os.environ["WORKER_CONCURRENCY"] = str(worker_slots)
     os.environ["OPERATION_ALLOWED_EXECUTABLES"] = '["true", "echo"]'
     os.environ["WORKER_ALLOWED_EXECUTABLES"] = '["true", "echo"]'
     process, log = launch_platform(tmp / "worker-bench", {})
@@ -349,6 +348,7 @@ async def main() -> None:
     parser.add_argument("--worker-slots", type=int, default=16)
     parser.add_argument("--only", choices=["outbox", "panel", "worker"], default=None)
     args = parser.parse_args()
+    os.environ["WORKER_CONCURRENCY"] = str(args.worker_slots)
     configure_logging("bench", "WARNING")
     server = LocalSQSServer()
     server.start()
@@ -360,7 +360,8 @@ async def main() -> None:
             if args.only in (None, "panel"):
                 print(
                     f"Panel submissions end to end, real multi-process platform ({args.backend}, "
-                    f"{args.concurrency} concurrent clients, default worker concurrency 4):"
+                    f"{args.concurrency} concurrent clients, one worker with "
+                    f"{args.worker_slots} slots):"
                 )
                 await end_to_end(args.backend, Path(tmp), args.submissions, args.concurrency)
             if args.only in (None, "worker"):
