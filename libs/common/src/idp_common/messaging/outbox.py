@@ -130,10 +130,11 @@ class OutboxRelay:
     async def _relay_batch(self) -> int:
         stmt = select(self.table).order_by(self.table.c.created_at).limit(MAX_BATCH_SIZE)
         if self.db.is_sqlite:
-            # SQLite's write lock covers the whole database: hold it for the reads and the
-            # deletes, not across the broker round trip. One process (one relay) owns each
-            # file in the embedded default, so nothing else sends these rows meanwhile.
-            async with self.db.transaction() as session:
+            # SQLite's write lock covers the whole database: read from a snapshot, and hold
+            # the lock for the deletes only, not across the broker round trip. One process
+            # (one relay) owns each file in the embedded default, so nothing else sends these
+            # rows meanwhile.
+            async with self.db.snapshot() as session:
                 rows = (await session.execute(stmt)).all()
             if not rows:
                 return 0
