@@ -14,7 +14,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
 from opentelemetry import trace
@@ -80,7 +79,7 @@ class Consumer:
         self.heartbeat_seconds = max(queue.visibility_timeout_seconds / 3, 1)
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
-        self._deletes: Coalescer[str, None] | None = None
+        self._deletes = Coalescer(self._delete, max_items=MAX_BATCH_SIZE)
 
     @property
     def in_flight(self) -> int:
@@ -92,8 +91,6 @@ class Consumer:
     async def run(self) -> None:
         client = self.queues.client
         url = await self._queue_url()
-        if url is not None:
-            self._deletes = Coalescer(partial(self._delete, url), max_items=MAX_BATCH_SIZE)
         while url is not None and not self._stopping.is_set():
             free = self.concurrency - len(self._inflight)
             if free <= 0:
@@ -222,8 +219,7 @@ class Consumer:
 
     async def _settle(self, url: str, receipt: str, retry_delay: int | None) -> None:
         if retry_delay is None:
-            assert self._deletes is not None
-            await self._deletes.submit(receipt)
+            await self._deletes.submit((url, receipt))
             return
         try:
             await self.queues.client.change_message_visibility(
@@ -233,13 +229,14 @@ class Consumer:
             # The message comes back after its visibility timeout; consumers are idempotent.
             logger.warning("could not settle a message on %s", self.queue.name, exc_info=True)
 
-    async def _delete(self, url: str, receipts: list[str]) -> list[None]:
+    async def _delete(self, messages: list[tuple[str, str]]) -> list[None]:
+        """Delete messages of this queue: (queue URL, receipt handle) pairs."""
         try:
             response = await self.queues.client.delete_message_batch(
-                QueueUrl=url,
+                QueueUrl=messages[0][0],
                 Entries=[
                     {"Id": str(index), "ReceiptHandle": receipt}
-                    for index, receipt in enumerate(receipts)
+                    for index, (_, receipt) in enumerate(messages)
                 ],
             )
             for failure in response.get("Failed", []):
@@ -251,7 +248,7 @@ class Consumer:
                 )
         except Exception:
             logger.warning("could not delete messages on %s", self.queue.name, exc_info=True)
-        return [None] * len(receipts)
+        return [None] * len(messages)
 
     async def _heartbeat(self, url: str, receipt: str) -> None:
         while True:

@@ -126,6 +126,8 @@ async def _release_slot(session: AsyncSession, template_id: uuid.UUID) -> None:
 
 async def _dispatch(session: AsyncSession, execution: Execution) -> None:
     assert execution.template_id is not None
+    # Before the query below: its autoflush then inserts a new execution once, dispatched.
+    execution.dispatched_at = utcnow()
     env = parameter_env(execution.parameters)
     job = ExecutionRequested(
         execution_id=execution.id,
@@ -137,7 +139,6 @@ async def _dispatch(session: AsyncSession, execution: Execution) -> None:
         secrets=await _secret_bindings(session, execution.template_id),
         timeout_seconds=execution.timeout_seconds,
     )
-    execution.dispatched_at = utcnow()
     event = job.to_event(source=SOURCE, tenant=execution.tenant, subject=str(execution.id))
     await add_event(session, messaging, OPERATION_JOBS, event)
 
