@@ -66,7 +66,12 @@ class OperationClient:
             logger.info(
                 "execution %s was not claimable (already claimed or finished)", execution_id
             )
-        return [execution_id in claimed for execution_id in execution_ids]
+        # A job delivered twice can reach one call twice: only its first copy may run.
+        granted: list[bool] = []
+        for execution_id in execution_ids:
+            granted.append(execution_id in claimed)
+            claimed.discard(execution_id)
+        return granted
 
     async def heartbeat(self, execution_ids: list[uuid.UUID]) -> list[uuid.UUID]:
         """Keep these executions alive; returns the ones this worker must stop."""
