@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from idp_common.runtime import open_messaging, run_in_background
 from idp_common.secret_values import SecretResolver
 
 NAME = "executor-worker"
+logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -40,6 +42,12 @@ async def secrets_manager(settings: WorkerSettings) -> AsyncIterator[Any]:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: WorkerSettings = app.state.settings
     hide_worker_from_children()
+    if os.geteuid() != 0:
+        logger.warning(
+            "the worker is not root: runs share its uid %d, so they can read each other's "
+            "/proc, and processes a run leaves outside its group are not killed",
+            os.geteuid(),
+        )
     worker_id = settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
     token = ServiceToken(
         settings.service_token.get_secret_value() if settings.service_token else None,
