@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from datasource_svc.models import AuditEntry, DataSource
-from datasource_svc.sources.fetch import UpstreamFailed, fetch_options, placeholders
+from datasource_svc.sources.fetch import UpstreamFailed, placeholders
 from datasource_svc.sources.resolver import OptionsResolver
 from datasource_svc.sources.schemas import (
     DataSourceIn,
@@ -172,16 +172,9 @@ async def test_source(
     """Run the source once, bypassing the cache, and show the raw response excerpt and the
     mapped options, so authors can debug their JMESPath."""
     source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
-    resolver = _resolver(request)
     values = {name: str(body.values.get(name) or "") for name in placeholders(source)}
     try:
-        fetched = await fetch_options(
-            source,
-            values,
-            secrets=resolver.secrets,
-            allowed_hosts=resolver.allowed_hosts,
-            response_cap_bytes=resolver.response_cap_bytes,
-        )
+        fetched = await _resolver(request).fetch(source, values)
     except UpstreamFailed as exc:
         return TestOut(status_code=None, response_excerpt=exc.excerpt, options=[], error=str(exc))
     return TestOut(

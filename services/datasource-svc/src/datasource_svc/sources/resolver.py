@@ -10,7 +10,7 @@ from typing import Any
 
 from datasource_svc.models import DataSource
 from datasource_svc.sources.cache import OptionsCache
-from datasource_svc.sources.fetch import UpstreamFailed, fetch_options, placeholders
+from datasource_svc.sources.fetch import Fetched, UpstreamFailed, fetch_options, placeholders
 from datasource_svc.sources.schemas import ResolveOut
 from idp_common.secret_values import SecretResolver
 
@@ -56,6 +56,16 @@ class OptionsResolver:
         self.allowed_hosts = allowed_hosts
         self.response_cap_bytes = response_cap_bytes
 
+    async def fetch(self, source: DataSource, values: Mapping[str, str]) -> Fetched:
+        """Ask the upstream now, under this service's outbound rules (no cache)."""
+        return await fetch_options(
+            source,
+            values,
+            secrets=self.secrets,
+            allowed_hosts=self.allowed_hosts,
+            response_cap_bytes=self.response_cap_bytes,
+        )
+
     async def resolve(self, source: DataSource, values: Mapping[str, Any]) -> ResolveOut:
         now = datetime.now(UTC)
         if source.source_type == "static":
@@ -79,13 +89,7 @@ class OptionsResolver:
         async def fill() -> dict[str, Any]:
             if (hit := await self.cache.fresh(key)) is not None:  # another replica filled it
                 return hit
-            fetched = await fetch_options(
-                source,
-                used,
-                secrets=self.secrets,
-                allowed_hosts=self.allowed_hosts,
-                response_cap_bytes=self.response_cap_bytes,
-            )
+            fetched = await self.fetch(source, used)
             payload = {"options": fetched.options, "fetched_at": now.isoformat()}
             await self.cache.remember(key, stale_key, payload, source.ttl_seconds)
             return payload
