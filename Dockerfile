@@ -59,12 +59,19 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --package datasource-svc
 
 FROM build-base AS build-executor-worker
+# A C compiler for the sandbox launcher only; it stays in this stage.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package executor-worker
 COPY libs/ libs/
 COPY services/ services/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --package executor-worker
+# Same flags as the Makefile; the worker finds it beside its Python.
+RUN cc -O2 -Wall -Wextra -Werror -static -o /app/.venv/bin/idp-sandbox-exec \
+    services/executor-worker/launcher/idp-sandbox-exec.c
 
 # ------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime

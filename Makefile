@@ -5,6 +5,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 SQS_DEPS := tools/local-sqs/node_modules/.package-lock.json
+# The worker's launcher (see its source), next to the worker's Python in the virtualenv.
+LAUNCHER := .venv/bin/idp-sandbox-exec
+LAUNCHER_SOURCE := services/executor-worker/launcher/idp-sandbox-exec.c
+CC ?= cc
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
@@ -19,6 +23,10 @@ test: install
 
 install: $(UV) $(SQS_DEPS)
 	$(UV) sync --frozen --quiet
+	$(MAKE) --no-print-directory $(LAUNCHER)
+
+$(LAUNCHER): $(LAUNCHER_SOURCE)
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
 
 lint: install
 	$(UV) run --frozen ruff check .

@@ -6,8 +6,8 @@ from idp_common.cli import service_main
 def main() -> None:
     # The standard loop, not uvloop: uvloop starts a child with fork(), which copies the
     # worker's whole address space (~10 ms here), where asyncio's subprocess support uses
-    # vfork() (~1.5 ms, measured with the sandbox's prlimit + setpriv chain). The worker's
-    # other I/O (a long poll, a claim and a few events per job) does not need uvloop.
+    # vfork() (~1.5 ms, measured). The worker's other I/O (a long poll, a claim and a few
+    # events per job) does not need uvloop.
     service_main(
         name=NAME, load_settings=WorkerSettings, create_app=create_app, event_loop="asyncio"
     )

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import re
 import secrets
 import shutil
 import signal
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -52,10 +54,19 @@ def hide_worker_from_children() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name, path="/usr/bin:/bin:/usr/sbin:/sbin")
+LAUNCHER = "idp-sandbox-exec"
+
+
+@functools.cache
+def launcher() -> str:
+    """The launcher's path: beside the worker's Python (the virtualenv's bin), or on PATH."""
+    search = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    path = shutil.which(LAUNCHER, path=search)
     if path is None:
-        raise RuntimeError(f"{name} (util-linux) is required to sandbox commands")
+        raise RuntimeError(
+            f"{LAUNCHER} is required to sandbox commands: `make install` builds it from "
+            "services/executor-worker/launcher"
+        )
     return path
 
 
@@ -109,33 +120,22 @@ class Sandbox:
     def wrap(self, executable: str, argv: list[str], workdir: str, uid: int | None) -> list[str]:
         """The command line that runs ``argv`` inside the sandbox.
 
-        Limits and the user switch are applied at exec time by util-linux's ``prlimit`` and
-        ``setpriv`` rather than by Python code between fork and exec, which can deadlock in
-        a threaded process and forces a slow full fork. ``--no-new-privs`` keeps setuid
-        programs (sudo, …) from regaining privileges.
+        Limits and the user switch are applied at exec time by the launcher
+        (``services/executor-worker/launcher``) rather than by Python code between fork and
+        exec, which can deadlock in a threaded process and forces a slow full fork; it also
+        sets no_new_privs, so setuid programs (sudo, …) cannot regain privileges.
         """
-        limits = [
-            f"--cpu={self.cpu_seconds}:{self.cpu_seconds + 1}",
+        options = [
+            f"--cpu={self.cpu_seconds}",
             f"--as={self.memory_bytes}",
             f"--nproc={self.processes}",
             f"--fsize={self.file_bytes}",
             f"--nofile={self.open_files}",
-            "--core=0",
         ]
-        privileges = ["--no-new-privs"]
         if uid is not None:
             os.chown(workdir, uid, uid)
-            privileges += [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-        return [
-            _tool("prlimit"),
-            *limits,
-            "--",
-            _tool("setpriv"),
-            *privileges,
-            "--",
-            executable,
-            *argv[1:],
-        ]
+            options.append(f"--uid={uid}")
+        return [launcher(), *options, "--", executable, *argv[1:]]
 
     def limit_hit(self, returncode: int | None, stderr_sample: str) -> str | None:
         """The limit that most likely stopped the command, or None."""

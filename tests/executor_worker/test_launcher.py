@@ -1,0 +1,70 @@
+"""The sandbox launcher (idp-sandbox-exec) on its own: what it sets and what it refuses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from executor_worker.sandbox import launcher
+
+LIMITS = ["--cpu=7", "--as=268435456", "--nproc=33", "--fsize=1048576", "--nofile=41"]
+
+
+def launch(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [launcher(), *arguments], capture_output=True, text=True, timeout=10, check=False
+    )
+
+
+def test_the_command_runs_under_every_limit_and_without_new_privileges() -> None:
+    shown = launch(*LIMITS, "--", "/bin/cat", "/proc/self/limits", "/proc/self/status")
+    assert shown.returncode == 0, shown.stderr
+    limits = {line[:26].strip(): line[26:].split()[:2] for line in shown.stdout.splitlines()[1:17]}
+    assert limits["Max cpu time"] == ["7", "8"]  # SIGXCPU at 7 s, SIGKILL at 8 s
+    assert limits["Max address space"] == ["268435456", "268435456"]
+    assert limits["Max processes"] == ["33", "33"]
+    assert limits["Max file size"] == ["1048576", "1048576"]
+    assert limits["Max open files"] == ["41", "41"]
+    assert limits["Max core file size"] == ["0", "0"]
+    assert "NoNewPrivs:\t1" in shown.stdout
+
+
+def test_the_command_runs_as_the_given_uid_with_no_groups() -> None:
+    shown = launch(*LIMITS, "--uid=234567", "--", "/bin/cat", "/proc/self/status")
+    if os.geteuid() != 0:  # only root may switch: the run is refused, never run as the worker
+        assert shown.returncode == 126
+        assert "switching to the run's uid" in shown.stderr
+        return
+    assert shown.returncode == 0, shown.stderr
+    status = dict(line.split(":", 1) for line in shown.stdout.splitlines())
+    assert status["Uid"].split() == ["234567"] * 4
+    assert status["Gid"].split() == ["234567"] * 4
+    assert status["Groups"].strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (LIMITS[1:], "missing limit: cpu"),
+        ([*LIMITS[:-1]], "missing limit: nofile"),
+        (["--cpu=-1", *LIMITS[1:]], "not a number: cpu"),
+        (["--cpu=1x", *LIMITS[1:]], "not a number: cpu"),
+        ([*LIMITS, "--uid=0"], "a run never gets uid 0"),
+        ([*LIMITS, "--shell=/bin/sh"], "usage"),
+    ],
+)
+def test_a_bad_command_line_is_refused_before_anything_runs(
+    arguments: list[str], message: str
+) -> None:
+    refused = launch(*arguments, "--", "/bin/echo", "ran")
+    assert refused.returncode == 126
+    assert message in refused.stderr
+    assert "ran" not in refused.stdout
+
+
+def test_a_missing_command_exits_127_and_names_it() -> None:
+    missing = launch(*LIMITS, "--", "/no/such/program")
+    assert missing.returncode == 127
+    assert "/no/such/program: No such file or directory" in missing.stderr
