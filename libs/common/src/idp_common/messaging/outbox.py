@@ -1,12 +1,16 @@
-"""The transactional outbox: events are rows written in the business transaction and
-published by a relay that a commit wakes at once (a timer only catches what a crash left)."""
+"""The transactional outbox: events are rows written in the business transaction; the commit
+hands them to the relay in memory, which publishes them at once, and a periodic sweep of the
+table catches what a crash or an outage left."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from opentelemetry import trace
@@ -31,6 +35,10 @@ from idp_common.messaging.trace_context import current_trace_carrier
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 _PENDING = "idp.outbox_pending"
+# Rows the relay keeps in memory at most (a broker outage must not grow it without end).
+MAX_HELD_ROWS = 1000
+# Younger rows are left to the process that committed them, which holds them in memory.
+SWEEP_AFTER = timedelta(seconds=5)
 
 OUTBOX_LAG = Histogram(
     "idp_outbox_publish_lag_seconds",
@@ -41,6 +49,18 @@ OUTBOX_LAG = Histogram(
 OUTBOX_FAILURES = Counter(
     "idp_outbox_publish_failures_total", "Outbox events the broker did not accept.", ["queue"]
 )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An outbox row as the relay sends it (the columns it needs)."""
+
+    id: uuid.UUID
+    queue: str
+    body: str
+    trace_carrier: dict[str, str]
+    created_at: datetime
+    attempts: int
 
 
 async def add_event(
@@ -54,22 +74,31 @@ async def add_event(
         | {"cloudevents.event_type": event.type},
     ):
         carrier = current_trace_carrier()
+    row = OutboxRow(new_id(), queue.name, checked_body(event), carrier, utcnow(), 0)
     await session.execute(
         insert(tables.outbox).values(
-            id=new_id(),
-            queue=queue.name,
+            id=row.id,
+            queue=row.queue,
             event_id=event.id,
             event_type=event.type,
-            body=checked_body(event),
-            trace_carrier=carrier,
-            created_at=utcnow(),
-            attempts=0,
+            body=row.body,
+            trace_carrier=row.trace_carrier,
+            created_at=row.created_at,
+            attempts=row.attempts,
         )
     )
-    session.info[_PENDING] = True
+    session.info.setdefault(_PENDING, []).append(row)
 
 
 class OutboxRelay:
+    """Publishes committed outbox rows and deletes them once the broker has them.
+
+    A commit hands its rows to the relay in memory and wakes it, so they are sent without
+    being read back (a row is held until the broker accepted or refused it, and beyond
+    ``MAX_HELD_ROWS`` rows are left in the table only). The table is swept for the rest: at
+    start every row (what a crash left), then every ``poll_seconds`` the rows older than
+    ``SWEEP_AFTER``, so that another replica's fresh rows are left to it."""
+
     def __init__(
         self,
         db: Database,
@@ -84,13 +113,17 @@ class OutboxRelay:
         self.publisher = publisher
         self.poll_seconds = poll_seconds
         self.max_backoff_seconds = max_backoff_seconds
+        self._held: dict[uuid.UUID, OutboxRow] = {}
         self._wakeup = asyncio.Event()
         self._stopping = asyncio.Event()
         event.listen(db.sync_session_class, "after_commit", self._after_commit)
         event.listen(db.sync_session_class, "after_rollback", self._after_rollback)
 
     def _after_commit(self, session: Session) -> None:
-        if session.info.pop(_PENDING, False):
+        rows: list[OutboxRow] = session.info.pop(_PENDING, [])
+        for row in rows[: max(MAX_HELD_ROWS - len(self._held), 0)]:
+            self._held[row.id] = row
+        if rows:
             self._wakeup.set()
 
     def _after_rollback(self, session: Session) -> None:
@@ -102,81 +135,99 @@ class OutboxRelay:
 
     async def run(self) -> None:
         backoff = 0.0
+        cutoff: timedelta | None = None  # the first sweep takes every row, whatever its age
+        next_sweep = 0.0
+        clock = asyncio.get_running_loop().time
         while True:
             self._wakeup.clear()
             try:
-                await self.relay_pending()
+                await self._relay(list(self._held.values()))
+                if clock() >= next_sweep:
+                    await self._sweep(cutoff)
+                    cutoff, next_sweep = SWEEP_AFTER, clock() + self.poll_seconds
                 backoff = 0.0
             except Exception:
                 backoff = min(max(backoff * 2, self.poll_seconds), self.max_backoff_seconds)
                 logger.warning("outbox relay failed; retrying in %.1fs", backoff, exc_info=True)
             if self._stopping.is_set():
                 return
-            timeout = backoff or self.poll_seconds
+            timeout = backoff or max(next_sweep - clock(), 0.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     (self._stopping if backoff else self._wakeup).wait(), timeout
                 )
 
     async def relay_pending(self) -> int:
-        """Publish pending events until none is left; returns how many were accepted."""
+        """Publish every pending row of the table, whatever its age; returns how many the
+        broker accepted."""
+        return await self._sweep(None)
+
+    async def _sweep(self, older_than: timedelta | None) -> int:
+        """Send the table's rows (older than ``older_than``) batch after batch; returns how
+        many the broker accepted."""
         total = 0
         while True:
-            accepted = await self._relay_batch()
+            selected, accepted = await self._sweep_batch(older_than)
             total += accepted
-            if accepted < MAX_BATCH_SIZE:
+            if selected < MAX_BATCH_SIZE or not accepted:
                 return total
 
-    async def _relay_batch(self) -> int:
+    async def _sweep_batch(self, older_than: timedelta | None) -> tuple[int, int]:
         stmt = select(self.table).order_by(self.table.c.created_at).limit(MAX_BATCH_SIZE)
+        if older_than is not None:
+            stmt = stmt.where(self.table.c.created_at < utcnow() - older_than)
         if self.db.is_sqlite:
             # SQLite's write lock covers the whole database: read from a snapshot, and hold
             # the lock for the deletes only, not across the broker round trip. One process
-            # (one relay) owns each file in the embedded default, so nothing else sends these
-            # rows meanwhile.
+            # owns each file in the embedded default, so nothing else sends these rows.
             async with self.db.snapshot() as session:
                 rows = (await session.execute(stmt)).all()
-            if not rows:
-                return 0
-            sent = await self._send_all(rows)
-            async with self.db.transaction() as session:
-                accepted = await self._record(session, rows, sent)
-        else:
-            # Row locks (SKIP LOCKED) keep concurrent relays of other replicas off these rows.
-            async with self.db.transaction() as session:
-                rows = (await session.execute(stmt.with_for_update(skip_locked=True))).all()
-                accepted = await self._record(session, rows, await self._send_all(rows))
-        now = utcnow()
-        for row in accepted:
-            OUTBOX_LAG.labels(row.queue).observe((now - row.created_at).total_seconds())
-        return len(accepted)
+            return len(rows), len(await self._relay(rows))
+        # Row locks (SKIP LOCKED) keep the sweeps of other replicas off these rows.
+        async with self.db.transaction() as session:
+            rows = (await session.execute(stmt.with_for_update(skip_locked=True))).all()
+            accepted = await self._record(session, rows, await self._send_all(rows))
+            return len(rows), len(accepted)
 
-    async def _send_all(self, rows: Sequence[Any]) -> dict[str, str]:
+    async def _relay(self, rows: Sequence[Any]) -> list[Any]:
+        """Send ``rows``, then delete the accepted ones; returns them. Rows the broker
+        refused count an attempt and are left to the sweep; on an error (broker
+        unreachable) nothing is recorded and the held rows are tried again."""
+        if not rows:
+            return []
+        failed = await self._send_all(rows)
+        async with self.db.transaction() as session:
+            return await self._record(session, rows, failed)
+
+    async def _send_all(self, rows: Sequence[Any]) -> dict[uuid.UUID, str]:
         """Send the rows in batches the publisher bounds by count and bytes; returns the
         failed row ids with the reason."""
         reasons = await asyncio.gather(*(self._send(row) for row in rows))
         return {
-            str(row.id): reason
-            for row, reason in zip(rows, reasons, strict=True)
-            if reason is not None
+            row.id: reason for row, reason in zip(rows, reasons, strict=True) if reason is not None
         }
 
     async def _record(
-        self, session: AsyncSession, rows: Sequence[Any], failed: dict[str, str]
+        self, session: AsyncSession, rows: Sequence[Any], failed: dict[uuid.UUID, str]
     ) -> list[Any]:
-        """Delete the sent rows and count an attempt on the others; returns the sent rows."""
-        accepted = [row for row in rows if str(row.id) not in failed]
+        """Delete the sent rows and count an attempt on the others, which the relay then
+        holds no longer; returns the sent rows."""
+        accepted = [row for row in rows if row.id not in failed]
         for row in rows:
-            if str(row.id) in failed:
+            self._held.pop(row.id, None)
+            if row.id in failed:
                 await session.execute(
                     update(self.table)
                     .where(self.table.c.id == row.id)
-                    .values(attempts=row.attempts + 1, last_error=failed[str(row.id)])
+                    .values(attempts=row.attempts + 1, last_error=failed[row.id])
                 )
         if accepted:
             await session.execute(
                 delete(self.table).where(self.table.c.id.in_([row.id for row in accepted]))
             )
+        now = utcnow()
+        for row in accepted:
+            OUTBOX_LAG.labels(row.queue).observe((now - row.created_at).total_seconds())
         return accepted
 
     async def _send(self, row: Any) -> str | None:
