@@ -17,7 +17,7 @@ from idp_common.errors import install_error_handlers
 from idp_common.rate_limit import RateLimiter
 from idp_common.request_context import BodySizeLimitMiddleware, RequestIdMiddleware
 from idp_common.settings import ServiceSettings
-from idp_common.telemetry import configure_tracing, instrument_app
+from idp_common.telemetry import configure_tracing, fastapi_telemetry, instrument_app
 
 
 def build_service_app(
@@ -56,6 +56,7 @@ def build_service_app(
         version="0.1.0",
         lifespan=lifespan_closing_clients,
         openapi_url="/openapi.json",
+        telemetry=fastapi_telemetry(),
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings.auth)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
@@ -22,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from idp_common.request_context import request_id_var, tenant_var
 
-NOT_TRACED_PATHS = "healthz,readyz,metrics"
+NOT_TRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # False only when this module installed a provider with nowhere to send spans.
 _spans_leave_process = True
 
@@ -77,17 +79,25 @@ def configure_tracing(service: str) -> None:
     RedisInstrumentor().instrument()
 
 
+def _not_traced(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in NOT_TRACED_PATHS
+
+
+def fastapi_telemetry() -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry instrumentation: one SERVER span per request, named by
+    its route template. It knows the route from its router, where the contrib
+    instrumentation matched every request against the routes again (measured: ~0.1 of the
+    ~0.5 ms of CPU a trivial request costs). No sub-spans per dependency, endpoint or serialization,
+    and no OpenTelemetry HTTP metrics or logs: Prometheus and the JSON logs carry those."""
+    return {"metrics": False, "logs": False, "operation_spans": False, "exclude": _not_traced}
+
+
 def instrument_app(app: FastAPI) -> None:
-    """HTTP spans, and HTTP metrics by route template on /metrics.
+    """HTTP metrics by route template on /metrics (spans: ``fastapi_telemetry``).
 
     Each app's HTTP metrics live in a registry of its own (several apps can share a process
     in tests) that also exposes the process-wide domain metrics of the default registry.
     """
-    # No internal spans for each ASGI receive/send message: two or three more spans per
-    # request that say nothing the server span does not.
-    FastAPIInstrumentor.instrument_app(
-        app, excluded_urls=NOT_TRACED_PATHS, exclude_spans=["receive", "send"]
-    )
     registry = CollectorRegistry(auto_describe=True)
     registry.register(REGISTRY)
     Instrumentator(
