@@ -66,3 +66,26 @@ async def test_a_good_token_gives_the_principal_and_roles_are_hierarchical() -> 
     assert principal.has_role("operator")
     assert not principal.has_role("admin")
     assert not principal.has_role("service")
+
+
+async def test_a_verified_token_is_kept_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    strict = AUTH.model_copy(update={"jwt_leeway_seconds": 0})
+    verifier = TokenVerifier(strict)
+    token = jwt.encode(claims(exp=int(time.time()) + 2), SECRET)
+    first = await verifier.verify(token)
+    decoded: list[str] = []
+    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: decoded.append("again"))
+    assert await verifier.verify(token) == first
+    assert decoded == []  # answered from memory, not verified again
+    monkeypatch.undo()
+    time.sleep(2.1)
+    with pytest.raises(Unauthorized, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_a_refused_token_is_refused_every_time() -> None:
+    verifier = TokenVerifier(AUTH)
+    forged = jwt.encode(claims(), "another-secret-" + "x" * 64)
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await verifier.verify(forged)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
 
 import jwt
+from cachetools import TLRUCache
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -67,10 +68,21 @@ class Principal:
         return cls(str(claims["sub"]), tenant, frozenset(roles), frozenset(groups))
 
 
+# A token verified once is answered from memory until it expires, but for no longer than
+# this, so a key the identity provider withdraws stops being honoured soon after.
+VERIFIED_TOKEN_SECONDS = 60
+VERIFIED_TOKENS = 4096
+
+
 class TokenVerifier:
     """Verifies a JWT with the key its pinned algorithm calls for: the shared secret for
     HS256, the identity provider's key named by ``kid`` for RS256/ES256. A token whose
-    ``alg`` is not accepted, or differs from the JWK's own, never reaches a key."""
+    ``alg`` is not accepted, or differs from the JWK's own, never reaches a key.
+
+    Verification costs more than the rest of a simple request (PyJWT checks every base64
+    character in Python, twice), and clients send the same token request after request:
+    verified tokens are kept, keyed by the whole token, for ``VERIFIED_TOKEN_SECONDS`` at
+    most. A refused token is never kept."""
 
     def __init__(self, settings: AuthSettings) -> None:
         self._settings = settings
@@ -84,8 +96,19 @@ class TokenVerifier:
             if settings.jwks_url
             else None
         )
+        self._verified: TLRUCache[str, tuple[Principal, float]] = TLRUCache(
+            maxsize=VERIFIED_TOKENS, ttu=lambda _token, kept, _now: kept[1], timer=time.time
+        )
 
     async def verify(self, token: str) -> Principal:
+        if (kept := self._verified.get(token)) is not None:
+            return kept[0]
+        principal, expires_at = await self._verify(token)
+        self._verified[token] = (principal, min(expires_at, time.time() + VERIFIED_TOKEN_SECONDS))
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
+        """The token's principal and when the token stops being valid (exp + leeway)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -117,7 +140,7 @@ class TokenVerifier:
             # The platform's own processes sign with the shared secret; an identity
             # provider's token never makes its bearer a worker.
             raise Unauthorized("Invalid token: the service role is not granted by this issuer")
-        return principal
+        return principal, float(claims["exp"]) + self._settings.jwt_leeway_seconds
 
 
 class ApiKeyVerifier(Protocol):
