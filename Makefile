@@ -1,7 +1,9 @@
 # The two commands: `make run` starts the platform on the embedded default; `make test` runs
 # the full suite. Both install everything they need first (pinned: uv.lock, package-lock.json).
 UV_VERSION := 0.13.8
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# The interpreter's real path, not a shim (pyenv's): uv compares it with the virtualenv's
+# and would otherwise recreate .venv on every `uv run`, dropping the launcher built into it.
+PYTHON ?= $(shell $$(command -v python3.11 || command -v python3) -c 'import sys; print(sys.executable)')
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 SQS_DEPS := tools/local-sqs/node_modules/.package-lock.json
