@@ -307,7 +307,9 @@ def histogram_quantile(metrics: str, name: str, quantile: float) -> float:
 
 
 class PlatformCpu:
-    """CPU time of the launcher's child processes (Linux /proc), to split a burst's cost."""
+    """CPU time of the launcher's child processes (Linux /proc), to split a burst's cost, and
+    of the whole machine (/proc/stat), which also counts the commands the worker starts, the
+    kernel and this load generator."""
 
     def __init__(self, launcher: subprocess.Popen[bytes]) -> None:
         self.launcher_pid = launcher.pid
@@ -324,14 +326,26 @@ class PlatformCpu:
                 interpreted = Path(argv[0].decode()).name.startswith(("node", "python"))
                 name = Path(argv[1 if interpreted else 0].decode()).name
                 seconds[name] = (int(fields[11]) + int(fields[12])) / self.ticks
+        # The machine's busy and total time, summed over its CPUs (first line of /proc/stat).
+        jiffies = [int(value) for value in Path("/proc/stat").read_text().split()[1:11]]
+        idle = jiffies[3] + jiffies[4]  # idle, iowait
+        seconds[MACHINE_BUSY] = (sum(jiffies) - idle) / self.ticks
+        seconds[MACHINE_TOTAL] = sum(jiffies) / self.ticks
         return seconds
 
     @staticmethod
     def report(before: dict[str, float], after: dict[str, float], count: int) -> None:
         spent = {name: after[name] - before.get(name, 0.0) for name in after}
+        busy, total = spent.pop(MACHINE_BUSY), spent.pop(MACHINE_TOTAL)
         parts = ", ".join(f"{name} {1000 * cpu / count:.1f}" for name, cpu in spent.items())
-        total = 1000 * sum(spent.values()) / count
-        print(f"  CPU per execution: {total:.1f} ms ({parts})")
+        print(f"  CPU per execution: {1000 * sum(spent.values()) / count:.1f} ms ({parts})")
+        print(
+            f"  machine-wide CPU per execution: {1000 * busy / count:.1f} ms "
+            f"(the machine was {100 * busy / total:.0f}% busy)"
+        )
+
+
+MACHINE_BUSY, MACHINE_TOTAL = "machine busy", "machine total"
 
 
 def as_time(value: datetime | str) -> datetime:
