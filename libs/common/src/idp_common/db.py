@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from idp_common.sqlite_driver import OneTripDBAPI
+from idp_common.sqlite_driver import OneTripConnection, OneTripDBAPI
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -109,7 +109,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # (reads only) begin deferred: under WAL they neither take nor wait for that lock.
         options = connection.get_execution_options()
         if options.get("isolation_level") != "AUTOCOMMIT":
-            connection.exec_driver_sql("BEGIN" if options.get(_SNAPSHOT) else "BEGIN IMMEDIATE")
+            driver: OneTripConnection = connection.connection.dbapi_connection
+            driver.begin("BEGIN" if options.get(_SNAPSHOT) else "BEGIN IMMEDIATE")
 
 
 class Database:

@@ -6,6 +6,10 @@ most of its latency when the machine is busy. Here the whole cursor life runs as
 aiosqlite's thread (``Connection._execute``, which aiosqlite uses for each of its own
 methods). Results, errors and attributes are those of the stock adapter; server-side cursors
 (``stream()``) keep the stock behaviour.
+
+A transaction's BEGIN travels with its first statement (``OneTripConnection.begin``), and a
+commit or rollback with nothing to end (no statement ran, or the pool's reset after a commit)
+makes no trip: a transaction of one statement is two trips instead of four.
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 _Outcome = tuple[Any, list[Any], int | None, int]  # description, rows, lastrowid, rowcount
 
 
-def _execute(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
+def _execute(
+    connection: sqlite3.Connection, begin: str | None, operation: str, parameters: Any
+) -> _Outcome:
+    if begin is not None:
+        connection.execute(begin)
     cursor = connection.cursor()
     try:
         if parameters is None:
@@ -39,8 +47,13 @@ def _execute(connection: sqlite3.Connection, operation: str, parameters: Any) ->
 
 
 def _executemany(
-    connection: sqlite3.Connection, operation: str, seq_of_parameters: Sequence[Any]
+    connection: sqlite3.Connection,
+    begin: str | None,
+    operation: str,
+    seq_of_parameters: Sequence[Any],
 ) -> _Outcome:
+    if begin is not None:
+        connection.execute(begin)
     cursor = connection.cursor()
     try:
         cursor.executemany(operation, seq_of_parameters)
@@ -54,8 +67,10 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     def _run(self, function: Any, operation: Any, parameters: Any) -> _Outcome:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        adapted: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
+        begin, adapted.pending_begin = adapted.pending_begin, None
         outcome: _Outcome = self.await_(
-            connection._execute(function, connection._conn, operation, parameters)  # type: ignore[no-untyped-call]
+            connection._execute(function, connection._conn, begin, operation, parameters)  # type: ignore[no-untyped-call]
         )
         return outcome
 
@@ -84,10 +99,35 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("pending_begin",)
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.pending_begin: str | None = None
+
+    def begin(self, statement: str) -> None:
+        """Start a transaction with ``statement`` (``BEGIN …``) on the next statement's trip."""
+        self.pending_begin = statement
 
     def cursor(self, server_side: bool = False) -> AsyncAdapt_aiosqlite_cursor:
-        return super().cursor(server_side) if server_side else OneTripCursor(self)
+        if not server_side:
+            return OneTripCursor(self)
+        if self.pending_begin is not None:  # the stock cursor knows nothing of it
+            begin, self.pending_begin = self.pending_begin, None
+            self.await_(self._connection.execute(begin))
+        return super().cursor(server_side)
+
+    def commit(self) -> None:
+        if self.pending_begin is not None:  # nothing ran: nothing to commit
+            self.pending_begin = None
+        else:
+            super().commit()
+
+    def rollback(self) -> None:
+        if self.pending_begin is not None:
+            self.pending_begin = None
+        elif self._connection._conn.in_transaction:  # a plain attribute read: no trip
+            super().rollback()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
