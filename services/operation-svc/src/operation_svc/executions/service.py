@@ -72,12 +72,15 @@ async def _tell_submission(session: AsyncSession, execution: Execution) -> None:
 
 
 async def _secret_bindings(session: AsyncSession, template_id: uuid.UUID) -> list[SecretBinding]:
-    rows = await session.execute(
-        select(SecretMapping.env_var, SecretRef.provider, SecretRef.key)
-        .join(SecretRef, SecretRef.id == SecretMapping.secret_id)
-        .where(SecretMapping.template_id == template_id)
-        .order_by(SecretMapping.env_var)
-    )
+    # No autoflush: the transactions that dispatch never change mappings, and the rows they
+    # add (the execution, its audit row) then go out in the commit's one flush.
+    with session.no_autoflush:
+        rows = await session.execute(
+            select(SecretMapping.env_var, SecretRef.provider, SecretRef.key)
+            .join(SecretRef, SecretRef.id == SecretMapping.secret_id)
+            .where(SecretMapping.template_id == template_id)
+            .order_by(SecretMapping.env_var)
+        )
     return [SecretBinding(env_var=env, provider=provider, key=key) for env, provider, key in rows]
 
 
@@ -117,16 +120,14 @@ async def _release_slot(session: AsyncSession, template_id: uuid.UUID) -> None:
     """An execution of the template stopped holding a slot. Only a template with a limit
     has executions waiting: without one they are dispatched when created, and lifting a
     limit dispatches the waiting ones (see ``update_template``)."""
-    limit = await session.scalar(
-        select(OperationTemplate.max_concurrency).where(OperationTemplate.id == template_id)
-    )
-    if limit is not None:
+    # From the identity map after the first: finishes handled together share templates.
+    template = await session.get(OperationTemplate, template_id)
+    if template is not None and template.max_concurrency is not None:
         await dispatch_ready(session, template_id)
 
 
 async def _dispatch(session: AsyncSession, execution: Execution) -> None:
     assert execution.template_id is not None
-    # Before the query below: its autoflush then inserts a new execution once, dispatched.
     execution.dispatched_at = utcnow()
     env = parameter_env(execution.parameters)
     job = ExecutionRequested(
@@ -330,6 +331,7 @@ async def create_via_api(
             "parameters": masked(rendered.values),
         },
     )
+    await session.flush()  # one flush for the execution, its job and audit rows; sets defaults
     return execution, True
 
 
@@ -350,6 +352,7 @@ async def retry(session: AsyncSession, principal: Principal, execution_id: uuid.
         new.id,
         changes={"retry_of": str(original.id)},
     )
+    await session.flush()
     return new
 
 
@@ -516,7 +519,10 @@ async def apply_worker_event(session: AsyncSession, event: Event) -> None:
         await _store_lines(session, batch.execution_id, batch.lines)
     elif event.type == ExecutionFinished.event_type:
         finished = ExecutionFinished.from_event(event)
-        execution = await ExecutionRepository(session, event.tenant).get(finished.execution_id)
+        # No autoflush: the changes of the finishes handled together before this one leave
+        # in one flush at commit rather than one flush each.
+        with session.no_autoflush:
+            execution = await ExecutionRepository(session, event.tenant).get(finished.execution_id)
         if execution is None:
             logger.warning("finish of an unknown execution %s ignored", finished.execution_id)
             return
