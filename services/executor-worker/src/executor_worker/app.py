@@ -16,7 +16,7 @@ from executor_worker.config import WorkerSettings
 from executor_worker.jobs import SLOTS, JobHandler
 from executor_worker.operation_client import OperationClient, ServiceToken
 from executor_worker.running import RunningExecutions
-from executor_worker.sandbox import hide_worker_from_children, launcher
+from executor_worker.sandbox import hide_worker_from_children, launcher, watch_children_with_pidfds
 from idp_common.app import build_service_app
 from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.runtime import open_messaging, run_in_background
@@ -43,6 +43,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: WorkerSettings = app.state.settings
     hide_worker_from_children()
     launcher()  # refuse to start without it rather than fail every job
+    watch_children_with_pidfds()
     if os.geteuid() != 0:
         logger.warning(
             "the worker is not root: runs share its uid %d, so they can read each other's "
