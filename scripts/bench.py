@@ -6,6 +6,12 @@
    accepts a submission -> operation-svc -> the worker runs `echo` -> back to panel-svc as
    `succeeded`. Latency from the submission's creation to its final update (server-side
    timestamps read from panel-svc's database, so polling adds no load) and executions/s.
+3. Trivial executions (`true`) through operation-svc's API and one worker process: latency one
+   at a time (the worker's receive -> spawn histogram), a burst created by concurrent clients
+   while the worker runs them, and a backlog queued while the worker is paused, then drained.
+
+Each load prints the CPU each process spent per execution and the machine-wide CPU (which
+also counts the commands the worker starts, the kernel and this load generator).
 
 Usage: .venv/bin/python scripts/bench.py [--backend sqlite|postgres] [--events N]
        [--submissions N] [--concurrency N] [--executions N] [--worker-slots N]
@@ -25,7 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +99,31 @@ async def outbox_latency(backend: str, tmp: Path, server: LocalSQSServer, count:
     report("commit -> consumer handles", [(received[k] - v) * 1000 for k, v in committed.items()])
 
 
-def launch_platform(
-    data: Path, database_urls: dict[str, str]
-) -> tuple[subprocess.Popen[bytes], Path]:
-    """The real multi-process platform, as `make run` starts it, on free ports."""
+@dataclass(frozen=True)
+class Launched:
+    process: subprocess.Popen[bytes]
+    token: str
+    urls: dict[str, str]  # service name -> base URL, as the banner lists them
+
+    def pid_of(self, name: str) -> int:
+        return next(pid for pid, child in children(self.process.pid) if child == name)
+
+
+def children(parent: int) -> list[tuple[int, str]]:
+    """The processes ``parent`` started, with the name of the program each runs."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != parent:  # field 4: ppid
+                continue
+            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+            interpreted = Path(argv[0].decode()).name.startswith(("node", "python"))
+            found.append((int(stat.parent.name), Path(argv[1 if interpreted else 0].decode()).name))
+    return found
+
+
+def launch(data: Path, database_urls: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start the platform as `make run` does, on free ports; returns it and its log."""
     ports = {name: free_port() for name in ("PANEL", "OPERATION", "DATASOURCE", "WORKER", "SQS")}
     env = (
         os.environ
@@ -124,6 +153,23 @@ def launch_platform(
     return process, log
 
 
+@contextlib.asynccontextmanager
+async def platform(data: Path, database_urls: dict[str, str]) -> AsyncIterator[Launched]:
+    """The real multi-process platform, ready, stopped (Ctrl-C) on exit."""
+    process, log = launch(data, database_urls)
+    try:
+        while "Ctrl-C stops everything" not in (banner := log.read_text(errors="replace")):
+            if process.poll() is not None:
+                raise RuntimeError(banner[-2000:])
+            await asyncio.sleep(0.2)
+        token = re.search(r"export TOKEN=(\S+)", banner).group(1)  # type: ignore[union-attr]
+        urls = dict(re.findall(r"^  ([a-z-]+)\s+(http://\S+)", banner, re.M))
+        yield Launched(process, token, urls)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(60)
+
+
 async def end_to_end(backend: str, tmp: Path, count: int, concurrency: int) -> None:
     async with contextlib.AsyncExitStack() as stack:
         urls = {}
@@ -132,26 +178,15 @@ async def end_to_end(backend: str, tmp: Path, count: int, concurrency: int) -> N
                 urls[service] = await stack.enter_async_context(
                     fresh_database(backend, tmp, service)
                 )
-        process, log = launch_platform(tmp / "platform", urls)
-        try:
-            while "Ctrl-C stops everything" not in log.read_text(errors="replace"):
-                if process.poll() is not None:
-                    raise RuntimeError(log.read_text(errors="replace")[-2000:])
-                await asyncio.sleep(0.2)
-            text = log.read_text()
-            token = re.search(r"export TOKEN=(\S+)", text).group(1)  # type: ignore[union-attr]
-            panel_url = re.search(r"panel-svc\s+(http://\S+)", text).group(1)  # type: ignore[union-attr]
-            await submit_and_measure(
-                PlatformCpu(process),
-                panel_url,
-                token,
-                urls.get("panel") or f"sqlite+aiosqlite:///{tmp}/platform/panel-svc.db",
-                count,
-                concurrency,
-            )
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(60)
+        launched = await stack.enter_async_context(platform(tmp / "platform", urls))
+        await submit_and_measure(
+            PlatformCpu(launched.process),
+            launched.urls["panel-svc"],
+            launched.token,
+            urls.get("panel") or f"sqlite+aiosqlite:///{tmp}/platform/panel-svc.db",
+            count,
+            concurrency,
+        )
 
 
 async def submit_and_measure(
@@ -206,84 +241,143 @@ async def finished_one(api: httpx.AsyncClient, execution_id: str) -> bool:
     return status in ("succeeded", "failed")
 
 
-async def worker_throughput(tmp: Path, count: int, concurrency: int, worker_slots: int) -> None:
-    """Trivial executions (`true`) through operation-svc's API and one worker process."""
-    os.environ["OPERATION_ALLOWED_EXECUTABLES"] = '["true", "echo"]'
-    os.environ["WORKER_ALLOWED_EXECUTABLES"] = '["true", "echo"]'
-    process, log = launch_platform(tmp / "worker-bench", {})
-    try:
-        while "Ctrl-C stops everything" not in log.read_text(errors="replace"):
-            if process.poll() is not None:
-                raise RuntimeError(log.read_text(errors="replace")[-2000:])
-            await asyncio.sleep(0.2)
-        banner = log.read_text()
-        token = re.search(r"export TOKEN=(\S+)", banner).group(1)  # type: ignore[union-attr]
-        operation_url = re.search(r"operation-svc\s+(http://\S+)", banner).group(1)  # type: ignore[union-attr]
-        worker_url = re.search(r"executor-worker\s+(http://\S+)", banner).group(1)  # type: ignore[union-attr]
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=operation_url, headers=headers, timeout=30) as api:
-            created = await api.post(
-                "/api/v1/templates",
-                json={"slug": "noop", "name": "noop", "command_template": "true"},
-            )
-            created.raise_for_status()
-            async with httpx.AsyncClient() as client:
-                for _ in range(SEQUENTIAL_RUNS):  # one at a time: latency without load
-                    created = await api.post("/api/v1/executions", json={"template": "noop"})
-                    execution_id = created.json()["id"]
-                    # Not much faster: each poll costs operation-svc a few ms of CPU, and the
-                    # latencies reported come from the worker's histograms, not from polling.
-                    await eventually(
-                        lambda e=execution_id: finished_one(api, e), interval=UNLOADED_POLL_SECONDS
-                    )
-                unloaded = (await client.get(f"{worker_url}/metrics")).text
-            gate = asyncio.Semaphore(concurrency)
+class Executions:
+    """Trivial executions (`true`) created through operation-svc's API, and their rows."""
 
-            async def one() -> None:
-                async with gate:
-                    (
-                        await api.post("/api/v1/executions", json={"template": "noop"})
-                    ).raise_for_status()
+    def __init__(self, api: httpx.AsyncClient, database: str, concurrency: int) -> None:
+        self.api = api
+        self.engine = create_async_engine(database)
+        self.gate = asyncio.Semaphore(concurrency)
+        self.created = 0
 
-            cpu = PlatformCpu(process)
-            cpu_before = cpu.snapshot()
-            started = time.perf_counter()
-            await asyncio.gather(*(one() for _ in range(count)))
-            accepted = time.perf_counter() - started
-        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp}/worker-bench/operation-svc.db")
-        query = text("select status, created_at, started_at, finished_at from executions")
+    async def create(self, count: int) -> float:
+        """Create ``count`` executions from concurrent clients; returns the seconds it took."""
+
+        async def one() -> None:
+            async with self.gate:
+                created = await self.api.post("/api/v1/executions", json={"template": "noop"})
+                created.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        self.created += count
+        return time.perf_counter() - started
+
+    async def rows(self) -> list[Any]:
+        """Every execution's row, in the order they were created."""
+        query = "select status, created_at, started_at, finished_at from executions order by 2"
+        async with self.engine.connect() as connection:
+            return list((await connection.execute(text(query))).all())
+
+    async def last_finished(self, count: int) -> list[Any]:
+        """The rows of the last ``count`` executions, once every execution has finished."""
 
         async def all_finished() -> list[Any] | None:
-            async with engine.connect() as connection:
-                rows = (await connection.execute(query)).all()
-            done = [row for row in rows if row.status in ("succeeded", "failed")]
-            return rows[SEQUENTIAL_RUNS:] if len(done) >= count + SEQUENTIAL_RUNS else None
+            rows = await self.rows()
+            done = sum(row.status in ("succeeded", "failed") for row in rows)
+            return rows[-count:] if done >= self.created else None
 
-        rows = await eventually(all_finished, timeout=600, interval=0.5)
-        cpu.report(cpu_before, cpu.snapshot(), count)
-        await engine.dispose()
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(60)
-    created_at = [as_time(row.created_at) for row in rows]
-    finished_at = [as_time(row.finished_at) for row in rows]
-    report(
-        "burst: created -> claimed by the worker (server-side)",
-        [(as_time(r.started_at) - as_time(r.created_at)).total_seconds() * 1000 for r in rows],
-    )
+        return await eventually(all_finished, timeout=600, interval=0.2)
+
+    async def jobs_queued(self) -> bool:
+        async with self.engine.connect() as connection:
+            return not (await connection.execute(text("select count(*) from outbox"))).scalar()
+
+
+async def worker_throughput(tmp: Path, count: int, concurrency: int, worker_slots: int) -> None:
+    """Trivial executions (`true`) through operation-svc's API and one worker process:
+    latency one at a time, a burst of concurrent clients, and a backlog drained."""
+    os.environ["OPERATION_ALLOWED_EXECUTABLES"] = '["true", "echo"]'
+    os.environ["WORKER_ALLOWED_EXECUTABLES"] = '["true", "echo"]'
+    async with (
+        platform(tmp / "worker-bench", {}) as launched,
+        httpx.AsyncClient(
+            base_url=launched.urls["operation-svc"],
+            headers={"Authorization": f"Bearer {launched.token}"},
+            timeout=30,
+        ) as api,
+    ):
+        created = await api.post(
+            "/api/v1/templates", json={"slug": "noop", "name": "noop", "command_template": "true"}
+        )
+        created.raise_for_status()
+        executions = Executions(
+            api, f"sqlite+aiosqlite:///{tmp}/worker-bench/operation-svc.db", concurrency
+        )
+        await unloaded_latency(api, executions, launched.urls["executor-worker"])
+        await burst(launched, executions, count, worker_slots)
+        await drained_backlog(launched, executions, count, worker_slots)
+        await executions.engine.dispose()
+
+
+async def unloaded_latency(api: httpx.AsyncClient, executions: Executions, worker: str) -> None:
+    for _ in range(SEQUENTIAL_RUNS):  # one at a time: latency without load
+        execution_id = (await api.post("/api/v1/executions", json={"template": "noop"})).json()[
+            "id"
+        ]
+        executions.created += 1
+        # Not much faster: each poll costs operation-svc a few ms of CPU, and the latencies
+        # reported come from the worker's histograms, not from polling.
+        await eventually(
+            lambda e=execution_id: finished_one(api, e), interval=UNLOADED_POLL_SECONDS
+        )
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"{worker}/metrics")).text
     for metric, label in (
         ("idp_worker_receive_to_spawn_seconds", "worker receive -> process spawned"),
         ("idp_worker_queue_to_start_seconds", "queued (event created) -> process spawned"),
     ):
-        p50, p99 = (histogram_quantile(unloaded, metric, q) * 1000 for q in (0.5, 0.99))
+        p50, p99 = (histogram_quantile(metrics, metric, q) * 1000 for q in (0.5, 0.99))
         print(
             f"  unloaded ({SEQUENTIAL_RUNS} one at a time) {label}: "
             f"p50 ~ {p50:.1f} ms, p99 ~ {p99:.1f} ms (worker's histogram)"
         )
-    span = (max(finished_at) - min(created_at)).total_seconds()
+
+
+async def burst(launched: Launched, executions: Executions, count: int, slots: int) -> None:
+    """Concurrent clients create executions while the worker runs them: the API intake,
+    the worker and operation-svc's handling of the results all share the machine."""
+    print(f"  burst of {count}, created while the worker runs them:")
+    cpu = PlatformCpu(launched.process)
+    before = cpu.snapshot()
+    accepted = await executions.create(count)
+    rows = await executions.last_finished(count)
+    cpu.report(before, cpu.snapshot(), count)
+    report(
+        "created -> claimed by the worker (server-side)",
+        [(as_time(r.started_at) - as_time(r.created_at)).total_seconds() * 1000 for r in rows],
+    )
+    span = max(as_time(r.finished_at) for r in rows) - min(as_time(r.created_at) for r in rows)
     print(
         f"  accepted {count} in {accepted:.1f} s ({count / accepted:.0f}/s); all finished in "
-        f"{span:.1f} s: {count / span:.1f} executions/s with one worker ({worker_slots} slots)"
+        f"{span.total_seconds():.1f} s: {count / span.total_seconds():.1f} executions/s with "
+        f"one worker ({slots} slots)"
+    )
+
+
+async def drained_backlog(
+    launched: Launched, executions: Executions, count: int, slots: int
+) -> None:
+    """Executions created while the worker is paused (SIGSTOP), their jobs all queued, then
+    run once it resumes: claim, run, results and their recording in operation-svc, without
+    the API intake sharing the machine."""
+    print(f"  backlog of {count} queued jobs, drained by the worker once it resumes:")
+    worker = launched.pid_of("executor-worker")
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        await executions.create(count)
+        await eventually(executions.jobs_queued, timeout=120, interval=0.2)
+    finally:
+        cpu = PlatformCpu(launched.process)
+        before = cpu.snapshot()
+        resumed = datetime.now(UTC)
+        os.kill(worker, signal.SIGCONT)
+    rows = await executions.last_finished(count)
+    cpu.report(before, cpu.snapshot(), count)
+    span = (max(as_time(r.finished_at) for r in rows) - resumed).total_seconds()
+    print(
+        f"  all {count} finished {span:.1f} s after the worker resumed: "
+        f"{count / span:.1f} executions/s with one worker ({slots} slots)"
     )
 
 
@@ -317,14 +411,9 @@ class PlatformCpu:
 
     def snapshot(self) -> dict[str, float]:
         seconds: dict[str, float] = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
+        for pid, name in children(self.launcher_pid):
             with contextlib.suppress(OSError, IndexError):
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) != self.launcher_pid:  # field 4: ppid
-                    continue
-                argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
-                interpreted = Path(argv[0].decode()).name.startswith(("node", "python"))
-                name = Path(argv[1 if interpreted else 0].decode()).name
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 seconds[name] = (int(fields[11]) + int(fields[12])) / self.ticks
         # The machine's busy and total time, summed over its CPUs (first line of /proc/stat).
         jiffies = [int(value) for value in Path("/proc/stat").read_text().split()[1:11]]
@@ -349,7 +438,10 @@ MACHINE_BUSY, MACHINE_TOTAL = "machine busy", "machine total"
 
 
 def as_time(value: datetime | str) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    """A timestamp read back from either backend, as an aware UTC datetime (SQLite's text
+    is naive UTC)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def main() -> None:
