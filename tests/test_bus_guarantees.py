@@ -280,6 +280,29 @@ async def test_the_consumer_span_continues_the_producer_trace(
     assert consumer_span.context.trace_id == producer.get_span_context().trace_id
 
 
+async def test_rows_a_crash_left_are_sent_at_start_and_fresh_rows_of_another_replica_later(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with database_and_bus("sqlite", tmp_path, sqs_settings(sqs_server)) as (db, bus):
+        left = event("test.left.by.a.crash")
+        async with db.transaction() as session:  # committed; the process died before sending
+            await add_event(session, messaging, QUEUE, left)
+        relay = OutboxRelay(Database(str(db.engine.url)), messaging, bus.publisher)
+        async with run_in_background(relay):
+            received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=5)
+            assert [json.loads(m["Body"])["id"] for m in received] == [left.id]
+            # Committed through another replica's database handle, whose relay holds it in
+            # memory: this relay leaves it alone until it is older than 5 s (SWEEP_AFTER).
+            fresh = event("test.fresh.elsewhere")
+            async with db.transaction() as session:
+                await add_event(session, messaging, QUEUE, fresh)
+            await asyncio.sleep(2.5)  # two sweeps of a 1 s poll, half of SWEEP_AFTER
+            assert await drain(bus, QUEUE.name, wait=0) == []
+            received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=10)
+        assert [json.loads(m["Body"])["id"] for m in received] == [fresh.id]
+        await relay.db.dispose()
+
+
 async def test_outbox_wakes_on_commit_not_on_the_timer(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
