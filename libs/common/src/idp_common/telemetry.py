@@ -87,8 +87,9 @@ def fastapi_telemetry() -> TelemetryConfig:
     """FastAPI's own OpenTelemetry instrumentation: one SERVER span per request, named by
     its route template. It knows the route from its router, where the contrib
     instrumentation matched every request against the routes again (measured: ~0.1 of the
-    ~0.5 ms of CPU a trivial request costs). No sub-spans per dependency, endpoint or serialization,
-    and no OpenTelemetry HTTP metrics or logs: Prometheus and the JSON logs carry those."""
+    ~0.5 ms of CPU a trivial request costs). No sub-spans per dependency, endpoint or
+    serialization, and no OpenTelemetry HTTP metrics or logs: Prometheus and the JSON logs
+    carry those."""
     return {"metrics": False, "logs": False, "operation_spans": False, "exclude": _not_traced}
 
 
