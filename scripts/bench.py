@@ -250,17 +250,18 @@ class Executions:
         self.gate = asyncio.Semaphore(concurrency)
         self.created = 0
 
+    async def create_one(self) -> str:
+        """Create one execution (within the client limit); returns its id."""
+        async with self.gate:
+            created = await self.api.post("/api/v1/executions", json={"template": "noop"})
+            created.raise_for_status()
+        self.created += 1
+        return str(created.json()["id"])
+
     async def create(self, count: int) -> float:
         """Create ``count`` executions from concurrent clients; returns the seconds it took."""
-
-        async def one() -> None:
-            async with self.gate:
-                created = await self.api.post("/api/v1/executions", json={"template": "noop"})
-                created.raise_for_status()
-
         started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(count)))
-        self.created += count
+        await asyncio.gather(*(self.create_one() for _ in range(count)))
         return time.perf_counter() - started
 
     async def rows(self) -> list[Any]:
@@ -312,10 +313,7 @@ async def worker_throughput(tmp: Path, count: int, concurrency: int, worker_slot
 
 async def unloaded_latency(api: httpx.AsyncClient, executions: Executions, worker: str) -> None:
     for _ in range(SEQUENTIAL_RUNS):  # one at a time: latency without load
-        execution_id = (await api.post("/api/v1/executions", json={"template": "noop"})).json()[
-            "id"
-        ]
-        executions.created += 1
+        execution_id = await executions.create_one()
         # Not much faster: each poll costs operation-svc a few ms of CPU, and the latencies
         # reported come from the worker's histograms, not from polling.
         await eventually(
