@@ -3,6 +3,7 @@ idempotency, cancel, retry, versions, lost executions, secrets, SSE logs and aud
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -380,6 +381,42 @@ async def test_an_execution_whose_worker_stops_heartbeating_is_lost(
         assert len(retries) == (1 if retry_safe else 0)
         if retry_safe:
             assert retries[0]["status"] == "pending"
+
+
+async def test_a_finish_that_waits_in_the_queue_longer_than_lost_after_is_not_lost(
+    tmp_path: Path, sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker has reported the end, but operation-svc records it 3 s later (a backlog of
+    finish events, a slow database) while lost_after is 1 s: the worker keeps the execution
+    alive until its end is recorded."""
+    import operation_svc.app
+    from idp_common.events import ExecutionFinished
+    from idp_common.messaging.consumer import EventHandler
+    from idp_common.messaging.envelope import Event
+    from idp_common.messaging.inbox import transactional_handler
+
+    def slow_to_record_finishes(*args: Any) -> EventHandler:
+        record = transactional_handler(*args)
+
+        async def handle(event: Event) -> None:
+            if event.type == ExecutionFinished.event_type:
+                await asyncio.sleep(3)
+            await record(event)
+
+        return handle
+
+    monkeypatch.setattr(operation_svc.app, "transactional_handler", slow_to_record_finishes)
+    async with running_platform(
+        "sqlite",
+        tmp_path,
+        sqs_server,
+        allowed_executables=ALLOWED,
+        operation={"lost_after_seconds": 1.0, "sweep_interval_seconds": 0.2},
+    ) as platform:
+        await template(platform, "quick", "echo done")
+        execution = await finished(platform, (await start(platform, "quick")).json()["id"])
+        assert execution["status"] == "succeeded", execution
+        assert await output_of(platform, execution["id"]) == ["done"]
 
 
 async def test_secrets_reach_the_child_and_never_the_output(

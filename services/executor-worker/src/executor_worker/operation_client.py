@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 
 import httpx
 
@@ -15,6 +16,12 @@ from idp_common.settings import AuthSettings
 logger = logging.getLogger(__name__)
 MINTED_TOKEN_TTL_SECONDS = 300
 MAX_CLAIMS_PER_CALL = 100
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatAnswer:
+    stop: set[uuid.UUID]
+    ended: set[uuid.UUID]
 
 
 class ServiceToken:
@@ -73,15 +80,19 @@ class OperationClient:
             claimed.discard(execution_id)
         return granted
 
-    async def heartbeat(self, execution_ids: list[uuid.UUID]) -> list[uuid.UUID]:
-        """Keep these executions alive; returns the ones this worker must stop."""
+    async def heartbeat(self, execution_ids: list[uuid.UUID]) -> HeartbeatAnswer:
+        """Keep these executions alive; answers the ones to stop and the ones that ended."""
         response = await self.http.post(
             "/api/v1/workers/heartbeat",
             json={"worker_id": self.worker_id, "execution_ids": [str(i) for i in execution_ids]},
             headers={"Authorization": f"Bearer {self.token.value()}"},
         )
         response.raise_for_status()
-        return [uuid.UUID(value) for value in response.json()["stop"]]
+        body = response.json()
+        return HeartbeatAnswer(
+            stop={uuid.UUID(value) for value in body["stop"]},
+            ended={uuid.UUID(value) for value in body["ended"]},
+        )
 
     async def ping(self) -> None:
         (await self.http.get("/healthz")).raise_for_status()

@@ -158,6 +158,7 @@ async def claim(body: ClaimIn, session: SessionDep, _caller: ServiceCaller) -> C
 
 @workers_router.post("/heartbeat")
 async def heartbeat(body: HeartbeatIn, session: SessionDep, _caller: ServiceCaller) -> HeartbeatOut:
-    """Used by executor workers, about every half second: keeps their executions alive and
-    answers which ones to stop (cancelled, or no longer theirs)."""
-    return HeartbeatOut(stop=await service.heartbeat(session, body.worker_id, body.execution_ids))
+    """Used by executor workers, about every half second: keeps their executions alive (also
+    the ones whose end they have reported and operation-svc has not recorded yet) and answers
+    which ones to stop (cancelled, or no longer theirs) and which have ended."""
+    return await service.heartbeat(session, body.worker_id, body.execution_ids)

@@ -83,3 +83,7 @@ class HeartbeatOut(ResponseModel):
     stop: list[uuid.UUID] = Field(
         description="Executions the worker must kill now: cancelled, or no longer its own."
     )
+    ended: list[uuid.UUID] = Field(
+        description="Executions no longer running under this worker (finished, or declared "
+        "lost): a worker that has reported their end may forget them."
+    )

@@ -31,7 +31,7 @@ from idp_common.messaging.topology import OPERATION_JOBS, SUBMISSION_UPDATES
 from idp_common.pagination import PageParams, paginate
 from idp_common.sealing import is_sealed
 from operation_svc.executions.repository import ExecutionRepository
-from operation_svc.executions.schemas import ExecutionIn
+from operation_svc.executions.schemas import ExecutionIn, HeartbeatOut
 from operation_svc.executions.state import can_enter, transition
 from operation_svc.models import (
     AuditEntry,
@@ -440,29 +440,31 @@ async def claim(
 
 async def heartbeat(
     session: AsyncSession, worker_id: str, execution_ids: list[uuid.UUID]
-) -> list[uuid.UUID]:
-    """Record that ``worker_id`` still runs these executions; return the ones it must stop
-    (cancel requested, or no longer running under this worker, e.g. declared lost)."""
+) -> HeartbeatOut:
+    """Record that ``worker_id`` still holds these executions; answer which ones it must stop
+    (cancel requested, or no longer running under this worker) and which have ended here
+    (finished, or declared lost)."""
     if not execution_ids:
-        return []
-    await session.execute(
-        update(Execution)
-        .where(
-            Execution.id.in_(execution_ids),
-            Execution.worker_id == worker_id,
-            Execution.status == "running",
-        )
-        .values(heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    keep = select(Execution.id).where(
+        return HeartbeatOut(stop=[], ended=[])
+    held = (
         Execution.id.in_(execution_ids),
         Execution.worker_id == worker_id,
         Execution.status == "running",
-        Execution.cancel_requested_at.is_(None),
     )
-    kept = set((await session.scalars(keep)).all())
-    return [execution_id for execution_id in execution_ids if execution_id not in kept]
+    await session.execute(
+        update(Execution)
+        .where(*held)
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    cancel_requested = dict(
+        (await session.execute(select(Execution.id, Execution.cancel_requested_at).where(*held)))
+        .tuples()
+        .all()
+    )
+    ended = [execution_id for execution_id in execution_ids if execution_id not in cancel_requested]
+    cancelled = [execution_id for execution_id, at in cancel_requested.items() if at is not None]
+    return HeartbeatOut(stop=ended + cancelled, ended=ended)
 
 
 async def mark_lost(session: AsyncSession, older_than: datetime) -> int:

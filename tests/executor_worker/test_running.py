@@ -1,0 +1,69 @@
+"""Which executions the worker's heartbeat carries: running ones, then reported ones until
+operation-svc has recorded their end (or for a bounded time)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from executor_worker import running
+from executor_worker.operation_client import HeartbeatAnswer
+from executor_worker.running import RunningExecutions
+
+
+class FakeOperations:
+    def __init__(self) -> None:
+        self.sent: list[list[uuid.UUID]] = []
+        self.recorded: set[uuid.UUID] = set()
+
+    async def heartbeat(self, execution_ids: list[uuid.UUID]) -> HeartbeatAnswer:
+        self.sent.append(execution_ids)
+        ended = self.recorded & set(execution_ids)
+        return HeartbeatAnswer(stop=ended, ended=ended)
+
+
+def tracked() -> tuple[RunningExecutions, FakeOperations]:
+    operations = FakeOperations()
+    fake: Any = operations
+    return RunningExecutions(fake), operations
+
+
+async def test_a_reported_run_is_kept_alive_until_its_end_is_recorded() -> None:
+    executions, operations = tracked()
+    execution_id = uuid.uuid4()
+    stop = executions.start(execution_id)
+    executions.finish(execution_id)
+    await executions.beat()
+    await executions.beat()
+    assert operations.sent == [[execution_id], [execution_id]]
+    operations.recorded.add(execution_id)
+    await executions.beat()
+    await executions.beat()
+    assert operations.sent[2:] == [[execution_id]]
+    assert not stop.is_set()
+
+
+async def test_a_stop_reaches_only_runs_still_running() -> None:
+    executions, operations = tracked()
+    done, still_running = uuid.uuid4(), uuid.uuid4()
+    executions.start(done)
+    stop = executions.start(still_running)
+    executions.finish(done)
+    operations.recorded = {done, still_running}
+    await executions.beat()
+    assert stop.is_set()
+    assert len(executions) == 1
+
+
+async def test_a_reported_run_never_recorded_is_let_go_after_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(running, "REPORTED_KEPT_SECONDS", -1.0)
+    executions, operations = tracked()
+    execution_id = uuid.uuid4()
+    executions.start(execution_id)
+    executions.finish(execution_id)
+    await executions.beat()
+    assert operations.sent == []
