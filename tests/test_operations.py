@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -381,6 +382,51 @@ async def test_an_execution_whose_worker_stops_heartbeating_is_lost(
         assert len(retries) == (1 if retry_safe else 0)
         if retry_safe:
             assert retries[0]["status"] == "pending"
+
+
+async def test_an_outage_of_operation_svc_longer_than_lost_after_loses_no_running_execution(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """The worker's heartbeats fail while operation-svc is down; once it is back they arrive
+    again, and the execution they keep alive is not declared lost at the restart."""
+
+    def operation_svc() -> AbstractAsyncContextManager[Platform]:
+        # The same tmp_path: the restarted operation-svc opens the same SQLite database.
+        return running_platform(
+            "sqlite",
+            tmp_path,
+            sqs_server,
+            with_worker=False,
+            operation={"lost_after_seconds": 1.0, "sweep_interval_seconds": 0.2},
+        )
+
+    async def heartbeat(platform: Platform, execution_id: str) -> Any:
+        return (
+            await platform.operation.post(
+                "/api/v1/workers/heartbeat",
+                json={"worker_id": "alive", "execution_ids": [execution_id]},
+                headers=service_headers(),
+            )
+        ).json()
+
+    async with operation_svc() as platform:
+        await template(platform, "long", "sleep 30")
+        execution_id = (await start(platform, "long")).json()["id"]
+        claim = await platform.operation.post(
+            "/api/v1/workers/claims",
+            json={"worker_id": "alive", "execution_ids": [execution_id]},
+            headers=service_headers(),
+        )
+        assert claim.json() == {"claimed": [execution_id]}
+    await asyncio.sleep(1.5)
+    async with operation_svc() as platform:
+        for _ in range(8):
+            assert await heartbeat(platform, execution_id) == {"stop": [], "ended": []}
+            await asyncio.sleep(0.25)
+        execution = await platform.operation.get(
+            f"/api/v1/executions/{execution_id}", headers=ADMIN
+        )
+        assert execution.json()["status"] == "running"
 
 
 async def test_a_finish_that_waits_in_the_queue_longer_than_lost_after_is_not_lost(

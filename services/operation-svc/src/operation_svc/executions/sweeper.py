@@ -28,11 +28,18 @@ class LostExecutionSweeper:
             return await mark_lost(session, utcnow() - self.lost_after)
 
     async def run(self) -> None:
+        # Heartbeats cannot reach a service that is down: silence means a worker is gone only
+        # once this one has listened for lost_after. Otherwise a restart after an outage
+        # would declare every running execution lost, and their workers would kill them.
+        await self._pause(self.lost_after.total_seconds())
         while not self._stopping.is_set():
             try:
                 if lost := await self.sweep():
                     logger.warning("%d execution(s) lost their worker", lost)
             except Exception:
                 logger.exception("lost-execution sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval_seconds)
+            await self._pause(self.interval_seconds)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
