@@ -5,14 +5,35 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import text
 
 from idp_common.db import Database
-from tests.harness import LocalSQSServer, auth_headers, running_platform
+from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
 
 ADMIN = auth_headers(roles=("admin",))
+
+
+@asynccontextmanager
+async def write_lock_held(platform: Platform) -> AsyncIterator[None]:
+    """Another connection holds the operation database's write lock for 3 s."""
+    writer = Database(platform.database_urls["operation"])
+    holding = asyncio.Event()
+
+    async def hold_the_write_lock() -> None:
+        async with writer.transaction() as session:  # BEGIN IMMEDIATE
+            await session.execute(text("UPDATE operation_templates SET name = 'busy'"))
+            holding.set()
+            await asyncio.sleep(3)
+
+    holder = asyncio.create_task(hold_the_write_lock())
+    await holding.wait()
+    yield
+    await holder
+    await writer.dispose()
 
 
 async def test_a_read_is_served_while_another_connection_holds_the_write_lock(
@@ -25,24 +46,43 @@ async def test_a_read_is_served_while_another_connection_holds_the_write_lock(
             headers=ADMIN,
         )
         assert created.status_code == 201
-        writer = Database(platform.database_urls["operation"])
-        holding = asyncio.Event()
-
-        async def hold_the_write_lock() -> None:
-            async with writer.transaction() as session:  # BEGIN IMMEDIATE
-                await session.execute(text("UPDATE operation_templates SET name = 'busy'"))
-                holding.set()
-                await asyncio.sleep(3)
-
-        holder = asyncio.create_task(hold_the_write_lock())
-        await holding.wait()
-        started = time.monotonic()
-        read = await platform.operation.get(
-            f"/api/v1/templates/{created.json()['id']}", headers=ADMIN
-        )
-        waited = time.monotonic() - started
+        async with write_lock_held(platform):
+            started = time.monotonic()
+            read = await platform.operation.get(
+                f"/api/v1/templates/{created.json()['id']}", headers=ADMIN
+            )
+            waited = time.monotonic() - started
         assert read.status_code == 200
         assert read.json()["name"] == "noop"  # the last committed state
         assert waited < 1.0
-        await holder
-        await writer.dispose()
+
+
+async def test_a_live_log_stream_is_served_while_another_connection_holds_the_write_lock(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """The stream polls the database every 0.2 s: on the write turn, every watcher of a log
+    would queue behind each write, and slow down every writer."""
+    async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
+        created = await platform.operation.post(
+            "/api/v1/templates",
+            json={"slug": "noop", "name": "noop", "command_template": "echo hi"},
+            headers=ADMIN,
+        )
+        assert created.status_code == 201
+        started = await platform.operation.post(
+            "/api/v1/executions", json={"template": "noop"}, headers=ADMIN
+        )
+        execution_id = started.json()["id"]
+        cancelled = await platform.operation.post(
+            f"/api/v1/executions/{execution_id}/cancel", headers=ADMIN
+        )
+        assert cancelled.json()["status"] == "cancelled"
+        async with write_lock_held(platform):
+            began = time.monotonic()
+            stream = await platform.operation.get(
+                f"/api/v1/executions/{execution_id}/logs/stream", headers=ADMIN
+            )
+            waited = time.monotonic() - began
+        assert stream.status_code == 200
+        assert "event: end" in stream.text
+        assert waited < 1.0

@@ -27,7 +27,8 @@ async def log_events(
 ) -> AsyncIterator[ServerSentEvent]:
     ended_at: float | None = None
     while True:
-        async with db.transaction() as session:
+        # A snapshot: polling never takes (or waits for) SQLite's single write turn.
+        async with db.snapshot() as session:
             executions = ExecutionRepository(session, tenant)
             execution = await executions.get_or_404(execution_id)
             lines = await executions.logs_after(execution_id, after_seq, BATCH)
