@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, String, Table, Uuid, event, text
+from sqlalchemy import DateTime, Executable, MetaData, String, Table, Uuid, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
@@ -66,13 +66,32 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_INSERTS_IGNORING_CONFLICTS: dict[tuple[str, Table], Executable] = {}
+
+
+def _ignoring_conflicts(session: AsyncSession, table: Table) -> Executable:
+    # Built once per backend and table, the rows given as parameters: a multi-row VALUES
+    # clause built in Python costs more than the database takes to store the rows.
+    backend = session.get_bind().dialect.name
+    if (statement := _INSERTS_IGNORING_CONFLICTS.get((backend, table))) is None:
+        insert = postgresql_insert if backend == "postgresql" else sqlite_insert
+        statement = insert(table).on_conflict_do_nothing()
+        _INSERTS_IGNORING_CONFLICTS[(backend, table)] = statement
+    return statement
+
+
 async def insert_ignoring_conflicts(
     session: AsyncSession, table: Table, rows: list[dict[str, Any]]
-) -> int:
-    """INSERT … ON CONFLICT DO NOTHING on either backend; returns how many rows were new."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = await session.execute(insert(table).values(rows).on_conflict_do_nothing())
-    return int(result.rowcount)  # type: ignore[attr-defined]
+) -> None:
+    """INSERT … ON CONFLICT DO NOTHING of ``rows`` on either backend."""
+    if rows:
+        await session.execute(_ignoring_conflicts(session, table), rows)
+
+
+async def insert_if_new(session: AsyncSession, table: Table, row: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING of one row; True if it was new."""
+    result = await session.execute(_ignoring_conflicts(session, table), row)
+    return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
 class TenantRecord:

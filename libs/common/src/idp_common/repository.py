@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.errors import NotFound
 
 M = TypeVar("M")
+# Lookups by id or slug are built once per repository class and column: building a query
+# and its cache key costs more CPU than SQLite takes to run it. Always executed with the
+# caller's tenant and value as parameters.
+_LOOKUPS: dict[tuple[type[Any], str], Select[Any]] = {}
 
 
 class TenantRepository(Generic[M]):
@@ -23,15 +27,25 @@ class TenantRepository(Generic[M]):
             self.model = model
 
     def scoped(self, *options: Any) -> Select[tuple[M]]:
-        return select(self.model).where(self.model.tenant == self.tenant).options(*options)  # type: ignore[attr-defined]
+        tenant = bindparam("tenant", self.tenant, type_=String)
+        return select(self.model).where(self.model.tenant == tenant).options(*options)  # type: ignore[attr-defined]
 
     async def get(self, object_id: Any, *options: Any) -> M | None:
-        stmt = self.scoped(*options).where(self.model.id == object_id)  # type: ignore[attr-defined]
-        return (await self.session.scalars(stmt)).one_or_none()
+        return await self._one_by("id", object_id, options)
 
     async def get_by_slug(self, slug: str, *options: Any) -> M | None:
-        stmt = self.scoped(*options).where(self.model.slug == slug)  # type: ignore[attr-defined]
-        return (await self.session.scalars(stmt)).one_or_none()
+        return await self._one_by("slug", slug, options)
+
+    async def _one_by(self, column: str, value: Any, options: tuple[Any, ...]) -> M | None:
+        if options:
+            stmt = self.scoped(*options).where(getattr(self.model, column) == value)
+            return (await self.session.scalars(stmt)).one_or_none()
+        key = (type(self), column)
+        if (lookup := _LOOKUPS.get(key)) is None:
+            lookup = self.scoped().where(getattr(self.model, column) == bindparam("value"))
+            _LOOKUPS[key] = lookup
+        params = {"tenant": self.tenant, "value": value}
+        return (await self.session.scalars(lookup, params)).one_or_none()
 
     async def get_or_404(self, object_id: Any, *options: Any) -> M:
         found = await self.get(object_id, *options)

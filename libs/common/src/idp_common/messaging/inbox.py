@@ -12,7 +12,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.coalescing import Coalescer
-from idp_common.db import Database, insert_ignoring_conflicts, utcnow
+from idp_common.db import Database, insert_if_new, utcnow
 from idp_common.messaging.consumer import EventHandler
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.tables import MessagingTables
@@ -31,7 +31,7 @@ async def record_processed(
 ) -> bool:
     """True the first time ``consumer`` sees ``event_id``; False for a duplicate."""
     row = {"consumer": consumer, "event_id": event_id, "processed_at": utcnow()}
-    return await insert_ignoring_conflicts(session, tables.processed_events, [row]) == 1
+    return await insert_if_new(session, tables.processed_events, row)
 
 
 def transactional_handler(

@@ -76,16 +76,17 @@ async def add_event(
         carrier = current_trace_carrier()
     row = OutboxRow(new_id(), queue.name, checked_body(event), carrier, utcnow(), 0)
     await session.execute(
-        insert(tables.outbox).values(
-            id=row.id,
-            queue=row.queue,
-            event_id=event.id,
-            event_type=event.type,
-            body=row.body,
-            trace_carrier=row.trace_carrier,
-            created_at=row.created_at,
-            attempts=row.attempts,
-        )
+        insert(tables.outbox),
+        {
+            "id": row.id,
+            "queue": row.queue,
+            "event_id": event.id,
+            "event_type": event.type,
+            "body": row.body,
+            "trace_carrier": row.trace_carrier,
+            "created_at": row.created_at,
+            "attempts": row.attempts,
+        },
     )
     session.info.setdefault(_PENDING, []).append(row)
 
