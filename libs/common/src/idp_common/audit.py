@@ -73,17 +73,22 @@ async def record_audit(
         assert isinstance(actor, Principal), "system actions must name the tenant"
         tenant = actor.tenant
     context = trace.get_current_span().get_span_context()
-    session.add(
-        model(  # type: ignore[call-arg]  # a mapped subclass of the mixin takes these
-            tenant=tenant,
-            actor=actor.subject if isinstance(actor, Principal) else actor,
-            action=action,
-            object_type=object_type or action.split(".", 1)[0],
-            object_id=str(object_id),
-            request_id=request_id_var.get(),
-            trace_id=format(context.trace_id, "032x") if context.is_valid else None,
-            changes=mask_secrets(changes or {}),
-        )
+    # A Core insert: the ORM's unit of work costs several times the statement for a row
+    # that nothing in the transaction reads back (measured: 1.2 M instructions per create).
+    await session.execute(
+        sa.insert(model.__table__),  # type: ignore[attr-defined]  # a mapped subclass
+        {
+            "id": new_id(),
+            "tenant": tenant,
+            "actor": actor.subject if isinstance(actor, Principal) else actor,
+            "action": action,
+            "object_type": object_type or action.split(".", 1)[0],
+            "object_id": str(object_id),
+            "request_id": request_id_var.get(),
+            "trace_id": format(context.trace_id, "032x") if context.is_valid else None,
+            "changes": mask_secrets(changes or {}),
+            "created_at": utcnow(),
+        },
     )
 
 
