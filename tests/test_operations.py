@@ -429,12 +429,10 @@ async def test_an_outage_of_operation_svc_longer_than_lost_after_loses_no_runnin
         assert execution.json()["status"] == "running"
 
 
-async def test_a_finish_that_waits_in_the_queue_longer_than_lost_after_is_not_lost(
-    tmp_path: Path, sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The worker has reported the end, but operation-svc records it 3 s later (a backlog of
-    finish events, a slow database) while lost_after is 1 s: the worker keeps the execution
-    alive until its end is recorded."""
+@pytest.fixture
+def finishes_recorded_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    """operation-svc records each finish 3 s after it arrives (a backlog of finish events, a
+    slow database); requested before ``platform``, which then starts with it."""
     import operation_svc.app
     from idp_common.events import ExecutionFinished
     from idp_common.messaging.consumer import EventHandler
@@ -452,17 +450,17 @@ async def test_a_finish_that_waits_in_the_queue_longer_than_lost_after_is_not_lo
         return handle
 
     monkeypatch.setattr(operation_svc.app, "transactional_handler", slow_to_record_finishes)
-    async with running_platform(
-        "sqlite",
-        tmp_path,
-        sqs_server,
-        allowed_executables=ALLOWED,
-        operation={"lost_after_seconds": 1.0, "sweep_interval_seconds": 0.2},
-    ) as platform:
-        await template(platform, "quick", "echo done")
-        execution = await finished(platform, (await start(platform, "quick")).json()["id"])
-        assert execution["status"] == "succeeded", execution
-        assert await output_of(platform, execution["id"]) == ["done"]
+
+
+async def test_a_finish_that_waits_in_the_queue_longer_than_lost_after_is_not_lost(
+    finishes_recorded_late: None, platform: Platform
+) -> None:
+    """The worker has reported the end; operation-svc records it after lost_after (1.5 s):
+    the worker keeps the execution alive until its end is recorded."""
+    await template(platform, "quick", "echo done")
+    execution = await finished(platform, (await start(platform, "quick")).json()["id"])
+    assert execution["status"] == "succeeded", execution
+    assert await output_of(platform, execution["id"]) == ["done"]
 
 
 async def test_secrets_reach_the_child_and_never_the_output(
