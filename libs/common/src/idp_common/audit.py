@@ -77,8 +77,7 @@ async def record_audit(
     # that nothing in the transaction reads back (measured: 1.2 M instructions per create).
     await session.execute(
         sa.insert(model.__table__),  # type: ignore[attr-defined]  # a mapped subclass
-        {
-            "id": new_id(),
+        {  # id and created_at: the columns' defaults
             "tenant": tenant,
             "actor": actor.subject if isinstance(actor, Principal) else actor,
             "action": action,
@@ -87,7 +86,6 @@ async def record_audit(
             "request_id": request_id_var.get(),
             "trace_id": format(context.trace_id, "032x") if context.is_valid else None,
             "changes": mask_secrets(changes or {}),
-            "created_at": utcnow(),
         },
     )
 

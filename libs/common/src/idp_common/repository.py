@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp_common.errors import NotFound
 
 M = TypeVar("M")
-# Lookups by id or slug are built once per repository class and column: building a query
-# and its cache key costs more CPU than SQLite takes to run it. Always executed with the
-# caller's tenant and value as parameters.
-_LOOKUPS: dict[tuple[type[Any], str], Select[Any]] = {}
+# Lookups by id or slug are built once per repository class, model and column: building a
+# query and its cache key costs more CPU than SQLite takes to run it. Always executed with
+# the caller's tenant and value as parameters.
+_LOOKUPS: dict[tuple[type[Any], type[Any], str], Select[Any]] = {}
 
 
 class TenantRepository(Generic[M]):
@@ -40,7 +40,7 @@ class TenantRepository(Generic[M]):
         if options:
             stmt = self.scoped(*options).where(getattr(self.model, column) == value)
             return (await self.session.scalars(stmt)).one_or_none()
-        key = (type(self), column)
+        key = (type(self), self.model, column)
         if (lookup := _LOOKUPS.get(key)) is None:
             lookup = self.scoped().where(getattr(self.model, column) == bindparam("value"))
             _LOOKUPS[key] = lookup

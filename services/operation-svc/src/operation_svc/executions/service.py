@@ -82,7 +82,7 @@ _BINDINGS = (
 
 async def _secret_bindings(session: AsyncSession, template_id: uuid.UUID) -> list[SecretBinding]:
     # No autoflush: the transactions that dispatch never change mappings, and the rows they
-    # add (the execution, its audit row) then go out in the commit's one flush.
+    # add (the execution) then go out in one flush.
     with session.no_autoflush:
         rows = await session.execute(_BINDINGS, {"template_id": template_id})
     return [SecretBinding(env_var=env, provider=provider, key=key) for env, provider, key in rows]
@@ -335,7 +335,7 @@ async def create_via_api(
             "parameters": masked(rendered.values),
         },
     )
-    await session.flush()  # one flush for the execution, its job and audit rows; sets defaults
+    await session.flush()  # the execution's row, so that the response shows stored defaults
     return execution, True
 
 
@@ -461,13 +461,13 @@ async def heartbeat(
         .values(heartbeat_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    cancel_requested = dict(
+    still_held = dict(  # execution id -> when a cancel was requested (None: not requested)
         (await session.execute(select(Execution.id, Execution.cancel_requested_at).where(*held)))
         .tuples()
         .all()
     )
-    ended = [execution_id for execution_id in execution_ids if execution_id not in cancel_requested]
-    cancelled = [execution_id for execution_id, at in cancel_requested.items() if at is not None]
+    ended = [execution_id for execution_id in execution_ids if execution_id not in still_held]
+    cancelled = [execution_id for execution_id, at in still_held.items() if at is not None]
     return HeartbeatOut(stop=ended + cancelled, ended=ended)
 
 
