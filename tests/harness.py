@@ -20,9 +20,11 @@ import asyncpg
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from idp_common.auth import Role, mint_token
+from idp_common.db import Database
 from idp_common.migrations import upgrade_to_head
 from idp_common.sealing import new_keypair
 from idp_common.settings import AuthSettings, RateLimitSettings, SealingSettings, SQSSettings
@@ -304,3 +306,22 @@ async def running_platform(
             database_urls=urls,
             datasource=datasource_client,
         )
+
+
+@asynccontextmanager
+async def write_lock_held(platform: Platform) -> AsyncIterator[None]:
+    """Another connection holds the operation database's write lock for 3 s."""
+    writer = Database(platform.database_urls["operation"])
+    holding = asyncio.Event()
+
+    async def hold_the_write_lock() -> None:
+        async with writer.transaction() as session:  # BEGIN IMMEDIATE
+            await session.execute(text("UPDATE operation_templates SET name = 'busy'"))
+            holding.set()
+            await asyncio.sleep(3)
+
+    holder = asyncio.create_task(hold_the_write_lock())
+    await holding.wait()
+    yield
+    await holder
+    await writer.dispose()

@@ -26,6 +26,7 @@ from tests.harness import (
     eventually,
     running_platform,
     service_headers,
+    write_lock_held,
 )
 
 ADMIN = auth_headers(roles=("admin",))
@@ -384,45 +385,83 @@ async def test_an_execution_whose_worker_stops_heartbeating_is_lost(
             assert retries[0]["status"] == "pending"
 
 
+def short_lost_after(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> AbstractAsyncContextManager[Platform]:
+    """No worker; an execution silent for 1 s is lost. On one tmp_path, a second one is a
+    restart: it opens the same SQLite database."""
+    return running_platform(
+        "sqlite",
+        tmp_path,
+        sqs_server,
+        with_worker=False,
+        operation={"lost_after_seconds": 1.0, "sweep_interval_seconds": 0.2},
+    )
+
+
+async def claimed_by(platform: Platform, worker_id: str, command: str) -> str:
+    """A new execution of ``command``, claimed by ``worker_id``; its id."""
+    await template(platform, "long", command)
+    execution_id: str = (await start(platform, "long")).json()["id"]
+    claim = await platform.operation.post(
+        "/api/v1/workers/claims",
+        json={"worker_id": worker_id, "execution_ids": [execution_id]},
+        headers=service_headers(),
+    )
+    assert claim.json() == {"claimed": [execution_id]}
+    return execution_id
+
+
+async def heartbeat(platform: Platform, worker_id: str, execution_id: str) -> Any:
+    return (
+        await platform.operation.post(
+            "/api/v1/workers/heartbeat",
+            json={"worker_id": worker_id, "execution_ids": [execution_id]},
+            headers=service_headers(),
+        )
+    ).json()
+
+
 async def test_an_outage_of_operation_svc_longer_than_lost_after_loses_no_running_execution(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
     """The worker's heartbeats fail while operation-svc is down; once it is back they arrive
     again, and the execution they keep alive is not declared lost at the restart."""
-
-    def operation_svc() -> AbstractAsyncContextManager[Platform]:
-        # The same tmp_path: the restarted operation-svc opens the same SQLite database.
-        return running_platform(
-            "sqlite",
-            tmp_path,
-            sqs_server,
-            with_worker=False,
-            operation={"lost_after_seconds": 1.0, "sweep_interval_seconds": 0.2},
-        )
-
-    async def heartbeat(platform: Platform, execution_id: str) -> Any:
-        return (
-            await platform.operation.post(
-                "/api/v1/workers/heartbeat",
-                json={"worker_id": "alive", "execution_ids": [execution_id]},
-                headers=service_headers(),
-            )
-        ).json()
-
-    async with operation_svc() as platform:
-        await template(platform, "long", "sleep 30")
-        execution_id = (await start(platform, "long")).json()["id"]
-        claim = await platform.operation.post(
-            "/api/v1/workers/claims",
-            json={"worker_id": "alive", "execution_ids": [execution_id]},
-            headers=service_headers(),
-        )
-        assert claim.json() == {"claimed": [execution_id]}
+    async with short_lost_after(tmp_path, sqs_server) as platform:
+        execution_id = await claimed_by(platform, "alive", "sleep 30")
     await asyncio.sleep(1.5)
-    async with operation_svc() as platform:
+    async with short_lost_after(tmp_path, sqs_server) as platform:
         for _ in range(8):
-            assert await heartbeat(platform, execution_id) == {"stop": [], "ended": []}
+            assert await heartbeat(platform, "alive", execution_id) == {"stop": [], "ended": []}
             await asyncio.sleep(0.25)
+        execution = await platform.operation.get(
+            f"/api/v1/executions/{execution_id}", headers=ADMIN
+        )
+        assert execution.json()["status"] == "running"
+
+
+async def test_a_write_stall_longer_than_lost_after_loses_no_running_execution(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """Another connection holds the write lock for 3 s: the worker's heartbeats wait behind
+    it, and so does the sweep; neither may declare the execution lost."""
+    async with short_lost_after(tmp_path, sqs_server) as platform:
+        execution_id = await claimed_by(platform, "alive", "sleep 30")
+        answers = []
+
+        async def keep_alive() -> None:
+            while True:
+                answers.append(await heartbeat(platform, "alive", execution_id))
+                await asyncio.sleep(0.3)
+
+        beating = asyncio.create_task(keep_alive())
+        await asyncio.sleep(1.5)  # the sweeper has listened for lost_after: it sweeps
+        async with write_lock_held(platform):
+            pass
+        await asyncio.sleep(1.0)
+        beating.cancel()
+        assert answers
+        assert all(answer == {"stop": [], "ended": []} for answer in answers), answers
         execution = await platform.operation.get(
             f"/api/v1/executions/{execution_id}", headers=ADMIN
         )

@@ -3,38 +3,21 @@ the database's single write turn, which a long transaction may hold."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
-from idp_common.db import Database
-from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
+from tests.harness import (
+    LocalSQSServer,
+    Platform,
+    auth_headers,
+    running_platform,
+    write_lock_held,
+)
 
 ADMIN = auth_headers(roles=("admin",))
-
-
-@asynccontextmanager
-async def write_lock_held(platform: Platform) -> AsyncIterator[None]:
-    """Another connection holds the operation database's write lock for 3 s."""
-    writer = Database(platform.database_urls["operation"])
-    holding = asyncio.Event()
-
-    async def hold_the_write_lock() -> None:
-        async with writer.transaction() as session:  # BEGIN IMMEDIATE
-            await session.execute(text("UPDATE operation_templates SET name = 'busy'"))
-            holding.set()
-            await asyncio.sleep(3)
-
-    holder = asyncio.create_task(hold_the_write_lock())
-    await holding.wait()
-    yield
-    await holder
-    await writer.dispose()
 
 
 @pytest.fixture
