@@ -125,7 +125,7 @@ async def test_an_event_in_a_rolled_back_transaction_is_never_published(
         relay = OutboxRelay(db, messaging, bus.publisher)
         with pytest.raises(RuntimeError, match="business rule"):
             async with db.transaction() as session:
-                await add_event(session, messaging, QUEUE, event())
+                add_event(session, messaging, QUEUE, event())
                 raise RuntimeError("business rule failed after the event was written")
         assert await relay.relay_pending() == 0
         assert await drain(bus, QUEUE.name) == []
@@ -141,7 +141,7 @@ async def test_large_outbox_events_leave_in_batches_the_broker_accepts(
         sent = [event(padding="x" * 150_000) for _ in range(12)]
         async with db.transaction() as session:
             for large in sent:
-                await add_event(session, messaging, QUEUE, large)
+                add_event(session, messaging, QUEUE, large)
         assert await relay.relay_pending() == 12
         received = await drain(bus, QUEUE.name)
         assert sorted(json.loads(m["Body"])["id"] for m in received) == sorted(e.id for e in sent)
@@ -162,7 +162,7 @@ async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_ba
         sent = event()
         async with run_in_background(relay):
             async with db.transaction() as session:
-                await add_event(session, messaging, QUEUE, sent)
+                add_event(session, messaging, QUEUE, sent)
             await asyncio.sleep(1.0)  # the relay tries, fails and backs off
             async with db.transaction() as session:
                 pending = await session.scalar(select(func.count()).select_from(messaging.outbox))
@@ -286,7 +286,7 @@ async def test_rows_a_crash_left_are_sent_at_start_and_fresh_rows_of_another_rep
     async with database_and_bus("sqlite", tmp_path, sqs_settings(sqs_server)) as (db, bus):
         left = event("test.left.by.a.crash")
         async with db.transaction() as session:  # committed; the process died before sending
-            await add_event(session, messaging, QUEUE, left)
+            add_event(session, messaging, QUEUE, left)
         relay = OutboxRelay(Database(str(db.engine.url)), messaging, bus.publisher)
         async with run_in_background(relay):
             received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=5)
@@ -295,7 +295,7 @@ async def test_rows_a_crash_left_are_sent_at_start_and_fresh_rows_of_another_rep
             # memory: this relay leaves it alone until it is older than 5 s (SWEEP_AFTER).
             fresh = event("test.fresh.elsewhere")
             async with db.transaction() as session:
-                await add_event(session, messaging, QUEUE, fresh)
+                add_event(session, messaging, QUEUE, fresh)
             await asyncio.sleep(2.5)  # two sweeps of a 1 s poll, half of SWEEP_AFTER
             assert await drain(bus, QUEUE.name, wait=0) == []
             received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=10)
@@ -311,7 +311,7 @@ async def test_outbox_wakes_on_commit_not_on_the_timer(
         async with run_in_background(relay):
             await asyncio.sleep(0.1)  # the relay is now waiting, for up to 60 s
             async with db.transaction() as session:
-                await add_event(session, messaging, QUEUE, event())
+                add_event(session, messaging, QUEUE, event())
             received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=2)
         assert len(received) == 1
 

@@ -257,6 +257,41 @@ async def test_idempotency_key_returns_the_original_or_409(platform: Platform) -
     assert len(listed.json()["items"]) == 1
 
 
+async def test_one_idempotency_key_sent_many_times_at_once_creates_one_execution(
+    platform: Platform,
+) -> None:
+    """Creates sent together are committed together: the copies of one request that race
+    past the replay check meet the key's unique constraint and get the original."""
+    await template(platform, "hello", "echo {{who}}", {"name": "who"})
+    key = {"Idempotency-Key": f"key-{uuid.uuid4()}"}
+    copies = await asyncio.gather(
+        *(start(platform, "hello", headers=key, who="a") for _ in range(10))
+    )
+    assert [copy.status_code for copy in copies] == [202] * 10
+    assert len({copy.json()["id"] for copy in copies}) == 1
+    assert sum(copy.headers.get("idempotent-replayed") != "true" for copy in copies) == 1
+    assert (await start(platform, "hello", headers=key, who="b")).status_code == 409
+    await finished(platform, copies[0].json()["id"])
+    listed = await platform.operation.get("/api/v1/executions", headers=ADMIN)
+    assert len(listed.json()["items"]) == 1
+
+
+async def test_executions_created_together_each_run_and_are_audited(platform: Platform) -> None:
+    await template(platform, "hello", "echo {{who}}", {"name": "who"})
+    created = await asyncio.gather(*(start(platform, "hello", who=f"w{n}") for n in range(30)))
+    assert {response.status_code for response in created} == {202}
+    for number, response in enumerate(created):
+        execution = await finished(platform, response.json()["id"])
+        assert execution["status"] == "succeeded"
+        assert await output_of(platform, execution["id"]) == [f"w{number}"]
+    audit = await platform.operation.get(
+        "/api/v1/audit", params={"action": "execution.create", "limit": 100}, headers=ADMIN
+    )
+    assert {row["object_id"] for row in audit.json()["items"]} == {
+        response.json()["id"] for response in created
+    }
+
+
 async def test_cancel_a_pending_and_a_running_execution(platform: Platform) -> None:
     await template(
         platform, "nap", "sleep {{s}}", {"name": "s", "type": "integer"}, max_concurrency=1
@@ -476,10 +511,10 @@ def finishes_recorded_late(monkeypatch: pytest.MonkeyPatch) -> None:
     from idp_common.events import ExecutionFinished
     from idp_common.messaging.consumer import EventHandler
     from idp_common.messaging.envelope import Event
-    from idp_common.messaging.inbox import transactional_handler
+    from idp_common.messaging.inbox import transactional_group_handler
 
     def slow_to_record_finishes(*args: Any) -> EventHandler:
-        record = transactional_handler(*args)
+        record = transactional_group_handler(*args)
 
         async def handle(event: Event) -> None:
             if event.type == ExecutionFinished.event_type:
@@ -488,7 +523,7 @@ def finishes_recorded_late(monkeypatch: pytest.MonkeyPatch) -> None:
 
         return handle
 
-    monkeypatch.setattr(operation_svc.app, "transactional_handler", slow_to_record_finishes)
+    monkeypatch.setattr(operation_svc.app, "transactional_group_handler", slow_to_record_finishes)
 
 
 async def test_a_finish_that_waits_in_the_queue_longer_than_lost_after_is_not_lost(

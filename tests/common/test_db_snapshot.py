@@ -24,7 +24,7 @@ async def test_a_snapshot_reads_committed_rows_while_this_process_writes(
         await migrate(url, "operation")
         db = Database(url)
         async with db.transaction() as session:
-            await record_processed(session, messaging, "c", "e1")
+            await record_processed(session, messaging, "c", ["e1"])
         async with db.transaction() as writing:  # holds SQLite's write turn in this process
             await writing.execute(text("DELETE FROM processed_events"))
             async with asyncio.timeout(2), db.snapshot() as reading:
@@ -42,5 +42,5 @@ async def test_a_snapshot_refuses_writes_on_postgresql(tmp_path: Path) -> None:
                 async with db.snapshot() as session:
                     await session.execute(text("DELETE FROM processed_events"))
             async with db.transaction() as session:
-                assert await record_processed(session, messaging, "c", str(uuid.uuid4()))
+                assert await record_processed(session, messaging, "c", [str(uuid.uuid4())])
         await db.dispose()

@@ -73,6 +73,8 @@ async def test_a_transaction_of_one_statement_is_two_hops(db: Database, hops: li
     async with db.transaction() as session:  # BEGIN IMMEDIATE travels with the statement
         await session.execute(text("insert into t (v) values ('one')"))
     assert hops == ["_execute", "commit"]  # and the pool's reset after the commit makes none
+    async with db.snapshot() as session:  # reads have connections of their own: one opens
+        await session.execute(text("select 1"))
     hops.clear()
     async with db.snapshot() as session:
         assert (await session.execute(text("select count(*) from t"))).scalar() == 1

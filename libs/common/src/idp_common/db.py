@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Executable, MetaData, String, Table, Uuid, event, text
+from sqlalchemy import DateTime, Executable, Insert, MetaData, String, Table, Uuid, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, make_url
@@ -66,17 +66,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-_INSERTS_IGNORING_CONFLICTS: dict[tuple[str, Table], Executable] = {}
+_INSERTS_IGNORING_CONFLICTS: dict[tuple[str, Table, str | None], Executable] = {}
 
 
-def _ignoring_conflicts(session: AsyncSession, table: Table) -> Executable:
-    # Built once per backend and table, the rows given as parameters: a multi-row VALUES
-    # clause built in Python costs more than the database takes to store the rows.
+def _ignoring_conflicts(session: AsyncSession, table: Table, returning: str | None) -> Executable:
+    # Built once per backend, table and returned column, the rows given as parameters: a
+    # multi-row VALUES clause built in Python costs more than the database takes to store
+    # the rows.
     backend = session.get_bind().dialect.name
-    if (statement := _INSERTS_IGNORING_CONFLICTS.get((backend, table))) is None:
+    key = (backend, table, returning)
+    if (statement := _INSERTS_IGNORING_CONFLICTS.get(key)) is None:
         insert = postgresql_insert if backend == "postgresql" else sqlite_insert
-        statement = insert(table).on_conflict_do_nothing()
-        _INSERTS_IGNORING_CONFLICTS[(backend, table)] = statement
+        ignoring = insert(table).on_conflict_do_nothing()
+        statement = ignoring if returning is None else ignoring.returning(table.c[returning])
+        _INSERTS_IGNORING_CONFLICTS[key] = statement
     return statement
 
 
@@ -85,13 +88,44 @@ async def insert_ignoring_conflicts(
 ) -> None:
     """INSERT … ON CONFLICT DO NOTHING of ``rows`` on either backend."""
     if rows:
-        await session.execute(_ignoring_conflicts(session, table), rows)
+        await session.execute(_ignoring_conflicts(session, table, None), rows)
 
 
-async def insert_if_new(session: AsyncSession, table: Table, row: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING of one row; True if it was new."""
-    result = await session.execute(_ignoring_conflicts(session, table), row)
-    return int(result.rowcount) == 1  # type: ignore[attr-defined]
+async def insert_new(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]], key: str
+) -> set[Any]:
+    """INSERT … ON CONFLICT DO NOTHING of ``rows``, in one statement; returns the ``key``
+    column's values of the rows that were new."""
+    if not rows:
+        return set()
+    result = await session.execute(_ignoring_conflicts(session, table, key), rows)
+    return set(result.scalars().all())
+
+
+_AT_COMMIT = "idp_insert_at_commit"
+_INSERTS: dict[Table, Insert] = {}
+
+
+def insert_at_commit(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
+    """Insert ``row`` into ``table`` when the session commits, in one statement with the
+    transaction's other rows for that table; nothing if it rolls back. For rows nothing in
+    the transaction reads back (audit rows, outbox events): a transaction that handles many
+    items at once (a group commit) then writes each such table once, not once per item (a
+    statement costs ~0.2 ms of CPU, a further row in it ~0.02 ms)."""
+    session.info.setdefault(_AT_COMMIT, {}).setdefault(table, []).append(row)
+
+
+@event.listens_for(Session, "before_commit")
+def _insert_rows_at_commit(session: Session) -> None:
+    for table, rows in session.info.pop(_AT_COMMIT, {}).items():
+        if (statement := _INSERTS.get(table)) is None:
+            statement = _INSERTS[table] = table.insert()
+        session.execute(statement, rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rows_at_commit(session: Session) -> None:
+    session.info.pop(_AT_COMMIT, None)
 
 
 class TenantRecord:
@@ -106,7 +140,7 @@ class TenantRecord:
 _SNAPSHOT = "idp_snapshot"
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself (below) instead of the driver's deferred BEGIN.
@@ -117,58 +151,87 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
             "PRAGMA busy_timeout=30000",
+            f"PRAGMA query_only={int(read_only)}",
         ):
             cursor.execute(pragma)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock up front: two writers wait on busy_timeout
-        # instead of failing with SQLITE_BUSY when a read transaction upgrades. Snapshots
-        # (reads only) begin deferred: under WAL they neither take nor wait for that lock.
+        # IMMEDIATE takes the write lock up front: another process's writer waits on
+        # busy_timeout instead of failing with SQLITE_BUSY when a read transaction upgrades.
+        # Snapshots begin deferred: under WAL they neither take nor wait for that lock.
         options = connection.get_execution_options()
         if options.get("isolation_level") != "AUTOCOMMIT":
             driver: OneTripConnection = connection.connection.dbapi_connection
-            driver.begin("BEGIN" if options.get(_SNAPSHOT) else "BEGIN IMMEDIATE")
+            driver.begin("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+# Snapshot sessions open at once on SQLite. Each runs on a connection whose statements run on
+# a thread of its own, in this process and under its GIL: more only add thread switches and
+# lengthen the event loop's turns, which the holder of the write connection waits through
+# between its statements (measured: 2 gave the most executions/s, ~8% more than no limit).
+SQLITE_SNAPSHOTS = 2
 
 
 class Database:
-    """One engine and session factory per process; sessions are short-lived transactions."""
+    """One database per process: short write transactions and read-only snapshots.
+
+    On SQLite (files only) writes go through one connection, the write turn: SQLite has one
+    writer at a time, and waiting for that connection in this process (FIFO, no busy-wait)
+    beats colliding on the file lock, where SQLite's busy handler backs off in sleeps of up
+    to 100 ms. A transaction takes it at its first statement, not when it opens, and gives it
+    back when it ends. Reads run on other connections, opened read-only."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {}
-        if self.is_sqlite:
+        if not self.is_sqlite:
+            self.engine = create_async_engine(
+                url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size
+            )
+            self._read_engine = self.engine
+        else:
+            if not parsed.database or parsed.database == ":memory:":
+                raise ValueError("SQLite databases are files: write and read connections share it")
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             # No pre-ping: a file does not drop connections, and the ping would be one more
             # round trip to aiosqlite's thread in every transaction.
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        else:
-            kwargs |= {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": pool_size}
-        if self.is_sqlite and parsed.get_driver_name() == "aiosqlite":
-            kwargs["module"] = OneTripDBAPI()
-        self.engine = create_async_engine(url, **kwargs)
-        if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            module = {"module": OneTripDBAPI()} if parsed.get_driver_name() == "aiosqlite" else {}
+            self.engine = create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=None, **module
+            )
+            # Kept open rather than closed and reopened under load (SQLAlchemy's default
+            # keeps 5): opening a connection starts a thread and runs the pragmas.
+            self._read_engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, **module
+            )
+            _configure_sqlite(self.engine, read_only=False)
+            _configure_sqlite(self._read_engine, read_only=True)
 
         class _SyncSession(Session):
             """Per-database class so session events (outbox wake-up) stay scoped to it."""
 
         self.sync_session_class: type[Session] = _SyncSession
-        self._sqlite_lock = asyncio.Lock() if self.is_sqlite else None
+        self._sqlite_snapshots = asyncio.Semaphore(SQLITE_SNAPSHOTS) if self.is_sqlite else None
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=_SyncSession
         )
         self._snapshot_sessionmaker = async_sessionmaker(
-            self.engine.execution_options(**{_SNAPSHOT: True, "postgresql_readonly": True}),
+            self._read_engine.execution_options(**{_SNAPSHOT: True, "postgresql_readonly": True}),
             sync_session_class=_SyncSession,
         )
 
+    @property
+    def engines(self) -> tuple[AsyncEngine, ...]:
+        """The engines to instrument: the write engine first."""
+        return tuple(dict.fromkeys((self.engine, self._read_engine)))
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session whose work is committed on success and rolled back on any error."""
-        async with self._sqlite_turn(), self.sessionmaker() as session:
+        """A session whose work is committed on success and rolled back on any error. Never
+        open one inside another: on SQLite the inner one would wait for the outer's turn."""
+        async with self.sessionmaker() as session:
             try:
                 yield session
                 await session.commit()
@@ -179,31 +242,30 @@ class Database:
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncSession]:
         """A read-only session on one consistent snapshot; it never waits for a writer, not
-        even SQLite's single write turn. Read-only is enforced on PostgreSQL."""
-        async with self._snapshot_sessionmaker() as session:
+        even SQLite's single write turn. On SQLite at most ``SQLITE_SNAPSHOTS`` are open at
+        once (the others wait for one to end): never open one inside another."""
+        async with self._snapshot_slot(), self._snapshot_sessionmaker() as session:
             yield session
+
+    @asynccontextmanager
+    async def _snapshot_slot(self) -> AsyncIterator[None]:
+        if self._sqlite_snapshots is None:
+            yield
+        else:
+            async with self._sqlite_snapshots:
+                yield
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncConnection]:
         """A connection for single-statement reads that never waits for a writer (WAL);
         usable while the same task holds a transaction, e.g. to authenticate a request."""
-        async with self.engine.connect() as connection:
+        async with self._read_engine.connect() as connection:
             yield await connection.execution_options(isolation_level="AUTOCOMMIT")
-
-    @asynccontextmanager
-    async def _sqlite_turn(self) -> AsyncIterator[None]:
-        # SQLite has one writer at a time. Queueing transactions here (FIFO, no busy-wait)
-        # beats letting them collide on the file lock, where SQLite's busy handler backs off
-        # in sleeps of up to 100 ms. One process owns each file in the embedded default.
-        if self._sqlite_lock is None:
-            yield
-        else:
-            async with self._sqlite_lock:
-                yield
 
     async def ping(self) -> None:
         async with self.transaction() as session:
             await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()

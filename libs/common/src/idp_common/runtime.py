@@ -19,7 +19,7 @@ from idp_common.messaging.sqs import QueueDirectory, open_sqs_client
 from idp_common.messaging.tables import MessagingTables
 from idp_common.messaging.topology import QueueSpec
 from idp_common.settings import DatabaseServiceSettings, SQSSettings
-from idp_common.telemetry import instrument_engine
+from idp_common.telemetry import instrument_engines
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ async def serve_database_service(
     registered for readiness and shut down in order."""
     settings: DatabaseServiceSettings = app.state.settings
     db = Database(settings.database_url)
-    instrument_engine(db.engine)
+    instrument_engines(db.engines)
     try:
         async with open_messaging(settings.sqs) as messaging:
             relay = OutboxRelay(

@@ -14,7 +14,7 @@ from datasource_svc.sources.resolver import OptionsResolver
 from idp_common.app import build_service_app
 from idp_common.db import Database
 from idp_common.secret_values import SecretResolver
-from idp_common.telemetry import instrument_engine
+from idp_common.telemetry import instrument_engines
 
 NAME = "datasource-svc"
 
@@ -25,7 +25,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with AsyncExitStack() as stack:
         db = Database(settings.database_url)
         stack.push_async_callback(db.dispose)
-        instrument_engine(db.engine)
+        instrument_engines(db.engines)
         app.state.db = db
         app.state.readiness_checks["database"] = db.ping
         store: CacheStore = MemoryStore()

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from idp_common.app import build_service_app
-from idp_common.messaging.inbox import transactional_handler
+from idp_common.messaging.inbox import transactional_group_handler, transactional_handler
 from idp_common.messaging.topology import EXECUTION_EVENTS, PANEL_SUBMISSIONS
 from idp_common.runtime import serve_database_service
 from operation_svc.api_keys.endpoints import router as api_keys_router
@@ -14,7 +14,8 @@ from operation_svc.api_keys.verifier import LocalApiKeyVerifier
 from operation_svc.config import OperationSettings
 from operation_svc.executions.endpoints import router as executions_router
 from operation_svc.executions.endpoints import workers_router
-from operation_svc.executions.service import apply_worker_event, create_from_submission
+from operation_svc.executions.intake import ExecutionIntake
+from operation_svc.executions.service import apply_worker_events, create_from_submission
 from operation_svc.executions.sweeper import LostExecutionSweeper
 from operation_svc.models import AuditEntry, messaging
 from operation_svc.secrets.endpoints import router as secrets_router
@@ -39,8 +40,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             ),
             bus.consumer(
                 EXECUTION_EVENTS,
-                transactional_handler(
-                    db, messaging, "operation-svc.execution-events", apply_worker_event
+                transactional_group_handler(
+                    db, messaging, "operation-svc.execution-events", apply_worker_events
                 ),
             ),
             LostExecutionSweeper(
@@ -51,6 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ],
     ) as db:
         app.state.api_key_verifier = LocalApiKeyVerifier(db)
+        app.state.execution_intake = ExecutionIntake(db)
         if settings.seed_demo:
             await seed_demo_template(db, settings.allowed_executables)
         yield

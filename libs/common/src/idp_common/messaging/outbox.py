@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from collections.abc import Sequence
@@ -16,11 +17,11 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Histogram
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from idp_common.db import Database, new_id, utcnow
+from idp_common.db import Database, insert_at_commit, new_id, utcnow
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import (
     OutgoingMessage,
@@ -57,16 +58,17 @@ class OutboxRow:
 
     id: uuid.UUID
     queue: str
+    event_id: str
+    event_type: str
     body: str
     trace_carrier: dict[str, str]
     created_at: datetime
     attempts: int
 
 
-async def add_event(
-    session: AsyncSession, tables: MessagingTables, queue: QueueSpec, event: Event
-) -> None:
-    """Write ``event`` for ``queue`` in the session's transaction; it leaves after commit."""
+def outbox_row(queue: QueueSpec, event: Event) -> OutboxRow:
+    """``event`` as an outbox row for ``queue``, carrying the current trace context (the
+    publish span's) to the consumer."""
     with tracer.start_as_current_span(
         f"{queue.name} publish",
         kind=SpanKind.PRODUCER,
@@ -74,21 +76,22 @@ async def add_event(
         | {"cloudevents.event_type": event.type},
     ):
         carrier = current_trace_carrier()
-    row = OutboxRow(new_id(), queue.name, checked_body(event), carrier, utcnow(), 0)
-    await session.execute(
-        insert(tables.outbox),
-        {
-            "id": row.id,
-            "queue": row.queue,
-            "event_id": event.id,
-            "event_type": event.type,
-            "body": row.body,
-            "trace_carrier": row.trace_carrier,
-            "created_at": row.created_at,
-            "attempts": row.attempts,
-        },
+    return OutboxRow(
+        new_id(), queue.name, event.id, event.type, checked_body(event), carrier, utcnow(), 0
     )
+
+
+def add_outbox_row(session: AsyncSession, tables: MessagingTables, row: OutboxRow) -> None:
+    """Write ``row`` in the session's transaction (at its commit); it leaves after commit."""
+    insert_at_commit(session, tables.outbox, dataclasses.asdict(row))
     session.info.setdefault(_PENDING, []).append(row)
+
+
+def add_event(
+    session: AsyncSession, tables: MessagingTables, queue: QueueSpec, event: Event
+) -> None:
+    """Write ``event`` for ``queue`` in the session's transaction; it leaves after commit."""
+    add_outbox_row(session, tables, outbox_row(queue, event))
 
 
 class OutboxRelay:

@@ -69,9 +69,7 @@ async def create_data_source(
         DataSource(tenant=principal.tenant, created_by=principal.subject, **fields)
     )
     await session.flush()
-    await record_audit(
-        session, AuditEntry, principal, "datasource.create", source.id, changes=fields
-    )
+    record_audit(session, AuditEntry, principal, "datasource.create", source.id, changes=fields)
     return DataSourceOut.model_validate(source)
 
 
@@ -118,7 +116,7 @@ async def update_data_source(
     for name, value in definition.model_dump(include=set(changes)).items():
         setattr(source, name, value)
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,
@@ -136,7 +134,7 @@ async def delete_data_source(
     """Remove a data source."""
     source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
     await session.delete(source)
-    await record_audit(session, AuditEntry, principal, "datasource.delete", source_id)
+    record_audit(session, AuditEntry, principal, "datasource.delete", source_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -161,7 +159,7 @@ async def refresh(source_id: uuid.UUID, session: SessionDep, principal: Admin) -
     """Forget the cached options: the next resolve asks the upstream again."""
     source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
     source.cache_generation += 1
-    await record_audit(session, AuditEntry, principal, "datasource.refresh", source_id)
+    record_audit(session, AuditEntry, principal, "datasource.refresh", source_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

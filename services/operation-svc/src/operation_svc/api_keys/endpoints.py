@@ -41,7 +41,7 @@ async def create_api_key(data: ApiKeyIn, session: SessionDep, principal: Admin) 
         )
     )
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,
@@ -74,5 +74,5 @@ async def revoke_api_key(key_id: uuid.UUID, session: SessionDep, principal: Admi
     record = await ApiKeyRepository(session, principal.tenant).get_or_404(key_id)
     if record.revoked_at is None:
         record.revoked_at = utcnow()
-        await record_audit(session, AuditEntry, principal, "api_key.revoke", record.id)
+        record_audit(session, AuditEntry, principal, "api_key.revoke", record.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -14,6 +14,7 @@ from idp_common.pagination import Page, PageParamsDep
 from idp_common.rate_limit import ExecutionRateLimit
 from operation_svc.config import OperationSettings
 from operation_svc.executions import service
+from operation_svc.executions.intake import ExecutionIntake
 from operation_svc.executions.log_stream import log_events
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.schemas import (
@@ -38,7 +39,6 @@ Status = Annotated[
 async def create_execution(
     body: ExecutionIn,
     request: Request,
-    session: SessionDep,
     principal: Operator,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -47,8 +47,9 @@ async def create_execution(
     returns the original execution; the same key with another body is a 409. Values of
     secret parameters are sealed to the workers' key at once and shown as ***."""
     settings: OperationSettings = request.app.state.settings
-    execution, created = await service.create_via_api(
-        session, principal, body, idempotency_key, settings.sealing.key()
+    intake: ExecutionIntake = request.app.state.execution_intake
+    execution, created = await intake.create_via_api(
+        principal, body, idempotency_key, settings.sealing.key()
     )
     if not created:
         response.headers[REPLAYED_HEADER] = "true"

@@ -24,14 +24,14 @@ from idp_common.events import (
     SubmissionCreated,
     SubmissionUpdated,
 )
-from idp_common.idempotency import request_fingerprint
 from idp_common.messaging.envelope import Event, InvalidEvent
+from idp_common.messaging.inbox import Received
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import OPERATION_JOBS, SUBMISSION_UPDATES
 from idp_common.pagination import PageParams, paginate
 from idp_common.sealing import is_sealed
 from operation_svc.executions.repository import ExecutionRepository
-from operation_svc.executions.schemas import ExecutionIn, HeartbeatOut
+from operation_svc.executions.schemas import HeartbeatOut
 from operation_svc.executions.state import can_enter, transition
 from operation_svc.models import (
     AuditEntry,
@@ -45,7 +45,7 @@ from operation_svc.models import (
 from operation_svc.models import ExecutionLog as ExecutionLogRow
 from operation_svc.safety.commands import RenderedCommand, parameter_env
 from operation_svc.safety.http import RenderedHttp
-from operation_svc.safety.parameters import masked, secret_names, without_plaintext_secrets
+from operation_svc.safety.parameters import without_plaintext_secrets
 from operation_svc.safety.verdict import Refusal
 from operation_svc.templates.definition import Rendered, TemplateDefinition
 from operation_svc.templates.repository import TemplateRepository
@@ -54,7 +54,7 @@ SOURCE = "urn:idp:operation-svc"
 logger = logging.getLogger(__name__)
 
 
-async def _tell_submission(session: AsyncSession, execution: Execution) -> None:
+def _tell_submission(session: AsyncSession, execution: Execution) -> None:
     if execution.submission_id is None:
         return
     update_data = SubmissionUpdated(
@@ -68,7 +68,7 @@ async def _tell_submission(session: AsyncSession, execution: Execution) -> None:
     event = update_data.to_event(
         source=SOURCE, tenant=execution.tenant, subject=str(execution.submission_id)
     )
-    await add_event(session, messaging, SUBMISSION_UPDATES, event)
+    add_event(session, messaging, SUBMISSION_UPDATES, event)
 
 
 # Built once: building the query costs more than running it (it runs for every dispatch).
@@ -80,7 +80,8 @@ _BINDINGS = (
 )
 
 
-async def _secret_bindings(session: AsyncSession, template_id: uuid.UUID) -> list[SecretBinding]:
+async def secret_bindings(session: AsyncSession, template_id: uuid.UUID) -> list[SecretBinding]:
+    """The secrets a template's runs get, as references the worker resolves."""
     # No autoflush: the transactions that dispatch never change mappings, and the rows they
     # add (the execution) then go out in one flush.
     with session.no_autoflush:
@@ -120,18 +121,28 @@ async def dispatch_ready(session: AsyncSession, template_id: uuid.UUID) -> None:
         await _dispatch(session, execution)
 
 
-async def _release_slot(session: AsyncSession, template_id: uuid.UUID) -> None:
-    """An execution of the template stopped holding a slot. Only a template with a limit
+# Built once (they run for every group of finishes), the ids given as parameters.
+_LIMITED = select(OperationTemplate.id).where(
+    OperationTemplate.id.in_(bindparam("ids", expanding=True)),
+    OperationTemplate.max_concurrency.is_not(None),
+)
+_EXECUTIONS = select(Execution).where(Execution.id.in_(bindparam("ids", expanding=True)))
+
+
+async def _release_slots(session: AsyncSession, template_ids: set[uuid.UUID]) -> None:
+    """Executions of these templates stopped holding a slot. Only a template with a limit
     has executions waiting: without one they are dispatched when created, and lifting a
     limit dispatches the waiting ones (see ``update_template``)."""
-    # From the identity map after the first: finishes handled together share templates.
-    template = await session.get(OperationTemplate, template_id)
-    if template is not None and template.max_concurrency is not None:
+    if not template_ids:
+        return
+    with session.no_autoflush:  # the finishes' changes leave in one flush at commit
+        limited = (await session.scalars(_LIMITED, {"ids": list(template_ids)})).all()
+    for template_id in limited:
         await dispatch_ready(session, template_id)
 
 
-async def _dispatch(session: AsyncSession, execution: Execution) -> None:
-    assert execution.template_id is not None
+def job_event(execution: Execution, secrets: list[SecretBinding]) -> Event:
+    """The job a worker runs for ``execution``; marks the execution dispatched."""
     execution.dispatched_at = utcnow()
     env = parameter_env(execution.parameters)
     job = ExecutionRequested(
@@ -141,14 +152,19 @@ async def _dispatch(session: AsyncSession, execution: Execution) -> None:
         http=HttpCall.model_validate(execution.http_request) if execution.http_request else None,
         env={name: value for name, value in env.items() if not is_sealed(value)},
         sealed_env={name: value for name, value in env.items() if is_sealed(value)},
-        secrets=await _secret_bindings(session, execution.template_id),
+        secrets=secrets,
         timeout_seconds=execution.timeout_seconds,
     )
-    event = job.to_event(source=SOURCE, tenant=execution.tenant, subject=str(execution.id))
-    await add_event(session, messaging, OPERATION_JOBS, event)
+    return job.to_event(source=SOURCE, tenant=execution.tenant, subject=str(execution.id))
 
 
-def _planned(
+async def _dispatch(session: AsyncSession, execution: Execution) -> None:
+    assert execution.template_id is not None
+    secrets = await secret_bindings(session, execution.template_id)
+    add_event(session, messaging, OPERATION_JOBS, job_event(execution, secrets))
+
+
+def plan(
     definition: TemplateDefinition | None,
     values: dict[str, Any],
     seal_to: PublicKey | None = None,
@@ -158,8 +174,7 @@ def _planned(
     return definition.plan(values, seal_to)
 
 
-async def _create(
-    session: AsyncSession,
+def new_execution(
     *,
     tenant: str,
     template: OperationTemplate,
@@ -169,7 +184,9 @@ async def _create(
     submitted_by: str,
     **links: Any,
 ) -> Execution:
-    execution = Execution(
+    """A pending execution of ``rendered``, not yet added to a session."""
+    now = utcnow()
+    return Execution(
         id=new_id(),
         tenant=tenant,
         template_id=template.id,
@@ -181,8 +198,16 @@ async def _create(
         http_request=rendered.as_dict() if isinstance(rendered, RenderedHttp) else None,
         timeout_seconds=definition.timeout_seconds,
         status="pending",
+        created_at=now,
+        updated_at=now,
         **links,
     )
+
+
+async def _create(
+    session: AsyncSession, *, template: OperationTemplate, **fields: Any
+) -> Execution:
+    execution = new_execution(template=template, **fields)
     session.add(execution)
     if template.max_concurrency is None:
         await _dispatch(session, execution)
@@ -212,7 +237,7 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
         rendered = None
         refusals = [Refusal("not_allowed", f"{submitter.subject} may not run {template.slug!r}")]
     else:
-        rendered, refusals = _planned(definition, submitted.parameters)
+        rendered, refusals = plan(definition, submitted.parameters)
     if template is not None and definition is not None and rendered is not None:
         execution = await _create(
             session,
@@ -242,7 +267,7 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
         transition(execution, "rejected")
         session.add(execution)
         await session.flush()
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         submitted.submitted_by,
@@ -255,16 +280,16 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
             "submission_id": str(submitted.submission_id),
         },
     )
-    await _tell_submission(session, execution)
+    _tell_submission(session, execution)
 
 
-def _check_access(principal: Principal, template: OperationTemplate) -> None:
+def check_access(principal: Principal, template: OperationTemplate) -> None:
     check_run_access(
         principal, template.allowed_roles, template.allowed_groups, f"Template {template.slug!r}"
     )
 
 
-async def _find_template(session: AsyncSession, tenant: str, reference: str) -> OperationTemplate:
+async def find_template(session: AsyncSession, tenant: str, reference: str) -> OperationTemplate:
     templates = TemplateRepository(session, tenant)
     try:
         template = await templates.get(uuid.UUID(reference))
@@ -278,67 +303,6 @@ async def _find_template(session: AsyncSession, tenant: str, reference: str) -> 
     return template
 
 
-async def create_via_api(
-    session: AsyncSession,
-    principal: Principal,
-    body: ExecutionIn,
-    idempotency_key: str | None,
-    seal_to: PublicKey,
-) -> tuple[Execution, bool]:
-    """Start an execution for an API client; returns it and whether it was created now
-    (False: the same Idempotency-Key and body were seen before). Secret values are sealed
-    to the workers' key before anything is stored."""
-    template = await _find_template(session, principal.tenant, body.template)
-    definition = TemplateDefinition.of(template)
-    secret = secret_names(definition.parameter_specs())
-    # Secret values stay out of the fingerprint: a plain hash of one can be reversed by
-    # guessing. The same key with only another secret therefore replays the original.
-    fingerprinted = body.model_dump(mode="json") | {
-        "parameters": {name: value for name, value in body.parameters.items() if name not in secret}
-    }
-    digest = request_fingerprint(fingerprinted)
-    executions = ExecutionRepository(session, principal.tenant)
-    if (earlier := await executions.replay(idempotency_key, digest)) is not None:
-        return earlier, False
-    _check_access(principal, template)
-    rendered, refusals = _planned(definition, body.parameters, seal_to)
-    if rendered is None:
-        raise ValidationFailed(
-            f"{len(refusals)} parameter(s) are refused.",
-            errors=[
-                field_error(
-                    f"parameters.{r.parameter}" if r.parameter else "parameters", r.message, r.rule
-                )
-                for r in refusals
-            ],
-        )
-    execution = await _create(
-        session,
-        tenant=principal.tenant,
-        template=template,
-        version=template.version,
-        definition=definition,
-        rendered=rendered,
-        submitted_by=principal.subject,
-        idempotency_key=idempotency_key,
-        request_hash=digest,
-    )
-    await record_audit(
-        session,
-        AuditEntry,
-        principal,
-        "execution.create",
-        execution.id,
-        changes={
-            "template": template.slug,
-            "version": template.version,
-            "parameters": masked(rendered.values),
-        },
-    )
-    await session.flush()  # the execution's row, so that the response shows stored defaults
-    return execution, True
-
-
 async def retry(session: AsyncSession, principal: Principal, execution_id: uuid.UUID) -> Execution:
     """A new execution with the same template version and parameters, linked to the old."""
     original = await get_execution(session, principal, execution_id)
@@ -346,9 +310,9 @@ async def retry(session: AsyncSession, principal: Principal, execution_id: uuid.
         raise Conflict(f"Execution {execution_id} is {original.status}; it cannot be retried.")
     template = await session.get(OperationTemplate, original.template_id)
     if template is not None:
-        _check_access(principal, template)
+        check_access(principal, template)
     new = await _retry(session, original, principal.subject)
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,
@@ -366,7 +330,7 @@ async def _retry(session: AsyncSession, original: Execution, actor: str) -> Exec
     if version is None or template is None:
         raise Conflict("The template version of this execution no longer exists.")
     definition = TemplateDefinition.from_snapshot(version.definition)
-    rendered, refusals = _planned(definition, original.parameters)
+    rendered, refusals = plan(definition, original.parameters)
     if rendered is None:
         raise Conflict(f"The parameters are refused now: {'; '.join(map(str, refusals))}")
     return await _create(
@@ -389,14 +353,14 @@ async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid
     if execution.status == "pending":
         transition(execution, "cancelled")
         execution.error = f"cancelled by {principal.subject}"
-        await _tell_submission(session, execution)
+        _tell_submission(session, execution)
         if execution.template_id is not None:
-            await _release_slot(session, execution.template_id)
+            await _release_slots(session, {execution.template_id})
     elif execution.status == "running":
         execution.cancel_requested_at = execution.cancel_requested_at or utcnow()
     else:
         raise Conflict(f"Execution {execution_id} is already {execution.status}.")
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,
@@ -430,8 +394,8 @@ async def claim(
         )
     ).all()
     for execution in claimed:
-        await _tell_submission(session, execution)
-        await record_audit(
+        _tell_submission(session, execution)
+        record_audit(
             session,
             AuditEntry,
             worker_id,
@@ -485,8 +449,8 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
         execution.error = (
             f"no heartbeat from worker {execution.worker_id} since {execution.heartbeat_at}"
         )
-        await _tell_submission(session, execution)
-        await record_audit(
+        _tell_submission(session, execution)
+        record_audit(
             session,
             AuditEntry,
             "operation-svc",
@@ -501,59 +465,73 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
         if version is not None and version.definition.get("retry_safe"):
             await _retry(session, execution, "operation-svc")
         elif execution.template_id is not None:
-            await _release_slot(session, execution.template_id)
+            await _release_slots(session, {execution.template_id})
     return len(executions)
 
 
-async def _store_lines(
-    session: AsyncSession, execution_id: uuid.UUID, lines: list[LogLine]
-) -> None:
-    """Log lines, deduplicated by seq (a redelivered batch adds nothing)."""
-    rows = [{"execution_id": execution_id, **line.model_dump()} for line in lines]
-    await insert_ignoring_conflicts(session, ExecutionLogRow.__table__, rows)  # type: ignore[arg-type]
+def _line_rows(execution_id: uuid.UUID, lines: list[LogLine]) -> list[dict[str, Any]]:
+    return [{"execution_id": execution_id, **line.model_dump()} for line in lines]
 
 
-async def apply_worker_event(session: AsyncSession, event: Event) -> None:
-    """Store log batches and apply the finish of an execution (with its last lines)."""
+def _worker_event(event: Event) -> ExecutionLog | ExecutionFinished:
     if event.type == ExecutionLog.event_type:
-        batch = ExecutionLog.from_event(event)
-        execution = await ExecutionRepository(session, event.tenant).get(batch.execution_id)
-        if execution is None:
-            logger.warning("logs for an unknown execution %s ignored", batch.execution_id)
-            return
-        await _store_lines(session, batch.execution_id, batch.lines)
-    elif event.type == ExecutionFinished.event_type:
-        finished = ExecutionFinished.from_event(event)
-        # No autoflush: the changes of the finishes handled together before this one leave
-        # in one flush at commit rather than one flush each.
-        with session.no_autoflush:
-            execution = await ExecutionRepository(session, event.tenant).get(finished.execution_id)
-        if execution is None:
-            logger.warning("finish of an unknown execution %s ignored", finished.execution_id)
-            return
-        await _store_lines(session, finished.execution_id, finished.last_lines)
-        if not transition(execution, finished.status):
-            return
-        execution.exit_code = finished.exit_code
-        execution.log_lines = finished.log_lines
-        execution.output_bytes = finished.output_bytes
-        execution.output_truncated = finished.output_truncated
-        execution.output = finished.output_excerpt
-        execution.error = finished.error
-        await _tell_submission(session, execution)
-        await record_audit(
-            session,
-            AuditEntry,
-            finished.worker_id,
-            "execution.finish",
-            execution.id,
-            tenant=execution.tenant,
-            changes={"status": execution.status, "exit_code": execution.exit_code},
+        return ExecutionLog.from_event(event)
+    if event.type == ExecutionFinished.event_type:
+        return ExecutionFinished.from_event(event)
+    raise InvalidEvent(f"unexpected event type {event.type!r} on execution-events")
+
+
+def _apply_finish(session: AsyncSession, execution: Execution, finished: ExecutionFinished) -> bool:
+    """Record the end a worker reported; False if the execution had already ended."""
+    if not transition(execution, finished.status):
+        return False
+    execution.exit_code = finished.exit_code
+    execution.log_lines = finished.log_lines
+    execution.output_bytes = finished.output_bytes
+    execution.output_truncated = finished.output_truncated
+    execution.output = finished.output_excerpt
+    execution.error = finished.error
+    _tell_submission(session, execution)
+    record_audit(
+        session,
+        AuditEntry,
+        finished.worker_id,
+        "execution.finish",
+        execution.id,
+        tenant=execution.tenant,
+        changes={"status": execution.status, "exit_code": execution.exit_code},
+    )
+    return True
+
+
+async def apply_worker_events(session: AsyncSession, group: list[Received]) -> None:
+    """Store the log lines (deduplicated by seq: a redelivered batch adds nothing) and apply
+    the finishes (with their last lines) of a group of worker events: one statement per
+    table for the whole group, each event's own work done in its consumer's context."""
+    reported = [(received, _worker_event(received.event)) for received in group]
+    with session.no_autoflush:
+        found = await session.scalars(
+            _EXECUTIONS, {"ids": [data.execution_id for _, data in reported]}
         )
-        if execution.template_id is not None:
-            await _release_slot(session, execution.template_id)
-    else:
-        raise InvalidEvent(f"unexpected event type {event.type!r} on execution-events")
+    executions = {execution.id: execution for execution in found}
+    lines: list[dict[str, Any]] = []
+    released: set[uuid.UUID] = set()
+    for received, data in reported:
+        execution = executions.get(data.execution_id)
+        if execution is None or execution.tenant != received.event.tenant:
+            received.context.run(
+                logger.warning, "event of an unknown execution %s ignored", data.execution_id
+            )
+            continue
+        if isinstance(data, ExecutionLog):
+            lines += _line_rows(data.execution_id, data.lines)
+            continue
+        lines += _line_rows(data.execution_id, data.last_lines)
+        ended = received.context.run(_apply_finish, session, execution, data)
+        if ended and execution.template_id is not None:
+            released.add(execution.template_id)
+    await insert_ignoring_conflicts(session, ExecutionLogRow.__table__, lines)  # type: ignore[arg-type]
+    await _release_slots(session, released)
 
 
 async def get_execution(

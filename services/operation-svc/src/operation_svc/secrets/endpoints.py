@@ -39,7 +39,7 @@ async def create_secret(data: SecretIn, session: SessionDep, principal: Admin) -
         SecretRef(tenant=principal.tenant, created_by=principal.subject, **data.model_dump())
     )
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,
@@ -72,7 +72,7 @@ async def delete_secret(secret_id: uuid.UUID, session: SessionDep, principal: Ad
     secret = await SecretRepository(session, principal.tenant).get_or_404(secret_id)
     await session.execute(delete(SecretMapping).where(SecretMapping.secret_id == secret.id))
     await session.delete(secret)
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,
@@ -106,7 +106,7 @@ async def map_secret(
         )
     )
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,
@@ -141,7 +141,7 @@ async def unmap_secret(
     if mapping.template_id != template_id:
         raise NotFound(f"Mapping {mapping_id} not found.")
     await session.delete(mapping)
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,

@@ -95,7 +95,7 @@ async def create_template(
     )
     await session.flush()
     _keep_version(session, template, principal.subject)
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,
@@ -136,7 +136,7 @@ async def update_template(
     _keep_version(session, template, principal.subject)
     if "max_concurrency" in changes:
         await dispatch_ready(session, template.id)  # a raised or lifted limit frees slots
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,
@@ -154,7 +154,7 @@ async def delete_template(
     template = await get_template(session, principal, template_id)
     template.is_deleted = True
     template.slug = f"{template.slug}~deleted~{template.id.hex[:8]}"[:100]
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,

@@ -48,7 +48,7 @@ async def create_panel(session: AsyncSession, principal: Principal, data: PanelI
         )
     )
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,
@@ -70,7 +70,7 @@ async def update_panel(
         panel.fields = _fields(data.fields)
     panel.updated_by = principal.subject
     await session.flush()
-    await record_audit(
+    record_audit(
         session,
         AuditEntry,
         principal,
@@ -88,7 +88,7 @@ async def delete_panel(session: AsyncSession, principal: Principal, panel_id: uu
     panel.deleted_at = utcnow()
     panel.slug = f"{panel.slug}~deleted~{panel.id.hex[:8]}"[:100]
     panel.updated_by = principal.subject
-    await record_audit(session, AuditEntry, principal, "panel.delete", panel.id)
+    record_audit(session, AuditEntry, principal, "panel.delete", panel.id)
 
 
 async def get_panel(session: AsyncSession, principal: Principal, panel_id: uuid.UUID) -> Panel:

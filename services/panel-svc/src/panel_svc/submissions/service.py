@@ -86,8 +86,8 @@ async def submit(
         parameters=values | sealed,
     )
     event = created.to_event(source=SOURCE, tenant=principal.tenant, subject=str(submission.id))
-    await add_event(session, messaging, PANEL_SUBMISSIONS, event)
-    await record_audit(
+    add_event(session, messaging, PANEL_SUBMISSIONS, event)
+    record_audit(
         session,
         AuditEntry,
         principal,

@@ -1,0 +1,49 @@
+"""GroupCommit: concurrent items share transactions; a bad item fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp_common.audit import record_audit
+from idp_common.db import Database
+from idp_common.group_commit import GroupCommit
+from operation_svc.models import AuditEntry
+from tests.harness import fresh_database, migrate
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_concurrent_items_share_transactions_and_a_bad_one_fails_alone(
+    backend: str, tmp_path: Path
+) -> None:
+    async with fresh_database(backend, tmp_path, "operation") as url:
+        await migrate(url, "operation")
+        db = Database(url)
+        groups: list[list[int]] = []
+
+        async def write(session: AsyncSession, items: list[int]) -> None:
+            groups.append(items)
+            for item in items:
+                if item == 13:
+                    raise ValueError("unlucky")
+                record_audit(session, AuditEntry, "tester", "thing.write", item, tenant="t")
+
+        together: GroupCommit[int] = GroupCommit(db, write, max_items=10)
+        outcomes: list[Any] = await asyncio.gather(
+            *(together.submit(item) for item in range(20)), return_exceptions=True
+        )
+
+        assert [type(outcome) for outcome in outcomes] == [
+            ValueError if item == 13 else type(None) for item in range(20)
+        ]
+        async with db.snapshot() as session:
+            written = set(await session.scalars(select(AuditEntry.object_id)))
+        assert written == {str(item) for item in range(20) if item != 13}
+        assert max(len(group) for group in groups) == 10  # shared, up to the bound
+        assert [13] in groups  # the failed group's items were retried one by one
+        await db.dispose()
