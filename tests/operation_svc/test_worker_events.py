@@ -15,7 +15,7 @@ from idp_common.db import Database, utcnow
 from idp_common.events import ExecutionFinished, ExecutionLog, LogLine
 from idp_common.messaging.inbox import Received
 from operation_svc.executions.service import apply_worker_events
-from operation_svc.models import AuditEntry, Execution
+from operation_svc.models import AuditEntry, Execution, OperationTemplate, messaging
 from operation_svc.models import ExecutionLog as ExecutionLogRow
 from tests.harness import fresh_database, migrate
 
@@ -99,4 +99,43 @@ async def test_a_group_of_logs_and_finishes_is_applied_with_one_lookup(
         assert sorted(lines) == ["a", "b", "c"]
         assert finished == {str(first.id), str(second.id)}
         assert len(lookups) == 1
+        await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_finish_under_a_concurrency_limit_dispatches_the_next_waiting_run(
+    backend: str, tmp_path: Path
+) -> None:
+    async with fresh_database(backend, tmp_path, "operation") as url:
+        await migrate(url, "operation")
+        db = Database(url)
+        template = OperationTemplate(
+            tenant="acme",
+            slug="solo",
+            name="solo",
+            argv=["true"],
+            parameters=[],
+            max_concurrency=1,
+            created_by="alice",
+            updated_by="alice",
+        )
+        done, waiting = running("acme"), running("acme")
+        waiting.status, waiting.started_at, waiting.worker_id = "pending", None, None
+        async with db.transaction() as session:
+            session.add(template)
+            await session.flush()
+            for execution in (done, waiting):
+                execution.template_id = template.id
+            session.add_all([done, waiting])
+
+        async with db.transaction() as session:
+            await apply_worker_events(session, [received(finish(done), "acme")])
+
+        async with db.snapshot() as session:
+            dispatched = await session.scalar(
+                select(Execution.dispatched_at).where(Execution.id == waiting.id)
+            )
+            jobs = (await session.scalars(select(messaging.outbox.c.body))).all()
+        assert dispatched is not None
+        assert [str(waiting.id) in body for body in jobs] == [True]
         await db.dispose()

@@ -126,7 +126,12 @@ _LIMITED = select(OperationTemplate.id).where(
     OperationTemplate.id.in_(bindparam("ids", expanding=True)),
     OperationTemplate.max_concurrency.is_not(None),
 )
-_EXECUTIONS = select(Execution).where(Execution.id.in_(bindparam("ids", expanding=True)))
+# Each execution with its template's limit: a finish frees a slot only under a limit.
+_EXECUTIONS_AND_LIMITS = (
+    select(Execution, OperationTemplate.max_concurrency)
+    .outerjoin(OperationTemplate, OperationTemplate.id == Execution.template_id)
+    .where(Execution.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 async def _release_slots(session: AsyncSession, template_ids: set[uuid.UUID]) -> None:
@@ -510,14 +515,14 @@ async def apply_worker_events(session: AsyncSession, group: list[Received]) -> N
     table for the whole group, each event's own work done in its consumer's context."""
     reported = [(received, _worker_event(received.event)) for received in group]
     with session.no_autoflush:
-        found = await session.scalars(
-            _EXECUTIONS, {"ids": [data.execution_id for _, data in reported]}
+        found = await session.execute(
+            _EXECUTIONS_AND_LIMITS, {"ids": [data.execution_id for _, data in reported]}
         )
-    executions = {execution.id: execution for execution in found}
+    executions = {execution.id: (execution, limit) for execution, limit in found.tuples()}
     lines: list[dict[str, Any]] = []
-    released: set[uuid.UUID] = set()
+    released: set[uuid.UUID] = set()  # templates with a limit that now have a free slot
     for received, data in reported:
-        execution = executions.get(data.execution_id)
+        execution, limit = executions.get(data.execution_id, (None, None))
         if execution is None or execution.tenant != received.event.tenant:
             received.context.run(
                 logger.warning, "event of an unknown execution %s ignored", data.execution_id
@@ -528,10 +533,11 @@ async def apply_worker_events(session: AsyncSession, group: list[Received]) -> N
             continue
         lines += _line_rows(data.execution_id, data.last_lines)
         ended = received.context.run(_apply_finish, session, execution, data)
-        if ended and execution.template_id is not None:
+        if ended and execution.template_id is not None and limit is not None:
             released.add(execution.template_id)
     await insert_ignoring_conflicts(session, ExecutionLogRow.__table__, lines)  # type: ignore[arg-type]
-    await _release_slots(session, released)
+    for template_id in released:
+        await dispatch_ready(session, template_id)
 
 
 async def get_execution(
