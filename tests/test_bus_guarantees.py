@@ -20,12 +20,12 @@ from sqlalchemy import func, select
 from idp_common.db import Database
 from idp_common.events import SUBMISSION_CREATED, SubmissionCreated
 from idp_common.messaging.envelope import Event
-from idp_common.messaging.inbox import transactional_handler
+from idp_common.messaging.inbox import Received, transactional_group_handler
 from idp_common.messaging.outbox import OutboxRelay, add_event
 from idp_common.messaging.topology import MAX_RECEIVE_COUNT, PANEL_SUBMISSIONS, QueueSpec
 from idp_common.runtime import Messaging, open_messaging, run_in_background
 from idp_common.settings import SQSSettings
-from operation_svc.executions.service import create_from_submission
+from operation_svc.executions.service import create_from_submissions
 from operation_svc.models import Execution, messaging
 from tests.harness import (
     LocalSQSServer,
@@ -200,7 +200,7 @@ async def test_a_duplicated_delivery_is_processed_once(
         await bus.publisher.publish(QUEUE.name, [duplicate])
         await bus.publisher.publish(QUEUE.name, [duplicate])  # SQS may deliver twice
         consumer = bus.consumer(
-            QUEUE, transactional_handler(db, messaging, "test", create_from_submission)
+            QUEUE, transactional_group_handler(db, messaging, "test", create_from_submissions)
         )
         async with run_in_background(consumer):
             await eventually(lambda: _queue_empty(bus))
@@ -224,8 +224,8 @@ async def test_events_received_together_share_a_transaction_and_a_bad_one_fails_
             transactions += 1
             return super().transaction()
 
-    async def handle(session: Any, received: Event) -> None:
-        if received.data.get("bad"):
+    async def handle(session: Any, group: list[Received]) -> None:
+        if any(received.event.data.get("bad") for received in group):
             raise ValueError("this event cannot be handled")
 
     settings = sqs_settings(sqs_server)
@@ -236,7 +236,7 @@ async def test_events_received_together_share_a_transaction_and_a_bad_one_fails_
                 rows = await connection.execute(select(messaging.processed_events.c.event_id))
                 return {row.event_id for row in rows}
 
-        consumer = bus.consumer(QUEUE, transactional_handler(db, messaging, "test", handle))
+        consumer = bus.consumer(QUEUE, transactional_group_handler(db, messaging, "test", handle))
         good = [event() for _ in range(9)]
         await bus.publisher.publish(QUEUE.name, good)
         async with run_in_background(consumer):

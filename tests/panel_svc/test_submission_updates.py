@@ -1,8 +1,10 @@
-"""A submission mirrors its execution's status: late or foreign updates never move it back."""
+"""A submission mirrors its execution's status: late or foreign updates never move it back,
+whether they arrive one by one or together in one group."""
 
 from __future__ import annotations
 
 import uuid
+from contextvars import copy_context
 from pathlib import Path
 from typing import Any
 
@@ -10,19 +12,24 @@ import pytest
 
 from idp_common.db import Database
 from idp_common.events import SubmissionUpdated
+from idp_common.messaging.inbox import Received
 from panel_svc.models import Panel, Submission
-from panel_svc.submissions.service import apply_update
+from panel_svc.submissions.service import apply_updates
 from tests.harness import fresh_database, migrate
 
 
-def updated(submission_id: uuid.UUID, status: str, tenant: str = "acme", **data: Any) -> Any:
-    return SubmissionUpdated(submission_id=submission_id, status=status, **data).to_event(
+def updated(submission_id: uuid.UUID, status: str, tenant: str = "acme", **data: Any) -> Received:
+    event = SubmissionUpdated(submission_id=submission_id, status=status, **data).to_event(
         source="urn:test", tenant=tenant, subject=str(submission_id)
     )
+    return Received(event, copy_context())
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["one by one", "in one group"])
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-async def test_updates_move_a_submission_forward_only(backend: str, tmp_path: Path) -> None:
+async def test_updates_move_a_submission_forward_only(
+    backend: str, together: bool, tmp_path: Path
+) -> None:
     async with fresh_database(backend, tmp_path, "panel") as url:
         await migrate(url, "panel")
         db = Database(url)
@@ -41,10 +48,10 @@ async def test_updates_move_a_submission_forward_only(backend: str, tmp_path: Pa
             session.add(submission)
         execution_id = uuid.uuid4()
 
-        async def apply(*events: Any) -> Submission:
-            for event in events:
+        async def apply(*updates: Received) -> Submission:
+            for group in [list(updates)] if together else [[update] for update in updates]:
                 async with db.transaction() as session:
-                    await apply_update(session, event)
+                    await apply_updates(session, group)
             async with db.transaction() as session:
                 found = await session.get(Submission, submission.id)
                 assert found is not None

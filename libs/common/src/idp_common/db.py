@@ -102,6 +102,12 @@ async def insert_new(
     return set(result.scalars().all())
 
 
+def column_values(instance: Any) -> dict[str, Any]:
+    """A mapped object's row, column by column (unset ones None): for a Core insert of
+    objects built outside any session."""
+    return {column.key: getattr(instance, column.key) for column in instance.__table__.columns}
+
+
 _AT_COMMIT = "idp_insert_at_commit"
 _INSERTS: dict[Table, Insert] = {}
 

@@ -7,7 +7,7 @@ import httpx
 from fastapi import FastAPI
 
 from idp_common.app import build_service_app
-from idp_common.messaging.inbox import transactional_handler
+from idp_common.messaging.inbox import transactional_group_handler
 from idp_common.messaging.topology import SUBMISSION_UPDATES
 from idp_common.runtime import serve_database_service
 from panel_svc.config import PanelSettings
@@ -16,7 +16,8 @@ from panel_svc.models import AuditEntry, messaging
 from panel_svc.panels.endpoints import router as panels_router
 from panel_svc.seed import seed_demo_panel
 from panel_svc.submissions.endpoints import router as submissions_router
-from panel_svc.submissions.service import apply_update
+from panel_svc.submissions.intake import SubmissionIntake
+from panel_svc.submissions.service import apply_updates
 
 NAME = "panel-svc"
 
@@ -31,8 +32,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             lambda db, bus: [
                 bus.consumer(
                     SUBMISSION_UPDATES,
-                    transactional_handler(
-                        db, messaging, "panel-svc.submission-updates", apply_update
+                    transactional_group_handler(
+                        db, messaging, "panel-svc.submission-updates", apply_updates
                     ),
                 )
             ],
@@ -40,6 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         httpx.AsyncClient(base_url=settings.datasource_api_url, timeout=15) as http,
     ):
         app.state.datasources = DatasourceClient(http)
+        app.state.submission_intake = SubmissionIntake(db)
         if settings.seed_demo:
             await seed_demo_panel(db)
         yield

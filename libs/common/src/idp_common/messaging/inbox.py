@@ -1,14 +1,14 @@
 """Idempotent consumption: an event id is processed once per consumer, in the handler's
-own transaction, so a redelivered or duplicated message changes nothing."""
+own transaction, so a redelivered or duplicated message changes nothing. Events are handled
+in groups (``transactional_group_handler``), so that a handler can use one statement for
+all of a group's events."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import Context, copy_context
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +35,6 @@ class Received:
     context: Context
 
 
-SessionHandler = Callable[[AsyncSession, Event], Coroutine[Any, Any, None]]
 GroupHandler = Callable[[AsyncSession, list[Received]], Awaitable[None]]
 
 
@@ -77,16 +76,3 @@ def transactional_group_handler(
         await together.submit(Received(event, copy_context()))
 
     return run
-
-
-def transactional_handler(
-    db: Database, tables: MessagingTables, consumer: str, handle: SessionHandler
-) -> EventHandler:
-    """Wrap ``handle`` in a transaction that also records the event id: the group handler
-    for a handler of one event at a time, each run in its own consumer's context."""
-
-    async def handle_each(session: AsyncSession, group: list[Received]) -> None:
-        for received in group:
-            await asyncio.create_task(handle(session, received.event), context=received.context)
-
-    return transactional_group_handler(db, tables, consumer, handle_each)

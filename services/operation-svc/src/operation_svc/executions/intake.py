@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from nacl.public import PublicKey
-from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +29,7 @@ from operation_svc.executions.service import (
     check_access,
     dispatch_ready,
     find_template,
+    insert_executions,
     job_event,
     new_execution,
     plan,
@@ -42,8 +42,6 @@ from operation_svc.templates.definition import TemplateDefinition
 # Creates written in one transaction at most (each client waits for one create at a time,
 # so a group is as large as the number of clients waiting).
 MAX_GROUP = 100
-_EXECUTIONS = cast(Table, Execution.__table__)
-_INSERT_EXECUTIONS = _EXECUTIONS.insert()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +116,6 @@ async def _plan(
     return NewExecution(execution, job, audit)
 
 
-def _row(execution: Execution) -> dict[str, Any]:
-    return {column.key: getattr(execution, column.key) for column in _EXECUTIONS.columns}
-
-
 class ExecutionIntake:
     """Creates executions for API clients (see the module's docstring)."""
 
@@ -165,7 +159,7 @@ class ExecutionIntake:
             )
 
     async def _write_dispatched(self, session: AsyncSession, group: list[NewExecution]) -> None:
-        await session.execute(_INSERT_EXECUTIONS, [_row(new.execution) for new in group])
+        await insert_executions(session, [new.execution for new in group])
         for new in group:
             assert new.job is not None
             add_outbox_row(session, messaging, new.job)

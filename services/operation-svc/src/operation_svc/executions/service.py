@@ -1,17 +1,18 @@
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from nacl.public import PublicKey
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import record_audit
 from idp_common.auth import ALL_ROLES, Principal, check_run_access, may_run
-from idp_common.db import insert_ignoring_conflicts, new_id, utcnow
+from idp_common.db import column_values, insert_ignoring_conflicts, new_id, utcnow
 from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.events import (
     TERMINAL_STATUSES,
@@ -121,6 +122,14 @@ async def dispatch_ready(session: AsyncSession, template_id: uuid.UUID) -> None:
         await _dispatch(session, execution)
 
 
+_INSERT_EXECUTIONS = cast(Table, Execution.__table__).insert()
+
+
+async def insert_executions(session: AsyncSession, executions: list[Execution]) -> None:
+    """New executions built outside the session, in one statement."""
+    await session.execute(_INSERT_EXECUTIONS, [column_values(e) for e in executions])
+
+
 # Built once (they run for every group of finishes), the ids given as parameters.
 _LIMITED = select(OperationTemplate.id).where(
     OperationTemplate.id.in_(bindparam("ids", expanding=True)),
@@ -221,17 +230,57 @@ async def _create(
     return execution
 
 
-async def create_from_submission(session: AsyncSession, event: Event) -> None:
-    """Turn a ``panel.submission.created`` event into an execution: pending and queued for a
-    worker, or rejected with the reason; either way the submission is told."""
-    submitted = SubmissionCreated.from_event(event)
-    template = await TemplateRepository(session, event.tenant).get_by_slug(
-        submitted.operation_template
-    )
+_TEMPLATES_BY_SLUG = select(OperationTemplate).where(
+    OperationTemplate.tenant.in_(bindparam("tenants", expanding=True)),
+    OperationTemplate.slug.in_(bindparam("slugs", expanding=True)),
+    OperationTemplate.is_deleted.is_(False),
+)
+_BINDINGS_OF = (
+    select(SecretMapping.template_id, SecretMapping.env_var, SecretRef.provider, SecretRef.key)
+    .join(SecretRef, SecretRef.id == SecretMapping.secret_id)
+    .where(SecretMapping.template_id.in_(bindparam("ids", expanding=True)))
+    .order_by(SecretMapping.env_var)
+)
+
+
+async def _templates_named(
+    session: AsyncSession, names: set[tuple[str, str]]
+) -> dict[tuple[str, str], OperationTemplate]:
+    """The live templates by (tenant, slug), in one query."""
+    params = {"tenants": list({t for t, _ in names}), "slugs": list({s for _, s in names})}
+    found = await session.scalars(_TEMPLATES_BY_SLUG, params)
+    return {
+        (template.tenant, template.slug): template
+        for template in found
+        if (template.tenant, template.slug) in names
+    }
+
+
+async def _secret_bindings_of(
+    session: AsyncSession, template_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, list[SecretBinding]]:
+    bindings: dict[uuid.UUID, list[SecretBinding]] = {}
+    if template_ids:
+        rows = await session.execute(_BINDINGS_OF, {"ids": list(template_ids)})
+        for template_id, env_var, provider, key in rows:
+            binding = SecretBinding(env_var=env_var, provider=provider, key=key)
+            bindings.setdefault(template_id, []).append(binding)
+    return bindings
+
+
+def _execution_of(
+    session: AsyncSession,
+    tenant: str,
+    submitted: SubmissionCreated,
+    template: OperationTemplate | None,
+    secrets: dict[uuid.UUID, list[SecretBinding]],
+) -> Execution:
+    """The execution a submission asks for, pending (with its job when its template has no
+    limit) or rejected with the reason; audited, and the submission told."""
     definition = TemplateDefinition.of(template) if template else None
     submitter = Principal(
         submitted.submitted_by,
-        event.tenant,
+        tenant,
         frozenset(submitted.submitter_roles) & ALL_ROLES,
         frozenset(submitted.submitter_groups),
     )
@@ -244,9 +293,8 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
     else:
         rendered, refusals = plan(definition, submitted.parameters)
     if template is not None and definition is not None and rendered is not None:
-        execution = await _create(
-            session,
-            tenant=event.tenant,
+        execution = new_execution(
+            tenant=tenant,
             template=template,
             version=template.version,
             definition=definition,
@@ -254,9 +302,14 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
             submitted_by=submitted.submitted_by,
             submission_id=submitted.submission_id,
         )
+        if template.max_concurrency is None:
+            job = job_event(execution, secrets.get(template.id, []))
+            add_event(session, messaging, OPERATION_JOBS, job)
     else:
+        now = utcnow()
         execution = Execution(
-            tenant=event.tenant,
+            id=new_id(),
+            tenant=tenant,
             template_id=template.id if template else None,
             template_slug=submitted.operation_template,
             template_version=template.version if template else None,
@@ -268,17 +321,17 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
             timeout_seconds=0,
             status="pending",
             error="; ".join(str(refusal) for refusal in refusals),
+            created_at=now,
+            updated_at=now,
         )
         transition(execution, "rejected")
-        session.add(execution)
-        await session.flush()
     record_audit(
         session,
         AuditEntry,
         submitted.submitted_by,
         "execution.submit",
         execution.id,
-        tenant=event.tenant,
+        tenant=tenant,
         changes={
             "template": submitted.operation_template,
             "status": execution.status,
@@ -286,6 +339,37 @@ async def create_from_submission(session: AsyncSession, event: Event) -> None:
         },
     )
     _tell_submission(session, execution)
+    return execution
+
+
+async def create_from_submissions(session: AsyncSession, group: list[Received]) -> None:
+    """Turn ``panel.submission.created`` events into executions: pending and queued for a
+    worker, or rejected with the reason; either way the submission is told. The group's
+    templates, their secrets and its new executions take one statement each; an execution
+    of a template with a limit waits for a slot (``dispatch_ready``)."""
+    submitted = [(received, SubmissionCreated.from_event(received.event)) for received in group]
+    names = {(received.event.tenant, data.operation_template) for received, data in submitted}
+    with session.no_autoflush:
+        templates = await _templates_named(session, names)
+        secrets = await _secret_bindings_of(session, {t.id for t in templates.values()})
+    written: list[Execution] = []
+    waiting: list[tuple[Received, Execution]] = []
+    for received, data in submitted:
+        template = templates.get((received.event.tenant, data.operation_template))
+        execution = received.context.run(
+            _execution_of, session, received.event.tenant, data, template, secrets
+        )
+        if template is not None and execution.status == "pending" and not execution.dispatched_at:
+            waiting.append((received, execution))
+        else:
+            written.append(execution)
+    if written:
+        await insert_executions(session, written)
+    for received, execution in waiting:
+        assert execution.template_id is not None
+        session.add(execution)
+        dispatching = dispatch_ready(session, execution.template_id)
+        await asyncio.create_task(dispatching, context=received.context)
 
 
 def check_access(principal: Principal, template: OperationTemplate) -> None:

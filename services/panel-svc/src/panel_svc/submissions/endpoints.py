@@ -13,6 +13,7 @@ from idp_common.rate_limit import SubmissionRateLimit
 from panel_svc.config import PanelSettings
 from panel_svc.datasources import OptionsLookup
 from panel_svc.submissions import service
+from panel_svc.submissions.intake import SubmissionIntake
 from panel_svc.submissions.schemas import SubmissionIn, SubmissionOut
 
 router = APIRouter(prefix="/api/v1", tags=["submissions"])
@@ -28,7 +29,6 @@ async def submit(
     payload: SubmissionIn,
     request: Request,
     response: Response,
-    session: SessionDep,
     principal: Operator,
     idempotency_key: IdempotencyKey = None,
 ) -> SubmissionOut:
@@ -37,8 +37,8 @@ async def submit(
     the same key with another body is a 409."""
     lookup = OptionsLookup(request.app.state.datasources, caller_credentials(request))
     settings: PanelSettings = request.app.state.settings
-    submission, created = await service.submit(
-        session,
+    intake: SubmissionIntake = request.app.state.submission_intake
+    submission, created = await intake.submit(
         principal,
         panel_id,
         payload,
