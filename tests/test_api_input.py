@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -477,3 +478,26 @@ async def test_a_secret_is_shown_masked_and_left_out_of_the_idempotency_fingerpr
     assert again.json()["id"] == first.json()["id"]
     submissions_kept, _ = await api.stored()
     assert submissions_kept == 1
+
+
+async def test_one_idempotency_key_sent_many_times_at_once_stores_one_submission(
+    api: PanelApi,
+) -> None:
+    """Submissions sent together are committed together: the copies of one request that
+    race past the replay check meet the key's unique constraint and get the original."""
+    panel_id = await create_panel(api)
+    copies = await asyncio.gather(
+        *(
+            api.client.post(
+                f"/api/v1/panels/{panel_id}/submissions",
+                json={"data": {"service": "web"}},
+                headers=OPERATOR | {"Idempotency-Key": "once"},
+            )
+            for _ in range(10)
+        )
+    )
+    assert [copy.status_code for copy in copies] == [202] * 10
+    assert len({copy.json()["id"] for copy in copies}) == 1
+    assert sum(copy.headers.get("Idempotent-Replayed") != "true" for copy in copies) == 1
+    submissions, _ = await api.stored()
+    assert submissions == 1

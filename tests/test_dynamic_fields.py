@@ -3,6 +3,8 @@ second field's options follow the first's value, and a submitted value must be o
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -156,3 +158,41 @@ async def test_a_submitted_value_must_be_offered_now_and_keys_are_idempotent(
         submissions, json={"data": {"region": "us", "cluster": "us-1"}}, headers=OPERATOR | key
     )
     assert other.status_code == 409
+
+
+async def test_a_slow_data_source_holds_up_no_other_submission(
+    panel_api: tuple[httpx.AsyncClient, httpx.AsyncClient, Upstream, str],
+) -> None:
+    """Dynamic values are checked with no database session open: while one submission
+    waits on a slow source, another panel's submissions are stored at once."""
+    client, datasources, fake, url = panel_api
+    dynamic = await cloud_panel(client, datasources, url)
+    static = await client.post(
+        "/api/v1/panels",
+        json={
+            "slug": "note",
+            "title": "Leave a note",
+            "operation_template": "note",
+            "fields": [{"name": "message", "label": "Message"}],
+        },
+        headers=ADMIN,
+    )
+    assert static.status_code == 201, static.text
+    fake.delay = 2.0
+    slow = asyncio.create_task(
+        client.post(
+            f"/api/v1/panels/{dynamic}/submissions",
+            json={"data": {"region": "eu", "cluster": "eu-1"}},
+            headers=OPERATOR,
+        )
+    )
+    await asyncio.sleep(0.3)  # waiting on the source now
+    started = time.monotonic()
+    quick = await client.post(
+        f"/api/v1/panels/{static.json()['id']}/submissions",
+        json={"data": {"message": "hi"}},
+        headers=OPERATOR,
+    )
+    assert quick.status_code == 202, quick.text
+    assert time.monotonic() - started < 1.0
+    assert (await slow).status_code == 202
