@@ -13,6 +13,10 @@
 Each load prints the CPU each process spent per execution and the machine-wide CPU (which
 also counts the commands the worker starts, the kernel and this load generator).
 
+The worker runs 32 executions at once (``--worker-slots``): a trivial run spends most of its
+slot waiting for its claim's round trip through a loaded operation-svc (~85 ms of ~110 ms
+with 16 slots), so under a burst the slots, not the CPU, set the worker's rate.
+
 Usage: .venv/bin/python scripts/bench.py [--backend sqlite|postgres] [--events N]
        [--submissions N] [--concurrency N] [--executions N] [--worker-slots N]
        [--only outbox|panel|worker]
@@ -481,7 +485,7 @@ async def main() -> None:
     parser.add_argument("--submissions", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--executions", type=int, default=500)
-    parser.add_argument("--worker-slots", type=int, default=16)
+    parser.add_argument("--worker-slots", type=int, default=32)
     parser.add_argument("--only", choices=["outbox", "panel", "worker"], default=None)
     args = parser.parse_args()
     os.environ["WORKER_CONCURRENCY"] = str(args.worker_slots)

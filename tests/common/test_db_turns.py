@@ -90,6 +90,8 @@ async def test_sqlite_snapshots_are_read_only(sqlite: Database) -> None:
 
 
 async def test_sqlite_snapshots_beyond_the_limit_wait_for_one_to_end(sqlite: Database) -> None:
+    """Limited snapshots (the short reads before a write) wait for a slot; a request's own
+    snapshot, which may wait on another service while open, does not take one."""
     release = asyncio.Event()
     opened: list[int] = []
 
@@ -102,6 +104,8 @@ async def test_sqlite_snapshots_beyond_the_limit_wait_for_one_to_end(sqlite: Dat
     readers = [asyncio.create_task(read(number)) for number in range(SQLITE_SNAPSHOTS + 1)]
     await asyncio.sleep(0.3)
     assert len(opened) == SQLITE_SNAPSHOTS
+    async with asyncio.timeout(1), sqlite.snapshot(limited=False) as session:  # a request's
+        await session.execute(text("select 1"))
     release.set()
     await asyncio.wait_for(asyncio.gather(*readers), 2)
     assert sorted(opened) == list(range(SQLITE_SNAPSHOTS + 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -173,10 +173,10 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
             driver.begin("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-# Snapshot sessions open at once on SQLite. Each runs on a connection whose statements run on
-# a thread of its own, in this process and under its GIL: more only add thread switches and
-# lengthen the event loop's turns, which the holder of the write connection waits through
-# between its statements (measured: 2 gave the most executions/s, ~8% more than no limit).
+# Limited snapshot sessions open at once on SQLite. Each runs on a connection whose statements
+# run on a thread of its own, in this process and under its GIL: more only add thread switches
+# and lengthen the event loop's turns, which the holder of the write connection waits through
+# between its statements (measured: 2 gave ~6% more executions/s than no limit).
 SQLITE_SNAPSHOTS = 2
 
 
@@ -246,11 +246,16 @@ class Database:
                 raise
 
     @asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+    async def snapshot(self, *, limited: bool = True) -> AsyncIterator[AsyncSession]:
         """A read-only session on one consistent snapshot; it never waits for a writer, not
-        even SQLite's single write turn. On SQLite at most ``SQLITE_SNAPSHOTS`` are open at
-        once (the others wait for one to end): never open one inside another."""
-        async with self._snapshot_slot(), self._snapshot_sessionmaker() as session:
+        even SQLite's single write turn. ``limited``: on SQLite, at most ``SQLITE_SNAPSHOTS``
+        such sessions are open at once (the others wait for one to end): for short reads,
+        such as the checks before a write; never open one inside another. A request's own
+        session, which may wait on other services while open, is not limited."""
+        async with (
+            self._snapshot_slot() if limited else nullcontext(),
+            self._snapshot_sessionmaker() as session,
+        ):
             yield session
 
     @asynccontextmanager

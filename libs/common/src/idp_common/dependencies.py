@@ -14,7 +14,7 @@ from idp_common.db import Database
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
     if request.method in SAFE_METHODS:
-        async with db.snapshot() as session:
+        async with db.snapshot(limited=False) as session:
             yield session
     else:
         async with db.transaction() as session:
