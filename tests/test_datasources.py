@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -424,3 +425,22 @@ async def test_only_admins_of_the_tenant_patch_a_source(
     assert (await api.patch(path, json={"name": "x"}, headers=other_tenant)).status_code == 404
     assert (await api.patch(path, json={"name": "x"}, headers=VIEWER)).status_code == 403
     assert (await api.get(path, headers=VIEWER)).json()["name"] == "source"
+
+
+async def test_a_slow_upstream_holds_up_no_other_source(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    """Resolving only reads the database: no write transaction (SQLite's single write turn)
+    stays open while the upstream answers, so another source resolves meanwhile."""
+    fake, url = upstream
+    slow = await source(api, **regions(url))
+    quick = await source(
+        api, endpoint_url=f"{url}/clusters", items_path="clusters", value_expr="name"
+    )
+    fake.delay = 2.0
+    waiting = asyncio.create_task(resolve(api, slow))
+    await asyncio.sleep(0.3)  # waiting on the upstream now
+    started = time.monotonic()
+    assert (await resolve(api, quick)).status_code == 200
+    assert time.monotonic() - started < 1.0
+    assert (await waiting).status_code == 200

@@ -21,8 +21,17 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
 
 
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    db: Database = request.app.state.db
+    async with db.snapshot(limited=False) as session:
+        yield session
+
+
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 # scope="function": the transaction commits before the response is sent, so a client never
 # sees a 2xx for work that then fails to commit. Reads get a snapshot: they never queue
 # behind writes.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+# For a POST that only reads (its input does not fit a query string) and may wait on another
+# service meanwhile: a write transaction would hold SQLite's write turn for that long.
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]

@@ -20,7 +20,7 @@ from datasource_svc.sources.schemas import (
 )
 from idp_common.audit import record_audit
 from idp_common.auth import Admin, Viewer
-from idp_common.dependencies import SessionDep
+from idp_common.dependencies import ReadSessionDep, SessionDep
 from idp_common.errors import Conflict, ProblemError, ValidationFailed, field_error
 from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.rate_limit import ResolveRateLimit
@@ -140,7 +140,11 @@ async def delete_data_source(
 
 @router.post("/{source_id}/resolve", dependencies=[ResolveRateLimit])
 async def resolve(
-    source_id: uuid.UUID, body: ResolveIn, request: Request, session: SessionDep, principal: Viewer
+    source_id: uuid.UUID,
+    body: ResolveIn,
+    request: Request,
+    session: ReadSessionDep,
+    principal: Viewer,
 ) -> ResolveOut:
     """The options for these dependent values: from the cache when fresh, else from the
     upstream (one call however many ask at once); the last good options, marked stale, when
@@ -165,7 +169,11 @@ async def refresh(source_id: uuid.UUID, session: SessionDep, principal: Admin) -
 
 @router.post("/{source_id}/test")
 async def test_source(
-    source_id: uuid.UUID, body: ResolveIn, request: Request, session: SessionDep, principal: Admin
+    source_id: uuid.UUID,
+    body: ResolveIn,
+    request: Request,
+    session: ReadSessionDep,
+    principal: Admin,
 ) -> TestOut:
     """Run the source once, bypassing the cache, and show the raw response excerpt and the
     mapped options, so authors can debug their JMESPath."""
