@@ -199,6 +199,18 @@ async def migrate(url: str, service: str) -> None:
     await asyncio.to_thread(upgrade_to_head, url, MIGRATIONS[service])
 
 
+@asynccontextmanager
+async def migrated_database(backend: str, tmp_path: Path, service: str) -> AsyncIterator[Database]:
+    """A fresh database with ``service``'s schema, disposed of on exit."""
+    async with fresh_database(backend, tmp_path, service) as url:
+        await migrate(url, service)
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            await db.dispose()
+
+
 def write_queues_file(path: Path, prefix: str) -> Path:
     from idp_common.messaging.topology import create_queue_inputs
 

@@ -15,25 +15,19 @@ from sqlalchemy.exc import OperationalError
 from idp_common.audit import record_audit
 from idp_common.db import SQLITE_SNAPSHOTS, Database
 from operation_svc.models import AuditEntry
-from tests.harness import fresh_database, migrate
+from tests.harness import migrated_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    async with fresh_database(request.param, tmp_path, "operation") as url:
-        await migrate(url, "operation")
-        database = Database(url)
+    async with migrated_database(request.param, tmp_path, "operation") as database:
         yield database
-        await database.dispose()
 
 
 @pytest.fixture
 async def sqlite(tmp_path: Path) -> AsyncIterator[Database]:
-    async with fresh_database("sqlite", tmp_path, "operation") as url:
-        await migrate(url, "operation")
-        database = Database(url)
+    async with migrated_database("sqlite", tmp_path, "operation") as database:
         yield database
-        await database.dispose()
 
 
 async def audited_objects(db: Database) -> list[str]:

@@ -11,19 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import record_audit
-from idp_common.db import Database
 from idp_common.group_commit import GroupCommit
 from operation_svc.models import AuditEntry
-from tests.harness import fresh_database, migrate
+from tests.harness import migrated_database
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_concurrent_items_share_transactions_and_a_bad_one_fails_alone(
     backend: str, tmp_path: Path
 ) -> None:
-    async with fresh_database(backend, tmp_path, "operation") as url:
-        await migrate(url, "operation")
-        db = Database(url)
+    async with migrated_database(backend, tmp_path, "operation") as db:
         groups: list[list[int]] = []
 
         async def write(session: AsyncSession, items: list[int]) -> None:
@@ -46,4 +43,3 @@ async def test_concurrent_items_share_transactions_and_a_bad_one_fails_alone(
         assert written == {str(item) for item in range(20) if item != 13}
         assert max(len(group) for group in groups) == 10  # shared, up to the bound
         assert [13] in groups  # the failed group's items were retried one by one
-        await db.dispose()

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from idp_common.db import Database, utcnow
+from idp_common.db import utcnow
 from idp_common.events import ExecutionFinished, ExecutionLog, LogLine
 from idp_common.messaging.inbox import Received
 from operation_svc.executions.service import apply_worker_events
 from operation_svc.models import AuditEntry, Execution, OperationTemplate, messaging
 from operation_svc.models import ExecutionLog as ExecutionLogRow
-from tests.harness import fresh_database, migrate
+from tests.harness import migrated_database
 
 
 def running(tenant: str) -> Execution:
@@ -61,9 +61,7 @@ def finish(execution: Execution, *lines: LogLine) -> ExecutionFinished:
 async def test_a_group_of_logs_and_finishes_is_applied_with_one_lookup(
     backend: str, tmp_path: Path
 ) -> None:
-    async with fresh_database(backend, tmp_path, "operation") as url:
-        await migrate(url, "operation")
-        db = Database(url)
+    async with migrated_database(backend, tmp_path, "operation") as db:
         first, second, foreign = running("acme"), running("acme"), running("other")
         async with db.transaction() as session:
             session.add_all([first, second, foreign])
@@ -99,16 +97,13 @@ async def test_a_group_of_logs_and_finishes_is_applied_with_one_lookup(
         assert sorted(lines) == ["a", "b", "c"]
         assert finished == {str(first.id), str(second.id)}
         assert len(lookups) == 1
-        await db.dispose()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_a_finish_under_a_concurrency_limit_dispatches_the_next_waiting_run(
     backend: str, tmp_path: Path
 ) -> None:
-    async with fresh_database(backend, tmp_path, "operation") as url:
-        await migrate(url, "operation")
-        db = Database(url)
+    async with migrated_database(backend, tmp_path, "operation") as db:
         template = OperationTemplate(
             tenant="acme",
             slug="solo",
@@ -138,4 +133,3 @@ async def test_a_finish_under_a_concurrency_limit_dispatches_the_next_waiting_ru
             jobs = (await session.scalars(select(messaging.outbox.c.body))).all()
         assert dispatched is not None
         assert [str(waiting.id) in body for body in jobs] == [True]
-        await db.dispose()
