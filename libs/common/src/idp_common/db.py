@@ -143,9 +143,6 @@ class TenantRecord:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-_SNAPSHOT = "idp_snapshot"
-
-
 def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -224,7 +221,7 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=_SyncSession
         )
         self._snapshot_sessionmaker = async_sessionmaker(
-            self._read_engine.execution_options(**{_SNAPSHOT: True, "postgresql_readonly": True}),
+            self._read_engine.execution_options(postgresql_readonly=True),
             sync_session_class=_SyncSession,
         )
 
@@ -252,19 +249,9 @@ class Database:
         such sessions are open at once (the others wait for one to end): for short reads,
         such as the checks before a write; never open one inside another. A request's own
         session, which may wait on other services while open, is not limited."""
-        async with (
-            self._snapshot_slot() if limited else nullcontext(),
-            self._snapshot_sessionmaker() as session,
-        ):
+        slots = self._sqlite_snapshots if limited else None
+        async with slots or nullcontext(), self._snapshot_sessionmaker() as session:
             yield session
-
-    @asynccontextmanager
-    async def _snapshot_slot(self) -> AsyncIterator[None]:
-        if self._sqlite_snapshots is None:
-            yield
-        else:
-            async with self._sqlite_snapshots:
-                yield
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncConnection]:

@@ -54,7 +54,7 @@ OUTBOX_FAILURES = Counter(
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """An outbox row as the relay sends it (the columns it needs)."""
+    """An outbox row: written at commit, then handed to the relay, which sends it as it is."""
 
     id: uuid.UUID
     queue: str

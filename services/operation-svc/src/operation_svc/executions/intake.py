@@ -101,8 +101,8 @@ async def _plan(
     )
     job = None
     if template.max_concurrency is None:
-        secrets = await secret_bindings(session, template.id)
-        job = outbox_row(OPERATION_JOBS, job_event(execution, secrets))
+        secrets = await secret_bindings(session, {template.id})
+        job = outbox_row(OPERATION_JOBS, job_event(execution, secrets.get(template.id, [])))
     audit = audit_row(
         principal,
         "execution.create",

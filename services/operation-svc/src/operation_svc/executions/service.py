@@ -73,21 +73,28 @@ def _tell_submission(session: AsyncSession, execution: Execution) -> None:
 
 
 # Built once: building the query costs more than running it (it runs for every dispatch).
-_BINDINGS = (
-    select(SecretMapping.env_var, SecretRef.provider, SecretRef.key)
+_BINDINGS_OF = (
+    select(SecretMapping.template_id, SecretMapping.env_var, SecretRef.provider, SecretRef.key)
     .join(SecretRef, SecretRef.id == SecretMapping.secret_id)
-    .where(SecretMapping.template_id == bindparam("template_id"))
+    .where(SecretMapping.template_id.in_(bindparam("ids", expanding=True)))
     .order_by(SecretMapping.env_var)
 )
 
 
-async def secret_bindings(session: AsyncSession, template_id: uuid.UUID) -> list[SecretBinding]:
-    """The secrets a template's runs get, as references the worker resolves."""
-    # No autoflush: the transactions that dispatch never change mappings, and the rows they
-    # add (the execution) then go out in one flush.
-    with session.no_autoflush:
-        rows = await session.execute(_BINDINGS, {"template_id": template_id})
-    return [SecretBinding(env_var=env, provider=provider, key=key) for env, provider, key in rows]
+async def secret_bindings(
+    session: AsyncSession, template_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, list[SecretBinding]]:
+    """The secrets each template's runs get, as references the worker resolves."""
+    bindings: dict[uuid.UUID, list[SecretBinding]] = {}
+    if template_ids:
+        # No autoflush: the transactions that dispatch never change mappings, and the rows
+        # they add (the executions) then go out in one flush.
+        with session.no_autoflush:
+            rows = await session.execute(_BINDINGS_OF, {"ids": list(template_ids)})
+        for template_id, env_var, provider, key in rows:
+            binding = SecretBinding(env_var=env_var, provider=provider, key=key)
+            bindings.setdefault(template_id, []).append(binding)
+    return bindings
 
 
 def _active_for(template_id: uuid.UUID) -> Select[tuple[int]]:
@@ -174,8 +181,9 @@ def job_event(execution: Execution, secrets: list[SecretBinding]) -> Event:
 
 async def _dispatch(session: AsyncSession, execution: Execution) -> None:
     assert execution.template_id is not None
-    secrets = await secret_bindings(session, execution.template_id)
-    add_event(session, messaging, OPERATION_JOBS, job_event(execution, secrets))
+    secrets = await secret_bindings(session, {execution.template_id})
+    job = job_event(execution, secrets.get(execution.template_id, []))
+    add_event(session, messaging, OPERATION_JOBS, job)
 
 
 def plan(
@@ -235,12 +243,6 @@ _TEMPLATES_BY_SLUG = select(OperationTemplate).where(
     OperationTemplate.slug.in_(bindparam("slugs", expanding=True)),
     OperationTemplate.is_deleted.is_(False),
 )
-_BINDINGS_OF = (
-    select(SecretMapping.template_id, SecretMapping.env_var, SecretRef.provider, SecretRef.key)
-    .join(SecretRef, SecretRef.id == SecretMapping.secret_id)
-    .where(SecretMapping.template_id.in_(bindparam("ids", expanding=True)))
-    .order_by(SecretMapping.env_var)
-)
 
 
 async def _templates_named(
@@ -254,18 +256,6 @@ async def _templates_named(
         for template in found
         if (template.tenant, template.slug) in names
     }
-
-
-async def _secret_bindings_of(
-    session: AsyncSession, template_ids: set[uuid.UUID]
-) -> dict[uuid.UUID, list[SecretBinding]]:
-    bindings: dict[uuid.UUID, list[SecretBinding]] = {}
-    if template_ids:
-        rows = await session.execute(_BINDINGS_OF, {"ids": list(template_ids)})
-        for template_id, env_var, provider, key in rows:
-            binding = SecretBinding(env_var=env_var, provider=provider, key=key)
-            bindings.setdefault(template_id, []).append(binding)
-    return bindings
 
 
 def _execution_of(
@@ -351,7 +341,7 @@ async def create_from_submissions(session: AsyncSession, group: list[Received]) 
     names = {(received.event.tenant, data.operation_template) for received, data in submitted}
     with session.no_autoflush:
         templates = await _templates_named(session, names)
-        secrets = await _secret_bindings_of(session, {t.id for t in templates.values()})
+        secrets = await secret_bindings(session, {t.id for t in templates.values()})
     written: list[Execution] = []
     waiting: list[tuple[Received, Execution]] = []
     for received, data in submitted:
@@ -359,7 +349,8 @@ async def create_from_submissions(session: AsyncSession, group: list[Received]) 
         execution = received.context.run(
             _execution_of, session, received.event.tenant, data, template, secrets
         )
-        if template is not None and execution.status == "pending" and not execution.dispatched_at:
+        limited = template is not None and template.max_concurrency is not None
+        if limited and execution.status == "pending":
             waiting.append((received, execution))
         else:
             written.append(execution)

@@ -1,0 +1,84 @@
+"""A group of submissions becomes executions together: rejected, queued at once, or waiting
+for a slot of a template with a concurrency limit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from contextvars import copy_context
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from idp_common.events import SubmissionCreated
+from idp_common.messaging.inbox import Received
+from operation_svc.executions.service import create_from_submissions
+from operation_svc.models import Execution, OperationTemplate, messaging
+from tests.harness import migrated_database
+
+
+def template(slug: str, max_concurrency: int | None = None) -> OperationTemplate:
+    return OperationTemplate(
+        tenant="acme",
+        slug=slug,
+        name=slug,
+        argv=["true"],
+        parameters=[],
+        max_concurrency=max_concurrency,
+        created_by="alice",
+        updated_by="alice",
+    )
+
+
+def submitted(slug: str, tenant: str = "acme") -> Received:
+    data = SubmissionCreated(
+        submission_id=uuid.uuid4(),
+        panel_id=uuid.uuid4(),
+        panel_slug="p",
+        operation_template=slug,
+        submitted_by="bob",
+        submitter_roles=["operator"],
+        parameters={},
+    )
+    event = data.to_event(source="urn:test", tenant=tenant, subject=str(data.submission_id))
+    return Received(event, copy_context())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_group_is_rejected_queued_or_left_waiting_each_on_its_own_terms(
+    backend: str, tmp_path: Path
+) -> None:
+    async with migrated_database(backend, tmp_path, "operation") as db:
+        async with db.transaction() as session:
+            session.add_all([template("open"), template("solo", max_concurrency=1)])
+        group = [
+            submitted("missing"),
+            submitted("open"),
+            submitted("open", tenant="other"),  # another tenant has no such template
+            submitted("solo"),
+            submitted("solo"),
+        ]
+
+        async with db.transaction() as session:
+            await create_from_submissions(session, group)
+
+        async with db.snapshot() as session:
+            executions = (await session.scalars(select(Execution))).all()
+            outbox = (await session.execute(select(messaging.outbox))).all()
+        by_submission = {execution.submission_id: execution for execution in executions}
+        missing, open_, foreign, first_solo, second_solo = (
+            by_submission[uuid.UUID(received.event.subject or "")] for received in group
+        )
+        assert (missing.status, foreign.status) == ("rejected", "rejected")
+        assert "no such operation template" in (missing.error or "")
+        assert open_.status == first_solo.status == second_solo.status == "pending"
+        assert open_.dispatched_at is not None
+        assert first_solo.dispatched_at is not None  # the limit's one slot
+        assert second_solo.dispatched_at is None  # waits for it
+        jobs = [row for row in outbox if row.queue.endswith("operation-jobs")]
+        told = [json.loads(row.body)["data"] for row in outbox if row not in jobs]
+        assert sorted(json.loads(row.body)["data"]["execution_id"] for row in jobs) == sorted(
+            [str(open_.id), str(first_solo.id)]
+        )
+        assert sorted(update["status"] for update in told) == ["pending"] * 3 + ["rejected"] * 2
