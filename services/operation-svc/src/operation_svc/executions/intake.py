@@ -27,10 +27,10 @@ from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.schemas import ExecutionIn
 from operation_svc.executions.service import (
     check_access,
+    dispatch_job,
     dispatch_ready,
     find_template,
     insert_executions,
-    job_event,
     new_execution,
     plan,
     secret_bindings,
@@ -102,7 +102,7 @@ async def _plan(
     job = None
     if template.max_concurrency is None:
         secrets = await secret_bindings(session, {template.id})
-        job = outbox_row(OPERATION_JOBS, job_event(execution, secrets.get(template.id, [])))
+        job = outbox_row(OPERATION_JOBS, dispatch_job(execution, secrets.get(template.id, [])))
     audit = audit_row(
         principal,
         "execution.create",

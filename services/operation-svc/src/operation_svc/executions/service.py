@@ -162,8 +162,8 @@ async def _release_slots(session: AsyncSession, template_ids: set[uuid.UUID]) ->
         await dispatch_ready(session, template_id)
 
 
-def job_event(execution: Execution, secrets: list[SecretBinding]) -> Event:
-    """The job a worker runs for ``execution``; marks the execution dispatched."""
+def dispatch_job(execution: Execution, secrets: list[SecretBinding]) -> Event:
+    """Mark ``execution`` dispatched and return the job a worker runs for it."""
     execution.dispatched_at = utcnow()
     env = parameter_env(execution.parameters)
     job = ExecutionRequested(
@@ -182,7 +182,7 @@ def job_event(execution: Execution, secrets: list[SecretBinding]) -> Event:
 async def _dispatch(session: AsyncSession, execution: Execution) -> None:
     assert execution.template_id is not None
     secrets = await secret_bindings(session, {execution.template_id})
-    job = job_event(execution, secrets.get(execution.template_id, []))
+    job = dispatch_job(execution, secrets.get(execution.template_id, []))
     add_event(session, messaging, OPERATION_JOBS, job)
 
 
@@ -293,7 +293,7 @@ def _execution_of(
             submission_id=submitted.submission_id,
         )
         if template.max_concurrency is None:
-            job = job_event(execution, secrets.get(template.id, []))
+            job = dispatch_job(execution, secrets.get(template.id, []))
             add_event(session, messaging, OPERATION_JOBS, job)
     else:
         now = utcnow()
