@@ -8,6 +8,7 @@ per table for all of them."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -122,7 +123,7 @@ class SubmissionIntake:
     async def submit(
         self,
         principal: Principal,
-        panel_id: Any,
+        panel_id: uuid.UUID,
         payload: SubmissionIn,
         *,
         idempotency_key: str | None,
