@@ -137,12 +137,8 @@ async def insert_executions(session: AsyncSession, executions: list[Execution]) 
     await session.execute(_INSERT_EXECUTIONS, [column_values(e) for e in executions])
 
 
-# Built once (they run for every group of finishes), the ids given as parameters.
-_LIMITED = select(OperationTemplate.id).where(
-    OperationTemplate.id.in_(bindparam("ids", expanding=True)),
-    OperationTemplate.max_concurrency.is_not(None),
-)
-# Each execution with its template's limit: a finish frees a slot only under a limit.
+# Built once (it runs for every group of worker events), the ids given as parameters. Each
+# execution with its template's limit: a finish frees a slot only under a limit.
 _EXECUTIONS_AND_LIMITS = (
     select(Execution, OperationTemplate.max_concurrency)
     .outerjoin(OperationTemplate, OperationTemplate.id == Execution.template_id)
@@ -150,15 +146,12 @@ _EXECUTIONS_AND_LIMITS = (
 )
 
 
-async def _release_slots(session: AsyncSession, template_ids: set[uuid.UUID]) -> None:
-    """Executions of these templates stopped holding a slot. Only a template with a limit
+async def _release_slot(session: AsyncSession, template_id: uuid.UUID) -> None:
+    """An execution of the template stopped holding a slot. Only a template with a limit
     has executions waiting: without one they are dispatched when created, and lifting a
     limit dispatches the waiting ones (see ``update_template``)."""
-    if not template_ids:
-        return
-    with session.no_autoflush:  # the finishes' changes leave in one flush at commit
-        limited = (await session.scalars(_LIMITED, {"ids": list(template_ids)})).all()
-    for template_id in limited:
+    template = await session.get(OperationTemplate, template_id)
+    if template is not None and template.max_concurrency is not None:
         await dispatch_ready(session, template_id)
 
 
@@ -435,7 +428,7 @@ async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid
         execution.error = f"cancelled by {principal.subject}"
         _tell_submission(session, execution)
         if execution.template_id is not None:
-            await _release_slots(session, {execution.template_id})
+            await _release_slot(session, execution.template_id)
     elif execution.status == "running":
         execution.cancel_requested_at = execution.cancel_requested_at or utcnow()
     else:
@@ -545,7 +538,7 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
         if version is not None and version.definition.get("retry_safe"):
             await _retry(session, execution, "operation-svc")
         elif execution.template_id is not None:
-            await _release_slots(session, {execution.template_id})
+            await _release_slot(session, execution.template_id)
     return len(executions)
 
 
