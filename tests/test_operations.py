@@ -211,7 +211,8 @@ async def test_preview_reports_the_verdict_and_the_rule(platform: Platform) -> N
         {
             "rule": "leading_dash",
             "parameter": "path",
-            "message": "a value used as a whole argument may not start with '-'",
+            "message": "a value may not start an argument with '-' (it would become an "
+            "option) unless its parameter allows a leading dash",
         }
     ]
 
@@ -655,7 +656,12 @@ async def test_http_operations_run_under_the_outbound_rules(
     async with (
         ServedApp(upstream_app()) as upstream,
         running_platform(
-            "sqlite", tmp_path, sqs_server, worker={"outbound_allowed_hosts": ["127.0.0.1"]}
+            "sqlite",
+            tmp_path,
+            sqs_server,
+            # operation-svc lets localhost through: the worker must still refuse it.
+            operation={"outbound_allowed_hosts": ["127.0.0.1", "localhost"]},
+            worker={"outbound_allowed_hosts": ["127.0.0.1"]},
         ) as platform,
     ):
         await template(

@@ -252,9 +252,10 @@ async def test_limits_stop_runaway_commands_and_the_worker_keeps_serving(
 
 
 async def test_env_shows_only_declared_variables(api: httpx.AsyncClient) -> None:
-    execution = await run(api, await template(api, "env", parameters=[{"name": "a"}]), a="x")
+    command = "sh -c 'test -n \"$IDP_PARAM_A\" && env'"
+    execution = await run(api, await template(api, command, parameters=[{"name": "a"}]), a="x")
     names = {line.split("=", 1)[0] for line in await stdout(api, execution["id"])}
-    assert names == {"PATH", "HOME", "LANG", "IDP_PARAM_A"}
+    assert names == {"PATH", "HOME", "LANG", "IDP_PARAM_A", "PWD"}  # PWD: sh sets it
 
 
 async def test_a_sealed_secret_parameter_is_opened_into_the_environment_only(

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 
-from executor_worker.runner import MAX_LINE_BYTES, RunResult, resolve_executable, run_command
+from executor_worker.runner import MAX_LINE_BYTES, RunResult, resolve_programs, run_command
 from executor_worker.sandbox import Sandbox
+from idp_common.executables import ExecutableAllowlist
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
 SANDBOX = Sandbox(
@@ -37,11 +38,9 @@ async def run(
     async def sink(stream: str, text: str) -> None:
         lines.append((stream, text))
 
-    executable = resolve_executable(argv[0], PATH, [argv[0]])
-    assert executable is not None
+    allowlist = ExecutableAllowlist((argv[0],), PATH, "ALLOWED", "PATH")
     result = await run_command(
-        executable,
-        argv,
+        resolve_programs(argv, allowlist),
         env=env or {},
         path=PATH,
         timeout_seconds=timeout,
@@ -96,11 +95,6 @@ async def test_long_lines_are_split_and_invalid_utf8_is_replaced() -> None:
     _, lines = await run(["printf", "%s\\377\\n", "x" * (MAX_LINE_BYTES + 10)])
     assert [len(text) for _, text in lines] == [MAX_LINE_BYTES, 11]
     assert lines[1][1].endswith("\ufffd")
-
-
-def test_only_allowlisted_executables_resolve() -> None:
-    assert resolve_executable("rm", PATH, ["echo"]) is None
-    assert resolve_executable("echo", PATH, ["echo"]) in {"/usr/bin/echo", "/bin/echo"}
 
 
 def process_group_alive(marker: str) -> bool:

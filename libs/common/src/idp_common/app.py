@@ -15,7 +15,11 @@ from idp_common.audit_api import audit_router
 from idp_common.auth import TokenVerifier
 from idp_common.errors import install_error_handlers
 from idp_common.rate_limit import RateLimiter
-from idp_common.request_context import BodySizeLimitMiddleware, RequestIdMiddleware
+from idp_common.request_context import (
+    BodySizeLimitMiddleware,
+    NulInUrlMiddleware,
+    RequestIdMiddleware,
+)
 from idp_common.settings import ServiceSettings
 from idp_common.telemetry import configure_tracing, fastapi_telemetry, instrument_app
 
@@ -65,6 +69,7 @@ def build_service_app(
     app.state.readiness_checks = {}
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(whoami.router)

@@ -98,6 +98,8 @@ def _field_error(error: Any) -> dict[str, str]:
         detail = error.get("ctx", {}).get("error", "")
         position = f" at position {loc[1]}" if len(loc) > 1 else ""
         return field_error("body", f"invalid JSON{position}: {detail}".rstrip(": "), "json_invalid")
+    if error["type"] == "nul_byte":  # raised for a whole model: the path says where it is
+        loc += tuple(error["ctx"]["path"])
     # Drop the "body"/"query"/… prefix when a field name follows it.
     parts = loc[1:] if len(loc) > 1 and isinstance(loc[1], str) else loc
     return field_error(".".join(str(part) for part in parts), error["msg"], error["type"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,6 +35,23 @@ def is_public(address: str) -> bool:
         if ip in ipaddress.ip_network("64:ff9b::/96"):  # NAT64 carries an IPv4 address
             return is_public(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
     return ip.is_global and not ip.is_multicast
+
+
+def internal_literal_host(url: str) -> str | None:
+    """The URL's host when it is written as an address that is not public (in any spelling
+    the resolver accepts: ``127.1``, ``0x7f.0.0.1``, ``2130706433``, IPv6, IPv4-mapped) or as
+    ``localhost``; other names are checked when they are resolved, at every call."""
+    host = (urllib.parse.urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return host
+    try:
+        address = str(ipaddress.ip_address(host))
+    except ValueError:
+        try:
+            address = socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None if is_public(address) else host
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):

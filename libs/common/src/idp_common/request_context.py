@@ -1,4 +1,5 @@
-"""Per-request context: the X-Request-ID and the request body size cap (pure ASGI middleware)."""
+"""Per-request context: the X-Request-ID, the request body size cap and the refusal of NUL in
+URLs (pure ASGI middleware)."""
 
 from __future__ import annotations
 
@@ -97,23 +98,58 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        payload = json.dumps(
-            {
-                "type": "urn:idp:problem:payload-too-large",
-                "title": "Payload Too Large",
-                "status": 413,
-                "detail": f"Request body exceeds {self.max_bytes} bytes.",
-                "request_id": request_id_var.get(),
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        detail = f"Request body exceeds {self.max_bytes} bytes."
+        await send_problem(send, 413, "Payload Too Large", "payload-too-large", detail)
+
+
+class NulInUrlMiddleware:
+    """Refuses a NUL byte in the path or the query string (422): no identifier, slug or
+    filter holds one, and databases cannot compare text with it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"").lower()
+            part = "path" if "\x00" in scope["path"] else "query" if b"%00" in query else None
+            if part is not None:
+                error = {"field": part, "message": "must not contain NUL bytes", "code": "nul_byte"}
+                detail = f"Invalid input: {part}"
+                await send_problem(
+                    send, 422, "Validation Failed", "validation-error", detail, [error]
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+async def send_problem(
+    send: Send,
+    status: int,
+    title: str,
+    slug: str,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+) -> None:
+    """A problem+json answer sent from ASGI middleware, before any route runs."""
+    problem: dict[str, object] = {
+        "type": f"urn:idp:problem:{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id_var.get(),
+    }
+    if errors is not None:
+        problem["errors"] = errors
+    payload = json.dumps(problem).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -1,14 +1,45 @@
-"""Request-model conventions: unknown fields are refused, slugs and names have one shape."""
+"""Request-model conventions: unknown fields and NUL bytes are refused, slugs and names have
+one shape."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+
+def nul_byte_path(data: Any) -> list[str | int] | None:
+    """Where a NUL byte is in a JSON document (a key or a string), or None."""
+    if isinstance(data, str):
+        return [] if "\x00" in data else None
+    items = (
+        data.items()
+        if isinstance(data, dict)
+        else enumerate(data)
+        if isinstance(data, list)
+        else ()
+    )
+    for key, value in items:
+        if isinstance(key, str) and "\x00" in key:
+            return [key]
+        if (inner := nul_byte_path(value)) is not None:
+            return [key, *inner]
+    return None
 
 
 class StrictModel(BaseModel):
+    """A request body: unknown fields and NUL bytes (which no text stored here may hold, and
+    which PostgreSQL cannot store) are refused, naming where they are."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_bytes(cls, data: Any) -> Any:
+        if (path := nul_byte_path(data)) is not None:
+            raise PydanticCustomError("nul_byte", "must not contain NUL bytes", {"path": path})
+        return data
 
 
 class ResponseModel(BaseModel):

@@ -20,8 +20,11 @@ Environment = Literal["development", "test", "production"]
 JwtAlgorithm = Literal["HS256", "RS256", "ES256"]
 ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256"})
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "dev", "development", ""})
-# What operation-svc accepts as argv[0] and the worker agrees to start must agree by default.
-DEFAULT_ALLOWED_EXECUTABLES = ("echo", "true", "false", "sleep", "env", "date", "printf")
+# What operation-svc accepts as a program and the worker agrees to start must agree by
+# default. No launcher (env, nice, xargs, …): see idp_common.launchers.
+DEFAULT_ALLOWED_EXECUTABLES = ("echo", "true", "false", "sleep", "date", "printf", "printenv")
+# The fixed PATH on which the worker finds allowlisted names (and its commands' PATH).
+DEFAULT_EXECUTABLE_PATH = "/usr/local/bin:/usr/bin:/bin"
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-do-not-use-in-production"  # noqa: S105
 
 

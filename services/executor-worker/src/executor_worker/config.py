@@ -1,12 +1,15 @@
+from functools import cached_property
 from typing import Self
 
 from nacl.public import PrivateKey
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from idp_common.executables import ExecutableAllowlist
 from idp_common.sealing import load_private_key
 from idp_common.settings import (
     DEFAULT_ALLOWED_EXECUTABLES,
+    DEFAULT_EXECUTABLE_PATH,
     DEV_SEALING_PRIVATE_KEY,
     ServiceSettings,
     check_sealing_key,
@@ -27,9 +30,13 @@ class WorkerSettings(ServiceSettings):
     )
     allowed_executables: list[str] = Field(
         default=list(DEFAULT_ALLOWED_EXECUTABLES),
-        description="Executables the worker agrees to start, resolved on PATH below.",
+        description="Programs the worker agrees to start (argv[0], and what an allowlisted "
+        "launcher starts): names found on WORKER_PATH, or absolute paths.",
     )
-    path: str = Field(default="/usr/local/bin:/usr/bin:/bin", description="Child PATH.")
+    path: str = Field(
+        default=DEFAULT_EXECUTABLE_PATH,
+        description="Where allowlisted names are found, and the commands' PATH.",
+    )
     default_timeout_seconds: float = Field(default=300, gt=0, description="Wall-clock limit.")
     output_cap_bytes: int = Field(default=1024 * 1024, description="Output forwarded per run.")
     output_hard_limit_bytes: int = Field(
@@ -80,6 +87,20 @@ class WorkerSettings(ServiceSettings):
         if self.environment == "production" and self.service_token is None:
             raise ValueError("WORKER_SERVICE_TOKEN is required in production")
         return self
+
+    @model_validator(mode="after")
+    def _comparable_allowlist(self) -> Self:
+        self.executables.check_configuration()
+        return self
+
+    @cached_property
+    def executables(self) -> ExecutableAllowlist:
+        return ExecutableAllowlist(
+            tuple(self.allowed_executables),
+            self.path,
+            setting="WORKER_ALLOWED_EXECUTABLES",
+            path_setting="WORKER_PATH",
+        )
 
     @model_validator(mode="after")
     def _sealing_key_outside_development(self) -> Self:

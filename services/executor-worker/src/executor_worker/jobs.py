@@ -17,7 +17,7 @@ from executor_worker.http_runner import run_http
 from executor_worker.log_batches import LogBatcher
 from executor_worker.masking import SecretMasker
 from executor_worker.operation_client import OperationClient
-from executor_worker.runner import RunResult, resolve_executable, run_command
+from executor_worker.runner import CommandRefused, RunResult, resolve_programs, run_command
 from executor_worker.running import RunningExecutions
 from executor_worker.sandbox import Sandbox
 from idp_common.events import (
@@ -163,11 +163,10 @@ class JobHandler:
                     sink=batcher.add,
                     stop=stop,
                 )
-        executable = resolve_executable(
-            job.argv[0], self.settings.path, self.settings.allowed_executables
-        )
-        if executable is None:
-            return RunResult.refused(f"{job.argv[0]!r} is not allowed on this worker")
+        try:
+            argv = resolve_programs(job.argv, self.settings.executables)
+        except CommandRefused as refused:
+            return RunResult.refused(f"refused by this worker: {refused}")
         try:
             secret_env = await self.secrets.resolve(job.secrets)
             secret_env |= _opened(self.opening_keys, job.sealed_env)
@@ -179,11 +178,10 @@ class JobHandler:
             await batcher.add(stream, masker.mask(text))
 
         with tracer.start_as_current_span(
-            "run", attributes={"process.executable.path": executable}
+            "run", attributes={"process.executable.path": argv[0]}
         ):
             result = await run_command(
-                executable,
-                job.argv,
+                argv,
                 env=job.env | secret_env,
                 path=self.settings.path,
                 timeout_seconds=timeout_seconds,

@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from executor_worker.sandbox import Sandbox
+from idp_common.executables import ExecutableAllowlist, ExecutableRefused
+from idp_common.launchers import LaunchRefused, programs
 
 READ_CHUNK_BYTES = 64 * 1024
 STDERR_SAMPLE_CHARS = 4096
@@ -52,13 +53,22 @@ class RunResult:
         )
 
 
-def resolve_executable(name: str, path: str, allowed: list[str]) -> str | None:
-    """The absolute path of an allowlisted executable, or None."""
-    if name not in allowed and os.path.basename(name) not in allowed:
-        return None
-    return (
-        name if os.path.isabs(name) and os.access(name, os.X_OK) else shutil.which(name, path=path)
-    )
+def resolve_programs(argv: Sequence[str], allowlist: ExecutableAllowlist) -> list[str]:
+    """``argv`` with every program it starts (``argv[0]``, and what each launcher among them
+    starts, read by that launcher's grammar) replaced by the allowlisted absolute path that
+    will be executed: checked here again, whatever operation-svc checked when the template
+    was saved. Raises ``CommandRefused``."""
+    resolved = list(argv)
+    try:
+        for program in programs(argv):
+            resolved[program.start] = allowlist.resolve(argv[program.start])
+    except (ExecutableRefused, LaunchRefused) as refused:
+        raise CommandRefused(refused.message) from None
+    return resolved
+
+
+class CommandRefused(Exception):
+    """The worker will not start this command; the message says why."""
 
 
 class _Output:
@@ -135,7 +145,6 @@ async def _collect(process: asyncio.subprocess.Process, everything: asyncio.Futu
 
 
 async def run_command(
-    executable: str,
     argv: list[str],
     *,
     env: Mapping[str, str],
@@ -151,7 +160,7 @@ async def run_command(
     output = _Output(sink, output_cap_bytes, output_hard_limit_bytes)
     with sandbox.account() as uid, tempfile.TemporaryDirectory(prefix="idp-run-") as workdir:
         process = await asyncio.create_subprocess_exec(
-            *sandbox.wrap(executable, argv, workdir, uid),
+            *sandbox.wrap(argv, workdir, uid),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -135,8 +135,9 @@ class Sandbox:
                     if entry.stat().st_uid == uid:
                         os.kill(int(entry.name), signal.SIGKILL)
 
-    def wrap(self, executable: str, argv: list[str], workdir: str, uid: int | None) -> list[str]:
-        """The command line that runs ``argv`` inside the sandbox.
+    def wrap(self, argv: list[str], workdir: str, uid: int | None) -> list[str]:
+        """The command line that runs ``argv`` (its program an absolute path) inside the
+        sandbox.
 
         Limits and the user switch are applied at exec time by the launcher
         (``services/executor-worker/launcher``) rather than by Python code between fork and
@@ -153,7 +154,7 @@ class Sandbox:
         if uid is not None:
             os.chown(workdir, uid, uid)
             options.append(f"--uid={uid}")
-        return [launcher(), *options, "--", executable, *argv[1:]]
+        return [launcher(), *options, "--", *argv]
 
     def limit_hit(self, returncode: int | None, stderr_sample: str) -> str | None:
         """The limit that most likely stopped the command, or None."""

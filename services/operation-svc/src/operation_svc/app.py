@@ -54,7 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.api_key_verifier = LocalApiKeyVerifier(db)
         app.state.execution_intake = ExecutionIntake(db)
         if settings.seed_demo:
-            await seed_demo_template(db, settings.allowed_executables)
+            await seed_demo_template(db, settings.executables)
         yield
 
 

@@ -1,7 +1,15 @@
-from pydantic import Field
+from functools import cached_property
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from idp_common.settings import DEFAULT_ALLOWED_EXECUTABLES, SealingServiceSettings
+from idp_common.executables import ExecutableAllowlist
+from idp_common.settings import (
+    DEFAULT_ALLOWED_EXECUTABLES,
+    DEFAULT_EXECUTABLE_PATH,
+    SealingServiceSettings,
+)
 
 
 class OperationSettings(SealingServiceSettings):
@@ -11,7 +19,19 @@ class OperationSettings(SealingServiceSettings):
     database_url: str = Field(default="sqlite+aiosqlite:///data/operation.db")
     allowed_executables: list[str] = Field(
         default=list(DEFAULT_ALLOWED_EXECUTABLES),
-        description="Executables a command template may start (argv[0]).",
+        description="Programs a command template may start (argv[0], and what an allowlisted "
+        "launcher starts): names found on OPERATION_EXECUTABLE_PATH, or absolute paths. Keep "
+        "it equal to WORKER_ALLOWED_EXECUTABLES.",
+    )
+    executable_path: str = Field(
+        default=DEFAULT_EXECUTABLE_PATH,
+        description="The workers' PATH (keep it equal to WORKER_PATH): a program written as a "
+        "path must be an allowlisted name in one of these directories, or an allowlisted path.",
+    )
+    outbound_allowed_hosts: list[str] = Field(
+        default=[],
+        description="Hosts an HTTP template may name although they are not public (keep it "
+        "equal to WORKER_OUTBOUND_ALLOWED_HOSTS, which the workers enforce at every call).",
     )
     max_timeout_seconds: float = Field(
         default=3600, gt=0, description="Longest timeout a template may ask for."
@@ -21,3 +41,17 @@ class OperationSettings(SealingServiceSettings):
     )
     sweep_interval_seconds: float = Field(default=5, gt=0, description="Lost-execution sweep.")
     seed_demo: bool = Field(default=False, description="Create the demo template at startup.")
+
+    @model_validator(mode="after")
+    def _comparable_allowlist(self) -> Self:
+        self.executables.check_configuration()
+        return self
+
+    @cached_property
+    def executables(self) -> ExecutableAllowlist:
+        return ExecutableAllowlist(
+            tuple(self.allowed_executables),
+            self.executable_path,
+            setting="OPERATION_ALLOWED_EXECUTABLES",
+            path_setting="OPERATION_EXECUTABLE_PATH",
+        )

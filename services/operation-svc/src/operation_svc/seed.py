@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 from idp_common.db import Database
+from idp_common.executables import ExecutableAllowlist
 from operation_svc.models import OperationTemplate, TemplateVersion
 from operation_svc.safety.commands import compile_command
 from operation_svc.safety.parameters import ParameterSpec
@@ -16,7 +15,7 @@ DEMO_COMMAND = "echo {{message}}"
 DEMO_PARAMETERS = [{"name": "message", "type": "string", "max_length": 200}]
 
 
-async def seed_demo_template(db: Database, allowed_executables: Collection[str]) -> None:
+async def seed_demo_template(db: Database, executables: ExecutableAllowlist) -> None:
     async with db.transaction() as session:
         templates = TemplateRepository(session, DEMO_TENANT)
         if await templates.get_by_slug("echo-message") is not None:
@@ -29,7 +28,7 @@ async def seed_demo_template(db: Database, allowed_executables: Collection[str])
                 name="Echo a message",
                 description="Prints the message: proves the whole bus end to end.",
                 command_template=DEMO_COMMAND,
-                argv=compile_command(DEMO_COMMAND, specs, allowed_executables),
+                argv=compile_command(DEMO_COMMAND, specs, executables),
                 parameters=DEMO_PARAMETERS,
                 operation_type="command",
                 timeout_seconds=30,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from operation_svc.safety.commands import PLACEHOLDER
+from operation_svc.safety.commands import PLACEHOLDER, normalize_placeholders
 from operation_svc.safety.parameters import ParameterSpec
 from operation_svc.safety.verdict import Refusal
 
@@ -60,23 +60,37 @@ def compile_http(spec: Mapping[str, Any], parameters: Sequence[ParameterSpec]) -
     method = str(spec.get("method", "GET")).upper()
     if method not in METHODS:
         raise Refusal("method", f"{method} is not one of {sorted(METHODS)}")
-    url = str(spec.get("url", ""))
+    url = normalize_placeholders(str(spec.get("url", "")))
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refusal("url", "the URL must be absolute http(s)")
     if "{{" in parts.scheme + parts.netloc:
         raise Refusal("placeholder_in_host", "the scheme, host and port must be literal")
-    headers = dict(spec.get("headers") or {})
+    written_headers = spec.get("headers") or {}
+    headers = {name: normalize_placeholders(str(value)) for name, value in written_headers.items()}
+    body = _map_strings(spec.get("body"), normalize_placeholders)
     for name in headers:
         if not HEADER_NAME.match(name) or name.lower() in FORBIDDEN_HEADERS:
             raise Refusal("header_name", f"{name!r} cannot be set")
     declared = {parameter.name for parameter in parameters}
-    texts = [url, *map(str, headers.values()), *_strings(spec.get("body"))]
+    texts = [url, *headers.values(), *_strings(body)]
+    used = {name for text in texts for name in PLACEHOLDER.findall(text)}
+    for name in sorted(used - declared):
+        raise Refusal("undeclared_parameter", f"{{{{{name}}}}} is not declared", name)
+    for name in sorted(declared - used):
+        raise Refusal(
+            "unused_parameter",
+            f"{name} is declared but the request never uses it: write {{{{{name}}}}} in the "
+            "URL's path or query, a header value or the body",
+            name,
+        )
     for text in texts:
-        for name in PLACEHOLDER.findall(text):
-            if name not in declared:
-                raise Refusal("undeclared_parameter", f"{{{{{name}}}}} is not declared", name)
-    return {"method": method, "url": url, "headers": headers, "body": spec.get("body")}
+        if "{{" in PLACEHOLDER.sub("", text) or "}}" in PLACEHOLDER.sub("", text):
+            raise Refusal(
+                "malformed_placeholder",
+                f"{text[:100]!r} holds '{{{{' or '}}}}' that is not a placeholder {{{{name}}}}",
+            )
+    return {"method": method, "url": url, "headers": headers, "body": body}
 
 
 def _substitute(text: str, values: Mapping[str, str], encode: bool = False) -> str:
@@ -87,13 +101,14 @@ def _substitute(text: str, values: Mapping[str, str], encode: bool = False) -> s
     return PLACEHOLDER.sub(replacement, text)
 
 
-def _render_body(value: Any, values: Mapping[str, str]) -> Any:
+def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """``value`` (a JSON document) with ``change`` applied to every string leaf."""
     if isinstance(value, str):
-        return _substitute(value, values)
+        return change(value)
     if isinstance(value, Mapping):
-        return {key: _render_body(item, values) for key, item in value.items()}
+        return {key: _map_strings(item, change) for key, item in value.items()}
     if isinstance(value, list):
-        return [_render_body(item, values) for item in value]
+        return [_map_strings(item, change) for item in value]
     return value
 
 
@@ -115,6 +130,5 @@ def render_http(spec: Mapping[str, Any], values: Mapping[str, str]) -> RenderedH
         if any(character in rendered for character in "\r\n\x00"):
             raise Refusal("header_injection", f"the value of {name} may not contain CR, LF or NUL")
         headers[name] = rendered
-    return RenderedHttp(
-        spec["method"], url, headers, _render_body(spec["body"], values), dict(values)
-    )
+    body = _map_strings(spec["body"], lambda text: _substitute(text, values))
+    return RenderedHttp(spec["method"], url, headers, body, dict(values))

@@ -30,10 +30,7 @@ async def create_template(
     data: TemplateIn, request: Request, session: SessionDep, principal: Admin
 ) -> TemplateOut:
     """Save an operation template; its command is split into argv and checked now."""
-    settings = _settings(request)
-    template = await service.create_template(
-        session, principal, data, settings.allowed_executables, settings.max_timeout_seconds
-    )
+    template = await service.create_template(session, principal, data, _settings(request))
     return TemplateOut.model_validate(template)
 
 
@@ -63,14 +60,8 @@ async def update_template(
     principal: Admin,
 ) -> TemplateOut:
     """Change a template: the change becomes a new version; running executions keep theirs."""
-    settings = _settings(request)
     template = await service.update_template(
-        session,
-        principal,
-        template_id,
-        data,
-        settings.allowed_executables,
-        settings.max_timeout_seconds,
+        session, principal, template_id, data, _settings(request)
     )
     return TemplateOut.model_validate(template)
 

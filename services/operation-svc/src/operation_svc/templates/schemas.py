@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -14,7 +15,7 @@ from idp_common.schemas import (
     Slug,
     StrictModel,
 )
-from operation_svc.safety.parameters import ParameterSpec
+from operation_svc.safety.parameters import ParameterSpec, validate_values
 from operation_svc.safety.verdict import Refusal
 
 
@@ -42,9 +43,18 @@ class ParameterIn(StrictModel):
         ):
             raise ValueError("min_length must not exceed max_length")
         try:
-            ParameterSpec.from_dict(self.model_dump())
+            spec = ParameterSpec.from_dict(self.model_dump())
         except Refusal as refusal:
             raise ValueError(refusal.message) from refusal
+        unconstrained_choice = replace(spec, enum=None, default=None)
+        for value in self.enum or []:
+            _, refusals = validate_values([unconstrained_choice], {self.name: value})
+            if refusals:
+                raise ValueError(f"enum value {value!r} does not fit: {refusals[0].message}")
+        if self.default is not None:
+            _, refusals = validate_values([spec], {self.name: self.default})
+            if refusals:
+                raise ValueError(f"default {self.default!r} does not fit: {refusals[0].message}")
         return self
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
 from typing import Any
 
 from nacl.public import PublicKey
@@ -11,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp_common.audit import MASK, record_audit
 from idp_common.auth import Principal
 from idp_common.errors import Conflict, ValidationFailed, field_error
+from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams, paginate
+from operation_svc.config import OperationSettings
 from operation_svc.executions.service import dispatch_ready
 from operation_svc.models import AuditEntry, OperationTemplate, SecretMapping, TemplateVersion
 from operation_svc.safety.commands import RenderedCommand, compile_command
@@ -28,7 +29,7 @@ def _compile(
     command_template: str | None,
     http: dict[str, Any] | None,
     parameters: list[dict[str, Any]],
-    allowed: Collection[str],
+    settings: OperationSettings,
 ) -> tuple[list[str] | None, dict[str, Any] | None]:
     """Check a template at save time: its argv (command) or its normalized request (http)."""
     field = "command_template" if operation_type == "command" else "http"
@@ -36,14 +37,26 @@ def _compile(
         specs = [ParameterSpec.from_dict(parameter) for parameter in parameters]
         if operation_type == "http":
             assert http is not None
+            _refuse_internal_destination(http["url"], settings.outbound_allowed_hosts)
             return None, compile_http(http, specs)
         assert command_template is not None
-        return compile_command(command_template, specs, allowed), None
+        return compile_command(command_template, specs, settings.executables), None
     except Refusal as refusal:
         raise ValidationFailed(
             f"The template is refused ({refusal.rule}).",
             errors=[field_error(field, refusal.message, refusal.rule)],
         ) from refusal
+
+
+def _refuse_internal_destination(url: str, allowed_hosts: list[str]) -> None:
+    host = internal_literal_host(url)
+    if host is not None and host not in allowed_hosts:
+        raise Refusal(
+            "internal_address",
+            f"{host} is not a public address: HTTP operations may not call inside the "
+            "platform's network. If this destination is intended, add it to "
+            "OPERATION_OUTBOUND_ALLOWED_HOSTS and WORKER_OUTBOUND_ALLOWED_HOSTS",
+        )
 
 
 def _check_timeout(timeout_seconds: float, max_timeout_seconds: float) -> None:
@@ -69,15 +82,14 @@ async def create_template(
     session: AsyncSession,
     principal: Principal,
     data: TemplateIn,
-    allowed: Collection[str],
-    max_timeout_seconds: float,
+    settings: OperationSettings,
 ) -> OperationTemplate:
     parameters = [parameter.model_dump() for parameter in data.parameters]
     http = data.http.model_dump() if data.http else None
     argv, http_spec = _compile(
-        data.operation_type, data.command_template, http, parameters, allowed
+        data.operation_type, data.command_template, http, parameters, settings
     )
-    _check_timeout(data.timeout_seconds, max_timeout_seconds)
+    _check_timeout(data.timeout_seconds, settings.max_timeout_seconds)
     templates = TemplateRepository(session, principal.tenant)
     if await templates.get_by_slug(data.slug) is not None:
         raise Conflict(f"A template with slug {data.slug!r} already exists.")
@@ -111,8 +123,7 @@ async def update_template(
     principal: Principal,
     template_id: uuid.UUID,
     data: TemplateUpdate,
-    allowed: Collection[str],
-    max_timeout_seconds: float,
+    settings: OperationSettings,
 ) -> OperationTemplate:
     template = await get_template(session, principal, template_id)
     changes = data.model_dump(exclude_unset=True)
@@ -124,9 +135,11 @@ async def update_template(
         changes.get("command_template", template.command_template),
         http,
         changes.get("parameters", template.parameters),
-        allowed,
+        settings,
     )
-    _check_timeout(changes.get("timeout_seconds", template.timeout_seconds), max_timeout_seconds)
+    _check_timeout(
+        changes.get("timeout_seconds", template.timeout_seconds), settings.max_timeout_seconds
+    )
     for name, value in changes.items():
         setattr(template, name, value)
     template.argv = argv

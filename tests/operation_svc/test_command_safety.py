@@ -1,0 +1,334 @@
+"""What a command template may start, tried as an attacker would: other paths and spellings
+of an allowlisted program, launchers that start something else, options made of values, and
+definitions that can never work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from idp_common.executables import ExecutableAllowlist
+from operation_svc.safety.commands import compile_command, render_command
+from operation_svc.safety.parameters import ParameterSpec, validate_values
+from operation_svc.safety.verdict import Refusal
+
+SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def allowing(*entries: str) -> ExecutableAllowlist:
+    return ExecutableAllowlist(
+        entries, SEARCH_PATH, "OPERATION_ALLOWED_EXECUTABLES", "OPERATION_EXECUTABLE_PATH"
+    )
+
+
+DEFAULTS = allowing("echo", "true", "false", "sleep", "date", "printf", "printenv")
+WITH_LAUNCHERS = allowing(
+    "echo",
+    "printf",
+    "env",
+    "nice",
+    "nohup",
+    "timeout",
+    "setsid",
+    "stdbuf",
+    "xargs",
+    "find",
+    "flock",
+    "time",
+    "ionice",
+    "rm",
+)
+
+
+def spec(name: str, **options: Any) -> ParameterSpec:
+    return ParameterSpec.from_dict({"name": name, **options})
+
+
+def specs_for(template: str) -> list[ParameterSpec]:
+    return [spec(name) for name in ("cmd", "arg", "dir", "n", "x") if f"{{{{{name}}}}}" in template]
+
+
+def refused(template: str, allowlist: ExecutableAllowlist = WITH_LAUNCHERS) -> Refusal:
+    with pytest.raises(Refusal) as refusal:
+        compile_command(template, specs_for(template), allowlist)
+    return refusal.value
+
+
+# Item 1: the allowlist compares absolute paths, never the last path component.
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "/tmp/x/echo hi",
+        "../../tmp/x/echo hi",
+        "./echo hi",
+        "x/echo hi",
+        "/usr/bin/../../tmp/x/echo hi",
+        "/usr/local/../bin/echo hi",
+        "//usr/bin/echo hi",
+        "/usr/bin//echo hi",
+        "/usr/bin/./echo hi",
+        "/usr/bin/echo/ hi",
+        "/opt/echo hi",
+        "/home/user/bin/echo hi",
+        "ECHO hi",
+        "echo\u200b hi",
+        "\uff45\uff43\uff48\uff4f hi",
+        "rm -rf /tmp/x",
+    ],
+)
+def test_an_executable_that_is_not_an_allowlisted_path_is_refused(template: str) -> None:
+    refusal = refused(template, DEFAULTS)
+    assert refusal.rule == "executable_not_allowed"
+    assert "OPERATION_ALLOWED_EXECUTABLES" in refusal.message
+
+
+@pytest.mark.parametrize(
+    "template", ["echo hi", "/usr/bin/echo hi", "/bin/echo hi", "/usr/local/bin/echo hi"]
+)
+def test_an_allowlisted_name_may_be_written_as_its_path_on_the_search_path(template: str) -> None:
+    assert compile_command(template, [], DEFAULTS)[1:] == ["hi"]
+
+
+def test_an_allowlisted_absolute_path_is_exactly_that_path() -> None:
+    tools = allowing("/opt/tools/deploy")
+    assert compile_command("/opt/tools/deploy now", [], tools) == ["/opt/tools/deploy", "now"]
+    for template in ("deploy now", "/opt/tools/../tools/deploy now", "/usr/bin/deploy now"):
+        with pytest.raises(Refusal) as refusal:
+            compile_command(template, [], tools)
+        assert refusal.value.rule == "executable_not_allowed"
+
+
+def test_env_is_not_on_the_default_allowlist() -> None:
+    for template in ("env sh -c 'id'", "env echo hi", "/usr/bin/env echo hi"):
+        assert refused(template, DEFAULTS).rule == "executable_not_allowed"
+
+
+# Item 2: a launcher's program is read by the launcher's own grammar, and must be a literal
+# on the allowlist.
+
+
+@pytest.mark.parametrize(
+    ("template", "rule"),
+    [
+        ("env sh -c 'id'", "executable_not_allowed"),
+        ("env python3 -c 'import os'", "executable_not_allowed"),
+        ("env rm -rf /", "denylisted_pattern"),
+        ("env /tmp/x/echo hi", "executable_not_allowed"),
+        ("env -u FOO {{cmd}} {{arg}}", "program_not_literal"),
+        ("env -uFOO {{cmd}}", "program_not_literal"),
+        ("env --unset=FOO {{cmd}}", "program_not_literal"),
+        ("env --un FOO {{cmd}}", "program_not_literal"),
+        ("env -C /tmp {{cmd}} {{arg}}", "program_not_literal"),
+        ("env -C{{dir}} {{cmd}}", "program_not_literal"),
+        ("env A=B {{cmd}} {{arg}}", "program_not_literal"),
+        ("env -i {{cmd}}", "program_not_literal"),
+        ("env - {{cmd}}", "program_not_literal"),
+        ("env -- {{cmd}}", "program_not_literal"),
+        ("env {{x}}=1 echo", "program_not_literal"),
+        ("env {{cmd}}", "program_not_literal"),
+        ("env -S 'sh -c id'", "launcher_option"),
+        ("env --split-string='sh -c id'", "launcher_option"),
+        ("env --sp='sh -c id'", "launcher_option"),
+        ("env -iS'sh -c id'", "launcher_option"),
+        ("env -vS sh", "launcher_option"),
+        ("env --argv0=sh echo hi", "launcher_option"),
+        ("env -a sh echo hi", "launcher_option"),
+        ("env -{{x}} echo", "placeholder_in_launcher"),
+        ("env --{{x}} echo", "placeholder_in_launcher"),
+        ("env --bogus echo", "launcher_option"),
+        ("env --i echo", "launcher_option"),
+        ("env LD_PRELOAD=/tmp/x.so echo hi", "unsafe_variable"),
+        ("env PATH=/tmp echo hi", "unsafe_variable"),
+        ("env BASH_ENV=/tmp/x echo hi", "unsafe_variable"),
+        ("nice sh -c id", "executable_not_allowed"),
+        ("nice {{cmd}}", "program_not_literal"),
+        ("nice -n 5 {{cmd}}", "program_not_literal"),
+        ("nice -5 {{cmd}}", "program_not_literal"),
+        ("nice --adjustment=5 {{cmd}}", "program_not_literal"),
+        ("nice -{{n}} echo", "placeholder_in_launcher"),
+        ("nohup {{cmd}}", "program_not_literal"),
+        ("nohup -- {{cmd}}", "program_not_literal"),
+        ("timeout 5 {{cmd}}", "program_not_literal"),
+        ("timeout -s KILL 5 sh -c id", "executable_not_allowed"),
+        ("timeout --signal=KILL -k 1 5 {{cmd}}", "program_not_literal"),
+        ("setsid -w {{cmd}}", "program_not_literal"),
+        ("stdbuf -oL {{cmd}}", "program_not_literal"),
+        ("stdbuf -o L sh", "executable_not_allowed"),
+        ("time -f %e {{cmd}}", "program_not_literal"),
+        ("ionice -c 3 {{cmd}}", "program_not_literal"),
+        ("flock /tmp/lock {{cmd}}", "program_not_literal"),
+        ("flock /tmp/lock -c 'id'", "launcher_option"),
+        ("flock -w 5 /tmp/lock --command=id", "launcher_option"),
+        ("xargs {{cmd}}", "program_not_literal"),
+        ("xargs -0", "launcher_program"),
+        ("xargs -I{} {} x", "program_not_literal"),
+        ("xargs -I % %echo", "program_not_literal"),
+        ("xargs -i {}", "program_not_literal"),
+        ("xargs -n 1 sh -c id", "executable_not_allowed"),
+        ("find . -exec sh -c id \\;", "executable_not_allowed"),
+        ("find . -exec {} \\;", "program_not_literal"),
+        ("find . -execdir {{cmd}} \\;", "program_not_literal"),
+        ("find . -ok rm -rf / \\;", "denylisted_pattern"),
+        ("find . -exec echo {} \\; -exec sh -c id \\;", "executable_not_allowed"),
+        ("find . -exec", "launcher_program"),
+        ("find . -{{x}} echo", "placeholder_in_launcher"),
+        ("nice env sh -c id", "executable_not_allowed"),
+        ("env nice {{cmd}}", "program_not_literal"),
+        ("timeout 5 env -S 'sh -c id'", "launcher_option"),
+        ("nice rm -rf /", "denylisted_pattern"),
+    ],
+)
+def test_a_launcher_starts_only_literal_allowlisted_programs(template: str, rule: str) -> None:
+    assert refused(template).rule == rule
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "env echo hi",
+        "env -i A=B echo {{arg}}",
+        "env A={{x}} echo hi",
+        "env -C {{dir}} echo hi",
+        "env --chdir={{dir}} -u FOO echo hi",
+        "env",
+        "nice -n 5 echo {{arg}}",
+        "nice -5 echo hi",
+        "nice env echo hi",
+        "timeout {{n}} echo hi",
+        "timeout -k 1 5 nice -n 3 echo hi",
+        "xargs -0 echo",
+        "find {{dir}} -name '*.log' -exec echo {} +",
+        "find . -exec echo {} \\; -exec printf %s {} \\;",
+        "flock /tmp/lock echo hi",
+        "ionice -c 3 echo hi",
+        "setsid -w echo hi",
+        "stdbuf -oL echo hi",
+        "nohup echo hi",
+        "time -f %e echo hi",
+    ],
+)
+def test_a_launcher_of_an_allowlisted_program_is_saved(template: str) -> None:
+    compile_command(template, specs_for(template), WITH_LAUNCHERS)
+
+
+@pytest.mark.parametrize(
+    "launcher", ["sudo", "chroot", "watch", "ssh", "strace", "busybox", "unshare", "nsenter"]
+)
+def test_launchers_without_a_grammar_are_refused_even_when_allowlisted(launcher: str) -> None:
+    refusal = refused(f"{launcher} echo hi", allowing(launcher, "echo"))
+    assert refusal.rule in {"unchecked_launcher", "denylisted_command"}
+
+
+def test_an_interpreter_behind_a_launcher_keeps_its_script_literal() -> None:
+    allowlist = allowing("env", "nice", "sh")
+    refusal = refused("env nice sh -c 'echo {{x}}'", allowlist)
+    assert refusal.rule == "placeholder_in_script"
+    compile_command("env nice sh -c 'echo \"$IDP_PARAM_X\"'", [spec("x")], allowlist)
+
+
+def test_a_value_cannot_change_which_argument_a_launcher_runs() -> None:
+    duration = spec("n", allow_leading_dash=True)
+    argv = compile_command("timeout {{n}} echo hi", [duration], WITH_LAUNCHERS)
+    assert render_command(argv, [duration], {"n": "5"}).argv == ["timeout", "5", "echo", "hi"]
+    with pytest.raises(Refusal) as refusal:
+        render_command(argv, [duration], {"n": "-k"})  # "echo" its value, "hi" the duration
+    assert refusal.value.rule == "launcher_structure"
+
+
+# Item 3: a leading dash comes from the template or from a parameter that allows one.
+
+
+@pytest.mark.parametrize(
+    ("template", "values"),
+    [
+        ("echo {{a}}n hello", {"a": "-"}),
+        ("echo {{a}}{{b}}", {"a": "-", "b": "n"}),
+        ("echo {{a}}{{b}}", {"a": "", "b": "-n"}),
+        ("echo {{a}}{{b}} x", {"a": "-", "b": "-"}),
+        ("echo {{a}}", {"a": "--help"}),
+        ("echo {{a}}={{b}}", {"a": "--output", "b": "x"}),
+    ],
+)
+def test_a_value_can_never_make_an_option(template: str, values: dict[str, str]) -> None:
+    specs = [spec(name, required=False) for name in values]
+    argv = compile_command(template, specs, DEFAULTS)
+    normalized, refusals = validate_values(specs, values)
+    assert refusals == []
+    with pytest.raises(Refusal) as refusal:
+        render_command(argv, specs, normalized)
+    assert refusal.value.rule == "leading_dash"
+    assert refusal.value.parameter in values
+
+
+@pytest.mark.parametrize(
+    ("template", "values", "expected"),
+    [
+        ("echo -{{a}}", {"a": "n"}, "-n"),
+        ("echo {{a}}-x", {"a": ""}, "-x"),
+        ("echo --name={{a}}", {"a": "-v"}, "--name=-v"),
+        ("echo x{{a}}", {"a": "-n"}, "x-n"),
+    ],
+)
+def test_a_dash_written_in_the_template_stays_allowed(
+    template: str, values: dict[str, str], expected: str
+) -> None:
+    specs = [spec(name, required=False) for name in values]
+    argv = compile_command(template, specs, DEFAULTS)
+    assert render_command(argv, specs, values).argv[1] == expected
+
+
+def test_a_parameter_that_allows_a_leading_dash_may_start_an_option() -> None:
+    specs = [spec("a", allow_leading_dash=True), spec("b")]
+    argv = compile_command("echo {{a}}{{b}}", specs, DEFAULTS)
+    assert render_command(argv, specs, {"a": "-", "b": "n"}).argv == ["echo", "-n"]
+
+
+# Item 12: definitions that can never work are refused when they are saved.
+
+
+@pytest.mark.parametrize(
+    ("template", "rule"),
+    [
+        ("echo {{x", "malformed_placeholder"),
+        ("echo x}}", "malformed_placeholder"),
+        ("echo {{X}}", "malformed_placeholder"),
+        ("echo {{}}", "malformed_placeholder"),
+        ("echo {{x-y}}", "malformed_placeholder"),
+        ("echo '{{ x'", "malformed_placeholder"),
+        ("echo a | grep b", "shell_operator"),
+        ("echo a > /tmp/out", "shell_operator"),
+        ("echo a >> /tmp/out", "shell_operator"),
+        ("echo a 2>&1", "shell_operator"),
+        ("echo a && echo b", "shell_operator"),
+        ("echo a || echo b", "shell_operator"),
+        ("echo a ; echo b", "shell_operator"),
+        ("echo a &", "shell_operator"),
+        ("echo a < /etc/passwd", "shell_operator"),
+    ],
+)
+def test_definitions_that_cannot_work_are_refused(template: str, rule: str) -> None:
+    with pytest.raises(Refusal) as refusal:
+        compile_command(template, [spec("x", required=False)], DEFAULTS)
+    assert refusal.value.rule == rule
+
+
+def test_spaces_inside_a_placeholder_are_accepted() -> None:
+    argv = compile_command("echo {{ x }} '{{x }}'", [spec("x")], DEFAULTS)
+    assert argv == ["echo", "{{x}}", "{{x}}"]
+    assert render_command(argv, [spec("x")], {"x": "hi"}).argv == ["echo", "hi", "hi"]
+
+
+def test_quoted_shell_syntax_is_a_literal_argument() -> None:
+    argv = compile_command("echo '|' \"&&\" '>' \\;", [], DEFAULTS)
+    assert argv == ["echo", "|", "&&", ">", ";"]
+
+
+def test_a_declared_parameter_must_be_used() -> None:
+    with pytest.raises(Refusal) as refusal:
+        compile_command("echo hi", [spec("x")], DEFAULTS)
+    assert (refusal.value.rule, refusal.value.parameter) == ("unused_parameter", "x")
+    assert "IDP_PARAM_X" in refusal.value.message
+    compile_command("printenv IDP_PARAM_X", [spec("x")], DEFAULTS)

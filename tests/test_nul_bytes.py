@@ -1,0 +1,118 @@
+"""NUL bytes in any text a client sends, to any service, are refused (422 naming where),
+never stored (they made runs end ``lost``, and PostgreSQL cannot store them)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
+
+ADMIN = auth_headers(roles=("admin",))
+TEMPLATE = {"slug": "say", "name": "Say", "command_template": "echo {{m}}"}
+
+
+@pytest.fixture
+async def platform(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> AsyncIterator[Platform]:
+    async with running_platform(
+        backend, tmp_path, sqs_server, with_worker=False, with_datasource=True
+    ) as running:
+        yield running
+
+
+def assert_refused(response: httpx.Response, field: str) -> None:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    errors = response.json()["errors"]
+    assert [(error["field"], error["code"]) for error in errors] == [(field, "nul_byte")]
+
+
+def with_parameter(**changes: Any) -> dict[str, Any]:
+    return TEMPLATE | {"parameters": [{"name": "m"} | changes]}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (with_parameter() | {"name": "Sa\x00y"}, "name"),
+        (with_parameter() | {"command_template": "echo {{m}} \x00"}, "command_template"),
+        (with_parameter() | {"description": "\x00"}, "description"),
+        (with_parameter(enum=["a", "b\x00"]), "parameters.0.enum.1"),
+        (with_parameter(pattern="a\x00"), "parameters.0.pattern"),
+        (
+            {
+                "slug": "call",
+                "name": "Call",
+                "operation_type": "http",
+                "http": {"url": "https://example.com/", "headers": {"X-A\x00": "1"}},
+            },
+            "http.headers.X-A\x00",
+        ),
+    ],
+)
+async def test_operation_svc_refuses_nul_in_templates(
+    platform: Platform, body: dict[str, Any], field: str
+) -> None:
+    response = await platform.operation.post("/api/v1/templates", json=body, headers=ADMIN)
+    assert_refused(response, field)
+    listed = await platform.operation.get("/api/v1/templates", headers=ADMIN)
+    assert listed.json()["items"] == []
+
+
+async def test_nul_in_values_secrets_and_urls_is_refused_everywhere(platform: Platform) -> None:
+    created = await platform.operation.post(
+        "/api/v1/templates", json=with_parameter(), headers=ADMIN
+    )
+    assert created.status_code == 201, created.text
+    started = await platform.operation.post(
+        "/api/v1/executions", json={"template": "say", "parameters": {"m": "a\x00b"}}, headers=ADMIN
+    )
+    assert_refused(started, "parameters.m")
+    secret = await platform.operation.post(
+        "/api/v1/secrets",
+        json={"slug": "s", "provider": "env", "key": "IDP_\x00X"},
+        headers=ADMIN,
+    )
+    assert_refused(secret, "key")
+    for path in ("/api/v1/executions?template=a%00b", "/api/v1/executions?status=%00"):
+        assert_refused(await platform.operation.get(path, headers=ADMIN), "query")
+    assert_refused(await platform.operation.get("/api/v1/templates/sa%00y", headers=ADMIN), "path")
+
+
+async def test_panel_svc_and_datasource_svc_refuse_nul(platform: Platform) -> None:
+    await platform.operation.post("/api/v1/templates", json=with_parameter(), headers=ADMIN)
+    panel = {
+        "slug": "say",
+        "title": "Say",
+        "operation_template": "say",
+        "fields": [{"name": "m", "label": "Message"}],
+    }
+    response = await platform.panel.post(
+        "/api/v1/panels", json=panel | {"title": "S\x00y"}, headers=ADMIN
+    )
+    assert_refused(response, "title")
+    nested = panel | {"fields": [{"name": "m", "label": "Mes\x00sage"}]}
+    response = await platform.panel.post("/api/v1/panels", json=nested, headers=ADMIN)
+    assert_refused(response, "fields.0.label")
+    saved = await platform.panel.post("/api/v1/panels", json=panel, headers=ADMIN)
+    assert saved.status_code == 201, saved.text
+    submitted = await platform.panel.post(
+        f"/api/v1/panels/{saved.json()['id']}/submissions",
+        json={"data": {"m": "hi\x00"}},
+        headers=ADMIN,
+    )
+    assert_refused(submitted, "data.m")
+    assert platform.datasource is not None
+    source = {"slug": "regions", "name": "Re\x00gions", "source_type": "static"}
+    response = await platform.datasource.post(
+        "/api/v1/datasources",
+        json=source | {"options": [{"value": "eu", "label": "EU"}]},
+        headers=ADMIN,
+    )
+    assert_refused(response, "name")
