@@ -74,6 +74,7 @@ def test_every_program_a_launcher_starts_is_replaced_by_its_checked_path() -> No
     argv = resolve_programs(["nice", "-n", "5", "env", "A=B", "echo", "hi"], allowlist)
     assert [os.path.basename(argv[i]) for i in (0, 3, 5)] == ["nice", "env", "echo"]
     assert all(argv[i].startswith("/") for i in (0, 3, 5))
-    assert argv[1:3] == ["-n", "5"] and argv[4] == "A=B" and argv[6] == "hi"
+    assert [argv[i] for i in (1, 2, 4, 6)] == ["-n", "5", "A=B", "hi"]
     found = resolve_programs(["find", ".", "-exec", "echo", "{}", ";"], allowlist)
-    assert found[3].startswith("/") and found[3].endswith("/echo")
+    assert os.path.isabs(found[3])
+    assert found[3].endswith("/echo")

@@ -177,9 +177,7 @@ class JobHandler:
         async def masked_sink(stream: str, text: str) -> None:
             await batcher.add(stream, masker.mask(text))
 
-        with tracer.start_as_current_span(
-            "run", attributes={"process.executable.path": argv[0]}
-        ):
+        with tracer.start_as_current_span("run", attributes={"process.executable.path": argv[0]}):
             result = await run_command(
                 argv,
                 env=job.env | secret_env,
