@@ -54,6 +54,7 @@ def environment(data: Path, sqs_port: int, ports: dict[str, int]) -> dict[str, s
         "PANEL_SEED_DEMO": "true",
         "OPERATION_SEED_DEMO": "true",
         "WORKER_OPERATION_API_URL": f"http://127.0.0.1:{ports['operation-svc']}",
+        "PANEL_OPERATION_API_URL": f"http://127.0.0.1:{ports['operation-svc']}",
         "AUTH_API_KEY_SERVICE_URL": f"http://127.0.0.1:{ports['operation-svc']}",
     }
     for name, (prefix, _, has_db) in SERVICES.items():

@@ -227,6 +227,7 @@ async def running_platform(
     worker_concurrency: int = 4,
     allowed_executables: list[str] | None = None,
     operation: dict[str, Any] | None = None,
+    panel: dict[str, Any] | None = None,
     worker: dict[str, Any] | None = None,
     with_worker: bool = True,
     with_datasource: bool = False,
@@ -267,7 +268,7 @@ async def running_platform(
             )
         )
         common["auth"] = AUTH.model_copy(update={"api_key_service_url": operation.url})
-        panel_extra: dict[str, Any] = {}
+        panel_extra: dict[str, Any] = {"operation_api_url": operation.url, **(panel or {})}
         datasource_client = None
         if with_datasource:
             datasource = await stack.enter_async_context(

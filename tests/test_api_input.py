@@ -14,19 +14,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from panel_svc.app import create_app
-from panel_svc.config import PanelSettings
 from panel_svc.models import Submission, messaging
-from tests.harness import (
-    AUTH,
-    SEALING,
-    LocalSQSServer,
-    ServedApp,
-    auth_headers,
-    fresh_database,
-    migrate,
-    sqs_settings,
-)
+from tests.harness import LocalSQSServer, auth_headers, running_platform
 
 ADMIN = auth_headers(roles=("admin",))
 OPERATOR = auth_headers(roles=("operator",))
@@ -48,23 +37,42 @@ class PanelApi:
         return int(submissions or 0), int(events or 0)
 
 
+TEMPLATES = {
+    "restart-service": ("echo {{service}} {{reason}}", ["service", "reason?"]),
+    "deploy": (
+        "echo {{service}} {{replicas}} {{region}} {{notify}} {{when}}",
+        ["service", "replicas", "region", "notify?", "when?"],
+    ),
+    "use-token": ("printenv IDP_PARAM_TOKEN", ["token:secret"]),
+}
+
+
 @pytest.fixture
 async def api(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[PanelApi]:
-    async with fresh_database("sqlite", tmp_path, "panel") as url:
-        await migrate(url, "panel")
-        settings = PanelSettings(
-            environment="test",
-            database_url=url,
-            sqs=sqs_settings(sqs_server),
-            auth=AUTH,
-            sealing=SEALING,
-            max_body_bytes=MAX_BODY,
-        )
-        async with (
-            ServedApp(create_app(settings)) as served,
-            httpx.AsyncClient(base_url=served.url) as client,
-        ):
-            yield PanelApi(client, url)
+    """panel-svc (with a small body cap) and the operation-svc its panels point at."""
+    async with running_platform(
+        "sqlite", tmp_path, sqs_server, with_worker=False, panel={"max_body_bytes": MAX_BODY}
+    ) as platform:
+        for slug, (command, parameters) in TEMPLATES.items():
+            created = await platform.operation.post(
+                "/api/v1/templates",
+                json={
+                    "slug": slug,
+                    "name": slug,
+                    "command_template": command,
+                    "parameters": [
+                        {
+                            "name": name.rstrip("?").split(":")[0],
+                            "required": not name.endswith("?"),
+                            "type": name.split(":")[1] if ":" in name else "string",
+                        }
+                        for name in parameters
+                    ],
+                },
+                headers=ADMIN,
+            )
+            assert created.status_code == 201, created.text
+        yield PanelApi(platform.panel, platform.database_urls["panel"])
 
 
 async def create_panel(api: PanelApi, **overrides: Any) -> str:
@@ -171,7 +179,12 @@ async def test_panel_conflicts_and_unknown_or_inactive_panels(api: PanelApi) -> 
     await create_panel(api)
     duplicate = await api.client.post(
         "/api/v1/panels",
-        json={"slug": "restart", "title": "Again", "operation_template": "x"},
+        json={
+            "slug": "restart",
+            "title": "Again",
+            "operation_template": "restart-service",
+            "fields": [{"name": "service", "label": "Service"}],
+        },
         headers=ADMIN,
     )
     assert_problem(duplicate, 409)
@@ -318,6 +331,7 @@ async def test_every_bad_field_is_reported_at_once_and_the_schema_describes_the_
     panel_id = await create_panel(
         api,
         slug="full",
+        operation_template="deploy",
         fields=[
             {"name": "service", "label": "Service", "pattern": "[a-z-]+", "help_text": "lowercase"},
             {
@@ -460,7 +474,7 @@ async def test_a_secret_is_shown_masked_and_left_out_of_the_idempotency_fingerpr
     api: PanelApi,
 ) -> None:
     fields = [{"name": "token", "label": "Token", "field_type": "secret"}]
-    panel_id = await create_panel(api, fields=fields)
+    panel_id = await create_panel(api, operation_template="use-token", fields=fields)
     schema = (await api.client.get(f"/api/v1/panels/{panel_id}/schema", headers=ADMIN)).json()
     assert schema["schema"]["properties"]["token"]["writeOnly"] is True
     submissions = []

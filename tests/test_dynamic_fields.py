@@ -13,22 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from panel_svc.app import create_app as create_panel
-from panel_svc.config import PanelSettings
-from tests.harness import (
-    AUTH,
-    SEALING,
-    LocalSQSServer,
-    ServedApp,
-    auth_headers,
-    fresh_database,
-    migrate,
-    sqs_settings,
-)
-from tests.test_datasources import Upstream, datasource_api, source
+from tests.harness import LocalSQSServer, ServedApp, auth_headers, running_platform
+from tests.test_datasources import Upstream, source
 
 ADMIN = auth_headers(roles=("admin",))
 OPERATOR = auth_headers(roles=("operator",))
+
+
+TEMPLATES = {"scale": ["region", "cluster"], "note": ["message"]}
 
 
 @pytest.fixture
@@ -38,23 +30,24 @@ async def panel_api(
     fake = Upstream()
     async with (
         ServedApp(fake.app) as upstream,
-        datasource_api(tmp_path) as datasources,
-        fresh_database("sqlite", tmp_path, "panel") as url,
+        running_platform(
+            "sqlite", tmp_path, sqs_server, with_worker=False, with_datasource=True
+        ) as platform,
     ):
-        await migrate(url, "panel")
-        settings = PanelSettings(
-            environment="test",
-            database_url=url,
-            sqs=sqs_settings(sqs_server),
-            auth=AUTH,
-            sealing=SEALING,
-            datasource_api_url=str(datasources.base_url).rstrip("/"),
-        )
-        async with (
-            ServedApp(create_panel(settings)) as panel,
-            httpx.AsyncClient(base_url=panel.url, timeout=30) as client,
-        ):
-            yield client, datasources, fake, upstream.url
+        for slug, parameters in TEMPLATES.items():
+            created = await platform.operation.post(
+                "/api/v1/templates",
+                json={
+                    "slug": slug,
+                    "name": slug,
+                    "command_template": " ".join(["echo", *(f"{{{{{p}}}}}" for p in parameters)]),
+                    "parameters": [{"name": name} for name in parameters],
+                },
+                headers=ADMIN,
+            )
+            assert created.status_code == 201, created.text
+        assert platform.datasource is not None
+        yield platform.panel, platform.datasource, fake, upstream.url
 
 
 async def cloud_panel(client: httpx.AsyncClient, datasources: httpx.AsyncClient, url: str) -> str:

@@ -212,23 +212,45 @@ async def test_a_short_secret_is_a_422_on_its_field_and_nothing_is_kept(
 async def test_a_plaintext_value_for_a_secret_parameter_is_rejected_and_not_kept(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
-    """A panel that collects a template's secret in a plain text field: operation-svc
-    refuses the unsealed value and keeps only the mask."""
+    """A panel that collects a template's secret in a plain text field is refused when it
+    is saved; when the template turns a parameter secret under an existing panel,
+    operation-svc refuses the unsealed value and keeps only the mask."""
     plaintext = f"tok{uuid.uuid4().hex}"
     async with running_platform(
         "sqlite", tmp_path, sqs_server, allowed_executables=["sh"], with_worker=False
     ) as platform:
         await create_token_panel(platform)
-        panel = await platform.panel.post(
-            "/api/v1/panels",
+        plain_field = {
+            "slug": "plain-token",
+            "title": "Misconfigured",
+            "operation_template": "show-token",
+            "fields": [{"name": "token", "label": "Token"}],
+        }
+        misconfigured = await platform.panel.post("/api/v1/panels", json=plain_field, headers=ADMIN)
+        assert misconfigured.status_code == 422, misconfigured.text
+        assert misconfigured.json()["errors"][0]["code"] == "type_mismatch"
+        template = await platform.operation.post(
+            "/api/v1/templates",
             json={
-                "slug": "plain-token",
-                "title": "Misconfigured",
-                "operation_template": "show-token",
-                "fields": [{"name": "token", "label": "Token"}],
+                "slug": "turns-secret",
+                "name": "Turns secret",
+                "command_template": SHOW_TOKEN,
+                "parameters": [{"name": "token"}],
             },
             headers=ADMIN,
         )
+        panel = await platform.panel.post(
+            "/api/v1/panels",
+            json=plain_field | {"operation_template": "turns-secret"},
+            headers=ADMIN,
+        )
+        assert panel.status_code == 201, panel.text
+        turned = await platform.operation.patch(
+            f"/api/v1/templates/{template.json()['id']}",
+            json={"parameters": [{"name": "token", "type": "secret"}]},
+            headers=ADMIN,
+        )
+        assert turned.status_code == 200, turned.text
         submitted = await platform.panel.post(
             f"/api/v1/panels/{panel.json()['id']}/submissions",
             json={"data": {"token": plaintext}},

@@ -3,6 +3,7 @@ filtered by the caller's tenant, so another tenant's object is simply not found.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, String, bindparam, select
@@ -47,10 +48,25 @@ class TenantRepository(Generic[M]):
         params = {"tenant": self.tenant, "value": value}
         return (await self.session.scalars(lookup, params)).one_or_none()
 
-    async def get_or_404(self, object_id: Any, *options: Any) -> M:
-        found = await self.get(object_id, *options)
+    async def get_by_ref(self, reference: str, *options: Any) -> M | None:
+        """By id, or by slug where people name the objects (a slug may look like an id: the
+        id is tried first)."""
+        try:
+            found = await self.get(uuid.UUID(reference), *options)
+        except ValueError:
+            found = None
+        if found is None and hasattr(self.model, "slug"):
+            found = await self.get_by_slug(reference, *options)
+        return found
+
+    async def get_or_404(self, reference: uuid.UUID | str, *options: Any) -> M:
+        """By id, or by id or slug when ``reference`` is text (a path parameter)."""
+        if isinstance(reference, uuid.UUID):
+            found = await self.get(reference, *options)
+        else:
+            found = await self.get_by_ref(reference, *options)
         if found is None:
-            raise NotFound(f"{self.model.__name__} {object_id} not found.")
+            raise NotFound(f"{self.model.__name__} {reference} not found.")
         return found
 
     def add(self, obj: M) -> M:

@@ -14,6 +14,7 @@ from panel_svc.config import PanelSettings
 from panel_svc.datasources import DatasourceClient
 from panel_svc.models import AuditEntry, messaging
 from panel_svc.panels.endpoints import router as panels_router
+from panel_svc.panels.references import OperationTemplates, PanelReferences
 from panel_svc.seed import seed_demo_panel
 from panel_svc.submissions.endpoints import router as submissions_router
 from panel_svc.submissions.intake import SubmissionIntake
@@ -39,8 +40,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             ],
         ) as db,
         httpx.AsyncClient(base_url=settings.datasource_api_url, timeout=15) as http,
+        httpx.AsyncClient(base_url=settings.operation_api_url, timeout=15) as operations,
     ):
         app.state.datasources = DatasourceClient(http)
+        app.state.references = PanelReferences(
+            OperationTemplates(operations), app.state.datasources
+        )
         app.state.submission_intake = SubmissionIntake(db)
         if settings.seed_demo:
             await seed_demo_panel(db)

@@ -12,4 +12,8 @@ class PanelSettings(SealingServiceSettings):
     datasource_api_url: str = Field(
         default="http://127.0.0.1:8003", description="datasource-svc base URL (options)."
     )
+    operation_api_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="operation-svc base URL (a panel's template is checked when it is saved).",
+    )
     seed_demo: bool = Field(default=False, description="Create the demo panel at startup.")

@@ -20,19 +20,26 @@ class DatasourceClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
+    async def _send(
+        self, method: str, path: str, credentials: Mapping[str, str], **options: Any
+    ) -> httpx.Response:
+        try:
+            return await self.http.request(method, path, headers=dict(credentials), **options)
+        except httpx.HTTPError as exc:
+            raise DatasourceUnavailable(
+                f"datasource-svc could not be reached at {self.http.base_url} "
+                f"({type(exc).__name__}); PANEL_DATASOURCE_API_URL says where it is"
+            ) from exc
+
     async def resolve(
         self, source_id: uuid.UUID, values: Mapping[str, Any], credentials: Mapping[str, str]
     ) -> dict[str, Any]:
-        try:
-            response = await self.http.post(
-                f"/api/v1/datasources/{source_id}/resolve",
-                json={"values": dict(values)},
-                headers=dict(credentials),
-            )
-        except httpx.HTTPError as exc:
-            raise DatasourceUnavailable(
-                f"datasource-svc could not be reached ({type(exc).__name__})"
-            ) from exc
+        response = await self._send(
+            "POST",
+            f"/api/v1/datasources/{source_id}/resolve",
+            credentials,
+            json={"values": dict(values)},
+        )
         if response.status_code == httpx.codes.NOT_FOUND:
             raise DatasourceUnavailable(f"the field's data source {source_id} does not exist")
         if response.is_error:
@@ -40,6 +47,17 @@ class DatasourceClient:
             raise DatasourceUnavailable(f"the field's data source failed: {detail}")
         result: dict[str, Any] = response.json()
         return result
+
+    async def exists(self, source_id: uuid.UUID, credentials: Mapping[str, str]) -> bool:
+        """Whether the caller's tenant has this data source."""
+        response = await self._send("GET", f"/api/v1/datasources/{source_id}", credentials)
+        if response.status_code == httpx.codes.NOT_FOUND:
+            return False
+        if response.is_error:
+            raise DatasourceUnavailable(
+                f"datasource-svc refused to show data source {source_id}: {response.status_code}"
+            )
+        return True
 
 
 class OptionsLookup:

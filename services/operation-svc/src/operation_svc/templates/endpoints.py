@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from idp_common.auth import Admin, Viewer
 from idp_common.dependencies import SessionDep
@@ -43,12 +44,14 @@ async def list_templates(
     return Page(items=[TemplateOut.model_validate(t) for t in templates], next_cursor=cursor)
 
 
-@router.get("/{template_id}")
+@router.get("/{template}")
 async def get_template(
-    template_id: uuid.UUID, session: SessionDep, principal: Viewer
+    template: Annotated[str, Path(description="The template's id or slug.")],
+    session: SessionDep,
+    principal: Viewer,
 ) -> TemplateOut:
-    """One operation template (its current version)."""
-    return TemplateOut.model_validate(await service.get_template(session, principal, template_id))
+    """One operation template (its current version), by id or slug."""
+    return TemplateOut.model_validate(await service.get_template(session, principal, template))
 
 
 @router.patch("/{template_id}")

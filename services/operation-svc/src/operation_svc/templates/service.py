@@ -177,9 +177,9 @@ async def delete_template(
 
 
 async def get_template(
-    session: AsyncSession, principal: Principal, template_id: uuid.UUID
+    session: AsyncSession, principal: Principal, reference: uuid.UUID | str
 ) -> OperationTemplate:
-    return await TemplateRepository(session, principal.tenant).get_or_404(template_id)
+    return await TemplateRepository(session, principal.tenant).get_or_404(reference)
 
 
 async def list_templates(

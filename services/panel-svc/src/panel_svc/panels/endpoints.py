@@ -6,20 +6,34 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from idp_common.auth import Admin, Viewer, caller_credentials
+from idp_common.db import Database
 from idp_common.dependencies import SessionDep
 from idp_common.errors import NotFound
 from idp_common.pagination import Page, PageParamsDep
 from panel_svc.datasources import DatasourceClient
 from panel_svc.fields.types import CHOICE_TYPES
 from panel_svc.panels import service
+from panel_svc.panels.references import PanelReferences
 from panel_svc.panels.schemas import PanelIn, PanelOut, PanelSchemaOut, PanelUpdate
 
 router = APIRouter(prefix="/api/v1/panels", tags=["panels"])
 
 
+def _references(request: Request) -> PanelReferences:
+    references: PanelReferences = request.app.state.references
+    return references
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_panel(data: PanelIn, session: SessionDep, principal: Admin) -> PanelOut:
-    """Publish a panel (a self-service form) bound to an operation template."""
+async def create_panel(
+    data: PanelIn, request: Request, session: SessionDep, principal: Admin
+) -> PanelOut:
+    """Publish a panel (a self-service form) bound to an operation template. The template
+    must exist and take the panel's fields, and every data source must exist."""
+    # Checked before the transaction's first statement: its write turn is not held while
+    # the other services answer.
+    credentials = caller_credentials(request)
+    await _references(request).check(data.operation_template, data.fields, credentials)
     panel = await service.create_panel(session, principal, data)
     return PanelOut.model_validate(panel)
 
@@ -48,9 +62,23 @@ async def get_panel(panel_id: uuid.UUID, session: SessionDep, principal: Viewer)
 
 @router.patch("/{panel_id}")
 async def update_panel(
-    panel_id: uuid.UUID, data: PanelUpdate, session: SessionDep, principal: Admin
+    panel_id: uuid.UUID,
+    data: PanelUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: Admin,
 ) -> PanelOut:
-    """Change a panel; ``fields``, when given, replaces all its fields."""
+    """Change a panel; ``fields``, when given, replaces all its fields. A new template or new
+    fields are checked like a new panel's."""
+    if data.operation_template is not None or data.fields is not None:
+        db: Database = request.app.state.db
+        async with db.snapshot(limited=False) as snapshot:
+            current = await service.get_panel(snapshot, principal, panel_id)
+        await _references(request).check(
+            data.operation_template or current.operation_template,
+            data.fields if data.fields is not None else current.fields,
+            caller_credentials(request),
+        )
     return PanelOut.model_validate(await service.update_panel(session, principal, panel_id, data))
 
 

@@ -1,0 +1,134 @@
+"""A panel is checked against what it points at when it is saved: a panel that could never
+run is a 422 naming the field, not a 201 followed by ``rejected`` submissions or 502s."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness import LocalSQSServer, Platform, auth_headers, free_port, running_platform
+
+ADMIN = auth_headers(roles=("admin",))
+OTHER_TENANT = auth_headers(tenant="globex", roles=("admin",))
+
+
+@pytest.fixture
+async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    async with running_platform(
+        "sqlite", tmp_path, sqs_server, with_worker=False, with_datasource=True
+    ) as running:
+        for headers in (ADMIN, OTHER_TENANT):
+            created = await running.operation.post(
+                "/api/v1/templates",
+                json={
+                    "slug": "scale",
+                    "name": "Scale",
+                    "command_template": "echo {{service}} {{replicas}} {{note}}",
+                    "parameters": [
+                        {"name": "service"},
+                        {"name": "replicas", "type": "integer", "default": 1},
+                        {"name": "note", "required": False},
+                    ],
+                },
+                headers=headers,
+            )
+            assert created.status_code == 201, created.text
+        yield running
+
+
+async def data_source(platform: Platform, headers: dict[str, str]) -> str:
+    assert platform.datasource is not None
+    created = await platform.datasource.post(
+        "/api/v1/datasources",
+        json={
+            "slug": f"regions-{uuid.uuid4().hex[:6]}",
+            "name": "Regions",
+            "source_type": "static",
+            "options": [{"value": "eu", "label": "EU"}],
+        },
+        headers=headers,
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def panel(template: str = "scale", *fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "slug": "scale",
+        "title": "Scale",
+        "operation_template": template,
+        "fields": list(fields) or [{"name": "service", "label": "Service"}],
+    }
+
+
+def refused(response: httpx.Response) -> list[tuple[str, str]]:
+    assert response.status_code == 422, response.text
+    return [(error["field"], error["code"]) for error in response.json()["errors"]]
+
+
+async def test_a_panel_must_point_at_a_template_of_its_tenant_that_takes_its_fields(
+    platform: Platform,
+) -> None:
+    post = platform.panel.post
+    unknown = await post("/api/v1/panels", json=panel("no-such"), headers=ADMIN)
+    assert refused(unknown) == [("operation_template", "unknown_template")]
+    missing = await post(
+        "/api/v1/panels", json=panel("scale", {"name": "note", "label": "N"}), headers=ADMIN
+    )
+    assert refused(missing) == [("fields", "missing_parameter")]
+    extra = panel("scale", {"name": "service", "label": "S"}, {"name": "region", "label": "R"})
+    assert refused(await post("/api/v1/panels", json=extra, headers=ADMIN)) == [
+        ("fields.1.name", "unknown_parameter")
+    ]
+    secret = panel("scale", {"name": "service", "label": "S", "field_type": "secret"})
+    assert refused(await post("/api/v1/panels", json=secret, headers=ADMIN)) == [
+        ("fields.0.field_type", "type_mismatch")
+    ]
+    good = await post("/api/v1/panels", json=panel(), headers=ADMIN)
+    assert good.status_code == 201, good.text
+    listed = await platform.panel.get("/api/v1/panels", headers=ADMIN)
+    assert [item["slug"] for item in listed.json()["items"]] == ["scale"]
+
+
+async def test_data_sources_must_exist_in_the_tenant(platform: Platform) -> None:
+    mine = await data_source(platform, ADMIN)
+    theirs = await data_source(platform, OTHER_TENANT)
+
+    def select(source: str) -> dict[str, Any]:
+        field = {"name": "service", "label": "S", "field_type": "select", "data_source": source}
+        return panel("scale", field)
+
+    for source in (theirs, str(uuid.uuid4())):
+        response = await platform.panel.post("/api/v1/panels", json=select(source), headers=ADMIN)
+        assert refused(response) == [("fields.0.data_source", "unknown_data_source")]
+    saved = await platform.panel.post("/api/v1/panels", json=select(mine), headers=ADMIN)
+    assert saved.status_code == 201, saved.text
+
+
+async def test_a_change_is_checked_like_a_new_panel(platform: Platform) -> None:
+    saved = await platform.panel.post("/api/v1/panels", json=panel(), headers=ADMIN)
+    url = f"/api/v1/panels/{saved.json()['id']}"
+    moved = await platform.panel.patch(url, json={"operation_template": "gone"}, headers=ADMIN)
+    assert refused(moved) == [("operation_template", "unknown_template")]
+    fields = [{"name": "service", "label": "S"}, {"name": "bogus", "label": "B"}]
+    changed = await platform.panel.patch(url, json={"fields": fields}, headers=ADMIN)
+    assert refused(changed) == [("fields.1.name", "unknown_parameter")]
+    retitled = await platform.panel.patch(url, json={"title": "Scale out"}, headers=ADMIN)
+    assert retitled.status_code == 200, retitled.text
+
+
+async def test_an_unreachable_operation_svc_is_named_with_its_setting(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    async with running_platform(
+        "sqlite", tmp_path, sqs_server, with_worker=False, panel={"operation_api_url": nowhere}
+    ) as platform:
+        response = await platform.panel.post("/api/v1/panels", json=panel(), headers=ADMIN)
+        assert response.status_code == 502, response.text
+        assert "PANEL_OPERATION_API_URL" in response.json()["detail"]
