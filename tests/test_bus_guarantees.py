@@ -19,11 +19,12 @@ from sqlalchemy import func, select
 
 from idp_common.db import Database
 from idp_common.events import SUBMISSION_CREATED, SubmissionCreated
+from idp_common.loops import Supervisor
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.inbox import Received, transactional_group_handler
 from idp_common.messaging.outbox import OutboxRelay, add_event
 from idp_common.messaging.topology import MAX_RECEIVE_COUNT, PANEL_SUBMISSIONS, QueueSpec
-from idp_common.runtime import Messaging, open_messaging, run_in_background
+from idp_common.runtime import Messaging, open_messaging
 from idp_common.settings import SQSSettings
 from operation_svc.executions.service import create_from_submissions
 from operation_svc.models import Execution, messaging
@@ -97,7 +98,7 @@ async def test_poison_and_failing_messages_go_to_the_dlq_while_good_ones_pass(
         await bus.queues.client.send_message(QueueUrl=url, MessageBody="{not an event")
         await bus.publisher.publish(QUEUE.name, [event("test.always.fails"), event("test.good")])
         consumer = bus.consumer(QUEUE, handler, concurrency=4)
-        async with run_in_background(consumer):
+        async with Supervisor([consumer]).running():
             dead = await eventually(lambda: _dlq_if_full(bus, 2), timeout=20)
         bodies = {message["Body"] for message in dead}
         assert "{not an event" in bodies
@@ -160,7 +161,7 @@ async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_ba
     async with database_and_bus(backend, tmp_path, down) as (db, bus):
         relay = OutboxRelay(db, messaging, bus.publisher, poll_seconds=0.2, max_backoff_seconds=0.5)
         sent = event()
-        async with run_in_background(relay):
+        async with Supervisor([relay]).running():
             async with db.transaction() as session:
                 add_event(session, messaging, QUEUE, sent)
             await asyncio.sleep(1.0)  # the relay tries, fails and backs off
@@ -202,7 +203,7 @@ async def test_a_duplicated_delivery_is_processed_once(
         consumer = bus.consumer(
             QUEUE, transactional_group_handler(db, messaging, "test", create_from_submissions)
         )
-        async with run_in_background(consumer):
+        async with Supervisor([consumer]).running():
             await eventually(lambda: _queue_empty(bus))
         async with db.transaction() as session:
             executions = (await session.scalars(select(Execution))).all()
@@ -239,7 +240,7 @@ async def test_events_received_together_share_a_transaction_and_a_bad_one_fails_
         consumer = bus.consumer(QUEUE, transactional_group_handler(db, messaging, "test", handle))
         good = [event() for _ in range(9)]
         await bus.publisher.publish(QUEUE.name, good)
-        async with run_in_background(consumer):
+        async with Supervisor([consumer]).running():
             await eventually(lambda: _all_in(processed, good))
             assert transactions <= 3  # nine events in one or two receives, not nine commits
             bad, *others = [event(bad=True)] + [event() for _ in range(4)]
@@ -272,7 +273,7 @@ async def test_the_consumer_span_continues_the_producer_trace(
     async with open_messaging(sqs_settings(sqs_server)) as bus:
         with tracer.start_as_current_span("producer request") as producer:
             await bus.publisher.publish(QUEUE.name, [event()])
-        async with run_in_background(bus.consumer(QUEUE, handler)):
+        async with Supervisor([bus.consumer(QUEUE, handler)]).running():
             await eventually(lambda: asyncio.sleep(0, handled))
     assert handled == [producer.get_span_context().trace_id]
     consumer_span = next(s for s in spans.get_finished_spans() if s.kind == SpanKind.CONSUMER)
@@ -288,7 +289,7 @@ async def test_rows_a_crash_left_are_sent_at_start_and_fresh_rows_of_another_rep
         async with db.transaction() as session:  # committed; the process died before sending
             add_event(session, messaging, QUEUE, left)
         relay = OutboxRelay(Database(str(db.engine.url)), messaging, bus.publisher)
-        async with run_in_background(relay):
+        async with Supervisor([relay]).running():
             received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=5)
             assert [json.loads(m["Body"])["id"] for m in received] == [left.id]
             # Committed through another replica's database handle, whose relay holds it in
@@ -308,7 +309,7 @@ async def test_outbox_wakes_on_commit_not_on_the_timer(
 ) -> None:
     async with database_and_bus("sqlite", tmp_path, sqs_settings(sqs_server)) as (db, bus):
         relay = OutboxRelay(db, messaging, bus.publisher, poll_seconds=60)
-        async with run_in_background(relay):
+        async with Supervisor([relay]).running():
             await asyncio.sleep(0.1)  # the relay is now waiting, for up to 60 s
             async with db.transaction() as session:
                 add_event(session, messaging, QUEUE, event())
@@ -328,7 +329,7 @@ async def test_a_long_handler_keeps_its_message_invisible_with_heartbeats(
     short_visibility = QueueSpec(QUEUE.name, visibility_timeout_seconds=2)
     async with open_messaging(sqs_settings(sqs_server)) as bus:
         await bus.publisher.publish(QUEUE.name, [event()])
-        async with run_in_background(bus.consumer(short_visibility, slow, concurrency=2)):
+        async with Supervisor([bus.consumer(short_visibility, slow, concurrency=2)]).running():
             await eventually(lambda: asyncio.sleep(0, calls))
             await asyncio.sleep(5)
         assert len(calls) == 1
@@ -348,7 +349,7 @@ async def test_shutdown_lets_the_running_handler_finish_and_acknowledges_it(
         sent = event()
         await bus.publisher.publish(QUEUE.name, [sent])
         consumer = bus.consumer(QUEUE, handler, shutdown_grace_seconds=5)
-        async with run_in_background(consumer):
+        async with Supervisor([consumer]).running():
             await eventually(lambda: asyncio.sleep(0, consumer.in_flight))
         # leaving the block stopped the consumer: the handler still completed
         assert finished == [sent.id]

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from idp_common.messaging.consumer import Consumer
 from operation_svc.app import create_app
 from operation_svc.config import OperationSettings
 from tests.harness import (
@@ -14,6 +15,7 @@ from tests.harness import (
     SEALING,
     LocalSQSServer,
     ServedApp,
+    eventually,
     free_port,
     fresh_database,
     migrate,
@@ -51,8 +53,36 @@ async def test_readyz_reports_each_unreachable_dependency(
     checks = response.json()["checks"]
     if broken == "nothing":
         assert response.status_code == 200
-        assert checks == {"database": "ok", "broker": "ok"}
+        assert checks == {"database": "ok", "broker": "ok", "background": "ok"}
     else:
         assert response.status_code == 503
         assert checks[broken] != "ok"
         assert all(result == "ok" for name, result in checks.items() if name != broken)
+
+
+async def test_a_consumer_that_dies_makes_the_service_unready(
+    tmp_path: Path, sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def dies(self: Consumer, loops: int | None = None) -> None:
+        raise RuntimeError("the consumer's task crashed")
+
+    monkeypatch.setattr(Consumer, "run", dies)
+    async with fresh_database("sqlite", tmp_path, "operation") as url:
+        await migrate(url, "operation")
+        settings = OperationSettings(
+            environment="test",
+            database_url=url,
+            sqs=sqs_settings(sqs_server),
+            auth=AUTH,
+            sealing=SEALING,
+        )
+        async with ServedApp(create_app(settings)) as served, httpx.AsyncClient() as client:
+
+            async def unready() -> httpx.Response | None:
+                response = await client.get(f"{served.url}/readyz")
+                return response if response.status_code == 503 else None
+
+            response = await eventually(unready)
+    background = response.json()["checks"]["background"]
+    assert "Consumer(" in background
+    assert "the consumer's task crashed" in background

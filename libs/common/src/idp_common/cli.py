@@ -37,13 +37,20 @@ def service_main(
         assert isinstance(settings, DatabaseServiceSettings)
         upgrade_to_head(settings.database_url, migrations)
         return
+    app = create_app(settings)
     # uvicorn turns SIGTERM/SIGINT into a lifespan shutdown: consumers drain, the relay flushes.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=60,
-        loop=event_loop,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=60,
+            loop=event_loop,
+        )
     )
+    app.state.request_exit = lambda: setattr(server, "should_exit", True)
+    server.run()
+    if (reason := getattr(app.state, "fatal", None)) is not None:
+        raise SystemExit(f"{name} stopped: {reason}")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
 
 from fastapi import FastAPI
 
 from idp_common.db import Database
+from idp_common.loops import PeriodicLoop, Supervisor
 from idp_common.messaging.consumer import Consumer, EventHandler, exponential_retry_delay
 from idp_common.messaging.outbox import OutboxRelay
 from idp_common.messaging.publisher import Publisher
@@ -22,12 +21,6 @@ from idp_common.settings import DatabaseServiceSettings, SQSSettings
 from idp_common.telemetry import instrument_engines
 
 logger = logging.getLogger(__name__)
-
-
-class BackgroundLoop(Protocol):
-    async def run(self) -> None: ...
-
-    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,31 +59,30 @@ async def open_messaging(settings: SQSSettings) -> AsyncIterator[Messaging]:
         yield Messaging(settings=settings, queues=queues, publisher=Publisher(queues))
 
 
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.critical("background loop %s crashed", task.get_name(), exc_info=task.exception())
+def _fatal(app: FastAPI, reason: str) -> None:
+    """A background loop is gone for good: stay unready, and have the process exit
+    non-zero (``service_main`` gives it ``request_exit``)."""
+    app.state.fatal = reason
+    if (request_exit := getattr(app.state, "request_exit", None)) is not None:
+        request_exit()
 
 
 @asynccontextmanager
-async def run_in_background(*loops: BackgroundLoop) -> AsyncIterator[None]:
-    """Run the loops while the block runs; on exit stop them one after another, in order
-    (consumers before the outbox relay, so the relay sends what they wrote)."""
-    tasks = [asyncio.create_task(loop.run(), name=type(loop).__name__) for loop in loops]
-    for task in tasks:
-        task.add_done_callback(_log_crash)
-    try:
+async def run_in_background(app: FastAPI, *loops: PeriodicLoop) -> AsyncIterator[None]:
+    """Run the loops under a ``Supervisor`` while the block runs (a dead one makes /readyz
+    fail); on exit stop them in order (consumers before the outbox relay, so the relay sends
+    what they wrote)."""
+    supervisor = Supervisor(loops, on_fatal=lambda reason: _fatal(app, reason))
+    app.state.readiness_checks["background"] = supervisor.check
+    async with supervisor.running():
         yield
-    finally:
-        for loop, task in zip(loops, tasks, strict=True):
-            loop.stop()
-            await asyncio.gather(task, return_exceptions=True)
 
 
 @asynccontextmanager
 async def serve_database_service(
     app: FastAPI,
     tables: MessagingTables,
-    loops: Callable[[Database, Messaging], Sequence[BackgroundLoop]],
+    loops: Callable[[Database, Messaging], Sequence[PeriodicLoop]],
 ) -> AsyncIterator[Database]:
     """The lifespan core of a DB-backed service: database, SQS, outbox relay and its loops
     registered for readiness and shut down in order."""
@@ -104,7 +96,7 @@ async def serve_database_service(
             )
             app.state.db = db
             app.state.readiness_checks.update(database=db.ping, broker=messaging.queues.ping)
-            async with run_in_background(*loops(db, messaging), relay):
+            async with run_in_background(app, *loops(db, messaging), relay):
                 yield db
     finally:
         await db.dispose()

@@ -73,7 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         )
         SLOTS.set(settings.concurrency)
         app.state.readiness_checks.update(broker=bus.queues.ping, operation_api=operations.ping)
-        async with run_in_background(consumer, running):
+        async with run_in_background(app, consumer, running):
             yield
 
 

@@ -14,24 +14,29 @@ lettered) leaves the execution to the sweeper rather than running forever."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
 
 from executor_worker.operation_client import OperationClient
+from idp_common.loops import PeriodicLoop
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 0.5
 REPORTED_KEPT_SECONDS = 60.0
 
 
-class RunningExecutions:
+class RunningExecutions(PeriodicLoop):
     def __init__(self, operations: OperationClient) -> None:
+        # A failed heartbeat is tried again at the next beat: silence is how runs get lost.
+        super().__init__(
+            HEARTBEAT_SECONDS,
+            min_backoff_seconds=HEARTBEAT_SECONDS,
+            max_backoff_seconds=HEARTBEAT_SECONDS,
+        )
         self.operations = operations
         self._stop_requests: dict[uuid.UUID, asyncio.Event] = {}
         self._reported: dict[uuid.UUID, float] = {}
-        self._stopping = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._stop_requests)
@@ -44,9 +49,6 @@ class RunningExecutions:
         """The run is over and its end is (being) reported: keep it alive until recorded."""
         self._stop_requests.pop(execution_id, None)
         self._reported[execution_id] = time.monotonic() + REPORTED_KEPT_SECONDS
-
-    def stop(self) -> None:
-        self._stopping.set()
 
     async def beat(self) -> None:
         now = time.monotonic()
@@ -69,11 +71,5 @@ class RunningExecutions:
         for execution_id in answer.ended:
             self._reported.pop(execution_id, None)
 
-    async def run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                await self.beat()
-            except Exception:
-                logger.warning("heartbeat to operation-svc failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), HEARTBEAT_SECONDS)
+    async def run_once(self) -> None:
+        await self.beat()

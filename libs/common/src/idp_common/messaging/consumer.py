@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
 from idp_common.coalescing import Coalescer
+from idp_common.loops import PeriodicLoop
 from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
 from idp_common.messaging.publisher import messaging_attributes
 from idp_common.messaging.sqs import QueueDirectory
@@ -57,7 +58,7 @@ def exponential_retry_delay(base_seconds: float, max_seconds: int) -> Callable[[
 DEFAULT_RETRY_DELAY = exponential_retry_delay(1.0, 60)
 
 
-class Consumer:
+class Consumer(PeriodicLoop):
     def __init__(
         self,
         queues: QueueDirectory,
@@ -69,6 +70,8 @@ class Consumer:
         retry_delay: Callable[[int], int] = DEFAULT_RETRY_DELAY,
         shutdown_grace_seconds: float = 30.0,
     ) -> None:
+        # A pass is one long poll; an unreachable broker is asked again every second.
+        super().__init__(0.0, min_backoff_seconds=1.0, max_backoff_seconds=1.0)
         self.queues = queues
         self.queue = queue
         self.handler = handler
@@ -77,51 +80,40 @@ class Consumer:
         self.retry_delay = retry_delay
         self.shutdown_grace_seconds = shutdown_grace_seconds
         self.heartbeat_seconds = max(queue.visibility_timeout_seconds / 3, 1)
+        self._url: str | None = None
         self._inflight: set[asyncio.Task[None]] = set()
-        self._stopping = asyncio.Event()
         self._deletes = Coalescer(self._delete, max_items=MAX_BATCH_SIZE)
+
+    @property
+    def name(self) -> str:
+        return f"Consumer({self.queue.name})"
 
     @property
     def in_flight(self) -> int:
         return len(self._inflight)
 
-    def stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        client = self.queues.client
-        url = await self._queue_url()
-        while url is not None and not self._stopping.is_set():
-            free = self.concurrency - len(self._inflight)
-            if free <= 0:
-                await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
-                continue
-            messages = await self._receive_unless_stopped(
-                client.receive_message(
-                    QueueUrl=url,
-                    MaxNumberOfMessages=min(MAX_BATCH_SIZE, free),
-                    WaitTimeSeconds=self.wait_time_seconds,
-                    VisibilityTimeout=self.queue.visibility_timeout_seconds,
-                    AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
-                    MessageAttributeNames=list(TRACE_ATTRIBUTE_NAMES),
-                )
+    async def run_once(self) -> None:
+        """Receive as many messages as there are free slots, and start handling each."""
+        if self._url is None:
+            self._url = await self.queues.url(self.queue.name)
+        free = self.concurrency - len(self._inflight)
+        if free <= 0:
+            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+            return
+        messages = await self._receive_unless_stopped(
+            self.queues.client.receive_message(
+                QueueUrl=self._url,
+                MaxNumberOfMessages=min(MAX_BATCH_SIZE, free),
+                WaitTimeSeconds=self.wait_time_seconds,
+                VisibilityTimeout=self.queue.visibility_timeout_seconds,
+                AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
+                MessageAttributeNames=list(TRACE_ATTRIBUTE_NAMES),
             )
-            for message in messages:
-                task = asyncio.create_task(self._handle(url, message))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
-        await self._drain()
-
-    async def _queue_url(self) -> str | None:
-        backoff = 0.5
-        while not self._stopping.is_set():
-            try:
-                return await self.queues.url(self.queue.name)
-            except Exception:
-                logger.warning("queue %s unreachable; retrying", self.queue.name, exc_info=True)
-                await self._sleep_unless_stopped(backoff)
-                backoff = min(backoff * 2, 10)
-        return None
+        )
+        for message in messages:
+            task = asyncio.create_task(self._handle(self._url, message))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
 
     async def _receive_unless_stopped(self, request: Awaitable[Any]) -> list[dict[str, Any]]:
         receive = asyncio.ensure_future(request)
@@ -136,18 +128,10 @@ class Consumer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await receive
             return []
-        try:
-            return list(receive.result().get("Messages", []))
-        except Exception:
-            logger.warning("receive from %s failed", self.queue.name, exc_info=True)
-            await self._sleep_unless_stopped(1.0)
-            return []
+        return list(receive.result().get("Messages", []))
 
-    async def _sleep_unless_stopped(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-
-    async def _drain(self) -> None:
+    async def after_stop(self) -> None:
+        """Let the messages in hand finish (within the grace), then cancel the rest."""
         if not self._inflight:
             return
         _, pending = await asyncio.wait(set(self._inflight), timeout=self.shutdown_grace_seconds)

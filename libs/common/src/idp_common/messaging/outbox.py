@@ -5,9 +5,9 @@ table catches what a crash or an outage left."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from idp_common.db import Database, insert_at_commit, new_id, utcnow
+from idp_common.loops import PeriodicLoop
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import (
     OutgoingMessage,
@@ -94,7 +95,7 @@ def add_event(
     add_outbox_row(session, tables, outbox_row(queue, event))
 
 
-class OutboxRelay:
+class OutboxRelay(PeriodicLoop):
     """Publishes committed outbox rows and deletes them once the broker has them.
 
     A commit hands its rows to the relay in memory and wakes it, so they are sent without
@@ -112,14 +113,17 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
         max_backoff_seconds: float = 10.0,
     ) -> None:
+        super().__init__(
+            poll_seconds,
+            min_backoff_seconds=poll_seconds,
+            max_backoff_seconds=max_backoff_seconds,
+        )
         self.db = db
         self.table = tables.outbox
         self.publisher = publisher
-        self.poll_seconds = poll_seconds
-        self.max_backoff_seconds = max_backoff_seconds
         self._held: dict[uuid.UUID, OutboxRow] = {}
-        self._wakeup = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self._sweep_cutoff: timedelta | None = None  # the first sweep takes every row
+        self._next_sweep = 0.0
         event.listen(db.sync_session_class, "after_commit", self._after_commit)
         event.listen(db.sync_session_class, "after_rollback", self._after_rollback)
 
@@ -128,38 +132,24 @@ class OutboxRelay:
         for row in rows[: max(MAX_HELD_ROWS - len(self._held), 0)]:
             self._held[row.id] = row
         if rows:
-            self._wakeup.set()
+            self.wake()
 
     def _after_rollback(self, session: Session) -> None:
         session.info.pop(_PENDING, None)
 
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wakeup.set()
+    async def run_once(self) -> None:
+        await self._relay(list(self._held.values()))
+        if time.monotonic() >= self._next_sweep:
+            await self._sweep(self._sweep_cutoff)
+            self._sweep_cutoff = SWEEP_AFTER
+            self._next_sweep = time.monotonic() + self.period_seconds
 
-    async def run(self) -> None:
-        backoff = 0.0
-        cutoff: timedelta | None = None  # the first sweep takes every row, whatever its age
-        next_sweep = 0.0
-        clock = asyncio.get_running_loop().time
-        while True:
-            self._wakeup.clear()
-            try:
-                await self._relay(list(self._held.values()))
-                if clock() >= next_sweep:
-                    await self._sweep(cutoff)
-                    cutoff, next_sweep = SWEEP_AFTER, clock() + self.poll_seconds
-                backoff = 0.0
-            except Exception:
-                backoff = min(max(backoff * 2, self.poll_seconds), self.max_backoff_seconds)
-                logger.warning("outbox relay failed; retrying in %.1fs", backoff, exc_info=True)
-            if self._stopping.is_set():
-                return
-            timeout = backoff or max(next_sweep - clock(), 0.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    (self._stopping if backoff else self._wakeup).wait(), timeout
-                )
+    async def after_stop(self) -> None:
+        """Send what was committed up to the stop (the consumers stop first)."""
+        try:
+            await self._relay(list(self._held.values()))
+        except Exception:
+            logger.warning("outbox relay could not flush at stop; the sweep sends it later")
 
     async def relay_pending(self) -> int:
         """Publish every pending row of the table, whatever its age; returns how many the
