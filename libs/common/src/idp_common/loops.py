@@ -29,10 +29,14 @@ class PeriodicLoop:
         period_seconds: float,
         *,
         first_delay_seconds: float = 0.0,
+        fixed_delay: bool = False,
         min_backoff_seconds: float = 0.5,
         max_backoff_seconds: float = 10.0,
     ) -> None:
+        """``fixed_delay``: wait the whole period after each pass, rather than start passes
+        a period apart."""
         self.period_seconds = period_seconds
+        self.fixed_delay = fixed_delay
         self.first_delay_seconds = first_delay_seconds
         self.min_backoff_seconds = min_backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
@@ -86,7 +90,7 @@ class PeriodicLoop:
             passes += 1
             if loops is not None and passes >= loops:
                 break
-            elapsed = time.monotonic() - started
+            elapsed = 0.0 if self.fixed_delay else time.monotonic() - started
             if self.period_seconds and elapsed > self.period_seconds:
                 logger.warning(
                     "%s took %.1fs, longer than its period (%.1fs)",

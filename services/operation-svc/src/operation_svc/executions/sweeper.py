@@ -25,7 +25,9 @@ class LostExecutionSweeper(PeriodicLoop):
         # Heartbeats cannot reach a service that is down: after a start, listen for
         # lost_after before judging (a restart after an outage would otherwise declare every
         # running execution lost).
-        super().__init__(interval_seconds, first_delay_seconds=lost_after_seconds)
+        # A full interval between sweeps: heartbeats queued behind a stall land before the
+        # next one.
+        super().__init__(interval_seconds, first_delay_seconds=lost_after_seconds, fixed_delay=True)
         self.db = db
         self.lost_after = timedelta(seconds=lost_after_seconds)
         self._previous: float | None = None
