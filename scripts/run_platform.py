@@ -52,6 +52,7 @@ def environment(data: Path, sqs_port: int, ports: dict[str, int]) -> dict[str, s
         "SQS_SECRET_ACCESS_KEY": "local",
         "SQS_CREATE_QUEUES": "true",
         "PANEL_SEED_DEMO": "true",
+        "SECRETS_FILE_ROOT": str(data / "secrets"),
         "OPERATION_SEED_DEMO": "true",
         "WORKER_OPERATION_API_URL": f"http://127.0.0.1:{ports['operation-svc']}",
         "PANEL_OPERATION_API_URL": f"http://127.0.0.1:{ports['operation-svc']}",
@@ -99,6 +100,7 @@ def main() -> int:
     data = Path(os.environ.get("IDP_DATA_DIR", ROOT / "data")).resolve()
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    (data / "secrets" / "demo").mkdir(parents=True, exist_ok=True)  # the demo tenant's files
     sqs_port = int(os.environ.get("SQS_PORT", "9324"))
     ports = {
         name: int(os.environ.get(f"{prefix}PORT", default))

@@ -251,13 +251,13 @@ async def test_auth_uses_a_secret_reference_and_never_returns_a_value(
     api: httpx.AsyncClient, upstream: tuple[Upstream, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake, url = upstream
-    monkeypatch.setenv("IDP_TEST_UPSTREAM_TOKEN", "s3cr3t-token-value")
+    monkeypatch.setenv("IDP_SECRET_ACME__UPSTREAM_TOKEN", "s3cr3t-token-value")
     source_id = await source(
         api,
         **regions(url),
         auth_config={
             "type": "bearer",
-            "secret": {"provider": "env", "key": "IDP_TEST_UPSTREAM_TOKEN"},
+            "secret": {"provider": "env", "key": "IDP_SECRET_ACME__UPSTREAM_TOKEN"},
         },
     )
     await resolve(api, source_id)
@@ -325,11 +325,14 @@ async def test_a_patch_changes_the_mapping_and_the_next_resolve_follows_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake, url = upstream
-    monkeypatch.setenv("IDP_TEST_UPSTREAM_TOKEN", "s3cr3t-token-value")
+    monkeypatch.setenv("IDP_SECRET_ACME__UPSTREAM_TOKEN", "s3cr3t-token-value")
     source_id = await source(api, **regions(url))
     await resolve(api, source_id)
     assert (await resolve(api, source_id)).json()["cached"] is True
-    auth = {"type": "bearer", "secret": {"provider": "env", "key": "IDP_TEST_UPSTREAM_TOKEN"}}
+    auth = {
+        "type": "bearer",
+        "secret": {"provider": "env", "key": "IDP_SECRET_ACME__UPSTREAM_TOKEN"},
+    }
     patched = await api.patch(
         f"/api/v1/datasources/{source_id}",
         json={"value_expr": "name", "label_expr": "id", "auth_config": auth},

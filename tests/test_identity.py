@@ -109,7 +109,7 @@ async def seed(platform: Platform, headers: dict[str, str] = ADMIN) -> dict[str,
     secret = await created(
         await platform.operation.post(
             "/api/v1/secrets",
-            json={"slug": "db-password", "provider": "env", "key": "DB_PASSWORD"},
+            json={"slug": "db-password", "provider": "env", "key": "IDP_SECRET_ACME__DB_PASSWORD"},
             headers=headers,
         )
     )
@@ -134,7 +134,7 @@ async def test_roles_gate_what_each_principal_may_do(platform: Platform) -> None
         "source_type": "static",
         "options": [{"value": "a", "label": "A"}],
     }
-    secret = {"slug": "s2", "provider": "env", "key": "X"}
+    secret = {"slug": "s2", "provider": "env", "key": "IDP_SECRET_ACME__X"}
     api_key = {"name": "ci", "roles": ["viewer"]}
     manage = [
         (ops, "POST", "/api/v1/templates", template),

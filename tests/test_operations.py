@@ -542,7 +542,7 @@ async def test_secrets_reach_the_child_and_never_the_output(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret_value = "p4ss:w0rd/with spaces&more"
-    monkeypatch.setenv("IDP_TEST_DB_PASSWORD", secret_value)
+    monkeypatch.setenv("IDP_SECRET_ACME__DB_PASSWORD", secret_value)
     created = await template(
         platform,
         "leaky",
@@ -550,7 +550,7 @@ async def test_secrets_reach_the_child_and_never_the_output(
     )
     secret = await platform.operation.post(
         "/api/v1/secrets",
-        json={"slug": "db", "provider": "env", "key": "IDP_TEST_DB_PASSWORD"},
+        json={"slug": "db", "provider": "env", "key": "IDP_SECRET_ACME__DB_PASSWORD"},
         headers=ADMIN,
     )
     mapping = await platform.operation.post(

@@ -71,8 +71,8 @@ class Workers:
             "SQS_SECRET_ACCESS_KEY": "test",
             "SQS_QUEUE_PREFIX": sqs.queue_prefix,
             "SQS_RETRY_BASE_SECONDS": "0",
-            "IDP_TEST_SECRET": 'correct-horse/battery staple&"quoted"',
-            "IDP_TEST_MULTILINE_SECRET": "first-secret-line\nsecond-secret-line",
+            "IDP_SECRET_ACME__SECRET": 'correct-horse/battery staple&"quoted"',
+            "IDP_SECRET_ACME__MULTILINE": "first-secret-line\nsecond-secret-line",
         }
         with (self.tmp / f"worker-{port}.log").open("wb") as log:
             process = subprocess.Popen([str(WORKER), "serve"], env=env, stdout=log, stderr=log)
@@ -295,7 +295,7 @@ async def test_secrets_in_every_form_are_masked_in_logs_and_errors(
     script.chmod(0o644)
     slug = await template(api, f"python3 {script}")
     template_id = (await api.get("/api/v1/templates", headers=ADMIN)).json()["items"][0]["id"]
-    for env_var, key in (("S", "IDP_TEST_SECRET"), ("M", "IDP_TEST_MULTILINE_SECRET")):
+    for env_var, key in (("S", "IDP_SECRET_ACME__SECRET"), ("M", "IDP_SECRET_ACME__MULTILINE")):
         secret = await api.post(
             "/api/v1/secrets",
             json={"slug": f"s-{uuid.uuid4().hex[:6]}", "provider": "env", "key": key},

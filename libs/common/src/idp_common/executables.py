@@ -45,7 +45,7 @@ class ExecutableAllowlist:
     def check_configuration(self) -> None:
         """Refuse an allowlist or search path that cannot be compared safely (settings check)."""
         for entry in self.entries:
-            if not (_NAME.match(entry) or _is_normal_absolute(entry)):
+            if not (_NAME.fullmatch(entry) or _is_normal_absolute(entry)):
                 raise ValueError(
                     f"{self.setting}: {entry!r} is neither a program name nor a normalized "
                     "absolute path"

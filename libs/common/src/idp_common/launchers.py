@@ -118,7 +118,7 @@ def is_launcher(text: str) -> bool:
 
 def unsafe_variable(name: str) -> bool:
     """Whether setting ``name`` in a command's environment could change the code it runs."""
-    return bool(_LOADER_VARIABLES.match(name))
+    return bool(_LOADER_VARIABLES.fullmatch(name))
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.readiness_checks["cache"] = store.ping
         app.state.resolver = OptionsResolver(
             OptionsCache(store),
-            SecretResolver(),
+            SecretResolver(settings.secret_store),
             allowed_hosts=settings.outbound_allowed_hosts,
             response_cap_bytes=settings.response_cap_bytes,
         )

@@ -1,6 +1,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from idp_common.secret_values import SecretStoreSettings
 from idp_common.settings import DatabaseServiceSettings
 
 
@@ -16,6 +17,7 @@ class DatasourceSettings(DatabaseServiceSettings):
     outbound_allowed_hosts: list[str] = Field(
         default=[], description="Upstream hosts allowed even on internal addresses."
     )
+    secret_store: SecretStoreSettings = Field(default_factory=SecretStoreSettings)
     response_cap_bytes: int = Field(
         default=2 * 1024 * 1024, ge=1024, description="Largest upstream response read."
     )

@@ -63,7 +63,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ):
         operations = OperationClient(http, token, worker_id)
         running = RunningExecutions(operations)
-        secrets = SecretResolver(await stack.enter_async_context(secrets_manager(settings)))
+        secrets = SecretResolver(
+            settings.secret_store, await stack.enter_async_context(secrets_manager(settings))
+        )
         handler = JobHandler(settings, worker_id, operations, bus.publisher, running, secrets)
         consumer = bus.consumer(
             OPERATION_JOBS,

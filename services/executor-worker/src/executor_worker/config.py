@@ -7,6 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from idp_common.executables import ExecutableAllowlist
 from idp_common.sealing import load_private_key
+from idp_common.secret_values import SecretStoreSettings
 from idp_common.settings import (
     DEFAULT_ALLOWED_EXECUTABLES,
     DEFAULT_EXECUTABLE_PATH,
@@ -67,6 +68,7 @@ class WorkerSettings(ServiceSettings):
     outbound_allowed_hosts: list[str] = Field(
         default=[], description="Hosts http operations may reach even on internal addresses."
     )
+    secret_store: SecretStoreSettings = Field(default_factory=SecretStoreSettings)
     secrets_manager_region: str | None = Field(
         default=None, description="Region of AWS Secrets Manager; None disables that provider."
     )

@@ -111,11 +111,16 @@ class JobHandler:
             self.publisher, tenant=event.tenant, execution_id=job.execution_id, source=SOURCE
         )
         try:
-            result = await self._run(job, batcher, stop)
+            result = await self._run(event.tenant, job, batcher, stop)
         except asyncio.CancelledError:
             # Shutdown grace ran out: the process group is already killed; say so, then stop.
             await asyncio.shield(self._finish(job, RunResult.refused(SHUTDOWN_REASON), batcher))
             raise
+        except Exception as exc:
+            # Claimed, so it must end here: left unreported it would only be declared lost.
+            # The reason names the error's type only: its text could hold an opened secret.
+            logger.exception("execution %s could not be run", job.execution_id)
+            result = RunResult.refused(f"the worker could not run it ({type(exc).__name__})")
         finally:
             self.running.finish(job.execution_id)
             IN_FLIGHT.dec()
@@ -148,7 +153,7 @@ class JobHandler:
         await batcher.close(finished)
 
     async def _run(
-        self, job: ExecutionRequested, batcher: LogBatcher, stop: asyncio.Event
+        self, tenant: str, job: ExecutionRequested, batcher: LogBatcher, stop: asyncio.Event
     ) -> RunResult:
         timeout_seconds = min(job.timeout_seconds, self.settings.default_timeout_seconds)
         if job.http is not None:
@@ -168,7 +173,7 @@ class JobHandler:
         except CommandRefused as refused:
             return RunResult.refused(f"refused by this worker: {refused}")
         try:
-            secret_env = await self.secrets.resolve(job.secrets)
+            secret_env = await self.secrets.resolve(tenant, job.secrets)
             secret_env |= _opened(self.opening_keys, job.sealed_env)
         except (SecretUnavailable, UnsealFailed) as exc:
             return RunResult.refused(str(exc))

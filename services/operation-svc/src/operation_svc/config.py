@@ -5,6 +5,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from idp_common.executables import ExecutableAllowlist
+from idp_common.secret_values import SecretStoreSettings
 from idp_common.settings import (
     DEFAULT_ALLOWED_EXECUTABLES,
     DEFAULT_EXECUTABLE_PATH,
@@ -33,6 +34,7 @@ class OperationSettings(SealingServiceSettings):
         description="Hosts an HTTP template may name although they are not public (keep it "
         "equal to WORKER_OUTBOUND_ALLOWED_HOSTS, which the workers enforce at every call).",
     )
+    secret_store: SecretStoreSettings = Field(default_factory=SecretStoreSettings)
     max_timeout_seconds: float = Field(
         default=3600, gt=0, description="Longest timeout a template may ask for."
     )

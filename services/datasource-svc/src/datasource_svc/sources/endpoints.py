@@ -25,6 +25,7 @@ from idp_common.errors import Conflict, ProblemError, ValidationFailed, field_er
 from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.rate_limit import ResolveRateLimit
 from idp_common.repository import TenantRepository
+from idp_common.secret_values import refuse_unconfined
 
 router = APIRouter(prefix="/api/v1/datasources", tags=["datasources"])
 
@@ -46,6 +47,15 @@ def _resolver(request: Request) -> OptionsResolver:
     return resolver
 
 
+def _refuse_unconfined_secret(definition: DataSourceIn, request: Request, tenant: str) -> None:
+    if definition.auth_config is not None:
+        reference = definition.auth_config.secret
+        store = request.app.state.settings.secret_store
+        refuse_unconfined(
+            store, tenant, reference.provider, reference.key, "auth_config.secret.key"
+        )
+
+
 def _refuse_internal_endpoint(definition: DataSourceIn, request: Request) -> None:
     internal = definition.literal_internal_host()
     if internal and internal not in _resolver(request).allowed_hosts:
@@ -61,6 +71,7 @@ async def create_data_source(
 ) -> DataSourceOut:
     """Define a data source that fills a dynamic field's options."""
     _refuse_internal_endpoint(data, request)
+    _refuse_unconfined_secret(data, request, principal.tenant)
     sources = DataSourceRepository(session, principal.tenant)
     if await sources.get_by_slug(data.slug) is not None:
         raise Conflict(f"A data source with slug {data.slug!r} already exists.")
@@ -111,6 +122,7 @@ async def update_data_source(
         errors = [error | {"loc": ("body", *error["loc"])} for error in exc.errors()]
         raise RequestValidationError(errors) from None
     _refuse_internal_endpoint(definition, request)
+    _refuse_unconfined_secret(definition, request, principal.tenant)
     if definition.slug != source.slug and await sources.get_by_slug(definition.slug) is not None:
         raise Conflict(f"A data source with slug {definition.slug!r} already exists.")
     for name, value in definition.model_dump(include=set(changes)).items():

@@ -78,7 +78,7 @@ async def _auth_headers(source: DataSource, secrets: SecretResolver) -> dict[str
         return {}
     binding = SecretBinding(env_var="SECRET", **config["secret"])
     try:
-        secret = (await secrets.resolve([binding]))["SECRET"]
+        secret = (await secrets.resolve(source.tenant, [binding]))["SECRET"]
     except SecretUnavailable as exc:
         raise UpstreamFailed(f"the source's secret is unavailable: {exc}") from None
     if config["type"] == "bearer":

@@ -137,7 +137,7 @@ def _split(template: str) -> list[str]:
         lexer = shlex.shlex(template, posix=False)
         lexer.whitespace_split = True
         for token in lexer:
-            if _SHELL_OPERATOR.match(token):
+            if _SHELL_OPERATOR.fullmatch(token):
                 raise Refusal(
                     "shell_operator",
                     f"{token!r} is shell syntax, but no shell runs: it would reach the program "

@@ -70,7 +70,7 @@ def compile_http(spec: Mapping[str, Any], parameters: Sequence[ParameterSpec]) -
     headers = {name: normalize_placeholders(str(value)) for name, value in written_headers.items()}
     body = _map_strings(spec.get("body"), normalize_placeholders)
     for name in headers:
-        if not HEADER_NAME.match(name) or name.lower() in FORBIDDEN_HEADERS:
+        if not HEADER_NAME.fullmatch(name) or name.lower() in FORBIDDEN_HEADERS:
             raise Refusal("header_name", f"{name!r} cannot be set")
     declared = {parameter.name for parameter in parameters}
     texts = [url, *headers.values(), *_strings(body)]

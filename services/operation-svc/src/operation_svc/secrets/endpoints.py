@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import delete, select
 
 from idp_common.audit import record_audit
@@ -14,6 +14,7 @@ from idp_common.dependencies import SessionDep
 from idp_common.errors import Conflict, NotFound
 from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.repository import TenantRepository
+from idp_common.secret_values import refuse_unconfined
 from operation_svc.models import AuditEntry, SecretMapping, SecretRef
 from operation_svc.secrets.schemas import MappingIn, MappingOut, SecretIn, SecretOut
 from operation_svc.templates.repository import TemplateRepository
@@ -30,8 +31,13 @@ class MappingRepository(TenantRepository[SecretMapping]):
 
 
 @router.post("/secrets", status_code=status.HTTP_201_CREATED)
-async def create_secret(data: SecretIn, session: SessionDep, principal: Admin) -> SecretOut:
-    """Register where a secret lives (provider and key)."""
+async def create_secret(
+    data: SecretIn, request: Request, session: SessionDep, principal: Admin
+) -> SecretOut:
+    """Register where a secret lives (provider and key), inside this tenant's confinement
+    (see SECRETS_ENV_PREFIX, SECRETS_FILE_ROOT, SECRETS_AWS_PREFIX)."""
+    store = request.app.state.settings.secret_store
+    refuse_unconfined(store, principal.tenant, data.provider, data.key, "key")
     secrets = SecretRepository(session, principal.tenant)
     if await secrets.get_by_slug(data.slug) is not None:
         raise Conflict(f"A secret with slug {data.slug!r} already exists.")
