@@ -10,6 +10,10 @@
    at a time (the worker's receive -> spawn histogram), a burst created by concurrent clients
    while the worker runs them, and a backlog queued while the worker is paused, then drained.
 
+4. Command output (``scripts/bench_output.py``): MiB/s and the worker's CPU per MiB for a
+   flood drained past the cap and for lines forwarded with masking, and a trivial run's
+   latency beside a flooding run.
+
 Each load prints the CPU each process spent per execution and the machine-wide CPU (which
 also counts the commands the worker starts, the kernel and this load generator).
 
@@ -19,7 +23,7 @@ with 16 slots), so under a burst the slots, not the CPU, set the worker's rate.
 
 Usage: .venv/bin/python scripts/bench.py [--backend sqlite|postgres] [--events N]
        [--submissions N] [--concurrency N] [--executions N] [--worker-slots N]
-       [--only outbox|panel|worker]
+       [--output-megabytes N] [--only outbox|panel|worker|output]
 """
 
 from __future__ import annotations
@@ -48,12 +52,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from idp_common.db import Database
+from idp_common.loops import Supervisor
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.outbox import OutboxRelay, add_event
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
-from idp_common.runtime import open_messaging, run_in_background
+from idp_common.runtime import open_messaging
 from idp_common.telemetry import configure_logging
 from operation_svc.models import messaging
+from scripts.bench_output import output_throughput
 from tests.harness import (
     ROOT,
     LocalSQSServer,
@@ -119,7 +125,7 @@ async def outbox_latency(backend: str, tmp: Path, server: LocalSQSServer, count:
         db = Database(url)
         relay = OutboxRelay(db, messaging, bus.publisher, poll_seconds=5)
         committed: dict[str, float] = {}
-        async with run_in_background(bus.consumer(PANEL_SUBMISSIONS, handler), relay):
+        async with Supervisor([bus.consumer(PANEL_SUBMISSIONS, handler), relay]).running():
             await asyncio.sleep(0.3)
             for _ in range(count):
                 event = Event(type="bench.happened", source="urn:bench", tenant="t", data={})
@@ -486,7 +492,8 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--executions", type=int, default=500)
     parser.add_argument("--worker-slots", type=int, default=32)
-    parser.add_argument("--only", choices=["outbox", "panel", "worker"], default=None)
+    parser.add_argument("--output-megabytes", type=int, default=200)
+    parser.add_argument("--only", choices=["outbox", "panel", "worker", "output"], default=None)
     args = parser.parse_args()
     os.environ["WORKER_CONCURRENCY"] = str(args.worker_slots)
     configure_logging("bench", "WARNING")
@@ -512,6 +519,9 @@ async def main() -> None:
                 await worker_throughput(
                     Path(tmp), args.executions, args.concurrency, args.worker_slots
                 )
+            if args.only in (None, "output"):
+                print("Command output read by the worker's runner (this process's CPU only):")
+                await output_throughput(args.output_megabytes)
     finally:
         server.stop()
 

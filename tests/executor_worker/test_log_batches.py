@@ -39,8 +39,8 @@ def batcher(publisher: Any, execution_id: uuid.UUID) -> LogBatcher:
 async def test_a_short_run_sends_its_lines_inside_the_finish() -> None:
     publisher, execution_id = RecordingPublisher(), uuid.uuid4()
     lines = batcher(publisher, execution_id)
-    await lines.add("stdout", "hello")
-    await lines.add("stderr", "warning")
+    await lines.add("stdout", ["hello"])
+    await lines.add("stderr", ["warning"])
     await lines.close(finish(execution_id, lines.line_count))
     [only] = publisher.sent
     finished = ExecutionFinished.from_event(only)
@@ -55,7 +55,7 @@ async def test_a_long_run_sends_log_events_then_the_rest_with_the_finish() -> No
     publisher, execution_id = RecordingPublisher(), uuid.uuid4()
     lines = batcher(publisher, execution_id)
     for n in range(MAX_LINES + 5):
-        await lines.add("stdout", f"line {n}")
+        await lines.add("stdout", [f"line {n}"])
     await lines.close(finish(execution_id, lines.line_count))
     log, last = publisher.sent
     seqs = [line.seq for line in ExecutionLog.from_event(log).lines]

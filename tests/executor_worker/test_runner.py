@@ -9,47 +9,8 @@ import subprocess
 import sys
 import time
 
-from executor_worker.runner import MAX_LINE_BYTES, RunResult, resolve_programs, run_command
-from executor_worker.sandbox import Sandbox
-from idp_common.executables import ExecutableAllowlist
-
-PATH = "/usr/local/bin:/usr/bin:/bin"
-SANDBOX = Sandbox(
-    cpu_seconds=5,
-    memory_bytes=256 * 1024 * 1024,
-    processes=64,
-    file_bytes=1024 * 1024,
-    open_files=64,
-    uid_first=200_000,
-    uid_count=100_000,
-)
-
-
-async def run(
-    argv: list[str],
-    *,
-    timeout: float = 10,
-    cap: int = 1 << 20,
-    hard_limit: int = 64 << 20,
-    env: dict[str, str] | None = None,
-) -> tuple[RunResult, list[tuple[str, str]]]:
-    lines: list[tuple[str, str]] = []
-
-    async def sink(stream: str, text: str) -> None:
-        lines.append((stream, text))
-
-    allowlist = ExecutableAllowlist((argv[0],), PATH, "ALLOWED", "PATH")
-    result = await run_command(
-        resolve_programs(argv, allowlist),
-        env=env or {},
-        path=PATH,
-        timeout_seconds=timeout,
-        output_cap_bytes=cap,
-        output_hard_limit_bytes=hard_limit,
-        sandbox=SANDBOX,
-        sink=sink,
-    )
-    return result, lines
+from executor_worker.runner import MAX_LINE_BYTES
+from tests.executor_worker.commands import run
 
 
 async def test_output_is_streamed_by_line_and_the_exit_code_decides_the_status() -> None:
@@ -180,3 +141,31 @@ def test_the_worker_process_hides_its_proc_files_from_its_commands() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert shown.stdout.strip() == "0"  # PR_GET_DUMPABLE: not dumpable
+
+
+async def test_past_the_cap_stderr_is_still_read_to_name_the_limit_hit() -> None:
+    script = "yes | head -c 3000000; echo 'Cannot allocate memory' >&2; exit 1"
+    result, lines = await run(["sh", "-c", script], cap=1000)
+    assert result.truncated
+    assert result.output_bytes > 3_000_000
+    assert result.error == "stopped by the memory limit (256 MiB)"
+    assert lines[-1] == ("system", "[output truncated after 1000 lines, 1000 bytes]")
+
+
+async def test_a_flooding_run_does_not_hold_up_another() -> None:
+    flood = asyncio.create_task(run(["yes"], timeout=5, cap=4096, hard_limit=1 << 40))
+    await asyncio.sleep(0.5)  # flooding now
+    quick, lines = await run(["echo", "hi"])
+    assert not flood.done()
+    assert (quick.status, lines) == ("succeeded", [("stdout", "hi")])
+    flooded, _ = await flood
+    assert flooded.status == "timed_out"
+    assert flooded.output_bytes > 10 * 4096
+
+
+async def test_forwarded_lines_are_capped_too() -> None:
+    result, lines = await run(["seq", "1", "100000"], lines_cap=50)
+    assert [text for stream, text in lines if stream == "stdout"] == [str(n) for n in range(1, 51)]
+    assert lines[-1] == ("system", "[output truncated after 50 lines, 91 bytes]")
+    assert result.truncated
+    assert result.output_bytes == len("".join(f"{n}\n" for n in range(1, 100001)))

@@ -104,9 +104,12 @@ class ExecutionRequested(EventData):
         return self
 
 
+LogStream = Literal["stdout", "stderr", "system"]
+
+
 class LogLine(Payload):
     seq: int = Field(ge=0)
-    stream: Literal["stdout", "stderr", "system"]
+    stream: LogStream
     message: str
     timestamp: datetime
 

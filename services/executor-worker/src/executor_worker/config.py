@@ -39,7 +39,14 @@ class WorkerSettings(ServiceSettings):
         description="Where allowlisted names are found, and the commands' PATH.",
     )
     default_timeout_seconds: float = Field(default=300, gt=0, description="Wall-clock limit.")
-    output_cap_bytes: int = Field(default=1024 * 1024, description="Output forwarded per run.")
+    output_cap_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Output forwarded per run, in bytes."
+    )
+    output_cap_lines: int = Field(
+        default=20_000,
+        ge=1,
+        description="Output forwarded per run, in lines (each becomes a stored log line).",
+    )
     output_hard_limit_bytes: int = Field(
         default=64 * 1024 * 1024,
         description="Output beyond this ends the run (after the cap "

@@ -77,12 +77,11 @@ async def run_http(
         )
     except httpx.HTTPError as exc:
         return RunResult.refused(f"HTTP call failed: {type(exc).__name__}: {exc}")
-    await sink("system", f"HTTP {response.status_code} {response.reason_phrase}")
+    await sink("system", [f"HTTP {response.status_code} {response.reason_phrase}"])
     text = content.decode("utf-8", errors="replace")
-    for line in text.splitlines():
-        await sink("stdout", line)
+    await sink("stdout", text.splitlines())
     if truncated:
-        await sink("system", f"[response truncated after {output_cap_bytes} bytes]")
+        await sink("system", [f"[response truncated after {output_cap_bytes} bytes]"])
     return RunResult(
         "succeeded" if response.is_success else "failed",
         None,

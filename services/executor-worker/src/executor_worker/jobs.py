@@ -17,7 +17,13 @@ from executor_worker.http_runner import run_http
 from executor_worker.log_batches import LogBatcher
 from executor_worker.masking import SecretMasker
 from executor_worker.operation_client import OperationClient
-from executor_worker.runner import CommandRefused, RunResult, resolve_programs, run_command
+from executor_worker.runner import (
+    CommandRefused,
+    OutputLimits,
+    RunResult,
+    resolve_programs,
+    run_command,
+)
 from executor_worker.running import RunningExecutions
 from executor_worker.sandbox import Sandbox
 from idp_common.events import (
@@ -83,6 +89,9 @@ class JobHandler:
         self.running = running
         self.secrets = secrets
         self.opening_keys = settings.opening_keys()
+        self.output_limits = OutputLimits(
+            settings.output_cap_bytes, settings.output_cap_lines, settings.output_hard_limit_bytes
+        )
         self.sandbox = Sandbox(
             cpu_seconds=settings.limit_cpu_seconds,
             memory_bytes=settings.limit_memory_bytes,
@@ -178,20 +187,16 @@ class JobHandler:
         except (SecretUnavailable, UnsealFailed) as exc:
             return RunResult.refused(str(exc))
         masker = SecretMasker(secret_env.values())
-
-        async def masked_sink(stream: str, text: str) -> None:
-            await batcher.add(stream, masker.mask(text))
-
         with tracer.start_as_current_span("run", attributes={"process.executable.path": argv[0]}):
             result = await run_command(
                 argv,
                 env=job.env | secret_env,
                 path=self.settings.path,
                 timeout_seconds=timeout_seconds,
-                output_cap_bytes=self.settings.output_cap_bytes,
-                output_hard_limit_bytes=self.settings.output_hard_limit_bytes,
+                limits=self.output_limits,
                 sandbox=self.sandbox,
-                sink=masked_sink,
+                sink=batcher.add,
+                masker=masker,
                 stop=stop,
             )
         return result.masked(masker)

@@ -9,8 +9,11 @@ import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from idp_common.events import ExecutionFinished, ExecutionLog, LogLine
+from pydantic import TypeAdapter
+
+from idp_common.events import ExecutionFinished, ExecutionLog, LogLine, LogStream
 from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.topology import EXECUTION_EVENTS
 
@@ -19,6 +22,10 @@ MAX_LINES = 200
 # stays well inside the 256 KiB SQS message limit.
 MAX_ENCODED_BYTES = 96 * 1024
 MAX_AGE_SECONDS = 0.1
+# Lines are held as plain dicts and validated into models a batch at a time (pydantic's core
+# does it per item for ~0.2 us; building each LogLine on arrival cost 2 us, most of a line's
+# cost in the worker).
+_LINES = TypeAdapter(list[LogLine])
 
 
 class LogBatcher:
@@ -29,7 +36,7 @@ class LogBatcher:
         self.tenant = tenant
         self.execution_id = execution_id
         self.source = source
-        self._lines: list[LogLine] = []
+        self._lines: list[dict[str, Any]] = []
         self._bytes = 0
         self._next_seq = 0
         self._lock = asyncio.Lock()
@@ -39,21 +46,19 @@ class LogBatcher:
     def line_count(self) -> int:
         return self._next_seq
 
-    async def add(self, stream: str, message: str) -> None:
+    async def add(self, stream: LogStream, messages: list[str]) -> None:
+        """Lines read together from one stream, in order."""
         async with self._lock:
-            self._lines.append(
-                LogLine(
-                    seq=self._next_seq,
-                    stream=stream,
-                    message=message,
-                    timestamp=datetime.now(UTC),
+            now = datetime.now(UTC)
+            for message in messages:
+                self._lines.append(
+                    {"seq": self._next_seq, "stream": stream, "message": message, "timestamp": now}
                 )
-            )
-            self._next_seq += 1
-            self._bytes += len(json.dumps(message))
-            if len(self._lines) >= MAX_LINES or self._bytes >= MAX_ENCODED_BYTES:
-                await self._flush_locked()
-            elif self._timer is None:
+                self._next_seq += 1
+                self._bytes += len(json.dumps(message))
+                if len(self._lines) >= MAX_LINES or self._bytes >= MAX_ENCODED_BYTES:
+                    await self._flush_locked()
+            if self._lines and self._timer is None:
                 self._timer = asyncio.create_task(self._flush_later())
 
     async def _flush_later(self) -> None:
@@ -71,13 +76,15 @@ class LogBatcher:
                 await self._timer
             self._timer = None
         async with self._lock:
-            last = finished.model_copy(update={"last_lines": self._lines})
+            last = finished.model_copy(update={"last_lines": _LINES.validate_python(self._lines)})
             self._lines, self._bytes = [], 0
             await self._publish(last)
 
     async def _flush_locked(self) -> None:
         if self._lines:
-            batch = ExecutionLog(execution_id=self.execution_id, lines=self._lines)
+            batch = ExecutionLog(
+                execution_id=self.execution_id, lines=_LINES.validate_python(self._lines)
+            )
             self._lines, self._bytes = [], 0
             await self._publish(batch)
 

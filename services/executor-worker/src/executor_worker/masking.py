@@ -1,42 +1,84 @@
-"""Secret values are masked in every line of output and every error: the raw value, its
-base64, URL-encoded and JSON-escaped forms, and each line of a multi-line secret."""
+"""Secret values are masked in every line of output and every error, in the forms a command
+is likely to print them: raw; base64 and base64url at each of the three alignments a value
+can take inside a longer encoded stream (the part of the encoding that the value alone
+determines); hex in lower and upper case; URL-encoded; JSON-escaped; and each line of a
+multi-line secret.
+
+Masking is a safety net, not a boundary: a command that means to leak a value can always
+transform it some other way (reverse it, encrypt it). Secrets stay out of argv, messages and
+the database by construction; masking catches the accidental echo. Output is masked as bytes
+before it is decoded, with one compiled pattern (one scan per line, none without secrets),
+and long lines are cut where no secret is (``safe_cut``), so a value never escapes by
+straddling a cut."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from idp_common.secret_values import MIN_SECRET_LENGTH
 
 MASK = "***"
+_ENCODERS: tuple[Callable[[bytes], bytes], ...] = (base64.b64encode, base64.urlsafe_b64encode)
+
+
+def _aligned_encodings(raw: bytes) -> set[str]:
+    """For base64 and base64url: the value encoded alone (with and without padding), and at
+    each offset (0, 1 or 2 bytes before the value in a longer encoded stream) the
+    characters whose 6 bits all come from the value."""
+    forms = set()
+    for encode in _ENCODERS:
+        alone = encode(raw).decode()
+        forms |= {alone, alone.rstrip("=")}
+        for offset in range(3):
+            encoded = encode(b"\0" * offset + raw).decode()
+            start = -(-offset * 8 // 6)  # the first character past the offset's bits
+            end = (offset + len(raw)) * 8 // 6  # the last character the value completes
+            forms.add(encoded[start:end])
+    return forms
 
 
 def _variants(value: str) -> set[str]:
     raw = value.encode()
     forms = {
         value,
-        base64.b64encode(raw).decode(),
-        base64.urlsafe_b64encode(raw).decode(),
-        base64.b64encode(raw).decode().rstrip("="),
         urllib.parse.quote(value, safe=""),
         urllib.parse.quote_plus(value),
         json.dumps(value)[1:-1],
+        raw.hex(),
+        raw.hex().upper(),
+        *_aligned_encodings(raw),
     }
     forms |= {line for line in value.splitlines() if len(line) >= MIN_SECRET_LENGTH}
-    return {form for form in forms if form}
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
 class SecretMasker:
     def __init__(self, values: Iterable[str] = ()) -> None:
         # Longest first, so a secret is masked whole before any of its parts.
-        self._forms = sorted(
+        forms = sorted(
             {form for value in values for form in _variants(value)}, key=len, reverse=True
         )
+        self._text = re.compile("|".join(map(re.escape, forms))) if forms else None
+        encoded = [form.encode() for form in forms]
+        self._bytes = re.compile(b"|".join(map(re.escape, encoded))) if forms else None
+        self._longest = max(map(len, encoded), default=0)
 
     def mask(self, text: str) -> str:
-        for form in self._forms:
-            if form in text:
-                text = text.replace(form, MASK)
-        return text
+        return self._text.sub(MASK, text) if self._text is not None else text
+
+    def mask_bytes(self, data: bytes) -> bytes:
+        return self._bytes.sub(MASK.encode(), data) if self._bytes is not None else data
+
+    def safe_cut(self, data: bytes, at: int) -> int:
+        """A position near ``at`` to cut ``data`` at without splitting a secret: before the
+        secret that would straddle ``at``, or after it when it starts the data."""
+        if self._bytes is None:
+            return at
+        for match in self._bytes.finditer(data, 0, at + self._longest):
+            if match.start() < at < match.end():
+                return match.start() or match.end()
+        return at

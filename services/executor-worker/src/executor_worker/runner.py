@@ -5,28 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from executor_worker.masking import SecretMasker
 from executor_worker.sandbox import Sandbox
+from idp_common.events import LogStream
 from idp_common.executables import ExecutableAllowlist, ExecutableRefused
 from idp_common.launchers import LaunchRefused, programs
 
-READ_CHUNK_BYTES = 64 * 1024
-STDERR_SAMPLE_CHARS = 4096
+READ_CHUNK_BYTES = 256 * 1024
+STDERR_SAMPLE_BYTES = 4096
 KILL_GRACE_SECONDS = 2.0
 MAX_LINE_BYTES = 16 * 1024
 EXCERPT_BYTES = 4096
+FORWARD_SLICE_LINES = 500
+DRAIN_BYTES_PER_SECOND = 256 * 1024 * 1024
 
-if TYPE_CHECKING:
-    from executor_worker.masking import SecretMasker
-
-LineSink = Callable[[str, str], Awaitable[None]]  # (stream, text)
+LineSink = Callable[[LogStream, list[str]], Awaitable[None]]  # (stream, lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,61 +73,114 @@ class CommandRefused(Exception):
     """The worker will not start this command; the message says why."""
 
 
-class _Output:
-    """Splits streams into lines and forwards them until the cap, then keeps draining (so
-    the child never blocks on a full pipe) up to a hard ceiling that ends the run."""
+@dataclass(frozen=True, slots=True)
+class OutputLimits:
+    """Output forwarded per run (bytes and lines), and the total after which it ends."""
 
-    def __init__(self, sink: LineSink, cap_bytes: int, hard_limit_bytes: int) -> None:
+    cap_bytes: int = 1024 * 1024
+    cap_lines: int = 20_000
+    hard_limit_bytes: int = 64 * 1024 * 1024
+
+
+class _Output:
+    """Splits streams into lines, masks them and forwards them until the cap; past it, only
+    counts what it drains (so the child never blocks on a full pipe, and a flood costs no
+    per-line work) and keeps the end of stderr, up to a hard ceiling that ends the run."""
+
+    def __init__(self, sink: LineSink, limits: OutputLimits, masker: SecretMasker) -> None:
         self.sink = sink
-        self.cap_bytes = cap_bytes
-        self.hard_limit_bytes = hard_limit_bytes
+        self.limits = limits
+        self.masker = masker
         self.forwarded = 0
+        self.forwarded_lines = 0
         self.total = 0
         self.truncated = False
-        self.stdout_head = bytearray()
-        self.stderr_tail = ""
+        self.stdout_head: list[str] = []
+        self._head_bytes = 0
+        self.stderr_tail = b""
         self.overflow = asyncio.Event()
+        self._drain_started: float | None = None
+        self._drained = 0
 
-    async def pump(self, stream: asyncio.StreamReader, name: str) -> None:
+    async def pump(self, stream: asyncio.StreamReader, name: LogStream) -> None:
         pending = b""
         while chunk := await stream.read(READ_CHUNK_BYTES):
             self.total += len(chunk)
-            if self.total > self.hard_limit_bytes:
+            if name == "stderr":
+                self.stderr_tail = (self.stderr_tail + chunk)[-STDERR_SAMPLE_BYTES:]
+            if self.total > self.limits.hard_limit_bytes:
                 # Keep reading and discarding until the killed child's pipe closes: asyncio
                 # only reports the exit once every pipe has reached EOF.
                 self.overflow.set()
                 continue
-            if name == "stdout" and len(self.stdout_head) < EXCERPT_BYTES:
-                self.stdout_head += chunk[: EXCERPT_BYTES - len(self.stdout_head)]
+            if self.truncated:
+                await self._pace_drain(len(chunk))
+                continue
             pending += chunk
-            while True:
-                cut = pending.find(b"\n")
-                if 0 <= cut < MAX_LINE_BYTES:
-                    await self._emit(name, pending[:cut])
-                    pending = pending[cut + 1 :]
-                elif len(pending) >= MAX_LINE_BYTES:  # a long line goes out in pieces
-                    await self._emit(name, pending[:MAX_LINE_BYTES])
-                    pending = pending[MAX_LINE_BYTES:]
-                else:
-                    break
-        if pending:
-            await self._emit(name, pending)
+            end = pending.rfind(b"\n")
+            if end >= 0:
+                # The complete lines are masked as one block: one scan per read, and a
+                # multi-line secret is masked whole. They go out a slice at a time, the
+                # event loop served in between, so a flood of short lines holds up no
+                # other run.
+                lines = self.masker.mask_bytes(pending[:end]).split(b"\n")
+                pending = pending[end + 1 :]
+                for start in range(0, len(lines), FORWARD_SLICE_LINES):
+                    await self._forward(name, lines[start : start + FORWARD_SLICE_LINES])
+                    await asyncio.sleep(0)
+            while (
+                len(pending) >= MAX_LINE_BYTES and not self.truncated
+            ):  # a long line goes out in pieces
+                cut = self.masker.safe_cut(pending, MAX_LINE_BYTES)
+                await self._forward(name, [self.masker.mask_bytes(pending[:cut])])
+                pending = pending[cut:]
+        if pending and not self.truncated:
+            await self._forward(name, [self.masker.mask_bytes(pending)])
 
-    async def _emit(self, name: str, line: bytes) -> None:
-        if self.truncated and name != "stderr":
-            return  # dropped; only stderr is still read, to name a limit that was hit
+    async def _pace_drain(self, size: int) -> None:
+        """Past the cap, read no faster than DRAIN_BYTES_PER_SECOND: a flood then costs a
+        fraction of a core (the child waits on its full pipe), not the worker's whole core."""
+        now = time.monotonic()
+        if self._drain_started is None:
+            self._drain_started, self._drained = now, 0
+        self._drained += size
+        ahead = self._drained / DRAIN_BYTES_PER_SECOND - (now - self._drain_started)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+    async def _forward(self, name: LogStream, lines: list[bytes]) -> None:
+        """Masked lines, as far as the cap allows; lines over MAX_LINE_BYTES in pieces."""
+        if max(map(len, lines)) > MAX_LINE_BYTES:
+            lines = [
+                line[start : start + MAX_LINE_BYTES]
+                for line in lines
+                for start in range(0, max(len(line), 1), MAX_LINE_BYTES)
+            ]
+        room = self.limits.cap_bytes - self.forwarded
+        sizes = list(map(len, lines))
+        if sum(sizes) > room:
+            kept = next(i for i, total in enumerate(itertools.accumulate(sizes)) if total > room)
+            lines, self.truncated = lines[:kept], True
+        if len(lines) > self.limits.cap_lines - self.forwarded_lines:
+            lines, self.truncated = lines[: self.limits.cap_lines - self.forwarded_lines], True
+        self.forwarded += sum(sizes[: len(lines)])
+        self.forwarded_lines += len(lines)
         # NUL cannot be stored in PostgreSQL text; U+FFFD marks it, as for invalid UTF-8.
-        text = line.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-        if name == "stderr":
-            self.stderr_tail = (self.stderr_tail + "\n" + text)[-STDERR_SAMPLE_CHARS:]
+        texts = [line.decode("utf-8", "replace").replace("\x00", "\ufffd") for line in lines]
+        if name == "stdout" and self._head_bytes < EXCERPT_BYTES:
+            self.stdout_head += texts
+            self._head_bytes += sum(len(text) + 1 for text in texts)
+        if texts:
+            await self.sink(name, texts)
         if self.truncated:
-            return
-        if self.forwarded + len(line) > self.cap_bytes:
-            self.truncated = True
-            await self.sink("system", f"[output truncated after {self.forwarded} bytes]")
-            return
-        self.forwarded += len(line)
-        await self.sink(name, text)
+            marker = (
+                f"[output truncated after {self.forwarded_lines} lines, {self.forwarded} bytes]"
+            )
+            await self.sink("system", [marker])
+
+    @property
+    def stdout_excerpt(self) -> str:
+        return "\n".join(self.stdout_head)[:EXCERPT_BYTES]
 
 
 def _kill_group(pgid: int) -> None:
@@ -150,18 +205,19 @@ async def run_command(
     env: Mapping[str, str],
     path: str,
     timeout_seconds: float,
-    output_cap_bytes: int,
-    output_hard_limit_bytes: int,
+    limits: OutputLimits,
     sandbox: Sandbox,
     sink: LineSink,
+    masker: SecretMasker | None = None,
     stop: asyncio.Event | None = None,
 ) -> RunResult:
     started = time.monotonic()
-    output = _Output(sink, output_cap_bytes, output_hard_limit_bytes)
+    output = _Output(sink, limits, masker or SecretMasker())
     with sandbox.account() as uid, tempfile.TemporaryDirectory(prefix="idp-run-") as workdir:
         process = await asyncio.create_subprocess_exec(
             *sandbox.wrap(argv, workdir, uid),
             stdin=asyncio.subprocess.DEVNULL,
+            limit=READ_CHUNK_BYTES,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=workdir,
@@ -193,12 +249,12 @@ async def run_command(
             sandbox.kill_leftovers(uid)  # also what left the group, so the pipes close now
         await _collect(process, everything)
     exit_code = process.returncode
-    limit = sandbox.limit_hit(exit_code, output.stderr_tail)
+    limit = sandbox.limit_hit(exit_code, output.stderr_tail.decode("utf-8", "replace"))
     error: str | None
     if overflow in done:
         status, error = (
             "failed",
-            f"output limit ({output_hard_limit_bytes // (1024 * 1024)} MiB) exceeded",
+            f"output limit ({limits.hard_limit_bytes // (1024 * 1024)} MiB) exceeded",
         )
     elif everything in done and everything.exception() is not None:
         status, error = "failed", f"output could not be streamed: {everything.exception()}"
@@ -214,7 +270,7 @@ async def run_command(
         status=status,
         exit_code=exit_code,
         duration_seconds=time.monotonic() - started,
-        stdout_excerpt=bytes(output.stdout_head).decode("utf-8", errors="replace"),
+        stdout_excerpt=output.stdout_excerpt,
         output_bytes=output.total,
         truncated=output.truncated or overflow in done,
         error=error,

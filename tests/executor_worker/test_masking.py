@@ -1,0 +1,95 @@
+"""Masking tried as a leaking command would: every base64 and base64url alignment, hex in
+both cases, values cut by long-line splitting or by the pipe, regex metacharacters, and
+overlapping secrets."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import random
+
+import pytest
+
+from executor_worker.masking import MASK, SecretMasker
+from executor_worker.runner import MAX_LINE_BYTES, RunResult
+from tests.executor_worker.commands import run
+
+SECRET = 'correct-horse/battery staple&"quoted"'
+
+
+def determined_part(encoded: str, offset: int, length: int) -> str:
+    """The characters of ``encoded`` set by the ``length`` bytes after ``offset`` alone."""
+    return encoded[-(-offset * 8 // 6) : (offset + length) * 8 // 6]
+
+
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode])
+@pytest.mark.parametrize("seed", range(12))
+def test_base64_at_every_alignment_is_masked(encode: object, seed: int) -> None:
+    rng = random.Random(seed)
+    prefix = os.urandom(rng.randrange(0, 7))
+    suffix = os.urandom(rng.randrange(0, 7))
+    encoded = encode(prefix + SECRET.encode() + suffix).decode()  # type: ignore[operator]
+    leaked = determined_part(encoded[len(prefix) // 3 * 4 :], len(prefix) % 3, len(SECRET))
+    masked = SecretMasker([SECRET]).mask(f"token: {encoded}")
+    assert leaked in encoded
+    assert leaked not in masked
+    assert MASK in masked
+
+
+@pytest.mark.parametrize("transform", [binascii.hexlify, lambda raw: binascii.hexlify(raw).upper()])
+def test_hex_in_either_case_is_masked(transform: object) -> None:
+    shown = transform(b"\x01" + SECRET.encode() + b"\x02").decode()  # type: ignore[operator]
+    masked = SecretMasker([SECRET]).mask(shown)
+    assert SECRET.encode().hex() not in masked.lower()
+
+
+def test_regex_metacharacters_in_a_secret_are_literal() -> None:
+    masker = SecretMasker(["a.b*c(d)[e]+f?"])
+    assert masker.mask("x a.b*c(d)[e]+f? y") == f"x {MASK} y"
+    assert masker.mask("aXbbbc(d)[e]f") == "aXbbbc(d)[e]f"
+
+
+def test_overlapping_secrets_leave_neither_whole() -> None:
+    masked = SecretMasker(["abcdef", "cdefgh"]).mask("abcdefgh and cdefgh")
+    assert "abcdef" not in masked
+    assert "cdefgh" not in masked
+
+
+def test_no_secret_no_work() -> None:
+    masker = SecretMasker()
+    assert masker.mask("anything") == "anything"
+    assert masker.safe_cut(b"x" * 100, 10) == 10
+
+
+async def test_a_secret_straddling_a_long_line_cut_is_masked_whole() -> None:
+    for before in (MAX_LINE_BYTES - 5, MAX_LINE_BYTES - 1, 0):
+        line = "x" * before + SECRET + "y" * 20
+        lines = await masked_run(["printf", "%s\\n", line])
+        text = "".join(message for stream, message in lines if stream == "stdout")
+        assert SECRET not in text
+        assert SECRET[:10] not in text
+        assert MASK in text
+
+
+async def test_a_secret_written_in_two_pieces_is_masked() -> None:
+    head, tail = SECRET[:7], SECRET[7:]
+    script = f"printf %s '{head}'; sleep 0.2; printf '%s\\n' '{tail}'"
+    lines = await masked_run(["sh", "-c", script])
+    assert [message for _, message in lines] == [MASK]
+
+
+async def test_the_excerpt_never_shows_part_of_a_secret() -> None:
+    lines_before = "a" * 4090
+    result = await masked_result(["printf", "%s%s\\n", lines_before, SECRET])
+    assert SECRET[:6] not in result.stdout_excerpt
+
+
+async def masked_run(argv: list[str]) -> list[tuple[str, str]]:
+    _, lines = await run(argv, masker=SecretMasker([SECRET]))
+    return lines
+
+
+async def masked_result(argv: list[str]) -> RunResult:
+    result, _ = await run(argv, masker=SecretMasker([SECRET]))
+    return result
