@@ -19,7 +19,7 @@ export UV_PYTHON := $(PYTHON)
 run: install
 	.venv/bin/python scripts/run_platform.py
 
-test: install
+test: lint
 	scripts/ensure-backing-services.sh
 	$(UV) run --frozen pytest
 
@@ -30,9 +30,11 @@ install: $(UV) $(SQS_DEPS)
 $(LAUNCHER): $(LAUNCHER_SOURCE)
 	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
 
+# Lint, formatting and types (mypy strict, as pyproject configures it), before any test.
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy libs services scripts tests
 
 bench: install
 	.venv/bin/python scripts/bench.py

@@ -42,6 +42,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,7 @@ async def outbox_latency(backend: str, tmp: Path, server: LocalSQSServer, count:
                 async with db.transaction() as session:
                     add_event(session, messaging, PANEL_SUBMISSIONS, event)
                 committed[event.id] = time.perf_counter()
-                await eventually(lambda e=event: asyncio.sleep(0, e.id in received), timeout=10)
+                await eventually(partial(asyncio.sleep, 0, event.id in received), timeout=10)
         await db.dispose()
     report("commit -> consumer handles", [(received[k] - v) * 1000 for k, v in committed.items()])
 
@@ -354,9 +355,7 @@ async def unloaded_latency(api: Api, executions: Executions, worker: str) -> Non
         execution_id = await executions.create_one()
         # Not much faster: each poll costs operation-svc a few ms of CPU, and the latencies
         # reported come from the worker's histograms, not from polling.
-        await eventually(
-            lambda e=execution_id: finished_one(api, e), interval=UNLOADED_POLL_SECONDS
-        )
+        await eventually(partial(finished_one, api, execution_id), interval=UNLOADED_POLL_SECONDS)
     async with aiohttp.ClientSession() as client, client.get(f"{worker}/metrics") as response:
         metrics = await response.text()
     for metric, label in (

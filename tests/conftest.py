@@ -22,7 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
+def spans() -> InMemorySpanExporter:
     _SPANS.clear()
     return _SPANS
 

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
 
 from idp_common.auth import Role, mint_token
 from idp_common.db import Database
@@ -142,9 +142,9 @@ def auth_headers(
 
 
 class ServedApp:
-    """A FastAPI app served by uvicorn on a free port inside the test's event loop."""
+    """An ASGI app served by uvicorn on a free port inside the test's event loop."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: Starlette) -> None:
         self.app = app
         self.port = free_port()
         self.server = uvicorn.Server(
@@ -260,15 +260,15 @@ async def running_platform(
                 fresh_database(backend, tmp_path, service)
             )
             await migrate(urls[service], service)
-        operation = await stack.enter_async_context(
+        operation_app = await stack.enter_async_context(
             ServedApp(
                 create_operation(
                     OperationSettings(database_url=urls["operation"], **common, **(operation or {}))
                 )
             )
         )
-        common["auth"] = AUTH.model_copy(update={"api_key_service_url": operation.url})
-        panel_extra: dict[str, Any] = {"operation_api_url": operation.url, **(panel or {})}
+        common["auth"] = AUTH.model_copy(update={"api_key_service_url": operation_app.url})
+        panel_extra: dict[str, Any] = {"operation_api_url": operation_app.url, **(panel or {})}
         datasource_client = None
         if with_datasource:
             datasource = await stack.enter_async_context(
@@ -286,15 +286,15 @@ async def running_platform(
                 httpx.AsyncClient(base_url=datasource.url, timeout=10)
             )
             panel_extra["datasource_api_url"] = datasource.url
-        panel = await stack.enter_async_context(
+        panel_app = await stack.enter_async_context(
             ServedApp(
                 create_panel(PanelSettings(database_url=urls["panel"], **common, **panel_extra))
             )
         )
-        served = [panel, operation]
+        served = [panel_app, operation_app]
         if with_worker:
             worker_settings = WorkerSettings(
-                operation_api_url=operation.url,
+                operation_api_url=operation_app.url,
                 concurrency=worker_concurrency,
                 **common,
                 **(worker or {}),

@@ -258,7 +258,7 @@ async def _queue_empty(bus: Messaging) -> bool:
         QueueUrl=await bus.queues.url(QUEUE.name),
         AttributeNames=["ApproximateNumberOfMessages"],
     )
-    return attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    return bool(attributes["Attributes"]["ApproximateNumberOfMessages"] == "0")
 
 
 async def test_the_consumer_span_continues_the_producer_trace(

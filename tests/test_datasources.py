@@ -351,7 +351,7 @@ async def test_a_patch_changes_the_mapping_and_the_next_resolve_follows_it(
     assert fake.calls["regions"] == 2
     assert fake.authorization[-1] == "Bearer s3cr3t-token-value"
 
-    (database,) = tmp_path.glob("datasource-*.db")
+    (database,) = await asyncio.to_thread(lambda: list(tmp_path.glob("datasource-*.db")))
     with sqlite3.connect(database) as connection:
         (changes,) = connection.execute(
             "SELECT changes FROM audit_log WHERE action = 'datasource.update'"

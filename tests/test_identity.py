@@ -189,7 +189,7 @@ async def test_roles_gate_what_each_principal_may_do(platform: Platform) -> None
 async def test_another_tenants_objects_do_not_exist_for_you(platform: Platform) -> None:
     ids = await seed(platform)
     ops, panels, sources = platform.operation, platform.panel, datasources(platform)
-    by_id = [
+    by_id: list[tuple[httpx.AsyncClient, str, str, dict[str, Any] | None]] = [
         (panels, "GET", f"/api/v1/panels/{ids['panel']}", None),
         (panels, "GET", f"/api/v1/panels/{ids['panel']}/schema", None),
         (panels, "PATCH", f"/api/v1/panels/{ids['panel']}", {"title": "x"}),
@@ -256,7 +256,7 @@ async def test_api_keys_are_stored_hashed_and_revocation_is_immediate(
         audit = (await connection.execute(text("SELECT * FROM audit_log"))).mappings().all()
     await engine.dispose()
     assert [row["key_hash"] for row in rows] == [hashlib.sha256(key.encode()).hexdigest()]
-    assert key not in json.dumps([dict(row) for row in rows + audit], default=str)
+    assert key not in json.dumps([dict(row) for row in [*rows, *audit]], default=str)
 
     with_key = {"X-API-Key": key}
     usable = [

@@ -48,7 +48,11 @@ async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[
 
 
 async def template(
-    platform: Platform, slug: str, command: str, *parameters: dict[str, Any], **options: Any
+    platform: Platform,
+    slug: str,
+    command: str | None,
+    *parameters: dict[str, Any],
+    **options: Any,
 ) -> dict[str, Any]:
     response = await platform.operation.post(
         "/api/v1/templates",

@@ -3,6 +3,7 @@ real services: outcomes, limits, masking, duplicates, and kill -9."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -179,7 +180,8 @@ async def test_timeout_kills_the_group_and_leaves_no_process(api: httpx.AsyncCli
     execution = await run(api, slug)
     assert execution["status"] == "timed_out"
     assert time.monotonic() - started < 3
-    assert subprocess.run(["pgrep", "-f", f"sleep {marker}"], check=False).returncode == 1
+    left = await asyncio.to_thread(subprocess.run, ["pgrep", "-f", f"sleep {marker}"])
+    assert left.returncode == 1
 
 
 async def test_cancel_of_a_running_command_ends_it_within_two_seconds(
@@ -226,7 +228,7 @@ async def test_a_job_delivered_twice_to_two_workers_runs_once(
             await bus.publisher.publish("operation-jobs", [duplicate])
     done = await wait_done(api, execution["id"])
     assert done["status"] == "succeeded"
-    time.sleep(1.5)  # leave time for the duplicates to be received and dropped
+    await asyncio.sleep(1.5)  # leave time for the duplicates to be received and dropped
     assert tally.read_text() == "ran\n"
 
 

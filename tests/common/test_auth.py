@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -78,7 +79,7 @@ async def test_a_verified_token_is_kept_until_it_expires(monkeypatch: pytest.Mon
     assert await verifier.verify(token) == first
     assert decoded == []  # answered from memory, not verified again
     monkeypatch.undo()
-    time.sleep(2.1)
+    await asyncio.sleep(2.1)
     with pytest.raises(Unauthorized, match="expired"):
         await verifier.verify(token)
 

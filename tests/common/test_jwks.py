@@ -3,6 +3,7 @@ rotation and an unreachable identity provider."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -156,7 +157,7 @@ async def test_a_rotated_key_is_fetched_once_and_invented_kids_do_not_hammer_the
 
     rotated = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     idp.add("rsa-2", rotated, "RS256")
-    time.sleep(0.35)
+    await asyncio.sleep(0.35)
     token = jwt.encode(claims(), rotated, algorithm="RS256", headers={"kid": "rsa-2"})
     assert (await verifier.verify(token)).subject == "alice"
     assert idp.fetches == 2

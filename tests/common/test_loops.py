@@ -16,9 +16,11 @@ class Counting(PeriodicLoop):
         self.passes = 0
         self.failures = failures
         self.stopped_after = False
+        self.passed = asyncio.Event()
 
     async def run_once(self) -> None:
         self.passes += 1
+        self.passed.set()
         if self.passes <= self.failures:
             raise RuntimeError("a failing pass")
 
@@ -37,11 +39,22 @@ async def test_stop_ends_the_loop_and_runs_after_stop() -> None:
     loop = Counting()
     loop.period_seconds = 60
     task = asyncio.create_task(loop.run())
-    while loop.passes == 0:
-        await asyncio.sleep(0)
+    await loop.passed.wait()
     loop.stop()
     await asyncio.wait_for(task, 1)
     assert loop.stopped_after
+
+
+class Fatal:
+    """Records the reasons a supervisor gives up, and wakes whoever waits for one."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+        self.reported = asyncio.Event()
+
+    def __call__(self, reason: str) -> None:
+        self.reasons.append(reason)
+        self.reported.set()
 
 
 class Dying(PeriodicLoop):
@@ -55,26 +68,22 @@ class Dying(PeriodicLoop):
 
 
 async def test_a_dead_loop_is_restarted_a_bounded_number_of_times_then_fatal() -> None:
-    reasons: list[str] = []
+    fatal = Fatal()
     dying = Dying()
-    supervisor = Supervisor(
-        [dying], max_restarts=2, restart_delay_seconds=0.0, on_fatal=reasons.append
-    )
+    supervisor = Supervisor([dying], max_restarts=2, restart_delay_seconds=0.0, on_fatal=fatal)
     async with supervisor.running():
-        while not reasons:
-            await asyncio.sleep(0.01)
+        await fatal.reported.wait()
         with pytest.raises(LoopDied, match="crashed outside a pass"):
             await supervisor.check()
     assert dying.starts == 3
-    assert reasons == ["background loop Dying died: RuntimeError: crashed outside a pass"]
+    assert fatal.reasons == ["background loop Dying died: RuntimeError: crashed outside a pass"]
 
 
 async def test_a_loop_that_returns_unasked_counts_as_dead() -> None:
     quitter = Counting()
     quitter.run = lambda loops=None: asyncio.sleep(0)  # type: ignore[method-assign]
-    reasons: list[str] = []
-    supervisor = Supervisor([quitter], max_restarts=0, on_fatal=reasons.append)
+    fatal = Fatal()
+    supervisor = Supervisor([quitter], max_restarts=0, on_fatal=fatal)
     async with supervisor.running():
-        while not reasons:
-            await asyncio.sleep(0.01)
-    assert "returned without being stopped" in reasons[0]
+        await fatal.reported.wait()
+    assert "returned without being stopped" in fatal.reasons[0]

@@ -122,7 +122,7 @@ def test_aws_references_stay_under_the_tenants_prefix(store: SecretStoreSettings
 
 
 def binding(provider: str, key: str) -> list[SecretBinding]:
-    return [SecretBinding(env_var="S", provider=provider, key=key)]  # type: ignore[arg-type]
+    return [SecretBinding.model_validate({"env_var": "S", "provider": provider, "key": key})]
 
 
 async def test_files_are_read_for_the_jobs_tenant_only(store: SecretStoreSettings) -> None:

@@ -54,7 +54,7 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
         made.append(getattr(fn, "__name__", repr(fn)))
-        return await execute(self, fn, *args, **kwargs)
+        return await execute(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     monkeypatch.setattr(aiosqlite.core.Connection, "_execute", counted)
     return made

@@ -58,8 +58,10 @@ async def test_long_lines_are_split_and_invalid_utf8_is_replaced() -> None:
     assert lines[1][1].endswith("\ufffd")
 
 
-def process_group_alive(marker: str) -> bool:
-    found = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, check=False)
+async def process_group_alive(marker: str) -> bool:
+    found = await asyncio.to_thread(
+        subprocess.run, ["pgrep", "-f", f"sleep {marker}"], capture_output=True
+    )
     return found.returncode == 0
 
 
@@ -73,8 +75,8 @@ async def test_a_fork_bomb_is_held_by_the_process_limit_and_killed_at_the_timeou
     assert result.status in {"failed", "timed_out"}
     assert "processes limit (64)" in (result.error or "")
     assert time.monotonic() - started < 5
-    time.sleep(0.2)
-    assert not process_group_alive(marker)
+    await asyncio.sleep(0.2)
+    assert not await process_group_alive(marker)
 
 
 async def test_a_memory_hog_is_stopped_by_the_memory_limit() -> None:
@@ -123,9 +125,9 @@ async def test_a_daemon_that_escapes_the_group_is_killed_and_cannot_hang_the_wor
     started = time.monotonic()
     try:
         result, _ = await run(["sh", "-c", f"setsid sleep {marker} & echo started"], timeout=1)
-        left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], check=False)
+        left = await asyncio.to_thread(subprocess.run, ["pgrep", "-f", f"sleep {marker}"])
     finally:
-        subprocess.run(["pkill", "-f", f"sleep {marker}"], check=False)
+        await asyncio.to_thread(subprocess.run, ["pkill", "-f", f"sleep {marker}"])
     assert result.status == "timed_out"  # its output never closed
     assert time.monotonic() - started < 5
     if os.geteuid() == 0:

@@ -86,7 +86,8 @@ async def test_a_group_of_logs_and_finishes_is_applied_with_one_lookup(
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
 
         async with db.snapshot() as session:
-            statuses = dict((await session.execute(select(Execution.id, Execution.status))).all())
+            found = await session.execute(select(Execution.id, Execution.status))
+            statuses = dict(found.tuples().all())
             lines = (await session.scalars(select(ExecutionLogRow.message))).all()
             finished = set(
                 await session.scalars(
