@@ -43,8 +43,23 @@ def _stop(signum: int, _frame: FrameType | None) -> None:
     raise Stop(signal.Signals(signum).name)
 
 
+# Every call one service makes to another, as (setting, the service it names): all derived
+# from the ports below, so moving a port moves every caller with it.
+SERVICE_CALLS = {
+    "WORKER_OPERATION_API_URL": "operation-svc",
+    "PANEL_OPERATION_API_URL": "operation-svc",
+    "PANEL_DATASOURCE_API_URL": "datasource-svc",
+    "AUTH_API_KEY_SERVICE_URL": "operation-svc",
+}
+
+
+def service_urls(ports: dict[str, int]) -> dict[str, str]:
+    return {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+
+
 def environment(data: Path, sqs_port: int, ports: dict[str, int]) -> dict[str, str]:
     env = dict(os.environ)
+    urls = service_urls(ports)
     defaults = {
         "SQS_ENDPOINT_URL": f"http://127.0.0.1:{sqs_port}",
         "SQS_REGION": "us-east-1",
@@ -54,10 +69,8 @@ def environment(data: Path, sqs_port: int, ports: dict[str, int]) -> dict[str, s
         "PANEL_SEED_DEMO": "true",
         "SECRETS_FILE_ROOT": str(data / "secrets"),
         "OPERATION_SEED_DEMO": "true",
-        "WORKER_OPERATION_API_URL": f"http://127.0.0.1:{ports['operation-svc']}",
-        "PANEL_OPERATION_API_URL": f"http://127.0.0.1:{ports['operation-svc']}",
-        "AUTH_API_KEY_SERVICE_URL": f"http://127.0.0.1:{ports['operation-svc']}",
     }
+    defaults |= {setting: urls[service] for setting, service in SERVICE_CALLS.items()}
     for name, (prefix, _, has_db) in SERVICES.items():
         defaults[f"{prefix}PORT"] = str(ports[name])
         if has_db:
@@ -143,7 +156,7 @@ def main() -> int:
             raise RuntimeError("a migration failed")
         for name in SERVICES:
             start(name, [str(BIN / name), "serve"])
-        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        urls = service_urls(ports)
         wait_ready(urls, children)
         token = mint_token(
             AuthSettings(),
