@@ -147,13 +147,14 @@ def main() -> int:
                 str(queues_file),
             ],
         )
-        migrations = [
-            subprocess.Popen([str(BIN / name), "migrate"], env=env, cwd=ROOT)  # noqa: S603
+        migrations = {
+            name: subprocess.Popen([str(BIN / name), "migrate"], env=env, cwd=ROOT)  # noqa: S603
             for name, (_, _, has_db) in SERVICES.items()
             if has_db
-        ]
-        if any(migration.wait() != 0 for migration in migrations):
-            raise RuntimeError("a migration failed")
+        }
+        failed = [name for name, migration in migrations.items() if migration.wait() != 0]
+        if failed:
+            raise RuntimeError(f"{', '.join(failed)} could not migrate (the reason is above)")
         for name in SERVICES:
             start(name, [str(BIN / name), "serve"])
         urls = service_urls(ports)

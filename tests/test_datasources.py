@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
 import time
 import uuid
@@ -291,6 +292,12 @@ async def test_bad_definitions_are_422(
         "http://169.254.169.254/latest/meta-data/",
         "http://[::ffff:127.0.0.1]:9/x",
         "http://[::1]:9/",
+        "http://localhost:9/",
+        "http://127.1:9/",
+        "http://0x7f.0.0.1:9/",
+        "http://2130706433:9/",
+        "http://LOCALHOST./x",
+        "http://a.localhost/x",
     ],
 )
 async def test_internal_addresses_are_refused_at_definition(tmp_path: Path, endpoint: str) -> None:
@@ -302,6 +309,7 @@ async def test_internal_addresses_are_refused_at_definition(tmp_path: Path, endp
         )
     assert response.status_code == 422
     assert response.json()["errors"][0]["code"] == "internal_address"
+    assert "DATASOURCE_OUTBOUND_ALLOWED_HOSTS" in response.json()["errors"][0]["message"]
 
 
 async def test_names_resolving_inside_and_redirects_inside_are_refused_when_called(
@@ -310,7 +318,8 @@ async def test_names_resolving_inside_and_redirects_inside_are_refused_when_call
     _, url = upstream
     port = url.rsplit(":", 1)[1]
     async with datasource_api(tmp_path, allowed_hosts=("127.0.0.1",)) as api:
-        by_name = await source(api, endpoint_url=f"http://localhost:{port}/regions")
+        # A name of this machine (localhost itself is refused when the source is saved).
+        by_name = await source(api, endpoint_url=f"http://{socket.gethostname()}:{port}/regions")
         redirected = await source(api, endpoint_url=f"{url}/redirect")
         for source_id in (by_name, redirected):
             response = await resolve(api, source_id)

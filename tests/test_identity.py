@@ -505,6 +505,7 @@ async def test_a_burst_above_the_limit_is_refused_and_other_principals_are_not(
             assert refused.status_code == 429
             assert refused.headers["content-type"] == "application/problem+json"
             assert 0 < int(refused.headers["Retry-After"]) <= 60
+            assert "RATELIMIT_" in refused.json()["detail"]
             assert refused.headers["RateLimit-Limit"] == str(limit)
             assert (await client.post(url, json=body, headers=bob)).is_success, url
         # The refused submission was not stored: alice has exactly her three.

@@ -49,12 +49,12 @@ def test_public_addresses_are(address: str) -> None:
     ],
 )
 async def test_the_guarded_client_refuses_before_connecting(url: str) -> None:
-    async with guarded_client([], timeout=2) as client:
+    async with guarded_client([], 2, "TEST_ALLOWED_HOSTS") as client:
         with pytest.raises(OutboundRefused):
             await client.get(url)
 
 
 async def test_non_http_schemes_are_refused() -> None:
-    async with guarded_client([], timeout=2) as client:
+    async with guarded_client([], 2, "TEST_ALLOWED_HOSTS") as client:
         with pytest.raises((OutboundRefused, httpx.UnsupportedProtocol)):
             await client.get("file:///etc/passwd")

@@ -8,9 +8,10 @@ from typing import Literal, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from idp_common.migrations import upgrade_to_head
-from idp_common.settings import DatabaseServiceSettings, ServiceSettings
+from idp_common.settings import DatabaseServiceSettings, ServiceSettings, configuration_errors
 from idp_common.telemetry import configure_logging
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -19,7 +20,7 @@ S = TypeVar("S", bound=ServiceSettings)
 def service_main(
     *,
     name: str,
-    load_settings: Callable[[], S],
+    settings_class: type[S],
     create_app: Callable[[S], FastAPI],
     migrations: str | None = None,
     argv: Sequence[str] | None = None,
@@ -30,7 +31,15 @@ def service_main(
     commands = ["serve", "migrate"] if migrations else ["serve"]
     parser.add_argument("command", choices=commands, nargs="?", default="serve")
     args = parser.parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = settings_class()
+    except ValidationError as error:
+        lines = configuration_errors(settings_class, error)
+        raise SystemExit(
+            "\n".join(f"{name}: bad configuration: {line}" for line in lines)
+        ) from None
+    except ValueError as error:  # a list setting that is neither JSON nor comma-separated
+        raise SystemExit(f"{name}: bad configuration: {error}") from None
     configure_logging(name, settings.log_level)
     if args.command == "migrate":
         assert migrations is not None

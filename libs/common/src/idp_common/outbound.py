@@ -55,8 +55,9 @@ def internal_literal_host(url: str) -> str | None:
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, allowed_hosts: Iterable[str]) -> None:
+    def __init__(self, allowed_hosts: Iterable[str], allowlist_setting: str) -> None:
         self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
+        self.allowlist_setting = allowlist_setting
         self._inner = httpcore.AnyIOBackend()
 
     async def checked_address(self, host: str, port: int) -> str:
@@ -69,7 +70,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
             if refused:
                 raise OutboundRefused(
                     f"{host} resolves to a non-public address ({refused[0]}); "
-                    "add it to the outbound allowlist if this is intended"
+                    f"add {host} to {self.allowlist_setting} if this is intended"
                 )
         return addresses[0]
 
@@ -103,12 +104,12 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, allowed_hosts: Iterable[str] = ()) -> None:
+    def __init__(self, allowed_hosts: Iterable[str], allowlist_setting: str) -> None:
         super().__init__(retries=0)
         # httpx 0.28 (pinned) cannot take a network backend, so its pool is rebuilt with one.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
-            network_backend=GuardedNetworkBackend(allowed_hosts),
+            network_backend=GuardedNetworkBackend(allowed_hosts, allowlist_setting),
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -117,10 +118,13 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         return await super().handle_async_request(request)
 
 
-def guarded_client(allowed_hosts: Iterable[str], timeout: float) -> httpx.AsyncClient:
-    """A client for one outbound call: guarded, redirects re-checked, no cookie jar kept."""
+def guarded_client(
+    allowed_hosts: Iterable[str], timeout: float, allowlist_setting: str
+) -> httpx.AsyncClient:
+    """A client for one outbound call: guarded, redirects re-checked, no cookie jar kept.
+    ``allowlist_setting`` names the variable that holds ``allowed_hosts``, for refusals."""
     return httpx.AsyncClient(
-        transport=GuardedTransport(allowed_hosts),
+        transport=GuardedTransport(allowed_hosts, allowlist_setting),
         timeout=timeout,
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,

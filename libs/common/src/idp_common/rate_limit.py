@@ -69,7 +69,7 @@ class RateLimiter:
         if not allowed:
             raise TooManyRequests(
                 f"Too many {route_class} requests: at most {item.amount} per "
-                f"{item.get_expiry()} s. Retry in {reset} s.",
+                f"{item.get_expiry()} s (RATELIMIT_{route_class.upper()}). Retry in {reset} s.",
                 headers=headers | {"Retry-After": str(reset)},
             )
         return headers

@@ -86,17 +86,17 @@ class SecretStoreSettings(BaseSettings):
 
     env_prefix: str = Field(
         default="IDP_SECRET_",
-        description="env secrets are variables <prefix><TENANT>__<NAME> (tenant upper-cased; "
+        description="env secrets are variables {prefix}{TENANT}__{NAME} (tenant upper-cased; "
         "other characters as _XX); no other variable can be referenced.",
     )
     file_root: str | None = Field(
         default=None,
-        description="file secrets are files under <root>/<tenant>/ (no symbolic links); "
+        description="file secrets are files under {root}/{tenant}/ (no symbolic links); "
         "unset, the file provider is off.",
     )
     aws_prefix: str = Field(
         default="idp/",
-        description="aws-secretsmanager secrets are names under <prefix><tenant>/.",
+        description="aws-secretsmanager secrets are names under {prefix}{tenant}/.",
     )
 
     @field_validator("env_prefix")

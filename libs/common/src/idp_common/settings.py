@@ -7,15 +7,37 @@ every process; ``SEALING_*`` by panel-svc and operation-svc; ``PANEL_*``, ``OPER
 
 from __future__ import annotations
 
-from typing import Literal, Self
+import json
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 import limits
 from nacl.public import PublicKey
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from idp_common.sealing import decode_key, load_public_key
 
+T = TypeVar("T")
+
+
+def _listed(value: Any) -> Any:
+    """A list setting given as text: JSON (``["a", "b"]``) or comma-separated (``a,b``)."""
+    if not isinstance(value, str):
+        return value
+    if value.strip().startswith("["):
+        return json.loads(value)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+# A list setting that takes ``a,b`` as well as ``["a", "b"]`` from the environment.
+ListSetting = Annotated[list[T], NoDecode, BeforeValidator(_listed)]
 Environment = Literal["development", "test", "production"]
 JwtAlgorithm = Literal["HS256", "RS256", "ES256"]
 ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset({"RS256", "ES256"})
@@ -26,6 +48,44 @@ DEFAULT_ALLOWED_EXECUTABLES = ("echo", "true", "false", "sleep", "date", "printf
 # The fixed PATH on which the worker finds allowlisted names (and its commands' PATH).
 DEFAULT_EXECUTABLE_PATH = "/usr/local/bin:/usr/bin:/bin"
 DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-do-not-use-in-production"  # noqa: S105
+
+
+def variable_name(settings: type[BaseSettings], location: tuple[int | str, ...]) -> str:
+    """The environment variable behind a settings field (nested settings have prefixes of
+    their own: ``sqs.endpoint_url`` is ``SQS_ENDPOINT_URL``)."""
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    nested = _nested_settings(settings).get(str(location[0])) if len(location) > 1 else None
+    if nested is not None:
+        return variable_name(nested, location[1:])
+    return f"{prefix}{location[0]}".upper()
+
+
+def _nested_settings(settings: type[BaseSettings]) -> dict[str, type[BaseSettings]]:
+    return {
+        name: field.annotation
+        for name, field in settings.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings)
+    }
+
+
+def configuration_errors(settings: type[BaseSettings], error: ValidationError) -> list[str]:
+    """One line per bad setting, naming its variable (no traceback). A nested settings class
+    (``SQS_*``, ``AUTH_*``, …) reports its own errors, under its own name."""
+    failed = next(
+        (
+            nested
+            for nested in _nested_settings(settings).values()
+            if nested.__name__ == error.title
+        ),
+        settings,
+    )
+    lines = []
+    for item in error.errors(include_url=False):
+        message = str(item["msg"]).removeprefix("Value error, ")
+        location = tuple(item["loc"])
+        # A whole-model check names its variables in its message.
+        lines.append(f"{variable_name(failed, location)}: {message}" if location else message)
+    return lines
 
 
 class SQSSettings(BaseSettings):
@@ -58,7 +118,7 @@ class AuthSettings(BaseSettings):
         description="HS256 secret (development tokens, service identities); required outside "
         "development.",
     )
-    jwt_algorithms: list[JwtAlgorithm] = Field(
+    jwt_algorithms: ListSetting[JwtAlgorithm] = Field(
         default=["HS256"],
         min_length=1,
         description="Accepted `alg` values; RS256/ES256 keys come from AUTH_JWKS_URL.",

@@ -6,7 +6,7 @@ from idp_common.cli import service_main
 def main() -> None:
     service_main(
         name=NAME,
-        load_settings=DatasourceSettings,
+        settings_class=DatasourceSettings,
         create_app=create_app,
         migrations="datasource_svc:migrations",
     )

@@ -9,5 +9,5 @@ def main() -> None:
     # vfork() (~1.5 ms, measured). The worker's other I/O (a long poll, a claim and a few
     # events per job) does not need uvloop.
     service_main(
-        name=NAME, load_settings=WorkerSettings, create_app=create_app, event_loop="asyncio"
+        name=NAME, settings_class=WorkerSettings, create_app=create_app, event_loop="asyncio"
     )

@@ -12,6 +12,7 @@ from idp_common.settings import (
     DEFAULT_ALLOWED_EXECUTABLES,
     DEFAULT_EXECUTABLE_PATH,
     DEV_SEALING_PRIVATE_KEY,
+    ListSetting,
     ServiceSettings,
     check_sealing_key,
 )
@@ -29,7 +30,7 @@ class WorkerSettings(ServiceSettings):
     service_token: SecretStr | None = Field(
         default=None, description="Bearer token for operation-svc; minted in development."
     )
-    allowed_executables: list[str] = Field(
+    allowed_executables: ListSetting[str] = Field(
         default=list(DEFAULT_ALLOWED_EXECUTABLES),
         description="Programs the worker agrees to start (argv[0], and what an allowlisted "
         "launcher starts): names found on WORKER_PATH, or absolute paths.",
@@ -72,7 +73,7 @@ class WorkerSettings(ServiceSettings):
     sandbox_uid_count: int = Field(
         default=100_000, ge=1000, description="How many uids runs are drawn from."
     )
-    outbound_allowed_hosts: list[str] = Field(
+    outbound_allowed_hosts: ListSetting[str] = Field(
         default=[], description="Hosts http operations may reach even on internal addresses."
     )
     secret_store: SecretStoreSettings = Field(default_factory=SecretStoreSettings)
@@ -85,7 +86,7 @@ class WorkerSettings(ServiceSettings):
         description="Base64 X25519 private key that opens the secret values sealed to "
         "SEALING_PUBLIC_KEY; held by the workers only. Required outside development.",
     )
-    sealing_retired_private_keys: list[SecretStr] = Field(
+    sealing_retired_private_keys: ListSetting[SecretStr] = Field(
         default=[],
         description="Private keys replaced by a rotation, still opening values sealed to them "
         "before it (pending executions, retries); drop them once those are done.",

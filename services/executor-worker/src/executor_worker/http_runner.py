@@ -20,7 +20,9 @@ from idp_common.outbound import OutboundRefused, guarded_client, read_capped
 async def _call(
     call: HttpCall, allowed_hosts: Collection[str], timeout_seconds: float, cap_bytes: int
 ) -> tuple[httpx.Response, bytes, bool]:
-    async with guarded_client(allowed_hosts, timeout_seconds) as client:
+    async with guarded_client(
+        allowed_hosts, timeout_seconds, "WORKER_OUTBOUND_ALLOWED_HOSTS"
+    ) as client:
         body: dict[str, Any] = {} if call.body is None else {"json": call.body}
         request = client.build_request(call.method, call.url, headers=call.headers, **body)
         response = await client.send(request, stream=True)

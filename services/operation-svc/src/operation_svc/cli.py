@@ -6,7 +6,7 @@ from operation_svc.config import OperationSettings
 def main() -> None:
     service_main(
         name=NAME,
-        load_settings=OperationSettings,
+        settings_class=OperationSettings,
         create_app=create_app,
         migrations="operation_svc:migrations",
     )

@@ -9,6 +9,7 @@ from idp_common.secret_values import SecretStoreSettings
 from idp_common.settings import (
     DEFAULT_ALLOWED_EXECUTABLES,
     DEFAULT_EXECUTABLE_PATH,
+    ListSetting,
     SealingServiceSettings,
 )
 
@@ -17,8 +18,11 @@ class OperationSettings(SealingServiceSettings):
     model_config = SettingsConfigDict(env_prefix="OPERATION_", extra="ignore")
 
     port: int = Field(default=8002, description="Port of the HTTP server.")
-    database_url: str = Field(default="sqlite+aiosqlite:///data/operation.db")
-    allowed_executables: list[str] = Field(
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///data/operation.db",
+        description="SQLAlchemy async URL: postgresql+asyncpg://… or sqlite+aiosqlite:///…",
+    )
+    allowed_executables: ListSetting[str] = Field(
         default=list(DEFAULT_ALLOWED_EXECUTABLES),
         description="Programs a command template may start (argv[0], and what an allowlisted "
         "launcher starts): names found on OPERATION_EXECUTABLE_PATH, or absolute paths. Keep "
@@ -29,7 +33,7 @@ class OperationSettings(SealingServiceSettings):
         description="The workers' PATH (keep it equal to WORKER_PATH): a program written as a "
         "path must be an allowlisted name in one of these directories, or an allowlisted path.",
     )
-    outbound_allowed_hosts: list[str] = Field(
+    outbound_allowed_hosts: ListSetting[str] = Field(
         default=[],
         description="Hosts an HTTP template may name although they are not public (keep it "
         "equal to WORKER_OUTBOUND_ALLOWED_HOSTS, which the workers enforce at every call).",

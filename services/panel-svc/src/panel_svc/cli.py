@@ -6,7 +6,7 @@ from panel_svc.config import PanelSettings
 def main() -> None:
     service_main(
         name=NAME,
-        load_settings=PanelSettings,
+        settings_class=PanelSettings,
         create_app=create_app,
         migrations="panel_svc:migrations",
     )

@@ -8,7 +8,10 @@ class PanelSettings(SealingServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PANEL_", extra="ignore")
 
     port: int = Field(default=8001, description="Port of the HTTP server.")
-    database_url: str = Field(default="sqlite+aiosqlite:///data/panel.db")
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///data/panel.db",
+        description="SQLAlchemy async URL: postgresql+asyncpg://… or sqlite+aiosqlite:///…",
+    )
     datasource_api_url: str = Field(
         default="http://127.0.0.1:8003", description="datasource-svc base URL (options)."
     )

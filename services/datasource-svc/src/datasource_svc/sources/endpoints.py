@@ -22,6 +22,7 @@ from idp_common.audit import record_audit
 from idp_common.auth import Admin, Viewer
 from idp_common.dependencies import ReadSessionDep, SessionDep
 from idp_common.errors import Conflict, ProblemError, ValidationFailed, field_error
+from idp_common.outbound import internal_literal_host
 from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.rate_limit import ResolveRateLimit
 from idp_common.repository import TenantRepository
@@ -57,11 +58,12 @@ def _refuse_unconfined_secret(definition: DataSourceIn, request: Request, tenant
 
 
 def _refuse_internal_endpoint(definition: DataSourceIn, request: Request) -> None:
-    internal = definition.literal_internal_host()
+    internal = internal_literal_host(definition.endpoint_url or "")
     if internal and internal not in _resolver(request).allowed_hosts:
+        message = f"{internal} is not public; add it to DATASOURCE_OUTBOUND_ALLOWED_HOSTS"
         raise ValidationFailed(
             "The endpoint is an internal address.",
-            errors=[field_error("endpoint_url", f"{internal} is not public", "internal_address")],
+            errors=[field_error("endpoint_url", message, "internal_address")],
         )
 
 

@@ -101,7 +101,9 @@ async def fetch_options(
     params = {name: _fill(template, values) for name, template in source.query.items()}
     body = {} if source.body is None else {"json": _fill_body(source.body, values)}
     try:
-        async with guarded_client(allowed_hosts, source.timeout_seconds) as client:
+        async with guarded_client(
+            allowed_hosts, source.timeout_seconds, "DATASOURCE_OUTBOUND_ALLOWED_HOSTS"
+        ) as client:
             request = client.build_request(
                 source.method, str(source.endpoint_url), params=params, headers=headers, **body
             )

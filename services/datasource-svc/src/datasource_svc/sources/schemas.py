@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import ipaddress
 import urllib.parse
 import uuid
 from collections.abc import Mapping
@@ -11,7 +10,6 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from pydantic import AfterValidator, Field, model_validator
 
-from idp_common.outbound import is_public
 from idp_common.schemas import ResponseModel, Slug, StrictModel
 
 
@@ -96,16 +94,6 @@ class DataSourceIn(StrictModel):
         if self.source_type == "http" and not self.endpoint_url:
             raise ValueError("an http source needs endpoint_url")
         return self
-
-    def literal_internal_host(self) -> str | None:
-        """The URL's host when it is an IP address that is not public (refused unless
-        allowlisted); host names are checked when they are resolved, at every call."""
-        host = urllib.parse.urlsplit(self.endpoint_url or "").hostname or ""
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return None
-        return None if is_public(str(address)) else host
 
     @classmethod
     def revised(cls, current: object, changes: Mapping[str, Any]) -> DataSourceIn:
