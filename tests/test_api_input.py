@@ -207,8 +207,11 @@ async def test_panel_conflicts_and_unknown_or_inactive_panels(api: PanelApi) -> 
         headers=OPERATOR,
     )
     assert_problem(missing, 404)
-    not_a_uuid = await api.client.get("/api/v1/panels/not-a-uuid", headers=ADMIN)
-    assert_problem(not_a_uuid, 422, "panel_id")
+    # A panel is named by its id or its slug: an unknown one is not found.
+    no_such_slug = await api.client.get("/api/v1/panels/not-a-panel", headers=ADMIN)
+    assert_problem(no_such_slug, 404)
+    too_long = await api.client.get(f"/api/v1/panels/{'x' * 101}", headers=ADMIN)
+    assert_problem(too_long, 422, "panel_id")
     assert await api.stored() == (0, 0)
 
 

@@ -132,3 +132,47 @@ async def test_an_unreachable_operation_svc_is_named_with_its_setting(
         response = await platform.panel.post("/api/v1/panels", json=panel(), headers=ADMIN)
         assert response.status_code == 502, response.text
         assert "PANEL_OPERATION_API_URL" in response.json()["detail"]
+
+
+async def test_resources_are_named_by_id_or_slug_everywhere(platform: Platform) -> None:
+    """Templates, panels, data sources and secrets answer to their slug as to their id,
+    and another tenant's slug is not found."""
+    assert platform.datasource is not None
+    source_id = await data_source(platform, ADMIN)
+    source_slug = (
+        await platform.datasource.get(f"/api/v1/datasources/{source_id}", headers=ADMIN)
+    ).json()["slug"]
+    saved = await platform.panel.post("/api/v1/panels", json=panel(), headers=ADMIN)
+    secret = await platform.operation.post(
+        "/api/v1/secrets",
+        json={"slug": "db", "provider": "env", "key": "IDP_SECRET_ACME__DB"},
+        headers=ADMIN,
+    )
+    template_id = (await platform.operation.get("/api/v1/templates/scale", headers=ADMIN)).json()[
+        "id"
+    ]
+    for client, by_id, by_slug in (
+        (platform.operation, f"/api/v1/templates/{template_id}", "/api/v1/templates/scale"),
+        (platform.panel, f"/api/v1/panels/{saved.json()['id']}", "/api/v1/panels/scale"),
+        (
+            platform.datasource,
+            f"/api/v1/datasources/{source_id}",
+            f"/api/v1/datasources/{source_slug}",
+        ),
+        (platform.operation, f"/api/v1/secrets/{secret.json()['id']}", "/api/v1/secrets/db"),
+    ):
+        one = await client.get(by_id, headers=ADMIN)
+        other = await client.get(by_slug, headers=ADMIN)
+        assert one.status_code == other.status_code == 200, (by_slug, other.text)
+        assert one.json()["id"] == other.json()["id"]
+        assert (await client.get(by_id, headers=OTHER_TENANT)).status_code == 404
+        theirs = await client.get(by_slug, headers=OTHER_TENANT)  # their own, or none
+        assert theirs.status_code == 404 or theirs.json()["id"] != one.json()["id"]
+    preview = await platform.operation.post(
+        "/api/v1/templates/scale/preview",
+        json={"parameters": {"service": "api"}},
+        headers=ADMIN,
+    )
+    assert preview.json()["argv"] == ["echo", "api", "1", ""]
+    schema = await platform.panel.get("/api/v1/panels/scale/schema", headers=ADMIN)
+    assert schema.status_code == 200

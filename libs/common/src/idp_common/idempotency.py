@@ -1,5 +1,6 @@
 """Idempotency-Key support: the same key with the same body returns the original result;
-the same key with another body is a conflict."""
+the same key with another body is a conflict. Keys belong to the principal who sent them
+(tenant and subject): another principal's key is simply another key."""
 
 from __future__ import annotations
 
@@ -23,14 +24,18 @@ def request_fingerprint(body: Any) -> str:
 
 
 class IdempotentRepository(TenantRepository[M]):
-    """A repository of a model with ``idempotency_key`` and ``request_hash`` columns."""
+    """A repository of a model with ``idempotency_key``, ``request_hash`` and
+    ``submitted_by`` columns."""
 
-    async def replay(self, key: str | None, fingerprint: str) -> M | None:
-        """The object an earlier request with this key created, or None; a 409 when that
-        request had another body."""
+    async def replay(self, key: str | None, fingerprint: str, submitted_by: str) -> M | None:
+        """The object an earlier request of ``submitted_by`` with this key created, or None;
+        a 409 when that request had another body."""
         if key is None:
             return None
-        stmt = self.scoped().where(self.model.idempotency_key == key)  # type: ignore[attr-defined]
+        stmt = self.scoped().where(
+            self.model.idempotency_key == key,  # type: ignore[attr-defined]
+            self.model.submitted_by == submitted_by,  # type: ignore[attr-defined]
+        )
         earlier = (await self.session.scalars(stmt)).one_or_none()
         if earlier is not None and earlier.request_hash != fingerprint:  # type: ignore[attr-defined]
             raise Conflict("This Idempotency-Key was used with a different request body.")

@@ -114,7 +114,7 @@ class SecretMapping(TenantRecord, Base):
 
 class Execution(TenantRecord, Base):
     __tablename__ = "executions"
-    __table_args__ = (UniqueConstraint("tenant", "idempotency_key"),)
+    __table_args__ = (UniqueConstraint("tenant", "submitted_by", "idempotency_key"),)
 
     template_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("operation_templates.id"), index=True

@@ -92,7 +92,7 @@ class PanelField(Base):
 
 class Submission(TenantRecord, Base):
     __tablename__ = "submissions"
-    __table_args__ = (UniqueConstraint("tenant", "idempotency_key"),)
+    __table_args__ = (UniqueConstraint("tenant", "submitted_by", "idempotency_key"),)
 
     panel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("panels.id"), index=True)
     submitted_by: Mapped[str] = mapped_column(String(200), index=True)

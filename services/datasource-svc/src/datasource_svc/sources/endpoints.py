@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -26,6 +24,7 @@ from idp_common.outbound import internal_literal_host
 from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.rate_limit import ResolveRateLimit
 from idp_common.repository import TenantRepository
+from idp_common.schemas import Reference
 from idp_common.secret_values import refuse_unconfined
 
 router = APIRouter(prefix="/api/v1/datasources", tags=["datasources"])
@@ -97,7 +96,7 @@ async def list_data_sources(
 
 @router.get("/{source_id}")
 async def get_data_source(
-    source_id: uuid.UUID, session: SessionDep, principal: Viewer
+    source_id: Reference, session: SessionDep, principal: Viewer
 ) -> DataSourceOut:
     """One data source."""
     source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
@@ -106,7 +105,7 @@ async def get_data_source(
 
 @router.patch("/{source_id}")
 async def update_data_source(
-    source_id: uuid.UUID,
+    source_id: Reference,
     data: DataSourceUpdate,
     request: Request,
     session: SessionDep,
@@ -143,7 +142,7 @@ async def update_data_source(
 
 @router.delete("/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_data_source(
-    source_id: uuid.UUID, session: SessionDep, principal: Admin
+    source_id: Reference, session: SessionDep, principal: Admin
 ) -> Response:
     """Remove a data source."""
     source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
@@ -154,7 +153,7 @@ async def delete_data_source(
 
 @router.post("/{source_id}/resolve", dependencies=[ResolveRateLimit])
 async def resolve(
-    source_id: uuid.UUID,
+    source_id: Reference,
     body: ResolveIn,
     request: Request,
     session: ReadSessionDep,
@@ -173,7 +172,7 @@ async def resolve(
 
 
 @router.post("/{source_id}/refresh", status_code=status.HTTP_204_NO_CONTENT)
-async def refresh(source_id: uuid.UUID, session: SessionDep, principal: Admin) -> Response:
+async def refresh(source_id: Reference, session: SessionDep, principal: Admin) -> Response:
     """Forget the cached options: the next resolve asks the upstream again."""
     source = await DataSourceRepository(session, principal.tenant).get_or_404(source_id)
     source.cache_generation += 1
@@ -183,7 +182,7 @@ async def refresh(source_id: uuid.UUID, session: SessionDep, principal: Admin) -
 
 @router.post("/{source_id}/test")
 async def test_source(
-    source_id: uuid.UUID,
+    source_id: Reference,
     body: ResolveIn,
     request: Request,
     session: ReadSessionDep,

@@ -75,7 +75,7 @@ async def _plan(
     definition = TemplateDefinition.of(template)
     digest = _fingerprint(body, definition)
     executions = ExecutionRepository(session, principal.tenant)
-    if (earlier := await executions.replay(idempotency_key, digest)) is not None:
+    if (earlier := await executions.replay(idempotency_key, digest, principal.subject)) is not None:
         return earlier
     check_access(principal, template)
     rendered, refusals = plan(definition, body.parameters, seal_to)
@@ -155,7 +155,7 @@ class ExecutionIntake:
             return None
         async with self.db.snapshot() as session:
             return await ExecutionRepository(session, tenant).replay(
-                execution.idempotency_key, execution.request_hash or ""
+                execution.idempotency_key, execution.request_hash or "", execution.submitted_by
             )
 
     async def _write_dispatched(self, session: AsyncSession, group: list[NewExecution]) -> None:

@@ -14,6 +14,7 @@ from idp_common.dependencies import SessionDep
 from idp_common.errors import Conflict, NotFound
 from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.repository import TenantRepository
+from idp_common.schemas import Reference
 from idp_common.secret_values import refuse_unconfined
 from operation_svc.models import AuditEntry, SecretMapping, SecretRef
 from operation_svc.secrets.schemas import MappingIn, MappingOut, SecretIn, SecretOut
@@ -66,14 +67,14 @@ async def list_secrets(
 
 
 @router.get("/secrets/{secret_id}")
-async def get_secret(secret_id: uuid.UUID, session: SessionDep, principal: Admin) -> SecretOut:
+async def get_secret(secret_id: Reference, session: SessionDep, principal: Admin) -> SecretOut:
     """One secret reference."""
     secret = await SecretRepository(session, principal.tenant).get_or_404(secret_id)
     return SecretOut.model_validate(secret)
 
 
 @router.delete("/secrets/{secret_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_secret(secret_id: uuid.UUID, session: SessionDep, principal: Admin) -> Response:
+async def delete_secret(secret_id: Reference, session: SessionDep, principal: Admin) -> Response:
     """Remove a secret reference and its mappings."""
     secret = await SecretRepository(session, principal.tenant).get_or_404(secret_id)
     await session.execute(delete(SecretMapping).where(SecretMapping.secret_id == secret.id))
@@ -90,7 +91,7 @@ async def delete_secret(secret_id: uuid.UUID, session: SessionDep, principal: Ad
 
 @router.post("/templates/{template_id}/secrets", status_code=status.HTTP_201_CREATED)
 async def map_secret(
-    template_id: uuid.UUID, data: MappingIn, session: SessionDep, principal: Admin
+    template_id: Reference, data: MappingIn, session: SessionDep, principal: Admin
 ) -> MappingOut:
     """Give a template's child process a secret as an environment variable."""
     template = await TemplateRepository(session, principal.tenant).get_or_404(template_id)
@@ -126,7 +127,7 @@ async def map_secret(
 
 @router.get("/templates/{template_id}/secrets")
 async def list_mappings(
-    template_id: uuid.UUID, session: SessionDep, principal: Admin
+    template_id: Reference, session: SessionDep, principal: Admin
 ) -> list[MappingOut]:
     """The secrets a template's child process receives."""
     template = await TemplateRepository(session, principal.tenant).get_or_404(template_id)
@@ -140,11 +141,12 @@ async def list_mappings(
 
 @router.delete("/templates/{template_id}/secrets/{mapping_id}", status_code=204)
 async def unmap_secret(
-    template_id: uuid.UUID, mapping_id: uuid.UUID, session: SessionDep, principal: Admin
+    template_id: Reference, mapping_id: uuid.UUID, session: SessionDep, principal: Admin
 ) -> Response:
     """Stop giving a template this secret."""
+    template = await TemplateRepository(session, principal.tenant).get_or_404(template_id)
     mapping = await MappingRepository(session, principal.tenant).get_or_404(mapping_id)
-    if mapping.template_id != template_id:
+    if mapping.template_id != template.id:
         raise NotFound(f"Mapping {mapping_id} not found.")
     await session.delete(mapping)
     record_audit(
@@ -152,7 +154,7 @@ async def unmap_secret(
         AuditEntry,
         principal,
         "secret.unmap",
-        template_id,
+        template.id,
         object_type="template",
         changes={"env_var": mapping.env_var},
     )

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import uuid
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from idp_common.auth import Admin, Viewer
 from idp_common.dependencies import SessionDep
 from idp_common.pagination import Page, PageParamsDep
+from idp_common.schemas import Reference
 from operation_svc.config import OperationSettings
 from operation_svc.templates import service
 from operation_svc.templates.schemas import (
@@ -44,19 +42,17 @@ async def list_templates(
     return Page(items=[TemplateOut.model_validate(t) for t in templates], next_cursor=cursor)
 
 
-@router.get("/{template}")
+@router.get("/{template_id}")
 async def get_template(
-    template: Annotated[str, Path(description="The template's id or slug.")],
-    session: SessionDep,
-    principal: Viewer,
+    template_id: Reference, session: SessionDep, principal: Viewer
 ) -> TemplateOut:
-    """One operation template (its current version), by id or slug."""
-    return TemplateOut.model_validate(await service.get_template(session, principal, template))
+    """One operation template (its current version)."""
+    return TemplateOut.model_validate(await service.get_template(session, principal, template_id))
 
 
 @router.patch("/{template_id}")
 async def update_template(
-    template_id: uuid.UUID,
+    template_id: Reference,
     data: TemplateUpdate,
     request: Request,
     session: SessionDep,
@@ -71,7 +67,7 @@ async def update_template(
 
 @router.delete("/{template_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_template(
-    template_id: uuid.UUID, session: SessionDep, principal: Admin
+    template_id: Reference, session: SessionDep, principal: Admin
 ) -> Response:
     """Retire a template (its executions and versions are kept)."""
     await service.delete_template(session, principal, template_id)
@@ -80,7 +76,7 @@ async def delete_template(
 
 @router.post("/{template_id}/preview")
 async def preview(
-    template_id: uuid.UUID,
+    template_id: Reference,
     data: PreviewIn,
     request: Request,
     session: SessionDep,

@@ -121,7 +121,7 @@ async def create_template(
 async def update_template(
     session: AsyncSession,
     principal: Principal,
-    template_id: uuid.UUID,
+    template_id: uuid.UUID | str,
     data: TemplateUpdate,
     settings: OperationSettings,
 ) -> OperationTemplate:
@@ -161,7 +161,7 @@ async def update_template(
 
 
 async def delete_template(
-    session: AsyncSession, principal: Principal, template_id: uuid.UUID
+    session: AsyncSession, principal: Principal, template_id: uuid.UUID | str
 ) -> None:
     """Soft delete: past executions keep their template; no new ones can start."""
     template = await get_template(session, principal, template_id)
@@ -198,7 +198,7 @@ async def secret_env_vars(session: AsyncSession, template_id: uuid.UUID) -> list
 async def preview(
     session: AsyncSession,
     principal: Principal,
-    template_id: uuid.UUID,
+    template_id: uuid.UUID | str,
     values: dict[str, Any],
     seal_to: PublicKey,
 ) -> PreviewOut:

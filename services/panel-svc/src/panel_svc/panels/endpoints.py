@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -10,6 +9,7 @@ from idp_common.db import Database
 from idp_common.dependencies import SessionDep
 from idp_common.errors import NotFound
 from idp_common.pagination import Page, PageParamsDep
+from idp_common.schemas import Reference
 from panel_svc.datasources import DatasourceClient
 from panel_svc.fields.types import CHOICE_TYPES
 from panel_svc.panels import service
@@ -55,14 +55,14 @@ async def list_panels(
 
 
 @router.get("/{panel_id}")
-async def get_panel(panel_id: uuid.UUID, session: SessionDep, principal: Viewer) -> PanelOut:
+async def get_panel(panel_id: Reference, session: SessionDep, principal: Viewer) -> PanelOut:
     """One panel with its fields."""
     return PanelOut.model_validate(await service.get_panel(session, principal, panel_id))
 
 
 @router.patch("/{panel_id}")
 async def update_panel(
-    panel_id: uuid.UUID,
+    panel_id: Reference,
     data: PanelUpdate,
     request: Request,
     session: SessionDep,
@@ -83,7 +83,7 @@ async def update_panel(
 
 
 @router.delete("/{panel_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_panel(panel_id: uuid.UUID, session: SessionDep, principal: Admin) -> Response:
+async def delete_panel(panel_id: Reference, session: SessionDep, principal: Admin) -> Response:
     """Retire a panel (its submissions are kept)."""
     await service.delete_panel(session, principal, panel_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -91,7 +91,7 @@ async def delete_panel(panel_id: uuid.UUID, session: SessionDep, principal: Admi
 
 @router.get("/{panel_id}/schema", response_model_by_alias=True)
 async def get_panel_schema(
-    panel_id: uuid.UUID, session: SessionDep, principal: Viewer
+    panel_id: Reference, session: SessionDep, principal: Viewer
 ) -> PanelSchemaOut:
     """The form as JSON Schema (draft 2020-12) with UI hints (order, widgets, dependencies),
     ready for any JSON Schema form renderer."""
@@ -100,7 +100,7 @@ async def get_panel_schema(
 
 @router.get("/{panel_id}/fields/{field_name}/options")
 async def field_options(
-    panel_id: uuid.UUID, field_name: str, request: Request, session: SessionDep, principal: Viewer
+    panel_id: Reference, field_name: str, request: Request, session: SessionDep, principal: Viewer
 ) -> dict[str, Any]:
     """The options of a select field now; pass the other fields' values as query parameters
     (only the ones the field depends on are used)."""

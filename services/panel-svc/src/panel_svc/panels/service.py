@@ -60,7 +60,7 @@ async def create_panel(session: AsyncSession, principal: Principal, data: PanelI
 
 
 async def update_panel(
-    session: AsyncSession, principal: Principal, panel_id: uuid.UUID, data: PanelUpdate
+    session: AsyncSession, principal: Principal, panel_id: uuid.UUID | str, data: PanelUpdate
 ) -> Panel:
     panel = await get_panel(session, principal, panel_id)
     changes = data.model_dump(exclude_unset=True, exclude={"fields"})
@@ -81,7 +81,9 @@ async def update_panel(
     return panel
 
 
-async def delete_panel(session: AsyncSession, principal: Principal, panel_id: uuid.UUID) -> None:
+async def delete_panel(
+    session: AsyncSession, principal: Principal, panel_id: uuid.UUID | str
+) -> None:
     """Soft delete: the panel disappears (404) and takes no submissions; its submissions
     stay. Its slug is freed for a new panel."""
     panel = await get_panel(session, principal, panel_id)
@@ -91,7 +93,9 @@ async def delete_panel(session: AsyncSession, principal: Principal, panel_id: uu
     record_audit(session, AuditEntry, principal, "panel.delete", panel.id)
 
 
-async def get_panel(session: AsyncSession, principal: Principal, panel_id: uuid.UUID) -> Panel:
+async def get_panel(
+    session: AsyncSession, principal: Principal, panel_id: uuid.UUID | str
+) -> Panel:
     return await PanelRepository(session, principal.tenant).get_or_404(panel_id, WITH_FIELDS)
 
 

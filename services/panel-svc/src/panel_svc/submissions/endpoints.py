@@ -10,6 +10,7 @@ from idp_common.dependencies import SessionDep
 from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
 from idp_common.pagination import Page, PageParamsDep
 from idp_common.rate_limit import SubmissionRateLimit
+from idp_common.schemas import Reference
 from panel_svc.config import PanelSettings
 from panel_svc.datasources import OptionsLookup
 from panel_svc.submissions import service
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["submissions"])
     dependencies=[SubmissionRateLimit],
 )
 async def submit(
-    panel_id: uuid.UUID,
+    panel_id: Reference,
     payload: SubmissionIn,
     request: Request,
     response: Response,

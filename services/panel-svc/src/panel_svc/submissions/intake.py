@@ -123,7 +123,7 @@ class SubmissionIntake:
     async def submit(
         self,
         principal: Principal,
-        panel_id: uuid.UUID,
+        panel_id: uuid.UUID | str,
         payload: SubmissionIn,
         *,
         idempotency_key: str | None,
@@ -138,7 +138,7 @@ class SubmissionIntake:
             panel = await get_panel(session, principal, panel_id)
             digest = _fingerprint(panel, payload)
             earlier = await SubmissionRepository(session, principal.tenant).replay(
-                idempotency_key, digest
+                idempotency_key, digest, principal.subject
             )
         if earlier is not None:
             return earlier, False
@@ -160,7 +160,7 @@ class SubmissionIntake:
                 raise
             async with self.db.snapshot() as session:
                 earlier = await SubmissionRepository(session, principal.tenant).replay(
-                    idempotency_key, digest
+                    idempotency_key, digest, principal.subject
                 )
             if earlier is None:
                 raise

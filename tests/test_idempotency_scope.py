@@ -1,0 +1,101 @@
+"""An Idempotency-Key belongs to the principal who sent it: another principal of the same
+tenant reusing it gets their own execution or submission, never the first one's."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
+
+ADMIN = auth_headers(roles=("admin",))
+ALICE = auth_headers(subject="alice", roles=("operator",))
+BOB = auth_headers(subject="bob", roles=("operator",))
+ALICE_ELSEWHERE = auth_headers(tenant="globex", subject="alice", roles=("operator",))
+
+
+@pytest.fixture
+async def platform(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> AsyncIterator[Platform]:
+    async with running_platform(backend, tmp_path, sqs_server, with_worker=False) as running:
+        for headers in (ADMIN, auth_headers(tenant="globex", roles=("admin",))):
+            template = await running.operation.post(
+                "/api/v1/templates",
+                json={
+                    "slug": "say",
+                    "name": "Say",
+                    "command_template": "echo {{m}}",
+                    "parameters": [{"name": "m"}],
+                },
+                headers=headers,
+            )
+            assert template.status_code == 201, template.text
+            panel = await running.panel.post(
+                "/api/v1/panels",
+                json={
+                    "slug": "say",
+                    "title": "Say",
+                    "operation_template": "say",
+                    "fields": [{"name": "m", "label": "M"}],
+                },
+                headers=headers,
+            )
+            assert panel.status_code == 201, panel.text
+        yield running
+
+
+Send = Callable[[dict[str, str], str], Awaitable[httpx.Response]]
+
+
+def intakes(platform: Platform) -> dict[str, Send]:
+    async def execution(headers: dict[str, str], key: str) -> httpx.Response:
+        return await platform.operation.post(
+            "/api/v1/executions",
+            json={"template": "say", "parameters": {"m": "hi"}},
+            headers=headers | {"Idempotency-Key": key},
+        )
+
+    async def submission(headers: dict[str, str], key: str) -> httpx.Response:
+        return await platform.panel.post(
+            "/api/v1/panels/say/submissions",
+            json={"data": {"m": "hi"}},
+            headers=headers | {"Idempotency-Key": key},
+        )
+
+    return {"executions": execution, "submissions": submission}
+
+
+@pytest.mark.parametrize("intake", ["executions", "submissions"])
+async def test_a_key_is_the_senders_own(platform: Platform, intake: str) -> None:
+    send = intakes(platform)[intake]
+    key = f"k-{uuid.uuid4()}"
+    alice = await send(ALICE, key)
+    bob = await send(BOB, key)
+    elsewhere = await send(ALICE_ELSEWHERE, key)
+    assert alice.status_code == bob.status_code == elsewhere.status_code == 202, bob.text
+    ids = {alice.json()["id"], bob.json()["id"], elsewhere.json()["id"]}
+    assert len(ids) == 3
+    assert bob.json()["submitted_by"] == "bob"
+    for headers, first in ((ALICE, alice), (BOB, bob), (ALICE_ELSEWHERE, elsewhere)):
+        again = await send(headers, key)
+        assert again.json()["id"] == first.json()["id"]
+        assert again.headers["idempotent-replayed"] == "true"
+
+
+@pytest.mark.parametrize("intake", ["executions", "submissions"])
+async def test_two_principals_sending_one_key_at_once_each_get_their_own(
+    platform: Platform, intake: str
+) -> None:
+    send = intakes(platform)[intake]
+    key = f"k-{uuid.uuid4()}"
+    answers = await asyncio.gather(*(send(h, key) for h in (ALICE, BOB, ALICE, BOB)))
+    assert [answer.status_code for answer in answers] == [202] * 4
+    by_sender = {answer.json()["submitted_by"]: answer.json()["id"] for answer in answers}
+    assert set(by_sender) == {"alice", "bob"}
+    assert {answer.json()["id"] for answer in answers} == set(by_sender.values())
