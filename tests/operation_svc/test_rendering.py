@@ -246,7 +246,7 @@ def test_a_secret_is_sealed_where_it_is_typed_and_must_arrive_sealed_elsewhere()
     token = spec("token", type="secret")
     sealed, refusals = validate_values([token], {"token": "correct-horse"}, load_public_key(public))
     assert refusals == []
-    assert unseal(load_private_key(private), sealed["token"]) == "correct-horse"
+    assert unseal(load_private_key(private), str(sealed["token"])) == "correct-horse"
     assert validate_values([token], sealed) == (sealed, [])  # a retry, or from panel-svc
     for values, seal_to, rule in (
         ({"token": "correct-horse"}, None, "not_sealed"),

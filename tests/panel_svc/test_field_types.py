@@ -29,15 +29,27 @@ CASES: list[tuple[FieldRules, list[Any], list[tuple[Any, str]]]] = [
     (FieldRules("url"), ["https://example.com/x"], [("ftp://x", "url"), ("example.com", "url")]),
     (
         FieldRules("number", min_value=0, max_value=10),
-        [0, 2.5, 10],
-        [(-1, "minimum"), (11, "maximum"), ("5", "type"), (True, "type"), (float("nan"), "type")],
+        [0, 2.5, 10, "5", "2.5"],
+        [
+            (-1, "minimum"),
+            (11, "maximum"),
+            ("5 ", "type"),
+            ("0x5", "type"),
+            ("nan", "type"),
+            (True, "type"),
+            (float("nan"), "type"),
+        ],
     ),
     (
         FieldRules("integer", min_value=1),
-        [1, 7, 3.0],
-        [(1.5, "type"), (0, "minimum"), ("2", "type")],
+        [1, 7, 3.0, "2"],
+        [(1.5, "type"), (0, "minimum"), ("2.5", "type"), ("2_000", "type"), (" 2", "type")],
     ),
-    (FieldRules("boolean"), [True, False], [("true", "type"), (1, "type")]),
+    (
+        FieldRules("boolean"),
+        [True, False, "true"],
+        [("yes", "type"), ("TRUE", "type"), (1, "type")],
+    ),
     (FieldRules("select", options=["eu", "us"]), ["eu"], [("ap", "not_an_option"), (1, "type")]),
     (
         FieldRules("multiselect", options=["a", "b", "c"]),

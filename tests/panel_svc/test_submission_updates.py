@@ -1,5 +1,6 @@
-"""A submission mirrors its execution's status: late or foreign updates never move it back,
-whether they arrive one by one or together in one group."""
+"""A submission mirrors its latest execution's status: late or foreign updates never move it
+back, a retry's execution (a newer attempt) takes it over, and each attempt is kept,
+whether the updates arrive one by one or together in one group."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from idp_common.db import Database
 from idp_common.events import SubmissionUpdated
 from idp_common.messaging.inbox import Received
-from panel_svc.models import Panel, Submission
+from panel_svc.models import Panel, Submission, SubmissionAttempt
 from panel_svc.submissions.service import apply_updates
 from tests.harness import fresh_database, migrate
 
@@ -25,6 +27,23 @@ def updated(submission_id: uuid.UUID, status: str, tenant: str = "acme", **data:
     return Received(event, copy_context())
 
 
+async def a_submission(db: Database) -> Submission:
+    panel = Panel(
+        tenant="acme",
+        slug="p",
+        title="p",
+        operation_template="t",
+        created_by="a",
+        updated_by="a",
+    )
+    async with db.transaction() as session:
+        session.add(panel)
+        await session.flush()
+        submission = Submission(tenant="acme", panel_id=panel.id, submitted_by="bob", data={})
+        session.add(submission)
+    return submission
+
+
 @pytest.mark.parametrize("together", [False, True], ids=["one by one", "in one group"])
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_updates_move_a_submission_forward_only(
@@ -33,19 +52,7 @@ async def test_updates_move_a_submission_forward_only(
     async with fresh_database(backend, tmp_path, "panel") as url:
         await migrate(url, "panel")
         db = Database(url)
-        panel = Panel(
-            tenant="acme",
-            slug="p",
-            title="p",
-            operation_template="t",
-            created_by="a",
-            updated_by="a",
-        )
-        async with db.transaction() as session:
-            session.add(panel)
-            await session.flush()
-            submission = Submission(tenant="acme", panel_id=panel.id, submitted_by="bob", data={})
-            session.add(submission)
+        submission = await a_submission(db)
         execution_id = uuid.uuid4()
 
         async def apply(*updates: Received) -> Submission:
@@ -69,4 +76,41 @@ async def test_updates_move_a_submission_forward_only(
             updated(uuid.uuid4(), "running"),  # unknown: ignored, not an error
         )
         assert (shown.status, shown.exit_code) == ("succeeded", 0)
+        await db.dispose()
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["one by one", "in one group"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_retry_takes_the_submission_over_and_every_attempt_is_kept(
+    backend: str, together: bool, tmp_path: Path
+) -> None:
+    async with fresh_database(backend, tmp_path, "panel") as url:
+        await migrate(url, "panel")
+        db = Database(url)
+        submission = await a_submission(db)
+        first, second = uuid.uuid4(), uuid.uuid4()
+        updates = [
+            updated(submission.id, "running", execution_id=first),
+            updated(submission.id, "cancelled", execution_id=first, error="cancelled by bob"),
+            updated(submission.id, "pending", execution_id=second, attempt=2),
+            updated(submission.id, "running", execution_id=second, attempt=2),
+            # The first attempt's late news changes nothing but its own record.
+            updated(submission.id, "failed", execution_id=first, error="late"),
+            updated(submission.id, "succeeded", execution_id=second, attempt=2, exit_code=0),
+            updated(submission.id, "running", execution_id=second, attempt=2),  # late
+        ]
+        for group in [updates] if together else [[update] for update in updates]:
+            async with db.transaction() as session:
+                await apply_updates(session, group)
+        async with db.snapshot() as session:
+            shown = await session.get(Submission, submission.id)
+            attempts = (
+                await session.scalars(select(SubmissionAttempt).order_by(SubmissionAttempt.attempt))
+            ).all()
+        assert shown is not None
+        assert (shown.status, shown.execution_id, shown.attempt) == ("succeeded", second, 2)
+        assert [(a.attempt, a.execution_id, a.status) for a in attempts] == [
+            (1, first, "cancelled"),
+            (2, second, "succeeded"),
+        ]
         await db.dispose()

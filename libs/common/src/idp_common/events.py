@@ -146,6 +146,7 @@ class SubmissionUpdated(EventData):
     submission_id: uuid.UUID
     status: ExecutionStatus
     execution_id: uuid.UUID | None = None
+    attempt: int = Field(default=1, ge=1)  # events sent before attempts were counted: 1
     exit_code: int | None = None
     output: str | None = None
     error: str | None = None

@@ -101,7 +101,27 @@ class Submission(TenantRecord, Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     execution_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # The attempt it mirrors: a retry's execution is a newer attempt, which it follows.
+    attempt: Mapped[int] = mapped_column(Integer, server_default="1")
     exit_code: Mapped[int | None] = mapped_column(Integer)
     output: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    attempts: Mapped[list[SubmissionAttempt]] = relationship(
+        lazy="raise", order_by="SubmissionAttempt.attempt"
+    )
+
+
+class SubmissionAttempt(Base):
+    """One execution of a submission: the first, or a retry."""
+
+    __tablename__ = "submission_attempts"
+
+    submission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    execution_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str] = mapped_column(String(20))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -22,6 +22,7 @@ class ExecutionOut(ResponseModel):
     template_version: int | None
     submission_id: uuid.UUID | None
     retry_of: uuid.UUID | None
+    attempt: int
     submitted_by: str
     parameters: dict[str, Any]
     argv: list[str] | None

@@ -62,6 +62,7 @@ def _tell_submission(session: AsyncSession, execution: Execution) -> None:
         submission_id=execution.submission_id,
         status=execution.status,
         execution_id=execution.id,
+        attempt=execution.attempt,
         exit_code=execution.exit_code,
         output=execution.output,
         error=execution.error,
@@ -197,6 +198,7 @@ def new_execution(
     definition: TemplateDefinition,
     rendered: Rendered,
     submitted_by: str,
+    attempt: int = 1,
     **links: Any,
 ) -> Execution:
     """A pending execution of ``rendered``, not yet added to a session."""
@@ -213,6 +215,7 @@ def new_execution(
         http_request=rendered.as_dict() if isinstance(rendered, RenderedHttp) else None,
         timeout_seconds=definition.timeout_seconds,
         status="pending",
+        attempt=attempt,
         created_at=now,
         updated_at=now,
         **links,
@@ -303,6 +306,7 @@ def _execution_of(
             ),
             timeout_seconds=0,
             status="pending",
+            attempt=1,
             error="; ".join(str(refusal) for refusal in refusals),
             created_at=now,
             updated_at=now,
@@ -406,7 +410,7 @@ async def _retry(session: AsyncSession, original: Execution, actor: str) -> Exec
     rendered, refusals = plan(definition, original.parameters)
     if rendered is None:
         raise Conflict(f"The parameters are refused now: {'; '.join(map(str, refusals))}")
-    return await _create(
+    new = await _create(
         session,
         tenant=original.tenant,
         template=template,
@@ -414,9 +418,12 @@ async def _retry(session: AsyncSession, original: Execution, actor: str) -> Exec
         definition=definition,
         rendered=rendered,
         submitted_by=actor,
+        attempt=original.attempt + 1,
         retry_of=original.id,
         submission_id=original.submission_id,
     )
+    _tell_submission(session, new)  # the submission follows its newest attempt from now on
+    return new
 
 
 async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid.UUID) -> Execution:

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 from idp_common.executables import ExecutableAllowlist, ExecutableRefused
 from idp_common.launchers import LaunchRefused, Program, program_name, programs
+from idp_common.values import as_text
 from operation_svc.safety.denylist import check_denylist
-from operation_svc.safety.parameters import ParameterSpec
+from operation_svc.safety.parameters import ParameterSpec, Value
 from operation_svc.safety.verdict import Refusal
 
 PLACEHOLDER = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}")
@@ -69,16 +70,16 @@ _SHELL_OPERATOR = re.compile(r"^(?:\|\|?|&&?|;;?|\|&|\d*(?:<<?|>>?|<>|>\|)(?:&\d
 @dataclass(frozen=True)
 class RenderedCommand:
     argv: list[str]
-    values: dict[str, str]
+    values: dict[str, Value]
 
     @property
     def env(self) -> dict[str, str]:
         return parameter_env(self.values)
 
 
-def parameter_env(values: Mapping[str, str]) -> dict[str, str]:
+def parameter_env(values: Mapping[str, Value]) -> dict[str, str]:
     """Every parameter also reaches the child as ``IDP_PARAM_<NAME>``."""
-    return {f"IDP_PARAM_{name.upper()}": value for name, value in values.items()}
+    return {f"IDP_PARAM_{name.upper()}": as_text(value) for name, value in values.items()}
 
 
 def placeholders(argv: Sequence[str]) -> list[str]:
@@ -229,11 +230,12 @@ def _render_element(element: str, allow_dash: set[str], values: Mapping[str, str
 
 
 def render_command(
-    argv: Sequence[str], parameters: Sequence[ParameterSpec], values: Mapping[str, str]
+    argv: Sequence[str], parameters: Sequence[ParameterSpec], values: Mapping[str, Value]
 ) -> RenderedCommand:
     """Substitute validated, normalized ``values`` into the saved argv (single pass)."""
     allow_dash = {spec.name for spec in parameters if spec.allow_leading_dash}
-    rendered = [_render_element(element, allow_dash, values) for element in argv]
+    texts = {name: as_text(value) for name, value in values.items()}
+    rendered = [_render_element(element, allow_dash, texts) for element in argv]
     if sum(len(element.encode()) for element in rendered) > MAX_RENDERED_BYTES:
         raise Refusal("too_long", f"the rendered command exceeds {MAX_RENDERED_BYTES} bytes")
     literal = _literal(argv)

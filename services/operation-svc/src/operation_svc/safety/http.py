@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from idp_common.values import as_text
 from operation_svc.safety.commands import PLACEHOLDER, normalize_placeholders
-from operation_svc.safety.parameters import ParameterSpec
+from operation_svc.safety.parameters import ParameterSpec, Value
 from operation_svc.safety.verdict import Refusal
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
@@ -31,7 +32,7 @@ class RenderedHttp:
     url: str
     headers: dict[str, str]
     body: Any
-    values: dict[str, str]
+    values: dict[str, Value]
 
     def as_dict(self) -> dict[str, Any]:
         return {"method": self.method, "url": self.url, "headers": self.headers, "body": self.body}
@@ -112,8 +113,9 @@ def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
     return value
 
 
-def render_http(spec: Mapping[str, Any], values: Mapping[str, str]) -> RenderedHttp:
+def render_http(spec: Mapping[str, Any], typed: Mapping[str, Value]) -> RenderedHttp:
     """Substitute validated, normalized values into a saved HTTP template (single pass)."""
+    values = {name: as_text(value) for name, value in typed.items()}
     parts = urllib.parse.urlsplit(spec["url"])
     url = urllib.parse.urlunsplit(
         (
@@ -131,4 +133,4 @@ def render_http(spec: Mapping[str, Any], values: Mapping[str, str]) -> RenderedH
             raise Refusal("header_injection", f"the value of {name} may not contain CR, LF or NUL")
         headers[name] = rendered
     body = _map_strings(spec["body"], lambda text: _substitute(text, values))
-    return RenderedHttp(spec["method"], url, headers, body, dict(values))
+    return RenderedHttp(spec["method"], url, headers, body, dict(typed))

@@ -7,7 +7,6 @@ Its value is checked where it is entered (the panel field), so it takes no const
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from nacl.public import PublicKey
 from idp_common.audit import MASK
 from idp_common.sealing import is_sealed, seal
 from idp_common.secret_values import MIN_SECRET_LENGTH
+from idp_common.values import as_boolean, as_number
 from operation_svc.safety.verdict import Refusal
 
 ParameterType = Literal["string", "integer", "number", "boolean", "secret"]
@@ -63,24 +63,10 @@ class ParameterSpec:
 
 
 def _as_number(spec: ParameterSpec, value: Any) -> float | int:
-    if isinstance(value, bool):
-        raise Refusal(
-            "type", f"must be {'an integer' if spec.type == 'integer' else 'a number'}", spec.name
-        )
-    if isinstance(value, str):
-        try:
-            value = int(value) if spec.type == "integer" else float(value)
-        except ValueError as exc:
-            raise Refusal("type", f"{value!r} is not a valid {spec.type}", spec.name) from exc
-    if spec.type == "integer" and not (
-        isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    ):
-        raise Refusal("type", "must be an integer", spec.name)
-    if not isinstance(value, int | float) or (
-        isinstance(value, float) and not math.isfinite(value)
-    ):
-        raise Refusal("type", f"must be a finite {spec.type}", spec.name)
-    number = int(value) if spec.type == "integer" else value
+    try:
+        number = as_number(value, integer=spec.type == "integer")
+    except ValueError as exc:
+        raise Refusal("type", str(exc), spec.name) from None
     if spec.minimum is not None and number < spec.minimum:
         raise Refusal("minimum", f"must be >= {spec.minimum:g}", spec.name)
     if spec.maximum is not None and number > spec.maximum:
@@ -107,55 +93,59 @@ def _sealed(spec: ParameterSpec, value: Any, seal_to: PublicKey | None) -> str:
 
 def _text(spec: ParameterSpec, value: Any) -> str:
     """The value as text, within the limits of every parameter."""
-    if spec.type in ("integer", "number"):
-        text = str(_as_number(spec, value))
-    elif isinstance(value, str):
-        text = value
-    else:
+    if not isinstance(value, str):
         raise Refusal("type", "must be a string", spec.name)
-    if "\x00" in text:
+    if "\x00" in value:
         raise Refusal("nul_byte", "must not contain NUL bytes", spec.name)
-    if len(text) > MAX_VALUE_LENGTH:
+    if len(value) > MAX_VALUE_LENGTH:
         raise Refusal("too_long", f"at most {MAX_VALUE_LENGTH} characters", spec.name)
-    return text
+    return value
 
 
-def _normalize(spec: ParameterSpec, value: Any) -> str:
+Value = str | int | float | bool
+
+
+def _normalize(spec: ParameterSpec, value: Any) -> Value:
+    """The value as its declared type (see ``idp_common.values``), checked."""
     if is_sealed(value):
         raise Refusal("sealed_value", "a sealed value only fits a secret parameter", spec.name)
     if spec.type == "boolean":
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, str) and value.lower() in {"true", "false"}:
-            return value.lower()
-        raise Refusal("type", "must be a boolean", spec.name)
-    text = _text(spec, value)
-    if spec.min_length is not None and len(text) < spec.min_length:
-        raise Refusal("min_length", f"at least {spec.min_length} characters", spec.name)
-    if spec.max_length is not None and len(text) > spec.max_length:
-        raise Refusal("max_length", f"at most {spec.max_length} characters", spec.name)
-    if spec._compiled is not None and not spec._compiled.fullmatch(text):
-        raise Refusal("pattern", f"does not match {spec.pattern!r}", spec.name)
-    if spec.enum is not None and text not in {str(_normalize_enum(spec, v)) for v in spec.enum}:
+        try:
+            return as_boolean(value)
+        except ValueError as exc:
+            raise Refusal("type", str(exc), spec.name) from None
+    if spec.type in ("integer", "number"):
+        normalized: Value = _as_number(spec, value)
+    else:
+        text = _text(spec, value)
+        if spec.min_length is not None and len(text) < spec.min_length:
+            raise Refusal("min_length", f"at least {spec.min_length} characters", spec.name)
+        if spec.max_length is not None and len(text) > spec.max_length:
+            raise Refusal("max_length", f"at most {spec.max_length} characters", spec.name)
+        if spec._compiled is not None and not spec._compiled.fullmatch(text):
+            raise Refusal("pattern", f"does not match {spec.pattern!r}", spec.name)
+        normalized = text
+    if spec.enum is not None and normalized not in [_normalize_enum(spec, v) for v in spec.enum]:
         raise Refusal("enum", f"must be one of {list(spec.enum)!r}", spec.name)
-    return text
+    return normalized
 
 
-def _normalize_enum(spec: ParameterSpec, value: Any) -> str:
-    return str(_as_number(spec, value)) if spec.type in ("integer", "number") else str(value)
+def _normalize_enum(spec: ParameterSpec, value: Any) -> Value:
+    return _as_number(spec, value) if spec.type in ("integer", "number") else str(value)
 
 
 def validate_values(
     specs: Sequence[ParameterSpec], values: Mapping[str, Any], seal_to: PublicKey | None = None
-) -> tuple[dict[str, str], list[Refusal]]:
-    """Check every value at once: the normalized strings (secrets sealed), and every refusal.
+) -> tuple[dict[str, Value], list[Refusal]]:
+    """Check every value at once: the values as their declared types (secrets sealed), and
+    every refusal.
     ``seal_to`` is given where a person typed the values (API, preview): plaintext secrets
     are sealed to it; elsewhere secrets must arrive sealed."""
     refusals = [
         Refusal("unknown_parameter", "this template has no such parameter", name)
         for name in sorted(set(values) - {spec.name for spec in specs})
     ]
-    normalized: dict[str, str] = {}
+    normalized: dict[str, Value] = {}
     for spec in specs:
         value = values.get(spec.name, spec.default)
         if value is None or value == "":

@@ -3,7 +3,6 @@ No I/O here; patterns run on RE2, so no pattern can hang the service."""
 
 from __future__ import annotations
 
-import math
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any, Literal
 import re2
 
 from idp_common.secret_values import MIN_SECRET_LENGTH
+from idp_common.values import as_boolean, as_number
 
 FieldType = Literal[
     "text",
@@ -122,18 +122,10 @@ class FieldRules:
         return text
 
     def _number(self, value: Any) -> int | float:
-        number: int | float
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise Invalid(
-                f"must be {'an integer' if self.field_type == 'integer' else 'a number'}", "type"
-            )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise Invalid("must be finite", "type")
-        number = value
-        if self.field_type == "integer":
-            if isinstance(value, float) and not value.is_integer():
-                raise Invalid("must be an integer", "type")
-            number = int(value)
+        try:
+            number = as_number(value, integer=self.field_type == "integer")
+        except ValueError as exc:
+            raise Invalid(str(exc), "type") from None
         if self.min_value is not None and number < self.min_value:
             raise Invalid(f"must be >= {self.min_value:g}", "minimum")
         if self.max_value is not None and number > self.max_value:
@@ -141,9 +133,10 @@ class FieldRules:
         return number
 
     def _boolean(self, value: Any) -> bool:
-        if not isinstance(value, bool):
-            raise Invalid("must be true or false", "type")
-        return value
+        try:
+            return as_boolean(value)
+        except ValueError as exc:
+            raise Invalid(str(exc), "type") from None
 
     def _choice(self, value: Any) -> str:
         text = self._text(value)

@@ -15,7 +15,7 @@ from panel_svc.config import PanelSettings
 from panel_svc.datasources import OptionsLookup
 from panel_svc.submissions import service
 from panel_svc.submissions.intake import SubmissionIntake
-from panel_svc.submissions.schemas import SubmissionIn, SubmissionOut
+from panel_svc.submissions.schemas import SubmissionDetailOut, SubmissionIn, SubmissionOut
 
 router = APIRouter(prefix="/api/v1", tags=["submissions"])
 
@@ -55,9 +55,10 @@ async def submit(
 @router.get("/submissions/{submission_id}")
 async def get_submission(
     submission_id: uuid.UUID, session: SessionDep, principal: Viewer
-) -> SubmissionOut:
-    """A submission with the status, exit code and output of its execution."""
-    return SubmissionOut.model_validate(
+) -> SubmissionDetailOut:
+    """A submission with the status, exit code and output of its latest execution, and
+    every attempt (a retry is a new attempt, which the submission then follows)."""
+    return SubmissionDetailOut.model_validate(
         await service.get_submission(session, principal, submission_id)
     )
 

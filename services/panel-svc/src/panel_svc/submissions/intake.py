@@ -90,6 +90,7 @@ async def _checked(
         request_hash=digest,
         data=shown,
         status="pending",
+        attempt=1,
         created_at=now,
         updated_at=now,
     )

@@ -13,11 +13,21 @@ class SubmissionIn(StrictModel):
     data: Annotated[dict[str, Any], Field(max_length=100)]
 
 
+class AttemptOut(ResponseModel):
+    attempt: int
+    execution_id: uuid.UUID | None
+    status: str
+    exit_code: int | None
+    error: str | None
+    updated_at: datetime
+
+
 class SubmissionOut(ResponseModel):
     id: uuid.UUID
     panel_id: uuid.UUID
     status: str
     execution_id: uuid.UUID | None
+    attempt: int = Field(description="The attempt it mirrors: 1, or a later retry's number.")
     exit_code: int | None
     output: str | None
     error: str | None
@@ -25,3 +35,9 @@ class SubmissionOut(ResponseModel):
     submitted_by: str
     created_at: datetime
     updated_at: datetime
+
+
+class SubmissionDetailOut(SubmissionOut):
+    attempts: list[AttemptOut] = Field(
+        description="Each execution of the submission, first to latest (retries included)."
+    )

@@ -2,16 +2,18 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import String, Table, Uuid, bindparam, func, update
+from sqlalchemy import ColumnElement, String, Table, Uuid, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from idp_common.auth import Principal
+from idp_common.db import insert_ignoring_conflicts, utcnow
 from idp_common.events import SubmissionUpdated
 from idp_common.messaging.inbox import Received
 from idp_common.pagination import PageParams, paginate
-from panel_svc.models import Submission
+from panel_svc.models import Submission, SubmissionAttempt
 from panel_svc.submissions.repository import SubmissionRepository
 
 logger = logging.getLogger(__name__)
@@ -40,26 +42,39 @@ async def list_submissions(
 async def get_submission(
     session: AsyncSession, principal: Principal, submission_id: uuid.UUID
 ) -> Submission:
-    return await SubmissionRepository(session, principal.tenant).get_or_404(submission_id)
+    return await SubmissionRepository(session, principal.tenant).get_or_404(
+        submission_id, selectinload(Submission.attempts)
+    )
 
 
-# Built once: a group's updates run as one executemany, in the order they arrived. A
-# submission never moves back, and a finished one stays finished: an update to "pending"
-# replaces only "pending", any other one "pending" or "running".
+# Built once: a group's updates run as one executemany per table, in the order they
+# arrived. A newer attempt (a retry's execution) takes the submission over whatever the
+# older one said; within one attempt, a status never moves back and a finished one stays
+# finished: an update to "pending" replaces only "pending", any other "pending" or "running".
 _SUBMISSIONS = cast(Table, Submission.__table__)
+_ATTEMPTS = cast(Table, SubmissionAttempt.__table__)
+
+
+def _moves_forward(status: ColumnElement[str]) -> ColumnElement[bool]:
+    return (status == "pending") | (
+        (bindparam("to_status", type_=String) != "pending") & (status == "running")
+    )
+
+
 _MIRROR = (
     update(_SUBMISSIONS)
     .where(
         _SUBMISSIONS.c.id == bindparam("of_submission"),
         _SUBMISSIONS.c.tenant == bindparam("of_tenant"),
-        (_SUBMISSIONS.c.status == "pending")
+        (_SUBMISSIONS.c.attempt < bindparam("to_attempt"))
         | (
-            (bindparam("to_status", type_=String) != "pending")
-            & (_SUBMISSIONS.c.status == "running")
+            (_SUBMISSIONS.c.attempt == bindparam("to_attempt"))
+            & _moves_forward(_SUBMISSIONS.c.status)
         ),
     )
     .values(
         status=bindparam("to_status"),
+        attempt=bindparam("to_attempt"),
         exit_code=bindparam("to_exit_code"),
         output=bindparam("to_output"),
         error=bindparam("to_error"),
@@ -68,13 +83,35 @@ _MIRROR = (
         ),
     )
 )
+_ATTEMPT = (
+    update(_ATTEMPTS)
+    .where(
+        _ATTEMPTS.c.submission_id == bindparam("of_submission"),
+        _ATTEMPTS.c.attempt == bindparam("to_attempt"),
+        _moves_forward(_ATTEMPTS.c.status),
+    )
+    .values(
+        status=bindparam("to_status"),
+        exit_code=bindparam("to_exit_code"),
+        error=bindparam("to_error"),
+        updated_at=bindparam("at"),
+        execution_id=func.coalesce(
+            bindparam("to_execution_id", type_=Uuid), _ATTEMPTS.c.execution_id
+        ),
+    )
+)
+_OF_TENANTS = select(Submission.id, Submission.tenant).where(
+    Submission.id.in_(bindparam("ids", expanding=True))
+)
 
 
 async def apply_updates(session: AsyncSession, group: list[Received]) -> None:
-    """Mirror the executions' statuses with one conditional UPDATE for the whole group, so
-    updates arriving out of order (or handled concurrently by two replicas) never move a
-    submission back. An update without an execution id keeps the one recorded."""
-    rows = []
+    """Mirror the executions' statuses on their submissions and attempts with conditional
+    UPDATEs for the whole group, so updates arriving out of order (or handled concurrently
+    by two replicas) never move a submission or an attempt back. An update without an
+    execution id keeps the one recorded."""
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
     for received in group:
         mirrored = SubmissionUpdated.from_event(received.event)
         rows.append(
@@ -82,17 +119,45 @@ async def apply_updates(session: AsyncSession, group: list[Received]) -> None:
                 "of_submission": mirrored.submission_id,
                 "of_tenant": received.event.tenant,
                 "to_status": mirrored.status,
+                "to_attempt": mirrored.attempt,
                 "to_exit_code": mirrored.exit_code,
                 "to_output": mirrored.output,
                 "to_error": mirrored.error,
                 "to_execution_id": mirrored.execution_id,
+                "at": now,
             }
         )
-    result = await session.execute(_MIRROR, rows)
+    found = await session.execute(_OF_TENANTS, {"ids": [row["of_submission"] for row in rows]})
+    tenants: dict[Any, str] = dict(found.tuples().all())
+    known = [row for row in rows if tenants.get(row["of_submission"]) == row["of_tenant"]]
+    if len(known) < len(rows):
+        logger.warning(
+            "%d submission updates of unknown submissions ignored", len(rows) - len(known)
+        )
+    if not known:
+        return
+    await insert_ignoring_conflicts(
+        session,
+        _ATTEMPTS,
+        [
+            {
+                "submission_id": row["of_submission"],
+                "attempt": row["to_attempt"],
+                "execution_id": row["to_execution_id"],
+                "status": row["to_status"],
+                "exit_code": row["to_exit_code"],
+                "error": row["to_error"],
+                "updated_at": now,
+            }
+            for row in known
+        ],
+    )
+    await session.execute(_ATTEMPT, known)
+    result = await session.execute(_MIRROR, known)
     changed = int(result.rowcount)  # type: ignore[attr-defined]
-    if 0 <= changed < len(rows):  # asyncpg does not count the rows of an executemany (-1)
+    if 0 <= changed < len(known):  # asyncpg does not count the rows of an executemany (-1)
         logger.info(
-            "%d of %d submission updates ignored: unknown submissions, or already further",
-            len(rows) - changed,
-            len(rows),
+            "%d of %d submission updates ignored: already further, or an older attempt",
+            len(known) - changed,
+            len(known),
         )

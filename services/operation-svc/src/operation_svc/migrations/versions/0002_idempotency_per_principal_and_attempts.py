@@ -1,4 +1,5 @@
-"""Idempotency keys are scoped per principal: unique per tenant, submitter and key.
+"""Idempotency keys are scoped per principal (unique per tenant, submitter and key), and
+executions count their attempts (a retry's is its original's + 1).
 
 Revision ID: 0002
 Revises: 0001
@@ -7,6 +8,7 @@ Create Date: 2026-12-05
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002"
@@ -22,9 +24,11 @@ def upgrade() -> None:
     with op.batch_alter_table("executions") as batch:
         batch.drop_constraint(TENANT_KEY, type_="unique")
         batch.create_unique_constraint(PRINCIPAL_KEY, ["tenant", "submitted_by", "idempotency_key"])
+        batch.add_column(sa.Column("attempt", sa.Integer(), server_default="1", nullable=False))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("executions") as batch:
+        batch.drop_column("attempt")
         batch.drop_constraint(PRINCIPAL_KEY, type_="unique")
         batch.create_unique_constraint(TENANT_KEY, ["tenant", "idempotency_key"])

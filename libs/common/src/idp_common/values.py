@@ -1,0 +1,46 @@
+"""One rule for typed values, on every intake (panel submissions, the executions API,
+previews): a number is a JSON number, or text that is a plain decimal number (``"3"``,
+``"-2.5"``, ``"1e3"``; not ``" 3"``, ``"0x10"``, ``"3_000"``, ``"nan"``); a boolean is
+``true``/``false``, or the text ``"true"``/``"false"``. Values are stored as their declared
+type and become text only where a command needs text (argv, its environment)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def as_number(value: Any, *, integer: bool) -> int | float:
+    """``value`` as a finite number (an ``int`` when ``integer``); ValueError says why not."""
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, str):
+        if not _DECIMAL.fullmatch(value):
+            raise ValueError(f"must be {kind}")
+        value = float(value) if any(mark in value for mark in ".eE") else int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be {kind}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite {kind.split()[-1]}")
+    if integer:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+def as_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise ValueError("must be true or false")
+
+
+def as_text(value: Any) -> str:
+    """A stored value as a command receives it: ``true``/``false``, ``3``, ``2.5``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
