@@ -95,7 +95,7 @@ class _Output:
         self.forwarded_lines = 0
         self.total = 0
         self.truncated = False
-        self.stdout_head: list[str] = []
+        self.stdout_head: list[str] = []  # the first lines, as they were printed
         self._head_bytes = 0
         self.stderr_tail = b""
         self.overflow = asyncio.Event()
@@ -132,10 +132,10 @@ class _Output:
                 len(pending) >= MAX_LINE_BYTES and not self.truncated
             ):  # a long line goes out in pieces
                 cut = self.masker.safe_cut(pending, MAX_LINE_BYTES)
-                await self._forward(name, [self.masker.mask_bytes(pending[:cut])])
+                await self._forward(name, [self.masker.mask_bytes(pending[:cut])], ended=False)
                 pending = pending[cut:]
         if pending and not self.truncated:
-            await self._forward(name, [self.masker.mask_bytes(pending)])
+            await self._forward(name, [self.masker.mask_bytes(pending)], ended=False)
 
     async def _pace_drain(self, size: int) -> None:
         """Past the cap, read no faster than DRAIN_BYTES_PER_SECOND: a flood then costs a
@@ -148,8 +148,10 @@ class _Output:
         if ahead > 0:
             await asyncio.sleep(ahead)
 
-    async def _forward(self, name: LogStream, lines: list[bytes]) -> None:
-        """Masked lines, as far as the cap allows; lines over MAX_LINE_BYTES in pieces."""
+    async def _forward(self, name: LogStream, lines: list[bytes], ended: bool = True) -> None:
+        """Masked lines, as far as the cap allows; lines over MAX_LINE_BYTES in pieces.
+        ``ended``: the lines ended with a newline (not a piece of a longer one, nor the
+        output's unterminated end)."""
         if max(map(len, lines)) > MAX_LINE_BYTES:
             lines = [
                 line[start : start + MAX_LINE_BYTES]
@@ -168,7 +170,7 @@ class _Output:
         # NUL cannot be stored in PostgreSQL text; U+FFFD marks it, as for invalid UTF-8.
         texts = [line.decode("utf-8", "replace").replace("\x00", "\ufffd") for line in lines]
         if name == "stdout" and self._head_bytes < EXCERPT_BYTES:
-            self.stdout_head += texts
+            self.stdout_head += [text + "\n" for text in texts] if ended else texts
             self._head_bytes += sum(len(text) + 1 for text in texts)
         if texts:
             await self.sink(name, texts)
@@ -180,7 +182,7 @@ class _Output:
 
     @property
     def stdout_excerpt(self) -> str:
-        return "\n".join(self.stdout_head)[:EXCERPT_BYTES]
+        return "".join(self.stdout_head)[:EXCERPT_BYTES]
 
 
 def _kill_group(pgid: int) -> None:
