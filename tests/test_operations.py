@@ -590,6 +590,11 @@ async def test_sse_log_stream_resumes_from_last_event_id_without_gaps_or_duplica
     seen += [seq for seq, _ in rest if seq is not None]
     assert seen == list(range(120))
     assert rest[-1] == (None, {"status": "succeeded", "exit_code": 0})
+    # The stream and the pages show a line the same way, timestamps in one format.
+    page = await platform.operation.get(f"/api/v1/executions/{execution_id}/logs", headers=ADMIN)
+    streamed = [data for seq, data in first + rest if seq is not None]
+    assert streamed[:50] == page.json()["items"][:50]
+    assert all(line["timestamp"].endswith("Z") for line in streamed)
 
 
 async def read_events(

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from idp_common import health, whoami
 from idp_common.api_keys import RemoteApiKeyVerifier
@@ -54,7 +55,9 @@ def build_service_app(
             if api_keys is not None:
                 await api_keys.aclose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc load their scripts from this service, not from a CDN: /docs
+    # works on a closed network.
+    app = FastAPIOffline(
         title=name,
         description=description,
         version="0.1.0",

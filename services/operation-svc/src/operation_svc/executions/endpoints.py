@@ -9,6 +9,7 @@ from sse_starlette import EventSourceResponse
 
 from idp_common.auth import Operator, ServiceCaller, Viewer
 from idp_common.dependencies import SessionDep
+from idp_common.events import ExecutionStatus
 from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
 from idp_common.pagination import Page, PageParamsDep
 from idp_common.rate_limit import ExecutionRateLimit
@@ -29,10 +30,6 @@ from operation_svc.executions.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
-Status = Annotated[
-    str | None,
-    Query(pattern="^(pending|running|succeeded|failed|timed_out|cancelled|lost|rejected)$"),
-]
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, dependencies=[ExecutionRateLimit])
@@ -61,7 +58,7 @@ async def list_executions(
     session: SessionDep,
     principal: Viewer,
     page: PageParamsDep,
-    status_filter: Annotated[Status, Query(alias="status")] = None,
+    status_filter: Annotated[ExecutionStatus | None, Query(alias="status")] = None,
     template: Annotated[str | None, Query(max_length=100)] = None,
     submitted_by: Annotated[str | None, Query(max_length=200)] = None,
     since: datetime | None = None,

@@ -15,6 +15,7 @@ from sse_starlette import ServerSentEvent
 from idp_common.db import Database
 from idp_common.events import TERMINAL_STATUSES
 from operation_svc.executions.repository import ExecutionRepository
+from operation_svc.executions.schemas import LogLineOut
 
 POLL_SECONDS = 0.2
 BATCH = 500
@@ -37,14 +38,8 @@ async def log_events(
             yield ServerSentEvent(
                 id=str(line.seq),
                 event="log",
-                data=json.dumps(
-                    {
-                        "seq": line.seq,
-                        "stream": line.stream,
-                        "message": line.message,
-                        "timestamp": line.timestamp.isoformat(),
-                    }
-                ),
+                # The same model as the paged logs: one shape, one timestamp format.
+                data=LogLineOut.model_validate(line).model_dump_json(),
             )
         if len(lines) == BATCH:
             continue

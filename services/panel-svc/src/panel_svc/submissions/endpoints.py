@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from idp_common.auth import Operator, Viewer, caller_credentials
 from idp_common.dependencies import SessionDep
+from idp_common.events import ExecutionStatus
 from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
 from idp_common.pagination import Page, PageParamsDep
 from idp_common.rate_limit import SubmissionRateLimit
@@ -70,7 +71,7 @@ async def list_submissions(
     page: PageParamsDep,
     panel_id: uuid.UUID | None = None,
     submitted_by: Annotated[str | None, Query(max_length=200)] = None,
-    status_filter: Annotated[str | None, Query(alias="status", max_length=20)] = None,
+    status_filter: Annotated[ExecutionStatus | None, Query(alias="status")] = None,
 ) -> Page[SubmissionOut]:
     """The tenant's submissions, newest first; per panel, per user, per status."""
     rows, cursor = await service.list_submissions(

@@ -1,0 +1,99 @@
+"""What every service shows a newcomer: API docs that work on a closed network, filters that
+refuse what they cannot mean, and a quiet start with tracing on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness import (
+    LocalSQSServer,
+    Platform,
+    auth_headers,
+    eventually,
+    free_port,
+    running_platform,
+)
+
+ADMIN = auth_headers(roles=("admin",))
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    async with running_platform("sqlite", tmp_path, sqs_server, with_datasource=True) as running:
+        yield running
+
+
+async def test_docs_load_every_asset_from_the_service_itself(platform: Platform) -> None:
+    assert platform.datasource is not None
+    assert platform.worker is not None
+    for client in (platform.panel, platform.operation, platform.datasource, platform.worker):
+        for page in ("/docs", "/redoc"):
+            html = (await client.get(page)).text
+            assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+            scripts = [asset for asset in assets if asset.endswith((".js", ".css"))]
+            assert scripts, html
+            assert all(asset.startswith("/") for asset in assets if "//" in asset or "." in asset)
+            for asset in scripts:
+                served = await client.get(asset)
+                assert served.status_code == 200, asset
+                kind = "javascript" if asset.endswith(".js") else "css"
+                assert kind in served.headers["content-type"]
+
+
+async def test_a_status_filter_that_means_nothing_is_a_422(platform: Platform) -> None:
+    for client, path in (
+        (platform.operation, "/api/v1/executions"),
+        (platform.panel, "/api/v1/submissions"),
+    ):
+        response = await client.get(path, params={"status": "bogus"}, headers=ADMIN)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "status"
+        assert (await client.get(path, params={"status": "failed"}, headers=ADMIN)).is_success
+
+
+async def test_a_service_starts_quietly_with_tracing_on(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    port = free_port()
+    env = dict(os.environ) | {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "OPERATION_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'operation.db'}",
+        "OPERATION_PORT": str(port),
+        "SQS_ENDPOINT_URL": sqs_server.url,
+        "SQS_ACCESS_KEY_ID": "test",
+        "SQS_SECRET_ACCESS_KEY": "test",
+        "SQS_CREATE_QUEUES": "true",
+        "SQS_QUEUE_PREFIX": f"quiet{port}-",
+    }
+    migration = await asyncio.create_subprocess_exec(str(BIN / "operation-svc"), "migrate", env=env)
+    assert await migration.wait() == 0
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        server = await asyncio.create_subprocess_exec(
+            str(BIN / "operation-svc"), "serve", env=env, stdout=output, stderr=output
+        )
+    try:
+        async with httpx.AsyncClient() as client:
+
+            async def ready() -> bool:
+                try:
+                    answer = await client.get(f"http://127.0.0.1:{port}/readyz")
+                except httpx.HTTPError:
+                    return False
+                return answer.status_code == 200
+
+            await eventually(ready, timeout=30)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(server.wait(), 30)
+    assert "already instrumented" not in log.read_text()
