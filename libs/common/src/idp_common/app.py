@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
@@ -14,7 +15,7 @@ from idp_common.api_keys import RemoteApiKeyVerifier
 from idp_common.audit import AuditRecord
 from idp_common.audit_api import audit_router
 from idp_common.auth import TokenVerifier
-from idp_common.errors import install_error_handlers
+from idp_common.errors import document_problems, install_error_handlers
 from idp_common.rate_limit import RateLimiter
 from idp_common.request_context import (
     BodySizeLimitMiddleware,
@@ -71,6 +72,14 @@ def build_service_app(
     app.state.rate_limiter = rate_limiter
     app.state.readiness_checks = {}
     install_error_handlers(app)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(RequestIdMiddleware)

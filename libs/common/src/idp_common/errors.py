@@ -8,12 +8,49 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from idp_common.request_context import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger(__name__)
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+    code: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem, as every error of every service is answered."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str | None
+    errors: list[FieldProblem] | None = None
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """``openapi`` with every error answer documented as the problem it is: FastAPI's own
+    422 schema replaced, and any other 4xx or 5xx answer described by ``4XX``/``5XX``."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas |= problem.pop("$defs", {}) | {"Problem": problem}
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = {"description": "Invalid input", "content": content}
+            responses.setdefault("4XX", {"description": "Refused", "content": content})
+            responses.setdefault("5XX", {"description": "Unavailable", "content": content})
+    return openapi
 
 
 class ProblemError(Exception):
@@ -98,7 +135,7 @@ def _field_error(error: Any) -> dict[str, str]:
         detail = error.get("ctx", {}).get("error", "")
         position = f" at position {loc[1]}" if len(loc) > 1 else ""
         return field_error("body", f"invalid JSON{position}: {detail}".rstrip(": "), "json_invalid")
-    if error["type"] == "nul_byte":  # raised for a whole model: the path says where it is
+    if "path" in error.get("ctx", {}):  # raised for a whole model: the path says where
         loc += tuple(error["ctx"]["path"])
     # Drop the "body"/"query"/… prefix when a field name follows it.
     parts = loc[1:] if len(loc) > 1 and isinstance(loc[1], str) else loc

@@ -61,7 +61,10 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         self._inner = httpcore.AnyIOBackend()
 
     async def checked_address(self, host: str, port: int) -> str:
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError:  # socket.gaierror: the name does not resolve
+            infos = []
         addresses = [str(info[4][0]) for info in infos]
         if not addresses:
             raise OutboundRefused(f"{host} does not resolve")

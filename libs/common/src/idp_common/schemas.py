@@ -3,7 +3,7 @@ one shape."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -40,6 +40,26 @@ class StrictModel(BaseModel):
     def _no_nul_bytes(cls, data: Any) -> Any:
         if (path := nul_byte_path(data)) is not None:
             raise PydanticCustomError("nul_byte", "must not contain NUL bytes", {"path": path})
+        return data
+
+
+class PatchModel(StrictModel):
+    """A partial update: an omitted attribute keeps its value, and ``null`` clears only the
+    attributes named in ``clearable`` (anywhere else it is refused, naming the field)."""
+
+    clearable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_only_where_clearable(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if value is None and name in cls.model_fields and name not in cls.clearable:
+                    raise PydanticCustomError(
+                        "not_nullable",
+                        "cannot be null: omit it to keep its value",
+                        {"path": [name]},
+                    )
         return data
 
 

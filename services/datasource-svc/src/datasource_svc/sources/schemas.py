@@ -43,7 +43,7 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 Options = Annotated[list[OptionIn], Field(max_length=5000)]
 Strings = Annotated[dict[str, Annotated[str, Field(max_length=2000)]], Field(max_length=30)]
 TtlSeconds = Annotated[int, Field(ge=0, le=86400)]
-TimeoutSeconds = Annotated[float, Field(gt=0, le=30)]
+TimeoutSeconds = Annotated[float, Field(ge=0.1, le=30)]
 MaxOptions = Annotated[int, Field(ge=1, le=5000)]
 
 

@@ -30,6 +30,8 @@ from operation_svc.executions.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
+MAX_SEQ = 2**31 - 1  # a log line's seq is a 32-bit integer column
+AfterSeq = Annotated[int, Query(ge=-1, le=MAX_SEQ, description="Lines after this seq.")]
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, dependencies=[ExecutionRateLimit])
@@ -91,7 +93,7 @@ async def get_logs(
     execution_id: uuid.UUID,
     session: SessionDep,
     principal: Viewer,
-    after_seq: Annotated[int, Query(ge=-1)] = -1,
+    after_seq: AfterSeq = -1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> LogPage:
     """Log lines in order, after ``after_seq``."""
@@ -111,8 +113,8 @@ async def stream_logs(
     request: Request,
     session: SessionDep,
     principal: Viewer,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=-1)] = None,
-    after_seq: Annotated[int, Query(ge=-1)] = -1,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=-1, le=MAX_SEQ)] = None,
+    after_seq: AfterSeq = -1,
 ) -> EventSourceResponse:
     """Live log lines as Server-Sent Events; reconnect with Last-Event-ID to resume."""
     await service.get_execution(session, principal, execution_id)

@@ -11,6 +11,7 @@ from idp_common.schemas import (
     AllowedGroups,
     AllowedRoles,
     Identifier,
+    PatchModel,
     ResponseModel,
     Slug,
     StrictModel,
@@ -66,6 +67,8 @@ class HttpTemplateIn(StrictModel):
 
 
 CommandTemplate = Annotated[str, Field(min_length=1, max_length=8192)]
+# At least a second (a run's timer is no finer); at most OPERATION_MAX_TIMEOUT_SECONDS.
+TimeoutSeconds = Annotated[float, Field(ge=1)]
 
 
 class TemplateIn(StrictModel):
@@ -76,7 +79,7 @@ class TemplateIn(StrictModel):
     command_template: CommandTemplate | None = None
     http: HttpTemplateIn | None = None
     parameters: Annotated[list[ParameterIn], Field(max_length=50)] = []
-    timeout_seconds: Annotated[float, Field(gt=0)] = 300
+    timeout_seconds: TimeoutSeconds = 300
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
     retry_safe: bool = False
     allowed_roles: AllowedRoles = []
@@ -94,15 +97,18 @@ class TemplateIn(StrictModel):
         return self
 
 
-class TemplateUpdate(StrictModel):
-    """A new version: omitted fields keep their current value."""
+class TemplateUpdate(PatchModel):
+    """A new version: omitted fields keep their current value; ``max_concurrency: null``
+    lifts the limit."""
+
+    clearable = frozenset({"max_concurrency"})
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(max_length=5000)] | None = None
     command_template: CommandTemplate | None = None
     http: HttpTemplateIn | None = None
     parameters: Annotated[list[ParameterIn], Field(max_length=50)] | None = None
-    timeout_seconds: Annotated[float, Field(gt=0)] | None = None
+    timeout_seconds: TimeoutSeconds | None = None
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
     retry_safe: bool | None = None
     allowed_roles: AllowedRoles = []

@@ -10,6 +10,7 @@ from idp_common.schemas import (
     AllowedGroups,
     AllowedRoles,
     Identifier,
+    PatchModel,
     ResponseModel,
     Slug,
     StrictModel,
@@ -144,7 +145,7 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
-class PanelUpdate(StrictModel):
+class PanelUpdate(PatchModel):
     """Change a panel: omitted attributes keep their value; ``fields`` replaces them all."""
 
     title: Annotated[str, Field(min_length=1, max_length=200)] | None = None

@@ -1,0 +1,128 @@
+"""The inputs schema-driven fuzzing found answered with a 500 (or a dropped connection):
+each is now a 4xx or 502 problem that says what is wrong."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
+
+ADMIN = auth_headers(roles=("admin",))
+
+
+@pytest.fixture
+async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    async with running_platform(
+        "sqlite", tmp_path, sqs_server, with_worker=False, with_datasource=True
+    ) as running:
+        template = await running.operation.post(
+            "/api/v1/templates",
+            json={
+                "slug": "say",
+                "name": "Say",
+                "command_template": "echo {{m}}",
+                "parameters": [{"name": "m"}],
+                "max_concurrency": 2,
+            },
+            headers=ADMIN,
+        )
+        assert template.status_code == 201, template.text
+        panel = await running.panel.post(
+            "/api/v1/panels",
+            json={
+                "slug": "say",
+                "title": "Say",
+                "operation_template": "say",
+                "fields": [{"name": "m", "label": "M"}],
+            },
+            headers=ADMIN,
+        )
+        assert panel.status_code == 201, panel.text
+        yield running
+
+
+def refused(response: httpx.Response, status: int, field: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    if field is not None:
+        assert [error["field"] for error in problem["errors"]] == [field]
+    return problem
+
+
+@pytest.mark.parametrize("attribute", ["title", "description", "is_active", "order", "tags"])
+async def test_null_for_a_panel_attribute_that_cannot_be_null_is_a_422(
+    platform: Platform, attribute: str
+) -> None:
+    response = await platform.panel.patch(
+        "/api/v1/panels/say", json={attribute: None}, headers=ADMIN
+    )
+    refused(response, 422, attribute)
+
+
+async def test_null_clears_only_what_can_be_cleared_on_a_template(platform: Platform) -> None:
+    for attribute in ("name", "description", "command_template", "timeout_seconds", "retry_safe"):
+        response = await platform.operation.patch(
+            "/api/v1/templates/say", json={attribute: None}, headers=ADMIN
+        )
+        refused(response, 422, attribute)
+    lifted = await platform.operation.patch(
+        "/api/v1/templates/say", json={"max_concurrency": None}, headers=ADMIN
+    )
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json()["max_concurrency"] is None
+
+
+@pytest.mark.parametrize("timeout", [5e-324, 0, -1, 0.5])
+async def test_a_timeout_below_a_second_is_refused(platform: Platform, timeout: float) -> None:
+    response = await platform.operation.patch(
+        "/api/v1/templates/say", json={"timeout_seconds": timeout}, headers=ADMIN
+    )
+    refused(response, 422, "timeout_seconds")
+
+
+async def test_log_positions_out_of_range_are_a_422(platform: Platform) -> None:
+    started = await platform.operation.post(
+        "/api/v1/executions", json={"template": "say", "parameters": {"m": "hi"}}, headers=ADMIN
+    )
+    logs = f"/api/v1/executions/{started.json()['id']}/logs"
+    for after in ("9223372036854775808", "2147483648", "-2", "x"):
+        refused(await platform.operation.get(logs, params={"after_seq": after}, headers=ADMIN), 422)
+        refused(
+            await platform.operation.get(
+                f"{logs}/stream", params={"after_seq": after}, headers=ADMIN
+            ),
+            422,
+        )
+        refused(
+            await platform.operation.get(
+                f"{logs}/stream", headers=ADMIN | {"Last-Event-ID": after}
+            ),
+            422,
+        )
+
+
+async def test_a_data_source_whose_host_does_not_resolve_is_a_502(platform: Platform) -> None:
+    assert platform.datasource is not None
+    created = await platform.datasource.post(
+        "/api/v1/datasources",
+        json={
+            "slug": "nowhere",
+            "name": "Nowhere",
+            "source_type": "http",
+            "endpoint_url": "http://no-such-host.invalid/regions",
+        },
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    source = f"/api/v1/datasources/{created.json()['id']}"
+    resolved = await platform.datasource.post(f"{source}/resolve", json={}, headers=ADMIN)
+    assert "does not resolve" in refused(resolved, 502)["detail"]
+    tested = await platform.datasource.post(f"{source}/test", json={}, headers=ADMIN)
+    assert tested.status_code == 200, tested.text
+    assert "does not resolve" in tested.json()["error"]
