@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.factories import panel_for, template
 from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
 
 ADMIN = auth_headers(roles=("admin",))
@@ -20,29 +21,8 @@ async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[
     async with running_platform(
         "sqlite", tmp_path, sqs_server, with_worker=False, with_datasource=True
     ) as running:
-        template = await running.operation.post(
-            "/api/v1/templates",
-            json={
-                "slug": "say",
-                "name": "Say",
-                "command_template": "echo {{m}}",
-                "parameters": [{"name": "m"}],
-                "max_concurrency": 2,
-            },
-            headers=ADMIN,
-        )
-        assert template.status_code == 201, template.text
-        panel = await running.panel.post(
-            "/api/v1/panels",
-            json={
-                "slug": "say",
-                "title": "Say",
-                "operation_template": "say",
-                "fields": [{"name": "m", "label": "M"}],
-            },
-            headers=ADMIN,
-        )
-        assert panel.status_code == 201, panel.text
+        say = await template(running, "say", "echo {{m}}", [{"name": "m"}], max_concurrency=2)
+        await panel_for(running, say)
         yield running
 
 

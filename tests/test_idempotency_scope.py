@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.factories import panel_for, template
 from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
 
 ADMIN = auth_headers(roles=("admin",))
@@ -25,28 +26,8 @@ async def platform(
 ) -> AsyncIterator[Platform]:
     async with running_platform(backend, tmp_path, sqs_server, with_worker=False) as running:
         for headers in (ADMIN, auth_headers(tenant="globex", roles=("admin",))):
-            template = await running.operation.post(
-                "/api/v1/templates",
-                json={
-                    "slug": "say",
-                    "name": "Say",
-                    "command_template": "echo {{m}}",
-                    "parameters": [{"name": "m"}],
-                },
-                headers=headers,
-            )
-            assert template.status_code == 201, template.text
-            panel = await running.panel.post(
-                "/api/v1/panels",
-                json={
-                    "slug": "say",
-                    "title": "Say",
-                    "operation_template": "say",
-                    "fields": [{"name": "m", "label": "M"}],
-                },
-                headers=headers,
-            )
-            assert panel.status_code == 201, panel.text
+            say = await template(running, "say", "echo {{m}}", [{"name": "m"}], headers)
+            await panel_for(running, say, headers)
         yield running
 
 

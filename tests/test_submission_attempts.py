@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.factories import panel_for, template
 from tests.harness import LocalSQSServer, Platform, auth_headers, eventually, running_platform
 
 ADMIN = auth_headers(roles=("admin",))
@@ -25,28 +26,10 @@ async def test_a_retried_submission_follows_its_latest_attempt(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
     async with running_platform("sqlite", tmp_path, sqs_server) as platform:
-        template = await platform.operation.post(
-            "/api/v1/templates",
-            json={
-                "slug": "nap",
-                "name": "Nap",
-                "command_template": "sleep {{seconds}}",
-                "parameters": [{"name": "seconds", "type": "integer"}],
-            },
-            headers=ADMIN,
+        nap = await template(
+            platform, "nap", "sleep {{seconds}}", [{"name": "seconds", "type": "integer"}]
         )
-        assert template.status_code == 201, template.text
-        panel = await platform.panel.post(
-            "/api/v1/panels",
-            json={
-                "slug": "nap",
-                "title": "Nap",
-                "operation_template": "nap",
-                "fields": [{"name": "seconds", "label": "Seconds", "field_type": "integer"}],
-            },
-            headers=ADMIN,
-        )
-        assert panel.status_code == 201, panel.text
+        await panel_for(platform, nap, seconds="integer")
         submitted = await platform.panel.post(
             "/api/v1/panels/nap/submissions", json={"data": {"seconds": 2}}, headers=ADMIN
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.factories import panel_for, template
 from tests.harness import LocalSQSServer, Platform, auth_headers, eventually, running_platform
 
 ADMIN = auth_headers(roles=("admin",))
@@ -34,32 +35,8 @@ async def test_both_intakes_take_numbers_and_booleans_as_values_or_text(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
     async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
-        created = await platform.operation.post(
-            "/api/v1/templates",
-            json={
-                "slug": "scale",
-                "name": "Scale",
-                "command_template": "echo {{replicas}} {{ratio}} {{dry}}",
-                "parameters": PARAMETERS,
-            },
-            headers=ADMIN,
-        )
-        assert created.status_code == 201, created.text
-        panel = await platform.panel.post(
-            "/api/v1/panels",
-            json={
-                "slug": "scale",
-                "title": "Scale",
-                "operation_template": "scale",
-                "fields": [
-                    {"name": "replicas", "label": "R", "field_type": "integer"},
-                    {"name": "ratio", "label": "Q", "field_type": "number"},
-                    {"name": "dry", "label": "D", "field_type": "boolean"},
-                ],
-            },
-            headers=ADMIN,
-        )
-        assert panel.status_code == 201, panel.text
+        scale = await template(platform, "scale", "echo {{replicas}} {{ratio}} {{dry}}", PARAMETERS)
+        await panel_for(platform, scale, replicas="integer", ratio="number", dry="boolean")
         typed = {"replicas": 3, "ratio": 2.5, "dry": True}
         for values in (typed, {"replicas": "3", "ratio": "2.5", "dry": "true"}):
             direct = await platform.operation.post(

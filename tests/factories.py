@@ -1,0 +1,64 @@
+"""Objects the tests need, made through the services' own APIs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.harness import Platform, auth_headers
+
+ADMIN = auth_headers(roles=("admin",))
+
+
+async def template(
+    platform: Platform,
+    slug: str,
+    command: str,
+    parameters: list[dict[str, Any]],
+    headers: dict[str, str] = ADMIN,
+    **options: Any,
+) -> dict[str, Any]:
+    """A command template, saved (201) in the tenant of ``headers``."""
+    response = await platform.operation.post(
+        "/api/v1/templates",
+        json={
+            "slug": slug,
+            "name": slug,
+            "command_template": command,
+            "parameters": parameters,
+        }
+        | options,
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def panel_for(
+    platform: Platform,
+    template: dict[str, Any],
+    headers: dict[str, str] = ADMIN,
+    **field_types: str,
+) -> dict[str, Any]:
+    """A panel with a field for each of the template's parameters (text unless
+    ``field_types`` says otherwise), saved (201) under the template's slug."""
+    fields = [
+        {
+            "name": parameter["name"],
+            "label": parameter["name"],
+            "field_type": field_types.get(parameter["name"], "text"),
+            "is_required": parameter.get("required", True),
+        }
+        for parameter in template["parameters"]
+    ]
+    response = await platform.panel.post(
+        "/api/v1/panels",
+        json={
+            "slug": template["slug"],
+            "title": template["name"],
+            "operation_template": template["slug"],
+            "fields": fields,
+        },
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
