@@ -175,12 +175,11 @@ def main() -> int:
         print("\nDevelopment token (tenant demo, admin, 12 h):\n")
         print(f"  export TOKEN={token}\n")
         panel = urls["panel-svc"]
-        print("Try the demo panel (find its id, submit, then GET the submission):")
+        print("Try the demo panel (list the panels, submit, then GET the submission):")
         print(f'  curl -s -H "Authorization: Bearer $TOKEN" {panel}/api/v1/panels')
         print('  curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\')
-        print(
-            f"""    -d '{{"data": {{"message": "hi"}}}}' {panel}/api/v1/panels/<id>/submissions\n"""
-        )
+        submissions = f"{panel}/api/v1/panels/echo-message/submissions"
+        print(f"""    -d '{{"data": {{"message": "hi"}}}}' {submissions}\n""")
         print("Ctrl-C stops everything.", flush=True)
         while all(process.poll() is None for _, process in children):
             time.sleep(0.5)
