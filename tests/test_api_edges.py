@@ -106,3 +106,26 @@ async def test_a_data_source_whose_host_does_not_resolve_is_a_502(platform: Plat
     tested = await platform.datasource.post(f"{source}/test", json={}, headers=ADMIN)
     assert tested.status_code == 200, tested.text
     assert "does not resolve" in tested.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8002/api/v1/api-keys",
+        "http://localhost/x",
+        "http://[::1]/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0x7f.1/x",
+        "http://10.0.0.1/x",
+    ],
+)
+async def test_an_http_template_naming_an_internal_address_is_refused(
+    platform: Platform, url: str
+) -> None:
+    response = await platform.operation.post(
+        "/api/v1/templates",
+        json={"slug": "call", "name": "Call", "operation_type": "http", "http": {"url": url}},
+        headers=ADMIN,
+    )
+    problem = refused(response, 422, "http")
+    assert "OPERATION_OUTBOUND_ALLOWED_HOSTS" in problem["errors"][0]["message"]
