@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nacl.public import PublicKey
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,10 +36,16 @@ from operation_svc.executions.service import (
     plan,
     secret_bindings,
 )
-from operation_svc.models import AuditEntry, Execution, messaging
+from operation_svc.models import AuditEntry, Execution, OperationTemplate, messaging
 from operation_svc.safety.parameters import masked, secret_names
 from operation_svc.templates.definition import TemplateDefinition
 
+# Built once: the limits of a group's templates, read again in the write.
+_LIMITS_NOW = (
+    select(OperationTemplate.id, OperationTemplate.max_concurrency)
+    .where(OperationTemplate.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update(read=True)
+)
 # Creates written in one transaction at most (each client waits for one create at a time,
 # so a group is as large as the number of clients waiting).
 MAX_GROUP = 100
@@ -159,11 +166,25 @@ class ExecutionIntake:
             )
 
     async def _write_dispatched(self, session: AsyncSession, group: list[NewExecution]) -> None:
+        """Executions planned on a snapshot that saw no concurrency limit. A limit may have
+        been set since: what the snapshot decided is checked again inside the write (the
+        templates' rows are share-locked), and an execution whose template is limited now
+        waits for a slot like any other."""
+        ids = list({new.execution.template_id for new in group})
+        found = await session.execute(_LIMITS_NOW, {"ids": ids})
+        limited = {template_id for template_id, limit in found.tuples() if limit is not None}
+        for new in group:
+            if new.execution.template_id in limited:
+                new.execution.dispatched_at = None
         await insert_executions(session, [new.execution for new in group])
         for new in group:
             assert new.job is not None
-            add_outbox_row(session, messaging, new.job)
+            if new.execution.template_id not in limited:
+                add_outbox_row(session, messaging, new.job)
             add_audit_row(session, AuditEntry, new.audit)
+        for template_id in limited:
+            assert template_id is not None
+            await dispatch_ready(session, template_id)
 
     async def _write_waiting(self, new: NewExecution) -> None:
         """A template with a concurrency limit: the execution waits for a slot, taken under

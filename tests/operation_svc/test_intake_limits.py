@@ -1,0 +1,77 @@
+"""A create is planned on a snapshot and written later: a concurrency limit set in between
+is honored in the write, never bypassed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from idp_common.auth import Principal
+from idp_common.db import utcnow
+from idp_common.sealing import load_public_key, new_keypair
+from operation_svc.executions.intake import ExecutionIntake, _plan
+from operation_svc.executions.schemas import ExecutionIn
+from operation_svc.models import Execution, OperationTemplate, messaging
+from tests.harness import migrated_database
+
+ALICE = Principal("alice", "acme", frozenset({"operator"}), frozenset())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_limit_set_between_the_snapshot_and_the_write_is_honored(
+    backend: str, tmp_path: Path
+) -> None:
+    async with migrated_database(backend, tmp_path, "operation") as db:
+        template = OperationTemplate(
+            tenant="acme",
+            slug="deploy",
+            name="deploy",
+            argv=["true"],
+            parameters=[],
+            created_by="alice",
+            updated_by="alice",
+        )
+        async with db.transaction() as session:
+            session.add(template)
+            await session.flush()
+            session.add(  # one run holds what will be the only slot
+                Execution(
+                    tenant="acme",
+                    template_id=template.id,
+                    template_slug="deploy",
+                    submitted_by="alice",
+                    parameters={},
+                    timeout_seconds=30,
+                    status="running",
+                    attempt=1,
+                    started_at=utcnow(),
+                )
+            )
+        async with db.snapshot() as session:  # the snapshot sees no limit: a job is planned
+            planned = await _plan(
+                session,
+                ALICE,
+                ExecutionIn(template="deploy"),
+                None,
+                load_public_key(new_keypair()[0]),
+            )
+        assert not isinstance(planned, Execution)
+        assert planned.job is not None
+        async with db.transaction() as session:  # an admin sets the limit meanwhile
+            await session.execute(
+                update(OperationTemplate)
+                .values(max_concurrency=1)
+                .where(OperationTemplate.id == template.id)
+            )
+        intake = ExecutionIntake(db)
+        async with db.transaction() as session:
+            await intake._write_dispatched(session, [planned])
+        async with db.snapshot() as session:
+            created = await session.get(Execution, planned.execution.id)
+            jobs = (await session.execute(select(messaging.outbox))).all()
+        assert created is not None
+        assert created.status == "pending"
+        assert created.dispatched_at is None  # waits for the slot
+        assert [row for row in jobs if row.queue.endswith("operation-jobs")] == []
