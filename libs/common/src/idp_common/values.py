@@ -1,6 +1,6 @@
 """One rule for typed values, on every intake (panel submissions, the executions API,
 previews): a number is a JSON number, or text that is a plain decimal number (``"3"``,
-``"-2.5"``, ``"1e3"``; not ``" 3"``, ``"0x10"``, ``"3_000"``, ``"nan"``); a boolean is
+``"-2.5"``, ``"007"``, ``"1e3"``; not ``" 3"``, ``"0x10"``, ``"3_000"``, ``"nan"``); a boolean is
 ``true``/``false``, or the text ``"true"``/``"false"``. Values are stored as their declared
 type and become text only where a command needs text (argv, its environment)."""
 
@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-_DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 
 
 def as_number(value: Any, *, integer: bool) -> int | float:
