@@ -14,7 +14,7 @@ CC ?= cc
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: run test install lint bench
+.PHONY: run test test-fast install lint bench
 
 run: install
 	.venv/bin/python scripts/run_platform.py
@@ -22,6 +22,11 @@ run: install
 test: lint
 	scripts/ensure-backing-services.sh
 	$(UV) run --frozen pytest
+
+# The inner loop: unit and integration tests, without the end-to-end tier (marked slow).
+test-fast: install
+	scripts/ensure-backing-services.sh
+	$(UV) run --frozen pytest -m "not slow"
 
 install: $(UV) $(SQS_DEPS)
 	$(UV) sync --frozen --quiet

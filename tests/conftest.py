@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -19,6 +20,16 @@ def pytest_configure(config: pytest.Config) -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": "tests"}))
     provider.add_span_processor(SimpleSpanProcessor(_SPANS))
     trace.set_tracer_provider(provider)
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules at the top of tests/ are end to end: they are the slow tier."""
+    for item in items:
+        if item.path.parent == TESTS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

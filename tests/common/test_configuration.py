@@ -52,6 +52,7 @@ def test_every_list_setting_takes_commas(monkeypatch: pytest.MonkeyPatch) -> Non
     assert worker.auth.jwt_algorithms == ["HS256"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("command", "variable", "value", "expected"),
     [

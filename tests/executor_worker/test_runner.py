@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from executor_worker.runner import MAX_LINE_BYTES
 from tests.executor_worker.commands import run
 
@@ -86,6 +88,7 @@ async def test_a_memory_hog_is_stopped_by_the_memory_limit() -> None:
     assert any("MemoryError" in text for _, text in lines)
 
 
+@pytest.mark.slow
 async def test_a_cpu_spinner_is_stopped_by_the_cpu_limit() -> None:
     result, _ = await run(["sh", "-c", "while :; do :; done"], timeout=20)
     assert result.status == "failed"
@@ -154,6 +157,7 @@ async def test_past_the_cap_stderr_is_still_read_to_name_the_limit_hit() -> None
     assert lines[-1] == ("system", "[output truncated after 1000 lines, 1000 bytes]")
 
 
+@pytest.mark.slow
 async def test_a_flooding_run_does_not_hold_up_another() -> None:
     flood = asyncio.create_task(run(["yes"], timeout=5, cap=4096, hard_limit=1 << 40))
     await asyncio.sleep(0.5)  # flooding now
