@@ -72,6 +72,16 @@ async def test_a_secret_straddling_a_long_line_cut_is_masked_whole() -> None:
         assert MASK in text
 
 
+async def test_a_secret_arriving_in_two_reads_across_a_long_line_cut_is_masked() -> None:
+    head, tail = SECRET[:5], SECRET[5:]
+    filler = "x" * (MAX_LINE_BYTES - 3)
+    script = f"printf %s '{filler}{head}'; sleep 0.3; printf '%s\\n' '{tail}'"
+    lines = await masked_run(["sh", "-c", script])
+    text = "".join(message for _, message in lines)
+    assert head not in text.replace("x", "")
+    assert MASK in text
+
+
 async def test_a_secret_written_in_two_pieces_is_masked() -> None:
     head, tail = SECRET[:7], SECRET[7:]
     script = f"printf %s '{head}'; sleep 0.2; printf '%s\\n' '{tail}'"

@@ -65,7 +65,7 @@ class SecretMasker:
         self._text = re.compile("|".join(map(re.escape, forms))) if forms else None
         encoded = [form.encode() for form in forms]
         self._bytes = re.compile(b"|".join(map(re.escape, encoded))) if forms else None
-        self._longest = max(map(len, encoded), default=0)
+        self.longest = max(map(len, encoded), default=0)
 
     def mask(self, text: str) -> str:
         return self._text.sub(MASK, text) if self._text is not None else text
@@ -78,7 +78,7 @@ class SecretMasker:
         secret that would straddle ``at``, or after it when it starts the data."""
         if self._bytes is None:
             return at
-        for match in self._bytes.finditer(data, 0, at + self._longest):
+        for match in self._bytes.finditer(data, 0, at + self.longest):
             if match.start() < at < match.end():
                 return match.start() or match.end()
         return at

@@ -128,9 +128,9 @@ class _Output:
                 for start in range(0, len(lines), FORWARD_SLICE_LINES):
                     await self._forward(name, lines[start : start + FORWARD_SLICE_LINES])
                     await asyncio.sleep(0)
-            while (
-                len(pending) >= MAX_LINE_BYTES and not self.truncated
-            ):  # a long line goes out in pieces
+            # A long line goes out in pieces, cut only once any secret that could straddle
+            # the cut has wholly arrived.
+            while len(pending) >= MAX_LINE_BYTES + self.masker.longest and not self.truncated:
                 cut = self.masker.safe_cut(pending, MAX_LINE_BYTES)
                 await self._forward(name, [self.masker.mask_bytes(pending[:cut])], ended=False)
                 pending = pending[cut:]
