@@ -30,6 +30,7 @@ from idp_common.messaging.inbox import Received
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import OPERATION_JOBS, SUBMISSION_UPDATES
 from idp_common.pagination import PageParams, paginate
+from idp_common.repository import as_id
 from idp_common.sealing import is_sealed
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.schemas import HeartbeatOut
@@ -234,9 +235,10 @@ async def _create(
     return execution
 
 
-_TEMPLATES_BY_SLUG = select(OperationTemplate).where(
+_TEMPLATES_NAMED = select(OperationTemplate).where(
     OperationTemplate.tenant.in_(bindparam("tenants", expanding=True)),
-    OperationTemplate.slug.in_(bindparam("slugs", expanding=True)),
+    OperationTemplate.slug.in_(bindparam("slugs", expanding=True))
+    | OperationTemplate.id.in_(bindparam("ids", expanding=True)),
     OperationTemplate.is_deleted.is_(False),
 )
 
@@ -244,14 +246,24 @@ _TEMPLATES_BY_SLUG = select(OperationTemplate).where(
 async def _templates_named(
     session: AsyncSession, names: set[tuple[str, str]]
 ) -> dict[tuple[str, str], OperationTemplate]:
-    """The live templates by (tenant, slug), in one query."""
-    params = {"tenants": list({t for t, _ in names}), "slugs": list({s for _, s in names})}
-    found = await session.scalars(_TEMPLATES_BY_SLUG, params)
-    return {
-        (template.tenant, template.slug): template
-        for template in found
-        if (template.tenant, template.slug) in names
+    """The live templates by (tenant, id or slug), in one query; an id is tried first, as
+    ``TenantRepository.get_by_ref`` does."""
+    ids = {reference: as_id(reference) for _, reference in names}
+    params = {
+        "tenants": list({tenant for tenant, _ in names}),
+        "slugs": list(ids),
+        "ids": [object_id for object_id in ids.values() if object_id is not None],
     }
+    found = (await session.scalars(_TEMPLATES_NAMED, params)).all()
+    by_id: dict[tuple[str, uuid.UUID | None], OperationTemplate] = {
+        (template.tenant, template.id): template for template in found
+    }
+    by_slug = {(template.tenant, template.slug): template for template in found}
+    named = {
+        (tenant, reference): by_id.get((tenant, ids[reference])) or by_slug.get((tenant, reference))
+        for tenant, reference in names
+    }
+    return {name: template for name, template in named.items() if template is not None}
 
 
 def _execution_of(
@@ -367,11 +379,8 @@ def check_access(principal: Principal, template: OperationTemplate) -> None:
 
 
 async def find_template(session: AsyncSession, tenant: str, reference: str) -> OperationTemplate:
-    templates = TemplateRepository(session, tenant)
-    try:
-        template = await templates.get(uuid.UUID(reference))
-    except ValueError:
-        template = await templates.get_by_slug(reference)
+    """The tenant's live template named by ``reference`` (its id or slug), or a 422."""
+    template = await TemplateRepository(session, tenant).get_by_ref(reference)
     if template is None:
         raise ValidationFailed(
             "Unknown operation template.",
@@ -635,7 +644,11 @@ async def list_executions(
     if status:
         stmt = stmt.where(Execution.status == status)
     if template:
-        stmt = stmt.where(Execution.template_slug == template)
+        named = Execution.template_slug == template
+        template_id = as_id(template)
+        stmt = stmt.where(
+            named if template_id is None else named | (Execution.template_id == template_id)
+        )
     if submitted_by:
         stmt = stmt.where(Execution.submitted_by == submitted_by)
     if since:
