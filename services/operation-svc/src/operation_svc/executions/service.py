@@ -389,11 +389,23 @@ async def find_template(session: AsyncSession, tenant: str, reference: str) -> O
     return template
 
 
+_RETRY_OF = select(Execution.id).where(Execution.retry_of == bindparam("original")).limit(1)
+
+
 async def retry(session: AsyncSession, principal: Principal, execution_id: uuid.UUID) -> Execution:
-    """A new execution with the same template version and parameters, linked to the old."""
+    """A new execution with the same template version and parameters, linked to the old: its
+    next attempt. An execution is retried once (then its retry is the one to retry), so the
+    attempts of a submission follow each other and each has its own number."""
     original = await get_execution(session, principal, execution_id)
+    # Retries of one execution sent at once wait here for each other (SQLite's writes take
+    # turns anyway), so the later ones see the first one's retry.
+    await session.refresh(original, with_for_update=True)
     if original.status not in TERMINAL_STATUSES or original.template_id is None:
         raise Conflict(f"Execution {execution_id} is {original.status}; it cannot be retried.")
+    if (retried := await session.scalar(_RETRY_OF, {"original": original.id})) is not None:
+        raise Conflict(
+            f"Execution {execution_id} was retried already, as execution {retried}; retry that one."
+        )
     template = await session.get(OperationTemplate, original.template_id)
     if template is not None:
         check_access(principal, template)
