@@ -550,7 +550,6 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
         execution.error = (
             f"no heartbeat from worker {execution.worker_id} since {execution.heartbeat_at}"
         )
-        _tell_submission(session, execution)
         record_audit(
             session,
             AuditEntry,
@@ -560,14 +559,26 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
             tenant=execution.tenant,
             changes={"worker_id": execution.worker_id},
         )
-        version = await session.get(
-            TemplateVersion, (execution.template_id, execution.template_version)
-        )
-        if version is not None and version.definition.get("retry_safe"):
-            await _retry(session, execution, "operation-svc")
-        elif execution.template_id is not None:
+        if not await _retried_when_safe(session, execution) and execution.template_id is not None:
             await _release_slot(session, execution.template_id)
+        _tell_submission(session, execution)  # with the reason a retry was refused, if one was
     return len(executions)
+
+
+async def _retried_when_safe(session: AsyncSession, lost: Execution) -> bool:
+    """Retry a lost execution of a retry-safe template; False when it is not retried. A
+    retry refused now (rules tightened since it ran) is noted on the lost execution and
+    holds up no other one of the sweep."""
+    version = await session.get(TemplateVersion, (lost.template_id, lost.template_version))
+    if version is None or not version.definition.get("retry_safe"):
+        return False
+    try:
+        await _retry(session, lost, "operation-svc")
+    except Conflict as refused:
+        logger.warning("lost execution %s not retried: %s", lost.id, refused.detail)
+        lost.error = f"{lost.error}; not retried: {refused.detail}"
+        return False
+    return True
 
 
 def _line_rows(execution_id: uuid.UUID, lines: list[LogLine]) -> list[dict[str, Any]]:
