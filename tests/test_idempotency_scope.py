@@ -80,3 +80,24 @@ async def test_two_principals_sending_one_key_at_once_each_get_their_own(
     by_sender = {answer.json()["submitted_by"]: answer.json()["id"] for answer in answers}
     assert set(by_sender) == {"alice", "bob"}
     assert {answer.json()["id"] for answer in answers} == set(by_sender.values())
+
+
+@pytest.mark.parametrize("intake", ["executions", "submissions"])
+async def test_each_api_key_is_a_principal_of_its_own(platform: Platform, intake: str) -> None:
+    """Two service accounts of a tenant, and a person, reusing one key: three objects."""
+    keys = []
+    for name in ("bot-a", "bot-b"):
+        issued = await platform.operation.post(
+            "/api/v1/api-keys", json={"name": name, "roles": ["operator"]}, headers=ADMIN
+        )
+        assert issued.status_code == 201, issued.text
+        keys.append({"X-API-Key": issued.json()["key"]})
+    send = intakes(platform)[intake]
+    key = f"k-{uuid.uuid4()}"
+    first = [await send(headers, key) for headers in (*keys, ALICE)]
+    assert [answer.status_code for answer in first] == [202] * 3, [a.text for a in first]
+    assert len({answer.json()["id"] for answer in first}) == 3
+    for headers, earlier in zip((*keys, ALICE), first, strict=True):
+        again = await send(headers, key)
+        assert again.json()["id"] == earlier.json()["id"]
+        assert again.headers["idempotent-replayed"] == "true"

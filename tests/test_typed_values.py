@@ -53,6 +53,10 @@ async def test_both_intakes_take_numbers_and_booleans_as_values_or_text(
             for execution in (direct.json(), await execution_of(platform, submitted.json()["id"])):
                 assert execution["parameters"] == typed
                 assert execution["argv"] == ["echo", "3", "2.5", "true"]
+            preview = await platform.operation.post(
+                "/api/v1/templates/scale/preview", json={"parameters": values}, headers=ADMIN
+            )
+            assert preview.json()["argv"] == ["echo", "3", "2.5", "true"], preview.text
         for bad in ({"replicas": "3 "}, {"replicas": "0x3"}, {"dry": "yes"}, {"ratio": "nan"}):
             refused = await platform.operation.post(
                 "/api/v1/executions",
@@ -64,3 +68,9 @@ async def test_both_intakes_take_numbers_and_booleans_as_values_or_text(
                 "/api/v1/panels/scale/submissions", json={"data": typed | bad}, headers=ADMIN
             )
             assert form.status_code == 422, bad
+            preview = await platform.operation.post(
+                "/api/v1/templates/scale/preview",
+                json={"parameters": typed | bad},
+                headers=ADMIN,
+            )
+            assert [r["parameter"] for r in preview.json()["refusals"]] == list(bad), bad

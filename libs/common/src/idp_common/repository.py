@@ -18,6 +18,14 @@ M = TypeVar("M")
 _LOOKUPS: dict[tuple[type[Any], type[Any], str], Select[Any]] = {}
 
 
+def as_id(reference: str) -> uuid.UUID | None:
+    """The id a reference (an id or a slug) spells, or None when it is no id."""
+    try:
+        return uuid.UUID(reference)
+    except ValueError:
+        return None
+
+
 class TenantRepository(Generic[M]):
     model: type[M]
 
@@ -51,10 +59,8 @@ class TenantRepository(Generic[M]):
     async def get_by_ref(self, reference: str, *options: Any) -> M | None:
         """By id, or by slug where people name the objects (a slug may look like an id: the
         id is tried first)."""
-        try:
-            found = await self.get(uuid.UUID(reference), *options)
-        except ValueError:
-            found = None
+        object_id = as_id(reference)
+        found = None if object_id is None else await self.get(object_id, *options)
         if found is None and hasattr(self.model, "slug"):
             found = await self.get_by_slug(reference, *options)
         return found

@@ -122,7 +122,7 @@ class Execution(TenantRecord, Base):
     template_slug: Mapped[str] = mapped_column(String(100))
     template_version: Mapped[int | None] = mapped_column(Integer)
     submission_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
-    retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("executions.id"))
+    retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("executions.id"), index=True)
     # 1 for a first run; a retry's is its original's + 1 (a submission follows the latest).
     attempt: Mapped[int] = mapped_column(Integer, server_default="1")
     submitted_by: Mapped[str] = mapped_column(String(200), index=True)

@@ -48,16 +48,19 @@ class DatasourceClient:
         result: dict[str, Any] = response.json()
         return result
 
-    async def exists(self, source_id: uuid.UUID, credentials: Mapping[str, str]) -> bool:
-        """Whether the caller's tenant has this data source."""
-        response = await self._send("GET", f"/api/v1/datasources/{source_id}", credentials)
+    async def find(
+        self, reference: uuid.UUID | str, credentials: Mapping[str, str]
+    ) -> uuid.UUID | None:
+        """The id of the caller's tenant's data source named by ``reference`` (its id or
+        slug), or None when the tenant has none of that name."""
+        response = await self._send("GET", f"/api/v1/datasources/{reference}", credentials)
         if response.status_code == httpx.codes.NOT_FOUND:
-            return False
+            return None
         if response.is_error:
             raise DatasourceUnavailable(
-                f"datasource-svc refused to show data source {source_id}: {response.status_code}"
+                f"datasource-svc refused to show data source {reference}: {response.status_code}"
             )
-        return True
+        return uuid.UUID(response.json()["id"])
 
 
 class OptionsLookup:

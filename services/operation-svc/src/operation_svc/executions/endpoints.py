@@ -61,7 +61,9 @@ async def list_executions(
     principal: Viewer,
     page: PageParamsDep,
     status_filter: Annotated[ExecutionStatus | None, Query(alias="status")] = None,
-    template: Annotated[str | None, Query(max_length=100)] = None,
+    template: Annotated[
+        str | None, Query(max_length=100, description="The template's id or its slug.")
+    ] = None,
     submitted_by: Annotated[str | None, Query(max_length=200)] = None,
     since: datetime | None = None,
 ) -> Page[ExecutionOut]:

@@ -30,6 +30,7 @@ from idp_common.messaging.inbox import Received
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import OPERATION_JOBS, SUBMISSION_UPDATES
 from idp_common.pagination import PageParams, paginate
+from idp_common.repository import as_id
 from idp_common.sealing import is_sealed
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.schemas import HeartbeatOut
@@ -234,9 +235,10 @@ async def _create(
     return execution
 
 
-_TEMPLATES_BY_SLUG = select(OperationTemplate).where(
+_TEMPLATES_NAMED = select(OperationTemplate).where(
     OperationTemplate.tenant.in_(bindparam("tenants", expanding=True)),
-    OperationTemplate.slug.in_(bindparam("slugs", expanding=True)),
+    OperationTemplate.slug.in_(bindparam("slugs", expanding=True))
+    | OperationTemplate.id.in_(bindparam("ids", expanding=True)),
     OperationTemplate.is_deleted.is_(False),
 )
 
@@ -244,14 +246,24 @@ _TEMPLATES_BY_SLUG = select(OperationTemplate).where(
 async def _templates_named(
     session: AsyncSession, names: set[tuple[str, str]]
 ) -> dict[tuple[str, str], OperationTemplate]:
-    """The live templates by (tenant, slug), in one query."""
-    params = {"tenants": list({t for t, _ in names}), "slugs": list({s for _, s in names})}
-    found = await session.scalars(_TEMPLATES_BY_SLUG, params)
-    return {
-        (template.tenant, template.slug): template
-        for template in found
-        if (template.tenant, template.slug) in names
+    """The live templates by (tenant, id or slug), in one query; an id is tried first, as
+    ``TenantRepository.get_by_ref`` does."""
+    ids = {reference: as_id(reference) for _, reference in names}
+    params = {
+        "tenants": list({tenant for tenant, _ in names}),
+        "slugs": list(ids),
+        "ids": [object_id for object_id in ids.values() if object_id is not None],
     }
+    found = (await session.scalars(_TEMPLATES_NAMED, params)).all()
+    by_id: dict[tuple[str, uuid.UUID | None], OperationTemplate] = {
+        (template.tenant, template.id): template for template in found
+    }
+    by_slug = {(template.tenant, template.slug): template for template in found}
+    named = {
+        (tenant, reference): by_id.get((tenant, ids[reference])) or by_slug.get((tenant, reference))
+        for tenant, reference in names
+    }
+    return {name: template for name, template in named.items() if template is not None}
 
 
 def _execution_of(
@@ -367,11 +379,8 @@ def check_access(principal: Principal, template: OperationTemplate) -> None:
 
 
 async def find_template(session: AsyncSession, tenant: str, reference: str) -> OperationTemplate:
-    templates = TemplateRepository(session, tenant)
-    try:
-        template = await templates.get(uuid.UUID(reference))
-    except ValueError:
-        template = await templates.get_by_slug(reference)
+    """The tenant's live template named by ``reference`` (its id or slug), or a 422."""
+    template = await TemplateRepository(session, tenant).get_by_ref(reference)
     if template is None:
         raise ValidationFailed(
             "Unknown operation template.",
@@ -380,11 +389,23 @@ async def find_template(session: AsyncSession, tenant: str, reference: str) -> O
     return template
 
 
+_RETRY_OF = select(Execution.id).where(Execution.retry_of == bindparam("original")).limit(1)
+
+
 async def retry(session: AsyncSession, principal: Principal, execution_id: uuid.UUID) -> Execution:
-    """A new execution with the same template version and parameters, linked to the old."""
+    """A new execution with the same template version and parameters, linked to the old: its
+    next attempt. An execution is retried once (then its retry is the one to retry), so the
+    attempts of a submission follow each other and each has its own number."""
     original = await get_execution(session, principal, execution_id)
+    # Retries of one execution sent at once wait here for each other (SQLite's writes take
+    # turns anyway), so the later ones see the first one's retry.
+    await session.refresh(original, with_for_update=True)
     if original.status not in TERMINAL_STATUSES or original.template_id is None:
         raise Conflict(f"Execution {execution_id} is {original.status}; it cannot be retried.")
+    if (retried := await session.scalar(_RETRY_OF, {"original": original.id})) is not None:
+        raise Conflict(
+            f"Execution {execution_id} was retried already, as execution {retried}; retry that one."
+        )
     template = await session.get(OperationTemplate, original.template_id)
     if template is not None:
         check_access(principal, template)
@@ -529,7 +550,6 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
         execution.error = (
             f"no heartbeat from worker {execution.worker_id} since {execution.heartbeat_at}"
         )
-        _tell_submission(session, execution)
         record_audit(
             session,
             AuditEntry,
@@ -539,14 +559,26 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
             tenant=execution.tenant,
             changes={"worker_id": execution.worker_id},
         )
-        version = await session.get(
-            TemplateVersion, (execution.template_id, execution.template_version)
-        )
-        if version is not None and version.definition.get("retry_safe"):
-            await _retry(session, execution, "operation-svc")
-        elif execution.template_id is not None:
+        if not await _retried_when_safe(session, execution) and execution.template_id is not None:
             await _release_slot(session, execution.template_id)
+        _tell_submission(session, execution)  # with the reason a retry was refused, if one was
     return len(executions)
+
+
+async def _retried_when_safe(session: AsyncSession, lost: Execution) -> bool:
+    """Retry a lost execution of a retry-safe template; False when it is not retried. A
+    retry refused now (rules tightened since it ran) is noted on the lost execution and
+    holds up no other one of the sweep."""
+    version = await session.get(TemplateVersion, (lost.template_id, lost.template_version))
+    if version is None or not version.definition.get("retry_safe"):
+        return False
+    try:
+        await _retry(session, lost, "operation-svc")
+    except Conflict as refused:
+        logger.warning("lost execution %s not retried: %s", lost.id, refused.detail)
+        lost.error = f"{lost.error}; not retried: {refused.detail}"
+        return False
+    return True
 
 
 def _line_rows(execution_id: uuid.UUID, lines: list[LogLine]) -> list[dict[str, Any]]:
@@ -635,7 +667,11 @@ async def list_executions(
     if status:
         stmt = stmt.where(Execution.status == status)
     if template:
-        stmt = stmt.where(Execution.template_slug == template)
+        named = Execution.template_slug == template
+        template_id = as_id(template)
+        stmt = stmt.where(
+            named if template_id is None else named | (Execution.template_id == template_id)
+        )
     if submitted_by:
         stmt = stmt.where(Execution.submitted_by == submitted_by)
     if since:

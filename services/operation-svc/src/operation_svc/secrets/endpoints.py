@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from idp_common.audit import record_audit
 from idp_common.auth import Admin
 from idp_common.dependencies import SessionDep
-from idp_common.errors import Conflict, NotFound
+from idp_common.errors import Conflict, NotFound, ValidationFailed, field_error
 from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.repository import TenantRepository
 from idp_common.schemas import Reference
@@ -95,9 +95,12 @@ async def map_secret(
 ) -> MappingOut:
     """Give a template's child process a secret as an environment variable."""
     template = await TemplateRepository(session, principal.tenant).get_or_404(template_id)
-    secret = await SecretRepository(session, principal.tenant).get(data.secret_id)
+    secret = await SecretRepository(session, principal.tenant).get_by_ref(data.secret_id)
     if secret is None:
-        raise NotFound(f"Secret {data.secret_id} not found.")
+        raise ValidationFailed(
+            "Unknown secret.",
+            errors=[field_error("secret_id", f"no secret {data.secret_id!r}", "unknown_secret")],
+        )
     taken = select(SecretMapping).where(
         SecretMapping.template_id == template.id, SecretMapping.env_var == data.env_var
     )

@@ -29,7 +29,9 @@ class SecretOut(ResponseModel):
 
 
 class MappingIn(StrictModel):
-    secret_id: uuid.UUID
+    secret_id: Annotated[
+        str, Field(min_length=1, max_length=100, description="The secret's id or its slug.")
+    ]
     env_var: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,99}$")]
 
     @field_validator("env_var")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -14,7 +15,7 @@ from panel_svc.datasources import DatasourceClient
 from panel_svc.fields.types import CHOICE_TYPES
 from panel_svc.panels import service
 from panel_svc.panels.references import PanelReferences
-from panel_svc.panels.schemas import PanelIn, PanelOut, PanelSchemaOut, PanelUpdate
+from panel_svc.panels.schemas import FieldIn, PanelIn, PanelOut, PanelSchemaOut, PanelUpdate
 
 router = APIRouter(prefix="/api/v1/panels", tags=["panels"])
 
@@ -22,6 +23,13 @@ router = APIRouter(prefix="/api/v1/panels", tags=["panels"])
 def _references(request: Request) -> PanelReferences:
     references: PanelReferences = request.app.state.references
     return references
+
+
+def _keep_sources_by_id(fields: list[FieldIn], sources: list[uuid.UUID | None]) -> None:
+    """A field names its data source by id or slug; the panel keeps its id (a slug may
+    change)."""
+    for field, source in zip(fields, sources, strict=True):
+        field.data_source = source
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -33,7 +41,8 @@ async def create_panel(
     # Checked before the transaction's first statement: its write turn is not held while
     # the other services answer.
     credentials = caller_credentials(request)
-    await _references(request).check(data.operation_template, data.fields, credentials)
+    sources = await _references(request).check(data.operation_template, data.fields, credentials)
+    _keep_sources_by_id(data.fields, sources)
     panel = await service.create_panel(session, principal, data)
     return PanelOut.model_validate(panel)
 
@@ -74,11 +83,13 @@ async def update_panel(
         db: Database = request.app.state.db
         async with db.snapshot(limited=False) as snapshot:
             current = await service.get_panel(snapshot, principal, panel_id)
-        await _references(request).check(
+        sources = await _references(request).check(
             data.operation_template or current.operation_template,
             data.fields if data.fields is not None else current.fields,
             caller_credentials(request),
         )
+        if data.fields is not None:
+            _keep_sources_by_id(data.fields, sources)
     return PanelOut.model_validate(await service.update_panel(session, principal, panel_id, data))
 
 

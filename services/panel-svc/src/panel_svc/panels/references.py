@@ -27,7 +27,7 @@ class FieldReference(Protocol):
     @property
     def field_type(self) -> str: ...
     @property
-    def data_source(self) -> uuid.UUID | None: ...
+    def data_source(self) -> uuid.UUID | str | None: ...
 
 
 class OperationTemplates:
@@ -105,8 +105,9 @@ class PanelReferences:
 
     async def check(
         self, template: str, fields: Sequence[FieldReference], credentials: Mapping[str, str]
-    ) -> None:
-        """Refuse (422, every problem at once) a panel whose references cannot work."""
+    ) -> list[uuid.UUID | None]:
+        """Refuse (422, every problem at once) a panel whose references cannot work; else
+        each field's data source (named by id or slug) as its id, None for a field without."""
         errors: list[dict[str, str]] = []
         parameters = await self.templates.parameters(template, credentials)
         if parameters is None:
@@ -119,9 +120,11 @@ class PanelReferences:
             )
         else:
             errors += _field_errors(template, parameters, fields)
+        sources: list[uuid.UUID | None] = []
         for index, field in enumerate(fields):
             source = field.data_source
-            if source is not None and not await self.datasources.exists(source, credentials):
+            found = None if source is None else await self.datasources.find(source, credentials)
+            if source is not None and found is None:
                 errors.append(
                     field_error(
                         f"fields.{index}.data_source",
@@ -129,5 +132,7 @@ class PanelReferences:
                         "unknown_data_source",
                     )
                 )
+            sources.append(found)
         if errors:
             raise ValidationFailed("The panel points at what cannot run it.", errors=errors)
+        return sources

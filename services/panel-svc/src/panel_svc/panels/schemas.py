@@ -37,7 +37,16 @@ class FieldIn(StrictModel):
     is_required: bool = True
     default: Any = None
     options: Annotated[list[OptionIn], Field(min_length=1, max_length=1000)] | None = None
-    data_source: uuid.UUID | None = None
+    data_source: (
+        Annotated[
+            uuid.UUID | Slug,
+            Field(
+                union_mode="left_to_right",
+                description="The data source's id or its slug; kept as its id.",
+            ),
+        ]
+        | None
+    ) = None
     depends_on: Annotated[list[Identifier], Field(max_length=20)] = []
     min_value: float | None = None
     max_value: float | None = None

@@ -67,6 +67,8 @@ async def update_panel(
     for name, value in changes.items():
         setattr(panel, name, value)
     if data.fields is not None:
+        panel.fields = []
+        await session.flush()  # the old fields go first: the new ones may reuse their names
         panel.fields = _fields(data.fields)
     panel.updated_by = principal.subject
     await session.flush()

@@ -69,7 +69,9 @@ async def list_submissions(
     session: SessionDep,
     principal: Viewer,
     page: PageParamsDep,
-    panel_id: uuid.UUID | None = None,
+    panel_id: Annotated[
+        str | None, Query(max_length=100, description="The panel's id or its slug.")
+    ] = None,
     submitted_by: Annotated[str | None, Query(max_length=200)] = None,
     status_filter: Annotated[ExecutionStatus | None, Query(alias="status")] = None,
 ) -> Page[SubmissionOut]:
@@ -78,7 +80,7 @@ async def list_submissions(
         session,
         principal,
         page,
-        panel_id=panel_id,
+        panel=panel_id,
         submitted_by=submitted_by,
         status=status_filter,
     )

@@ -13,7 +13,8 @@ from idp_common.db import insert_ignoring_conflicts, utcnow
 from idp_common.events import SubmissionUpdated
 from idp_common.messaging.inbox import Received
 from idp_common.pagination import PageParams, paginate
-from panel_svc.models import Submission, SubmissionAttempt
+from idp_common.repository import as_id
+from panel_svc.models import Panel, Submission, SubmissionAttempt
 from panel_svc.submissions.repository import SubmissionRepository
 
 logger = logging.getLogger(__name__)
@@ -24,13 +25,20 @@ async def list_submissions(
     principal: Principal,
     page: PageParams,
     *,
-    panel_id: uuid.UUID | None,
+    panel: str | None,
     submitted_by: str | None,
     status: str | None,
 ) -> tuple[list[Submission], str | None]:
+    """``panel`` is the panel's id (a retired panel's too) or its slug."""
     stmt = SubmissionRepository(session, principal.tenant).scoped()
-    if panel_id is not None:
-        stmt = stmt.where(Submission.panel_id == panel_id)
+    if panel is not None:
+        named = Panel.slug == panel
+        panel_id = as_id(panel)
+        panels = select(Panel.id).where(
+            Panel.tenant == principal.tenant,
+            named if panel_id is None else named | (Panel.id == panel_id),
+        )
+        stmt = stmt.where(Submission.panel_id.in_(panels))
     if submitted_by is not None:
         stmt = stmt.where(Submission.submitted_by == submitted_by)
     if status is not None:

@@ -1,0 +1,87 @@
+"""The lost sweep retries what is retry-safe; a retry refused now (rules tightened since the
+execution ran) is noted on the lost execution and holds up no other one."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from idp_common.db import utcnow
+from operation_svc.executions.service import mark_lost
+from operation_svc.models import Execution, OperationTemplate, TemplateVersion
+from operation_svc.templates.definition import TemplateDefinition
+from tests.harness import migrated_database
+
+PARAMETERS = [{"name": "replicas", "type": "integer"}]
+
+
+def retry_safe_template() -> tuple[OperationTemplate, TemplateVersion]:
+    template = OperationTemplate(
+        id=uuid.uuid4(),
+        tenant="acme",
+        slug="scale",
+        name="scale",
+        command_template="echo {{replicas}}",
+        argv=["echo", "{{replicas}}"],
+        parameters=PARAMETERS,
+        timeout_seconds=10,
+        retry_safe=True,
+        created_by="admin",
+        updated_by="admin",
+    )
+    definition = TemplateDefinition.of(template)
+    return template, TemplateVersion(
+        template_id=template.id, version=1, definition=definition.snapshot(), created_by="admin"
+    )
+
+
+def silent(template: OperationTemplate, parameters: dict[str, Any]) -> Execution:
+    """Running on a worker that stopped heartbeating a minute ago."""
+    long_ago = utcnow() - timedelta(minutes=1)
+    return Execution(
+        id=uuid.uuid4(),
+        tenant="acme",
+        template_id=template.id,
+        template_slug=template.slug,
+        template_version=1,
+        submitted_by="alice",
+        parameters=parameters,
+        argv=["echo", str(parameters["replicas"])],
+        timeout_seconds=10,
+        status="running",
+        worker_id="gone",
+        started_at=long_ago,
+        heartbeat_at=long_ago,
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_refused_retry_holds_up_no_other_lost_execution(
+    backend: str, tmp_path: Path
+) -> None:
+    async with migrated_database(backend, tmp_path, "operation") as db:
+        template, version = retry_safe_template()
+        # Stored before today's rules: "3 replicas" is no integer now.
+        stale, fine = (
+            silent(template, {"replicas": "3 replicas"}),
+            silent(template, {"replicas": 2}),
+        )
+        async with db.transaction() as session:
+            session.add_all([template, version])
+            await session.flush()
+            session.add_all([stale, fine])
+        async with db.transaction() as session:
+            assert await mark_lost(session, utcnow() - timedelta(seconds=10)) == 2
+        async with db.snapshot() as session:
+            rows = {row.id: row for row in await session.scalars(select(Execution))}
+        assert (rows[stale.id].status, rows[fine.id].status) == ("lost", "lost")
+        assert "not retried: The parameters are refused now" in (rows[stale.id].error or "")
+        retries = [row for row in rows.values() if row.retry_of is not None]
+        assert [(row.retry_of, row.attempt, row.status) for row in retries] == [
+            (fine.id, 2, "pending")
+        ]
