@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
+from tests.harness import LocalSQSServer, Platform, auth_headers, eventually, running_platform
 
 ADMIN = auth_headers(roles=("admin",))
 TEMPLATE = {"slug": "say", "name": "Say", "command_template": "echo {{m}}"}
@@ -116,3 +116,30 @@ async def test_panel_svc_and_datasource_svc_refuse_nul(platform: Platform) -> No
         headers=ADMIN,
     )
     assert_refused(response, "name")
+
+
+async def test_a_command_printing_nul_ends_with_its_output_stored(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """PostgreSQL text cannot hold NUL: it is stored as U+FFFD, in the log lines and the
+    output excerpt, and the run is recorded (its finish was refused before)."""
+    async with running_platform(backend, tmp_path, sqs_server) as platform:
+        created = await platform.operation.post(
+            "/api/v1/templates",
+            json={"slug": "nul", "name": "nul", "command_template": "printf 'a\\000b\\n'"},
+            headers=ADMIN,
+        )
+        assert created.status_code == 201, created.text
+        started = await platform.operation.post(
+            "/api/v1/executions", json={"template": "nul", "parameters": {}}, headers=ADMIN
+        )
+        url = f"/api/v1/executions/{started.json()['id']}"
+
+        async def ended() -> dict[str, Any] | None:
+            body: dict[str, Any] = (await platform.operation.get(url, headers=ADMIN)).json()
+            return body if body["status"] not in ("pending", "running") else None
+
+        execution = await eventually(ended, timeout=20)
+        logs = (await platform.operation.get(f"{url}/logs", headers=ADMIN)).json()["items"]
+    assert (execution["status"], execution["output"]) == ("succeeded", "a\ufffdb\n")
+    assert [line["message"] for line in logs] == ["a\ufffdb"]

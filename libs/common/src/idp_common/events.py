@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from idp_common.messaging.envelope import Event, InvalidEvent
 
@@ -105,12 +112,16 @@ class ExecutionRequested(EventData):
 
 
 LogStream = Literal["stdout", "stderr", "system"]
+# What a command printed, as it can be stored: NUL (which PostgreSQL text cannot hold, so
+# that the finish of a run that printed one was never recorded) becomes U+FFFD, as invalid
+# UTF-8 does.
+StorableText = Annotated[str, AfterValidator(lambda text: text.replace("\x00", "\ufffd"))]
 
 
 class LogLine(Payload):
     seq: int = Field(ge=0)
     stream: LogStream
-    message: str
+    message: StorableText
     timestamp: datetime
 
 
@@ -128,11 +139,11 @@ class ExecutionFinished(EventData):
     status: Literal["succeeded", "failed", "timed_out", "cancelled"]
     exit_code: int | None
     duration_seconds: float
-    output_excerpt: str
+    output_excerpt: StorableText
     log_lines: int = Field(default=0, ge=0)
     output_bytes: int = Field(default=0, ge=0)
     output_truncated: bool = False
-    error: str | None = None
+    error: StorableText | None = None
     worker_id: str
     last_lines: list[LogLine] = Field(
         default_factory=list,

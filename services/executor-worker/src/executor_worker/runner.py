@@ -167,8 +167,7 @@ class _Output:
             lines, self.truncated = lines[: self.limits.cap_lines - self.forwarded_lines], True
         self.forwarded += sum(sizes[: len(lines)])
         self.forwarded_lines += len(lines)
-        # NUL cannot be stored in PostgreSQL text; U+FFFD marks it, as for invalid UTF-8.
-        texts = [line.decode("utf-8", "replace").replace("\x00", "\ufffd") for line in lines]
+        texts = [line.decode("utf-8", "replace") for line in lines]  # NUL: see StorableText
         if name == "stdout" and self._head_bytes < EXCERPT_BYTES:
             self.stdout_head += [text + "\n" for text in texts] if ended else texts
             self._head_bytes += sum(len(text) + 1 for text in texts)
