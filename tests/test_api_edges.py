@@ -129,3 +129,11 @@ async def test_an_http_template_naming_an_internal_address_is_refused(
     )
     problem = refused(response, 422, "http")
     assert "OPERATION_OUTBOUND_ALLOWED_HOSTS" in problem["errors"][0]["message"]
+
+
+async def test_a_timeout_above_the_platforms_limit_names_the_setting(platform: Platform) -> None:
+    response = await platform.operation.patch(
+        "/api/v1/templates/say", json={"timeout_seconds": 10**6}, headers=ADMIN
+    )
+    problem = refused(response, 422, "timeout_seconds")
+    assert "OPERATION_MAX_TIMEOUT_SECONDS" in problem["errors"][0]["message"]

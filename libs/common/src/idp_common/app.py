@@ -22,7 +22,7 @@ from idp_common.request_context import (
     NulInUrlMiddleware,
     RequestIdMiddleware,
 )
-from idp_common.settings import ServiceSettings
+from idp_common.settings import ServiceSettings, variable_name
 from idp_common.telemetry import configure_tracing, fastapi_telemetry, instrument_app
 
 
@@ -80,7 +80,11 @@ def build_service_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        setting=variable_name(type(settings), ("max_body_bytes",)),
+    )
     app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)

@@ -186,7 +186,9 @@ async def get_principal(
     if api_key is not None:
         api_keys: ApiKeyVerifier | None = request.app.state.api_key_verifier
         if api_keys is None:
-            raise Unauthorized("This service is not configured to accept API keys")
+            raise Unauthorized(
+                "This service is not configured to accept API keys (AUTH_API_KEY_SERVICE_URL)"
+            )
         if not api_key.startswith(API_KEY_PREFIX):
             raise Unauthorized("Invalid API key")
         principal = await api_keys.verify(api_key)

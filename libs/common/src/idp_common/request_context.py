@@ -57,9 +57,10 @@ class RequestIdMiddleware:
 class BodySizeLimitMiddleware:
     """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, setting: str) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.setting = setting  # the variable that sets max_bytes, named in the refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS", "DELETE"}:
@@ -98,7 +99,7 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        detail = f"Request body exceeds {self.max_bytes} bytes."
+        detail = f"Request body exceeds {self.max_bytes} bytes ({self.setting})."
         await send_problem(send, 413, "Payload Too Large", "payload-too-large", detail)
 
 

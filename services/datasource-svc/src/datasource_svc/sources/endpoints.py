@@ -58,7 +58,8 @@ def _refuse_unconfined_secret(definition: DataSourceIn, request: Request, tenant
 
 def _refuse_internal_endpoint(definition: DataSourceIn, request: Request) -> None:
     internal = internal_literal_host(definition.endpoint_url or "")
-    if internal and internal not in _resolver(request).allowed_hosts:
+    allowed = {host.lower() for host in _resolver(request).allowed_hosts}
+    if internal and internal not in allowed:
         message = f"{internal} is not public; add it to DATASOURCE_OUTBOUND_ALLOWED_HOSTS"
         raise ValidationFailed(
             "The endpoint is an internal address.",

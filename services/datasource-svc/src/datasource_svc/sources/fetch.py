@@ -122,7 +122,10 @@ async def fetch_options(
         raise UpstreamFailed(f"the upstream could not be reached: {type(exc).__name__}") from None
     excerpt = content[:EXCERPT_CHARS].decode("utf-8", errors="replace")
     if truncated:
-        raise UpstreamFailed(f"the response exceeds {response_cap_bytes} bytes", excerpt=excerpt)
+        raise UpstreamFailed(
+            f"the response exceeds {response_cap_bytes} bytes (DATASOURCE_RESPONSE_CAP_BYTES)",
+            excerpt=excerpt,
+        )
     if not response.is_success:
         raise UpstreamFailed(f"the upstream answered HTTP {response.status_code}", excerpt=excerpt)
     try:

@@ -50,7 +50,7 @@ def _compile(
 
 def _refuse_internal_destination(url: str, allowed_hosts: list[str]) -> None:
     host = internal_literal_host(url)
-    if host is not None and host not in allowed_hosts:
+    if host is not None and host not in {allowed.lower() for allowed in allowed_hosts}:
         raise Refusal(
             "internal_address",
             f"{host} is not a public address: HTTP operations may not call inside the "
@@ -63,7 +63,13 @@ def _check_timeout(timeout_seconds: float, max_timeout_seconds: float) -> None:
     if timeout_seconds > max_timeout_seconds:
         raise ValidationFailed(
             "timeout_seconds is above the platform's limit.",
-            errors=[field_error("timeout_seconds", f"at most {max_timeout_seconds:g}", "maximum")],
+            errors=[
+                field_error(
+                    "timeout_seconds",
+                    f"at most {max_timeout_seconds:g} (OPERATION_MAX_TIMEOUT_SECONDS)",
+                    "maximum",
+                )
+            ],
         )
 
 
