@@ -137,3 +137,30 @@ async def test_a_timeout_above_the_platforms_limit_names_the_setting(platform: P
     )
     problem = refused(response, 422, "timeout_seconds")
     assert "OPERATION_MAX_TIMEOUT_SECONDS" in problem["errors"][0]["message"]
+
+
+async def test_times_without_offset_or_beyond_utc_and_nan_are_a_422(platform: Platform) -> None:
+    for since in ("2026-01-01T00:00:00", "9999-12-31T23:59:59-14:00"):
+        for path in ("/api/v1/executions", "/api/v1/audit"):
+            response = await platform.operation.get(path, params={"since": since}, headers=ADMIN)
+            refused(response, 422, "since")
+    key = await platform.operation.post(
+        "/api/v1/api-keys",
+        json={"name": "ci", "roles": ["viewer"], "expires_at": "9999-12-31T23:59:59-14:00"},
+        headers=ADMIN,
+    )
+    refused(key, 422, "expires_at")
+    nan = await platform.operation.post(
+        "/api/v1/templates",
+        content=b'{"slug": "n", "name": "n", "command_template": "echo {{x}}", '
+        b'"parameters": [{"name": "x", "type": "number", "minimum": NaN}]}',
+        headers=ADMIN | {"content-type": "application/json"},
+    )
+    refused(nan, 422, "parameters.0.minimum")
+
+
+async def test_a_template_keeps_its_kind(platform: Platform) -> None:
+    response = await platform.operation.patch(
+        "/api/v1/templates/say", json={"http": {"url": "https://example.com/"}}, headers=ADMIN
+    )
+    refused(response, 422, "http")

@@ -13,7 +13,7 @@ from idp_common.auth import Admin
 from idp_common.dependencies import SessionDep
 from idp_common.pagination import Page, PageParamsDep, page_of
 from idp_common.repository import TenantRepository
-from idp_common.schemas import ResponseModel
+from idp_common.schemas import ResponseModel, UtcTimestamp
 
 
 class AuditOut(ResponseModel):
@@ -41,7 +41,7 @@ def audit_router(model: type[AuditRecord]) -> APIRouter:
         object_type: Annotated[str | None, Query(max_length=60)] = None,
         object_id: Annotated[str | None, Query(max_length=64)] = None,
         actor: Annotated[str | None, Query(max_length=200)] = None,
-        since: datetime | None = None,
+        since: UtcTimestamp | None = None,
     ) -> Page[AuditOut]:
         """Who did what (secrets masked); filters combine."""
         stmt = TenantRepository(session, principal.tenant, model).scoped()

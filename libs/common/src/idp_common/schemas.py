@@ -3,10 +3,19 @@ one shape."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 
@@ -29,11 +38,23 @@ def nul_byte_path(data: Any) -> list[str | int] | None:
     return None
 
 
-class StrictModel(BaseModel):
-    """A request body: unknown fields and NUL bytes (which no text stored here may hold, and
-    which PostgreSQL cannot store) are refused, naming where they are."""
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once in UTC") from None
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+# A moment a client gives: with its offset (a naive time means nothing here), in UTC range.
+UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
+class StrictModel(BaseModel):
+    """A request body: unknown fields, NUL bytes (which no text stored here may hold, and
+    which PostgreSQL cannot store) and NaN or infinite numbers (which JSON has no words
+    for) are refused, naming where they are."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

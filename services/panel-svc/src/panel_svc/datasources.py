@@ -43,7 +43,10 @@ class DatasourceClient:
         if response.status_code == httpx.codes.NOT_FOUND:
             raise DatasourceUnavailable(f"the field's data source {source_id} does not exist")
         if response.is_error:
-            detail = response.json().get("detail", response.text[:200])
+            try:
+                detail = response.json()["detail"]
+            except (ValueError, KeyError, TypeError):  # not a problem+json answer
+                detail = f"HTTP {response.status_code}: {response.text[:200]}"
             raise DatasourceUnavailable(f"the field's data source failed: {detail}")
         result: dict[str, Any] = response.json()
         return result

@@ -4,17 +4,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field, field_validator
 
 from idp_common.db import utcnow
-from idp_common.schemas import GroupName, HumanRole, ResponseModel, StrictModel
+from idp_common.schemas import GroupName, HumanRole, ResponseModel, StrictModel, UtcTimestamp
 
 
 class ApiKeyIn(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     roles: Annotated[list[HumanRole], Field(min_length=1)]
     groups: Annotated[list[GroupName], Field(max_length=100)] = []
-    expires_at: AwareDatetime | None = None
+    expires_at: UtcTimestamp | None = None
 
     @field_validator("expires_at")
     @classmethod

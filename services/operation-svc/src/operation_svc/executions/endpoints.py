@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
@@ -13,6 +12,7 @@ from idp_common.events import ExecutionStatus
 from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
 from idp_common.pagination import Page, PageParamsDep
 from idp_common.rate_limit import ExecutionRateLimit
+from idp_common.schemas import UtcTimestamp
 from operation_svc.config import OperationSettings
 from operation_svc.executions import service
 from operation_svc.executions.intake import ExecutionIntake
@@ -65,7 +65,7 @@ async def list_executions(
         str | None, Query(max_length=100, description="The template's id or its slug.")
     ] = None,
     submitted_by: Annotated[str | None, Query(max_length=200)] = None,
-    since: datetime | None = None,
+    since: UtcTimestamp | None = None,
 ) -> Page[ExecutionOut]:
     """The tenant's executions, newest first, filtered by status, template, submitter, time."""
     executions, cursor = await service.list_executions(

@@ -133,6 +133,12 @@ async def update_template(
 ) -> OperationTemplate:
     template = await get_template(session, principal, template_id)
     changes = data.model_dump(exclude_unset=True)
+    foreign = "http" if template.operation_type == "command" else "command_template"
+    if foreign in changes:
+        raise ValidationFailed(
+            f"A {template.operation_type} template has no {foreign}.",
+            errors=[field_error(foreign, f"this is a {template.operation_type} template", "type")],
+        )
     if "parameters" in changes:
         changes["parameters"] = [parameter.model_dump() for parameter in data.parameters or []]
     http = changes.pop("http", template.http_spec)
