@@ -17,11 +17,8 @@ from idp_common.audit_api import audit_router
 from idp_common.auth import TokenVerifier
 from idp_common.errors import document_problems, install_error_handlers
 from idp_common.rate_limit import RateLimiter
-from idp_common.request_context import (
-    BodySizeLimitMiddleware,
-    NulInUrlMiddleware,
-    RequestIdMiddleware,
-)
+from idp_common.request_context import RequestIdMiddleware
+from idp_common.request_guards import BodySizeLimitMiddleware, NulInUrlMiddleware
 from idp_common.settings import ServiceSettings, variable_name
 from idp_common.telemetry import configure_tracing, fastapi_telemetry, instrument_app
 

@@ -1,0 +1,83 @@
+"""Guards that refuse a request before any route runs (pure ASGI middleware): a body over
+the cap, a NUL byte in the URL. They answer with the same problem+json as every route."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from idp_common.errors import ValidationFailed, field_error, problem_response
+from idp_common.request_context import request_header
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, setting: str) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.setting = setting  # the variable that sets max_bytes, named in the refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS", "DELETE"}:
+            await self.app(scope, receive, send)
+            return
+        declared = request_header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        # Read the body up front (it is bounded) so an oversized chunked body is refused
+        # before the application sees any of it.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"Request body exceeds {self.max_bytes} bytes ({self.setting})."
+        refusal = problem_response(413, "Payload Too Large", detail, slug="payload-too-large")
+        await refusal(scope, receive, send)
+
+
+class NulInUrlMiddleware:
+    """Refuses a NUL byte in the path or the query string (422): no identifier, slug or
+    filter holds one, and databases cannot compare text with it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"").lower()
+            part = "path" if "\x00" in scope["path"] else "query" if b"%00" in query else None
+            if part is not None:
+                refusal = problem_response(
+                    422,
+                    ValidationFailed.title,
+                    f"Invalid input: {part}",
+                    slug=ValidationFailed.slug,
+                    errors=[field_error(part, "must not contain NUL bytes", "nul_byte")],
+                )
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
