@@ -111,11 +111,6 @@ def program_name(text: str) -> str:
     return PurePosixPath(text).name
 
 
-def is_launcher(text: str) -> bool:
-    name = program_name(text)
-    return name in GRAMMARS or name in UNPARSED_LAUNCHERS
-
-
 def unsafe_variable(name: str) -> bool:
     """Whether setting ``name`` in a command's environment could change the code it runs."""
     return bool(_LOADER_VARIABLES.fullmatch(name))
@@ -187,15 +182,19 @@ def _read_options(
     return _Options(seen, index)
 
 
+def _placeholder_refused(name: str, where: str = "options") -> LaunchRefused:
+    return LaunchRefused(
+        "placeholder_in_launcher", f"a placeholder may not stand where {name} reads its {where}"
+    )
+
+
 def _long_option(
     line: _Line, index: int, name: str, grammar: Getopt
 ) -> tuple[str, str | None, int]:
     token = line.argv[index]
     written, has_value, attached = token[2:].partition("=")
     if "{" in written and line.unknown(index):
-        raise LaunchRefused(
-            "placeholder_in_launcher", f"a placeholder may not stand where {name} reads its options"
-        )
+        raise _placeholder_refused(name)
     matches = [option for option in grammar.long if option.startswith(written)]
     if written in grammar.long:
         matches = [written]
@@ -221,10 +220,7 @@ def _short_cluster(
     while position < len(token):
         letter = token[position]
         if letter == "{" and line.unknown(index):
-            raise LaunchRefused(
-                "placeholder_in_launcher",
-                f"a placeholder may not stand where {name} reads its options",
-            )
+            raise _placeholder_refused(name)
         kind = grammar.short.get(letter)
         if kind is None:
             raise LaunchRefused("launcher_option", f"-{letter} is not an option of {name}")
@@ -359,7 +355,14 @@ _XARGS = Getopt(
         "help": "none",
         "version": "none",
     },
-    aliases={"i": "replace", "e": "eof", "l": "max-lines", "a": "arg-file", "d": "delimiter"},
+    aliases={
+        "i": "replace",
+        "I": "replace",
+        "e": "eof",
+        "l": "max-lines",
+        "a": "arg-file",
+        "d": "delimiter",
+    },
 )
 
 
@@ -372,7 +375,6 @@ def _xargs(line: _Line, start: int) -> list[Program]:
         raise LaunchRefused("launcher_program", f"name the program {name} runs")
     index = _program_at(line, options.next, name)
     replace = [value or "{}" for value in options.seen.get("replace", [])]
-    replace += [value or "{}" for value in options.seen.get("I", [])]
     if any(marker in line.argv[index] for marker in replace):
         raise LaunchRefused(
             "program_not_literal", f"the program {name} runs may not contain its replace string"
@@ -392,10 +394,7 @@ def _find(line: _Line, start: int) -> list[Program]:
     index = start + 1
     while index < len(line.argv):
         if line.unknown(index) and line.argv[index].startswith("-"):
-            raise LaunchRefused(
-                "placeholder_in_launcher",
-                f"a placeholder may not stand where {name} reads its options or expression",
-            )
+            raise _placeholder_refused(name, "options or expression")
         if line.argv[index] not in _FIND_ACTIONS:
             index += 1
             continue

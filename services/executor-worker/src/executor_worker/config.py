@@ -15,6 +15,7 @@ from idp_common.settings import (
     ListSetting,
     ServiceSettings,
     check_sealing_key,
+    variable_name,
 )
 
 
@@ -108,8 +109,8 @@ class WorkerSettings(ServiceSettings):
         return ExecutableAllowlist(
             tuple(self.allowed_executables),
             self.path,
-            setting="WORKER_ALLOWED_EXECUTABLES",
-            path_setting="WORKER_PATH",
+            setting=variable_name(type(self), ("allowed_executables",)),
+            path_setting=variable_name(type(self), ("path",)),
         )
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from idp_common.settings import (
     DEFAULT_EXECUTABLE_PATH,
     ListSetting,
     SealingServiceSettings,
+    variable_name,
 )
 
 
@@ -58,6 +59,6 @@ class OperationSettings(SealingServiceSettings):
         return ExecutableAllowlist(
             tuple(self.allowed_executables),
             self.executable_path,
-            setting="OPERATION_ALLOWED_EXECUTABLES",
-            path_setting="OPERATION_EXECUTABLE_PATH",
+            setting=variable_name(type(self), ("allowed_executables",)),
+            path_setting=variable_name(type(self), ("executable_path",)),
         )
