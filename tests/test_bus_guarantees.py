@@ -21,12 +21,13 @@ from idp_common.db import Database
 from idp_common.events import SUBMISSION_CREATED, SubmissionCreated
 from idp_common.loops import Supervisor
 from idp_common.messaging.envelope import Event
-from idp_common.messaging.inbox import Received, transactional_group_handler
+from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.outbox import OutboxRelay, add_event
 from idp_common.messaging.topology import MAX_RECEIVE_COUNT, PANEL_SUBMISSIONS, QueueSpec
 from idp_common.runtime import Messaging, open_messaging
 from idp_common.settings import SQSSettings
-from operation_svc.executions.service import create_from_submissions
+from idp_common.unit_of_work import UnitOfWork
+from operation_svc.executions.tasks import SubmissionsToExecutions
 from operation_svc.models import Execution, messaging
 from tests.harness import (
     LocalSQSServer,
@@ -201,7 +202,7 @@ async def test_a_duplicated_delivery_is_processed_once(
         await bus.publisher.publish(QUEUE.name, [duplicate])
         await bus.publisher.publish(QUEUE.name, [duplicate])  # SQS may deliver twice
         consumer = bus.consumer(
-            QUEUE, transactional_group_handler(db, messaging, "test", create_from_submissions)
+            QUEUE, transactional_handler(db, messaging, "test", SubmissionsToExecutions())
         )
         async with Supervisor([consumer]).running():
             await eventually(lambda: _queue_empty(bus))
@@ -225,9 +226,13 @@ async def test_events_received_together_share_a_transaction_and_a_bad_one_fails_
             transactions += 1
             return super().transaction()
 
-    async def handle(session: Any, group: list[Received]) -> None:
-        if any(received.event.data.get("bad") for received in group):
-            raise ValueError("this event cannot be handled")
+    class FailingOnBadEvents:
+        async def prefetch(self, work: UnitOfWork, events: list[Event]) -> None:
+            return None
+
+        async def handle(self, work: UnitOfWork, event: Event, prefetched: None) -> None:
+            if event.data.get("bad"):
+                raise ValueError("this event cannot be handled")
 
     settings = sqs_settings(sqs_server)
     async with database_and_bus(backend, tmp_path, settings, CountingDatabase) as (db, bus):
@@ -237,7 +242,9 @@ async def test_events_received_together_share_a_transaction_and_a_bad_one_fails_
                 rows = await connection.execute(select(messaging.processed_events.c.event_id))
                 return {row.event_id for row in rows}
 
-        consumer = bus.consumer(QUEUE, transactional_group_handler(db, messaging, "test", handle))
+        consumer = bus.consumer(
+            QUEUE, transactional_handler(db, messaging, "test", FailingOnBadEvents())
+        )
         good = [event() for _ in range(9)]
         await bus.publisher.publish(QUEUE.name, good)
         async with Supervisor([consumer]).running():

@@ -516,10 +516,10 @@ def finishes_recorded_late(monkeypatch: pytest.MonkeyPatch) -> None:
     from idp_common.events import ExecutionFinished
     from idp_common.messaging.consumer import EventHandler
     from idp_common.messaging.envelope import Event
-    from idp_common.messaging.inbox import transactional_group_handler
+    from idp_common.messaging.inbox import transactional_handler
 
     def slow_to_record_finishes(*args: Any) -> EventHandler:
-        record = transactional_group_handler(*args)
+        record = transactional_handler(*args)
 
         async def handle(event: Event) -> None:
             if event.type == ExecutionFinished.event_type:
@@ -528,7 +528,7 @@ def finishes_recorded_late(monkeypatch: pytest.MonkeyPatch) -> None:
 
         return handle
 
-    monkeypatch.setattr(operation_svc.app, "transactional_group_handler", slow_to_record_finishes)
+    monkeypatch.setattr(operation_svc.app, "transactional_handler", slow_to_record_finishes)
 
 
 async def test_a_finish_that_waits_in_the_queue_longer_than_lost_after_is_not_lost(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -13,6 +12,7 @@ import pytest
 
 from idp_common.auth import Principal, TokenVerifier, mint_token
 from idp_common.errors import Unauthorized
+from tests.clock import ManualClock
 from tests.harness import AUTH
 
 SECRET = AUTH.signing_secret()
@@ -70,18 +70,59 @@ async def test_a_good_token_gives_the_principal_and_roles_are_hierarchical() -> 
 
 
 async def test_a_verified_token_is_kept_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = ManualClock()
     strict = AUTH.model_copy(update={"jwt_leeway_seconds": 0})
-    verifier = TokenVerifier(strict)
-    token = jwt.encode(claims(exp=int(time.time()) + 2), SECRET)
+    verifier = TokenVerifier(strict, clock)
+    token = jwt.encode(claims(exp=int(clock.time()) + 2), SECRET)
     first = await verifier.verify(token)
     decoded: list[str] = []
     monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: decoded.append("again"))
     assert await verifier.verify(token) == first
     assert decoded == []  # answered from memory, not verified again
     monkeypatch.undo()
-    await asyncio.sleep(2.1)
+    clock.advance(2.1)
     with pytest.raises(Unauthorized, match="expired"):
         await verifier.verify(token)
+
+
+@pytest.mark.parametrize(
+    ("times", "refused"),
+    [
+        pytest.param({"exp": 100}, "expired", id="exp now: an expiry is exclusive"),
+        pytest.param({"exp": 99}, "expired", id="exp past"),
+        pytest.param({"exp": 101}, None, id="exp a second ahead"),
+        pytest.param({"iat": 101}, "not yet valid \\(iat\\)", id="issued in the future"),
+        pytest.param({"nbf": 101}, "not yet valid \\(nbf\\)", id="not before: later"),
+        pytest.param({"nbf": 100}, None, id="not before: now"),
+        pytest.param({"exp": "101"}, None, id="exp as digits, as PyJWT reads it"),
+        pytest.param({"exp": "soon"}, "integers", id="exp not a number"),
+        pytest.param({"nbf": [1]}, "integers", id="nbf a list"),
+        pytest.param({"exp": 1e400}, "integers", id="exp infinite"),
+    ],
+)
+async def test_token_times_are_read_on_the_verifiers_clock(
+    times: dict[str, Any], refused: str | None
+) -> None:
+    clock = ManualClock(start=100)
+    verifier = TokenVerifier(AUTH.model_copy(update={"jwt_leeway_seconds": 0}), clock)
+    token = jwt.encode(claims(iat=100, exp=160) | times, SECRET)
+    if refused is None:
+        assert (await verifier.verify(token)).subject == "alice"
+    else:
+        with pytest.raises(Unauthorized, match=refused):
+            await verifier.verify(token)
+
+
+async def test_the_leeway_applies_on_both_sides() -> None:
+    clock = ManualClock(start=100)
+    verifier = TokenVerifier(AUTH.model_copy(update={"jwt_leeway_seconds": 10}), clock)
+    for times in ({"exp": 91}, {"iat": 110}, {"nbf": 110}):
+        token = jwt.encode(claims(iat=100, exp=160) | times, SECRET)
+        assert (await verifier.verify(token)).subject == "alice"
+    for times in ({"exp": 90}, {"iat": 111}, {"nbf": 111}):
+        token = jwt.encode(claims(iat=100, exp=160) | times, SECRET)
+        with pytest.raises(Unauthorized):
+            await verifier.verify(token)
 
 
 async def test_a_refused_token_is_refused_every_time() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import record_audit
 from idp_common.group_commit import GroupCommit
+from idp_common.unit_of_work import UnitOfWork
 from operation_svc.models import AuditEntry
 from tests.harness import migrated_database
 
@@ -23,12 +23,12 @@ async def test_concurrent_items_share_transactions_and_a_bad_one_fails_alone(
     async with migrated_database(backend, tmp_path, "operation") as db:
         groups: list[list[int]] = []
 
-        async def write(session: AsyncSession, items: list[int]) -> None:
+        async def write(work: UnitOfWork, items: list[int]) -> None:
             groups.append(items)
             for item in items:
                 if item == 13:
                     raise ValueError("unlucky")
-                record_audit(session, AuditEntry, "tester", "thing.write", item, tenant="t")
+                record_audit(work.session, AuditEntry, "tester", "thing.write", item, tenant="t")
 
         together: GroupCommit[int] = GroupCommit(db, write, max_items=10)
         outcomes: list[Any] = await asyncio.gather(

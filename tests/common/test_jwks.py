@@ -3,7 +3,6 @@ rotation and an unreachable identity provider."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -22,6 +21,7 @@ from fastapi import FastAPI
 from idp_common.auth import TokenVerifier
 from idp_common.errors import Unauthorized, Unavailable
 from idp_common.settings import AuthSettings
+from tests.clock import ManualClock
 from tests.harness import AUTH, ServedApp
 
 
@@ -150,14 +150,15 @@ async def test_a_rotated_key_is_fetched_once_and_invented_kids_do_not_hammer_the
     provider: tuple[IdentityProvider, AuthSettings],
 ) -> None:
     idp, settings = provider
-    verifier = TokenVerifier(settings.model_copy(update={"jwks_min_refresh_seconds": 0.3}))
+    clock = ManualClock()
+    verifier = TokenVerifier(settings.model_copy(update={"jwks_min_refresh_seconds": 0.3}), clock)
     first = jwt.encode(claims(), RSA_KEY, algorithm="RS256", headers={"kid": "rsa-1"})
     await verifier.verify(first)
     assert idp.fetches == 1
 
     rotated = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     idp.add("rsa-2", rotated, "RS256")
-    await asyncio.sleep(0.35)
+    clock.advance(0.35)
     token = jwt.encode(claims(), rotated, algorithm="RS256", headers={"kid": "rsa-2"})
     assert (await verifier.verify(token)).subject == "alice"
     assert idp.fetches == 2

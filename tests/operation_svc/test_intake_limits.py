@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from idp_common.auth import Principal
 from idp_common.db import utcnow
 from idp_common.sealing import load_public_key, new_keypair
-from operation_svc.executions.intake import ExecutionIntake, _plan
+from operation_svc.executions.intake import ExecutionIntake
 from operation_svc.executions.schemas import ExecutionIn
 from operation_svc.models import Execution, OperationTemplate, messaging
 from tests.harness import migrated_database
@@ -49,15 +49,11 @@ async def test_a_limit_set_between_the_snapshot_and_the_write_is_honored(
                     started_at=utcnow(),
                 )
             )
+        intake = ExecutionIntake(db, load_public_key(new_keypair()[0]))
+        request = ExecutionIn(template="deploy")
         async with db.snapshot() as session:  # the snapshot sees no limit: a job is planned
-            planned = await _plan(
-                session,
-                ALICE,
-                ExecutionIn(template="deploy"),
-                None,
-                load_public_key(new_keypair()[0]),
-            )
-        assert not isinstance(planned, Execution)
+            target = await intake.target(session, ALICE, request)
+        planned = await intake.build(target, ALICE, request, None, "digest")
         assert planned.job is not None
         async with db.transaction() as session:  # an admin sets the limit meanwhile
             await session.execute(
@@ -65,9 +61,8 @@ async def test_a_limit_set_between_the_snapshot_and_the_write_is_honored(
                 .values(max_concurrency=1)
                 .where(OperationTemplate.id == template.id)
             )
-        intake = ExecutionIntake(db)
-        async with db.transaction() as session:
-            await intake._write_dispatched(session, [planned])
+        async with db.unit_of_work() as work:
+            await intake.write(work, [planned])
         async with db.snapshot() as session:
             created = await session.get(Execution, planned.execution.id)
             jobs = (await session.execute(select(messaging.outbox))).all()

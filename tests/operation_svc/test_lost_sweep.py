@@ -4,7 +4,7 @@ execution ran) is noted on the lost execution and holds up no other one."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from idp_common.db import utcnow
-from operation_svc.executions.service import mark_lost
+from operation_svc.executions.sweeper import LostExecutionSweeper
+from operation_svc.executions.worker_protocol import mark_lost
 from operation_svc.models import Execution, OperationTemplate, TemplateVersion
 from operation_svc.templates.definition import TemplateDefinition
+from tests.clock import ManualClock
 from tests.harness import migrated_database
 
 PARAMETERS = [{"name": "replicas", "type": "integer"}]
@@ -40,9 +42,13 @@ def retry_safe_template() -> tuple[OperationTemplate, TemplateVersion]:
     )
 
 
-def silent(template: OperationTemplate, parameters: dict[str, Any]) -> Execution:
-    """Running on a worker that stopped heartbeating a minute ago."""
-    long_ago = utcnow() - timedelta(minutes=1)
+def silent(
+    template: OperationTemplate,
+    parameters: dict[str, Any],
+    long_ago: datetime | None = None,
+) -> Execution:
+    """Running on a worker that stopped heartbeating ``long_ago`` (a minute ago)."""
+    long_ago = long_ago or utcnow() - timedelta(minutes=1)
     return Execution(
         id=uuid.uuid4(),
         tenant="acme",
@@ -85,3 +91,33 @@ async def test_a_refused_retry_holds_up_no_other_lost_execution(
         assert [(row.retry_of, row.attempt, row.status) for row in retries] == [
             (fine.id, 2, "pending")
         ]
+
+
+async def test_a_sweep_that_comes_late_moves_its_cut_off_back(tmp_path: Path) -> None:
+    """Heartbeats queue behind a stall like any write: a sweep late by the stall does not
+    hold the silence it caused against the executions."""
+    clock = ManualClock()
+    async with migrated_database("sqlite", tmp_path, "operation") as db:
+        sweeper = LostExecutionSweeper(db, lost_after_seconds=3, interval_seconds=1, clock=clock)
+        await sweeper.run_once()  # nothing to sweep; the sweeps' pace starts here
+        clock.advance(10)  # a stall: the next sweep comes 9 s late
+        template, version = retry_safe_template()
+        queued_behind_the_stall = silent(
+            template, {"replicas": 2}, clock.now() - timedelta(seconds=5)
+        )
+        async with db.transaction() as session:
+            session.add_all([template, version])
+            await session.flush()
+            session.add(queued_behind_the_stall)
+
+        async def status() -> str:
+            async with db.snapshot() as session:
+                found = await session.get(Execution, queued_behind_the_stall.id)
+                assert found is not None
+                return found.status
+
+        await sweeper.run_once()
+        assert await status() == "running"
+        clock.advance(1)  # the next sweep on time: 6 s of silence is lost_after and more
+        await sweeper.run_once()
+        assert await status() == "lost"

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from idp_common.events import SubmissionCreated
-from idp_common.messaging.inbox import Received
-from operation_svc.executions.service import create_from_submissions
+from idp_common.messaging.inbox import Received, handle_each
+from operation_svc.executions.tasks import SubmissionsToExecutions
 from operation_svc.models import Execution, OperationTemplate, messaging
 from tests.harness import migrated_database
 
@@ -60,8 +60,8 @@ async def test_a_group_is_rejected_queued_or_left_waiting_each_on_its_own_terms(
             submitted("solo"),
         ]
 
-        async with db.transaction() as session:
-            await create_from_submissions(session, group)
+        async with db.unit_of_work() as work:
+            await handle_each(work, SubmissionsToExecutions(), group)
 
         async with db.snapshot() as session:
             executions = (await session.scalars(select(Execution))).all()

@@ -13,8 +13,8 @@ from sqlalchemy import event, select
 
 from idp_common.db import utcnow
 from idp_common.events import ExecutionFinished, ExecutionLog, LogLine
-from idp_common.messaging.inbox import Received
-from operation_svc.executions.service import apply_worker_events
+from idp_common.messaging.inbox import Received, handle_each
+from operation_svc.executions.tasks import WorkerReports
 from operation_svc.models import AuditEntry, Execution, OperationTemplate, messaging
 from operation_svc.models import ExecutionLog as ExecutionLogRow
 from tests.harness import migrated_database
@@ -81,8 +81,8 @@ async def test_a_group_of_logs_and_finishes_is_applied_with_one_lookup(
                 lookups.append(statement)
 
         event.listen(db.engine.sync_engine, "before_cursor_execute", count)
-        async with db.transaction() as session:
-            await apply_worker_events(session, group)
+        async with db.unit_of_work() as work:
+            await handle_each(work, WorkerReports(), group)
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
 
         async with db.snapshot() as session:
@@ -124,8 +124,8 @@ async def test_a_finish_under_a_concurrency_limit_dispatches_the_next_waiting_ru
                 execution.template_id = template.id
             session.add_all([done, waiting])
 
-        async with db.transaction() as session:
-            await apply_worker_events(session, [received(finish(done), "acme")])
+        async with db.unit_of_work() as work:
+            await handle_each(work, WorkerReports(), [received(finish(done), "acme")])
 
         async with db.snapshot() as session:
             dispatched = await session.scalar(

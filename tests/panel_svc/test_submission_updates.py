@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from idp_common.db import Database
 from idp_common.events import SubmissionUpdated
-from idp_common.messaging.inbox import Received
+from idp_common.messaging.inbox import Received, handle_each
 from panel_svc.models import Panel, Submission, SubmissionAttempt
-from panel_svc.submissions.service import apply_updates
+from panel_svc.submissions.tasks import ExecutionUpdates
 from tests.harness import fresh_database, migrate
 
 
@@ -57,8 +57,8 @@ async def test_updates_move_a_submission_forward_only(
 
         async def apply(*updates: Received) -> Submission:
             for group in [list(updates)] if together else [[update] for update in updates]:
-                async with db.transaction() as session:
-                    await apply_updates(session, group)
+                async with db.unit_of_work() as work:
+                    await handle_each(work, ExecutionUpdates(), group)
             async with db.transaction() as session:
                 found = await session.get(Submission, submission.id)
                 assert found is not None
@@ -100,8 +100,8 @@ async def test_a_retry_takes_the_submission_over_and_every_attempt_is_kept(
             updated(submission.id, "running", execution_id=second, attempt=2),  # late
         ]
         for group in [updates] if together else [[update] for update in updates]:
-            async with db.transaction() as session:
-                await apply_updates(session, group)
+            async with db.unit_of_work() as work:
+                await handle_each(work, ExecutionUpdates(), group)
         async with db.snapshot() as session:
             shown = await session.get(Submission, submission.id)
             attempts = (

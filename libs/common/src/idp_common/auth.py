@@ -20,6 +20,7 @@ from cachetools import TLRUCache
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from idp_common.clock import SYSTEM_CLOCK, Clock
 from idp_common.errors import Forbidden, Unauthorized
 from idp_common.jwks import JwksCache
 from idp_common.request_context import tenant_var
@@ -84,27 +85,30 @@ class TokenVerifier:
     verified tokens are kept, keyed by the whole token, for ``VERIFIED_TOKEN_SECONDS`` at
     most. A refused token is never kept."""
 
-    def __init__(self, settings: AuthSettings) -> None:
+    def __init__(self, settings: AuthSettings, clock: Clock = SYSTEM_CLOCK) -> None:
         self._settings = settings
         self._secret = settings.signing_secret()
+        self._clock = clock
         self._jwks = (
             JwksCache(
                 settings.jwks_url,
                 cache_seconds=settings.jwks_cache_seconds,
                 min_refresh_seconds=settings.jwks_min_refresh_seconds,
+                clock=clock,
             )
             if settings.jwks_url
             else None
         )
         self._verified: TLRUCache[str, tuple[Principal, float]] = TLRUCache(
-            maxsize=VERIFIED_TOKENS, ttu=lambda _token, kept, _now: kept[1], timer=time.time
+            maxsize=VERIFIED_TOKENS, ttu=lambda _token, kept, _now: kept[1], timer=clock.time
         )
 
     async def verify(self, token: str) -> Principal:
         if (kept := self._verified.get(token)) is not None:
             return kept[0]
         principal, expires_at = await self._verify(token)
-        self._verified[token] = (principal, min(expires_at, time.time() + VERIFIED_TOKEN_SECONDS))
+        until = min(expires_at, self._clock.time() + VERIFIED_TOKEN_SECONDS)
+        self._verified[token] = (principal, until)
         return principal
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
@@ -130,17 +134,37 @@ class TokenVerifier:
                 algorithms=[algorithm],
                 audience=self._settings.jwt_audience,
                 issuer=self._settings.jwt_issuer,
-                leeway=self._settings.jwt_leeway_seconds,
-                options={"require": ["exp", "iat", "aud", "iss", "sub"]},
+                options={
+                    "require": ["exp", "iat", "aud", "iss", "sub"],
+                    # PyJWT reads the system's clock: the times are checked below instead.
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                    "verify_iat": False,
+                },
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"Invalid token: {exc}") from exc
+        _check_times(claims, self._clock.time(), self._settings.jwt_leeway_seconds)
         principal = Principal.from_claims(claims)
         if algorithm != "HS256" and "service" in principal.roles:
             # The platform's own processes sign with the shared secret; an identity
             # provider's token never makes its bearer a worker.
             raise Unauthorized("Invalid token: the service role is not granted by this issuer")
         return principal, float(claims["exp"]) + self._settings.jwt_leeway_seconds
+
+
+def _check_times(claims: dict[str, Any], now: float, leeway: float) -> None:
+    """A token's times against the verifier's clock, with PyJWT's rules (an expiry is
+    exclusive; the leeway applies on both sides)."""
+    try:
+        times = {name: int(claims[name]) for name in ("exp", "iat", "nbf") if name in claims}
+    except (TypeError, ValueError, OverflowError):
+        raise Unauthorized("Invalid token: exp, iat and nbf must be integers") from None
+    if times["exp"] <= now - leeway:
+        raise Unauthorized("Invalid token: Signature has expired")
+    for name in ("iat", "nbf"):
+        if times.get(name, now) > now + leeway:
+            raise Unauthorized(f"Invalid token: The token is not yet valid ({name})")
 
 
 class ApiKeyVerifier(Protocol):

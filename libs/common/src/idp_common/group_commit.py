@@ -6,10 +6,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from idp_common.coalescing import Coalescer
 from idp_common.db import Database
+from idp_common.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -17,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 class GroupCommit(Generic[T]):
     """Items submitted while a transaction is in flight are written together in the next
-    one by ``write(session, items)``: BEGIN, COMMIT and each table's insert are paid once
+    one by ``write(work, items)``: BEGIN, COMMIT and each table's insert are paid once
     per group (on SQLite ~0.3 ms of CPU for the transaction, ~0.2 ms per statement), and
     SQLite's single write turn is taken once. Idle, an item is written at once.
 
@@ -27,7 +26,7 @@ class GroupCommit(Generic[T]):
     def __init__(
         self,
         db: Database,
-        write: Callable[[AsyncSession, list[T]], Awaitable[None]],
+        write: Callable[[UnitOfWork, list[T]], Awaitable[None]],
         *,
         max_items: int,
     ) -> None:
@@ -42,8 +41,8 @@ class GroupCommit(Generic[T]):
 
     async def _write_alone(self, item: T) -> Exception | None:
         try:
-            async with self._db.transaction() as session:
-                await self._write(session, [item])
+            async with self._db.unit_of_work() as work:
+                await self._write(work, [item])
         except Exception as exc:
             return exc
         return None
@@ -52,8 +51,8 @@ class GroupCommit(Generic[T]):
         if len(items) == 1:
             return [await self._write_alone(items[0])]
         try:
-            async with self._db.transaction() as session:
-                await self._write(session, items)
+            async with self._db.unit_of_work() as work:
+                await self._write(work, items)
         except Exception:
             logger.info("a shared transaction failed; writing its items one by one")
             return [await self._write_alone(item) for item in items]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import httpx
 import jwt
 
+from idp_common.clock import SYSTEM_CLOCK, Clock
 from idp_common.errors import Unauthorized, Unavailable
 
 logger = logging.getLogger(__name__)
@@ -21,8 +21,16 @@ FETCH_TIMEOUT_SECONDS = 5.0
 
 
 class JwksCache:
-    def __init__(self, url: str, *, cache_seconds: float, min_refresh_seconds: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        cache_seconds: float,
+        min_refresh_seconds: float,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self._url = url
+        self._clock = clock
         self._cache_seconds = cache_seconds
         self._min_refresh_seconds = min_refresh_seconds
         self._keys: dict[str | None, jwt.PyJWK] = {}
@@ -30,7 +38,7 @@ class JwksCache:
         self._lock = asyncio.Lock()
 
     async def key(self, kid: str | None) -> jwt.PyJWK:
-        since = time.monotonic() - self._attempted_at
+        since = self._clock.monotonic() - self._attempted_at
         unknown = kid not in self._keys
         if since > self._cache_seconds or (unknown and since >= self._min_refresh_seconds):
             await self._refresh(self._attempted_at)
@@ -47,7 +55,7 @@ class JwksCache:
         async with self._lock:
             if self._attempted_at != seen_attempt:
                 return  # another request refreshed while this one waited
-            self._attempted_at = time.monotonic()
+            self._attempted_at = self._clock.monotonic()
             try:
                 async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS) as client:
                     response = await client.get(self._url)

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from idp_common.app import build_service_app
-from idp_common.messaging.inbox import transactional_group_handler
+from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.topology import EXECUTION_EVENTS, PANEL_SUBMISSIONS
 from idp_common.runtime import serve_database_service
 from operation_svc.api_keys.endpoints import router as api_keys_router
@@ -15,8 +15,8 @@ from operation_svc.config import OperationSettings
 from operation_svc.executions.endpoints import router as executions_router
 from operation_svc.executions.endpoints import workers_router
 from operation_svc.executions.intake import ExecutionIntake
-from operation_svc.executions.service import apply_worker_events, create_from_submissions
 from operation_svc.executions.sweeper import LostExecutionSweeper
+from operation_svc.executions.tasks import SubmissionsToExecutions, WorkerReports
 from operation_svc.models import AuditEntry, messaging
 from operation_svc.secrets.endpoints import router as secrets_router
 from operation_svc.seed import seed_demo_template
@@ -34,14 +34,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         lambda db, bus: [
             bus.consumer(
                 PANEL_SUBMISSIONS,
-                transactional_group_handler(
-                    db, messaging, "operation-svc.panel-submissions", create_from_submissions
+                transactional_handler(
+                    db, messaging, "operation-svc.panel-submissions", SubmissionsToExecutions()
                 ),
             ),
             bus.consumer(
                 EXECUTION_EVENTS,
-                transactional_group_handler(
-                    db, messaging, "operation-svc.execution-events", apply_worker_events
+                transactional_handler(
+                    db, messaging, "operation-svc.execution-events", WorkerReports()
                 ),
             ),
             LostExecutionSweeper(
@@ -52,7 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ],
     ) as db:
         app.state.api_key_verifier = LocalApiKeyVerifier(db)
-        app.state.execution_intake = ExecutionIntake(db)
+        app.state.execution_intake = ExecutionIntake(db, settings.sealing.key())
         if settings.seed_demo:
             await seed_demo_template(db, settings.executables)
         yield

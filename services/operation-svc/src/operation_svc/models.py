@@ -124,7 +124,7 @@ class Execution(TenantRecord, Base):
     submission_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("executions.id"), index=True)
     # 1 for a first run; a retry's is its original's + 1 (a submission follows the latest).
-    attempt: Mapped[int] = mapped_column(Integer, server_default="1")
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     submitted_by: Mapped[str] = mapped_column(String(200), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str | None] = mapped_column(String(64))

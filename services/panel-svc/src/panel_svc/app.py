@@ -7,7 +7,7 @@ import httpx
 from fastapi import FastAPI
 
 from idp_common.app import build_service_app
-from idp_common.messaging.inbox import transactional_group_handler
+from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.topology import SUBMISSION_UPDATES
 from idp_common.runtime import serve_database_service
 from panel_svc.config import PanelSettings
@@ -18,7 +18,7 @@ from panel_svc.panels.references import OperationTemplates, PanelReferences
 from panel_svc.seed import seed_demo_panel
 from panel_svc.submissions.endpoints import router as submissions_router
 from panel_svc.submissions.intake import SubmissionIntake
-from panel_svc.submissions.service import apply_updates
+from panel_svc.submissions.tasks import ExecutionUpdates
 
 NAME = "panel-svc"
 
@@ -33,8 +33,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             lambda db, bus: [
                 bus.consumer(
                     SUBMISSION_UPDATES,
-                    transactional_group_handler(
-                        db, messaging, "panel-svc.submission-updates", apply_updates
+                    transactional_handler(
+                        db, messaging, "panel-svc.submission-updates", ExecutionUpdates()
                     ),
                 )
             ],
@@ -46,7 +46,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.references = PanelReferences(
             OperationTemplates(operations), app.state.datasources
         )
-        app.state.submission_intake = SubmissionIntake(db)
+        app.state.submission_intake = SubmissionIntake(db, settings.sealing.key())
         if settings.seed_demo:
             await seed_demo_panel(db)
         yield

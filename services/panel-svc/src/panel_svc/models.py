@@ -102,7 +102,7 @@ class Submission(TenantRecord, Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     execution_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     # The attempt it mirrors: a retry's execution is a newer attempt, which it follows.
-    attempt: Mapped[int] = mapped_column(Integer, server_default="1")
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     exit_code: Mapped[int | None] = mapped_column(Integer)
     output: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)

@@ -1,14 +1,16 @@
 """Idempotent consumption: an event id is processed once per consumer, in the handler's
-own transaction, so a redelivered or duplicated message changes nothing. Events are handled
-in groups (``transactional_group_handler``), so that a handler can use one statement for
-all of a group's events."""
+own transaction, so a redelivered or duplicated message changes nothing. Handlers are
+written per event; the events that arrive together share a transaction
+(``transactional_handler``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from contextvars import Context, copy_context
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +21,10 @@ from idp_common.messaging.consumer import EventHandler
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.tables import MessagingTables
 from idp_common.messaging.topology import MAX_BATCH_SIZE
+from idp_common.unit_of_work import UnitOfWork
 
 logger = logging.getLogger(__name__)
+P = TypeVar("P")
 DUPLICATES = Counter(
     "idp_duplicate_events_total", "Events delivered again and skipped.", ["consumer"]
 )
@@ -35,7 +39,26 @@ class Received:
     context: Context
 
 
-GroupHandler = Callable[[AsyncSession, list[Received]], Awaitable[None]]
+class TransactionalHandler(Protocol[P]):
+    """What a consumer does with each event, in a transaction that records its id.
+
+    ``prefetch`` reads what a group of events needs (one query per kind, not per event);
+    ``handle`` then does one event's work, in that event's own context (trace, tenant)."""
+
+    async def prefetch(self, work: UnitOfWork, events: list[Event]) -> P: ...
+
+    async def handle(self, work: UnitOfWork, event: Event, prefetched: P) -> None: ...
+
+
+async def handle_each(
+    work: UnitOfWork, handler: TransactionalHandler[Any], group: list[Received]
+) -> None:
+    """``handler``'s work for each event of ``group``, each in its own context, after one
+    prefetch for them all."""
+    prefetched = await handler.prefetch(work, [received.event for received in group])
+    for received in group:
+        handling = handler.handle(work, received.event, prefetched)
+        await asyncio.create_task(handling, context=received.context)
 
 
 async def record_processed(
@@ -47,17 +70,18 @@ async def record_processed(
     return await insert_new(session, tables.processed_events, rows, "event_id")
 
 
-def transactional_group_handler(
-    db: Database, tables: MessagingTables, consumer: str, handle: GroupHandler
+def transactional_handler(
+    db: Database, tables: MessagingTables, consumer: str, handler: TransactionalHandler[Any]
 ) -> EventHandler:
-    """Handle events in groups, each in one transaction that also records their ids.
+    """Handle each event once (``handler``), in a transaction that also records its id.
 
-    Events that arrive while a transaction is in flight share the next one (``GroupCommit``)
-    and reach ``handle`` together, duplicates left out, so that it can use one statement for
-    all of them; a bad event fails alone."""
+    Events that arrive while a transaction is in flight share the next one (``GroupCommit``),
+    duplicates left out, so that their reads and writes are batched (``prefetch``, the unit
+    of work); a bad event fails alone."""
 
-    async def handle_group(session: AsyncSession, group: list[Received]) -> None:
-        new = await record_processed(session, tables, consumer, (r.event.id for r in group))
+    async def handle_group(work: UnitOfWork, group: list[Received]) -> None:
+        ids = (received.event.id for received in group)
+        new = await record_processed(work.session, tables, consumer, ids)
         fresh = []
         for received in group:
             if received.event.id in new:
@@ -68,7 +92,7 @@ def transactional_group_handler(
                 extra = {"event_id": received.event.id}
                 received.context.run(logger.info, "duplicate event skipped", extra=extra)
         if fresh:
-            await handle(session, fresh)
+            await handle_each(work, handler, fresh)
 
     together = GroupCommit(db, handle_group, max_items=MAX_BATCH_SIZE)
 

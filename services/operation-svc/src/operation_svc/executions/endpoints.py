@@ -13,8 +13,7 @@ from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
 from idp_common.pagination import Page, PageParamsDep
 from idp_common.rate_limit import ExecutionRateLimit
 from idp_common.schemas import UtcTimestamp
-from operation_svc.config import OperationSettings
-from operation_svc.executions import service
+from operation_svc.executions import service, worker_protocol
 from operation_svc.executions.intake import ExecutionIntake
 from operation_svc.executions.log_stream import log_events
 from operation_svc.executions.repository import ExecutionRepository
@@ -45,11 +44,8 @@ async def create_execution(
     """Run a template with parameters. With an Idempotency-Key, repeating the same request
     returns the original execution; the same key with another body is a 409. Values of
     secret parameters are sealed to the workers' key at once and shown as ***."""
-    settings: OperationSettings = request.app.state.settings
     intake: ExecutionIntake = request.app.state.execution_intake
-    execution, created = await intake.create_via_api(
-        principal, body, idempotency_key, settings.sealing.key()
-    )
+    execution, created = await intake.create(principal, body, idempotency_key)
     if not created:
         response.headers[REPLAYED_HEADER] = "true"
     return ExecutionOut.model_validate(execution)
@@ -154,7 +150,7 @@ async def claim(body: ClaimIn, session: SessionDep, _caller: ServiceCaller) -> C
     """Used by executor workers before running jobs: moves the pending executions among
     ``execution_ids`` to running for ``worker_id``. The others (claimed by someone else,
     finished, unknown) are left out of ``claimed`` and must not be run."""
-    claimed = await service.claim(session, body.execution_ids, body.worker_id)
+    claimed = await worker_protocol.claim(session, body.execution_ids, body.worker_id)
     return ClaimOut(claimed=[execution.id for execution in claimed])
 
 
@@ -163,4 +159,4 @@ async def heartbeat(body: HeartbeatIn, session: SessionDep, _caller: ServiceCall
     """Used by executor workers, about every half second: keeps their executions alive (also
     the ones whose end they have reported and operation-svc has not recorded yet) and answers
     which ones to stop (cancelled, or no longer theirs) and which have ended."""
-    return await service.heartbeat(session, body.worker_id, body.execution_ids)
+    return await worker_protocol.heartbeat(session, body.worker_id, body.execution_ids)

@@ -1,16 +1,63 @@
+"""Queries of executions: the tenant's (``ExecutionRepository``) and the cross-tenant ones
+of the worker protocol, the sweeper and the dispatcher (``SystemExecutions``)."""
+
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.idempotency import IdempotentRepository
-from operation_svc.models import Execution, ExecutionLog
+from idp_common.repository import as_id
+from operation_svc.executions.state import can_enter
+from operation_svc.models import Execution, ExecutionLog, OperationTemplate
+
+# Built once (they run for every retry, or every group of worker events), the values given
+# as parameters.
+_RETRIED_AS = select(Execution.id).where(Execution.retry_of == bindparam("original")).limit(1)
+_WITH_LIMITS = (
+    select(Execution, OperationTemplate.max_concurrency)
+    .outerjoin(OperationTemplate, OperationTemplate.id == Execution.template_id)
+    .where(Execution.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 class ExecutionRepository(IdempotentRepository[Execution]):
     model = Execution
+
+    def filtered(
+        self,
+        *,
+        status: str | None,
+        template: str | None,
+        submitted_by: str | None,
+        since: datetime | None,
+    ) -> Select[tuple[Execution]]:
+        """The tenant's executions by status, template (its id or slug), submitter, time."""
+        stmt = self.scoped()
+        if status:
+            stmt = stmt.where(Execution.status == status)
+        if template:
+            named = Execution.template_slug == template
+            template_id = as_id(template)
+            stmt = stmt.where(
+                named if template_id is None else named | (Execution.template_id == template_id)
+            )
+        if submitted_by:
+            stmt = stmt.where(Execution.submitted_by == submitted_by)
+        if since:
+            stmt = stmt.where(Execution.created_at >= since)
+        return stmt
+
+    async def retried_as(self, original: Execution) -> uuid.UUID | None:
+        """The execution that retried ``original`` (of this tenant), if any."""
+        retried: uuid.UUID | None = await self.session.scalar(
+            _RETRIED_AS, {"original": original.id}
+        )
+        return retried
 
     async def logs_after(
         self, execution_id: uuid.UUID, after_seq: int, limit: int
@@ -20,5 +67,95 @@ class ExecutionRepository(IdempotentRepository[Execution]):
             .where(ExecutionLog.execution_id == execution_id, ExecutionLog.seq > after_seq)
             .order_by(ExecutionLog.seq)
             .limit(limit)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+
+class SystemExecutions:
+    """Cross-tenant: the worker protocol, the sweeper and the dispatcher act on executions
+    by id or by template, for every tenant (a worker serves them all; a consumer compares
+    the event's tenant with the execution's)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def with_limits(
+        self, execution_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[Execution, int | None]]:
+        """Each execution with its template's concurrency limit."""
+        found = await self.session.execute(_WITH_LIMITS, {"ids": execution_ids})
+        return {execution.id: (execution, limit) for execution, limit in found.tuples()}
+
+    async def holding_slots(self, template_id: uuid.UUID) -> int:
+        """The template's executions that hold a slot: running, or dispatched to a worker."""
+        stmt = select(func.count()).where(
+            Execution.template_id == template_id,
+            (Execution.status == "running")
+            | ((Execution.status == "pending") & Execution.dispatched_at.is_not(None)),
+        )
+        return int(await self.session.scalar(stmt) or 0)
+
+    async def waiting(self, template_id: uuid.UUID, limit: int | None) -> Sequence[Execution]:
+        """The template's pending executions not yet dispatched, oldest first."""
+        stmt = (
+            select(Execution)
+            .where(
+                Execution.template_id == template_id,
+                Execution.status == "pending",
+                Execution.dispatched_at.is_(None),
+            )
+            .order_by(Execution.created_at)
+            .limit(limit)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def claim(
+        self, execution_ids: list[uuid.UUID], worker_id: str, now: datetime
+    ) -> Sequence[Execution]:
+        """Move the pending ones among ``execution_ids`` to running for ``worker_id``, in one
+        conditional UPDATE (so only one claim of an execution ever succeeds)."""
+        stmt = (
+            update(Execution)
+            .where(Execution.id.in_(execution_ids), Execution.status.in_(can_enter("running")))
+            .values(
+                status="running",
+                worker_id=worker_id,
+                started_at=now,
+                heartbeat_at=now,
+                updated_at=now,
+            )
+            .returning(Execution)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def beat(
+        self, worker_id: str, execution_ids: list[uuid.UUID], now: datetime
+    ) -> dict[uuid.UUID, datetime | None]:
+        """Record a heartbeat on the executions ``worker_id`` still holds (running under it);
+        returns them, each with when a cancel was requested (None: not requested)."""
+        held = (
+            Execution.id.in_(execution_ids),
+            Execution.worker_id == worker_id,
+            Execution.status == "running",
+        )
+        await self.session.execute(
+            update(Execution)
+            .where(*held)
+            .values(heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        found = await self.session.execute(
+            select(Execution.id, Execution.cancel_requested_at).where(*held)
+        )
+        return dict(found.tuples().all())
+
+    async def silent_since(self, older_than: datetime) -> Sequence[Execution]:
+        """Running executions without a heartbeat since ``older_than``, locked (another
+        replica's sweep skips them)."""
+        stmt = (
+            select(Execution)
+            .where(Execution.status == "running", Execution.heartbeat_at < older_than)
+            .with_for_update(skip_locked=True)
         )
         return (await self.session.scalars(stmt)).all()

@@ -10,18 +10,25 @@ heartbeat was queued behind it, and their workers would then kill them."""
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
 
-from idp_common.db import Database, utcnow
+from idp_common.clock import SYSTEM_CLOCK, Clock
+from idp_common.db import Database
 from idp_common.loops import PeriodicLoop
-from operation_svc.executions.service import mark_lost
+from operation_svc.executions.worker_protocol import mark_lost
 
 logger = logging.getLogger(__name__)
 
 
 class LostExecutionSweeper(PeriodicLoop):
-    def __init__(self, db: Database, *, lost_after_seconds: float, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        lost_after_seconds: float,
+        interval_seconds: float,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         # Heartbeats cannot reach a service that is down: after a start, listen for
         # lost_after before judging (a restart after an outage would otherwise declare every
         # running execution lost).
@@ -29,16 +36,17 @@ class LostExecutionSweeper(PeriodicLoop):
         # next one.
         super().__init__(interval_seconds, first_delay_seconds=lost_after_seconds, fixed_delay=True)
         self.db = db
+        self.clock = clock
         self.lost_after = timedelta(seconds=lost_after_seconds)
         self._previous: float | None = None
 
     async def sweep(self, late_by: float = 0.0) -> int:
-        older_than = utcnow() - self.lost_after - timedelta(seconds=late_by)
+        older_than = self.clock.now() - self.lost_after - timedelta(seconds=late_by)
         async with self.db.transaction() as session:
             return await mark_lost(session, older_than)
 
     async def run_once(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         late = 0.0 if self._previous is None else now - self._previous - self.period_seconds
         self._previous = now
         if lost := await self.sweep(max(late, 0.0)):

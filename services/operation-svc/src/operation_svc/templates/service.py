@@ -13,7 +13,7 @@ from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams, paginate
 from operation_svc.config import OperationSettings
-from operation_svc.executions.service import dispatch_ready
+from operation_svc.executions.dispatch import fill_free_slots
 from operation_svc.models import AuditEntry, OperationTemplate, SecretMapping, TemplateVersion
 from operation_svc.safety.commands import RenderedCommand, compile_command
 from operation_svc.safety.http import RenderedHttp, compile_http
@@ -160,7 +160,7 @@ async def update_template(
     template.updated_by = principal.subject
     _keep_version(session, template, principal.subject)
     if "max_concurrency" in changes:
-        await dispatch_ready(session, template.id)  # a raised or lifted limit frees slots
+        await fill_free_slots(session, template.id)  # a raised or lifted limit frees slots
     record_audit(
         session,
         AuditEntry,

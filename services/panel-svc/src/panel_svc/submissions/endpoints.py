@@ -12,10 +12,9 @@ from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
 from idp_common.pagination import Page, PageParamsDep
 from idp_common.rate_limit import SubmissionRateLimit
 from idp_common.schemas import Reference
-from panel_svc.config import PanelSettings
 from panel_svc.datasources import OptionsLookup
 from panel_svc.submissions import service
-from panel_svc.submissions.intake import SubmissionIntake
+from panel_svc.submissions.intake import SubmissionIntake, SubmissionRequest
 from panel_svc.submissions.schemas import SubmissionDetailOut, SubmissionIn, SubmissionOut
 
 router = APIRouter(prefix="/api/v1", tags=["submissions"])
@@ -38,15 +37,9 @@ async def submit(
     With an Idempotency-Key, repeating the same request returns the original submission;
     the same key with another body is a 409."""
     lookup = OptionsLookup(request.app.state.datasources, caller_credentials(request))
-    settings: PanelSettings = request.app.state.settings
     intake: SubmissionIntake = request.app.state.submission_intake
-    submission, created = await intake.submit(
-        principal,
-        panel_id,
-        payload,
-        idempotency_key=idempotency_key,
-        options=lookup,
-        seal_to=settings.sealing.key(),
+    submission, created = await intake.create(
+        principal, SubmissionRequest(panel_id, payload, lookup), idempotency_key
     )
     if not created:
         response.headers[REPLAYED_HEADER] = "true"

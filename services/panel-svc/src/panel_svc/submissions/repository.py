@@ -1,8 +1,128 @@
+"""Queries of submissions: the tenant's (``SubmissionRepository``) and the cross-tenant
+mirror of the executions' statuses (``SubmissionMirror``)."""
+
 from __future__ import annotations
 
+import uuid
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Select, String, Table, Uuid, bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp_common.db import execute_at_commit, insert_at_commit_ignoring_conflicts
 from idp_common.idempotency import IdempotentRepository
-from panel_svc.models import Submission
+from idp_common.repository import as_id
+from panel_svc.models import Panel, Submission, SubmissionAttempt
 
 
 class SubmissionRepository(IdempotentRepository[Submission]):
     model = Submission
+
+    def filtered(
+        self, *, panel: str | None, submitted_by: str | None, status: str | None
+    ) -> Select[tuple[Submission]]:
+        """The tenant's submissions by panel (its id, a retired panel's too, or its slug),
+        submitter and status."""
+        stmt = self.scoped()
+        if panel is not None:
+            named = Panel.slug == panel
+            panel_id = as_id(panel)
+            panels = select(Panel.id).where(
+                Panel.tenant == self.tenant,
+                named if panel_id is None else named | (Panel.id == panel_id),
+            )
+            stmt = stmt.where(Submission.panel_id.in_(panels))
+        if submitted_by is not None:
+            stmt = stmt.where(Submission.submitted_by == submitted_by)
+        if status is not None:
+            stmt = stmt.where(Submission.status == status)
+        return stmt
+
+
+# Built once; at commit, a transaction's updates run as one executemany per statement, in
+# the order they arrived. A newer attempt (a retry's execution) takes the submission over
+# whatever the older one said; within one attempt, a status never moves back and a finished
+# one stays finished: an update to "pending" replaces only "pending", any other "pending" or
+# "running".
+_SUBMISSIONS = cast(Table, Submission.__table__)
+_ATTEMPTS = cast(Table, SubmissionAttempt.__table__)
+
+
+def _moves_forward(status: ColumnElement[str]) -> ColumnElement[bool]:
+    return (status == "pending") | (
+        (bindparam("to_status", type_=String) != "pending") & (status == "running")
+    )
+
+
+_MIRROR = (
+    update(_SUBMISSIONS)
+    .where(
+        _SUBMISSIONS.c.id == bindparam("of_submission"),
+        _SUBMISSIONS.c.tenant == bindparam("of_tenant"),
+        (_SUBMISSIONS.c.attempt < bindparam("to_attempt"))
+        | (
+            (_SUBMISSIONS.c.attempt == bindparam("to_attempt"))
+            & _moves_forward(_SUBMISSIONS.c.status)
+        ),
+    )
+    .values(
+        status=bindparam("to_status"),
+        attempt=bindparam("to_attempt"),
+        exit_code=bindparam("to_exit_code"),
+        output=bindparam("to_output"),
+        error=bindparam("to_error"),
+        execution_id=func.coalesce(
+            bindparam("to_execution_id", type_=Uuid), _SUBMISSIONS.c.execution_id
+        ),
+    )
+)
+_ATTEMPT = (
+    update(_ATTEMPTS)
+    .where(
+        _ATTEMPTS.c.submission_id == bindparam("of_submission"),
+        _ATTEMPTS.c.attempt == bindparam("to_attempt"),
+        _moves_forward(_ATTEMPTS.c.status),
+    )
+    .values(
+        status=bindparam("to_status"),
+        exit_code=bindparam("to_exit_code"),
+        error=bindparam("to_error"),
+        updated_at=bindparam("at"),
+        execution_id=func.coalesce(
+            bindparam("to_execution_id", type_=Uuid), _ATTEMPTS.c.execution_id
+        ),
+    )
+)
+_OF_TENANTS = select(Submission.id, Submission.tenant).where(
+    Submission.id.in_(bindparam("ids", expanding=True))
+)
+
+
+class SubmissionMirror:
+    """Cross-tenant: the executions' statuses mirrored on their submissions and attempts,
+    by submission id (the consumer compares the event's tenant with the submission's)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def tenants_of(self, submission_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        found = await self.session.execute(_OF_TENANTS, {"ids": submission_ids})
+        return dict(found.tuples().all())
+
+    def mirror_at_commit(self, update_row: dict[str, Any]) -> None:
+        """Record an attempt's status (``to_*`` values of ``of_submission``) at commit: its
+        attempt row is created if new, then moved forward, then the submission (conditional
+        UPDATEs: an update arriving late, or handled by two replicas at once, never moves
+        either back). An update without an execution id keeps the one recorded."""
+        attempt = {
+            "submission_id": update_row["of_submission"],
+            "attempt": update_row["to_attempt"],
+            "execution_id": update_row["to_execution_id"],
+            "status": update_row["to_status"],
+            "exit_code": update_row["to_exit_code"],
+            "error": update_row["to_error"],
+            "updated_at": update_row["at"],
+        }
+        insert_at_commit_ignoring_conflicts(self.session, _ATTEMPTS, attempt)
+        execute_at_commit(self.session, _ATTEMPT, update_row)
+        execute_at_commit(self.session, _MIRROR, update_row)

@@ -1,0 +1,90 @@
+"""Dispatch: an execution's job goes to the workers when its template has a free slot.
+
+A template without a concurrency limit has a slot for every execution: its executions are
+dispatched when created. Under a limit they wait, and each end of one of them (finished,
+cancelled, lost) or a change of the limit fills the free slots, oldest first, under the
+template's lock."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp_common.db import utcnow
+from idp_common.events import ExecutionRequested, HttpCall, SecretBinding
+from idp_common.messaging.envelope import Event
+from idp_common.messaging.outbox import add_event
+from idp_common.messaging.topology import OPERATION_JOBS
+from idp_common.sealing import is_sealed
+from idp_common.unit_of_work import UnitOfWork
+from operation_svc.executions.lifecycle import SOURCE
+from operation_svc.executions.repository import SystemExecutions
+from operation_svc.models import Execution, OperationTemplate, messaging
+from operation_svc.safety.commands import parameter_env
+from operation_svc.templates.repository import TemplateCatalog
+
+
+def job_for(execution: Execution, secrets: list[SecretBinding]) -> Event:
+    """Mark ``execution`` dispatched and return the job a worker runs for it."""
+    execution.dispatched_at = utcnow()
+    env = parameter_env(execution.parameters)
+    job = ExecutionRequested(
+        execution_id=execution.id,
+        template_slug=execution.template_slug,
+        argv=execution.argv or [],
+        http=HttpCall.model_validate(execution.http_request) if execution.http_request else None,
+        env={name: value for name, value in env.items() if not is_sealed(value)},
+        sealed_env={name: value for name, value in env.items() if is_sealed(value)},
+        secrets=secrets,
+        timeout_seconds=execution.timeout_seconds,
+    )
+    return job.to_event(source=SOURCE, tenant=execution.tenant, subject=str(execution.id))
+
+
+async def send_job(session: AsyncSession, execution: Execution) -> None:
+    """Queue ``execution``'s job for the workers, with its template's secrets."""
+    assert execution.template_id is not None
+    secrets = await TemplateCatalog(session).secret_bindings({execution.template_id})
+    job = job_for(execution, secrets.get(execution.template_id, []))
+    add_event(session, messaging, OPERATION_JOBS, job)
+
+
+async def fill_free_slots(session: AsyncSession, template_id: uuid.UUID) -> None:
+    """Dispatch the template's waiting executions, as many as it has free slots."""
+    template = await TemplateCatalog(session).locked(template_id)
+    executions = SystemExecutions(session)
+    free = None
+    if template.max_concurrency is not None:
+        free = template.max_concurrency - await executions.holding_slots(template_id)
+        if free <= 0:
+            return
+    for execution in await executions.waiting(template_id, free):
+        await send_job(session, execution)
+
+
+def fill_free_slots_before_commit(work: UnitOfWork, template_id: uuid.UUID) -> None:
+    """Fill the template's free slots once the unit of work's items are all in (once, however
+    many of them ask)."""
+    work.once_before_commit(
+        ("free slots", template_id), lambda: fill_free_slots(work.session, template_id)
+    )
+
+
+async def release_slot(session: AsyncSession, template_id: uuid.UUID) -> None:
+    """An execution of the template stopped holding a slot. Only a template with a limit
+    has executions waiting: lifting a limit dispatches them (see ``update_template``)."""
+    template = await TemplateCatalog(session).get(template_id)
+    if template is not None and template.max_concurrency is not None:
+        await fill_free_slots(session, template_id)
+
+
+async def dispatch_or_wait(
+    session: AsyncSession, template: OperationTemplate, execution: Execution
+) -> None:
+    """Add a new execution: dispatched now, or waiting for a slot under a limit."""
+    session.add(execution)
+    if template.max_concurrency is None:
+        await send_job(session, execution)
+    else:
+        await fill_free_slots(session, template.id)

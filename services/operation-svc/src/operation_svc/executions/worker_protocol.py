@@ -1,0 +1,101 @@
+"""The workers' side of executions: claims, heartbeats, and the executions whose worker
+went silent (``lost``). Every query here is cross-tenant: a worker serves all tenants."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp_common.audit import record_audit
+from idp_common.db import utcnow
+from idp_common.errors import Conflict
+from operation_svc.executions.dispatch import release_slot
+from operation_svc.executions.lifecycle import tell_submission
+from operation_svc.executions.repository import SystemExecutions
+from operation_svc.executions.schemas import HeartbeatOut
+from operation_svc.executions.service import next_attempt
+from operation_svc.executions.state import transition
+from operation_svc.models import AuditEntry, Execution
+from operation_svc.templates.repository import TemplateCatalog
+
+logger = logging.getLogger(__name__)
+SYSTEM_ACTOR = "operation-svc"
+
+
+async def claim(
+    session: AsyncSession, execution_ids: list[uuid.UUID], worker_id: str
+) -> list[Execution]:
+    """Atomically move the pending executions among ``execution_ids`` to running for
+    ``worker_id`` and return them; exactly one claim of an execution ever succeeds, so a
+    redelivered job never runs twice."""
+    claimed = await SystemExecutions(session).claim(execution_ids, worker_id, utcnow())
+    for execution in claimed:
+        tell_submission(session, execution)
+        record_audit(
+            session,
+            AuditEntry,
+            worker_id,
+            "execution.start",
+            execution.id,
+            tenant=execution.tenant,
+        )
+    return list(claimed)
+
+
+async def heartbeat(
+    session: AsyncSession, worker_id: str, execution_ids: list[uuid.UUID]
+) -> HeartbeatOut:
+    """Record that ``worker_id`` still holds these executions; answer which ones it must stop
+    (cancel requested, or no longer running under this worker) and which have ended here
+    (finished, or declared lost)."""
+    if not execution_ids:
+        return HeartbeatOut(stop=[], ended=[])
+    still_held = await SystemExecutions(session).beat(worker_id, execution_ids, utcnow())
+    ended = [execution_id for execution_id in execution_ids if execution_id not in still_held]
+    cancelled = [execution_id for execution_id, at in still_held.items() if at is not None]
+    return HeartbeatOut(stop=ended + cancelled, ended=ended)
+
+
+async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
+    """Executions whose worker stopped heartbeating become ``lost``; a retry-safe template
+    gets a new execution in their place."""
+    executions = await SystemExecutions(session).silent_since(older_than)
+    for execution in executions:
+        transition(execution, "lost")
+        execution.error = (
+            f"no heartbeat from worker {execution.worker_id} since {execution.heartbeat_at}"
+        )
+        record_audit(
+            session,
+            AuditEntry,
+            SYSTEM_ACTOR,
+            "execution.lost",
+            execution.id,
+            tenant=execution.tenant,
+            changes={"worker_id": execution.worker_id},
+        )
+        if not await _retried_when_safe(session, execution) and execution.template_id is not None:
+            await release_slot(session, execution.template_id)
+        tell_submission(session, execution)  # with the reason a retry was refused, if one was
+    return len(executions)
+
+
+async def _retried_when_safe(session: AsyncSession, lost: Execution) -> bool:
+    """Retry a lost execution of a retry-safe template; False when it is not retried. A
+    retry refused now (rules tightened since it ran) is noted on the lost execution and
+    holds up no other one of the sweep."""
+    if lost.template_id is None:
+        return False
+    version = await TemplateCatalog(session).version(lost.template_id, lost.template_version)
+    if version is None or not version.definition.get("retry_safe"):
+        return False
+    try:
+        await next_attempt(session, lost, SYSTEM_ACTOR)
+    except Conflict as refused:
+        logger.warning("lost execution %s not retried: %s", lost.id, refused.detail)
+        lost.error = f"{lost.error}; not retried: {refused.detail}"
+        return False
+    return True
