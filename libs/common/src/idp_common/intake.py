@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, Generic, TypeVar
 
+from nacl.public import PublicKey
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,12 +32,14 @@ MAX_GROUP = 100
 
 
 class IdempotentIntake(ABC, Generic[Request, Target, New, Created]):
-    """Creates ``Created`` objects for API clients (see the module's docstring)."""
+    """Creates ``Created`` objects for API clients (see the module's docstring). Secret
+    values are sealed to the workers' key (``seal_to``) before anything is stored."""
 
     repository: type[IdempotentRepository[Any]]
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, seal_to: PublicKey) -> None:
         self.db = db
+        self.seal_to = seal_to
         self._writes = GroupCommit(db, self.write, max_items=MAX_GROUP)
 
     @abstractmethod

@@ -8,12 +8,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from nacl.public import PublicKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import add_audit_row, audit_row
 from idp_common.auth import Principal
-from idp_common.db import Database
 from idp_common.errors import ValidationFailed, field_error
 from idp_common.events import SecretBinding
 from idp_common.idempotency import request_fingerprint
@@ -55,10 +53,6 @@ class ExecutionIntake(IdempotentIntake[ExecutionIn, _Template, NewExecution, Exe
     (``seal_to``) before anything is stored."""
 
     repository = ExecutionRepository
-
-    def __init__(self, db: Database, seal_to: PublicKey) -> None:
-        super().__init__(db)
-        self.seal_to = seal_to
 
     async def target(
         self, session: AsyncSession, principal: Principal, request: ExecutionIn

@@ -8,12 +8,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from nacl.public import PublicKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import MASK, add_audit_row, audit_row
 from idp_common.auth import Principal, check_run_access
-from idp_common.db import Database
 from idp_common.errors import Conflict, ValidationFailed
 from idp_common.events import SubmissionCreated
 from idp_common.idempotency import request_fingerprint
@@ -56,10 +54,6 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
     them as ***, the event carries them sealed."""
 
     repository = SubmissionRepository
-
-    def __init__(self, db: Database, seal_to: PublicKey) -> None:
-        super().__init__(db)
-        self.seal_to = seal_to
 
     async def target(
         self, session: AsyncSession, principal: Principal, request: SubmissionRequest
