@@ -4,7 +4,6 @@ import uuid
 from typing import Any
 
 from nacl.public import PublicKey
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import MASK, record_audit
@@ -14,13 +13,13 @@ from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams, paginate
 from operation_svc.config import OperationSettings
 from operation_svc.executions.dispatch import fill_free_slots
-from operation_svc.models import AuditEntry, OperationTemplate, SecretMapping, TemplateVersion
+from operation_svc.models import AuditEntry, OperationTemplate, TemplateVersion
 from operation_svc.safety.commands import RenderedCommand, compile_command
 from operation_svc.safety.http import RenderedHttp, compile_http
 from operation_svc.safety.parameters import ParameterSpec, masked
 from operation_svc.safety.verdict import Refusal
 from operation_svc.templates.definition import TemplateDefinition
-from operation_svc.templates.repository import TemplateRepository
+from operation_svc.templates.repository import TemplateCatalog, TemplateRepository
 from operation_svc.templates.schemas import PreviewOut, TemplateIn, TemplateUpdate
 
 
@@ -202,11 +201,6 @@ async def list_templates(
     return list(rows), cursor
 
 
-async def secret_env_vars(session: AsyncSession, template_id: uuid.UUID) -> list[str]:
-    stmt = select(SecretMapping.env_var).where(SecretMapping.template_id == template_id)
-    return sorted((await session.scalars(stmt)).all())
-
-
 async def preview(
     session: AsyncSession,
     principal: Principal,
@@ -219,7 +213,8 @@ async def preview(
     rendered, refusals = TemplateDefinition.of(template).plan(values, seal_to)
     env = None
     if isinstance(rendered, RenderedCommand):
-        secrets = dict.fromkeys(await secret_env_vars(session, template.id), MASK)
+        bindings = await TemplateCatalog(session).secret_bindings({template.id})
+        secrets = {binding.env_var: MASK for binding in bindings.get(template.id, [])}
         env = masked(rendered.env) | secrets
     return PreviewOut(
         allowed=rendered is not None,
