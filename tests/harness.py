@@ -218,6 +218,35 @@ def write_queues_file(path: Path, prefix: str) -> Path:
     return path
 
 
+def _common_settings(sqs: SQSSettings, allowed_executables: list[str] | None) -> dict[str, Any]:
+    common: dict[str, Any] = {"environment": "test", "sqs": sqs, "auth": AUTH}
+    # Each settings class reads its own: the public key for panel-svc and operation-svc,
+    # the private one for the worker only.
+    common |= {"sealing": SEALING, "sealing_private_key": SEALING_PRIVATE_KEY}
+    if allowed_executables is not None:
+        common["allowed_executables"] = allowed_executables
+    return common
+
+
+@asynccontextmanager
+async def worker_for(
+    platform: Platform, allowed_executables: list[str], concurrency: int = 4
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A worker started later than the platform (``running_platform(with_worker=False)``)."""
+    from executor_worker.app import create_app as create_worker
+    from executor_worker.config import WorkerSettings
+
+    common = _common_settings(platform.sqs, allowed_executables)
+    operation_url = str(platform.operation.base_url).rstrip("/")
+    common["auth"] = AUTH.model_copy(update={"api_key_service_url": operation_url})
+    settings = WorkerSettings(operation_api_url=operation_url, concurrency=concurrency, **common)
+    async with (
+        ServedApp(create_worker(settings)) as worker,
+        httpx.AsyncClient(base_url=worker.url, timeout=10) as client,
+    ):
+        yield client
+
+
 @asynccontextmanager
 async def running_platform(
     backend: str,
@@ -245,14 +274,9 @@ async def running_platform(
     from panel_svc.config import PanelSettings
 
     sqs = sqs_settings(server)
-    common: dict[str, Any] = {"environment": "test", "sqs": sqs, "auth": AUTH}
-    # Each settings class reads its own: the public key for panel-svc and operation-svc,
-    # the private one for the worker only.
-    common |= {"sealing": SEALING, "sealing_private_key": SEALING_PRIVATE_KEY}
+    common = _common_settings(sqs, allowed_executables)
     if rate_limit is not None:
         common["rate_limit"] = rate_limit
-    if allowed_executables is not None:
-        common["allowed_executables"] = allowed_executables
     async with contextlib.AsyncExitStack() as stack:
         urls = {}
         for service in ("panel", "operation", "datasource")[: 3 if with_datasource else 2]:
@@ -302,6 +326,7 @@ async def running_platform(
             served.append(
                 await stack.enter_async_context(ServedApp(create_worker(worker_settings)))
             )
+
         clients: list[httpx.AsyncClient | None] = [
             await stack.enter_async_context(httpx.AsyncClient(base_url=app.url, timeout=10))
             for app in served

@@ -23,6 +23,10 @@ const server = await createSqsServer({
 });
 console.log(`local-aws-sqs listening on http://${values.hostname}:${values.port} with ${queues.length} queues`);
 
-const stop = () => server.close(() => process.exit(0));
+// Long polls hold their connections for up to 20 s: close them rather than wait.
+const stop = () => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+};
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);

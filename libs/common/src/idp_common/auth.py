@@ -5,7 +5,8 @@ settings: HS256 with the shared secret, RS256/ES256 with the identity provider's
 ``exp``/``iat``/``aud``/``iss``/``sub`` and the ``tenant`` claim required) and
 ``X-API-Key`` for service accounts (see ``api_keys``). Roles are hierarchical:
 admin ⊇ operator ⊇ viewer. ``service`` is the role of the platform's own processes (the
-worker claiming executions) and grants nothing else.
+worker claiming executions) and grants nothing else; ``platform-operator`` grants the
+message queues of every tenant and nothing else.
 """
 
 from __future__ import annotations
@@ -26,15 +27,19 @@ from idp_common.jwks import JwksCache
 from idp_common.request_context import tenant_var
 from idp_common.settings import AuthSettings
 
-Role = Literal["viewer", "operator", "admin", "service"]
+Role = Literal["viewer", "operator", "admin", "service", "platform-operator"]
 HUMAN_ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
-ALL_ROLES: frozenset[str] = frozenset((*HUMAN_ROLES, "service"))
+# Platform-wide, across tenants, and only for the message queues (inspect and replay the
+# dead-letter queues): not a tenant admin, and no tenant's API key can carry it.
+PLATFORM_OPERATOR: Role = "platform-operator"
+ALL_ROLES: frozenset[str] = frozenset((*HUMAN_ROLES, "service", PLATFORM_OPERATOR))
 MAX_GROUPS = 100
 _IMPLIED: dict[str, frozenset[str]] = {
     "admin": frozenset({"admin", "operator", "viewer"}),
     "operator": frozenset({"operator", "viewer"}),
     "viewer": frozenset({"viewer"}),
     "service": frozenset({"service"}),
+    PLATFORM_OPERATOR: frozenset({PLATFORM_OPERATOR}),
 }
 
 
@@ -250,6 +255,16 @@ Viewer = Annotated[Principal, Depends(require_role("viewer"))]
 Operator = Annotated[Principal, Depends(require_role("operator"))]
 Admin = Annotated[Principal, Depends(require_role("admin"))]
 ServiceCaller = Annotated[Principal, Depends(require_role("service"))]
+
+
+async def _queue_operator(principal: CurrentPrincipal) -> Principal:
+    if not (principal.has_role("admin") or principal.has_role(PLATFORM_OPERATOR)):
+        raise Forbidden(f"This action needs the admin or the {PLATFORM_OPERATOR} role.")
+    return principal
+
+
+# A tenant's admin (their tenant's messages) or a platform operator (every message).
+QueueOperator = Annotated[Principal, Depends(_queue_operator)]
 
 
 def may_run(

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import cast
 
-from idp_common.auth import HUMAN_ROLES, Role, mint_token
+from idp_common.auth import HUMAN_ROLES, PLATFORM_OPERATOR, Role, mint_token
 from idp_common.settings import AuthSettings
 
 
@@ -21,15 +21,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="idp-dev-token", description=__doc__)
     parser.add_argument("--tenant", default="demo")
     parser.add_argument("--subject", default="dev-user")
-    parser.add_argument("--roles", default="admin", help="comma-separated: viewer,operator,admin")
+    mintable = (*HUMAN_ROLES, PLATFORM_OPERATOR)
+    parser.add_argument("--roles", default="admin", help=f"comma-separated: {','.join(mintable)}")
     parser.add_argument("--groups", default="", help="comma-separated group names")
     parser.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
     args = parser.parse_args(argv)
     if os.environ.get("AUTH_JWT_SECRET"):
         parser.error("AUTH_JWT_SECRET is set: development tokens are for development only")
     roles = [role for role in args.roles.split(",") if role]
-    if not roles or not set(roles) <= set(HUMAN_ROLES):
-        parser.error(f"--roles must be a subset of {', '.join(HUMAN_ROLES)}")
+    if not roles or not set(roles) <= set(mintable):
+        parser.error(f"--roles must be a subset of {', '.join(mintable)}")
     token = mint_token(
         AuthSettings(jwt_secret=None),
         subject=args.subject,

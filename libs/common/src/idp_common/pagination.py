@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -43,16 +43,17 @@ def _page_params(
 PageParamsDep = Annotated[PageParams, Depends(_page_params)]
 
 
-def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+def encode_cursor(created_at: datetime, row_id: object) -> str:
     raw = json.dumps([created_at.isoformat(), str(row_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(cursor: str, id_type: Callable[[str], Any] = uuid.UUID) -> tuple[datetime, Any]:
+    """A cursor's (time, id); ``id_type`` reads the id (a UUID unless told)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, row_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
+        return datetime.fromisoformat(created_at), id_type(row_id)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise ValidationFailed(
             "The cursor is not one this API produced.",

@@ -95,6 +95,7 @@ async def serve_database_service(
                 db, tables, messaging.publisher, poll_seconds=settings.outbox_poll_seconds
             )
             app.state.db = db
+            app.state.bus = messaging
             app.state.readiness_checks.update(database=db.ping, broker=messaging.queues.ping)
             async with run_in_background(app, *loops(db, messaging), relay):
                 yield db

@@ -18,6 +18,8 @@ from operation_svc.executions.intake import ExecutionIntake
 from operation_svc.executions.sweeper import LostExecutionSweeper
 from operation_svc.executions.tasks import SubmissionsToExecutions, WorkerReports
 from operation_svc.models import AuditEntry, messaging
+from operation_svc.queues.endpoints import router as queues_router
+from operation_svc.queues.service import QueueActions
 from operation_svc.secrets.endpoints import router as secrets_router
 from operation_svc.seed import seed_demo_template
 from operation_svc.templates.endpoints import router as templates_router
@@ -53,9 +55,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ) as db:
         app.state.api_key_verifier = LocalApiKeyVerifier(db)
         app.state.execution_intake = ExecutionIntake(db, settings.sealing.key())
+        actions = QueueActions(app.state.bus.queues, settings.dlq_replay_per_second)
+        app.state.queue_actions = actions
         if settings.seed_demo:
             await seed_demo_template(db, settings.executables)
-        yield
+        try:
+            yield
+        finally:
+            await actions.stop()
 
 
 def create_app(settings: OperationSettings | None = None) -> FastAPI:
@@ -70,6 +77,7 @@ def create_app(settings: OperationSettings | None = None) -> FastAPI:
             workers_router,
             secrets_router,
             api_keys_router,
+            queues_router,
         ],
         audit_model=AuditEntry,
         owns_api_keys=True,

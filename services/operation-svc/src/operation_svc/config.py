@@ -47,6 +47,9 @@ class OperationSettings(SealingServiceSettings):
         default=30, gt=0, description="A running execution without a heartbeat this long is lost."
     )
     sweep_interval_seconds: float = Field(default=5, gt=0, description="Lost-execution sweep.")
+    dlq_replay_per_second: float = Field(
+        default=50, gt=0, le=1000, description="Dead letters sent back to their queue per second."
+    )
     seed_demo: bool = Field(default=False, description="Create the demo template at startup.")
 
     @model_validator(mode="after")

@@ -22,11 +22,12 @@ from prometheus_client import Counter, Histogram
 
 from idp_common.coalescing import Coalescer
 from idp_common.loops import PeriodicLoop
+from idp_common.messaging.dead_letters import dead_letter
 from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
 from idp_common.messaging.publisher import messaging_attributes
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_SIZE, MAX_RECEIVE_COUNT, QueueSpec
-from idp_common.messaging.trace_context import TRACE_ATTRIBUTE_NAMES, extract_context
+from idp_common.messaging.trace_context import extract_context
 from idp_common.request_context import request_id_var, tenant_var
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ EventHandler = Callable[[Event], Awaitable[None]]
 
 MESSAGES = Counter(
     "idp_messages_consumed_total", "Messages handled, by outcome.", ["queue", "outcome"]
+)
+DEAD_LETTERED = Counter(
+    "idp_messages_dead_lettered_total",
+    "Messages given up on and moved to their DLQ (each counted once).",
+    ["queue"],
 )
 HANDLING_SECONDS = Histogram(
     "idp_message_handling_seconds", "Handler duration per message.", ["queue"]
@@ -107,7 +113,8 @@ class Consumer(PeriodicLoop):
                 WaitTimeSeconds=self.wait_time_seconds,
                 VisibilityTimeout=self.queue.visibility_timeout_seconds,
                 AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
-                MessageAttributeNames=list(TRACE_ATTRIBUTE_NAMES),
+                # All of them: a message given up on goes to the DLQ with every attribute.
+                MessageAttributeNames=["All"],
             )
         )
         for message in messages:
@@ -157,7 +164,8 @@ class Consumer(PeriodicLoop):
             },
         ) as span:
             heartbeat = asyncio.create_task(self._heartbeat(url, message["ReceiptHandle"]))
-            delay: int | None = None  # None: delete; a number: retry after that many seconds
+            # None: delete; a number: retry after that many seconds; a reason: dead-letter
+            delay: int | str | None = None
             try:
                 event = decode_event(message["Body"])
                 span.set_attribute("cloudevents.event_id", event.id)
@@ -166,18 +174,22 @@ class Consumer(PeriodicLoop):
                 # What a message causes (logs, audit rows) is traced back to the event's id.
                 request_id_var.set(event.id)
                 await self.handler(event)
-            except InvalidEvent as exc:
-                self._record_failure(span, exc, message, receive_count, "invalid")
-                delay = 0  # it can never succeed: let redrive take it to the DLQ quickly
+            except InvalidEvent as exc:  # it can never succeed
+                self._record_failure(span, exc, message, receive_count, "invalid", final=True)
+                delay = f"invalid event: {exc}"
             except Exception as exc:
-                self._record_failure(span, exc, message, receive_count, "failed")
-                delay = self.retry_delay(receive_count)
+                final = receive_count >= MAX_RECEIVE_COUNT
+                self._record_failure(span, exc, message, receive_count, "failed", final=final)
+                delay = f"{type(exc).__name__}: {exc}" if final else self.retry_delay(receive_count)
             else:
                 MESSAGES.labels(self.queue.name, "ok").inc()
             finally:
                 heartbeat.cancel()
                 HANDLING_SECONDS.labels(self.queue.name).observe(time.perf_counter() - started)
-            await self._settle(url, message["ReceiptHandle"], delay)
+            if isinstance(delay, str):
+                await self._dead_letter(url, message, delay, receive_count)
+            else:
+                await self._settle(url, message["ReceiptHandle"], delay)
 
     def _record_failure(
         self,
@@ -186,11 +198,12 @@ class Consumer(PeriodicLoop):
         message: dict[str, Any],
         receive_count: int,
         outcome: str,
+        *,
+        final: bool,
     ) -> None:
         MESSAGES.labels(self.queue.name, outcome).inc()
         span.record_exception(exc)
         span.set_status(Status(StatusCode.ERROR, str(exc)))
-        final = receive_count >= MAX_RECEIVE_COUNT
         logger.error(
             "message %s on %s: %s%s",
             message["MessageId"],
@@ -200,6 +213,20 @@ class Consumer(PeriodicLoop):
             exc_info=outcome == "failed",
             extra={"receive_count": receive_count, "outcome": outcome},
         )
+
+    async def _dead_letter(
+        self, url: str, message: dict[str, Any], reason: str, receive_count: int
+    ) -> None:
+        """Move the message to the DLQ with why it failed; if that send fails, leave it to
+        come back (SQS's redrive moves it after its last receive, without the reason)."""
+        try:
+            await dead_letter(self.queues, self.queue, message, reason, receive_count)
+        except Exception:
+            logger.warning("could not dead-letter a message on %s", self.queue.name, exc_info=True)
+            await self._settle(url, message["ReceiptHandle"], self.retry_delay(receive_count))
+            return
+        DEAD_LETTERED.labels(self.queue.name).inc()
+        await self._settle(url, message["ReceiptHandle"], None)
 
     async def _settle(self, url: str, receipt: str, retry_delay: int | None) -> None:
         if retry_delay is None:

@@ -1,0 +1,340 @@
+"""Dead letters: the messages consumers gave up on, with why, and the operators' tools.
+
+A consumer that gives up on a message (an event that can never succeed, or the last receive
+failed) moves it to the queue's DLQ itself, body and attributes unchanged, with the reason
+and the receive count as message attributes (``dead_letter``): SQS's redrive, which would
+move it without a reason, stays as the net for a consumer that dies while handling it.
+
+Operators peek at a DLQ without consuming it (``DeadLetterQueue.peek``: every message is
+received, then its visibility restored at once), and send messages back to their queue or
+delete them (``DeadLetterQueue.take``: the chosen messages stay hidden while that is done)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry import trace
+
+from idp_common.audit import MASK, SECRET_KEY_HINTS
+from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
+from idp_common.messaging.sqs import QueueDirectory
+from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec, queue_arn
+from idp_common.messaging.trace_context import extract_context
+from idp_common.sealing import is_sealed
+
+REASON = "idp.failure_reason"
+FAILED_AT = "idp.failed_at"
+RECEIVES = "idp.receive_count"
+FAILURE_ATTRIBUTES = (REASON, FAILED_AT, RECEIVES)
+MAX_REASON_CHARS = 2000
+SEALED = "[sealed]"
+# Shorter secret values are left in a reason: masking them would hide ordinary words.
+MIN_REDACTED_CHARS = 4
+# Messages one peek reads at most: a DLQ is read whole, and holding more at once would make
+# a listing slow and hide them from other operators for longer.
+PEEK_LIMIT = 1000
+# How long a peek or an operation keeps the messages it read hidden, at most (a peek
+# restores them at once; a crash leaves them to come back after this).
+HOLD_SECONDS = 60
+MOVE_POLL_SECONDS = 0.5
+
+
+def _string(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
+
+
+def dead_letter_attributes(
+    message_attributes: dict[str, Any], reason: str, receive_count: int
+) -> dict[str, Any]:
+    """A message's attributes as its DLQ copy carries them: why, when, after how many
+    receives (a failure's earlier reason replaced)."""
+    kept = {k: v for k, v in message_attributes.items() if k not in FAILURE_ATTRIBUTES}
+    return kept | {
+        REASON: _string(reason),
+        FAILED_AT: _string(datetime.now(UTC).isoformat()),
+        RECEIVES: {"DataType": "Number", "StringValue": str(receive_count)},
+    }
+
+
+def _secret_values(value: Any, secret_key: bool = False) -> Iterable[str]:
+    """The strings of ``value`` that are secret: under a secret-looking key, or sealed."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            hinted = any(hint in str(key).lower() for hint in SECRET_KEY_HINTS)
+            yield from _secret_values(item, secret_key or hinted)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _secret_values(item, secret_key)
+    elif isinstance(value, str) and (secret_key or is_sealed(value)):
+        yield value
+
+
+def redacted_reason(reason: str, body: str) -> str:
+    """``reason`` without the secret values of the message's data (an error message may
+    quote what it failed on)."""
+    with contextlib.suppress(ValueError, AttributeError):
+        data = json.loads(body).get("data")
+        for secret in sorted(set(_secret_values(data)), key=len, reverse=True):
+            if len(secret) >= MIN_REDACTED_CHARS:
+                reason = reason.replace(secret, MASK)
+    return reason[:MAX_REASON_CHARS] or "unknown"
+
+
+def redacted_data(data: Any) -> Any:
+    """Event data as operators see it: secret-looking keys masked, sealed values named
+    (never opened)."""
+    if isinstance(data, dict):
+        return {
+            key: MASK
+            if any(hint in str(key).lower() for hint in SECRET_KEY_HINTS)
+            else redacted_data(value)
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [redacted_data(item) for item in data]
+    return SEALED if is_sealed(data) else data
+
+
+async def dead_letter(
+    queues: QueueDirectory, queue: QueueSpec, message: dict[str, Any], reason: str, receives: int
+) -> None:
+    """Send ``message`` (as received) to ``queue``'s DLQ with the reason it failed."""
+    await queues.client.send_message(
+        QueueUrl=await queues.url(queue.dlq_name),
+        MessageBody=message["Body"],
+        MessageAttributes=dead_letter_attributes(
+            message.get("MessageAttributes", {}),
+            redacted_reason(reason, message["Body"]),
+            receives,
+        ),
+    )
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A message of a DLQ, as an operator sees it."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    message_attributes: dict[str, Any]
+    sent_at: datetime
+    sqs_receive_count: int
+    event: Event | None = field(init=False)
+    unreadable: str | None = field(init=False)  # why the body is no event, if it is not
+
+    def __post_init__(self) -> None:
+        try:
+            self.event, self.unreadable = decode_event(self.body), None
+        except InvalidEvent as exc:
+            self.event, self.unreadable = None, str(exc)
+
+    def _attribute(self, name: str) -> str | None:
+        value = self.message_attributes.get(name) or {}
+        return value.get("StringValue")
+
+    @property
+    def reason(self) -> str | None:
+        return self._attribute(REASON) or self.unreadable
+
+    @property
+    def failed_at(self) -> datetime:
+        recorded = self._attribute(FAILED_AT)
+        return datetime.fromisoformat(recorded) if recorded else self.sent_at
+
+    @property
+    def receive_count(self) -> int:
+        """Receives on its own queue (SQS's count on the DLQ when a consumer did not say)."""
+        recorded = self._attribute(RECEIVES)
+        return int(recorded) if recorded else self.sqs_receive_count
+
+    @property
+    def tenant(self) -> str | None:
+        return self.event.tenant if self.event else None
+
+    @property
+    def trace_id(self) -> str | None:
+        context = trace.get_current_span(extract_context(self.message_attributes))
+        span_context = context.get_span_context()
+        return format(span_context.trace_id, "032x") if span_context.is_valid else None
+
+    def replayed_attributes(self) -> dict[str, Any]:
+        """The attributes it goes back to its queue with: its own, without the failure's."""
+        return {k: v for k, v in self.message_attributes.items() if k not in FAILURE_ATTRIBUTES}
+
+
+def _dead_letter_of(message: dict[str, Any]) -> DeadLetter:
+    attributes = message.get("Attributes", {})
+    sent = int(attributes.get("SentTimestamp", "0")) / 1000
+    return DeadLetter(
+        message_id=message["MessageId"],
+        receipt_handle=message["ReceiptHandle"],
+        body=message["Body"],
+        message_attributes=message.get("MessageAttributes", {}),
+        sent_at=datetime.fromtimestamp(sent, UTC),
+        sqs_receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+    )
+
+
+def _batches(items: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(items), MAX_BATCH_SIZE):
+        yield items[start : start + MAX_BATCH_SIZE]
+
+
+class DeadLetterQueue:
+    """The DLQ of ``queue``."""
+
+    def __init__(self, queues: QueueDirectory, queue: QueueSpec) -> None:
+        self.queues = queues
+        self.queue = queue
+
+    async def _read_all(self, url: str) -> list[DeadLetter]:
+        """Every message of the DLQ (up to ``PEEK_LIMIT``), each hidden for a while."""
+        found: dict[str, DeadLetter] = {}
+        while len(found) < PEEK_LIMIT:
+            response = await self.queues.client.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=MAX_BATCH_SIZE,
+                VisibilityTimeout=HOLD_SECONDS,
+                # A long poll: a short one samples only some of SQS's servers, and a listing
+                # would miss messages.
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                found[message["MessageId"]] = _dead_letter_of(message)
+        return sorted(found.values(), key=lambda letter: (letter.failed_at, letter.message_id))
+
+    async def _show_again(self, url: str, letters: list[DeadLetter]) -> None:
+        for batch in _batches(letters):
+            entries = [
+                {"Id": str(index), "ReceiptHandle": letter.receipt_handle, "VisibilityTimeout": 0}
+                for index, letter in enumerate(batch)
+            ]
+            with contextlib.suppress(Exception):  # hidden for HOLD_SECONDS at most anyway
+                await self.queues.client.change_message_visibility_batch(
+                    QueueUrl=url, Entries=entries
+                )
+
+    async def peek(self) -> list[DeadLetter]:
+        """The DLQ's messages, oldest failure first, left in place."""
+        url = await self.queues.url(self.queue.dlq_name)
+        letters = await self._read_all(url)
+        await self._show_again(url, letters)
+        return letters
+
+    @contextlib.asynccontextmanager
+    async def take(self, chosen: Callable[[DeadLetter], bool]) -> AsyncIterator[Taken]:
+        """The messages ``chosen`` selects, kept hidden while the block works on them; the
+        others are shown again at once, and the chosen ones still there when it ends."""
+        url = await self.queues.url(self.queue.dlq_name)
+        letters = await self._read_all(url)
+        await self._show_again(url, [letter for letter in letters if not chosen(letter)])
+        taken = Taken(self, url, [letter for letter in letters if chosen(letter)])
+        try:
+            yield taken
+        finally:
+            await self._show_again(url, taken.left())
+
+    async def move_all(self, per_second: int) -> str:
+        """Move the whole DLQ back to its queue with the broker's own task
+        (``StartMessageMoveTask``); returns the task's handle."""
+        response = await self.queues.client.start_message_move_task(
+            SourceArn=await self._arn(self.queue.dlq_name),
+            DestinationArn=await self._arn(self.queue.name),
+            MaxNumberOfMessagesPerSecond=per_second,
+        )
+        return str(response["TaskHandle"])
+
+    async def follow_move(self, progress: Callable[[int], None]) -> None:
+        """Wait for the DLQ's move task to end, telling ``progress`` how many have moved."""
+        source = await self._arn(self.queue.dlq_name)
+        while True:
+            tasks = await self.queues.client.list_message_move_tasks(SourceArn=source, MaxResults=1)
+            task = tasks["Results"][0]
+            progress(int(task.get("ApproximateNumberOfMessagesMoved", 0)))
+            if task["Status"] == "FAILED":
+                raise RuntimeError(f"the broker's move task failed: {task.get('FailureReason')}")
+            if task["Status"] != "RUNNING":
+                return
+            await asyncio.sleep(MOVE_POLL_SECONDS)
+
+    async def _arn(self, name: str) -> str:
+        response = await self.queues.client.get_queue_attributes(
+            QueueUrl=await self.queues.url(name), AttributeNames=["QueueArn"]
+        )
+        return str(response["Attributes"].get("QueueArn") or queue_arn(name))
+
+
+class Taken:
+    """Dead letters held by one operation (``DeadLetterQueue.take``)."""
+
+    def __init__(self, dlq: DeadLetterQueue, url: str, letters: list[DeadLetter]) -> None:
+        self.dlq = dlq
+        self.url = url
+        self.letters = letters
+        self._removed: set[str] = set()
+
+    def left(self) -> list[DeadLetter]:
+        return [letter for letter in self.letters if letter.message_id not in self._removed]
+
+    async def send_back(self, per_second: float, progress: Callable[[int], None]) -> int:
+        """Send the letters back to their queue, body and trace attributes as they were, at
+        most ``per_second`` a second, each deleted from the DLQ once sent; ``progress`` is
+        told how many have moved after each batch."""
+        client = self.dlq.queues.client
+        source = await self.dlq.queues.url(self.dlq.queue.name)
+        moved = 0
+        for batch in _batches(self.letters):
+            started = time.monotonic()
+            response = await client.send_message_batch(
+                QueueUrl=source,
+                Entries=[
+                    {
+                        "Id": str(index),
+                        "MessageBody": letter.body,
+                        "MessageAttributes": letter.replayed_attributes(),
+                    }
+                    for index, letter in enumerate(batch)
+                ],
+            )
+            failed = {int(failure["Id"]) for failure in response.get("Failed", [])}
+            sent = [letter for index, letter in enumerate(batch) if index not in failed]
+            moved += await self._delete(sent)
+            progress(moved)
+            await asyncio.sleep(len(batch) / per_second - (time.monotonic() - started))
+        return moved
+
+    async def delete(self) -> int:
+        """Delete the letters from the DLQ; returns how many were deleted."""
+        deleted = 0
+        for batch in _batches(self.letters):
+            deleted += await self._delete(batch)
+        return deleted
+
+    async def _delete(self, batch: list[DeadLetter]) -> int:
+        if not batch:
+            return 0
+        response = await self.dlq.queues.client.delete_message_batch(
+            QueueUrl=self.url,
+            Entries=[
+                {"Id": str(index), "ReceiptHandle": letter.receipt_handle}
+                for index, letter in enumerate(batch)
+            ],
+        )
+        failed = {int(failure["Id"]) for failure in response.get("Failed", [])}
+        for index, letter in enumerate(batch):
+            if index not in failed:
+                self._removed.add(letter.message_id)
+        return len(batch) - len(failed)

@@ -1,0 +1,363 @@
+"""Operators' dead-letter tools against the real queue: why each message failed (redacted),
+peek without consuming, dry runs, replay (once, even when replayed twice), delete only when
+confirmed, tenants kept apart, and every action audited."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idp_common.events import SubmissionCreated
+from idp_common.messaging.consumer import EventHandler
+from idp_common.messaging.envelope import Event, encode_event
+from idp_common.messaging.topology import OPERATION_JOBS, PANEL_SUBMISSIONS
+from idp_common.runtime import open_messaging
+from idp_common.sealing import SEALED_PREFIX
+from tests.harness import (
+    LocalSQSServer,
+    Platform,
+    auth_headers,
+    eventually,
+    running_platform,
+    worker_for,
+)
+
+ADMIN = auth_headers(roles=("admin",))
+OTHER_ADMIN = auth_headers(tenant="globex", roles=("admin",))
+PLATFORM_OPERATOR = auth_headers(tenant="ops", roles=("platform-operator",))
+OPERATOR = auth_headers(roles=("operator",))
+DEAD_LETTERS = f"/api/v1/queues/{PANEL_SUBMISSIONS.name}/dead-letters"
+SECRET = "hunter2-very-secret"
+
+
+class Failing:
+    """Events with the subject ``fails`` fail in operation-svc until ``fixed``."""
+
+    fixed = False
+
+
+@pytest.fixture
+def failing_handler(monkeypatch: pytest.MonkeyPatch) -> type[Failing]:
+    """operation-svc's consumers fail on events with the subject ``fails`` (quoting the
+    event's data in the error, as a careless handler might) until ``Failing.fixed``."""
+    import operation_svc.app
+    from idp_common.messaging.inbox import transactional_handler
+
+    Failing.fixed = False
+
+    def failing(*args: Any) -> EventHandler:
+        handle = transactional_handler(*args)
+
+        async def maybe_fail(event: Event) -> None:
+            if event.subject == "fails" and not Failing.fixed:
+                raise RuntimeError(f"cannot handle {json.dumps(event.data)}")
+            await handle(event)
+
+        return maybe_fail
+
+    monkeypatch.setattr(operation_svc.app, "transactional_handler", failing)
+    return Failing
+
+
+@pytest.fixture
+async def platform(
+    failing_handler: type[Failing], tmp_path: Path, sqs_server: LocalSQSServer
+) -> AsyncIterator[Platform]:
+    async with running_platform(
+        "sqlite", tmp_path, sqs_server, allowed_executables=["echo"], with_worker=False
+    ) as running:
+        yield running
+
+
+def submission_event(tenant: str = "acme") -> Event:
+    created = SubmissionCreated(
+        submission_id=uuid.UUID("00000000-0000-4000-8000-000000000001"),
+        panel_id=uuid.UUID("00000000-0000-4000-8000-000000000002"),
+        panel_slug="restart",
+        operation_template="missing",
+        submitted_by="bob",
+        parameters={"password": SECRET, "key": f"{SEALED_PREFIX}abc", "service": "api"},
+    )
+    return created.to_event(source="urn:test", tenant=tenant, subject="fails")
+
+
+async def send(platform: Platform, queue: str, *bodies: str) -> None:
+    async with open_messaging(platform.sqs) as bus:
+        url = await bus.queues.url(queue)
+        for body in bodies:
+            await bus.queues.client.send_message(QueueUrl=url, MessageBody=body)
+
+
+async def dead_letters(platform: Platform, headers: dict[str, str], **query: str) -> Any:
+    response = await platform.operation.get(DEAD_LETTERS, params=query, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+async def poisoned_and_failed(platform: Platform) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A poison message and an always-failing event of acme, both in the DLQ."""
+    await send(platform, PANEL_SUBMISSIONS.name, "{not an event", encode_event(submission_event()))
+
+    async def both() -> list[Any] | None:
+        letters = await dead_letters(platform, PLATFORM_OPERATOR)
+        return letters if len(letters) == 2 else None
+
+    letters = await eventually(both, timeout=30)
+    poison = next(letter for letter in letters if letter["event_id"] is None)
+    failed = next(letter for letter in letters if letter["event_id"] is not None)
+    return poison, failed
+
+
+async def test_dead_letters_say_why_redacted_and_peeking_consumes_nothing(
+    platform: Platform,
+) -> None:
+    poison, failed = await poisoned_and_failed(platform)
+    assert poison["reason"].startswith("invalid event")
+    assert poison["body"] == "{not an event"
+    assert poison["tenant"] is None
+    assert failed["reason"].startswith("RuntimeError: cannot handle")
+    assert failed["receive_count"] == 5
+    assert failed["type"] == "panel.submission.created"
+    assert failed["tenant"] == "acme"
+    assert SECRET not in json.dumps(failed)  # neither in the reason nor in the data
+    assert failed["data"]["parameters"] == {"password": "***", "key": "[sealed]", "service": "api"}
+    again = await dead_letters(platform, PLATFORM_OPERATOR)
+    assert {letter["message_id"] for letter in again} == {
+        poison["message_id"],
+        failed["message_id"],
+    }
+    queues = await platform.operation.get("/api/v1/queues", headers=PLATFORM_OPERATOR)
+    by_name = {queue["name"]: queue for queue in queues.json()}
+    assert by_name[PANEL_SUBMISSIONS.name]["dead_letters"]["depth"] == 2
+    assert by_name[PANEL_SUBMISSIONS.name]["dead_letters"]["oldest_age_seconds"] >= 0
+    assert by_name[OPERATION_JOBS.name]["dead_letters"]["oldest_age_seconds"] is None
+
+
+async def test_filters_and_pages(platform: Platform) -> None:
+    poison, failed = await poisoned_and_failed(platform)
+    operator = PLATFORM_OPERATOR
+    assert await dead_letters(platform, operator, type="panel.submission.created") == [failed]
+    assert await dead_letters(platform, operator, reason="INVALID EVENT") == [poison]
+    assert await dead_letters(platform, operator, tenant="acme") == [failed]
+    assert await dead_letters(platform, operator, since="2999-01-01T00:00:00Z") == []
+    first = await platform.operation.get(DEAD_LETTERS, params={"limit": 1}, headers=operator)
+    cursor = first.json()["next_cursor"]
+    second = await platform.operation.get(
+        DEAD_LETTERS, params={"limit": 1, "cursor": cursor}, headers=operator
+    )
+    pages = first.json()["items"] + second.json()["items"]
+    assert {letter["message_id"] for letter in pages} == {
+        poison["message_id"],
+        failed["message_id"],
+    }
+    assert second.json()["next_cursor"] is None
+
+
+async def test_a_tenant_admin_sees_only_their_tenants_messages(platform: Platform) -> None:
+    _, failed = await poisoned_and_failed(platform)
+    assert await dead_letters(platform, ADMIN) == [failed]  # not the unreadable one
+    assert await dead_letters(platform, OTHER_ADMIN) == []
+    for headers in (OPERATOR, auth_headers(roles=("viewer",))):
+        response = await platform.operation.get(DEAD_LETTERS, headers=headers)
+        assert response.status_code == 403
+    other_replay = await platform.operation.post(
+        f"{DEAD_LETTERS}/replay", json={"message_ids": [failed["message_id"]]}, headers=OTHER_ADMIN
+    )
+    assert other_replay.json()["matched"] == 0
+    assert len(await dead_letters(platform, PLATFORM_OPERATOR)) == 2
+
+
+async def test_a_dry_run_moves_nothing_and_a_replay_is_handled_once(
+    platform: Platform, failing_handler: type[Failing]
+) -> None:
+    _, failed = await poisoned_and_failed(platform)
+    dry = await platform.operation.post(
+        f"{DEAD_LETTERS}/replay",
+        json={"filter": {"type": "panel.submission.created"}, "dry_run": True},
+        headers=ADMIN,
+    )
+    assert dry.status_code == 200
+    assert (dry.json()["status"], dry.json()["matched"]) == ("dry_run", 1)
+    assert dry.json()["message_ids"] == [failed["message_id"]]
+    assert len(await dead_letters(platform, PLATFORM_OPERATOR)) == 2
+
+    failing_handler.fixed = True
+    replay = {"message_ids": [failed["message_id"]]}
+    replayed = await platform.operation.post(f"{DEAD_LETTERS}/replay", json=replay, headers=ADMIN)
+    assert replayed.status_code == 200, replayed.text
+    assert (replayed.json()["status"], replayed.json()["done"]) == ("completed", 1)
+    # Handled now: the submission's template is missing, so its execution is rejected.
+    rejected = await eventually(lambda: _executions(platform, "rejected"))
+    assert len(rejected) == 1
+    again = await platform.operation.post(f"{DEAD_LETTERS}/replay", json=replay, headers=ADMIN)
+    assert again.json()["matched"] == 0  # it left the DLQ
+    audit = await platform.operation.get(
+        "/api/v1/audit", params={"action": "dead_letters.replay"}, headers=ADMIN
+    )
+    assert [entry["changes"]["message_ids"] for entry in audit.json()["items"]] == [
+        [],
+        [failed["message_id"]],
+    ]
+
+
+async def _executions(platform: Platform, status: str) -> list[Any] | None:
+    response = await platform.operation.get(
+        "/api/v1/executions", params={"status": status}, headers=ADMIN
+    )
+    return response.json()["items"] or None
+
+
+async def test_a_job_dead_lettered_twice_and_replayed_runs_once(platform: Platform) -> None:
+    created = await platform.operation.post(
+        "/api/v1/templates",
+        json={"slug": "hello", "name": "hello", "command_template": "echo hello", "parameters": []},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    execution = (
+        await platform.operation.post(
+            "/api/v1/executions", json={"template": "hello"}, headers=ADMIN
+        )
+    ).json()
+    async with open_messaging(platform.sqs) as bus:  # the job, twice in its DLQ
+        url = await bus.queues.url(OPERATION_JOBS.name)
+        job = (await bus.queues.client.receive_message(QueueUrl=url, WaitTimeSeconds=5))[
+            "Messages"
+        ][0]
+        await bus.queues.client.delete_message(QueueUrl=url, ReceiptHandle=job["ReceiptHandle"])
+    await send(platform, OPERATION_JOBS.dlq_name, job["Body"], job["Body"])
+    async with worker_for(platform, allowed_executables=["echo"]):
+        replayed = await platform.operation.post(
+            f"/api/v1/queues/{OPERATION_JOBS.name}/dead-letters/replay",
+            json={"all": True},
+            headers=ADMIN,
+        )
+        assert replayed.json()["matched"] == 2
+
+        async def done() -> dict[str, Any] | None:
+            found = await platform.operation.get(
+                f"/api/v1/executions/{execution['id']}", headers=ADMIN
+            )
+            return found.json() if found.json()["status"] == "succeeded" else None
+
+        await eventually(done, timeout=20)
+        await eventually(lambda: _queues_empty(platform), timeout=20)
+    audit = await platform.operation.get(
+        "/api/v1/audit", params={"action": "execution.start"}, headers=ADMIN
+    )
+    assert [entry["object_id"] for entry in audit.json()["items"]] == [execution["id"]]
+
+
+async def _queues_empty(platform: Platform) -> bool:
+    queues = await platform.operation.get("/api/v1/queues", headers=PLATFORM_OPERATOR)
+    jobs = next(queue for queue in queues.json() if queue["name"] == OPERATION_JOBS.name)
+    left: int = jobs["visible"] + jobs["in_flight"] + jobs["dead_letters"]["depth"]
+    return left == 0
+
+
+async def test_the_platform_operator_replays_a_whole_dlq_with_the_brokers_move_task(
+    platform: Platform, failing_handler: type[Failing]
+) -> None:
+    await poisoned_and_failed(platform)
+    failing_handler.fixed = True
+    moved = await platform.operation.post(
+        f"{DEAD_LETTERS}/replay", json={"all": True}, headers=PLATFORM_OPERATOR
+    )
+    assert moved.status_code in (200, 202), moved.text
+    assert moved.json()["matched"] == 2
+
+    async def finished() -> dict[str, Any] | None:
+        action: dict[str, Any] = moved.json()
+        if action["status"] == "completed":
+            return action
+        followed = await platform.operation.get(
+            f"/api/v1/queues/{PANEL_SUBMISSIONS.name}/actions/{action['id']}",
+            headers=PLATFORM_OPERATOR,
+        )
+        progress: dict[str, Any] = followed.json()
+        return progress if progress["status"] == "completed" else None
+
+    assert (await eventually(finished, timeout=20))["done"] == 2
+    # The poison one fails again, at once, and is back; the fixed one is handled.
+    await eventually(lambda: _executions(platform, "rejected"), timeout=20)
+    back = await eventually(lambda: dead_letters(platform, PLATFORM_OPERATOR), timeout=20)
+    assert [letter["body"] for letter in back] == ["{not an event"]
+
+
+async def test_a_delete_must_be_confirmed(platform: Platform) -> None:
+    poison, _ = await poisoned_and_failed(platform)
+    selection = {"message_ids": [poison["message_id"]]}
+    for body in (selection, selection | {"confirm": False}, selection | {"confirm": "yes"}):
+        refused = await platform.operation.post(
+            f"{DEAD_LETTERS}/delete", json=body, headers=PLATFORM_OPERATOR
+        )
+        assert refused.status_code == 422
+        assert any(error["field"] == "confirm" for error in refused.json()["errors"])
+    deleted = await platform.operation.post(
+        f"{DEAD_LETTERS}/delete", json=selection | {"confirm": True}, headers=PLATFORM_OPERATOR
+    )
+    assert (deleted.json()["status"], deleted.json()["done"]) == ("completed", 1)
+    assert [letter["event_id"] for letter in await dead_letters(platform, PLATFORM_OPERATOR)] != [
+        None
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"all": True, "message_ids": ["x"]},
+        {"all": False},
+        {"filter": {"type": "x"}, "all": True},
+        {"message_ids": [], "filter": None},
+        {"filter": {"since": "yesterday"}},
+        {"all": True, "unknown": 1},
+    ],
+)
+async def test_a_selection_must_name_exactly_one_selector(
+    platform: Platform, body: dict[str, Any]
+) -> None:
+    response = await platform.operation.post(f"{DEAD_LETTERS}/replay", json=body, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_unknown_queues_are_404_and_selections_matching_nothing_are_zero(
+    platform: Platform,
+) -> None:
+    for path in (
+        "/api/v1/queues/nope/dead-letters",
+        "/api/v1/queues/panel-submissions-dlq/dead-letters",
+        "/api/v1/queues/..%2Fpanel-submissions/dead-letters",
+    ):
+        response = await platform.operation.get(path, headers=PLATFORM_OPERATOR)
+        assert response.status_code == 404, path
+    none = await platform.operation.post(
+        f"{DEAD_LETTERS}/replay", json={"filter": {"type": "nothing.like.this"}}, headers=ADMIN
+    )
+    assert (none.status_code, none.json()["matched"], none.json()["done"]) == (200, 0, 0)
+
+
+async def test_a_broker_that_is_down_is_a_503_naming_it(tmp_path: Path) -> None:
+    server = LocalSQSServer()
+    server.start()
+    try:
+        async with running_platform("sqlite", tmp_path, server, with_worker=False) as platform:
+            server.stop()
+            for call in (
+                platform.operation.get("/api/v1/queues", headers=PLATFORM_OPERATOR),
+                platform.operation.get(DEAD_LETTERS, headers=PLATFORM_OPERATOR),
+                platform.operation.post(
+                    f"{DEAD_LETTERS}/replay", json={"all": True}, headers=PLATFORM_OPERATOR
+                ),
+            ):
+                response = await call
+                assert response.status_code == 503, response.text
+                assert "message broker" in response.json()["detail"]
+    finally:
+        server.stop()
