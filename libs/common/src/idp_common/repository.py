@@ -94,11 +94,14 @@ class TenantRepository(Generic[M]):
         await self.session.delete(obj)
 
 
-class CrossTenantRepository:
+C = TypeVar("C", AsyncSession, AsyncConnection)
+
+
+class CrossTenantRepository(Generic[C]):
     """System queries, not filtered by tenant: for work the platform does for every tenant at
     once (a consumer's group of events, an API key checked before its tenant is known).
     Each subclass says why it may see every tenant; a request acting for a tenant uses a
     ``TenantRepository``."""
 
-    def __init__(self, connection: AsyncSession | AsyncConnection) -> None:
-        self.connection = connection
+    def __init__(self, connection: C) -> None:
+        self.connection: C = connection

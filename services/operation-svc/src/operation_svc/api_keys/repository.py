@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from idp_common.repository import CrossTenantRepository, TenantRepository
 from operation_svc.models import ApiKey
@@ -14,7 +15,7 @@ class ApiKeyRepository(TenantRepository[ApiKey]):
     model = ApiKey
 
 
-class ApiKeysByHash(CrossTenantRepository):
+class ApiKeysByHash(CrossTenantRepository[AsyncConnection]):
     """A key is presented before its tenant is known: the key decides the tenant."""
 
     async def by_hash(self, key_hash: str) -> Row[Any] | None:
