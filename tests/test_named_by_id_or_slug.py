@@ -138,6 +138,43 @@ async def test_a_secret_is_mapped_by_id_or_slug_of_the_tenant(platform: Platform
     assert sorted(item["env_var"] for item in listed.json()) == ["BY_ID", "BY_SLUG"]
 
 
+async def test_a_mapping_is_unmapped_from_its_own_template_and_goes_with_its_secret(
+    platform: Platform,
+) -> None:
+    """Both tenants have a template "say" given a secret "db" as DB."""
+    ops = platform.operation
+    url = "/api/v1/templates/say/secrets"
+    db = {"secret_id": "db", "env_var": "DB"}
+    mapped_db = {}
+    for headers, key in ((ADMIN, "IDP_SECRET_ACME__DB"), (OTHER_TENANT, "IDP_SECRET_GLOBEX__DB")):
+        await template(platform, "say", "echo {{m}}", SAY, headers=headers)
+        secret = {"slug": "db", "provider": "env", "key": key}
+        await created(await ops.post("/api/v1/secrets", json=secret, headers=headers))
+        mapped_db[key] = await created(await ops.post(url, json=db, headers=headers))
+    await template(platform, "other", "echo {{m}}", SAY)
+
+    taken = await ops.post(url, json=db, headers=ADMIN)
+    assert taken.status_code == 409, taken.text
+    assert taken.json()["detail"] == "DB is already mapped for this template."
+    again = await created(
+        await ops.post(url, json={"secret_id": "db", "env_var": "DB_AGAIN"}, headers=ADMIN)
+    )
+    for elsewhere in (
+        f"/api/v1/templates/other/secrets/{again['id']}",
+        f"{url}/{mapped_db['IDP_SECRET_GLOBEX__DB']['id']}",
+    ):
+        assert (await ops.delete(elsewhere, headers=ADMIN)).status_code == 404
+    assert (await ops.delete(f"{url}/{again['id']}", headers=ADMIN)).status_code == 204
+
+    async def env_vars(headers: dict[str, str]) -> list[str]:
+        return [item["env_var"] for item in (await ops.get(url, headers=headers)).json()]
+
+    assert await env_vars(ADMIN) == ["DB"]
+    assert (await ops.delete("/api/v1/secrets/db", headers=ADMIN)).status_code == 204
+    assert await env_vars(ADMIN) == []
+    assert await env_vars(OTHER_TENANT) == ["DB"]
+
+
 async def test_a_field_names_its_data_source_by_id_or_slug_and_keeps_its_id(
     platform: Platform,
 ) -> None:

@@ -13,12 +13,13 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 from opentelemetry import trace
-from sqlalchemy import JSON, Index, String, Uuid
+from sqlalchemy import JSON, Index, Select, String, Uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from idp_common.auth import Principal
 from idp_common.db import UTCDateTime, insert_at_commit, new_id, utcnow
+from idp_common.repository import TenantRepository
 from idp_common.request_context import request_id_var
 
 MASK = "***"
@@ -42,6 +43,34 @@ class AuditRecord:
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Index, ...]:
         return (Index(f"ix_{cls.__tablename__}_tenant_created_at", "tenant", "created_at"),)  # type: ignore[attr-defined]
+
+
+class AuditRepository(TenantRepository[AuditRecord]):
+    """A service's audit trail (construct it with the service's ``audit_log`` model)."""
+
+    def listing(
+        self,
+        *,
+        action: str | None,
+        object_type: str | None,
+        object_id: str | None,
+        actor: str | None,
+        since: datetime | None,
+    ) -> Select[tuple[AuditRecord]]:
+        """The entries that pass every filter given."""
+        entry: Any = self.model  # the mapped subclass: its columns are SQL expressions
+        stmt = self.scoped()
+        for column, value in (
+            (entry.action, action),
+            (entry.object_type, object_type),
+            (entry.object_id, object_id),
+            (entry.actor, actor),
+        ):
+            if value:
+                stmt = stmt.where(column == value)
+        if since:
+            stmt = stmt.where(entry.created_at >= since)
+        return stmt
 
 
 def mask_secrets(changes: Mapping[str, Any]) -> dict[str, Any]:

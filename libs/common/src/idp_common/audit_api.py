@@ -8,11 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from idp_common.audit import AuditRecord
+from idp_common.audit import AuditRecord, AuditRepository
 from idp_common.auth import Admin
 from idp_common.dependencies import SessionDep
-from idp_common.pagination import Page, PageParamsDep, page_of
-from idp_common.repository import TenantRepository
+from idp_common.pagination import Page, PageParamsDep
 from idp_common.schemas import ResponseModel, UtcTimestamp
 
 
@@ -30,7 +29,6 @@ class AuditOut(ResponseModel):
 
 def audit_router(model: type[AuditRecord]) -> APIRouter:
     router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
-    entry: Any = model  # the mapped subclass: its columns are SQL expressions
 
     @router.get("")
     async def list_audit(
@@ -44,17 +42,17 @@ def audit_router(model: type[AuditRecord]) -> APIRouter:
         since: UtcTimestamp | None = None,
     ) -> Page[AuditOut]:
         """Who did what (secrets masked); filters combine."""
-        stmt = TenantRepository(session, principal.tenant, model).scoped()
-        for column, value in (
-            (entry.action, action),
-            (entry.object_type, object_type),
-            (entry.object_id, object_id),
-            (entry.actor, actor),
-        ):
-            if value:
-                stmt = stmt.where(column == value)
-        if since:
-            stmt = stmt.where(entry.created_at >= since)
-        return await page_of(session, stmt, model, page, AuditOut)
+        entries = AuditRepository(session, principal.tenant, model)
+        rows, cursor = await entries.page(
+            page,
+            entries.listing(
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                actor=actor,
+                since=since,
+            ),
+        )
+        return Page(items=[AuditOut.model_validate(row) for row in rows], next_cursor=cursor)
 
     return router

@@ -76,14 +76,3 @@ async def paginate(
         return rows, None
     last = rows[params.limit - 1]
     return rows[: params.limit], encode_cursor(last.created_at, last.id)
-
-
-S = TypeVar("S", bound=BaseModel)
-
-
-async def page_of(
-    session: AsyncSession, stmt: Select[Any], model: Any, params: PageParams, schema: type[S]
-) -> Page[S]:
-    """One page of ``stmt``'s rows, each shown as ``schema``."""
-    rows, cursor = await paginate(session, stmt, model, params)
-    return Page(items=[schema.model_validate(row) for row in rows], next_cursor=cursor)

@@ -1,5 +1,6 @@
 """Tenant scoping lives in the repository layer: every query a repository builds is
-filtered by the caller's tenant, so another tenant's object is simply not found."""
+filtered by the caller's tenant, so another tenant's object is simply not found. The few
+queries that must see every tenant live in a ``CrossTenantRepository``, named as such."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import uuid
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, String, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from idp_common.errors import NotFound
+from idp_common.pagination import PageParams, paginate
 
 M = TypeVar("M")
 # Lookups by id or slug are built once per repository class, model and column: building a
@@ -75,6 +77,31 @@ class TenantRepository(Generic[M]):
             raise NotFound(f"{self.model.__name__} {reference} not found.")
         return found
 
+    async def page(
+        self, params: PageParams, stmt: Select[tuple[M]] | None = None
+    ) -> tuple[list[M], str | None]:
+        """One page of ``stmt`` (built from ``scoped``; by default all of it), newest first."""
+        rows, cursor = await paginate(
+            self.session, self.scoped() if stmt is None else stmt, self.model, params
+        )
+        return list(rows), cursor
+
     def add(self, obj: M) -> M:
         self.session.add(obj)
         return obj
+
+    async def remove(self, obj: M) -> None:
+        await self.session.delete(obj)
+
+
+C = TypeVar("C", AsyncSession, AsyncConnection)
+
+
+class CrossTenantRepository(Generic[C]):
+    """System queries, not filtered by tenant: for work the platform does for every tenant at
+    once (a consumer's group of events, an API key checked before its tenant is known).
+    Each subclass says why it may see every tenant; a request acting for a tenant uses a
+    ``TenantRepository``."""
+
+    def __init__(self, connection: C) -> None:
+        self.connection: C = connection

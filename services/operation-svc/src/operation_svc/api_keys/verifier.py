@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from idp_common.api_keys import hash_api_key
 from idp_common.auth import Principal
 from idp_common.db import Database, utcnow
 from idp_common.errors import Unauthorized
-from operation_svc.models import ApiKey
+from operation_svc.api_keys.repository import ApiKeysByHash
 
 
 class LocalApiKeyVerifier:
@@ -18,10 +16,7 @@ class LocalApiKeyVerifier:
     async def verify(self, key: str) -> Principal:
         # Not a transaction: the request may already hold the SQLite writer's turn.
         async with self._db.reader() as connection:
-            result = await connection.execute(
-                select(ApiKey.__table__).where(ApiKey.key_hash == hash_api_key(key))
-            )
-            record = result.one_or_none()
+            record = await ApiKeysByHash(connection).by_hash(hash_api_key(key))
         if (
             record is None
             or record.revoked_at is not None

@@ -11,7 +11,7 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.idempotency import IdempotentRepository
-from idp_common.repository import as_id
+from idp_common.repository import CrossTenantRepository, as_id
 from operation_svc.executions.state import can_enter
 from operation_svc.models import Execution, ExecutionLog, OperationTemplate
 
@@ -28,7 +28,7 @@ _WITH_LIMITS = (
 class ExecutionRepository(IdempotentRepository[Execution]):
     model = Execution
 
-    def filtered(
+    def listing(
         self,
         *,
         status: str | None,
@@ -71,19 +71,16 @@ class ExecutionRepository(IdempotentRepository[Execution]):
         return (await self.session.scalars(stmt)).all()
 
 
-class SystemExecutions:
+class SystemExecutions(CrossTenantRepository[AsyncSession]):
     """Cross-tenant: the worker protocol, the sweeper and the dispatcher act on executions
     by id or by template, for every tenant (a worker serves them all; a consumer compares
     the event's tenant with the execution's)."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def with_limits(
         self, execution_ids: list[uuid.UUID]
     ) -> dict[uuid.UUID, tuple[Execution, int | None]]:
         """Each execution with its template's concurrency limit."""
-        found = await self.session.execute(_WITH_LIMITS, {"ids": execution_ids})
+        found = await self.connection.execute(_WITH_LIMITS, {"ids": execution_ids})
         return {execution.id: (execution, limit) for execution, limit in found.tuples()}
 
     async def holding_slots(self, template_id: uuid.UUID) -> int:
@@ -93,7 +90,7 @@ class SystemExecutions:
             (Execution.status == "running")
             | ((Execution.status == "pending") & Execution.dispatched_at.is_not(None)),
         )
-        return int(await self.session.scalar(stmt) or 0)
+        return int(await self.connection.scalar(stmt) or 0)
 
     async def waiting(self, template_id: uuid.UUID, limit: int | None) -> Sequence[Execution]:
         """The template's pending executions not yet dispatched, oldest first."""
@@ -107,7 +104,7 @@ class SystemExecutions:
             .order_by(Execution.created_at)
             .limit(limit)
         )
-        return (await self.session.scalars(stmt)).all()
+        return (await self.connection.scalars(stmt)).all()
 
     async def claim(
         self, execution_ids: list[uuid.UUID], worker_id: str, now: datetime
@@ -127,7 +124,7 @@ class SystemExecutions:
             .returning(Execution)
             .execution_options(populate_existing=True)
         )
-        return (await self.session.scalars(stmt)).all()
+        return (await self.connection.scalars(stmt)).all()
 
     async def beat(
         self, worker_id: str, execution_ids: list[uuid.UUID], now: datetime
@@ -139,13 +136,13 @@ class SystemExecutions:
             Execution.worker_id == worker_id,
             Execution.status == "running",
         )
-        await self.session.execute(
+        await self.connection.execute(
             update(Execution)
             .where(*held)
             .values(heartbeat_at=now)
             .execution_options(synchronize_session=False)
         )
-        found = await self.session.execute(
+        found = await self.connection.execute(
             select(Execution.id, Execution.cancel_requested_at).where(*held)
         )
         return dict(found.tuples().all())
@@ -158,4 +155,4 @@ class SystemExecutions:
             .where(Execution.status == "running", Execution.heartbeat_at < older_than)
             .with_for_update(skip_locked=True)
         )
-        return (await self.session.scalars(stmt)).all()
+        return (await self.connection.scalars(stmt)).all()

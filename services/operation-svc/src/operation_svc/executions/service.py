@@ -13,7 +13,7 @@ from idp_common.auth import Principal, check_run_access
 from idp_common.db import utcnow
 from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.events import TERMINAL_STATUSES
-from idp_common.pagination import PageParams, paginate
+from idp_common.pagination import PageParams
 from operation_svc.executions.dispatch import dispatch_or_wait, release_slot
 from operation_svc.executions.lifecycle import new_execution, render, tell_submission
 from operation_svc.executions.repository import ExecutionRepository
@@ -56,11 +56,13 @@ async def list_executions(
     submitted_by: str | None,
     since: datetime | None,
 ) -> tuple[list[Execution], str | None]:
-    stmt = ExecutionRepository(session, principal.tenant).filtered(
-        status=status, template=template, submitted_by=submitted_by, since=since
+    executions = ExecutionRepository(session, principal.tenant)
+    return await executions.page(
+        page,
+        executions.listing(
+            status=status, template=template, submitted_by=submitted_by, since=since
+        ),
     )
-    rows, cursor = await paginate(session, stmt, Execution, page)
-    return list(rows), cursor
 
 
 async def retry(session: AsyncSession, principal: Principal, execution_id: uuid.UUID) -> Execution:

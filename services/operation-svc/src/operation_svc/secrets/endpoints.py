@@ -6,29 +6,16 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Request, Response, status
-from sqlalchemy import delete, select
 
-from idp_common.audit import record_audit
 from idp_common.auth import Admin
 from idp_common.dependencies import SessionDep
-from idp_common.errors import Conflict, NotFound, ValidationFailed, field_error
-from idp_common.pagination import Page, PageParamsDep, page_of
-from idp_common.repository import TenantRepository
+from idp_common.pagination import Page, PageParamsDep
 from idp_common.schemas import Reference
-from idp_common.secret_values import refuse_unconfined
-from operation_svc.models import AuditEntry, SecretMapping, SecretRef
+from operation_svc.config import OperationSettings
+from operation_svc.secrets import service
 from operation_svc.secrets.schemas import MappingIn, MappingOut, SecretIn, SecretOut
-from operation_svc.templates.repository import TemplateRepository
 
 router = APIRouter(prefix="/api/v1", tags=["secrets"])
-
-
-class SecretRepository(TenantRepository[SecretRef]):
-    model = SecretRef
-
-
-class MappingRepository(TenantRepository[SecretMapping]):
-    model = SecretMapping
 
 
 @router.post("/secrets", status_code=status.HTTP_201_CREATED)
@@ -37,23 +24,8 @@ async def create_secret(
 ) -> SecretOut:
     """Register where a secret lives (provider and key), inside this tenant's confinement
     (see SECRETS_ENV_PREFIX, SECRETS_FILE_ROOT, SECRETS_AWS_PREFIX)."""
-    store = request.app.state.settings.secret_store
-    refuse_unconfined(store, principal.tenant, data.provider, data.key, "key")
-    secrets = SecretRepository(session, principal.tenant)
-    if await secrets.get_by_slug(data.slug) is not None:
-        raise Conflict(f"A secret with slug {data.slug!r} already exists.")
-    secret = secrets.add(
-        SecretRef(tenant=principal.tenant, created_by=principal.subject, **data.model_dump())
-    )
-    await session.flush()
-    record_audit(
-        session,
-        AuditEntry,
-        principal,
-        "secret.create",
-        secret.id,
-        changes=data.model_dump(),
-    )
+    settings: OperationSettings = request.app.state.settings
+    secret = await service.create_secret(session, principal, data, settings.secret_store)
     return SecretOut.model_validate(secret)
 
 
@@ -62,30 +34,20 @@ async def list_secrets(
     session: SessionDep, principal: Admin, page: PageParamsDep
 ) -> Page[SecretOut]:
     """The tenant's secret references."""
-    stmt = SecretRepository(session, principal.tenant).scoped()
-    return await page_of(session, stmt, SecretRef, page, SecretOut)
+    secrets, cursor = await service.list_secrets(session, principal, page)
+    return Page(items=[SecretOut.model_validate(s) for s in secrets], next_cursor=cursor)
 
 
 @router.get("/secrets/{secret_id}")
 async def get_secret(secret_id: Reference, session: SessionDep, principal: Admin) -> SecretOut:
     """One secret reference."""
-    secret = await SecretRepository(session, principal.tenant).get_or_404(secret_id)
-    return SecretOut.model_validate(secret)
+    return SecretOut.model_validate(await service.get_secret(session, principal, secret_id))
 
 
 @router.delete("/secrets/{secret_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_secret(secret_id: Reference, session: SessionDep, principal: Admin) -> Response:
     """Remove a secret reference and its mappings."""
-    secret = await SecretRepository(session, principal.tenant).get_or_404(secret_id)
-    await session.execute(delete(SecretMapping).where(SecretMapping.secret_id == secret.id))
-    await session.delete(secret)
-    record_audit(
-        session,
-        AuditEntry,
-        principal,
-        "secret.delete",
-        secret_id,
-    )
+    await service.delete_secret(session, principal, secret_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -94,37 +56,7 @@ async def map_secret(
     template_id: Reference, data: MappingIn, session: SessionDep, principal: Admin
 ) -> MappingOut:
     """Give a template's child process a secret as an environment variable."""
-    template = await TemplateRepository(session, principal.tenant).get_or_404(template_id)
-    secret = await SecretRepository(session, principal.tenant).get_by_ref(data.secret_id)
-    if secret is None:
-        raise ValidationFailed(
-            "Unknown secret.",
-            errors=[field_error("secret_id", f"no secret {data.secret_id!r}", "unknown_secret")],
-        )
-    taken = select(SecretMapping).where(
-        SecretMapping.template_id == template.id, SecretMapping.env_var == data.env_var
-    )
-    if (await session.scalars(taken)).first() is not None:
-        raise Conflict(f"{data.env_var} is already mapped for this template.")
-    mapping = MappingRepository(session, principal.tenant).add(
-        SecretMapping(
-            tenant=principal.tenant,
-            template_id=template.id,
-            secret_id=secret.id,
-            env_var=data.env_var,
-            created_by=principal.subject,
-        )
-    )
-    await session.flush()
-    record_audit(
-        session,
-        AuditEntry,
-        principal,
-        "secret.map",
-        template.id,
-        object_type="template",
-        changes={"env_var": data.env_var, "secret_id": str(secret.id)},
-    )
+    mapping = await service.map_secret(session, principal, template_id, data)
     return MappingOut.model_validate(mapping)
 
 
@@ -133,13 +65,8 @@ async def list_mappings(
     template_id: Reference, session: SessionDep, principal: Admin
 ) -> list[MappingOut]:
     """The secrets a template's child process receives."""
-    template = await TemplateRepository(session, principal.tenant).get_or_404(template_id)
-    stmt = (
-        MappingRepository(session, principal.tenant)
-        .scoped()
-        .where(SecretMapping.template_id == template.id)
-    )
-    return [MappingOut.model_validate(m) for m in (await session.scalars(stmt)).all()]
+    mappings = await service.list_mappings(session, principal, template_id)
+    return [MappingOut.model_validate(m) for m in mappings]
 
 
 @router.delete("/templates/{template_id}/secrets/{mapping_id}", status_code=204)
@@ -147,18 +74,5 @@ async def unmap_secret(
     template_id: Reference, mapping_id: uuid.UUID, session: SessionDep, principal: Admin
 ) -> Response:
     """Stop giving a template this secret."""
-    template = await TemplateRepository(session, principal.tenant).get_or_404(template_id)
-    mapping = await MappingRepository(session, principal.tenant).get_or_404(mapping_id)
-    if mapping.template_id != template.id:
-        raise NotFound(f"Mapping {mapping_id} not found.")
-    await session.delete(mapping)
-    record_audit(
-        session,
-        AuditEntry,
-        principal,
-        "secret.unmap",
-        template.id,
-        object_type="template",
-        changes={"env_var": mapping.env_var},
-    )
+    await service.unmap_secret(session, principal, template_id, mapping_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

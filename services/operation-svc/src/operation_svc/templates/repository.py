@@ -10,7 +10,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.events import SecretBinding
-from idp_common.repository import TenantRepository, as_id
+from idp_common.repository import CrossTenantRepository, TenantRepository, as_id
 from operation_svc.models import OperationTemplate, SecretMapping, SecretRef, TemplateVersion
 
 
@@ -44,13 +44,10 @@ _BINDINGS = (
 )
 
 
-class TemplateCatalog:
+class TemplateCatalog(CrossTenantRepository[AsyncSession]):
     """Cross-tenant reads of templates by id, for the event consumers and the dispatcher:
     a template named by an event is looked up under the event's tenant; one known by id
     (an execution's) needs no tenant."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def named(self, names: set[tuple[str, str]]) -> dict[tuple[str, str], OperationTemplate]:
         """The live templates by (tenant, id or slug), in one query; an id is tried first,
@@ -61,7 +58,7 @@ class TemplateCatalog:
             "slugs": list(ids),
             "ids": [object_id for object_id in ids.values() if object_id is not None],
         }
-        found = (await self.session.scalars(_NAMED, params)).all()
+        found = (await self.connection.scalars(_NAMED, params)).all()
         by_id: dict[tuple[str, uuid.UUID | None], OperationTemplate] = {
             (template.tenant, template.id): template for template in found
         }
@@ -74,24 +71,24 @@ class TemplateCatalog:
         return {name: template for name, template in named.items() if template is not None}
 
     async def get(self, template_id: uuid.UUID) -> OperationTemplate | None:
-        return await self.session.get(OperationTemplate, template_id)
+        return await self.connection.get(OperationTemplate, template_id)
 
     async def locked(self, template_id: uuid.UUID) -> OperationTemplate:
         """The template, locked until the transaction ends (its slots are being counted)."""
         stmt = select(OperationTemplate).where(OperationTemplate.id == template_id)
-        template = await self.session.scalar(stmt.with_for_update())
+        template = await self.connection.scalar(stmt.with_for_update())
         assert template is not None, "templates are never deleted, only hidden"
         return template
 
     async def limits(self, template_ids: set[uuid.UUID]) -> dict[uuid.UUID, int | None]:
         """Each template's concurrency limit now, share-locked until the transaction ends."""
-        found = await self.session.execute(_LIMITS, {"ids": list(template_ids)})
+        found = await self.connection.execute(_LIMITS, {"ids": list(template_ids)})
         return dict(found.tuples().all())
 
     async def version(self, template_id: uuid.UUID, version: int | None) -> TemplateVersion | None:
         if version is None:
             return None
-        return await self.session.get(TemplateVersion, (template_id, version))
+        return await self.connection.get(TemplateVersion, (template_id, version))
 
     async def secret_bindings(
         self, template_ids: set[uuid.UUID]
@@ -99,7 +96,7 @@ class TemplateCatalog:
         """The secrets each template's runs get, as references the worker resolves."""
         bindings: dict[uuid.UUID, list[SecretBinding]] = {}
         if template_ids:
-            rows = await self.session.execute(_BINDINGS, {"ids": list(template_ids)})
+            rows = await self.connection.execute(_BINDINGS, {"ids": list(template_ids)})
             for template_id, env_var, provider, key in rows:
                 binding = SecretBinding(env_var=env_var, provider=provider, key=key)
                 bindings.setdefault(template_id, []).append(binding)

@@ -10,7 +10,7 @@ from idp_common.audit import MASK, record_audit
 from idp_common.auth import Principal
 from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.outbound import internal_literal_host
-from idp_common.pagination import PageParams, paginate
+from idp_common.pagination import PageParams
 from operation_svc.config import OperationSettings
 from operation_svc.executions.dispatch import fill_free_slots
 from operation_svc.models import AuditEntry, OperationTemplate, TemplateVersion
@@ -196,9 +196,7 @@ async def get_template(
 async def list_templates(
     session: AsyncSession, principal: Principal, page: PageParams
 ) -> tuple[list[OperationTemplate], str | None]:
-    stmt = TemplateRepository(session, principal.tenant).scoped()
-    rows, cursor = await paginate(session, stmt, OperationTemplate, page)
-    return list(rows), cursor
+    return await TemplateRepository(session, principal.tenant).page(page)
 
 
 async def preview(

@@ -18,3 +18,18 @@ class PanelRepository(TenantRepository[Panel]):
 
     def scoped(self, *options: Any) -> Select[tuple[Panel]]:
         return super().scoped(*options).where(Panel.deleted_at.is_(None))
+
+    def listing(
+        self, *, active: bool | None, category: str | None, search: str | None
+    ) -> Select[tuple[Panel]]:
+        """The panels (with their fields) that pass the filters given; ``search`` is a
+        substring of the title, taken literally."""
+        stmt = self.scoped(WITH_FIELDS)
+        if active is not None:
+            stmt = stmt.where(Panel.is_active.is_(active))
+        if category is not None:
+            stmt = stmt.where(Panel.category == category)
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(Panel.title.ilike(f"%{escaped}%", escape="\\"))
+        return stmt

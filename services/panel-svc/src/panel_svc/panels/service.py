@@ -8,7 +8,7 @@ from idp_common.audit import record_audit
 from idp_common.auth import Principal
 from idp_common.db import utcnow
 from idp_common.errors import Conflict
-from idp_common.pagination import PageParams, paginate
+from idp_common.pagination import PageParams
 from panel_svc.fields.types import json_schema
 from panel_svc.models import AuditEntry, Panel, PanelField
 from panel_svc.panels.repository import WITH_FIELDS, PanelRepository
@@ -110,16 +110,8 @@ async def list_panels(
     category: str | None,
     search: str | None,
 ) -> tuple[list[Panel], str | None]:
-    stmt = PanelRepository(session, principal.tenant).scoped(WITH_FIELDS)
-    if active is not None:
-        stmt = stmt.where(Panel.is_active.is_(active))
-    if category is not None:
-        stmt = stmt.where(Panel.category == category)
-    if search:
-        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(Panel.title.ilike(f"%{escaped}%", escape="\\"))
-    rows, cursor = await paginate(session, stmt, Panel, page)
-    return list(rows), cursor
+    panels = PanelRepository(session, principal.tenant)
+    return await panels.page(page, panels.listing(active=active, category=category, search=search))
 
 
 def panel_schema(panel: Panel) -> PanelSchemaOut:

@@ -11,18 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.db import execute_at_commit, insert_at_commit_ignoring_conflicts
 from idp_common.idempotency import IdempotentRepository
-from idp_common.repository import as_id
+from idp_common.repository import CrossTenantRepository, as_id
 from panel_svc.models import Panel, Submission, SubmissionAttempt
 
 
 class SubmissionRepository(IdempotentRepository[Submission]):
     model = Submission
 
-    def filtered(
+    def listing(
         self, *, panel: str | None, submitted_by: str | None, status: str | None
     ) -> Select[tuple[Submission]]:
-        """The tenant's submissions by panel (its id, a retired panel's too, or its slug),
-        submitter and status."""
+        """The submissions that pass the filters given; ``panel`` is the panel's id (a
+        retired panel's too) or its slug."""
         stmt = self.scoped()
         if panel is not None:
             named = Panel.slug == panel
@@ -98,15 +98,13 @@ _OF_TENANTS = select(Submission.id, Submission.tenant).where(
 )
 
 
-class SubmissionMirror:
-    """Cross-tenant: the executions' statuses mirrored on their submissions and attempts,
-    by submission id (the consumer compares the event's tenant with the submission's)."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class SubmissionMirror(CrossTenantRepository[AsyncSession]):
+    """The executions' statuses mirrored on their submissions and attempts, by submission
+    id: a group of updates spans tenants (the consumer compares each update's tenant with
+    its submission's)."""
 
     async def tenants_of(self, submission_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-        found = await self.session.execute(_OF_TENANTS, {"ids": submission_ids})
+        found = await self.connection.execute(_OF_TENANTS, {"ids": submission_ids})
         return dict(found.tuples().all())
 
     def mirror_at_commit(self, update_row: dict[str, Any]) -> None:
@@ -123,6 +121,6 @@ class SubmissionMirror:
             "error": update_row["to_error"],
             "updated_at": update_row["at"],
         }
-        insert_at_commit_ignoring_conflicts(self.session, _ATTEMPTS, attempt)
-        execute_at_commit(self.session, _ATTEMPT, update_row)
-        execute_at_commit(self.session, _MIRROR, update_row)
+        insert_at_commit_ignoring_conflicts(self.connection, _ATTEMPTS, attempt)
+        execute_at_commit(self.connection, _ATTEMPT, update_row)
+        execute_at_commit(self.connection, _MIRROR, update_row)

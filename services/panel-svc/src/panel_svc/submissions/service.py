@@ -1,17 +1,14 @@
 from __future__ import annotations
 
-import logging
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from idp_common.auth import Principal
-from idp_common.pagination import PageParams, paginate
+from idp_common.pagination import PageParams
 from panel_svc.models import Submission
 from panel_svc.submissions.repository import SubmissionRepository
-
-logger = logging.getLogger(__name__)
 
 
 async def list_submissions(
@@ -24,11 +21,10 @@ async def list_submissions(
     status: str | None,
 ) -> tuple[list[Submission], str | None]:
     """``panel`` is the panel's id (a retired panel's too) or its slug."""
-    stmt = SubmissionRepository(session, principal.tenant).filtered(
-        panel=panel, submitted_by=submitted_by, status=status
+    submissions = SubmissionRepository(session, principal.tenant)
+    return await submissions.page(
+        page, submissions.listing(panel=panel, submitted_by=submitted_by, status=status)
     )
-    rows, cursor = await paginate(session, stmt, Submission, page)
-    return list(rows), cursor
 
 
 async def get_submission(

@@ -1,0 +1,180 @@
+"""Data sources: the checks of a definition (its endpoint public, its secret inside the
+tenant's confinement), the writes and their audit rows, and running a source for options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from datasource_svc.models import AuditEntry, DataSource
+from datasource_svc.sources.fetch import UpstreamFailed, placeholders
+from datasource_svc.sources.repository import DataSourceRepository
+from datasource_svc.sources.resolver import OptionsResolver
+from datasource_svc.sources.schemas import (
+    DataSourceIn,
+    DataSourceUpdate,
+    Option,
+    ResolveOut,
+    TestOut,
+)
+from idp_common.audit import record_audit
+from idp_common.auth import Principal
+from idp_common.errors import Conflict, ProblemError, ValidationFailed, field_error
+from idp_common.outbound import internal_literal_host
+from idp_common.pagination import PageParams
+from idp_common.secret_values import SecretStoreSettings, refuse_unconfined
+
+
+class BadGateway(ProblemError):
+    status_code, title, slug = 502, "Bad Gateway", "upstream-error"
+
+
+class GatewayTimeout(ProblemError):
+    status_code, title, slug = 504, "Gateway Timeout", "upstream-timeout"
+
+
+def _check(
+    definition: DataSourceIn,
+    tenant: str,
+    resolver: OptionsResolver,
+    store: SecretStoreSettings,
+) -> None:
+    """Refuse an internal endpoint (unless allowlisted) and a secret outside the tenant's
+    confinement."""
+    internal = internal_literal_host(definition.endpoint_url or "")
+    allowed = {host.lower() for host in resolver.allowed_hosts}
+    if internal and internal not in allowed:
+        message = f"{internal} is not public; add it to DATASOURCE_OUTBOUND_ALLOWED_HOSTS"
+        raise ValidationFailed(
+            "The endpoint is an internal address.",
+            errors=[field_error("endpoint_url", message, "internal_address")],
+        )
+    if definition.auth_config is not None:
+        reference = definition.auth_config.secret
+        refuse_unconfined(
+            store, tenant, reference.provider, reference.key, "auth_config.secret.key"
+        )
+
+
+async def create_data_source(
+    session: AsyncSession,
+    principal: Principal,
+    data: DataSourceIn,
+    resolver: OptionsResolver,
+    store: SecretStoreSettings,
+) -> DataSource:
+    _check(data, principal.tenant, resolver, store)
+    sources = DataSourceRepository(session, principal.tenant)
+    if await sources.get_by_slug(data.slug) is not None:
+        raise Conflict(f"A data source with slug {data.slug!r} already exists.")
+    fields = data.model_dump(exclude_none=True)
+    source = sources.add(
+        DataSource(tenant=principal.tenant, created_by=principal.subject, **fields)
+    )
+    await session.flush()
+    record_audit(session, AuditEntry, principal, "datasource.create", source.id, changes=fields)
+    return source
+
+
+async def list_data_sources(
+    session: AsyncSession, principal: Principal, page: PageParams
+) -> tuple[list[DataSource], str | None]:
+    return await DataSourceRepository(session, principal.tenant).page(page)
+
+
+async def get_data_source(
+    session: AsyncSession, principal: Principal, reference: str
+) -> DataSource:
+    return await DataSourceRepository(session, principal.tenant).get_or_404(reference)
+
+
+async def update_data_source(
+    session: AsyncSession,
+    principal: Principal,
+    reference: str,
+    data: DataSourceUpdate,
+    resolver: OptionsResolver,
+    store: SecretStoreSettings,
+) -> DataSource:
+    """Omitted attributes keep their value and the result is checked like a new source."""
+    sources = DataSourceRepository(session, principal.tenant)
+    source = await sources.get_or_404(reference)
+    changes = data.model_dump(exclude_unset=True)
+    try:
+        definition = DataSourceIn.revised(source, changes)
+    except ValidationError as exc:
+        # Located like the errors of a request body, so they read the same as on create.
+        errors = [error | {"loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from None
+    _check(definition, principal.tenant, resolver, store)
+    if definition.slug != source.slug and await sources.get_by_slug(definition.slug) is not None:
+        raise Conflict(f"A data source with slug {definition.slug!r} already exists.")
+    for name, value in definition.model_dump(include=set(changes)).items():
+        setattr(source, name, value)
+    await session.flush()
+    record_audit(
+        session,
+        AuditEntry,
+        principal,
+        "datasource.update",
+        source.id,
+        changes=data.model_dump(mode="json", exclude_unset=True),
+    )
+    return source
+
+
+async def delete_data_source(session: AsyncSession, principal: Principal, reference: str) -> None:
+    sources = DataSourceRepository(session, principal.tenant)
+    await sources.remove(await sources.get_or_404(reference))
+    record_audit(session, AuditEntry, principal, "datasource.delete", reference)
+
+
+async def refresh(session: AsyncSession, principal: Principal, reference: str) -> None:
+    """A new cache generation: options cached before it are never served again."""
+    source = await get_data_source(session, principal, reference)
+    source.cache_generation += 1
+    record_audit(session, AuditEntry, principal, "datasource.refresh", reference)
+
+
+async def resolve(
+    session: AsyncSession,
+    principal: Principal,
+    reference: str,
+    values: Mapping[str, Any],
+    resolver: OptionsResolver,
+) -> ResolveOut:
+    """The options for these dependent values; a failed upstream is a 504 when it timed out,
+    else a 502."""
+    source = await get_data_source(session, principal, reference)
+    try:
+        return await resolver.resolve(source, values)
+    except UpstreamFailed as exc:
+        raise (GatewayTimeout if exc.timed_out else BadGateway)(
+            f"Data source {source.slug!r}: {exc}"
+        ) from exc
+
+
+async def test_source(
+    session: AsyncSession,
+    principal: Principal,
+    reference: str,
+    values: Mapping[str, Any],
+    resolver: OptionsResolver,
+) -> TestOut:
+    """One upstream call, bypassing the cache; a failure is reported, not raised."""
+    source = await get_data_source(session, principal, reference)
+    used = {name: str(values.get(name) or "") for name in placeholders(source)}
+    try:
+        fetched = await resolver.fetch(source, used)
+    except UpstreamFailed as exc:
+        return TestOut(status_code=None, response_excerpt=exc.excerpt, options=[], error=str(exc))
+    return TestOut(
+        status_code=fetched.status_code,
+        response_excerpt=fetched.excerpt,
+        options=[Option.model_validate(option) for option in fetched.options],
+        error=None,
+    )

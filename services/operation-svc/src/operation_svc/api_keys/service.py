@@ -1,0 +1,63 @@
+"""API keys of a tenant's service accounts: created, listed, revoked, each write audited."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp_common.api_keys import display_prefix, generate_api_key, hash_api_key
+from idp_common.audit import record_audit
+from idp_common.auth import Principal
+from idp_common.db import utcnow
+from idp_common.pagination import PageParams
+from operation_svc.api_keys.repository import ApiKeyRepository
+from operation_svc.api_keys.schemas import ApiKeyIn
+from operation_svc.models import ApiKey, AuditEntry
+
+
+async def create_api_key(
+    session: AsyncSession, principal: Principal, data: ApiKeyIn
+) -> tuple[ApiKey, str]:
+    """The stored record and the key itself, which only the caller will ever see."""
+    key = generate_api_key()
+    record = ApiKeyRepository(session, principal.tenant).add(
+        ApiKey(
+            tenant=principal.tenant,
+            name=data.name,
+            prefix=display_prefix(key),
+            key_hash=hash_api_key(key),
+            roles=sorted(set(data.roles)),
+            groups=sorted(set(data.groups)),
+            expires_at=data.expires_at,
+            created_by=principal.subject,
+        )
+    )
+    await session.flush()
+    record_audit(
+        session,
+        AuditEntry,
+        principal,
+        "api_key.create",
+        record.id,
+        changes={"name": record.name, "prefix": record.prefix, "roles": record.roles},
+    )
+    return record, key
+
+
+async def list_api_keys(
+    session: AsyncSession, principal: Principal, page: PageParams
+) -> tuple[list[ApiKey], str | None]:
+    return await ApiKeyRepository(session, principal.tenant).page(page)
+
+
+async def get_api_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> ApiKey:
+    return await ApiKeyRepository(session, principal.tenant).get_or_404(key_id)
+
+
+async def revoke_api_key(session: AsyncSession, principal: Principal, key_id: uuid.UUID) -> None:
+    """Revoking a revoked key changes nothing (and writes no audit row)."""
+    record = await get_api_key(session, principal, key_id)
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+        record_audit(session, AuditEntry, principal, "api_key.revoke", record.id)
