@@ -145,6 +145,8 @@ def main() -> int:
                 str(sqs_port),
                 "--queues",
                 str(queues_file),
+                "--state",  # queued messages survive a restart (see server.mjs)
+                str(data / "sqs-state.json"),
             ],
         )
         migrations = {

@@ -64,9 +64,15 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 class LocalSQSServer:
     """The project's local-aws-sqs server as a child process."""
 
-    def __init__(self, port: int | None = None, queues_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        queues_file: Path | None = None,
+        state_file: Path | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.queues_file = queues_file
+        self.state_file = state_file
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,12 +83,21 @@ class LocalSQSServer:
         command = ["node", str(SQS_SERVER_SCRIPT), "--port", str(self.port)]
         if self.queues_file:
             command += ["--queues", str(self.queues_file)]
+        if self.state_file:
+            command += ["--state", str(self.state_file)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         wait_for_port(self.port)
 
     def stop(self) -> None:
         if self.process:
             self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def kill(self) -> None:
+        """kill -9: no last snapshot of its state."""
+        if self.process:
+            self.process.kill()
             self.process.wait(10)
             self.process = None
 

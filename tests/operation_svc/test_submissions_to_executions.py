@@ -3,6 +3,7 @@ for a slot of a template with a concurrency limit."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from contextvars import copy_context
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from idp_common.events import SubmissionCreated
 from idp_common.messaging.inbox import Received, handle_each
@@ -82,3 +84,55 @@ async def test_a_group_is_rejected_queued_or_left_waiting_each_on_its_own_terms(
             [str(open_.id), str(first_solo.id)]
         )
         assert sorted(update["status"] for update in told) == ["pending"] * 3 + ["rejected"] * 2
+
+
+def asked_again(original: Received, tenant: str | None = None) -> Received:
+    """The same submission asked for again under another event id (a reconciler's resend)."""
+    event = original.event
+    again = dataclasses.replace(event, id=str(uuid.uuid4()), tenant=tenant or event.tenant)
+    return Received(again, copy_context())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_submission_asked_for_again_gets_no_second_execution(
+    backend: str, tmp_path: Path
+) -> None:
+    async with migrated_database(backend, tmp_path, "operation") as db:
+        async with db.transaction() as session:
+            session.add(template("open"))
+        first, other = submitted("open"), submitted("open")
+        first_id, other_id = str(first.event.subject), str(other.event.subject)
+        async with db.unit_of_work() as work:  # twice in one group, and once more later
+            await handle_each(work, SubmissionsToExecutions(), [first, asked_again(first), other])
+        async with db.unit_of_work() as work:
+            await handle_each(work, SubmissionsToExecutions(), [asked_again(first)])
+        async with db.snapshot() as session:
+            executions = (await session.scalars(select(Execution))).all()
+            outbox = (await session.execute(select(messaging.outbox))).all()
+        assert sorted(str(e.submission_id) for e in executions) == sorted([first_id, other_id])
+        jobs = [row for row in outbox if row.queue.endswith("operation-jobs")]
+        told = [json.loads(row.body)["data"] for row in outbox if row not in jobs]
+        assert len(jobs) == 2  # one run each
+        assert sorted(update["submission_id"] for update in told) == sorted(
+            [first_id] * 3 + [other_id]
+        )  # told every time it asked
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_another_tenant_cannot_take_over_a_submission_by_its_id(
+    backend: str, tmp_path: Path
+) -> None:
+    async with migrated_database(backend, tmp_path, "operation") as db:
+        async with db.transaction() as session:
+            session.add(template("open"))
+        first = submitted("open")
+        async with db.unit_of_work() as work:
+            await handle_each(work, SubmissionsToExecutions(), [first])
+        with pytest.raises(IntegrityError):  # refused, so it ends in the DLQ
+            async with db.unit_of_work() as work:
+                await handle_each(
+                    work, SubmissionsToExecutions(), [asked_again(first, tenant="other")]
+                )
+        async with db.snapshot() as session:
+            executions = (await session.scalars(select(Execution))).all()
+        assert [e.tenant for e in executions] == ["acme"]

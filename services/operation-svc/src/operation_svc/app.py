@@ -15,6 +15,7 @@ from operation_svc.config import OperationSettings
 from operation_svc.executions.endpoints import router as executions_router
 from operation_svc.executions.endpoints import workers_router
 from operation_svc.executions.intake import ExecutionIntake
+from operation_svc.executions.reconciler import JobReconciler
 from operation_svc.executions.sweeper import LostExecutionSweeper
 from operation_svc.executions.tasks import SubmissionsToExecutions, WorkerReports
 from operation_svc.models import AuditEntry, messaging
@@ -46,6 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     db, messaging, "operation-svc.execution-events", WorkerReports()
                 ),
             ),
+            JobReconciler(db, resend_after_seconds=settings.redispatch_after_seconds),
             LostExecutionSweeper(
                 db,
                 lost_after_seconds=settings.lost_after_seconds,

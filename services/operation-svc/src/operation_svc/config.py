@@ -47,6 +47,11 @@ class OperationSettings(SealingServiceSettings):
         default=30, gt=0, description="A running execution without a heartbeat this long is lost."
     )
     sweep_interval_seconds: float = Field(default=5, gt=0, description="Lost-execution sweep.")
+    redispatch_after_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="A job no worker claimed for this long is sent again (the queue lost it).",
+    )
     dlq_replay_per_second: float = Field(
         default=50, gt=0, le=1000, description="Dead letters sent back to their queue per second."
     )

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -114,7 +115,11 @@ class SecretMapping(TenantRecord, Base):
 
 class Execution(TenantRecord, Base):
     __tablename__ = "executions"
-    __table_args__ = (UniqueConstraint("tenant", "submitted_by", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("tenant", "submitted_by", "idempotency_key"),
+        # One execution per attempt of a submission, however often it is asked for.
+        Index("uq_executions_submission_attempt", "submission_id", "attempt", unique=True),
+    )
 
     template_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("operation_templates.id"), index=True

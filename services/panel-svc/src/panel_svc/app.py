@@ -18,6 +18,7 @@ from panel_svc.panels.references import OperationTemplates, PanelReferences
 from panel_svc.seed import seed_demo_panel
 from panel_svc.submissions.endpoints import router as submissions_router
 from panel_svc.submissions.intake import SubmissionIntake
+from panel_svc.submissions.reconciler import SubmissionReconciler
 from panel_svc.submissions.tasks import ExecutionUpdates
 
 NAME = "panel-svc"
@@ -36,7 +37,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     transactional_handler(
                         db, messaging, "panel-svc.submission-updates", ExecutionUpdates()
                     ),
-                )
+                ),
+                SubmissionReconciler(db, resend_after_seconds=settings.resend_after_seconds),
             ],
         ) as db,
         httpx.AsyncClient(base_url=settings.datasource_api_url, timeout=15) as http,

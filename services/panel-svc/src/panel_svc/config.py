@@ -19,4 +19,10 @@ class PanelSettings(SealingServiceSettings):
         default="http://127.0.0.1:8002",
         description="operation-svc base URL (a panel's template is checked when it is saved).",
     )
+    resend_after_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="A submission operation-svc has said nothing of for this long is sent again "
+        "(the queue lost it, or the answer).",
+    )
     seed_demo: bool = Field(default=False, description="Create the demo panel at startup.")

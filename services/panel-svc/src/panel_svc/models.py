@@ -106,6 +106,9 @@ class Submission(TenantRecord, Base):
     exit_code: Mapped[int | None] = mapped_column(Integer)
     output: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+    # What it asked operation-svc for (panel.submission.created's data, secrets sealed): sent
+    # again by the reconciler when nothing came back (never shown by the API).
+    execution_request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     attempts: Mapped[list[SubmissionAttempt]] = relationship(

@@ -83,6 +83,17 @@ class SystemExecutions(CrossTenantRepository[AsyncSession]):
         found = await self.connection.execute(_WITH_LIMITS, {"ids": execution_ids})
         return {execution.id: (execution, limit) for execution, limit in found.tuples()}
 
+    async def latest_of_submissions(
+        self, submission_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, Execution]:
+        """Each submission's latest execution (its highest attempt), for those that have one."""
+        stmt = (
+            select(Execution)
+            .where(Execution.submission_id.in_(submission_ids))
+            .order_by(Execution.attempt)
+        )
+        return {e.submission_id: e for e in await self.connection.scalars(stmt) if e.submission_id}
+
     async def holding_slots(self, template_id: uuid.UUID) -> int:
         """The template's executions that hold a slot: running, or dispatched to a worker."""
         stmt = select(func.count()).where(
@@ -146,6 +157,18 @@ class SystemExecutions(CrossTenantRepository[AsyncSession]):
             select(Execution.id, Execution.cancel_requested_at).where(*held)
         )
         return dict(found.tuples().all())
+
+    async def dispatched_unclaimed(self, before: datetime, limit: int) -> Sequence[Execution]:
+        """Pending executions dispatched before ``before`` and still not claimed, oldest
+        first, locked (another replica's reconciler skips them)."""
+        stmt = (
+            select(Execution)
+            .where(Execution.status == "pending", Execution.dispatched_at < before)
+            .order_by(Execution.dispatched_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.connection.scalars(stmt)).all()
 
     async def silent_since(self, older_than: datetime) -> Sequence[Execution]:
         """Running executions without a heartbeat since ``older_than``, locked (another

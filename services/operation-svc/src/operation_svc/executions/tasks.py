@@ -47,11 +47,14 @@ class _Requested:
     submissions: dict[str, SubmissionCreated]  # by event id
     templates: dict[tuple[str, str], OperationTemplate]  # by (tenant, id or slug)
     secrets: dict[uuid.UUID, list[SecretBinding]]
+    executions: dict[uuid.UUID, Execution]  # by submission id: those asked for already
 
 
 class SubmissionsToExecutions:
     """``panel.submission.created`` → an execution: pending (queued for a worker, or waiting
-    for a slot of its template) or rejected with the reason; audited, the submission told."""
+    for a slot of its template) or rejected with the reason; audited, the submission told.
+    A submission asked for again (panel-svc heard nothing back and sent it again) gets no
+    second execution: it is told where its latest one is."""
 
     async def prefetch(self, work: UnitOfWork, events: list[Event]) -> _Requested:
         submissions = {event.id: SubmissionCreated.from_event(event) for event in events}
@@ -59,12 +62,20 @@ class SubmissionsToExecutions:
         catalog = TemplateCatalog(work.session)
         templates = await catalog.named(names)
         secrets = await catalog.secret_bindings({t.id for t in templates.values()})
-        return _Requested(submissions, templates, secrets)
+        executions = await SystemExecutions(work.session).latest_of_submissions(
+            [submitted.submission_id for submitted in submissions.values()]
+        )
+        return _Requested(submissions, templates, secrets, executions)
 
     async def handle(self, work: UnitOfWork, event: Event, requested: _Requested) -> None:
         submitted = requested.submissions[event.id]
+        earlier = requested.executions.get(submitted.submission_id)
+        if earlier is not None and earlier.tenant == event.tenant:
+            tell_submission(work.session, earlier)
+            return
         template = requested.templates.get((event.tenant, submitted.operation_template))
         execution = work.add(self._execution(event.tenant, submitted, template))
+        requested.executions[submitted.submission_id] = execution  # a copy later in the group
         if execution.status == "pending":
             assert template is not None
             if template.max_concurrency is None:

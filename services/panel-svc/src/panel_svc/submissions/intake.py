@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import MASK, add_audit_row, audit_row
 from idp_common.auth import Principal, check_run_access
+from idp_common.db import new_id
 from idp_common.errors import Conflict, ValidationFailed
 from idp_common.events import SubmissionCreated
 from idp_common.idempotency import request_fingerprint
@@ -89,19 +90,9 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
         secret_fields = {field.name for field in panel.fields if field.field_type == "secret"}
         sealed = {name: seal(self.seal_to, values[name]) for name in secret_fields & values.keys()}
         shown = values | dict.fromkeys(sealed, MASK)
-        submission = with_defaults(
-            Submission(
-                tenant=principal.tenant,
-                panel_id=panel.id,
-                submitted_by=principal.subject,
-                idempotency_key=key,
-                request_hash=digest,
-                data=shown,
-                status="pending",
-            )
-        )
+        submission_id = new_id()
         created = SubmissionCreated(
-            submission_id=submission.id,
+            submission_id=submission_id,
             panel_id=panel.id,
             panel_slug=panel.slug,
             operation_template=panel.operation_template,
@@ -109,6 +100,19 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
             submitter_roles=sorted(principal.roles),
             submitter_groups=sorted(principal.groups),
             parameters=values | sealed,
+        )
+        submission = with_defaults(
+            Submission(
+                id=submission_id,
+                tenant=principal.tenant,
+                panel_id=panel.id,
+                submitted_by=principal.subject,
+                idempotency_key=key,
+                request_hash=digest,
+                data=shown,
+                status="pending",
+                execution_request=created.model_dump(mode="json"),
+            )
         )
         event = created.to_event(source=SOURCE, tenant=principal.tenant, subject=str(submission.id))
         audit = audit_row(

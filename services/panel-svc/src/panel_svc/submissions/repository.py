@@ -4,6 +4,8 @@ mirror of the executions' statuses (``SubmissionMirror``)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, String, Table, Uuid, bindparam, func, select, update
@@ -124,3 +126,23 @@ class SubmissionMirror(CrossTenantRepository[AsyncSession]):
         insert_at_commit_ignoring_conflicts(self.connection, _ATTEMPTS, attempt)
         execute_at_commit(self.connection, _ATTEMPT, update_row)
         execute_at_commit(self.connection, _MIRROR, update_row)
+
+
+class UnsettledSubmissions(CrossTenantRepository[AsyncSession]):
+    """Submissions of every tenant still waiting (pending or running) whose last news is
+    old: the reconciler asks operation-svc about them again."""
+
+    async def waiting_since(self, before: datetime, limit: int) -> Sequence[Submission]:
+        """Oldest news first, locked (another replica's reconciler skips them)."""
+        stmt = (
+            select(Submission)
+            .where(
+                Submission.status.in_(("pending", "running")),
+                Submission.updated_at < before,
+                Submission.execution_request.is_not(None),
+            )
+            .order_by(Submission.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.connection.scalars(stmt)).all()

@@ -1,0 +1,34 @@
+"""Submissions operation-svc has said nothing of for ``resend_after`` are asked for again
+(``idp_common.reconciliation``): their message was lost, or the answer was. operation-svc
+creates no second execution for a submission; it tells where its latest one is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp_common.db import utcnow
+from idp_common.events import SubmissionCreated
+from idp_common.messaging.outbox import add_event
+from idp_common.messaging.topology import PANEL_SUBMISSIONS
+from idp_common.reconciliation import Reconciler
+from panel_svc.models import messaging
+from panel_svc.submissions.intake import SOURCE
+from panel_svc.submissions.repository import UnsettledSubmissions
+
+
+class SubmissionReconciler(Reconciler):
+    kind = "submission"
+
+    async def resend(self, session: AsyncSession, waiting_since: datetime, limit: int) -> int:
+        waiting = await UnsettledSubmissions(session).waiting_since(waiting_since, limit)
+        for submission in waiting:
+            assert submission.execution_request is not None
+            request = SubmissionCreated.model_validate(submission.execution_request)
+            event = request.to_event(
+                source=SOURCE, tenant=submission.tenant, subject=str(submission.id)
+            )
+            add_event(session, messaging, PANEL_SUBMISSIONS, event)
+            submission.updated_at = utcnow()  # asked again now: the next ask after resend_after
+        return len(waiting)

@@ -1,0 +1,164 @@
+"""Nothing stays stuck when the broker loses messages, and nothing runs twice: the embedded
+broker keeps its messages across a kill -9, and the reconcilers send again what a purged
+queue lost."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from idp_common.messaging.dead_letters import DeadLetterQueue, dead_letter
+from idp_common.messaging.topology import OPERATION_JOBS, PANEL_SUBMISSIONS
+from idp_common.runtime import open_messaging
+from tests.factories import ADMIN, panel_for, template
+from tests.harness import (
+    LocalSQSServer,
+    Platform,
+    eventually,
+    running_platform,
+    sqs_settings,
+    worker_for,
+)
+
+FINAL = {"succeeded", "failed", "timed_out", "cancelled", "lost", "rejected"}
+EACH = 50
+
+
+async def _queue_and_submit(platform: Platform) -> tuple[list[str], list[str]]:
+    """EACH executions through the API (their jobs queued: no worker yet) and EACH
+    submissions through panel-svc."""
+    hello = await template(platform, "hello", "echo hello", [])
+    panel = await panel_for(platform, hello)
+    executions = await asyncio.gather(
+        *(
+            platform.operation.post("/api/v1/executions", json={"template": "hello"}, headers=ADMIN)
+            for _ in range(EACH)
+        )
+    )
+    submissions = await asyncio.gather(
+        *(
+            platform.panel.post(
+                f"/api/v1/panels/{panel['id']}/submissions", json={"data": {}}, headers=ADMIN
+            )
+            for _ in range(EACH)
+        )
+    )
+    return [r.json()["id"] for r in executions], [r.json()["id"] for r in submissions]
+
+
+async def _all_final_and_run_once(
+    platform: Platform, execution_ids: list[str], submission_ids: list[str]
+) -> None:
+    async def submissions_final() -> bool:
+        found = [
+            (await platform.panel.get(f"/api/v1/submissions/{s}", headers=ADMIN)).json()["status"]
+            for s in submission_ids
+        ]
+        return all(status == "succeeded" for status in found)
+
+    async def executions_final() -> bool:
+        found = [
+            (await platform.operation.get(f"/api/v1/executions/{e}", headers=ADMIN)).json()
+            for e in execution_ids
+        ]
+        return all(execution["status"] == "succeeded" for execution in found)
+
+    await eventually(executions_final, timeout=60, interval=0.5)
+    await eventually(submissions_final, timeout=60, interval=0.5)
+    executions = await _all_executions(platform)
+    assert len(executions) == 2 * EACH  # one per execution asked for, one per submission
+    by_submission = [e["submission_id"] for e in executions if e["submission_id"]]
+    assert sorted(by_submission) == sorted(submission_ids)
+    starts = await _all_audit(platform, "execution.start")
+    assert sorted(entry["object_id"] for entry in starts) == sorted(e["id"] for e in executions)
+
+
+async def _all_executions(platform: Platform) -> list[dict[str, Any]]:
+    return await _all_pages(platform, "/api/v1/executions", {})
+
+
+async def _all_audit(platform: Platform, action: str) -> list[dict[str, Any]]:
+    return await _all_pages(platform, "/api/v1/audit", {"action": action})
+
+
+async def _all_pages(platform: Platform, path: str, query: dict[str, str]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = query | {"limit": "200"} | ({"cursor": cursor} if cursor else {})
+        page = (await platform.operation.get(path, params=params, headers=ADMIN)).json()
+        items += page["items"]
+        if not (cursor := page["next_cursor"]):
+            return items
+
+
+async def test_a_broker_killed_with_queued_work_loses_none_of_it(tmp_path: Path) -> None:
+    """kill -9 with jobs and submissions queued; after the restart every one finishes,
+    with no action taken, and none ran twice."""
+    server = LocalSQSServer(state_file=tmp_path / "sqs-state.json")
+    server.start()
+    try:
+        async with running_platform(
+            "sqlite", tmp_path, server, allowed_executables=["echo"], with_worker=False
+        ) as platform:
+            execution_ids, submission_ids = await _queue_and_submit(platform)
+            await asyncio.sleep(0.5)  # more than the broker's snapshot interval
+            server.kill()
+            server.start()
+            async with worker_for(platform, allowed_executables=["echo"]):
+                await _all_final_and_run_once(platform, execution_ids, submission_ids)
+    finally:
+        server.stop()
+
+
+async def test_what_a_purged_queue_lost_is_sent_again(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with running_platform(
+        "sqlite",
+        tmp_path,
+        sqs_server,
+        allowed_executables=["echo"],
+        with_worker=False,
+        operation={"redispatch_after_seconds": 3},
+        panel={"resend_after_seconds": 3},
+    ) as platform:
+        execution_ids, submission_ids = await _queue_and_submit(platform)
+        async with open_messaging(platform.sqs) as bus:
+            for queue in (OPERATION_JOBS, PANEL_SUBMISSIONS):
+                await _drain(bus.queues, queue.name)
+        async with worker_for(platform, allowed_executables=["echo"]):
+            await _all_final_and_run_once(platform, execution_ids, submission_ids)
+
+
+async def _drain(queues: Any, name: str) -> None:
+    """Take every message off ``name`` (as a purge would; SQS's PurgeQueue may take 60 s)."""
+    url = await queues.url(name)
+    while messages := (
+        await queues.client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+    ).get("Messages"):
+        for message in messages:
+            await queues.client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+async def test_the_embedded_broker_keeps_its_dead_letters_across_restarts(tmp_path: Path) -> None:
+    """A clean stop keeps everything; a kill -9 what it had 200 ms before (server.mjs)."""
+    server = LocalSQSServer(state_file=tmp_path / "sqs-state.json")
+    server.start()
+    settings = sqs_settings(server)
+    try:
+        for stop, body in ((server.stop, "kept through a stop"), (server.kill, "and a kill -9")):
+            async with open_messaging(settings) as bus:
+                await dead_letter(bus.queues, PANEL_SUBMISSIONS, {"Body": body}, "it failed", 5)
+            await asyncio.sleep(0.5)
+            stop()
+            server.start()
+        async with open_messaging(settings) as bus:
+            letters = await DeadLetterQueue(bus.queues, PANEL_SUBMISSIONS).peek()
+        assert [(letter.body, letter.reason, letter.receive_count) for letter in letters] == [
+            ("kept through a stop", "it failed", 5),
+            ("and a kill -9", "it failed", 5),
+        ]
+    finally:
+        server.stop()
