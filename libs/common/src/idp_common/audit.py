@@ -12,7 +12,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-from opentelemetry import trace
 from sqlalchemy import JSON, Index, Select, String, Uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from idp_common.auth import Principal
 from idp_common.db import UTCDateTime, insert_at_commit, new_id, utcnow
 from idp_common.repository import TenantRepository
-from idp_common.request_context import request_id_var
+from idp_common.request_context import current_trace_id, request_id_var
 
 MASK = "***"
 SECRET_KEY_HINTS = ("secret", "password", "token", "api_key", "apikey", "credential", "private")
@@ -100,7 +99,6 @@ def audit_row(
     if tenant is None:
         assert isinstance(actor, Principal), "system actions must name the tenant"
         tenant = actor.tenant
-    context = trace.get_current_span().get_span_context()
     return {
         "id": new_id(),
         "tenant": tenant,
@@ -109,7 +107,7 @@ def audit_row(
         "object_type": object_type or action.split(".", 1)[0],
         "object_id": str(object_id),
         "request_id": request_id_var.get(),
-        "trace_id": format(context.trace_id, "032x") if context.is_valid else None,
+        "trace_id": current_trace_id(),
         "changes": mask_secrets(changes or {}),
         "created_at": utcnow(),
     }

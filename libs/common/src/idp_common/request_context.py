@@ -11,10 +11,22 @@ from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
+# The trace a response belongs to, so that a person can look it up in Jaeger.
+TRACE_ID_HEADER = "x-trace-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 tenant_var: ContextVar[str | None] = ContextVar("tenant", default=None)
+
+
+def trace_id_of(span: trace.Span) -> str | None:
+    """The span's trace id as Jaeger shows it (32 hex digits), or None outside a trace."""
+    context = span.get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def current_trace_id() -> str | None:
+    return trace_id_of(trace.get_current_span())
 
 
 def request_header(scope: Scope, name: bytes) -> str | None:
@@ -25,7 +37,8 @@ def request_header(scope: Scope, name: bytes) -> str | None:
 
 
 class RequestIdMiddleware:
-    """Takes a well-formed X-Request-ID from the client or makes one; echoes it on the response."""
+    """Takes a well-formed X-Request-ID from the client or makes one; echoes it on the
+    response, with the request's trace id (X-Trace-Id)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -37,13 +50,15 @@ class RequestIdMiddleware:
         given = request_header(scope, REQUEST_ID_HEADER.encode())
         request_id = given if given and _VALID_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        trace.get_current_span().set_attribute("http.request_id", request_id)
+        span = trace.get_current_span()
+        span.set_attribute("http.request_id", request_id)
+        identifiers = [(REQUEST_ID_HEADER.encode(), request_id.encode())]
+        if (trace_id := trace_id_of(span)) is not None:
+            identifiers.append((TRACE_ID_HEADER.encode(), trace_id.encode()))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", []), *identifiers]
             await send(message)
 
         try:

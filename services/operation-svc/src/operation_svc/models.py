@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from idp_common.audit import AuditRecord
 from idp_common.db import TenantRecord, UTCDateTime, new_metadata, utcnow
 from idp_common.messaging.tables import messaging_tables
+from idp_common.request_context import current_trace_id
 
 
 class Base(DeclarativeBase):
@@ -151,6 +152,8 @@ class Execution(TenantRecord, Base):
     log_lines: Mapped[int | None] = mapped_column(Integer)
     output_bytes: Mapped[int | None] = mapped_column(Integer)
     output_truncated: Mapped[bool | None] = mapped_column(Boolean)
+    # The trace it was created in: people follow it in Jaeger from here.
+    trace_id: Mapped[str | None] = mapped_column(String(32), default=current_trace_id)
 
 
 class ExecutionLog(Base):

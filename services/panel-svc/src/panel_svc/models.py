@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from idp_common.audit import AuditRecord
 from idp_common.db import TenantRecord, UTCDateTime, new_id, new_metadata, utcnow
 from idp_common.messaging.tables import messaging_tables
+from idp_common.request_context import current_trace_id
 from panel_svc.fields.types import FieldRules
 
 
@@ -109,6 +110,8 @@ class Submission(TenantRecord, Base):
     # What it asked operation-svc for (panel.submission.created's data, secrets sealed): sent
     # again by the reconciler when nothing came back (never shown by the API).
     execution_request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The trace it was created in: people follow it in Jaeger from here.
+    trace_id: Mapped[str | None] = mapped_column(String(32), default=current_trace_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     attempts: Mapped[list[SubmissionAttempt]] = relationship(

@@ -27,6 +27,7 @@ from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec, queue_arn
 from idp_common.messaging.trace_context import extract_context
+from idp_common.request_context import trace_id_of
 from idp_common.sealing import is_sealed
 
 REASON = "idp.failure_reason"
@@ -161,9 +162,7 @@ class DeadLetter:
 
     @property
     def trace_id(self) -> str | None:
-        context = trace.get_current_span(extract_context(self.message_attributes))
-        span_context = context.get_span_context()
-        return format(span_context.trace_id, "032x") if span_context.is_valid else None
+        return trace_id_of(trace.get_current_span(extract_context(self.message_attributes)))
 
     def replayed_attributes(self) -> dict[str, Any]:
         """The attributes it goes back to its queue with: its own, without the failure's."""

@@ -35,6 +35,7 @@ class SubmissionOut(ResponseModel):
     submitted_by: str
     created_at: datetime
     updated_at: datetime
+    trace_id: str | None = Field(description="The trace it was created in (Jaeger's id).")
 
 
 class SubmissionDetailOut(SubmissionOut):

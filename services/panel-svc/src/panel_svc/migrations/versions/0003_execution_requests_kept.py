@@ -1,5 +1,6 @@
 """A submission keeps what it asked operation-svc for (its event's data, secret values
-sealed), so the reconciler can ask again when the queue lost the message.
+sealed), so the reconciler can ask again when the queue lost the message; and the trace it
+was created in (shown to people, who look it up in Jaeger).
 
 Revision ID: 0003
 Revises: 0002
@@ -19,8 +20,10 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("submissions", sa.Column("execution_request", sa.JSON(), nullable=True))
+    op.add_column("submissions", sa.Column("trace_id", sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("submissions") as batch:
         batch.drop_column("execution_request")
+        batch.drop_column("trace_id")
