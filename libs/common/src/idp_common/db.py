@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,6 +132,21 @@ def _run_statements_at_commit(session: Session) -> None:
 
 def _forget_statements_at_commit(session: Session) -> None:
     session.info.pop(_AT_COMMIT, None)
+    session.info.pop(_AFTER_COMMIT, None)
+
+
+_AFTER_COMMIT = "idp_after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once the session has committed (never if it rolls back): for what
+    must count only what happened, such as a metric of executions that ended."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def _run_after_commit(session: Session) -> None:
+    for callback in session.info.pop(_AFTER_COMMIT, []):
+        callback()
 
 
 class TenantRecord:
@@ -219,6 +234,7 @@ class Database:
         self.sync_session_class: type[Session] = _SyncSession
         event.listen(_SyncSession, "before_commit", _run_statements_at_commit)
         event.listen(_SyncSession, "after_rollback", _forget_statements_at_commit)
+        event.listen(_SyncSession, "after_commit", _run_after_commit)
         self._sqlite_snapshots = asyncio.Semaphore(SQLITE_SNAPSHOTS) if self.is_sqlite else None
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=_SyncSession

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from idp_common.app import build_service_app
 from idp_common.messaging.inbox import transactional_handler
+from idp_common.messaging.queue_monitor import QueueMonitor
 from idp_common.messaging.topology import EXECUTION_EVENTS, PANEL_SUBMISSIONS
 from idp_common.runtime import serve_database_service
 from operation_svc.api_keys.endpoints import router as api_keys_router
@@ -48,6 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 ),
             ),
             JobReconciler(db, resend_after_seconds=settings.redispatch_after_seconds),
+            QueueMonitor(db, bus.queues),
             LostExecutionSweeper(
                 db,
                 lost_after_seconds=settings.lost_after_seconds,

@@ -337,3 +337,42 @@ class Taken:
             if index not in failed:
                 self._removed.add(letter.message_id)
         return len(batch) - len(failed)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepths:
+    """A queue's messages by state, and its DLQ's depth and oldest failure."""
+
+    queue: QueueSpec
+    visible: int
+    in_flight: int
+    delayed: int
+    dead_letters: int
+    oldest_dead_letter: datetime | None
+
+
+async def queue_depths(queues: QueueDirectory, queue: QueueSpec) -> QueueDepths:
+    """Counted by the broker; the DLQ peeked (only when it is not empty) for its oldest."""
+    response = await queues.client.get_queue_attributes(
+        QueueUrl=await queues.url(queue.name),
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )
+    counts = {key: int(value) for key, value in response["Attributes"].items()}
+    dlq = await queues.client.get_queue_attributes(
+        QueueUrl=await queues.url(queue.dlq_name),
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )
+    waiting = sum(int(value) for value in dlq["Attributes"].values())
+    letters = await DeadLetterQueue(queues, queue).peek() if waiting else []
+    return QueueDepths(
+        queue=queue,
+        visible=counts["ApproximateNumberOfMessages"],
+        in_flight=counts["ApproximateNumberOfMessagesNotVisible"],
+        delayed=counts["ApproximateNumberOfMessagesDelayed"],
+        dead_letters=max(waiting, len(letters)),
+        oldest_dead_letter=min((letter.failed_at for letter in letters), default=None),
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -47,6 +47,10 @@ OUTBOX_LAG = Histogram(
     "Time from the commit of an outbox event to its acceptance by the broker.",
     ["queue"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+OUTBOX_BACKLOG = Gauge(
+    "idp_outbox_backlog",
+    "Outbox events committed and not yet accepted by the broker (held by the relay).",
 )
 OUTBOX_FAILURES = Counter(
     "idp_outbox_publish_failures_total", "Outbox events the broker did not accept.", ["queue"]
@@ -138,11 +142,14 @@ class OutboxRelay(PeriodicLoop):
         session.info.pop(_PENDING, None)
 
     async def run_once(self) -> None:
-        await self._relay(list(self._held.values()))
-        if time.monotonic() >= self._next_sweep:
-            await self._sweep(self._sweep_cutoff)
-            self._sweep_cutoff = SWEEP_AFTER
-            self._next_sweep = time.monotonic() + self.period_seconds
+        try:
+            await self._relay(list(self._held.values()))
+            if time.monotonic() >= self._next_sweep:
+                await self._sweep(self._sweep_cutoff)
+                self._sweep_cutoff = SWEEP_AFTER
+                self._next_sweep = time.monotonic() + self.period_seconds
+        finally:
+            OUTBOX_BACKLOG.set(len(self._held))
 
     async def after_stop(self) -> None:
         """Send what was committed up to the stop (the consumers stop first)."""

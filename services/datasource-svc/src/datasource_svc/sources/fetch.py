@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import jmespath
+from prometheus_client import Histogram
 
 from datasource_svc.models import DataSource
 from idp_common.events import SecretBinding
@@ -21,6 +22,12 @@ from idp_common.secret_values import SecretResolver, SecretUnavailable
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 EXCERPT_CHARS = 2000
+UPSTREAM_SECONDS = Histogram(
+    "idp_upstream_request_seconds",
+    "Calls to a data source's upstream (its slug), answered or not.",
+    ["source"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 
 
 class UpstreamFailed(Exception):
@@ -93,6 +100,17 @@ async def fetch_options(
     source: DataSource,
     values: Mapping[str, str],
     *,
+    secrets: SecretResolver,
+    allowed_hosts: list[str],
+    response_cap_bytes: int,
+) -> Fetched:
+    with UPSTREAM_SECONDS.labels(source.slug).time():
+        return await _fetch(source, values, secrets, allowed_hosts, response_cap_bytes)
+
+
+async def _fetch(
+    source: DataSource,
+    values: Mapping[str, str],
     secrets: SecretResolver,
     allowed_hosts: list[str],
     response_cap_bytes: int,

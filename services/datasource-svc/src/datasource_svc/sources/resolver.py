@@ -8,12 +8,21 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Counter
+
 from datasource_svc.models import DataSource
 from datasource_svc.sources.cache import OptionsCache
 from datasource_svc.sources.fetch import Fetched, UpstreamFailed, fetch_options, placeholders
 from datasource_svc.sources.schemas import ResolveOut
 from idp_common.secret_values import SecretResolver
 
+CACHE = Counter(
+    "idp_options_lookups_total",
+    "Option lookups of a data source (its slug), by how they were answered: hit (cached), "
+    "miss (asked upstream), shared (joined another caller's call), stale (last good, served "
+    "because the upstream failed), failed.",
+    ["source", "result"],
+)
 # What decides the options a source gives: part of every cache key, so options cached (fresh
 # or last-good) for an earlier definition of the source are never served for a changed one.
 DEFINITION_FIELDS = (
@@ -84,6 +93,7 @@ class OptionsResolver:
         stale_key = f"{source.id}:{digest}"
         key = f"{source.id}:{source.cache_generation}:{digest}"
         if (hit := await self.cache.fresh(key)) is not None:
+            CACHE.labels(source.slug, "hit").inc()
             return ResolveOut.model_validate(hit | {"cached": True, "stale": False})
 
         async def fill() -> dict[str, Any]:
@@ -99,6 +109,9 @@ class OptionsResolver:
         except UpstreamFailed:
             last_good = await self.cache.last_good(stale_key)
             if last_good is None:
+                CACHE.labels(source.slug, "failed").inc()
                 raise
+            CACHE.labels(source.slug, "stale").inc()
             return ResolveOut.model_validate(last_good | {"cached": True, "stale": True})
+        CACHE.labels(source.slug, "shared" if joined else "miss").inc()
         return ResolveOut.model_validate(payload | {"cached": joined, "stale": False})

@@ -28,6 +28,7 @@ from operation_svc.executions.lifecycle import (
     render,
     tell_submission,
 )
+from operation_svc.executions.metrics import record_end
 from operation_svc.executions.repository import SystemExecutions
 from operation_svc.executions.state import transition
 from operation_svc.models import AuditEntry, Execution, OperationTemplate, messaging
@@ -75,6 +76,8 @@ class SubmissionsToExecutions:
             return
         template = requested.templates.get((event.tenant, submitted.operation_template))
         execution = work.add(self._execution(event.tenant, submitted, template))
+        if execution.status == "rejected":
+            record_end(work.session, execution)
         requested.executions[submitted.submission_id] = execution  # a copy later in the group
         if execution.status == "pending":
             assert template is not None
@@ -198,6 +201,7 @@ class WorkerReports:
         execution.output = finished.output_excerpt
         execution.error = finished.error
         tell_submission(work.session, execution)
+        record_end(work.session, execution)
         record_audit(
             work.session,
             AuditEntry,

@@ -14,6 +14,7 @@ from idp_common.db import utcnow
 from idp_common.errors import Conflict
 from operation_svc.executions.dispatch import release_slot
 from operation_svc.executions.lifecycle import tell_submission
+from operation_svc.executions.metrics import record_end, record_start
 from operation_svc.executions.repository import SystemExecutions
 from operation_svc.executions.schemas import HeartbeatOut
 from operation_svc.executions.service import next_attempt
@@ -34,6 +35,7 @@ async def claim(
     claimed = await SystemExecutions(session).claim(execution_ids, worker_id, utcnow())
     for execution in claimed:
         tell_submission(session, execution)
+        record_start(session, execution)
         record_audit(
             session,
             AuditEntry,
@@ -68,6 +70,7 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
         execution.error = (
             f"no heartbeat from worker {execution.worker_id} since {execution.heartbeat_at}"
         )
+        record_end(session, execution)
         record_audit(
             session,
             AuditEntry,

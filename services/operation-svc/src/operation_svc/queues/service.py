@@ -19,6 +19,7 @@ from idp_common.errors import NotFound, Unavailable
 from idp_common.messaging.dead_letters import (
     DeadLetter,
     DeadLetterQueue,
+    queue_depths,
     redacted_data,
     redacted_reason,
 )
@@ -56,38 +57,24 @@ async def broker_calls(queues: QueueDirectory) -> AsyncIterator[None]:
 
 async def queue_stats(queues: QueueDirectory) -> list[QueueOut]:
     now = datetime.now(UTC)
-    stats = []
     async with broker_calls(queues):
-        for spec in QUEUES:
-            counts = await _counts(queues, spec.name)
-            letters = await DeadLetterQueue(queues, spec).peek()
-            oldest = min((letter.failed_at for letter in letters), default=None)
-            stats.append(
-                QueueOut(
-                    name=spec.name,
-                    visible=counts["ApproximateNumberOfMessages"],
-                    in_flight=counts["ApproximateNumberOfMessagesNotVisible"],
-                    delayed=counts["ApproximateNumberOfMessagesDelayed"],
-                    dead_letters=DeadLetterQueueOut(
-                        name=spec.dlq_name,
-                        depth=len(letters),
-                        oldest_age_seconds=(now - oldest).total_seconds() if oldest else None,
-                    ),
-                )
-            )
-    return stats
-
-
-async def _counts(queues: QueueDirectory, name: str) -> dict[str, int]:
-    response = await queues.client.get_queue_attributes(
-        QueueUrl=await queues.url(name),
-        AttributeNames=[
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ],
-    )
-    return {key: int(value) for key, value in response["Attributes"].items()}
+        depths = [await queue_depths(queues, spec) for spec in QUEUES]
+    return [
+        QueueOut(
+            name=depth.queue.name,
+            visible=depth.visible,
+            in_flight=depth.in_flight,
+            delayed=depth.delayed,
+            dead_letters=DeadLetterQueueOut(
+                name=depth.queue.dlq_name,
+                depth=depth.dead_letters,
+                oldest_age_seconds=(now - depth.oldest_dead_letter).total_seconds()
+                if depth.oldest_dead_letter
+                else None,
+            ),
+        )
+        for depth in depths
+    ]
 
 
 def visible_to(principal: Principal) -> Callable[[DeadLetter], bool]:

@@ -8,11 +8,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import MASK, add_audit_row, audit_row
 from idp_common.auth import Principal, check_run_access
-from idp_common.db import new_id
+from idp_common.db import after_commit, new_id
 from idp_common.errors import Conflict, ValidationFailed
 from idp_common.events import SubmissionCreated
 from idp_common.idempotency import request_fingerprint
@@ -29,6 +30,7 @@ from panel_svc.submissions.schemas import SubmissionIn
 from panel_svc.submissions.validation import dynamic_errors, validate_values
 
 SOURCE = "urn:idp:panel-svc"
+SUBMITTED = Counter("idp_submissions_created_total", "Submissions accepted (each runs once).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,7 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
         return new.submission
 
     async def write(self, work: UnitOfWork, group: list[NewSubmission]) -> None:
+        after_commit(work.session, lambda: SUBMITTED.inc(len(group)))
         for new in group:
             work.add(new.submission)
             add_outbox_row(work.session, messaging, new.event)
