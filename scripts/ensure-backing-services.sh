@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the real PostgreSQL (127.0.0.1:5432, trust auth, database `test`) and Redis
 # (127.0.0.1:6379) the tests use are running; on a fresh machine installs and starts them
-# from Debian's packages. The local SQS server is started by the tests themselves.
+# from Debian's packages, with Prometheus (promtool checks the alert rules; one test scrapes
+# a running platform; its Debian service is not started). The local SQS server is started by
+# the tests themselves.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -9,6 +11,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v promtool >/dev/null || missing+=(prometheus)
 if ((${#missing[@]})); then
   echo "installing ${missing[*]} (Debian packages)"
   as_root apt-get update -qq

@@ -49,7 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 ),
             ),
             JobReconciler(db, resend_after_seconds=settings.redispatch_after_seconds),
-            QueueMonitor(db, bus.queues),
+            QueueMonitor(db, bus.queues, poll_seconds=settings.queue_poll_seconds),
             LostExecutionSweeper(
                 db,
                 lost_after_seconds=settings.lost_after_seconds,

@@ -52,6 +52,9 @@ class OperationSettings(SealingServiceSettings):
         gt=0,
         description="A job no worker claimed for this long is sent again (the queue lost it).",
     )
+    queue_poll_seconds: float = Field(
+        default=15, gt=0, description="How often one replica reads the queues' depths (metrics)."
+    )
     dlq_replay_per_second: float = Field(
         default=50, gt=0, le=1000, description="Dead letters sent back to their queue per second."
     )

@@ -20,12 +20,18 @@ OLDEST_DEAD_LETTER = Gauge(
     "Age of the oldest message in a queue's DLQ (since it failed; 0 when the DLQ is empty).",
     ["queue"],
 )
-POLL_SECONDS = 15.0
 
 
 class QueueMonitor(PeriodicLoop):
-    def __init__(self, db: Database, queues: QueueDirectory, clock: Clock = SYSTEM_CLOCK) -> None:
-        super().__init__(POLL_SECONDS)
+    def __init__(
+        self,
+        db: Database,
+        queues: QueueDirectory,
+        *,
+        poll_seconds: float,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        super().__init__(poll_seconds)
         self.queues = queues
         self.clock = clock
         self.leadership = Leadership(db, "queue-monitor")
