@@ -39,7 +39,7 @@ $(LAUNCHER): $(LAUNCHER_SOURCE)
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs services scripts tests
+	$(UV) run --frozen mypy libs services clients scripts tests
 
 bench: install
 	.venv/bin/python scripts/bench.py

@@ -1,0 +1,70 @@
+"""operation-svc's API as the CLI calls it: the credential from IDP_TOKEN (a JWT) or
+IDP_API_KEY, problem+json answers turned into errors a person can read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+# Exit codes scripts can rely on.
+OK, FAILED, USAGE, UNREACHABLE = 0, 1, 2, 3
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _credentials(token: str | None, api_key: str | None) -> dict[str, str]:
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    if api_key:
+        return {"X-API-Key": api_key}
+    raise ApiError("no credential: set IDP_TOKEN (or IDP_API_KEY), or pass --token", USAGE)
+
+
+class Api:
+    def __init__(self, url: str, token: str | None, api_key: str | None) -> None:
+        self.client = httpx.Client(
+            base_url=url, headers=_credentials(token, api_key), timeout=httpx.Timeout(30)
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(f"{self.client.base_url} cannot be reached: {exc}", UNREACHABLE) from exc
+        if response.is_success:
+            return response
+        raise ApiError(_problem(response), UNREACHABLE if response.status_code >= 500 else FAILED)
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params).json()
+
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return self.request("POST", path, json=body)
+
+    def pages(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a paged listing."""
+        cursor = None
+        while True:
+            page = self.get(path, **params, limit=200, **({"cursor": cursor} if cursor else {}))
+            yield from page["items"]
+            if not (cursor := page["next_cursor"]):
+                return
+
+
+def _problem(response: httpx.Response) -> str:
+    try:
+        problem = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    fields = "; ".join(
+        f"{error.get('field')}: {error.get('message')}" for error in problem.get("errors") or []
+    )
+    return f"HTTP {response.status_code}: {problem.get('detail', '')}" + (
+        f" ({fields})" if fields else ""
+    )

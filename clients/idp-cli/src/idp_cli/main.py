@@ -1,0 +1,241 @@
+"""idp: the queues, their dead letters and live logs, from a terminal.
+
+Tables for people, ``--json`` for scripts; exit codes: 0 done, 1 refused or failed (the
+answer says why), 2 a usage error, 3 the platform cannot be reached or failed."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+from httpx_sse import connect_sse
+from rich.console import Console
+from rich.table import Table
+
+from idp_cli.api import FAILED, OK, USAGE, Api, ApiError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+dlq = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, replay, purge.")
+executions = typer.Typer(no_args_is_help=True, help="Executions: follow one's logs.")
+app.add_typer(dlq, name="dlq")
+app.add_typer(executions, name="executions")
+console = Console()
+errors = Console(stderr=True)
+
+
+class Context:
+    def __init__(self, api: Api, as_json: bool) -> None:
+        self.api = api
+        self.as_json = as_json
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Option(envvar="IDP_URL", help="operation-svc's URL.")] = (
+        "http://127.0.0.1:8002"
+    ),
+    token: Annotated[str | None, typer.Option(envvar="IDP_TOKEN", help="A JWT.")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="IDP_API_KEY", help="An API key.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON for scripts.")] = False,
+) -> None:
+    ctx.obj = Context(_checked(Api, url, token, api_key), as_json)
+
+
+def _checked(call: Any, *args: Any) -> Any:
+    try:
+        return call(*args)
+    except ApiError as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _show(ctx: typer.Context, data: Any, columns: list[str], rows: list[list[Any]]) -> None:
+    if ctx.obj.as_json:
+        console.print_json(json.dumps(data, default=str))
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    console.print(table)
+
+
+@app.command()
+def queues(ctx: typer.Context) -> None:
+    """Every queue: messages visible, in flight, delayed, and its DLQ."""
+    found = _checked(ctx.obj.api.get, "/api/v1/queues")
+    rows = [
+        [
+            queue["name"],
+            queue["visible"],
+            queue["in_flight"],
+            queue["delayed"],
+            queue["dead_letters"]["depth"],
+            queue["dead_letters"]["oldest_age_seconds"],
+        ]
+        for queue in found
+    ]
+    columns = ["queue", "visible", "in flight", "delayed", "dead letters", "oldest (s)"]
+    _show(ctx, found, columns, rows)
+
+
+def _letters(ctx: typer.Context, queue: str, **criteria: Any) -> list[dict[str, Any]]:
+    given = {key: value for key, value in criteria.items() if value is not None}
+    path = f"/api/v1/queues/{queue}/dead-letters"
+    return list(_checked(lambda: list(ctx.obj.api.pages(path, **given))))
+
+
+TypeOption = Annotated[str | None, typer.Option("--type", help="Only events of this type.")]
+
+
+@dlq.command("list")
+def list_letters(
+    ctx: typer.Context,
+    queue: str,
+    event_type: TypeOption = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Text in the failure reason.")] = None,
+) -> None:
+    """The messages of QUEUE's DLQ (peeked, left in place), oldest failure first."""
+    letters = _letters(ctx, queue, type=event_type, tenant=tenant, reason=reason)
+    rows = [
+        [
+            letter["message_id"],
+            letter["type"] or "(no event)",
+            letter["tenant"],
+            letter["failed_at"],
+            letter["receive_count"],
+            (letter["reason"] or "")[:80],
+        ]
+        for letter in letters
+    ]
+    _show(ctx, letters, ["message id", "type", "tenant", "failed at", "receives", "reason"], rows)
+
+
+@dlq.command()
+def show(ctx: typer.Context, queue: str, message_id: str) -> None:
+    """One dead letter, whole: why it failed, its event (redacted), its trace id."""
+    letter = next((m for m in _letters(ctx, queue) if m["message_id"] == message_id), None)
+    if letter is None:
+        errors.print(f"[red]no message {message_id} in {queue}-dlq[/red]")
+        raise typer.Exit(FAILED)
+    console.print_json(json.dumps(letter, default=str))
+
+
+def _selection(ids: list[str] | None, everything: bool, event_type: str | None) -> dict[str, Any]:
+    given = [bool(ids), everything, event_type is not None]
+    if sum(given) != 1:
+        errors.print("[red]give exactly one of --id (repeatable), --all or --type[/red]")
+        raise typer.Exit(USAGE)
+    if ids:
+        return {"message_ids": ids}
+    return {"all": True} if everything else {"filter": {"type": event_type}}
+
+
+def _act(ctx: typer.Context, queue: str, action: str, body: dict[str, Any]) -> None:
+    """Start a replay or delete; follow it to its end when it runs on, with its progress."""
+    path = f"/api/v1/queues/{queue}/dead-letters/{action}"
+    response = _checked(ctx.obj.api.post, path, body)
+    result = response.json()
+    while result["status"] == "running":
+        if not ctx.obj.as_json:
+            errors.print(f"{action}: {result['done']}/{result['matched']}…")
+        time.sleep(1)
+        result = _checked(ctx.obj.api.get, response.headers["location"])
+    if ctx.obj.as_json:
+        console.print_json(json.dumps(result))
+    else:
+        verb = {"dry_run": "would act on"}.get(result["status"], "done:")
+        console.print(
+            f"{action} {queue}: {verb} {result['done'] or result['matched']} of "
+            f"{result['matched']} matched ({result['status']})"
+        )
+        for message_id in result["message_ids"]:
+            console.print(f"  {message_id}")
+    if result["status"] == "failed":
+        errors.print(f"[red]{result['error']}[/red]")
+        raise typer.Exit(FAILED)
+
+
+IdsOption = Annotated[list[str] | None, typer.Option("--id", help="A message id (repeatable).")]
+AllOption = Annotated[bool, typer.Option("--all", help="Every message you may see.")]
+
+
+@dlq.command()
+def replay(
+    ctx: typer.Context,
+    queue: str,
+    ids: IdsOption = None,
+    everything: AllOption = False,
+    event_type: TypeOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count and list; move nothing.")
+    ] = False,
+) -> None:
+    """Send dead letters back to QUEUE (throttled); a message replayed twice runs once."""
+    _act(ctx, queue, "replay", _selection(ids, everything, event_type) | {"dry_run": dry_run})
+
+
+@dlq.command()
+def purge(
+    ctx: typer.Context,
+    queue: str,
+    ids: IdsOption = None,
+    everything: AllOption = False,
+    event_type: TypeOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Required: a purge cannot be undone.")] = False,
+) -> None:
+    """Delete dead letters from QUEUE's DLQ."""
+    selection = _selection(ids, everything, event_type)
+    if not yes:
+        errors.print("[red]a purge cannot be undone: add --yes[/red]")
+        raise typer.Exit(USAGE)
+    _act(ctx, queue, "delete", selection | {"confirm": True})
+
+
+@executions.command()
+def watch(ctx: typer.Context, execution_id: str) -> None:
+    """Follow an execution's logs live until it ends (resuming after a dropped connection);
+    exits 0 when it succeeded, 1 otherwise."""
+    last_seen = -1
+    while True:
+        try:
+            ended = _follow(ctx.obj.api, execution_id, last_seen)
+        except _Dropped as dropped:
+            last_seen = dropped.last_seen
+            continue
+        if not ctx.obj.as_json:
+            console.print(f"[bold]{ended['status']}[/bold] (exit code {ended['exit_code']})")
+        raise typer.Exit(OK if ended["status"] == "succeeded" else FAILED)
+
+
+class _Dropped(Exception):
+    def __init__(self, last_seen: int) -> None:
+        self.last_seen = last_seen
+
+
+def _follow(api: Api, execution_id: str, after: int) -> dict[str, Any]:
+    path = f"/api/v1/executions/{execution_id}/logs/stream"
+    last_seen = after
+    try:
+        with connect_sse(
+            api.client, "GET", path, headers={"Last-Event-ID": str(after)}, timeout=None
+        ) as source:
+            if not source.response.is_success:
+                _checked(api.request, "GET", f"/api/v1/executions/{execution_id}")
+            for event in source.iter_sse():
+                if event.event == "end":
+                    ended: dict[str, Any] = event.json()
+                    return ended
+                if event.event == "log":
+                    line = event.json()
+                    last_seen = line["seq"]
+                    console.print(line["message"], markup=False, highlight=False)
+    except Exception as exc:
+        if isinstance(exc, typer.Exit):
+            raise
+        errors.print(f"stream dropped ({exc}); resuming after line {last_seen}")
+        time.sleep(1)
+    raise _Dropped(last_seen)

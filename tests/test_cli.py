@@ -1,0 +1,104 @@
+"""The operators' command line against a running platform: queues, dead letters listed,
+shown, replayed as a dry run, a purge refused without --yes, live logs followed; JSON
+output parsed, exit codes checked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idp_common.messaging.topology import PANEL_SUBMISSIONS
+from idp_common.runtime import open_messaging
+from tests.factories import ADMIN, template
+from tests.harness import LocalSQSServer, Platform, eventually, running_platform, token
+
+IDP = Path(sys.executable).parent / "idp"
+
+
+@pytest.fixture
+async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    async with running_platform(
+        "sqlite", tmp_path, sqs_server, allowed_executables=["echo"]
+    ) as running:
+        yield running
+
+
+PLATFORM_OPERATOR = token(tenant="ops", roles=("platform-operator",))
+
+
+async def idp(
+    platform: Platform, *args: str, as_token: str = PLATFORM_OPERATOR
+) -> tuple[int, str, str]:
+    """Run ``idp`` as an operator would (the platform runs in this test's event loop)."""
+    environment = os.environ | {
+        "IDP_URL": str(platform.operation.base_url).rstrip("/"),
+        "IDP_TOKEN": as_token,
+        "COLUMNS": "200",
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(IDP),
+        *args,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_an_operator_finds_and_handles_dead_letters_from_the_command_line(
+    platform: Platform,
+) -> None:
+    async with open_messaging(platform.sqs) as bus:
+        await bus.queues.client.send_message(
+            QueueUrl=await bus.queues.url(PANEL_SUBMISSIONS.name), MessageBody="{poison"
+        )
+
+    async def listed() -> list[dict[str, Any]]:
+        code, out, _ = await idp(platform, "--json", "dlq", "list", PANEL_SUBMISSIONS.name)
+        assert code == 0
+        letters: list[dict[str, Any]] = json.loads(out)
+        return letters
+
+    [letter] = await eventually(listed, timeout=20)
+    assert letter["reason"].startswith("invalid event")
+    code, out, _ = await idp(platform, "dlq", "show", PANEL_SUBMISSIONS.name, letter["message_id"])
+    assert (code, json.loads(out)["body"]) == (0, "{poison")
+    code, out, _ = await idp(
+        platform, "--json", "dlq", "replay", PANEL_SUBMISSIONS.name, "--all", "--dry-run"
+    )
+    assert (code, json.loads(out)["matched"], json.loads(out)["status"]) == (0, 1, "dry_run")
+    code, _, err = await idp(platform, "dlq", "purge", PANEL_SUBMISSIONS.name, "--all")
+    assert code == 2
+    assert "--yes" in err
+    code, _, err = await idp(platform, "dlq", "replay", PANEL_SUBMISSIONS.name)
+    assert code == 2  # no selector
+    code, out, _ = await idp(platform, "--json", "queues")
+    queues = {queue["name"]: queue for queue in json.loads(out)}
+    assert (code, queues[PANEL_SUBMISSIONS.name]["dead_letters"]["depth"]) == (0, 1)
+    code, out, _ = await idp(platform, "queues")
+    assert PANEL_SUBMISSIONS.name in out
+    code, _, err = await idp(platform, "dlq", "list", "no-such-queue")
+    assert code == 1
+    assert "404" in err
+
+
+async def test_watch_follows_an_executions_logs_to_its_end(platform: Platform) -> None:
+    await template(platform, "hello", "echo hello from the worker", [])
+    started = await platform.operation.post(
+        "/api/v1/executions", json={"template": "hello"}, headers=ADMIN
+    )
+    code, out, _ = await idp(
+        platform, "executions", "watch", started.json()["id"], as_token=token()
+    )
+    assert code == 0
+    assert "hello from the worker" in out
+    assert "succeeded" in out
