@@ -361,3 +361,36 @@ async def test_a_broker_that_is_down_is_a_503_naming_it(tmp_path: Path) -> None:
                 assert "message broker" in response.json()["detail"]
     finally:
         server.stop()
+
+
+async def test_a_long_replay_answers_at_once_and_reports_its_progress(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """Thousands would take minutes: the request answers 202 within seconds, and the
+    action is followed to its end (here 40 messages at 5 a second)."""
+    async with running_platform(
+        "sqlite",
+        tmp_path,
+        sqs_server,
+        with_worker=False,
+        operation={"dlq_replay_per_second": 5},
+    ) as platform:
+        bodies = [encode_event(submission_event()) for _ in range(40)]
+        await send(platform, PANEL_SUBMISSIONS.dlq_name, *bodies)
+        started = await platform.operation.post(
+            f"{DEAD_LETTERS}/replay", json={"all": True}, headers=ADMIN
+        )
+        assert started.status_code == 202, started.text
+        assert 0 < started.json()["done"] < 40
+        assert started.json()["matched"] == 40
+        location = started.headers["location"]
+        progress = []
+
+        async def finished() -> bool:
+            followed = (await platform.operation.get(location, headers=ADMIN)).json()
+            progress.append(followed["done"])
+            return bool(followed["status"] == "completed")
+
+        await eventually(finished, timeout=20, interval=0.5)
+        assert progress[-1] == 40
+        assert progress == sorted(progress)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -95,9 +96,18 @@ _ATTEMPT = (
         ),
     )
 )
-_OF_TENANTS = select(Submission.id, Submission.tenant).where(
+_STATES = select(Submission.id, Submission.tenant, Submission.status, Submission.attempt).where(
     Submission.id.in_(bindparam("ids", expanding=True))
 )
+
+
+@dataclass(slots=True)
+class SubmissionState:
+    """Whose a submission is and what it shows, as a group of updates starts."""
+
+    tenant: str
+    status: str
+    attempt: int
 
 
 class SubmissionMirror(CrossTenantRepository[AsyncSession]):
@@ -105,9 +115,9 @@ class SubmissionMirror(CrossTenantRepository[AsyncSession]):
     id: a group of updates spans tenants (the consumer compares each update's tenant with
     its submission's)."""
 
-    async def tenants_of(self, submission_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-        found = await self.connection.execute(_OF_TENANTS, {"ids": submission_ids})
-        return dict(found.tuples().all())
+    async def states_of(self, submission_ids: list[uuid.UUID]) -> dict[uuid.UUID, SubmissionState]:
+        found = await self.connection.execute(_STATES, {"ids": submission_ids})
+        return {row.id: SubmissionState(row.tenant, row.status, row.attempt) for row in found}
 
     def mirror_at_commit(self, update_row: dict[str, Any]) -> None:
         """Record an attempt's status (``to_*`` values of ``of_submission``) at commit: its

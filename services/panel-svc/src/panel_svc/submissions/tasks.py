@@ -6,13 +6,18 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from idp_common.db import utcnow
-from idp_common.events import SubmissionUpdated
+from prometheus_client import Counter
+
+from idp_common.db import after_commit, utcnow
+from idp_common.events import TERMINAL_STATUSES, SubmissionUpdated
 from idp_common.messaging.envelope import Event
 from idp_common.unit_of_work import UnitOfWork
-from panel_svc.submissions.repository import SubmissionMirror
+from panel_svc.submissions.repository import SubmissionMirror, SubmissionState
 
 logger = logging.getLogger(__name__)
+ENDED = Counter(
+    "idp_submissions_ended_total", "Submission attempts that ended, by final status.", ["status"]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +25,16 @@ class _Updates:
     """A group's updates with the tenants of the submissions they are about."""
 
     updates: dict[str, SubmissionUpdated]  # by event id
-    tenants: dict[uuid.UUID, str]
+    states: dict[uuid.UUID, SubmissionState]
+
+
+def _ends(state: SubmissionState, update: SubmissionUpdated) -> bool:
+    """Whether ``update`` ends the attempt the submission shows (or a newer one)."""
+    if update.status not in TERMINAL_STATUSES:
+        return False
+    return update.attempt > state.attempt or (
+        update.attempt == state.attempt and state.status not in TERMINAL_STATUSES
+    )
 
 
 class ExecutionUpdates:
@@ -31,13 +45,17 @@ class ExecutionUpdates:
     async def prefetch(self, work: UnitOfWork, events: list[Event]) -> _Updates:
         updates = {event.id: SubmissionUpdated.from_event(event) for event in events}
         ids = [update.submission_id for update in updates.values()]
-        return _Updates(updates, await SubmissionMirror(work.session).tenants_of(ids))
+        return _Updates(updates, await SubmissionMirror(work.session).states_of(ids))
 
     async def handle(self, work: UnitOfWork, event: Event, found: _Updates) -> None:
         mirrored = found.updates[event.id]
-        if found.tenants.get(mirrored.submission_id) != event.tenant:
+        state = found.states.get(mirrored.submission_id)
+        if state is None or state.tenant != event.tenant:
             logger.warning("update of an unknown submission %s ignored", mirrored.submission_id)
             return
+        if _ends(state, mirrored):
+            state.status, state.attempt = mirrored.status, mirrored.attempt
+            after_commit(work.session, ENDED.labels(mirrored.status).inc)
         SubmissionMirror(work.session).mirror_at_commit(
             {
                 "of_submission": mirrored.submission_id,
