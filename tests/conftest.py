@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.harness import LocalSQSServer
+from tests.harness import LocalSQSServer, Platform, running_platform
 
 _SPANS = InMemorySpanExporter()
 
@@ -49,3 +49,12 @@ def sqs_server() -> Iterator[LocalSQSServer]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture
+async def echo_platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    """The platform with a worker allowed to run ``echo`` only."""
+    async with running_platform(
+        "sqlite", tmp_path, sqs_server, allowed_executables=["echo"]
+    ) as running:
+        yield running

@@ -62,3 +62,22 @@ async def panel_for(
     )
     assert response.status_code == 201, response.text
     return dict(response.json())
+
+
+async def submitted_hello(platform: Platform) -> dict[str, Any]:
+    """A submission of a panel running ``echo hello`` (the template and panel made first)."""
+    hello = await template(platform, "hello", "echo hello", [])
+    panel = await panel_for(platform, hello)
+    response = await platform.panel.post(
+        f"/api/v1/panels/{panel['id']}/submissions", json={"data": {}}, headers=ADMIN
+    )
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+async def poison(platform: Platform, queue: str, body: str = "poison") -> None:
+    """A message no consumer can read, sent straight to ``queue``."""
+    from idp_common.runtime import open_messaging
+
+    async with open_messaging(platform.sqs) as bus:
+        await bus.queues.client.send_message(QueueUrl=await bus.queues.url(queue), MessageBody=body)

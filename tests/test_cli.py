@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,14 @@ import pytest
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
 from idp_common.runtime import open_messaging
 from tests.factories import ADMIN, template
-from tests.harness import LocalSQSServer, Platform, eventually, running_platform, token
+from tests.harness import Platform, eventually, token
 
 IDP = Path(sys.executable).parent / "idp"
 
 
 @pytest.fixture
-async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
-    async with running_platform(
-        "sqlite", tmp_path, sqs_server, allowed_executables=["echo"]
-    ) as running:
-        yield running
+def platform(echo_platform: Platform) -> Platform:
+    return echo_platform
 
 
 PLATFORM_OPERATOR = token(tenant="ops", roles=("platform-operator",))

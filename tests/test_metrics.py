@@ -3,25 +3,18 @@ their durations and waits, submissions, the queues' depths and dead letters."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
-from idp_common.runtime import open_messaging
-from tests.factories import ADMIN, panel_for, template
-from tests.harness import LocalSQSServer, Platform, eventually, running_platform
+from tests.factories import poison, submitted_hello
+from tests.harness import Platform, eventually
 
 
 @pytest.fixture
-async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
-    async with running_platform(
-        "sqlite", tmp_path, sqs_server, allowed_executables=["echo"]
-    ) as running:
-        yield running
+def platform(echo_platform: Platform) -> Platform:
+    return echo_platform
 
 
 async def samples(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -42,15 +35,8 @@ def value(
 async def test_execution_submission_and_queue_metrics_move(platform: Platform) -> None:
     before_operation = await samples(platform.operation)
     before_panel = await samples(platform.panel)
-    hello = await template(platform, "hello", "echo hello", [])
-    panel = await panel_for(platform, hello)
-    await platform.panel.post(
-        f"/api/v1/panels/{panel['id']}/submissions", json={"data": {}}, headers=ADMIN
-    )
-    async with open_messaging(platform.sqs) as bus:
-        await bus.queues.client.send_message(
-            QueueUrl=await bus.queues.url(PANEL_SUBMISSIONS.name), MessageBody="poison"
-        )
+    await submitted_hello(platform)
+    await poison(platform, PANEL_SUBMISSIONS.name)
 
     async def moved() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
         found = await samples(platform.operation)

@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
-from idp_common.runtime import open_messaging
-from tests.factories import ADMIN, panel_for, template
+from tests.factories import poison, submitted_hello
 from tests.harness import (
     LocalSQSServer,
     Platform,
@@ -94,15 +93,8 @@ async def test_prometheus_sees_executions_and_dead_letters_move(
         return len(up) == 4
 
     await eventually(every_service_up, timeout=30)
-    hello = await template(platform, "hello", "echo hello", [])
-    panel = await panel_for(platform, hello)
-    await platform.panel.post(
-        f"/api/v1/panels/{panel['id']}/submissions", json={"data": {}}, headers=ADMIN
-    )
-    async with open_messaging(platform.sqs) as bus:
-        await bus.queues.client.send_message(
-            QueueUrl=await bus.queues.url(PANEL_SUBMISSIONS.name), MessageBody="poison"
-        )
+    await submitted_hello(platform)
+    await poison(platform, PANEL_SUBMISSIONS.name)
 
     async def ran() -> list[dict[str, Any]]:
         return query(

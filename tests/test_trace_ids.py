@@ -3,22 +3,17 @@ submission and the execution it caused carry the same one."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.factories import ADMIN, panel_for, template
-from tests.harness import LocalSQSServer, Platform, eventually, running_platform
+from tests.harness import Platform, eventually
 
 
 @pytest.fixture
-async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
-    async with running_platform(
-        "sqlite", tmp_path, sqs_server, allowed_executables=["echo"]
-    ) as running:
-        yield running
+def platform(echo_platform: Platform) -> Platform:
+    return echo_platform
 
 
 async def test_a_submission_and_its_execution_share_the_trace_the_response_named(
