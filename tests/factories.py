@@ -64,9 +64,10 @@ async def panel_for(
     return dict(response.json())
 
 
-async def submitted_hello(platform: Platform) -> dict[str, Any]:
-    """A submission of a panel running ``echo hello`` (the template and panel made first)."""
-    hello = await template(platform, "hello", "echo hello", [])
+async def submitted_hello(platform: Platform, slug: str = "hello") -> dict[str, Any]:
+    """A submission of a panel running ``echo hello`` (the template and panel ``slug`` made
+    first)."""
+    hello = await template(platform, slug, "echo hello", [])
     panel = await panel_for(platform, hello)
     response = await platform.panel.post(
         f"/api/v1/panels/{panel['id']}/submissions", json={"data": {}}, headers=ADMIN

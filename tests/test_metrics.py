@@ -17,7 +17,10 @@ def platform(echo_platform: Platform) -> Platform:
     return echo_platform
 
 
-async def samples(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def samples(client: httpx.AsyncClient) -> Samples:
     text = (await client.get("/metrics")).text
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
@@ -26,38 +29,30 @@ async def samples(client: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[
     }
 
 
-def value(
-    found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
+def value(found: Samples, name: str, **labels: str) -> float:
     return found.get((name, frozenset(labels.items())), 0.0)
 
 
 async def test_execution_submission_and_queue_metrics_move(platform: Platform) -> None:
-    before_operation = await samples(platform.operation)
-    before_panel = await samples(platform.panel)
-    await submitted_hello(platform)
+    """The services of a test run share one registry: what moved is measured by difference."""
+    before = await samples(platform.operation)
+    await submitted_hello(platform, slug="measured")
     await poison(platform, PANEL_SUBMISSIONS.name)
 
-    async def moved() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
-        found = await samples(platform.operation)
-        ended = value(found, "idp_executions_ended_total", template="hello", status="succeeded")
-        return found if ended == 1 else None
+    def moved(found: Samples, name: str, **labels: str) -> float:
+        return value(found, name, **labels) - value(before, name, **labels)
 
-    after = await eventually(moved)
-    assert value(after, "idp_execution_duration_seconds_count", template="hello") == 1
-    assert value(after, "idp_execution_queue_to_start_seconds_count", template="hello") == 1
-    poisoned = value(after, "idp_messages_dead_lettered_total", queue=PANEL_SUBMISSIONS.name)
-    assert (
-        poisoned
-        - value(before_operation, "idp_messages_dead_lettered_total", queue=PANEL_SUBMISSIONS.name)
-        == 1
-    )
-    panel_after = await samples(platform.panel)
-    assert (
-        value(panel_after, "idp_submissions_created_total")
-        - value(before_panel, "idp_submissions_created_total")
-        == 1
-    )
+    async def counted() -> Samples | None:
+        found = await samples(platform.operation)
+        ended = moved(found, "idp_executions_ended_total", template="measured", status="succeeded")
+        dead = moved(found, "idp_messages_dead_lettered_total", queue=PANEL_SUBMISSIONS.name)
+        submitted = moved(found, "idp_submissions_ended_total", status="succeeded")
+        return found if (ended, dead, submitted) == (1, 1, 1) else None
+
+    after = await eventually(counted)
+    assert moved(after, "idp_execution_duration_seconds_count", template="measured") == 1
+    assert moved(after, "idp_execution_queue_to_start_seconds_count", template="measured") == 1
+    assert moved(after, "idp_submissions_created_total") == 1
     # The queue monitor polled at start; its gauges name every queue.
     assert (
         "idp_queue_messages",

@@ -93,12 +93,12 @@ async def test_prometheus_sees_executions_and_dead_letters_move(
         return len(up) == 4
 
     await eventually(every_service_up, timeout=30)
-    await submitted_hello(platform)
+    await submitted_hello(platform, slug="scraped")
     await poison(platform, PANEL_SUBMISSIONS.name)
 
     async def ran() -> list[dict[str, Any]]:
         return query(
-            prometheus, 'idp_executions_ended_total{template="hello", status="succeeded"} == 1'
+            prometheus, 'idp_executions_ended_total{template="scraped", status="succeeded"} == 1'
         )
 
     async def dead_lettered() -> list[dict[str, Any]]:
@@ -107,5 +107,5 @@ async def test_prometheus_sees_executions_and_dead_letters_move(
     # The test runs the services in one process (one registry): each job exports them all.
     assert await eventually(ran, timeout=30)
     assert await eventually(dead_lettered, timeout=30)
-    assert query(prometheus, "idp_submissions_created_total == 1")
+    assert query(prometheus, 'idp_execution_duration_seconds_count{template="scraped"} == 1')
     assert query(prometheus, 'idp_worker_jobs_total{outcome="claimed"} >= 1')
