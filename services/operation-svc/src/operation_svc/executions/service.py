@@ -74,7 +74,7 @@ async def retry(session: AsyncSession, principal: Principal, execution_id: uuid.
     original = await executions.get_or_404(execution_id)
     # Retries of one execution sent at once wait here for each other (SQLite's writes take
     # turns anyway), so the later ones see the first one's retry.
-    await session.refresh(original, with_for_update=True)
+    await executions.lock(original)
     if original.status not in TERMINAL_STATUSES or original.template_id is None:
         raise Conflict(f"Execution {execution_id} is {original.status}; it cannot be retried.")
     if (retried := await executions.retried_as(original)) is not None:
