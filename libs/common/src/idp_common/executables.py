@@ -16,8 +16,10 @@ import posixpath
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from idp_common.launchers import UNPARSED_LAUNCHERS, program_name
+from idp_common.settings import variable_name
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}$")
 
@@ -105,3 +107,15 @@ class ExecutableAllowlist:
             f"{program!r} is allowlisted but not found on this worker "
             f"({self.path_setting}: {self.search_path})",
         )
+
+
+def configured_allowlist(settings: Any, path_field: str) -> ExecutableAllowlist:
+    """The allowlist a service's settings (a ``BaseSettings``) configure:
+    ``allowed_executables`` and the PATH in ``path_field``, each named by its variable in the
+    allowlist's errors."""
+    return ExecutableAllowlist(
+        tuple(settings.allowed_executables),
+        getattr(settings, path_field),
+        setting=variable_name(type(settings), ("allowed_executables",)),
+        path_setting=variable_name(type(settings), (path_field,)),
+    )

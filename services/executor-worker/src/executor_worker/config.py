@@ -5,7 +5,7 @@ from nacl.public import PrivateKey
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from idp_common.executables import ExecutableAllowlist
+from idp_common.executables import ExecutableAllowlist, configured_allowlist
 from idp_common.sealing import load_private_key
 from idp_common.secret_values import SecretStoreSettings
 from idp_common.settings import (
@@ -15,7 +15,6 @@ from idp_common.settings import (
     ListSetting,
     ServiceSettings,
     check_sealing_key,
-    variable_name,
 )
 
 
@@ -106,12 +105,7 @@ class WorkerSettings(ServiceSettings):
 
     @cached_property
     def executables(self) -> ExecutableAllowlist:
-        return ExecutableAllowlist(
-            tuple(self.allowed_executables),
-            self.path,
-            setting=variable_name(type(self), ("allowed_executables",)),
-            path_setting=variable_name(type(self), ("path",)),
-        )
+        return configured_allowlist(self, "path")
 
     @model_validator(mode="after")
     def _sealing_key_outside_development(self) -> Self:

@@ -4,14 +4,13 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from idp_common.executables import ExecutableAllowlist
+from idp_common.executables import ExecutableAllowlist, configured_allowlist
 from idp_common.secret_values import SecretStoreSettings
 from idp_common.settings import (
     DEFAULT_ALLOWED_EXECUTABLES,
     DEFAULT_EXECUTABLE_PATH,
     ListSetting,
     SealingServiceSettings,
-    variable_name,
 )
 
 
@@ -67,9 +66,4 @@ class OperationSettings(SealingServiceSettings):
 
     @cached_property
     def executables(self) -> ExecutableAllowlist:
-        return ExecutableAllowlist(
-            tuple(self.allowed_executables),
-            self.executable_path,
-            setting=variable_name(type(self), ("allowed_executables",)),
-            path_setting=variable_name(type(self), ("executable_path",)),
-        )
+        return configured_allowlist(self, "executable_path")
