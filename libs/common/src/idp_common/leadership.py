@@ -47,6 +47,14 @@ class Leadership:
         return bool(locked)
 
     async def release(self) -> None:
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            await connection.close()
+        """Let another replica lead. The lock belongs to the database session, which the
+        pool would keep: it is unlocked, or the connection thrown away."""
+        if self._connection is None:
+            return
+        connection, self._connection = self._connection, None
+        try:
+            await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+            await connection.commit()
+        except Exception:
+            await connection.invalidate()
+        await connection.close()
