@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.harness import LocalSQSServer
+from tests.harness import SCHEMAS, LocalSQSServer
 
 _SPANS = InMemorySpanExporter()
 
@@ -36,6 +36,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def spans() -> InMemorySpanExporter:
     _SPANS.clear()
     return _SPANS
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def migrated_schemas() -> AsyncIterator[None]:
+    yield
+    await SCHEMAS.drop()
 
 
 @pytest.fixture(scope="session")

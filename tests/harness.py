@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -100,22 +102,92 @@ def sqs_settings(server: LocalSQSServer, prefix: str | None = None) -> SQSSettin
     )
 
 
-@asynccontextmanager
-async def fresh_database(backend: str, tmp_path: Path, name: str) -> AsyncIterator[str]:
-    """An empty database of its own: a new PostgreSQL database or a new SQLite file."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
-        return
-    base = make_url(POSTGRES_URL)
-    database = f"idp_{name}_{uuid.uuid4().hex[:10]}"
-    dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(dsn)
+async def _postgres(statement: str) -> None:
+    dsn = make_url(POSTGRES_URL).set(drivername="postgresql")
+    admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
     try:
-        await admin.execute(f'CREATE DATABASE "{database}"')
-        yield base.set(database=database).render_as_string(hide_password=False)
+        await admin.execute(statement)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await admin.close()
+
+
+def _postgres_url(database: str) -> str:
+    return make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def fresh_database(
+    backend: str, tmp_path: Path, name: str, template: str | None = None
+) -> AsyncIterator[str]:
+    """A database of its own: a new PostgreSQL database or a new SQLite file, empty or a copy
+    of ``template`` (a database's name, a SQLite file's path)."""
+    if backend == "sqlite":
+        path = tmp_path / f"{name}.db"
+        if template is not None and not path.exists():  # else reopened, as after a restart
+            shutil.copyfile(template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    database = f"idp_{name}_{uuid.uuid4().hex[:10]}"
+    copied = f' TEMPLATE "{template}"' if template is not None else ""
+    await _postgres(f'CREATE DATABASE "{database}"{copied}')
+    try:
+        yield _postgres_url(database)
+    finally:
+        await _postgres(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+async def migrate(url: str, service: str) -> None:
+    await asyncio.to_thread(upgrade_to_head, url, MIGRATIONS[service])
+
+
+class MigratedSchemas:
+    """Each service's schema, migrated once per backend in a session: the databases the tests
+    ask for are copies of it (a file copy, ``CREATE DATABASE ... TEMPLATE``), not migrations."""
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[str, str], str] = {}
+        self._lock = asyncio.Lock()
+        self._folder: Path | None = None
+
+    async def template(self, backend: str, service: str) -> str:
+        async with self._lock:
+            if (backend, service) not in self._templates:
+                self._templates[backend, service] = await self._migrate(backend, service)
+            return self._templates[backend, service]
+
+    async def _migrate(self, backend: str, service: str) -> str:
+        if backend == "sqlite":
+            self._folder = self._folder or Path(tempfile.mkdtemp(prefix="idp-schemas-"))
+            path = self._folder / f"{service}.db"
+            await migrate(f"sqlite+aiosqlite:///{path}", service)
+            return str(path)
+        database = f"idp_schema_{service}_{uuid.uuid4().hex[:10]}"
+        await _postgres(f'CREATE DATABASE "{database}"')
+        await migrate(_postgres_url(database), service)
+        return database
+
+    async def drop(self) -> None:
+        """Removes the templates: the session is over."""
+        for (backend, _), template in self._templates.items():
+            if backend != "sqlite":
+                await _postgres(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+        self._templates.clear()
+        if self._folder is not None:
+            shutil.rmtree(self._folder)
+            self._folder = None
+
+
+SCHEMAS = MigratedSchemas()
+
+
+@asynccontextmanager
+async def migrated_copy(
+    backend: str, tmp_path: Path, service: str, name: str | None = None
+) -> AsyncIterator[str]:
+    """A database of its own with ``service``'s schema at head; its URL."""
+    template = await SCHEMAS.template(backend, service)
+    async with fresh_database(backend, tmp_path, name or service, template) as url:
+        yield url
 
 
 def token(
@@ -195,15 +267,10 @@ class Platform:
     datasource: httpx.AsyncClient | None = None
 
 
-async def migrate(url: str, service: str) -> None:
-    await asyncio.to_thread(upgrade_to_head, url, MIGRATIONS[service])
-
-
 @asynccontextmanager
 async def migrated_database(backend: str, tmp_path: Path, service: str) -> AsyncIterator[Database]:
     """A fresh database with ``service``'s schema, disposed of on exit."""
-    async with fresh_database(backend, tmp_path, service) as url:
-        await migrate(url, service)
+    async with migrated_copy(backend, tmp_path, service) as url:
         db = Database(url)
         try:
             yield db
@@ -257,9 +324,8 @@ async def running_platform(
         urls = {}
         for service in ("panel", "operation", "datasource")[: 3 if with_datasource else 2]:
             urls[service] = await stack.enter_async_context(
-                fresh_database(backend, tmp_path, service)
+                migrated_copy(backend, tmp_path, service)
             )
-            await migrate(urls[service], service)
         operation_app = await stack.enter_async_context(
             ServedApp(
                 create_operation(

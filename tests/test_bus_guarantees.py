@@ -32,8 +32,7 @@ from tests.harness import (
     LocalSQSServer,
     eventually,
     free_port,
-    fresh_database,
-    migrate,
+    migrated_copy,
     sqs_settings,
     write_queues_file,
 )
@@ -51,10 +50,9 @@ async def database_and_bus(
 ) -> AsyncIterator[tuple[Database, Messaging]]:
     """operation-svc's migrated database, and a bus on ``settings``."""
     async with (
-        fresh_database(backend, tmp_path, "operation") as url,
+        migrated_copy(backend, tmp_path, "operation") as url,
         open_messaging(settings) as bus,
     ):
-        await migrate(url, "operation")
         db = database(url)
         try:
             yield db, bus

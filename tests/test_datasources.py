@@ -30,8 +30,7 @@ from tests.harness import (
     REDIS_URL,
     ServedApp,
     auth_headers,
-    fresh_database,
-    migrate,
+    migrated_copy,
 )
 
 ADMIN = auth_headers(roles=("admin",))
@@ -79,8 +78,9 @@ async def datasource_api(
     tmp_path: Path, *, cache: str = "memory", allowed_hosts: tuple[str, ...] = ("127.0.0.1",)
 ) -> AsyncIterator[httpx.AsyncClient]:
     prefix = f"idp-test:{uuid.uuid4().hex}:"
-    async with fresh_database("sqlite", tmp_path, f"datasource-{uuid.uuid4().hex[:6]}") as url:
-        await migrate(url, "datasource")
+    async with migrated_copy(
+        "sqlite", tmp_path, "datasource", f"datasource-{uuid.uuid4().hex[:6]}"
+    ) as url:
         settings = DatasourceSettings(
             environment="test",
             database_url=url,
