@@ -166,13 +166,13 @@ async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_ba
             async with db.transaction() as session:
                 pending = await session.scalar(select(func.count()).select_from(messaging.outbox))
             assert pending == 1
-            broker.start()
+            await asyncio.to_thread(broker.start)
             try:
                 received = await eventually(lambda: drain(bus, QUEUE.name), timeout=15)
                 await asyncio.sleep(1.5)  # long enough for a duplicate to show up
                 received += await drain(bus, QUEUE.name)
             finally:
-                broker.stop()
+                await asyncio.to_thread(broker.stop)
         assert [json.loads(m["Body"])["id"] for m in received] == [sent.id]
         async with db.transaction() as session:
             assert await session.scalar(select(func.count()).select_from(messaging.outbox)) == 0
