@@ -257,6 +257,15 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+async def wait_until(condition: Callable[[], object], timeout: float = 15.0) -> None:
+    """Poll a plain (not awaitable) ``condition`` until it holds."""
+
+    async def probe() -> bool:
+        return bool(condition())
+
+    await eventually(probe, timeout=timeout)
+
+
 @dataclass
 class Platform:
     panel: httpx.AsyncClient

@@ -34,6 +34,7 @@ from tests.harness import (
     free_port,
     migrated_copy,
     sqs_settings,
+    wait_until,
     write_queues_file,
 )
 
@@ -147,7 +148,7 @@ async def test_large_outbox_events_leave_in_batches_the_broker_accepts(
 
 
 async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_back(
-    backend: str, tmp_path: Path
+    backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = sqs_settings(LocalSQSServer(port=free_port()))
     broker = LocalSQSServer(
@@ -162,7 +163,7 @@ async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_ba
         async with Supervisor([relay]).running():
             async with db.transaction() as session:
                 add_event(session, messaging, QUEUE, sent)
-            await asyncio.sleep(1.0)  # the relay tries, fails and backs off
+            await wait_until(lambda: "OutboxRelay failed" in caplog.text)  # and backs off
             async with db.transaction() as session:
                 pending = await session.scalar(select(func.count()).select_from(messaging.outbox))
             assert pending == 1

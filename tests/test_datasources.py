@@ -31,6 +31,7 @@ from tests.harness import (
     ServedApp,
     auth_headers,
     migrated_copy,
+    wait_until,
 )
 
 ADMIN = auth_headers(roles=("admin",))
@@ -43,6 +44,7 @@ class Upstream:
         self.calls: Counter[str] = Counter()
         self.down = False
         self.delay = 0.0
+        self.waiting = 0  # requests held by ``delay`` now
         self.authorization: list[str | None] = []
         self.app = Starlette(
             routes=[
@@ -55,7 +57,11 @@ class Upstream:
     async def regions(self, request: Request) -> Response:
         self.calls["regions"] += 1
         self.authorization.append(request.headers.get("authorization"))
-        await asyncio.sleep(self.delay)
+        self.waiting += 1
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.waiting -= 1
         if self.down:
             return Response("boom", status_code=500)
         return JSONResponse(
@@ -451,7 +457,7 @@ async def test_a_slow_upstream_holds_up_no_other_source(
     )
     fake.delay = 2.0
     waiting = asyncio.create_task(resolve(api, slow))
-    await asyncio.sleep(0.3)  # waiting on the upstream now
+    await wait_until(lambda: fake.waiting)  # waiting on the upstream now
     started = time.monotonic()
     assert (await resolve(api, quick)).status_code == 200
     assert time.monotonic() - started < 1.0
