@@ -52,6 +52,17 @@ def sqs_server() -> Iterator[LocalSQSServer]:
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module")
+def module_tmp_path(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A folder for what a module's tests share (a platform started once for them all)."""
+    return tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+
+
+# Module-scoped, so a module's platform may be shared by its tests of one backend.
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

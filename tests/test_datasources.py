@@ -117,8 +117,21 @@ async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
         yield fake, served.url
 
 
+@pytest.fixture(scope="module", params=["memory", "redis"])
+async def api(
+    request: pytest.FixtureRequest, module_tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """One datasource-svc per cache, shared by the module's tests: each makes its own sources
+    (their options are cached by source) and its own upstream."""
+    async with datasource_api(module_tmp_path, cache=request.param) as client:
+        yield client
+
+
 @pytest.fixture(params=["memory", "redis"])
-async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def own_api(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A datasource-svc of the test's own, whose database in ``tmp_path`` it reads."""
     async with datasource_api(tmp_path, cache=request.param) as client:
         yield client
 
@@ -334,21 +347,21 @@ async def test_names_resolving_inside_and_redirects_inside_are_refused_when_call
 
 
 async def test_a_patch_changes_the_mapping_and_the_next_resolve_follows_it(
-    api: httpx.AsyncClient,
+    own_api: httpx.AsyncClient,
     upstream: tuple[Upstream, str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake, url = upstream
     monkeypatch.setenv("IDP_SECRET_ACME__UPSTREAM_TOKEN", "s3cr3t-token-value")
-    source_id = await source(api, **regions(url))
-    await resolve(api, source_id)
-    assert (await resolve(api, source_id)).json()["cached"] is True
+    source_id = await source(own_api, **regions(url))
+    await resolve(own_api, source_id)
+    assert (await resolve(own_api, source_id)).json()["cached"] is True
     auth = {
         "type": "bearer",
         "secret": {"provider": "env", "key": "IDP_SECRET_ACME__UPSTREAM_TOKEN"},
     }
-    patched = await api.patch(
+    patched = await own_api.patch(
         f"/api/v1/datasources/{source_id}",
         json={"value_expr": "name", "label_expr": "id", "auth_config": auth},
         headers=ADMIN,
@@ -357,7 +370,7 @@ async def test_a_patch_changes_the_mapping_and_the_next_resolve_follows_it(
     assert patched.json()["value_expr"] == "name"
     assert patched.json()["endpoint_url"] == f"{url}/regions"  # omitted: kept
 
-    after = (await resolve(api, source_id)).json()
+    after = (await resolve(own_api, source_id)).json()
     assert after["cached"] is False
     assert after["options"] == [
         {"value": "Europe", "label": "eu"},

@@ -95,21 +95,20 @@ class Workers:
 
 @pytest.fixture(scope="module")
 async def platform(
-    tmp_path_factory: pytest.TempPathFactory, sqs_server: LocalSQSServer
+    module_tmp_path: Path, sqs_server: LocalSQSServer
 ) -> AsyncIterator[tuple[Platform, Workers]]:
-    tmp = tmp_path_factory.mktemp("worker-process")
     async with AsyncExitStack() as stack:
         running = await stack.enter_async_context(
             running_platform(
                 "sqlite",
-                tmp,
+                module_tmp_path,
                 sqs_server,
                 allowed_executables=ALLOWED,
                 with_worker=False,
                 operation={"lost_after_seconds": 2, "sweep_interval_seconds": 0.2},
             )
         )
-        workers = Workers(running, str(running.operation.base_url).rstrip("/"), tmp)
+        workers = Workers(running, str(running.operation.base_url).rstrip("/"), module_tmp_path)
         stack.push_async_callback(workers.stop_all)
         await asyncio.gather(workers.spawn(), workers.spawn())
         yield running, workers
