@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.harness import SCHEMAS, LocalSQSServer
+from tests.harness import DATABASES, LocalSQSServer
 
 _SPANS = InMemorySpanExporter()
 
@@ -39,9 +39,9 @@ def spans() -> InMemorySpanExporter:
 
 
 @pytest.fixture(scope="session", autouse=True)
-async def migrated_schemas() -> AsyncIterator[None]:
+async def session_databases() -> AsyncIterator[None]:
     yield
-    await SCHEMAS.drop()
+    await DATABASES.close()
 
 
 @pytest.fixture(scope="session")

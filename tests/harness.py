@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -102,13 +103,17 @@ def sqs_settings(server: LocalSQSServer, prefix: str | None = None) -> SQSSettin
     )
 
 
-async def _postgres(statement: str) -> None:
-    dsn = make_url(POSTGRES_URL).set(drivername="postgresql")
-    admin = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+@asynccontextmanager
+async def _postgres(database: str | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to ``database``, or to the server's (to create and drop databases)."""
+    url = make_url(POSTGRES_URL).set(drivername="postgresql")
+    if database is not None:
+        url = url.set(database=database)
+    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
     try:
-        await admin.execute(statement)
+        yield connection
     finally:
-        await admin.close()
+        await connection.close()
 
 
 def _postgres_url(database: str) -> str:
@@ -116,38 +121,37 @@ def _postgres_url(database: str) -> str:
 
 
 @asynccontextmanager
-async def fresh_database(
-    backend: str, tmp_path: Path, name: str, template: str | None = None
-) -> AsyncIterator[str]:
-    """A database of its own: a new PostgreSQL database or a new SQLite file, empty or a copy
-    of ``template`` (a database's name, a SQLite file's path)."""
+async def fresh_database(backend: str, tmp_path: Path, name: str) -> AsyncIterator[str]:
+    """An empty database of its own: a new PostgreSQL database or a new SQLite file."""
     if backend == "sqlite":
-        path = tmp_path / f"{name}.db"
-        if template is not None and not path.exists():  # else reopened, as after a restart
-            shutil.copyfile(template, path)
-        yield f"sqlite+aiosqlite:///{path}"
+        yield f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
         return
     database = f"idp_{name}_{uuid.uuid4().hex[:10]}"
-    copied = f' TEMPLATE "{template}"' if template is not None else ""
-    await _postgres(f'CREATE DATABASE "{database}"{copied}')
+    async with _postgres() as admin:
+        await admin.execute(f'CREATE DATABASE "{database}"')
     try:
         yield _postgres_url(database)
     finally:
-        await _postgres(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        async with _postgres() as admin:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 async def migrate(url: str, service: str) -> None:
     await asyncio.to_thread(upgrade_to_head, url, MIGRATIONS[service])
 
 
-class MigratedSchemas:
-    """Each service's schema, migrated once per backend in a session: the databases the tests
-    ask for are copies of it (a file copy, ``CREATE DATABASE ... TEMPLATE``), not migrations."""
+class SessionDatabases:
+    """The databases the session's tests share. Each service's schema is migrated once per
+    backend, into a template the tests get copies of: a file copy for SQLite. PostgreSQL
+    databases (copies made with ``CREATE DATABASE ... TEMPLATE``) are emptied after a test
+    and kept for the next one: each ``DROP DATABASE`` forces a checkpoint, which flushes
+    every copy made since the last one, and took seconds with several tests at once."""
 
     def __init__(self) -> None:
         self._templates: dict[tuple[str, str], str] = {}
         self._lock = asyncio.Lock()
         self._folder: Path | None = None
+        self._idle: dict[str, list[str]] = defaultdict(list)
 
     async def template(self, backend: str, service: str) -> str:
         async with self._lock:
@@ -162,22 +166,51 @@ class MigratedSchemas:
             await migrate(f"sqlite+aiosqlite:///{path}", service)
             return str(path)
         database = f"idp_schema_{service}_{uuid.uuid4().hex[:10]}"
-        await _postgres(f'CREATE DATABASE "{database}"')
+        async with _postgres() as admin:
+            await admin.execute(f'CREATE DATABASE "{database}"')
         await migrate(_postgres_url(database), service)
         return database
 
-    async def drop(self) -> None:
-        """Removes the templates: the session is over."""
-        for (backend, _), template in self._templates.items():
-            if backend != "sqlite":
-                await _postgres(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+    async def take(self, service: str) -> str:
+        """An empty PostgreSQL database with ``service``'s schema; its name."""
+        if self._idle[service]:
+            return self._idle[service].pop()
+        template = await self.template("postgres", service)
+        database = f"idp_{service}_{uuid.uuid4().hex[:10]}"
+        async with _postgres() as admin:
+            await admin.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
+        return database
+
+    async def give_back(self, service: str, database: str) -> None:
+        """Emptied (its other connections ended, its tables truncated), for a later test."""
+        async with _postgres(database) as connection:
+            await connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            tables = await connection.fetch(
+                "SELECT tablename FROM pg_tables"
+                " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+            await connection.execute("TRUNCATE " + ", ".join(f'"{row[0]}"' for row in tables))
+        self._idle[service].append(database)
+
+    async def close(self) -> None:
+        """Drops what the session made: it is over."""
+        databases = [name for (backend, _), name in self._templates.items() if backend != "sqlite"]
+        databases += [name for idle in self._idle.values() for name in idle]
+        if databases:
+            async with _postgres() as admin:
+                for database in databases:
+                    await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         self._templates.clear()
+        self._idle.clear()
         if self._folder is not None:
             shutil.rmtree(self._folder)
             self._folder = None
 
 
-SCHEMAS = MigratedSchemas()
+DATABASES = SessionDatabases()
 
 
 @asynccontextmanager
@@ -185,9 +218,17 @@ async def migrated_copy(
     backend: str, tmp_path: Path, service: str, name: str | None = None
 ) -> AsyncIterator[str]:
     """A database of its own with ``service``'s schema at head; its URL."""
-    template = await SCHEMAS.template(backend, service)
-    async with fresh_database(backend, tmp_path, name or service, template) as url:
-        yield url
+    if backend == "sqlite":
+        path = tmp_path / f"{name or service}.db"
+        if not path.exists():  # else reopened, as after a restart
+            shutil.copyfile(await DATABASES.template(backend, service), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    database = await DATABASES.take(service)
+    try:
+        yield _postgres_url(database)
+    finally:
+        await DATABASES.give_back(service, database)
 
 
 def token(
