@@ -37,6 +37,9 @@ from tests.harness import (
     wait_for_port,
 )
 
+# The module starts a platform and two worker processes once: its tests share one xdist worker.
+pytestmark = pytest.mark.xdist_group("worker-process")
+
 ADMIN = auth_headers(roles=("admin",))
 OPERATOR = auth_headers(roles=("operator",))
 ALLOWED = ["echo", "false", "sleep", "sh", "env", "head", "python3", "printf"]
