@@ -30,6 +30,7 @@ from tests.harness import (
     REDIS_URL,
     ServedApp,
     auth_headers,
+    local_client,
     migrated_copy,
     wait_until,
 )
@@ -98,7 +99,7 @@ async def datasource_api(
         try:
             async with (
                 ServedApp(create_app(settings)) as served,
-                httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+                local_client(served.url, timeout=30) as client,
             ):
                 yield client
         finally:
