@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.harness import LocalSQSServer, Platform, running_platform
+from tests.harness import DATABASES, LocalSQSServer, Platform, running_platform
 
 _SPANS = InMemorySpanExporter()
 
@@ -38,6 +38,12 @@ def spans() -> InMemorySpanExporter:
     return _SPANS
 
 
+@pytest.fixture(scope="session", autouse=True)
+async def session_databases() -> AsyncIterator[None]:
+    yield
+    await DATABASES.close()
+
+
 @pytest.fixture(scope="session")
 def sqs_server() -> Iterator[LocalSQSServer]:
     server = LocalSQSServer()
@@ -46,7 +52,18 @@ def sqs_server() -> Iterator[LocalSQSServer]:
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module")
+def module_tmp_path(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A folder for what a module's tests share (a platform started once for them all)."""
+    return tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+
+
+# Module-scoped, so a module's platform may be shared by its tests of one backend.
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -6,11 +6,15 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
+import ssl
 import subprocess
+import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,21 +120,131 @@ def sqs_settings(server: LocalSQSServer, prefix: str | None = None) -> SQSSettin
 
 
 @asynccontextmanager
+async def _postgres(database: str | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to ``database``, or to the server's (to create and drop databases)."""
+    url = make_url(POSTGRES_URL).set(drivername="postgresql")
+    if database is not None:
+        url = url.set(database=database)
+    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+def _postgres_url(database: str) -> str:
+    return make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+
+
+@asynccontextmanager
 async def fresh_database(backend: str, tmp_path: Path, name: str) -> AsyncIterator[str]:
     """An empty database of its own: a new PostgreSQL database or a new SQLite file."""
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}"
         return
-    base = make_url(POSTGRES_URL)
     database = f"idp_{name}_{uuid.uuid4().hex[:10]}"
-    dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(dsn)
-    try:
+    async with _postgres() as admin:
         await admin.execute(f'CREATE DATABASE "{database}"')
-        yield base.set(database=database).render_as_string(hide_password=False)
+    try:
+        yield _postgres_url(database)
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await admin.close()
+        async with _postgres() as admin:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+async def migrate(url: str, service: str) -> None:
+    await asyncio.to_thread(upgrade_to_head, url, MIGRATIONS[service])
+
+
+class SessionDatabases:
+    """The databases the session's tests share. Each service's schema is migrated once per
+    backend, into a template the tests get copies of: a file copy for SQLite. PostgreSQL
+    databases (copies made with ``CREATE DATABASE ... TEMPLATE``) are emptied after a test
+    and kept for the next one: each ``DROP DATABASE`` forces a checkpoint, which flushes
+    every copy made since the last one, and took seconds with several tests at once."""
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[str, str], str] = {}
+        self._lock = asyncio.Lock()
+        self._folder: Path | None = None
+        self._idle: dict[str, list[str]] = defaultdict(list)
+
+    async def template(self, backend: str, service: str) -> str:
+        async with self._lock:
+            if (backend, service) not in self._templates:
+                self._templates[backend, service] = await self._migrate(backend, service)
+            return self._templates[backend, service]
+
+    async def _migrate(self, backend: str, service: str) -> str:
+        if backend == "sqlite":
+            self._folder = self._folder or Path(tempfile.mkdtemp(prefix="idp-schemas-"))
+            path = self._folder / f"{service}.db"
+            await migrate(f"sqlite+aiosqlite:///{path}", service)
+            return str(path)
+        database = f"idp_schema_{service}_{uuid.uuid4().hex[:10]}"
+        async with _postgres() as admin:
+            await admin.execute(f'CREATE DATABASE "{database}"')
+        await migrate(_postgres_url(database), service)
+        return database
+
+    async def take(self, service: str) -> str:
+        """An empty PostgreSQL database with ``service``'s schema; its name."""
+        if self._idle[service]:
+            return self._idle[service].pop()
+        template = await self.template("postgres", service)
+        database = f"idp_{service}_{uuid.uuid4().hex[:10]}"
+        async with _postgres() as admin:
+            await admin.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
+        return database
+
+    async def give_back(self, service: str, database: str) -> None:
+        """Emptied (its other connections ended, its tables truncated), for a later test."""
+        async with _postgres(database) as connection:
+            await connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            tables = await connection.fetch(
+                "SELECT tablename FROM pg_tables"
+                " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+            await connection.execute("TRUNCATE " + ", ".join(f'"{row[0]}"' for row in tables))
+        self._idle[service].append(database)
+
+    async def close(self) -> None:
+        """Drops what the session made: it is over."""
+        databases = [name for (backend, _), name in self._templates.items() if backend != "sqlite"]
+        databases += [name for idle in self._idle.values() for name in idle]
+        if databases:
+            async with _postgres() as admin:
+                for database in databases:
+                    await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        self._templates.clear()
+        self._idle.clear()
+        if self._folder is not None:
+            shutil.rmtree(self._folder)
+            self._folder = None
+
+
+DATABASES = SessionDatabases()
+
+
+@asynccontextmanager
+async def migrated_copy(
+    backend: str, tmp_path: Path, service: str, name: str | None = None
+) -> AsyncIterator[str]:
+    """A database of its own with ``service``'s schema at head; its URL."""
+    if backend == "sqlite":
+        path = tmp_path / f"{name or service}.db"
+        if not path.exists():  # else reopened, as after a restart
+            shutil.copyfile(await DATABASES.template(backend, service), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    database = await DATABASES.take(service)
+    try:
+        yield _postgres_url(database)
+    finally:
+        await DATABASES.give_back(service, database)
 
 
 def token(
@@ -154,6 +268,16 @@ def auth_headers(
     groups: tuple[str, ...] = (),
 ) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(tenant, roles, subject, groups)}"}
+
+
+# httpx loads the CA bundle into a new TLS context for each client (25 ms of CPU); the
+# clients of the services under test, plain HTTP on loopback, share this one.
+_TLS = ssl.create_default_context()
+
+
+def local_client(url: str, timeout: float = 10) -> httpx.AsyncClient:
+    """A client of a service the test runs."""
+    return httpx.AsyncClient(base_url=url, timeout=timeout, verify=_TLS)
 
 
 class ServedApp:
@@ -186,6 +310,25 @@ class ServedApp:
         await self.task
 
 
+@asynccontextmanager
+async def served_together(*waves: Sequence[ServedApp]) -> AsyncIterator[None]:
+    """Every app started at once; on exit, stopped a wave at a time, the last wave first, the
+    apps of a wave at once. uvicorn takes 0.1-0.4 s to start or stop an app, mostly waiting."""
+
+    async def stop(wave: list[ServedApp]) -> None:
+        await asyncio.gather(*(app.__aexit__() for app in wave))
+
+    apps = [app for wave in waves for app in wave]
+    outcomes = await asyncio.gather(*(app.__aenter__() for app in apps), return_exceptions=True)
+    async with contextlib.AsyncExitStack() as stack:
+        for wave in waves:
+            stack.push_async_callback(stop, [app for app in wave if app.server.started])
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        yield
+
+
 async def eventually(
     probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0, interval: float = 0.05
 ) -> T:
@@ -200,6 +343,15 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+async def wait_until(condition: Callable[[], object], timeout: float = 15.0) -> None:
+    """Poll a plain (not awaitable) ``condition`` until it holds."""
+
+    async def probe() -> bool:
+        return bool(condition())
+
+    await eventually(probe, timeout=timeout)
+
+
 @dataclass
 class Platform:
     panel: httpx.AsyncClient
@@ -210,15 +362,10 @@ class Platform:
     datasource: httpx.AsyncClient | None = None
 
 
-async def migrate(url: str, service: str) -> None:
-    await asyncio.to_thread(upgrade_to_head, url, MIGRATIONS[service])
-
-
 @asynccontextmanager
 async def migrated_database(backend: str, tmp_path: Path, service: str) -> AsyncIterator[Database]:
     """A fresh database with ``service``'s schema, disposed of on exit."""
-    async with fresh_database(backend, tmp_path, service) as url:
-        await migrate(url, service)
+    async with migrated_copy(backend, tmp_path, service) as url:
         db = Database(url)
         try:
             yield db
@@ -257,7 +404,7 @@ async def worker_for(
     settings = WorkerSettings(operation_api_url=operation_url, concurrency=concurrency, **common)
     async with (
         ServedApp(create_worker(settings)) as worker,
-        httpx.AsyncClient(base_url=worker.url, timeout=10) as client,
+        local_client(worker.url) as client,
     ):
         yield client
 
@@ -296,41 +443,35 @@ async def running_platform(
         urls = {}
         for service in ("panel", "operation", "datasource")[: 3 if with_datasource else 2]:
             urls[service] = await stack.enter_async_context(
-                fresh_database(backend, tmp_path, service)
+                migrated_copy(backend, tmp_path, service)
             )
-            await migrate(urls[service], service)
-        operation_app = await stack.enter_async_context(
-            ServedApp(
-                create_operation(
-                    OperationSettings(database_url=urls["operation"], **common, **(operation or {}))
-                )
+        operation_app = ServedApp(
+            create_operation(
+                OperationSettings(database_url=urls["operation"], **common, **(operation or {}))
             )
         )
         common["auth"] = AUTH.model_copy(update={"api_key_service_url": operation_app.url})
         panel_extra: dict[str, Any] = {"operation_api_url": operation_app.url, **(panel or {})}
-        datasource_client = None
+        services = [operation_app]
+        datasource_app = None
         if with_datasource:
-            datasource = await stack.enter_async_context(
-                ServedApp(
-                    create_datasource(
-                        DatasourceSettings(
-                            database_url=urls["datasource"],
-                            outbound_allowed_hosts=["127.0.0.1"],
-                            **common,
-                        )
+            datasource_app = ServedApp(
+                create_datasource(
+                    DatasourceSettings(
+                        database_url=urls["datasource"],
+                        outbound_allowed_hosts=["127.0.0.1"],
+                        **common,
                     )
                 )
             )
-            datasource_client = await stack.enter_async_context(
-                httpx.AsyncClient(base_url=datasource.url, timeout=10)
-            )
-            panel_extra["datasource_api_url"] = datasource.url
-        panel_app = await stack.enter_async_context(
-            ServedApp(
-                create_panel(PanelSettings(database_url=urls["panel"], **common, **panel_extra))
-            )
+            services.append(datasource_app)
+            panel_extra["datasource_api_url"] = datasource_app.url
+        panel_app = ServedApp(
+            create_panel(PanelSettings(database_url=urls["panel"], **common, **panel_extra))
         )
-        served = [panel_app, operation_app]
+        services.append(panel_app)
+        waves = [services]
+        worker_app = None
         if with_worker:
             worker_settings = WorkerSettings(
                 operation_api_url=operation_app.url,
@@ -338,26 +479,21 @@ async def running_platform(
                 **common,
                 **(worker or {}),
             )
-            served.append(
-                await stack.enter_async_context(ServedApp(create_worker(worker_settings)))
-            )
-
-        clients: list[httpx.AsyncClient | None] = [
-            await stack.enter_async_context(httpx.AsyncClient(base_url=app.url, timeout=10))
-            for app in served
-        ]
-        if not with_worker:
-            clients.append(None)
-        panel_client, operation_client, worker_client = clients
-        assert panel_client is not None
-        assert operation_client is not None
+            worker_app = ServedApp(create_worker(worker_settings))
+            waves.append([worker_app])  # stopped before the services its last reports go to
+        await stack.enter_async_context(served_together(*waves))
+        clients = {
+            app: await stack.enter_async_context(local_client(app.url))
+            for wave in waves
+            for app in wave
+        }
         yield Platform(
-            panel_client,
-            operation_client,
-            worker_client,
+            clients[panel_app],
+            clients[operation_app],
+            clients[worker_app] if worker_app else None,
             sqs=sqs,
             database_urls=urls,
-            datasource=datasource_client,
+            datasource=clients[datasource_app] if datasource_app else None,
         )
 
 

@@ -16,10 +16,11 @@ from tests.harness import LocalSQSServer, Platform, auth_headers, running_platfo
 ADMIN = auth_headers(roles=("admin",))
 
 
-@pytest.fixture
-async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+@pytest.fixture(scope="module")
+async def platform(module_tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    """Shared by the module's tests: each is refused, or changes what no other one reads."""
     async with running_platform(
-        "sqlite", tmp_path, sqs_server, with_worker=False, with_datasource=True
+        "sqlite", module_tmp_path, sqs_server, with_worker=False, with_datasource=True
     ) as running:
         say = await template(running, "say", "echo {{m}}", [{"name": "m"}], max_concurrency=2)
         await panel_for(running, say)

@@ -33,9 +33,9 @@ from tests.harness import (
     LocalSQSServer,
     eventually,
     free_port,
-    fresh_database,
-    migrate,
+    migrated_copy,
     sqs_settings,
+    wait_until,
     write_queues_file,
 )
 
@@ -52,10 +52,9 @@ async def database_and_bus(
 ) -> AsyncIterator[tuple[Database, Messaging]]:
     """operation-svc's migrated database, and a bus on ``settings``."""
     async with (
-        fresh_database(backend, tmp_path, "operation") as url,
+        migrated_copy(backend, tmp_path, "operation") as url,
         open_messaging(settings) as bus,
     ):
-        await migrate(url, "operation")
         db = database(url)
         try:
             yield db, bus
@@ -150,7 +149,7 @@ async def test_large_outbox_events_leave_in_batches_the_broker_accepts(
 
 
 async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_back(
-    backend: str, tmp_path: Path
+    backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = sqs_settings(LocalSQSServer(port=free_port()))
     broker = LocalSQSServer(
@@ -165,17 +164,17 @@ async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_ba
         async with Supervisor([relay]).running():
             async with db.transaction() as session:
                 add_event(session, messaging, QUEUE, sent)
-            await asyncio.sleep(1.0)  # the relay tries, fails and backs off
+            await wait_until(lambda: "OutboxRelay failed" in caplog.text)  # and backs off
             async with db.transaction() as session:
                 pending = await session.scalar(select(func.count()).select_from(messaging.outbox))
             assert pending == 1
-            broker.start()
+            await asyncio.to_thread(broker.start)
             try:
                 received = await eventually(lambda: drain(bus, QUEUE.name), timeout=15)
                 await asyncio.sleep(1.5)  # long enough for a duplicate to show up
                 received += await drain(bus, QUEUE.name)
             finally:
-                broker.stop()
+                await asyncio.to_thread(broker.stop)
         assert [json.loads(m["Body"])["id"] for m in received] == [sent.id]
         async with db.transaction() as session:
             assert await session.scalar(select(func.count()).select_from(messaging.outbox)) == 0

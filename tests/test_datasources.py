@@ -30,8 +30,9 @@ from tests.harness import (
     REDIS_URL,
     ServedApp,
     auth_headers,
-    fresh_database,
-    migrate,
+    local_client,
+    migrated_copy,
+    wait_until,
 )
 
 ADMIN = auth_headers(roles=("admin",))
@@ -44,6 +45,7 @@ class Upstream:
         self.calls: Counter[str] = Counter()
         self.down = False
         self.delay = 0.0
+        self.waiting = 0  # requests held by ``delay`` now
         self.authorization: list[str | None] = []
         self.app = Starlette(
             routes=[
@@ -56,7 +58,11 @@ class Upstream:
     async def regions(self, request: Request) -> Response:
         self.calls["regions"] += 1
         self.authorization.append(request.headers.get("authorization"))
-        await asyncio.sleep(self.delay)
+        self.waiting += 1
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.waiting -= 1
         if self.down:
             return Response("boom", status_code=500)
         return JSONResponse(
@@ -79,8 +85,9 @@ async def datasource_api(
     tmp_path: Path, *, cache: str = "memory", allowed_hosts: tuple[str, ...] = ("127.0.0.1",)
 ) -> AsyncIterator[httpx.AsyncClient]:
     prefix = f"idp-test:{uuid.uuid4().hex}:"
-    async with fresh_database("sqlite", tmp_path, f"datasource-{uuid.uuid4().hex[:6]}") as url:
-        await migrate(url, "datasource")
+    async with migrated_copy(
+        "sqlite", tmp_path, "datasource", f"datasource-{uuid.uuid4().hex[:6]}"
+    ) as url:
         settings = DatasourceSettings(
             environment="test",
             database_url=url,
@@ -92,7 +99,7 @@ async def datasource_api(
         try:
             async with (
                 ServedApp(create_app(settings)) as served,
-                httpx.AsyncClient(base_url=served.url, timeout=30) as client,
+                local_client(served.url, timeout=30) as client,
             ):
                 yield client
         finally:
@@ -111,8 +118,21 @@ async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
         yield fake, served.url
 
 
+@pytest.fixture(scope="module", params=["memory", "redis"])
+async def api(
+    request: pytest.FixtureRequest, module_tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """One datasource-svc per cache, shared by the module's tests: each makes its own sources
+    (their options are cached by source) and its own upstream."""
+    async with datasource_api(module_tmp_path, cache=request.param) as client:
+        yield client
+
+
 @pytest.fixture(params=["memory", "redis"])
-async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def own_api(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A datasource-svc of the test's own, whose database in ``tmp_path`` it reads."""
     async with datasource_api(tmp_path, cache=request.param) as client:
         yield client
 
@@ -328,21 +348,21 @@ async def test_names_resolving_inside_and_redirects_inside_are_refused_when_call
 
 
 async def test_a_patch_changes_the_mapping_and_the_next_resolve_follows_it(
-    api: httpx.AsyncClient,
+    own_api: httpx.AsyncClient,
     upstream: tuple[Upstream, str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake, url = upstream
     monkeypatch.setenv("IDP_SECRET_ACME__UPSTREAM_TOKEN", "s3cr3t-token-value")
-    source_id = await source(api, **regions(url))
-    await resolve(api, source_id)
-    assert (await resolve(api, source_id)).json()["cached"] is True
+    source_id = await source(own_api, **regions(url))
+    await resolve(own_api, source_id)
+    assert (await resolve(own_api, source_id)).json()["cached"] is True
     auth = {
         "type": "bearer",
         "secret": {"provider": "env", "key": "IDP_SECRET_ACME__UPSTREAM_TOKEN"},
     }
-    patched = await api.patch(
+    patched = await own_api.patch(
         f"/api/v1/datasources/{source_id}",
         json={"value_expr": "name", "label_expr": "id", "auth_config": auth},
         headers=ADMIN,
@@ -351,7 +371,7 @@ async def test_a_patch_changes_the_mapping_and_the_next_resolve_follows_it(
     assert patched.json()["value_expr"] == "name"
     assert patched.json()["endpoint_url"] == f"{url}/regions"  # omitted: kept
 
-    after = (await resolve(api, source_id)).json()
+    after = (await resolve(own_api, source_id)).json()
     assert after["cached"] is False
     assert after["options"] == [
         {"value": "Europe", "label": "eu"},
@@ -451,7 +471,7 @@ async def test_a_slow_upstream_holds_up_no_other_source(
     )
     fake.delay = 2.0
     waiting = asyncio.create_task(resolve(api, slow))
-    await asyncio.sleep(0.3)  # waiting on the upstream now
+    await wait_until(lambda: fake.waiting)  # waiting on the upstream now
     started = time.monotonic()
     assert (await resolve(api, quick)).status_code == 200
     assert time.monotonic() - started < 1.0

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import LocalSQSServer, ServedApp, auth_headers, running_platform
+from tests.harness import LocalSQSServer, ServedApp, auth_headers, running_platform, wait_until
 from tests.test_datasources import Upstream, source
 
 ADMIN = auth_headers(roles=("admin",))
@@ -179,7 +179,7 @@ async def test_a_slow_data_source_holds_up_no_other_submission(
             headers=OPERATOR,
         )
     )
-    await asyncio.sleep(0.3)  # waiting on the source now
+    await wait_until(lambda: fake.waiting)  # waiting on the source now
     started = time.monotonic()
     quick = await client.post(
         f"/api/v1/panels/{static.json()['id']}/submissions",

@@ -70,11 +70,10 @@ def fuzz(raw_schema: dict[str, Any], base_url: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-async def platform(
-    tmp_path_factory: pytest.TempPathFactory, sqs_server: LocalSQSServer
-) -> AsyncIterator[Platform]:
-    tmp_path: Path = tmp_path_factory.mktemp("fuzz")
-    async with running_platform("sqlite", tmp_path, sqs_server, with_datasource=True) as running:
+async def platform(module_tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    async with running_platform(
+        "sqlite", module_tmp_path, sqs_server, with_datasource=True
+    ) as running:
         yield running
 
 

@@ -20,11 +20,12 @@ BOB = auth_headers(subject="bob", roles=("operator",))
 ALICE_ELSEWHERE = auth_headers(tenant="globex", subject="alice", roles=("operator",))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 async def platform(
-    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+    backend: str, module_tmp_path: Path, sqs_server: LocalSQSServer
 ) -> AsyncIterator[Platform]:
-    async with running_platform(backend, tmp_path, sqs_server, with_worker=False) as running:
+    """Shared by the module's tests: each sends its own Idempotency-Key."""
+    async with running_platform(backend, module_tmp_path, sqs_server, with_worker=False) as running:
         for headers in (ADMIN, auth_headers(tenant="globex", roles=("admin",))):
             say = await template(running, "say", "echo {{m}}", [{"name": "m"}], headers)
             await panel_for(running, say, headers)

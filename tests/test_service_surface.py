@@ -27,9 +27,12 @@ ADMIN = auth_headers(roles=("admin",))
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture
-async def platform(tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
-    async with running_platform("sqlite", tmp_path, sqs_server, with_datasource=True) as running:
+@pytest.fixture(scope="module")
+async def platform(module_tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    """Shared by the module's tests, which only read."""
+    async with running_platform(
+        "sqlite", module_tmp_path, sqs_server, with_datasource=True
+    ) as running:
         yield running
 
 

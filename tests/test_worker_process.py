@@ -4,6 +4,7 @@ real services: outcomes, limits, masking, duplicates, and kill -9."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -36,6 +37,9 @@ from tests.harness import (
     wait_for_port,
 )
 
+# The module starts a platform and two worker processes once: its tests share one xdist worker.
+pytestmark = pytest.mark.xdist_group("worker-process")
+
 ADMIN = auth_headers(roles=("admin",))
 OPERATOR = auth_headers(roles=("operator",))
 ALLOWED = ["echo", "false", "sleep", "sh", "env", "head", "python3", "printf"]
@@ -48,9 +52,9 @@ class Workers:
         self.platform = platform
         self.operation_url = operation_url
         self.tmp = tmp
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.processes: list[asyncio.subprocess.Process] = []
 
-    def spawn(self) -> subprocess.Popen[bytes]:
+    async def spawn(self) -> asyncio.subprocess.Process:
         sqs = self.platform.sqs
         port = free_port()
         env = {
@@ -76,38 +80,40 @@ class Workers:
             "IDP_SECRET_ACME__MULTILINE": "first-secret-line\nsecond-secret-line",
         }
         with (self.tmp / f"worker-{port}.log").open("wb") as log:
-            process = subprocess.Popen([str(WORKER), "serve"], env=env, stdout=log, stderr=log)
-        wait_for_port(port, timeout=30)
+            process = await asyncio.create_subprocess_exec(
+                WORKER, "serve", env=env, stdout=log, stderr=log
+            )
+        await asyncio.to_thread(wait_for_port, port, 30)
         self.processes.append(process)
         return process
 
-    def stop_all(self) -> None:
+    async def stop_all(self) -> None:
+        """Awaited, not waited for: operation-svc, which a stopping worker still calls, runs
+        in this event loop."""
         for process in self.processes:
-            if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # exited already
                 process.terminate()
-                process.wait(30)
+        await asyncio.wait_for(asyncio.gather(*(p.wait() for p in self.processes)), 30)
 
 
 @pytest.fixture(scope="module")
 async def platform(
-    tmp_path_factory: pytest.TempPathFactory, sqs_server: LocalSQSServer
+    module_tmp_path: Path, sqs_server: LocalSQSServer
 ) -> AsyncIterator[tuple[Platform, Workers]]:
-    tmp = tmp_path_factory.mktemp("worker-process")
     async with AsyncExitStack() as stack:
         running = await stack.enter_async_context(
             running_platform(
                 "sqlite",
-                tmp,
+                module_tmp_path,
                 sqs_server,
                 allowed_executables=ALLOWED,
                 with_worker=False,
                 operation={"lost_after_seconds": 2, "sweep_interval_seconds": 0.2},
             )
         )
-        workers = Workers(running, str(running.operation.base_url).rstrip("/"), tmp)
-        stack.callback(workers.stop_all)
-        workers.spawn()
-        workers.spawn()
+        workers = Workers(running, str(running.operation.base_url).rstrip("/"), module_tmp_path)
+        stack.push_async_callback(workers.stop_all)
+        await asyncio.gather(workers.spawn(), workers.spawn())
         yield running, workers
 
 
@@ -345,4 +351,4 @@ async def test_kill_9_of_a_worker_mid_execution_ends_lost_and_loses_no_other_job
     assert lost["status"] == "lost"
     survivor = await run(api, await template(api, "echo survived"))
     assert await stdout(api, survivor["id"]) == ["survived"]
-    workers.spawn()  # keep two workers for whatever runs next
+    await workers.spawn()  # keep two workers for whatever runs next

@@ -50,7 +50,9 @@ def test_another_key_an_altered_token_or_plain_text_cannot_be_opened() -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["not base64!", base64.b64encode(b"too short").decode(), PUBLIC + "AAAA"]
+    "key",
+    ["not base64!", base64.b64encode(b"too short").decode(), PUBLIC + "AAAA"],
+    ids=["not-base64", "too-short", "too-long"],  # PUBLIC is new in each process
 )
 def test_a_key_must_be_32_bytes_of_base64(key: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011
