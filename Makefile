@@ -23,10 +23,11 @@ test: lint
 	scripts/ensure-backing-services.sh
 	$(UV) run --frozen pytest
 
-# The inner loop: unit and integration tests, without the end-to-end tier (marked slow).
+# The inner loop: unit and integration tests, without the end-to-end tier (marked slow),
+# in one process (-n 0): mostly CPU, they gain nothing from the workers the full suite uses.
 test-fast: install
 	scripts/ensure-backing-services.sh
-	$(UV) run --frozen pytest -m "not slow"
+	$(UV) run --frozen pytest -m "not slow" -n 0
 
 install: $(UV) $(SQS_DEPS)
 	$(UV) sync --frozen --quiet
