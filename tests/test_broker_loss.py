@@ -97,19 +97,19 @@ async def test_a_broker_killed_with_queued_work_loses_none_of_it(tmp_path: Path)
     """kill -9 with jobs and submissions queued; after the restart every one finishes,
     with no action taken, and none ran twice."""
     server = LocalSQSServer(state_file=tmp_path / "sqs-state.json")
-    server.start()
+    await asyncio.to_thread(server.start)
     try:
         async with running_platform(
             "sqlite", tmp_path, server, allowed_executables=["echo"], with_worker=False
         ) as platform:
             execution_ids, submission_ids = await _queue_and_submit(platform)
             await asyncio.sleep(0.5)  # more than the broker's snapshot interval
-            server.kill()
-            server.start()
+            await asyncio.to_thread(server.kill)
+            await asyncio.to_thread(server.start)
             async with worker_for(platform, allowed_executables=["echo"]):
                 await _all_final_and_run_once(platform, execution_ids, submission_ids)
     finally:
-        server.stop()
+        await asyncio.to_thread(server.stop)
 
 
 async def test_what_a_purged_queue_lost_is_sent_again(
@@ -145,15 +145,15 @@ async def _drain(queues: Any, name: str) -> None:
 async def test_the_embedded_broker_keeps_its_dead_letters_across_restarts(tmp_path: Path) -> None:
     """A clean stop keeps everything; a kill -9 what it had 200 ms before (server.mjs)."""
     server = LocalSQSServer(state_file=tmp_path / "sqs-state.json")
-    server.start()
+    await asyncio.to_thread(server.start)
     settings = sqs_settings(server)
     try:
         for stop, body in ((server.stop, "kept through a stop"), (server.kill, "and a kill -9")):
             async with open_messaging(settings) as bus:
                 await dead_letter(bus.queues, PANEL_SUBMISSIONS, {"Body": body}, "it failed", 5)
             await asyncio.sleep(0.5)
-            stop()
-            server.start()
+            await asyncio.to_thread(stop)
+            await asyncio.to_thread(server.start)
         async with open_messaging(settings) as bus:
             letters = await DeadLetterQueue(bus.queues, PANEL_SUBMISSIONS).peek()
         assert [(letter.body, letter.reason, letter.receive_count) for letter in letters] == [
@@ -161,4 +161,4 @@ async def test_the_embedded_broker_keeps_its_dead_letters_across_restarts(tmp_pa
             ("and a kill -9", "it failed", 5),
         ]
     finally:
-        server.stop()
+        await asyncio.to_thread(server.stop)

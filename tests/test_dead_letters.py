@@ -4,6 +4,7 @@ confirmed, tenants kept apart, and every action audited."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -345,10 +346,10 @@ async def test_unknown_queues_are_404_and_selections_matching_nothing_are_zero(
 
 async def test_a_broker_that_is_down_is_a_503_naming_it(tmp_path: Path) -> None:
     server = LocalSQSServer()
-    server.start()
+    await asyncio.to_thread(server.start)
     try:
         async with running_platform("sqlite", tmp_path, server, with_worker=False) as platform:
-            server.stop()
+            await asyncio.to_thread(server.stop)
             for call in (
                 platform.operation.get("/api/v1/queues", headers=PLATFORM_OPERATOR),
                 platform.operation.get(DEAD_LETTERS, headers=PLATFORM_OPERATOR),
@@ -360,7 +361,7 @@ async def test_a_broker_that_is_down_is_a_503_naming_it(tmp_path: Path) -> None:
                 assert response.status_code == 503, response.text
                 assert "message broker" in response.json()["detail"]
     finally:
-        server.stop()
+        await asyncio.to_thread(server.stop)
 
 
 async def test_a_long_replay_answers_at_once_and_reports_its_progress(
