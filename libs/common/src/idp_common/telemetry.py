@@ -22,7 +22,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from idp_common.request_context import request_id_var, tenant_var
+from idp_common.request_context import request_id_var, tenant_var, trace_id_of
 
 NOT_TRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # False only when this module installed a provider with nowhere to send spans.
@@ -35,9 +35,10 @@ class _ContextFilter(logging.Filter):
         self.service = service
 
     def filter(self, record: logging.LogRecord) -> bool:
-        context = trace.get_current_span().get_span_context()
+        span = trace.get_current_span()
+        context = span.get_span_context()
         record.service = self.service
-        record.trace_id = format(context.trace_id, "032x") if context.is_valid else None
+        record.trace_id = trace_id_of(span)
         record.span_id = format(context.span_id, "016x") if context.is_valid else None
         record.request_id = request_id_var.get()
         record.tenant = tenant_var.get()

@@ -4,7 +4,6 @@ what a snapshot decided (the template's concurrency limit)."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +124,7 @@ class ExecutionIntake(IdempotentIntake[ExecutionIn, _Template, NewExecution, Exe
         """A limit may have been set since the snapshot: it is read again here (the
         templates' rows share-locked), and an execution whose template is limited now
         waits for a slot like any other."""
-        ids: set[uuid.UUID] = {new.execution.template_id for new in group}  # type: ignore[misc]
+        ids = {tid for new in group if (tid := new.execution.template_id) is not None}
         limits = await TemplateCatalog(work.session).limits(ids)
         for new in group:
             template_id = new.execution.template_id

@@ -6,6 +6,9 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import Table
 
 from idp_common.audit import record_audit
 from idp_common.auth import ALL_ROLES, Principal, may_run
@@ -38,7 +41,7 @@ from operation_svc.templates.definition import Rendered, TemplateDefinition
 from operation_svc.templates.repository import TemplateCatalog
 
 logger = logging.getLogger(__name__)
-_LOG_LINES = ExecutionLogRow.__table__
+_LOG_LINES = cast(Table, ExecutionLogRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +190,7 @@ class WorkerReports:
     def _store_lines(work: UnitOfWork, execution: Execution, lines: list[LogLine]) -> None:
         for line in lines:
             row = {"execution_id": execution.id, **line.model_dump()}
-            insert_at_commit_ignoring_conflicts(work.session, _LOG_LINES, row)  # type: ignore[arg-type]
+            insert_at_commit_ignoring_conflicts(work.session, _LOG_LINES, row)
 
     @staticmethod
     def _finish(work: UnitOfWork, execution: Execution, finished: ExecutionFinished) -> bool:

@@ -17,11 +17,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from idp_common.auth import PLATFORM_OPERATOR, Principal
 from idp_common.errors import NotFound, Unavailable
 from idp_common.messaging.dead_letters import (
+    MAX_REASON_CHARS,
     DeadLetter,
     DeadLetterQueue,
     queue_depths,
     redacted_data,
-    redacted_reason,
 )
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import QUEUES, QueueSpec
@@ -114,7 +114,7 @@ def shown(letter: DeadLetter) -> DeadLetterOut:
         failed_at=letter.failed_at,
         reason=letter.reason,
         data=redacted_data(event.data) if event else None,
-        body=None if event else redacted_reason(letter.body, "{}"),
+        body=None if event else letter.body[:MAX_REASON_CHARS],
     )
 
 
@@ -164,7 +164,6 @@ class QueueAction:
     done: int = 0
     message_ids: list[str] = field(default_factory=list)
     error: str | None = None
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
 
     def out(self) -> ActionOut:
         return ActionOut.model_validate(self, from_attributes=True)
