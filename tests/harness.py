@@ -281,11 +281,15 @@ def local_client(url: str, timeout: float = 10) -> httpx.AsyncClient:
 
 
 class ServedApp:
-    """An ASGI app served by uvicorn on a free port inside the test's event loop."""
+    """An ASGI app served by uvicorn on a free port inside the test's event loop. The port is
+    bound when the app is made (its URL goes into other apps' settings before it starts),
+    so no other test process can take it in between."""
 
     def __init__(self, app: Starlette) -> None:
         self.app = app
-        self.port = free_port()
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = int(self.socket.getsockname()[1])
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
         )
@@ -296,7 +300,7 @@ class ServedApp:
         return f"http://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> ServedApp:
-        self.task = asyncio.create_task(self.server.serve())
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.socket]))
         while not self.server.started:
             if self.task.done():
                 self.task.result()
@@ -308,6 +312,7 @@ class ServedApp:
         self.server.should_exit = True
         assert self.task is not None
         await self.task
+        self.socket.close()
 
 
 @asynccontextmanager
