@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from idp_common.auth import Principal
 from idp_common.db import utcnow
 from idp_common.sealing import load_public_key, new_keypair
-from operation_svc.executions.intake import ExecutionIntake
+from operation_svc.executions.intake import ExecutionIntake, ExecutionRequest
 from operation_svc.executions.schemas import ExecutionIn
 from operation_svc.models import Execution, OperationTemplate, messaging
 from tests.harness import migrated_database
@@ -50,7 +50,7 @@ async def test_a_limit_set_between_the_snapshot_and_the_write_is_honored(
                 )
             )
         intake = ExecutionIntake(db, load_public_key(new_keypair()[0]))
-        request = ExecutionIn(template="deploy")
+        request = ExecutionRequest(ExecutionIn(template="deploy"))
         async with db.snapshot() as session:  # the snapshot sees no limit: a job is planned
             target = await intake.target(session, ALICE, request)
         planned = await intake.build(target, ALICE, request, None, "digest")

@@ -201,6 +201,7 @@ def mint_token(
 
 
 API_KEY_PREFIX = "idp_"
+API_KEY_SCHEME = "ApiKey"
 _bearer = HTTPBearer(auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
@@ -210,24 +211,51 @@ async def get_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    if bearer is not None and api_key is not None:
-        raise Unauthorized("Send either a bearer token or an API key, not both")
-    if api_key is not None:
-        api_keys: ApiKeyVerifier | None = request.app.state.api_key_verifier
-        if api_keys is None:
-            raise Unauthorized(
-                "This service is not configured to accept API keys (AUTH_API_KEY_SERVICE_URL)"
-            )
-        if not api_key.startswith(API_KEY_PREFIX):
-            raise Unauthorized("Invalid API key")
-        principal = await api_keys.verify(api_key)
-    elif bearer is not None:
-        tokens: TokenVerifier = request.app.state.token_verifier
-        principal = await tokens.verify(bearer.credentials)
-    else:
-        raise Unauthorized()
+    # ``bearer`` and ``api_key`` document the schemes in OpenAPI; ``authorization_of`` reads
+    # the headers whole, since Authorization may also carry ``ApiKey idp_…``.
+    del bearer, api_key
+    principal = await principal_of(
+        authorization_of(request),
+        request.app.state.token_verifier,
+        request.app.state.api_key_verifier,
+    )
     tenant_var.set(principal.tenant)
     return principal
+
+
+def authorization_of(request: Request) -> str | None:
+    """The request's credential as an ``Authorization`` value (an ``X-API-Key`` header
+    becomes ``ApiKey idp_…``)."""
+    authorization = request.headers.get("authorization")
+    api_key = request.headers.get("x-api-key")
+    if api_key is None:
+        return authorization
+    if authorization is not None:
+        raise Unauthorized("Send either a bearer token or an API key, not both")
+    return f"{API_KEY_SCHEME} {api_key}"
+
+
+async def principal_of(
+    authorization: str | None, tokens: TokenVerifier, api_keys: ApiKeyVerifier | None
+) -> Principal:
+    """Who an ``Authorization`` value (``Bearer <JWT>`` or ``ApiKey idp_…``) names, checked
+    as every request's: the same value in an event's ``authorization`` attribute gets the
+    same answer."""
+    if not authorization:
+        raise Unauthorized()
+    scheme, _, credential = authorization.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() == "bearer":
+        return await tokens.verify(credential)
+    if scheme.lower() != API_KEY_SCHEME.lower():
+        raise Unauthorized(f"The credential must be 'Bearer <JWT>' or '{API_KEY_SCHEME} idp_…'")
+    if api_keys is None:
+        raise Unauthorized(
+            "This service is not configured to accept API keys (AUTH_API_KEY_SERVICE_URL)"
+        )
+    if not credential.startswith(API_KEY_PREFIX):
+        raise Unauthorized("Invalid API key")
+    return await api_keys.verify(credential)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
@@ -242,10 +270,14 @@ def caller_credentials(request: Request) -> dict[str, str]:
     }
 
 
+def check_role(principal: Principal, role: Role) -> None:
+    if not principal.has_role(role):
+        raise Forbidden(f"This action needs the {role} role.")
+
+
 def require_role(role: Role) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     async def dependency(principal: CurrentPrincipal) -> Principal:
-        if not principal.has_role(role):
-            raise Forbidden(f"This action needs the {role} role.")
+        check_role(principal, role)
         return principal
 
     return dependency

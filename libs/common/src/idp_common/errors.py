@@ -72,6 +72,12 @@ class ProblemError(Exception):
         self.errors = errors
         self.headers = headers
 
+    def summary(self) -> str:
+        """One line: the status, the detail and each field's problem (for logs and dead
+        letters, where there is no response body)."""
+        fields = "; ".join(f"{error['field']}: {error['message']}" for error in self.errors or ())
+        return f"{self.status_code} {self.detail}" + (f" ({fields})" if fields else "")
+
 
 class Unauthorized(ProblemError):
     status_code, title, slug = 401, "Unauthorized", "unauthorized"

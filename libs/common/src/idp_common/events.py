@@ -16,12 +16,18 @@ from pydantic import (
 )
 
 from idp_common.messaging.envelope import Event, InvalidEvent
+from idp_common.schemas import StrictModel
 
 SUBMISSION_CREATED = "panel.submission.created"
 SUBMISSION_UPDATED = "panel.submission.updated"
 EXECUTION_REQUESTED = "operation.execution.requested"
 EXECUTION_LOG = "operation.execution.log"
 EXECUTION_FINISHED = "operation.execution.finished"
+# Other services' requests (see idp_common.inbound).
+SUBMISSION_REQUESTED = "panel.submission.requested"
+EXECUTION_REQUESTED_EXTERNAL = "operation.execution.requested.external"
+# A reply's short output: the end of what the run printed (masked by the worker).
+EXCERPT_CHARS = 1000
 
 ExecutionStatus = Literal[
     "pending", "running", "succeeded", "failed", "timed_out", "cancelled", "lost", "rejected"
@@ -40,13 +46,16 @@ class EventData(Payload):
 
     event_type: ClassVar[str]
 
-    def to_event(self, *, source: str, tenant: str, subject: str) -> Event:
+    def to_event(
+        self, *, source: str, tenant: str, subject: str, extensions: dict[str, str] | None = None
+    ) -> Event:
         return Event(
             type=self.event_type,
             source=source,
             tenant=tenant,
             subject=subject,
             data=self.model_dump(mode="json"),
+            extensions=extensions or {},
         )
 
     @classmethod
@@ -166,3 +175,46 @@ class SubmissionUpdated(EventData):
     exit_code: int | None = None
     output: str | None = None
     error: str | None = None
+
+
+def excerpt(output: str | None) -> str | None:
+    """The end of an output, at most ``EXCERPT_CHARS`` characters."""
+    return output if output is None or len(output) <= EXCERPT_CHARS else output[-EXCERPT_CHARS:]
+
+
+class SubmissionRequested(EventData, StrictModel):
+    """Another service submits a panel's form, as ``POST /panels/{panel}/submissions`` would
+    (consumed by panel-svc from ``panel-inbound-events``)."""
+
+    event_type = SUBMISSION_REQUESTED
+
+    panel: str = Field(min_length=1, max_length=100, description="The panel's id or slug.")
+    data: dict[str, Any] = Field(max_length=100, description="The form's values, by field.")
+
+
+class ExternalExecutionRequested(EventData, StrictModel):
+    """Another service runs a template, as ``POST /executions`` would (consumed by
+    operation-svc from ``operation-inbound-events``)."""
+
+    event_type = EXECUTION_REQUESTED_EXTERNAL
+
+    template: str = Field(min_length=1, max_length=100, description="The template's id or slug.")
+    parameters: dict[str, Any] = Field(default={}, max_length=50)
+
+
+class ExecutionOutcome(EventData):
+    """What the producer of an ``operation.execution.requested.external`` hears when the run
+    ends (on its reply queue, or ``outbound-events``), correlated by the request's id."""
+
+    event_type = EXECUTION_FINISHED
+
+    execution_id: uuid.UUID
+    template: str
+    status: ExecutionStatus
+    attempt: int = Field(ge=1)
+    exit_code: int | None = None
+    output_excerpt: str | None = Field(
+        default=None, description=f"The last {EXCERPT_CHARS} characters of the output, masked."
+    )
+    error: str | None = None
+    finished_at: datetime | None = None

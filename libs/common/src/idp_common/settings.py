@@ -108,6 +108,13 @@ class SQSSettings(BaseSettings):
         default=1.0, ge=0, description="First redelivery delay of a failed message (doubles)."
     )
     retry_max_seconds: int = Field(default=60, ge=0, le=43200, description="Redelivery cap.")
+    reply_queue_prefix: str = Field(
+        default="replies-",
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="Reply queues other services may name in events: {prefix}{tenant} or "
+        "{prefix}{tenant}__{name} (the tenant's characters other than letters, digits and - "
+        "written as _XX).",
+    )
 
 
 class AuthSettings(BaseSettings):

@@ -6,15 +6,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from idp_common.app import build_service_app
+from idp_common.db import Database
+from idp_common.inbound import InboundGate
+from idp_common.inbound_api import router as events_router
+from idp_common.loops import PeriodicLoop
 from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.queue_monitor import QueueMonitor
-from idp_common.messaging.topology import EXECUTION_EVENTS, PANEL_SUBMISSIONS
-from idp_common.runtime import serve_database_service
+from idp_common.messaging.topology import (
+    EXECUTION_EVENTS,
+    OPERATION_INBOUND_EVENTS,
+    PANEL_SUBMISSIONS,
+)
+from idp_common.runtime import Messaging, serve_database_service
 from operation_svc.api_keys.endpoints import router as api_keys_router
 from operation_svc.api_keys.verifier import LocalApiKeyVerifier
 from operation_svc.config import OperationSettings
 from operation_svc.executions.endpoints import router as executions_router
 from operation_svc.executions.endpoints import workers_router
+from operation_svc.executions.inbound import RunTemplate, execution_requests
 from operation_svc.executions.intake import ExecutionIntake
 from operation_svc.executions.reconciler import JobReconciler
 from operation_svc.executions.sweeper import LostExecutionSweeper
@@ -32,10 +41,21 @@ NAME = "operation-svc"
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: OperationSettings = app.state.settings
-    async with serve_database_service(
-        app,
-        messaging,
-        lambda db, bus: [
+
+    def loops(db: Database, bus: Messaging) -> list[PeriodicLoop]:
+        app.state.api_key_verifier = LocalApiKeyVerifier(db)
+        intake = ExecutionIntake(db, settings.sealing.key())
+        gate = InboundGate(
+            app.state.token_verifier,
+            app.state.api_key_verifier,
+            bus.queues,
+            settings.sqs.reply_queue_prefix,
+        )
+        app.state.execution_intake = intake
+        app.state.inbound_events = execution_requests(
+            gate, RunTemplate(intake, app.state.rate_limiter)
+        )
+        return [
             bus.consumer(
                 PANEL_SUBMISSIONS,
                 transactional_handler(
@@ -48,6 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     db, messaging, "operation-svc.execution-events", WorkerReports()
                 ),
             ),
+            bus.consumer(OPERATION_INBOUND_EVENTS, app.state.inbound_events.consume),
             JobReconciler(db, resend_after_seconds=settings.redispatch_after_seconds),
             QueueMonitor(db, bus.queues, poll_seconds=settings.queue_poll_seconds),
             LostExecutionSweeper(
@@ -55,10 +76,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 lost_after_seconds=settings.lost_after_seconds,
                 interval_seconds=settings.sweep_interval_seconds,
             ),
-        ],
-    ) as db:
-        app.state.api_key_verifier = LocalApiKeyVerifier(db)
-        app.state.execution_intake = ExecutionIntake(db, settings.sealing.key())
+        ]
+
+    async with serve_database_service(app, messaging, loops) as db:
         actions = QueueActions(app.state.bus.queues, settings.dlq_replay_per_second)
         app.state.queue_actions = actions
         if settings.seed_demo:
@@ -82,6 +102,7 @@ def create_app(settings: OperationSettings | None = None) -> FastAPI:
             secrets_router,
             api_keys_router,
             queues_router,
+            events_router,
         ],
         audit_model=AuditEntry,
         owns_api_keys=True,

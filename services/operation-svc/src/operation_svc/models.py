@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from idp_common.audit import AuditRecord
 from idp_common.db import TenantRecord, UTCDateTime, new_metadata, utcnow
+from idp_common.inbound import RequestedByEvent
 from idp_common.messaging.tables import messaging_tables
 from idp_common.request_context import current_trace_id
 
@@ -114,7 +115,7 @@ class SecretMapping(TenantRecord, Base):
     created_by: Mapped[str] = mapped_column(String(200))
 
 
-class Execution(TenantRecord, Base):
+class Execution(RequestedByEvent, TenantRecord, Base):
     __tablename__ = "executions"
     __table_args__ = (
         UniqueConstraint("tenant", "submitted_by", "idempotency_key"),

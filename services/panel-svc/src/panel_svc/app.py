@@ -7,9 +7,13 @@ import httpx
 from fastapi import FastAPI
 
 from idp_common.app import build_service_app
+from idp_common.db import Database
+from idp_common.inbound import InboundGate
+from idp_common.inbound_api import router as events_router
+from idp_common.loops import PeriodicLoop
 from idp_common.messaging.inbox import transactional_handler
-from idp_common.messaging.topology import SUBMISSION_UPDATES
-from idp_common.runtime import serve_database_service
+from idp_common.messaging.topology import PANEL_INBOUND_EVENTS, SUBMISSION_UPDATES
+from idp_common.runtime import Messaging, serve_database_service
 from panel_svc.config import PanelSettings
 from panel_svc.datasources import DatasourceClient
 from panel_svc.models import AuditEntry, messaging
@@ -17,6 +21,7 @@ from panel_svc.panels.endpoints import router as panels_router
 from panel_svc.panels.references import OperationTemplates, PanelReferences
 from panel_svc.seed import seed_demo_panel
 from panel_svc.submissions.endpoints import router as submissions_router
+from panel_svc.submissions.inbound import SubmitForm, submission_requests
 from panel_svc.submissions.intake import SubmissionIntake
 from panel_svc.submissions.reconciler import SubmissionReconciler
 from panel_svc.submissions.tasks import ExecutionUpdates
@@ -28,19 +33,6 @@ NAME = "panel-svc"
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: PanelSettings = app.state.settings
     async with (
-        serve_database_service(
-            app,
-            messaging,
-            lambda db, bus: [
-                bus.consumer(
-                    SUBMISSION_UPDATES,
-                    transactional_handler(
-                        db, messaging, "panel-svc.submission-updates", ExecutionUpdates()
-                    ),
-                ),
-                SubmissionReconciler(db, resend_after_seconds=settings.resend_after_seconds),
-            ],
-        ) as db,
         httpx.AsyncClient(base_url=settings.datasource_api_url, timeout=15) as http,
         httpx.AsyncClient(base_url=settings.operation_api_url, timeout=15) as operations,
     ):
@@ -48,10 +40,33 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.references = PanelReferences(
             OperationTemplates(operations), app.state.datasources
         )
-        app.state.submission_intake = SubmissionIntake(db, settings.sealing.key())
-        if settings.seed_demo:
-            await seed_demo_panel(db)
-        yield
+
+        def loops(db: Database, bus: Messaging) -> list[PeriodicLoop]:
+            intake = SubmissionIntake(db, settings.sealing.key())
+            gate = InboundGate(
+                app.state.token_verifier,
+                app.state.api_key_verifier,
+                bus.queues,
+                settings.sqs.reply_queue_prefix,
+            )
+            form = SubmitForm(intake, app.state.datasources, app.state.rate_limiter)
+            app.state.submission_intake = intake
+            app.state.inbound_events = submission_requests(gate, form)
+            return [
+                bus.consumer(
+                    SUBMISSION_UPDATES,
+                    transactional_handler(
+                        db, messaging, "panel-svc.submission-updates", ExecutionUpdates()
+                    ),
+                ),
+                bus.consumer(PANEL_INBOUND_EVENTS, app.state.inbound_events.consume),
+                SubmissionReconciler(db, resend_after_seconds=settings.resend_after_seconds),
+            ]
+
+        async with serve_database_service(app, messaging, loops) as db:
+            if settings.seed_demo:
+                await seed_demo_panel(db)
+            yield
 
 
 def create_app(settings: PanelSettings | None = None) -> FastAPI:
@@ -60,6 +75,6 @@ def create_app(settings: PanelSettings | None = None) -> FastAPI:
         description="Panels (self-service forms), their fields and submissions.",
         settings=settings or PanelSettings(),
         lifespan=lifespan,
-        routers=[panels_router, submissions_router],
+        routers=[panels_router, submissions_router, events_router],
         audit_model=AuditEntry,
     )

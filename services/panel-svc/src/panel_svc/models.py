@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from idp_common.audit import AuditRecord
 from idp_common.db import TenantRecord, UTCDateTime, new_id, new_metadata, utcnow
+from idp_common.inbound import RequestedByEvent
 from idp_common.messaging.tables import messaging_tables
 from idp_common.request_context import current_trace_id
 from panel_svc.fields.types import FieldRules
@@ -91,7 +92,7 @@ class PanelField(Base):
         return FieldRules.of(self, options)
 
 
-class Submission(TenantRecord, Base):
+class Submission(RequestedByEvent, TenantRecord, Base):
     __tablename__ = "submissions"
     __table_args__ = (UniqueConstraint("tenant", "submitted_by", "idempotency_key"),)
 

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 from opentelemetry import trace
@@ -23,7 +25,7 @@ from prometheus_client import Counter, Histogram
 from idp_common.coalescing import Coalescer
 from idp_common.loops import PeriodicLoop
 from idp_common.messaging.dead_letters import dead_letter
-from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
+from idp_common.messaging.envelope import Event, EventRefused, InvalidEvent, decode_event
 from idp_common.messaging.publisher import messaging_attributes
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_SIZE, MAX_RECEIVE_COUNT, QueueSpec
@@ -34,6 +36,11 @@ logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 EventHandler = Callable[[Event], Awaitable[None]]
+# The string attributes of the message being handled, for a handler that needs more than
+# its event (the inbound consumers read the producer's ``authorization`` there).
+message_attributes_var: ContextVar[Mapping[str, str]] = ContextVar(
+    "message_attributes", default=MappingProxyType({})
+)
 
 MESSAGES = Counter(
     "idp_messages_consumed_total", "Messages handled, by outcome.", ["queue", "outcome"]
@@ -52,6 +59,16 @@ QUEUE_SECONDS = Histogram(
     ["queue"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+
+
+def _string_attributes(message: dict[str, Any]) -> Mapping[str, str]:
+    return MappingProxyType(
+        {
+            name: value["StringValue"]
+            for name, value in message.get("MessageAttributes", {}).items()
+            if "StringValue" in value
+        }
+    )
 
 
 def exponential_retry_delay(base_seconds: float, max_seconds: int) -> Callable[[int], int]:
@@ -173,10 +190,14 @@ class Consumer(PeriodicLoop):
                 tenant_var.set(event.tenant)
                 # What a message causes (logs, audit rows) is traced back to the event's id.
                 request_id_var.set(event.id)
+                message_attributes_var.set(_string_attributes(message))
                 await self.handler(event)
             except InvalidEvent as exc:  # it can never succeed
                 self._record_failure(span, exc, message, receive_count, "invalid", final=True)
                 delay = f"invalid event: {exc}"
+            except EventRefused as exc:
+                self._record_failure(span, exc, message, receive_count, "refused", final=True)
+                delay = f"refused: {exc}"
             except Exception as exc:
                 final = receive_count >= MAX_RECEIVE_COUNT
                 self._record_failure(span, exc, message, receive_count, "failed", final=final)

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings import http
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 _FORMAT = JSONFormat()
 JSON_CONTENT_TYPE = "application/json"
+# The attributes every event has or may have; the others are extensions.
+_CONTEXT_ATTRIBUTES = frozenset(
+    {"specversion", "id", "source", "type", "time", "datacontenttype", "dataschema", "subject"}
+)
 
 
 class InvalidEvent(ValueError):
     """A message body that is not a valid event of ours; it can never succeed."""
+
+
+class EventRefused(Exception):
+    """A well-formed event that may not be acted on (its credential, its tenant, what it
+    names or its data): dead-lettered at once with the reason."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +40,8 @@ class Event:
     subject: str | None = None
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Extension attributes other than ``tenant`` (``replyto``, ``correlationid``), as strings.
+    extensions: dict[str, str] = field(default_factory=dict)
 
 
 def encode_event(event: Event) -> str:
@@ -39,7 +53,7 @@ def encode_event(event: Event) -> str:
         "time": event.time,
         "datacontenttype": JSON_CONTENT_TYPE,
         "tenant": event.tenant,
-    }
+    } | event.extensions
     if event.subject is not None:
         attributes["subject"] = event.subject
     return _FORMAT.write(CloudEvent(attributes, event.data)).decode()
@@ -50,14 +64,33 @@ def decode_event(body: str) -> Event:
         cloud_event = _FORMAT.read(None, body)
     except (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise InvalidEvent(f"not a CloudEvents 1.0 JSON event: {exc}") from exc
+    return _event_of(cloud_event)
+
+
+def decode_http_event(headers: Mapping[str, str], body: bytes) -> Event:
+    """An event sent over HTTP, in binary (``ce-*`` headers) or structured content mode."""
+    try:
+        cloud_event = http.from_http_event(http.HTTPMessage(dict(headers), body))
+    except (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidEvent(f"not a CloudEvents 1.0 HTTP event: {exc}") from exc
+    return _event_of(cloud_event)
+
+
+def _event_of(cloud_event: BaseCloudEvent) -> Event:
     if cloud_event.get_specversion() != "1.0":
         raise InvalidEvent(f"unsupported specversion {cloud_event.get_specversion()!r}")
-    tenant = cloud_event.get_attributes().get("tenant")
+    attributes = cloud_event.get_attributes()
+    tenant = attributes.get("tenant")
     if not isinstance(tenant, str) or not tenant:
         raise InvalidEvent("the tenant extension attribute is missing")
     data = cloud_event.get_data()
     if not isinstance(data, dict):
         raise InvalidEvent("data must be a JSON object")
+    extensions = {
+        name: str(value)
+        for name, value in attributes.items()
+        if name not in _CONTEXT_ATTRIBUTES and name != "tenant"
+    }
     return Event(
         id=cloud_event.get_id(),
         type=cloud_event.get_type(),
@@ -66,4 +99,5 @@ def decode_event(body: str) -> Event:
         subject=cloud_event.get_subject(),
         time=cloud_event.get_time() or datetime.now(UTC),
         data=data,
+        extensions=extensions,
     )

@@ -7,12 +7,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from botocore.exceptions import ClientError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from idp_common.coalescing import Coalescer
 from idp_common.messaging.envelope import Event, encode_event
-from idp_common.messaging.sqs import QueueDirectory
+from idp_common.messaging.sqs import QueueDirectory, is_missing_queue
 from idp_common.messaging.topology import MAX_BATCH_BYTES, MAX_BATCH_SIZE, MAX_MESSAGE_BYTES
 from idp_common.messaging.trace_context import current_trace_carrier, to_message_attributes
 
@@ -81,9 +82,14 @@ class Publisher:
         with tracer.start_as_current_span(
             f"{queue} send", kind=SpanKind.PRODUCER, attributes=messaging_attributes(queue, "send")
         ):
-            response = await self.queues.client.send_message_batch(
-                QueueUrl=await self.queues.url(queue), Entries=entries
-            )
+            try:
+                url = await self.queues.url(queue)
+            except ClientError as exc:
+                if not is_missing_queue(exc):
+                    raise
+                # A reply queue its owner deleted: a refusal of these messages, not an outage.
+                return [f"the queue {queue!r} does not exist"] * len(messages)
+            response = await self.queues.client.send_message_batch(QueueUrl=url, Entries=entries)
         failed = {
             int(failure["Id"]): failure.get("Message", failure.get("Code", "?"))
             for failure in response.get("Failed", [])

@@ -9,6 +9,7 @@ from typing import Any
 
 import aioboto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from idp_common.messaging.topology import MAX_RECEIVE_COUNT, QUEUES, QueueSpec
 from idp_common.settings import SQSSettings
@@ -40,6 +41,12 @@ async def open_sqs_client(settings: SQSSettings) -> AsyncIterator[SQSClient]:
         config=config,
     ) as client:
         yield client
+
+
+def is_missing_queue(error: ClientError) -> bool:
+    """Whether the broker said the queue does not exist (AWS's code, or the query API's)."""
+    code = error.response.get("Error", {}).get("Code", "")
+    return code in {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
 
 
 class QueueDirectory:

@@ -36,14 +36,21 @@ PANEL_SUBMISSIONS = QueueSpec("panel-submissions")
 OPERATION_JOBS = QueueSpec("operation-jobs", visibility_timeout_seconds=60)
 EXECUTION_EVENTS = QueueSpec("execution-events")
 SUBMISSION_UPDATES = QueueSpec("submission-updates")
-INBOUND_EVENTS = QueueSpec("inbound-events")
+# Other services' requests, one queue per owning service, so that neither reads what is
+# meant for the other (see docs/ARCHITECTURE.md, "Events from other services").
+PANEL_INBOUND_EVENTS = QueueSpec("panel-inbound-events")
+OPERATION_INBOUND_EVENTS = QueueSpec("operation-inbound-events")
+# The outcomes of other services' requests that named no reply queue.
+OUTBOUND_EVENTS = QueueSpec("outbound-events")
 
 QUEUES: tuple[QueueSpec, ...] = (
     PANEL_SUBMISSIONS,
     OPERATION_JOBS,
     EXECUTION_EVENTS,
     SUBMISSION_UPDATES,
-    INBOUND_EVENTS,
+    PANEL_INBOUND_EVENTS,
+    OPERATION_INBOUND_EVENTS,
+    OUTBOUND_EVENTS,
 )
 
 

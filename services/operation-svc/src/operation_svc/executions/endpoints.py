@@ -14,7 +14,7 @@ from idp_common.pagination import Page, PageParamsDep
 from idp_common.rate_limit import ExecutionRateLimit
 from idp_common.schemas import UtcTimestamp
 from operation_svc.executions import service, worker_protocol
-from operation_svc.executions.intake import ExecutionIntake
+from operation_svc.executions.intake import ExecutionIntake, ExecutionRequest
 from operation_svc.executions.log_stream import log_events
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.schemas import (
@@ -45,7 +45,7 @@ async def create_execution(
     returns the original execution; the same key with another body is a 409. Values of
     secret parameters are sealed to the workers' key at once and shown as ***."""
     intake: ExecutionIntake = request.app.state.execution_intake
-    execution, created = await intake.create(principal, body, idempotency_key)
+    execution, created = await intake.create(principal, ExecutionRequest(body), idempotency_key)
     if not created:
         response.headers[REPLAYED_HEADER] = "true"
     return ExecutionOut.model_validate(execution)

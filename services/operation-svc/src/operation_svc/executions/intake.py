@@ -14,6 +14,7 @@ from idp_common.auth import Principal
 from idp_common.errors import ValidationFailed, field_error
 from idp_common.events import SecretBinding
 from idp_common.idempotency import request_fingerprint
+from idp_common.inbound import InboundRequest
 from idp_common.intake import IdempotentIntake
 from idp_common.messaging.outbox import OutboxRow, add_outbox_row, outbox_row
 from idp_common.messaging.topology import OPERATION_JOBS
@@ -39,6 +40,14 @@ class _Template:
 
 
 @dataclass(frozen=True, slots=True)
+class ExecutionRequest:
+    """A run asked for through the API, or by another service's event."""
+
+    body: ExecutionIn
+    by_event: InboundRequest | None = None  # answered when the run ends
+
+
+@dataclass(frozen=True, slots=True)
 class NewExecution:
     """What creating one execution writes."""
 
@@ -47,39 +56,40 @@ class NewExecution:
     audit: dict[str, Any]
 
 
-class ExecutionIntake(IdempotentIntake[ExecutionIn, _Template, NewExecution, Execution]):
+class ExecutionIntake(IdempotentIntake[ExecutionRequest, _Template, NewExecution, Execution]):
     """Creates executions for API clients. Secret values are sealed to the workers' key
     (``seal_to``) before anything is stored."""
 
     repository = ExecutionRepository
 
     async def target(
-        self, session: AsyncSession, principal: Principal, request: ExecutionIn
+        self, session: AsyncSession, principal: Principal, request: ExecutionRequest
     ) -> _Template:
-        template = await find_template(session, principal.tenant, request.template)
+        template = await find_template(session, principal.tenant, request.body.template)
         secrets = await TemplateCatalog(session).secret_bindings({template.id})
         return _Template(template, TemplateDefinition.of(template), secrets.get(template.id, []))
 
-    def fingerprint(self, target: _Template, request: ExecutionIn) -> str:
+    def fingerprint(self, target: _Template, request: ExecutionRequest) -> str:
         # Secret values stay out of the fingerprint: a plain hash of one can be reversed by
         # guessing. The same key with only another secret therefore replays the original.
         secret = secret_names(target.definition.parameter_specs())
+        body = request.body
         return request_fingerprint(
-            request.model_dump(mode="json")
-            | {"parameters": {k: v for k, v in request.parameters.items() if k not in secret}}
+            body.model_dump(mode="json")
+            | {"parameters": {k: v for k, v in body.parameters.items() if k not in secret}}
         )
 
     async def build(
         self,
         target: _Template,
         principal: Principal,
-        request: ExecutionIn,
+        request: ExecutionRequest,
         key: str | None,
         digest: str,
     ) -> NewExecution:
         template = target.template
         check_access(principal, template)
-        rendered, refusals = render(target.definition, request.parameters, self.seal_to)
+        rendered, refusals = render(target.definition, request.body.parameters, self.seal_to)
         if rendered is None:
             raise ValidationFailed(
                 f"{len(refusals)} parameter(s) are refused.",
@@ -102,6 +112,8 @@ class ExecutionIntake(IdempotentIntake[ExecutionIn, _Template, NewExecution, Exe
             idempotency_key=key,
             request_hash=digest,
         )
+        if request.by_event is not None:
+            request.by_event.applied_to(execution)
         job = None
         if template.max_concurrency is None:
             job = outbox_row(OPERATION_JOBS, job_for(execution, target.secrets))

@@ -8,8 +8,9 @@ from typing import Any
 from nacl.public import PublicKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp_common.events import SubmissionUpdated
-from idp_common.messaging.outbox import add_event
+from idp_common.events import TERMINAL_STATUSES, ExecutionOutcome, SubmissionUpdated, excerpt
+from idp_common.inbound import reply_row
+from idp_common.messaging.outbox import add_event, add_outbox_row
 from idp_common.messaging.topology import SUBMISSION_UPDATES
 from idp_common.unit_of_work import with_defaults
 from operation_svc.executions.state import transition
@@ -101,8 +102,13 @@ def rejected_execution(
     return execution
 
 
-def tell_submission(session: AsyncSession, execution: Execution) -> None:
-    """Send the execution's status to the submission it runs, if it runs one."""
+def tell_requesters(session: AsyncSession, execution: Execution) -> None:
+    """Send the execution's status to the submission it runs, if it runs one, and its end to
+    the service that asked for it by event, if one did."""
+    if execution.request_event_id is not None and execution.status in TERMINAL_STATUSES:
+        add_outbox_row(
+            session, messaging, reply_row(execution, _outcome(execution), execution.tenant, SOURCE)
+        )
     if execution.submission_id is None:
         return
     update_data = SubmissionUpdated(
@@ -118,3 +124,16 @@ def tell_submission(session: AsyncSession, execution: Execution) -> None:
         source=SOURCE, tenant=execution.tenant, subject=str(execution.submission_id)
     )
     add_event(session, messaging, SUBMISSION_UPDATES, event)
+
+
+def _outcome(execution: Execution) -> ExecutionOutcome:
+    return ExecutionOutcome(
+        execution_id=execution.id,
+        template=execution.template_slug,
+        status=execution.status,
+        attempt=execution.attempt,
+        exit_code=execution.exit_code,
+        output_excerpt=excerpt(execution.output),
+        error=execution.error,
+        finished_at=execution.finished_at,
+    )

@@ -15,7 +15,7 @@ from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.events import TERMINAL_STATUSES
 from idp_common.pagination import PageParams
 from operation_svc.executions.dispatch import dispatch_or_wait, release_slot
-from operation_svc.executions.lifecycle import new_execution, render, tell_submission
+from operation_svc.executions.lifecycle import new_execution, render, tell_requesters
 from operation_svc.executions.metrics import record_end
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.state import transition
@@ -121,8 +121,9 @@ async def next_attempt(session: AsyncSession, original: Execution, actor: str) -
         retry_of=original.id,
         submission_id=original.submission_id,
     )
+    new.request_event_id, new.reply_queue = original.request_event_id, original.reply_queue
     await dispatch_or_wait(session, template, new)
-    tell_submission(session, new)  # the submission follows its newest attempt from now on
+    tell_requesters(session, new)  # the submission follows its newest attempt from now on
     return new
 
 
@@ -133,7 +134,7 @@ async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid
     if execution.status == "pending":
         transition(execution, "cancelled")
         execution.error = f"cancelled by {principal.subject}"
-        tell_submission(session, execution)
+        tell_requesters(session, execution)
         record_end(session, execution)
         if execution.template_id is not None:
             await release_slot(session, execution.template_id)

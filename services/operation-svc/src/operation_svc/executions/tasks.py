@@ -29,7 +29,7 @@ from operation_svc.executions.lifecycle import (
     new_execution,
     rejected_execution,
     render,
-    tell_submission,
+    tell_requesters,
 )
 from operation_svc.executions.metrics import record_end
 from operation_svc.executions.repository import SystemExecutions
@@ -75,7 +75,7 @@ class SubmissionsToExecutions:
         submitted = requested.submissions[event.id]
         earlier = requested.executions.get(submitted.submission_id)
         if earlier is not None and earlier.tenant == event.tenant:
-            tell_submission(work.session, earlier)
+            tell_requesters(work.session, earlier)
             return
         template = requested.templates.get((event.tenant, submitted.operation_template))
         execution = work.add(self._execution(event.tenant, submitted, template))
@@ -102,7 +102,7 @@ class SubmissionsToExecutions:
                 "submission_id": str(submitted.submission_id),
             },
         )
-        tell_submission(work.session, execution)
+        tell_requesters(work.session, execution)
 
     @staticmethod
     def _execution(
@@ -203,7 +203,7 @@ class WorkerReports:
         execution.output_truncated = finished.output_truncated
         execution.output = finished.output_excerpt
         execution.error = finished.error
-        tell_submission(work.session, execution)
+        tell_requesters(work.session, execution)
         record_end(work.session, execution)
         record_audit(
             work.session,

@@ -13,7 +13,7 @@ from idp_common.audit import record_audit
 from idp_common.db import utcnow
 from idp_common.errors import Conflict
 from operation_svc.executions.dispatch import release_slot
-from operation_svc.executions.lifecycle import tell_submission
+from operation_svc.executions.lifecycle import tell_requesters
 from operation_svc.executions.metrics import record_end, record_start
 from operation_svc.executions.repository import SystemExecutions
 from operation_svc.executions.schemas import HeartbeatOut
@@ -34,7 +34,7 @@ async def claim(
     redelivered job never runs twice."""
     claimed = await SystemExecutions(session).claim(execution_ids, worker_id, utcnow())
     for execution in claimed:
-        tell_submission(session, execution)
+        tell_requesters(session, execution)
         record_start(session, execution)
         record_audit(
             session,
@@ -82,7 +82,7 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
         )
         if not await _retried_when_safe(session, execution) and execution.template_id is not None:
             await release_slot(session, execution.template_id)
-        tell_submission(session, execution)  # with the reason a retry was refused, if one was
+        tell_requesters(session, execution)  # with the reason a retry was refused, if one was
     return len(executions)
 
 

@@ -17,6 +17,7 @@ from idp_common.db import after_commit, new_id
 from idp_common.errors import Conflict, ValidationFailed
 from idp_common.events import SubmissionCreated
 from idp_common.idempotency import request_fingerprint
+from idp_common.inbound import InboundRequest
 from idp_common.intake import IdempotentIntake
 from idp_common.messaging.outbox import OutboxRow, add_outbox_row, outbox_row
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
@@ -40,6 +41,7 @@ class SubmissionRequest:
     panel: uuid.UUID | str
     payload: SubmissionIn
     options: OptionsLookup
+    by_event: InboundRequest | None = None  # another service's, answered when it ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,8 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
                 execution_request=created.model_dump(mode="json"),
             )
         )
+        if request.by_event is not None:
+            request.by_event.applied_to(submission)
         event = created.to_event(source=SOURCE, tenant=principal.tenant, subject=str(submission.id))
         audit = audit_row(
             principal,

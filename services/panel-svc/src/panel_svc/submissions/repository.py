@@ -96,9 +96,14 @@ _ATTEMPT = (
         ),
     )
 )
-_STATES = select(Submission.id, Submission.tenant, Submission.status, Submission.attempt).where(
-    Submission.id.in_(bindparam("ids", expanding=True))
-)
+_STATES = select(
+    Submission.id,
+    Submission.tenant,
+    Submission.status,
+    Submission.attempt,
+    Submission.request_event_id,
+    Submission.reply_queue,
+).where(Submission.id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(slots=True)
@@ -108,6 +113,8 @@ class SubmissionState:
     tenant: str
     status: str
     attempt: int
+    request_event_id: str | None = None  # asked for by another service's event
+    reply_queue: str | None = None
 
 
 class SubmissionMirror(CrossTenantRepository[AsyncSession]):
@@ -117,7 +124,12 @@ class SubmissionMirror(CrossTenantRepository[AsyncSession]):
 
     async def states_of(self, submission_ids: list[uuid.UUID]) -> dict[uuid.UUID, SubmissionState]:
         found = await self.connection.execute(_STATES, {"ids": submission_ids})
-        return {row.id: SubmissionState(row.tenant, row.status, row.attempt) for row in found}
+        return {
+            row.id: SubmissionState(
+                row.tenant, row.status, row.attempt, row.request_event_id, row.reply_queue
+            )
+            for row in found
+        }
 
     def mirror_at_commit(self, update_row: dict[str, Any]) -> None:
         """Record an attempt's status (``to_*`` values of ``of_submission``) at commit: its

@@ -9,9 +9,13 @@ from dataclasses import dataclass
 from prometheus_client import Counter
 
 from idp_common.db import after_commit, utcnow
-from idp_common.events import TERMINAL_STATUSES, SubmissionUpdated
+from idp_common.events import TERMINAL_STATUSES, SubmissionUpdated, excerpt
+from idp_common.inbound import reply_row
 from idp_common.messaging.envelope import Event
+from idp_common.messaging.outbox import add_outbox_row
 from idp_common.unit_of_work import UnitOfWork
+from panel_svc.models import messaging
+from panel_svc.submissions.intake import SOURCE
 from panel_svc.submissions.repository import SubmissionMirror, SubmissionState
 
 logger = logging.getLogger(__name__)
@@ -56,6 +60,10 @@ class ExecutionUpdates:
         if _ends(state, mirrored):
             state.status, state.attempt = mirrored.status, mirrored.attempt
             after_commit(work.session, ENDED.labels(mirrored.status).inc)
+            if state.request_event_id is not None:
+                outcome = mirrored.model_copy(update={"output": excerpt(mirrored.output)})
+                reply = reply_row(state, outcome, event.tenant, SOURCE)
+                add_outbox_row(work.session, messaging, reply)
         SubmissionMirror(work.session).mirror_at_commit(
             {
                 "of_submission": mirrored.submission_id,
