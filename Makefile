@@ -7,6 +7,8 @@ PYTHON ?= $(shell $$(command -v python3.11 || command -v python3) -c 'import sys
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 SQS_DEPS := tools/local-sqs/node_modules/.package-lock.json
+# The AsyncAPI parser the tests validate docs/asyncapi.json with.
+ASYNCAPI_DEPS := tools/asyncapi/node_modules/.package-lock.json
 # The worker's launcher (see its source), next to the worker's Python in the virtualenv.
 LAUNCHER := .venv/bin/idp-sandbox-exec
 LAUNCHER_SOURCE := services/executor-worker/launcher/idp-sandbox-exec.c
@@ -29,7 +31,7 @@ test-fast: install
 	scripts/ensure-backing-services.sh
 	$(UV) run --frozen pytest -m "not slow" -n 0
 
-install: $(UV) $(SQS_DEPS)
+install: $(UV) $(SQS_DEPS) $(ASYNCAPI_DEPS)
 	$(UV) sync --frozen --quiet
 	$(MAKE) --no-print-directory $(LAUNCHER)
 
@@ -48,6 +50,10 @@ bench: install
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(ASYNCAPI_DEPS): tools/asyncapi/package.json tools/asyncapi/package-lock.json
+	npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(SQS_DEPS): tools/local-sqs/package.json tools/local-sqs/package-lock.json tools/local-sqs/patches/*.patch
 	npm ci --prefix tools/local-sqs --no-audit --no-fund --loglevel=error

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from idp_common.app import build_service_app
+from idp_common.asyncapi import router as asyncapi_router
 from idp_common.db import Database
 from idp_common.inbound import InboundGate
 from idp_common.inbound_api import router as events_router
@@ -103,6 +104,7 @@ def create_app(settings: OperationSettings | None = None) -> FastAPI:
             api_keys_router,
             queues_router,
             events_router,
+            asyncapi_router,
         ],
         audit_model=AuditEntry,
         owns_api_keys=True,

@@ -7,6 +7,7 @@ import httpx
 from fastapi import FastAPI
 
 from idp_common.app import build_service_app
+from idp_common.asyncapi import router as asyncapi_router
 from idp_common.db import Database
 from idp_common.inbound import InboundGate
 from idp_common.inbound_api import router as events_router
@@ -75,6 +76,6 @@ def create_app(settings: PanelSettings | None = None) -> FastAPI:
         description="Panels (self-service forms), their fields and submissions.",
         settings=settings or PanelSettings(),
         lifespan=lifespan,
-        routers=[panels_router, submissions_router, events_router],
+        routers=[panels_router, submissions_router, events_router, asyncapi_router],
         audit_model=AuditEntry,
     )

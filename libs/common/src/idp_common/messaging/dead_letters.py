@@ -23,6 +23,7 @@ from typing import Any
 from opentelemetry import trace
 
 from idp_common.audit import MASK, SECRET_KEY_HINTS
+from idp_common.events import EXECUTION_REQUESTED_EXTERNAL, SUBMISSION_REQUESTED
 from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec, queue_arn
@@ -86,6 +87,24 @@ def redacted_reason(reason: str, body: str) -> str:
             if len(secret) >= MIN_REDACTED_CHARS:
                 reason = reason.replace(secret, MASK)
     return reason[:MAX_REASON_CHARS] or "unknown"
+
+
+# Other services' requests carry a form's values or a run's parameters as sent, a secret
+# field's too (which only its panel knows to be one): operators see their names only.
+_VALUES_KEPT_FROM_OPERATORS = {
+    SUBMISSION_REQUESTED: "data",
+    EXECUTION_REQUESTED_EXTERNAL: "parameters",
+}
+
+
+def redacted_event_data(event: Event) -> Any:
+    """An event's data as operators see it (``redacted_data``; the values of a request by
+    event masked whatever their names)."""
+    data = redacted_data(event.data)
+    values = _VALUES_KEPT_FROM_OPERATORS.get(event.type)
+    if values is not None and isinstance(data.get(values), dict):
+        data[values] = dict.fromkeys(data[values], MASK)
+    return data
 
 
 def redacted_data(data: Any) -> Any:

@@ -21,7 +21,7 @@ from idp_common.messaging.dead_letters import (
     DeadLetter,
     DeadLetterQueue,
     queue_depths,
-    redacted_data,
+    redacted_event_data,
 )
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import QUEUES, QueueSpec
@@ -113,7 +113,7 @@ def shown(letter: DeadLetter) -> DeadLetterOut:
         receive_count=letter.receive_count,
         failed_at=letter.failed_at,
         reason=letter.reason,
-        data=redacted_data(event.data) if event else None,
+        data=redacted_event_data(event) if event else None,
         body=None if event else letter.body[:MAX_REASON_CHARS],
     )
 
