@@ -15,6 +15,7 @@ import jwt
 import pytest
 
 from idp_common import asyncapi
+from idp_common.auth import mint_token
 from idp_common.messaging.topology import (
     OPERATION_INBOUND_EVENTS,
     OUTBOUND_EVENTS,
@@ -23,6 +24,7 @@ from idp_common.messaging.topology import (
 from idp_common.settings import SQSSettings
 from tests.factories import ADMIN, panel_for, template
 from tests.harness import (
+    AUTH,
     LocalSQSServer,
     Platform,
     ServedApp,
@@ -269,6 +271,12 @@ def forged(alg: str = "HS256") -> str:
     return "Bearer " + jwt.encode(claims, "not-the-platform-secret-at-all-32b", algorithm=alg)
 
 
+def expired() -> str:
+    return mint_token(
+        AUTH, subject="orders-svc", tenant="acme", roles=["operator"], ttl_seconds=-60
+    )
+
+
 RUN_SAY = {"template": "say", "parameters": {"message": "x"}}
 REFUSED_RUNS: dict[str, tuple[dict[str, Any], str | None, dict[str, str], str]] = {
     "no credential": (RUN_SAY, None, {}, "401"),
@@ -276,6 +284,8 @@ REFUSED_RUNS: dict[str, tuple[dict[str, Any], str | None, dict[str, str], str]] 
     "an unsigned JWT": (RUN_SAY, forged("none"), {}, "401"),
     "another scheme": (RUN_SAY, "Basic YWRtaW46YWRtaW4=", {}, "401"),
     "a key that is no key": (RUN_SAY, "ApiKey idp_made_up", {}, "401"),
+    "an expired JWT": (RUN_SAY, f"Bearer {expired()}", {}, "401"),
+    "a token without its scheme": (RUN_SAY, token(roles=("operator",)), {}, "401"),
     "a viewer": (RUN_SAY, f"Bearer {token(roles=('viewer',))}", {}, "operator role"),
     "a service identity": (RUN_SAY, f"Bearer {token(tenant='*', roles=('service',))}", {}, "403"),
     "another tenant's credential": (
@@ -478,3 +488,71 @@ async def test_the_services_that_own_events_serve_the_asyncapi_document(
         served = await service.get("/asyncapi.json")
         assert served.status_code == 200
         assert served.json() == asyncapi.document()
+
+
+async def test_a_credential_anywhere_but_the_authorization_attribute_is_no_credential(
+    platform: Platform, producer: Producer
+) -> None:
+    """In the event itself, under another attribute name, or as a binary attribute."""
+    body, in_body = cloud_event(RUN, RUN_SAY, authorization=OPERATOR_TOKEN)
+    await producer.send(OPERATION_INBOUND_EVENTS.name, body, None)
+    other, other_name = cloud_event(RUN, RUN_SAY)
+    url = producer._url(OPERATION_INBOUND_EVENTS.name)
+    await asyncio.to_thread(
+        producer.client.send_message,
+        QueueUrl=url,
+        MessageBody=other,
+        MessageAttributes={"Authorization ": {"DataType": "String", "StringValue": OPERATOR_TOKEN}},
+    )
+    binary, as_binary = cloud_event(RUN, RUN_SAY)
+    await asyncio.to_thread(
+        producer.client.send_message,
+        QueueUrl=url,
+        MessageBody=binary,
+        MessageAttributes={
+            "authorization": {"DataType": "Binary", "BinaryValue": OPERATOR_TOKEN.encode()}
+        },
+    )
+
+    for event_id in (in_body, other_name, as_binary):
+        letter = await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, event_id)
+        assert "401" in letter["reason"]
+
+
+async def test_the_scheme_is_read_in_any_case_as_http_reads_it(
+    platform: Platform, producer: Producer
+) -> None:
+    key, _ = await api_key(platform)
+    body, event_id = cloud_event(RUN, {"template": "say", "parameters": {"message": "case"}})
+    await producer.send(OPERATION_INBOUND_EVENTS.name, body, f"apikey   {key}")
+    http = await platform.operation.get(
+        "/api/v1/executions", headers={"Authorization": f"APIKEY {key}"}
+    )
+    both = await platform.operation.get(
+        "/api/v1/executions", headers={"Authorization": OPERATOR_TOKEN, "X-API-Key": key}
+    )
+
+    assert (await reply(producer, OUTBOUND_EVENTS.name, event_id))["data"]["status"] == "succeeded"
+    assert http.status_code == 200
+    assert both.status_code == 401
+
+
+async def test_a_refused_event_replayed_after_its_cause_is_fixed_runs_once(
+    platform: Platform, producer: Producer
+) -> None:
+    slug = f"later-{uuid.uuid4().hex[:6]}"
+    body, event_id = cloud_event(RUN, {"template": slug, "parameters": {"message": "late"}})
+    await producer.send(OPERATION_INBOUND_EVENTS.name, body, OPERATOR_TOKEN)
+    letter = await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, event_id)
+    await template(platform, slug, "echo {{message}}", [{"name": "message"}])
+
+    replayed = await platform.operation.post(
+        f"/api/v1/queues/{OPERATION_INBOUND_EVENTS.name}/dead-letters/replay",
+        json={"message_ids": [letter["message_id"]]},
+        headers=ADMIN,
+    )
+
+    assert replayed.status_code == 200, replayed.text
+    answer = await reply(producer, OUTBOUND_EVENTS.name, event_id)
+    assert answer["data"]["status"] == "succeeded"
+    assert answer["data"]["template"] == slug
