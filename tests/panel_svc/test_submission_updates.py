@@ -114,3 +114,31 @@ async def test_a_retry_takes_the_submission_over_and_every_attempt_is_kept(
             (2, second, "succeeded"),
         ]
         await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_run_awaiting_approval_is_shown_then_followed_once_approved(
+    backend: str, tmp_path: Path
+) -> None:
+    async with fresh_database(backend, tmp_path, "panel") as url:
+        await migrate(url, "panel")
+        db = Database(url)
+        submission = await a_submission(db)
+        execution_id = uuid.uuid4()
+        seen = []
+        for update in (
+            updated(submission.id, "awaiting_approval", execution_id=execution_id),
+            updated(submission.id, "pending"),  # approved
+            updated(submission.id, "running"),
+            updated(submission.id, "awaiting_approval"),  # late: never moves "running" back
+            updated(submission.id, "pending"),
+            updated(submission.id, "expired"),  # impossible once running; kept as ended
+        ):
+            async with db.unit_of_work() as work:
+                await handle_each(work, ExecutionUpdates(), [update])
+            async with db.snapshot() as session:
+                shown = await session.get(Submission, submission.id)
+                assert shown is not None
+                seen.append(shown.status)
+        assert seen == ["awaiting_approval", "pending", "running", "running", "running", "expired"]
+        await db.dispose()
