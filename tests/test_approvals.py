@@ -91,6 +91,12 @@ async def job_counter(platform: Platform) -> AsyncIterator[Callable[[], Awaitabl
         url = await bus.queues.url(OPERATION_JOBS.name)
 
         async def count() -> int:
+            # The outbox first: a job relayed between the two reads is counted twice, never
+            # missed.
+            async with db.snapshot() as session:
+                outbox = await session.scalar(
+                    select(func.count()).where(messaging.outbox.c.queue == OPERATION_JOBS.name)
+                )
             attributes = await bus.queues.client.get_queue_attributes(
                 QueueUrl=url,
                 AttributeNames=[
@@ -98,10 +104,6 @@ async def job_counter(platform: Platform) -> AsyncIterator[Callable[[], Awaitabl
                     "ApproximateNumberOfMessagesNotVisible",
                 ],
             )
-            async with db.snapshot() as session:
-                outbox = await session.scalar(
-                    select(func.count()).where(messaging.outbox.c.queue == OPERATION_JOBS.name)
-                )
             return int(outbox or 0) + sum(map(int, attributes["Attributes"].values()))
 
         try:
