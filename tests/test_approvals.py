@@ -277,26 +277,18 @@ async def test_the_pending_list_shows_what_the_caller_may_decide_as_it_will_run(
     backend: str, tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
     async with running_platform(backend, tmp_path, sqs_server, with_worker=False) as platform:
-        show_token = "printenv IDP_PARAM_TOKEN"
-        await template(
-            platform,
-            "rotate",
-            show_token,
-            [{"name": "token", "type": "secret"}],
-            ADMIN,
-            approval=TWO_DB_ADMINS,
-        )
+        globex = auth_headers(tenant="globex", roles=("admin",), subject="root")
+        for tenant_admin in (ADMIN, globex):
+            await template(
+                platform,
+                "rotate",
+                "printenv IDP_PARAM_TOKEN",
+                [{"name": "token", "type": "secret"}],
+                tenant_admin,
+                approval=TWO_DB_ADMINS,
+            )
         self_approved = TWO_DB_ADMINS | {"allow_self_approval": True, "required": 1}
         await template(platform, "analyze", "echo analyze", [], ADMIN, approval=self_approved)
-        globex = auth_headers(tenant="globex", roles=("admin",), subject="root")
-        await template(
-            platform,
-            "rotate",
-            show_token,
-            [{"name": "token", "type": "secret"}],
-            globex,
-            approval=TWO_DB_ADMINS,
-        )
         secret = "hunter2-very-secret"
         alices = await run(platform, "rotate", ALICE, token=secret)
         own_allowed = await run(platform, "analyze", ALICE)

@@ -5,6 +5,8 @@ whether the updates arrive one by one or together in one group."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import copy_context
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,17 @@ def updated(submission_id: uuid.UUID, status: str, tenant: str = "acme", **data:
         source="urn:test", tenant=tenant, subject=str(submission_id)
     )
     return Received(event, copy_context())
+
+
+@asynccontextmanager
+async def panel_database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    async with fresh_database(backend, tmp_path, "panel") as url:
+        await migrate(url, "panel")
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            await db.dispose()
 
 
 async def a_submission(db: Database) -> Submission:
@@ -120,9 +133,7 @@ async def test_a_retry_takes_the_submission_over_and_every_attempt_is_kept(
 async def test_a_run_awaiting_approval_is_shown_then_followed_once_approved(
     backend: str, tmp_path: Path
 ) -> None:
-    async with fresh_database(backend, tmp_path, "panel") as url:
-        await migrate(url, "panel")
-        db = Database(url)
+    async with panel_database(backend, tmp_path) as db:
         submission = await a_submission(db)
         execution_id = uuid.uuid4()
         seen = []
@@ -141,4 +152,3 @@ async def test_a_run_awaiting_approval_is_shown_then_followed_once_approved(
                 assert shown is not None
                 seen.append(shown.status)
         assert seen == ["awaiting_approval", "pending", "running", "running", "running", "expired"]
-        await db.dispose()
