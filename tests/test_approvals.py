@@ -225,7 +225,7 @@ async def test_a_rejection_ends_the_run_and_a_decided_or_cancelled_one_takes_no_
 async def test_a_panels_policy_holds_its_submission_which_mirrors_the_run(
     backend: str, tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
-    async with running_platform(backend, tmp_path, sqs_server) as platform:
+    async with running_platform(backend, tmp_path, sqs_server, with_worker=False) as platform:
         await template(
             platform, "restart", "echo restart {{service}}", [{"name": "service"}], ADMIN
         )
@@ -268,7 +268,9 @@ async def test_a_panels_policy_holds_its_submission_which_mirrors_the_run(
         approved = await decide(platform, waiting["execution_id"], ADMIN)
         assert approved.status_code == 200, approved.text
 
-        done = await submission("succeeded")
+        await submission("pending")  # approved: queued for a worker
+        async with worker_for(platform, ["echo"]):
+            done = await submission("succeeded")
         assert done["output"] == "restart billing\n"
         assert [a["status"] for a in done["attempts"]] == ["succeeded"]
 
@@ -358,3 +360,13 @@ async def test_an_approval_policy_that_cannot_work_is_a_422_naming_its_field(
         )
         assert bad.status_code == 422
         assert [error["field"] for error in bad.json()["errors"]] == ["approval.required"]
+        for approval in (ONE_ADMIN, None):  # set, then lifted
+            changed = await platform.operation.patch(
+                f"/api/v1/templates/{patched.json()['id']}",
+                json={"approval": approval},
+                headers=ADMIN,
+            )
+            assert changed.status_code == 200, changed.text
+            assert (changed.json()["approval"] or {}).get("approver_roles") == (approval or {}).get(
+                "approver_roles"
+            )

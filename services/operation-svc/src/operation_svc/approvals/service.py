@@ -104,10 +104,12 @@ async def decide(
     decided.append(approval)
     approved = sum(1 for each in decided if each.decision == "approve")
     if data.decision == "reject":
-        _end(session, execution, "rejected", f"rejected by {principal.subject}: {data.comment}")
+        reason = f"rejected by {principal.subject}" + (f": {data.comment}" if data.comment else "")
+        _end(session, execution, "rejected", reason)
     elif approved >= policy.required:
         transition(execution, "pending")
         await _dispatch(session, execution)
+        tell_submission(session, execution)
     record_audit(
         session,
         AuditEntry,
