@@ -7,7 +7,7 @@ import pytest
 from operation_svc.executions.state import can_enter, transition
 from operation_svc.models import Execution
 
-TERMINAL = ["succeeded", "failed", "timed_out", "cancelled", "lost", "rejected"]
+TERMINAL = ["succeeded", "failed", "timed_out", "cancelled", "lost", "rejected", "expired"]
 
 
 def execution(status: str) -> Execution:
@@ -25,13 +25,17 @@ def execution(status: str) -> Execution:
         ("running", "timed_out"),
         ("running", "cancelled"),
         ("running", "lost"),
+        ("awaiting_approval", "pending"),
+        ("awaiting_approval", "rejected"),
+        ("awaiting_approval", "expired"),
+        ("awaiting_approval", "cancelled"),
     ],
 )
 def test_legal_transitions_apply_and_stamp_the_time(start: str, target: str) -> None:
     moving = execution(start)
     assert transition(moving, target)
     assert moving.status == target
-    assert (moving.finished_at is not None) == (target != "running")
+    assert (moving.finished_at is not None) == (target in TERMINAL)
     assert (moving.started_at is not None) == (target == "running")
 
 
@@ -46,6 +50,11 @@ def test_nothing_leaves_a_terminal_state(terminal: str, target: str) -> None:
 @pytest.mark.parametrize("target", ["succeeded", "failed", "timed_out", "lost", "pending"])
 def test_a_pending_execution_cannot_finish_without_running(target: str) -> None:
     assert not transition(execution("pending"), target)
+
+
+@pytest.mark.parametrize("target", ["running", "succeeded", "failed", "lost"])
+def test_a_run_awaiting_approval_can_only_be_approved_or_ended(target: str) -> None:
+    assert not transition(execution("awaiting_approval"), target)
 
 
 def test_claims_only_take_pending_executions() -> None:

@@ -5,6 +5,8 @@ whether the updates arrive one by one or together in one group."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import copy_context
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,17 @@ def updated(submission_id: uuid.UUID, status: str, tenant: str = "acme", **data:
         source="urn:test", tenant=tenant, subject=str(submission_id)
     )
     return Received(event, copy_context())
+
+
+@asynccontextmanager
+async def panel_database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    async with fresh_database(backend, tmp_path, "panel") as url:
+        await migrate(url, "panel")
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            await db.dispose()
 
 
 async def a_submission(db: Database) -> Submission:
@@ -114,3 +127,28 @@ async def test_a_retry_takes_the_submission_over_and_every_attempt_is_kept(
             (2, second, "succeeded"),
         ]
         await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_run_awaiting_approval_is_shown_then_followed_once_approved(
+    backend: str, tmp_path: Path
+) -> None:
+    async with panel_database(backend, tmp_path) as db:
+        submission = await a_submission(db)
+        execution_id = uuid.uuid4()
+        seen = []
+        for update in (
+            updated(submission.id, "awaiting_approval", execution_id=execution_id),
+            updated(submission.id, "pending"),  # approved
+            updated(submission.id, "running"),
+            updated(submission.id, "awaiting_approval"),  # late: never moves "running" back
+            updated(submission.id, "pending"),
+            updated(submission.id, "expired"),  # impossible once running; kept as ended
+        ):
+            async with db.unit_of_work() as work:
+                await handle_each(work, ExecutionUpdates(), [update])
+            async with db.snapshot() as session:
+                shown = await session.get(Submission, submission.id)
+                assert shown is not None
+                seen.append(shown.status)
+        assert seen == ["awaiting_approval", "pending", "running", "running", "running", "expired"]

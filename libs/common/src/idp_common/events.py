@@ -14,9 +14,10 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from idp_common.messaging.envelope import Event, InvalidEvent
-from idp_common.schemas import StrictModel
+from idp_common.schemas import GroupName, HumanRole, StrictModel
 
 SUBMISSION_CREATED = "panel.submission.created"
 SUBMISSION_UPDATED = "panel.submission.updated"
@@ -30,10 +31,19 @@ EXECUTION_REQUESTED_EXTERNAL = "operation.execution.requested.external"
 EXCERPT_CHARS = 1000
 
 ExecutionStatus = Literal[
-    "pending", "running", "succeeded", "failed", "timed_out", "cancelled", "lost", "rejected"
+    "awaiting_approval",
+    "pending",
+    "running",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "cancelled",
+    "lost",
+    "rejected",
+    "expired",
 ]
 TERMINAL_STATUSES: frozenset[str] = frozenset(
-    {"succeeded", "failed", "timed_out", "cancelled", "lost", "rejected"}
+    {"succeeded", "failed", "timed_out", "cancelled", "lost", "rejected", "expired"}
 )
 
 
@@ -74,6 +84,29 @@ class EventData(Payload):
             raise InvalidEvent(f"{event.type} data does not match its schema: {problems}") from exc
 
 
+class ApprovalPolicy(Payload):
+    """Who must approve a run of a template (or of a panel's submissions) before it is
+    queued: ``required`` distinct principals holding one of ``approver_roles`` or belonging
+    to one of ``approver_groups``; the requester only if ``allow_self_approval``. A run not
+    approved within ``expires_after_seconds`` of its request ends ``expired``."""
+
+    required: int = Field(default=1, ge=1, le=20)
+    approver_roles: list[HumanRole] = Field(default=[], max_length=3)
+    approver_groups: list[GroupName] = Field(default=[], max_length=50)
+    allow_self_approval: bool = False
+    expires_after_seconds: int = Field(default=86400, gt=0, le=90 * 86400)
+
+    @model_validator(mode="after")
+    def _someone_may_approve(self) -> Self:
+        if not self.approver_roles and not self.approver_groups:
+            raise PydanticCustomError(
+                "no_approvers",
+                "name at least one of approver_roles or approver_groups",
+                {"path": ["approver_roles"]},
+            )
+        return self
+
+
 class SubmissionCreated(EventData):
     event_type = SUBMISSION_CREATED
 
@@ -85,6 +118,8 @@ class SubmissionCreated(EventData):
     submitter_roles: list[str] = []
     submitter_groups: list[str] = []
     parameters: dict[str, Any]  # a secret field's value is sealed (idp_common.sealing)
+    # The panel's approval policy: it replaces the template's for this submission's runs.
+    approval: ApprovalPolicy | None = None
 
 
 class SecretBinding(Payload):

@@ -21,6 +21,8 @@ from idp_common.messaging.topology import (
 from idp_common.runtime import Messaging, serve_database_service
 from operation_svc.api_keys.endpoints import router as api_keys_router
 from operation_svc.api_keys.verifier import LocalApiKeyVerifier
+from operation_svc.approvals.endpoints import router as approvals_router
+from operation_svc.approvals.sweeper import ApprovalExpirySweeper
 from operation_svc.config import OperationSettings
 from operation_svc.executions.endpoints import router as executions_router
 from operation_svc.executions.endpoints import workers_router
@@ -77,6 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 lost_after_seconds=settings.lost_after_seconds,
                 interval_seconds=settings.sweep_interval_seconds,
             ),
+            ApprovalExpirySweeper(db, interval_seconds=settings.approval_sweep_interval_seconds),
         ]
 
     async with serve_database_service(app, messaging, loops) as db:
@@ -99,6 +102,7 @@ def create_app(settings: OperationSettings | None = None) -> FastAPI:
         routers=[
             templates_router,
             executions_router,
+            approvals_router,
             workers_router,
             secrets_router,
             api_keys_router,

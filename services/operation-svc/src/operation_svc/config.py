@@ -46,6 +46,9 @@ class OperationSettings(SealingServiceSettings):
         default=30, gt=0, description="A running execution without a heartbeat this long is lost."
     )
     sweep_interval_seconds: float = Field(default=5, gt=0, description="Lost-execution sweep.")
+    approval_sweep_interval_seconds: float = Field(
+        default=30, gt=0, description="How often runs nobody approved in time are expired."
+    )
     redispatch_after_seconds: float = Field(
         default=60,
         gt=0,

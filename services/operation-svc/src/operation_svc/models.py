@@ -55,6 +55,8 @@ class OperationTemplate(TenantRecord, Base):
     retry_safe: Mapped[bool] = mapped_column(Boolean, default=False)
     allowed_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # An ``idp_common.events.ApprovalPolicy``: its runs wait for approval before they queue.
+    approval: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=1)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by: Mapped[str] = mapped_column(String(200))
@@ -155,6 +157,21 @@ class Execution(RequestedByEvent, TenantRecord, Base):
     output_truncated: Mapped[bool | None] = mapped_column(Boolean)
     # The trace it was created in: people follow it in Jaeger from here.
     trace_id: Mapped[str | None] = mapped_column(String(32), default=current_trace_id)
+    # The approval policy it waits on (its panel's or its template's), and until when.
+    approval: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    approval_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class ExecutionApproval(TenantRecord, Base):
+    """One principal's decision on an execution awaiting approval (one per principal)."""
+
+    __tablename__ = "execution_approvals"
+    __table_args__ = (UniqueConstraint("execution_id", "approver"),)
+
+    execution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("executions.id"), index=True)
+    approver: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(10))
+    comment: Mapped[str] = mapped_column(Text, default="")
 
 
 class ExecutionLog(Base):

@@ -49,6 +49,8 @@ class Panel(TenantRecord, Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     allowed_roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     allowed_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # An ``idp_common.events.ApprovalPolicy`` for its submissions' runs (sent with each).
+    approval: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     order: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(String(200))
     updated_by: Mapped[str] = mapped_column(String(200))

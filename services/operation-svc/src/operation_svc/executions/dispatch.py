@@ -18,6 +18,7 @@ from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.sealing import is_sealed
 from idp_common.unit_of_work import UnitOfWork
+from operation_svc.approvals.notices import approval_requested
 from operation_svc.executions.lifecycle import SOURCE
 from operation_svc.executions.repository import SystemExecutions
 from operation_svc.models import Execution, OperationTemplate, messaging
@@ -82,9 +83,12 @@ async def release_slot(session: AsyncSession, template_id: uuid.UUID) -> None:
 async def dispatch_or_wait(
     session: AsyncSession, template: OperationTemplate, execution: Execution
 ) -> None:
-    """Add a new execution: dispatched now, or waiting for a slot under a limit."""
+    """Add a new (or newly approved) execution: dispatched now, waiting for a slot under a
+    limit, or, awaiting approval, not dispatched at all."""
     session.add(execution)
-    if template.max_concurrency is None:
+    if execution.status == "awaiting_approval":
+        approval_requested(session, execution)
+    elif template.max_concurrency is None:
         await send_job(session, execution)
     else:
         await fill_free_slots(session, template.id)

@@ -126,7 +126,8 @@ async def stream_logs(
 async def cancel_execution(
     execution_id: uuid.UUID, session: SessionDep, principal: Operator
 ) -> ExecutionOut:
-    """Cancel: a pending execution at once; a running one within about a second."""
+    """Cancel: a pending execution at once, one awaiting approval at once (by its requester
+    or an admin); a running one within about a second."""
     return ExecutionOut.model_validate(await service.cancel(session, principal, execution_id))
 
 

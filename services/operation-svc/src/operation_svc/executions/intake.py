@@ -19,6 +19,7 @@ from idp_common.intake import IdempotentIntake
 from idp_common.messaging.outbox import OutboxRow, add_outbox_row, outbox_row
 from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.unit_of_work import UnitOfWork
+from operation_svc.approvals.notices import approval_requested
 from operation_svc.executions.dispatch import fill_free_slots_before_commit, job_for
 from operation_svc.executions.lifecycle import new_execution, render
 from operation_svc.executions.repository import ExecutionRepository
@@ -52,7 +53,8 @@ class NewExecution:
     """What creating one execution writes."""
 
     execution: Execution
-    job: OutboxRow | None  # None: its template has a concurrency limit (dispatched in turn)
+    # None: awaiting approval, or its template has a concurrency limit (dispatched in turn)
+    job: OutboxRow | None
     audit: dict[str, Any]
 
 
@@ -115,7 +117,7 @@ class ExecutionIntake(IdempotentIntake[ExecutionRequest, _Template, NewExecution
         if request.by_event is not None:
             request.by_event.applied_to(execution)
         job = None
-        if template.max_concurrency is None:
+        if template.max_concurrency is None and execution.status == "pending":
             job = outbox_row(OPERATION_JOBS, job_for(execution, target.secrets))
         audit = audit_row(
             principal,
@@ -125,6 +127,7 @@ class ExecutionIntake(IdempotentIntake[ExecutionRequest, _Template, NewExecution
                 "template": template.slug,
                 "version": template.version,
                 "parameters": masked(rendered.values),
+                "status": execution.status,
             },
         )
         return NewExecution(execution, job, audit)
@@ -135,13 +138,15 @@ class ExecutionIntake(IdempotentIntake[ExecutionRequest, _Template, NewExecution
     async def write(self, work: UnitOfWork, group: list[NewExecution]) -> None:
         """A limit may have been set since the snapshot: it is read again here (the
         templates' rows share-locked), and an execution whose template is limited now
-        waits for a slot like any other."""
+        waits for a slot like any other. One awaiting approval is not dispatched."""
         ids = {tid for new in group if (tid := new.execution.template_id) is not None}
         limits = await TemplateCatalog(work.session).limits(ids)
         for new in group:
             template_id = new.execution.template_id
             assert template_id is not None
-            if new.job is None or limits.get(template_id) is not None:
+            if new.execution.status == "awaiting_approval":
+                approval_requested(work.session, new.execution)
+            elif new.job is None or limits.get(template_id) is not None:
                 new.execution.dispatched_at = None
                 fill_free_slots_before_commit(work, template_id)
             else:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from nacl.public import PublicKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp_common.events import TERMINAL_STATUSES, ExecutionOutcome, SubmissionUpdated, excerpt
+from idp_common.db import utcnow
+from idp_common.events import (
+    TERMINAL_STATUSES,
+    ApprovalPolicy,
+    ExecutionOutcome,
+    SubmissionUpdated,
+    excerpt,
+)
 from idp_common.inbound import reply_row
 from idp_common.messaging.outbox import add_event, add_outbox_row
 from idp_common.messaging.topology import SUBMISSION_UPDATES
@@ -48,8 +56,13 @@ def new_execution(
     retry_of: uuid.UUID | None = None,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
+    approval: ApprovalPolicy | None = None,
 ) -> Execution:
-    """A pending execution of ``rendered`` (its id and times set), not in any session."""
+    """A new execution of ``rendered`` (its id and times set), not in any session: pending,
+    or ``awaiting_approval`` when an approval policy applies (``approval``, a panel's or an
+    original run's, else the template's). Every creator comes through here, so none can
+    queue a run that needs approval: an execution is dispatched only once pending."""
+    policy = approval or approval_policy(template)
     return with_defaults(
         Execution(
             tenant=tenant,
@@ -61,7 +74,13 @@ def new_execution(
             argv=rendered.argv if isinstance(rendered, RenderedCommand) else None,
             http_request=rendered.as_dict() if isinstance(rendered, RenderedHttp) else None,
             timeout_seconds=definition.timeout_seconds,
-            status="pending",
+            status="pending" if policy is None else "awaiting_approval",
+            approval=None if policy is None else policy.model_dump(mode="json"),
+            approval_expires_at=(
+                None
+                if policy is None
+                else utcnow() + timedelta(seconds=policy.expires_after_seconds)
+            ),
             attempt=attempt,
             submission_id=submission_id,
             retry_of=retry_of,
@@ -69,6 +88,11 @@ def new_execution(
             request_hash=request_hash,
         )
     )
+
+
+def approval_policy(template: OperationTemplate) -> ApprovalPolicy | None:
+    """The template's approval policy, if it has one."""
+    return None if template.approval is None else ApprovalPolicy.model_validate(template.approval)
 
 
 def rejected_execution(

@@ -40,6 +40,8 @@ class ExecutionOut(ResponseModel):
     started_at: datetime | None
     finished_at: datetime | None
     cancel_requested_at: datetime | None
+    approval: dict[str, Any] | None = Field(description="The approval policy it waits on.")
+    approval_expires_at: datetime | None
     trace_id: str | None = Field(description="The trace it was created in (Jaeger's id).")
 
     @field_validator("parameters")

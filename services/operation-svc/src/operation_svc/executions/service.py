@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp_common.audit import record_audit
 from idp_common.auth import Principal, check_run_access
 from idp_common.db import utcnow
-from idp_common.errors import Conflict, ValidationFailed, field_error
-from idp_common.events import TERMINAL_STATUSES
+from idp_common.errors import Conflict, Forbidden, ValidationFailed, field_error
+from idp_common.events import TERMINAL_STATUSES, ApprovalPolicy
 from idp_common.pagination import PageParams
 from operation_svc.executions.dispatch import dispatch_or_wait, release_slot
 from operation_svc.executions.lifecycle import new_execution, render, tell_requesters
@@ -120,6 +120,9 @@ async def next_attempt(session: AsyncSession, original: Execution, actor: str) -
         attempt=original.attempt + 1,
         retry_of=original.id,
         submission_id=original.submission_id,
+        # Under the policy its original was (its panel's or its template's), else the
+        # template's current one.
+        approval=ApprovalPolicy.model_validate(original.approval) if original.approval else None,
     )
     new.request_event_id, new.reply_queue = original.request_event_id, original.reply_queue
     await dispatch_or_wait(session, template, new)
@@ -128,15 +131,21 @@ async def next_attempt(session: AsyncSession, original: Execution, actor: str) -
 
 
 async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid.UUID) -> Execution:
-    """Pending: cancelled at once. Running: the worker holding it is told on its next
-    heartbeat (within a second), kills the process group and reports ``cancelled``."""
+    """Pending or awaiting approval (by its requester or an admin): cancelled at once.
+    Running: the worker holding it is told on its next heartbeat (within a second), kills
+    the process group and reports ``cancelled``."""
     execution = await get_execution(session, principal, execution_id)
-    if execution.status == "pending":
+    awaiting = execution.status == "awaiting_approval"
+    if awaiting and not (
+        principal.subject == execution.submitted_by or principal.has_role("admin")
+    ):
+        raise Forbidden("A run awaiting approval is cancelled by its requester or an admin.")
+    if execution.status == "pending" or awaiting:
         transition(execution, "cancelled")
         execution.error = f"cancelled by {principal.subject}"
         tell_requesters(session, execution)
         record_end(session, execution)
-        if execution.template_id is not None:
+        if execution.template_id is not None and not awaiting:  # it held no slot
             await release_slot(session, execution.template_id)
     elif execution.status == "running":
         execution.cancel_requested_at = execution.cancel_requested_at or utcnow()

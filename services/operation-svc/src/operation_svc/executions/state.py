@@ -11,6 +11,8 @@ from operation_svc.models import Execution
 logger = logging.getLogger(__name__)
 
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    # Never queued: pending once approved (then dispatched like any new execution).
+    "awaiting_approval": frozenset({"pending", "rejected", "expired", "cancelled"}),
     "pending": frozenset({"running", "cancelled", "rejected"}),
     "running": frozenset({"succeeded", "failed", "timed_out", "cancelled", "lost"}),
 }

@@ -24,6 +24,7 @@ from idp_common.messaging.envelope import Event, InvalidEvent
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.unit_of_work import UnitOfWork
+from operation_svc.approvals.notices import approval_requested
 from operation_svc.executions.dispatch import fill_free_slots_before_commit, job_for
 from operation_svc.executions.lifecycle import (
     new_execution,
@@ -56,7 +57,8 @@ class _Requested:
 
 class SubmissionsToExecutions:
     """``panel.submission.created`` → an execution: pending (queued for a worker, or waiting
-    for a slot of its template) or rejected with the reason; audited, the submission told.
+    for a slot of its template), awaiting approval (under the panel's policy, carried by the
+    event, else the template's) or rejected with the reason; audited, the submission told.
     A submission asked for again (panel-svc heard nothing back and sent it again) gets no
     second execution: it is told where its latest one is."""
 
@@ -89,6 +91,8 @@ class SubmissionsToExecutions:
                 add_event(work.session, messaging, OPERATION_JOBS, job)
             else:
                 fill_free_slots_before_commit(work, template.id)
+        elif execution.status == "awaiting_approval":
+            approval_requested(work.session, execution)
         record_audit(
             work.session,
             AuditEntry,
@@ -134,6 +138,7 @@ class SubmissionsToExecutions:
                 rendered=rendered,
                 submitted_by=submitted.submitted_by,
                 submission_id=submitted.submission_id,
+                approval=submitted.approval,
             )
         return rejected_execution(
             tenant=tenant,

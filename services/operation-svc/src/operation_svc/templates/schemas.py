@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from idp_common.events import ApprovalPolicy
 from idp_common.schemas import (
     AllowedGroups,
     AllowedRoles,
@@ -84,6 +85,7 @@ class TemplateIn(StrictModel):
     retry_safe: bool = False
     allowed_roles: AllowedRoles = []
     allowed_groups: AllowedGroups = []
+    approval: ApprovalPolicy | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> TemplateIn:
@@ -99,9 +101,10 @@ class TemplateIn(StrictModel):
 
 class TemplateUpdate(PatchModel):
     """A new version: omitted fields keep their current value; ``max_concurrency: null``
-    lifts the limit."""
+    lifts the limit, ``approval: null`` the approval policy (runs already waiting keep
+    theirs)."""
 
-    clearable = frozenset({"max_concurrency"})
+    clearable = frozenset({"max_concurrency", "approval"})
 
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(max_length=5000)] | None = None
@@ -113,6 +116,7 @@ class TemplateUpdate(PatchModel):
     retry_safe: bool | None = None
     allowed_roles: AllowedRoles = []
     allowed_groups: AllowedGroups = []
+    approval: ApprovalPolicy | None = None
 
 
 class TemplateOut(ResponseModel):
@@ -130,6 +134,7 @@ class TemplateOut(ResponseModel):
     retry_safe: bool
     allowed_roles: list[str]
     allowed_groups: list[str]
+    approval: dict[str, Any] | None
     version: int
     created_by: str
     updated_by: str

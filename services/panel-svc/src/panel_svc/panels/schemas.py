@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
+from idp_common.events import ApprovalPolicy
 from idp_common.schemas import (
     AllowedGroups,
     AllowedRoles,
@@ -109,6 +110,10 @@ class PanelIn(StrictModel):
     tags: Annotated[list[Tag], Field(max_length=20)] = []
     allowed_roles: AllowedRoles = []
     allowed_groups: AllowedGroups = []
+    approval: ApprovalPolicy | None = Field(
+        default=None,
+        description="Approval its submissions' runs wait for (replaces the template's).",
+    )
     order: Annotated[int, Field(ge=0, le=100_000)] = 0
     fields: Annotated[list[FieldIn], Field(max_length=100)] = []
 
@@ -155,7 +160,10 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
 
 
 class PanelUpdate(PatchModel):
-    """Change a panel: omitted attributes keep their value; ``fields`` replaces them all."""
+    """Change a panel: omitted attributes keep their value; ``fields`` replaces them all;
+    ``approval: null`` removes the approval policy."""
+
+    clearable = frozenset({"approval"})
 
     title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(max_length=5000)] | None = None
@@ -165,6 +173,7 @@ class PanelUpdate(PatchModel):
     tags: Annotated[list[Tag], Field(max_length=20)] | None = None
     allowed_roles: AllowedRoles = []
     allowed_groups: AllowedGroups = []
+    approval: ApprovalPolicy | None = None
     order: Annotated[int, Field(ge=0, le=100_000)] | None = None
     fields: Annotated[list[FieldIn], Field(max_length=100)] | None = None
 
@@ -205,6 +214,7 @@ class PanelOut(ResponseModel):
     tags: list[str]
     allowed_roles: list[str]
     allowed_groups: list[str]
+    approval: dict[str, Any] | None
     order: int
     fields: list[FieldOut]
     created_by: str

@@ -15,7 +15,7 @@ from idp_common.audit import MASK, add_audit_row, audit_row
 from idp_common.auth import Principal, check_run_access
 from idp_common.db import after_commit, new_id
 from idp_common.errors import Conflict, ValidationFailed
-from idp_common.events import SubmissionCreated
+from idp_common.events import ApprovalPolicy, SubmissionCreated
 from idp_common.idempotency import request_fingerprint
 from idp_common.inbound import InboundRequest
 from idp_common.intake import IdempotentIntake
@@ -104,6 +104,7 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
             submitter_roles=sorted(principal.roles),
             submitter_groups=sorted(principal.groups),
             parameters=values | sealed,
+            approval=ApprovalPolicy.model_validate(panel.approval) if panel.approval else None,
         )
         submission = with_defaults(
             Submission(

@@ -45,15 +45,19 @@ class SubmissionRepository(IdempotentRepository[Submission]):
 # Built once; at commit, a transaction's updates run as one executemany per statement, in
 # the order they arrived. A newer attempt (a retry's execution) takes the submission over
 # whatever the older one said; within one attempt, a status never moves back and a finished
-# one stays finished: an update to "pending" replaces only "pending", any other "pending" or
-# "running".
+# one stays finished: "pending" (as created here) takes any update; "awaiting_approval" any
+# but itself (approved, the run is pending again); "running" only an end. (An
+# "awaiting_approval" delivered after the approved run's "pending" shows until "running".)
 _SUBMISSIONS = cast(Table, Submission.__table__)
 _ATTEMPTS = cast(Table, SubmissionAttempt.__table__)
 
 
 def _moves_forward(status: ColumnElement[str]) -> ColumnElement[bool]:
-    return (status == "pending") | (
-        (bindparam("to_status", type_=String) != "pending") & (status == "running")
+    to_status = bindparam("to_status", type_=String)
+    return (
+        (status == "pending")
+        | ((status == "awaiting_approval") & (to_status != "awaiting_approval"))
+        | ((status == "running") & (to_status != "pending") & (to_status != "awaiting_approval"))
     )
 
 
@@ -152,7 +156,8 @@ class SubmissionMirror(CrossTenantRepository[AsyncSession]):
 
 class UnsettledSubmissions(CrossTenantRepository[AsyncSession]):
     """Submissions of every tenant still waiting (pending or running) whose last news is
-    old: the reconciler asks operation-svc about them again."""
+    old: the reconciler asks operation-svc about them again. One awaiting approval is not
+    unsettled: operation-svc has it, and it waits for people."""
 
     async def waiting_since(self, before: datetime, limit: int) -> Sequence[Submission]:
         """Oldest news first, locked (another replica's reconciler skips them)."""

@@ -1,0 +1,370 @@
+"""Approvals end to end: a run under an approval policy waits (never queued) until enough
+distinct eligible people approve it, then really runs on a worker; a rejection, a cancel or
+the end of its window ends it; a panel's policy applies to its submissions, which mirror
+every state. Each principal decides once: the same approver twice is a 409."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from idp_common.db import Database
+from idp_common.messaging.topology import OPERATION_JOBS
+from idp_common.runtime import open_messaging
+from operation_svc.models import messaging
+from tests.factories import template
+from tests.harness import (
+    LocalSQSServer,
+    Platform,
+    auth_headers,
+    eventually,
+    running_platform,
+    worker_for,
+)
+
+ADMIN = auth_headers(roles=("admin",), subject="root")
+ALICE = auth_headers(roles=("operator",), subject="alice", groups=("db-admins",))
+BOB = auth_headers(roles=("operator",), subject="bob", groups=("db-admins",))
+CAROL = auth_headers(roles=("operator",), subject="carol", groups=("db-admins",))
+VIEWER = auth_headers(roles=("viewer",), subject="dave", groups=("db-admins",))
+OUTSIDER = auth_headers(roles=("operator",), subject="erin")
+TWO_DB_ADMINS = {
+    "required": 2,
+    "approver_roles": [],
+    "approver_groups": ["db-admins"],
+    "allow_self_approval": False,
+    "expires_after_seconds": 86400,
+}
+ONE_ADMIN = {"required": 1, "approver_roles": ["admin"], "expires_after_seconds": 3600}
+
+
+async def run(platform: Platform, slug: str, headers: dict[str, str], **parameters: Any) -> Any:
+    response = await platform.operation.post(
+        "/api/v1/executions", json={"template": slug, "parameters": parameters}, headers=headers
+    )
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def decide(
+    platform: Platform, execution_id: str, headers: dict[str, str], decision: str = "approve"
+) -> httpx.Response:
+    return await platform.operation.post(
+        f"/api/v1/executions/{execution_id}/approvals",
+        json={"decision": decision, "comment": f"{decision}: see ticket 42"},
+        headers=headers,
+    )
+
+
+async def execution(platform: Platform, execution_id: str) -> Any:
+    response = await platform.operation.get(f"/api/v1/executions/{execution_id}", headers=ADMIN)
+    return response.json()
+
+
+async def ends(platform: Platform, execution_id: str, status: str) -> Any:
+    async def probe() -> Any:
+        found = await execution(platform, execution_id)
+        return found if found["status"] == status else None
+
+    return await eventually(probe, timeout=20)
+
+
+async def pending_approvals(platform: Platform, headers: dict[str, str]) -> list[Any]:
+    response = await platform.operation.get(
+        "/api/v1/approvals", params={"status": "pending"}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json()["items"])
+
+
+@asynccontextmanager
+async def job_counter(platform: Platform) -> AsyncIterator[Callable[[], Awaitable[int]]]:
+    """Counts the jobs anywhere on their way to a worker: in operation-svc's outbox, or on
+    the operation-jobs queue (visible or in flight)."""
+    db = Database(platform.database_urls["operation"])
+    async with open_messaging(platform.sqs) as bus:
+        url = await bus.queues.url(OPERATION_JOBS.name)
+
+        async def count() -> int:
+            # The outbox first: a job relayed between the two reads is counted twice, never
+            # missed.
+            async with db.snapshot() as session:
+                outbox = await session.scalar(
+                    select(func.count()).where(messaging.outbox.c.queue == OPERATION_JOBS.name)
+                )
+            attributes = await bus.queues.client.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )
+            return int(outbox or 0) + sum(map(int, attributes["Attributes"].values()))
+
+        try:
+            yield count
+        finally:
+            await db.dispose()
+
+
+async def test_two_distinct_eligible_approvers_release_a_run_nothing_queued_before(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with running_platform(backend, tmp_path, sqs_server, with_worker=False) as platform:
+        await template(
+            platform,
+            "vacuum",
+            "echo vacuum {{table}}",
+            [{"name": "table"}],
+            ADMIN,
+            approval=TWO_DB_ADMINS,
+        )
+        await template(platform, "plain", "echo plain", [], ADMIN)
+        waiting = await run(platform, "vacuum", ALICE, table="orders")
+        assert waiting["status"] == "awaiting_approval"
+        assert waiting["approval"] == TWO_DB_ADMINS
+        assert waiting["dispatched_at"] is None
+
+        assert (await decide(platform, waiting["id"], ALICE)).status_code == 403  # own run
+        assert (await decide(platform, waiting["id"], VIEWER)).status_code == 403
+        refused = await decide(platform, waiting["id"], OUTSIDER)
+        assert refused.status_code == 403
+        assert refused.headers["content-type"] == "application/problem+json"
+        first = await decide(platform, waiting["id"], BOB)
+        assert first.status_code == 200, first.text
+        assert first.json()["execution"]["status"] == "awaiting_approval"
+        again = await decide(platform, waiting["id"], BOB)
+        assert again.status_code == 409
+        assert "already decided" in again.json()["detail"]
+
+        async with job_counter(platform) as jobs:
+            # A run without a policy, created after it, is queued: the relay has passed
+            # the waiting run's transaction, and no job of it is anywhere.
+            control = await run(platform, "plain", ALICE)
+            await eventually(lambda: holds(jobs, 1))
+            assert (await execution(platform, waiting["id"]))["status"] == "awaiting_approval"
+
+            second = await decide(platform, waiting["id"], CAROL)
+            assert second.status_code == 200, second.text
+            assert second.json()["execution"]["status"] == "pending"
+            assert [a["approver"] for a in second.json()["approvals"]] == ["bob", "carol"]
+            await eventually(lambda: holds(jobs, 2))
+
+        async with worker_for(platform, ["echo"]):
+            done = await ends(platform, waiting["id"], "succeeded")
+            await ends(platform, control["id"], "succeeded")
+        assert done["output"] == "vacuum orders\n"
+        trail = await platform.operation.get(
+            "/api/v1/audit", params={"object_id": waiting["id"]}, headers=ADMIN
+        )
+        actions = [(row["action"], row["actor"]) for row in reversed(trail.json()["items"])]
+        assert actions[:3] == [
+            ("execution.create", "alice"),
+            ("execution.approve", "bob"),
+            ("execution.approve", "carol"),
+        ]
+        assert "execution.finish" in {action for action, _ in actions}
+
+
+async def holds(count: Callable[[], Awaitable[int]], expected: int) -> bool:
+    return await count() == expected
+
+
+async def test_a_rejection_ends_the_run_and_a_decided_or_cancelled_one_takes_no_decision(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with running_platform(backend, tmp_path, sqs_server) as platform:
+        await template(
+            platform,
+            "drop",
+            "echo drop {{table}}",
+            [{"name": "table"}],
+            ADMIN,
+            approval=TWO_DB_ADMINS,
+        )
+        rejected = await run(platform, "drop", ALICE, table="users")
+        answer = await decide(platform, rejected["id"], BOB, "reject")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["execution"]["status"] == "rejected"
+        assert "rejected by bob: reject: see ticket 42" in answer.json()["execution"]["error"]
+        late = await decide(platform, rejected["id"], CAROL)
+        assert late.status_code == 409
+        assert late.headers["content-type"] == "application/problem+json"
+        retried = await platform.operation.post(
+            f"/api/v1/executions/{rejected['id']}/retry", headers=ALICE
+        )
+        assert retried.status_code == 202, retried.text
+        assert retried.json()["status"] == "awaiting_approval"  # a retry is approved anew
+
+        by_requester = await run(platform, "drop", ALICE, table="a")
+        by_admin = await run(platform, "drop", ALICE, table="b")
+        cancel = "/api/v1/executions/{}/cancel"
+        forbidden = await platform.operation.post(cancel.format(by_admin["id"]), headers=BOB)
+        assert forbidden.status_code == 403  # neither its requester nor an admin
+        for waiting, headers in ((by_requester, ALICE), (by_admin, ADMIN)):
+            cancelled = await platform.operation.post(cancel.format(waiting["id"]), headers=headers)
+            assert cancelled.status_code == 202, cancelled.text
+            assert cancelled.json()["status"] == "cancelled"
+            assert (await decide(platform, waiting["id"], BOB)).status_code == 409
+
+        # The worker was there all along: none of them ever ran.
+        for ended in (rejected, retried.json(), by_requester, by_admin):
+            found = await execution(platform, ended["id"])
+            assert (found["started_at"], found["worker_id"], found["dispatched_at"]) == (
+                None,
+                None,
+                None,
+            )
+
+
+async def test_a_panels_policy_holds_its_submission_which_mirrors_the_run(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with running_platform(backend, tmp_path, sqs_server, with_worker=False) as platform:
+        await template(
+            platform, "restart", "echo restart {{service}}", [{"name": "service"}], ADMIN
+        )
+        panel = await platform.panel.post(
+            "/api/v1/panels",
+            json={
+                "slug": "restart",
+                "title": "Restart a service",
+                "operation_template": "restart",
+                "approval": ONE_ADMIN,
+                "fields": [{"name": "service", "label": "Service"}],
+            },
+            headers=ADMIN,
+        )
+        assert panel.status_code == 201, panel.text
+        assert panel.json()["approval"]["approver_roles"] == ["admin"]
+        created = await platform.panel.post(
+            f"/api/v1/panels/{panel.json()['id']}/submissions",
+            json={"data": {"service": "billing"}},
+            headers=ALICE,
+        )
+        assert created.status_code == 202, created.text
+
+        async def submission(status: str) -> Any:
+            async def probe() -> Any:
+                found = await platform.panel.get(
+                    f"/api/v1/submissions/{created.json()['id']}", headers=ADMIN
+                )
+                return found.json() if found.json()["status"] == status else None
+
+            return await eventually(probe, timeout=20)
+
+        waiting = await submission("awaiting_approval")
+        assert waiting["attempts"][0]["status"] == "awaiting_approval"
+        listed = await platform.panel.get(
+            "/api/v1/submissions", params={"status": "awaiting_approval"}, headers=ADMIN
+        )
+        assert [item["id"] for item in listed.json()["items"]] == [created.json()["id"]]
+        assert (await decide(platform, waiting["execution_id"], BOB)).status_code == 403
+        approved = await decide(platform, waiting["execution_id"], ADMIN)
+        assert approved.status_code == 200, approved.text
+
+        await submission("pending")  # approved: queued for a worker
+        async with worker_for(platform, ["echo"]):
+            done = await submission("succeeded")
+        assert done["output"] == "restart billing\n"
+        assert [a["status"] for a in done["attempts"]] == ["succeeded"]
+
+
+async def test_the_pending_list_shows_what_the_caller_may_decide_as_it_will_run(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with running_platform(backend, tmp_path, sqs_server, with_worker=False) as platform:
+        globex = auth_headers(tenant="globex", roles=("admin",), subject="root")
+        for tenant_admin in (ADMIN, globex):
+            await template(
+                platform,
+                "rotate",
+                "printenv IDP_PARAM_TOKEN",
+                [{"name": "token", "type": "secret"}],
+                tenant_admin,
+                approval=TWO_DB_ADMINS,
+            )
+        self_approved = TWO_DB_ADMINS | {"allow_self_approval": True, "required": 1}
+        await template(platform, "analyze", "echo analyze", [], ADMIN, approval=self_approved)
+        secret = "hunter2-very-secret"
+        alices = await run(platform, "rotate", ALICE, token=secret)
+        own_allowed = await run(platform, "analyze", ALICE)
+        bobs = await run(platform, "analyze", BOB)
+        other_tenant = auth_headers(tenant="globex", subject="zed", groups=("db-admins",))
+        await run(platform, "rotate", other_tenant, token=secret)
+
+        listed = {
+            who: [item["execution_id"] for item in await pending_approvals(platform, headers)]
+            for who, headers in (("alice", ALICE), ("bob", BOB), ("erin", OUTSIDER))
+        }
+        assert listed == {
+            # Her own "analyze" (self-approval allowed), not her own "rotate"; nothing of
+            # globex's; nothing for a non-member.
+            "alice": [own_allowed["id"], bobs["id"]],
+            "bob": [alices["id"], own_allowed["id"], bobs["id"]],
+            "erin": [],
+        }
+        response = await platform.operation.get("/api/v1/approvals", headers=BOB)
+        assert secret not in response.text
+        shown = response.json()["items"][0]
+        assert shown["argv"] == ["printenv", "IDP_PARAM_TOKEN"], shown
+        assert shown["env"] == {"IDP_PARAM_TOKEN": "***"}
+        assert shown["parameters"] == {"token": "***"}
+        assert (shown["approvals_required"], shown["submitted_by"]) == (2, "alice")
+
+        # Decided by bob: no longer his to decide.
+        assert (await decide(platform, alices["id"], BOB)).status_code == 200
+        assert [i["execution_id"] for i in await pending_approvals(platform, BOB)] == [
+            own_allowed["id"],
+            bobs["id"],
+        ]
+        assert (await decide(platform, own_allowed["id"], ALICE)).status_code == 200
+        assert (await execution(platform, own_allowed["id"]))["status"] == "pending"
+
+
+async def test_an_approval_policy_that_cannot_work_is_a_422_naming_its_field(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    cases = {
+        "approval.required": {"required": 0, "approver_roles": ["admin"]},
+        "approval.approver_roles": {"required": 1, "approver_roles": [], "approver_groups": []},
+        "approval.expires_after_seconds": {"approver_groups": ["ops"], "expires_after_seconds": 0},
+    }
+    async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
+        saves = (
+            (platform.operation, "/api/v1/templates", {"name": "x", "command_template": "echo x"}),
+            (platform.panel, "/api/v1/panels", {"title": "x", "operation_template": "x"}),
+        )
+        for field, approval in cases.items():
+            for client, path, body in saves:
+                response = await client.post(
+                    path, json={"slug": "x", "approval": approval} | body, headers=ADMIN
+                )
+                assert response.status_code == 422, response.text
+                assert response.headers["content-type"] == "application/problem+json"
+                assert [error["field"] for error in response.json()["errors"]] == [field]
+        patched = await platform.operation.post(
+            "/api/v1/templates",
+            json={"slug": "y", "name": "y", "command_template": "echo y"},
+            headers=ADMIN,
+        )
+        bad = await platform.operation.patch(
+            f"/api/v1/templates/{patched.json()['id']}",
+            json={"approval": cases["approval.required"]},
+            headers=ADMIN,
+        )
+        assert bad.status_code == 422
+        assert [error["field"] for error in bad.json()["errors"]] == ["approval.required"]
+        for change, shown in ((ONE_ADMIN, ["admin"]), (None, None)):  # set, then lifted
+            changed = await platform.operation.patch(
+                f"/api/v1/templates/{patched.json()['id']}",
+                json={"approval": change},
+                headers=ADMIN,
+            )
+            assert changed.status_code == 200, changed.text
+            assert (changed.json()["approval"] or {}).get("approver_roles") == shown
