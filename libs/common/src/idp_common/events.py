@@ -118,7 +118,7 @@ class SubmissionCreated(EventData):
     submitter_roles: list[str] = []
     submitter_groups: list[str] = []
     parameters: dict[str, Any]  # a secret field's value is sealed (idp_common.sealing)
-    # The panel's approval policy: it replaces the template's for this submission's runs.
+    # The panel's approval policy: it applies when the template has none of its own.
     approval: ApprovalPolicy | None = None
 
 

@@ -59,10 +59,11 @@ def new_execution(
     approval: ApprovalPolicy | None = None,
 ) -> Execution:
     """A new execution of ``rendered`` (its id and times set), not in any session: pending,
-    or ``awaiting_approval`` when an approval policy applies (``approval``, a panel's or an
-    original run's, else the template's). Every creator comes through here, so none can
-    queue a run that needs approval: an execution is dispatched only once pending."""
-    policy = approval or approval_policy(template)
+    or ``awaiting_approval`` when an approval policy applies: the template's, which nothing
+    can lift for one run, else ``approval`` (a panel's, or an original run's). Every creator
+    comes through here, so none can queue a run that needs approval: an execution is
+    dispatched only once pending."""
+    policy = approval_policy(template) or approval
     return with_defaults(
         Execution(
             tenant=tenant,

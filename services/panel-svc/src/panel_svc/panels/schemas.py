@@ -112,7 +112,8 @@ class PanelIn(StrictModel):
     allowed_groups: AllowedGroups = []
     approval: ApprovalPolicy | None = Field(
         default=None,
-        description="Approval its submissions' runs wait for (replaces the template's).",
+        description="Approval its submissions' runs wait for when the template has none "
+        "(a template's own policy always holds).",
     )
     order: Annotated[int, Field(ge=0, le=100_000)] = 0
     fields: Annotated[list[FieldIn], Field(max_length=100)] = []
