@@ -134,6 +134,15 @@ async def test_two_distinct_eligible_approvers_release_a_run_nothing_queued_befo
         assert (await decide(platform, waiting["id"], VIEWER)).status_code == 403
         refused = await decide(platform, waiting["id"], OUTSIDER)
         assert refused.status_code == 403
+        # Alice's own API key in db-admins: a way round "not your own run", if keys decided.
+        key = await platform.operation.post(
+            "/api/v1/api-keys",
+            json={"name": "alice-bot", "roles": ["operator"], "groups": ["db-admins"]},
+            headers=ADMIN,
+        )
+        by_key = await decide(platform, waiting["id"], {"X-API-Key": key.json()["key"]})
+        assert by_key.status_code == 403
+        assert "API key" in by_key.json()["detail"]
         assert refused.headers["content-type"] == "application/problem+json"
         first = await decide(platform, waiting["id"], BOB)
         assert first.status_code == 200, first.text
@@ -273,6 +282,39 @@ async def test_a_panels_policy_holds_its_submission_which_mirrors_the_run(
             done = await submission("succeeded")
         assert done["output"] == "restart billing\n"
         assert [a["status"] for a in done["attempts"]] == ["succeeded"]
+
+
+async def test_a_panel_cannot_lift_its_templates_policy(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
+        await template(platform, "drop", "echo drop", [], ADMIN, approval=TWO_DB_ADMINS)
+        panel = await platform.panel.post(
+            "/api/v1/panels",
+            json={
+                "slug": "drop",
+                "title": "Drop",
+                "operation_template": "drop",
+                "approval": ONE_ADMIN,  # weaker than the template's
+                "fields": [],
+            },
+            headers=ADMIN,
+        )
+        assert panel.status_code == 201, panel.text
+        created = await platform.panel.post(
+            f"/api/v1/panels/{panel.json()['id']}/submissions", json={"data": {}}, headers=ALICE
+        )
+
+        async def waiting() -> Any:
+            found = await platform.panel.get(
+                f"/api/v1/submissions/{created.json()['id']}", headers=ADMIN
+            )
+            return found.json() if found.json()["execution_id"] else None
+
+        execution_id = (await eventually(waiting, timeout=20))["execution_id"]
+        held = await execution(platform, execution_id)
+        assert (held["status"], held["approval"]) == ("awaiting_approval", TWO_DB_ADMINS)
+        assert (await decide(platform, execution_id, ADMIN)).status_code == 403
 
 
 async def test_the_pending_list_shows_what_the_caller_may_decide_as_it_will_run(

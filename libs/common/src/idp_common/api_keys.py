@@ -21,6 +21,8 @@ from idp_common.auth import API_KEY_PREFIX, Principal
 from idp_common.errors import Unauthorized, Unavailable
 
 DISPLAY_PREFIX_LENGTH = len(API_KEY_PREFIX) + 8
+# The subject of a key's principal: a service account, never a person.
+API_KEY_SUBJECT_PREFIX = "api-key:"
 WHOAMI_PATH = "/api/v1/auth/whoami"
 
 
@@ -30,6 +32,14 @@ def generate_api_key() -> str:
 
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_subject(key_id: object) -> str:
+    return f"{API_KEY_SUBJECT_PREFIX}{key_id}"
+
+
+def is_api_key(principal: Principal) -> bool:
+    return principal.subject.startswith(API_KEY_SUBJECT_PREFIX)
 
 
 def display_prefix(key: str) -> str:

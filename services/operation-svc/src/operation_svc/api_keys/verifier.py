@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from idp_common.api_keys import hash_api_key
+from idp_common.api_keys import api_key_subject, hash_api_key
 from idp_common.auth import Principal
 from idp_common.db import Database, utcnow
 from idp_common.errors import Unauthorized
@@ -24,7 +24,7 @@ class LocalApiKeyVerifier:
         ):
             raise Unauthorized("Invalid, expired or revoked API key")
         return Principal(
-            subject=f"api-key:{record.id}",
+            subject=api_key_subject(record.id),
             tenant=record.tenant,
             roles=frozenset(record.roles),
             groups=frozenset(record.groups),

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from idp_common.api_keys import is_api_key
 from idp_common.audit import MASK, record_audit
 from idp_common.auth import Principal, may_run
 from idp_common.db import utcnow
@@ -61,6 +62,9 @@ def policy_of(execution: Execution) -> ApprovalPolicy:
 
 def refusal(principal: Principal, execution: Execution, policy: ApprovalPolicy) -> str | None:
     """Why ``principal`` may not decide on ``execution``, or None when they may."""
+    if is_api_key(principal):
+        # Anyone holding a key's role could make one and approve their own run through it.
+        return "Approvals are people's decisions: an API key may not make one."
     if principal.subject == execution.submitted_by and not policy.allow_self_approval:
         return "Its requester may not approve their own run."
     if not may_run(principal, policy.approver_roles, policy.approver_groups):
