@@ -25,6 +25,8 @@ from operation_svc.queues.service import QueueActions
 from operation_svc.secrets.endpoints import router as secrets_router
 from operation_svc.seed import seed_demo_template
 from operation_svc.templates.endpoints import router as templates_router
+from operation_svc.webhooks.deliveries import WebhookDeliveryLoop
+from operation_svc.webhooks.endpoints import router as webhooks_router
 
 NAME = "operation-svc"
 
@@ -55,6 +57,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 lost_after_seconds=settings.lost_after_seconds,
                 interval_seconds=settings.sweep_interval_seconds,
             ),
+            WebhookDeliveryLoop(db, settings.webhook),
         ],
     ) as db:
         app.state.api_key_verifier = LocalApiKeyVerifier(db)
@@ -82,6 +85,7 @@ def create_app(settings: OperationSettings | None = None) -> FastAPI:
             secrets_router,
             api_keys_router,
             queues_router,
+            webhooks_router,
         ],
         audit_model=AuditEntry,
         owns_api_keys=True,
