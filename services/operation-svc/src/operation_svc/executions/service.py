@@ -15,8 +15,12 @@ from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.events import TERMINAL_STATUSES
 from idp_common.pagination import PageParams
 from operation_svc.executions.dispatch import dispatch_or_wait, release_slot
-from operation_svc.executions.lifecycle import new_execution, render, tell_submission
-from operation_svc.executions.metrics import record_end
+from operation_svc.executions.lifecycle import (
+    new_execution,
+    record_ended,
+    render,
+    tell_submission,
+)
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.state import transition
 from operation_svc.models import AuditEntry, Execution, OperationTemplate
@@ -120,6 +124,7 @@ async def next_attempt(session: AsyncSession, original: Execution, actor: str) -
         attempt=original.attempt + 1,
         retry_of=original.id,
         submission_id=original.submission_id,
+        panel_id=original.panel_id,
     )
     await dispatch_or_wait(session, template, new)
     tell_submission(session, new)  # the submission follows its newest attempt from now on
@@ -134,7 +139,7 @@ async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid
         transition(execution, "cancelled")
         execution.error = f"cancelled by {principal.subject}"
         tell_submission(session, execution)
-        record_end(session, execution)
+        record_ended(session, execution)
         if execution.template_id is not None:
             await release_slot(session, execution.template_id)
     elif execution.status == "running":
