@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
 from idp_common.auth import Principal
+from idp_common.clock import SYSTEM_CLOCK, Clock
 from idp_common.db import Database, utcnow
 from idp_common.pagination import PageParams
 from operation_svc.config import WebhookSettings
@@ -26,7 +27,7 @@ from operation_svc.executions.lifecycle import record_ended
 from operation_svc.models import AuditEntry, Execution, OperationTemplate, WebhookDelivery
 from operation_svc.webhooks import service
 from operation_svc.webhooks.deliveries import WebhookDeliveryLoop
-from operation_svc.webhooks.schemas import WebhookIn
+from operation_svc.webhooks.schemas import WebhookIn, WebhookUpdate
 from tests.clock import ManualClock
 from tests.harness import migrated_database
 from tests.operation_svc.webhook_receiver import Receiver
@@ -36,10 +37,14 @@ LOCAL = ["127.0.0.1"]
 
 
 def settings(**changes: Any) -> WebhookSettings:
-    return WebhookSettings(**({"allowed_hosts": LOCAL, "retry_base_seconds": 30} | changes))
+    return WebhookSettings.model_validate({"allowed_hosts": LOCAL} | changes)
 
 
-def ended(status: str = "succeeded", template: OperationTemplate | None = None) -> Execution:
+def ended(
+    status: str = "succeeded",
+    template: OperationTemplate | None = None,
+    panel_id: uuid.UUID | None = None,
+) -> Execution:
     """An execution that has just ended (nothing reads it from the database)."""
     now = utcnow()
     return Execution(
@@ -47,6 +52,7 @@ def ended(status: str = "succeeded", template: OperationTemplate | None = None) 
         tenant="acme",
         template_id=template.id if template else None,
         template_slug=template.slug if template else "noop",
+        panel_id=panel_id,
         submitted_by="alice",
         attempt=1,
         parameters={},
@@ -87,7 +93,9 @@ async def end_execution(db: Database, execution: Execution) -> None:
 async def deliveries(db: Database, hook_id: uuid.UUID) -> list[dict[str, Any]]:
     """The deliveries as the API lists them."""
     async with db.transaction() as session:
-        found, _ = await service.list_deliveries(session, ADMIN, hook_id, PageParams(limit=50, cursor=None))
+        found, _ = await service.list_deliveries(
+            session, ADMIN, hook_id, PageParams(limit=50, cursor=None)
+        )
     return [
         {
             "status": delivery.status,
@@ -98,6 +106,18 @@ async def deliveries(db: Database, hook_id: uuid.UUID) -> list[dict[str, Any]]:
         }
         for delivery, attempts in found
     ]
+
+
+@asynccontextmanager
+async def delivering(
+    db: Database, clock: Clock = SYSTEM_CLOCK, **changes: Any
+) -> AsyncIterator[WebhookDeliveryLoop]:
+    """A delivery loop (one replica's), its passes run by the test."""
+    loop = WebhookDeliveryLoop(db, settings(**changes), clock=clock)
+    try:
+        yield loop
+    finally:
+        await loop.after_stop()
 
 
 @asynccontextmanager
@@ -118,14 +138,11 @@ async def test_a_delivery_is_signed_retried_and_every_attempt_is_recorded(
         execution = ended("failed")
         await end_execution(db, execution)
         clock = ManualClock()  # deliveries are due from when they were asked for
-        loop = WebhookDeliveryLoop(db, settings(), clock=clock)
-        try:
+        async with delivering(db, clock) as loop:
             for _ in range(3):
                 assert await loop.send_due() == 1
                 assert await loop.send_due() == 0  # not due before its backoff
                 clock.advance(30 * 2**4)
-        finally:
-            await loop.after_stop()
 
         first = receiver.received[0]
         event = Webhook(secret).verify(first.body, first.headers)
@@ -144,7 +161,9 @@ async def test_a_delivery_is_signed_retried_and_every_attempt_is_recorded(
             (3, "automatic", 200),
         ]
         for *_, latency_ms, excerpt, error in delivery["attempts"]:
-            assert latency_ms > 0 and excerpt.startswith("receiver says") and error is None
+            assert latency_ms > 0
+            assert excerpt.startswith("receiver says")
+            assert error is None
 
 
 async def test_a_rolled_back_change_delivers_nothing(tmp_path: Path) -> None:
@@ -154,37 +173,37 @@ async def test_a_rolled_back_change_delivers_nothing(tmp_path: Path) -> None:
             async with db.transaction() as session:
                 record_ended(session, ended())
                 raise RuntimeError("the change fails after the event was asked for")
-        loop = WebhookDeliveryLoop(db, settings())
-        try:
+        async with delivering(db) as loop:
             assert await loop.send_due() == 0
-        finally:
-            await loop.after_stop()
         assert await deliveries(db, hook_id) == []
         assert receiver.received == []
 
 
-async def test_filters_by_template_and_event_type(tmp_path: Path) -> None:
+async def test_filters_by_template_panel_and_event_type(tmp_path: Path) -> None:
     wanted, other = a_template("wanted"), a_template("other")
+    panel = uuid.uuid4()
     async with receiving("sqlite", tmp_path) as (db, _, url):
         async with db.transaction() as session:
             session.add_all([wanted, other])
         only_wanted, _ = await subscribe(db, url, templates=["wanted"])
         everything, _ = await subscribe(db, url)
         failures, _ = await subscribe(db, url, templates=[str(other.id)])
+        of_the_panel, _ = await subscribe(db, url, panel_ids=[panel])
         async with db.transaction() as session:
             await service.update_webhook(
                 session,
                 ADMIN,
                 failures,
-                service.WebhookUpdate(event_types=["operation.execution.failed"]),
+                WebhookUpdate(event_types=["operation.execution.failed"]),
                 LOCAL,
             )
-        await end_execution(db, ended("succeeded", wanted))
+        await end_execution(db, ended("succeeded", wanted, panel))
         await end_execution(db, ended("succeeded", other))
         await end_execution(db, ended("timed_out", other))
         assert len(await deliveries(db, only_wanted)) == 1
         assert len(await deliveries(db, everything)) == 3
         assert len(await deliveries(db, failures)) == 1
+        assert len(await deliveries(db, of_the_panel)) == 1
 
 
 async def test_an_event_told_twice_is_delivered_once(tmp_path: Path) -> None:
@@ -213,16 +232,14 @@ async def test_a_host_resolving_inside_is_refused_at_delivery_and_recorded(
         port = url.split(":")[2].split("/")[0]
         hook_id, _ = await subscribe(db, f"http://hooks.attacker.example:{port}/hook")
         await end_execution(db, ended())
-        loop = WebhookDeliveryLoop(db, settings(allowed_hosts=[]))
-        try:
+        async with delivering(db, allowed_hosts=[]) as loop:
             assert await loop.send_due() == 1
-        finally:
-            await loop.after_stop()
         assert receiver.received == []
         [delivery] = await deliveries(db, hook_id)
         [(number, _, status_code, _, _, error)] = delivery["attempts"]
         assert (number, status_code, delivery["status"]) == (1, None, "pending")
-        assert "refused by the outbound rules" in error and "127.0.0.1" in error
+        assert "refused by the outbound rules" in error
+        assert "127.0.0.1" in error
 
 
 async def test_a_subscription_failing_too_long_is_disabled_and_stops_receiving(
@@ -232,8 +249,7 @@ async def test_a_subscription_failing_too_long_is_disabled_and_stops_receiving(
         hook_id, _ = await subscribe(db, url)
         await end_execution(db, ended())
         clock = ManualClock()
-        loop = WebhookDeliveryLoop(db, settings(disable_after_seconds=3600), clock=clock)
-        try:
+        async with delivering(db, clock, disable_after_seconds=3600) as loop:
             assert await loop.send_due() == 1
             clock.advance(3600)
             assert await loop.send_due() == 1
@@ -246,12 +262,12 @@ async def test_a_subscription_failing_too_long_is_disabled_and_stops_receiving(
             await end_execution(db, ended())
             clock.advance(3600 * 24)
             assert await loop.send_due() == 0
-        finally:
-            await loop.after_stop()
         assert len(receiver.received) == 2
         assert [d["status"] for d in await deliveries(db, hook_id)] == ["failed"]
         async with db.transaction() as session:
-            actions = await session.scalars(select(AuditEntry.action).order_by(AuditEntry.created_at))
+            actions = await session.scalars(
+                select(AuditEntry.action).order_by(AuditEntry.created_at)
+            )
             assert list(actions) == ["webhook.create", "webhook.disable"]
 
 
@@ -260,8 +276,7 @@ async def test_a_delivery_given_up_after_its_last_attempt_can_be_resent(tmp_path
         hook_id, _ = await subscribe(db, url)
         await end_execution(db, ended())
         clock = ManualClock()
-        loop = WebhookDeliveryLoop(db, settings(max_attempts=2), clock=clock)
-        try:
+        async with delivering(db, clock, max_attempts=2) as loop:
             assert await loop.send_due() == 1
             clock.advance(60)
             assert await loop.send_due() == 1
@@ -270,11 +285,11 @@ async def test_a_delivery_given_up_after_its_last_attempt_can_be_resent(tmp_path
             [delivery] = await deliveries(db, hook_id)
             assert delivery["status"] == "failed"
             async with db.transaction() as session:
-                [(row, _)], _ = await service.list_deliveries(session, ADMIN, hook_id, PageParams(limit=50, cursor=None))
+                [(row, _)], _ = await service.list_deliveries(
+                    session, ADMIN, hook_id, PageParams(limit=50, cursor=None)
+                )
                 await service.resend(session, ADMIN, hook_id, row.id)
             assert await loop.send_due() == 1
-        finally:
-            await loop.after_stop()
         [delivery] = await deliveries(db, hook_id)
         assert delivery["status"] == "succeeded"
         assert [(n, trigger, code) for n, trigger, code, *_ in delivery["attempts"]] == [
@@ -291,19 +306,15 @@ async def test_replicas_never_send_one_attempt_twice(backend: str, tmp_path: Pat
         await subscribe(db, url)
         for _ in range(30):
             await end_execution(db, ended())
-        loops = [WebhookDeliveryLoop(db, settings(batch_size=7)) for _ in range(3)]
 
-        async def drain(loop: WebhookDeliveryLoop) -> int:
+        async def drain() -> int:
             sent = 0
-            while made := await loop.send_due():
-                sent += made
+            async with delivering(db, batch_size=7) as loop:
+                while made := await loop.send_due():
+                    sent += made
             return sent
 
-        try:
-            assert sum(await asyncio.gather(*(drain(loop) for loop in loops))) == 30
-        finally:
-            for loop in loops:
-                await loop.after_stop()
+        assert sum(await asyncio.gather(drain(), drain(), drain())) == 30
         ids = [r.headers["webhook-id"] for r in receiver.received]
         assert len(ids) == len(set(ids)) == 30
         async with db.transaction() as session:
@@ -311,5 +322,3 @@ async def test_replicas_never_send_one_attempt_twice(backend: str, tmp_path: Pat
                 select(func.count()).where(WebhookDelivery.status == "succeeded")
             )
         assert count == 30
-
-
