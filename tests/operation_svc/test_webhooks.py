@@ -6,15 +6,18 @@ per due delivery however many replicas send."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
@@ -24,6 +27,7 @@ from idp_common.db import Database, utcnow
 from idp_common.pagination import PageParams
 from operation_svc.config import WebhookSettings
 from operation_svc.executions.lifecycle import record_ended
+from operation_svc.executions.worker_protocol import mark_lost
 from operation_svc.models import AuditEntry, Execution, OperationTemplate, WebhookDelivery
 from operation_svc.webhooks import service
 from operation_svc.webhooks.deliveries import WebhookDeliveryLoop
@@ -79,7 +83,9 @@ def a_template(slug: str) -> OperationTemplate:
 
 
 async def subscribe(db: Database, url: str, **fields: Any) -> tuple[uuid.UUID, str]:
-    data = WebhookIn(url=url, event_types=["operation.execution.finished"], **fields)
+    data = WebhookIn.model_validate(
+        {"url": url, "event_types": ["operation.execution.finished"]} | fields
+    )
     async with db.transaction() as session:
         hook, secret = await service.create_webhook(session, ADMIN, data, LOCAL)
         return hook.id, secret
@@ -106,6 +112,10 @@ async def deliveries(db: Database, hook_id: uuid.UUID) -> list[dict[str, Any]]:
         }
         for delivery, attempts in found
     ]
+
+
+def attempts_counted(outcome: str) -> float:
+    return REGISTRY.get_sample_value("idp_webhook_attempts_total", {"outcome": outcome}) or 0.0
 
 
 @asynccontextmanager
@@ -138,11 +148,15 @@ async def test_a_delivery_is_signed_retried_and_every_attempt_is_recorded(
         execution = ended("failed")
         await end_execution(db, execution)
         clock = ManualClock()  # deliveries are due from when they were asked for
+        failed_before, succeeded_before = attempts_counted("failed"), attempts_counted("succeeded")
         async with delivering(db, clock) as loop:
             for _ in range(3):
                 assert await loop.send_due() == 1
                 assert await loop.send_due() == 0  # not due before its backoff
                 clock.advance(30 * 2**4)
+
+        assert attempts_counted("failed") - failed_before == 2
+        assert attempts_counted("succeeded") - succeeded_before == 1
 
         first = receiver.received[0]
         event = Webhook(secret).verify(first.body, first.headers)
@@ -204,6 +218,24 @@ async def test_filters_by_template_panel_and_event_type(tmp_path: Path) -> None:
         assert len(await deliveries(db, everything)) == 3
         assert len(await deliveries(db, failures)) == 1
         assert len(await deliveries(db, of_the_panel)) == 1
+
+
+async def test_a_lost_execution_is_told_as_failed(tmp_path: Path) -> None:
+    """The sweeper's path: an execution whose worker went silent ends ``lost``."""
+    async with receiving("sqlite", tmp_path) as (db, _, url):
+        hook_id, _ = await subscribe(db, url, event_types=["operation.execution.failed"])
+        silent = ended("running")
+        silent.finished_at, silent.worker_id = None, "gone"
+        silent.heartbeat_at = utcnow() - timedelta(minutes=5)
+        async with db.transaction() as session:
+            session.add(silent)
+        async with db.transaction() as session:
+            assert await mark_lost(session, utcnow() - timedelta(minutes=1)) == 1
+        async with db.transaction() as session:
+            [row] = await session.scalars(select(WebhookDelivery))
+        event = json.loads(row.body)
+        assert (row.subscription_id, event["type"]) == (hook_id, "operation.execution.failed")
+        assert (event["data"]["execution_id"], event["data"]["status"]) == (str(silent.id), "lost")
 
 
 async def test_an_event_told_twice_is_delivered_once(tmp_path: Path) -> None:

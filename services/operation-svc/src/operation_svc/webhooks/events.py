@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -24,12 +24,11 @@ from sqlalchemy import (
     Text,
     Uuid,
     bindparam,
+    insert,
     literal,
     or_,
     select,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.db import UTCDateTime, execute_at_commit, utcnow
@@ -45,30 +44,34 @@ WebhookEventType = Literal[
     "operation.approval.requested",
     "operation.approval.decided",
 ]
-EVENT_TYPES: tuple[str, ...] = get_args(WebhookEventType)
 OUTPUT_EXCERPT_CHARS = 1000
 ERROR_EXCERPT_CHARS = 500
 # Message ids derive from what happened, so telling the same thing twice (a submission
 # told again after a redelivery) adds no second delivery.
 _MESSAGE_IDS = uuid.UUID("5d0c3bb6-6d0e-4f0f-9a57-5b7f0e3c1d21")
-_STATEMENTS: dict[str, Executable] = {}
 
 
-def _enqueue(session: AsyncSession) -> Executable:
+def _enqueue() -> Executable:
     """INSERT … SELECT of one delivery per matching route (at most one route of a
-    subscription matches: its filter values are distinct), ignoring one already there."""
-    backend = session.get_bind().dialect.name
-    if (statement := _STATEMENTS.get(backend)) is not None:
-        return statement
+    subscription matches: its filter values are distinct), unless that message is there
+    already. Plain Core (the dialects' ON CONFLICT inserts are compiled at every use)."""
     routes = WebhookRoute.__table__
     deliveries: Table = WebhookDelivery.__table__  # type: ignore[assignment]
-    tenant, now = bindparam("tenant", type_=String), bindparam("now", type_=UTCDateTime)
+    message_id, tenant = bindparam("id", type_=Uuid), bindparam("tenant", type_=String)
+    event_type, now = bindparam("event_type", type_=String), bindparam("now", type_=UTCDateTime)
     template_id = bindparam("template_id", type_=Uuid)
     panel_id = bindparam("panel_id", type_=Uuid)
-    event_type = bindparam("event_type", type_=String)
+    sent_already = (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.subscription_id == routes.c.subscription_id,
+            deliveries.c.id == message_id,
+        )
+        .exists()
+    )
     matching = select(
         routes.c.subscription_id,
-        bindparam("id", type_=Uuid),
+        message_id,
         tenant,
         event_type,
         bindparam("body", type_=Text),
@@ -83,13 +86,14 @@ def _enqueue(session: AsyncSession) -> Executable:
         routes.c.event_type == event_type,
         or_(routes.c.template_id.is_(None), routes.c.template_id == template_id),
         or_(routes.c.panel_id.is_(None), routes.c.panel_id == panel_id),
+        ~sent_already,
     )
     columns = ["subscription_id", "id", "tenant", "event_type", "body", "status", "attempts"]
     columns += ["next_attempt_at", "resend_requested", "created_at", "updated_at"]
-    insert = postgresql_insert if backend == "postgresql" else sqlite_insert
-    statement = insert(deliveries).from_select(columns, matching).on_conflict_do_nothing()
-    _STATEMENTS[backend] = statement
-    return statement
+    return insert(deliveries).from_select(columns, matching)
+
+
+_ENQUEUE = _enqueue()
 
 
 def notify(
@@ -118,7 +122,7 @@ def notify(
         "panel_id": panel_id,
         "now": now,
     }
-    execute_at_commit(session, _enqueue(session), params)
+    execute_at_commit(session, _ENQUEUE, params)
 
 
 def _execution_data(execution: Execution) -> dict[str, Any]:
