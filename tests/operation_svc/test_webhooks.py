@@ -332,6 +332,28 @@ async def test_a_delivery_given_up_after_its_last_attempt_can_be_resent(tmp_path
         assert len(receiver.received) == 3
 
 
+async def test_a_delivery_whose_sender_stopped_is_taken_over_once_its_lease_ends(
+    tmp_path: Path,
+) -> None:
+    async with receiving("sqlite", tmp_path) as (db, receiver, url):
+        hook_id, _ = await subscribe(db, url)
+        await end_execution(db, ended())
+        clock = ManualClock()
+        async with delivering(db, clock) as stopped, delivering(db, clock) as other:
+            token = uuid.uuid4()
+            [claimed] = await stopped._claim(token)  # and then its replica stopped
+            assert await other.send_due() == 0  # leased
+            clock.advance(other.settings.request_timeout_seconds + 61)
+            assert await other.send_due() == 1
+            late = await stopped._post(claimed)  # the stopped sender's attempt, recorded late
+            async with db.transaction() as session:
+                await stopped._record(session, claimed, token, late)
+        [delivery] = await deliveries(db, hook_id)
+        assert delivery["status"] == "succeeded"
+        assert len(delivery["attempts"]) == 1  # the late record was not the lease holder's
+        assert len(receiver.received) == 2
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_replicas_never_send_one_attempt_twice(backend: str, tmp_path: Path) -> None:
     async with receiving(backend, tmp_path) as (db, receiver, url):

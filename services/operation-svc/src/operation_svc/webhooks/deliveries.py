@@ -91,7 +91,9 @@ class WebhookDeliveryLoop(PeriodicLoop):
         )
 
     async def run_once(self) -> None:
-        await self.send_due()
+        # A full batch suggests a backlog: keep sending rather than wait a period.
+        while await self.send_due() == self.settings.batch_size and not self.stopping:
+            pass
 
     async def after_stop(self) -> None:
         await self.client.aclose()
