@@ -110,6 +110,8 @@ async def test_a_submission_s_execution_reaches_the_receiver_signed(
 
     log = await eventually(resent_once)
     assert [(a["number"], a["trigger"]) for a in log] == [(1, "automatic"), (2, "manual")]
+    deleted = await platform.operation.delete(f"/api/v1/webhooks/{hook['id']}", headers=ADMIN)
+    assert deleted.status_code == 204  # with its deliveries and their attempts
 
 
 async def test_another_tenants_webhook_is_not_found(
