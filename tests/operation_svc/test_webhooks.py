@@ -28,7 +28,13 @@ from idp_common.pagination import PageParams
 from operation_svc.config import WebhookSettings
 from operation_svc.executions.lifecycle import record_ended
 from operation_svc.executions.worker_protocol import mark_lost
-from operation_svc.models import AuditEntry, Execution, OperationTemplate, WebhookDelivery
+from operation_svc.models import (
+    AuditEntry,
+    Execution,
+    OperationTemplate,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from operation_svc.webhooks import service
 from operation_svc.webhooks.deliveries import WebhookDeliveryLoop
 from operation_svc.webhooks.schemas import WebhookIn, WebhookUpdate
@@ -352,6 +358,23 @@ async def test_a_delivery_whose_sender_stopped_is_taken_over_once_its_lease_ends
         assert delivery["status"] == "succeeded"
         assert len(delivery["attempts"]) == 1  # the late record was not the lease holder's
         assert len(receiver.received) == 2
+
+
+async def test_ended_deliveries_are_forgotten_after_the_retention(tmp_path: Path) -> None:
+    async with receiving("sqlite", tmp_path) as (db, _, url):
+        hook_id, _ = await subscribe(db, url)
+        await end_execution(db, ended())
+        clock = ManualClock()
+        async with delivering(db, clock, retention_days=30) as loop:
+            await loop.run_once()  # sent; nothing old enough to forget
+            assert [d["status"] for d in await deliveries(db, hook_id)] == ["succeeded"]
+            await end_execution(db, ended())  # pending: kept however old
+            clock.advance(31 * 24 * 3600)
+            assert await loop.forget_old() == 1
+        [kept] = await deliveries(db, hook_id)
+        assert kept["status"] == "pending"
+        async with db.transaction() as session:
+            assert await session.scalar(select(func.count()).select_from(WebhookAttempt)) == 0
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

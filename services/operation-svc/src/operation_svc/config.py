@@ -47,6 +47,12 @@ class WebhookSettings(BaseSettings):
     batch_size: int = Field(
         default=20, ge=1, le=200, description="Deliveries one replica sends at once."
     )
+    retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="Ended deliveries (delivered or given up) are deleted, with their attempts, "
+        "this long after their last attempt.",
+    )
 
 
 class OperationSettings(SealingServiceSettings):

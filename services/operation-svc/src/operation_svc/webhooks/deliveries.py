@@ -34,6 +34,7 @@ SYSTEM_ACTOR = "system:webhooks"
 RESPONSE_EXCERPT_BYTES = 1024
 # A sender holds a delivery this long past its request timeout; then another may take it.
 LEASE_MARGIN_SECONDS = 60
+CLEANUP_EVERY_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,7 @@ class WebhookDeliveryLoop(PeriodicLoop):
         self.settings = settings
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311  (jitter, not a secret)
+        self._next_cleanup = 0.0  # monotonic
         # No redirects: a receiver answers where it was registered (a 3xx is a failure).
         self.client = httpx.AsyncClient(
             transport=GuardedTransport(settings.allowed_hosts, ALLOWLIST_SETTING),
@@ -94,6 +96,16 @@ class WebhookDeliveryLoop(PeriodicLoop):
         # A full batch suggests a backlog: keep sending rather than wait a period.
         while await self.send_due() == self.settings.batch_size and not self.stopping:
             pass
+        if self.clock.monotonic() >= self._next_cleanup:
+            self._next_cleanup = self.clock.monotonic() + CLEANUP_EVERY_SECONDS
+            await self.forget_old()
+
+    async def forget_old(self) -> int:
+        """Delete what ended longer ago than the retention (any replica may: it is
+        idempotent)."""
+        before = self.clock.now() - timedelta(days=self.settings.retention_days)
+        async with self.db.transaction() as session:
+            return await DueDeliveries(session).forget_ended(before)
 
     async def after_stop(self) -> None:
         await self.client.aclose()

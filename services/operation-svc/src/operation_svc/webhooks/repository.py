@@ -123,6 +123,16 @@ class DueDeliveries(CrossTenantRepository[AsyncSession]):
             )
         return claimed
 
+    async def forget_ended(self, before: datetime) -> int:
+        """Delete the deliveries that ended before ``before`` (their attempts go with them)."""
+        result = await self.connection.execute(
+            delete(WebhookDelivery).where(
+                WebhookDelivery.status.in_(("succeeded", GAVE_UP)),
+                WebhookDelivery.updated_at < before,
+            )
+        )
+        return int(getattr(result, "rowcount", 0))
+
     async def leased(
         self, subscription_id: uuid.UUID, delivery_id: uuid.UUID, token: uuid.UUID
     ) -> tuple[WebhookDelivery, WebhookSubscription] | None:
