@@ -154,7 +154,7 @@ class WebhookDeliveryLoop(PeriodicLoop):
             return outcome(error=f"refused by the outbound rules: {refused}")
         except httpx.TimeoutException:
             return outcome(error=f"no answer within {self.settings.request_timeout_seconds}s")
-        except httpx.HTTPError as failed:
+        except (httpx.HTTPError, httpx.InvalidURL) as failed:
             return outcome(error=f"{type(failed).__name__}: {failed}"[:500])
 
     async def _record(
