@@ -199,7 +199,7 @@ async def test_a_rolled_back_change_delivers_nothing(tmp_path: Path) -> None:
         assert receiver.received == []
 
 
-async def test_filters_by_template_panel_and_event_type(tmp_path: Path) -> None:
+async def test_filters_by_tenant_template_panel_and_event_type(tmp_path: Path) -> None:
     wanted, other = a_template("wanted"), a_template("other")
     panel = uuid.uuid4()
     async with receiving("sqlite", tmp_path) as (db, _, url):
@@ -220,6 +220,9 @@ async def test_filters_by_template_panel_and_event_type(tmp_path: Path) -> None:
         await end_execution(db, ended("succeeded", wanted, panel))
         await end_execution(db, ended("succeeded", other))
         await end_execution(db, ended("timed_out", other))
+        elsewhere = ended("failed", wanted, panel)
+        elsewhere.tenant = "globex"  # the same template and panel ids, another tenant's event
+        await end_execution(db, elsewhere)
         assert len(await deliveries(db, only_wanted)) == 1
         assert len(await deliveries(db, everything)) == 3
         assert len(await deliveries(db, failures)) == 1
