@@ -110,6 +110,10 @@ async def test_a_submission_s_execution_reaches_the_receiver_signed(
 
     log = await eventually(resent_once)
     assert [(a["number"], a["trigger"]) for a in log] == [(1, "automatic"), (2, "manual")]
+    failed = await platform.operation.get(
+        f"/api/v1/webhooks/{hook['id']}/deliveries", params={"status": "failed"}, headers=ADMIN
+    )
+    assert failed.json()["items"] == []
     deleted = await platform.operation.delete(f"/api/v1/webhooks/{hook['id']}", headers=ADMIN)
     assert deleted.status_code == 204  # with its deliveries and their attempts
 

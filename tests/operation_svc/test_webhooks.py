@@ -102,12 +102,13 @@ async def end_execution(db: Database, execution: Execution) -> None:
         record_ended(session, execution)
 
 
-async def deliveries(db: Database, hook_id: uuid.UUID) -> list[dict[str, Any]]:
+async def deliveries(
+    db: Database, hook_id: uuid.UUID, status: str | None = None
+) -> list[dict[str, Any]]:
     """The deliveries as the API lists them."""
     async with db.transaction() as session:
-        found, _ = await service.list_deliveries(
-            session, ADMIN, hook_id, PageParams(limit=50, cursor=None)
-        )
+        page = PageParams(limit=50, cursor=None)
+        found, _ = await service.list_deliveries(session, ADMIN, hook_id, page, status)
     return [
         {
             "status": delivery.status,
@@ -305,6 +306,8 @@ async def test_a_subscription_failing_too_long_is_disabled_and_stops_receiving(
             assert await loop.send_due() == 0
         assert len(receiver.received) == 2
         assert [d["status"] for d in await deliveries(db, hook_id)] == ["failed"]
+        assert len(await deliveries(db, hook_id, "failed")) == 1
+        assert await deliveries(db, hook_id, "pending") == []
         async with db.transaction() as session:
             actions = await session.scalars(
                 select(AuditEntry.action).order_by(AuditEntry.created_at)

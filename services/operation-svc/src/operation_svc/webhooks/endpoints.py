@@ -16,6 +16,7 @@ from operation_svc.webhooks import service
 from operation_svc.webhooks.schemas import (
     AttemptOut,
     DeliveryOut,
+    DeliveryStatus,
     WebhookCreated,
     WebhookIn,
     WebhookOut,
@@ -88,11 +89,16 @@ async def rotate_secret(
 
 @router.get("/{webhook_id}/deliveries")
 async def list_deliveries(
-    webhook_id: uuid.UUID, session: SessionDep, principal: Admin, page: PageParamsDep
+    webhook_id: uuid.UUID,
+    session: SessionDep,
+    principal: Admin,
+    page: PageParamsDep,
+    status: DeliveryStatus | None = None,
 ) -> Page[DeliveryOut]:
     """The subscription's deliveries, newest first, each with every attempt: its status
-    code, latency and an excerpt of the response (or why it failed)."""
-    found, cursor = await service.list_deliveries(session, principal, webhook_id, page)
+    code, latency and an excerpt of the response (or why it failed). ``status=failed``
+    lists those given up."""
+    found, cursor = await service.list_deliveries(session, principal, webhook_id, page, status)
     items = [
         DeliveryOut.model_validate(delivery).model_copy(
             update={"attempt_log": [AttemptOut.model_validate(a) for a in attempts]}

@@ -62,8 +62,11 @@ class WebhookRepository(TenantRepository[WebhookSubscription]):
 class DeliveryRepository(TenantRepository[WebhookDelivery]):
     model = WebhookDelivery
 
-    def of_subscription(self, subscription_id: uuid.UUID) -> Select[tuple[WebhookDelivery]]:
-        return self.scoped().where(WebhookDelivery.subscription_id == subscription_id)
+    def of_subscription(
+        self, subscription_id: uuid.UUID, status: str | None = None
+    ) -> Select[tuple[WebhookDelivery]]:
+        stmt = self.scoped().where(WebhookDelivery.subscription_id == subscription_id)
+        return stmt if status is None else stmt.where(WebhookDelivery.status == status)
 
     async def one(
         self, subscription_id: uuid.UUID, delivery_id: uuid.UUID

@@ -3,7 +3,7 @@ from __future__ import annotations
 import urllib.parse
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
@@ -79,6 +79,9 @@ class WebhookCreated(WebhookOut, WebhookSecret):
     pass
 
 
+DeliveryStatus = Literal["pending", "sending", "succeeded", "failed"]
+
+
 class AttemptOut(ResponseModel):
     number: int
     trigger: str
@@ -93,7 +96,7 @@ class AttemptOut(ResponseModel):
 class DeliveryOut(ResponseModel):
     id: uuid.UUID = Field(description="The message id: the webhook-id header of every attempt.")
     event_type: str
-    status: str
+    status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime | None
     last_error: str | None

@@ -151,12 +151,17 @@ async def rotate_secret(session: AsyncSession, principal: Principal, webhook_id:
 
 
 async def list_deliveries(
-    session: AsyncSession, principal: Principal, webhook_id: uuid.UUID, page: PageParams
+    session: AsyncSession,
+    principal: Principal,
+    webhook_id: uuid.UUID,
+    page: PageParams,
+    status: str | None = None,
 ) -> tuple[list[tuple[WebhookDelivery, list[WebhookAttempt]]], str | None]:
-    """The subscription's deliveries, newest first, each with its attempts."""
+    """The subscription's deliveries (in ``status`` if given), newest first, each with its
+    attempts."""
     hook = await get_webhook(session, principal, webhook_id)
     deliveries = DeliveryRepository(session, principal.tenant)
-    found, cursor = await deliveries.page(page, deliveries.of_subscription(hook.id))
+    found, cursor = await deliveries.page(page, deliveries.of_subscription(hook.id, status))
     attempts = await deliveries.attempts_of(hook.id, [delivery.id for delivery in found])
     return [(delivery, attempts[delivery.id]) for delivery in found], cursor
 
