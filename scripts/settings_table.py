@@ -20,7 +20,7 @@ from datasource_svc.config import DatasourceSettings
 from executor_worker.config import WorkerSettings
 from idp_common.secret_values import SecretStoreSettings
 from idp_common.settings import AuthSettings, RateLimitSettings, SealingSettings, SQSSettings
-from operation_svc.config import OperationSettings
+from operation_svc.config import OperationSettings, WebhookSettings
 from panel_svc.config import PanelSettings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -29,6 +29,7 @@ END = "<!-- end of settings table -->"
 SERVICES: tuple[type[BaseSettings], ...] = (
     PanelSettings,
     OperationSettings,
+    WebhookSettings,
     DatasourceSettings,
     WorkerSettings,
 )

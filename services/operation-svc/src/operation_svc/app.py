@@ -37,6 +37,8 @@ from operation_svc.queues.service import QueueActions
 from operation_svc.secrets.endpoints import router as secrets_router
 from operation_svc.seed import seed_demo_template
 from operation_svc.templates.endpoints import router as templates_router
+from operation_svc.webhooks.deliveries import WebhookDeliveryLoop
+from operation_svc.webhooks.endpoints import router as webhooks_router
 
 NAME = "operation-svc"
 
@@ -80,6 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 interval_seconds=settings.sweep_interval_seconds,
             ),
             ApprovalExpirySweeper(db, interval_seconds=settings.approval_sweep_interval_seconds),
+            WebhookDeliveryLoop(db, settings.webhook),
         ]
 
     async with serve_database_service(app, messaging, loops) as db:
@@ -109,6 +112,7 @@ def create_app(settings: OperationSettings | None = None) -> FastAPI:
             queues_router,
             events_router,
             asyncapi_router,
+            webhooks_router,
         ],
         audit_model=AuditEntry,
         owns_api_keys=True,

@@ -2,7 +2,7 @@ from functools import cached_property
 from typing import Self
 
 from pydantic import Field, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from idp_common.executables import ExecutableAllowlist, configured_allowlist
 from idp_common.secret_values import SecretStoreSettings
@@ -12,6 +12,47 @@ from idp_common.settings import (
     ListSetting,
     SealingServiceSettings,
 )
+
+
+class WebhookSettings(BaseSettings):
+    """Outbound webhooks (``operation_svc.webhooks``)."""
+
+    model_config = SettingsConfigDict(env_prefix="OPERATION_WEBHOOK_", extra="ignore")
+
+    allowed_hosts: ListSetting[str] = Field(
+        default=[],
+        description="Hosts a webhook may target although they are not public (an allowlist; "
+        "every other target must resolve to public addresses only, at save and at each call).",
+    )
+    retry_base_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="Delay before the first retry; each further one doubles it (with jitter).",
+    )
+    max_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=30,
+        description="Attempts of one delivery before it is given up (10 from 30 s: ~4 hours).",
+    )
+    disable_after_seconds: float = Field(
+        default=3 * 24 * 3600,
+        gt=0,
+        description="A subscription whose every attempt has failed for this long is disabled.",
+    )
+    poll_seconds: float = Field(default=1, gt=0, description="How often due deliveries are sent.")
+    request_timeout_seconds: float = Field(
+        default=10, gt=0, le=60, description="Timeout of one delivery's POST."
+    )
+    batch_size: int = Field(
+        default=20, ge=1, le=200, description="Deliveries one replica sends at once."
+    )
+    retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="Ended deliveries (delivered or given up) are deleted, with their attempts, "
+        "this long after their last attempt.",
+    )
 
 
 class OperationSettings(SealingServiceSettings):
@@ -60,6 +101,7 @@ class OperationSettings(SealingServiceSettings):
     dlq_replay_per_second: float = Field(
         default=50, gt=0, le=1000, description="Dead letters sent back to their queue per second."
     )
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     seed_demo: bool = Field(default=False, description="Create the demo template at startup.")
 
     @model_validator(mode="after")

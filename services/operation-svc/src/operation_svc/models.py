@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from idp_common.audit import AuditRecord
-from idp_common.db import TenantRecord, UTCDateTime, new_metadata, utcnow
+from idp_common.db import TenantRecord, UTCDateTime, new_id, new_metadata, utcnow
 from idp_common.inbound import RequestedByEvent
 from idp_common.messaging.tables import messaging_tables
 from idp_common.request_context import current_trace_id
@@ -131,6 +132,7 @@ class Execution(RequestedByEvent, TenantRecord, Base):
     template_slug: Mapped[str] = mapped_column(String(100))
     template_version: Mapped[int | None] = mapped_column(Integer)
     submission_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    panel_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # the submission's panel
     retry_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("executions.id"), index=True)
     # 1 for a first run; a retry's is its original's + 1 (a submission follows the latest).
     attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -184,3 +186,94 @@ class ExecutionLog(Base):
     stream: Mapped[str] = mapped_column(String(10))
     message: Mapped[str] = mapped_column(Text)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookSubscription(TenantRecord, Base):
+    """Where a tenant's events are posted (Standard Webhooks). The signing secret is kept to
+    sign each delivery; it is returned once, at creation, and never logged or audited."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(Text, default="")
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    template_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    panel_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    # Since when every attempt has failed (None after a success): disabled past a limit.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    signing_secret: Mapped[str] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class WebhookRoute(Base):
+    """What an active subscription receives, one row per event type and filter value (None:
+    any), rewritten on every change: events are matched to subscriptions by one indexed
+    INSERT … SELECT at commit, with no read on the path that ends an execution."""
+
+    __tablename__ = "webhook_routes"
+    __table_args__ = (Index("ix_webhook_routes_match", "tenant", "event_type"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    tenant: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(100))
+    template_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    panel_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class WebhookDelivery(Base):
+    """One message to one subscription, until it is delivered or given up. ``id`` is the
+    message id (the ``webhook-id`` header): the same event sent to several subscriptions
+    shares it, and every attempt of a delivery sends it unchanged, with the same body."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    # pending → sending (leased by one replica) → succeeded | pending (retry) | failed
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_token: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    resend_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class WebhookAttempt(Base):
+    """One POST of a delivery: what came back, how long it took."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["subscription_id", "delivery_id"],
+            ["webhook_deliveries.subscription_id", "webhook_deliveries.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_webhook_attempts_delivery", "subscription_id", "delivery_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    number: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(10))  # automatic | manual
+    outcome: Mapped[str] = mapped_column(String(10))  # succeeded | failed
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    response_excerpt: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)

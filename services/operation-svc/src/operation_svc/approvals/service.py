@@ -30,8 +30,7 @@ from operation_svc.approvals.repository import (
 )
 from operation_svc.approvals.schemas import ApprovalOut, DecisionIn, PendingApprovalOut
 from operation_svc.executions.dispatch import dispatch_or_wait
-from operation_svc.executions.lifecycle import tell_requesters
-from operation_svc.executions.metrics import record_end
+from operation_svc.executions.lifecycle import record_ended, tell_requesters
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.state import transition
 from operation_svc.models import AuditEntry, Execution, ExecutionApproval
@@ -143,7 +142,7 @@ def _end(session: AsyncSession, execution: Execution, status: str, error: str) -
     transition(execution, status)
     execution.error = error
     tell_requesters(session, execution)
-    record_end(session, execution)
+    record_ended(session, execution)
 
 
 async def decidable(session: AsyncSession, principal: Principal) -> list[PendingApprovalOut]:

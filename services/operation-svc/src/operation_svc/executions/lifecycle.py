@@ -21,6 +21,7 @@ from idp_common.inbound import reply_row
 from idp_common.messaging.outbox import add_event, add_outbox_row
 from idp_common.messaging.topology import SUBMISSION_UPDATES
 from idp_common.unit_of_work import with_defaults
+from operation_svc.executions.metrics import record_end
 from operation_svc.executions.state import transition
 from operation_svc.models import Execution, OperationTemplate, messaging
 from operation_svc.safety.commands import RenderedCommand
@@ -28,6 +29,7 @@ from operation_svc.safety.http import RenderedHttp
 from operation_svc.safety.parameters import ParameterSpec, without_plaintext_secrets
 from operation_svc.safety.verdict import Refusal
 from operation_svc.templates.definition import Rendered, TemplateDefinition
+from operation_svc.webhooks.events import notify_execution_ended, notify_submission_updated
 
 SOURCE = "urn:idp:operation-svc"
 
@@ -53,6 +55,7 @@ def new_execution(
     submitted_by: str,
     attempt: int = 1,
     submission_id: uuid.UUID | None = None,
+    panel_id: uuid.UUID | None = None,
     retry_of: uuid.UUID | None = None,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
@@ -84,6 +87,7 @@ def new_execution(
             ),
             attempt=attempt,
             submission_id=submission_id,
+            panel_id=panel_id,
             retry_of=retry_of,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
@@ -106,6 +110,7 @@ def rejected_execution(
     refusals: list[Refusal],
     submitted_by: str,
     submission_id: uuid.UUID,
+    panel_id: uuid.UUID | None = None,
 ) -> Execution:
     """An execution a submission asked for and may not have, ended ``rejected`` with the
     reasons (secret values left out of what it keeps)."""
@@ -116,6 +121,7 @@ def rejected_execution(
             template_slug=named,
             template_version=template.version if template else None,
             submission_id=submission_id,
+            panel_id=panel_id,
             submitted_by=submitted_by,
             parameters=without_plaintext_secrets(specs, parameters),
             timeout_seconds=0,
@@ -149,6 +155,14 @@ def tell_requesters(session: AsyncSession, execution: Execution) -> None:
         source=SOURCE, tenant=execution.tenant, subject=str(execution.submission_id)
     )
     add_event(session, messaging, SUBMISSION_UPDATES, event)
+    notify_submission_updated(session, execution)
+
+
+def record_ended(session: AsyncSession, execution: Execution) -> None:
+    """An execution has just ended (rejected, cancelled, lost or finished): counted once
+    committed, and told to the tenant's webhooks."""
+    record_end(session, execution)
+    notify_execution_ended(session, execution)
 
 
 def _outcome(execution: Execution) -> ExecutionOutcome:

@@ -15,8 +15,12 @@ from idp_common.errors import Conflict, Forbidden, ValidationFailed, field_error
 from idp_common.events import TERMINAL_STATUSES, ApprovalPolicy
 from idp_common.pagination import PageParams
 from operation_svc.executions.dispatch import dispatch_or_wait, release_slot
-from operation_svc.executions.lifecycle import new_execution, render, tell_requesters
-from operation_svc.executions.metrics import record_end
+from operation_svc.executions.lifecycle import (
+    new_execution,
+    record_ended,
+    render,
+    tell_requesters,
+)
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.state import transition
 from operation_svc.models import AuditEntry, Execution, OperationTemplate
@@ -123,6 +127,7 @@ async def next_attempt(session: AsyncSession, original: Execution, actor: str) -
         # Under the policy its original was (its panel's or its template's), else the
         # template's current one.
         approval=ApprovalPolicy.model_validate(original.approval) if original.approval else None,
+        panel_id=original.panel_id,
     )
     new.request_event_id, new.reply_queue = original.request_event_id, original.reply_queue
     await dispatch_or_wait(session, template, new)
@@ -144,7 +149,7 @@ async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid
         transition(execution, "cancelled")
         execution.error = f"cancelled by {principal.subject}"
         tell_requesters(session, execution)
-        record_end(session, execution)
+        record_ended(session, execution)
         if execution.template_id is not None and not awaiting:  # it held no slot
             await release_slot(session, execution.template_id)
     elif execution.status == "running":

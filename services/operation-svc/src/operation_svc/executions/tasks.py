@@ -28,11 +28,11 @@ from operation_svc.approvals.notices import approval_requested
 from operation_svc.executions.dispatch import fill_free_slots_before_commit, job_for
 from operation_svc.executions.lifecycle import (
     new_execution,
+    record_ended,
     rejected_execution,
     render,
     tell_requesters,
 )
-from operation_svc.executions.metrics import record_end
 from operation_svc.executions.repository import SystemExecutions
 from operation_svc.executions.state import transition
 from operation_svc.models import AuditEntry, Execution, OperationTemplate, messaging
@@ -82,7 +82,7 @@ class SubmissionsToExecutions:
         template = requested.templates.get((event.tenant, submitted.operation_template))
         execution = work.add(self._execution(event.tenant, submitted, template))
         if execution.status == "rejected":
-            record_end(work.session, execution)
+            record_ended(work.session, execution)
         requested.executions[submitted.submission_id] = execution  # a copy later in the group
         if execution.status == "pending":
             assert template is not None
@@ -139,6 +139,7 @@ class SubmissionsToExecutions:
                 submitted_by=submitted.submitted_by,
                 submission_id=submitted.submission_id,
                 approval=submitted.approval,
+                panel_id=submitted.panel_id,
             )
         return rejected_execution(
             tenant=tenant,
@@ -149,6 +150,7 @@ class SubmissionsToExecutions:
             refusals=refusals,
             submitted_by=submitted.submitted_by,
             submission_id=submitted.submission_id,
+            panel_id=submitted.panel_id,
         )
 
 
@@ -209,7 +211,7 @@ class WorkerReports:
         execution.output = finished.output_excerpt
         execution.error = finished.error
         tell_requesters(work.session, execution)
-        record_end(work.session, execution)
+        record_ended(work.session, execution)
         record_audit(
             work.session,
             AuditEntry,

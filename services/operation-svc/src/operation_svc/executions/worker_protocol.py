@@ -13,8 +13,8 @@ from idp_common.audit import record_audit
 from idp_common.db import utcnow
 from idp_common.errors import Conflict
 from operation_svc.executions.dispatch import release_slot
-from operation_svc.executions.lifecycle import tell_requesters
-from operation_svc.executions.metrics import record_end, record_start
+from operation_svc.executions.lifecycle import record_ended, tell_requesters
+from operation_svc.executions.metrics import record_start
 from operation_svc.executions.repository import SystemExecutions
 from operation_svc.executions.schemas import HeartbeatOut
 from operation_svc.executions.service import next_attempt
@@ -70,7 +70,7 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
         execution.error = (
             f"no heartbeat from worker {execution.worker_id} since {execution.heartbeat_at}"
         )
-        record_end(session, execution)
+        record_ended(session, execution)
         record_audit(
             session,
             AuditEntry,
