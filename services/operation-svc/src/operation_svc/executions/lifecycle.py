@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from nacl.public import PublicKey
@@ -47,6 +48,8 @@ def new_execution(
     retry_of: uuid.UUID | None = None,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
+    schedule_id: uuid.UUID | None = None,
+    scheduled_for: datetime | None = None,
 ) -> Execution:
     """A pending execution of ``rendered`` (its id and times set), not in any session."""
     return with_defaults(
@@ -66,6 +69,8 @@ def new_execution(
             retry_of=retry_of,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
+            schedule_id=schedule_id,
+            scheduled_for=scheduled_for,
         )
     )
 
