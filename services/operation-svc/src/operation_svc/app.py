@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from idp_common.app import build_service_app
+from idp_common.clock import SYSTEM_CLOCK, Clock
 from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.queue_monitor import QueueMonitor
 from idp_common.messaging.topology import EXECUTION_EVENTS, PANEL_SUBMISSIONS
@@ -22,6 +23,8 @@ from operation_svc.executions.tasks import SubmissionsToExecutions, WorkerReport
 from operation_svc.models import AuditEntry, messaging
 from operation_svc.queues.endpoints import router as queues_router
 from operation_svc.queues.service import QueueActions
+from operation_svc.schedules.endpoints import router as schedules_router
+from operation_svc.schedules.scheduler import Scheduler
 from operation_svc.secrets.endpoints import router as secrets_router
 from operation_svc.seed import seed_demo_template
 from operation_svc.templates.endpoints import router as templates_router
@@ -55,6 +58,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 lost_after_seconds=settings.lost_after_seconds,
                 interval_seconds=settings.sweep_interval_seconds,
             ),
+            Scheduler(
+                db,
+                poll_seconds=settings.scheduler_poll_seconds,
+                misfire_grace_seconds=settings.schedule_misfire_grace_seconds,
+                clock=app.state.clock,
+            ),
         ],
     ) as db:
         app.state.api_key_verifier = LocalApiKeyVerifier(db)
@@ -69,15 +78,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await actions.stop()
 
 
-def create_app(settings: OperationSettings | None = None) -> FastAPI:
-    return build_service_app(
+def create_app(settings: OperationSettings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
+    """The service; ``clock`` is what its schedules read the time from."""
+    app = build_service_app(
         name=NAME,
-        description="Operation templates, executions and their logs.",
+        description="Operation templates, executions and their logs, schedules.",
         settings=settings or OperationSettings(),
         lifespan=lifespan,
         routers=[
             templates_router,
             executions_router,
+            schedules_router,
             workers_router,
             secrets_router,
             api_keys_router,
@@ -86,3 +97,5 @@ def create_app(settings: OperationSettings | None = None) -> FastAPI:
         audit_model=AuditEntry,
         owns_api_keys=True,
     )
+    app.state.clock = clock
+    return app
