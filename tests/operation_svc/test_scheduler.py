@@ -21,6 +21,7 @@ from idp_common.db import Database
 from operation_svc.config import OperationSettings
 from operation_svc.models import AuditEntry, Execution, OperationTemplate, Schedule, ScheduleRun
 from operation_svc.schedules import service
+from operation_svc.schedules.metrics import FIRES, LATENESS, SKIPS
 from operation_svc.schedules.scheduler import TAKEN, Scheduler
 from operation_svc.schedules.schemas import ScheduleIn
 from tests.clock import ManualClock
@@ -115,6 +116,7 @@ async def test_an_interval_schedule_fires_each_slot_on_time_as_its_owner(
             db, clock, interval_seconds=60, starts_at=START, overlap_policy="allow"
         )
         assert schedule.next_slot_at == START
+        on_time = LATENESS._buckets[0].get()  # within 0.1 s of the slot
         for _ in range(4):
             await scheduler.run_once()  # a second early: nothing yet
             clock.advance(1)
@@ -122,6 +124,7 @@ async def test_an_interval_schedule_fires_each_slot_on_time_as_its_owner(
             clock.advance(59)
         assert await fired(db) == minutes(0, 1, 2, 3)
         assert await runs(db, schedule) == [(slot, "fired", None) for slot in minutes(0, 1, 2, 3)]
+        assert LATENESS._buckets[0].get() - on_time == 4
         async with db.snapshot() as session:
             executions = (await session.scalars(select(Execution))).all()
             audits = (
@@ -217,6 +220,7 @@ async def test_overlap_skip_records_a_skip_while_the_previous_run_is_active(
         schedule = await add_schedule(
             db, clock, interval_seconds=60, starts_at=START, overlap_policy="skip"
         )
+        fires, skips = FIRES._value.get(), SKIPS.labels("overlap")._value.get()
         for _ in range(2):  # minute 0 fires; its run (no worker here) is still pending at 1
             clock.advance(1)
             await scheduler.run_once()
@@ -229,6 +233,8 @@ async def test_overlap_skip_records_a_skip_while_the_previous_run_is_active(
             (START + timedelta(minutes=1), "skipped", "overlap"),
             (START + timedelta(minutes=2), "fired", None),
         ]
+        assert FIRES._value.get() - fires == 2
+        assert SKIPS.labels("overlap")._value.get() - skips == 1
 
 
 @BACKENDS
@@ -303,6 +309,29 @@ async def test_a_schedule_whose_owner_may_no_longer_run_the_template_is_paused_a
 
 
 @BACKENDS
+async def test_a_schedule_whose_template_was_deleted_is_paused(
+    backend: str, tmp_path: Path
+) -> None:
+    async with scheduling(backend, tmp_path) as (db, scheduler, clock):
+        template = await add_template(db)
+        schedule = await add_schedule(db, clock, interval_seconds=60, starts_at=START)
+        async with db.transaction() as session:
+            await session.execute(
+                update(OperationTemplate)
+                .where(OperationTemplate.id == template.id)
+                .values(is_deleted=True)
+            )
+        clock.advance(1)
+        await scheduler.run_once()
+        assert await fired(db) == []
+        async with db.snapshot() as session:
+            paused = await session.get(Schedule, schedule.id)
+        assert paused is not None
+        assert paused.is_paused
+        assert "Unknown operation template" in (paused.paused_reason or "")
+
+
+@BACKENDS
 async def test_two_schedulers_with_their_own_engines_fire_each_slot_once(
     backend: str, tmp_path: Path
 ) -> None:
@@ -319,7 +348,7 @@ async def test_two_schedulers_with_their_own_engines_fire_each_slot_once(
             schedule = await add_schedule(
                 one, clock, interval_seconds=60, starts_at=START, overlap_policy="allow"
             )
-            taken_before = TAKEN._value.get()
+            taken_before, fires_before = TAKEN._value.get(), FIRES._value.get()
             slots = 30
             for _ in range(slots):
                 clock.advance(1)
@@ -327,6 +356,7 @@ async def test_two_schedulers_with_their_own_engines_fire_each_slot_once(
                 clock.advance(59)
             assert await fired(one) == minutes(*range(slots))
             assert [outcome for _, outcome, _ in await runs(one, schedule)] == ["fired"] * slots
+            assert FIRES._value.get() - fires_before == slots  # a turn given up counts nothing
             given_up = TAKEN._value.get() - taken_before
             if backend == "postgres":  # SQLite's one writer serializes the turns instead
                 assert given_up > 0, "the replicas never raced for a slot"
