@@ -61,6 +61,11 @@ async def add_schedule(db: Database, clock: ManualClock, **fields: Any) -> Sched
         )
 
 
+async def every_minute(db: Database, clock: ManualClock, **fields: Any) -> Schedule:
+    """A schedule firing each minute from START."""
+    return await add_schedule(db, clock, interval_seconds=60, starts_at=START, **fields)
+
+
 async def runs(db: Database, schedule: Schedule) -> list[tuple[datetime, str, str | None]]:
     """(slot, outcome, reason's first word) of each slot handled, in order."""
     async with db.snapshot() as session:
@@ -98,10 +103,13 @@ def minutes(*offsets: int) -> list[datetime]:
 
 @asynccontextmanager
 async def scheduling(
-    backend: str, tmp_path: Path, grace: float = 30
+    backend: str, tmp_path: Path, grace: float = 30, **template: Any
 ) -> AsyncIterator[tuple[Database, Scheduler, ManualClock]]:
+    """A database with the ``nightly`` template, a scheduler and its clock (a second before
+    START)."""
     clock = ManualClock(START.timestamp() - 1)
     async with migrated_database(backend, tmp_path, "operation") as db:
+        await add_template(db, **template)
         scheduler = Scheduler(db, poll_seconds=1, misfire_grace_seconds=grace, clock=clock)
         yield db, scheduler, clock
 
@@ -111,10 +119,7 @@ async def test_an_interval_schedule_fires_each_slot_on_time_as_its_owner(
     backend: str, tmp_path: Path
 ) -> None:
     async with scheduling(backend, tmp_path) as (db, scheduler, clock):
-        await add_template(db)
-        schedule = await add_schedule(
-            db, clock, interval_seconds=60, starts_at=START, overlap_policy="allow"
-        )
+        schedule = await every_minute(db, clock, overlap_policy="allow")
         assert schedule.next_slot_at == START
         on_time = LATENESS._buckets[0].get()  # within 0.1 s of the slot
         for _ in range(4):
@@ -141,7 +146,6 @@ async def test_an_interval_schedule_fires_each_slot_on_time_as_its_owner(
 @BACKENDS
 async def test_a_cron_schedule_fires_at_its_wall_clock_time(backend: str, tmp_path: Path) -> None:
     async with scheduling(backend, tmp_path) as (db, scheduler, clock):
-        await add_template(db)
         await add_schedule(db, clock, cron="15 9 * * *", timezone="Europe/Berlin")
         clock.advance(1)  # on the hour: passes come at :00, :15, :30, :45
         for _ in range(3 * 24 * 4):  # three days, a pass every 15 minutes
@@ -158,10 +162,7 @@ async def test_pause_stops_fires_and_resume_restarts_them_from_the_next_slot(
     backend: str, tmp_path: Path
 ) -> None:
     async with scheduling(backend, tmp_path) as (db, scheduler, clock):
-        await add_template(db)
-        schedule = await add_schedule(
-            db, clock, interval_seconds=60, starts_at=START, overlap_policy="allow"
-        )
+        schedule = await every_minute(db, clock, overlap_policy="allow")
         clock.advance(1)
         await scheduler.run_once()
         async with db.transaction() as session:
@@ -186,10 +187,7 @@ async def test_after_a_stop_skip_fires_no_missed_slot_and_run_once_fires_the_lat
     backend: str, policy: str, tmp_path: Path
 ) -> None:
     async with scheduling(backend, tmp_path, grace=10) as (db, scheduler, clock):
-        await add_template(db)
-        schedule = await add_schedule(
-            db, clock, interval_seconds=60, starts_at=START, misfire_policy=policy
-        )
+        schedule = await every_minute(db, clock, misfire_policy=policy)
         clock.advance(1)
         await scheduler.run_once()
         await end_runs(db)
@@ -216,10 +214,7 @@ async def test_overlap_skip_records_a_skip_while_the_previous_run_is_active(
     backend: str, tmp_path: Path
 ) -> None:
     async with scheduling(backend, tmp_path) as (db, scheduler, clock):
-        await add_template(db)
-        schedule = await add_schedule(
-            db, clock, interval_seconds=60, starts_at=START, overlap_policy="skip"
-        )
+        schedule = await every_minute(db, clock, overlap_policy="skip")
         fires, skips = FIRES._value.get(), SKIPS.labels("overlap")._value.get()
         for _ in range(2):  # minute 0 fires; its run (no worker here) is still pending at 1
             clock.advance(1)
@@ -242,10 +237,7 @@ async def test_overlap_queue_one_runs_one_waiting_slot_when_the_active_run_ends(
     backend: str, tmp_path: Path
 ) -> None:
     async with scheduling(backend, tmp_path) as (db, scheduler, clock):
-        await add_template(db)
-        schedule = await add_schedule(
-            db, clock, interval_seconds=60, starts_at=START, overlap_policy="queue_one"
-        )
+        schedule = await every_minute(db, clock, overlap_policy="queue_one")
         for _ in range(3):  # 0 fires, 1 waits, 2 is skipped: one slot waits at most
             clock.advance(1)
             await scheduler.run_once()
@@ -271,17 +263,14 @@ async def test_overlap_queue_one_runs_one_waiting_slot_when_the_active_run_ends(
 async def test_a_schedule_whose_owner_may_no_longer_run_the_template_is_paused_and_audited(
     backend: str, tmp_path: Path
 ) -> None:
-    async with scheduling(backend, tmp_path) as (db, scheduler, clock):
-        template = await add_template(db, allowed_groups=["ops"])
-        schedule = await add_schedule(
-            db, clock, interval_seconds=60, starts_at=START, overlap_policy="allow"
-        )
+    async with scheduling(backend, tmp_path, allowed_groups=["ops"]) as (db, scheduler, clock):
+        schedule = await every_minute(db, clock, overlap_policy="allow")
         clock.advance(1)
         await scheduler.run_once()
         async with db.transaction() as session:  # alice is in ops, not in dba
             await session.execute(
                 update(OperationTemplate)
-                .where(OperationTemplate.id == template.id)
+                .where(OperationTemplate.slug == "nightly")
                 .values(allowed_groups=["dba"])
             )
         for _ in range(3):
@@ -313,12 +302,11 @@ async def test_a_schedule_whose_template_was_deleted_is_paused(
     backend: str, tmp_path: Path
 ) -> None:
     async with scheduling(backend, tmp_path) as (db, scheduler, clock):
-        template = await add_template(db)
-        schedule = await add_schedule(db, clock, interval_seconds=60, starts_at=START)
+        schedule = await every_minute(db, clock)
         async with db.transaction() as session:
             await session.execute(
                 update(OperationTemplate)
-                .where(OperationTemplate.id == template.id)
+                .where(OperationTemplate.slug == "nightly")
                 .values(is_deleted=True)
             )
         clock.advance(1)
@@ -345,9 +333,7 @@ async def test_two_schedulers_with_their_own_engines_fire_each_slot_once(
                 for db in (one, other)
             ]
             await add_template(one)
-            schedule = await add_schedule(
-                one, clock, interval_seconds=60, starts_at=START, overlap_policy="allow"
-            )
+            schedule = await every_minute(one, clock, overlap_policy="allow")
             taken_before, fires_before = TAKEN._value.get(), FIRES._value.get()
             slots = 30
             for _ in range(slots):
