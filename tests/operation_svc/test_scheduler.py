@@ -18,12 +18,14 @@ from sqlalchemy import select, update
 
 from idp_common.auth import Principal
 from idp_common.db import Database
+from idp_common.errors import Conflict
+from idp_common.sealing import is_sealed
 from operation_svc.config import OperationSettings
 from operation_svc.models import AuditEntry, Execution, OperationTemplate, Schedule, ScheduleRun
 from operation_svc.schedules import service
 from operation_svc.schedules.metrics import FIRES, LATENESS, SKIPS
 from operation_svc.schedules.scheduler import TAKEN, Scheduler
-from operation_svc.schedules.schemas import ScheduleIn
+from operation_svc.schedules.schemas import ScheduleIn, ScheduleOut, ScheduleUpdate
 from tests.clock import ManualClock
 from tests.harness import AUTH, SEALING, migrated_copy, migrated_database
 
@@ -43,10 +45,9 @@ async def add_template(db: Database, **options: Any) -> OperationTemplate:
         name="nightly",
         command_template="echo hi",
         argv=["echo", "hi"],
-        parameters=[],
         created_by="alice",
         updated_by="alice",
-        **options,
+        **{"parameters": []} | options,
     )
     async with db.transaction() as session:
         session.add(template)
@@ -378,3 +379,48 @@ async def test_a_daily_0230_in_berlin_fires_once_a_day_across_the_dst_changes(
             await scheduler.run_once()
             await end_runs(db)
         assert [slot.strftime("%Y-%m-%dT%H:%M") for slot in await fired(db)] == fires
+
+
+async def test_secret_values_are_kept_sealed_and_fired_as_they_were_sealed(tmp_path: Path) -> None:
+    secret = [{"name": "token", "type": "secret"}]
+    async with scheduling("sqlite", tmp_path, parameters=secret) as (db, scheduler, clock):
+        schedule = await every_minute(
+            db, clock, overlap_policy="allow", parameters={"token": "s3cr3t-value"}
+        )
+        sealed = schedule.parameters["token"]
+        assert is_sealed(sealed)
+        assert ScheduleOut.model_validate(schedule).parameters == {"token": "***"}
+        clock.advance(1)
+        await scheduler.run_once()
+        async with db.snapshot() as session:
+            execution = await session.scalar(select(Execution))
+        assert execution is not None
+        assert execution.parameters == {"token": sealed}
+
+
+async def test_resume_waits_for_an_owner_who_may_run_it_and_a_change_takes_it_over(
+    tmp_path: Path,
+) -> None:
+    bob = Principal("bob", "acme", frozenset({"admin"}), frozenset({"dba"}))
+    async with scheduling("sqlite", tmp_path, allowed_groups=["dba"]) as (db, scheduler, clock):
+        async with db.transaction() as session:  # alice made it when ops could run it
+            await session.execute(update(OperationTemplate).values(allowed_groups=["ops"]))
+        schedule = await every_minute(db, clock, overlap_policy="allow")
+        async with db.transaction() as session:
+            await session.execute(update(OperationTemplate).values(allowed_groups=["dba"]))
+        clock.advance(1)
+        await scheduler.run_once()
+        with pytest.raises(Conflict, match="cannot run as alice"):
+            async with db.transaction() as session:
+                await service.resume_schedule(session, bob, schedule.id, clock.now())
+        async with db.transaction() as session:
+            taken = await service.update_schedule(
+                session, bob, schedule.id, ScheduleUpdate(parameters={}), SETTINGS, clock.now()
+            )
+            assert (taken.owner_subject, taken.owner_groups) == ("bob", ["dba"])
+            await service.resume_schedule(session, bob, schedule.id, clock.now())
+        clock.advance(60)
+        await scheduler.run_once()
+        async with db.snapshot() as session:
+            executions = (await session.scalars(select(Execution))).all()
+        assert [(e.submitted_by, e.scheduled_for) for e in executions] == [("bob", minutes(1)[0])]
