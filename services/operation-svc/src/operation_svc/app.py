@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from idp_common.app import build_service_app
 from idp_common.asyncapi import router as asyncapi_router
+from idp_common.clock import SYSTEM_CLOCK, Clock
 from idp_common.db import Database
 from idp_common.inbound import InboundGate
 from idp_common.inbound_api import router as events_router
@@ -34,6 +35,8 @@ from operation_svc.executions.tasks import SubmissionsToExecutions, WorkerReport
 from operation_svc.models import AuditEntry, messaging
 from operation_svc.queues.endpoints import router as queues_router
 from operation_svc.queues.service import QueueActions
+from operation_svc.schedules.endpoints import router as schedules_router
+from operation_svc.schedules.scheduler import Scheduler
 from operation_svc.secrets.endpoints import router as secrets_router
 from operation_svc.seed import seed_demo_template
 from operation_svc.templates.endpoints import router as templates_router
@@ -83,6 +86,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             ),
             ApprovalExpirySweeper(db, interval_seconds=settings.approval_sweep_interval_seconds),
             WebhookDeliveryLoop(db, settings.webhook),
+            Scheduler(
+                db,
+                poll_seconds=settings.scheduler_poll_seconds,
+                misfire_grace_seconds=settings.schedule_misfire_grace_seconds,
+                clock=app.state.clock,
+            ),
         ]
 
     async with serve_database_service(app, messaging, loops) as db:
@@ -96,16 +105,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await actions.stop()
 
 
-def create_app(settings: OperationSettings | None = None) -> FastAPI:
-    return build_service_app(
+def create_app(settings: OperationSettings | None = None, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
+    """The service; ``clock`` is what its schedules read the time from."""
+    app = build_service_app(
         name=NAME,
-        description="Operation templates, executions and their logs.",
+        description="Operation templates, executions and their logs, schedules.",
         settings=settings or OperationSettings(),
         lifespan=lifespan,
         routers=[
             templates_router,
             executions_router,
             approvals_router,
+            schedules_router,
             workers_router,
             secrets_router,
             api_keys_router,
@@ -117,3 +128,5 @@ def create_app(settings: OperationSettings | None = None) -> FastAPI:
         audit_model=AuditEntry,
         owns_api_keys=True,
     )
+    app.state.clock = clock
+    return app

@@ -102,6 +102,21 @@ class OperationSettings(SealingServiceSettings):
         default=50, gt=0, le=1000, description="Dead letters sent back to their queue per second."
     )
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    scheduler_poll_seconds: float = Field(
+        default=5,
+        gt=0,
+        description="How often each replica looks for schedules whose slot has come (a slot "
+        "fires up to this late).",
+    )
+    schedule_min_interval_seconds: int = Field(
+        default=60, ge=1, description="The shortest interval_seconds a schedule may have."
+    )
+    schedule_misfire_grace_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="A slot found this much past its time was missed (the platform was down): "
+        "the schedule's misfire policy decides it, not its overlap policy.",
+    )
     seed_demo: bool = Field(default=False, description="Create the demo template at startup.")
 
     @model_validator(mode="after")

@@ -118,12 +118,64 @@ class SecretMapping(TenantRecord, Base):
     created_by: Mapped[str] = mapped_column(String(200))
 
 
+class Schedule(TenantRecord, Base):
+    """A template run with fixed parameters at each slot of a cron expression (in an IANA
+    timezone) or of a fixed interval, as the principal recorded as its owner."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_due", "is_paused", "next_slot_at"),)
+
+    name: Mapped[str] = mapped_column(String(200), default="")
+    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("operation_templates.id"))
+    template_slug: Mapped[str] = mapped_column(String(100))
+    # Checked and normalized when saved; secret values sealed to the workers' key.
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cron: Mapped[str | None] = mapped_column(String(200))
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    jitter_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    overlap_policy: Mapped[str] = mapped_column(String(20))
+    misfire_policy: Mapped[str] = mapped_column(String(20))
+    is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who it runs as, as they were when they set what it runs.
+    owner_subject: Mapped[str] = mapped_column(String(200))
+    owner_roles: Mapped[list[str]] = mapped_column(JSON)
+    owner_groups: Mapped[list[str]] = mapped_column(JSON)
+    # The first slot not handled yet (None: no slot left); the scheduler's work list.
+    next_slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A slot waiting for the active run to end (overlap policy ``queue_one``).
+    queued_slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class ScheduleRun(TenantRecord, Base):
+    """What became of one slot of a schedule: fired (its execution), queued, or skipped
+    (the reason). The unique (schedule, slot) is what makes a slot fire once across
+    replicas and restarts."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("schedule_id", "slot_at"),)
+
+    schedule_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("schedules.id"))
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(Text)
+    execution_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("executions.id"))
+
+
 class Execution(RequestedByEvent, TenantRecord, Base):
     __tablename__ = "executions"
     __table_args__ = (
         UniqueConstraint("tenant", "submitted_by", "idempotency_key"),
         # One execution per attempt of a submission, however often it is asked for.
         Index("uq_executions_submission_attempt", "submission_id", "attempt", unique=True),
+        # One execution per slot of a schedule, however many replicas fire it.
+        Index("uq_executions_schedule_slot", "schedule_id", "scheduled_for", unique=True),
     )
 
     template_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -159,6 +211,9 @@ class Execution(RequestedByEvent, TenantRecord, Base):
     output_truncated: Mapped[bool | None] = mapped_column(Boolean)
     # The trace it was created in: people follow it in Jaeger from here.
     trace_id: Mapped[str | None] = mapped_column(String(32), default=current_trace_id)
+    # Set when a schedule fired it: the schedule and the slot (its unjittered time).
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("schedules.id"))
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The approval policy it waits on (its panel's or its template's), and until when.
     approval: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     approval_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

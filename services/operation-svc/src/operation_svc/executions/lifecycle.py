@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from nacl.public import PublicKey
@@ -60,6 +60,8 @@ def new_execution(
     idempotency_key: str | None = None,
     request_hash: str | None = None,
     approval: ApprovalPolicy | None = None,
+    schedule_id: uuid.UUID | None = None,
+    scheduled_for: datetime | None = None,
 ) -> Execution:
     """A new execution of ``rendered`` (its id and times set), not in any session: pending,
     or ``awaiting_approval`` when an approval policy applies: the template's, which nothing
@@ -91,6 +93,8 @@ def new_execution(
             retry_of=retry_of,
             idempotency_key=idempotency_key,
             request_hash=request_hash,
+            schedule_id=schedule_id,
+            scheduled_for=scheduled_for,
         )
     )
 

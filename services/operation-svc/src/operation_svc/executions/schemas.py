@@ -43,6 +43,8 @@ class ExecutionOut(ResponseModel):
     approval: dict[str, Any] | None = Field(description="The approval policy it waits on.")
     approval_expires_at: datetime | None
     trace_id: str | None = Field(description="The trace it was created in (Jaeger's id).")
+    schedule_id: uuid.UUID | None = Field(default=None, description="The schedule that fired it.")
+    scheduled_for: datetime | None = Field(default=None, description="The slot it was fired for.")
 
     @field_validator("parameters")
     @classmethod

@@ -1,0 +1,100 @@
+"""Queries of schedules: the tenant's (``ScheduleRepository``, ``ScheduleRunRepository``) and
+the scheduler's, across tenants (``ScheduleBoard``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp_common.db import insert_new
+from idp_common.events import TERMINAL_STATUSES
+from idp_common.repository import CrossTenantRepository, TenantRepository
+from operation_svc.models import Execution, Schedule, ScheduleRun
+
+_RUNS = cast(Table, ScheduleRun.__table__)
+
+
+class ScheduleRepository(TenantRepository[Schedule]):
+    """Deleted schedules are invisible: not listed, not found, never fired."""
+
+    model = Schedule
+
+    def scoped(self, *options: Any) -> Select[tuple[Schedule]]:
+        return super().scoped(*options).where(Schedule.is_deleted.is_(False))
+
+
+class ScheduleRunRepository(TenantRepository[ScheduleRun]):
+    model = ScheduleRun
+
+    def of(self, schedule_id: uuid.UUID) -> Select[tuple[ScheduleRun]]:
+        return self.scoped().where(ScheduleRun.schedule_id == schedule_id)
+
+    async def execution_statuses(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        if not ids:
+            return {}
+        rows = await self.session.execute(
+            select(Execution.id, Execution.status).where(
+                Execution.tenant == self.tenant, Execution.id.in_(ids)
+            )
+        )
+        return dict(rows.tuples().all())
+
+
+class ScheduleBoard(CrossTenantRepository[AsyncSession]):
+    """The scheduler's queries: it serves every tenant's schedules at once. Each schedule
+    fires as its recorded owner, in the schedule's own tenant."""
+
+    async def due(self, now: datetime, limit: int) -> list[uuid.UUID]:
+        """Live schedules with a slot at or before ``now`` or a queued slot, oldest first."""
+        stmt = (
+            select(Schedule.id)
+            .where(
+                Schedule.is_paused.is_(False),
+                Schedule.is_deleted.is_(False),
+                or_(Schedule.next_slot_at <= now, Schedule.queued_slot_at.is_not(None)),
+            )
+            .order_by(Schedule.next_slot_at)
+            .limit(limit)
+        )
+        return list((await self.connection.scalars(stmt)).all())
+
+    async def get(self, schedule_id: uuid.UUID) -> Schedule | None:
+        return await self.connection.get(Schedule, schedule_id, populate_existing=True)
+
+    async def claim_slot(self, run: ScheduleRun) -> bool:
+        """Record what became of a slot, unless a run of that slot exists (another replica
+        handled it): False then, and this transaction must be given up."""
+        row = {column.key: getattr(run, column.key) for column in _RUNS.columns}
+        return bool(await insert_new(self.connection, _RUNS, [row], "id"))
+
+    async def has_active_run(self, schedule_id: uuid.UUID) -> bool:
+        """Whether an execution the schedule fired has not ended yet."""
+        stmt = select(Execution.id).where(
+            Execution.schedule_id == schedule_id, Execution.status.not_in(TERMINAL_STATUSES)
+        )
+        return (await self.connection.scalar(stmt.limit(1))) is not None
+
+    async def settle_queued(
+        self,
+        schedule_id: uuid.UUID,
+        slot_at: datetime,
+        *,
+        outcome: str,
+        reason: str | None = None,
+        execution_id: uuid.UUID | None = None,
+    ) -> bool:
+        """Record what became of the queued run of ``slot_at``, unless another replica did."""
+        result = await self.connection.execute(
+            update(ScheduleRun)
+            .where(
+                ScheduleRun.schedule_id == schedule_id,
+                ScheduleRun.slot_at == slot_at,
+                ScheduleRun.outcome == "queued",
+            )
+            .values(outcome=outcome, reason=reason, execution_id=execution_id)
+        )
+        return bool(getattr(result, "rowcount", 0))

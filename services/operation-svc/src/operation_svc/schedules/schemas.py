@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, field_validator
+
+from idp_common.schemas import ResponseModel, StrictModel, UtcTimestamp
+from operation_svc.safety.parameters import masked
+from operation_svc.schedules.slots import is_valid_cron, timezone_named
+
+OverlapPolicy = Literal["skip", "allow", "queue_one"]
+MisfirePolicy = Literal["skip", "run_once"]
+
+
+def _valid_cron(expression: str) -> str:
+    if not is_valid_cron(expression):
+        raise ValueError("not a cron expression of five fields (minute hour day month weekday)")
+    return expression
+
+
+def _known_timezone(name: str) -> str:
+    if timezone_named(name) is None:
+        raise ValueError(f"unknown IANA timezone {name!r}")
+    return name
+
+
+CronExpression = Annotated[
+    str,
+    Field(min_length=1, max_length=200, examples=["*/5 * * * *"]),
+    AfterValidator(_valid_cron),
+]
+TimeZoneName = Annotated[
+    str,
+    Field(min_length=1, max_length=64, examples=["Europe/Berlin"]),
+    AfterValidator(_known_timezone),
+]
+IntervalSeconds = Annotated[
+    int,
+    Field(gt=0, le=366 * 86400, description="At least OPERATION_SCHEDULE_MIN_INTERVAL_SECONDS."),
+]
+JitterSeconds = Annotated[
+    int, Field(ge=0, le=3600, description="Each fire is delayed by 0 to this many seconds.")
+]
+Parameters = Annotated[dict[str, Any], Field(max_length=50)]
+Name = Annotated[str, Field(max_length=200)]
+
+
+class ScheduleIn(StrictModel):
+    """A template to run (``template``: its slug or id) at each slot of ``cron`` (in
+    ``timezone``) or every ``interval_seconds``. A panel target will come through the
+    ``panel.submission.requested`` event and is not accepted here."""
+
+    template: Annotated[str, Field(min_length=1, max_length=100, description="Slug or id.")]
+    parameters: Parameters = {}
+    name: Name = ""
+    cron: CronExpression | None = None
+    interval_seconds: IntervalSeconds | None = None
+    timezone: TimeZoneName = "UTC"
+    starts_at: UtcTimestamp | None = None
+    ends_at: UtcTimestamp | None = None
+    is_paused: bool = False
+    overlap_policy: OverlapPolicy = Field(
+        default="skip",
+        description="When the previous run is still active: skip the slot, allow it anyway, "
+        "or queue_one (run it when the active one ends; at most one waits).",
+    )
+    misfire_policy: MisfirePolicy = Field(
+        default="skip",
+        description="Slots missed while the platform was down: skip them all, or run_once "
+        "(the latest of them, once).",
+    )
+    jitter_seconds: JitterSeconds = 0
+
+
+class ScheduleUpdate(StrictModel):
+    """The fields to change. Changing ``template`` or ``parameters`` makes the caller the
+    schedule's owner (it runs as them from then on)."""
+
+    template: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    parameters: Parameters | None = None
+    name: Name | None = None
+    cron: CronExpression | None = None
+    interval_seconds: IntervalSeconds | None = None
+    timezone: TimeZoneName | None = None
+    starts_at: UtcTimestamp | None = None
+    ends_at: UtcTimestamp | None = None
+    overlap_policy: OverlapPolicy | None = None
+    misfire_policy: MisfirePolicy | None = None
+    jitter_seconds: JitterSeconds | None = None
+
+
+class ScheduleOut(ResponseModel):
+    id: uuid.UUID
+    name: str
+    template_id: uuid.UUID
+    template_slug: str
+    parameters: dict[str, Any]
+    cron: str | None
+    interval_seconds: int | None
+    timezone: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    jitter_seconds: int
+    overlap_policy: str
+    misfire_policy: str
+    is_paused: bool
+    paused_reason: str | None
+    owner_subject: str = Field(description="Whom it runs as (roles and groups recorded too).")
+    owner_roles: list[str]
+    owner_groups: list[str]
+    next_slot_at: datetime | None = Field(description="The next slot; None when none is left.")
+    queued_slot_at: datetime | None
+    created_by: str
+    updated_by: str
+    created_at: datetime
+    updated_at: datetime
+
+    @field_validator("parameters")
+    @classmethod
+    def _secrets_masked(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        return masked(parameters)
+
+
+class ScheduleRunOut(ResponseModel):
+    """One slot: ``fired`` (its execution and that execution's status now), ``queued``
+    (waiting for the active run) or ``skipped`` (``reason``)."""
+
+    id: uuid.UUID
+    slot_at: datetime
+    outcome: str
+    reason: str | None
+    execution_id: uuid.UUID | None
+    execution_status: str | None = None
+    created_at: datetime
+
+
+class FireTime(ResponseModel):
+    slot: datetime = Field(description="The slot, in UTC (a fire is at most jitter later).")
+    at: datetime = Field(description="When it fires, in UTC.")
+    local: datetime = Field(description="When it fires, in the schedule's timezone.")
+
+
+class SchedulePreview(ResponseModel):
+    timezone: str
+    fires: list[FireTime] = Field(description="The next slots (before jitter).")

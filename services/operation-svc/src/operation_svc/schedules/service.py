@@ -1,0 +1,248 @@
+"""What admins do with schedules (create, change, pause, resume, delete: each audited) and
+what viewers read (schedules, their runs, the next fire times).
+
+A schedule runs as its owner: the principal (subject, roles, groups) who created it or
+last changed what it runs. Their access to the template is checked when it is saved and
+again at every fire (``firing``); the parameters are checked and normalized when saved,
+secret values sealed to the workers' key then."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+from nacl.public import PublicKey
+from pydantic_core import to_jsonable_python
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from idp_common.audit import record_audit
+from idp_common.auth import Principal
+from idp_common.errors import Conflict, Forbidden, ValidationFailed, field_error
+from idp_common.pagination import PageParams
+from idp_common.unit_of_work import with_defaults
+from operation_svc.config import OperationSettings
+from operation_svc.executions.intake import checked_values, template_to_run
+from operation_svc.models import AuditEntry, Schedule, ScheduleRun
+from operation_svc.safety.parameters import masked
+from operation_svc.schedules.firing import owner_of
+from operation_svc.schedules.repository import ScheduleRepository, ScheduleRunRepository
+from operation_svc.schedules.scheduler import timing_of
+from operation_svc.schedules.schemas import FireTime, ScheduleIn, SchedulePreview, ScheduleUpdate
+from operation_svc.schedules.slots import jittered
+
+MIN_INTERVAL_SETTING = "OPERATION_SCHEDULE_MIN_INTERVAL_SECONDS"
+TIMING_FIELDS = frozenset({"cron", "interval_seconds", "timezone", "starts_at", "ends_at"})
+
+
+def check_timing(schedule: Schedule, min_interval_seconds: int) -> None:
+    """A 422 naming each field of an impossible timing."""
+    errors = []
+    if (schedule.cron is None) == (schedule.interval_seconds is None):
+        errors.append(field_error("cron", "give either cron or interval_seconds", "one_of"))
+    interval = schedule.interval_seconds
+    if interval is not None and interval < min_interval_seconds:
+        errors.append(
+            field_error(
+                "interval_seconds",
+                f"must be at least {min_interval_seconds} seconds ({MIN_INTERVAL_SETTING})",
+                "below_minimum",
+            )
+        )
+    if schedule.starts_at and schedule.ends_at and schedule.ends_at <= schedule.starts_at:
+        errors.append(field_error("ends_at", "must be after starts_at", "before_start"))
+    if errors:
+        fields = ", ".join(error["field"] for error in errors)
+        raise ValidationFailed(f"Invalid schedule: {fields}", errors=errors)
+
+
+def _plan_slots(schedule: Schedule, now: datetime) -> None:
+    """From now on: the next slot after ``now`` (what was due while paused is not run)."""
+    schedule.next_slot_at = timing_of(schedule).next_slot(now)
+
+
+async def _set_target(
+    session: AsyncSession,
+    schedule: Schedule,
+    principal: Principal,
+    template: str,
+    parameters: dict[str, Any],
+    seal_to: PublicKey,
+) -> None:
+    """Point ``schedule`` at ``template`` with ``parameters`` (checked for ``principal``,
+    who becomes its owner)."""
+    target = await template_to_run(session, principal.tenant, template)
+    rendered = checked_values(target, principal, parameters, seal_to)
+    schedule.template_id = target.template.id
+    schedule.template_slug = target.template.slug
+    schedule.parameters = rendered.values
+    schedule.owner_subject = principal.subject
+    schedule.owner_roles = sorted(principal.roles)
+    schedule.owner_groups = sorted(principal.groups)
+
+
+async def create_schedule(
+    session: AsyncSession,
+    principal: Principal,
+    data: ScheduleIn,
+    settings: OperationSettings,
+    now: datetime,
+) -> Schedule:
+    fields = data.model_dump(exclude={"template", "parameters"})
+    schedule = with_defaults(
+        Schedule(
+            tenant=principal.tenant,
+            created_at=now,  # an interval without starts_at counts from here
+            created_by=principal.subject,
+            updated_by=principal.subject,
+            **fields,
+        )
+    )
+    check_timing(schedule, settings.schedule_min_interval_seconds)
+    await _set_target(
+        session, schedule, principal, data.template, data.parameters, settings.sealing.key()
+    )
+    _plan_slots(schedule, now)
+    ScheduleRepository(session, principal.tenant).add(schedule)
+    await session.flush()
+    record_audit(
+        session,
+        AuditEntry,
+        principal,
+        "schedule.create",
+        schedule.id,
+        changes=to_jsonable_python(fields)
+        | {"template": schedule.template_slug, "parameters": masked(schedule.parameters)},
+    )
+    return schedule
+
+
+async def get_schedule(
+    session: AsyncSession, principal: Principal, schedule_id: uuid.UUID
+) -> Schedule:
+    return await ScheduleRepository(session, principal.tenant).get_or_404(schedule_id)
+
+
+async def list_schedules(
+    session: AsyncSession, principal: Principal, page: PageParams
+) -> tuple[list[Schedule], str | None]:
+    return await ScheduleRepository(session, principal.tenant).page(page)
+
+
+async def update_schedule(
+    session: AsyncSession,
+    principal: Principal,
+    schedule_id: uuid.UUID,
+    data: ScheduleUpdate,
+    settings: OperationSettings,
+    now: datetime,
+) -> Schedule:
+    """Apply the fields given. Giving ``cron`` drops ``interval_seconds`` and the reverse;
+    changing the template or the parameters makes the caller the owner."""
+    schedule = await get_schedule(session, principal, schedule_id)
+    changes = data.model_dump(exclude_unset=True, exclude={"template", "parameters"})
+    if changes.get("cron") is not None and "interval_seconds" not in changes:
+        changes["interval_seconds"] = None
+    if changes.get("interval_seconds") is not None and "cron" not in changes:
+        changes["cron"] = None
+    for name, value in changes.items():
+        setattr(schedule, name, value)
+    check_timing(schedule, settings.schedule_min_interval_seconds)
+    if data.template is not None or data.parameters is not None:
+        await _set_target(
+            session,
+            schedule,
+            principal,
+            data.template or str(schedule.template_id),
+            schedule.parameters if data.parameters is None else data.parameters,
+            settings.sealing.key(),
+        )
+        changes |= {"template": schedule.template_slug, "parameters": masked(schedule.parameters)}
+        changes["owner"] = principal.subject
+    if TIMING_FIELDS & changes.keys():
+        _plan_slots(schedule, now)
+    schedule.updated_by = principal.subject
+    record_audit(
+        session,
+        AuditEntry,
+        principal,
+        "schedule.update",
+        schedule.id,
+        changes=to_jsonable_python(changes),
+    )
+    return schedule
+
+
+async def delete_schedule(
+    session: AsyncSession, principal: Principal, schedule_id: uuid.UUID
+) -> None:
+    """Retire a schedule: it never fires again; its runs and executions are kept."""
+    schedule = await get_schedule(session, principal, schedule_id)
+    schedule.is_deleted = True
+    schedule.updated_by = principal.subject
+    record_audit(session, AuditEntry, principal, "schedule.delete", schedule.id)
+
+
+async def pause_schedule(
+    session: AsyncSession, principal: Principal, schedule_id: uuid.UUID
+) -> Schedule:
+    schedule = await get_schedule(session, principal, schedule_id)
+    if not schedule.is_paused:
+        schedule.is_paused = True
+        schedule.paused_reason = f"paused by {principal.subject}"
+        schedule.updated_by = principal.subject
+        record_audit(session, AuditEntry, principal, "schedule.pause", schedule.id)
+    return schedule
+
+
+async def resume_schedule(
+    session: AsyncSession, principal: Principal, schedule_id: uuid.UUID, now: datetime
+) -> Schedule:
+    """Fire again from the next slot on (slots while paused are not run). A 409 while the
+    owner may not run the template; changing the parameters or the template takes the
+    schedule over."""
+    schedule = await get_schedule(session, principal, schedule_id)
+    if not schedule.is_paused:
+        return schedule
+    try:
+        target = await template_to_run(session, schedule.tenant, str(schedule.template_id))
+        checked_values(target, owner_of(schedule), schedule.parameters, None)
+    except (Forbidden, ValidationFailed) as refusal:
+        raise Conflict(
+            f"The schedule cannot run as {schedule.owner_subject}: {refusal.detail} Change "
+            "its template or parameters to run it as yourself."
+        ) from refusal
+    schedule.is_paused = False
+    schedule.paused_reason = None
+    schedule.updated_by = principal.subject
+    _plan_slots(schedule, now)
+    record_audit(session, AuditEntry, principal, "schedule.resume", schedule.id)
+    return schedule
+
+
+async def list_runs(
+    session: AsyncSession, principal: Principal, schedule_id: uuid.UUID, page: PageParams
+) -> tuple[list[tuple[ScheduleRun, str | None]], str | None]:
+    """The schedule's slots handled, newest first, each with its execution's status now."""
+    schedule = await get_schedule(session, principal, schedule_id)
+    runs = ScheduleRunRepository(session, principal.tenant)
+    found, cursor = await runs.page(page, runs.of(schedule.id))
+    statuses = await runs.execution_statuses(
+        {run.execution_id for run in found if run.execution_id is not None}
+    )
+    listed = [(run, statuses.get(run.execution_id) if run.execution_id else None) for run in found]
+    return listed, cursor
+
+
+async def preview(
+    session: AsyncSession, principal: Principal, schedule_id: uuid.UUID, count: int, now: datetime
+) -> SchedulePreview:
+    """The next ``count`` fire times (jitter included) from now, paused or not."""
+    schedule = await get_schedule(session, principal, schedule_id)
+    timing = timing_of(schedule)
+    fires = []
+    for slot in islice(timing.slots(now), count):
+        at = jittered(slot, schedule.id, schedule.jitter_seconds)
+        fires.append(FireTime(slot=slot, at=at, local=at.astimezone(timing.timezone)))
+    return SchedulePreview(timezone=schedule.timezone, fires=fires)

@@ -1,0 +1,103 @@
+"""Slots are computed from the schedule alone: cron in its timezone (what croniter does on
+the days daylight saving time changes, and the policy on top of it), intervals in UTC,
+jitter the same in every replica, and missed slots told apart from those on time."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from zoneinfo import ZoneInfo
+
+from operation_svc.schedules.scheduler import MAX_RECORDED_MISSES, due_slots
+from operation_svc.schedules.slots import Timing, is_valid_cron, jittered
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+
+
+def cron(expression: str, **bounds: datetime) -> Timing:
+    return Timing(expression, None, BERLIN, anchor=utc(2026, 1, 1), **bounds)
+
+
+def every(seconds: int, anchor: datetime, **bounds: datetime) -> Timing:
+    return Timing(None, timedelta(seconds=seconds), BERLIN, anchor, **bounds)
+
+
+def test_a_daily_0230_on_the_spring_forward_day_fires_once_at_0300_local() -> None:
+    slots = list(islice(cron("30 2 * * *").slots(utc(2026, 3, 27, 12)), 3))
+    assert slots == [utc(2026, 3, 28, 1, 30), utc(2026, 3, 29, 1, 0), utc(2026, 3, 30, 0, 30)]
+    assert slots[1].astimezone(BERLIN).strftime("%H:%M %Z") == "03:00 CEST"
+
+
+def test_a_daily_0230_on_the_fall_back_day_fires_once_at_the_first_0230() -> None:
+    slots = list(islice(cron("30 2 * * *").slots(utc(2026, 10, 24, 12)), 2))
+    assert slots == [utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)]
+    assert slots[0].astimezone(BERLIN).strftime("%H:%M %Z") == "02:30 CEST"
+
+
+def test_an_hourly_cron_fires_each_wall_clock_time_once_across_both_changes() -> None:
+    spring = islice(cron("30 * * * *").slots(utc(2026, 3, 29, 0)), 3)
+    assert [s.astimezone(BERLIN).strftime("%H:%M") for s in spring] == ["01:30", "03:30", "04:30"]
+    fall = list(islice(cron("30 * * * *").slots(utc(2026, 10, 24, 23)), 4))
+    assert [s.astimezone(BERLIN).strftime("%H:%M %Z") for s in fall] == [
+        "01:30 CEST",
+        "02:30 CEST",
+        "03:30 CET",  # the repeated 02:30 (CET) is dropped
+        "04:30 CET",
+    ]
+
+
+def test_an_interval_counts_in_utc_from_its_anchor_whatever_the_daylight_saving_time() -> None:
+    timing = every(3600, utc(2026, 3, 28, 23, 15))
+    assert list(islice(timing.slots(utc(2026, 3, 29, 0, 0)), 3)) == [
+        utc(2026, 3, 29, 0, 15),
+        utc(2026, 3, 29, 1, 15),
+        utc(2026, 3, 29, 2, 15),
+    ]
+    assert timing.next_slot(utc(2026, 1, 1)) == utc(2026, 3, 28, 23, 15)
+    assert timing.latest_slot(utc(2026, 3, 29, 2, 14)) == utc(2026, 3, 29, 1, 15)
+
+
+def test_no_slot_before_starts_at_nor_after_ends_at() -> None:
+    timing = cron("0 * * * *", starts_at=utc(2026, 5, 1, 10, 30), ends_at=utc(2026, 5, 1, 12))
+    assert list(timing.slots(utc(2026, 5, 1))) == [utc(2026, 5, 1, 11), utc(2026, 5, 1, 12)]
+    assert timing.latest_slot(utc(2026, 5, 1, 10, 59)) is None
+    assert timing.latest_slot(utc(2026, 6, 1)) == utc(2026, 5, 1, 12)
+
+
+def test_cron_expressions_have_five_fields() -> None:
+    assert is_valid_cron("*/5 * * * *")
+    assert is_valid_cron("@hourly")
+    assert not is_valid_cron("* * * * * *")  # seconds would slip under the minimum interval
+    assert not is_valid_cron("61 * * * *")
+    assert not is_valid_cron("every minute")
+
+
+def test_jitter_is_the_same_everywhere_and_within_its_bounds() -> None:
+    schedule_id, slot = uuid.uuid4(), utc(2026, 5, 1, 12)
+    fires = {jittered(slot + timedelta(minutes=i), schedule_id, 30) for i in range(200)}
+    offsets = {(fire - slot).total_seconds() % 60 for fire in fires}
+    assert offsets <= set(range(31))
+    assert len(offsets) > 10
+    assert jittered(slot, schedule_id, 30) == jittered(slot, schedule_id, 30)
+    assert jittered(slot, schedule_id, 0) == slot
+
+
+def test_slots_past_the_grace_are_missed_and_a_long_outage_jumps_to_its_latest() -> None:
+    timing = every(60, utc(2026, 5, 1))
+    now = utc(2026, 5, 1, 0, 10, 30)
+    due = due_slots(timing, utc(2026, 5, 1, 0, 5), now, timedelta(seconds=90), lambda s: s)
+    assert due.missed == [utc(2026, 5, 1, 0, m) for m in range(5, 9)]
+    assert due.on_time == [utc(2026, 5, 1, 0, 9), utc(2026, 5, 1, 0, 10)]
+    assert due.next_slot == utc(2026, 5, 1, 0, 11)
+    week_later = utc(2026, 5, 8)
+    due = due_slots(timing, utc(2026, 5, 1), week_later, timedelta(seconds=90), lambda s: s)
+    assert len(due.missed) == MAX_RECORDED_MISSES + 1
+    assert due.missed[-1] == week_later - timedelta(minutes=2)  # the latest before the grace
+    assert due.on_time == [week_later - timedelta(minutes=1), week_later]

@@ -1,0 +1,214 @@
+"""/api/v1/schedules on the running platform (real queue and worker, SQLite and PostgreSQL):
+schedules fire on time and their runs say what became of each slot; pause stops them and
+resume restarts them; bad timings are 422 naming the field; viewers read, admins manage;
+another tenant's schedule is not found."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.factories import ADMIN, template
+from tests.harness import LocalSQSServer, Platform, auth_headers, eventually, running_platform
+
+VIEWER = auth_headers(roles=("viewer",))
+OTHER_TENANT = auth_headers(tenant="globex")
+
+
+@pytest.fixture(scope="module")
+async def platform(
+    backend: str, module_tmp_path: Path, sqs_server: LocalSQSServer
+) -> AsyncIterator[Platform]:
+    folder = module_tmp_path / backend
+    folder.mkdir()
+    async with running_platform(
+        backend,
+        folder,
+        sqs_server,
+        allowed_executables=["echo"],
+        operation={"schedule_min_interval_seconds": 2, "scheduler_poll_seconds": 0.1},
+    ) as running:
+        await template(running, "hello", "echo hello", [])
+        yield running
+
+
+async def create(platform: Platform, **body: Any) -> dict[str, Any]:
+    response = await platform.operation.post(
+        "/api/v1/schedules", json={"template": "hello"} | body, headers=ADMIN
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def runs_of(platform: Platform, schedule_id: str) -> list[dict[str, Any]]:
+    response = await platform.operation.get(
+        f"/api/v1/schedules/{schedule_id}/runs", params={"limit": 200}, headers=VIEWER
+    )
+    assert response.status_code == 200, response.text
+    return sorted(response.json()["items"], key=lambda run: str(run["slot_at"]))
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+async def test_an_interval_schedule_fires_on_time_and_its_runs_show_the_executions(
+    platform: Platform,
+) -> None:
+    schedule = await create(platform, interval_seconds=2, overlap_policy="allow")
+
+    async def three_succeeded() -> list[dict[str, Any]] | None:
+        runs = await runs_of(platform, schedule["id"])
+        succeeded = [run for run in runs if run["execution_status"] == "succeeded"]
+        return runs if len(succeeded) >= 3 else None
+
+    runs = await eventually(three_succeeded, timeout=20)
+    await platform.operation.post(f"/api/v1/schedules/{schedule['id']}/pause", headers=ADMIN)
+    slots = [at(run["slot_at"]) for run in runs]
+    assert all(run["outcome"] == "fired" for run in runs)
+    assert all(b - a == timedelta(seconds=2) for a, b in pairwise(slots))
+    execution = await platform.operation.get(
+        f"/api/v1/executions/{runs[0]['execution_id']}", headers=VIEWER
+    )
+    assert execution.json()["submitted_by"] == "alice"
+    created = at(execution.json()["created_at"])
+    assert timedelta(0) <= created - slots[0] < timedelta(seconds=1.5)  # polled every 0.1 s
+
+
+async def test_pause_stops_fires_and_resume_restarts_them(platform: Platform) -> None:
+    schedule = await create(platform, interval_seconds=2, overlap_policy="allow")
+    path = f"/api/v1/schedules/{schedule['id']}"
+    await eventually(lambda: runs_of(platform, schedule["id"]), timeout=10)
+    paused = await platform.operation.post(f"{path}/pause", headers=ADMIN)
+    assert paused.json()["is_paused"] is True
+    assert paused.json()["paused_reason"] == "paused by alice"
+    count = len(await runs_of(platform, schedule["id"]))
+    await asyncio.sleep(4.5)  # two slots pass while paused
+    assert len(await runs_of(platform, schedule["id"])) == count
+    resumed = await platform.operation.post(f"{path}/resume", headers=ADMIN)
+    assert resumed.json()["is_paused"] is False
+
+    async def fired_again() -> bool:
+        return len(await runs_of(platform, schedule["id"])) > count
+
+    await eventually(fired_again, timeout=10)
+    await platform.operation.post(f"{path}/pause", headers=ADMIN)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "says"),
+    [
+        ({"cron": "every minute"}, "cron", "five fields"),
+        ({"cron": "* * * * * *"}, "cron", "five fields"),
+        ({"cron": "*/5 * * * *", "timezone": "Mars/Olympus"}, "timezone", "unknown IANA"),
+        ({"interval_seconds": 1}, "interval_seconds", "OPERATION_SCHEDULE_MIN_INTERVAL_SECONDS"),
+        (
+            {
+                "interval_seconds": 60,
+                "starts_at": "2027-01-02T00:00:00Z",
+                "ends_at": "2027-01-01T00:00:00Z",
+            },
+            "ends_at",
+            "after starts_at",
+        ),
+        ({}, "cron", "either cron or interval_seconds"),
+        ({"cron": "* * * * *", "interval_seconds": 60}, "cron", "either"),
+        ({"cron": "* * * * *", "overlap_policy": "sometimes"}, "overlap_policy", ""),
+        ({"cron": "* * * * *", "panel": "deploy"}, "panel", ""),
+    ],
+)
+async def test_bad_schedules_are_422_naming_the_field(
+    platform: Platform, body: dict[str, Any], field: str, says: str
+) -> None:
+    response = await platform.operation.post(
+        "/api/v1/schedules", json={"template": "hello"} | body, headers=ADMIN
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    errors = {error["field"]: error["message"] for error in response.json()["errors"]}
+    assert field in errors
+    assert says in errors[field]
+
+
+async def test_viewers_read_and_only_admins_manage(platform: Platform) -> None:
+    refused = await platform.operation.post(
+        "/api/v1/schedules", json={"template": "hello", "cron": "0 3 * * *"}, headers=VIEWER
+    )
+    assert refused.status_code == 403
+    schedule = await create(platform, cron="0 3 * * *", is_paused=True)
+    path = f"/api/v1/schedules/{schedule['id']}"
+    for suffix in ("", "/runs", "/preview"):
+        assert (await platform.operation.get(path + suffix, headers=VIEWER)).status_code == 200
+    listed = await platform.operation.get("/api/v1/schedules", headers=VIEWER)
+    assert schedule["id"] in {item["id"] for item in listed.json()["items"]}
+    for method, suffix in (("PATCH", ""), ("DELETE", ""), ("POST", "/pause"), ("POST", "/resume")):
+        response = await platform.operation.request(
+            method, path + suffix, headers=VIEWER, json={} if method == "PATCH" else None
+        )
+        assert response.status_code == 403, (method, suffix)
+
+
+async def test_another_tenants_schedule_is_not_found(platform: Platform) -> None:
+    schedule = await create(platform, cron="0 3 * * *", is_paused=True)
+    path = f"/api/v1/schedules/{schedule['id']}"
+    for method, suffix in (
+        ("GET", ""),
+        ("GET", "/runs"),
+        ("GET", "/preview"),
+        ("PATCH", ""),
+        ("POST", "/pause"),
+        ("POST", "/resume"),
+        ("DELETE", ""),
+    ):
+        response = await platform.operation.request(
+            method, path + suffix, headers=OTHER_TENANT, json={} if method == "PATCH" else None
+        )
+        assert response.status_code == 404, (method, suffix, response.text)
+    listed = await platform.operation.get("/api/v1/schedules", headers=OTHER_TENANT)
+    assert listed.json()["items"] == []
+
+
+async def test_preview_shows_the_next_fires_in_the_schedules_timezone_and_utc(
+    platform: Platform,
+) -> None:
+    schedule = await create(
+        platform,
+        cron="30 2 * * *",
+        timezone="Europe/Berlin",
+        starts_at="2026-03-28T00:00:00Z",
+        is_paused=True,
+    )
+    response = await platform.operation.get(
+        f"/api/v1/schedules/{schedule['id']}/preview", params={"count": 3}, headers=VIEWER
+    )
+    assert response.status_code == 200, response.text
+    preview = response.json()
+    assert preview["timezone"] == "Europe/Berlin"
+    assert len(preview["fires"]) == 3
+    for fire in preview["fires"]:
+        local, utc = at(fire["local"]), at(fire["at"])
+        assert local == utc
+        assert local.strftime("%H:%M") in {"02:30", "03:00"}  # 03:00 on a spring-forward day
+        assert utc > datetime.now(UTC)
+
+
+async def test_changes_are_audited_and_a_new_timing_counts_from_now(platform: Platform) -> None:
+    schedule = await create(platform, cron="0 3 * * *", is_paused=True)
+    path = f"/api/v1/schedules/{schedule['id']}"
+    changed = await platform.operation.patch(path, json={"interval_seconds": 3600}, headers=ADMIN)
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["cron"], changed.json()["interval_seconds"]) == (None, 3600)
+    assert (await platform.operation.delete(path, headers=ADMIN)).status_code == 204
+    assert (await platform.operation.get(path, headers=ADMIN)).status_code == 404
+    audit = await platform.operation.get(
+        "/api/v1/audit", params={"object_id": schedule["id"]}, headers=ADMIN
+    )
+    assert audit.status_code == 200, audit.text
+    actions = {entry["action"] for entry in audit.json()["items"]}
+    assert actions == {"schedule.create", "schedule.update", "schedule.delete"}
