@@ -3,12 +3,14 @@ queue), as an admin uses them and as an attacker tries them."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from operation_svc.config import WebhookSettings
 from tests.factories import panel_for, template
@@ -231,3 +233,41 @@ async def test_the_secret_is_shown_only_when_created_or_rotated(
     deleted = await platform.operation.delete(path, headers=ADMIN)
     assert deleted.status_code == 204
     assert (await platform.operation.get(path, headers=ADMIN)).status_code == 404
+
+
+async def test_approval_requests_and_decisions_reach_the_receiver(
+    platform: Platform, receiver: tuple[Receiver, str]
+) -> None:
+    receiving, url = receiver
+    policy = {"required": 1, "approver_roles": ["admin"], "expires_after_seconds": 600}
+    await template(platform, "guarded-hook", "echo guarded", [], approval=policy)
+    approvals = ["operation.approval.requested", "operation.approval.decided"]
+    hook = await subscribe(platform, url, event_types=approvals, templates=["guarded-hook"])
+    requester = auth_headers(roles=("operator",), subject="bob")
+    created = await platform.operation.post(
+        "/api/v1/executions", json={"template": "guarded-hook"}, headers=requester
+    )
+    assert created.json()["status"] == "awaiting_approval", created.text
+    decided = await platform.operation.post(
+        f"/api/v1/executions/{created.json()['id']}/approvals",
+        json={"decision": "approve", "comment": "go"},
+        headers=ADMIN,
+    )
+    assert decided.status_code == 200, decided.text
+
+    async def both() -> list[dict[str, Any]] | None:
+        signed = Webhook(hook["secret"])
+        events = []
+        for request in receiving.received:  # the module's other webhooks' too
+            with contextlib.suppress(WebhookVerificationError):
+                events.append(signed.verify(request.body, request.headers))
+        mine = [e for e in events if e["data"].get("execution_id") == created.json()["id"]]
+        return mine if len(mine) == 2 else None
+
+    requested, decision = sorted(await eventually(both), key=lambda e: e["type"] != approvals[0])
+    assert requested["type"] == "operation.approval.requested"
+    assert requested["data"]["approval"]["approver_roles"] == ["admin"]
+    assert requested["data"]["submitted_by"] == "bob"
+    assert decision["type"] == "operation.approval.decided"
+    assert (decision["data"]["decision"], decision["data"]["approver"]) == ("approve", "alice")
+    assert decision["data"]["comment"] == "go"

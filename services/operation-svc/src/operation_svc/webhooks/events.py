@@ -5,8 +5,9 @@ change (the outbox: a rolled-back change sends nothing).
 Events: ``operation.execution.finished`` for every execution that ends, whatever its status
 (succeeded, failed, timed_out, cancelled, lost, rejected); ``operation.execution.failed``
 as well for every end but ``succeeded``; ``panel.submission.updated`` whenever a
-submission is told its execution's status. The approval events are accepted in
-subscriptions; their emitters call ``notify`` too."""
+submission is told its execution's status; ``operation.approval.requested`` when a run
+starts waiting for approval and ``operation.approval.decided`` at each decision
+(``approvals.notices``)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ from operation_svc.models import Execution, WebhookDelivery, WebhookRoute
 EXECUTION_FINISHED = "operation.execution.finished"
 EXECUTION_FAILED = "operation.execution.failed"
 SUBMISSION_UPDATED = "panel.submission.updated"
+APPROVAL_REQUESTED = "operation.approval.requested"
+APPROVAL_DECIDED = "operation.approval.decided"
 WebhookEventType = Literal[
     "operation.execution.finished",
     "operation.execution.failed",
@@ -125,7 +128,7 @@ def notify(
     execute_at_commit(session, _ENQUEUE, params)
 
 
-def _execution_data(execution: Execution) -> dict[str, Any]:
+def execution_data(execution: Execution) -> dict[str, Any]:
     """The execution as a receiver sees it: its output excerpt (masked by the worker) and
     error cut short."""
     return {
@@ -143,12 +146,19 @@ def _execution_data(execution: Execution) -> dict[str, Any]:
     }
 
 
-def _notify_about(session: AsyncSession, execution: Execution, event_type: str, about: str) -> None:
+def notify_about(
+    session: AsyncSession,
+    execution: Execution,
+    event_type: str,
+    about: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """``event_type`` about ``execution`` (its data, and ``extra``)."""
     notify(
         session,
         execution.tenant,
         event_type,
-        _execution_data(execution),
+        execution_data(execution) | (extra or {}),
         about=about,
         template_id=execution.template_id,
         panel_id=execution.panel_id,
@@ -157,11 +167,11 @@ def _notify_about(session: AsyncSession, execution: Execution, event_type: str, 
 
 def notify_execution_ended(session: AsyncSession, execution: Execution) -> None:
     """``finished`` for every end; ``failed`` too for every end but success."""
-    _notify_about(session, execution, EXECUTION_FINISHED, str(execution.id))
+    notify_about(session, execution, EXECUTION_FINISHED, str(execution.id))
     if execution.status != "succeeded":
-        _notify_about(session, execution, EXECUTION_FAILED, str(execution.id))
+        notify_about(session, execution, EXECUTION_FAILED, str(execution.id))
 
 
 def notify_submission_updated(session: AsyncSession, execution: Execution) -> None:
     about = f"{execution.submission_id}:{execution.id}:{execution.status}"
-    _notify_about(session, execution, SUBMISSION_UPDATED, about)
+    notify_about(session, execution, SUBMISSION_UPDATED, about)
