@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from botocore.exceptions import ClientError
+from fastapi import FastAPI
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,6 +46,7 @@ from idp_common.messaging.outbox import OutboxRow, outbox_row
 from idp_common.messaging.sqs import QueueDirectory, is_missing_queue
 from idp_common.messaging.topology import OUTBOUND_EVENTS, QueueSpec
 from idp_common.secret_values import tenant_label
+from idp_common.settings import ServiceSettings
 
 AUTHORIZATION = "authorization"
 REPLY_TO = "replyto"
@@ -113,6 +115,17 @@ class InboundGate:
         self.api_keys = api_keys
         self.queues = queues
         self.reply_prefix = reply_prefix
+
+    @classmethod
+    def of(cls, app: FastAPI, queues: QueueDirectory) -> InboundGate:
+        """The gate of a service: its own verifiers and reply queue rule."""
+        settings: ServiceSettings = app.state.settings
+        return cls(
+            app.state.token_verifier,
+            app.state.api_key_verifier,
+            queues,
+            settings.sqs.reply_queue_prefix,
+        )
 
     async def admit(self, event: Event, authorization: str | None) -> InboundRequest:
         principal = await principal_of(authorization, self.tokens, self.api_keys)

@@ -53,12 +53,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     def loops(db: Database, bus: Messaging) -> list[PeriodicLoop]:
         app.state.api_key_verifier = LocalApiKeyVerifier(db)
         intake = ExecutionIntake(db, settings.sealing.key())
-        gate = InboundGate(
-            app.state.token_verifier,
-            app.state.api_key_verifier,
-            bus.queues,
-            settings.sqs.reply_queue_prefix,
-        )
+        gate = InboundGate.of(app, bus.queues)
         app.state.execution_intake = intake
         app.state.inbound_events = execution_requests(
             gate, RunTemplate(intake, app.state.rate_limiter)

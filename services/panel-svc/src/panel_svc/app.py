@@ -44,12 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
         def loops(db: Database, bus: Messaging) -> list[PeriodicLoop]:
             intake = SubmissionIntake(db, settings.sealing.key())
-            gate = InboundGate(
-                app.state.token_verifier,
-                app.state.api_key_verifier,
-                bus.queues,
-                settings.sqs.reply_queue_prefix,
-            )
+            gate = InboundGate.of(app, bus.queues)
             form = SubmitForm(intake, app.state.datasources, app.state.rate_limiter)
             app.state.submission_intake = intake
             app.state.inbound_events = submission_requests(gate, form)
