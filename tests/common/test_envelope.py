@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from idp_common.messaging.envelope import Event, InvalidEvent, decode_event, encode_event
+from idp_common.messaging.envelope import (
+    Event,
+    InvalidEvent,
+    decode_event,
+    decode_http_event,
+    encode_event,
+)
 
 
 def test_events_round_trip() -> None:
@@ -50,9 +56,72 @@ def test_events_round_trip() -> None:
             }
         ),
         json.dumps({"id": "1", "source": "s", "tenant": "acme", "data": {}}),
+        # Without an id the library would make one up, and a redelivery would be new.
+        json.dumps({"specversion": "1.0", "source": "s", "type": "t", "tenant": "a", "data": {}}),
+        json.dumps(
+            {"specversion": "1.0", "id": "", "source": "s", "type": "t", "tenant": "a", "data": {}}
+        ),
+        json.dumps(
+            {"specversion": "1.0", "id": 7, "source": "s", "type": "t", "tenant": "a", "data": {}}
+        ),
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "a\x00",
+                "source": "s",
+                "type": "t",
+                "tenant": "a",
+                "data": {},
+            }
+        ),
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": "1",
+                "source": "s\n",
+                "type": "t",
+                "tenant": "a",
+                "data": {},
+            }
+        ),
     ],
-    ids=["not-json", "not-an-object", "no-tenant", "data-not-object", "old-spec", "no-type"],
+    ids=[
+        "not-json",
+        "not-an-object",
+        "no-tenant",
+        "data-not-object",
+        "old-spec",
+        "no-type",
+        "no-id",
+        "empty-id",
+        "number-id",
+        "nul-in-id",
+        "newline-in-source",
+    ],
 )
 def test_anything_else_is_an_invalid_event(body: str) -> None:
     with pytest.raises(InvalidEvent):
         decode_event(body)
+
+
+BINARY = {
+    "ce-specversion": "1.0",
+    "ce-id": "1",
+    "ce-source": "urn:s",
+    "ce-type": "t",
+    "ce-tenant": "acme",
+    "content-type": "application/json",
+}
+
+
+def test_an_http_event_in_binary_mode_keeps_its_attributes_and_extensions() -> None:
+    event = decode_http_event(BINARY | {"ce-replyto": "replies-acme"}, b'{"a": 1}')
+    assert (event.id, event.source, event.tenant, event.data) == ("1", "urn:s", "acme", {"a": 1})
+    assert event.extensions == {"replyto": "replies-acme"}
+
+
+@pytest.mark.parametrize("missing", ["ce-id", "ce-source", "ce-type", "ce-tenant"])
+def test_an_http_event_without_a_required_attribute_is_invalid(missing: str) -> None:
+    headers = {name: value for name, value in BINARY.items() if name != missing}
+    with pytest.raises(InvalidEvent):
+        decode_http_event(headers, b"{}")
