@@ -121,6 +121,9 @@ async def test_pause_stops_fires_and_resume_restarts_them(platform: Platform) ->
         ({"cron": "* * * * *", "interval_seconds": 60}, "cron", "either"),
         ({"cron": "* * * * *", "overlap_policy": "sometimes"}, "overlap_policy", ""),
         ({"cron": "* * * * *", "panel": "deploy"}, "panel", ""),
+        ({"cron": "0 0 31 2 *"}, "cron", "exists"),  # never: it would have no next slot
+        ({"interval_seconds": 60, "starts_at": "9999-12-31T23:59:59Z"}, "starts_at", "before"),
+        ({"cron": "@daily", "ends_at": "9999-12-31T00:00:00+14:00"}, "ends_at", "before"),
     ],
 )
 async def test_bad_schedules_are_422_naming_the_field(

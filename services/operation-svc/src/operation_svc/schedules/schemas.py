@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator
@@ -14,9 +14,26 @@ OverlapPolicy = Literal["skip", "allow", "queue_one"]
 MisfirePolicy = Literal["skip", "run_once"]
 
 
+# Slots, their jitter and their local times are computed past a schedule's bounds: far
+# enough from the largest date there is that none of them can overflow.
+LATEST_BOUND = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _before_the_latest_bound(moment: datetime) -> datetime:
+    if moment >= LATEST_BOUND:
+        raise ValueError(f"must be before {LATEST_BOUND.date().isoformat()}")
+    return moment
+
+
+ScheduleMoment = Annotated[UtcTimestamp, AfterValidator(_before_the_latest_bound)]
+
+
 def _valid_cron(expression: str) -> str:
     if not is_valid_cron(expression):
-        raise ValueError("not a cron expression of five fields (minute hour day month weekday)")
+        raise ValueError(
+            "not a cron expression of five fields (minute hour day month weekday) naming a time"
+            " that exists"
+        )
     return expression
 
 
@@ -58,8 +75,8 @@ class ScheduleIn(StrictModel):
     cron: CronExpression | None = None
     interval_seconds: IntervalSeconds | None = None
     timezone: TimeZoneName = "UTC"
-    starts_at: UtcTimestamp | None = None
-    ends_at: UtcTimestamp | None = None
+    starts_at: ScheduleMoment | None = None
+    ends_at: ScheduleMoment | None = None
     is_paused: bool = False
     overlap_policy: OverlapPolicy = Field(
         default="skip",
@@ -84,8 +101,8 @@ class ScheduleUpdate(StrictModel):
     cron: CronExpression | None = None
     interval_seconds: IntervalSeconds | None = None
     timezone: TimeZoneName | None = None
-    starts_at: UtcTimestamp | None = None
-    ends_at: UtcTimestamp | None = None
+    starts_at: ScheduleMoment | None = None
+    ends_at: ScheduleMoment | None = None
     overlap_policy: OverlapPolicy | None = None
     misfire_policy: MisfirePolicy | None = None
     jitter_seconds: JitterSeconds | None = None

@@ -29,15 +29,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 TICK = timedelta(microseconds=1)
 
 
 def is_valid_cron(expression: str) -> bool:
-    """Five fields (minutes to weekdays; no seconds field) or an ``@`` alias."""
+    """Five fields (minutes to weekdays; no seconds field) or an ``@`` alias, naming times
+    that exist (not the 31st of February)."""
     fields = expression.split()
-    return (len(fields) == 5 or expression.startswith("@")) and bool(croniter.is_valid(expression))
+    if not (len(fields) == 5 or expression.startswith("@")) or not croniter.is_valid(expression):
+        return False
+    try:
+        croniter(expression, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        return False
+    return True
 
 
 def timezone_named(name: str) -> ZoneInfo | None:
@@ -64,7 +71,10 @@ class Timing:
         """The first slot strictly after ``after``, or None when the schedule has ended."""
         if self.starts_at is not None:
             after = max(after, self.starts_at - TICK)
-        slot = self._next_cron(after) if self.cron else self._next_interval(after)
+        try:
+            slot = self._next_cron(after) if self.cron else self._next_interval(after)
+        except OverflowError:  # past the year 9999: the schedule has ended
+            return None
         if self.ends_at is not None and slot > self.ends_at:
             return None
         return slot
