@@ -139,6 +139,27 @@ async def test_bad_schedules_are_422_naming_the_field(
     assert says in errors[field]
 
 
+@pytest.mark.parametrize(
+    "field",
+    [
+        "template",
+        "parameters",
+        "name",
+        "timezone",
+        "overlap_policy",
+        "misfire_policy",
+        "jitter_seconds",
+    ],
+)
+async def test_a_change_cannot_null_what_a_schedule_needs(platform: Platform, field: str) -> None:
+    schedule = await create(platform, cron="0 3 * * *", timezone="Europe/Berlin")
+    response = await platform.operation.patch(
+        f"/api/v1/schedules/{schedule['id']}", json={field: None}, headers=ADMIN
+    )
+    assert response.status_code == 422, response.text
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
 async def test_viewers_read_and_only_admins_manage(platform: Platform) -> None:
     refused = await platform.operation.post(
         "/api/v1/schedules", json={"template": "hello", "cron": "0 3 * * *"}, headers=VIEWER

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
-from idp_common.schemas import ResponseModel, StrictModel, UtcTimestamp
+from idp_common.schemas import PatchModel, ResponseModel, StrictModel, UtcTimestamp
 from operation_svc.safety.parameters import masked
 from operation_svc.schedules.slots import is_valid_cron, timezone_named
 
@@ -91,9 +91,12 @@ class ScheduleIn(StrictModel):
     jitter_seconds: JitterSeconds = 0
 
 
-class ScheduleUpdate(StrictModel):
+class ScheduleUpdate(PatchModel):
     """The fields to change. Changing ``template`` or ``parameters`` makes the caller the
-    schedule's owner (it runs as them from then on)."""
+    schedule's owner (it runs as them from then on). ``null`` clears ``cron`` or
+    ``interval_seconds`` (when the other is set) and the bounds."""
+
+    clearable = frozenset({"cron", "interval_seconds", "starts_at", "ends_at"})
 
     template: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     parameters: Parameters | None = None
