@@ -163,8 +163,8 @@ class Schedule(TenantRecord, Base):
 
 class ScheduleRun(TenantRecord, Base):
     """What became of one slot of a schedule: fired (its execution, or a panel schedule's
-    submission at panel-svc), queued, or skipped (the reason). The unique (schedule, slot) is what makes a slot fire once across
-    replicas and restarts."""
+    submission at panel-svc), queued, or skipped (the reason). The unique (schedule, slot)
+    is what makes a slot fire once across replicas and restarts."""
 
     __tablename__ = "schedule_runs"
     __table_args__ = (UniqueConstraint("schedule_id", "slot_at"),)
