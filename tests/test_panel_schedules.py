@@ -278,6 +278,7 @@ async def test_a_slot_panel_svc_could_not_take_fires_once_it_is_back(platform: P
         ({"template": "greet", "data": {"message": "x"}}, ADMIN, "data", "takes parameters"),
         ({"panel": "greet", "parameters": {"message": "x"}}, ADMIN, "parameters", "takes data"),
         ({}, ADMIN, "template", "a template or a panel"),
+        ({"panel": "../templates"}, ADMIN, "panel", "pattern"),
     ],
 )
 async def test_bad_panel_targets_are_422_naming_the_field(

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
+from urllib.parse import quote
 
 import httpx
 
@@ -126,7 +127,9 @@ class PanelClient:
         """The panel ``reference`` (slug or id) names for whoever ``credentials`` are, or
         None when their tenant has none."""
         try:
-            response = await self.http.get(f"/api/v1/panels/{reference}", headers=dict(credentials))
+            response = await self.http.get(
+                f"/api/v1/panels/{quote(reference, safe='')}", headers=dict(credentials)
+            )
         except httpx.HTTPError as exc:
             raise PanelsUnavailable(
                 f"panel-svc could not be reached at {self.http.base_url} to check panel "
@@ -138,17 +141,22 @@ class PanelClient:
             raise PanelsUnavailable(
                 f"panel-svc refused to show panel {reference!r}: {problem_reason(response)}"
             )
-        panel = response.json()
-        return PanelTarget(
-            id=uuid.UUID(panel["id"]),
-            slug=panel["slug"],
-            fields=frozenset(field["name"] for field in panel["fields"]),
-            secret_fields=frozenset(
-                field["name"] for field in panel["fields"] if field["field_type"] == "secret"
-            ),
-            allowed_roles=tuple(panel["allowed_roles"]),
-            allowed_groups=tuple(panel["allowed_groups"]),
-        )
+        try:
+            panel = response.json()
+            return PanelTarget(
+                id=uuid.UUID(panel["id"]),
+                slug=panel["slug"],
+                fields=frozenset(field["name"] for field in panel["fields"]),
+                secret_fields=frozenset(
+                    field["name"] for field in panel["fields"] if field["field_type"] == "secret"
+                ),
+                allowed_roles=tuple(panel["allowed_roles"]),
+                allowed_groups=tuple(panel["allowed_groups"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PanelsUnavailable(
+                f"panel-svc answered something other than a panel for {reference!r}"
+            ) from exc
 
     async def submit(self, fire: PanelFire) -> PanelAnswer:
         """Submit one slot's form as the owner; the same slot always gets one submission."""
@@ -162,7 +170,10 @@ class PanelClient:
         except httpx.HTTPError as exc:
             return Unreachable(f"panel-svc could not be reached ({type(exc).__name__}: {exc})")
         if response.status_code == httpx.codes.ACCEPTED:
-            return Submitted(uuid.UUID(response.json()["id"]))
+            try:
+                return Submitted(uuid.UUID(response.json()["id"]))
+            except (ValueError, KeyError, TypeError):
+                return Unreachable("panel-svc accepted the submission without its id")
         reason = problem_reason(response)
         if response.status_code in REFUSALS:
             return Refused(f"panel-svc refused the submission ({response.status_code}): {reason}")

@@ -50,6 +50,11 @@ FormData = Annotated[
 ]
 Name = Annotated[str, Field(max_length=200)]
 Target = Annotated[str, Field(min_length=1, max_length=100, description="Slug or id.")]
+PanelReference = Annotated[
+    str,
+    Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$"),
+    Field(description="The panel's slug or id (at panel-svc)."),
+]
 
 
 class ScheduleIn(StrictModel):
@@ -60,7 +65,7 @@ class ScheduleIn(StrictModel):
 
     template: Target | None = None
     parameters: Parameters | None = None
-    panel: Target | None = None
+    panel: PanelReference | None = None
     data: FormData | None = None
     name: Name = ""
     cron: CronExpression | None = None
@@ -89,7 +94,7 @@ class ScheduleUpdate(StrictModel):
 
     template: Target | None = None
     parameters: Parameters | None = None
-    panel: Target | None = None
+    panel: PanelReference | None = None
     data: FormData | None = None
     name: Name | None = None
     cron: CronExpression | None = None
