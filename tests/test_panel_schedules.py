@@ -267,6 +267,31 @@ async def test_a_slot_panel_svc_could_not_take_fires_once_it_is_back(platform: P
     assert response.json()["data"] == {"message": "later"}
 
 
+async def test_a_slot_panel_svc_missed_past_the_grace_is_left_to_the_misfire_policy(
+    platform: Platform,
+) -> None:
+    start = datetime(2032, 1, 1, tzinfo=UTC)
+    schedule = await create(
+        platform,
+        panel="greet",
+        data={"message": "too late"},
+        interval_seconds=60,
+        starts_at=start.isoformat(),
+        misfire_policy="skip",
+    )
+    clock = ManualClock(start.timestamp() - 1)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    async with schedulers(platform, clock, nowhere, panel_url(platform)) as (down, back):
+        clock.advance(1)
+        await down.run_once()
+        clock.advance(45)  # back, but past the misfire grace (30 s)
+        await back.run_once()
+    runs = await runs_of(platform, schedule["id"])
+    assert [(at(run["slot_at"]), run["outcome"]) for run in runs] == [(start, "skipped")]
+    assert runs[0]["reason"].startswith("missed:")
+    assert runs[0]["submission_id"] is None
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "field", "says"),
     [
