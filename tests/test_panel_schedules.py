@@ -318,11 +318,23 @@ async def test_bad_panel_targets_are_422_naming_the_field(
     assert says in errors[field]
 
 
-async def test_a_viewer_may_not_schedule_a_panel(platform: Platform) -> None:
+async def test_a_viewer_may_not_schedule_a_panel_nor_an_admin_one_they_may_not_submit(
+    platform: Platform,
+) -> None:
     response = await platform.operation.post(
         "/api/v1/schedules", json={"panel": "greet", "cron": "0 3 * * *"}, headers=VIEWER
     )
     assert response.status_code == 403, response.text
+    dba_only = await template(platform, "dba-only", "echo dba", [])
+    await panel_for(platform, dba_only)
+    await platform.panel.patch(
+        "/api/v1/panels/dba-only", json={"allowed_groups": ["dba"]}, headers=ADMIN
+    )
+    response = await platform.operation.post(
+        "/api/v1/schedules", json={"panel": "dba-only", "cron": "0 3 * * *"}, headers=ADMIN
+    )
+    assert response.status_code == 403, response.text
+    assert "Panel 'dba-only' may only be run by" in response.json()["detail"]
 
 
 async def test_overlap_skip_skips_a_slot_while_the_previous_submission_runs(

@@ -82,8 +82,9 @@ class ScheduleTurn:
         self.answers = answers or {}  # panel-svc's, per slot, asked before this turn
 
     async def offer(self, slot: datetime) -> bool:
-        """A slot whose time has come, under the overlap policy. False: the schedule was
-        paused (its owner may no longer run it)."""
+        """A slot whose time has come, under the overlap policy. False: the turn ends here
+        (the schedule was paused: its owner may no longer run it; or panel-svc could not
+        take a panel schedule's slot, which waits for the next pass)."""
         schedule = self.schedule
         if schedule.overlap_policy == "allow" or not await self.board.has_active_run(schedule):
             return await self.fire(slot)
