@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 
@@ -20,6 +21,7 @@ from idp_common.auth import Principal
 from idp_common.db import Database
 from idp_common.errors import Conflict
 from idp_common.sealing import is_sealed
+from idp_common.settings import AuthSettings
 from operation_svc.config import OperationSettings
 from operation_svc.models import (
     AuditEntry,
@@ -31,6 +33,7 @@ from operation_svc.models import (
 )
 from operation_svc.schedules import service
 from operation_svc.schedules.metrics import FIRES, LATENESS, SKIPS
+from operation_svc.schedules.panels import PanelClient
 from operation_svc.schedules.repository import ScheduleBoard
 from operation_svc.schedules.scheduler import TAKEN, Scheduler
 from operation_svc.schedules.schemas import ScheduleIn, ScheduleOut, ScheduleUpdate
@@ -529,3 +532,25 @@ async def test_a_panel_schedules_run_is_active_until_its_submissions_latest_exec
         assert await active()
         await end_runs(db)
         assert not await active()
+
+
+async def test_a_panel_schedule_is_refused_where_owners_tokens_would_be_refused(
+    tmp_path: Path,
+) -> None:
+    """An owner's token is signed with AUTH_JWT_SECRET: without HS256 among the accepted
+    algorithms, panel-svc would refuse every fire."""
+    asymmetric = AuthSettings(jwt_algorithms=["RS256"], jwks_url="http://127.0.0.1:9/jwks")
+    async with (
+        scheduling("sqlite", tmp_path) as (db, _, clock),
+        httpx.AsyncClient(base_url="http://127.0.0.1:9") as http,
+    ):
+        with pytest.raises(Conflict, match="does not accept HS256"):
+            async with db.transaction() as session:
+                await service.create_schedule(
+                    session,
+                    ALICE,
+                    ScheduleIn(panel="deploy", cron="0 3 * * *"),
+                    SETTINGS,
+                    clock.now(),
+                    panels=PanelClient(http, asymmetric),
+                )

@@ -112,6 +112,12 @@ class PanelClient:
         self.http = http
         self.auth = auth
 
+    @property
+    def acts_as_owners(self) -> bool:
+        """Whether owners' tokens can be made here: minted with AUTH_JWT_SECRET, they are
+        accepted only where AUTH_JWT_ALGORITHMS (shared by every service) includes HS256."""
+        return "HS256" in self.auth.jwt_algorithms
+
     def owner_credentials(self, owner: Principal) -> dict[str, str]:
         token = mint_token(
             self.auth,

@@ -105,6 +105,11 @@ async def _set_panel(
     panel-svc with their ``credentials``), with ``data``; ``principal`` becomes its owner."""
     if panels is None:
         raise PanelsUnavailable("panel-svc is not configured (OPERATION_PANEL_API_URL)")
+    if not panels.acts_as_owners:
+        raise Conflict(
+            "Panel schedules submit as their owner with a token signed by AUTH_JWT_SECRET, "
+            "and AUTH_JWT_ALGORITHMS does not accept HS256 here: schedule the template instead."
+        )
     panel = await panels.find(reference, credentials)
     if panel is None:
         raise ValidationFailed(
