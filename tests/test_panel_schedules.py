@@ -383,3 +383,15 @@ async def test_a_panel_schedule_is_listed_with_its_panel_and_new_data_takes_it_o
         f"/api/v1/schedules/{schedule['id']}", json={"parameters": {}}, headers=bob
     )
     assert refused.status_code == 422, refused.text
+    path = f"/api/v1/schedules/{schedule['id']}"
+    to_template = await platform.operation.patch(
+        path, json={"template": "greet", "parameters": {"message": "z"}}, headers=ADMIN
+    )
+    assert to_template.status_code == 200, to_template.text
+    changed_to = to_template.json()
+    assert (changed_to["template_slug"], changed_to["parameters"]) == ("greet", {"message": "z"})
+    assert (changed_to["panel_id"], changed_to["data"]) == (None, None)
+    to_panel = await platform.operation.patch(path, json={"panel": "slow"}, headers=ADMIN)
+    assert to_panel.status_code == 200, to_panel.text
+    assert (to_panel.json()["panel_slug"], to_panel.json()["template_id"]) == ("slow", None)
+    assert to_panel.json()["owner_subject"] == "alice"

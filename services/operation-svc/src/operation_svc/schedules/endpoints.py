@@ -88,15 +88,17 @@ async def update_schedule(
 ) -> ScheduleOut:
     """Change a schedule. A new timing counts from now; a new target (template, panel) or
     new parameters or data make the caller its owner."""
-    schedule = await service.update_schedule(
-        session,
+    # Before the transaction, which has not begun (its first statement begins it).
+    panel = await service.panel_of_change(
+        request.app.state.db,
         principal,
         schedule_id,
         data,
-        _settings(request),
-        _now(request),
-        panels=_panels(request),
-        credentials=caller_credentials(request),
+        _panels(request),
+        caller_credentials(request),
+    )
+    schedule = await service.update_schedule(
+        session, principal, schedule_id, data, _settings(request), _now(request), panel=panel
     )
     return ScheduleOut.model_validate(schedule)
 
@@ -124,10 +126,9 @@ async def resume_schedule(
 ) -> ScheduleOut:
     """Fire again from the next slot on; a 409 while its owner may not run its template
     (or submit its panel)."""
+    await service.check_panel_owner(request.app.state.db, principal, schedule_id, _panels(request))
     return ScheduleOut.model_validate(
-        await service.resume_schedule(
-            session, principal, schedule_id, _now(request), panels=_panels(request)
-        )
+        await service.resume_schedule(session, principal, schedule_id, _now(request))
     )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import record_audit
 from idp_common.auth import Principal, check_run_access, may_run
+from idp_common.db import Database
 from idp_common.errors import Conflict, Forbidden, ValidationFailed, field_error
 from idp_common.pagination import PageParams
 from idp_common.unit_of_work import with_defaults
@@ -34,7 +35,7 @@ from operation_svc.executions.intake import checked_values, template_to_run
 from operation_svc.models import AuditEntry, Schedule, ScheduleRun
 from operation_svc.safety.parameters import masked
 from operation_svc.schedules.firing import owner_of
-from operation_svc.schedules.panels import PanelClient, PanelsUnavailable
+from operation_svc.schedules.panels import PanelClient, PanelsUnavailable, PanelTarget
 from operation_svc.schedules.repository import ScheduleRepository, ScheduleRunRepository
 from operation_svc.schedules.scheduler import timing_of
 from operation_svc.schedules.schemas import FireTime, ScheduleIn, SchedulePreview, ScheduleUpdate
@@ -93,16 +94,12 @@ def _set_owner(schedule: Schedule, principal: Principal) -> None:
     schedule.owner_groups = sorted(principal.groups)
 
 
-async def _set_panel(
-    schedule: Schedule,
-    principal: Principal,
-    reference: str,
-    data: dict[str, Any],
-    panels: PanelClient | None,
-    credentials: Mapping[str, str],
-) -> None:
-    """Point ``schedule`` at the panel ``reference`` names for ``principal`` (asked at
-    panel-svc with their ``credentials``), with ``data``; ``principal`` becomes its owner."""
+async def find_panel(
+    panels: PanelClient | None, reference: str, credentials: Mapping[str, str]
+) -> PanelTarget:
+    """The panel ``reference`` names at panel-svc for whoever ``credentials`` are (a 422
+    naming ``panel`` when their tenant has none). Asked with no transaction open: SQLite's
+    write turn is never held across a call to another service."""
     if panels is None:
         raise PanelsUnavailable("panel-svc is not configured (OPERATION_PANEL_API_URL)")
     if not panels.acts_as_owners:
@@ -118,6 +115,15 @@ async def _set_panel(
                 field_error("panel", f"this tenant has no panel {reference!r}", "unknown_panel")
             ],
         )
+    return panel
+
+
+def _set_panel(
+    schedule: Schedule, principal: Principal, panel: PanelTarget, data: dict[str, Any]
+) -> None:
+    """Point ``schedule`` at ``panel`` (as ``principal`` found it) with ``data``, which may
+    give no secret field a value; ``principal``, who must be allowed to submit it, becomes
+    its owner."""
     errors = [
         field_error(
             f"data.{name}",
@@ -192,6 +198,7 @@ async def create_schedule(
         data=data.data is not None,
         is_panel=is_panel,
     )
+    panel = await find_panel(panels, data.panel, credentials or {}) if data.panel else None
     fields = data.model_dump(exclude={"template", "parameters", "panel", "data"})
     schedule = with_defaults(
         Schedule(
@@ -203,10 +210,8 @@ async def create_schedule(
         )
     )
     check_timing(schedule, settings.schedule_min_interval_seconds)
-    if data.panel is not None:
-        await _set_panel(
-            schedule, principal, data.panel, data.data or {}, panels, credentials or {}
-        )
+    if panel is not None:
+        _set_panel(schedule, principal, panel, data.data or {})
     elif data.template is not None:
         await _set_target(
             session,
@@ -255,11 +260,11 @@ async def update_schedule(
     settings: OperationSettings,
     now: datetime,
     *,
-    panels: PanelClient | None = None,
-    credentials: Mapping[str, str] | None = None,
+    panel: PanelTarget | None = None,
 ) -> Schedule:
     """Apply the fields given. Giving ``cron`` drops ``interval_seconds`` and the reverse;
-    changing what it runs makes the caller the owner."""
+    changing what it runs makes the caller the owner. A new panel or new data need the
+    panel found before the transaction (``panel_of_change``)."""
     schedule = await get_schedule(session, principal, schedule_id)
     is_panel = data.panel is not None or (data.template is None and schedule.panel_id is not None)
     check_target(
@@ -280,13 +285,13 @@ async def update_schedule(
         setattr(schedule, name, value)
     check_timing(schedule, settings.schedule_min_interval_seconds)
     if is_panel and (data.panel is not None or data.data is not None):
-        await _set_panel(
+        if panel is None or (data.panel is None and panel.id != schedule.panel_id):
+            raise Conflict("The schedule changed meanwhile: send the change again.")
+        _set_panel(
             schedule,
             principal,
-            data.panel or str(schedule.panel_id),
+            panel,
             data.data if data.data is not None else (schedule.data or {}),
-            panels,
-            credentials or {},
         )
         changes |= _target_audit(schedule) | {"owner": principal.subject}
     elif not is_panel and (data.template is not None or data.parameters is not None):
@@ -311,6 +316,29 @@ async def update_schedule(
         changes=to_jsonable_python(changes),
     )
     return schedule
+
+
+async def panel_of_change(
+    db: Database,
+    principal: Principal,
+    schedule_id: uuid.UUID,
+    data: ScheduleUpdate,
+    panels: PanelClient | None,
+    credentials: Mapping[str, str],
+) -> PanelTarget | None:
+    """The panel a change of a schedule needs, found at panel-svc before the change's
+    transaction (the schedule read on a snapshot when only its data changes); None when the
+    change needs none."""
+    if data.template is not None or (data.panel is None and data.data is None):
+        return None
+    reference = data.panel
+    if reference is None:
+        async with db.snapshot() as session:
+            current = await get_schedule(session, principal, schedule_id)
+        if current.panel_id is None:
+            return None  # data for a template schedule: refused by update_schedule
+        reference = str(current.panel_id)
+    return await find_panel(panels, reference, credentials)
 
 
 async def delete_schedule(
@@ -354,23 +382,27 @@ async def _check_owner_may_submit(schedule: Schedule, panels: PanelClient | None
     )
 
 
+async def check_panel_owner(
+    db: Database, principal: Principal, schedule_id: uuid.UUID, panels: PanelClient | None
+) -> None:
+    """Before a resume's transaction: a 409 unless a paused panel schedule's owner may
+    still submit its panel (panel-svc asked with no transaction open)."""
+    async with db.snapshot() as session:
+        schedule = await get_schedule(session, principal, schedule_id)
+    if schedule.is_paused and schedule.panel_id is not None:
+        await _check_owner_may_submit(schedule, panels)
+
+
 async def resume_schedule(
-    session: AsyncSession,
-    principal: Principal,
-    schedule_id: uuid.UUID,
-    now: datetime,
-    *,
-    panels: PanelClient | None = None,
+    session: AsyncSession, principal: Principal, schedule_id: uuid.UUID, now: datetime
 ) -> Schedule:
     """Fire again from the next slot on (slots while paused are not run). A 409 while the
-    owner may not run the template (or submit the panel); changing what it runs takes the
-    schedule over."""
+    owner may not run the template (a panel schedule's owner is checked before the
+    transaction: ``check_panel_owner``); changing what it runs takes the schedule over."""
     schedule = await get_schedule(session, principal, schedule_id)
     if not schedule.is_paused:
         return schedule
-    if schedule.panel_id is not None:
-        await _check_owner_may_submit(schedule, panels)
-    else:
+    if schedule.panel_id is None:
         try:
             target = await template_to_run(session, schedule.tenant, str(schedule.template_id))
             checked_values(target, owner_of(schedule), schedule.parameters, None)
