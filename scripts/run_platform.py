@@ -48,6 +48,7 @@ def _stop(signum: int, _frame: FrameType | None) -> None:
 SERVICE_CALLS = {
     "WORKER_OPERATION_API_URL": "operation-svc",
     "PANEL_OPERATION_API_URL": "operation-svc",
+    "OPERATION_PANEL_API_URL": "panel-svc",
     "PANEL_DATASOURCE_API_URL": "datasource-svc",
     "AUTH_API_KEY_SERVICE_URL": "operation-svc",
 }

@@ -475,6 +475,12 @@ async def running_platform(
             create_panel(PanelSettings(database_url=urls["panel"], **common, **panel_extra))
         )
         services.append(panel_app)
+        if "panel_api_url" not in (operation or {}):
+            # Each of the two needs the other's URL, and a ServedApp binds its port when it
+            # is made: operation-svc, made first, reads its settings only when it starts, so
+            # it is given panel-svc's URL (its panel schedules' target) now, before that.
+            state = operation_app.app.state
+            state.settings = state.settings.model_copy(update={"panel_api_url": panel_app.url})
         waves = [services]
         worker_app = None
         if with_worker:

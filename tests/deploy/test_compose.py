@@ -12,6 +12,8 @@ import yaml
 from datasource_svc.config import DatasourceSettings
 from executor_worker.config import WorkerSettings
 from idp_common.settings import DatabaseServiceSettings
+from operation_svc.config import OperationSettings
+from panel_svc.config import PanelSettings
 
 from ._settings_env import (
     DATABASE_SERVICES,
@@ -209,6 +211,27 @@ def test_worker_claims_through_operation_svc(
     assert url.port == default_port(SETTINGS_BY_SERVICE["operation-svc"])
     depends = services["executor-worker"]["depends_on"]
     assert depends["operation-svc"]["condition"] == "service_healthy"
+
+
+def test_panel_and_operation_svc_call_each_other_by_service_name(
+    services: dict[str, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """panel-svc checks a panel's template at operation-svc; operation-svc submits panel
+    schedules to panel-svc."""
+    panel = load_settings(
+        SETTINGS_BY_SERVICE["panel-svc"], _environment(services["panel-svc"]), monkeypatch
+    )
+    operation = load_settings(
+        SETTINGS_BY_SERVICE["operation-svc"], _environment(services["operation-svc"]), monkeypatch
+    )
+    assert isinstance(panel, PanelSettings)
+    assert isinstance(operation, OperationSettings)
+    for url, service in (
+        (panel.operation_api_url, "operation-svc"),
+        (operation.panel_api_url, "panel-svc"),
+    ):
+        assert urlsplit(url).hostname == service
+        assert urlsplit(url).port == default_port(SETTINGS_BY_SERVICE[service])
 
 
 def test_healthchecks(services: dict[str, Service]) -> None:

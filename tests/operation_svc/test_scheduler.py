@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 
@@ -20,6 +21,7 @@ from idp_common.auth import Principal
 from idp_common.db import Database
 from idp_common.errors import Conflict
 from idp_common.sealing import is_sealed
+from idp_common.settings import AuthSettings
 from operation_svc.config import OperationSettings
 from operation_svc.models import (
     AuditEntry,
@@ -31,6 +33,8 @@ from operation_svc.models import (
 )
 from operation_svc.schedules import service
 from operation_svc.schedules.metrics import FIRES, LATENESS, SKIPS
+from operation_svc.schedules.panels import PanelClient
+from operation_svc.schedules.repository import ScheduleBoard
 from operation_svc.schedules.scheduler import TAKEN, Scheduler
 from operation_svc.schedules.schemas import ScheduleIn, ScheduleOut, ScheduleUpdate
 from tests.clock import ManualClock
@@ -452,3 +456,101 @@ async def test_a_scheduled_run_of_a_template_under_approval_waits_for_it(tmp_pat
             (START, "fired", None),
             (START + timedelta(minutes=1), "skipped", "overlap"),
         ]
+
+
+@BACKENDS
+async def test_a_panel_schedules_run_is_active_until_its_submissions_latest_execution_ends(
+    backend: str, tmp_path: Path
+) -> None:
+    """Overlap for a panel target: its latest submission counts, from before operation-svc
+    has an execution of it to the end of its latest attempt."""
+    async with scheduling(backend, tmp_path) as (db, _, _clock):
+        async with db.snapshot() as session:
+            template_id = await session.scalar(select(OperationTemplate.id))
+        schedule = Schedule(
+            id=uuid.uuid4(),
+            tenant="acme",
+            panel_id=uuid.uuid4(),
+            panel_slug="deploy",
+            data={},
+            parameters={},
+            interval_seconds=60,
+            timezone="UTC",
+            overlap_policy="skip",
+            misfire_policy="skip",
+            owner_subject="alice",
+            owner_roles=["admin"],
+            owner_groups=[],
+            created_by="alice",
+            updated_by="alice",
+        )
+        submission = uuid.uuid4()
+
+        async def active() -> bool:
+            async with db.snapshot() as session:
+                return await ScheduleBoard(session).has_active_run(schedule)
+
+        def execution(status: str, attempt: int) -> Execution:
+            return Execution(
+                id=uuid.uuid4(),
+                tenant="acme",
+                template_id=template_id,
+                template_slug="nightly",
+                submission_id=submission,
+                attempt=attempt,
+                submitted_by="alice",
+                parameters={},
+                timeout_seconds=60,
+                status=status,
+            )
+
+        async with db.transaction() as session:
+            session.add(schedule)
+        assert not await active()  # nothing fired yet
+        async with db.transaction() as session:
+            session.add(
+                ScheduleRun(
+                    tenant="acme",
+                    schedule_id=schedule.id,
+                    slot_at=START,
+                    outcome="fired",
+                    submission_id=submission,
+                )
+            )
+        assert await active()  # submitted; operation-svc has no execution of it yet
+        first = execution("running", 1)
+        async with db.transaction() as session:
+            session.add(first)
+        assert await active()
+        async with db.transaction() as session:
+            await session.execute(
+                update(Execution).where(Execution.id == first.id).values(status="failed")
+            )
+        assert not await active()
+        async with db.transaction() as session:
+            session.add(execution("pending", 2))  # a retry, which the submission follows
+        assert await active()
+        await end_runs(db)
+        assert not await active()
+
+
+async def test_a_panel_schedule_is_refused_where_owners_tokens_would_be_refused(
+    tmp_path: Path,
+) -> None:
+    """An owner's token is signed with AUTH_JWT_SECRET: without HS256 among the accepted
+    algorithms, panel-svc would refuse every fire."""
+    asymmetric = AuthSettings(jwt_algorithms=["RS256"], jwks_url="http://127.0.0.1:9/jwks")
+    async with (
+        scheduling("sqlite", tmp_path) as (db, _, clock),
+        httpx.AsyncClient(base_url="http://127.0.0.1:9") as http,
+    ):
+        with pytest.raises(Conflict, match="does not accept HS256"):
+            async with db.transaction() as session:
+                await service.create_schedule(
+                    session,
+                    ALICE,
+                    ScheduleIn(panel="deploy", cron="0 3 * * *"),
+                    SETTINGS,
+                    clock.now(),
+                    panels=PanelClient(http, asymmetric),
+                )

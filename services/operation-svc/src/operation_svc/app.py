@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from idp_common.app import build_service_app
@@ -36,6 +37,7 @@ from operation_svc.models import AuditEntry, messaging
 from operation_svc.queues.endpoints import router as queues_router
 from operation_svc.queues.service import QueueActions
 from operation_svc.schedules.endpoints import router as schedules_router
+from operation_svc.schedules.panels import PANEL_TIMEOUT_SECONDS, PanelClient
 from operation_svc.schedules.scheduler import Scheduler
 from operation_svc.secrets.endpoints import router as secrets_router
 from operation_svc.seed import seed_demo_template
@@ -49,6 +51,9 @@ NAME = "operation-svc"
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: OperationSettings = app.state.settings
+    # panel-svc, for panel schedules: their panel checked when saved, submitted at each slot.
+    panel_http = httpx.AsyncClient(base_url=settings.panel_api_url, timeout=PANEL_TIMEOUT_SECONDS)
+    app.state.panels = PanelClient(panel_http, settings.auth)
 
     def loops(db: Database, bus: Messaging) -> list[PeriodicLoop]:
         app.state.api_key_verifier = LocalApiKeyVerifier(db)
@@ -86,10 +91,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 poll_seconds=settings.scheduler_poll_seconds,
                 misfire_grace_seconds=settings.schedule_misfire_grace_seconds,
                 clock=app.state.clock,
+                panels=app.state.panels,
             ),
         ]
 
-    async with serve_database_service(app, messaging, loops) as db:
+    async with panel_http, serve_database_service(app, messaging, loops) as db:
         actions = QueueActions(app.state.bus.queues, settings.dlq_replay_per_second)
         app.state.queue_actions = actions
         if settings.seed_demo:

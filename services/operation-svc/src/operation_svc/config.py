@@ -117,6 +117,11 @@ class OperationSettings(SealingServiceSettings):
         description="A slot found this much past its time was missed (the platform was down): "
         "the schedule's misfire policy decides it, not its overlap policy.",
     )
+    panel_api_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="panel-svc base URL (a panel schedule's panel is checked when it is saved, "
+        "and submitted through panel-svc's own intake at each slot).",
+    )
     seed_demo: bool = Field(default=False, description="Create the demo template at startup.")
 
     @model_validator(mode="after")

@@ -119,17 +119,25 @@ class SecretMapping(TenantRecord, Base):
 
 
 class Schedule(TenantRecord, Base):
-    """A template run with fixed parameters at each slot of a cron expression (in an IANA
-    timezone) or of a fixed interval, as the principal recorded as its owner."""
+    """A target run at each slot of a cron expression (in an IANA timezone) or of a fixed
+    interval, as the principal recorded as its owner. The target is a template with fixed
+    parameters, or a panel with fixed form data (submitted through panel-svc's intake):
+    exactly one of ``template_id`` and ``panel_id`` is set."""
 
     __tablename__ = "schedules"
     __table_args__ = (Index("ix_schedules_due", "is_paused", "next_slot_at"),)
 
     name: Mapped[str] = mapped_column(String(200), default="")
-    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("operation_templates.id"))
-    template_slug: Mapped[str] = mapped_column(String(100))
-    # Checked and normalized when saved; secret values sealed to the workers' key.
+    template_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("operation_templates.id"))
+    template_slug: Mapped[str | None] = mapped_column(String(100))
+    # A template's: checked and normalized when saved; secret values sealed to the workers'
+    # key. A panel schedule's is {}.
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # A panel target (panel-svc's, so no foreign key) and the form data submitted at each
+    # slot; panel-svc validates it at every fire. No secret field may have a value here.
+    panel_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    panel_slug: Mapped[str | None] = mapped_column(String(100))
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     cron: Mapped[str | None] = mapped_column(String(200))
     interval_seconds: Mapped[int | None] = mapped_column(Integer)
     timezone: Mapped[str] = mapped_column(String(64))
@@ -154,9 +162,9 @@ class Schedule(TenantRecord, Base):
 
 
 class ScheduleRun(TenantRecord, Base):
-    """What became of one slot of a schedule: fired (its execution), queued, or skipped
-    (the reason). The unique (schedule, slot) is what makes a slot fire once across
-    replicas and restarts."""
+    """What became of one slot of a schedule: fired (its execution, or a panel schedule's
+    submission at panel-svc), queued, or skipped (the reason). The unique (schedule, slot)
+    is what makes a slot fire once across replicas and restarts."""
 
     __tablename__ = "schedule_runs"
     __table_args__ = (UniqueConstraint("schedule_id", "slot_at"),)
@@ -166,6 +174,8 @@ class ScheduleRun(TenantRecord, Base):
     outcome: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text)
     execution_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("executions.id"))
+    # A panel schedule's fire: the submission panel-svc created (its executions carry it).
+    submission_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class Execution(RequestedByEvent, TenantRecord, Base):

@@ -8,12 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from idp_common.auth import Admin, Viewer
+from idp_common.auth import Admin, Viewer, caller_credentials
 from idp_common.clock import Clock
 from idp_common.dependencies import SessionDep
 from idp_common.pagination import Page, PageParamsDep
 from operation_svc.config import OperationSettings
 from operation_svc.schedules import service
+from operation_svc.schedules.panels import PanelClient
 from operation_svc.schedules.schemas import (
     ScheduleIn,
     ScheduleOut,
@@ -30,6 +31,11 @@ def _settings(request: Request) -> OperationSettings:
     return settings
 
 
+def _panels(request: Request) -> PanelClient:
+    panels: PanelClient = request.app.state.panels
+    return panels
+
+
 def _now(request: Request) -> datetime:
     clock: Clock = request.app.state.clock
     return clock.now()
@@ -39,13 +45,19 @@ def _now(request: Request) -> datetime:
 async def create_schedule(
     data: ScheduleIn, request: Request, session: SessionDep, principal: Admin
 ) -> ScheduleOut:
-    """Run a template with these parameters at each slot of ``cron`` (in ``timezone``) or
-    every ``interval_seconds``, as the caller (their roles and groups are recorded and the
-    template's access rules checked again at each fire). DST: a daily 02:30 in a zone that
-    springs forward fires at 03:00 local that day; on the fall-back day it fires once, at
-    the first 02:30."""
+    """Run a template with these parameters (or submit a panel with this form data) at
+    each slot of ``cron`` (in ``timezone``) or every ``interval_seconds``, as the caller
+    (their roles and groups are recorded and the access rules checked again at each fire).
+    DST: a daily 02:30 in a zone that springs forward fires at 03:00 local that day; on the
+    fall-back day it fires once, at the first 02:30."""
     schedule = await service.create_schedule(
-        session, principal, data, _settings(request), _now(request)
+        session,
+        principal,
+        data,
+        _settings(request),
+        _now(request),
+        panels=_panels(request),
+        credentials=caller_credentials(request),
     )
     return ScheduleOut.model_validate(schedule)
 
@@ -74,10 +86,19 @@ async def update_schedule(
     session: SessionDep,
     principal: Admin,
 ) -> ScheduleOut:
-    """Change a schedule. A new timing counts from now; a new template or new parameters
-    make the caller its owner."""
+    """Change a schedule. A new timing counts from now; a new target (template, panel) or
+    new parameters or data make the caller its owner."""
+    # Before the transaction, which has not begun (its first statement begins it).
+    panel = await service.panel_of_change(
+        request.app.state.db,
+        principal,
+        schedule_id,
+        data,
+        _panels(request),
+        caller_credentials(request),
+    )
     schedule = await service.update_schedule(
-        session, principal, schedule_id, data, _settings(request), _now(request)
+        session, principal, schedule_id, data, _settings(request), _now(request), panel=panel
     )
     return ScheduleOut.model_validate(schedule)
 
@@ -103,7 +124,9 @@ async def pause_schedule(
 async def resume_schedule(
     schedule_id: uuid.UUID, request: Request, session: SessionDep, principal: Admin
 ) -> ScheduleOut:
-    """Fire again from the next slot on; a 409 while its owner may not run its template."""
+    """Fire again from the next slot on; a 409 while its owner may not run its template
+    (or submit its panel)."""
+    await service.check_panel_owner(request.app.state.db, principal, schedule_id, _panels(request))
     return ScheduleOut.model_validate(
         await service.resume_schedule(session, principal, schedule_id, _now(request))
     )
@@ -113,12 +136,15 @@ async def resume_schedule(
 async def list_runs(
     schedule_id: uuid.UUID, session: SessionDep, principal: Viewer, page: PageParamsDep
 ) -> Page[ScheduleRunOut]:
-    """What became of each slot, newest first: fired (the execution and its status),
-    queued, or skipped (the reason)."""
+    """What became of each slot, newest first: fired (the execution and its status; a
+    panel schedule's submission and its latest execution), queued, or skipped (the
+    reason)."""
     runs, cursor = await service.list_runs(session, principal, schedule_id, page)
     items = [
-        ScheduleRunOut.model_validate(run).model_copy(update={"execution_status": status})
-        for run, status in runs
+        ScheduleRunOut.model_validate(run).model_copy(
+            update={"execution_id": execution_id, "execution_status": status}
+        )
+        for run, execution_id, status in runs
     ]
     return Page(items=items, next_cursor=cursor)
 

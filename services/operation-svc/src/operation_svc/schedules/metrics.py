@@ -8,7 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.db import after_commit
 
-FIRES = Counter("idp_schedule_fires_total", "Slots of schedules that created an execution.")
+FIRES = Counter(
+    "idp_schedule_fires_total",
+    "Slots of schedules that created an execution (a panel schedule's: a submission).",
+)
 SKIPS = Counter(
     "idp_schedule_skips_total",
     "Slots of schedules that created no execution, by reason "
@@ -17,7 +20,8 @@ SKIPS = Counter(
 )
 LATENESS = Histogram(
     "idp_schedule_fire_lateness_seconds",
-    "From a slot's fire time (its time plus jitter) to the creation of its execution.",
+    "From a slot's fire time (its time plus jitter) to the creation of its execution "
+    "(a panel schedule's: its submission's acceptance).",
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
 )
 

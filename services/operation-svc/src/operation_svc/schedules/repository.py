@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, or_, select, update
+from sqlalchemy import Select, Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.db import insert_new
@@ -43,6 +43,23 @@ class ScheduleRunRepository(TenantRepository[ScheduleRun]):
         )
         return dict(rows.tuples().all())
 
+    async def latest_executions(
+        self, submission_ids: set[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
+        """Each submission's latest execution (its highest attempt) and its status."""
+        if not submission_ids:
+            return {}
+        rows = await self.session.execute(
+            select(Execution.submission_id, Execution.id, Execution.status)
+            .where(Execution.tenant == self.tenant, Execution.submission_id.in_(submission_ids))
+            .order_by(Execution.attempt)
+        )
+        return {
+            submission_id: (execution_id, status)
+            for submission_id, execution_id, status in rows.tuples().all()
+            if submission_id is not None
+        }
+
 
 class ScheduleBoard(CrossTenantRepository[AsyncSession]):
     """The scheduler's queries: it serves every tenant's schedules at once. Each schedule
@@ -71,12 +88,32 @@ class ScheduleBoard(CrossTenantRepository[AsyncSession]):
         row = {column.key: getattr(run, column.key) for column in _RUNS.columns}
         return bool(await insert_new(self.connection, _RUNS, [row], "id"))
 
-    async def has_active_run(self, schedule_id: uuid.UUID) -> bool:
-        """Whether an execution the schedule fired has not ended yet."""
-        stmt = select(Execution.id).where(
-            Execution.schedule_id == schedule_id, Execution.status.not_in(TERMINAL_STATUSES)
+    async def has_active_run(self, schedule: Schedule) -> bool:
+        """Whether an execution the schedule fired has not ended yet. A panel schedule's
+        run is its latest submission: active while operation-svc has no execution of it
+        yet, or one that has not ended (a retry, which the submission follows, is made
+        after the attempt before it ended)."""
+        if schedule.panel_id is None:
+            stmt = select(Execution.id).where(
+                Execution.schedule_id == schedule.id, Execution.status.not_in(TERMINAL_STATUSES)
+            )
+            return (await self.connection.scalar(stmt.limit(1))) is not None
+        latest = (
+            select(ScheduleRun.submission_id)
+            .where(ScheduleRun.schedule_id == schedule.id, ScheduleRun.submission_id.is_not(None))
+            .order_by(ScheduleRun.slot_at.desc())
+            .limit(1)
+            .scalar_subquery()
         )
-        return (await self.connection.scalar(stmt.limit(1))) is not None
+        of_latest = select(Execution.id).where(Execution.submission_id == latest)
+        active = and_(
+            latest.is_not(None),
+            or_(
+                ~of_latest.exists(),
+                of_latest.where(Execution.status.not_in(TERMINAL_STATUSES)).exists(),
+            ),
+        )
+        return bool(await self.connection.scalar(select(active)))
 
     async def settle_queued(
         self,
@@ -86,6 +123,7 @@ class ScheduleBoard(CrossTenantRepository[AsyncSession]):
         outcome: str,
         reason: str | None = None,
         execution_id: uuid.UUID | None = None,
+        submission_id: uuid.UUID | None = None,
     ) -> bool:
         """Record what became of the queued run of ``slot_at``, unless another replica did."""
         result = await self.connection.execute(
@@ -95,6 +133,11 @@ class ScheduleBoard(CrossTenantRepository[AsyncSession]):
                 ScheduleRun.slot_at == slot_at,
                 ScheduleRun.outcome == "queued",
             )
-            .values(outcome=outcome, reason=reason, execution_id=execution_id)
+            .values(
+                outcome=outcome,
+                reason=reason,
+                execution_id=execution_id,
+                submission_id=submission_id,
+            )
         )
         return bool(getattr(result, "rowcount", 0))

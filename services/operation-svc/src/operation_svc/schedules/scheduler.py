@@ -11,6 +11,11 @@ Slots found more than ``misfire_grace`` past their fire time were missed (the pl
 down, or the schedule's turns failed): the misfire policy ``skip`` records them all as
 skipped, ``run_once`` fires the latest and skips the others. At most ``MAX_RECORDED_MISSES``
 missed slots are recorded one by one; an outage longer than that jumps to its latest slot.
+
+A panel schedule's slot is submitted to panel-svc between two attempts of its turn
+(``firing.SubmissionNeeded``), never inside one: the turn gives up, panel-svc is asked, and
+the turn is taken again with the answer; a turn that reaches several such slots asks for
+one more each time.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from idp_common.clock import SYSTEM_CLOCK, Clock
 from idp_common.db import Database
 from idp_common.loops import PeriodicLoop
 from operation_svc.models import Schedule
-from operation_svc.schedules.firing import MISSED, ScheduleTurn, SlotTaken
+from operation_svc.schedules.firing import MISSED, ScheduleTurn, SlotTaken, SubmissionNeeded
+from operation_svc.schedules.panels import PanelAnswer, PanelClient
 from operation_svc.schedules.repository import ScheduleBoard
 from operation_svc.schedules.slots import Timing, jittered, timezone_named
 
@@ -40,6 +46,9 @@ TAKEN = Counter(
 BATCH = 100  # schedules given a turn in one pass at most (the next pass takes the rest)
 MAX_RECORDED_MISSES = 50
 MAX_SLOTS_PER_TURN = 50  # slots on time in one turn (more only when passes stall)
+# Attempts of one turn: one more panel-svc answer each (the queued slot, a missed one fired
+# by run_once, the slots on time).
+MAX_ATTEMPTS = MAX_SLOTS_PER_TURN + 3
 
 
 def timing_of(schedule: Schedule) -> Timing:
@@ -99,11 +108,13 @@ class Scheduler(PeriodicLoop):
         poll_seconds: float,
         misfire_grace_seconds: float,
         clock: Clock = SYSTEM_CLOCK,
+        panels: PanelClient | None = None,
     ) -> None:
         super().__init__(poll_seconds)
         self.db = db
         self.grace = timedelta(seconds=misfire_grace_seconds)
         self.clock = clock
+        self.panels = panels  # panel schedules' target; None: they wait (tests of templates)
 
     async def run_once(self) -> None:
         now = self.clock.now()
@@ -114,18 +125,29 @@ class Scheduler(PeriodicLoop):
 
     async def take_turn(self, schedule_id: uuid.UUID, now: datetime) -> None:
         """Handle the schedule's due slots, unless another replica is ahead."""
-        try:
-            async with self.db.unit_of_work() as work:
-                schedule = await ScheduleBoard(work.session).get(schedule_id)
-                if schedule is not None and not (schedule.is_paused or schedule.is_deleted):
-                    await self._turn(ScheduleTurn(work, schedule, now))
-        except (SlotTaken, IntegrityError):
-            TAKEN.inc()
-            logger.debug("schedule %s: another replica took its slot", schedule_id)
-        except Exception:
-            # One schedule's failure must not hold up the others; its slots wait (and are
-            # decided by the misfire policy if it keeps failing).
-            logger.exception("schedule %s: its turn failed", schedule_id)
+        answers: dict[datetime, PanelAnswer] = {}
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                async with self.db.unit_of_work() as work:
+                    schedule = await ScheduleBoard(work.session).get(schedule_id)
+                    if schedule is not None and not (schedule.is_paused or schedule.is_deleted):
+                        await self._turn(ScheduleTurn(work, schedule, now, answers))
+                return
+            except SubmissionNeeded as needed:  # rolled back: nothing was written
+                if self.panels is None:
+                    logger.error("schedule %s: no panel-svc client to submit to", schedule_id)
+                    return
+                answers[needed.fire.slot] = await self.panels.submit(needed.fire)
+            except (SlotTaken, IntegrityError):
+                TAKEN.inc()
+                logger.debug("schedule %s: another replica took its slot", schedule_id)
+                return
+            except Exception:
+                # One schedule's failure must not hold up the others; its slots wait (and
+                # are decided by the misfire policy if it keeps failing).
+                logger.exception("schedule %s: its turn failed", schedule_id)
+                return
+        logger.warning("schedule %s: more slots than one turn takes; the rest wait", schedule_id)
 
     async def _turn(self, turn: ScheduleTurn) -> None:
         schedule = turn.schedule

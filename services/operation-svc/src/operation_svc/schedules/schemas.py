@@ -61,16 +61,29 @@ JitterSeconds = Annotated[
     int, Field(ge=0, le=3600, description="Each fire is delayed by 0 to this many seconds.")
 ]
 Parameters = Annotated[dict[str, Any], Field(max_length=50)]
+FormData = Annotated[
+    dict[str, Any],
+    Field(max_length=100, description="The panel's form data (no secret field's value)."),
+]
 Name = Annotated[str, Field(max_length=200)]
+Target = Annotated[str, Field(min_length=1, max_length=100, description="Slug or id.")]
+PanelReference = Annotated[
+    str,
+    Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$"),
+    Field(description="The panel's slug or id (at panel-svc)."),
+]
 
 
 class ScheduleIn(StrictModel):
-    """A template to run (``template``: its slug or id) at each slot of ``cron`` (in
-    ``timezone``) or every ``interval_seconds``. A panel target will come through the
-    ``panel.submission.requested`` event and is not accepted here."""
+    """What to run at each slot of ``cron`` (in ``timezone``) or every ``interval_seconds``:
+    a template (``template``: its slug or id) with ``parameters``, or a panel (``panel``)
+    with form ``data``, submitted through panel-svc's own intake (its validation, access
+    rules and approval policy apply at each fire)."""
 
-    template: Annotated[str, Field(min_length=1, max_length=100, description="Slug or id.")]
-    parameters: Parameters = {}
+    template: Target | None = None
+    parameters: Parameters | None = None
+    panel: PanelReference | None = None
+    data: FormData | None = None
     name: Name = ""
     cron: CronExpression | None = None
     interval_seconds: IntervalSeconds | None = None
@@ -92,14 +105,18 @@ class ScheduleIn(StrictModel):
 
 
 class ScheduleUpdate(PatchModel):
-    """The fields to change. Changing ``template`` or ``parameters`` makes the caller the
-    schedule's owner (it runs as them from then on). ``null`` clears ``cron`` or
-    ``interval_seconds`` (when the other is set) and the bounds."""
+    """The fields to change. Changing what it runs (``template``, ``parameters``,
+    ``panel``, ``data``) makes the caller the schedule's owner (it runs as them from then
+    on); giving ``panel`` makes a template schedule a panel schedule, and the reverse.
+    ``null`` clears ``cron`` or ``interval_seconds`` (when the other is set) and the
+    bounds."""
 
     clearable = frozenset({"cron", "interval_seconds", "starts_at", "ends_at"})
 
-    template: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    template: Target | None = None
     parameters: Parameters | None = None
+    panel: PanelReference | None = None
+    data: FormData | None = None
     name: Name | None = None
     cron: CronExpression | None = None
     interval_seconds: IntervalSeconds | None = None
@@ -114,9 +131,12 @@ class ScheduleUpdate(PatchModel):
 class ScheduleOut(ResponseModel):
     id: uuid.UUID
     name: str
-    template_id: uuid.UUID
-    template_slug: str
+    template_id: uuid.UUID | None = Field(description="A template schedule's template.")
+    template_slug: str | None
     parameters: dict[str, Any]
+    panel_id: uuid.UUID | None = Field(description="A panel schedule's panel (at panel-svc).")
+    panel_slug: str | None
+    data: dict[str, Any] | None = Field(description="A panel schedule's form data.")
     cron: str | None
     interval_seconds: int | None
     timezone: str
@@ -144,7 +164,8 @@ class ScheduleOut(ResponseModel):
 
 
 class ScheduleRunOut(ResponseModel):
-    """One slot: ``fired`` (its execution and that execution's status now), ``queued``
+    """One slot: ``fired`` (its execution and that execution's status now; a panel
+    schedule's submission, and its latest execution once operation-svc has one), ``queued``
     (waiting for the active run) or ``skipped`` (``reason``)."""
 
     id: uuid.UUID
@@ -152,6 +173,7 @@ class ScheduleRunOut(ResponseModel):
     outcome: str
     reason: str | None
     execution_id: uuid.UUID | None
+    submission_id: uuid.UUID | None = Field(description="A panel schedule's submission.")
     execution_status: str | None = None
     created_at: datetime
 
