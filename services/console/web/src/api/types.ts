@@ -1,0 +1,83 @@
+/** The shapes the services answer with (the parts the console reads). */
+export interface Panel {
+  id: string;
+  slug: string;
+  title: string;
+  description: string;
+  category: string;
+  tags: string[];
+  allowed_roles: string[];
+  allowed_groups: string[];
+  operation_template: string;
+}
+
+export interface FieldUi {
+  widget: string;
+  help: string;
+  depends_on: string[];
+  options_url: string | null;
+  options: { value: string; label: string }[] | null;
+}
+
+export interface PanelSchema {
+  schema: Record<string, unknown> & { properties: Record<string, Record<string, unknown>> };
+  ui: { order: string[]; fields: Record<string, FieldUi> };
+}
+
+export interface Option {
+  value: string;
+  label: string;
+}
+
+export interface Options {
+  options: Option[];
+  stale?: boolean;
+  cached?: boolean;
+}
+
+export interface Submission {
+  id: string;
+  panel_id: string;
+  status: string;
+  execution_id: string | null;
+  attempt: number;
+  data: Record<string, unknown>;
+  submitted_by: string;
+  created_at: string;
+  error: string | null;
+}
+
+export interface Execution {
+  id: string;
+  template_slug: string;
+  submission_id: string | null;
+  retry_of: string | null;
+  attempt: number;
+  submitted_by: string;
+  argv: string[] | null;
+  http_request: Record<string, unknown> | null;
+  status: string;
+  exit_code: number | null;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_seconds: number | null;
+  trace_id: string | null;
+}
+
+export interface LogLine {
+  seq: number;
+  stream: string;
+  level?: string;
+  message: string;
+  timestamp: string;
+}
+
+export const TERMINAL = new Set(["succeeded", "failed", "timed_out", "cancelled", "lost", "rejected", "expired"]);
+export const STATUSES = [
+  "awaiting_approval",
+  "pending",
+  "running",
+  ...TERMINAL,
+];
