@@ -1,0 +1,190 @@
+"""The web console in a real browser (Debian's Chromium driven by playwright-core): each test
+runs one scenario script of services/console/web/e2e against the platform and the console
+server on real ports, then checks what the services recorded. The scenarios also check every
+page they visit with axe (no serious or critical violation) and fail on any console error.
+SCREENSHOTS_DIR=docs/screenshots makes them write the README's screenshots."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from console.app import create_app as create_console
+from console.config import ConsoleSettings
+from tests.console.relay import StreamCutter
+from tests.harness import (
+    AUTH,
+    ROOT,
+    LocalSQSServer,
+    Platform,
+    ServedApp,
+    auth_headers,
+    running_platform,
+)
+from tests.test_datasources import Upstream
+from tests.test_dynamic_fields import cloud_panel
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+
+E2E = ROOT / "services" / "console" / "web" / "e2e"
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+ADMIN = auth_headers(roles=("admin",))
+SCENARIO_TIMEOUT_SECONDS = 90
+TEMPLATES: dict[str, tuple[str, list[dict[str, Any]]]] = {
+    "scale": (
+        "sh -c 'for step in 1 2 3 4 5; do"
+        ' echo "scaling $IDP_PARAM_CLUSTER in $IDP_PARAM_REGION: step $step"; sleep 0.3; done\'',
+        [{"name": "region"}, {"name": "cluster"}],
+    ),
+    "rotate": (
+        "sh -c 'echo \"rotating $IDP_PARAM_ACCOUNT to $IDP_PARAM_PASSWORD\"'",
+        [{"name": "account"}, {"name": "password", "type": "secret"}],
+    ),
+    "count": ("sh -c 'for i in $(seq 1 30); do echo \"line $i\"; sleep 0.15; done'", []),
+    "nap": ("sh -c 'echo started; sleep 60'", []),
+}
+
+
+@dataclass
+class ConsoleUnderTest:
+    platform: Platform
+    upstream: Upstream
+    cutter: StreamCutter
+    url: str
+    panels: dict[str, str]
+
+
+async def simple_panel(
+    platform: Platform, template: str, title: str, fields: list[dict[str, Any]]
+) -> str:
+    created = await platform.panel.post(
+        "/api/v1/panels",
+        json={
+            "slug": f"{template}-{uuid.uuid4().hex[:6]}",
+            "title": title,
+            "operation_template": template,
+        }
+        | {"fields": fields, "category": "Maintenance"},
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/ensure-backing-services.sh installs it")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+async def console(
+    chromium: Path, module_tmp_path: Path, sqs_server: LocalSQSServer
+) -> AsyncIterator[ConsoleUnderTest]:
+    upstream = Upstream()
+    async with (
+        ServedApp(upstream.app) as upstream_app,
+        running_platform(
+            "sqlite",
+            module_tmp_path,
+            sqs_server,
+            allowed_executables=["echo", "sh"],
+            with_datasource=True,
+        ) as platform,
+        StreamCutter(httpx.URL(str(platform.operation.base_url)).port or 80) as cutter,
+    ):
+        for slug, (command, parameters) in TEMPLATES.items():
+            created = await platform.operation.post(
+                "/api/v1/templates",
+                json={
+                    "slug": slug,
+                    "name": slug,
+                    "command_template": command,
+                    "parameters": parameters,
+                },
+                headers=ADMIN,
+            )
+            assert created.status_code == 201, created.text
+        assert platform.datasource is not None
+        panels = {
+            "scale": await cloud_panel(platform.panel, platform.datasource, upstream_app.url),
+            "rotate": await simple_panel(
+                platform,
+                "rotate",
+                "Rotate a password",
+                [
+                    {"name": "account", "label": "Account", "help_text": "The service account."},
+                    {"name": "password", "label": "New password", "field_type": "secret"},
+                ],
+            ),
+            "count": await simple_panel(platform, "count", "Count to thirty", []),
+            "nap": await simple_panel(platform, "nap", "Take a long nap", []),
+        }
+        settings = ConsoleSettings(
+            panel_api_url=str(platform.panel.base_url).rstrip("/"),
+            operation_api_url=cutter.url,
+            datasource_api_url=str(platform.datasource.base_url).rstrip("/"),
+            jaeger_url="http://jaeger.invalid:16686",
+            auth=AUTH,
+            dev_tenant="acme",
+            dev_subject="alice",
+        )
+        async with ServedApp(create_console(settings)) as served:
+            yield ConsoleUnderTest(platform, upstream, cutter, served.url, panels)
+
+
+async def run_scenario(name: str, console: ConsoleUnderTest, tmp_path: Path, **given: Any) -> Any:
+    """Runs e2e/<name>.mjs (the services keep serving meanwhile: they run in this loop)."""
+    shots = os.environ.get("SCREENSHOTS_DIR")
+    env = os.environ | {
+        "SCENARIO_INPUT": json.dumps({"console": console.url, **given}),
+        "FAILURE_DIR": str(tmp_path),
+        "CHROMIUM_PATH": str(CHROMIUM),
+    }
+    if shots:
+        env["SCREENSHOTS_DIR"] = str((ROOT / shots).resolve())
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(E2E / f"{name}.mjs"),
+        cwd=E2E,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), SCENARIO_TIMEOUT_SECONDS)
+    output = stdout.decode()
+    assert process.returncode == 0, (
+        f"{name} failed (screenshot in {tmp_path}):\n{output}{stderr.decode()}"
+    )
+    result = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    return json.loads(result.removeprefix("RESULT "))
+
+
+async def test_a_dependent_form_is_filled_submitted_and_its_log_followed_live(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    result = await run_scenario("dynamic_form_run", console, tmp_path, panelTitle="Scale a cluster")
+    # Each region's clusters were asked for when it was chosen.
+    assert console.upstream.calls["clusters:eu"] >= 1
+    assert console.upstream.calls["clusters:us"] >= 1
+    submission = (
+        await console.platform.panel.get(
+            f"/api/v1/submissions/{result['submission']}", headers=ADMIN
+        )
+    ).json()
+    assert submission["status"] == "succeeded"
+    assert submission["data"] == {"region": "us", "cluster": "us-1"}
+    assert submission["submitted_by"] == "alice"
+    assert [text for _, text in result["lines"]] == [
+        f"scaling us-1 in us: step {step}" for step in range(1, 6)
+    ]
