@@ -188,3 +188,53 @@ async def test_a_dependent_form_is_filled_submitted_and_its_log_followed_live(
     assert [text for _, text in result["lines"]] == [
         f"scaling us-1 in us: step {step}" for step in range(1, 6)
     ]
+
+
+async def submissions_of(console: ConsoleUnderTest, panel: str) -> list[dict[str, Any]]:
+    listed = await console.platform.panel.get(
+        "/api/v1/submissions", params={"panel_id": console.panels[panel]}, headers=ADMIN
+    )
+    assert listed.status_code == 200, listed.text
+    return list(listed.json()["items"])
+
+
+async def test_a_server_field_error_shows_on_its_field_and_a_double_click_submits_once(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    result = await run_scenario("field_errors", console, tmp_path, panelTitle="Rotate a password")
+    assert [s["id"] for s in await submissions_of(console, "rotate")] == [result["submission"]]
+
+
+async def test_the_log_stream_resumes_after_its_connection_is_cut(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    console.cutter.arm(after_seconds=1.5)
+    result = await run_scenario("log_resume", console, tmp_path, panelTitle="Count to thirty")
+    assert console.cutter.cuts == 1
+    assert [text for _, text in result["lines"]] == [f"line {i}" for i in range(1, 31)]
+    assert "Connection lost; reconnecting…" in result["states"]
+    # The browser asked again from the last line it had shown.
+    resumed = console.cutter.stream_requests[-1].decode(errors="replace").lower()
+    shown_before_cut = [seq for seq, _ in result["lines"]]
+    assert "last-event-id: " in resumed
+    last_event_id = int(resumed.split("last-event-id: ")[1].split("\r\n")[0])
+    assert last_event_id in shown_before_cut[:-1]
+
+
+async def test_a_long_run_is_cancelled_and_the_cancelled_run_retried_from_the_page(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    result = await run_scenario("cancel_retry", console, tmp_path, panelTitle="Take a long nap")
+    retry = (
+        await console.platform.operation.get(f"/api/v1/executions/{result['retry']}", headers=ADMIN)
+    ).json()
+    original = (
+        await console.platform.operation.get(
+            f"/api/v1/executions/{retry['retry_of']}", headers=ADMIN
+        )
+    ).json()
+    assert (original["status"], retry["status"], retry["attempt"]) == ("cancelled", "cancelled", 2)
+
+
+async def test_a_viewer_sees_no_submit_button(console: ConsoleUnderTest, tmp_path: Path) -> None:
+    await run_scenario("viewer", console, tmp_path, panelTitle="Scale a cluster")
