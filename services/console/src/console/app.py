@@ -86,7 +86,7 @@ class NotBuilt(ProblemError):
 
 
 def _built_index(settings: ConsoleSettings) -> Path:
-    index = settings.static_dir / "index.html"
+    index = settings.app_dir / "index.html"
     if not index.is_file():
         raise NotBuilt(f"The console is not built: {index} is missing (run make install).")
     return index
@@ -94,7 +94,7 @@ def _built_index(settings: ConsoleSettings) -> Path:
 
 def _serve_app(app: FastAPI, settings: ConsoleSettings) -> None:
     """The built files; any other path is the app's (it routes in the browser)."""
-    assets = settings.static_dir / "assets"
+    assets = settings.app_dir / "assets"
     if assets.is_dir():
         app.mount("/assets", StaticFiles(directory=assets), name="assets")
 

@@ -24,7 +24,11 @@ class ConsoleSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Bind address of the HTTP server.")
     port: int = Field(default=8000, description="Port of the HTTP server.")
     log_level: str = Field(default="INFO", description="Root log level.")
-    static_dir: Path = Field(default=BUILT_APP, description="The built single-page app.")
+    static_dir: Path | None = Field(
+        default=None,
+        description="The built single-page app; by default services/console/web/dist, where "
+        "`make install` builds it.",
+    )
     panel_api_url: str = Field(
         default="http://127.0.0.1:8001", description="panel-svc, for panels and submissions."
     )
@@ -58,6 +62,10 @@ class ConsoleSettings(BaseSettings):
                 "development (the development sign-in exists only there)"
             )
         return self
+
+    @property
+    def app_dir(self) -> Path:
+        return self.static_dir or BUILT_APP
 
     @property
     def development(self) -> bool:
