@@ -20,6 +20,8 @@ import pytest
 
 from console.app import create_app as create_console
 from console.config import ConsoleSettings
+from idp_common.messaging.envelope import Event, encode_event
+from idp_common.messaging.topology import PANEL_SUBMISSIONS
 from tests.console.relay import StreamCutter
 from tests.harness import (
     AUTH,
@@ -28,9 +30,11 @@ from tests.harness import (
     Platform,
     ServedApp,
     auth_headers,
+    eventually,
     running_platform,
 )
 from tests.test_datasources import Upstream
+from tests.test_dead_letters import send
 from tests.test_dynamic_fields import cloud_panel
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
@@ -238,3 +242,28 @@ async def test_a_long_run_is_cancelled_and_the_cancelled_run_retried_from_the_pa
 
 async def test_a_viewer_sees_no_submit_button(console: ConsoleUnderTest, tmp_path: Path) -> None:
     await run_scenario("viewer", console, tmp_path, panelTitle="Scale a cluster")
+
+
+async def test_a_poison_message_is_shown_and_replayed_after_a_dry_run(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    poison = Event(
+        type="panel.submission.created", source="urn:console-test", tenant="acme", data={}
+    )
+    await send(console.platform, PANEL_SUBMISSIONS.name, encode_event(poison))
+    dead_letters = f"/api/v1/queues/{PANEL_SUBMISSIONS.name}/dead-letters"
+
+    async def reason() -> str | None:
+        listed = await console.platform.operation.get(dead_letters, headers=ADMIN)
+        items = listed.json()["items"]
+        return str(items[0]["reason"]) if items else None
+
+    why = await eventually(reason, timeout=30)
+    await run_scenario(
+        "dead_letters", console, tmp_path, queue=PANEL_SUBMISSIONS.name, reason=why[:40]
+    )
+    audit = await console.platform.operation.get(
+        "/api/v1/audit", params={"action": "dead_letters.replay"}, headers=ADMIN
+    )
+    # The dry run is not an action; the confirmed replay is, once.
+    assert [entry["object_id"] for entry in audit.json()["items"]] == [PANEL_SUBMISSIONS.name]

@@ -1,5 +1,5 @@
 import { lazy, Suspense, useSyncExternalStore, type ReactNode } from "react";
-import { currentSession, endSession, subscribe } from "./auth/session";
+import { currentSession, endSession, hasRole, subscribe, type Role } from "./auth/session";
 import { CatalogPage } from "./pages/CatalogPage";
 import { ExecutionPage } from "./pages/ExecutionPage";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
@@ -8,8 +8,14 @@ import { SignInPage } from "./pages/SignInPage";
 import { SubmissionPage } from "./pages/SubmissionPage";
 import { Link, match, useLocation } from "./router";
 
-// The form renderer (react-jsonschema-form, ajv) is most of the code: loaded with the first form.
+// The form renderer (react-jsonschema-form, ajv) is most of the code: loaded with the first
+// form. The operators' pages are a chunk of their own.
 const PanelPage = lazy(() => import("./pages/PanelPage").then((module) => ({ default: module.PanelPage })));
+const operator = () => import("./pages/operator");
+const QueuesPage = lazy(() => operator().then((module) => ({ default: module.QueuesPage })));
+const DeadLettersPage = lazy(() => operator().then((module) => ({ default: module.DeadLettersPage })));
+const ApprovalsPage = lazy(() => operator().then((module) => ({ default: module.ApprovalsPage })));
+const SchedulesPage = lazy(() => operator().then((module) => ({ default: module.SchedulesPage })));
 
 const ROUTES: [string, (params: Record<string, string>) => ReactNode][] = [
   ["/", () => <CatalogPage />],
@@ -18,12 +24,20 @@ const ROUTES: [string, (params: Record<string, string>) => ReactNode][] = [
   ["/submissions/:id", ({ id }) => <SubmissionPage key={id} submissionId={id} />],
   ["/executions", () => <ExecutionsPage />],
   ["/executions/:id", ({ id }) => <ExecutionPage key={id} executionId={id} />],
+  ["/approvals", () => <ApprovalsPage />],
+  ["/schedules", () => <SchedulesPage />],
+  ["/queues", () => <QueuesPage />],
+  ["/queues/:name", ({ name }) => <DeadLettersPage key={name} queue={name} />],
 ];
 
-const NAVIGATION: [string, string][] = [
-  ["/", "Panels"],
-  ["/submissions", "My submissions"],
-  ["/executions", "Runs"],
+// (address, label, the least role that sees it)
+const NAVIGATION: [string, string, Role][] = [
+  ["/", "Panels", "viewer"],
+  ["/submissions", "My submissions", "viewer"],
+  ["/executions", "Runs", "viewer"],
+  ["/approvals", "Approvals", "operator"],
+  ["/schedules", "Schedules", "viewer"],
+  ["/queues", "Queues", "admin"],
 ];
 
 function page(path: string): ReactNode {
@@ -56,7 +70,7 @@ export function App() {
         <span className="brand">Operations console</span>
         <nav aria-label="Main">
           <ul>
-            {NAVIGATION.map(([href, label]) => (
+            {NAVIGATION.filter(([, , role]) => hasRole(session, role)).map(([href, label]) => (
               <li key={href}>
                 <Link href={href} aria-current={current(href) ? "page" : undefined}>
                   {label}

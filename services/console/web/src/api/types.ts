@@ -81,3 +81,66 @@ export const STATUSES = [
   "running",
   ...TERMINAL,
 ];
+
+export interface QueueStats {
+  name: string;
+  visible: number;
+  in_flight: number;
+  delayed: number;
+  dead_letters: { name: string; depth: number; oldest_age_seconds: number | null };
+}
+
+export interface DeadLetter {
+  message_id: string;
+  event_id: string | null;
+  type: string | null;
+  tenant: string | null;
+  trace_id: string | null;
+  receive_count: number;
+  failed_at: string;
+  reason: string | null;
+  data: unknown;
+  body: string | null;
+}
+
+export interface QueueAction {
+  id: string;
+  action: "replay" | "delete";
+  status: "dry_run" | "running" | "completed" | "failed";
+  dry_run: boolean;
+  matched: number;
+  done: number;
+  message_ids: string[];
+  error: string | null;
+}
+
+export interface PendingApproval {
+  execution_id: string;
+  template_slug: string;
+  submitted_by: string;
+  requested_at: string;
+  expires_at: string | null;
+  approvals_required: number;
+  approvals: { approver: string; decision: string }[];
+  argv: string[] | null;
+  http_request: Record<string, unknown> | null;
+  parameters: Record<string, unknown>;
+}
+
+export interface Schedule {
+  id: string;
+  name: string;
+  template_slug: string;
+  cron: string | null;
+  interval_seconds: number | null;
+  timezone: string;
+  is_paused: boolean;
+  paused_reason: string | null;
+  next_slot_at: string | null;
+  owner_subject: string;
+}
+
+export interface SchedulePreview {
+  timezone: string;
+  fires: { slot: string; at: string; local: string }[];
+}

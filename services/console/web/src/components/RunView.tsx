@@ -1,19 +1,15 @@
 /** One execution: status, the command as rendered, timing, exit code, trace link, live log,
  * cancel (while it runs) and retry (once it has ended). */
-import { useState } from "react";
 import { api } from "../api/client";
+import { commandLine } from "../commandLine";
 import { TERMINAL, type Execution } from "../api/types";
 import { currentSession, hasRole } from "../auth/session";
 import { useConfig } from "../configContext";
 import { navigate } from "../router";
+import { useAction } from "../useAction";
 import { LogView } from "./LogView";
 import { ProblemAlert } from "./ProblemAlert";
 import { StatusBadge } from "./StatusBadge";
-
-/** An argument as a shell would need it (the worker runs argv with no shell: this is for reading). */
-function shellQuoted(argument: string): string {
-  return /^[\w@%+=:,./-]+$/.test(argument) ? argument : `'${argument.replaceAll("'", `'\\''`)}'`;
-}
 
 function duration(execution: Execution): string {
   if (execution.duration_seconds !== null) return `${execution.duration_seconds.toFixed(1)} s`;
@@ -23,27 +19,19 @@ function duration(execution: Execution): string {
 
 export function RunView({ execution, refresh }: { execution: Execution; refresh: () => void }) {
   const config = useConfig();
-  const [problem, setProblem] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const action = useAction();
   const ended = TERMINAL.has(execution.status);
   const operator = hasRole(currentSession(), "operator");
 
-  async function act(action: "cancel" | "retry"): Promise<void> {
-    setBusy(true);
-    setProblem(null);
-    try {
-      const answer = await api<Execution>(`/executions/${execution.id}/${action}`, { method: "POST" });
-      if (action === "retry") navigate(`/executions/${answer.id}`);
+  const act = (verb: "cancel" | "retry") =>
+    action.run(async () => {
+      const answer = await api<Execution>(`/executions/${execution.id}/${verb}`, { method: "POST" });
+      if (verb === "retry") navigate(`/executions/${answer.id}`);
       else refresh();
-    } catch (error) {
-      setProblem(error);
-    } finally {
-      setBusy(false);
-    }
-  }
+    });
 
   const command = execution.argv
-    ? execution.argv.map(shellQuoted).join(" ")
+    ? commandLine(execution.argv)
     : execution.http_request
       ? JSON.stringify(execution.http_request)
       : "—";
@@ -83,15 +71,15 @@ export function RunView({ execution, refresh }: { execution: Execution; refresh:
           )}
         </dd>
       </dl>
-      {problem ? <ProblemAlert error={problem} /> : null}
+      {action.problem ? <ProblemAlert error={action.problem} /> : null}
       {operator ? (
         <div className="actions">
           {ended ? (
-            <button type="button" onClick={() => void act("retry")} disabled={busy}>
+            <button type="button" onClick={() => void act("retry")} disabled={action.busy}>
               Retry
             </button>
           ) : (
-            <button type="button" className="danger" onClick={() => void act("cancel")} disabled={busy}>
+            <button type="button" className="danger" onClick={() => void act("cancel")} disabled={action.busy}>
               Cancel
             </button>
           )}
