@@ -55,7 +55,10 @@ TEMPLATES: dict[str, tuple[str, list[dict[str, Any]]]] = {
     ),
     "count": ("sh -c 'for i in $(seq 1 30); do echo \"line $i\"; sleep 0.15; done'", []),
     "nap": ("sh -c 'echo started; sleep 60'", []),
+    "restart": ("echo restarting {{service}}", [{"name": "service"}]),
 }
+# Templates that wait for an admin's approval.
+APPROVALS = {"restart": {"required": 1, "approver_roles": ["admin"], "expires_after_seconds": 3600}}
 
 
 @dataclass
@@ -115,6 +118,7 @@ async def console(
                     "name": slug,
                     "command_template": command,
                     "parameters": parameters,
+                    "approval": APPROVALS.get(slug),
                 },
                 headers=ADMIN,
             )
@@ -267,3 +271,42 @@ async def test_a_poison_message_is_shown_and_replayed_after_a_dry_run(
     )
     # The dry run is not an action; the confirmed replay is, once.
     assert [entry["object_id"] for entry in audit.json()["items"]] == [PANEL_SUBMISSIONS.name]
+
+
+async def test_an_admin_approves_from_the_inbox_and_pauses_a_schedule(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    operation = console.platform.operation
+    requested = await operation.post(
+        "/api/v1/executions",
+        json={"template": "restart", "parameters": {"service": "billing api"}},
+        headers=auth_headers(roles=("operator",), subject="bob"),
+    )
+    assert requested.json()["status"] == "awaiting_approval", requested.text
+    schedule = await operation.post(
+        "/api/v1/schedules",
+        json={
+            "template": "nap",
+            "name": "nightly-nap",
+            "cron": "0 3 * * *",
+            "timezone": "Europe/Paris",
+        },
+        headers=ADMIN,
+    )
+    assert schedule.status_code == 201, schedule.text
+    await run_scenario(
+        "operator_pages",
+        console,
+        tmp_path,
+        template="restart",
+        argv="echo restarting 'billing api'",
+        schedule="nightly-nap",
+    )
+    execution = (
+        await operation.get(f"/api/v1/executions/{requested.json()['id']}", headers=ADMIN)
+    ).json()
+    assert execution["status"] != "awaiting_approval"
+    paused = (
+        await operation.get(f"/api/v1/schedules/{schedule.json()['id']}", headers=ADMIN)
+    ).json()
+    assert paused["is_paused"] is True
