@@ -310,3 +310,13 @@ async def test_an_admin_approves_from_the_inbox_and_pauses_a_schedule(
         await operation.get(f"/api/v1/schedules/{schedule.json()['id']}", headers=ADMIN)
     ).json()
     assert paused["is_paused"] is True
+
+
+async def test_an_admin_makes_a_template_with_its_preview_a_panel_on_it_and_runs_it(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    result = await run_scenario("admin_pages", console, tmp_path)
+    assert [text for _, text in result["lines"]] == ["hello console"]
+    keys = (await console.platform.operation.get("/api/v1/api-keys", headers=ADMIN)).json()
+    (key,) = [each for each in keys["items"] if each["name"] == "ci"]
+    assert result["keyPrefix"].startswith(key["prefix"])

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useSyncExternalStore, type ReactNode } from "react";
+import { lazy, Suspense, useSyncExternalStore, type ComponentType, type ReactNode } from "react";
 import { currentSession, endSession, hasRole, subscribe, type Role } from "./auth/session";
 import { CatalogPage } from "./pages/CatalogPage";
 import { ExecutionPage } from "./pages/ExecutionPage";
@@ -8,16 +8,31 @@ import { SignInPage } from "./pages/SignInPage";
 import { SubmissionPage } from "./pages/SubmissionPage";
 import { Link, match, useLocation } from "./router";
 
-// The form renderer (react-jsonschema-form, ajv) is most of the code: loaded with the first
-// form. The operators' pages are a chunk of their own.
-const PanelPage = lazy(() => import("./pages/PanelPage").then((module) => ({ default: module.PanelPage })));
-const operator = () => import("./pages/operator");
-const QueuesPage = lazy(() => operator().then((module) => ({ default: module.QueuesPage })));
-const DeadLettersPage = lazy(() => operator().then((module) => ({ default: module.DeadLettersPage })));
-const ApprovalsPage = lazy(() => operator().then((module) => ({ default: module.ApprovalsPage })));
-const SchedulesPage = lazy(() => operator().then((module) => ({ default: module.SchedulesPage })));
+/** A page of a chunk loaded on first use. */
+// (any props: each page has its own, which lazy() keeps)
+function lazyPage<M extends Record<K, ComponentType<any>>, K extends string>(load: () => Promise<M>, name: K) {
+  return lazy(() => load().then((module) => ({ default: module[name] })));
+}
 
-const ROUTES: [string, (params: Record<string, string>) => ReactNode][] = [
+// The form renderer (react-jsonschema-form, ajv) is most of the code: loaded with the first
+// form. The operators' pages and the admins' are a chunk each.
+const panelPage = () => import("./pages/PanelPage");
+const operator = () => import("./pages/operator");
+const admin = () => import("./pages/admin");
+const PanelPage = lazyPage(panelPage, "PanelPage");
+const QueuesPage = lazyPage(operator, "QueuesPage");
+const DeadLettersPage = lazyPage(operator, "DeadLettersPage");
+const ApprovalsPage = lazyPage(operator, "ApprovalsPage");
+const SchedulesPage = lazyPage(operator, "SchedulesPage");
+const TemplatesPage = lazyPage(admin, "TemplatesPage");
+const TemplatePage = lazyPage(admin, "TemplatePage");
+const NewPanelPage = lazyPage(admin, "NewPanelPage");
+const DataSourcesPage = lazyPage(admin, "DataSourcesPage");
+const SecretsPage = lazyPage(admin, "SecretsPage");
+const ApiKeysPage = lazyPage(admin, "ApiKeysPage");
+const AuditPage = lazyPage(admin, "AuditPage");
+
+const ROUTES: [string, (params: Record<string, string>, address: URL) => ReactNode][] = [
   ["/", () => <CatalogPage />],
   ["/panels/:id", ({ id }) => <PanelPage key={id} panelId={id} />],
   ["/submissions", () => <MySubmissionsPage />],
@@ -28,6 +43,13 @@ const ROUTES: [string, (params: Record<string, string>) => ReactNode][] = [
   ["/schedules", () => <SchedulesPage />],
   ["/queues", () => <QueuesPage />],
   ["/queues/:name", ({ name }) => <DeadLettersPage key={name} queue={name} />],
+  ["/admin/templates", () => <TemplatesPage />],
+  ["/admin/templates/:id", ({ id }) => <TemplatePage key={id} templateId={id} />],
+  ["/admin/panels/new", (_, address) => <NewPanelPage templateSlug={address.searchParams.get("template") ?? ""} />],
+  ["/admin/datasources", () => <DataSourcesPage />],
+  ["/admin/secrets", () => <SecretsPage />],
+  ["/admin/api-keys", () => <ApiKeysPage />],
+  ["/admin/audit", () => <AuditPage />],
 ];
 
 // (address, label, the least role that sees it)
@@ -38,12 +60,18 @@ const NAVIGATION: [string, string, Role][] = [
   ["/approvals", "Approvals", "operator"],
   ["/schedules", "Schedules", "viewer"],
   ["/queues", "Queues", "admin"],
+  ["/admin/templates", "Templates", "admin"],
+  ["/admin/datasources", "Data sources", "admin"],
+  ["/admin/secrets", "Secrets", "admin"],
+  ["/admin/api-keys", "API keys", "admin"],
+  ["/admin/audit", "Audit", "admin"],
 ];
 
-function page(path: string): ReactNode {
+function page(address: URL): ReactNode {
+  const path = address.pathname;
   for (const [pattern, render] of ROUTES) {
     const params = match(pattern, path);
-    if (params) return render(params);
+    if (params) return render(params, address);
   }
   return (
     <section>
@@ -87,7 +115,7 @@ export function App() {
         </span>
       </header>
       <main id="main" tabIndex={-1}>
-        <Suspense fallback={<p aria-busy="true">Loading…</p>}>{page(location.pathname)}</Suspense>
+        <Suspense fallback={<p aria-busy="true">Loading…</p>}>{page(location)}</Suspense>
       </main>
     </>
   );

@@ -144,3 +144,28 @@ export interface SchedulePreview {
   timezone: string;
   fires: { slot: string; at: string; local: string }[];
 }
+
+export interface TemplateParameter {
+  name: string;
+  type: string;
+  required: boolean;
+}
+
+export interface Template {
+  id: string;
+  slug: string;
+  name: string;
+  description: string;
+  command_template: string | null;
+  argv: string[] | null;
+  parameters: TemplateParameter[];
+  version: number;
+}
+
+export interface TemplatePreview {
+  allowed: boolean;
+  argv: string[] | null;
+  http: Record<string, unknown> | null;
+  refusals: { field?: string | null; code?: string | null; message?: string | null }[];
+  template_version: number;
+}

@@ -1,0 +1,82 @@
+/** Who changed what: each service keeps its own audit log (see the console's routes). */
+import { useState } from "react";
+import { api, query, type Page } from "../../api/client";
+import { ProblemAlert } from "../../components/ProblemAlert";
+import { useResource } from "../../useResource";
+
+interface AuditEntry {
+  id: string;
+  actor: string;
+  action: string;
+  object_type: string;
+  object_id: string;
+  request_id: string | null;
+  created_at: string;
+}
+
+const LOGS: [string, string][] = [
+  ["audit", "Operations (templates, runs, keys, secrets, queues)"],
+  ["panel-audit", "Panels"],
+  ["datasource-audit", "Data sources"],
+];
+
+export function AuditPage() {
+  const [log, setLog] = useState("audit");
+  const [actor, setActor] = useState("");
+  const entries = useResource(
+    (signal) => api<Page<AuditEntry>>(`/${log}${query({ actor, limit: "100" })}`, { signal }),
+    [log, actor],
+  );
+  const items = entries.data?.items ?? [];
+  return (
+    <section aria-labelledby="audit-title">
+      <h1 id="audit-title">Audit log</h1>
+      <form className="filters" onSubmit={(event) => event.preventDefault()}>
+        <label>
+          Log
+          <select value={log} onChange={(event) => setLog(event.target.value)}>
+            {LOGS.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Actor
+          <input value={actor} onChange={(event) => setActor(event.target.value)} />
+        </label>
+      </form>
+      {entries.error ? <ProblemAlert error={entries.error} title="The audit log could not be loaded" /> : null}
+      {entries.data && items.length === 0 ? <p className="empty">Nothing recorded.</p> : null}
+      {items.length ? (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Who</th>
+              <th scope="col">What</th>
+              <th scope="col">Object</th>
+              <th scope="col">Request id</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((entry) => (
+              <tr key={entry.id}>
+                <td>{new Date(entry.created_at).toLocaleString()}</td>
+                <td>{entry.actor}</td>
+                <td>{entry.action}</td>
+                <td>
+                  {entry.object_type} <code>{entry.object_id}</code>
+                </td>
+                <td>
+                  <code>{entry.request_id ?? "—"}</code>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+    </section>
+  );
+}
