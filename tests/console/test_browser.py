@@ -244,7 +244,9 @@ async def test_a_long_run_is_cancelled_and_the_cancelled_run_retried_from_the_pa
     assert (original["status"], retry["status"], retry["attempt"]) == ("cancelled", "cancelled", 2)
 
 
-async def test_a_viewer_sees_no_submit_button(console: ConsoleUnderTest, tmp_path: Path) -> None:
+async def test_a_viewer_has_no_submit_button_and_the_console_works_by_keyboard_and_on_a_phone(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
     await run_scenario("viewer", console, tmp_path, panelTitle="Scale a cluster")
 
 

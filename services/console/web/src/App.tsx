@@ -1,4 +1,13 @@
-import { lazy, Suspense, useSyncExternalStore, type ComponentType, type ReactNode } from "react";
+import {
+  lazy,
+  Suspense,
+  useEffect,
+  useRef,
+  useSyncExternalStore,
+  type ComponentType,
+  type ReactNode,
+  type RefObject,
+} from "react";
 import { currentSession, endSession, hasRole, subscribe, type Role } from "./auth/session";
 import { CatalogPage } from "./pages/CatalogPage";
 import { ExecutionPage } from "./pages/ExecutionPage";
@@ -83,9 +92,22 @@ function page(address: URL): ReactNode {
   );
 }
 
+/** After a move to another page, focus goes to its content (as a page load would put it at
+ * the top), so keyboard and screen reader users start there, not on a link now gone. */
+function useFocusOnNavigation(path: string): RefObject<HTMLElement | null> {
+  const main = useRef<HTMLElement>(null);
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) first.current = false;
+    else main.current?.focus();
+  }, [path]);
+  return main;
+}
+
 export function App() {
   const session = useSyncExternalStore(subscribe, currentSession);
   const location = useLocation();
+  const main = useFocusOnNavigation(location.pathname);
   if (!session) return <SignInPage />;
   const current = (href: string) =>
     href === "/" ? location.pathname === "/" || location.pathname.startsWith("/panels") : location.pathname.startsWith(href);
@@ -114,7 +136,7 @@ export function App() {
           </button>
         </span>
       </header>
-      <main id="main" tabIndex={-1}>
+      <main id="main" tabIndex={-1} ref={main}>
         <Suspense fallback={<p aria-busy="true">Loading…</p>}>{page(location)}</Suspense>
       </main>
     </>
