@@ -10,12 +10,13 @@ SQS_DEPS := tools/local-sqs/node_modules/.package-lock.json
 # The AsyncAPI parser the tests validate docs/asyncapi.json with.
 ASYNCAPI_DEPS := tools/asyncapi/node_modules/.package-lock.json
 # The web console (services/console/web): its npm packages, then its build (typechecked by
-# tsc, bundled by Vite into dist/, which the console server serves), redone when a source changes.
+# tsc, formatting checked by prettier, bundled by Vite into dist/, which the console server
+# serves), redone when a source changes.
 CONSOLE_WEB := services/console/web
 CONSOLE_DEPS := $(CONSOLE_WEB)/node_modules/.package-lock.json
 CONSOLE_BUILD := $(CONSOLE_WEB)/dist/index.html
-CONSOLE_SOURCES := $(shell find $(CONSOLE_WEB)/src -type f) \
-	$(addprefix $(CONSOLE_WEB)/,index.html vite.config.ts tsconfig.json package-lock.json)
+CONSOLE_SOURCES := $(shell find $(CONSOLE_WEB)/src $(CONSOLE_WEB)/e2e -type f) \
+	$(addprefix $(CONSOLE_WEB)/,index.html vite.config.ts tsconfig.json package-lock.json .prettierrc.json)
 # The worker's launcher (see its source), next to the worker's Python in the virtualenv.
 LAUNCHER := .venv/bin/idp-sandbox-exec
 LAUNCHER_SOURCE := services/executor-worker/launcher/idp-sandbox-exec.c

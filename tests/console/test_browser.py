@@ -22,6 +22,7 @@ from console.app import create_app as create_console
 from console.config import ConsoleSettings
 from idp_common.messaging.envelope import Event, encode_event
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
+from tests.console.fake_identity_provider import FakeIdentityProvider
 from tests.console.relay import StreamCutter
 from tests.harness import (
     AUTH,
@@ -32,6 +33,7 @@ from tests.harness import (
     auth_headers,
     eventually,
     running_platform,
+    token,
 )
 from tests.test_datasources import Upstream
 from tests.test_dead_letters import send
@@ -322,3 +324,27 @@ async def test_an_admin_makes_a_template_with_its_preview_a_panel_on_it_and_runs
     keys = (await console.platform.operation.get("/api/v1/api-keys", headers=ADMIN)).json()
     (key,) = [each for each in keys["items"] if each["name"] == "ci"]
     assert result["keyPrefix"].startswith(key["prefix"])
+
+
+async def test_in_production_people_sign_in_with_oidc_and_pkce(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    access_token = token(roles=("operator",), subject="carol")
+    provider = FakeIdentityProvider(issuer="", access_token=access_token, subject="carol")
+    async with ServedApp(provider.app()) as identity:
+        provider.issuer = identity.url
+        production = ConsoleSettings(
+            environment="production",
+            oidc_authority=identity.url,
+            oidc_client_id="idp-console",
+            panel_api_url=str(console.platform.panel.base_url).rstrip("/"),
+        )
+        async with ServedApp(create_console(production)) as served:
+            result = await run_scenario(
+                "oidc_sign_in",
+                ConsoleUnderTest(**(vars(console) | {"url": served.url})),
+                tmp_path,
+                accessToken=access_token,
+            )
+    assert len(provider.verified) == 1, "the code was redeemed with its PKCE verifier"
+    assert result["who"].startswith("carol (operator, acme)")

@@ -37,7 +37,10 @@ await runScenario(async (page) => {
   const lines = await shownLog(page);
 
   await page.getByRole("link", { name: "Data sources" }).click();
-  await page.getByRole("button", { name: /^Test / }).first().click();
+  await page
+    .getByRole("button", { name: /^Test / })
+    .first()
+    .click();
   await page.getByRole("status").filter({ hasText: "200:" }).waitFor();
   await checkAccessibility(page, "the data sources");
 

@@ -89,7 +89,9 @@ export async function runScenario(scenario) {
     console.error(error?.stack ?? String(error));
     if (problems.length) console.error(problems.join("\n"));
     if (process.env.FAILURE_DIR) {
-      await page.screenshot({ path: path.join(process.env.FAILURE_DIR, "failure.png"), fullPage: true }).catch(() => {});
+      await page
+        .screenshot({ path: path.join(process.env.FAILURE_DIR, "failure.png"), fullPage: true })
+        .catch(() => {});
     }
   } finally {
     await browser.close();

@@ -8,10 +8,14 @@ await runScenario(async (page) => {
   await page.getByRole("button", { name: "Submit" }).click();
   await page.waitForURL(/\/submissions\/[0-9a-f-]+$/);
   const states = new Set();
-  await eventually(async () => {
-    states.add(await page.getByTestId("stream-state").textContent());
-    return (await page.getByTestId("status").textContent()) === "succeeded" && states.has("Complete");
-  }, "the run's end", 40_000);
+  await eventually(
+    async () => {
+      states.add(await page.getByTestId("stream-state").textContent());
+      return (await page.getByTestId("status").textContent()) === "succeeded" && states.has("Complete");
+    },
+    "the run's end",
+    40_000,
+  );
   const lines = await shownLog(page);
   const seqs = lines.map(([seq]) => seq);
   if (new Set(seqs).size !== seqs.length) fail(`a line is shown twice: ${seqs}`);

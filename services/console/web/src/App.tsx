@@ -110,7 +110,9 @@ export function App() {
   const main = useFocusOnNavigation(location.pathname);
   if (!session) return <SignInPage />;
   const current = (href: string) =>
-    href === "/" ? location.pathname === "/" || location.pathname.startsWith("/panels") : location.pathname.startsWith(href);
+    href === "/"
+      ? location.pathname === "/" || location.pathname.startsWith("/panels")
+      : location.pathname.startsWith(href);
   return (
     <>
       <a className="skip" href="#main">

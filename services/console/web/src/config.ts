@@ -1,7 +1,6 @@
 /** What the console server tells the app (GET /console-config.json). */
 export type AuthConfig =
-  | { mode: "development" }
-  | { mode: "oidc"; authority: string; client_id: string; scope: string };
+  { mode: "development" } | { mode: "oidc"; authority: string; client_id: string; scope: string };
 
 export interface ConsoleConfig {
   environment: string;

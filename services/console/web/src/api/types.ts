@@ -75,12 +75,7 @@ export interface LogLine {
 }
 
 export const TERMINAL = new Set(["succeeded", "failed", "timed_out", "cancelled", "lost", "rejected", "expired"]);
-export const STATUSES = [
-  "awaiting_approval",
-  "pending",
-  "running",
-  ...TERMINAL,
-];
+export const STATUSES = ["awaiting_approval", "pending", "running", ...TERMINAL];
 
 export interface QueueStats {
   name: string;

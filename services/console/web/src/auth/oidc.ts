@@ -19,6 +19,7 @@ function manager(config: Extract<AuthConfig, { mode: "oidc" }>): UserManager {
     redirect_uri: `${window.location.origin}${CALLBACK_PATH}`,
     response_type: "code",
     userStore: new WebStorageStateStore({ store: new InMemoryWebStorage() }),
+    stateStore: new WebStorageStateStore({ store: window.sessionStorage }),
   });
 }
 

@@ -2,6 +2,7 @@ import { useState } from "react";
 import { api, query, type Page } from "../api/client";
 import type { Execution } from "../api/types";
 import { ProblemAlert } from "../components/ProblemAlert";
+import { ScrollTable } from "../components/ScrollTable";
 import { StatusBadge } from "../components/StatusBadge";
 import { StatusFilter } from "../components/StatusFilter";
 import { Link } from "../router";
@@ -12,8 +13,7 @@ export function ExecutionsPage() {
   const [template, setTemplate] = useState("");
   const [submitter, setSubmitter] = useState("");
   const executions = useResource(
-    (signal) =>
-      api<Page<Execution>>(`/executions${query({ status, template, submitted_by: submitter })}`, { signal }),
+    (signal) => api<Page<Execution>>(`/executions${query({ status, template, submitted_by: submitter })}`, { signal }),
     [status, template, submitter],
   );
   const items = executions.data?.items ?? [];
@@ -34,7 +34,7 @@ export function ExecutionsPage() {
       {executions.error ? <ProblemAlert error={executions.error} title="The runs could not be loaded" /> : null}
       {executions.data && items.length === 0 ? <p className="empty">No run matches.</p> : null}
       {items.length ? (
-        <table>
+        <ScrollTable label="Runs">
           <thead>
             <tr>
               <th scope="col">Started</th>
@@ -59,7 +59,7 @@ export function ExecutionsPage() {
               </tr>
             ))}
           </tbody>
-        </table>
+        </ScrollTable>
       ) : null}
     </section>
   );

@@ -3,6 +3,7 @@ import { api, query, type Page } from "../api/client";
 import type { Submission } from "../api/types";
 import { currentSession } from "../auth/session";
 import { ProblemAlert } from "../components/ProblemAlert";
+import { ScrollTable } from "../components/ScrollTable";
 import { StatusBadge } from "../components/StatusBadge";
 import { StatusFilter } from "../components/StatusFilter";
 import { Link } from "../router";
@@ -22,10 +23,12 @@ export function MySubmissionsPage() {
       <form className="filters" onSubmit={(event) => event.preventDefault()}>
         <StatusFilter value={status} onChange={setStatus} />
       </form>
-      {submissions.error ? <ProblemAlert error={submissions.error} title="Your submissions could not be loaded" /> : null}
+      {submissions.error ? (
+        <ProblemAlert error={submissions.error} title="Your submissions could not be loaded" />
+      ) : null}
       {submissions.data && items.length === 0 ? <p className="empty">No submission yet.</p> : null}
       {items.length ? (
-        <table>
+        <ScrollTable label="My submissions">
           <thead>
             <tr>
               <th scope="col">Submitted</th>
@@ -46,7 +49,7 @@ export function MySubmissionsPage() {
               </tr>
             ))}
           </tbody>
-        </table>
+        </ScrollTable>
       ) : null}
     </section>
   );

@@ -1,31 +1,15 @@
-import { useState } from "react";
 import { devSignIn } from "../auth/devSignIn";
 import { signedOutReason, type Role } from "../auth/session";
 import { ProblemAlert } from "../components/ProblemAlert";
 import { useConfig } from "../configContext";
+import { useAction } from "../useAction";
 
 const ROLES: Role[] = ["admin", "operator", "viewer"];
 
 export function SignInPage() {
   const config = useConfig();
-  const [problem, setProblem] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function signIn(role: Role): Promise<void> {
-    setBusy(true);
-    setProblem(null);
-    try {
-      if (config.auth.mode === "oidc") {
-        const { oidcSignIn } = await import("../auth/oidc");
-        await oidcSignIn(config.auth);
-      } else {
-        await devSignIn(role);
-      }
-    } catch (error) {
-      setProblem(error);
-      setBusy(false);
-    }
-  }
+  const action = useAction();
+  const auth = config.auth;
 
   return (
     <main id="main" className="sign-in" aria-labelledby="sign-in-title">
@@ -35,9 +19,19 @@ export function SignInPage() {
           Your session has ended. Sign in again to go on: what you were filling in is kept.
         </p>
       ) : null}
-      {problem ? <ProblemAlert error={problem} title="Signing in failed" /> : null}
-      {config.auth.mode === "oidc" ? (
-        <button type="button" className="primary" disabled={busy} onClick={() => void signIn("viewer")}>
+      {action.problem ? <ProblemAlert error={action.problem} title="Signing in failed" /> : null}
+      {auth.mode === "oidc" ? (
+        <button
+          type="button"
+          className="primary"
+          disabled={action.busy}
+          onClick={() =>
+            void action.run(async () => {
+              const { oidcSignIn } = await import("../auth/oidc");
+              await oidcSignIn(auth); // leaves the page for the identity provider
+            })
+          }
+        >
           Sign in
         </button>
       ) : (
@@ -45,7 +39,12 @@ export function SignInPage() {
           <p>Development sign-in (no identity provider): choose a role.</p>
           <div className="actions">
             {ROLES.map((role) => (
-              <button type="button" key={role} disabled={busy} onClick={() => void signIn(role)}>
+              <button
+                type="button"
+                key={role}
+                disabled={action.busy}
+                onClick={() => void action.run(() => devSignIn(role))}
+              >
                 Sign in as {role}
               </button>
             ))}

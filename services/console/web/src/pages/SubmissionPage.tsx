@@ -7,9 +7,10 @@ import { usePolling } from "../usePolling";
 import { useResource } from "../useResource";
 
 export function SubmissionPage({ submissionId }: { submissionId: string }) {
-  const submission = useResource((signal) => api<Submission>(`/submissions/${submissionId}`, { signal }), [
-    submissionId,
-  ]);
+  const submission = useResource(
+    (signal) => api<Submission>(`/submissions/${submissionId}`, { signal }),
+    [submissionId],
+  );
   const executionId = submission.data?.execution_id ?? null;
   const execution = useResource(
     async (signal) => (executionId ? api<Execution>(`/executions/${executionId}`, { signal }) : null),

@@ -24,7 +24,10 @@ export function ApiKeysPage() {
   function create(event: FormEvent): void {
     event.preventDefault();
     void action.run(async () => {
-      const created = await api<ApiKey & { key: string }>("/api-keys", { method: "POST", body: { name, roles: [role] } });
+      const created = await api<ApiKey & { key: string }>("/api-keys", {
+        method: "POST",
+        body: { name, roles: [role] },
+      });
       setShown(created.key);
       setName("");
       keys.reload();

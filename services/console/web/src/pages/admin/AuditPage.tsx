@@ -2,6 +2,7 @@
 import { useState } from "react";
 import { api, query, type Page } from "../../api/client";
 import { ProblemAlert } from "../../components/ProblemAlert";
+import { ScrollTable } from "../../components/ScrollTable";
 import { useResource } from "../../useResource";
 
 interface AuditEntry {
@@ -50,7 +51,7 @@ export function AuditPage() {
       {entries.error ? <ProblemAlert error={entries.error} title="The audit log could not be loaded" /> : null}
       {entries.data && items.length === 0 ? <p className="empty">Nothing recorded.</p> : null}
       {items.length ? (
-        <table>
+        <ScrollTable label="Audit entries">
           <thead>
             <tr>
               <th scope="col">When</th>
@@ -75,7 +76,7 @@ export function AuditPage() {
               </tr>
             ))}
           </tbody>
-        </table>
+        </ScrollTable>
       ) : null}
     </section>
   );

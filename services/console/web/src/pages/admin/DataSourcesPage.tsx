@@ -3,6 +3,7 @@ import { useState } from "react";
 import { api, type Page } from "../../api/client";
 import type { Option } from "../../api/types";
 import { ProblemAlert } from "../../components/ProblemAlert";
+import { ScrollTable } from "../../components/ScrollTable";
 import { useAction } from "../../useAction";
 import { useResource } from "../../useResource";
 
@@ -62,7 +63,7 @@ export function DataSourcesPage() {
       {sources.error ? <ProblemAlert error={sources.error} title="The data sources could not be loaded" /> : null}
       {sources.data && items.length === 0 ? <p className="empty">No data source yet.</p> : null}
       {items.length ? (
-        <table>
+        <ScrollTable label="Data sources">
           <thead>
             <tr>
               <th scope="col">Source</th>
@@ -76,7 +77,7 @@ export function DataSourcesPage() {
               <SourceRow key={source.id} source={source} />
             ))}
           </tbody>
-        </table>
+        </ScrollTable>
       ) : null}
     </section>
   );

@@ -4,6 +4,7 @@ import { useState } from "react";
 import { api, type Page } from "../../api/client";
 import type { DeadLetter, QueueAction } from "../../api/types";
 import { ProblemAlert } from "../../components/ProblemAlert";
+import { ScrollTable } from "../../components/ScrollTable";
 import { useAction } from "../../useAction";
 import { useResource } from "../../useResource";
 
@@ -93,7 +94,7 @@ export function DeadLettersPage({ queue }: { queue: string }) {
               </button>
             </div>
           ) : null}
-          <table>
+          <ScrollTable label="Dead letters">
             <thead>
               <tr>
                 <th scope="col">Select</th>
@@ -127,7 +128,7 @@ export function DeadLettersPage({ queue }: { queue: string }) {
                 </tr>
               ))}
             </tbody>
-          </table>
+          </ScrollTable>
         </>
       ) : null}
     </section>

@@ -2,6 +2,7 @@
 import { api } from "../../api/client";
 import type { QueueStats } from "../../api/types";
 import { ProblemAlert } from "../../components/ProblemAlert";
+import { ScrollTable } from "../../components/ScrollTable";
 import { Link } from "../../router";
 import { useResource } from "../../useResource";
 
@@ -19,7 +20,7 @@ export function QueuesPage() {
       <h1 id="queues-title">Queues</h1>
       {queues.error ? <ProblemAlert error={queues.error} title="The queues could not be loaded" /> : null}
       {queues.data ? (
-        <table>
+        <ScrollTable label="Queues">
           <thead>
             <tr>
               <th scope="col">Queue</th>
@@ -46,7 +47,7 @@ export function QueuesPage() {
               </tr>
             ))}
           </tbody>
-        </table>
+        </ScrollTable>
       ) : null}
     </section>
   );

@@ -4,6 +4,7 @@ import { api, type Page } from "../../api/client";
 import type { Schedule, SchedulePreview } from "../../api/types";
 import { currentSession, hasRole } from "../../auth/session";
 import { ProblemAlert } from "../../components/ProblemAlert";
+import { ScrollTable } from "../../components/ScrollTable";
 import { useAction } from "../../useAction";
 import { useResource } from "../../useResource";
 
@@ -72,7 +73,7 @@ export function SchedulesPage() {
       {schedules.error ? <ProblemAlert error={schedules.error} title="The schedules could not be loaded" /> : null}
       {schedules.data && items.length === 0 ? <p className="empty">No schedule yet.</p> : null}
       {items.length ? (
-        <table>
+        <ScrollTable label="Schedules">
           <thead>
             <tr>
               <th scope="col">Schedule</th>
@@ -87,7 +88,7 @@ export function SchedulesPage() {
               <ScheduleRow key={schedule.id} schedule={schedule} changed={schedules.reload} />
             ))}
           </tbody>
-        </table>
+        </ScrollTable>
       ) : null}
     </section>
   );
