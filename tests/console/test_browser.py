@@ -24,6 +24,7 @@ from idp_common.messaging.envelope import Event, encode_event
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
 from tests.console.fake_identity_provider import FakeIdentityProvider
 from tests.console.relay import StreamCutter
+from tests.factories import template
 from tests.harness import (
     AUTH,
     ROOT,
@@ -113,18 +114,7 @@ async def console(
         StreamCutter(httpx.URL(str(platform.operation.base_url)).port or 80) as cutter,
     ):
         for slug, (command, parameters) in TEMPLATES.items():
-            created = await platform.operation.post(
-                "/api/v1/templates",
-                json={
-                    "slug": slug,
-                    "name": slug,
-                    "command_template": command,
-                    "parameters": parameters,
-                    "approval": APPROVALS.get(slug),
-                },
-                headers=ADMIN,
-            )
-            assert created.status_code == 201, created.text
+            await template(platform, slug, command, parameters, approval=APPROVALS.get(slug))
         assert platform.datasource is not None
         panels = {
             "scale": await cloud_panel(platform.panel, platform.datasource, upstream_app.url),

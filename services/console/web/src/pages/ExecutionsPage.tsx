@@ -1,8 +1,8 @@
 import { useState } from "react";
 import { api, query, type Page } from "../api/client";
 import type { Execution } from "../api/types";
-import { ProblemAlert } from "../components/ProblemAlert";
-import { ScrollTable } from "../components/ScrollTable";
+import { ListState } from "../components/ListState";
+import { DataTable } from "../components/DataTable";
 import { StatusBadge } from "../components/StatusBadge";
 import { StatusFilter } from "../components/StatusFilter";
 import { Link } from "../router";
@@ -31,35 +31,23 @@ export function ExecutionsPage() {
           <input value={submitter} onChange={(event) => setSubmitter(event.target.value)} />
         </label>
       </form>
-      {executions.error ? <ProblemAlert error={executions.error} title="The runs could not be loaded" /> : null}
-      {executions.data && items.length === 0 ? <p className="empty">No run matches.</p> : null}
+      <ListState resource={executions} count={items.length} what="The runs" empty="No run matches." />
       {items.length ? (
-        <ScrollTable label="Runs">
-          <thead>
-            <tr>
-              <th scope="col">Started</th>
-              <th scope="col">Template</th>
-              <th scope="col">Status</th>
-              <th scope="col">By</th>
-              <th scope="col">Duration</th>
+        <DataTable label="Runs" columns={["Started", "Template", "Status", "By", "Duration"]}>
+          {items.map((run) => (
+            <tr key={run.id}>
+              <td>
+                <Link href={`/executions/${run.id}`}>{new Date(run.created_at).toLocaleString()}</Link>
+              </td>
+              <td>{run.template_slug}</td>
+              <td>
+                <StatusBadge status={run.status} />
+              </td>
+              <td>{run.submitted_by}</td>
+              <td>{run.duration_seconds === null ? "—" : `${run.duration_seconds.toFixed(1)} s`}</td>
             </tr>
-          </thead>
-          <tbody>
-            {items.map((run) => (
-              <tr key={run.id}>
-                <td>
-                  <Link href={`/executions/${run.id}`}>{new Date(run.created_at).toLocaleString()}</Link>
-                </td>
-                <td>{run.template_slug}</td>
-                <td>
-                  <StatusBadge status={run.status} />
-                </td>
-                <td>{run.submitted_by}</td>
-                <td>{run.duration_seconds === null ? "—" : `${run.duration_seconds.toFixed(1)} s`}</td>
-              </tr>
-            ))}
-          </tbody>
-        </ScrollTable>
+          ))}
+        </DataTable>
       ) : null}
     </section>
   );

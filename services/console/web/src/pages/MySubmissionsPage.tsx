@@ -2,8 +2,8 @@ import { useState } from "react";
 import { api, query, type Page } from "../api/client";
 import type { Submission } from "../api/types";
 import { currentSession } from "../auth/session";
-import { ProblemAlert } from "../components/ProblemAlert";
-import { ScrollTable } from "../components/ScrollTable";
+import { ListState } from "../components/ListState";
+import { DataTable } from "../components/DataTable";
 import { StatusBadge } from "../components/StatusBadge";
 import { StatusFilter } from "../components/StatusFilter";
 import { Link } from "../router";
@@ -23,33 +23,21 @@ export function MySubmissionsPage() {
       <form className="filters" onSubmit={(event) => event.preventDefault()}>
         <StatusFilter value={status} onChange={setStatus} />
       </form>
-      {submissions.error ? (
-        <ProblemAlert error={submissions.error} title="Your submissions could not be loaded" />
-      ) : null}
-      {submissions.data && items.length === 0 ? <p className="empty">No submission yet.</p> : null}
+      <ListState resource={submissions} count={items.length} what="Your submissions" empty="No submission yet." />
       {items.length ? (
-        <ScrollTable label="My submissions">
-          <thead>
-            <tr>
-              <th scope="col">Submitted</th>
-              <th scope="col">Status</th>
-              <th scope="col">Attempt</th>
+        <DataTable label="My submissions" columns={["Submitted", "Status", "Attempt"]}>
+          {items.map((submission) => (
+            <tr key={submission.id}>
+              <td>
+                <Link href={`/submissions/${submission.id}`}>{new Date(submission.created_at).toLocaleString()}</Link>
+              </td>
+              <td>
+                <StatusBadge status={submission.status} />
+              </td>
+              <td>{submission.attempt}</td>
             </tr>
-          </thead>
-          <tbody>
-            {items.map((submission) => (
-              <tr key={submission.id}>
-                <td>
-                  <Link href={`/submissions/${submission.id}`}>{new Date(submission.created_at).toLocaleString()}</Link>
-                </td>
-                <td>
-                  <StatusBadge status={submission.status} />
-                </td>
-                <td>{submission.attempt}</td>
-              </tr>
-            ))}
-          </tbody>
-        </ScrollTable>
+          ))}
+        </DataTable>
       ) : null}
     </section>
   );

@@ -1,6 +1,7 @@
 /** API keys: listed by prefix; a new key is shown once, right after it is made. */
 import { useState, type FormEvent } from "react";
 import { api, type Page } from "../../api/client";
+import { ListState } from "../../components/ListState";
 import { ProblemAlert } from "../../components/ProblemAlert";
 import { TextField } from "../../components/TextField";
 import { useAction } from "../../useAction";
@@ -41,7 +42,6 @@ export function ApiKeysPage() {
   return (
     <section aria-labelledby="keys-title">
       <h1 id="keys-title">API keys</h1>
-      {keys.error ? <ProblemAlert error={keys.error} title="The keys could not be loaded" /> : null}
       {action.problem ? <ProblemAlert error={action.problem} /> : null}
       {shown ? (
         <div className="confirm" role="status">
@@ -52,7 +52,7 @@ export function ApiKeysPage() {
           </button>
         </div>
       ) : null}
-      {keys.data && keys.data.items.length === 0 ? <p className="empty">No API key yet.</p> : null}
+      <ListState resource={keys} count={keys.data?.items.length ?? 0} what="The keys" empty="No API key yet." />
       <ul>
         {keys.data?.items.map((key) => (
           <li key={key.id}>

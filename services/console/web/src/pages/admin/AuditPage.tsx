@@ -1,8 +1,8 @@
 /** Who changed what: each service keeps its own audit log (see the console's routes). */
 import { useState } from "react";
 import { api, query, type Page } from "../../api/client";
-import { ProblemAlert } from "../../components/ProblemAlert";
-import { ScrollTable } from "../../components/ScrollTable";
+import { ListState } from "../../components/ListState";
+import { DataTable } from "../../components/DataTable";
 import { useResource } from "../../useResource";
 
 interface AuditEntry {
@@ -48,35 +48,23 @@ export function AuditPage() {
           <input value={actor} onChange={(event) => setActor(event.target.value)} />
         </label>
       </form>
-      {entries.error ? <ProblemAlert error={entries.error} title="The audit log could not be loaded" /> : null}
-      {entries.data && items.length === 0 ? <p className="empty">Nothing recorded.</p> : null}
+      <ListState resource={entries} count={items.length} what="The audit log" empty="Nothing recorded." />
       {items.length ? (
-        <ScrollTable label="Audit entries">
-          <thead>
-            <tr>
-              <th scope="col">When</th>
-              <th scope="col">Who</th>
-              <th scope="col">What</th>
-              <th scope="col">Object</th>
-              <th scope="col">Request id</th>
+        <DataTable label="Audit entries" columns={["When", "Who", "What", "Object", "Request id"]}>
+          {items.map((entry) => (
+            <tr key={entry.id}>
+              <td>{new Date(entry.created_at).toLocaleString()}</td>
+              <td>{entry.actor}</td>
+              <td>{entry.action}</td>
+              <td>
+                {entry.object_type} <code>{entry.object_id}</code>
+              </td>
+              <td>
+                <code>{entry.request_id ?? "—"}</code>
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {items.map((entry) => (
-              <tr key={entry.id}>
-                <td>{new Date(entry.created_at).toLocaleString()}</td>
-                <td>{entry.actor}</td>
-                <td>{entry.action}</td>
-                <td>
-                  {entry.object_type} <code>{entry.object_id}</code>
-                </td>
-                <td>
-                  <code>{entry.request_id ?? "—"}</code>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </ScrollTable>
+          ))}
+        </DataTable>
       ) : null}
     </section>
   );

@@ -2,8 +2,9 @@
 import { useState } from "react";
 import { api, type Page } from "../../api/client";
 import type { Option } from "../../api/types";
+import { ListState } from "../../components/ListState";
 import { ProblemAlert } from "../../components/ProblemAlert";
-import { ScrollTable } from "../../components/ScrollTable";
+import { DataTable } from "../../components/DataTable";
 import { useAction } from "../../useAction";
 import { useResource } from "../../useResource";
 
@@ -60,24 +61,13 @@ export function DataSourcesPage() {
   return (
     <section aria-labelledby="sources-title">
       <h1 id="sources-title">Data sources</h1>
-      {sources.error ? <ProblemAlert error={sources.error} title="The data sources could not be loaded" /> : null}
-      {sources.data && items.length === 0 ? <p className="empty">No data source yet.</p> : null}
+      <ListState resource={sources} count={items.length} what="The data sources" empty="No data source yet." />
       {items.length ? (
-        <ScrollTable label="Data sources">
-          <thead>
-            <tr>
-              <th scope="col">Source</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Endpoint</th>
-              <th scope="col">Test</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((source) => (
-              <SourceRow key={source.id} source={source} />
-            ))}
-          </tbody>
-        </ScrollTable>
+        <DataTable label="Data sources" columns={["Source", "Kind", "Endpoint", "Test"]}>
+          {items.map((source) => (
+            <SourceRow key={source.id} source={source} />
+          ))}
+        </DataTable>
       ) : null}
     </section>
   );

@@ -1,6 +1,7 @@
 /** Secret references: where each value is (never the value itself). */
 import { useState, type FormEvent } from "react";
 import { api, type Page } from "../../api/client";
+import { ListState } from "../../components/ListState";
 import { ProblemAlert } from "../../components/ProblemAlert";
 import { TextField } from "../../components/TextField";
 import { useAction } from "../../useAction";
@@ -35,8 +36,7 @@ export function SecretsPage() {
   return (
     <section aria-labelledby="secrets-title">
       <h1 id="secrets-title">Secret references</h1>
-      {secrets.error ? <ProblemAlert error={secrets.error} title="The secrets could not be loaded" /> : null}
-      {secrets.data && items.length === 0 ? <p className="empty">No secret reference yet.</p> : null}
+      <ListState resource={secrets} count={items.length} what="The secrets" empty="No secret reference yet." />
       <ul>
         {items.map((secret) => (
           <li key={secret.id}>

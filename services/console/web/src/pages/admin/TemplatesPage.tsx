@@ -3,6 +3,7 @@
 import { useState, type FormEvent } from "react";
 import { api, type Page } from "../../api/client";
 import type { Template } from "../../api/types";
+import { ListState } from "../../components/ListState";
 import { ProblemAlert } from "../../components/ProblemAlert";
 import { TextField } from "../../components/TextField";
 import { Link, navigate } from "../../router";
@@ -79,8 +80,7 @@ export function TemplatesPage() {
   return (
     <section aria-labelledby="templates-title">
       <h1 id="templates-title">Templates</h1>
-      {templates.error ? <ProblemAlert error={templates.error} title="The templates could not be loaded" /> : null}
-      {templates.data && items.length === 0 ? <p className="empty">No template yet.</p> : null}
+      <ListState resource={templates} count={items.length} what="The templates" empty="No template yet." />
       <ul>
         {items.map((template) => (
           <li key={template.id}>

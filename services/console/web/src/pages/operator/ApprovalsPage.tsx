@@ -3,6 +3,7 @@ import { useState } from "react";
 import { api } from "../../api/client";
 import type { PendingApproval } from "../../api/types";
 import { commandLine } from "../../commandLine";
+import { ListState } from "../../components/ListState";
 import { ProblemAlert } from "../../components/ProblemAlert";
 import { Link } from "../../router";
 import { useAction } from "../../useAction";
@@ -50,8 +51,7 @@ export function ApprovalsPage() {
   return (
     <section aria-labelledby="approvals-title">
       <h1 id="approvals-title">Approvals</h1>
-      {inbox.error ? <ProblemAlert error={inbox.error} title="The approvals could not be loaded" /> : null}
-      {inbox.data && items.length === 0 ? <p className="empty">Nothing waits for your decision.</p> : null}
+      <ListState resource={inbox} count={items.length} what="The approvals" empty="Nothing waits for your decision." />
       <ul className="cards">
         {items.map((item) => (
           <Decision key={item.execution_id} item={item} decided={inbox.reload} />

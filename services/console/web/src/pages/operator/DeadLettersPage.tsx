@@ -3,8 +3,9 @@
 import { useState } from "react";
 import { api, type Page } from "../../api/client";
 import type { DeadLetter, QueueAction } from "../../api/types";
+import { ListState } from "../../components/ListState";
 import { ProblemAlert } from "../../components/ProblemAlert";
-import { ScrollTable } from "../../components/ScrollTable";
+import { DataTable } from "../../components/DataTable";
 import { useAction } from "../../useAction";
 import { useResource } from "../../useResource";
 
@@ -51,14 +52,18 @@ export function DeadLettersPage({ queue }: { queue: string }) {
   return (
     <section aria-labelledby="dlq-title">
       <h1 id="dlq-title">Dead letters of {queue}</h1>
-      {letters.error ? <ProblemAlert error={letters.error} title="The dead letters could not be read" /> : null}
       {action.problem ? <ProblemAlert error={action.problem} /> : null}
       {outcome ? (
         <p role="status" className="note">
           {outcome.action === "replay" ? "Replayed" : "Deleted"} {outcome.done} of {outcome.matched} ({outcome.status}).
         </p>
       ) : null}
-      {letters.data && items.length === 0 ? <p className="empty">No dead letter: nothing failed here.</p> : null}
+      <ListState
+        resource={letters}
+        count={items.length}
+        what="The dead letters"
+        empty="No dead letter: nothing failed here."
+      />
       {items.length ? (
         <>
           <div className="actions">
@@ -94,41 +99,30 @@ export function DeadLettersPage({ queue }: { queue: string }) {
               </button>
             </div>
           ) : null}
-          <ScrollTable label="Dead letters">
-            <thead>
-              <tr>
-                <th scope="col">Select</th>
-                <th scope="col">Failed</th>
-                <th scope="col">Event</th>
-                <th scope="col">Receives</th>
-                <th scope="col">Reason</th>
+          <DataTable label="Dead letters" columns={["Select", "Failed", "Event", "Receives", "Reason"]}>
+            {items.map((letter) => (
+              <tr key={letter.message_id}>
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={`Select message ${letter.message_id}`}
+                    checked={selected.includes(letter.message_id)}
+                    onChange={() => toggle(letter.message_id)}
+                  />
+                </td>
+                <td>{new Date(letter.failed_at).toLocaleString()}</td>
+                <td>
+                  {letter.type ?? "not an event"}
+                  <details>
+                    <summary>Content</summary>
+                    <pre>{letter.body ?? JSON.stringify(letter.data, null, 2)}</pre>
+                  </details>
+                </td>
+                <td>{letter.receive_count}</td>
+                <td>{letter.reason ?? "—"}</td>
               </tr>
-            </thead>
-            <tbody>
-              {items.map((letter) => (
-                <tr key={letter.message_id}>
-                  <td>
-                    <input
-                      type="checkbox"
-                      aria-label={`Select message ${letter.message_id}`}
-                      checked={selected.includes(letter.message_id)}
-                      onChange={() => toggle(letter.message_id)}
-                    />
-                  </td>
-                  <td>{new Date(letter.failed_at).toLocaleString()}</td>
-                  <td>
-                    {letter.type ?? "not an event"}
-                    <details>
-                      <summary>Content</summary>
-                      <pre>{letter.body ?? JSON.stringify(letter.data, null, 2)}</pre>
-                    </details>
-                  </td>
-                  <td>{letter.receive_count}</td>
-                  <td>{letter.reason ?? "—"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </ScrollTable>
+            ))}
+          </DataTable>
         </>
       ) : null}
     </section>

@@ -3,8 +3,9 @@ import { useState } from "react";
 import { api, type Page } from "../../api/client";
 import type { Schedule, SchedulePreview } from "../../api/types";
 import { currentSession, hasRole } from "../../auth/session";
+import { ListState } from "../../components/ListState";
 import { ProblemAlert } from "../../components/ProblemAlert";
-import { ScrollTable } from "../../components/ScrollTable";
+import { DataTable } from "../../components/DataTable";
 import { useAction } from "../../useAction";
 import { useResource } from "../../useResource";
 
@@ -70,25 +71,13 @@ export function SchedulesPage() {
   return (
     <section aria-labelledby="schedules-title">
       <h1 id="schedules-title">Schedules</h1>
-      {schedules.error ? <ProblemAlert error={schedules.error} title="The schedules could not be loaded" /> : null}
-      {schedules.data && items.length === 0 ? <p className="empty">No schedule yet.</p> : null}
+      <ListState resource={schedules} count={items.length} what="The schedules" empty="No schedule yet." />
       {items.length ? (
-        <ScrollTable label="Schedules">
-          <thead>
-            <tr>
-              <th scope="col">Schedule</th>
-              <th scope="col">Template</th>
-              <th scope="col">When</th>
-              <th scope="col">Next</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map((schedule) => (
-              <ScheduleRow key={schedule.id} schedule={schedule} changed={schedules.reload} />
-            ))}
-          </tbody>
-        </ScrollTable>
+        <DataTable label="Schedules" columns={["Schedule", "Template", "When", "Next", "Actions"]}>
+          {items.map((schedule) => (
+            <ScheduleRow key={schedule.id} schedule={schedule} changed={schedules.reload} />
+          ))}
+        </DataTable>
       ) : null}
     </section>
   );
