@@ -1,5 +1,6 @@
-"""The reverse proxy: ``/api/v1/...`` to the owning service, request and response streamed
-(a log stream's events reach the browser as the service sends them, never buffered)."""
+"""The reverse proxy: ``/api/v1/...`` to the owning service. Answers are streamed (a log
+stream's events reach the browser as the service sends them, never buffered); request
+bodies are small JSON documents, each service caps them, and are passed on whole."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ async def proxy(request: Request) -> Response:
         request.app.state.upstreams[target.service] + target.path,
         params=httpx.QueryParams(request.url.query),
         headers=headers,
-        content=request.stream(),
+        content=await request.body(),
     )
     try:
         answer = await client.send(upstream, stream=True)

@@ -73,6 +73,7 @@ export async function shownLog(page) {
 }
 
 export async function runScenario(scenario) {
+  // No sandbox: the suite runs as root (CI), where Chromium refuses to start with one.
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   context.setDefaultTimeout(TIMEOUT_MS);
