@@ -6,6 +6,7 @@
 #   docker build --target operation-svc   -t idp-operation-svc:dev .
 #   docker build --target datasource-svc  -t idp-datasource-svc:dev .
 #   docker build --target executor-worker -t idp-executor-worker:dev .
+#   docker build --target console         -t idp-console:dev .
 #
 # Each image holds only its own package (and idp-common) installed from uv.lock into
 # /app/.venv, non-editable: the runtime stages contain no source tree, no uv and no
@@ -14,6 +15,7 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG UV_VERSION=0.13.8
+ARG NODE_IMAGE=node:20-bookworm-slim
 
 # --------------------------------------------------------------------------- build
 FROM ${PYTHON_IMAGE} AS build-base
@@ -33,6 +35,7 @@ COPY services/panel-svc/pyproject.toml services/panel-svc/pyproject.toml
 COPY services/operation-svc/pyproject.toml services/operation-svc/pyproject.toml
 COPY services/datasource-svc/pyproject.toml services/datasource-svc/pyproject.toml
 COPY services/executor-worker/pyproject.toml services/executor-worker/pyproject.toml
+COPY services/console/pyproject.toml services/console/pyproject.toml
 
 FROM build-base AS build-panel-svc
 RUN --mount=type=cache,target=/root/.cache/uv \
@@ -72,6 +75,22 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # Same flags as the Makefile; the worker finds it beside its Python.
 RUN cc -O2 -Wall -Wextra -Werror -static -o /app/.venv/bin/idp-sandbox-exec \
     services/executor-worker/launcher/idp-sandbox-exec.c
+
+FROM build-base AS build-console
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace --package console
+COPY libs/ libs/
+COPY services/ services/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package console
+
+# The web app, built as `make install` builds it (npm ci from the lock, tsc, vite build).
+FROM ${NODE_IMAGE} AS build-console-web
+WORKDIR /web
+COPY services/console/web/package.json services/console/web/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund --loglevel=error
+COPY services/console/web/ ./
+RUN npm run build
 
 # ------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
@@ -127,3 +146,14 @@ EXPOSE 8004
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8004/healthz', timeout=4)"]
 CMD ["executor-worker", "serve"]
+
+FROM runtime AS console
+COPY --from=build-console /app/.venv /app/.venv
+COPY --from=build-console-web /web/dist /app/console-web
+ENV CONSOLE_HOST=0.0.0.0 \
+    CONSOLE_PORT=8000 \
+    CONSOLE_STATIC_DIR=/app/console-web
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+CMD ["console", "serve"]

@@ -9,6 +9,14 @@ UV := $(TOOLS)/bin/uv
 SQS_DEPS := tools/local-sqs/node_modules/.package-lock.json
 # The AsyncAPI parser the tests validate docs/asyncapi.json with.
 ASYNCAPI_DEPS := tools/asyncapi/node_modules/.package-lock.json
+# The web console (services/console/web): its npm packages, then its build (typechecked by
+# tsc, formatting checked by prettier, bundled by Vite into dist/, which the console server
+# serves), redone when a source changes.
+CONSOLE_WEB := services/console/web
+CONSOLE_DEPS := $(CONSOLE_WEB)/node_modules/.package-lock.json
+CONSOLE_BUILD := $(CONSOLE_WEB)/dist/index.html
+CONSOLE_SOURCES := $(shell find $(CONSOLE_WEB)/src $(CONSOLE_WEB)/e2e -type f) \
+	$(addprefix $(CONSOLE_WEB)/,index.html vite.config.ts tsconfig.json package-lock.json .prettierrc.json)
 # The worker's launcher (see its source), next to the worker's Python in the virtualenv.
 LAUNCHER := .venv/bin/idp-sandbox-exec
 LAUNCHER_SOURCE := services/executor-worker/launcher/idp-sandbox-exec.c
@@ -31,7 +39,7 @@ test-fast: install
 	scripts/ensure-backing-services.sh
 	$(UV) run --frozen pytest -m "not slow" -n 0
 
-install: $(UV) $(SQS_DEPS) $(ASYNCAPI_DEPS)
+install: $(UV) $(SQS_DEPS) $(ASYNCAPI_DEPS) $(CONSOLE_BUILD)
 	$(UV) sync --frozen --quiet
 	$(MAKE) --no-print-directory $(LAUNCHER)
 
@@ -54,6 +62,13 @@ $(UV):
 $(ASYNCAPI_DEPS): tools/asyncapi/package.json tools/asyncapi/package-lock.json
 	npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error
 	touch $@
+
+$(CONSOLE_DEPS): $(CONSOLE_WEB)/package.json $(CONSOLE_WEB)/package-lock.json
+	npm ci --prefix $(CONSOLE_WEB) --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CONSOLE_BUILD): $(CONSOLE_DEPS) $(CONSOLE_SOURCES)
+	npm run --prefix $(CONSOLE_WEB) --silent build
 
 $(SQS_DEPS): tools/local-sqs/package.json tools/local-sqs/package-lock.json tools/local-sqs/patches/*.patch
 	npm ci --prefix tools/local-sqs --no-audit --no-fund --loglevel=error

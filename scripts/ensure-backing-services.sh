@@ -2,8 +2,9 @@
 # Makes sure the real PostgreSQL (127.0.0.1:5432, trust auth, database `test`) and Redis
 # (127.0.0.1:6379) the tests use are running; on a fresh machine installs and starts them
 # from Debian's packages, with Prometheus (promtool checks the alert rules; one test scrapes
-# a running platform; its Debian service is not started). The local SQS server is started by
-# the tests themselves.
+# a running platform; its Debian service is not started) and Chromium (the web console's
+# browser tests drive it with playwright-core). The local SQS server is started by the tests
+# themselves.
 set -euo pipefail
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -12,6 +13,7 @@ missing=()
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)
 if ((${#missing[@]})); then
   echo "installing ${missing[*]} (Debian packages)"
   as_root apt-get update -qq

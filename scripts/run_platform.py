@@ -1,10 +1,11 @@
 """`make run`: the whole platform on the embedded default.
 
 SQLite files under data/, the local SQS server on :9324, panel-svc, operation-svc,
-datasource-svc and the executor worker, with the demo panel and template seeded. Prints the
-URLs and a development token. Ctrl-C (or SIGTERM) stops everything, worker first, broker last.
-Ports and the data folder can be moved with PANEL_PORT, OPERATION_PORT, DATASOURCE_PORT,
-WORKER_PORT, SQS_PORT and IDP_DATA_DIR.
+datasource-svc, the executor worker and the web console, with the demo panel and template
+seeded. Prints the console's address first (it signs the development admin in), then the
+services' URLs and a development token. Ctrl-C (or SIGTERM) stops everything, worker first,
+broker last. Ports and the data folder can be moved with CONSOLE_PORT, PANEL_PORT,
+OPERATION_PORT, DATASOURCE_PORT, WORKER_PORT, SQS_PORT and IDP_DATA_DIR.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ SERVICES = {  # name: (env prefix, default port, has a database)
     "panel-svc": ("PANEL_", 8001, True),
     "datasource-svc": ("DATASOURCE_", 8003, True),
     "executor-worker": ("WORKER_", 8004, False),
+    "console": ("CONSOLE_", 8000, False),
 }
 READY_TIMEOUT_SECONDS = 90
 
@@ -51,6 +53,9 @@ SERVICE_CALLS = {
     "OPERATION_PANEL_API_URL": "panel-svc",
     "PANEL_DATASOURCE_API_URL": "datasource-svc",
     "AUTH_API_KEY_SERVICE_URL": "operation-svc",
+    "CONSOLE_PANEL_API_URL": "panel-svc",
+    "CONSOLE_OPERATION_API_URL": "operation-svc",
+    "CONSOLE_DATASOURCE_API_URL": "datasource-svc",
 }
 
 
@@ -169,9 +174,12 @@ def main() -> int:
             roles=["admin"],
             ttl_seconds=12 * 3600,
         )
+        print(
+            f"\nThe console (signs you in as the development admin): {urls['console']}/#dev-sign-in"
+        )
         print("\nThe platform is ready (embedded default: SQLite, in-process cache, local SQS).\n")
         for name, url in urls.items():
-            docs = "" if name == "executor-worker" else f"   docs: {url}/docs"
+            docs = "" if name in ("executor-worker", "console") else f"   docs: {url}/docs"
             print(f"  {name:16} {url}{docs}")
         print(f"  {'local SQS':16} http://127.0.0.1:{sqs_port}")
         print(f"\n  data and logs    {data}")

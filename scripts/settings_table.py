@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
+from console.config import ConsoleSettings
 from datasource_svc.config import DatasourceSettings
 from executor_worker.config import WorkerSettings
 from idp_common.secret_values import SecretStoreSettings
@@ -32,6 +33,7 @@ SERVICES: tuple[type[BaseSettings], ...] = (
     WebhookSettings,
     DatasourceSettings,
     WorkerSettings,
+    ConsoleSettings,
 )
 SHARED: tuple[type[BaseSettings], ...] = (
     SQSSettings,

@@ -24,7 +24,7 @@ from idp_common.auth import mint_token
 from idp_common.settings import AuthSettings
 from tests.harness import ROOT, free_port
 
-SERVICES = ("PANEL", "OPERATION", "DATASOURCE", "WORKER")
+SERVICES = ("PANEL", "OPERATION", "DATASOURCE", "WORKER", "CONSOLE")
 
 
 def checkout(destination: Path) -> Path:
@@ -182,6 +182,7 @@ def test_make_run_brings_every_service_to_ready_and_stops_on_ctrl_c(tmp_path: Pa
 def test_every_call_between_services_follows_the_moved_ports() -> None:
     """Each setting that names another service (a localhost URL by default) is set by
     make run from the ports it was given."""
+    from console.config import ConsoleSettings
     from datasource_svc.config import DatasourceSettings
     from executor_worker.config import WorkerSettings
     from operation_svc.config import OperationSettings
@@ -195,6 +196,7 @@ def test_every_call_between_services_follows_the_moved_ports() -> None:
         DatasourceSettings,
         WorkerSettings,
         AuthSettings,
+        ConsoleSettings,
     ):
         prefix = str(settings.model_config.get("env_prefix", ""))
         for name, field in settings.model_fields.items():

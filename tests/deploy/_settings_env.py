@@ -18,6 +18,7 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from console.config import ConsoleSettings
 from datasource_svc.config import DatasourceSettings
 from executor_worker.config import WorkerSettings
 from idp_common.settings import ServiceSettings
@@ -25,6 +26,7 @@ from operation_svc.config import OperationSettings
 from panel_svc.config import PanelSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SettingsT = typing.TypeVar("SettingsT", bound=BaseSettings)
 
 # Deployable name (Dockerfile target, compose service, Kubernetes app name) -> settings.
 SETTINGS_BY_SERVICE: dict[str, type[ServiceSettings]] = {
@@ -33,6 +35,9 @@ SETTINGS_BY_SERVICE: dict[str, type[ServiceSettings]] = {
     "datasource-svc": DatasourceSettings,
     "executor-worker": WorkerSettings,
 }
+# Deployables that serve people rather than the bus: no broker, no database.
+FRONTENDS: dict[str, type[BaseSettings]] = {"console": ConsoleSettings}
+DEPLOYABLES: dict[str, type[BaseSettings]] = {**SETTINGS_BY_SERVICE, **FRONTENDS}
 # Services that own a database and therefore have a `<svc> migrate` command.
 DATABASE_SERVICES = ("panel-svc", "operation-svc", "datasource-svc")
 
@@ -78,15 +83,15 @@ def rejected_env_names(cls: type[BaseSettings], names: Iterable[str]) -> list[st
     )
 
 
-def default_port(cls: type[ServiceSettings]) -> int:
+def default_port(cls: type[BaseSettings]) -> int:
     port = cls.model_fields["port"].default
     assert isinstance(port, int)
     return port
 
 
 def _owned_prefixes() -> tuple[str, ...]:
-    prefixes = {env_prefix(cls) for cls in SETTINGS_BY_SERVICE.values()}
-    for cls in SETTINGS_BY_SERVICE.values():
+    prefixes = {env_prefix(cls) for cls in DEPLOYABLES.values()}
+    for cls in DEPLOYABLES.values():
         for field in cls.model_fields.values():
             nested = _nested_settings(field.annotation)
             if nested is not None:
@@ -95,8 +100,8 @@ def _owned_prefixes() -> tuple[str, ...]:
 
 
 def load_settings(
-    cls: type[ServiceSettings], env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch
-) -> ServiceSettings:
+    cls: type[SettingsT], env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch
+) -> SettingsT:
     """Instantiate `cls` from exactly `env` (the host's own PANEL_*, SQS_*, ... are
     removed first), as the process would in its container."""
     prefixes = _owned_prefixes()

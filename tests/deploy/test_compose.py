@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from console.config import ConsoleSettings
 from datasource_svc.config import DatasourceSettings
 from executor_worker.config import WorkerSettings
 from idp_common.settings import DatabaseServiceSettings
@@ -17,6 +18,7 @@ from panel_svc.config import PanelSettings
 
 from ._settings_env import (
     DATABASE_SERVICES,
+    DEPLOYABLES,
     REPO_ROOT,
     SETTINGS_BY_SERVICE,
     compose_interpolate,
@@ -144,9 +146,9 @@ def test_published_port_is_the_settings_default(services: dict[str, Service], ap
 
 def test_env_names_are_accepted_by_the_settings_class(services: dict[str, Service]) -> None:
     built = _built_services(services)
-    assert set(built) >= set(SETTINGS_BY_SERVICE)
+    assert set(built) >= set(DEPLOYABLES)
     for name, svc in built.items():
-        settings_cls = SETTINGS_BY_SERVICE[str(_target(svc))]
+        settings_cls = DEPLOYABLES[str(_target(svc))]
         env = _environment(svc)
         assert rejected_env_names(settings_cls, env) == [], f"{name}: unknown variables"
 
@@ -285,3 +287,32 @@ def test_jaeger_accepts_otlp(services: dict[str, Service]) -> None:
     assert str(jaeger["environment"]["COLLECTOR_OTLP_ENABLED"]).lower() == "true"
     published = {host for host, _ in _published_ports(jaeger)}
     assert {4317, 4318, 16686} <= published
+
+
+def test_the_console_proxies_to_each_service_and_signs_in_as_they_verify(
+    services: dict[str, Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    console = services["console"]
+    assert _target(console) == "console"
+    assert _command(console) == ["console", "serve"]
+    settings = load_settings(ConsoleSettings, _environment(console), monkeypatch)
+    assert (settings.host, settings.port, settings.environment) == ("0.0.0.0", 8000, "development")
+    assert _published_ports(console) == [(8000, 8000)]
+    for service, url in settings.upstreams().items():
+        app = f"{service}-svc"
+        assert url == f"http://{app}:{default_port(SETTINGS_BY_SERVICE[app])}"
+        assert console["depends_on"][app]["condition"] == "service_healthy"
+    # Its development sign-in mints the tokens the services verify.
+    panel = load_settings(
+        SETTINGS_BY_SERVICE["panel-svc"], _environment(services["panel-svc"]), monkeypatch
+    )
+    assert settings.auth.signing_secret() == panel.auth.signing_secret()
+    assert (settings.auth.jwt_issuer, settings.auth.jwt_audience) == (
+        panel.auth.jwt_issuer,
+        panel.auth.jwt_audience,
+    )
+    assert "127.0.0.1:8000/healthz" in " ".join(console["healthcheck"]["test"])
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    assert "uv sync --frozen --no-dev --no-editable --package console" in dockerfile
+    assert 'CMD ["console", "serve"]' in dockerfile
+    assert "npm ci" in dockerfile

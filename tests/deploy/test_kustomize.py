@@ -21,10 +21,14 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from console.config import ConsoleSettings
+from console.routes import OWNERS
 from idp_common.messaging import topology
 
 from ._settings_env import (
     DATABASE_SERVICES,
+    DEPLOYABLES,
+    FRONTENDS,
     REPO_ROOT,
     SETTINGS_BY_SERVICE,
     default_port,
@@ -295,9 +299,9 @@ def test_one_deployment_per_service(build: tuple[str, list[Doc]]) -> None:
     apps = {
         name for name, doc in _of_kind(docs, "Deployment").items() if _app_of(doc) != "elasticmq"
     }
-    assert apps == set(SETTINGS_BY_SERVICE)
+    assert apps == set(DEPLOYABLES)
     services = _of_kind(docs, "Service")
-    for app, settings_cls in SETTINGS_BY_SERVICE.items():
+    for app, settings_cls in DEPLOYABLES.items():
         (port,) = services[app]["spec"]["ports"]
         assert port["port"] == default_port(settings_cls)
         assert services[app]["spec"]["selector"] == {APP_LABEL: app}
@@ -306,7 +310,7 @@ def test_one_deployment_per_service(build: tuple[str, list[Doc]]) -> None:
 def test_app_deployments_probe_healthz_and_readyz(build: tuple[str, list[Doc]]) -> None:
     _, docs = build
     deployments = _of_kind(docs, "Deployment")
-    for app, settings_cls in SETTINGS_BY_SERVICE.items():
+    for app, settings_cls in DEPLOYABLES.items():
         deployment = deployments[app]
         selector = deployment["spec"]["selector"]["matchLabels"]
         assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
@@ -356,9 +360,9 @@ def test_env_names_are_accepted_by_the_settings_class(build: tuple[str, list[Doc
     label, docs = build
     configmaps = _generated(BUILDS[label], "configMapGenerator")
     for doc in docs:
-        if _pod_spec(doc) is None or _app_of(doc) not in SETTINGS_BY_SERVICE:
+        if _pod_spec(doc) is None or _app_of(doc) not in DEPLOYABLES:
             continue
-        settings_cls = SETTINGS_BY_SERVICE[_app_of(doc)]
+        settings_cls = DEPLOYABLES[_app_of(doc)]
         for container in _containers(doc):
             names = {item["name"] for item in container.get("env", [])}
             for source in container.get("envFrom", []):
@@ -494,7 +498,7 @@ def test_production_overlay_uses_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
     deployments = _of_kind(docs, "Deployment")
     assert "elasticmq" not in deployments
-    for app in SETTINGS_BY_SERVICE:
+    for app in DEPLOYABLES:
         if app != WORKER:
             assert deployments[app]["spec"]["replicas"] >= 2, f"{app} needs redundancy"
     (scaled,) = _of_kind(docs, "ScaledObject").values()
@@ -510,7 +514,7 @@ def test_production_overlay_uses_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "eks.amazonaws.com/role-arn" in worker_account["metadata"]["annotations"]
 
     for doc in docs:
-        if _pod_spec(doc) is None:
+        if _pod_spec(doc) is None or _app_of(doc) in FRONTENDS:
             continue
         assert _app_of(doc) in SETTINGS_BY_SERVICE
         for container in _containers(doc):
@@ -520,6 +524,54 @@ def test_production_overlay_uses_aws(monkeypatch: pytest.MonkeyPatch) -> None:
             assert settings.sqs.endpoint_url is None, "production talks to AWS SQS"
             assert settings.sqs.access_key_id is None, "production uses IAM roles"
             assert settings.sqs.create_queues is False
+
+
+def _console_settings(
+    directory: Path, secrets: dict[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> tuple[ConsoleSettings, Doc]:
+    docs = _effective(directory)
+    (container,) = _containers(_of_kind(docs, "Deployment")["console"])
+    configmaps = _generated(directory, "configMapGenerator")
+    env = _container_env(container, configmaps, secrets)
+    return load_settings(ConsoleSettings, env, monkeypatch), container
+
+
+def test_the_ingress_routes_each_prefix_as_the_console_does(build: tuple[str, list[Doc]]) -> None:
+    _, docs = build
+    (ingress,) = _of_kind(docs, "Ingress").values()
+    (rule,) = ingress["spec"]["rules"]
+    routes = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+    services = _of_kind(docs, "Service")
+    assert set(routes.values()) <= set(services)
+    assert routes.pop("/") == "console"
+    # auth (whoami) and the renamed audits fall through to the console, which proxies them.
+    expected = {f"/api/v1/{first}": f"{owner}-svc" for first, owner in OWNERS.items()}
+    del expected["/api/v1/auth"]
+    assert routes == expected
+    assert "/api/v1/events" not in routes
+    assert (
+        ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    )
+
+
+def test_the_console_signs_in_with_oidc_in_production_and_alone_in_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    production, container = _console_settings(PRODUCTION, {}, monkeypatch)
+    assert production.environment == "production"
+    assert production.oidc_authority == "https://sso.example.com/"
+    assert production.oidc_client_id == "idp-console"
+    assert "env" not in container, "the production console holds no signing secret"
+    for service, url in production.upstreams().items():
+        app = f"{service}-svc"
+        assert url == f"http://{app}:{default_port(SETTINGS_BY_SERVICE[app])}"
+    secrets = _generated(DEV, "secretGenerator")
+    development, _ = _console_settings(DEV, secrets, monkeypatch)
+    assert development.environment == "development"
+    shared = _generated(DEV, "configMapGenerator")["idp-shared-env"]
+    assert development.auth.signing_secret() == secrets[SECRET_NAME]["auth-jwt-secret"]
+    assert development.auth.jwt_issuer == shared["AUTH_JWT_ISSUER"]
+    assert development.auth.jwt_audience == shared["AUTH_JWT_AUDIENCE"]
 
 
 # ------------------------------------------------------------ references and kubectl

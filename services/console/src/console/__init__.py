@@ -1,0 +1,1 @@
+"""The web console's server: static files of the single-page app and the API proxy."""

@@ -1,0 +1,103 @@
+"""The console server: one origin for the browser. It serves the built single-page app, its
+configuration (``/console-config.json``), the development sign-in (development only), and
+proxies ``/api/v1/...`` to the service that owns the path (see ``routes``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from console import dev_sign_in
+from console.config import ConsoleSettings
+from console.proxy import proxy
+from idp_common.errors import ProblemError, install_error_handlers
+from idp_common.request_context import RequestIdMiddleware
+
+NAME = "console"
+PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# Upstream answers may take long (a log stream stays open for the whole run): no read
+# timeout, but a bounded connect so a stopped service is a quick 502.
+UPSTREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=None, write=30.0, pool=10.0)
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def client_config(settings: ConsoleSettings) -> dict[str, Any]:
+    """What the browser app needs to know: how to sign in, where traces are."""
+    auth: dict[str, Any] = (
+        {"mode": "development"}
+        if settings.development
+        else {
+            "mode": "oidc",
+            "authority": settings.oidc_authority,
+            "client_id": settings.oidc_client_id,
+            "scope": settings.oidc_scope,
+        }
+    )
+    return {"environment": settings.environment, "auth": auth, "jaeger_url": settings.jaeger_url}
+
+
+def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
+    settings = settings or ConsoleSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT, follow_redirects=False) as http:
+            app.state.http = http
+            yield
+
+    app = FastAPI(title=NAME, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.upstreams = settings.upstreams()
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> dict[str, str]:
+        """Ready once the built app is there (the services answer for themselves)."""
+        _built_index(settings)
+        return {"status": "ready"}
+
+    @app.get("/console-config.json", include_in_schema=False)
+    async def console_config() -> Response:
+        return JSONResponse(client_config(settings), headers=NO_STORE)
+
+    if settings.development:
+        app.include_router(dev_sign_in.router)
+    app.add_api_route(
+        "/api/v1/{path:path}", proxy, methods=PROXIED_METHODS, include_in_schema=False
+    )
+    _serve_app(app, settings)
+    return app
+
+
+class NotBuilt(ProblemError):
+    status_code, title, slug = 503, "Service Unavailable", "console-not-built"
+
+
+def _built_index(settings: ConsoleSettings) -> Path:
+    index = settings.app_dir / "index.html"
+    if not index.is_file():
+        raise NotBuilt(f"The console is not built: {index} is missing (run make install).")
+    return index
+
+
+def _serve_app(app: FastAPI, settings: ConsoleSettings) -> None:
+    """The built files; any other path is the app's (it routes in the browser)."""
+    assets = settings.app_dir / "assets"
+    if assets.is_dir():
+        app.mount("/assets", StaticFiles(directory=assets), name="assets")
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def single_page_app(path: str) -> Response:
+        return FileResponse(_built_index(settings), headers=NO_STORE)

@@ -1,0 +1,71 @@
+"""The reverse proxy: ``/api/v1/...`` to the owning service. Answers are streamed (a log
+stream's events reach the browser as the service sends them, never buffered); request
+bodies are small JSON documents, each service caps them, and are passed on whole."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httpx
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from console.routes import route
+from idp_common.errors import NotFound, ProblemError
+from idp_common.request_context import REQUEST_ID_HEADER, request_id_var
+
+# Hop-by-hop headers (RFC 9110 §7.6.1), those httpx sets itself, and the request id, which
+# the console's own middleware sets on both sides.
+NOT_FORWARDED = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        REQUEST_ID_HEADER,
+    }
+)
+
+
+class BadGateway(ProblemError):
+    status_code, title, slug = 502, "Bad Gateway", "bad-gateway"
+
+
+def _kept(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in headers if name.lower() not in NOT_FORWARDED]
+
+
+async def proxy(request: Request) -> Response:
+    """Sends the request on to the service that owns its path and streams the answer back."""
+    target = route(request.path_params["path"])
+    if target is None:
+        raise NotFound(f"No service behind the console serves {request.url.path}.")
+    headers = _kept(request.headers.items())
+    headers.append((REQUEST_ID_HEADER, request_id_var.get() or ""))
+    if request.client:
+        headers.append(("x-forwarded-for", request.client.host))
+    client: httpx.AsyncClient = request.app.state.http
+    upstream = client.build_request(
+        request.method,
+        request.app.state.upstreams[target.service] + target.path,
+        params=httpx.QueryParams(request.url.query),
+        headers=headers,
+        content=await request.body(),
+    )
+    try:
+        answer = await client.send(upstream, stream=True)
+    except httpx.TransportError as error:
+        raise BadGateway(f"{target.service}-svc did not answer: {error!r}") from error
+    return StreamingResponse(
+        answer.aiter_raw(),
+        status_code=answer.status_code,
+        headers=dict(_kept(answer.headers.multi_items())),
+        background=BackgroundTask(answer.aclose),
+    )

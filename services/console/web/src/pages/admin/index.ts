@@ -1,0 +1,8 @@
+// The admins' pages: one chunk, loaded when one of them is first opened.
+export { ApiKeysPage } from "./ApiKeysPage";
+export { AuditPage } from "./AuditPage";
+export { DataSourcesPage } from "./DataSourcesPage";
+export { NewPanelPage } from "./NewPanelPage";
+export { SecretsPage } from "./SecretsPage";
+export { TemplatePage } from "./TemplatePage";
+export { TemplatesPage } from "./TemplatesPage";

@@ -1,0 +1,205 @@
+"""The console server: where each /api/v1 path goes, what the proxy passes on (streams
+unbuffered, headers, bodies, the request id), its errors, and the development sign-in that
+exists only in development."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from console.app import create_app
+from console.config import ConsoleSettings
+from console.routes import Target, route
+from tests.harness import AUTH, ServedApp, free_port, local_client
+
+
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        ("panels/p1/schema", Target("panel", "/api/v1/panels/p1/schema")),
+        ("submissions", Target("panel", "/api/v1/submissions")),
+        ("auth/whoami", Target("panel", "/api/v1/auth/whoami")),
+        ("executions/e1/logs/stream", Target("operation", "/api/v1/executions/e1/logs/stream")),
+        ("api-keys", Target("operation", "/api/v1/api-keys")),
+        ("audit", Target("operation", "/api/v1/audit")),
+        ("panel-audit", Target("panel", "/api/v1/audit")),
+        ("datasource-audit/x", Target("datasource", "/api/v1/audit/x")),
+        ("datasources/d1/test", Target("datasource", "/api/v1/datasources/d1/test")),
+        ("events", None),
+        ("workers/claim", None),
+    ],
+)
+def test_each_path_goes_to_the_service_that_owns_it(path: str, target: Target | None) -> None:
+    assert route(path) == target
+
+
+class FakeService:
+    """Answers like a service: an echo of what it got, and a stream held between events."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.app = Starlette(
+            routes=[
+                Route("/api/v1/executions/{rest:path}", self.stream),
+                Route("/api/v1/panels/{rest:path}", self.echo, methods=["GET", "POST"]),
+            ]
+        )
+
+    async def echo(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "path": request.url.path,
+                "query": request.url.query,
+                "headers": dict(request.headers),
+                "body": (await request.body()).decode(),
+            },
+            status_code=201 if request.method == "POST" else 200,
+            headers={"x-upstream": "panel"},
+        )
+
+    async def stream(self, _request: Request) -> Response:
+        async def events() -> AsyncIterator[bytes]:
+            yield b"id: 0\nevent: log\ndata: first\n\n"
+            await self.release.wait()
+            yield b"id: 1\nevent: log\ndata: second\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def settings(upstream: str, **extra: object) -> ConsoleSettings:
+    return ConsoleSettings(
+        panel_api_url=upstream,
+        operation_api_url=upstream,
+        datasource_api_url=f"http://127.0.0.1:{free_port()}",  # nothing listens
+        auth=AUTH,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def proxied() -> AsyncIterator[tuple[httpx.AsyncClient, FakeService]]:
+    fake = FakeService()
+    async with (
+        ServedApp(fake.app) as upstream,
+        ServedApp(create_app(settings(upstream.url))) as console,
+        local_client(console.url) as client,
+    ):
+        yield client, fake
+
+
+async def test_requests_pass_on_with_their_headers_body_query_and_request_id(
+    proxied: tuple[httpx.AsyncClient, FakeService],
+) -> None:
+    client, _ = proxied
+    response = await client.post(
+        "/api/v1/panels/p1/submissions?x=1&x=2",
+        content=b'{"data": {}}',
+        headers={
+            "Authorization": "Bearer t",
+            "Idempotency-Key": "k1",
+            "Content-Type": "application/json",
+            "X-Request-ID": "req-1",
+        },
+    )
+    assert response.status_code == 201
+    echoed = response.json()
+    assert echoed["path"] == "/api/v1/panels/p1/submissions"
+    assert echoed["query"] == "x=1&x=2"
+    assert echoed["body"] == '{"data": {}}'
+    assert echoed["headers"]["authorization"] == "Bearer t"
+    assert echoed["headers"]["idempotency-key"] == "k1"
+    assert echoed["headers"]["x-request-id"] == "req-1"
+    assert response.headers["x-upstream"] == "panel"
+    assert response.headers.get_list("x-request-id") == ["req-1"]
+
+
+async def test_a_log_stream_is_passed_on_event_by_event(
+    proxied: tuple[httpx.AsyncClient, FakeService],
+) -> None:
+    client, fake = proxied
+    async with client.stream("GET", "/api/v1/executions/e1/logs/stream") as response:
+        chunks = response.aiter_text()
+        # The first event arrives while the service still holds the second: no buffering.
+        first = await asyncio.wait_for(anext(chunks), 5)
+        assert "data: first" in first
+        fake.release.set()
+        rest = "".join([chunk async for chunk in chunks])
+    assert "data: second" in rest
+
+
+async def test_an_unreachable_service_is_a_502_problem_and_an_unknown_path_a_404(
+    proxied: tuple[httpx.AsyncClient, FakeService],
+) -> None:
+    client, _ = proxied
+    down = await client.get("/api/v1/datasources")
+    assert down.status_code == 502
+    assert down.headers["content-type"] == "application/problem+json"
+    assert "datasource-svc did not answer" in down.json()["detail"]
+    assert down.json()["request_id"] == down.headers["x-request-id"]
+    events = await client.post("/api/v1/events", json={})
+    assert events.status_code == 404
+    assert events.json()["request_id"]
+
+
+async def test_the_development_sign_in_mints_a_token_for_the_development_user() -> None:
+    app = create_app(settings("http://127.0.0.1:9", dev_tenant="acme"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        config = (await client.get("/console-config.json")).json()
+        signed_in = await client.post("/console/dev-sign-in", json={"role": "viewer"})
+    assert config["auth"] == {"mode": "development"}
+    assert signed_in.status_code == 200
+    claims = jwt.decode(
+        signed_in.json()["access_token"],
+        AUTH.signing_secret(),
+        algorithms=["HS256"],
+        audience=AUTH.jwt_audience,
+    )
+    assert (claims["sub"], claims["tenant"], claims["roles"]) == ("dev-admin", "acme", ["viewer"])
+
+
+async def test_outside_development_there_is_no_development_sign_in_and_oidc_is_required(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ValidationError, match="CONSOLE_OIDC_AUTHORITY"):
+        settings("http://127.0.0.1:9", environment="production")
+    (tmp_path / "index.html").write_text("<!doctype html><title>console</title>")
+    production = settings(
+        "http://127.0.0.1:9",
+        environment="production",
+        oidc_authority="https://login.example.com/realms/ops",
+        oidc_client_id="console",
+        static_dir=tmp_path,
+    )
+    transport = httpx.ASGITransport(app=create_app(production))
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        config = (await client.get("/console-config.json")).json()
+        signed_in = await client.post("/console/dev-sign-in", json={"role": "admin"})
+        page = await client.get("/panels/p1")
+    assert config["auth"]["mode"] == "oidc"
+    assert config["auth"]["authority"] == "https://login.example.com/realms/ops"
+    assert signed_in.status_code == 405  # only the app's pages answer there: GET
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store"
+    assert "<title>console</title>" in page.text
+
+
+async def test_an_unbuilt_console_says_so(tmp_path: Path) -> None:
+    app = create_app(settings("http://127.0.0.1:9", static_dir=tmp_path))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        page = await client.get("/")
+        ready = await client.get("/readyz")
+    assert page.status_code == ready.status_code == 503
+    assert "make install" in json.loads(page.text)["detail"]
