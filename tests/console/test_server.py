@@ -38,6 +38,11 @@ from tests.harness import AUTH, ServedApp, free_port, local_client
         ("datasources/d1/test", Target("datasource", "/api/v1/datasources/d1/test")),
         ("events", None),
         ("workers/claim", None),
+        # Dot segments would be resolved in the upstream URL, out of every prefix.
+        ("panels/../../../metrics", None),
+        ("panels/../events", None),
+        ("queues/./x", None),
+        ("panel-audit/..", None),
     ],
 )
 def test_each_path_goes_to_the_service_that_owns_it(path: str, target: Target | None) -> None:
@@ -152,6 +157,24 @@ async def test_an_unreachable_service_is_a_502_problem_and_an_unknown_path_a_404
     assert events.json()["request_id"]
 
 
+async def test_dot_segments_in_any_spelling_reach_no_service(
+    proxied: tuple[httpx.AsyncClient, FakeService],
+) -> None:
+    client, _ = proxied
+    for path in ("panels/%2e%2e/%2e%2e/%2E%2E/metrics", "panels/..%2f..%2f..%2fmetrics"):
+        escaped = await client.get(f"/api/v1/{path}")
+        assert escaped.status_code == 404, path
+
+
+async def test_a_body_over_the_cap_is_refused_before_it_is_read(
+    proxied: tuple[httpx.AsyncClient, FakeService],
+) -> None:
+    client, _ = proxied
+    response = await client.post("/api/v1/panels/p1/submissions", content=b"x" * (1024 * 1024 + 1))
+    assert response.status_code == 413
+    assert "CONSOLE_MAX_BODY_BYTES" in response.json()["detail"]
+
+
 async def test_the_development_sign_in_mints_a_token_for_the_development_user() -> None:
     app = create_app(settings("http://127.0.0.1:9", dev_tenant="acme"))
     transport = httpx.ASGITransport(app=app)
@@ -203,3 +226,24 @@ async def test_an_unbuilt_console_says_so(tmp_path: Path) -> None:
         ready = await client.get("/readyz")
     assert page.status_code == ready.status_code == 503
     assert "make install" in json.loads(page.text)["detail"]
+
+
+async def test_the_page_may_not_be_framed_nor_load_from_elsewhere(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html><title>console</title>")
+    production = settings(
+        "http://127.0.0.1:9",
+        static_dir=tmp_path,
+        environment="production",
+        oidc_authority="https://id.example.com/realms/ops",
+        oidc_client_id="console",
+    )
+    transport = httpx.ASGITransport(app=create_app(production))
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        page = await client.get("/submissions/42")
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert "connect-src 'self' https://id.example.com;" in policy
+    assert "script-src 'self' 'unsafe-eval';" in policy  # ajv compiles the forms' schemas
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"

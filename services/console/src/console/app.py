@@ -4,6 +4,7 @@ proxies ``/api/v1/...`` to the service that owns the path (see ``routes``)."""
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +20,8 @@ from console.config import ConsoleSettings
 from console.proxy import proxy
 from idp_common.errors import ProblemError, install_error_handlers
 from idp_common.request_context import RequestIdMiddleware
+from idp_common.request_guards import BodySizeLimitMiddleware
+from idp_common.settings import variable_name
 
 NAME = "console"
 PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -56,6 +59,11 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.upstreams = settings.upstreams()
     install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        setting=variable_name(ConsoleSettings, ("max_body_bytes",)),
+    )
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", include_in_schema=False)
@@ -92,12 +100,34 @@ def _built_index(settings: ConsoleSettings) -> Path:
     return index
 
 
+def page_headers(settings: ConsoleSettings) -> dict[str, str]:
+    """The app's page: never cached, never framed (clickjacking), and allowed to load and
+    call only this origin (and the identity provider, to sign in). Scripts may evaluate
+    code: the forms' validator (ajv) compiles each panel's JSON Schema into a function."""
+    provider = ""
+    if settings.oidc_authority:
+        parts = urllib.parse.urlsplit(settings.oidc_authority)
+        provider = f" {parts.scheme}://{parts.netloc}"
+    policy = (
+        "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data:; connect-src 'self'{provider}; form-action 'self'{provider}; "
+        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    )
+    return NO_STORE | {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
 def _serve_app(app: FastAPI, settings: ConsoleSettings) -> None:
     """The built files; any other path is the app's (it routes in the browser)."""
+    headers = page_headers(settings)
     assets = settings.app_dir / "assets"
     if assets.is_dir():
         app.mount("/assets", StaticFiles(directory=assets), name="assets")
 
     @app.get("/{path:path}", include_in_schema=False)
     async def single_page_app(path: str) -> Response:
-        return FileResponse(_built_index(settings), headers=NO_STORE)
+        return FileResponse(_built_index(settings), headers=headers)

@@ -24,6 +24,10 @@ class ConsoleSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Bind address of the HTTP server.")
     port: int = Field(default=8000, description="Port of the HTTP server.")
     log_level: str = Field(default="INFO", description="Root log level.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        description="Largest request body passed on (each is read whole before it is sent).",
+    )
     static_dir: Path | None = Field(
         default=None,
         description="The built single-page app; by default services/console/web/dist, where "

@@ -39,7 +39,11 @@ class Target(NamedTuple):
 
 
 def route(path: str) -> Target | None:
-    """The service and its path for ``path`` (what follows ``/api/v1/``), or None."""
+    """The service and its path for ``path`` (what follows ``/api/v1/``, decoded), or None.
+    A ``.`` or ``..`` segment is refused: the upstream URL would resolve it and reach what
+    no prefix gives (``panels/../../../metrics`` is ``/metrics``)."""
+    if {".", ".."} & set(path.split("/")):
+        return None
     first, slash, rest = path.partition("/")
     if first in RENAMED:
         service, renamed = RENAMED[first]
