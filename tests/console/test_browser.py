@@ -338,3 +338,28 @@ async def test_in_production_people_sign_in_with_oidc_and_pkce(
             )
     assert len(provider.verified) == 1, "the code was redeemed with its PKCE verifier"
     assert result["who"].startswith("carol (operator, acme)")
+
+
+async def test_an_admin_edits_a_template_sees_its_preview_follow_and_runs_the_new_command(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    operation = console.platform.operation
+    created = await operation.post(
+        "/api/v1/templates",
+        json={
+            "slug": "farewell",
+            "name": "Bid farewell",
+            "command_template": "echo hello {{who}}",
+            "parameters": [{"name": "who", "pattern": "^[a-z]+$"}],
+        },
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    result = await run_scenario("template_edit", console, tmp_path, templateName="Bid farewell")
+    assert [text for _, text in result["lines"]] == ["goodbye console"]
+    saved = (await operation.get(f"/api/v1/templates/{created.json()['id']}", headers=ADMIN)).json()
+    assert saved["version"] == 2, "the refused change made no version"
+    assert saved["command_template"] == "echo goodbye {{who}}"
+    assert (saved["timeout_seconds"], saved["allowed_roles"]) == (120, ["admin", "operator"])
+    # The parameter kept its constraint through the edit.
+    assert saved["parameters"][0]["pattern"] == "^[a-z]+$"

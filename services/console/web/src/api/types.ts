@@ -144,6 +144,15 @@ export interface TemplateParameter {
   name: string;
   type: string;
   required: boolean;
+  [constraint: string]: unknown;
+}
+
+export interface ApprovalPolicy {
+  required: number;
+  approver_roles: string[];
+  approver_groups: string[];
+  allow_self_approval: boolean;
+  expires_after_seconds: number;
 }
 
 export interface Template {
@@ -151,9 +160,15 @@ export interface Template {
   slug: string;
   name: string;
   description: string;
+  operation_type: string;
   command_template: string | null;
   argv: string[] | null;
   parameters: TemplateParameter[];
+  timeout_seconds: number;
+  max_concurrency: number | null;
+  allowed_roles: string[];
+  allowed_groups: string[];
+  approval: ApprovalPolicy | null;
   version: number;
 }
 
