@@ -36,7 +36,7 @@ from tests.harness import (
     running_platform,
     token,
 )
-from tests.test_datasources import Upstream
+from tests.test_datasources import Upstream, source
 from tests.test_dead_letters import send
 from tests.test_dynamic_fields import cloud_panel
 
@@ -71,6 +71,7 @@ class ConsoleUnderTest:
     cutter: StreamCutter
     url: str
     panels: dict[str, str]
+    upstream_url: str = ""
 
 
 async def simple_panel(
@@ -140,7 +141,7 @@ async def console(
             dev_subject="alice",
         )
         async with ServedApp(create_console(settings)) as served:
-            yield ConsoleUnderTest(platform, upstream, cutter, served.url, panels)
+            yield ConsoleUnderTest(platform, upstream, cutter, served.url, panels, upstream_app.url)
 
 
 async def run_scenario(name: str, console: ConsoleUnderTest, tmp_path: Path, **given: Any) -> Any:
@@ -363,3 +364,59 @@ async def test_an_admin_edits_a_template_sees_its_preview_follow_and_runs_the_ne
     assert (saved["timeout_seconds"], saved["allowed_roles"]) == (120, ["admin", "operator"])
     # The parameter kept its constraint through the edit.
     assert saved["parameters"][0]["pattern"] == "^[a-z]+$"
+
+
+async def test_an_admin_adds_a_dependent_select_to_a_panel_and_its_form_follows_the_region(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    assert console.platform.datasource is not None
+    datasources = console.platform.datasource
+    regions = await source(
+        datasources,
+        name="Regions",
+        endpoint_url=f"{console.upstream_url}/regions",
+        items_path="items",
+        value_expr="id",
+        label_expr="name",
+    )
+    clusters = await source(
+        datasources,
+        slug="widen-clusters",
+        name="Clusters",
+        endpoint_url=f"{console.upstream_url}/clusters",
+        query={"region": "{{region}}"},
+        items_path="clusters",
+        value_expr="name",
+    )
+    await template(
+        console.platform,
+        "widen",
+        "echo widening {{region}} {{cluster}}",
+        [{"name": "region"}, {"name": "cluster", "required": False}],
+    )
+    panel = await simple_panel(
+        console.platform,
+        "widen",
+        "Widen a cluster",
+        [{"name": "region", "label": "Region", "field_type": "select", "data_source": regions}],
+    )
+    await run_scenario(
+        "panel_edit",
+        console,
+        tmp_path,
+        panelTitle="Widen a cluster",
+        sourceLabel="Clusters (widen-clusters)",
+    )
+    saved = (await console.platform.panel.get(f"/api/v1/panels/{panel}", headers=ADMIN)).json()
+    assert [field["name"] for field in saved["fields"]] == ["region", "cluster"]
+    cluster = saved["fields"][1]
+    assert (cluster["field_type"], cluster["data_source"], cluster["depends_on"]) == (
+        "select",
+        clusters,
+        ["region"],
+    )
+    assert (cluster["label"], cluster["help_text"], cluster["options"]) == (
+        "Cluster",
+        "Where to scale.",
+        None,
+    )

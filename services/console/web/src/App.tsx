@@ -36,6 +36,7 @@ const SchedulesPage = lazyPage(operator, "SchedulesPage");
 const TemplatesPage = lazyPage(admin, "TemplatesPage");
 const TemplatePage = lazyPage(admin, "TemplatePage");
 const NewPanelPage = lazyPage(admin, "NewPanelPage");
+const EditPanelPage = lazyPage(admin, "EditPanelPage");
 const DataSourcesPage = lazyPage(admin, "DataSourcesPage");
 const SecretsPage = lazyPage(admin, "SecretsPage");
 const ApiKeysPage = lazyPage(admin, "ApiKeysPage");
@@ -55,6 +56,7 @@ const ROUTES: [string, (params: Record<string, string>, address: URL) => ReactNo
   ["/admin/templates", () => <TemplatesPage />],
   ["/admin/templates/:id", ({ id }) => <TemplatePage key={id} templateId={id} />],
   ["/admin/panels/new", (_, address) => <NewPanelPage templateSlug={address.searchParams.get("template") ?? ""} />],
+  ["/admin/panels/:id/edit", ({ id }) => <EditPanelPage key={id} panelId={id} />],
   ["/admin/datasources", () => <DataSourcesPage />],
   ["/admin/secrets", () => <SecretsPage />],
   ["/admin/api-keys", () => <ApiKeysPage />],

@@ -11,6 +11,32 @@ export interface Panel {
   operation_template: string;
 }
 
+/** A panel's field as panel-svc answers it. */
+export interface PanelField {
+  name: string;
+  label: string;
+  help_text: string;
+  field_type: string;
+  is_required: boolean;
+  default: unknown;
+  options: { value: string; label: string }[] | null;
+  data_source: string | null;
+  depends_on: string[];
+  [constraint: string]: unknown;
+}
+
+export interface PanelDetail extends Panel {
+  fields: PanelField[];
+}
+
+export interface DataSourceSummary {
+  id: string;
+  slug: string;
+  name: string;
+  source_type: string;
+  endpoint_url: string | null;
+}
+
 export interface FieldUi {
   widget: string;
   help: string;

@@ -2,6 +2,7 @@
 export { ApiKeysPage } from "./ApiKeysPage";
 export { AuditPage } from "./AuditPage";
 export { DataSourcesPage } from "./DataSourcesPage";
+export { EditPanelPage } from "./EditPanelPage";
 export { NewPanelPage } from "./NewPanelPage";
 export { SecretsPage } from "./SecretsPage";
 export { TemplatePage } from "./TemplatePage";
