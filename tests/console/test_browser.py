@@ -420,3 +420,18 @@ async def test_an_admin_adds_a_dependent_select_to_a_panel_and_its_form_follows_
         "Where to scale.",
         None,
     )
+
+
+async def test_an_admin_creates_a_data_source_tests_it_and_changes_its_mapping(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    await run_scenario("data_sources", console, tmp_path, upstream=console.upstream_url)
+    assert console.platform.datasource is not None
+    listed = await console.platform.datasource.get("/api/v1/datasources?limit=200", headers=ADMIN)
+    (made,) = [each for each in listed.json()["items"] if each["slug"] == "console-regions"]
+    assert (made["endpoint_url"], made["items_path"], made["value_expr"]) == (
+        f"{console.upstream_url}/regions",
+        "items",
+        "id",
+    )
+    assert (made["label_expr"], made["ttl_seconds"]) == ("id", 60)

@@ -38,6 +38,7 @@ const TemplatePage = lazyPage(admin, "TemplatePage");
 const NewPanelPage = lazyPage(admin, "NewPanelPage");
 const EditPanelPage = lazyPage(admin, "EditPanelPage");
 const DataSourcesPage = lazyPage(admin, "DataSourcesPage");
+const DataSourcePage = lazyPage(admin, "DataSourcePage");
 const SecretsPage = lazyPage(admin, "SecretsPage");
 const ApiKeysPage = lazyPage(admin, "ApiKeysPage");
 const AuditPage = lazyPage(admin, "AuditPage");
@@ -58,6 +59,7 @@ const ROUTES: [string, (params: Record<string, string>, address: URL) => ReactNo
   ["/admin/panels/new", (_, address) => <NewPanelPage templateSlug={address.searchParams.get("template") ?? ""} />],
   ["/admin/panels/:id/edit", ({ id }) => <EditPanelPage key={id} panelId={id} />],
   ["/admin/datasources", () => <DataSourcesPage />],
+  ["/admin/datasources/:id", ({ id }) => <DataSourcePage key={id} sourceId={id} />],
   ["/admin/secrets", () => <SecretsPage />],
   ["/admin/api-keys", () => <ApiKeysPage />],
   ["/admin/audit", () => <AuditPage />],
