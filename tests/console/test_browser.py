@@ -22,6 +22,7 @@ from console.app import create_app as create_console
 from console.config import ConsoleSettings
 from idp_common.messaging.envelope import Event, encode_event
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
+from operation_svc.config import WebhookSettings
 from tests.console.fake_identity_provider import FakeIdentityProvider
 from tests.console.relay import StreamCutter
 from tests.factories import template
@@ -111,6 +112,7 @@ async def console(
             sqs_server,
             allowed_executables=["echo", "sh"],
             with_datasource=True,
+            operation={"webhook": WebhookSettings(allowed_hosts=["127.0.0.1"], poll_seconds=0.5)},
         ) as platform,
         StreamCutter(httpx.URL(str(platform.operation.base_url)).port or 80) as cutter,
     ):
@@ -435,3 +437,49 @@ async def test_an_admin_creates_a_data_source_tests_it_and_changes_its_mapping(
         "id",
     )
     assert (made["label_expr"], made["ttl_seconds"]) == ("id", 60)
+
+
+async def test_an_admin_creates_a_schedule_sees_its_next_fires_and_a_webhook_s_secret_once(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    operation = console.platform.operation
+    await template(console.platform, "ping", "echo ping", [])
+    watched = await operation.post(
+        "/api/v1/webhooks",
+        json={
+            "url": f"{console.upstream_url}/hook",
+            "description": "Watches the pings",
+            "event_types": ["operation.execution.finished"],
+            "templates": ["ping"],
+        },
+        headers=ADMIN,
+    )
+    assert watched.status_code == 201, watched.text
+    ran = await operation.post("/api/v1/executions", json={"template": "ping"}, headers=ADMIN)
+    assert ran.status_code in (201, 202), ran.text
+    result = await run_scenario(
+        "schedules_webhooks",
+        console,
+        tmp_path,
+        template="nap",
+        hookUrl=f"{console.upstream_url}/console-hook",
+        watchedDescription="Watches the pings",
+    )
+    schedules = (await operation.get("/api/v1/schedules?limit=200", headers=ADMIN)).json()
+    (made,) = [each for each in schedules["items"] if each["name"] == "console-nightly"]
+    assert (made["cron"], made["timezone"]) == ("30 2 * * *", "Europe/Paris")
+    assert (made["overlap_policy"], made["misfire_policy"]) == ("queue_one", "run_once")
+    hooks = (await operation.get("/api/v1/webhooks?limit=200", headers=ADMIN)).json()["items"]
+    (hook,) = [each for each in hooks if each["description"] == "The console's own"]
+    assert set(hook["event_types"]) == {
+        "operation.execution.finished",
+        "operation.execution.failed",
+    }
+    assert "secret" not in hook
+    assert result["secret"].startswith("whsec_")
+    deliveries = await operation.get(
+        f"/api/v1/webhooks/{watched.json()['id']}/deliveries", headers=ADMIN
+    )
+    (delivery,) = deliveries.json()["items"]
+    # The resend made an attempt of its own.
+    assert "manual" in [attempt["trigger"] for attempt in delivery["attempt_log"]]

@@ -42,6 +42,7 @@ const DataSourcePage = lazyPage(admin, "DataSourcePage");
 const SecretsPage = lazyPage(admin, "SecretsPage");
 const ApiKeysPage = lazyPage(admin, "ApiKeysPage");
 const AuditPage = lazyPage(admin, "AuditPage");
+const WebhooksPage = lazyPage(admin, "WebhooksPage");
 
 const ROUTES: [string, (params: Record<string, string>, address: URL) => ReactNode][] = [
   ["/", () => <CatalogPage />],
@@ -62,6 +63,7 @@ const ROUTES: [string, (params: Record<string, string>, address: URL) => ReactNo
   ["/admin/datasources/:id", ({ id }) => <DataSourcePage key={id} sourceId={id} />],
   ["/admin/secrets", () => <SecretsPage />],
   ["/admin/api-keys", () => <ApiKeysPage />],
+  ["/admin/webhooks", () => <WebhooksPage />],
   ["/admin/audit", () => <AuditPage />],
 ];
 
@@ -77,6 +79,7 @@ const NAVIGATION: [string, string, Role][] = [
   ["/admin/datasources", "Data sources", "admin"],
   ["/admin/secrets", "Secrets", "admin"],
   ["/admin/api-keys", "API keys", "admin"],
+  ["/admin/webhooks", "Webhooks", "admin"],
   ["/admin/audit", "Audit", "admin"],
 ];
 

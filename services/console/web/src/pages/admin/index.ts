@@ -7,3 +7,4 @@ export { NewPanelPage } from "./NewPanelPage";
 export { SecretsPage } from "./SecretsPage";
 export { TemplatePage } from "./TemplatePage";
 export { TemplatesPage } from "./TemplatesPage";
+export { WebhooksPage } from "./WebhooksPage";
