@@ -410,8 +410,8 @@ async def test_an_admin_adds_a_dependent_select_to_a_panel_and_its_form_follows_
         sourceLabel="Clusters (widen-clusters)",
     )
     saved = (await console.platform.panel.get(f"/api/v1/panels/{panel}", headers=ADMIN)).json()
-    assert [field["name"] for field in saved["fields"]] == ["region", "cluster"]
-    cluster = saved["fields"][1]
+    assert [field["name"] for field in saved["fields"]] == ["cluster", "region"]
+    cluster = saved["fields"][0]
     assert (cluster["field_type"], cluster["data_source"], cluster["depends_on"]) == (
         "select",
         clusters,

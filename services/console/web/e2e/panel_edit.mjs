@@ -1,6 +1,7 @@
 // An admin edits a panel: adds a select whose options come from a data source and depend on
 // the region; a first save without options is refused and the error is shown on the field
-// it names; saved, the panel's form asks the new field's options with the region chosen.
+// it names; a rename keeps what depends on the field, the new field is moved first; saved,
+// the panel's form asks the new field's options with the region chosen.
 import { checkAccessibility, eventually, input, optionValues, runScenario, screenshot, signIn } from "./lib.mjs";
 
 await runScenario(async (page) => {
@@ -25,6 +26,12 @@ await runScenario(async (page) => {
   await added.getByRole("radio", { name: "From a data source" }).check();
   await added.getByRole("combobox", { name: "Data source" }).selectOption({ label: input.sourceLabel });
   await added.getByRole("group", { name: "Depends on" }).getByRole("checkbox", { name: "Region" }).check();
+  // Renamed, the region stays depended on; then the cluster is moved first.
+  const first = page.getByRole("group", { name: /^Field 1/ });
+  await first.getByRole("textbox", { name: "Name", exact: true }).fill("zone");
+  await first.getByRole("textbox", { name: "Name", exact: true }).fill("region");
+  await added.getByRole("button", { name: "Move cluster up" }).click();
+  await page.getByRole("group", { name: "Field 1: cluster" }).waitFor();
   await checkAccessibility(page, "the panel's editor");
   await screenshot(page, "panel-edit");
   await page.getByRole("button", { name: "Save the panel" }).click();

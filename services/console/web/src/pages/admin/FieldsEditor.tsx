@@ -144,8 +144,25 @@ function Problems({ id, messages }: { id: string; messages: string[] }) {
 }
 
 export function FieldsEditor({ fields, onChange, sources, problems }: Props) {
-  const edit = (index: number, change: Partial<FieldDraft>) =>
-    onChange(fields.map((field, at) => (at === index ? { ...field, ...change } : field)));
+  // A renamed field stays depended on under its new name; a removed one is depended on no more.
+  const edit = (index: number, change: Partial<FieldDraft>) => {
+    const before = fields[index].name;
+    const renamed = (names: string[]) =>
+      change.name !== undefined && before ? names.map((name) => (name === before ? change.name! : name)) : names;
+    onChange(
+      fields.map((field, at) =>
+        at === index ? { ...field, ...change } : { ...field, depends_on: renamed(field.depends_on) },
+      ),
+    );
+  };
+  const remove = (index: number) => {
+    const gone = fields[index].name;
+    onChange(
+      fields
+        .filter((_, at) => at !== index)
+        .map((field) => ({ ...field, depends_on: field.depends_on.filter((name) => name !== gone) })),
+    );
+  };
   const move = (index: number, by: number) => {
     const moved = [...fields];
     const [field] = moved.splice(index, 1);
@@ -324,7 +341,7 @@ export function FieldsEditor({ fields, onChange, sources, problems }: Props) {
               <button type="button" disabled={index === fields.length - 1} onClick={() => move(index, 1)}>
                 Move {field.name || `field ${index + 1}`} down
               </button>
-              <button type="button" onClick={() => onChange(fields.filter((_, at) => at !== index))}>
+              <button type="button" onClick={() => remove(index)}>
                 Remove {field.name || `field ${index + 1}`}
               </button>
             </div>
