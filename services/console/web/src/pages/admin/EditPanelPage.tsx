@@ -16,9 +16,12 @@ function PanelEditor({ panel, sources }: { panel: PanelDetail; sources: DataSour
   const [description, setDescription] = useState(panel.description);
   const [fields, setFields] = useState<FieldDraft[]>(() => panel.fields.map(draftOf));
   const [saved, setSaved] = useState(false);
+  // A 422's errors name fields by position: once fields move they are shown no more.
+  const [moved, setMoved] = useState(false);
   const action = useAction();
   function save(event: FormEvent): void {
     event.preventDefault();
+    setMoved(false);
     setSaved(false);
     void action.run(async () => {
       await api<PanelDetail>(`/panels/${panel.id}`, {
@@ -28,7 +31,7 @@ function PanelEditor({ panel, sources }: { panel: PanelDetail; sources: DataSour
       setSaved(true);
     });
   }
-  const problems = action.problem instanceof ApiError ? action.problem.errors : [];
+  const problems = action.problem instanceof ApiError && !moved ? action.problem.errors : [];
   return (
     <form onSubmit={save} className="editor" aria-labelledby="edit-panel-title">
       <h1 id="edit-panel-title">Edit {panel.title}</h1>
@@ -38,7 +41,15 @@ function PanelEditor({ panel, sources }: { panel: PanelDetail; sources: DataSour
       <TextField label="Title" name="panel-title" value={title} onChange={setTitle} required />
       <TextField label="Category" name="panel-category" value={category} onChange={setCategory} />
       <TextField label="Description" name="panel-description" value={description} onChange={setDescription} />
-      <FieldsEditor fields={fields} onChange={setFields} sources={sources} problems={problems} />
+      <FieldsEditor
+        fields={fields}
+        onChange={(next, reordered) => {
+          setFields(next);
+          if (reordered) setMoved(true);
+        }}
+        sources={sources}
+        problems={problems}
+      />
       {action.problem ? <ProblemAlert error={action.problem} title="The panel was refused" /> : null}
       {saved ? <p role="status">Saved.</p> : null}
       <button type="submit" className="primary" disabled={action.busy}>

@@ -119,7 +119,9 @@ export function fieldOf(draft: FieldDraft): Record<string, unknown> {
 
 interface Props {
   fields: FieldDraft[];
-  onChange: (fields: FieldDraft[]) => void;
+  /** ``moved``: fields were added, removed or reordered (a 422's `fields.N` no longer
+   * names the same field). */
+  onChange: (fields: FieldDraft[], moved: boolean) => void;
   sources: DataSourceSummary[];
   problems: FieldProblem[];
 }
@@ -153,6 +155,7 @@ export function FieldsEditor({ fields, onChange, sources, problems }: Props) {
       fields.map((field, at) =>
         at === index ? { ...field, ...change } : { ...field, depends_on: renamed(field.depends_on) },
       ),
+      false,
     );
   };
   const remove = (index: number) => {
@@ -161,13 +164,14 @@ export function FieldsEditor({ fields, onChange, sources, problems }: Props) {
       fields
         .filter((_, at) => at !== index)
         .map((field) => ({ ...field, depends_on: field.depends_on.filter((name) => name !== gone) })),
+      true,
     );
   };
   const move = (index: number, by: number) => {
     const moved = [...fields];
     const [field] = moved.splice(index, 1);
     moved.splice(index + by, 0, field);
-    onChange(moved);
+    onChange(moved, true);
   };
   return (
     <section aria-labelledby="fields-title">
@@ -348,7 +352,7 @@ export function FieldsEditor({ fields, onChange, sources, problems }: Props) {
           </fieldset>
         );
       })}
-      <button type="button" onClick={() => onChange([...fields, newDraft()])}>
+      <button type="button" onClick={() => onChange([...fields, newDraft()], true)}>
         Add a field
       </button>
     </section>

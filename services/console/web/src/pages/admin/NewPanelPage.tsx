@@ -34,9 +34,12 @@ function PanelForm({ template, sources }: { template: Template; sources: DataSou
       }),
     ),
   );
+  // A 422's errors name fields by position: once fields move they are shown no more.
+  const [moved, setMoved] = useState(false);
   const action = useAction();
   function create(event: FormEvent): void {
     event.preventDefault();
+    setMoved(false);
     void action.run(async () => {
       const created = await api<Panel>("/panels", {
         method: "POST",
@@ -45,14 +48,22 @@ function PanelForm({ template, sources }: { template: Template; sources: DataSou
       navigate(`/panels/${created.id}`);
     });
   }
-  const problems = action.problem instanceof ApiError ? action.problem.errors : [];
+  const problems = action.problem instanceof ApiError && !moved ? action.problem.errors : [];
   return (
     <form onSubmit={create} className="editor" aria-labelledby="new-panel-title">
       <h1 id="new-panel-title">New panel on {template.name}</h1>
       <TextField label="Slug" name="slug" value={slug} onChange={setSlug} required />
       <TextField label="Title" name="title" value={title} onChange={setTitle} required />
       <TextField label="Category" name="category" value={category} onChange={setCategory} />
-      <FieldsEditor fields={fields} onChange={setFields} sources={sources} problems={problems} />
+      <FieldsEditor
+        fields={fields}
+        onChange={(next, reordered) => {
+          setFields(next);
+          if (reordered) setMoved(true);
+        }}
+        sources={sources}
+        problems={problems}
+      />
       {action.problem ? <ProblemAlert error={action.problem} title="The panel was refused" /> : null}
       <button type="submit" className="primary" disabled={action.busy}>
         Create the panel
