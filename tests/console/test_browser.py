@@ -22,6 +22,7 @@ from console.app import create_app as create_console
 from console.config import ConsoleSettings
 from idp_common.messaging.envelope import Event, encode_event
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
+from operation_svc.config import WebhookSettings
 from tests.console.fake_identity_provider import FakeIdentityProvider
 from tests.console.relay import StreamCutter
 from tests.factories import template
@@ -36,7 +37,7 @@ from tests.harness import (
     running_platform,
     token,
 )
-from tests.test_datasources import Upstream
+from tests.test_datasources import Upstream, source
 from tests.test_dead_letters import send
 from tests.test_dynamic_fields import cloud_panel
 
@@ -71,6 +72,7 @@ class ConsoleUnderTest:
     cutter: StreamCutter
     url: str
     panels: dict[str, str]
+    upstream_url: str = ""
 
 
 async def simple_panel(
@@ -110,6 +112,7 @@ async def console(
             sqs_server,
             allowed_executables=["echo", "sh"],
             with_datasource=True,
+            operation={"webhook": WebhookSettings(allowed_hosts=["127.0.0.1"], poll_seconds=0.5)},
         ) as platform,
         StreamCutter(httpx.URL(str(platform.operation.base_url)).port or 80) as cutter,
     ):
@@ -140,7 +143,7 @@ async def console(
             dev_subject="alice",
         )
         async with ServedApp(create_console(settings)) as served:
-            yield ConsoleUnderTest(platform, upstream, cutter, served.url, panels)
+            yield ConsoleUnderTest(platform, upstream, cutter, served.url, panels, upstream_app.url)
 
 
 async def run_scenario(name: str, console: ConsoleUnderTest, tmp_path: Path, **given: Any) -> Any:
@@ -338,3 +341,145 @@ async def test_in_production_people_sign_in_with_oidc_and_pkce(
             )
     assert len(provider.verified) == 1, "the code was redeemed with its PKCE verifier"
     assert result["who"].startswith("carol (operator, acme)")
+
+
+async def test_an_admin_edits_a_template_sees_its_preview_follow_and_runs_the_new_command(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    operation = console.platform.operation
+    created = await operation.post(
+        "/api/v1/templates",
+        json={
+            "slug": "farewell",
+            "name": "Bid farewell",
+            "command_template": "echo hello {{who}}",
+            "parameters": [{"name": "who", "pattern": "^[a-z]+$"}],
+        },
+        headers=ADMIN,
+    )
+    assert created.status_code == 201, created.text
+    result = await run_scenario("template_edit", console, tmp_path, templateName="Bid farewell")
+    assert [text for _, text in result["lines"]] == ["goodbye console"]
+    saved = (await operation.get(f"/api/v1/templates/{created.json()['id']}", headers=ADMIN)).json()
+    assert saved["version"] == 2, "the refused change made no version"
+    assert saved["command_template"] == "echo goodbye {{who}}"
+    assert (saved["timeout_seconds"], saved["allowed_roles"]) == (120, ["admin", "operator"])
+    # The parameter kept its constraint through the edit.
+    assert saved["parameters"][0]["pattern"] == "^[a-z]+$"
+
+
+async def test_an_admin_adds_a_dependent_select_to_a_panel_and_its_form_follows_the_region(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    assert console.platform.datasource is not None
+    datasources = console.platform.datasource
+    regions = await source(
+        datasources,
+        name="Regions",
+        endpoint_url=f"{console.upstream_url}/regions",
+        items_path="items",
+        value_expr="id",
+        label_expr="name",
+    )
+    clusters = await source(
+        datasources,
+        slug="widen-clusters",
+        name="Clusters",
+        endpoint_url=f"{console.upstream_url}/clusters",
+        query={"region": "{{region}}"},
+        items_path="clusters",
+        value_expr="name",
+    )
+    await template(
+        console.platform,
+        "widen",
+        "echo widening {{region}} {{cluster}}",
+        [{"name": "region"}, {"name": "cluster", "required": False}],
+    )
+    panel = await simple_panel(
+        console.platform,
+        "widen",
+        "Widen a cluster",
+        [{"name": "region", "label": "Region", "field_type": "select", "data_source": regions}],
+    )
+    await run_scenario(
+        "panel_edit",
+        console,
+        tmp_path,
+        panelTitle="Widen a cluster",
+        sourceLabel="Clusters (widen-clusters)",
+    )
+    saved = (await console.platform.panel.get(f"/api/v1/panels/{panel}", headers=ADMIN)).json()
+    assert [field["name"] for field in saved["fields"]] == ["cluster", "region"]
+    cluster = saved["fields"][0]
+    assert (cluster["field_type"], cluster["data_source"], cluster["depends_on"]) == (
+        "select",
+        clusters,
+        ["region"],
+    )
+    assert (cluster["label"], cluster["help_text"], cluster["options"]) == (
+        "Cluster",
+        "Where to scale.",
+        None,
+    )
+
+
+async def test_an_admin_creates_a_data_source_tests_it_and_changes_its_mapping(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    await run_scenario("data_sources", console, tmp_path, upstream=console.upstream_url)
+    assert console.platform.datasource is not None
+    listed = await console.platform.datasource.get("/api/v1/datasources?limit=200", headers=ADMIN)
+    (made,) = [each for each in listed.json()["items"] if each["slug"] == "console-regions"]
+    assert (made["endpoint_url"], made["items_path"], made["value_expr"]) == (
+        f"{console.upstream_url}/regions",
+        "items",
+        "id",
+    )
+    assert (made["label_expr"], made["ttl_seconds"]) == ("id", 60)
+
+
+async def test_an_admin_creates_a_schedule_sees_its_next_fires_and_a_webhook_s_secret_once(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    operation = console.platform.operation
+    await template(console.platform, "ping", "echo ping", [])
+    watched = await operation.post(
+        "/api/v1/webhooks",
+        json={
+            "url": f"{console.upstream_url}/hook",
+            "description": "Watches the pings",
+            "event_types": ["operation.execution.finished"],
+            "templates": ["ping"],
+        },
+        headers=ADMIN,
+    )
+    assert watched.status_code == 201, watched.text
+    ran = await operation.post("/api/v1/executions", json={"template": "ping"}, headers=ADMIN)
+    assert ran.status_code in (201, 202), ran.text
+    result = await run_scenario(
+        "schedules_webhooks",
+        console,
+        tmp_path,
+        template="nap",
+        hookUrl=f"{console.upstream_url}/console-hook",
+        watchedDescription="Watches the pings",
+    )
+    schedules = (await operation.get("/api/v1/schedules?limit=200", headers=ADMIN)).json()
+    (made,) = [each for each in schedules["items"] if each["name"] == "console-nightly"]
+    assert (made["cron"], made["timezone"]) == ("30 2 * * *", "Europe/Paris")
+    assert (made["overlap_policy"], made["misfire_policy"]) == ("queue_one", "run_once")
+    hooks = (await operation.get("/api/v1/webhooks?limit=200", headers=ADMIN)).json()["items"]
+    (hook,) = [each for each in hooks if each["description"] == "The console's own"]
+    assert set(hook["event_types"]) == {
+        "operation.execution.finished",
+        "operation.execution.failed",
+    }
+    assert "secret" not in hook
+    assert result["secret"].startswith("whsec_")
+    deliveries = await operation.get(
+        f"/api/v1/webhooks/{watched.json()['id']}/deliveries", headers=ADMIN
+    )
+    (delivery,) = deliveries.json()["items"]
+    # The resend made an attempt of its own.
+    assert "manual" in [attempt["trigger"] for attempt in delivery["attempt_log"]]

@@ -36,10 +36,13 @@ const SchedulesPage = lazyPage(operator, "SchedulesPage");
 const TemplatesPage = lazyPage(admin, "TemplatesPage");
 const TemplatePage = lazyPage(admin, "TemplatePage");
 const NewPanelPage = lazyPage(admin, "NewPanelPage");
+const EditPanelPage = lazyPage(admin, "EditPanelPage");
 const DataSourcesPage = lazyPage(admin, "DataSourcesPage");
+const DataSourcePage = lazyPage(admin, "DataSourcePage");
 const SecretsPage = lazyPage(admin, "SecretsPage");
 const ApiKeysPage = lazyPage(admin, "ApiKeysPage");
 const AuditPage = lazyPage(admin, "AuditPage");
+const WebhooksPage = lazyPage(admin, "WebhooksPage");
 
 const ROUTES: [string, (params: Record<string, string>, address: URL) => ReactNode][] = [
   ["/", () => <CatalogPage />],
@@ -55,9 +58,12 @@ const ROUTES: [string, (params: Record<string, string>, address: URL) => ReactNo
   ["/admin/templates", () => <TemplatesPage />],
   ["/admin/templates/:id", ({ id }) => <TemplatePage key={id} templateId={id} />],
   ["/admin/panels/new", (_, address) => <NewPanelPage templateSlug={address.searchParams.get("template") ?? ""} />],
+  ["/admin/panels/:id/edit", ({ id }) => <EditPanelPage key={id} panelId={id} />],
   ["/admin/datasources", () => <DataSourcesPage />],
+  ["/admin/datasources/:id", ({ id }) => <DataSourcePage key={id} sourceId={id} />],
   ["/admin/secrets", () => <SecretsPage />],
   ["/admin/api-keys", () => <ApiKeysPage />],
+  ["/admin/webhooks", () => <WebhooksPage />],
   ["/admin/audit", () => <AuditPage />],
 ];
 
@@ -73,6 +79,7 @@ const NAVIGATION: [string, string, Role][] = [
   ["/admin/datasources", "Data sources", "admin"],
   ["/admin/secrets", "Secrets", "admin"],
   ["/admin/api-keys", "API keys", "admin"],
+  ["/admin/webhooks", "Webhooks", "admin"],
   ["/admin/audit", "Audit", "admin"],
 ];
 

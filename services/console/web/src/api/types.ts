@@ -11,6 +11,32 @@ export interface Panel {
   operation_template: string;
 }
 
+/** A panel's field as panel-svc answers it. */
+export interface PanelField {
+  name: string;
+  label: string;
+  help_text: string;
+  field_type: string;
+  is_required: boolean;
+  default: unknown;
+  options: { value: string; label: string }[] | null;
+  data_source: string | null;
+  depends_on: string[];
+  [constraint: string]: unknown;
+}
+
+export interface PanelDetail extends Panel {
+  fields: PanelField[];
+}
+
+export interface DataSourceSummary {
+  id: string;
+  slug: string;
+  name: string;
+  source_type: string;
+  endpoint_url: string | null;
+}
+
 export interface FieldUi {
   widget: string;
   help: string;
@@ -144,6 +170,15 @@ export interface TemplateParameter {
   name: string;
   type: string;
   required: boolean;
+  [constraint: string]: unknown;
+}
+
+export interface ApprovalPolicy {
+  required: number;
+  approver_roles: string[];
+  approver_groups: string[];
+  allow_self_approval: boolean;
+  expires_after_seconds: number;
 }
 
 export interface Template {
@@ -151,9 +186,15 @@ export interface Template {
   slug: string;
   name: string;
   description: string;
+  operation_type: string;
   command_template: string | null;
   argv: string[] | null;
   parameters: TemplateParameter[];
+  timeout_seconds: number;
+  max_concurrency: number | null;
+  allowed_roles: string[];
+  allowed_groups: string[];
+  approval: ApprovalPolicy | null;
   version: number;
 }
 

@@ -7,14 +7,14 @@ import validator from "@rjsf/validator-ajv8";
 import { useMemo, useRef, useState } from "react";
 import { ApiError, api, type FieldProblem } from "../api/client";
 import type { Panel, PanelSchema, Submission } from "../api/types";
-import { currentSession, mayRun } from "../auth/session";
+import { currentSession, hasRole, mayRun } from "../auth/session";
 import { ProblemAlert } from "../components/ProblemAlert";
 import { ChoiceWidget } from "../form/ChoiceWidget";
 import { dropDraft, loadDraft, saveDraft } from "../form/drafts";
 import { fieldErrors, formLevelErrors } from "../form/errors";
 import { FormValues } from "../form/FormValues";
 import { formSchema, formUiSchema, secretFields } from "../form/uiSchema";
-import { navigate } from "../router";
+import { Link, navigate } from "../router";
 import { useResource } from "../useResource";
 
 type Values = Record<string, unknown>;
@@ -96,6 +96,11 @@ function PanelForm({ panel, schema }: { panel: Panel; schema: PanelSchema }) {
     <section aria-labelledby="panel-title">
       <h1 id="panel-title">{panel.title}</h1>
       {panel.description ? <p className="lead">{panel.description}</p> : null}
+      {hasRole(currentSession(), "admin") ? (
+        <p>
+          <Link href={`/admin/panels/${panel.id}/edit`}>Edit this panel</Link>
+        </p>
+      ) : null}
       {problem ? <ProblemAlert error={problem} title="The submission was refused" /> : null}
       <FormValues.Provider value={values}>
         <Form<Values>

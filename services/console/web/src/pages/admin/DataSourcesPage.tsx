@@ -1,59 +1,12 @@
-/** Data sources, each tested on demand: the upstream's status, an excerpt and the options. */
-import { useState } from "react";
+/** Data sources: the list, each tested on demand (the upstream's status, its raw excerpt and
+ * the options mapped from it), a new one, and a page to change one. */
 import { api, type Page } from "../../api/client";
-import type { Option } from "../../api/types";
+import { DataTable } from "../../components/DataTable";
 import { ListState } from "../../components/ListState";
 import { ProblemAlert } from "../../components/ProblemAlert";
-import { DataTable } from "../../components/DataTable";
-import { useAction } from "../../useAction";
+import { Link, navigate } from "../../router";
 import { useResource } from "../../useResource";
-
-interface DataSource {
-  id: string;
-  slug: string;
-  name: string;
-  source_type: string;
-  endpoint_url: string | null;
-}
-
-interface SourceTest {
-  status_code: number | null;
-  options: Option[];
-  error: string | null;
-}
-
-function SourceRow({ source }: { source: DataSource }) {
-  const [result, setResult] = useState<SourceTest>();
-  const action = useAction();
-  const test = () =>
-    action.run(async () => {
-      setResult(await api<SourceTest>(`/datasources/${source.id}/test`, { method: "POST", body: { values: {} } }));
-    });
-  return (
-    <tr>
-      <th scope="row">
-        {source.name} <code>{source.slug}</code>
-      </th>
-      <td>{source.source_type}</td>
-      <td>
-        <code>{source.endpoint_url ?? "—"}</code>
-      </td>
-      <td>
-        <button type="button" disabled={action.busy} onClick={() => void test()}>
-          Test {source.slug}
-        </button>
-        {action.problem ? <ProblemAlert error={action.problem} /> : null}
-        {result ? (
-          <p role="status">
-            {result.error
-              ? `Failed: ${result.error}`
-              : `${result.status_code ?? "static"}: ${result.options.map((option) => option.label).join(", ") || "no option"}`}
-          </p>
-        ) : null}
-      </td>
-    </tr>
-  );
-}
+import { DataSourceEditor, SourceTester, type DataSource } from "./DataSourceEditor";
 
 export function DataSourcesPage() {
   const sources = useResource((signal) => api<Page<DataSource>>("/datasources?limit=200", { signal }), []);
@@ -65,10 +18,44 @@ export function DataSourcesPage() {
       {items.length ? (
         <DataTable label="Data sources" columns={["Source", "Kind", "Endpoint", "Test"]}>
           {items.map((source) => (
-            <SourceRow key={source.id} source={source} />
+            <tr key={source.id}>
+              <th scope="row">
+                <Link href={`/admin/datasources/${source.id}`}>{source.name}</Link> <code>{source.slug}</code>
+              </th>
+              <td>{source.source_type}</td>
+              <td>
+                <code>{source.endpoint_url ?? "—"}</code>
+              </td>
+              <td>
+                <SourceTester source={source} />
+              </td>
+            </tr>
           ))}
         </DataTable>
       ) : null}
+      <DataSourceEditor onSaved={(created) => navigate(`/admin/datasources/${created.id}`)} />
+    </section>
+  );
+}
+
+export function DataSourcePage({ sourceId }: { sourceId: string }) {
+  const source = useResource((signal) => api<DataSource>(`/datasources/${sourceId}`, { signal }), [sourceId]);
+  if (source.error) return <ProblemAlert error={source.error} title="The data source could not be loaded" />;
+  if (!source.data) return <p aria-busy="true">Loading the data source…</p>;
+  const data = source.data;
+  return (
+    <section aria-labelledby="source-title">
+      <h1 id="source-title">{data.name}</h1>
+      <p>
+        <code>{data.slug}</code>, {data.source_type}
+        {data.endpoint_url ? (
+          <>
+            : <code>{data.endpoint_url}</code>
+          </>
+        ) : null}
+      </p>
+      <SourceTester source={data} />
+      <DataSourceEditor source={data} onSaved={source.reload} />
     </section>
   );
 }

@@ -1,5 +1,6 @@
 /** A template and its live preview: the exact argv (secrets as ***) and the verdict for the
- * values typed, asked again a moment after each change; then a panel on it. */
+ * values typed, asked again a moment after each change and after each saved edit; its editor;
+ * then a panel on it. */
 import { useEffect, useState } from "react";
 import { api } from "../../api/client";
 import type { Template, TemplatePreview } from "../../api/types";
@@ -8,6 +9,7 @@ import { ProblemAlert } from "../../components/ProblemAlert";
 import { TextField } from "../../components/TextField";
 import { Link } from "../../router";
 import { useResource } from "../../useResource";
+import { TemplateEditor } from "./TemplateEditor";
 
 const PREVIEW_DEBOUNCE_MS = 300;
 
@@ -35,8 +37,8 @@ function Preview({ template }: { template: Template }) {
       window.clearTimeout(timer);
       abort.abort();
     };
-    // `values` is read through its serialized key
-  }, [template.id, key]);
+    // `values` is read through its serialized key; a saved edit (a new version) asks again
+  }, [template.id, template.version, key]);
   return (
     <section aria-labelledby="preview-title">
       <h2 id="preview-title">Preview</h2>
@@ -83,6 +85,7 @@ export function TemplatePage({ templateId }: { templateId: string }) {
         <code>{data.slug}</code>, version {data.version}: <code>{data.command_template}</code>
       </p>
       <Preview template={data} />
+      <TemplateEditor template={data} onSaved={template.reload} />
       <p>
         <Link href={`/admin/panels/new?template=${encodeURIComponent(data.slug)}`}>New panel on this template</Link>
       </p>

@@ -9,20 +9,7 @@ import { TextField } from "../../components/TextField";
 import { Link, navigate } from "../../router";
 import { useAction } from "../../useAction";
 import { useResource } from "../../useResource";
-
-const TYPES = ["string", "integer", "number", "boolean", "secret"];
-
-/** "name" or "name:type", one a line. */
-function parameters(text: string): { name: string; type: string }[] {
-  return text
-    .split("\n")
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .map((line) => {
-      const [name, type = "string"] = line.split(":").map((part) => part.trim());
-      return { name, type };
-    });
-}
+import { PARAMETER_TYPES, parseParameters } from "./parameters";
 
 function NewTemplate() {
   const [slug, setSlug] = useState("");
@@ -35,7 +22,7 @@ function NewTemplate() {
     void action.run(async () => {
       const created = await api<Template>("/templates", {
         method: "POST",
-        body: { slug, name, command_template: command, parameters: parameters(declared) },
+        body: { slug, name, command_template: command, parameters: parseParameters(declared) },
       });
       navigate(`/admin/templates/${created.id}`);
     });
@@ -57,7 +44,8 @@ function NewTemplate() {
       <div className="field">
         <label htmlFor="input-parameters">Parameters</label>
         <p className="hint" id="input-parameters-hint">
-          One a line: <code>name</code> or <code>name:type</code> ({TYPES.join(", ")}).
+          One a line: <code>name</code> or <code>name:type</code> ({PARAMETER_TYPES.join(", ")}), a <code>?</code> after
+          the name when it may be left out.
         </p>
         <textarea
           id="input-parameters"

@@ -1,34 +1,20 @@
-/** Schedules: when each fires next (the next few times on demand), paused or resumed. */
+/** Schedules: when each fires next (the next few times on demand), paused or resumed; a new
+ * one (admins). */
 import { useState } from "react";
 import { api, type Page } from "../../api/client";
-import type { Schedule, SchedulePreview } from "../../api/types";
+import type { Schedule } from "../../api/types";
 import { currentSession, hasRole } from "../../auth/session";
 import { ListState } from "../../components/ListState";
 import { ProblemAlert } from "../../components/ProblemAlert";
 import { DataTable } from "../../components/DataTable";
 import { useAction } from "../../useAction";
 import { useResource } from "../../useResource";
+import { NewSchedule } from "./NewSchedule";
+import { NextFires } from "./NextFires";
 
 function cadence(schedule: Schedule): string {
   if (schedule.cron) return `${schedule.cron} (${schedule.timezone})`;
   return `every ${schedule.interval_seconds} s`;
-}
-
-function NextFires({ schedule }: { schedule: Schedule }) {
-  const preview = useResource(
-    (signal) => api<SchedulePreview>(`/schedules/${schedule.id}/preview?count=5`, { signal }),
-    [schedule.id],
-  );
-  if (preview.error) return <ProblemAlert error={preview.error} title="The next times could not be computed" />;
-  return (
-    <ol aria-label={`Next fires of ${schedule.name}`}>
-      {preview.data?.fires.map((fire) => (
-        <li key={fire.slot}>
-          {new Date(fire.at).toLocaleString()} ({fire.local} {preview.data?.timezone})
-        </li>
-      ))}
-    </ol>
-  );
 }
 
 function ScheduleRow({ schedule, changed }: { schedule: Schedule; changed: () => void }) {
@@ -79,6 +65,7 @@ export function SchedulesPage() {
           ))}
         </DataTable>
       ) : null}
+      {hasRole(currentSession(), "admin") ? <NewSchedule created={schedules.reload} /> : null}
     </section>
   );
 }
