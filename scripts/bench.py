@@ -112,6 +112,10 @@ class Api:
             return await response.json()
 
 
+async def _arrived(received: dict[str, float], event_id: str) -> bool:
+    return event_id in received
+
+
 async def outbox_latency(backend: str, tmp: Path, server: LocalSQSServer, count: int) -> None:
     received: dict[str, float] = {}
 
@@ -133,7 +137,7 @@ async def outbox_latency(backend: str, tmp: Path, server: LocalSQSServer, count:
                 async with db.transaction() as session:
                     add_event(session, messaging, PANEL_SUBMISSIONS, event)
                 committed[event.id] = time.perf_counter()
-                await eventually(partial(asyncio.sleep, 0, event.id in received), timeout=10)
+                await eventually(partial(_arrived, received, event.id), timeout=10)
         await db.dispose()
     report("commit -> consumer handles", [(received[k] - v) * 1000 for k, v in committed.items()])
 
