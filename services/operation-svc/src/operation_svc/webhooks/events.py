@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.db import UTCDateTime, execute_at_commit, utcnow
+from idp_common.events import excerpt
 from operation_svc.models import Execution, WebhookDelivery, WebhookRoute
 
 EXECUTION_FINISHED = "operation.execution.finished"
@@ -47,7 +48,6 @@ WebhookEventType = Literal[
     "operation.approval.requested",
     "operation.approval.decided",
 ]
-OUTPUT_EXCERPT_CHARS = 1000
 ERROR_EXCERPT_CHARS = 500
 # Message ids derive from what happened, so telling the same thing twice (a submission
 # told again after a redelivery) adds no second delivery.
@@ -138,7 +138,7 @@ def execution_data(execution: Execution) -> dict[str, Any]:
         "status": execution.status,
         "exit_code": execution.exit_code,
         "attempt": execution.attempt,
-        "output_excerpt": (execution.output or "")[-OUTPUT_EXCERPT_CHARS:] or None,
+        "output_excerpt": excerpt(execution.output) or None,
         "error": (execution.error or "")[:ERROR_EXCERPT_CHARS] or None,
         "submission_id": str(execution.submission_id) if execution.submission_id else None,
         "panel_id": str(execution.panel_id) if execution.panel_id else None,
