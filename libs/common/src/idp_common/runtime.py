@@ -14,7 +14,7 @@ from idp_common.loops import PeriodicLoop, Supervisor
 from idp_common.messaging.consumer import Consumer, EventHandler, exponential_retry_delay
 from idp_common.messaging.outbox import OutboxRelay
 from idp_common.messaging.publisher import Publisher
-from idp_common.messaging.sqs import QueueDirectory, open_sqs_client
+from idp_common.messaging.sqs import QueueDirectory, open_queues
 from idp_common.messaging.tables import MessagingTables
 from idp_common.messaging.topology import QueueSpec
 from idp_common.settings import DatabaseServiceSettings, SQSSettings
@@ -52,8 +52,7 @@ class Messaging:
 
 @asynccontextmanager
 async def open_messaging(settings: SQSSettings) -> AsyncIterator[Messaging]:
-    async with open_sqs_client(settings) as client:
-        queues = QueueDirectory(client, settings.queue_prefix)
+    async with open_queues(settings) as queues:
         if settings.create_queues:
             await queues.ensure_queues()
         yield Messaging(settings=settings, queues=queues, publisher=Publisher(queues))

@@ -124,7 +124,7 @@ class Consumer(PeriodicLoop):
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             return
         messages = await self._receive_unless_stopped(
-            self.queues.client.receive_message(
+            self.queues.wire.receive_message(
                 QueueUrl=self._url,
                 MaxNumberOfMessages=min(MAX_BATCH_SIZE, free),
                 WaitTimeSeconds=self.wait_time_seconds,
@@ -264,7 +264,7 @@ class Consumer(PeriodicLoop):
     async def _delete(self, messages: list[tuple[str, str]]) -> list[None]:
         """Delete messages of this queue: (queue URL, receipt handle) pairs."""
         try:
-            response = await self.queues.client.delete_message_batch(
+            response = await self.queues.wire.delete_message_batch(
                 QueueUrl=messages[0][0],
                 Entries=[
                     {"Id": str(index), "ReceiptHandle": receipt}

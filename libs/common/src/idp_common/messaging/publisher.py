@@ -89,7 +89,7 @@ class Publisher:
                     raise
                 # A reply queue its owner deleted: a refusal of these messages, not an outage.
                 return [f"the queue {queue!r} does not exist"] * len(messages)
-            response = await self.queues.client.send_message_batch(QueueUrl=url, Entries=entries)
+            response = await self.queues.wire.send_message_batch(QueueUrl=url, Entries=entries)
         failed = {
             int(failure["Id"]): failure.get("Message", failure.get("Code", "?"))
             for failure in response.get("Failed", [])

@@ -1,4 +1,5 @@
-"""The SQS client (aioboto3), queue URL resolution and ``ensure_queues()`` for dev and tests."""
+"""The SQS clients (aiobotocore; ``SQSWire`` for the hot loop), queue URL resolution and
+``ensure_queues()`` for dev and tests."""
 
 from __future__ import annotations
 
@@ -7,40 +8,52 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aioboto3
+from aiobotocore.session import AioSession
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from idp_common.messaging.sqs_wire import MAX_ATTEMPTS, SQSWire, open_sqs_wire
 from idp_common.messaging.topology import MAX_RECEIVE_COUNT, QUEUES, QueueSpec
 from idp_common.settings import SQSSettings
 
 SQSClient = Any  # aiobotocore's generated client has no importable type
 USER_AGENT = "idp-platform (aiobotocore)"
+MAX_CONNECTIONS = 50
 
 
 @asynccontextmanager
-async def open_sqs_client(settings: SQSSettings) -> AsyncIterator[SQSClient]:
-    """One client per process: creating one costs far more than a request."""
-    session = aioboto3.Session()
+async def open_queues(settings: SQSSettings) -> AsyncIterator[QueueDirectory]:
+    """The topology's queues through one client per process (creating one costs far more
+    than a request), with the hot loop's calls on ``SQSWire``."""
+    session = AioSession()
+    if settings.access_key_id and settings.secret_access_key:
+        session.set_credentials(
+            settings.access_key_id, settings.secret_access_key.get_secret_value()
+        )
+    read_timeout = settings.wait_time_seconds + 10  # must outlast a long poll
     config = Config(
         # A fixed User-Agent: botocore otherwise rebuilds and sanitizes its default one,
         # character by character, on every request (measured: about a fifth of a call's CPU).
         user_agent=USER_AGENT,
         connect_timeout=5,
-        read_timeout=settings.wait_time_seconds + 10,  # must outlast a long poll
-        retries={"max_attempts": 3, "mode": "standard"},
-        max_pool_connections=50,
+        read_timeout=read_timeout,
+        retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+        max_pool_connections=MAX_CONNECTIONS,
     )
-    secret = settings.secret_access_key.get_secret_value() if settings.secret_access_key else None
-    async with session.client(
-        "sqs",
-        endpoint_url=settings.endpoint_url,
-        region_name=settings.region,
-        aws_access_key_id=settings.access_key_id,
-        aws_secret_access_key=secret,
-        config=config,
-    ) as client:
-        yield client
+    async with (
+        session.create_client(
+            "sqs", region_name=settings.region, endpoint_url=settings.endpoint_url, config=config
+        ) as client,
+        open_sqs_wire(
+            session,
+            client.meta.endpoint_url,
+            settings.region,
+            user_agent=USER_AGENT,
+            read_timeout_seconds=read_timeout,
+            max_connections=MAX_CONNECTIONS,
+        ) as wire,
+    ):
+        yield QueueDirectory(client, wire, settings.queue_prefix)
 
 
 def is_missing_queue(error: ClientError) -> bool:
@@ -50,10 +63,13 @@ def is_missing_queue(error: ClientError) -> bool:
 
 
 class QueueDirectory:
-    """Physical names (with the environment prefix) and cached URLs of the topology's queues."""
+    """Physical names (with the environment prefix) and cached URLs of the topology's queues,
+    and the clients that call them: ``wire`` for receives, batch sends and batch deletes,
+    ``client`` (aiobotocore) for the rest."""
 
-    def __init__(self, client: SQSClient, prefix: str = "") -> None:
+    def __init__(self, client: SQSClient, wire: SQSWire, prefix: str = "") -> None:
         self.client = client
+        self.wire = wire
         self.prefix = prefix
         self._urls: dict[str, str] = {}
 

@@ -1,0 +1,150 @@
+"""The consumer loop's and the publisher's SQS calls, without botocore's per-call machinery.
+
+ReceiveMessage, SendMessageBatch and DeleteMessageBatch are nearly every call a busy process
+makes to SQS, and aiobotocore spends about 0.8 ms of CPU on each (event hooks, parameter
+validation, its serializer and parser) where the request itself is one small JSON document.
+``SQSWire`` posts that document over SQS's JSON protocol (the one botocore speaks to SQS),
+signed by botocore's own SigV4 signer with the session's credentials, and answers with
+botocore's shapes and its ``ClientError``: about 0.45 ms per call (`scripts/bench.py`,
+section "SQS calls"). Retries follow botocore's standard mode. Every other call (queue
+URLs, attributes, DLQ moves, visibility) stays on the aiobotocore client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+from aiobotocore.session import AioSession
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.exceptions import ClientError, NoCredentialsError
+
+MAX_ATTEMPTS = 3  # botocore's standard retry mode
+MAX_BACKOFF_SECONDS = 20
+# The codes botocore's standard mode retries besides 5xx answers and lost connections.
+RETRIED_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestThrottled",
+        "RequestLimitExceeded",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+
+
+def _client_error(operation: str, status: int, body: bytes, query_error: str | None) -> ClientError:
+    """The answer as botocore reports it: SQS's query-compatible code when it sends one."""
+    try:
+        detail = json.loads(body) if body else {}
+    except ValueError:
+        detail = {}
+    code = (
+        query_error.split(";", 1)[0]
+        if query_error
+        else str(detail.get("__type", f"HTTP{status}")).rsplit("#", 1)[-1]
+    )
+    message = str(detail.get("message", detail.get("Message", "")))
+    error = {"Code": code, "Message": message}
+    return ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+
+
+def _with_binary_values(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Binary message attributes as bytes (the JSON protocol carries them in base64)."""
+    for message in messages:
+        for value in message.get("MessageAttributes", {}).values():
+            if "BinaryValue" in value:
+                value["BinaryValue"] = base64.b64decode(value["BinaryValue"])
+    return messages
+
+
+class SQSWire:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        botocore_session: AioSession,
+        endpoint_url: str,
+        region: str,
+        user_agent: str,
+    ) -> None:
+        self._http = session
+        self._botocore_session = botocore_session
+        self._url = endpoint_url.rstrip("/") + "/"
+        self._region = region
+        self._user_agent = user_agent
+
+    async def receive_message(self, **request: Any) -> dict[str, Any]:
+        answer = await self._call("ReceiveMessage", request)
+        _with_binary_values(answer.get("Messages", []))
+        return answer
+
+    async def send_message_batch(self, **request: Any) -> dict[str, Any]:
+        return await self._call("SendMessageBatch", request)
+
+    async def delete_message_batch(self, **request: Any) -> dict[str, Any]:
+        return await self._call("DeleteMessageBatch", request)
+
+    async def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(request).encode()
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            last = attempt == MAX_ATTEMPTS
+            try:
+                status, answer, query_error = await self._post(operation, body)
+            except (aiohttp.ClientConnectionError, TimeoutError):
+                if last:
+                    raise
+            else:
+                if status == 200:
+                    return json.loads(answer) if answer else {}
+                error = _client_error(operation, status, answer, query_error)
+                retried = status >= 500 or status == 429
+                if last or not (retried or error.response["Error"]["Code"] in RETRIED_CODES):
+                    raise error
+            await asyncio.sleep(random.random() * min(MAX_BACKOFF_SECONDS, 2 ** (attempt - 1)))  # noqa: S311
+        raise AssertionError("unreachable")
+
+    async def _post(self, operation: str, body: bytes) -> tuple[int, bytes, str | None]:
+        request = AWSRequest(
+            method="POST",
+            url=self._url,
+            data=body,
+            headers={
+                "Content-Type": "application/x-amz-json-1.0",
+                "X-Amz-Target": f"AmazonSQS.{operation}",
+                "User-Agent": self._user_agent,
+            },
+        )
+        credentials = await self._botocore_session.get_credentials()
+        if credentials is None:
+            raise NoCredentialsError()
+        SigV4Auth(await credentials.get_frozen_credentials(), "sqs", self._region).add_auth(request)
+        async with self._http.post(self._url, data=body, headers=dict(request.headers)) as answer:
+            return answer.status, await answer.read(), answer.headers.get("x-amzn-query-error")
+
+
+@asynccontextmanager
+async def open_sqs_wire(
+    botocore_session: AioSession,
+    endpoint_url: str,
+    region: str,
+    *,
+    user_agent: str,
+    read_timeout_seconds: float,
+    max_connections: int,
+) -> AsyncIterator[SQSWire]:
+    timeout = aiohttp.ClientTimeout(sock_connect=5, sock_read=read_timeout_seconds)
+    connector = aiohttp.TCPConnector(limit=max_connections)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+        yield SQSWire(http, botocore_session, endpoint_url, region, user_agent)
