@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aioboto3
-import httpx
+import aiohttp
 from fastapi import FastAPI
 
 from executor_worker.config import WorkerSettings
@@ -58,10 +58,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     async with (
         contextlib.AsyncExitStack() as stack,
-        httpx.AsyncClient(base_url=settings.operation_api_url, timeout=10) as http,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
         open_messaging(settings.sqs) as bus,
     ):
-        operations = OperationClient(http, token, worker_id)
+        operations = OperationClient(http, settings.operation_api_url, token, worker_id)
         running = RunningExecutions(operations)
         secrets = SecretResolver(
             settings.secret_store, await stack.enter_async_context(secrets_manager(settings))
