@@ -17,10 +17,13 @@ from idp_common.messaging.sqs_wire import SQSWire, open_sqs_wire
 from tests.harness import LocalSQSServer, sqs_settings
 
 
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+
+
 class FakeBroker:
     """Answers each request with the next canned (status, body, headers); records requests."""
 
-    def __init__(self, answers: list[tuple[int, dict[str, Any], dict[str, str]]]) -> None:
+    def __init__(self, answers: list[Answer]) -> None:
         self.answers = answers
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
 
@@ -108,7 +111,7 @@ async def test_server_errors_and_throttling_are_retried_three_times_at_most(
 ) -> None:
     monkeypatch.setattr("idp_common.messaging.sqs_wire.random.random", lambda: 0.0)
     fake, endpoint = broker
-    throttled = (400, {"__type": "com.amazonaws.sqs#ThrottlingException"}, {})
+    throttled: Answer = (400, {"__type": "com.amazonaws.sqs#ThrottlingException"}, {})
     fake.answers = [(500, {}, {}), throttled, (200, {"Messages": []}, {})]
     assert await call(endpoint, "receive_message", QueueUrl="q") == {"Messages": []}
     fake.answers = [(503, {}, {}), (503, {}, {}), (503, {}, {})]
