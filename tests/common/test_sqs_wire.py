@@ -16,7 +16,6 @@ from idp_common.messaging.sqs import is_missing_queue, open_queues
 from idp_common.messaging.sqs_wire import SQSWire, open_sqs_wire
 from tests.harness import LocalSQSServer, sqs_settings
 
-
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 
 
