@@ -31,7 +31,7 @@ from scripts.bench_platform import (
     report,
     rows_when_finished,
 )
-from scripts.run_platform import BIN
+from scripts.run_platform import BIN, SERVICES
 from tests.harness import eventually, free_port
 
 SEQUENTIAL_RUNS = 50
@@ -211,17 +211,16 @@ def histogram_quantile(metrics: str, name: str, quantile: float) -> float:
 
 @contextlib.asynccontextmanager
 async def another(
-    launched: Launched, name: str, settings: dict[str, str]
+    launched: Launched, name: str, port: str, settings: dict[str, str]
 ) -> AsyncIterator[tuple[int, str]]:
-    """One more process of service ``name``, started as the launcher starts its own (same
-    environment, with ``settings`` on top, one of them its port), ready; yields its pid and
-    a label for the CPU figures."""
-    prefix = next(key for key in settings if key.endswith("_PORT")).removesuffix("PORT")
-    url = f"http://127.0.0.1:{settings[prefix + 'PORT']}"
-    environment = launched.environment_of(name)
+    """One more process of service ``name`` on ``port``, started as the launcher starts its
+    own (same environment, ``settings`` on top), ready; yields its pid and a label for the
+    CPU figures."""
+    url = f"http://127.0.0.1:{port}"
+    environment = launched.environment_of(name) | settings | {f"{SERVICES[name][0]}PORT": port}
     with (Path(environment["IDP_DATA_DIR"]) / "logs" / f"{name}-2.log").open("ab") as log:
         process = await asyncio.create_subprocess_exec(
-            BIN / name, "serve", env=environment | settings, stdout=log, stderr=log
+            BIN / name, "serve", env=environment, stdout=log, stderr=log
         )
     try:
         async with aiohttp.ClientSession() as client:
@@ -257,26 +256,24 @@ async def scaled_out(data: Path, count: int, concurrency: int, slots: int) -> di
     ):
         await add_noop_template(first_api)
         executions = Executions([first_api], launched.databases["operation"], concurrency)
-        second_worker = {
-            "WORKER_PORT": str(free_port()),
-            "WORKER_SANDBOX_UID_FIRST": SECOND_WORKER_UID_FIRST,
-        }
-        async with another(launched, "executor-worker", second_worker) as worker:
+        second_uids = {"WORKER_SANDBOX_UID_FIRST": SECOND_WORKER_UID_FIRST}
+        async with another(launched, "executor-worker", str(free_port()), second_uids) as worker:
             await warmed_up(executions)
             print("  one operation-svc:")
             figures["one_operation_per_second"], _ = await burst(
                 PlatformCpu(launched, [worker]), executions, count, workers
             )
         second_port = str(free_port())
-        second_operation = {"OPERATION_PORT": second_port, "OPERATION_SEED_DEMO": "false"}
         second_url = f"http://127.0.0.1:{second_port}"
-        second_worker["WORKER_OPERATION_API_URL"] = second_url
         async with (
-            another(launched, "operation-svc", second_operation) as operation,
+            another(
+                launched, "operation-svc", second_port, {"OPERATION_SEED_DEMO": "false"}
+            ) as operation,
             another(
                 launched,
                 "executor-worker",
-                second_worker | {"WORKER_OPERATION_API_URL": second_url},
+                str(free_port()),
+                second_uids | {"WORKER_OPERATION_API_URL": second_url},
             ) as worker,
             Api(second_url, launched.token) as second_api,
         ):
