@@ -52,8 +52,10 @@ lint: install
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy libs services clients scripts tests
 
+# Both backends and the Celery peer by default; e.g. `make bench ARGS="--backends postgres
+# --no-peer"` (scripts/bench.py --help lists the options).
 bench: install
-	.venv/bin/python scripts/bench.py
+	.venv/bin/python scripts/bench.py $(ARGS)
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

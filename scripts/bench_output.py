@@ -72,12 +72,14 @@ async def _run(
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _throughput(label: str, result: RunResult, wall: float, cpu: float) -> None:
+def _throughput(label: str, result: RunResult, wall: float, cpu: float) -> float:
+    """Prints the figures; returns the MiB/s."""
     megabytes = result.output_bytes / MIB
     print(
         f"  {label}: {megabytes:.0f} MiB in {wall:.2f} s = {megabytes / wall:.0f} MiB/s, "
         f"worker CPU {1000 * cpu / megabytes:.2f} ms per MiB ({result.status})"
     )
+    return megabytes / wall
 
 
 async def _latencies(runs: int) -> list[float]:
@@ -89,18 +91,20 @@ async def _latencies(runs: int) -> list[float]:
     return times
 
 
-async def output_throughput(megabytes: int) -> None:
+async def output_throughput(megabytes: int) -> dict[str, float]:
     size = str(megabytes * MIB)
     tiny = await _run(["/bin/sh", "-c", "yes | head -c 1048576"], limits=UNCAPPED)
     _throughput("forwarded, 2-byte lines (the worst case per byte), no cap", *tiny)
     drained = await _run(["/bin/sh", "-c", f"yes | head -c {size}0"])
-    _throughput("2-byte lines, up to the caps forwarded, the rest drained", *drained)
+    drained_per_second = _throughput(
+        "2-byte lines, up to the caps forwarded, the rest drained", *drained
+    )
     line = "x" * 79
     masker = SecretMasker(["correct-horse-battery-staple", "s3cr3t-token-value"])
     forwarded = await _run(
         ["/bin/sh", "-c", f"yes {line} | head -c {size}"], limits=UNCAPPED, masker=masker
     )
-    _throughput("forwarded with masking (80-byte lines)", *forwarded)
+    masked_per_second = _throughput("forwarded with masking (80-byte lines)", *forwarded)
     quiet = await _latencies(20)
     flood = asyncio.create_task(_run(["/usr/bin/yes"], seconds=5))
     await asyncio.sleep(0.5)
@@ -111,3 +115,4 @@ async def output_throughput(megabytes: int) -> None:
         f"alone, {statistics.median(noisy):.1f} / {max(noisy):.1f} ms beside a flooding run"
     )
     _throughput("the flooding run meanwhile", *flooded)
+    return {"output_drained_mib_s": drained_per_second, "output_masked_mib_s": masked_per_second}
