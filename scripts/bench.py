@@ -19,6 +19,8 @@ Sections, each on every backend asked for (SQLite, PostgreSQL: fresh databases o
 6. output (``scripts/bench_output.py``, once: no database): MiB/s and the worker's CPU per
    MiB for a flood drained past the cap and for lines forwarded with masking, and a trivial
    run's latency beside a flooding run.
+7. sqs (``scripts/bench_sqs.py``, once): this process's CPU per call of the hot loop's SQS
+   calls, on aiobotocore and on ``SQSWire``.
 
 Each load prints the CPU each process spent per execution (the PostgreSQL backends serving
 the platform's databases included) and the machine-wide CPU (which also counts the commands
@@ -29,7 +31,7 @@ slot waiting for its claim's round trip through a loaded operation-svc (~85 ms o
 with 16 slots), so under a burst the slots, not the CPU, set the worker's rate.
 
 Usage: .venv/bin/python scripts/bench.py [--backends sqlite,postgres] [--no-peer]
-       [--only outbox,startup,panel,worker,scale-out,output] [--events N] [--submissions N]
+       [--only outbox,startup,panel,worker,scale-out,output,sqs] [--events N] [--submissions N]
        [--concurrency N] [--executions N] [--worker-slots N] [--output-megabytes N]
 """
 
@@ -61,11 +63,13 @@ from scripts.bench_panel import end_to_end
 from scripts.bench_peer import run_peer
 from scripts.bench_platform import report
 from scripts.bench_report import print_table
+from scripts.bench_sqs import sqs_call_costs
 from scripts.bench_startup import startup
 from tests.harness import LocalSQSServer, eventually, fresh_database, migrate, sqs_settings
 
 BACKENDS = ("sqlite", "postgres")
-SECTIONS = ("outbox", "startup", "panel", "worker", "scale-out", "output")
+SQS_CALLS = 400
+SECTIONS = ("outbox", "startup", "panel", "worker", "scale-out", "output", "sqs")
 
 
 async def _arrived(received: dict[str, float], event_id: str) -> bool:
@@ -182,6 +186,9 @@ async def main() -> None:
     if "output" in args.only:
         print("Command output read by the worker's runner (this process's CPU only):")
         results[args.backends[0]] |= await output_throughput(args.output_megabytes)
+    if "sqs" in args.only:
+        print("SQS calls of the hot loop (this process's CPU per call, local SQS server):")
+        results[args.backends[0]] |= await sqs_call_costs(SQS_CALLS)
     peer = None
     if "worker" in args.only and not args.no_peer:
         peer = await asyncio.to_thread(run_peer, args.executions, args.concurrency)

@@ -87,6 +87,8 @@ ROWS = [
     Row("outbox_p50_ms", "outbox commit -> consumer handles p50 ms", False),
     Row("output_drained_mib_s", "output past the caps, drained: MiB/s (any backend)", True),
     Row("output_masked_mib_s", "output forwarded with masking: MiB/s (any backend)", True),
+    Row("sqs_botocore_ms", "SQS call CPU, aiobotocore: ms (any backend)", False, digits=2),
+    Row("sqs_wire_ms", "SQS call CPU, SQSWire (what runs): ms (any backend)", False, digits=2),
 ]
 
 

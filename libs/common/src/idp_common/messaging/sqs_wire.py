@@ -5,8 +5,8 @@ makes to SQS, and aiobotocore spends about 0.8 ms of CPU on each (event hooks, p
 validation, its serializer and parser) where the request itself is one small JSON document.
 ``SQSWire`` posts that document over SQS's JSON protocol (the one botocore speaks to SQS),
 signed by botocore's own SigV4 signer with the session's credentials, and answers with
-botocore's shapes and its ``ClientError``: about 0.45 ms per call (`scripts/bench.py`,
-section "SQS calls"). Retries follow botocore's standard mode. Every other call (queue
+botocore's shapes and its ``ClientError``: about 0.45 ms per call (`make bench`, section
+``sqs``). Retries follow botocore's standard mode. Every other call (queue
 URLs, attributes, DLQ moves, visibility) stays on the aiobotocore client.
 """
 
