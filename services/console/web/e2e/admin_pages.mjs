@@ -34,6 +34,7 @@ await runScenario(async (page) => {
   await page.getByRole("button", { name: "Submit" }).click();
   await page.waitForURL(/\/submissions\/[0-9a-f-]+$/);
   await eventually(async () => (await page.getByTestId("status").textContent()) === "succeeded", "succeeded");
+  await page.getByText("Complete").waitFor(); // the log stream has every line
   const lines = await shownLog(page);
 
   await page.getByRole("link", { name: "Data sources" }).click();

@@ -36,5 +36,6 @@ await runScenario(async (page) => {
   await page.getByRole("button", { name: "Submit" }).click();
   await page.waitForURL(/\/submissions\/[0-9a-f-]+$/);
   await eventually(async () => (await page.getByTestId("status").textContent()) === "succeeded", "succeeded");
+  await page.getByText("Complete").waitFor(); // the log stream has every line
   return { lines: await shownLog(page) };
 });
