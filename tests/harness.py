@@ -275,8 +275,10 @@ def auth_headers(
 _TLS = ssl.create_default_context()
 
 
-def local_client(url: str, timeout: float = 10) -> httpx.AsyncClient:
-    """A client of a service the test runs."""
+def local_client(url: str, timeout: float = 30) -> httpx.AsyncClient:
+    """A client of a service the test runs. The full suite runs three test processes and
+    Chromium on two cores, so a request to services sharing a test's event loop can wait
+    seconds for the CPU (seen: 10 s, once in a few runs); no test times anything with it."""
     return httpx.AsyncClient(base_url=url, timeout=timeout, verify=_TLS)
 
 
