@@ -39,8 +39,13 @@ test-fast: install
 	scripts/ensure-backing-services.sh
 	$(UV) run --frozen pytest -m "not slow" -n 0
 
+# Bytecode compiled here, for the packages and for the workspace's own sources (installed
+# editable, so uv leaves them out): with PYTHONDONTWRITEBYTECODE set, as it often is in
+# containers, Python otherwise compiles every module it imports on every start (measured:
+# half of each service's startup CPU). compileall only redoes the files that changed.
 install: $(UV) $(SQS_DEPS) $(ASYNCAPI_DEPS) $(CONSOLE_BUILD)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
+	.venv/bin/python -m compileall -q libs/*/src services/*/src clients/*/src scripts
 	$(MAKE) --no-print-directory $(LAUNCHER)
 
 $(LAUNCHER): $(LAUNCHER_SOURCE)

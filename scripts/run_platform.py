@@ -11,6 +11,7 @@ OPERATION_PORT, DATASOURCE_PORT, WORKER_PORT, SQS_PORT and IDP_DATA_DIR.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from types import FrameType
 
@@ -82,6 +84,30 @@ def environment(data: Path, sqs_port: int, ports: dict[str, int]) -> dict[str, s
         if has_db:
             defaults[f"{prefix}DATABASE_URL"] = f"sqlite+aiosqlite:///{data / name}.db"
     return defaults | env
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Every database to its head in one child process rather than a `<svc> migrate` each:
+    Alembic and the models are imported once (measured at head: 0.5 s of CPU instead of
+    4.2 s, all spent before any service can start). A child, so the launcher does not keep
+    them; forked, as the launcher has no thread yet and its imports are then not redone."""
+    databases = {
+        name: env[f"{prefix}DATABASE_URL"]
+        for name, (prefix, _, has_db) in SERVICES.items()
+        if has_db
+    }
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as child:
+        child.submit(_upgrade_to_head, databases).result()
+
+
+def _upgrade_to_head(databases: dict[str, str]) -> None:
+    from idp_common.migrations import upgrade_to_head  # in the child only
+
+    for name, url in databases.items():
+        try:
+            upgrade_to_head(url, f"{name.replace('-', '_')}:migrations")
+        except Exception as exc:
+            raise RuntimeError(f"{name} could not migrate: {exc!r}") from exc
 
 
 def wait_ready(urls: dict[str, str], children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
@@ -155,14 +181,7 @@ def main() -> int:
                 str(data / "sqs-state.json"),
             ],
         )
-        migrations = {
-            name: subprocess.Popen([str(BIN / name), "migrate"], env=env, cwd=ROOT)  # noqa: S603
-            for name, (_, _, has_db) in SERVICES.items()
-            if has_db
-        }
-        failed = [name for name, migration in migrations.items() if migration.wait() != 0]
-        if failed:
-            raise RuntimeError(f"{', '.join(failed)} could not migrate (the reason is above)")
+        migrate(env)
         for name in SERVICES:
             start(name, [str(BIN / name), "serve"])
         urls = service_urls(ports)

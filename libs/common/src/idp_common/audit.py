@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from alembic import op
 from sqlalchemy import JSON, Index, Select, String, Uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -128,28 +126,3 @@ def record_audit(
 def add_audit_row(session: AsyncSession, model: type[AuditRecord], row: dict[str, Any]) -> None:
     """Write ``row`` (from ``audit_row``) when the session commits."""
     insert_at_commit(session, model.__table__, row)  # type: ignore[attr-defined]  # a mapped subclass
-
-
-def create_audit_log_v1() -> None:
-    """Migration step shared by the services' initial revisions (frozen: never edit)."""
-    op.create_table(
-        "audit_log",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("tenant", sa.String(length=64), nullable=False),
-        sa.Column("actor", sa.String(length=200), nullable=False),
-        sa.Column("action", sa.String(length=60), nullable=False),
-        sa.Column("object_type", sa.String(length=60), nullable=False),
-        sa.Column("object_id", sa.String(length=64), nullable=False),
-        sa.Column("request_id", sa.String(length=128), nullable=True),
-        sa.Column("trace_id", sa.String(length=32), nullable=True),
-        sa.Column("changes", sa.JSON(), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name="pk_audit_log"),
-    )
-    op.create_index("ix_audit_log_action", "audit_log", ["action"])
-    op.create_index("ix_audit_log_object_id", "audit_log", ["object_id"])
-    op.create_index("ix_audit_log_tenant_created_at", "audit_log", ["tenant", "created_at"])
-
-
-def drop_audit_log_v1() -> None:
-    op.drop_table("audit_log")

@@ -13,18 +13,21 @@ import logging
 import math
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Depends, Request, Response
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import ConnectionPool
 
 from idp_common.auth import CurrentPrincipal, Principal
 from idp_common.errors import TooManyRequests
 from idp_common.settings import RateLimitSettings
+from idp_common.telemetry import instrument_redis
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool
 
 logger = logging.getLogger(__name__)
 RouteClass = Literal["submissions", "executions", "resolve"]
@@ -32,17 +35,19 @@ RouteClass = Literal["submissions", "executions", "resolve"]
 
 class RateLimiter:
     def __init__(self, settings: RateLimitSettings) -> None:
-        self._pool = ConnectionPool.from_url(settings.redis_url) if settings.redis_url else None
-        storage: Storage = (
-            RedisStorage(
+        self._pool: ConnectionPool | None = None
+        storage: Storage = MemoryStorage()
+        if settings.redis_url:
+            from redis.asyncio import ConnectionPool  # only with Redis: see instrument_redis
+
+            instrument_redis()
+            self._pool = ConnectionPool.from_url(settings.redis_url)
+            storage = RedisStorage(
                 f"async+{settings.redis_url}",
                 implementation="redispy",
                 wrap_exceptions=True,
                 connection_pool=self._pool,  # type: ignore[arg-type]  # passed to redis-py
             )
-            if self._pool is not None
-            else MemoryStorage()
-        )
         self._window = MovingWindowRateLimiter(storage)
         self._limits: dict[str, RateLimitItem] = {
             route_class: parse(getattr(settings, route_class))

@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
 
 from datasource_svc.config import DatasourceSettings
 from datasource_svc.models import AuditEntry
@@ -14,7 +13,7 @@ from datasource_svc.sources.resolver import OptionsResolver
 from idp_common.app import build_service_app
 from idp_common.db import Database
 from idp_common.secret_values import SecretResolver
-from idp_common.telemetry import instrument_engines
+from idp_common.telemetry import instrument_engines, instrument_redis
 
 NAME = "datasource-svc"
 
@@ -30,6 +29,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.readiness_checks["database"] = db.ping
         store: CacheStore = MemoryStore()
         if settings.redis_url:
+            from redis.asyncio import Redis  # only with Redis: see instrument_redis
+
+            instrument_redis()
             redis = Redis.from_url(settings.redis_url, socket_timeout=2)
             stack.push_async_callback(redis.aclose)
             store = RedisStore(redis, settings.redis_key_prefix)

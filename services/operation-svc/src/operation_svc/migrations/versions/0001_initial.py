@@ -10,9 +10,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from idp_common.audit import create_audit_log_v1, drop_audit_log_v1
 from idp_common.db import UTCDateTime
-from idp_common.messaging.tables import create_messaging_tables_v1, drop_messaging_tables_v1
+from idp_common.migration_steps import (
+    create_audit_log_v1,
+    create_messaging_tables_v1,
+    drop_audit_log_v1,
+    drop_messaging_tables_v1,
+)
 
 revision: str = "0001"
 down_revision: str | None = None
