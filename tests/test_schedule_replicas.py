@@ -80,6 +80,9 @@ async def test_two_replicas_fire_each_slot_of_a_schedule_once(
                     await session.execute(
                         select(Execution.scheduled_for, func.count())
                         .where(Execution.schedule_id == schedule_id)
+                        # A turn that read the schedule before the pause may still fire the
+                        # next slot after the runs were listed: only the listed slots count.
+                        .where(Execution.scheduled_for <= slots[-1])
                         .group_by(Execution.scheduled_for)
                     )
                 ).all()
