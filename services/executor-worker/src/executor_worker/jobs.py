@@ -49,7 +49,11 @@ RECEIVE_TO_SPAWN = Histogram(
 QUEUE_TO_START = Histogram(
     "idp_worker_queue_to_start_seconds",
     "From the job's creation in operation-svc to its process running.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    # Fine below 25 ms, where an idle platform starts a job (the objective is 8 ms).
+    buckets=(
+        *(0.002, 0.004, 0.006, 0.008, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.05),
+        *(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    ),
 )
 SHUTDOWN_REASON = "worker_shutdown: the worker stopped before the command finished"
 IN_FLIGHT = Gauge("idp_worker_executions_in_flight", "Executions running in this worker.")
