@@ -12,8 +12,6 @@ from fastapi_offline import FastAPIOffline
 
 from idp_common import health, whoami
 from idp_common.api_keys import RemoteApiKeyVerifier
-from idp_common.audit import AuditRecord
-from idp_common.audit_api import audit_router
 from idp_common.auth import TokenVerifier
 from idp_common.errors import document_problems, install_error_handlers
 from idp_common.rate_limit import RateLimiter
@@ -30,7 +28,6 @@ def build_service_app(
     settings: ServiceSettings,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     routers: Sequence[APIRouter],
-    audit_model: type[AuditRecord] | None = None,
     owns_api_keys: bool = False,
 ) -> FastAPI:
     """``owns_api_keys``: the service verifies keys itself (its lifespan sets
@@ -88,7 +85,5 @@ def build_service_app(
     app.include_router(whoami.router)
     for router in routers:
         app.include_router(router)
-    if audit_model is not None:
-        app.include_router(audit_router(audit_model))
     instrument_app(app)
     return app

@@ -16,11 +16,9 @@ from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from idp_common.auth import Principal
 from idp_common.db import UTCDateTime, insert_at_commit, new_id, utcnow
+from idp_common.redaction import mask_secrets
 from idp_common.repository import TenantRepository
 from idp_common.request_context import current_trace_id, request_id_var
-
-MASK = "***"
-SECRET_KEY_HINTS = ("secret", "password", "token", "api_key", "apikey", "credential", "private")
 
 
 class AuditRecord:
@@ -68,18 +66,6 @@ class AuditRepository(TenantRepository[AuditRecord]):
         if since:
             stmt = stmt.where(entry.created_at >= since)
         return stmt
-
-
-def mask_secrets(changes: Mapping[str, Any]) -> dict[str, Any]:
-    masked: dict[str, Any] = {}
-    for key, value in changes.items():
-        if any(hint in key.lower() for hint in SECRET_KEY_HINTS):
-            masked[key] = MASK
-        elif isinstance(value, Mapping):
-            masked[key] = mask_secrets(value)
-        else:
-            masked[key] = value
-    return masked
 
 
 def audit_row(

@@ -1,24 +1,21 @@
-"""Lifespan building blocks: the SQS side of a process and its background loops."""
+"""Lifespan building blocks: the SQS side of a process and its background loops (no
+database: the worker uses them; ``database_service`` adds one)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from idp_common.db import Database
 from idp_common.loops import PeriodicLoop, Supervisor
 from idp_common.messaging.consumer import Consumer, EventHandler, exponential_retry_delay
-from idp_common.messaging.outbox import OutboxRelay
 from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.sqs import QueueDirectory, open_queues
-from idp_common.messaging.tables import MessagingTables
 from idp_common.messaging.topology import QueueSpec
-from idp_common.settings import DatabaseServiceSettings, SQSSettings
-from idp_common.telemetry import instrument_engines
+from idp_common.settings import SQSSettings
 
 logger = logging.getLogger(__name__)
 
@@ -75,28 +72,3 @@ async def run_in_background(app: FastAPI, *loops: PeriodicLoop) -> AsyncIterator
     app.state.readiness_checks["background"] = supervisor.check
     async with supervisor.running():
         yield
-
-
-@asynccontextmanager
-async def serve_database_service(
-    app: FastAPI,
-    tables: MessagingTables,
-    loops: Callable[[Database, Messaging], Sequence[PeriodicLoop]],
-) -> AsyncIterator[Database]:
-    """The lifespan core of a DB-backed service: database, SQS, outbox relay and its loops
-    registered for readiness and shut down in order."""
-    settings: DatabaseServiceSettings = app.state.settings
-    db = Database(settings.database_url)
-    instrument_engines(db.engines)
-    try:
-        async with open_messaging(settings.sqs) as messaging:
-            relay = OutboxRelay(
-                db, tables, messaging.publisher, poll_seconds=settings.outbox_poll_seconds
-            )
-            app.state.db = db
-            app.state.bus = messaging
-            app.state.readiness_checks.update(database=db.ping, broker=messaging.queues.ping)
-            async with run_in_background(app, *loops(db, messaging), relay):
-                yield db
-    finally:
-        await db.dispose()

@@ -11,6 +11,7 @@ from datasource_svc.sources.cache import CacheStore, MemoryStore, OptionsCache, 
 from datasource_svc.sources.endpoints import router as sources_router
 from datasource_svc.sources.resolver import OptionsResolver
 from idp_common.app import build_service_app
+from idp_common.audit_api import audit_router
 from idp_common.db import Database
 from idp_common.secret_values import SecretResolver
 from idp_common.telemetry import instrument_engines, instrument_redis
@@ -51,6 +52,5 @@ def create_app(settings: DatasourceSettings | None = None) -> FastAPI:
         description="Dynamic data sources that fill the panels' dropdowns.",
         settings=settings or DatasourceSettings(),
         lifespan=lifespan,
-        routers=[sources_router],
-        audit_model=AuditEntry,
+        routers=[sources_router, audit_router(AuditEntry)],
     )

@@ -8,7 +8,9 @@ from fastapi import FastAPI
 
 from idp_common.app import build_service_app
 from idp_common.asyncapi import router as asyncapi_router
+from idp_common.audit_api import audit_router
 from idp_common.clock import SYSTEM_CLOCK, Clock
+from idp_common.database_service import serve_database_service
 from idp_common.db import Database
 from idp_common.inbound import InboundGate
 from idp_common.inbound_api import router as events_router
@@ -20,7 +22,7 @@ from idp_common.messaging.topology import (
     OPERATION_INBOUND_EVENTS,
     PANEL_SUBMISSIONS,
 )
-from idp_common.runtime import Messaging, serve_database_service
+from idp_common.runtime import Messaging
 from operation_svc.api_keys.endpoints import router as api_keys_router
 from operation_svc.api_keys.verifier import LocalApiKeyVerifier
 from operation_svc.approvals.endpoints import router as approvals_router
@@ -125,8 +127,8 @@ def create_app(settings: OperationSettings | None = None, clock: Clock = SYSTEM_
             events_router,
             asyncapi_router,
             webhooks_router,
+            audit_router(AuditEntry),
         ],
-        audit_model=AuditEntry,
         owns_api_keys=True,
     )
     app.state.clock = clock

@@ -22,12 +22,12 @@ from typing import Any
 
 from opentelemetry import trace
 
-from idp_common.audit import MASK, SECRET_KEY_HINTS
 from idp_common.events import EXECUTION_REQUESTED_EXTERNAL, SUBMISSION_REQUESTED
 from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec, queue_arn
 from idp_common.messaging.trace_context import extract_context
+from idp_common.redaction import MASK, SECRET_KEY_HINTS
 from idp_common.request_context import trace_id_of
 from idp_common.sealing import is_sealed
 

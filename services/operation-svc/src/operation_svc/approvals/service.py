@@ -17,11 +17,12 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.api_keys import is_api_key
-from idp_common.audit import MASK, record_audit
+from idp_common.audit import record_audit
 from idp_common.auth import Principal, may_run
 from idp_common.db import utcnow
 from idp_common.errors import Conflict, Forbidden
 from idp_common.events import ApprovalPolicy
+from idp_common.redaction import MASK
 from operation_svc.approvals.notices import approval_decided
 from operation_svc.approvals.repository import (
     ApprovalRepository,

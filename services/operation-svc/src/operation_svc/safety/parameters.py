@@ -14,7 +14,7 @@ from typing import Any, Literal
 import re2
 from nacl.public import PublicKey
 
-from idp_common.audit import MASK
+from idp_common.redaction import MASK
 from idp_common.sealing import is_sealed, seal
 from idp_common.secret_values import MIN_SECRET_LENGTH
 from idp_common.values import as_boolean, as_number

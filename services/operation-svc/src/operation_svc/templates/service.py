@@ -6,11 +6,12 @@ from typing import Any
 from nacl.public import PublicKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp_common.audit import MASK, record_audit
+from idp_common.audit import record_audit
 from idp_common.auth import Principal
 from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
+from idp_common.redaction import MASK
 from operation_svc.config import OperationSettings
 from operation_svc.executions.dispatch import fill_free_slots
 from operation_svc.models import AuditEntry, OperationTemplate, TemplateVersion

@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp_common.audit import MASK, add_audit_row, audit_row
+from idp_common.audit import add_audit_row, audit_row
 from idp_common.auth import Principal, check_run_access
 from idp_common.db import after_commit, new_id
 from idp_common.errors import Conflict, ValidationFailed
@@ -21,6 +21,7 @@ from idp_common.inbound import InboundRequest
 from idp_common.intake import IdempotentIntake
 from idp_common.messaging.outbox import OutboxRow, add_outbox_row, outbox_row
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
+from idp_common.redaction import MASK
 from idp_common.sealing import seal
 from idp_common.unit_of_work import UnitOfWork, with_defaults
 from panel_svc.datasources import OptionsLookup
