@@ -8,6 +8,7 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from idp_common.events import SUBMISSION_CREATED, SubmissionCreated
 from idp_common.loops import Supervisor
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.inbox import transactional_handler
-from idp_common.messaging.outbox import OutboxRelay, add_event
+from idp_common.messaging.outbox import OutboxRelay, Superseding, add_event
 from idp_common.messaging.topology import MAX_RECEIVE_COUNT, PANEL_SUBMISSIONS, QueueSpec
 from idp_common.runtime import Messaging, open_messaging
 from idp_common.settings import SQSSettings
@@ -364,3 +365,68 @@ async def test_shutdown_lets_the_running_handler_finish_and_acknowledges_it(
             QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
         )
         assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def state(key: str, status: str) -> tuple[Event, Superseding]:
+    return event("test.state.changed", key=key, status=status), Superseding(
+        key, wait=status != "succeeded"
+    )
+
+
+async def commit_each(db: Database, *events: tuple[Event, Superseding | None]) -> None:
+    for sent, supersede in events:  # one transaction each, as a run's updates are
+        async with db.transaction() as session:
+            add_event(session, messaging, QUEUE, sent, supersede)
+
+
+async def test_a_state_superseded_while_unsent_is_deleted_and_only_the_newest_leaves(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with database_and_bus("sqlite", tmp_path, sqs_settings(sqs_server)) as (db, bus):
+        relay = OutboxRelay(
+            db, messaging, bus.publisher, poll_seconds=60, supersede_wait=timedelta(minutes=5)
+        )
+        plain = event("test.thing.happened")
+        async with Supervisor([relay]).running():
+            await commit_each(
+                db,
+                state("run-1", "pending"),
+                state("run-1", "running"),
+                (plain, None),  # not superseding: leaves at once
+                state("run-2", "running"),  # waits for a newer state
+                state("run-1", "succeeded"),  # final: leaves at once, the older two unsent
+            )
+            received: list[dict[str, Any]] = []
+
+            async def two_received() -> bool:
+                received.extend(await drain(bus, QUEUE.name, wait=0))
+                return len(received) == 2
+
+            await eventually(two_received, timeout=5)
+        assert sorted(summary(message) for message in received) == [
+            ("run-1", "succeeded"),
+            ("test.thing.happened", None),
+        ]
+        flushed = await drain(bus, QUEUE.name, wait=0)  # by the stop, without waiting longer
+        assert [summary(message) for message in flushed] == [("run-2", "running")]
+        async with db.snapshot() as session:
+            assert await session.scalar(select(func.count()).select_from(messaging.outbox)) == 0
+
+
+async def test_a_waiting_state_leaves_once_its_wait_is_over(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with database_and_bus("sqlite", tmp_path, sqs_settings(sqs_server)) as (db, bus):
+        relay = OutboxRelay(
+            db, messaging, bus.publisher, poll_seconds=60, supersede_wait=timedelta(seconds=0.2)
+        )
+        async with Supervisor([relay]).running():
+            await commit_each(db, state("run-1", "running"))
+            received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=5)
+        assert [summary(message) for message in received] == [("run-1", "running")]
+
+
+def summary(message: dict[str, Any]) -> tuple[str, str | None]:
+    body = json.loads(message["Body"])
+    data = body["data"]
+    return (data["key"], data["status"]) if "key" in data else (body["type"], None)

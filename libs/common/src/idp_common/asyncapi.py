@@ -64,7 +64,12 @@ MESSAGES = (
     Message("ExecutionRequested", ExecutionRequested, "A job for the workers."),
     Message("ExecutionLog", ExecutionLog, "Lines a run printed, in batches."),
     Message("ExecutionFinished", ExecutionFinished, "A worker's report of a run's end."),
-    Message("SubmissionUpdated", SubmissionUpdated, "An execution's status, for its submission."),
+    Message(
+        "SubmissionUpdated",
+        SubmissionUpdated,
+        "An execution's whole status, for its submission. A status that a newer one of the"
+        " same attempt replaces within 100 ms is not sent; an end always is.",
+    ),
     Message(
         "SubmissionRequested",
         SubmissionRequested,

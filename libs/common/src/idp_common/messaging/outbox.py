@@ -1,6 +1,12 @@
 """The transactional outbox: events are rows written in the business transaction; the commit
 hands them to the relay in memory, which publishes them at once, and a periodic sweep of the
-table catches what a crash or an outage left."""
+table catches what a crash or an outage left.
+
+An event that carries a whole state (a submission's status) may be marked ``Superseding``:
+while it is unsent, a newer row with the same key makes it redundant, and the relay deletes
+it unsent. One marked ``wait`` (a state that is not final) is held up to ``SUPERSEDE_WAIT``
+for such a newer row: a short run's "pending", "running" and end then cost one message, not
+three. Only the rows the relay holds in memory are merged; the sweep sends every row."""
 
 from __future__ import annotations
 
@@ -41,6 +47,10 @@ _PENDING = "idp.outbox_pending"
 MAX_HELD_ROWS = 1000
 # Younger rows are left to the process that committed them, which holds them in memory.
 SWEEP_AFTER = timedelta(seconds=5)
+# How long a superseding row that is not final waits for a newer one (from the oldest row
+# of its key), by default: a status shows that much later, far below the console's polling
+# period.
+SUPERSEDE_WAIT = timedelta(milliseconds=100)
 
 OUTBOX_LAG = Histogram(
     "idp_outbox_publish_lag_seconds",
@@ -55,6 +65,21 @@ OUTBOX_BACKLOG = Gauge(
 OUTBOX_FAILURES = Counter(
     "idp_outbox_publish_failures_total", "Outbox events the broker did not accept.", ["queue"]
 )
+OUTBOX_SUPERSEDED = Counter(
+    "idp_outbox_superseded_total",
+    "Outbox events deleted unsent: a newer event carried the same state, further on.",
+    ["queue"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Superseding:
+    """A state-carrying event's key (its subject): a newer row with the same key, while this
+    one is unsent, carries all it says. ``wait``: not a final state, so worth holding back
+    for a newer one (``SUPERSEDE_WAIT``)."""
+
+    key: str
+    wait: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +94,18 @@ class OutboxRow:
     trace_carrier: dict[str, str]
     created_at: datetime
     attempts: int
+    supersede: Superseding | None = None  # kept in memory only: the sweep sends every row
+
+    def columns(self) -> dict[str, Any]:
+        """The row as the outbox table stores it."""
+        return {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name != "supersede"
+        }
 
 
-def outbox_row(queue: QueueSpec, event: Event) -> OutboxRow:
+def outbox_row(queue: QueueSpec, event: Event, supersede: Superseding | None = None) -> OutboxRow:
     """``event`` as an outbox row for ``queue``, carrying the current trace context (the
     publish span's) to the consumer."""
     with tracer.start_as_current_span(
@@ -82,21 +116,33 @@ def outbox_row(queue: QueueSpec, event: Event) -> OutboxRow:
     ):
         carrier = current_trace_carrier()
     return OutboxRow(
-        new_id(), queue.name, event.id, event.type, checked_body(event), carrier, utcnow(), 0
+        new_id(),
+        queue.name,
+        event.id,
+        event.type,
+        checked_body(event),
+        carrier,
+        utcnow(),
+        0,
+        supersede,
     )
 
 
 def add_outbox_row(session: AsyncSession, tables: MessagingTables, row: OutboxRow) -> None:
     """Write ``row`` in the session's transaction (at its commit); it leaves after commit."""
-    insert_at_commit(session, tables.outbox, dataclasses.asdict(row))
+    insert_at_commit(session, tables.outbox, row.columns())
     session.info.setdefault(_PENDING, []).append(row)
 
 
 def add_event(
-    session: AsyncSession, tables: MessagingTables, queue: QueueSpec, event: Event
+    session: AsyncSession,
+    tables: MessagingTables,
+    queue: QueueSpec,
+    event: Event,
+    supersede: Superseding | None = None,
 ) -> None:
     """Write ``event`` for ``queue`` in the session's transaction; it leaves after commit."""
-    add_outbox_row(session, tables, outbox_row(queue, event))
+    add_outbox_row(session, tables, outbox_row(queue, event, supersede))
 
 
 class OutboxRelay(PeriodicLoop):
@@ -116,6 +162,7 @@ class OutboxRelay(PeriodicLoop):
         *,
         poll_seconds: float = 1.0,
         max_backoff_seconds: float = 10.0,
+        supersede_wait: timedelta = SUPERSEDE_WAIT,
     ) -> None:
         super().__init__(
             poll_seconds,
@@ -128,6 +175,8 @@ class OutboxRelay(PeriodicLoop):
         self._held: dict[uuid.UUID, OutboxRow] = {}
         self._sweep_cutoff: timedelta | None = None  # the first sweep takes every row
         self._next_sweep = 0.0
+        self._supersede_wait = supersede_wait
+        self._waiting: asyncio.TimerHandle | None = None  # wakes the relay for waiting rows
         event.listen(db.sync_session_class, "after_commit", self._after_commit)
         event.listen(db.sync_session_class, "after_rollback", self._after_rollback)
 
@@ -143,7 +192,9 @@ class OutboxRelay(PeriodicLoop):
 
     async def run_once(self) -> None:
         try:
-            await self._relay(list(self._held.values()))
+            due, superseded, wait = _due_now(self._held_rows(), self._supersede_wait, utcnow())
+            await self._relay(due, superseded)
+            self._wake_after(wait)
             if time.monotonic() >= self._next_sweep:
                 await self._sweep(self._sweep_cutoff)
                 self._sweep_cutoff = SWEEP_AFTER
@@ -154,9 +205,19 @@ class OutboxRelay(PeriodicLoop):
     async def after_stop(self) -> None:
         """Send what was committed up to the stop (the consumers stop first)."""
         try:
-            await self._relay(list(self._held.values()))
+            await self._relay(*_due_now(self._held_rows(), self._supersede_wait, None)[:2])
         except Exception:
             logger.warning("outbox relay could not flush at stop; the sweep sends it later")
+
+    def _held_rows(self) -> list[OutboxRow]:
+        return list(self._held.values())
+
+    def _wake_after(self, wait: timedelta | None) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+            self._waiting = None
+        if wait is not None:
+            self._waiting = asyncio.get_running_loop().call_later(wait.total_seconds(), self.wake)
 
     async def relay_pending(self) -> int:
         """Publish every pending row of the table, whatever its age; returns how many the
@@ -183,21 +244,39 @@ class OutboxRelay(PeriodicLoop):
             # owns each file in the embedded default, so nothing else sends these rows.
             async with self.db.snapshot() as session:
                 rows = (await session.execute(stmt)).all()
-            return len(rows), len(await self._relay(rows))
+            return len(rows), len(await self._relay(self._not_superseding(rows)))
         # Row locks (SKIP LOCKED) keep the sweeps of other replicas off these rows.
         async with self.db.transaction() as session:
             rows = (await session.execute(stmt.with_for_update(skip_locked=True))).all()
-            accepted = await self._record(session, rows, await self._send_all(rows))
+            sent = self._not_superseding(rows)
+            accepted = await self._record(session, sent, await self._send_all(sent))
             return len(rows), len(accepted)
 
-    async def _relay(self, rows: Sequence[Any]) -> list[Any]:
-        """Send ``rows``, then delete the accepted ones; returns them. Rows the broker
-        refused count an attempt and are left to the sweep; on an error (broker
-        unreachable) nothing is recorded and the held rows are tried again."""
+    def _not_superseding(self, rows: Sequence[Any]) -> list[Any]:
+        """``rows`` but the superseding ones this relay holds: it sends those itself, the
+        newest of each key only."""
+        return [
+            row
+            for row in rows
+            if (held := self._held.get(row.id)) is None or held.supersede is None
+        ]
+
+    async def _relay(self, rows: Sequence[Any], superseded: Sequence[OutboxRow] = ()) -> list[Any]:
+        """Send ``rows``, then delete the accepted ones, and the ``superseded`` ones unsent;
+        returns the sent rows. Rows the broker refused count an attempt and are left to
+        the sweep; on an error (broker unreachable) nothing is recorded and the held rows
+        are tried again."""
         if not rows:
             return []
         failed = await self._send_all(rows)
         async with self.db.transaction() as session:
+            if superseded:
+                await session.execute(
+                    delete(self.table).where(self.table.c.id.in_([row.id for row in superseded]))
+                )
+            for row in superseded:
+                self._held.pop(row.id, None)
+                OUTBOX_SUPERSEDED.labels(row.queue).inc()
             return await self._record(session, rows, failed)
 
     async def _send_all(self, rows: Sequence[Any]) -> dict[uuid.UUID, str]:
@@ -244,3 +323,30 @@ class OutboxRelay(PeriodicLoop):
                 "broker refused an outbox event", extra={"queue": row.queue, "reason": reason}
             )
         return reason
+
+
+def _due_now(
+    held: list[OutboxRow], supersede_wait: timedelta, now: datetime | None
+) -> tuple[list[OutboxRow], list[OutboxRow], timedelta | None]:
+    """The held rows (in commit order) to send now, those a newer row of their key
+    supersedes, and how long until the first waiting row is due (None: none waits).
+    ``now`` None: nothing waits (the relay is stopping)."""
+    due: list[OutboxRow] = []
+    superseded: list[OutboxRow] = []
+    by_key: dict[str, list[OutboxRow]] = {}
+    for row in held:
+        if row.supersede is None:
+            due.append(row)
+        else:
+            by_key.setdefault(row.supersede.key, []).append(row)
+    wait: timedelta | None = None
+    for rows in by_key.values():
+        newest = rows[-1]
+        assert newest.supersede is not None
+        left = supersede_wait - (now - rows[0].created_at) if now is not None else None
+        if newest.supersede.wait and left is not None and left > timedelta(0):
+            wait = left if wait is None else min(wait, left)
+            continue
+        due.append(newest)
+        superseded.extend(rows[:-1])
+    return due, superseded, wait

@@ -18,7 +18,7 @@ from idp_common.events import (
     excerpt,
 )
 from idp_common.inbound import reply_row
-from idp_common.messaging.outbox import add_event, add_outbox_row
+from idp_common.messaging.outbox import Superseding, add_event, add_outbox_row
 from idp_common.messaging.topology import SUBMISSION_UPDATES
 from idp_common.unit_of_work import with_defaults
 from operation_svc.executions.metrics import record_end
@@ -158,7 +158,11 @@ def tell_requesters(session: AsyncSession, execution: Execution) -> None:
     event = update_data.to_event(
         source=SOURCE, tenant=execution.tenant, subject=str(execution.submission_id)
     )
-    add_event(session, messaging, SUBMISSION_UPDATES, event)
+    # Each update carries the attempt's whole status: a newer one of the same attempt, while
+    # this one is unsent, replaces it (so a short run costs one message, not three).
+    final = execution.status in TERMINAL_STATUSES
+    supersede = Superseding(f"{execution.submission_id}:{execution.attempt}", wait=not final)
+    add_event(session, messaging, SUBMISSION_UPDATES, event, supersede)
     notify_submission_updated(session, execution)
 
 
