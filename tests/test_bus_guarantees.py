@@ -373,6 +373,11 @@ def state(key: str, status: str) -> tuple[Event, Superseding]:
     )
 
 
+def relay_on_a_long_poll(db: Database, bus: Messaging, supersede_wait: timedelta) -> OutboxRelay:
+    """A relay that only a commit or a waiting row's timer wakes within a test."""
+    return OutboxRelay(db, messaging, bus.publisher, poll_seconds=60, supersede_wait=supersede_wait)
+
+
 async def commit_each(db: Database, *events: tuple[Event, Superseding | None]) -> None:
     for sent, supersede in events:  # one transaction each, as a run's updates are
         async with db.transaction() as session:
@@ -383,11 +388,8 @@ async def test_a_state_superseded_while_unsent_is_deleted_and_only_the_newest_le
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
     async with database_and_bus("sqlite", tmp_path, sqs_settings(sqs_server)) as (db, bus):
-        relay = OutboxRelay(
-            db, messaging, bus.publisher, poll_seconds=60, supersede_wait=timedelta(minutes=5)
-        )
         plain = event("test.thing.happened")
-        async with Supervisor([relay]).running():
+        async with Supervisor([relay_on_a_long_poll(db, bus, timedelta(minutes=5))]).running():
             await commit_each(
                 db,
                 state("run-1", "pending"),
@@ -417,10 +419,7 @@ async def test_a_waiting_state_leaves_once_its_wait_is_over(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
     async with database_and_bus("sqlite", tmp_path, sqs_settings(sqs_server)) as (db, bus):
-        relay = OutboxRelay(
-            db, messaging, bus.publisher, poll_seconds=60, supersede_wait=timedelta(seconds=0.2)
-        )
-        async with Supervisor([relay]).running():
+        async with Supervisor([relay_on_a_long_poll(db, bus, timedelta(seconds=0.2))]).running():
             await commit_each(db, state("run-1", "running"))
             received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=5)
         assert [summary(message) for message in received] == [("run-1", "running")]
