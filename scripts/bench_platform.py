@@ -201,6 +201,17 @@ def process_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postmaster_seconds(backend: int) -> float:
+    """CPU of the PostgreSQL server's main process and of the backends it has reaped (its
+    children's time): a connection closed between two snapshots is otherwise not counted,
+    and opening one (a process, its caches, a TLS handshake) costs the server more than many
+    statements."""
+    fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+    postmaster = int(fields[1])
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def backend_seconds(pid: int) -> float:
     """A PostgreSQL backend's on-CPU time in ns (single-threaded: the process's schedstat),
     as the Celery peer counts its backends: utime + stime, truncated to 10 ms ticks per
@@ -255,6 +266,9 @@ class PlatformCpu:
         for pid in backends:
             with contextlib.suppress(OSError, IndexError):
                 seconds[(POSTGRES, pid)] = backend_seconds(pid)
+        if backends:
+            with contextlib.suppress(OSError, IndexError):
+                seconds[(POSTGRES, 0)] = postmaster_seconds(backends[0])
         # The machine's busy and total time, summed over its CPUs (first line of /proc/stat).
         jiffies = [int(value) for value in Path("/proc/stat").read_text().split()[1:11]]
         idle = jiffies[3] + jiffies[4]  # idle, iowait
@@ -270,10 +284,14 @@ class PlatformCpu:
     ) -> float:
         """Prints the CPU per execution of each process and the machine's; returns the
         platform's total (ms), its database's included. A process that appeared in between
-        counts from zero; one that ended in between is left out."""
+        counts from zero; one that ended in between is left out, but for PostgreSQL's
+        backends, counted from their snapshot to their end (``postmaster_seconds``)."""
         spent: dict[str, float] = defaultdict(float)
         for (name, pid), value in after.items():
             spent[name] += value - before.get((name, pid), 0.0)
+        for (name, pid), value in before.items():
+            if name == POSTGRES and (name, pid) not in after:  # ended: counted whole since
+                spent[name] -= value
         busy, total = spent.pop(MACHINE_BUSY), spent.pop(MACHINE_TOTAL)
         load = spent.pop(LOAD_GENERATOR)
         platform_ms = 1000 * sum(spent.values()) / count

@@ -1,0 +1,61 @@
+"""PostgreSQL connections the server closes (a restart, a terminated backend) are replaced
+before a transaction uses them: the hiccup fails nothing that starts after it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy import text
+
+from idp_common.db import Database
+from tests.harness import eventually, fresh_database
+
+
+async def backends_of(database: str) -> list[int]:
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        rows = await admin.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            database,
+        )
+        return [row["pid"] for row in rows]
+    finally:
+        await admin.close()
+
+
+async def terminate(pids: list[int]) -> None:
+    admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        for pid in pids:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+
+
+async def test_transactions_after_the_servers_backends_were_terminated_succeed(
+    tmp_path: Path,
+) -> None:
+    async with fresh_database("postgres", tmp_path, "operation") as url:
+        db = Database(url, pool_size=2)
+        database = url.rsplit("/", 1)[1]
+
+        async def one_transaction() -> int:
+            async with db.transaction() as session:
+                return int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+        # Several connections in the pool, each used once.
+        before = set(await asyncio.gather(*(one_transaction() for _ in range(4))))
+        assert len(before) > 1
+        await terminate(await backends_of(database))
+        await eventually(lambda: _none_left(database))
+        after = await asyncio.gather(*(one_transaction() for _ in range(8)))
+        assert not before & set(after)  # every one on a new connection, none failed
+        async with db.snapshot() as session:  # snapshots share the pool on PostgreSQL
+            assert await session.scalar(text("SELECT 1")) == 1
+        await db.dispose()
+
+
+async def _none_left(database: str) -> bool:
+    return not await backends_of(database)
