@@ -181,10 +181,13 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
+            # First: the others may wait for a lock (the journal mode while another
+            # connection of a starting service holds one), and wait this long, not the
+            # driver's 5 s.
+            "PRAGMA busy_timeout=30000",
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=30000",
             f"PRAGMA query_only={int(read_only)}",
         ):
             cursor.execute(pragma)
