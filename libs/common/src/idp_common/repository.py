@@ -14,10 +14,11 @@ from idp_common.errors import NotFound
 from idp_common.pagination import PageParams, paginate
 
 M = TypeVar("M")
-# Lookups by id or slug are built once per repository class, model and column: building a
-# query and its cache key costs more CPU than SQLite takes to run it. Always executed with
-# the caller's tenant and value as parameters.
-_LOOKUPS: dict[tuple[type[Any], type[Any], str], Select[Any]] = {}
+# Lookups by id or slug are built once per repository class, model, column and loader
+# options: building a query and its cache key costs more CPU than SQLite takes to run it.
+# Always executed with the caller's tenant and value as parameters. The options given are
+# module-level constants (a new option object would be a new entry).
+_LOOKUPS: dict[tuple[type[Any], type[Any], str, tuple[Any, ...]], Select[Any]] = {}
 
 
 def as_id(reference: str) -> uuid.UUID | None:
@@ -48,15 +49,13 @@ class TenantRepository(Generic[M]):
         return await self._one_by("slug", slug, options)
 
     async def _one_by(self, column: str, value: Any, options: tuple[Any, ...]) -> M | None:
-        if options:
-            stmt = self.scoped(*options).where(getattr(self.model, column) == value)
-            return (await self.session.scalars(stmt)).one_or_none()
-        key = (type(self), self.model, column)
+        key = (type(self), self.model, column, options)
         if (lookup := _LOOKUPS.get(key)) is None:
-            lookup = self.scoped().where(getattr(self.model, column) == bindparam("value"))
+            lookup = self.scoped(*options).where(getattr(self.model, column) == bindparam("value"))
             _LOOKUPS[key] = lookup
         params = {"tenant": self.tenant, "value": value}
-        return (await self.session.scalars(lookup, params)).one_or_none()
+        # unique(): a joined load of a collection repeats the object once per member.
+        return (await self.session.scalars(lookup, params)).unique().one_or_none()
 
     async def get_by_ref(self, reference: str, *options: Any) -> M | None:
         """By id, or by slug where people name the objects (a slug may look like an id: the

@@ -11,7 +11,7 @@ from idp_common.errors import Conflict
 from idp_common.pagination import PageParams
 from panel_svc.fields.types import json_schema
 from panel_svc.models import AuditEntry, Panel, PanelField
-from panel_svc.panels.repository import WITH_FIELDS, PanelRepository
+from panel_svc.panels.repository import ONE_WITH_FIELDS, PanelRepository
 from panel_svc.panels.schemas import FieldIn, PanelIn, PanelSchemaOut, PanelUpdate
 
 WIDGETS = {
@@ -98,7 +98,7 @@ async def delete_panel(
 async def get_panel(
     session: AsyncSession, principal: Principal, panel_id: uuid.UUID | str
 ) -> Panel:
-    return await PanelRepository(session, principal.tenant).get_or_404(panel_id, WITH_FIELDS)
+    return await PanelRepository(session, principal.tenant).get_or_404(panel_id, ONE_WITH_FIELDS)
 
 
 async def list_panels(

@@ -10,6 +10,8 @@ from idp_common.pagination import PageParams
 from panel_svc.models import Submission
 from panel_svc.submissions.repository import SubmissionRepository
 
+WITH_ATTEMPTS = selectinload(Submission.attempts)
+
 
 async def list_submissions(
     session: AsyncSession,
@@ -31,5 +33,5 @@ async def get_submission(
     session: AsyncSession, principal: Principal, submission_id: uuid.UUID
 ) -> Submission:
     return await SubmissionRepository(session, principal.tenant).get_or_404(
-        submission_id, selectinload(Submission.attempts)
+        submission_id, WITH_ATTEMPTS
     )
