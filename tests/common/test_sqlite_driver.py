@@ -1,15 +1,18 @@
-"""The one-trip aiosqlite adaptation answers like the stock one, in fewer thread hops."""
+"""The aiosqlite adaptation answers like the stock one with its statements run on the event
+loop's thread, and waits for another connection's lock without stalling the loop."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import aiosqlite.core
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from idp_common import sqlite_driver
 from idp_common.db import Database
 from idp_common.sqlite_driver import OneTripDBAPI
 
@@ -60,29 +63,69 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
-async def test_one_thread_hop_per_statement(db: Database, hops: list[str]) -> None:
-    async with db.transaction() as session:
-        await session.execute(text("select 1"))
-        hops.clear()
+async def test_statements_commits_and_rollbacks_make_no_thread_hop(
+    db: Database, hops: list[str]
+) -> None:
+    async with db.transaction() as session:  # BEGIN IMMEDIATE comes with the statement
+        await session.execute(text("insert into t (v) values ('one')"))
         for _ in range(3):
             await session.execute(text("select v from t"))
-        assert len(hops) == 3
-
-
-async def test_a_transaction_of_one_statement_is_two_hops(db: Database, hops: list[str]) -> None:
-    async with db.transaction() as session:  # BEGIN IMMEDIATE travels with the statement
-        await session.execute(text("insert into t (v) values ('one')"))
-    assert hops == ["_execute", "commit"]  # and the pool's reset after the commit makes none
     async with db.snapshot() as session:  # reads have connections of their own: one opens
         await session.execute(text("select 1"))
     hops.clear()
     async with db.snapshot() as session:
         assert (await session.execute(text("select count(*) from t"))).scalar() == 1
-    assert hops == ["_execute", "rollback"]
-    hops.clear()
-    async with db.transaction():  # nothing ran: no BEGIN, no COMMIT
-        pass
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            await session.execute(text("insert into t (v) values ('one')"))
     assert hops == []
+
+
+async def test_a_locked_database_is_waited_for_on_the_event_loop(
+    db: Database, tmp_path: Path
+) -> None:
+    other = Database(str(db.engine.url))  # another connection to the file, as another process
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_write_lock() -> None:
+        async with other.transaction() as session:
+            await session.execute(text("insert into t (v) values ('first')"))
+            holding.set()
+            await release.wait()  # needs the event loop to run on
+
+    async def write_after_it() -> None:
+        async with db.transaction() as session:
+            await session.execute(text("insert into t (v) values ('second')"))
+
+    async with asyncio.timeout(10):
+        holder = asyncio.create_task(hold_the_write_lock())
+        await holding.wait()
+        waiter = asyncio.create_task(write_after_it())
+        await asyncio.sleep(0.1)  # the loop runs while the waiter waits for the lock
+        assert not waiter.done()
+        release.set()
+        await asyncio.gather(holder, waiter)
+    async with db.snapshot() as session:
+        assert (await session.execute(text("select v from t order by id"))).scalars().all() == [
+            "first",
+            "second",
+        ]
+    await other.dispose()
+
+
+async def test_a_lock_held_past_the_wait_is_an_error(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_driver, "LOCK_WAIT_SECONDS", 0.2)
+    other = Database(str(db.engine.url))
+    async with other.transaction() as holding:
+        await holding.execute(text("insert into t (v) values ('held')"))
+        with pytest.raises(OperationalError, match="locked"):
+            async with db.transaction() as session:
+                await session.execute(text("insert into t (v) values ('refused')"))
+    async with db.transaction() as session:  # and the connection is fine afterwards
+        await session.execute(text("insert into t (v) values ('later')"))
+    await other.dispose()
 
 
 async def write_is_locked_out(path: Path) -> bool:

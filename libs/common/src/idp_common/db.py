@@ -181,10 +181,10 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
-            # First: the others may wait for a lock (the journal mode while another
-            # connection of a starting service holds one), and wait this long, not the
-            # driver's 5 s.
-            "PRAGMA busy_timeout=30000",
+            # No waiting inside SQLite, which would stall the event loop: the driver waits
+            # for a lock on the loop (sqlite_driver.LOCK_WAIT_SECONDS). First, so that the
+            # journal-mode pragma does not wait either (the driver's default is 5 s).
+            "PRAGMA busy_timeout=0",
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
