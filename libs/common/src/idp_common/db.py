@@ -217,10 +217,10 @@ def _replace_connections_the_server_closed(engine: AsyncEngine) -> None:
             raise DisconnectionError("the server closed this connection")
 
 
-# Limited snapshot sessions open at once on SQLite. Each runs on a connection whose statements
-# run on a thread of its own, in this process and under its GIL: more only add thread switches
-# and lengthen the event loop's turns, which the holder of the write connection waits through
-# between its statements (measured: 2 gave ~6% more executions/s than no limit).
+# Limited snapshot sessions open at once on SQLite (measured when statements ran on each
+# connection's thread: 2 gave ~6% more executions/s than no limit). Statements now run on the
+# event loop (``sqlite_driver``), so a snapshot that only reads ends within a turn of the loop
+# and the limit holds back only those that wait on something else while open.
 SQLITE_SNAPSHOTS = 2
 
 
