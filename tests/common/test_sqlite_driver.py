@@ -14,13 +14,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from idp_common import sqlite_driver
 from idp_common.db import Database
-from idp_common.sqlite_driver import OneTripDBAPI
+from idp_common.sqlite_driver import InlineDBAPI
 
 
 @pytest.fixture
 async def db(tmp_path: Path) -> Any:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'one-trip.db'}")
-    assert isinstance(database.engine.sync_engine.dialect.loaded_dbapi, OneTripDBAPI)
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}")
+    assert isinstance(database.engine.sync_engine.dialect.loaded_dbapi, InlineDBAPI)
     async with database.transaction() as session:
         await session.execute(text("create table t (id integer primary key, v text unique)"))
     yield database
@@ -146,7 +146,7 @@ async def test_the_deferred_begin_still_takes_the_write_lock_first(
 ) -> None:
     async with db.transaction() as session:
         await session.execute(text("select 1"))  # BEGIN IMMEDIATE: the file's write lock
-        assert await write_is_locked_out(tmp_path / "one-trip.db")
+        assert await write_is_locked_out(tmp_path / "inline.db")
 
 
 async def test_a_streamed_result_runs_inside_the_transaction(db: Database, tmp_path: Path) -> None:
@@ -155,4 +155,4 @@ async def test_a_streamed_result_runs_inside_the_transaction(db: Database, tmp_p
     async with db.transaction() as session:  # the stock server-side cursor comes first here
         streamed = await session.stream(text("select v from t order by v"))
         assert [row.v async for row in streamed] == ["a", "b"]
-        assert await write_is_locked_out(tmp_path / "one-trip.db")
+        assert await write_is_locked_out(tmp_path / "inline.db")

@@ -26,7 +26,7 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import TypeDecorator
 
-from idp_common.sqlite_driver import OneTripConnection, OneTripDBAPI
+from idp_common.sqlite_driver import InlineConnection, InlineDBAPI
 from idp_common.unit_of_work import UnitOfWork
 
 NAMING_CONVENTION = {
@@ -200,7 +200,7 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
         # Snapshots begin deferred: under WAL they neither take nor wait for that lock.
         options = connection.get_execution_options()
         if options.get("isolation_level") != "AUTOCOMMIT":
-            driver: OneTripConnection = connection.connection.dbapi_connection
+            driver: InlineConnection = connection.connection.dbapi_connection
             driver.begin("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
@@ -250,7 +250,7 @@ class Database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             # No pre-ping: a file does not drop connections, and the ping would be one more
             # round trip to aiosqlite's thread in every transaction.
-            module = {"module": OneTripDBAPI()} if parsed.get_driver_name() == "aiosqlite" else {}
+            module = {"module": InlineDBAPI()} if parsed.get_driver_name() == "aiosqlite" else {}
             self.engine = create_async_engine(
                 url, pool_size=1, max_overflow=0, pool_timeout=None, **module
             )

@@ -15,7 +15,7 @@ process, or another ``Database`` on the file in this one) is tried again after a
 the event loop, for up to ``LOCK_WAIT_SECONDS``. In this process writes take the one write
 connection in turn (``idp_common.db``), so they never wait here for each other.
 
-A transaction's BEGIN runs with its first statement (``OneTripConnection.begin``), and a
+A transaction's BEGIN runs with its first statement (``InlineConnection.begin``), and a
 commit or rollback with nothing to end (no statement ran, or the pool's reset after a
 commit) does nothing.
 """
@@ -80,11 +80,11 @@ async def _at_once() -> None:
     return None
 
 
-class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+class InlineCursor(AsyncAdapt_aiosqlite_cursor):
     __slots__ = ()
 
     def _run(self, function: Any, operation: Any, parameters: Any) -> _Outcome:
-        adapted: OneTripConnection = self._adapt_connection  # type: ignore[assignment]
+        adapted: InlineConnection = self._adapt_connection  # type: ignore[assignment]
         begin, adapted.pending_begin = adapted.pending_begin, None
         # SQLAlchemy's async connections check that a statement awaited something (to catch
         # a synchronous driver): awaiting a coroutine that returns at once passes through
@@ -116,7 +116,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self.rowcount = rowcount
 
 
-class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+class InlineConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ("pending_begin",)
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
@@ -129,7 +129,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     def cursor(self, server_side: bool = False) -> AsyncAdapt_aiosqlite_cursor:
         if not server_side:
-            return OneTripCursor(self)
+            return InlineCursor(self)
         if self.pending_begin is not None:  # the stock cursor knows nothing of it
             begin, self.pending_begin = self.pending_begin, None
             self.await_(self._connection.execute(begin))
@@ -184,7 +184,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             self._handle_exception(error)
 
 
-class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+class InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """Pass as ``module=`` to ``create_async_engine`` for a ``sqlite+aiosqlite`` URL."""
 
     def __init__(self) -> None:
@@ -193,5 +193,5 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
         adapted = super().connect(*arg, **kw)
         if type(adapted) is AsyncAdapt_aiosqlite_connection:  # not the sync fallback
-            return OneTripConnection(self, adapted._connection)
+            return InlineConnection(self, adapted._connection)
         return adapted
