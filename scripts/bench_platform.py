@@ -112,13 +112,14 @@ async def rows_when_finished(
 def children(parent: int) -> list[tuple[int, str]]:
     """The processes ``parent`` started, with the name of the program each runs."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for process in Path("/proc").glob("[0-9]*"):
         with contextlib.suppress(OSError, IndexError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != parent:  # field 4: ppid
+            pid = int(process.name)
+            if int(stat_fields(pid)[1]) != parent:
                 continue
-            argv = (stat.parent / "cmdline").read_bytes().split(b"\0")
+            argv = (process / "cmdline").read_bytes().split(b"\0")
             interpreted = Path(argv[0].decode()).name.startswith(("node", "python"))
-            found.append((int(stat.parent.name), Path(argv[1 if interpreted else 0].decode()).name))
+            found.append((pid, Path(argv[1 if interpreted else 0].decode()).name))
     return found
 
 
@@ -194,10 +195,16 @@ async def platform(backend: str, data: Path) -> AsyncIterator[Launched]:
             process.wait(60)
 
 
+def stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: index 1 is the parent, 11-14 utime, stime,
+    and the reaped children's cutime, cstime (in clock ticks)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def process_seconds(pid: int) -> float:
     """utime + stime (which, unlike the threads' schedstat, keeps the time of threads that
     have ended: aiosqlite and to_thread start and end threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -206,10 +213,8 @@ def postmaster_seconds(backend: int) -> float:
     children's time): a connection closed between two snapshots is otherwise not counted,
     and opening one (a process, its caches, a TLS handshake) costs the server more than many
     statements."""
-    fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
-    postmaster = int(fields[1])
-    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    postmaster = int(stat_fields(backend)[1])
+    return sum(int(value) for value in stat_fields(postmaster)[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def backend_seconds(pid: int) -> float:
