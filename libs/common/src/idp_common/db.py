@@ -249,7 +249,7 @@ class Database:
                 raise ValueError("SQLite databases are files: write and read connections share it")
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             # No pre-ping: a file does not drop connections, and the ping would be one more
-            # round trip to aiosqlite's thread in every transaction.
+            # statement in every transaction.
             module = {"module": InlineDBAPI()} if parsed.get_driver_name() == "aiosqlite" else {}
             self.engine = create_async_engine(
                 url, pool_size=1, max_overflow=0, pool_timeout=None, **module
