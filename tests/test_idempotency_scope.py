@@ -102,3 +102,34 @@ async def test_each_api_key_is_a_principal_of_its_own(platform: Platform, intake
         again = await send(headers, key)
         assert again.json()["id"] == earlier.json()["id"]
         assert again.headers["idempotent-replayed"] == "true"
+
+
+@pytest.mark.parametrize("intake", ["executions", "submissions"])
+async def test_creates_sent_together_from_two_tenants_each_find_their_own(
+    platform: Platform, intake: str
+) -> None:
+    """Creates that arrive together share their lookups (``idp_common.intake``), but never
+    across tenants: each tenant's "say" is its own, and an unknown one fails alone."""
+    own, path, field = {
+        "executions": (platform.operation, "/api/v1/templates/say", "template_id"),
+        "submissions": (platform.panel, "/api/v1/panels/say", "panel_id"),
+    }[intake]
+    ids = {}
+    for tenant, headers in (("acme", ADMIN), ("globex", auth_headers(tenant="globex"))):
+        ids[tenant] = (await own.get(path, headers=headers)).json()["id"]
+    send = intakes(platform)[intake]
+    senders = [ALICE, ALICE_ELSEWHERE] * 4
+    answers = await asyncio.gather(
+        *(send(headers, f"k-{uuid.uuid4()}") for headers in senders),
+        own.post(
+            "/api/v1/executions" if intake == "executions" else "/api/v1/panels/nope/submissions",
+            json={"template": "nope"} if intake == "executions" else {"data": {}},
+            headers=ALICE,
+        ),
+    )
+    *created, unknown = answers
+    assert [answer.status_code for answer in created] == [202] * len(senders)
+    assert [answer.json()[field] for answer in created] == [
+        ids["acme" if headers is ALICE else "globex"] for headers in senders
+    ]
+    assert unknown.status_code in (404, 422), unknown.text

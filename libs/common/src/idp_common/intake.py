@@ -5,18 +5,23 @@ other creates' writes and the workers' claims and results need), answers a repea
 Idempotency-Key with what the first request created, checks and builds the new object with
 no session open (a check may call another service), then hands it to a group commit:
 creates that arrive while a write is in flight share the next transaction, one INSERT per
-table for all of them."""
+table for all of them. Their lookups are grouped the same way: creates that arrive while a
+lookup is in flight share the next snapshot, and a target several of them name is read
+once."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from nacl.public import PublicKey
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.auth import Principal
+from idp_common.coalescing import Coalescer
 from idp_common.db import Database
 from idp_common.group_commit import GroupCommit
 from idp_common.idempotency import IdempotentRepository
@@ -26,9 +31,23 @@ Request = TypeVar("Request")
 Target = TypeVar("Target")
 New = TypeVar("New")
 Created = TypeVar("Created")
-# Creates written in one transaction at most (each client waits for one create at a time,
-# so a group is as large as the number of clients waiting).
+# Creates looked up on one snapshot, and written in one transaction, at most (each client
+# waits for one create at a time, so a group is as large as the number of clients waiting).
 MAX_GROUP = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup(Generic[Request]):
+    principal: Principal
+    request: Request
+    key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Found(Generic[Target]):
+    target: Target
+    digest: str
+    earlier: Any  # what an earlier request with the same Idempotency-Key created, or None
 
 
 class IdempotentIntake(ABC, Generic[Request, Target, New, Created]):
@@ -40,11 +59,18 @@ class IdempotentIntake(ABC, Generic[Request, Target, New, Created]):
     def __init__(self, db: Database, seal_to: PublicKey) -> None:
         self.db = db
         self.seal_to = seal_to
+        self._lookups = Coalescer(self._look_up_together, max_items=MAX_GROUP)
         self._writes = GroupCommit(db, self.write, max_items=MAX_GROUP)
 
     @abstractmethod
     async def target(self, session: AsyncSession, principal: Principal, request: Request) -> Target:
-        """What the request creates something of (a panel, a template), read on a snapshot."""
+        """What the request creates something of (a panel, a template), read on a snapshot.
+        Several requests may be given the same object: nothing may change it."""
+
+    @abstractmethod
+    def target_key(self, principal: Principal, request: Request) -> Hashable:
+        """All that ``target`` reads depends on: requests with equal keys that share a
+        snapshot share one read."""
 
     @abstractmethod
     def fingerprint(self, target: Target, request: Request) -> str:
@@ -69,15 +95,12 @@ class IdempotentIntake(ABC, Generic[Request, Target, New, Created]):
     ) -> tuple[Created, bool]:
         """The object created and True, or the one an earlier request with this
         Idempotency-Key created and False (a 409 when it had another body)."""
-        async with self.db.snapshot() as session:
-            target = await self.target(session, principal, request)
-            digest = self.fingerprint(target, request)
-            earlier = await self.repository(session, principal.tenant).replay(
-                key, digest, principal.subject
-            )
-        if earlier is not None:
-            return earlier, False
-        new = await self.build(target, principal, request, key, digest)
+        found = await self._lookups.submit(_Lookup(principal, request, key))
+        if isinstance(found, Exception):
+            raise found
+        if found.earlier is not None:
+            return found.earlier, False
+        new = await self.build(found.target, principal, request, key, found.digest)
         try:
             await self._writes.submit(new)
         except IntegrityError:
@@ -87,9 +110,41 @@ class IdempotentIntake(ABC, Generic[Request, Target, New, Created]):
                 raise
             async with self.db.snapshot() as session:
                 earlier = await self.repository(session, principal.tenant).replay(
-                    key, digest, principal.subject
+                    key, found.digest, principal.subject
                 )
             if earlier is None:
                 raise
             return earlier, False
         return self.created(new), True
+
+    async def _look_up_together(
+        self, lookups: list[_Lookup[Request]]
+    ) -> list[_Found[Target] | Exception]:
+        """Each lookup's target and earlier create, or the error that lookup raised, on one
+        snapshot. A database error ends the snapshot's transaction, and the next lookup
+        starts another, so one request's bad input never fails the others'."""
+        targets: dict[Hashable, Target] = {}
+        found: list[_Found[Target] | Exception] = []
+        async with self.db.snapshot() as session:
+            for lookup in lookups:
+                try:
+                    found.append(await self._look_up(session, lookup, targets))
+                except DBAPIError as exc:
+                    await session.rollback()
+                    found.append(exc)
+                except Exception as exc:
+                    found.append(exc)
+        return found
+
+    async def _look_up(
+        self, session: AsyncSession, lookup: _Lookup[Request], targets: dict[Hashable, Target]
+    ) -> _Found[Target]:
+        principal, request = lookup.principal, lookup.request
+        shared = self.target_key(principal, request)
+        if (target := targets.get(shared)) is None:
+            target = targets[shared] = await self.target(session, principal, request)
+        digest = self.fingerprint(target, request)
+        earlier = await self.repository(session, principal.tenant).replay(
+            lookup.key, digest, principal.subject
+        )
+        return _Found(target, digest, earlier)

@@ -7,6 +7,7 @@ template's concurrency limit)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -178,6 +179,9 @@ class ExecutionIntake(IdempotentIntake[ExecutionRequest, TemplateToRun, NewExecu
         self, session: AsyncSession, principal: Principal, request: ExecutionRequest
     ) -> TemplateToRun:
         return await template_to_run(session, principal.tenant, request.body.template)
+
+    def target_key(self, principal: Principal, request: ExecutionRequest) -> Hashable:
+        return principal.tenant, request.body.template
 
     def fingerprint(self, target: TemplateToRun, request: ExecutionRequest) -> str:
         # Secret values stay out of the fingerprint: a plain hash of one can be reversed by

@@ -5,6 +5,7 @@ slow), and secret values sealed, before the write."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,9 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
         self, session: AsyncSession, principal: Principal, request: SubmissionRequest
     ) -> Panel:
         return await get_panel(session, principal, request.panel)
+
+    def target_key(self, principal: Principal, request: SubmissionRequest) -> Hashable:
+        return principal.tenant, request.panel
 
     def fingerprint(self, target: Panel, request: SubmissionRequest) -> str:
         # Secret values stay out of the fingerprint: a plain hash of one can be reversed by
