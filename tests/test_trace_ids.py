@@ -3,6 +3,9 @@ submission and the execution it caused carry the same one."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -51,3 +54,40 @@ async def test_every_response_names_its_own_trace(platform: Platform) -> None:
     assert refused.status_code == 422
     seen.add(refused.headers["x-trace-id"])
     assert len(seen) == 5
+
+
+UNEXPORTED = """
+from opentelemetry import propagate, trace
+from idp_common.telemetry import configure_tracing
+
+
+def root_id(span):
+    return format(span.get_span_context().trace_id, "032x")
+
+
+configure_tracing("probe")
+tracer = trace.get_tracer("probe")
+with tracer.start_as_current_span("root") as root:
+    carrier = {}
+    propagate.inject(carrier)
+    print(root.is_recording(), carrier["traceparent"].split("-")[1] == root_id(root))
+upstream = propagate.extract({"traceparent": f"00-{'a' * 32}-{'b' * 16}-01"})
+with tracer.start_as_current_span("child", context=upstream) as child:
+    print(child.is_recording(), root_id(child) == "a" * 32)
+"""
+
+
+def test_with_no_exporter_a_trace_keeps_its_ids_and_a_sampled_one_stays_sampled() -> None:
+    """No exporter: a trace this process starts records nothing but has ids, which travel
+    on; a caller's sampled trace is still recorded, for the services after it that export."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("OTEL_EXPORTER")
+    }
+    shown = subprocess.run(
+        [sys.executable, "-c", UNEXPORTED],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+    )
+    assert shown.stdout.split("\n")[:2] == ["False True", "True True"]

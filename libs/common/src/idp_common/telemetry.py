@@ -15,6 +15,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from pythonjsonlogger.json import JsonFormatter
@@ -62,14 +63,23 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 def configure_tracing(service: str) -> None:
-    """Install the tracer provider once per process (tests may have installed their own)."""
+    """Install the tracer provider once per process (tests may have installed their own).
+
+    With nowhere to send spans, the traces this process starts are not sampled: their spans
+    still carry trace and span ids (logs, audit rows, X-Trace-Id and the messages' trace
+    context keep them) but record nothing, which cost ~0.05 ms of CPU per span for nobody.
+    A caller's sampled trace stays sampled on its way through, for the services after
+    this one that export."""
     global _spans_leave_process
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
     _spans_leave_process = bool(
         os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service}),
+        sampler=None if _spans_leave_process else ParentBased(root=ALWAYS_OFF),
     )
     if _spans_leave_process:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
