@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from idp_common.db import Database
 from operation_svc.app import create_app as create_operation
 from operation_svc.config import OperationSettings
-from operation_svc.models import Execution
+from operation_svc.models import Execution, Schedule
 from operation_svc.schedules.scheduler import TAKEN
 from tests.factories import ADMIN, template
 from tests.harness import (
@@ -80,9 +80,6 @@ async def test_two_replicas_fire_each_slot_of_a_schedule_once(
                     await session.execute(
                         select(Execution.scheduled_for, func.count())
                         .where(Execution.schedule_id == schedule_id)
-                        # A turn that read the schedule before the pause may still fire the
-                        # next slot after the runs were listed: only the listed slots count.
-                        .where(Execution.scheduled_for <= slots[-1])
                         .group_by(Execution.scheduled_for)
                     )
                 ).all()
@@ -91,3 +88,40 @@ async def test_two_replicas_fire_each_slot_of_a_schedule_once(
         assert sorted(slot for slot, _ in per_slot) == slots
         assert {count for _, count in per_slot} == {1}
         assert taken > 0, "the replicas never raced for a slot: nothing was proven"
+
+
+@pytest.mark.postgres
+async def test_a_pause_waits_for_a_turn_in_flight_and_a_busy_schedule_is_left_to_its_turn(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """A turn holds its schedule's row: a pause sent meanwhile returns only once that turn
+    has committed (so nothing fires after a pause returns), and a replica that finds the row
+    held leaves the schedule to the turn that holds it."""
+    async with running_platform(
+        "postgres", tmp_path, sqs_server, allowed_executables=["echo"], operation=FAST
+    ) as platform:
+        await template(platform, "hello", "echo hello", [])
+        created = await platform.operation.post(
+            "/api/v1/schedules",
+            json={"template": "hello", "interval_seconds": 1, "overlap_policy": "allow"},
+            headers=ADMIN,
+        )
+        schedule_id = created.json()["id"]
+        db = Database(platform.database_urls["operation"])
+        try:
+            async with db.transaction() as turn:  # another replica's turn, in flight
+                await turn.execute(
+                    select(Schedule.id).where(Schedule.id == schedule_id).with_for_update()
+                )
+                taken_before = TAKEN._value.get()
+                pause = asyncio.ensure_future(
+                    platform.operation.post(f"/api/v1/schedules/{schedule_id}/pause", headers=ADMIN)
+                )
+                await asyncio.sleep(1.5)  # this replica's scheduler polls every 0.05 s
+                assert not pause.done(), "the pause returned while a turn was in flight"
+                assert TAKEN._value.get() > taken_before  # it left the held schedule alone
+            paused = await pause
+        finally:
+            await db.dispose()
+        assert paused.status_code == 200, paused.text
+        assert paused.json()["is_paused"] is True

@@ -18,6 +18,10 @@ from operation_svc.models import Execution, Schedule, ScheduleRun
 _RUNS = cast(Table, ScheduleRun.__table__)
 
 
+class ScheduleBusy(Exception):
+    """Another replica's scheduler is taking this schedule's turn."""
+
+
 class ScheduleRepository(TenantRepository[Schedule]):
     """Deleted schedules are invisible: not listed, not found, never fired."""
 
@@ -79,8 +83,22 @@ class ScheduleBoard(CrossTenantRepository[AsyncSession]):
         )
         return list((await self.connection.scalars(stmt)).all())
 
-    async def get(self, schedule_id: uuid.UUID) -> Schedule | None:
-        return await self.connection.get(Schedule, schedule_id, populate_existing=True)
+    async def take(self, schedule_id: uuid.UUID) -> Schedule | None:
+        """The schedule, its row locked until this transaction ends, so that a pause or
+        an edit waits for a turn in flight and a turn never fires after them (on SQLite the
+        write turn does this); None when it is gone. ``ScheduleBusy`` when another
+        replica's turn holds it: that turn has its slots."""
+        locked = (
+            select(Schedule)
+            .where(Schedule.id == schedule_id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        if (schedule := await self.connection.scalar(locked)) is not None:
+            return schedule
+        if await self.connection.scalar(select(Schedule.id).where(Schedule.id == schedule_id)):
+            raise ScheduleBusy(schedule_id)
+        return None
 
     async def claim_slot(self, run: ScheduleRun) -> bool:
         """Record what became of a slot, unless a run of that slot exists (another replica

@@ -35,13 +35,13 @@ from idp_common.loops import PeriodicLoop
 from operation_svc.models import Schedule
 from operation_svc.schedules.firing import MISSED, ScheduleTurn, SlotTaken, SubmissionNeeded
 from operation_svc.schedules.panels import PanelAnswer, PanelClient
-from operation_svc.schedules.repository import ScheduleBoard
+from operation_svc.schedules.repository import ScheduleBoard, ScheduleBusy
 from operation_svc.schedules.slots import Timing, jittered, timezone_named
 
 logger = logging.getLogger(__name__)
 TAKEN = Counter(
     "idp_schedule_turns_taken_total",
-    "Turns given up because another replica recorded one of their slots first.",
+    "Turns given up because another replica was taking them, or recorded one of their slots first.",
 )
 BATCH = 100  # schedules given a turn in one pass at most (the next pass takes the rest)
 MAX_RECORDED_MISSES = 50
@@ -129,7 +129,7 @@ class Scheduler(PeriodicLoop):
         for _ in range(MAX_ATTEMPTS):
             try:
                 async with self.db.unit_of_work() as work:
-                    schedule = await ScheduleBoard(work.session).get(schedule_id)
+                    schedule = await ScheduleBoard(work.session).take(schedule_id)
                     if schedule is not None and not (schedule.is_paused or schedule.is_deleted):
                         await self._turn(ScheduleTurn(work, schedule, now, answers))
                 return
@@ -138,7 +138,7 @@ class Scheduler(PeriodicLoop):
                     logger.error("schedule %s: no panel-svc client to submit to", schedule_id)
                     return
                 answers[needed.fire.slot] = await self.panels.submit(needed.fire)
-            except (SlotTaken, IntegrityError):
+            except (ScheduleBusy, SlotTaken, IntegrityError):
                 TAKEN.inc()
                 logger.debug("schedule %s: another replica took its slot", schedule_id)
                 return
