@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -16,10 +16,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
-from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from pythonjsonlogger.json import JsonFormatter
 
+from idp_common.http_metrics import HttpMetrics
 from idp_common.request_context import request_id_var, tenant_var, trace_id_of
 
 if TYPE_CHECKING:
@@ -115,18 +115,16 @@ def fastapi_telemetry() -> TelemetryConfig:
 
 
 def instrument_app(app: FastAPI) -> None:
-    """HTTP metrics by route template on /metrics (spans: ``fastapi_telemetry``).
-
-    Each app's HTTP metrics live in a registry of its own (several apps can share a process
-    in tests) that also exposes the process-wide domain metrics of the default registry.
-    """
+    """HTTP metrics by route template (``idp_common.http_metrics``) on /metrics, with the
+    process-wide domain metrics (spans: ``fastapi_telemetry``). Each app's HTTP metrics live
+    in a registry of its own: several apps can share a process in tests."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(REGISTRY)
-    Instrumentator(
-        excluded_handlers=["/metrics", "/healthz", "/readyz"],
-        should_group_status_codes=False,
-        registry=registry,
-    ).instrument(app).expose(app, endpoint="/metrics", include_in_schema=False)
+    app.add_middleware(HttpMetrics(registry, excluded=NOT_TRACED_PATHS).middleware)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def instrument_engines(engines: Iterable[AsyncEngine]) -> None:
