@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from idp_common.auth import Role, mint_token
+from idp_common.cli import server_config
 from idp_common.db import Database
 from idp_common.migrations import upgrade_to_head
 from idp_common.sealing import new_keypair
@@ -292,9 +293,7 @@ class ServedApp:
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))
         self.port = int(self.socket.getsockname()[1])
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on")
-        )
+        self.server = uvicorn.Server(server_config(app, "127.0.0.1", self.port, lifespan="on"))
         self.task: asyncio.Task[None] | None = None
 
     @property
