@@ -6,12 +6,10 @@ and the lost sweeper's own retries included."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from idp_common.events import first_execution_id
 from tests.factories import panel_for, template
 from tests.harness import (
     LocalSQSServer,
@@ -159,32 +157,3 @@ async def test_the_lost_sweepers_retry_is_the_submissions_next_attempt(
         twice = await platform.operation.post(f"/api/v1/executions/{first}/retry", headers=ADMIN)
         assert twice.status_code == 409, twice.text
         assert shown["execution_id"] in twice.json()["detail"]
-
-
-async def test_a_submission_names_its_first_execution_from_the_start(
-    tmp_path: Path, sqs_server: LocalSQSServer
-) -> None:
-    """The first execution's id is derived from the submission's, so it is shown before
-    operation-svc has said anything, and the execution it names is the one that runs."""
-    async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
-        hello = await template(platform, "hello", "echo hello", [])
-        await panel_for(platform, hello)
-        submitted = await platform.panel.post(
-            "/api/v1/panels/hello/submissions", json={"data": {}}, headers=ADMIN
-        )
-        assert submitted.status_code == 202, submitted.text
-        submission_id, named = submitted.json()["id"], submitted.json()["execution_id"]
-        assert named == str(first_execution_id(uuid.UUID(submission_id)))
-        shown = (
-            await platform.panel.get(f"/api/v1/submissions/{submission_id}", headers=ADMIN)
-        ).json()
-        assert [(a["attempt"], a["execution_id"], a["status"]) for a in shown["attempts"]] == [
-            (1, named, "pending")
-        ]
-
-        async def created() -> dict[str, Any] | None:
-            found = await platform.operation.get(f"/api/v1/executions/{named}", headers=ADMIN)
-            return found.json() if found.status_code == 200 else None
-
-        execution = await eventually(created)
-    assert (execution["submission_id"], execution["status"]) == (submission_id, "pending")

@@ -68,10 +68,7 @@ MESSAGES = (
         "SubmissionUpdated",
         SubmissionUpdated,
         "An execution's whole status, for its submission. A status that a newer one of the"
-        " same attempt replaces within 100 ms is not sent; an end always is. A first attempt"
-        " that is created pending is not announced: its id is derived from the submission's"
-        " (uuid5, `idp_common.events.first_execution_id`), and the submission shows it from"
-        " the start.",
+        " same attempt replaces within 100 ms is not sent; an end always is.",
     ),
     Message(
         "SubmissionRequested",

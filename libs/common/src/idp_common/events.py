@@ -212,18 +212,6 @@ class SubmissionUpdated(EventData):
     error: str | None = None
 
 
-# The namespace of the first executions' ids (uuid5 of their submission's id).
-_FIRST_EXECUTIONS = uuid.UUID("6b0c8f3e-2d4a-5f7e-9a1b-3c5d7e9f1a2b")
-
-
-def first_execution_id(submission_id: uuid.UUID) -> uuid.UUID:
-    """The id of the execution of a submission's first attempt. Both services derive it:
-    panel-svc shows it from the submission's creation, and operation-svc gives it to that
-    execution, so a new pending first attempt needs no ``submission.updated`` to name it
-    (and a submission asked for twice cannot get two first executions)."""
-    return uuid.uuid5(_FIRST_EXECUTIONS, str(submission_id))
-
-
 def excerpt(output: str | None) -> str | None:
     """The end of an output, at most ``EXCERPT_CHARS`` characters."""
     return output if output is None or len(output) <= EXCERPT_CHARS else output[-EXCERPT_CHARS:]

@@ -19,7 +19,6 @@ from idp_common.events import (
     LogLine,
     SecretBinding,
     SubmissionCreated,
-    first_execution_id,
 )
 from idp_common.messaging.envelope import Event, InvalidEvent
 from idp_common.messaging.outbox import add_event
@@ -57,11 +56,9 @@ class _Requested:
 
 
 class SubmissionsToExecutions:
-    """``panel.submission.created`` → an execution, with the id the submission already shows
-    (``first_execution_id``): pending (queued for a worker, or waiting for a slot of its
-    template), awaiting approval (under the panel's policy, carried by the event, else the
-    template's) or rejected with the reason; audited, and the submission told unless it is
-    pending, as the submission already says.
+    """``panel.submission.created`` → an execution: pending (queued for a worker, or waiting
+    for a slot of its template), awaiting approval (under the panel's policy, carried by the
+    event, else the template's) or rejected with the reason; audited, the submission told.
     A submission asked for again (panel-svc heard nothing back and sent it again) gets no
     second execution: it is told where its latest one is."""
 
@@ -83,9 +80,7 @@ class SubmissionsToExecutions:
             tell_requesters(work.session, earlier)
             return
         template = requested.templates.get((event.tenant, submitted.operation_template))
-        execution = self._execution(event.tenant, submitted, template)
-        execution.id = first_execution_id(submitted.submission_id)
-        work.add(execution)
+        execution = work.add(self._execution(event.tenant, submitted, template))
         if execution.status == "rejected":
             record_ended(work.session, execution)
         requested.executions[submitted.submission_id] = execution  # a copy later in the group
@@ -111,8 +106,7 @@ class SubmissionsToExecutions:
                 "submission_id": str(submitted.submission_id),
             },
         )
-        if execution.status != "pending":  # pending: the submission shows it already
-            tell_requesters(work.session, execution)
+        tell_requesters(work.session, execution)
 
     @staticmethod
     def _execution(

@@ -16,7 +16,7 @@ from idp_common.audit import add_audit_row, audit_row
 from idp_common.auth import Principal, check_run_access
 from idp_common.db import after_commit, new_id
 from idp_common.errors import Conflict, ValidationFailed
-from idp_common.events import ApprovalPolicy, SubmissionCreated, first_execution_id
+from idp_common.events import ApprovalPolicy, SubmissionCreated
 from idp_common.idempotency import request_fingerprint
 from idp_common.inbound import InboundRequest
 from idp_common.intake import IdempotentIntake
@@ -28,7 +28,7 @@ from idp_common.unit_of_work import UnitOfWork, with_defaults
 from panel_svc.datasources import OptionsLookup
 from panel_svc.models import AuditEntry, Panel, Submission, messaging
 from panel_svc.panels.service import get_panel
-from panel_svc.submissions.repository import SubmissionRepository, record_first_attempt
+from panel_svc.submissions.repository import SubmissionRepository
 from panel_svc.submissions.schemas import SubmissionIn
 from panel_svc.submissions.validation import dynamic_errors, validate_values
 
@@ -121,7 +121,6 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
                 request_hash=digest,
                 data=shown,
                 status="pending",
-                execution_id=first_execution_id(submission_id),
                 execution_request=created.model_dump(mode="json"),
             )
         )
@@ -143,6 +142,5 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
         after_commit(work.session, lambda: SUBMITTED.inc(len(group)))
         for new in group:
             work.add(new.submission)
-            record_first_attempt(work.session, new.submission)
             add_outbox_row(work.session, messaging, new.event)
             add_audit_row(work.session, AuditEntry, new.audit)

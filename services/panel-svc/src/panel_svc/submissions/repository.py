@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Select, String, Table, Uuid, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp_common.db import execute_at_commit, insert_at_commit, insert_at_commit_ignoring_conflicts
+from idp_common.db import execute_at_commit, insert_at_commit_ignoring_conflicts
 from idp_common.idempotency import IdempotentRepository
 from idp_common.repository import CrossTenantRepository, as_id
 from panel_svc.models import Panel, Submission, SubmissionAttempt
@@ -152,21 +152,6 @@ class SubmissionMirror(CrossTenantRepository[AsyncSession]):
         insert_at_commit_ignoring_conflicts(self.connection, _ATTEMPTS, attempt)
         execute_at_commit(self.connection, _ATTEMPT, update_row)
         execute_at_commit(self.connection, _MIRROR, update_row)
-
-
-def record_first_attempt(session: AsyncSession, submission: Submission) -> None:
-    """Insert a new submission's first attempt at commit: pending, under the execution id
-    the submission shows (``idp_common.events.first_execution_id``)."""
-    first = {
-        "submission_id": submission.id,
-        "attempt": 1,
-        "execution_id": submission.execution_id,
-        "status": "pending",
-        "exit_code": None,
-        "error": None,
-        "updated_at": submission.created_at,
-    }
-    insert_at_commit(session, _ATTEMPTS, first)
 
 
 class UnsettledSubmissions(CrossTenantRepository[AsyncSession]):
