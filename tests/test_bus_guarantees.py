@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from idp_common.db import Database
 from idp_common.events import SUBMISSION_CREATED, SubmissionCreated
 from idp_common.loops import Supervisor
+from idp_common.messaging.consumer import release_slot
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.outbox import OutboxRelay, Superseding, add_event
@@ -367,6 +368,67 @@ async def test_shutdown_lets_the_running_handler_finish_and_acknowledges_it(
             QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
         )
         assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+async def test_a_handler_that_gives_its_slot_back_lets_the_next_message_in_and_is_acknowledged_when_it_returns(  # noqa: E501
+    sqs_server: LocalSQSServer,
+) -> None:
+    started: list[str] = []
+    finish = asyncio.Event()
+
+    async def releasing(received: Event) -> None:
+        started.append(received.id)
+        release_slot()  # what is left holds nothing scarce: the worker reporting an exit
+        await finish.wait()
+
+    async with open_messaging(sqs_settings(sqs_server)) as bus:
+        sent = [event(n=n) for n in range(3)]
+        await bus.publisher.publish(QUEUE.name, sent)
+        consumer = bus.consumer(QUEUE, releasing, concurrency=1)
+        async with Supervisor([consumer]).running():
+            # One slot, yet two in hand: the first gave its slot back. Not a third: those
+            # finishing count too, beyond as many again as the slots.
+            await eventually(lambda: asyncio.sleep(0, len(started) == 2 or None))
+            await asyncio.sleep(0.5)
+            assert len(started) == 2
+            assert consumer.in_flight == 2
+            assert await _not_visible(bus) == 2  # neither deleted before its handler returned
+            finish.set()
+            await eventually(lambda: asyncio.sleep(0, len(started) == 3 or None))
+        assert sorted(started) == sorted(e.id for e in sent)
+        assert await drain(bus, QUEUE.name) == []
+        assert await _not_visible(bus) == 0
+
+
+async def test_a_stop_with_every_slot_busy_starts_the_shutdown_grace_at_once(
+    sqs_server: LocalSQSServer,
+) -> None:
+    outcome: list[str] = []
+
+    async def long(received: Event) -> None:
+        try:
+            await asyncio.sleep(20)
+            outcome.append("finished")
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+
+    async with open_messaging(sqs_settings(sqs_server)) as bus:
+        await bus.publisher.publish(QUEUE.name, [event()])
+        consumer = bus.consumer(QUEUE, long, concurrency=1, shutdown_grace_seconds=0.5)
+        async with Supervisor([consumer]).running():
+            await eventually(lambda: asyncio.sleep(0, consumer.in_flight))
+        # The stop did not wait for the slot to free (20 s): the grace ran out, and the
+        # message comes back for another consumer.
+        assert outcome == ["cancelled"]
+
+
+async def _not_visible(bus: Messaging) -> int:
+    attributes = await bus.queues.client.get_queue_attributes(
+        QueueUrl=await bus.queues.url(QUEUE.name),
+        AttributeNames=["ApproximateNumberOfMessagesNotVisible"],
+    )
+    return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
 
 
 def state(key: str, status: str) -> tuple[Event, Superseding]:

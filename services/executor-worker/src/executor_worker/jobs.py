@@ -30,6 +30,7 @@ from idp_common.events import (
     ExecutionFinished,
     ExecutionRequested,
 )
+from idp_common.messaging.consumer import release_slot
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher
 from idp_common.sealing import UnsealFailed, unseal_with_any
@@ -137,6 +138,8 @@ class JobHandler:
         finally:
             self.running.finish(job.execution_id)
             IN_FLIGHT.dec()
+        # The command has exited: its slot may run the next job while this one is reported.
+        release_slot()
         if result.spawned_at is not None:
             RECEIVE_TO_SPAWN.observe(result.spawned_at - received)
             waited = (

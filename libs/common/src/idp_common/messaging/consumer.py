@@ -1,6 +1,7 @@
 """The SQS consumer loop.
 
-Long polls only for as many messages as it has free slots, runs each handler in a CONSUMER
+Long polls only for as many messages as it has free slots (a handler may give its slot back
+before it returns: ``release_slot``), runs each handler in a CONSUMER
 span parented by the producer's trace context, extends visibility while a handler runs,
 deletes a message only after its handler returned (its transaction committed), and leaves a
 failed message to be received again after a backoff; after ``MAX_RECEIVE_COUNT`` receives
@@ -16,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -35,12 +36,25 @@ from idp_common.request_context import request_id_var, tenant_var
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
+T = TypeVar("T")
 EventHandler = Callable[[Event], Awaitable[None]]
 # The string attributes of the message being handled, for a handler that needs more than
 # its event (the inbound consumers read the producer's ``authorization`` there).
 message_attributes_var: ContextVar[Mapping[str, str]] = ContextVar(
     "message_attributes", default=MappingProxyType({})
 )
+_slot_release: ContextVar[Callable[[], None] | None] = ContextVar("slot_release", default=None)
+
+
+def release_slot() -> None:
+    """Give the slot of the message being handled back to its consumer, which may then
+    receive the next one while this handler finishes: for a handler whose remaining work
+    holds nothing scarce (the worker reporting a command that has exited). The message is
+    still deleted only once the handler returns."""
+    release = _slot_release.get()
+    if release is not None:
+        release()
+
 
 MESSAGES = Counter(
     "idp_messages_consumed_total", "Messages handled, by outcome.", ["queue", "outcome"]
@@ -105,6 +119,8 @@ class Consumer(PeriodicLoop):
         self.heartbeat_seconds = max(queue.visibility_timeout_seconds / 3, 1)
         self._url: str | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._holding_slots: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
         self._deletes = Coalescer(self._delete, max_items=MAX_BATCH_SIZE)
 
     @property
@@ -116,14 +132,21 @@ class Consumer(PeriodicLoop):
         return len(self._inflight)
 
     async def run_once(self) -> None:
-        """Receive as many messages as there are free slots, and start handling each."""
+        """Receive as many messages as there are free slots, and start handling each. Those
+        whose handlers gave their slots back and are finishing count too, beyond as many
+        again: a broker that accepts receives but not the handlers' sends does not pile up
+        unfinished work."""
         if self._url is None:
             self._url = await self.queues.url(self.queue.name)
-        free = self.concurrency - len(self._inflight)
+        free = min(
+            self.concurrency - len(self._holding_slots),
+            2 * self.concurrency - len(self._inflight),
+        )
         if free <= 0:
-            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+            self._slot_freed.clear()
+            await self._unless_stopped(self._slot_freed.wait())
             return
-        messages = await self._receive_unless_stopped(
+        answer = await self._unless_stopped(
             self.queues.wire.receive_message(
                 QueueUrl=self._url,
                 MaxNumberOfMessages=min(MAX_BATCH_SIZE, free),
@@ -134,25 +157,35 @@ class Consumer(PeriodicLoop):
                 MessageAttributeNames=["All"],
             )
         )
-        for message in messages:
+        # None: stopped, and anything the broker handed over in this poll comes back later.
+        for message in (answer or {}).get("Messages", []):
             task = asyncio.create_task(self._handle(self._url, message))
             self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            self._holding_slots.add(task)
+            task.add_done_callback(self._handled)
 
-    async def _receive_unless_stopped(self, request: Awaitable[Any]) -> list[dict[str, Any]]:
-        receive = asyncio.ensure_future(request)
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._free_slot(task)
+
+    def _free_slot(self, task: asyncio.Task[None]) -> None:
+        self._holding_slots.discard(task)
+        self._slot_freed.set()
+
+    async def _unless_stopped(self, waiting: Awaitable[T]) -> T | None:
+        """What ``waiting`` returned, or None when the stop came first (it is then cancelled)."""
+        done = asyncio.ensure_future(waiting)
         stopped = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({receive, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({done, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopped.cancel()
-        if not receive.done():
-            # Anything the broker handed over in this poll becomes visible again later.
-            receive.cancel()
+        if not done.done():
+            done.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await receive
-            return []
-        return list(receive.result().get("Messages", []))
+                await done
+            return None
+        return done.result()
 
     async def after_stop(self) -> None:
         """Let the messages in hand finish (within the grace), then cancel the rest."""
@@ -164,6 +197,9 @@ class Consumer(PeriodicLoop):
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _handle(self, url: str, message: dict[str, Any]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        _slot_release.set(lambda: self._free_slot(task))
         attributes = message.get("Attributes", {})
         receive_count = int(attributes.get("ApproximateReceiveCount", "1"))
         if receive_count == 1 and "SentTimestamp" in attributes:
