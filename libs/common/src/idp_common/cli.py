@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
+from idp_common.heap import settle_after_startup
 from idp_common.settings import DatabaseServiceSettings, ServiceSettings, configuration_errors
 from idp_common.telemetry import configure_logging
 
@@ -27,6 +29,18 @@ def server_config(app: Starlette, host: str, port: int, **options: Any) -> uvico
     return uvicorn.Config(
         app, host=host, port=port, log_config=None, timeout_keep_alive=KEEP_ALIVE_SECONDS, **options
     )
+
+
+class _SettledServer(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        settle_after_startup()
+
+
+def service_server(app: Starlette, host: str, port: int, **options: Any) -> uvicorn.Server:
+    """The server of a service's own process: as ``server_config`` says, its heap settled
+    once the app has started (not where tests serve apps within their own process)."""
+    return _SettledServer(server_config(app, host, port, **options))
 
 
 def service_main(
@@ -63,15 +77,13 @@ def service_main(
         return
     app = create_app(settings)
     # uvicorn turns SIGTERM/SIGINT into a lifespan shutdown: consumers drain, the relay flushes.
-    server = uvicorn.Server(
-        server_config(
-            app,
-            settings.host,
-            settings.port,
-            access_log=False,
-            timeout_graceful_shutdown=60,
-            loop=event_loop,
-        )
+    server = service_server(
+        app,
+        settings.host,
+        settings.port,
+        access_log=False,
+        timeout_graceful_shutdown=60,
+        loop=event_loop,
     )
     app.state.request_exit = lambda: setattr(server, "should_exit", True)
     server.run()

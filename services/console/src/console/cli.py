@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-import uvicorn
 from pydantic import ValidationError
 
 from console.app import NAME, create_app
 from console.config import ConsoleSettings
+from idp_common.cli import service_server
 from idp_common.settings import configuration_errors
 from idp_common.telemetry import configure_logging
 
@@ -26,10 +26,4 @@ def main(argv: Sequence[str] | None = None) -> None:
             "\n".join(f"{NAME}: bad configuration: {line}" for line in lines)
         ) from None
     configure_logging(NAME, settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    service_server(create_app(settings), settings.host, settings.port, access_log=False).run()
