@@ -44,3 +44,22 @@ async def test_a_snapshot_refuses_writes_on_postgresql(tmp_path: Path) -> None:
             async with db.transaction() as session:
                 assert await record_processed(session, messaging, "c", [str(uuid.uuid4())])
         await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_snapshot_sees_one_state_across_its_statements(
+    backend: str, tmp_path: Path
+) -> None:
+    async with fresh_database(backend, tmp_path, "operation") as url:
+        await migrate(url, "operation")
+        db = Database(url)
+        async with db.transaction() as session:
+            await record_processed(session, messaging, "c", ["e1"])
+        count = text("SELECT count(*) FROM processed_events")
+        async with db.snapshot() as reading:
+            before = (await reading.execute(count)).scalar()
+            async with db.transaction() as session:  # committed between the two reads
+                await record_processed(session, messaging, "c", ["e2"])
+            after = (await reading.execute(count)).scalar()
+        assert before == after == 1
+        await db.dispose()

@@ -274,10 +274,16 @@ class Database:
         self.sessionmaker = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=_SyncSession
         )
-        self._snapshot_sessionmaker = async_sessionmaker(
-            self._read_engine.execution_options(postgresql_readonly=True),
-            sync_session_class=_SyncSession,
+        # On PostgreSQL, REPEATABLE READ: under its default READ COMMITTED every statement
+        # would see the rows committed by then, not the snapshot its first one saw.
+        snapshots = (
+            self._read_engine
+            if self.is_sqlite
+            else self._read_engine.execution_options(
+                postgresql_readonly=True, isolation_level="REPEATABLE READ"
+            )
         )
+        self._snapshot_sessionmaker = async_sessionmaker(snapshots, sync_session_class=_SyncSession)
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
