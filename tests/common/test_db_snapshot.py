@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,21 +18,32 @@ from operation_svc.models import messaging
 from tests.harness import fresh_database, migrate
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-async def test_a_snapshot_reads_committed_rows_while_this_process_writes(
-    backend: str, tmp_path: Path
-) -> None:
+@contextlib.asynccontextmanager
+async def database_with_one_row(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
+    """operation-svc's database, migrated, with one processed event (``e1``)."""
     async with fresh_database(backend, tmp_path, "operation") as url:
         await migrate(url, "operation")
         db = Database(url)
         async with db.transaction() as session:
             await record_processed(session, messaging, "c", ["e1"])
-        async with db.transaction() as writing:  # holds SQLite's write turn in this process
-            await writing.execute(text("DELETE FROM processed_events"))
-            async with asyncio.timeout(2), db.snapshot() as reading:
-                rows = (await reading.execute(text("SELECT event_id FROM processed_events"))).all()
-            assert [row.event_id for row in rows] == ["e1"]
-        await db.dispose()
+        try:
+            yield db
+        finally:
+            await db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_snapshot_reads_committed_rows_while_this_process_writes(
+    backend: str, tmp_path: Path
+) -> None:
+    async with (
+        database_with_one_row(backend, tmp_path) as db,
+        db.transaction() as writing,  # holds SQLite's write turn in this process
+    ):
+        await writing.execute(text("DELETE FROM processed_events"))
+        async with asyncio.timeout(2), db.snapshot() as reading:
+            rows = (await reading.execute(text("SELECT event_id FROM processed_events"))).all()
+        assert [row.event_id for row in rows] == ["e1"]
 
 
 async def test_a_snapshot_refuses_writes_on_postgresql(tmp_path: Path) -> None:
@@ -50,11 +63,7 @@ async def test_a_snapshot_refuses_writes_on_postgresql(tmp_path: Path) -> None:
 async def test_a_snapshot_sees_one_state_across_its_statements(
     backend: str, tmp_path: Path
 ) -> None:
-    async with fresh_database(backend, tmp_path, "operation") as url:
-        await migrate(url, "operation")
-        db = Database(url)
-        async with db.transaction() as session:
-            await record_processed(session, messaging, "c", ["e1"])
+    async with database_with_one_row(backend, tmp_path) as db:
         count = text("SELECT count(*) FROM processed_events")
         async with db.snapshot() as reading:
             before = (await reading.execute(count)).scalar()
@@ -62,4 +71,3 @@ async def test_a_snapshot_sees_one_state_across_its_statements(
                 await record_processed(session, messaging, "c", ["e2"])
             after = (await reading.execute(count)).scalar()
         assert before == after == 1
-        await db.dispose()
