@@ -1,11 +1,11 @@
 """The SQS consumer loop.
 
 Long polls only for as many messages as it has free slots (a handler may give its slot back
-before it returns: ``release_slot``), runs each handler in a CONSUMER
-span parented by the producer's trace context, extends visibility while a handler runs,
-deletes a message only after its handler returned (its transaction committed), and leaves a
-failed message to be received again after a backoff; after ``MAX_RECEIVE_COUNT`` receives
-the broker moves it to the queue's DLQ. Deletes are coalesced into ``DeleteMessageBatch`` calls.
+before it returns: ``release_slot``), runs each handler in a CONSUMER span parented by the
+producer's trace context, extends visibility while a handler runs, deletes a message only
+after its handler returned (its transaction committed), and leaves a failed message to be
+received again after a backoff; after ``MAX_RECEIVE_COUNT`` receives the broker moves it to
+the queue's DLQ. Deletes are coalesced into ``DeleteMessageBatch`` calls.
 """
 
 from __future__ import annotations
