@@ -111,12 +111,24 @@ async def test_poison_and_failing_messages_go_to_the_dlq_while_good_ones_pass(
         assert await drain(bus, QUEUE.name) == []
 
 
-async def _dlq_if_full(bus: Messaging, expected: int) -> list[dict[str, Any]] | None:
-    attributes = await bus.queues.client.get_queue_attributes(
-        QueueUrl=await bus.queues.url(QUEUE.dlq_name),
-        AttributeNames=["ApproximateNumberOfMessages"],
+async def _counts(bus: Messaging, queue_name: str) -> tuple[int, int]:
+    """The queue's messages: visible, and in a consumer's hands (a received message is only
+    invisible until it is handled and deleted)."""
+    attributes = (
+        await bus.queues.client.get_queue_attributes(
+            QueueUrl=await bus.queues.url(queue_name),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )
+    )["Attributes"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
     )
-    if int(attributes["Attributes"]["ApproximateNumberOfMessages"]) < expected:
+
+
+async def _dlq_if_full(bus: Messaging, expected: int) -> list[dict[str, Any]] | None:
+    visible, _ = await _counts(bus, QUEUE.dlq_name)
+    if visible < expected:
         return None
     return await drain(bus, QUEUE.dlq_name)
 
@@ -262,13 +274,8 @@ async def _all_in(processed: Any, events: list[Event]) -> bool:
 
 
 async def _queue_empty(bus: Messaging) -> bool:
-    """No message left, visible or in a consumer's hands (a received message is only
-    invisible until it is handled and deleted)."""
-    attributes = await bus.queues.client.get_queue_attributes(
-        QueueUrl=await bus.queues.url(QUEUE.name),
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )
-    return set(attributes["Attributes"].values()) == {"0"}
+    """No message left, visible or in a consumer's hands."""
+    return await _counts(bus, QUEUE.name) == (0, 0)
 
 
 async def test_the_consumer_span_continues_the_producer_trace(
@@ -363,11 +370,8 @@ async def test_shutdown_lets_the_running_handler_finish_and_acknowledges_it(
             await eventually(lambda: asyncio.sleep(0, consumer.in_flight))
         # leaving the block stopped the consumer: the handler still completed
         assert finished == [sent.id]
-        url = await bus.queues.url(QUEUE.name)
-        attributes = await bus.queues.client.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-        )
-        assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
+        visible, _ = await _counts(bus, QUEUE.name)
+        assert visible == 0
 
 
 async def test_a_handler_that_gives_its_slot_back_lets_the_next_message_in_and_is_acknowledged_when_it_returns(  # noqa: E501
@@ -392,12 +396,13 @@ async def test_a_handler_that_gives_its_slot_back_lets_the_next_message_in_and_i
             await asyncio.sleep(0.5)
             assert len(started) == 2
             assert consumer.in_flight == 2
-            assert await _not_visible(bus) == 2  # neither deleted before its handler returned
+            _, in_hand = await _counts(bus, QUEUE.name)
+            assert in_hand == 2  # neither deleted before its handler returned
             finish.set()
             await eventually(lambda: asyncio.sleep(0, len(started) == 3 or None))
         assert sorted(started) == sorted(e.id for e in sent)
         assert await drain(bus, QUEUE.name) == []
-        assert await _not_visible(bus) == 0
+        assert await _queue_empty(bus)
 
 
 async def test_a_stop_with_every_slot_busy_starts_the_shutdown_grace_at_once(
@@ -421,14 +426,6 @@ async def test_a_stop_with_every_slot_busy_starts_the_shutdown_grace_at_once(
         # The stop did not wait for the slot to free (20 s): the grace ran out, and the
         # message comes back for another consumer.
         assert outcome == ["cancelled"]
-
-
-async def _not_visible(bus: Messaging) -> int:
-    attributes = await bus.queues.client.get_queue_attributes(
-        QueueUrl=await bus.queues.url(QUEUE.name),
-        AttributeNames=["ApproximateNumberOfMessagesNotVisible"],
-    )
-    return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
 
 
 def state(key: str, status: str) -> tuple[Event, Superseding]:
