@@ -1,0 +1,62 @@
+"""The local SQS server (``tools/local-sqs``, the embedded default's broker) where it departs
+from its npm package: as SQS does, and as the platform's latency depends on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from tests.harness import LocalSQSServer
+
+
+def _request(operation: str, body: dict[str, Any]) -> bytes:
+    payload = json.dumps(body).encode()
+    head = (
+        "POST / HTTP/1.1\r\nHost: localhost\r\n"
+        "Content-Type: application/x-amz-json-1.0\r\n"
+        f"X-Amz-Target: AmazonSQS.{operation}\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+async def _answers(port: int, requests: list[bytes]) -> list[dict[str, Any]]:
+    """The JSON answers to ``requests``, written together on one connection (pipelined):
+    the server takes them in within one turn of its event loop, before any timer fires."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"".join(requests))
+    answers = []
+    for _ in requests:
+        headers = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
+        length = int(headers.split("content-length:")[1].split("\r\n")[0])
+        answers.append(json.loads(await reader.readexactly(length)))
+    writer.close()
+    return answers
+
+
+async def test_a_message_sent_without_delay_is_visible_at_once(
+    sqs_server: LocalSQSServer,
+) -> None:
+    """local-aws-sqs 2.0.2 made every message visible from a timer, even with no delay, and
+    Node runs no timer sooner than 1 ms later: each hop through a queue waited for it."""
+    [created] = await _answers(
+        sqs_server.port, [_request("CreateQueue", {"QueueName": "visible-at-once"})]
+    )
+    url = created["QueueUrl"]
+    attributes = {
+        "QueueUrl": url,
+        "AttributeNames": ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
+    }
+    _, counted, received = await _answers(
+        sqs_server.port,
+        [
+            _request("SendMessage", {"QueueUrl": url, "MessageBody": "now"}),
+            _request("GetQueueAttributes", attributes),
+            _request("ReceiveMessage", {"QueueUrl": url, "WaitTimeSeconds": 0}),
+        ],
+    )
+    assert counted["Attributes"] == {
+        "ApproximateNumberOfMessages": "1",
+        "ApproximateNumberOfMessagesDelayed": "0",
+    }
+    assert [message["Body"] for message in received["Messages"]] == ["now"]
