@@ -15,13 +15,29 @@ from idp_common.repository import CrossTenantRepository, as_id
 from operation_svc.executions.state import can_enter
 from operation_svc.models import Execution, ExecutionLog, OperationTemplate
 
-# Built once (they run for every retry, or every group of worker events), the values given
-# as parameters.
+# Built once (they run for every retry, every group of worker events, every claim), the
+# values given as parameters: building the claim's took a quarter of its CPU.
 _RETRIED_AS = select(Execution.id).where(Execution.retry_of == bindparam("original")).limit(1)
 _WITH_LIMITS = (
     select(Execution, OperationTemplate.max_concurrency)
     .outerjoin(OperationTemplate, OperationTemplate.id == Execution.template_id)
     .where(Execution.id.in_(bindparam("ids", expanding=True)))
+)
+_CLAIM = (
+    update(Execution)
+    .where(
+        Execution.id.in_(bindparam("ids", expanding=True)),
+        Execution.status.in_(can_enter("running")),
+    )
+    .values(
+        status="running",
+        worker_id=bindparam("worker_id"),
+        started_at=bindparam("now"),
+        heartbeat_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    .returning(Execution)
+    .execution_options(populate_existing=True)
 )
 
 
@@ -126,20 +142,8 @@ class SystemExecutions(CrossTenantRepository[AsyncSession]):
     ) -> Sequence[Execution]:
         """Move the pending ones among ``execution_ids`` to running for ``worker_id``, in one
         conditional UPDATE (so only one claim of an execution ever succeeds)."""
-        stmt = (
-            update(Execution)
-            .where(Execution.id.in_(execution_ids), Execution.status.in_(can_enter("running")))
-            .values(
-                status="running",
-                worker_id=worker_id,
-                started_at=now,
-                heartbeat_at=now,
-                updated_at=now,
-            )
-            .returning(Execution)
-            .execution_options(populate_existing=True)
-        )
-        return (await self.connection.scalars(stmt)).all()
+        claimed = {"ids": execution_ids, "worker_id": worker_id, "now": now}
+        return (await self.connection.scalars(_CLAIM, claimed)).all()
 
     async def beat(
         self, worker_id: str, execution_ids: list[uuid.UUID], now: datetime
