@@ -24,14 +24,18 @@ async def _answers(port: int, requests: list[bytes]) -> list[dict[str, Any]]:
     """The JSON answers to ``requests``, written together on one connection (pipelined):
     the server takes them in within one turn of its event loop, before any timer fires."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"".join(requests))
-    answers = []
-    for _ in requests:
-        headers = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
-        length = int(headers.split("content-length:")[1].split("\r\n")[0])
-        answers.append(json.loads(await reader.readexactly(length)))
-    writer.close()
-    return answers
+    try:
+        writer.write(b"".join(requests))
+        answers = []
+        for _ in requests:
+            headers = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
+            length = int(headers.split("content-length:")[1].split("\r\n")[0])
+            body = await reader.readexactly(length)
+            answers.append(json.loads(body) if body else {})  # no messages: an empty body
+        return answers
+    finally:
+        writer.close()
+        await writer.wait_closed()
 
 
 async def test_a_message_sent_without_delay_is_visible_at_once(
@@ -60,3 +64,27 @@ async def test_a_message_sent_without_delay_is_visible_at_once(
         "ApproximateNumberOfMessagesDelayed": "0",
     }
     assert [message["Body"] for message in received["Messages"]] == ["now"]
+
+
+async def test_a_message_sent_with_a_delay_still_waits_for_it(sqs_server: LocalSQSServer) -> None:
+    [created] = await _answers(
+        sqs_server.port, [_request("CreateQueue", {"QueueName": "delayed-still"})]
+    )
+    url = created["QueueUrl"]
+    attributes = {
+        "QueueUrl": url,
+        "AttributeNames": ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
+    }
+    _, counted, received = await _answers(
+        sqs_server.port,
+        [
+            _request("SendMessage", {"QueueUrl": url, "MessageBody": "later", "DelaySeconds": 60}),
+            _request("GetQueueAttributes", attributes),
+            _request("ReceiveMessage", {"QueueUrl": url, "WaitTimeSeconds": 0}),
+        ],
+    )
+    assert counted["Attributes"] == {
+        "ApproximateNumberOfMessages": "0",
+        "ApproximateNumberOfMessagesDelayed": "1",
+    }
+    assert "Messages" not in received
