@@ -14,10 +14,14 @@ from idp_common.loops import PeriodicLoop, Supervisor
 from idp_common.messaging.consumer import Consumer, EventHandler, exponential_retry_delay
 from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.sqs import QueueDirectory, open_queues
-from idp_common.messaging.topology import QueueSpec
+from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec
 from idp_common.settings import SQSSettings
 
 logger = logging.getLogger(__name__)
+# Messages a service's consumer holds: two receives' worth, so the next batch is taken in
+# while the last one's transaction runs (its handlers group what arrives meanwhile), not
+# once it has ended (measured against one receive's worth: panel path 202 -> 215/s).
+SERVICE_CONSUMER_CONCURRENCY = 2 * MAX_BATCH_SIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,7 @@ class Messaging:
         queue: QueueSpec,
         handler: EventHandler,
         *,
-        concurrency: int = 10,
+        concurrency: int = SERVICE_CONSUMER_CONCURRENCY,
         shutdown_grace_seconds: float = 30.0,
     ) -> Consumer:
         return Consumer(
