@@ -428,6 +428,44 @@ async def test_a_stop_with_every_slot_busy_starts_the_shutdown_grace_at_once(
         assert outcome == ["cancelled"]
 
 
+class HeldGroups:
+    """A transactional handler whose groups' transactions run until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.groups: list[int] = []
+
+    async def prefetch(self, work: UnitOfWork, events: list[Event]) -> None:
+        self.groups.append(len(events))
+        await self.release.wait()
+
+    async def handle(self, work: UnitOfWork, received: Event, prefetched: None) -> None:
+        pass
+
+
+async def test_a_service_consumer_takes_in_the_next_batch_while_the_last_ones_transaction_runs(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    held = HeldGroups()
+    async with database_and_bus(backend, tmp_path, sqs_settings(sqs_server)) as (db, bus):
+        sent = [event(n=n) for n in range(25)]
+        await bus.publisher.publish(QUEUE.name, sent)
+        handler = transactional_handler(db, messaging, "test.held-groups", held)
+        consumer = bus.consumer(QUEUE, handler)
+        async with Supervisor([consumer]).running():
+            # The first group's transaction is still running, yet a second batch is in
+            # hand, waiting to be the next group: two receives' worth, not one.
+            await eventually(lambda: asyncio.sleep(0, consumer.in_flight == 20 or None))
+            await asyncio.sleep(0.5)
+            assert consumer.in_flight == 20
+            assert len(held.groups) == 1
+            _, in_hand = await _counts(bus, QUEUE.name)
+            assert in_hand == 20
+            held.release.set()
+            await eventually(lambda: _queue_empty(bus))
+        assert sum(held.groups) == 25
+
+
 def state(key: str, status: str) -> tuple[Event, Superseding]:
     return event("test.state.changed", key=key, status=status), Superseding(
         key, wait=status != "succeeded"
