@@ -38,28 +38,37 @@ async def _answers(port: int, requests: list[bytes]) -> list[dict[str, Any]]:
         await writer.wait_closed()
 
 
-async def test_a_message_sent_without_delay_is_visible_at_once(
-    sqs_server: LocalSQSServer,
-) -> None:
-    """local-aws-sqs 2.0.2 made every message visible from a timer, even with no delay, and
-    Node runs no timer sooner than 1 ms later: each hop through a queue waited for it."""
-    [created] = await _answers(
-        sqs_server.port, [_request("CreateQueue", {"QueueName": "visible-at-once"})]
-    )
+async def _sent_counted_received(
+    port: int, queue: str, message: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """On a new ``queue``: ``message`` sent, then, within the same turn of the server's event
+    loop, the queue's visible and delayed counts and a receive that does not wait."""
+    [created] = await _answers(port, [_request("CreateQueue", {"QueueName": queue})])
     url = created["QueueUrl"]
     attributes = {
         "QueueUrl": url,
         "AttributeNames": ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
     }
     _, counted, received = await _answers(
-        sqs_server.port,
+        port,
         [
-            _request("SendMessage", {"QueueUrl": url, "MessageBody": "now"}),
+            _request("SendMessage", {"QueueUrl": url, **message}),
             _request("GetQueueAttributes", attributes),
             _request("ReceiveMessage", {"QueueUrl": url, "WaitTimeSeconds": 0}),
         ],
     )
-    assert counted["Attributes"] == {
+    return counted["Attributes"], received
+
+
+async def test_a_message_sent_without_delay_is_visible_at_once(
+    sqs_server: LocalSQSServer,
+) -> None:
+    """local-aws-sqs 2.0.2 made every message visible from a timer, even with no delay, and
+    Node runs no timer sooner than 1 ms later: each hop through a queue waited for it."""
+    counted, received = await _sent_counted_received(
+        sqs_server.port, "visible-at-once", {"MessageBody": "now"}
+    )
+    assert counted == {
         "ApproximateNumberOfMessages": "1",
         "ApproximateNumberOfMessagesDelayed": "0",
     }
@@ -67,23 +76,10 @@ async def test_a_message_sent_without_delay_is_visible_at_once(
 
 
 async def test_a_message_sent_with_a_delay_still_waits_for_it(sqs_server: LocalSQSServer) -> None:
-    [created] = await _answers(
-        sqs_server.port, [_request("CreateQueue", {"QueueName": "delayed-still"})]
+    counted, received = await _sent_counted_received(
+        sqs_server.port, "delayed-still", {"MessageBody": "later", "DelaySeconds": 60}
     )
-    url = created["QueueUrl"]
-    attributes = {
-        "QueueUrl": url,
-        "AttributeNames": ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
-    }
-    _, counted, received = await _answers(
-        sqs_server.port,
-        [
-            _request("SendMessage", {"QueueUrl": url, "MessageBody": "later", "DelaySeconds": 60}),
-            _request("GetQueueAttributes", attributes),
-            _request("ReceiveMessage", {"QueueUrl": url, "WaitTimeSeconds": 0}),
-        ],
-    )
-    assert counted["Attributes"] == {
+    assert counted == {
         "ApproximateNumberOfMessages": "0",
         "ApproximateNumberOfMessagesDelayed": "1",
     }
