@@ -5,6 +5,7 @@ however often both reach it at once."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -17,6 +18,7 @@ from idp_common.db import Database
 from operation_svc.app import create_app as create_operation
 from operation_svc.config import OperationSettings
 from operation_svc.models import Execution, Schedule
+from operation_svc.schedules.repository import ScheduleBoard
 from operation_svc.schedules.scheduler import TAKEN
 from tests.factories import ADMIN, template
 from tests.harness import (
@@ -29,12 +31,25 @@ from tests.harness import (
 )
 
 FAST: dict[str, Any] = {"schedule_min_interval_seconds": 1, "scheduler_poll_seconds": 0.05}
+# Longer than a scheduler's pass, so the other replica's next pass finds a turn in flight.
+TURN_HELD_SECONDS = 0.1
 
 
 @pytest.mark.postgres
 async def test_two_replicas_fire_each_slot_of_a_schedule_once(
-    tmp_path: Path, sqs_server: LocalSQSServer
+    tmp_path: Path, sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    take = ScheduleBoard.take
+
+    async def take_and_hold(board: ScheduleBoard, schedule_id: uuid.UUID) -> Schedule | None:
+        # Both replicas' passes run every 0.05 s at phases fixed when they started, so
+        # their turns met only by chance (none in 15 s, at times): each turn now holds its
+        # row past the other's next pass, which finds it held.
+        schedule = await take(board, schedule_id)
+        await asyncio.sleep(TURN_HELD_SECONDS)
+        return schedule
+
+    monkeypatch.setattr(ScheduleBoard, "take", take_and_hold)
     async with running_platform(
         "postgres", tmp_path, sqs_server, allowed_executables=["echo"], operation=FAST
     ) as platform:
