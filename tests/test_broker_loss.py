@@ -112,6 +112,38 @@ async def test_a_broker_killed_with_queued_work_loses_none_of_it(tmp_path: Path)
         await asyncio.to_thread(server.stop)
 
 
+async def test_a_run_that_ends_while_the_broker_is_down_is_reported_once_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """The worker's finish (its only report of the run) waits for the broker through a
+    restart longer than its client's retries: the run ends succeeded, not lost."""
+    server = LocalSQSServer(state_file=tmp_path / "sqs-state.json")
+    await asyncio.to_thread(server.start)
+    try:
+        async with running_platform(
+            "sqlite", tmp_path, server, allowed_executables=["sleep"]
+        ) as platform:
+            await template(platform, "nap", "sleep 1", [])
+            created = await platform.operation.post(
+                "/api/v1/executions", json={"template": "nap"}, headers=ADMIN
+            )
+            path = f"/api/v1/executions/{created.json()['id']}"
+
+            async def status_is(wanted: str) -> bool:
+                found = (await platform.operation.get(path, headers=ADMIN)).json()
+                return bool(found["status"] == wanted)
+
+            await eventually(lambda: status_is("running"))
+            await asyncio.to_thread(server.stop)
+            await asyncio.sleep(5)  # the run ends; the SQS client's own retries give up
+            await asyncio.to_thread(server.start)
+            await eventually(lambda: status_is("succeeded"))
+            starts = await _all_audit(platform, "execution.start")
+            assert len(starts) == 1
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
 async def test_what_a_purged_queue_lost_is_sent_again(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
