@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.harness import (
@@ -24,8 +25,10 @@ from tests.harness import (
     ServedApp,
     auth_headers,
     eventually,
+    local_client,
     running_platform,
     service_headers,
+    worker_for,
     write_lock_held,
 )
 
@@ -395,6 +398,50 @@ async def test_a_finished_execution_is_never_reopened(platform: Platform) -> Non
     ).json()["status"] == "succeeded"
 
 
+async def test_a_claim_whose_answer_is_lost_is_asked_again_and_runs_once(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """operation-svc records a claim whose answer never reaches the worker (it stalled past
+    the worker's timeout; here a gateway answers 504 once it has forwarded it): the worker
+    asks again as the claimer and runs the command once, rather than leaving it claimed and
+    never run, to be declared lost."""
+    async with running_platform(
+        "sqlite",
+        tmp_path,
+        sqs_server,
+        allowed_executables=ALLOWED,
+        with_worker=False,
+        operation={"lost_after_seconds": 1.5, "sweep_interval_seconds": 0.2},
+    ) as platform:
+        lost_answers: list[Any] = []
+
+        async def gateway(request: Request) -> Response:
+            kept = ("authorization", "content-type")
+            forwarded = await platform.operation.request(
+                request.method,
+                request.url.path,
+                content=await request.body(),
+                headers=[(name, value) for name, value in request.headers.items() if name in kept],
+            )
+            if request.url.path == "/api/v1/workers/claims" and not lost_answers:
+                lost_answers.append(forwarded.json())
+                return JSONResponse({}, status_code=504)
+            return Response(forwarded.content, forwarded.status_code, forwarded.headers)
+
+        routes = [Route("/{path:path}", gateway, methods=["GET", "POST"])]
+        async with (
+            ServedApp(Starlette(routes=routes)) as proxy,
+            local_client(proxy.url) as through_gateway,
+            worker_for(replace(platform, operation=through_gateway), ALLOWED),
+        ):
+            await template(platform, "once", "echo once")
+            execution_id = (await start(platform, "once")).json()["id"]
+            done = await finished(platform, execution_id)
+        assert lost_answers == [{"claimed": [execution_id]}]
+        assert done["status"] == "succeeded"
+        assert await output_of(platform, execution_id) == ["once"]
+
+
 @pytest.mark.parametrize("retry_safe", [False, True])
 async def test_an_execution_whose_worker_stops_heartbeating_is_lost(
     retry_safe: bool, tmp_path: Path, sqs_server: LocalSQSServer
@@ -460,6 +507,26 @@ async def heartbeat(platform: Platform, worker_id: str, execution_id: str) -> An
             headers=service_headers(),
         )
     ).json()
+
+
+async def test_a_claim_asked_again_is_granted_only_to_its_claimer_before_any_heartbeat(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
+        execution_id = await claimed_by(platform, "first", "sleep 30")
+
+        async def claim(worker_id: str, **again: bool) -> Any:
+            body = {"worker_id": worker_id, "execution_ids": [execution_id]} | again
+            answer = await platform.operation.post(
+                "/api/v1/workers/claims", json=body, headers=service_headers()
+            )
+            return answer.json()["claimed"]
+
+        assert await claim("first") == []  # a job delivered again is not run again
+        assert await claim("second", again=True) == []
+        assert await claim("first", again=True) == [execution_id]
+        await heartbeat(platform, "first", execution_id)  # it runs: never granted again
+        assert await claim("first", again=True) == []
 
 
 async def test_an_outage_of_operation_svc_longer_than_lost_after_loses_no_running_execution(

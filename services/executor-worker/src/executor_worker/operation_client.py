@@ -6,6 +6,7 @@ a local server, measured here). The caller's trace context travels in the header
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -22,6 +23,13 @@ from idp_common.settings import AuthSettings
 logger = logging.getLogger(__name__)
 MINTED_TOKEN_TTL_SECONDS = 300
 MAX_CLAIMS_PER_CALL = 100
+CLAIM_RETRY_SECONDS = 60.0
+CLAIM_RETRY_MAX_DELAY_SECONDS = 2.0
+
+
+def _refused(error: Exception) -> bool:
+    """operation-svc answered and refused the call (4xx): it recorded nothing."""
+    return isinstance(error, aiohttp.ClientResponseError) and error.status < 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +79,12 @@ class OperationClient:
         return await self._claims.submit(execution_id)
 
     async def _claim_batch(self, execution_ids: list[uuid.UUID]) -> list[bool]:
-        body = await self._post("/api/v1/workers/claims", execution_ids)
+        try:
+            body = await self._post("/api/v1/workers/claims", execution_ids)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if _refused(exc):
+                raise
+            body = await self._claim_again(execution_ids, exc)
         claimed = {uuid.UUID(value) for value in body["claimed"]}
         for execution_id in set(execution_ids) - claimed:
             logger.info(
@@ -83,6 +96,24 @@ class OperationClient:
             granted.append(execution_id in claimed)
             claimed.discard(execution_id)
         return granted
+
+    async def _claim_again(self, execution_ids: list[uuid.UUID], error: Exception) -> Any:
+        """The claim may have been recorded with its answer lost (operation-svc stalled past
+        this client's timeout, or stopped after its commit): asked again as the claimer that
+        runs none of them, rather than leaving them claimed and never run (then lost). Given
+        up after CLAIM_RETRY_SECONDS: the job comes back, and is dropped if claimed."""
+        give_up_at = time.monotonic() + CLAIM_RETRY_SECONDS
+        delay = 0.25
+        while True:
+            logger.warning("claim of %s unanswered (%r); asking again", execution_ids, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, CLAIM_RETRY_MAX_DELAY_SECONDS)
+            try:
+                return await self._post("/api/v1/workers/claims", execution_ids, again=True)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                if _refused(exc) or time.monotonic() + delay > give_up_at:
+                    raise
+                error = exc
 
     async def heartbeat(self, execution_ids: list[uuid.UUID]) -> HeartbeatAnswer:
         """Keep these executions alive; answers the ones to stop and the ones that ended."""
@@ -96,10 +127,11 @@ class OperationClient:
         async with self.http.get(f"{self.base_url}/healthz") as response:
             response.raise_for_status()
 
-    async def _post(self, path: str, execution_ids: list[uuid.UUID]) -> Any:
+    async def _post(self, path: str, execution_ids: list[uuid.UUID], **extra: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token.value()}"}
         propagate.inject(headers)
-        body = {"worker_id": self.worker_id, "execution_ids": [str(i) for i in execution_ids]}
+        ids = [str(i) for i in execution_ids]
+        body = {"worker_id": self.worker_id, "execution_ids": ids, **extra}
         async with self.http.post(f"{self.base_url}{path}", json=body, headers=headers) as response:
             response.raise_for_status()
             return await response.json()

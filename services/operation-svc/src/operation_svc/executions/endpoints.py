@@ -151,8 +151,10 @@ async def claim(body: ClaimIn, session: SessionDep, _caller: ServiceCaller) -> C
     """Used by executor workers before running jobs: moves the pending executions among
     ``execution_ids`` to running for ``worker_id``. The others (claimed by someone else,
     finished, unknown) are left out of ``claimed`` and must not be run."""
-    claimed = await worker_protocol.claim(session, body.execution_ids, body.worker_id)
-    return ClaimOut(claimed=[execution.id for execution in claimed])
+    claimed = await worker_protocol.claim(
+        session, body.execution_ids, body.worker_id, again=body.again
+    )
+    return ClaimOut(claimed=claimed)
 
 
 @workers_router.post("/heartbeat")

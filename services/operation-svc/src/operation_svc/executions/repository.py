@@ -145,6 +145,19 @@ class SystemExecutions(CrossTenantRepository[AsyncSession]):
         claimed = {"ids": execution_ids, "worker_id": worker_id, "now": now}
         return (await self.connection.scalars(_CLAIM, claimed)).all()
 
+    async def claimed_unbeaten(
+        self, execution_ids: list[uuid.UUID], worker_id: str
+    ) -> Sequence[uuid.UUID]:
+        """Those among ``execution_ids`` running under ``worker_id`` without a heartbeat since
+        their claim (so not started, if the worker says its claim went unanswered)."""
+        stmt = select(Execution.id).where(
+            Execution.id.in_(execution_ids),
+            Execution.worker_id == worker_id,
+            Execution.status == "running",
+            Execution.heartbeat_at == Execution.started_at,
+        )
+        return (await self.connection.scalars(stmt)).all()
+
     async def beat(
         self, worker_id: str, execution_ids: list[uuid.UUID], now: datetime
     ) -> dict[uuid.UUID, datetime | None]:

@@ -27,12 +27,15 @@ SYSTEM_ACTOR = "operation-svc"
 
 
 async def claim(
-    session: AsyncSession, execution_ids: list[uuid.UUID], worker_id: str
-) -> list[Execution]:
+    session: AsyncSession, execution_ids: list[uuid.UUID], worker_id: str, *, again: bool = False
+) -> list[uuid.UUID]:
     """Atomically move the pending executions among ``execution_ids`` to running for
-    ``worker_id`` and return them; exactly one claim of an execution ever succeeds, so a
-    redelivered job never runs twice."""
-    claimed = await SystemExecutions(session).claim(execution_ids, worker_id, utcnow())
+    ``worker_id`` and return their ids; exactly one claim of an execution ever succeeds, so a
+    redelivered job never runs twice. ``again``: the worker asks once more because the answer
+    to its claim of these never reached it (it ran none of them), so the ones that claim took
+    and that it has never heartbeated are its own too."""
+    executions = SystemExecutions(session)
+    claimed = await executions.claim(execution_ids, worker_id, utcnow())
     for execution in claimed:
         tell_requesters(session, execution)
         record_start(session, execution)
@@ -44,7 +47,9 @@ async def claim(
             execution.id,
             tenant=execution.tenant,
         )
-    return list(claimed)
+    if again:  # the ones just claimed included
+        return list(await executions.claimed_unbeaten(execution_ids, worker_id))
+    return [execution.id for execution in claimed]
 
 
 async def heartbeat(
