@@ -15,6 +15,7 @@ from tests.harness import (
     SEALING,
     LocalSQSServer,
     ServedApp,
+    auth_headers,
     eventually,
     free_port,
     fresh_database,
@@ -86,3 +87,26 @@ async def test_a_consumer_that_dies_makes_the_service_unready(
     background = response.json()["checks"]["background"]
     assert "Consumer(" in background
     assert "the consumer's task crashed" in background
+
+
+async def test_a_request_that_finds_the_database_unreachable_is_a_503_with_retry_after(
+    sqs_server: LocalSQSServer,
+) -> None:
+    settings = OperationSettings(
+        environment="test",
+        database_url=UNREACHABLE_POSTGRES,
+        sqs=sqs_settings(sqs_server),
+        auth=AUTH,
+        sealing=SEALING,
+    )
+    async with ServedApp(create_app(settings)) as served, httpx.AsyncClient() as client:
+        created = await client.post(
+            f"{served.url}/api/v1/executions",
+            json={"template": "hello"},
+            headers=auth_headers() | {"Idempotency-Key": "k1"},
+        )
+        listed = await client.get(f"{served.url}/api/v1/executions", headers=auth_headers())
+    for response in (created, listed):
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "5"
+        assert response.json()["title"] == "Service Unavailable"

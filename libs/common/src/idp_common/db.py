@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from asyncpg.exceptions import OperatorInterventionError
 from sqlalchemy import DateTime, Executable, Insert, MetaData, String, Table, Uuid, event, text
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -36,6 +38,18 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# What a database that cannot be reached right now raises: a connection refused or dropped, a
+# server starting up or shutting down, SQLite locked past the driver's wait, no connection
+# free in the pool. The same request may succeed shortly.
+UNREACHABLE: tuple[type[Exception], ...] = (
+    ConnectionError,
+    OperatorInterventionError,
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+)
 
 
 def new_metadata() -> MetaData:

@@ -12,6 +12,7 @@ from datasource_svc.sources.endpoints import router as sources_router
 from datasource_svc.sources.resolver import OptionsResolver
 from idp_common.app import build_service_app
 from idp_common.audit_api import audit_router
+from idp_common.database_service import answer_unreachable_database_with_503
 from idp_common.db import Database
 from idp_common.secret_values import SecretResolver
 from idp_common.telemetry import instrument_engines, instrument_redis
@@ -47,10 +48,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: DatasourceSettings | None = None) -> FastAPI:
-    return build_service_app(
+    app = build_service_app(
         name=NAME,
         description="Dynamic data sources that fill the panels' dropdowns.",
         settings=settings or DatasourceSettings(),
         lifespan=lifespan,
         routers=[sources_router, audit_router(AuditEntry)],
     )
+    answer_unreachable_database_with_503(app)
+    return app

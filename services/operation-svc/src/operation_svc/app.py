@@ -10,7 +10,7 @@ from idp_common.app import build_service_app
 from idp_common.asyncapi import router as asyncapi_router
 from idp_common.audit_api import audit_router
 from idp_common.clock import SYSTEM_CLOCK, Clock
-from idp_common.database_service import serve_database_service
+from idp_common.database_service import answer_unreachable_database_with_503, serve_database_service
 from idp_common.db import Database
 from idp_common.inbound import InboundGate
 from idp_common.inbound_api import router as events_router
@@ -131,5 +131,6 @@ def create_app(settings: OperationSettings | None = None, clock: Clock = SYSTEM_
         ],
         owns_api_keys=True,
     )
+    answer_unreachable_database_with_503(app)
     app.state.clock = clock
     return app

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from idp_common.app import build_service_app
 from idp_common.asyncapi import router as asyncapi_router
 from idp_common.audit_api import audit_router
-from idp_common.database_service import serve_database_service
+from idp_common.database_service import answer_unreachable_database_with_503, serve_database_service
 from idp_common.db import Database
 from idp_common.inbound import InboundGate
 from idp_common.inbound_api import router as events_router
@@ -68,7 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: PanelSettings | None = None) -> FastAPI:
-    return build_service_app(
+    app = build_service_app(
         name=NAME,
         description="Panels (self-service forms), their fields and submissions.",
         settings=settings or PanelSettings(),
@@ -81,3 +81,5 @@ def create_app(settings: PanelSettings | None = None) -> FastAPI:
             audit_router(AuditEntry),
         ],
     )
+    answer_unreachable_database_with_503(app)
+    return app
