@@ -4,7 +4,7 @@ database: the worker uses them; ``database_service`` adds one)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -38,6 +38,7 @@ class Messaging:
         *,
         concurrency: int = SERVICE_CONSUMER_CONCURRENCY,
         shutdown_grace_seconds: float = 30.0,
+        ready: Callable[[], Awaitable[object]] | None = None,
     ) -> Consumer:
         return Consumer(
             self.queues,
@@ -49,6 +50,7 @@ class Messaging:
                 self.settings.retry_base_seconds, self.settings.retry_max_seconds
             ),
             shutdown_grace_seconds=shutdown_grace_seconds,
+            ready=ready,
         )
 
 

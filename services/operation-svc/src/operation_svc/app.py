@@ -71,14 +71,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 transactional_handler(
                     db, messaging, "operation-svc.panel-submissions", SubmissionsToExecutions()
                 ),
+                ready=db.ping,
             ),
             bus.consumer(
                 EXECUTION_EVENTS,
                 transactional_handler(
                     db, messaging, "operation-svc.execution-events", WorkerReports()
                 ),
+                ready=db.ping,
             ),
-            bus.consumer(OPERATION_INBOUND_EVENTS, app.state.inbound_events.consume),
+            bus.consumer(OPERATION_INBOUND_EVENTS, app.state.inbound_events.consume, ready=db.ping),
             JobReconciler(db, resend_after_seconds=settings.redispatch_after_seconds),
             QueueMonitor(db, bus.queues, poll_seconds=settings.queue_poll_seconds),
             LostExecutionSweeper(

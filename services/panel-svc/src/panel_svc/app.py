@@ -56,8 +56,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     transactional_handler(
                         db, messaging, "panel-svc.submission-updates", ExecutionUpdates()
                     ),
+                    ready=db.ping,
                 ),
-                bus.consumer(PANEL_INBOUND_EVENTS, app.state.inbound_events.consume),
+                bus.consumer(PANEL_INBOUND_EVENTS, app.state.inbound_events.consume, ready=db.ping),
                 SubmissionReconciler(db, resend_after_seconds=settings.resend_after_seconds),
             ]
 

@@ -106,6 +106,7 @@ class Consumer(PeriodicLoop):
         wait_time_seconds: int = 20,
         retry_delay: Callable[[int], int] = DEFAULT_RETRY_DELAY,
         shutdown_grace_seconds: float = 30.0,
+        ready: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         # A pass is one long poll; an unreachable broker is asked again every second.
         super().__init__(0.0, min_backoff_seconds=1.0, max_backoff_seconds=1.0)
@@ -116,6 +117,11 @@ class Consumer(PeriodicLoop):
         self.wait_time_seconds = wait_time_seconds
         self.retry_delay = retry_delay
         self.shutdown_grace_seconds = shutdown_grace_seconds
+        # What the handlers need (the database), checked after a handler failed and before
+        # anything more is received: while it is down, messages are left in the queue rather
+        # than received and failed until their receives are used up and they are dead-lettered.
+        self.ready = ready
+        self._check_ready = False
         self.heartbeat_seconds = max(queue.visibility_timeout_seconds / 3, 1)
         self._url: str | None = None
         self._inflight: set[asyncio.Task[None]] = set()
@@ -138,6 +144,10 @@ class Consumer(PeriodicLoop):
         unfinished work."""
         if self._url is None:
             self._url = await self.queues.url(self.queue.name)
+        if self._check_ready:
+            assert self.ready is not None
+            await self._unless_stopped(self.ready())  # raises while it is down: tried again
+            self._check_ready = False
         free = min(
             self.concurrency - len(self._holding_slots),
             2 * self.concurrency - len(self._inflight),
@@ -235,6 +245,7 @@ class Consumer(PeriodicLoop):
                 self._record_failure(span, exc, message, receive_count, "refused", final=True)
                 delay = f"refused: {exc}"
             except Exception as exc:
+                self._check_ready = self.ready is not None
                 final = receive_count >= MAX_RECEIVE_COUNT
                 self._record_failure(span, exc, message, receive_count, "failed", final=final)
                 delay = f"{type(exc).__name__}: {exc}" if final else self.retry_delay(receive_count)
