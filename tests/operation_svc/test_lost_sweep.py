@@ -3,6 +3,7 @@ execution ran) is noted on the lost execution and holds up no other one."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -121,3 +122,26 @@ async def test_a_sweep_that_comes_late_moves_its_cut_off_back(tmp_path: Path) ->
         clock.advance(1)  # the next sweep on time: 6 s of silence is lost_after and more
         await sweeper.run_once()
         assert await status() == "lost"
+
+
+async def test_a_stall_before_the_first_sweep_moves_its_cut_off_back(tmp_path: Path) -> None:
+    """A service that stalls right after its start (before its first sweep, lost_after
+    later) does not hold the silence it caused against the executions either."""
+    clock = ManualClock()
+    async with migrated_database("sqlite", tmp_path, "operation") as db:
+        sweeper = LostExecutionSweeper(db, lost_after_seconds=0.05, interval_seconds=1, clock=clock)
+        template, version = retry_safe_template()
+        just_after_the_start = clock.now() + timedelta(milliseconds=10)
+        beating_until_the_stall = silent(template, {"replicas": 2}, just_after_the_start)
+        async with db.transaction() as session:
+            session.add_all([template, version])
+            await session.flush()
+            session.add(beating_until_the_stall)
+        first_sweep = asyncio.create_task(sweeper.run(loops=1))
+        await asyncio.sleep(0)  # started: its first sweep is due 0.05 s from now
+        clock.advance(10)  # the stall
+        await first_sweep
+        async with db.snapshot() as session:
+            found = await session.get(Execution, beating_until_the_stall.id)
+        assert found is not None
+        assert found.status == "running"

@@ -38,16 +38,21 @@ class LostExecutionSweeper(PeriodicLoop):
         self.db = db
         self.clock = clock
         self.lost_after = timedelta(seconds=lost_after_seconds)
-        self._previous: float | None = None
+        self._due: float | None = None  # when the next sweep should come (clock.monotonic)
 
     async def sweep(self, late_by: float = 0.0) -> int:
         older_than = self.clock.now() - self.lost_after - timedelta(seconds=late_by)
         async with self.db.transaction() as session:
             return await mark_lost(session, older_than)
 
+    async def run(self, loops: int | None = None) -> None:
+        # The first sweep is due lost_after from now: a stall before it counts too.
+        self._due = self.clock.monotonic() + self.first_delay_seconds
+        await super().run(loops)
+
     async def run_once(self) -> None:
         now = self.clock.monotonic()
-        late = 0.0 if self._previous is None else now - self._previous - self.period_seconds
-        self._previous = now
+        late = 0.0 if self._due is None else now - self._due
+        self._due = now + self.period_seconds
         if lost := await self.sweep(max(late, 0.0)):
             logger.warning("%d execution(s) lost their worker", lost)
