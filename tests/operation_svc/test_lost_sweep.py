@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from idp_common.db import utcnow
+from idp_common.db import Database, utcnow
 from operation_svc.executions.sweeper import LostExecutionSweeper
 from operation_svc.executions.worker_protocol import mark_lost
 from operation_svc.models import Execution, OperationTemplate, TemplateVersion
 from operation_svc.templates.definition import TemplateDefinition
 from tests.clock import ManualClock
-from tests.harness import migrated_database
+from tests.harness import free_port, migrated_database
 
 PARAMETERS = [{"name": "replicas", "type": "integer"}]
+UNREACHABLE_POSTGRES = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
 
 
 def retry_safe_template() -> tuple[OperationTemplate, TemplateVersion]:
@@ -143,5 +144,33 @@ async def test_a_stall_before_the_first_sweep_moves_its_cut_off_back(tmp_path: P
         await first_sweep
         async with db.snapshot() as session:
             found = await session.get(Execution, beating_until_the_stall.id)
+        assert found is not None
+        assert found.status == "running"
+
+
+async def test_a_sweep_after_a_database_outage_moves_its_cut_off_back(tmp_path: Path) -> None:
+    """Heartbeats cannot be recorded while the database is down, nor can sweeps be made:
+    the first sweep after the outage does not hold that silence against the executions."""
+    clock = ManualClock()
+    async with migrated_database("sqlite", tmp_path, "operation") as db:
+        sweeper = LostExecutionSweeper(db, lost_after_seconds=3, interval_seconds=1, clock=clock)
+        await sweeper.run_once()
+        template, version = retry_safe_template()
+        beating_until_the_outage = silent(template, {"replicas": 2}, clock.now())
+        async with db.transaction() as session:
+            session.add_all([template, version])
+            await session.flush()
+            session.add(beating_until_the_outage)
+        sweeper.db = Database(UNREACHABLE_POSTGRES)
+        for _ in range(10):  # a sweep a second fails
+            clock.advance(1)
+            with pytest.raises(ConnectionRefusedError):
+                await sweeper.run_once()
+        await sweeper.db.dispose()
+        sweeper.db = db
+        clock.advance(1)
+        await sweeper.run_once()
+        async with db.snapshot() as session:
+            found = await session.get(Execution, beating_until_the_outage.id)
         assert found is not None
         assert found.status == "running"

@@ -53,6 +53,9 @@ class LostExecutionSweeper(PeriodicLoop):
     async def run_once(self) -> None:
         now = self.clock.monotonic()
         late = 0.0 if self._due is None else now - self._due
+        lost = await self.sweep(max(late, 0.0))
+        # Only once it has swept: a sweep that failed (the database down, so heartbeats
+        # could not be recorded either) leaves the next one late by the outage.
         self._due = now + self.period_seconds
-        if lost := await self.sweep(max(late, 0.0)):
+        if lost:
             logger.warning("%d execution(s) lost their worker", lost)
