@@ -486,17 +486,26 @@ def short_lost_after(
     )
 
 
-async def claimed_by(platform: Platform, worker_id: str, command: str) -> str:
-    """A new execution of ``command``, claimed by ``worker_id``; its id."""
+async def claimed_by(
+    platform: Platform, worker_id: str, command: str, claim_id: str | None = None
+) -> str:
+    """A new execution of ``command``, claimed by ``worker_id`` (the claim's id
+    ``claim_id``); its id."""
     await template(platform, "long", command)
     execution_id: str = (await start(platform, "long")).json()["id"]
-    claim = await platform.operation.post(
-        "/api/v1/workers/claims",
-        json={"worker_id": worker_id, "execution_ids": [execution_id]},
-        headers=service_headers(),
-    )
-    assert claim.json() == {"claimed": [execution_id]}
+    assert await claims(platform, worker_id, execution_id, claim_id) == [execution_id]
     return execution_id
+
+
+async def claims(
+    platform: Platform, worker_id: str, execution_id: str, claim_id: str | None = None
+) -> Any:
+    """What a claim of ``execution_id`` by ``worker_id`` (with ``claim_id``) is given."""
+    body = {"worker_id": worker_id, "execution_ids": [execution_id], "claim_id": claim_id}
+    answer = await platform.operation.post(
+        "/api/v1/workers/claims", json=body, headers=service_headers()
+    )
+    return answer.json()["claimed"]
 
 
 async def heartbeat(platform: Platform, worker_id: str, execution_id: str) -> Any:
@@ -509,24 +518,18 @@ async def heartbeat(platform: Platform, worker_id: str, execution_id: str) -> An
     ).json()
 
 
-async def test_a_claim_asked_again_is_granted_only_to_its_claimer_before_any_heartbeat(
+async def test_a_claim_sent_again_is_given_what_it_took_and_no_other_claim_is(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
     async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
-        execution_id = await claimed_by(platform, "first", "sleep 30")
-
-        async def claim(worker_id: str, **again: bool) -> Any:
-            body = {"worker_id": worker_id, "execution_ids": [execution_id]} | again
-            answer = await platform.operation.post(
-                "/api/v1/workers/claims", json=body, headers=service_headers()
-            )
-            return answer.json()["claimed"]
-
-        assert await claim("first") == []  # a job delivered again is not run again
-        assert await claim("second", again=True) == []
-        assert await claim("first", again=True) == [execution_id]
-        await heartbeat(platform, "first", execution_id)  # it runs: never granted again
-        assert await claim("first", again=True) == []
+        claim_id = str(uuid.uuid4())
+        execution_id = await claimed_by(platform, "first", "sleep 30", claim_id)
+        # The same claim sent again (its answer was lost): given what it took.
+        assert await claims(platform, "first", execution_id, claim_id) == [execution_id]
+        # The job delivered again, to this worker or another: never run again.
+        assert await claims(platform, "first", execution_id) == []
+        assert await claims(platform, "first", execution_id, str(uuid.uuid4())) == []
+        assert await claims(platform, "second", execution_id, claim_id) == []
 
 
 async def test_an_outage_of_operation_svc_longer_than_lost_after_loses_no_running_execution(

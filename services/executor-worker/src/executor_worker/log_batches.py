@@ -7,10 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-import time
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -19,8 +18,7 @@ from executor_worker.running import REPORTED_KEPT_SECONDS
 from idp_common.events import ExecutionFinished, ExecutionLog, LogLine, LogStream
 from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.topology import EXECUTION_EVENTS
-
-logger = logging.getLogger(__name__)
+from idp_common.retrying import retried
 
 MAX_LINES = 200
 # Measured on the JSON-encoded text (escaping can grow a line sixfold), so that a batch
@@ -31,7 +29,6 @@ MAX_AGE_SECONDS = 0.1
 # does not take (it is down, restarting) is sent again while the heartbeat keeps the run
 # alive, rather than leaving a finished run to be declared lost.
 FINISH_RETRY_SECONDS = REPORTED_KEPT_SECONDS
-FINISH_RETRY_MAX_DELAY_SECONDS = 2.0
 # Lines are held as plain dicts and validated into models a batch at a time (pydantic's core
 # does it per item for ~0.2 us; building each LogLine on arrival cost 2 us, most of a line's
 # cost in the worker).
@@ -88,23 +85,11 @@ class LogBatcher:
         async with self._lock:
             last = finished.model_copy(update={"last_lines": _LINES.validate_python(self._lines)})
             self._lines, self._bytes = [], 0
-            give_up_at = time.monotonic() + FINISH_RETRY_SECONDS
-            delay = 0.25
-            while True:
-                try:
-                    await self._publish(last)
-                    return
-                except Exception:
-                    if time.monotonic() + delay > give_up_at:
-                        raise
-                    logger.warning(
-                        "the finish of execution %s was not sent; trying again in %.2fs",
-                        self.execution_id,
-                        delay,
-                        exc_info=True,
-                    )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, FINISH_RETRY_MAX_DELAY_SECONDS)
+            await retried(
+                partial(self._publish, last),
+                what=f"sending the finish of execution {self.execution_id}",
+                for_seconds=FINISH_RETRY_SECONDS,
+            )
 
     async def _flush_locked(self) -> None:
         if self._lines:

@@ -6,11 +6,11 @@ a local server, measured here). The caller's trace context travels in the header
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -18,18 +18,21 @@ from opentelemetry import propagate
 
 from idp_common.auth import mint_token
 from idp_common.coalescing import Coalescer
+from idp_common.retrying import retried
 from idp_common.settings import AuthSettings
 
 logger = logging.getLogger(__name__)
 MINTED_TOKEN_TTL_SECONDS = 300
 MAX_CLAIMS_PER_CALL = 100
 CLAIM_RETRY_SECONDS = 60.0
-CLAIM_RETRY_MAX_DELAY_SECONDS = 2.0
 
 
-def _refused(error: Exception) -> bool:
-    """operation-svc answered and refused the call (4xx): it recorded nothing."""
-    return isinstance(error, aiohttp.ClientResponseError) and error.status < 500
+def _unanswered(error: Exception) -> bool:
+    """The call may have been recorded without its answer reaching this worker: no answer,
+    or a 5xx (a 4xx says operation-svc refused it and recorded nothing)."""
+    if isinstance(error, aiohttp.ClientResponseError):
+        return error.status >= 500
+    return isinstance(error, aiohttp.ClientError | TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +82,17 @@ class OperationClient:
         return await self._claims.submit(execution_id)
 
     async def _claim_batch(self, execution_ids: list[uuid.UUID]) -> list[bool]:
-        try:
-            body = await self._post("/api/v1/workers/claims", execution_ids)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            if _refused(exc):
-                raise
-            body = await self._claim_again(execution_ids, exc)
+        # The answer can be lost once the claim is recorded (operation-svc stalled past this
+        # client's timeout, or stopped after its commit): the same claim, sent again with its
+        # id, is given what it took, where the job's redelivery would find those executions
+        # claimed, never run them, and leave them to be declared lost.
+        claim_id = str(uuid.uuid4())
+        body = await retried(
+            partial(self._post, "/api/v1/workers/claims", execution_ids, claim_id=claim_id),
+            what=f"the claim of {len(execution_ids)} execution(s)",
+            for_seconds=CLAIM_RETRY_SECONDS,
+            retryable=_unanswered,
+        )
         claimed = {uuid.UUID(value) for value in body["claimed"]}
         for execution_id in set(execution_ids) - claimed:
             logger.info(
@@ -96,24 +104,6 @@ class OperationClient:
             granted.append(execution_id in claimed)
             claimed.discard(execution_id)
         return granted
-
-    async def _claim_again(self, execution_ids: list[uuid.UUID], error: Exception) -> Any:
-        """The claim may have been recorded with its answer lost (operation-svc stalled past
-        this client's timeout, or stopped after its commit): asked again as the claimer that
-        runs none of them, rather than leaving them claimed and never run (then lost). Given
-        up after CLAIM_RETRY_SECONDS: the job comes back, and is dropped if claimed."""
-        give_up_at = time.monotonic() + CLAIM_RETRY_SECONDS
-        delay = 0.25
-        while True:
-            logger.warning("claim of %s unanswered (%r); asking again", execution_ids, error)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, CLAIM_RETRY_MAX_DELAY_SECONDS)
-            try:
-                return await self._post("/api/v1/workers/claims", execution_ids, again=True)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                if _refused(exc) or time.monotonic() + delay > give_up_at:
-                    raise
-                error = exc
 
     async def heartbeat(self, execution_ids: list[uuid.UUID]) -> HeartbeatAnswer:
         """Keep these executions alive; answers the ones to stop and the ones that ended."""

@@ -210,6 +210,7 @@ class Execution(RequestedByEvent, TenantRecord, Base):
     output: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     worker_id: Mapped[str | None] = mapped_column(String(200))
+    claim_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # the worker's claim that took it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

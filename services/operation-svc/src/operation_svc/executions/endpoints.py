@@ -152,7 +152,7 @@ async def claim(body: ClaimIn, session: SessionDep, _caller: ServiceCaller) -> C
     ``execution_ids`` to running for ``worker_id``. The others (claimed by someone else,
     finished, unknown) are left out of ``claimed`` and must not be run."""
     claimed = await worker_protocol.claim(
-        session, body.execution_ids, body.worker_id, again=body.again
+        session, body.execution_ids, body.worker_id, body.claim_id
     )
     return ClaimOut(claimed=claimed)
 

@@ -32,6 +32,7 @@ _CLAIM = (
     .values(
         status="running",
         worker_id=bindparam("worker_id"),
+        claim_id=bindparam("claim_id"),
         started_at=bindparam("now"),
         heartbeat_at=bindparam("now"),
         updated_at=bindparam("now"),
@@ -138,23 +139,27 @@ class SystemExecutions(CrossTenantRepository[AsyncSession]):
         return (await self.connection.scalars(stmt)).all()
 
     async def claim(
-        self, execution_ids: list[uuid.UUID], worker_id: str, now: datetime
+        self,
+        execution_ids: list[uuid.UUID],
+        worker_id: str,
+        claim_id: uuid.UUID | None,
+        now: datetime,
     ) -> Sequence[Execution]:
         """Move the pending ones among ``execution_ids`` to running for ``worker_id``, in one
         conditional UPDATE (so only one claim of an execution ever succeeds)."""
-        claimed = {"ids": execution_ids, "worker_id": worker_id, "now": now}
+        claimed = {"ids": execution_ids, "worker_id": worker_id, "claim_id": claim_id, "now": now}
         return (await self.connection.scalars(_CLAIM, claimed)).all()
 
-    async def claimed_unbeaten(
-        self, execution_ids: list[uuid.UUID], worker_id: str
+    async def taken_by(
+        self, execution_ids: list[uuid.UUID], worker_id: str, claim_id: uuid.UUID
     ) -> Sequence[uuid.UUID]:
-        """Those among ``execution_ids`` running under ``worker_id`` without a heartbeat since
-        their claim (so not started, if the worker says its claim went unanswered)."""
+        """Those among ``execution_ids`` running under ``worker_id`` since its claim
+        ``claim_id`` took them."""
         stmt = select(Execution.id).where(
             Execution.id.in_(execution_ids),
             Execution.worker_id == worker_id,
+            Execution.claim_id == claim_id,
             Execution.status == "running",
-            Execution.heartbeat_at == Execution.started_at,
         )
         return (await self.connection.scalars(stmt)).all()
 

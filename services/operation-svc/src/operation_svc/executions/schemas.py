@@ -74,11 +74,11 @@ class LogPage(ResponseModel):
 class ClaimIn(StrictModel):
     worker_id: Annotated[str, Field(min_length=1, max_length=200)]
     execution_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=100)]
-    again: bool = Field(
-        default=False,
-        description="The answer to this worker's claim of these executions never reached it "
-        "(it runs none of them): those that claim took and it has never heartbeated are "
-        "granted again.",
+    claim_id: uuid.UUID | None = Field(
+        default=None,
+        description="An id the worker gives this claim (a new UUID each): the same claim sent "
+        "again, because its answer never reached the worker, is also given the executions "
+        "it took the first time, which no other claim is.",
     )
 
 

@@ -27,15 +27,18 @@ SYSTEM_ACTOR = "operation-svc"
 
 
 async def claim(
-    session: AsyncSession, execution_ids: list[uuid.UUID], worker_id: str, *, again: bool = False
+    session: AsyncSession,
+    execution_ids: list[uuid.UUID],
+    worker_id: str,
+    claim_id: uuid.UUID | None = None,
 ) -> list[uuid.UUID]:
     """Atomically move the pending executions among ``execution_ids`` to running for
     ``worker_id`` and return their ids; exactly one claim of an execution ever succeeds, so a
-    redelivered job never runs twice. ``again``: the worker asks once more because the answer
-    to its claim of these never reached it (it ran none of them), so the ones that claim took
-    and that it has never heartbeated are its own too."""
+    redelivered job never runs twice. A claim repeated with its ``claim_id`` (its answer was
+    lost: the worker runs none of them) is also given what it took the first time, which no
+    other claim, of this worker or another, is."""
     executions = SystemExecutions(session)
-    claimed = await executions.claim(execution_ids, worker_id, utcnow())
+    claimed = await executions.claim(execution_ids, worker_id, claim_id, utcnow())
     for execution in claimed:
         tell_requesters(session, execution)
         record_start(session, execution)
@@ -47,9 +50,10 @@ async def claim(
             execution.id,
             tenant=execution.tenant,
         )
-    if again:  # the ones just claimed included
-        return list(await executions.claimed_unbeaten(execution_ids, worker_id))
-    return [execution.id for execution in claimed]
+    taken = [execution.id for execution in claimed]
+    if claim_id is not None and (others := set(execution_ids) - set(taken)):
+        taken += await executions.taken_by(list(others), worker_id, claim_id)
+    return taken
 
 
 async def heartbeat(
