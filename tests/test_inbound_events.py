@@ -455,6 +455,12 @@ async def test_http_ingestion_in_structured_and_binary_modes(platform: Platform)
 HTTP_REFUSALS: dict[str, tuple[dict[str, str], str, int, str]] = {
     "no credential": ({}, json.dumps(RUN_SAY), 401, ""),
     "not an event": ({"Authorization": OPERATOR_TOKEN}, "{nope", 422, "body"),
+    "nested too deeply": (
+        {"Authorization": OPERATOR_TOKEN},
+        "[" * 50_000 + "]" * 50_000,
+        422,
+        "body",
+    ),
     "the other service's type": ({"Authorization": OPERATOR_TOKEN}, "<submit>", 422, "type"),
     "data off its schema": ({"Authorization": OPERATOR_TOKEN}, "<bad data>", 422, "data"),
     "a viewer": ({"Authorization": f"Bearer {token(roles=('viewer',))}"}, "<run>", 403, ""),

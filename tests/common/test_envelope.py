@@ -84,6 +84,9 @@ def test_events_round_trip() -> None:
                 "data": {},
             }
         ),
+        # Deeper than the JSON parser recurses.
+        "[" * 100_000 + "]" * 100_000,
+        '{"specversion": "1.0", "data": ' + "[" * 100_000 + "]" * 100_000 + "}",
     ],
     ids=[
         "not-json",
@@ -97,6 +100,8 @@ def test_events_round_trip() -> None:
         "number-id",
         "nul-in-id",
         "newline-in-source",
+        "nested-too-deeply",
+        "data-nested-too-deeply",
     ],
 )
 def test_anything_else_is_an_invalid_event(body: str) -> None:
@@ -125,3 +130,16 @@ def test_an_http_event_without_a_required_attribute_is_invalid(missing: str) -> 
     headers = {name: value for name, value in BINARY.items() if name != missing}
     with pytest.raises(InvalidEvent):
         decode_http_event(headers, b"{}")
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        (BINARY, b"[" * 100_000 + b"]" * 100_000),
+        ({"content-type": "application/cloudevents+json"}, b"{" + b'"a":{' * 50_000 + b"}"),
+    ],
+    ids=["binary", "structured"],
+)
+def test_an_http_event_nested_too_deeply_is_invalid(headers: dict[str, str], body: bytes) -> None:
+    with pytest.raises(InvalidEvent):
+        decode_http_event(headers, body)

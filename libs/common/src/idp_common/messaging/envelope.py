@@ -20,6 +20,16 @@ JSON_CONTENT_TYPE = "application/json"
 _CONTEXT_ATTRIBUTES = frozenset(
     {"specversion", "id", "source", "type", "time", "datacontenttype", "dataschema", "subject"}
 )
+# What reading a body that is no event raises; RecursionError is JSON nested deeper than
+# the parser goes (a few kilobytes of brackets).
+_UNREADABLE = (
+    BaseCloudEventException,
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    RecursionError,
+)
 
 
 class InvalidEvent(ValueError):
@@ -74,7 +84,7 @@ def _cloud_event(attributes: dict[str, Any], data: Any) -> CloudEvent:
 def decode_event(body: str) -> Event:
     try:
         cloud_event = _FORMAT.read(_cloud_event, body)
-    except (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except _UNREADABLE as exc:
         raise InvalidEvent(f"not a CloudEvents 1.0 JSON event: {exc}") from exc
     return _event_of(cloud_event)
 
@@ -83,7 +93,7 @@ def decode_http_event(headers: Mapping[str, str], body: bytes) -> Event:
     """An event sent over HTTP, in binary (``ce-*`` headers) or structured content mode."""
     try:
         cloud_event = http.from_http(http.HTTPMessage(dict(headers), body), _FORMAT, _cloud_event)
-    except (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except _UNREADABLE as exc:
         raise InvalidEvent(f"not a CloudEvents 1.0 HTTP event: {exc}") from exc
     return _event_of(cloud_event)
 
