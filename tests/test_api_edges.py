@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from idp_common.schemas import MAX_JSON_DEPTH
 from tests.factories import panel_for, template
 from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
 
@@ -165,3 +166,65 @@ async def test_a_template_keeps_its_kind(platform: Platform) -> None:
         "/api/v1/templates/say", json={"http": {"url": "https://example.com/"}}, headers=ADMIN
     )
     refused(response, 422, "http")
+
+
+def nested(levels: int, spelling: str) -> str:
+    """A JSON value ``levels`` deep, as text (deeper than Python's json writes)."""
+    if spelling == "objects":
+        return '{"a": ' * levels + "1" + "}" * levels
+    return "[" * levels + "]" * levels
+
+
+@pytest.mark.parametrize("levels", [MAX_JSON_DEPTH, 300, 900])
+@pytest.mark.parametrize("spelling", ["objects", "arrays"])
+async def test_json_nested_deeper_than_the_limit_is_a_422_naming_the_field(
+    platform: Platform, levels: int, spelling: str
+) -> None:
+    """Once a 500 with a dropped connection: a value 256 levels deep could not be written
+    back (or fingerprinted), one near 1,000 overflowed the recursive walks over it. The
+    body is the first level, so a field's value may be ``MAX_JSON_DEPTH - 1`` deep."""
+    value = nested(levels, spelling)
+    json_headers = ADMIN | {"content-type": "application/json"}
+    calls = [
+        (
+            platform.datasource,
+            "/api/v1/datasources",
+            '{"slug": "deep", "name": "deep", "source_type": "http", "method": "POST", '
+            f'"endpoint_url": "http://127.0.0.1:9/x", "body": {value}}}',
+            "body",
+        ),
+        (
+            platform.operation,
+            "/api/v1/executions",
+            f'{{"template": "say", "parameters": {{"m": {value}}}}}',
+            "parameters",
+        ),
+        (
+            platform.operation,
+            "/api/v1/templates/say/preview",
+            f'{{"parameters": {{"m": {value}}}}}',
+            "parameters",
+        ),
+        (
+            platform.panel,
+            "/api/v1/panels/say/submissions",
+            f'{{"data": {{"m": {value}}}}}',
+            "data",
+        ),
+    ]
+    for client, path, body, field in calls:
+        assert client is not None
+        response = await client.post(path, content=body, headers=json_headers)
+        problem = refused(response, 422, field)
+        assert problem["errors"][0]["code"] == "too_deep"
+    accepted = await platform.datasource.post(  # type: ignore[union-attr]
+        "/api/v1/datasources",
+        content='{"slug": "deep-enough", "name": "deep", "source_type": "http", "method": "POST", '
+        f'"endpoint_url": "http://127.0.0.1:9/x", "body": {nested(MAX_JSON_DEPTH - 1, spelling)}}}',
+        headers=json_headers,
+    )
+    assert accepted.status_code == 201, accepted.text
+    deleted = await platform.datasource.delete(  # type: ignore[union-attr]
+        "/api/v1/datasources/deep-enough", headers=ADMIN
+    )
+    assert deleted.status_code == 204, deleted.text

@@ -38,6 +38,34 @@ def nul_byte_path(data: Any) -> list[str | int] | None:
     return None
 
 
+# How deep a request's JSON may nest (objects and arrays, the body itself the first level):
+# no form, template or source needs more, and the recursive walks over a document and its
+# serialization (pydantic stops at 255 levels) must never reach their limits.
+MAX_JSON_DEPTH = 32
+
+
+def too_deep_path(data: Any) -> list[str | int] | None:
+    """The field (the body's key holding it, or [] for the body) of JSON nested deeper than
+    ``MAX_JSON_DEPTH``, or None. Walked without recursion: the document may be as deep as
+    the JSON parser allows."""
+    pending: list[tuple[Any, int, list[str | int]]] = [(data, 1, [])]
+    while pending:
+        value, depth, field = pending.pop()
+        children = (
+            value.items()
+            if isinstance(value, dict)
+            else enumerate(value)
+            if isinstance(value, list)
+            else ()
+        )
+        for key, child in children:
+            if isinstance(child, dict | list):
+                if depth == MAX_JSON_DEPTH:
+                    return field or [key]
+                pending.append((child, depth + 1, field or [key]))
+    return None
+
+
 def _in_utc(moment: datetime) -> datetime:
     try:
         return moment.astimezone(UTC)
@@ -51,14 +79,20 @@ UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 class StrictModel(BaseModel):
     """A request body: unknown fields, NUL bytes (which no text stored here may hold, and
-    which PostgreSQL cannot store) and NaN or infinite numbers (which JSON has no words
-    for) are refused, naming where they are."""
+    which PostgreSQL cannot store), NaN or infinite numbers (which JSON has no words for)
+    and JSON nested deeper than ``MAX_JSON_DEPTH`` are refused, naming where they are."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul_bytes(cls, data: Any) -> Any:
+    def _no_nul_bytes_nor_deep_nesting(cls, data: Any) -> Any:
+        if (path := too_deep_path(data)) is not None:
+            raise PydanticCustomError(
+                "too_deep",
+                "is nested deeper than {limit} levels",
+                {"path": path, "limit": MAX_JSON_DEPTH},
+            )
         if (path := nul_byte_path(data)) is not None:
             raise PydanticCustomError("nul_byte", "must not contain NUL bytes", {"path": path})
         return data
