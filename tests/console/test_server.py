@@ -64,7 +64,7 @@ class FakeService:
     async def echo(self, request: Request) -> Response:
         return JSONResponse(
             {
-                "path": request.url.path,
+                "path": request.scope["path"],  # decoded, as the service reads it
                 "query": request.url.query,
                 "headers": dict(request.headers),
                 "body": (await request.body()).decode(),
@@ -164,6 +164,35 @@ async def test_dot_segments_in_any_spelling_reach_no_service(
     for path in ("panels/%2e%2e/%2e%2e/%2E%2E/metrics", "panels/..%2f..%2f..%2fmetrics"):
         escaped = await client.get(f"/api/v1/{path}")
         assert escaped.status_code == 404, path
+
+
+async def test_characters_that_mean_something_in_a_url_reach_the_service_as_the_path(
+    proxied: tuple[httpx.AsyncClient, FakeService],
+) -> None:
+    """Once passed on decoded: "?" and "#" cut the path short (a 307 from the service's
+    slash redirect, or a query the client never sent) and a control character was a 500."""
+    client, _ = proxied
+    for escaped, character in [
+        ("%3F", "?"),
+        ("%3f", "?"),
+        ("%23", "#"),
+        ("%00", "\x00"),
+        ("%09", "\t"),
+        ("%7F", "\x7f"),
+        ("%20", " "),
+        ("%25", "%"),
+        ("%2525", "%25"),
+        ("%C3%A9", "\u00e9"),
+    ]:
+        response = await client.get(f"/api/v1/panels/a{escaped}b?x=1")
+        assert response.status_code == 200, (escaped, response.text)
+        assert response.json()["path"] == f"/api/v1/panels/a{character}b", escaped
+        assert response.json()["query"] == "x=1", escaped
+    # No route's path parameter takes a line break: the console's own 404.
+    for escaped in ("%0A", "%0d%0a"):
+        response = await client.get(f"/api/v1/panels/a{escaped}b")
+        assert response.status_code == 404, escaped
+        assert response.headers["content-type"] == "application/problem+json"
 
 
 async def test_a_body_over_the_cap_is_refused_before_it_is_read(

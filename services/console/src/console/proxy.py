@@ -4,6 +4,7 @@ bodies are small JSON documents, each service caps them, and are passed on whole
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterable
 
 import httpx
@@ -54,7 +55,9 @@ async def proxy(request: Request) -> Response:
     client: httpx.AsyncClient = request.app.state.http
     upstream = client.build_request(
         request.method,
-        request.app.state.upstreams[target.service] + target.path,
+        # The path arrives decoded: escaped again, a character such as "?", "#" or a control
+        # character stays a character of the path instead of ending it or breaking the URL.
+        request.app.state.upstreams[target.service] + urllib.parse.quote(target.path),
         params=httpx.QueryParams(request.url.query),
         headers=headers,
         content=await request.body(),
