@@ -233,6 +233,31 @@ async def test_another_tenants_objects_do_not_exist_for_you(platform: Platform) 
     assert still.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        ("Authorization", b"ApiKey idp_\xff"),
+        ("Authorization", "ApiKey idp_\u00e9".encode()),
+        ("authorization", b"apikey idp_\x80abc"),
+        ("X-API-Key", b"idp_\xff"),
+        ("X-API-Key", "idp_k\u00e9y".encode()),
+        ("X-API-Key", b"idp_a b"),
+        ("X-API-Key", b"idp_" + b"a" * 5000),
+    ],
+    ids=["latin-1", "utf-8", "lower-case-scheme", "x-api-key", "x-api-key-utf-8", "space", "long"],
+)
+async def test_a_key_no_service_could_have_issued_is_a_401_everywhere(
+    platform: Platform, header: tuple[str, bytes]
+) -> None:
+    """Once a 500 at the services that ask operation-svc: a non-ASCII key cannot be put in
+    the header they ask with."""
+    name, value = header
+    for client in (platform.panel, platform.operation, datasources(platform)):
+        response = await client.get("/api/v1/auth/whoami", headers={name.encode(): value})
+        assert response.status_code == 401, (client.base_url, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+
+
 async def test_api_keys_are_stored_hashed_and_revocation_is_immediate(
     platform: Platform,
 ) -> None:

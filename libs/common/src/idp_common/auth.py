@@ -11,6 +11,7 @@ message queues of every tenant and nothing else.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
@@ -202,6 +203,9 @@ def mint_token(
 
 API_KEY_PREFIX = "idp_"
 API_KEY_SCHEME = "ApiKey"
+# What generate_api_key makes: the prefix, then url-safe base64. Anything else names no key
+# (and a service that asks the owning one could not even send it: a header is ASCII).
+_API_KEY_SHAPE = re.compile(re.escape(API_KEY_PREFIX) + r"[A-Za-z0-9_-]{1,200}")
 _bearer = HTTPBearer(auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
@@ -253,7 +257,7 @@ async def principal_of(
         raise Unauthorized(
             "This service is not configured to accept API keys (AUTH_API_KEY_SERVICE_URL)"
         )
-    if not credential.startswith(API_KEY_PREFIX):
+    if _API_KEY_SHAPE.fullmatch(credential) is None:
         raise Unauthorized("Invalid API key")
     return await api_keys.verify(credential)
 
