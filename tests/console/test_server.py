@@ -129,6 +129,38 @@ async def test_requests_pass_on_with_their_headers_body_query_and_request_id(
     assert response.headers.get_list("x-request-id") == ["req-1"]
 
 
+async def test_header_values_pass_on_byte_for_byte_without_surrounding_whitespace(
+    proxied: tuple[httpx.AsyncClient, FakeService],
+) -> None:
+    """Once a 500 (a byte outside ASCII: httpx could not encode the value again) or a 502
+    blaming the service (trailing whitespace, which h11 refuses to send)."""
+    client, _ = proxied
+    response = await client.get(
+        "/api/v1/panels/p1",
+        headers=[
+            (b"Authorization", b"Bearer \xff\xfe"),
+            (b"Accept", "text/\u00e9".encode()),
+            (b"X-Note", b"\x80"),
+        ],
+    )
+    assert response.status_code == 200, response.text
+    echoed = response.json()["headers"]
+    assert echoed["authorization"] == "Bearer \xff\xfe"  # as Starlette reads bytes: latin-1
+    assert echoed["accept"] == "text/\u00c3\u00a9"
+    assert echoed["x-note"] == "\x80"
+
+    host, port = str(client.base_url).removeprefix("http://").rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET /api/v1/panels/p1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Authorization: Bearer t \t\r\n\r\n"
+    )
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    assert b'"authorization":"Bearer t"' in answer
+
+
 async def test_a_log_stream_is_passed_on_event_by_event(
     proxied: tuple[httpx.AsyncClient, FakeService],
 ) -> None:

@@ -48,10 +48,17 @@ async def proxy(request: Request) -> Response:
     target = route(request.path_params["path"])
     if target is None:
         raise NotFound(f"No service behind the console serves {request.url.path}.")
-    headers = _kept(request.headers.items())
-    headers.append((REQUEST_ID_HEADER, request_id_var.get() or ""))
+    # As received, in bytes: a value may hold bytes outside ASCII, which httpx would refuse
+    # to encode from text. The whitespace around a value is no part of it (RFC 9110 5.5),
+    # and h11 refuses to send it.
+    headers = [
+        (name, value.strip())
+        for name, value in request.headers.raw
+        if name.decode("latin-1").lower() not in NOT_FORWARDED
+    ]
+    headers.append((REQUEST_ID_HEADER.encode(), (request_id_var.get() or "").encode()))
     if request.client:
-        headers.append(("x-forwarded-for", request.client.host))
+        headers.append((b"x-forwarded-for", request.client.host.encode()))
     client: httpx.AsyncClient = request.app.state.http
     upstream = client.build_request(
         request.method,
