@@ -3,6 +3,9 @@ each is now a 4xx or 502 problem that says what is wrong."""
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -228,3 +231,49 @@ async def test_json_nested_deeper_than_the_limit_is_a_422_naming_the_field(
         "/api/v1/datasources/deep-enough", headers=ADMIN
     )
     assert deleted.status_code == 204, deleted.text
+
+
+def cursor(*parts: object) -> str:
+    """A cursor as the API spells them (url-safe base64 of a JSON array, unpadded)."""
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+NO_PAGES_CURSORS = [
+    # Times in no database's range once in UTC (once a 500 on PostgreSQL).
+    cursor("0001-01-01T00:00:00+14:00", str(uuid.uuid4())),
+    cursor("9999-12-31T23:59:59-14:00", str(uuid.uuid4())),
+    # Ids that are no text (once a 500: uuid.UUID(1)).
+    cursor("2026-01-01T00:00:00+00:00", 1),
+    cursor("2026-01-01T00:00:00+00:00", -(2**70)),
+    cursor("2026-01-01T00:00:00+00:00", None),
+    cursor("2026-01-01T00:00:00+00:00", "not-a-uuid"),
+    cursor("not a time", str(uuid.uuid4())),
+    cursor(1, 2, 3),
+    base64.urlsafe_b64encode(b"\xff\xfe").decode(),
+    "garbage",
+]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_cursor_no_page_produced_is_a_422_on_every_list(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    async with running_platform(
+        backend, tmp_path, sqs_server, with_worker=False, with_datasource=True
+    ) as platform:
+        lists: list[tuple[httpx.AsyncClient | None, str]] = [
+            (platform.panel, path)
+            for path in ("/api/v1/panels", "/api/v1/submissions", "/api/v1/audit")
+        ]
+        operation_lists = ("templates", "executions", "schedules", "secrets", "api-keys")
+        lists += [
+            (platform.operation, f"/api/v1/{path}")
+            for path in (*operation_lists, "webhooks", "audit")
+        ]
+        lists += [(platform.datasource, path) for path in ("/api/v1/datasources", "/api/v1/audit")]
+        for client, path in lists:
+            assert client is not None
+            for bad in NO_PAGES_CURSORS:
+                response = await client.get(path, params={"cursor": bad}, headers=ADMIN)
+                assert response.status_code == 422, (path, bad, response.text)
+                refused(response, 422, "cursor")

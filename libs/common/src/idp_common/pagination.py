@@ -7,7 +7,7 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -53,8 +53,19 @@ def decode_cursor(cursor: str, id_type: Callable[[str], Any] = uuid.UUID) -> tup
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, row_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), id_type(row_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        moment = datetime.fromisoformat(created_at)
+        if moment.tzinfo is not None:  # the same instant; beyond UTC's years, OverflowError
+            moment = moment.astimezone(UTC)
+        return moment, id_type(row_id)
+    # AttributeError: an id that is no string (uuid.UUID(1))
+    except (
+        binascii.Error,
+        ValueError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        UnicodeDecodeError,
+    ) as exc:
         raise ValidationFailed(
             "The cursor is not one this API produced.",
             errors=[field_error("cursor", "invalid cursor")],
