@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import random
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 
 import pytest
 
 from executor_worker.runner import MAX_LINE_BYTES
-from tests.executor_worker.commands import SANDBOX, run
-from tests.harness import eventually
+from tests.executor_worker.commands import run
 
 
 async def test_output_is_streamed_by_line_and_the_exit_code_decides_the_status() -> None:
@@ -136,46 +132,6 @@ async def test_a_run_works_in_a_private_directory_removed_once_it_ends() -> None
     if os.geteuid() == 0:
         assert 200_000 <= int(owner) < 300_000
     assert not await asyncio.to_thread(os.path.exists, workdir)
-
-
-async def test_a_cancelled_run_gives_its_uid_back_only_once_its_directory_is_gone(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    sandbox = dataclasses.replace(SANDBOX, _in_use=set())
-    removing, may_remove = threading.Event(), threading.Event()
-    remove = tempfile.TemporaryDirectory.cleanup
-
-    def held_removal(directory: tempfile.TemporaryDirectory[str]) -> None:
-        removing.set()
-        may_remove.wait(timeout=10)
-        remove(directory)
-
-    monkeypatch.setattr(tempfile.TemporaryDirectory, "cleanup", held_removal)
-    entered = asyncio.Event()
-    account: list[tuple[int | None, str]] = []
-
-    async def a_run() -> None:
-        async with sandbox.account() as given:
-            account.append(given)
-            entered.set()
-            await asyncio.sleep(3600)
-
-    running = asyncio.create_task(a_run())
-    await entered.wait()
-    uid, workdir = account[0]
-    running.cancel()
-    await asyncio.to_thread(removing.wait, 10)
-    running.cancel()  # again, as a shutdown whose grace ran out: the run's task ends now
-    with pytest.raises(asyncio.CancelledError):
-        await running
-    assert await asyncio.to_thread(os.path.isdir, workdir)
-    assert uid is None or uid in sandbox._in_use  # held while its directory exists
-
-    async def given_back() -> bool:
-        return uid not in sandbox._in_use and not await asyncio.to_thread(os.path.exists, workdir)
-
-    may_remove.set()
-    await eventually(given_back)
 
 
 async def test_a_daemon_that_escapes_the_group_is_killed_and_cannot_hang_the_worker() -> None:

@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -213,9 +214,9 @@ async def run_command(
 ) -> RunResult:
     started = time.monotonic()
     output = _Output(sink, limits, masker or SecretMasker())
-    async with sandbox.account() as (uid, workdir):
+    with sandbox.account() as uid, tempfile.TemporaryDirectory(prefix="idp-run-") as workdir:
         process = await asyncio.create_subprocess_exec(
-            *sandbox.wrap(argv, uid),
+            *sandbox.wrap(argv, workdir, uid),
             stdin=asyncio.subprocess.DEVNULL,
             limit=READ_CHUNK_BYTES,
             stdout=asyncio.subprocess.PIPE,

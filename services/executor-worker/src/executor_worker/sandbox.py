@@ -20,8 +20,7 @@ import secrets
 import shutil
 import signal
 import sys
-import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # Messages programs print when a limit refuses them, mapped to the limit's name.
@@ -110,35 +109,18 @@ class Sandbox:
         }[limit]
         return f"{limit} limit ({value})"
 
-    @contextlib.asynccontextmanager
-    async def account(self) -> AsyncIterator[tuple[int | None, str]]:
-        """One run's uid (None when the worker is not root: it cannot switch) and a new
-        working directory of its own. On the way out the directory is removed on a thread:
-        rmdir waits on the filesystem's journal (1 to 4 ms under load, measured), time in
-        which the event loop would handle no other run. Only then is the uid given back,
-        even if the run was cancelled meanwhile: a run that drew it again must not find the
-        last one's files."""
-        uid = self._new_uid()
-        workdir = tempfile.TemporaryDirectory(prefix="idp-run-")
-        try:
-            if uid is not None:
-                os.chown(workdir.name, uid, uid)
-            yield uid, workdir.name
-        finally:
-            await asyncio.to_thread(self._close_account, uid, workdir)
-
-    def _new_uid(self) -> int | None:
+    @contextlib.contextmanager
+    def account(self) -> Iterator[int | None]:
+        """The uid of one run, or None when the worker is not root (it cannot switch)."""
         if os.geteuid() != 0:
-            return None
+            yield None
+            return
         uid = self.uid_first + secrets.randbelow(self.uid_count)
         while uid in self._in_use:
             uid = self.uid_first + secrets.randbelow(self.uid_count)
         self._in_use.add(uid)
-        return uid
-
-    def _close_account(self, uid: int | None, workdir: tempfile.TemporaryDirectory[str]) -> None:
         try:
-            workdir.cleanup()
+            yield uid
         finally:
             self._in_use.discard(uid)
 
@@ -153,7 +135,7 @@ class Sandbox:
                     if entry.stat().st_uid == uid:
                         os.kill(int(entry.name), signal.SIGKILL)
 
-    def wrap(self, argv: list[str], uid: int | None) -> list[str]:
+    def wrap(self, argv: list[str], workdir: str, uid: int | None) -> list[str]:
         """The command line that runs ``argv`` (its program an absolute path) inside the
         sandbox.
 
@@ -170,6 +152,7 @@ class Sandbox:
             f"--nofile={self.open_files}",
         ]
         if uid is not None:
+            os.chown(workdir, uid, uid)
             options.append(f"--uid={uid}")
         return [launcher(), *options, "--", *argv]
 
