@@ -33,6 +33,20 @@ async def template(
     return dict(response.json())
 
 
+async def new_execution(platform: Platform, slug: str) -> str:
+    """The API path of a new execution of the template ``slug``."""
+    created = await platform.operation.post(
+        "/api/v1/executions", json={"template": slug}, headers=ADMIN
+    )
+    return f"/api/v1/executions/{created.json()['id']}"
+
+
+async def has_status(platform: Platform, path: str, wanted: str) -> bool:
+    """Whether the execution at ``path`` is ``wanted`` now."""
+    found = (await platform.operation.get(path, headers=ADMIN)).json()
+    return bool(found["status"] == wanted)
+
+
 async def panel_for(
     platform: Platform,
     template: dict[str, Any],

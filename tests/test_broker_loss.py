@@ -11,7 +11,7 @@ from typing import Any
 from idp_common.messaging.dead_letters import DeadLetterQueue, dead_letter
 from idp_common.messaging.topology import OPERATION_JOBS, PANEL_SUBMISSIONS
 from idp_common.runtime import open_messaging
-from tests.factories import ADMIN, panel_for, template
+from tests.factories import ADMIN, has_status, new_execution, panel_for, template
 from tests.harness import (
     LocalSQSServer,
     Platform,
@@ -124,20 +124,12 @@ async def test_a_run_that_ends_while_the_broker_is_down_is_reported_once_it_is_b
             "sqlite", tmp_path, server, allowed_executables=["sleep"]
         ) as platform:
             await template(platform, "nap", "sleep 1", [])
-            created = await platform.operation.post(
-                "/api/v1/executions", json={"template": "nap"}, headers=ADMIN
-            )
-            path = f"/api/v1/executions/{created.json()['id']}"
-
-            async def status_is(wanted: str) -> bool:
-                found = (await platform.operation.get(path, headers=ADMIN)).json()
-                return bool(found["status"] == wanted)
-
-            await eventually(lambda: status_is("running"))
+            path = await new_execution(platform, "nap")
+            await eventually(lambda: has_status(platform, path, "running"))
             await asyncio.to_thread(server.stop)
             await asyncio.sleep(5)  # the run ends; the SQS client's own retries give up
             await asyncio.to_thread(server.start)
-            await eventually(lambda: status_is("succeeded"))
+            await eventually(lambda: has_status(platform, path, "succeeded"))
             starts = await _all_audit(platform, "execution.start")
             assert len(starts) == 1
     finally:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from idp_common.messaging.dead_letters import DeadLetterQueue
 from idp_common.messaging.topology import EXECUTION_EVENTS
 from idp_common.runtime import open_messaging
-from tests.factories import ADMIN, template
+from tests.factories import has_status, new_execution, template
 from tests.harness import POSTGRES_URL, LocalSQSServer, Platform, eventually, running_platform
 
 pytestmark = pytest.mark.postgres
@@ -72,20 +72,12 @@ async def test_a_run_that_ends_while_the_database_is_unreachable_is_recorded_onc
     ) as platform:
         waits = f"until [ -e {gate}/open ]; do sleep 0.05; done"
         await template(platform, "gated", f"sh -c '{waits}'", [])
-        created = await platform.operation.post(
-            "/api/v1/executions", json={"template": "gated"}, headers=ADMIN
-        )
-        path = f"/api/v1/executions/{created.json()['id']}"
-
-        async def status_is(wanted: str) -> bool:
-            found = (await platform.operation.get(path, headers=ADMIN)).json()
-            return bool(found["status"] == wanted)
-
-        await eventually(lambda: status_is("running"))
+        path = await new_execution(platform, "gated")
+        await eventually(lambda: has_status(platform, path, "running"))
         async with unreachable(platform.database_urls["operation"]):
             await asyncio.to_thread((gate / "open").touch)
             await eventually(lambda: failed_handlings(platform))
             await asyncio.sleep(1)  # time for every receive of the finish, were it received
-        await eventually(lambda: status_is("succeeded"))
+        await eventually(lambda: has_status(platform, path, "succeeded"))
         async with open_messaging(platform.sqs) as bus:
             assert await DeadLetterQueue(bus.queues, EXECUTION_EVENTS).peek() == []

@@ -405,14 +405,7 @@ async def test_a_claim_whose_answer_is_lost_is_asked_again_and_runs_once(
     the worker's timeout; here a gateway answers 504 once it has forwarded it): the worker
     asks again as the claimer and runs the command once, rather than leaving it claimed and
     never run, to be declared lost."""
-    async with running_platform(
-        "sqlite",
-        tmp_path,
-        sqs_server,
-        allowed_executables=ALLOWED,
-        with_worker=False,
-        operation={"lost_after_seconds": 1.5, "sweep_interval_seconds": 0.2},
-    ) as platform:
+    async with short_lost_after(tmp_path, sqs_server, 1.5) as platform:
         lost_answers: list[Any] = []
 
         async def gateway(request: Request) -> Response:
@@ -446,14 +439,7 @@ async def test_a_claim_whose_answer_is_lost_is_asked_again_and_runs_once(
 async def test_an_execution_whose_worker_stops_heartbeating_is_lost(
     retry_safe: bool, tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
-    async with running_platform(
-        "sqlite",
-        tmp_path,
-        sqs_server,
-        allowed_executables=ALLOWED,
-        with_worker=False,
-        operation={"lost_after_seconds": 1.0, "sweep_interval_seconds": 0.2},
-    ) as platform:
+    async with short_lost_after(tmp_path, sqs_server) as platform:
         await template(platform, "ghost", "sleep 30", retry_safe=retry_safe)
         pending = (await start(platform, "ghost")).json()
         # A worker claims it and then vanishes (kill -9): it never heartbeats again.
@@ -473,16 +459,18 @@ async def test_an_execution_whose_worker_stops_heartbeating_is_lost(
 
 
 def short_lost_after(
-    tmp_path: Path, sqs_server: LocalSQSServer
+    tmp_path: Path, sqs_server: LocalSQSServer, lost_after_seconds: float = 1.0
 ) -> AbstractAsyncContextManager[Platform]:
-    """No worker; an execution silent for 1 s is lost. On one tmp_path, a second one is a
-    restart: it opens the same SQLite database."""
+    """No worker (a test plays it, or starts one); an execution silent for
+    ``lost_after_seconds`` is lost. On one tmp_path, a second one is a restart: it opens the
+    same SQLite database."""
     return running_platform(
         "sqlite",
         tmp_path,
         sqs_server,
+        allowed_executables=ALLOWED,
         with_worker=False,
-        operation={"lost_after_seconds": 1.0, "sweep_interval_seconds": 0.2},
+        operation={"lost_after_seconds": lost_after_seconds, "sweep_interval_seconds": 0.2},
     )
 
 

@@ -61,6 +61,16 @@ async def test_readyz_reports_each_unreachable_dependency(
         assert all(result == "ok" for name, result in checks.items() if name != broken)
 
 
+def operation_settings(database_url: str, sqs_server: LocalSQSServer) -> OperationSettings:
+    return OperationSettings(
+        environment="test",
+        database_url=database_url,
+        sqs=sqs_settings(sqs_server),
+        auth=AUTH,
+        sealing=SEALING,
+    )
+
+
 async def test_a_consumer_that_dies_makes_the_service_unready(
     tmp_path: Path, sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -70,13 +80,7 @@ async def test_a_consumer_that_dies_makes_the_service_unready(
     monkeypatch.setattr(Consumer, "run", dies)
     async with fresh_database("sqlite", tmp_path, "operation") as url:
         await migrate(url, "operation")
-        settings = OperationSettings(
-            environment="test",
-            database_url=url,
-            sqs=sqs_settings(sqs_server),
-            auth=AUTH,
-            sealing=SEALING,
-        )
+        settings = operation_settings(url, sqs_server)
         async with ServedApp(create_app(settings)) as served, httpx.AsyncClient() as client:
 
             async def unready() -> httpx.Response | None:
@@ -92,13 +96,7 @@ async def test_a_consumer_that_dies_makes_the_service_unready(
 async def test_a_request_that_finds_the_database_unreachable_is_a_503_with_retry_after(
     sqs_server: LocalSQSServer,
 ) -> None:
-    settings = OperationSettings(
-        environment="test",
-        database_url=UNREACHABLE_POSTGRES,
-        sqs=sqs_settings(sqs_server),
-        auth=AUTH,
-        sealing=SEALING,
-    )
+    settings = operation_settings(UNREACHABLE_POSTGRES, sqs_server)
     async with ServedApp(create_app(settings)) as served, httpx.AsyncClient() as client:
         created = await client.post(
             f"{served.url}/api/v1/executions",

@@ -3,6 +3,7 @@ one shape."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -19,18 +20,18 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 
+def _members(value: Any) -> Iterable[tuple[Any, Any]]:
+    """An object's keys and values, an array's indexes and items; nothing for a scalar."""
+    if isinstance(value, dict):
+        return value.items()
+    return enumerate(value) if isinstance(value, list) else ()
+
+
 def nul_byte_path(data: Any) -> list[str | int] | None:
     """Where a NUL byte is in a JSON document (a key or a string), or None."""
     if isinstance(data, str):
         return [] if "\x00" in data else None
-    items = (
-        data.items()
-        if isinstance(data, dict)
-        else enumerate(data)
-        if isinstance(data, list)
-        else ()
-    )
-    for key, value in items:
+    for key, value in _members(data):
         if isinstance(key, str) and "\x00" in key:
             return [key]
         if (inner := nul_byte_path(value)) is not None:
@@ -51,14 +52,7 @@ def too_deep_path(data: Any) -> list[str | int] | None:
     pending: list[tuple[Any, int, list[str | int]]] = [(data, 1, [])]
     while pending:
         value, depth, field = pending.pop()
-        children = (
-            value.items()
-            if isinstance(value, dict)
-            else enumerate(value)
-            if isinstance(value, list)
-            else ()
-        )
-        for key, child in children:
+        for key, child in _members(value):
             if isinstance(child, dict | list):
                 if depth == MAX_JSON_DEPTH:
                     return field or [key]
