@@ -100,3 +100,22 @@ async def test_a_service_starts_quietly_with_tracing_on(
         server.send_signal(signal.SIGTERM)
         await asyncio.wait_for(server.wait(), 30)
     assert "already instrumented" not in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("app_module", "stack"),
+    [("executor_worker.app", "sqlalchemy"), ("datasource_svc.app", "botocore")],
+)
+async def test_a_service_does_not_load_a_stack_it_has_no_use_for(
+    app_module: str, stack: str
+) -> None:
+    """The worker has no database, datasource-svc no queues: loading SQLAlchemy or botocore
+    for nothing would cost each some 17 to 19 MB of idle memory (``make bench``'s RSS)."""
+    loaded = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        f"import sys, {app_module}; print({stack!r} in sys.modules)",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await loaded.communicate()
+    assert output.decode().strip() == "False"

@@ -3,43 +3,18 @@ relay and the service's loops, in the order they start and stop."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from idp_common.db import UNREACHABLE, Database
-from idp_common.errors import Unavailable, problem_response
+from idp_common.db import Database
 from idp_common.loops import PeriodicLoop
 from idp_common.messaging.outbox import OutboxRelay
 from idp_common.messaging.tables import MessagingTables
 from idp_common.runtime import Messaging, open_messaging, run_in_background
 from idp_common.settings import DatabaseServiceSettings
 from idp_common.telemetry import instrument_engines
-
-logger = logging.getLogger(__name__)
-# How soon a client may try again when the database is unreachable.
-UNREACHABLE_RETRY_AFTER_SECONDS = 5
-
-
-def answer_unreachable_database_with_503(app: FastAPI) -> None:
-    """A request that finds the database unreachable is answered 503 with Retry-After: the
-    client tries again later (an Idempotency-Key makes that safe), rather than a 500."""
-
-    async def unavailable(_request: Request, exc: Exception) -> JSONResponse:
-        logger.warning("database unreachable: %r", exc)
-        return problem_response(
-            Unavailable.status_code,
-            Unavailable.title,
-            "The database cannot be reached right now; try again shortly.",
-            slug=Unavailable.slug,
-            headers={"Retry-After": str(UNREACHABLE_RETRY_AFTER_SECONDS)},
-        )
-
-    for error in UNREACHABLE:
-        app.add_exception_handler(error, unavailable)
 
 
 @asynccontextmanager

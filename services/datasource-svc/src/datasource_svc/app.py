@@ -12,10 +12,10 @@ from datasource_svc.sources.endpoints import router as sources_router
 from datasource_svc.sources.resolver import OptionsResolver
 from idp_common.app import build_service_app
 from idp_common.audit_api import audit_router
-from idp_common.database_service import answer_unreachable_database_with_503
 from idp_common.db import Database
 from idp_common.secret_values import SecretResolver
 from idp_common.telemetry import instrument_engines, instrument_redis
+from idp_common.unreachable_database import answer_unreachable_database_with_503
 
 NAME = "datasource-svc"
 

@@ -10,7 +10,7 @@ from idp_common.app import build_service_app
 from idp_common.asyncapi import router as asyncapi_router
 from idp_common.audit_api import audit_router
 from idp_common.clock import SYSTEM_CLOCK, Clock
-from idp_common.database_service import answer_unreachable_database_with_503, serve_database_service
+from idp_common.database_service import serve_database_service
 from idp_common.db import Database
 from idp_common.inbound import InboundGate
 from idp_common.inbound_api import router as events_router
@@ -23,6 +23,7 @@ from idp_common.messaging.topology import (
     PANEL_SUBMISSIONS,
 )
 from idp_common.runtime import Messaging
+from idp_common.unreachable_database import answer_unreachable_database_with_503
 from operation_svc.api_keys.endpoints import router as api_keys_router
 from operation_svc.api_keys.verifier import LocalApiKeyVerifier
 from operation_svc.approvals.endpoints import router as approvals_router

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from idp_common.app import build_service_app
 from idp_common.asyncapi import router as asyncapi_router
 from idp_common.audit_api import audit_router
-from idp_common.database_service import answer_unreachable_database_with_503, serve_database_service
+from idp_common.database_service import serve_database_service
 from idp_common.db import Database
 from idp_common.inbound import InboundGate
 from idp_common.inbound_api import router as events_router
@@ -17,6 +17,7 @@ from idp_common.loops import PeriodicLoop
 from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.topology import PANEL_INBOUND_EVENTS, SUBMISSION_UPDATES
 from idp_common.runtime import Messaging
+from idp_common.unreachable_database import answer_unreachable_database_with_503
 from panel_svc.config import PanelSettings
 from panel_svc.datasources import DatasourceClient
 from panel_svc.models import AuditEntry, messaging
