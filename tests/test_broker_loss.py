@@ -8,7 +8,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from executor_worker import running
+from idp_common.events import ExecutionFinished
 from idp_common.messaging.dead_letters import DeadLetterQueue, dead_letter
+from idp_common.messaging.envelope import Event
+from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.topology import OPERATION_JOBS, PANEL_SUBMISSIONS
 from idp_common.runtime import open_messaging
 from tests.factories import ADMIN, has_status, new_execution, panel_for, template
@@ -134,6 +140,36 @@ async def test_a_run_that_ends_while_the_broker_is_down_is_reported_once_it_is_b
             assert len(starts) == 1
     finally:
         await asyncio.to_thread(server.stop)
+
+
+async def test_a_finish_the_broker_took_and_lost_is_sent_again(
+    tmp_path: Path, sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker answers that it has the finish and loses it (a restart without its state):
+    operation-svc still shows the run running, so the worker sends the finish again, and
+    the run ends succeeded, not lost, having run once."""
+    monkeypatch.setattr(running, "FINISH_RESEND_SECONDS", 1.0)
+    lost: list[Event] = []
+    publish = Publisher.publish
+
+    async def losing_the_first_finish(self: Publisher, queue: str, events: Any) -> None:
+        if not lost and events[0].type == ExecutionFinished.event_type:
+            lost.append(events[0])
+            return
+        await publish(self, queue, events)
+
+    monkeypatch.setattr(Publisher, "publish", losing_the_first_finish)
+    async with running_platform(
+        "sqlite", tmp_path, sqs_server, allowed_executables=["echo"]
+    ) as platform:
+        await template(platform, "hello", "echo hello", [])
+        path = await new_execution(platform, "hello")
+        await eventually(lambda: has_status(platform, path, "succeeded"))
+        execution = (await platform.operation.get(path, headers=ADMIN)).json()
+        assert execution["output"] == "hello\n"
+        assert len(lost) == 1
+        assert len(await _all_audit(platform, "execution.start")) == 1
+        assert len(await _all_audit(platform, "execution.finish")) == 1
 
 
 async def test_what_a_purged_queue_lost_is_sent_again(

@@ -3,6 +3,7 @@ operation-svc has recorded their end (or for a bounded time)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -67,3 +68,60 @@ async def test_a_reported_run_never_recorded_is_let_go_after_the_bound(
     executions.finish(execution_id)
     await executions.beat()
     assert operations.sent == []
+
+
+async def test_a_finish_sent_and_not_recorded_is_sent_again_until_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The broker took the finish and lost it: the heartbeat shows the run still running,
+    so the same finish is sent again, each ``FINISH_RESEND_SECONDS``, until recorded."""
+    executions, operations = tracked()
+    execution_id = uuid.uuid4()
+    sends: list[str] = []
+
+    async def send_again() -> None:
+        sends.append("finish")
+
+    executions.start(execution_id)
+    executions.finish(execution_id)
+    executions.sent(execution_id, send_again)
+    await executions.beat()
+    await asyncio.sleep(0)
+    assert sends == []  # not due yet
+    monkeypatch.setattr(running, "FINISH_RESEND_SECONDS", 0.0)
+    executions.sent(execution_id, send_again)
+    for _ in range(2):
+        await executions.beat()
+        await asyncio.sleep(0)
+    assert sends == ["finish", "finish"]
+    operations.recorded.add(execution_id)
+    for _ in range(2):
+        await executions.beat()
+        await asyncio.sleep(0)
+    assert sends == ["finish", "finish"]
+
+
+async def test_a_finish_that_cannot_be_sent_again_holds_up_no_heartbeat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(running, "FINISH_RESEND_SECONDS", 0.0)
+    executions, operations = tracked()
+    execution_id, other = uuid.uuid4(), uuid.uuid4()
+    broker_back = asyncio.Event()
+
+    async def broker_down() -> None:
+        await broker_back.wait()
+        raise ConnectionError("the broker is down")
+
+    executions.start(execution_id)
+    executions.finish(execution_id)
+    executions.sent(execution_id, broker_down)
+    await executions.beat()
+    executions.start(other)
+    await executions.beat()
+    assert operations.sent == [[execution_id], [other, execution_id]]
+    broker_back.set()
+    await asyncio.sleep(0.01)
+    await executions.beat()
+    assert operations.sent[-1] == [other, execution_id]  # still kept alive, sent again later
+    await executions.after_stop()

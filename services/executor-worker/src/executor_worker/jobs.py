@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from nacl.public import PrivateKey
 from opentelemetry import trace
@@ -33,6 +34,7 @@ from idp_common.events import (
 from idp_common.messaging.consumer import release_slot
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher
+from idp_common.messaging.topology import EXECUTION_EVENTS
 from idp_common.sealing import UnsealFailed, unseal_with_any
 from idp_common.secret_values import SecretResolver, SecretUnavailable
 
@@ -150,11 +152,13 @@ class JobHandler:
                 - timedelta(seconds=time.monotonic() - result.spawned_at)
             )
             QUEUE_TO_START.observe(max(waited.total_seconds(), 0.0))
-        await self._finish(job, result, batcher)
+        finish = await self._finish(job, result, batcher)
+        send_again = partial(self.publisher.publish, EXECUTION_EVENTS.name, [finish])
+        self.running.sent(job.execution_id, send_again)
 
     async def _finish(
         self, job: ExecutionRequested, result: RunResult, batcher: LogBatcher
-    ) -> None:
+    ) -> Event:
         RUN_SECONDS.labels(result.status).observe(result.duration_seconds)
         finished = ExecutionFinished(
             execution_id=job.execution_id,
@@ -168,7 +172,7 @@ class JobHandler:
             error=result.error,
             worker_id=self.worker_id,
         )
-        await batcher.close(finished)
+        return await batcher.close(finished)
 
     async def _run(
         self, tenant: str, job: ExecutionRequested, batcher: LogBatcher, stop: asyncio.Event

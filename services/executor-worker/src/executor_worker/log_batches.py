@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 
 from executor_worker.running import REPORTED_KEPT_SECONDS
 from idp_common.events import ExecutionFinished, ExecutionLog, LogLine, LogStream
+from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.topology import EXECUTION_EVENTS
 from idp_common.retrying import retried
@@ -75,8 +76,9 @@ class LogBatcher:
         async with self._lock:
             await self._flush_locked()
 
-    async def close(self, finished: ExecutionFinished) -> None:
-        """Send the finish carrying the lines still held: a short run costs one message."""
+    async def close(self, finished: ExecutionFinished) -> Event:
+        """Send the finish carrying the lines still held (a short run costs one message);
+        returns the event sent."""
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -85,11 +87,13 @@ class LogBatcher:
         async with self._lock:
             last = finished.model_copy(update={"last_lines": _LINES.validate_python(self._lines)})
             self._lines, self._bytes = [], 0
+            event = self._event(last)
             await retried(
-                partial(self._publish, last),
+                partial(self.publisher.publish, EXECUTION_EVENTS.name, [event]),
                 what=f"sending the finish of execution {self.execution_id}",
                 for_seconds=FINISH_RETRY_SECONDS,
             )
+            return event
 
     async def _flush_locked(self) -> None:
         if self._lines:
@@ -97,10 +101,7 @@ class LogBatcher:
                 execution_id=self.execution_id, lines=_LINES.validate_python(self._lines)
             )
             self._lines, self._bytes = [], 0
-            await self._publish(batch)
+            await self.publisher.publish(EXECUTION_EVENTS.name, [self._event(batch)])
 
-    async def _publish(self, data: ExecutionLog | ExecutionFinished) -> None:
-        event = data.to_event(
-            source=self.source, tenant=self.tenant, subject=str(self.execution_id)
-        )
-        await self.publisher.publish(EXECUTION_EVENTS.name, [event])
+    def _event(self, data: ExecutionLog | ExecutionFinished) -> Event:
+        return data.to_event(source=self.source, tenant=self.tenant, subject=str(self.execution_id))

@@ -9,7 +9,12 @@ A run whose end has been reported stays in the heartbeat until operation-svc has
 that end (its finish event waits in the queue behind others, or operation-svc is slow):
 otherwise the lost-execution sweeper could declare a finished run lost in that gap. It is
 kept for ``REPORTED_KEPT_SECONDS`` at most, so that a finish event that never arrives (dead
-lettered) leaves the execution to the sweeper rather than running forever."""
+lettered) leaves the execution to the sweeper rather than running forever.
+
+A finish the broker took can still be lost before operation-svc reads it (a broker restarted
+without its state). The worker has no outbox, so the heartbeat is its receipt: a finish not
+recorded ``FINISH_RESEND_SECONDS`` after it was sent is sent again, the same event, which
+operation-svc records once however many copies arrive."""
 
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 
 from executor_worker.operation_client import OperationClient
 from idp_common.loops import PeriodicLoop
@@ -24,6 +32,18 @@ from idp_common.loops import PeriodicLoop
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 0.5
 REPORTED_KEPT_SECONDS = 60.0
+FINISH_RESEND_SECONDS = 15.0
+
+SendFinish = Callable[[], Coroutine[Any, Any, None]]
+
+
+@dataclass(slots=True)
+class _Reported:
+    """A run whose end is reported and not yet recorded by operation-svc."""
+
+    kept_until: float
+    send_finish: SendFinish | None = None  # once the broker took the finish
+    resend_at: float = 0.0
 
 
 class RunningExecutions(PeriodicLoop):
@@ -36,7 +56,8 @@ class RunningExecutions(PeriodicLoop):
         )
         self.operations = operations
         self._stop_requests: dict[uuid.UUID, asyncio.Event] = {}
-        self._reported: dict[uuid.UUID, float] = {}
+        self._reported: dict[uuid.UUID, _Reported] = {}
+        self._resending: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._stop_requests)
@@ -48,12 +69,18 @@ class RunningExecutions(PeriodicLoop):
     def finish(self, execution_id: uuid.UUID) -> None:
         """The run is over and its end is (being) reported: keep it alive until recorded."""
         self._stop_requests.pop(execution_id, None)
-        self._reported[execution_id] = time.monotonic() + REPORTED_KEPT_SECONDS
+        self._reported[execution_id] = _Reported(time.monotonic() + REPORTED_KEPT_SECONDS)
+
+    def sent(self, execution_id: uuid.UUID, send_finish: SendFinish) -> None:
+        """The broker took the run's finish; ``send_finish`` sends it again if it is lost."""
+        if (reported := self._reported.get(execution_id)) is not None:
+            reported.send_finish = send_finish
+            reported.resend_at = time.monotonic() + FINISH_RESEND_SECONDS
 
     async def beat(self) -> None:
         now = time.monotonic()
-        for execution_id, kept_until in list(self._reported.items()):
-            if kept_until < now:
+        for execution_id, reported in list(self._reported.items()):
+            if reported.kept_until < now:
                 del self._reported[execution_id]
                 logger.warning(
                     "the end of execution %s is still not recorded by operation-svc after "
@@ -70,6 +97,31 @@ class RunningExecutions(PeriodicLoop):
                 request.set()
         for execution_id in answer.ended:
             self._reported.pop(execution_id, None)
+        for execution_id, reported in self._reported.items():
+            if reported.send_finish is not None and reported.resend_at <= now:
+                reported.resend_at = now + FINISH_RESEND_SECONDS
+                self._resend(execution_id, reported.send_finish)
+
+    def _resend(self, execution_id: uuid.UUID, send_finish: SendFinish) -> None:
+        """Send a finish again without holding up the heartbeat (the broker may be slow)."""
+        logger.warning(
+            "the end of execution %s is not recorded %.0f s after it was last sent; "
+            "sending it again",
+            execution_id,
+            FINISH_RESEND_SECONDS,
+        )
+        task = asyncio.create_task(send_finish())
+        self._resending.add(task)
+        task.add_done_callback(self._resent)
+
+    def _resent(self, task: asyncio.Task[None]) -> None:
+        self._resending.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.warning("a finish could not be sent again (%r); tried again later", error)
 
     async def run_once(self) -> None:
         await self.beat()
+
+    async def after_stop(self) -> None:
+        for task in self._resending:
+            task.cancel()
