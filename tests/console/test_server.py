@@ -175,6 +175,31 @@ async def test_a_log_stream_is_passed_on_event_by_event(
     assert "data: second" in rest
 
 
+async def test_head_passes_on_as_get_and_ends_after_the_headers(
+    proxied: tuple[httpx.AsyncClient, FakeService],
+) -> None:
+    """HEAD reaches the service as GET (the services answer it as one too) and comes back
+    without the body; a stream held open by the service ends at its headers."""
+    client, _ = proxied
+    got = await client.get("/api/v1/panels/p1")
+    head = await client.head("/api/v1/panels/p1")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers.get("content-length") == got.headers.get("content-length")
+    assert head.headers["x-upstream"] == "panel"
+    stream = await asyncio.wait_for(client.head("/api/v1/executions/e1/logs/stream"), 5)
+    assert stream.status_code == 200
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert stream.content == b""
+    for method, path, allowed in (
+        ("TRACE", "/api/v1/panels/p1", "GET, HEAD, POST, PUT, PATCH, DELETE"),
+        ("POST", "/healthz", "GET, HEAD"),
+    ):
+        refused = await client.request(method, path)
+        assert refused.status_code == 405, path
+        assert refused.headers["allow"] == allowed
+
+
 async def test_an_unreachable_service_is_a_502_problem_and_an_unknown_path_a_404(
     proxied: tuple[httpx.AsyncClient, FakeService],
 ) -> None:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from idp_common.http_methods import allowed_methods
 from idp_common.request_context import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
@@ -178,7 +179,7 @@ async def _handle_validation(_request: Request, exc: Exception) -> JSONResponse:
 UNPARSEABLE_BODY = "There was an error parsing the body"
 
 
-async def _handle_http(_request: Request, exc: Exception) -> JSONResponse:
+async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400 and exc.detail == UNPARSEABLE_BODY:
         message = "the body is not UTF-8 JSON, or is nested too deeply"
@@ -190,9 +191,10 @@ async def _handle_http(_request: Request, exc: Exception) -> JSONResponse:
             errors=[field_error("body", message, "unparseable")],
         )
     title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "HTTP Error")
-    return problem_response(
-        exc.status_code, title, str(exc.detail), headers=getattr(exc, "headers", None)
-    )
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        headers = {"Allow": ", ".join(allowed_methods(request.app.routes, request.scope))}
+    return problem_response(exc.status_code, title, str(exc.detail), headers=headers)
 
 
 async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:

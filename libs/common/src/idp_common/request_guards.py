@@ -1,16 +1,24 @@
 """Guards that refuse a request before any route runs (pure ASGI middleware): a body over
-the cap, a NUL byte in the URL. They answer with the same problem+json as every route."""
+the cap or that stops arriving, a NUL byte in the URL. They answer with the same
+problem+json as every route."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp_common.errors import ValidationFailed, field_error, problem_response
 from idp_common.request_context import request_header
 
+# A body that stops arriving for this long (a Content-Length larger than what is sent, a
+# client gone quiet) is answered 408 rather than holding the request open for ever.
+BODY_READ_TIMEOUT_SECONDS = 30.0
+
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+    """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming, and
+    bodies that stop arriving (``BODY_READ_TIMEOUT_SECONDS``) with 408."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, setting: str) -> None:
         self.app = app
@@ -30,7 +38,12 @@ class BodySizeLimitMiddleware:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                async with asyncio.timeout(BODY_READ_TIMEOUT_SECONDS):
+                    message = await receive()
+            except TimeoutError:
+                await self._timed_out(scope, receive, send, size)
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
@@ -56,6 +69,18 @@ class BodySizeLimitMiddleware:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"Request body exceeds {self.max_bytes} bytes ({self.setting})."
         refusal = problem_response(413, "Payload Too Large", detail, slug="payload-too-large")
+        await refusal(scope, receive, send)
+
+    @staticmethod
+    async def _timed_out(scope: Scope, receive: Receive, send: Send, received: int) -> None:
+        declared = request_header(scope, b"content-length") or "none"
+        detail = (
+            f"The request body stopped arriving: nothing more in {BODY_READ_TIMEOUT_SECONDS:.0f} s"
+            f" after {received} bytes (Content-Length: {declared})."
+        )
+        refusal = problem_response(
+            408, "Request Timeout", detail, slug="request-timeout", headers={"Connection": "close"}
+        )
         await refusal(scope, receive, send)
 
 

@@ -1,0 +1,108 @@
+"""HTTP's own rules on every service: HEAD answered wherever GET is, a 405 whose ``Allow``
+names every method of the path, and a body that stops arriving answered 408 instead of
+holding the request open."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from idp_common import request_guards
+from tests.factories import ADMIN, new_execution, panel_for, template
+from tests.harness import LocalSQSServer, Platform, running_platform
+
+
+@pytest.fixture(scope="module")
+async def platform(module_tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    async with running_platform(
+        "sqlite", module_tmp_path, sqs_server, with_worker=False, with_datasource=True
+    ) as running:
+        hello = await template(running, "hello", "echo hello", [])
+        await panel_for(running, hello)
+        yield running
+
+
+def services(platform: Platform) -> dict[str, httpx.AsyncClient]:
+    assert platform.datasource is not None
+    return {
+        "operation": platform.operation,
+        "panel": platform.panel,
+        "datasource": platform.datasource,
+    }
+
+
+GETS = {
+    "operation": ["/healthz", "/readyz", "/openapi.json", "/api/v1/templates/hello"],
+    "panel": ["/healthz", "/api/v1/panels/hello", "/api/v1/auth/whoami", "/api/v1/panels"],
+    "datasource": ["/healthz", "/docs", "/api/v1/datasources"],
+}
+
+
+async def test_head_answers_as_get_does_without_the_body(platform: Platform) -> None:
+    for service, client in services(platform).items():
+        for path in GETS[service]:
+            got = await client.get(path, headers=ADMIN)
+            head = await client.head(path, headers=ADMIN)
+            assert (head.status_code, got.status_code) == (200, 200), (service, path)
+            assert head.content == b"", (service, path)
+            for header in ("content-type", "content-length"):
+                assert head.headers.get(header) == got.headers.get(header), (service, path, header)
+        anonymous = await client.head(GETS[service][-1])  # an API's: credentials needed
+        assert anonymous.status_code == 401, service
+        assert anonymous.content == b""
+
+
+async def test_head_of_a_log_stream_answers_with_its_headers_and_ends(platform: Platform) -> None:
+    path = await new_execution(platform, "hello")  # pending: no worker, its stream stays open
+    head = await asyncio.wait_for(platform.operation.head(f"{path}/logs/stream", headers=ADMIN), 5)
+    assert head.status_code == 200
+    assert head.headers["content-type"].startswith("text/event-stream")
+    assert head.content == b""
+
+
+@pytest.mark.parametrize(
+    ("service", "method", "path", "allowed"),
+    [
+        ("operation", "PUT", "/api/v1/executions", "GET, HEAD, POST"),
+        ("operation", "delete", "/api/v1/executions", "GET, HEAD, POST"),
+        ("operation", "POST", "/api/v1/templates/hello", "GET, HEAD, PATCH, DELETE"),
+        ("operation", "HEAD", "/api/v1/events", "POST"),
+        ("operation", "GET", "/api/v1/executions/x/cancel", "POST"),
+        ("operation", "POST", "/healthz", "GET, HEAD"),
+        ("panel", "PUT", "/api/v1/panels", "GET, HEAD, POST"),
+        ("panel", "GET", "/api/v1/panels/hello/submissions", "POST"),
+        ("panel", "DELETE", "/api/v1/submissions", "GET, HEAD"),
+        ("datasource", "PATCH", "/api/v1/datasources", "GET, HEAD, POST"),
+    ],
+)
+async def test_a_405_names_every_method_of_the_path(
+    platform: Platform, service: str, method: str, path: str, allowed: str
+) -> None:
+    response = await services(platform)[service].request(method, path, headers=ADMIN)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    if method != "HEAD":
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_body_that_stops_arriving_is_a_408_and_the_connection_closes(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Content-Length larger than the body sent: once held until the client gave up."""
+    monkeypatch.setattr(request_guards, "BODY_READ_TIMEOUT_SECONDS", 0.5)
+    for service, client in services(platform).items():
+        host, port = str(client.base_url).removeprefix("http://").rstrip("/").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /api/v1/panels HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n" + b'{"slug": "'
+        )
+        answer = await asyncio.wait_for(reader.read(), 10)  # read() returns once it closes
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 408 "), (service, answer[:200])
+        assert b"application/problem+json" in answer
+        assert b"after 10 bytes (Content-Length: 100)" in answer, service
