@@ -5,6 +5,7 @@ holding the request open."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -106,3 +107,34 @@ async def test_a_body_that_stops_arriving_is_a_408_and_the_connection_closes(
         assert answer.startswith(b"HTTP/1.1 408 "), (service, answer[:200])
         assert b"application/problem+json" in answer
         assert b"after 10 bytes (Content-Length: 100)" in answer, service
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Note: a\x01b\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX Note: a\r\n\r\n",
+        b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello sent to plain HTTP
+        b"POST /api/v1/panels HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+        b"Content-Length: 3\r\n\r\n",
+    ],
+    ids=["http-1.2", "control-byte", "space-in-name", "long-line", "tls", "two-lengths"],
+)
+async def test_a_request_that_is_not_http_is_a_400_problem(
+    platform: Platform, request_bytes: bytes
+) -> None:
+    """Refused by the server before any application code runs: once in plain text."""
+    for service, client in services(platform).items():
+        host, port = str(client.base_url).removeprefix("http://").rstrip("/").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(request_bytes)
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 "), (service, answer[:200])
+        assert b"content-type: application/problem+json" in head.lower()
+        problem = json.loads(body)
+        assert problem["status"] == 400
+        assert "not valid HTTP/1.1" in problem["detail"]

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from idp_common.heap import settle_after_startup
+from idp_common.http_protocol import ProblemHttpToolsProtocol
 from idp_common.settings import DatabaseServiceSettings, ServiceSettings, configuration_errors
 from idp_common.telemetry import configure_logging
 
@@ -27,7 +28,13 @@ KEEP_ALIVE_SECONDS = 75
 def server_config(app: Starlette, host: str, port: int, **options: Any) -> uvicorn.Config:
     """How every service is served by uvicorn (``options``: uvicorn's own)."""
     return uvicorn.Config(
-        app, host=host, port=port, log_config=None, timeout_keep_alive=KEEP_ALIVE_SECONDS, **options
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        http=ProblemHttpToolsProtocol,
+        **options,
     )
 
 
