@@ -109,32 +109,87 @@ async def test_a_body_that_stops_arriving_is_a_408_and_the_connection_closes(
         assert b"after 10 bytes (Content-Length: 100)" in answer, service
 
 
+NOT_HTTP = (400, "not valid HTTP/1.1")
+
+
 @pytest.mark.parametrize(
-    "request_bytes",
+    ("request_bytes", "refusal"),
     [
-        b"GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n",
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Note: a\x01b\r\n\r\n",
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX Note: a\r\n\r\n",
-        b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello sent to plain HTTP
-        b"POST /api/v1/panels HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
-        b"Content-Length: 3\r\n\r\n",
+        (b"GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n", NOT_HTTP),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Note: a\x01b\r\n\r\n", NOT_HTTP),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX Note: a\r\n\r\n", NOT_HTTP),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", NOT_HTTP),  # TLS sent to plain HTTP
+        (
+            b"POST /api/v1/panels HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+            b"Content-Length: 3\r\n\r\n",
+            NOT_HTTP,
+        ),
+        (
+            b"POST /api/v1/panels HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            NOT_HTTP,
+        ),
+        (b"GET /healthz HTTP/1.1\r\n\r\n", (400, "names its Host")),
+        (b"GET /" + b"a" * 17_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", (414, "URL exceeds")),
+        (b"GET /healthz?" + b"a=1&" * 5_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", (414, "URL")),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 70_000 + b"\r\n\r\n",
+            (431, "header fields exceed"),
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-%d: a\r\n" % i for i in range(20_000))
+            + b"\r\n",
+            (431, "header fields exceed"),
+        ),
     ],
-    ids=["http-1.2", "control-byte", "space-in-name", "long-line", "tls", "two-lengths"],
+    ids=[
+        "http-1.2",
+        "control-byte",
+        "space-in-name",
+        "tls",
+        "two-lengths",
+        "length-and-chunked",
+        "no-host",
+        "long-path",
+        "long-query",
+        "large-header",
+        "many-headers",
+    ],
 )
-async def test_a_request_that_is_not_http_is_a_400_problem(
-    platform: Platform, request_bytes: bytes
+async def test_a_request_that_is_not_a_request_of_this_api_is_refused_with_a_problem(
+    platform: Platform, request_bytes: bytes, refusal: tuple[int, str]
 ) -> None:
-    """Refused by the server before any application code runs: once in plain text."""
+    """Refused by the server before any application code runs: once in plain text, or (too
+    large, no Host) taken as it came."""
+    status, says = refusal
     for service, client in services(platform).items():
-        host, port = str(client.base_url).removeprefix("http://").rstrip("/").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(request_bytes)
-        answer = await asyncio.wait_for(reader.read(), 10)
-        writer.close()
-        head, _, body = answer.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 400 "), (service, answer[:200])
+        head, body = await _raw_exchange(client, request_bytes)
+        assert head.startswith(b"HTTP/1.1 %d " % status), (service, head)
         assert b"content-type: application/problem+json" in head.lower()
         problem = json.loads(body)
-        assert problem["status"] == 400
-        assert "not valid HTTP/1.1" in problem["detail"]
+        assert problem["status"] == status
+        assert says in problem["detail"]
+
+
+async def test_a_websocket_upgrade_is_answered_as_plain_http(platform: Platform) -> None:
+    """No service speaks WebSocket: the request is answered as the GET it also is."""
+    head, body = await _raw_exchange(
+        platform.operation,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert json.loads(body) == {"status": "ok"}
+
+
+async def _raw_exchange(client: httpx.AsyncClient, request_bytes: bytes) -> tuple[bytes, bytes]:
+    """The bytes sent as they are; the answer's head and body (the server closes)."""
+    host, port = str(client.base_url).removeprefix("http://").rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request_bytes)
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body

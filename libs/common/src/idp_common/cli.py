@@ -34,6 +34,7 @@ def server_config(app: Starlette, host: str, port: int, **options: Any) -> uvico
         log_config=None,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         http=ProblemHttpToolsProtocol,
+        ws="none",  # no service speaks WebSocket (a log is a stream of server-sent events)
         **options,
     )
 
