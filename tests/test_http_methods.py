@@ -11,10 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
-from idp_common import request_guards
+from idp_common import http_protocol, request_guards
 from tests.factories import ADMIN, new_execution, panel_for, template
-from tests.harness import LocalSQSServer, Platform, running_platform
+from tests.harness import LocalSQSServer, Platform, ServedApp, running_platform
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +194,23 @@ async def _raw_exchange(client: httpx.AsyncClient, request_bytes: bytes) -> tupl
     writer.close()
     head, _, body = answer.partition(b"\r\n\r\n")
     return head, body
+
+
+async def test_a_request_head_that_stops_arriving_is_a_408_and_a_silent_connection_closes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once held open for ever (slowloris): a trickled head, or a connection that never
+    sends anything."""
+    monkeypatch.setattr(http_protocol, "REQUEST_HEAD_SECONDS", 0.5)
+    async with ServedApp(Starlette()) as served:
+        served.server.config.timeout_keep_alive = 1
+        host, port = "127.0.0.1", served.port
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never the blank line
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["status"] == 408
+        reader, writer = await asyncio.open_connection(host, port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing said
+        writer.close()
