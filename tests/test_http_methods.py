@@ -214,3 +214,19 @@ async def test_a_request_head_that_stops_arriving_is_a_408_and_a_silent_connecti
         reader, writer = await asyncio.open_connection(host, port)
         assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing said
         writer.close()
+
+
+async def test_every_answer_is_kept_from_caches_sniffing_and_frames(platform: Platform) -> None:
+    for service, client in services(platform).items():
+        api = GETS[service][-1]
+        answers = [
+            await client.get(api, headers=ADMIN),
+            await client.get(api),  # 401
+            await client.get("/api/v1/nothing-here", headers=ADMIN),  # 404
+            await client.put(api, headers=ADMIN),  # 405
+            await client.head("/healthz"),
+        ]
+        for answer in answers:
+            assert answer.headers.get_list("cache-control") == ["no-store"], (service, answer)
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["x-frame-options"] == "DENY"

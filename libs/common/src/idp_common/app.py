@@ -18,6 +18,7 @@ from idp_common.http_methods import HeadAsGetMiddleware
 from idp_common.rate_limit import RateLimiter
 from idp_common.request_context import RequestIdMiddleware
 from idp_common.request_guards import BodySizeLimitMiddleware, NulInUrlMiddleware
+from idp_common.security_headers import SecurityHeadersMiddleware
 from idp_common.settings import ServiceSettings, variable_name
 from idp_common.telemetry import configure_tracing, fastapi_telemetry, instrument_app
 
@@ -82,6 +83,7 @@ def build_service_app(
     )
     app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)
     app.include_router(whoami.router)
