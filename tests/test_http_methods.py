@@ -12,6 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from idp_common import http_protocol, request_guards
 from tests.factories import ADMIN, new_execution, panel_for, template
@@ -230,3 +233,22 @@ async def test_every_answer_is_kept_from_caches_sniffing_and_frames(platform: Pl
             assert answer.headers.get_list("cache-control") == ["no-store"], (service, answer)
             assert answer.headers["x-content-type-options"] == "nosniff"
             assert answer.headers["x-frame-options"] == "DENY"
+
+
+async def test_a_pipelined_head_that_stops_arriving_never_cuts_into_the_answer_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http_protocol, "REQUEST_HEAD_SECONDS", 0.3)
+
+    async def slow(_request: Request) -> Response:
+        await asyncio.sleep(1)
+        return PlainTextResponse("slow answer")
+
+    async with ServedApp(Starlette(routes=[Route("/slow", slow)])) as served:
+        reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n")
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+    first, _, rest = answer.partition(b"slow answer")
+    assert first.startswith(b"HTTP/1.1 200 "), answer
+    assert rest.startswith(b"HTTP/1.1 408 "), answer

@@ -102,6 +102,11 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer = None if seconds is None else self.loop.call_later(seconds, then)
 
     def _head_timed_out(self) -> None:
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined request's head, behind an answer still being sent: never cut into
+            # that answer; look again later.
+            self._wait_for_head(REQUEST_HEAD_SECONDS, self._head_timed_out)
+            return
         detail = f"The request's line and headers did not arrive in {REQUEST_HEAD_SECONDS:.0f} s."
         self._answer(_Refusal(408, "Request Timeout", detail))
 
