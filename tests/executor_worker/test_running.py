@@ -12,6 +12,7 @@ import pytest
 from executor_worker import running
 from executor_worker.operation_client import HeartbeatAnswer
 from executor_worker.running import RunningExecutions
+from idp_common.resent_messages import RESENT
 
 
 class FakeOperations:
@@ -82,6 +83,7 @@ async def test_a_finish_sent_and_not_recorded_is_sent_again_until_it_is(
     async def send_again() -> None:
         sends.append("finish")
 
+    resent_before = RESENT.labels("finish")._value.get()
     executions.start(execution_id)
     executions.finish(execution_id)
     executions.sent(execution_id, send_again)
@@ -94,6 +96,7 @@ async def test_a_finish_sent_and_not_recorded_is_sent_again_until_it_is(
         await executions.beat()
         await asyncio.sleep(0)
     assert sends == ["finish", "finish"]
+    assert RESENT.labels("finish")._value.get() == resent_before + 2  # the SREs' alert's count
     operations.recorded.add(execution_id)
     for _ in range(2):
         await executions.beat()

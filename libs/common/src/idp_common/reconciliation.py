@@ -10,17 +10,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.clock import SYSTEM_CLOCK, Clock
 from idp_common.db import Database
 from idp_common.loops import PeriodicLoop
+from idp_common.resent_messages import RESENT
 
 logger = logging.getLogger(__name__)
-RESENT = Counter(
-    "idp_reconciler_resent_total", "Messages sent again because none was acted on.", ["kind"]
-)
 # Rows whose message is sent again in one pass at most (the next pass takes the rest).
 BATCH = 100
 

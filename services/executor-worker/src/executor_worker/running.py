@@ -28,6 +28,7 @@ from typing import Any
 
 from executor_worker.operation_client import OperationClient
 from idp_common.loops import PeriodicLoop
+from idp_common.resent_messages import RESENT
 
 logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 0.5
@@ -110,6 +111,7 @@ class RunningExecutions(PeriodicLoop):
             execution_id,
             FINISH_RESEND_SECONDS,
         )
+        RESENT.labels("finish").inc()
         task = asyncio.create_task(send_finish())
         self._resending.add(task)
         task.add_done_callback(self._resent)
