@@ -5,7 +5,9 @@ those of the first route that matched it (Starlette's)."""
 from __future__ import annotations
 
 from starlette.routing import BaseRoute, Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from idp_common.asgi import HttpMiddleware
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
@@ -22,16 +24,13 @@ def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
     return allowed
 
 
-class HeadAsGetMiddleware:
+class HeadAsGetMiddleware(HttpMiddleware):
     """Answers HEAD as the GET of the same path would, without the body: its status and
     headers (``Content-Length`` included). A streamed answer (a log stream) ends after its
     headers, as if the client had gone."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "HEAD":
             await self.app(scope, receive, send)
             return
         answered = False

@@ -8,7 +8,9 @@ import uuid
 from contextvars import ContextVar
 
 from opentelemetry import trace
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from idp_common.asgi import HttpMiddleware
 
 REQUEST_ID_HEADER = "x-request-id"
 # The trace a response belongs to, so that a person can look it up in Jaeger.
@@ -36,17 +38,11 @@ def request_header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HttpMiddleware):
     """Takes a well-formed X-Request-ID from the client or makes one; echoes it on the
     response, with the request's trace id (X-Trace-Id)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = request_header(scope, REQUEST_ID_HEADER.encode())
         request_id = given if given and _VALID_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)

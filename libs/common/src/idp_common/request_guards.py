@@ -8,6 +8,7 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from idp_common.asgi import HttpMiddleware
 from idp_common.errors import ValidationFailed, field_error, problem_response
 from idp_common.request_context import request_header
 
@@ -16,17 +17,17 @@ from idp_common.request_context import request_header
 BODY_READ_TIMEOUT_SECONDS = 30.0
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(HttpMiddleware):
     """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming, and
     bodies that stop arriving (``BODY_READ_TIMEOUT_SECONDS``) with 408."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, setting: str) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
         self.setting = setting  # the variable that sets max_bytes, named in the refusal
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS", "DELETE"}:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in {"GET", "HEAD", "OPTIONS", "DELETE"}:
             await self.app(scope, receive, send)
             return
         declared = request_header(scope, b"content-length")
@@ -84,25 +85,21 @@ class BodySizeLimitMiddleware:
         await refusal(scope, receive, send)
 
 
-class NulInUrlMiddleware:
+class NulInUrlMiddleware(HttpMiddleware):
     """Refuses a NUL byte in the path or the query string (422): no identifier, slug or
     filter holds one, and databases cannot compare text with it."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            query = scope.get("query_string", b"").lower()
-            part = "path" if "\x00" in scope["path"] else "query" if b"%00" in query else None
-            if part is not None:
-                refusal = problem_response(
-                    422,
-                    ValidationFailed.title,
-                    f"Invalid input: {part}",
-                    slug=ValidationFailed.slug,
-                    errors=[field_error(part, "must not contain NUL bytes", "nul_byte")],
-                )
-                await refusal(scope, receive, send)
-                return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope.get("query_string", b"").lower()
+        part = "path" if "\x00" in scope["path"] else "query" if b"%00" in query else None
+        if part is not None:
+            refusal = problem_response(
+                422,
+                ValidationFailed.title,
+                f"Invalid input: {part}",
+                slug=ValidationFailed.slug,
+                errors=[field_error(part, "must not contain NUL bytes", "nul_byte")],
+            )
+            await refusal(scope, receive, send)
+            return
         await self.app(scope, receive, send)
