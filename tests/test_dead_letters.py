@@ -15,6 +15,7 @@ import pytest
 
 from idp_common.events import SubmissionCreated
 from idp_common.messaging.consumer import EventHandler
+from idp_common.messaging.dead_letters import DeadLetter, DeadLetterQueue, dead_letter
 from idp_common.messaging.envelope import Event, encode_event
 from idp_common.messaging.topology import OPERATION_JOBS, PANEL_SUBMISSIONS
 from idp_common.runtime import open_messaging
@@ -25,6 +26,7 @@ from tests.harness import (
     auth_headers,
     eventually,
     running_platform,
+    sqs_settings,
     worker_for,
 )
 
@@ -204,6 +206,37 @@ async def test_a_dry_run_moves_nothing_and_a_replay_is_handled_once(
         [],
         [failed["message_id"]],
     ]
+
+
+async def test_a_replay_waits_for_a_listing_of_the_same_dlq_to_show_its_messages_again(
+    sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing hides the messages it reads until it shows them again: a replay that read
+    the DLQ meanwhile found none and replayed 0 of 0 (the console's DLQ page, under load)."""
+    show_again = DeadLetterQueue._show_again
+    listing_has_them, slow_listing_done = asyncio.Event(), asyncio.Event()
+
+    async def slow_listing(dlq: DeadLetterQueue, url: str, letters: list[DeadLetter]) -> None:
+        if letters and not slow_listing_done.is_set():
+            listing_has_them.set()
+            await slow_listing_done.wait()
+        await show_again(dlq, url, letters)
+
+    monkeypatch.setattr(DeadLetterQueue, "_show_again", slow_listing)
+    async with open_messaging(sqs_settings(sqs_server)) as bus:
+        await dead_letter(bus.queues, PANEL_SUBMISSIONS, {"Body": "poison"}, "it failed", 1)
+        listing = asyncio.ensure_future(DeadLetterQueue(bus.queues, PANEL_SUBMISSIONS).peek())
+        await listing_has_them.wait()
+
+        async def replay() -> list[str]:
+            async with DeadLetterQueue(bus.queues, PANEL_SUBMISSIONS).take(bool) as taken:
+                return [letter.body for letter in taken.letters]
+
+        replaying = asyncio.ensure_future(replay())
+        await asyncio.sleep(1.5)  # longer than a read's long poll of the hidden DLQ
+        slow_listing_done.set()
+        assert [letter.body for letter in await listing] == ["poison"]
+        assert await replaying == ["poison"]
 
 
 async def _executions(platform: Platform, status: str) -> list[Any] | None:

@@ -7,7 +7,10 @@ move it without a reason, stays as the net for a consumer that dies while handli
 
 Operators peek at a DLQ without consuming it (``DeadLetterQueue.peek``: every message is
 received, then its visibility restored at once), and send messages back to their queue or
-delete them (``DeadLetterQueue.take``: the chosen messages stay hidden while that is done)."""
+delete them (``DeadLetterQueue.take``: the chosen messages stay hidden while that is done).
+A read hides every message it takes in until it shows them again, so reads of one DLQ take
+turns within a process: a replay started while a listing reads (the console's page, its
+queue depths) would otherwise find none of its messages and replay 0 of 0."""
 
 from __future__ import annotations
 
@@ -245,11 +248,16 @@ class DeadLetterQueue:
                     QueueUrl=url, Entries=entries
                 )
 
+    def _reading(self) -> asyncio.Lock:
+        """Held while a read of this DLQ has messages hidden that it shows again."""
+        return self.queues.dlq_reads.setdefault(self.queue.dlq_name, asyncio.Lock())
+
     async def peek(self) -> list[DeadLetter]:
         """The DLQ's messages, oldest failure first, left in place."""
         url = await self.queues.url(self.queue.dlq_name)
-        letters = await self._read_all(url)
-        await self._show_again(url, letters)
+        async with self._reading():
+            letters = await self._read_all(url)
+            await self._show_again(url, letters)
         return letters
 
     @contextlib.asynccontextmanager
@@ -257,8 +265,9 @@ class DeadLetterQueue:
         """The messages ``chosen`` selects, kept hidden while the block works on them; the
         others are shown again at once, and the chosen ones still there when it ends."""
         url = await self.queues.url(self.queue.dlq_name)
-        letters = await self._read_all(url)
-        await self._show_again(url, [letter for letter in letters if not chosen(letter)])
+        async with self._reading():
+            letters = await self._read_all(url)
+            await self._show_again(url, [letter for letter in letters if not chosen(letter)])
         taken = Taken(self, url, [letter for letter in letters if chosen(letter)])
         try:
             yield taken

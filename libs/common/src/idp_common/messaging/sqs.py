@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -72,6 +73,7 @@ class QueueDirectory:
         self.wire = wire
         self.prefix = prefix
         self._urls: dict[str, str] = {}
+        self.dlq_reads: dict[str, asyncio.Lock] = {}  # see ``dead_letters.DeadLetterQueue``
 
     def physical_name(self, name: str) -> str:
         return self.prefix + name
