@@ -208,11 +208,13 @@ async def test_a_dry_run_moves_nothing_and_a_replay_is_handled_once(
     ]
 
 
+@pytest.mark.parametrize("replica", ["same", "another"])
 async def test_a_replay_waits_for_a_listing_of_the_same_dlq_to_show_its_messages_again(
-    sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch
+    sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch, replica: str
 ) -> None:
     """A listing hides the messages it reads until it shows them again: a replay that read
-    the DLQ meanwhile found none and replayed 0 of 0 (the console's DLQ page, under load)."""
+    the DLQ meanwhile found none and replayed 0 of 0 (the console's DLQ page, under load).
+    In the same process the replay waits its turn; another replica's reads again."""
     show_again = DeadLetterQueue._show_again
     listing_has_them, slow_listing_done = asyncio.Event(), asyncio.Event()
 
@@ -223,13 +225,16 @@ async def test_a_replay_waits_for_a_listing_of_the_same_dlq_to_show_its_messages
         await show_again(dlq, url, letters)
 
     monkeypatch.setattr(DeadLetterQueue, "_show_again", slow_listing)
-    async with open_messaging(sqs_settings(sqs_server)) as bus:
+    settings = sqs_settings(sqs_server)
+    async with open_messaging(settings) as bus, open_messaging(settings) as other_bus:
         await dead_letter(bus.queues, PANEL_SUBMISSIONS, {"Body": "poison"}, "it failed", 1)
         listing = asyncio.ensure_future(DeadLetterQueue(bus.queues, PANEL_SUBMISSIONS).peek())
         await listing_has_them.wait()
+        replaying_bus = bus if replica == "same" else other_bus
 
         async def replay() -> list[str]:
-            async with DeadLetterQueue(bus.queues, PANEL_SUBMISSIONS).take(bool) as taken:
+            dlq = DeadLetterQueue(replaying_bus.queues, PANEL_SUBMISSIONS)
+            async with dlq.take(bool, expected=1) as taken:
                 return [letter.body for letter in taken.letters]
 
         replaying = asyncio.ensure_future(replay())

@@ -49,6 +49,9 @@ PEEK_LIMIT = 1000
 # restores them at once; a crash leaves them to come back after this).
 HOLD_SECONDS = 60
 MOVE_POLL_SECONDS = 0.5
+# How long a take of named messages reads again for those it did not find: longer than
+# another process's listing holds them (its reads, then a last empty 1 s long poll).
+TAKE_AGAIN_SECONDS = 3.0
 
 
 def _string(value: str) -> dict[str, str]:
@@ -261,14 +264,26 @@ class DeadLetterQueue:
         return letters
 
     @contextlib.asynccontextmanager
-    async def take(self, chosen: Callable[[DeadLetter], bool]) -> AsyncIterator[Taken]:
+    async def take(
+        self, chosen: Callable[[DeadLetter], bool], *, expected: int = 0
+    ) -> AsyncIterator[Taken]:
         """The messages ``chosen`` selects, kept hidden while the block works on them; the
-        others are shown again at once, and the chosen ones still there when it ends."""
+        others are shown again at once, and the chosen ones still there when it ends.
+        ``expected``: how many the caller named; while fewer are found, the DLQ is read
+        again for up to ``TAKE_AGAIN_SECONDS`` (another process's read may hide them)."""
         url = await self.queues.url(self.queue.dlq_name)
-        async with self._reading():
-            letters = await self._read_all(url)
-            await self._show_again(url, [letter for letter in letters if not chosen(letter)])
-        taken = Taken(self, url, [letter for letter in letters if chosen(letter)])
+        give_up_at = time.monotonic() + TAKE_AGAIN_SECONDS
+        while True:
+            async with self._reading():
+                letters = await self._read_all(url)
+                mine = [letter for letter in letters if chosen(letter)]
+                settled = len(mine) >= expected or time.monotonic() >= give_up_at
+                await self._show_again(
+                    url, [letter for letter in letters if not settled or letter not in mine]
+                )
+                if settled:
+                    break
+        taken = Taken(self, url, mine)
         try:
             yield taken
         finally:

@@ -209,7 +209,10 @@ class QueueActions:
             return action
         self._keep(action)
         matched = asyncio.Event()
-        task = asyncio.create_task(self._run(action, dlq, chosen, matched, whole=whole))
+        named = len(set(selection.message_ids))
+        task = asyncio.create_task(
+            self._run(action, dlq, chosen, matched, whole=whole, named=named)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         await asyncio.wait(
@@ -233,6 +236,7 @@ class QueueActions:
         matched: asyncio.Event,
         *,
         whole: bool,
+        named: int,
     ) -> None:
         def found(letters: list[DeadLetter]) -> None:
             action.matched = len(letters)
@@ -249,7 +253,7 @@ class QueueActions:
                     await dlq.move_all(max(int(self.replay_per_second), 1))
                     await dlq.follow_move(progress)
                 else:
-                    async with dlq.take(chosen) as taken:
+                    async with dlq.take(chosen, expected=named) as taken:
                         found(taken.letters)
                         if action.action == "replay":
                             await taken.send_back(self.replay_per_second, progress)
