@@ -308,6 +308,12 @@ REFUSED_RUNS: dict[str, tuple[dict[str, Any], str | None, dict[str, str], str]] 
         "422",
     ),
     "data off its schema": ({"templat": "say"}, OPERATOR_TOKEN, {}, "does not match"),
+    "a lone surrogate, which has no UTF-8": (
+        {"template": "say", "parameters": {"message": "a\ud800b"}},
+        OPERATOR_TOKEN,
+        {},
+        "lone surrogate",
+    ),
     "another tenant's reply queue": (
         RUN_SAY,
         OPERATOR_TOKEN,
@@ -371,6 +377,7 @@ REFUSED_SUBMISSIONS: dict[str, tuple[Any, str]] = {
         "cluster",
     ),
     "a NUL byte": ({"panel": "say", "data": {"message": "a\x00b"}}, "NUL"),
+    "a lone surrogate": ({"panel": "say", "data": {"message": "a\udfffb"}}, "lone surrogate"),
 }
 
 

@@ -1,5 +1,6 @@
-"""NUL bytes in any text a client sends, to any service, are refused (422 naming where),
-never stored (they made runs end ``lost``, and PostgreSQL cannot store them)."""
+"""NUL bytes and lone surrogates in any text a client sends, to any service, are refused (422
+naming where), never stored (NUL bytes made runs end ``lost`` and PostgreSQL cannot store
+them; a lone surrogate has no UTF-8, and answered 500)."""
 
 from __future__ import annotations
 
@@ -143,3 +144,52 @@ async def test_a_command_printing_nul_ends_with_its_output_stored(
         logs = (await platform.operation.get(f"{url}/logs", headers=ADMIN)).json()["items"]
     assert (execution["status"], execution["output"]) == ("succeeded", "a\ufffdb\n")
     assert [line["message"] for line in logs] == ["a\ufffdb"]
+
+
+async def test_lone_surrogates_in_any_value_or_key_are_refused(platform: Platform) -> None:
+    """JSON's \\ud800 escapes spell text with no UTF-8: typed fields refused it, but free-form
+    values (parameters, form data) reached the database and answered 500."""
+    await platform.operation.post("/api/v1/templates", json=with_parameter(), headers=ADMIN)
+    message = {"name": "m", "label": "Message"}
+    panel = {"slug": "say", "title": "Say", "operation_template": "say", "fields": [message]}
+    saved = await platform.panel.post("/api/v1/panels", json=panel, headers=ADMIN)
+    assert saved.status_code == 201, saved.text
+    json_headers = ADMIN | {"Content-Type": "application/json"}
+    for client, path, body, field in [
+        (
+            platform.operation,
+            "/api/v1/executions",
+            '{"template": "say", "parameters": {"m": "a\\ud800b"}}',
+            "parameters.m",
+        ),
+        (
+            platform.operation,
+            "/api/v1/executions",
+            '{"template": "say", "parameters": {"\\udfff": "x"}}',
+            "parameters.\udfff",
+        ),
+        (
+            platform.operation,
+            "/api/v1/schedules",
+            '{"template": "say", "cron": "0 3 * * *", "parameters": {"m": "\\udc80"}}',
+            "parameters.m",
+        ),
+        (
+            platform.panel,
+            f"/api/v1/panels/{saved.json()['id']}/submissions",
+            '{"data": {"m": ["ok", "\\ud83d"]}}',
+            "data.m.1",
+        ),
+    ]:
+        response = await client.post(path, content=body, headers=json_headers)
+        assert response.status_code == 422, (path, response.text)
+        errors = response.json()["errors"]
+        assert [(error["field"], error["code"]) for error in errors] == [(field, "lone_surrogate")]
+    listed = await platform.operation.get("/api/v1/executions", headers=ADMIN)
+    assert listed.json()["items"] == []
+    paired = '{"template": "say", "parameters": {"m": "\\ud83d\\ude00"}}'  # a pair: one character
+    started = await platform.operation.post(
+        "/api/v1/executions", content=paired, headers=json_headers
+    )
+    assert started.status_code == 202, started.text
+    assert started.json()["parameters"] == {"m": "\U0001f600"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -115,6 +116,16 @@ def field_error(field: str, message: str, code: str = "invalid") -> dict[str, st
     return {"field": field, "message": message, "code": code}
 
 
+class ProblemResponse(JSONResponse):
+    """problem+json in ASCII: a problem may quote the input it refuses, and input can hold
+    text with no UTF-8 (a lone surrogate, which JSON's \\ud800 escapes spell)."""
+
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode()
+
+
 def problem_response(
     status: int,
     title: str,
@@ -123,7 +134,7 @@ def problem_response(
     slug: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> ProblemResponse:
     body: dict[str, Any] = {
         "type": f"urn:idp:problem:{slug}" if slug else "about:blank",
         "title": title,
@@ -133,7 +144,7 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 def _field_error(error: Any) -> dict[str, str]:

@@ -1,8 +1,9 @@
-"""Request-model conventions: unknown fields and NUL bytes are refused, slugs and names have
-one shape."""
+"""Request-model conventions: unknown fields and text no database here can store are
+refused, slugs and names have one shape."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
@@ -27,16 +28,36 @@ def _members(value: Any) -> Iterable[tuple[Any, Any]]:
     return enumerate(value) if isinstance(value, list) else ()
 
 
-def nul_byte_path(data: Any) -> list[str | int] | None:
-    """Where a NUL byte is in a JSON document (a key or a string), or None."""
-    if isinstance(data, str):
-        return [] if "\x00" in data else None
-    for key, value in _members(data):
-        if isinstance(key, str) and "\x00" in key:
-            return [key]
-        if (inner := nul_byte_path(value)) is not None:
-            return [key, *inner]
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unstorable(text: str) -> str | None:
+    """Why no text column here can hold ``text`` (a NUL byte; a lone surrogate, which JSON's
+    \\ud800 escapes can spell and which has no UTF-8), or None."""
+    if "\x00" in text:
+        return "nul_byte"
+    if not text.isascii() and _LONE_SURROGATE.search(text):
+        return "lone_surrogate"
     return None
+
+
+def unstorable_text(data: Any) -> tuple[str, list[str | int]] | None:
+    """Why and where a JSON document (a key or a string) holds text that cannot be stored,
+    or None."""
+    if isinstance(data, str):
+        return None if (why := _unstorable(data)) is None else (why, [])
+    for key, value in _members(data):
+        if isinstance(key, str) and (why := _unstorable(key)) is not None:
+            return why, [key]
+        if (inner := unstorable_text(value)) is not None:
+            return inner[0], [key, *inner[1]]
+    return None
+
+
+_UNSTORABLE = {
+    "nul_byte": "must not contain NUL bytes",
+    "lone_surrogate": "must be Unicode text: a lone surrogate (\\ud800-\\udfff) is not",
+}
 
 
 # How deep a request's JSON may nest (objects and arrays, the body itself the first level):
@@ -72,8 +93,9 @@ UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class StrictModel(BaseModel):
-    """A request body: unknown fields, NUL bytes (which no text stored here may hold, and
-    which PostgreSQL cannot store), NaN or infinite numbers (which JSON has no words for)
+    """A request body: unknown fields, NUL bytes and lone surrogates (which no text stored
+    here may hold: PostgreSQL cannot store the one, UTF-8 has no bytes for the other), NaN or
+    infinite numbers (which JSON has no words for)
     and JSON nested deeper than ``MAX_JSON_DEPTH`` are refused, naming where they are."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, allow_inf_nan=False)
@@ -87,8 +109,9 @@ class StrictModel(BaseModel):
                 "is nested deeper than {limit} levels",
                 {"path": path, "limit": MAX_JSON_DEPTH},
             )
-        if (path := nul_byte_path(data)) is not None:
-            raise PydanticCustomError("nul_byte", "must not contain NUL bytes", {"path": path})
+        if (unstorable := unstorable_text(data)) is not None:
+            why, path = unstorable
+            raise PydanticCustomError(why, _UNSTORABLE[why], {"path": path})
         return data
 
 
