@@ -171,10 +171,12 @@ def test_the_rendered_command_is_checked_against_the_denylist_too() -> None:
     [
         (
             spec(type="integer", minimum=1, maximum=10),
-            [1, "7", 10.0],
+            [1, "7", 10.0, "1e1"],
             [0, 11, "x", 1.5, True],
             None,
         ),
+        # Past 2**53 a float is not exact: 1e300 would run with digits nobody wrote.
+        (spec(type="integer"), [2.0**53, 10**30], [1e300, "-1e300", 2.0**60], "type"),
         (spec(type="number", minimum=0), [0, 2.5, "3.25"], [-1, "nan", "inf", False], None),
         (spec(type="boolean"), [True, False, "true"], ["yes", 1], None),
         (spec(enum=["eu-west-1", "us-east-1"]), ["eu-west-1"], ["ap-south-1"], "enum"),

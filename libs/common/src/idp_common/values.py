@@ -1,6 +1,7 @@
 """One rule for typed values, on every intake (panel submissions, the executions API,
 previews): a number is a JSON number, or text that is a plain decimal number (``"3"``,
-``"-2.5"``, ``"007"``, ``"1e3"``; not ``" 3"``, ``"0x10"``, ``"3_000"``, ``"nan"``); a boolean is
+``"-2.5"``, ``"007"``, ``"1e3"``; not ``" 3"``, ``"0x10"``, ``"3_000"``, ``"nan"``), an integer
+one with no fraction and exact as written (``2.0``, ``1e3``; not ``1.5e300``); a boolean is
 ``true``/``false``, or the text ``"true"``/``"false"``. Values are stored as their declared
 type and become text only where a command needs text (argv, its environment)."""
 
@@ -11,6 +12,8 @@ import re
 from typing import Any
 
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+# The integers a float holds exactly: ``2.0`` or ``1e3`` is an integer, ``1.5e300`` is not.
+EXACT_FLOAT_INTEGERS = 2**53
 
 
 def as_number(value: Any, *, integer: bool) -> int | float:
@@ -27,6 +30,12 @@ def as_number(value: Any, *, integer: bool) -> int | float:
     if integer:
         if isinstance(value, float) and not value.is_integer():
             raise ValueError("must be an integer")
+        if isinstance(value, float) and abs(value) > EXACT_FLOAT_INTEGERS:
+            # 1.5e300 would become 1500000000000000078757…: digits nobody wrote.
+            raise ValueError(
+                "must be an integer: past 2**53 one with a fraction or an exponent is not "
+                "exact, so write its digits"
+            )
         return int(value)
     return value
 
