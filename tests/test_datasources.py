@@ -52,6 +52,7 @@ class Upstream:
                 Route("/regions", self.regions),
                 Route("/clusters", self.clusters),
                 Route("/redirect", self.redirect),
+                Route("/odd", self.odd),
             ]
         )
 
@@ -75,6 +76,12 @@ class Upstream:
         if self.down:
             return Response("boom", status_code=503)
         return JSONResponse({"clusters": [{"name": name} for name in CLUSTERS.get(region, [])]})
+
+    async def odd(self, request: Request) -> Response:
+        """Options whose text no form could use, as JSON's escapes spell it."""
+        text = {"surrogate": "a\\ud800", "nul": "a\\u0000b"}[request.query_params["text"]]
+        items = '[{"id": "fine", "name": "Fine"}, {"id": "x", "name": "' + text + '"}]'
+        return Response('{"items": ' + items + "}", media_type="application/json")
 
     async def redirect(self, _request: Request) -> Response:
         return RedirectResponse("http://169.254.169.254/latest/meta-data/", status_code=302)
@@ -225,6 +232,21 @@ async def test_a_failing_upstream_serves_the_last_good_options_marked_stale(
     assert failed.status_code == 502
     assert failed.headers["content-type"] == "application/problem+json"
     assert "HTTP 503" in failed.json()["detail"]
+
+
+@pytest.mark.parametrize(("text", "says"), [("surrogate", "lone surrogate"), ("nul", "NUL")])
+async def test_options_with_text_no_form_can_use_are_a_502_naming_the_option(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str], text: str, says: str
+) -> None:
+    """Once a 500: a lone surrogate has no UTF-8, so the answer could not even be written."""
+    _, url = upstream
+    odd = await source(api, **regions(url, endpoint_url=f"{url}/odd", query={"text": text}))
+    response = await resolve(api, odd)
+    assert response.status_code == 502, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    detail = response.json()["detail"]
+    assert "the label of option 1 " in detail
+    assert says in detail
 
 
 async def test_a_slow_upstream_is_a_504(

@@ -31,7 +31,7 @@ def _members(value: Any) -> Iterable[tuple[Any, Any]]:
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _unstorable(text: str) -> str | None:
+def unstorable(text: str) -> str | None:
     """Why no text column here can hold ``text`` (a NUL byte; a lone surrogate, which JSON's
     \\ud800 escapes can spell and which has no UTF-8), or None."""
     if "\x00" in text:
@@ -45,16 +45,16 @@ def unstorable_text(data: Any) -> tuple[str, list[str | int]] | None:
     """Why and where a JSON document (a key or a string) holds text that cannot be stored,
     or None."""
     if isinstance(data, str):
-        return None if (why := _unstorable(data)) is None else (why, [])
+        return None if (why := unstorable(data)) is None else (why, [])
     for key, value in _members(data):
-        if isinstance(key, str) and (why := _unstorable(key)) is not None:
+        if isinstance(key, str) and (why := unstorable(key)) is not None:
             return why, [key]
         if (inner := unstorable_text(value)) is not None:
             return inner[0], [key, *inner[1]]
     return None
 
 
-_UNSTORABLE = {
+UNSTORABLE_TEXT = {
     "nul_byte": "must not contain NUL bytes",
     "lone_surrogate": "must be Unicode text: a lone surrogate (\\ud800-\\udfff) is not",
 }
@@ -111,7 +111,7 @@ class StrictModel(BaseModel):
             )
         if (unstorable := unstorable_text(data)) is not None:
             why, path = unstorable
-            raise PydanticCustomError(why, _UNSTORABLE[why], {"path": path})
+            raise PydanticCustomError(why, UNSTORABLE_TEXT[why], {"path": path})
         return data
 
 

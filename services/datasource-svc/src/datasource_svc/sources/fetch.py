@@ -18,6 +18,7 @@ from prometheus_client import Histogram
 from datasource_svc.models import DataSource
 from idp_common.events import SecretBinding
 from idp_common.outbound import OutboundRefused, guarded_client, read_capped
+from idp_common.schemas import UNSTORABLE_TEXT, unstorable
 from idp_common.secret_values import SecretResolver, SecretUnavailable
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -69,13 +70,18 @@ def map_options(source: DataSource, document: Any) -> list[dict[str, str]]:
     items = jmespath.search(source.items_path, document)
     if not isinstance(items, list):
         raise UpstreamFailed(f"items_path {source.items_path!r} did not select a list")
-    options = []
+    options: list[dict[str, str]] = []
     for item in items[: source.max_options]:
         value = jmespath.search(source.value_expr, item)
         label = jmespath.search(source.label_expr, item) if source.label_expr else value
         if value is None:
             continue
-        options.append({"value": str(value), "label": str(label if label is not None else value)})
+        option = {"value": str(value), "label": str(label if label is not None else value)}
+        for part, text in option.items():
+            # A NUL byte could never be submitted; a lone surrogate not even shown (no UTF-8).
+            if (why := unstorable(text)) is not None:
+                raise UpstreamFailed(f"the {part} of option {len(options)} {UNSTORABLE_TEXT[why]}")
+        options.append(option)
     return options
 
 
