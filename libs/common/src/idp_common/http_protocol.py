@@ -9,13 +9,12 @@ reaches the application, so no middleware can answer them."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from idp_common.errors import PROBLEM_JSON
+from idp_common.errors import PROBLEM_JSON, problem_response
 
 # Far above what a client of these APIs sends (a JWT of a few KiB, ids, short filters).
 MAX_URL_BYTES = 16 * 1024
@@ -119,14 +118,7 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
         self._answer(self._refusal)
 
     def _answer(self, refusal: _Refusal) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": refusal.title,
-                "status": refusal.status,
-                "detail": refusal.detail,
-            }
-        ).encode()
+        body = bytes(problem_response(refusal.status, refusal.title, refusal.detail).body)
         content = [STATUS_LINE[refusal.status]]
         for name, value in self.server_state.default_headers:
             content += [name, b": ", value, b"\r\n"]
