@@ -277,12 +277,11 @@ class DeadLetterQueue:
             async with self._reading():
                 letters = await self._read_all(url)
                 mine = [letter for letter in letters if chosen(letter)]
-                settled = len(mine) >= expected or time.monotonic() >= give_up_at
-                await self._show_again(
-                    url, [letter for letter in letters if not settled or letter not in mine]
-                )
-                if settled:
+                if len(mine) >= expected or time.monotonic() >= give_up_at:
+                    others = [letter for letter in letters if not chosen(letter)]
+                    await self._show_again(url, others)
                     break
+                await self._show_again(url, letters)
         taken = Taken(self, url, mine)
         try:
             yield taken
