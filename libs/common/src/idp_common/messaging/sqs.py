@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiobotocore.session import AioSession
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from idp_common.messaging.aws_session import aws_session
 from idp_common.messaging.sqs_wire import MAX_ATTEMPTS, SQSWire, open_sqs_wire
 from idp_common.messaging.topology import MAX_RECEIVE_COUNT, QUEUES, QueueSpec
 from idp_common.settings import SQSSettings
@@ -26,7 +26,7 @@ MAX_CONNECTIONS = 50
 async def open_queues(settings: SQSSettings) -> AsyncIterator[QueueDirectory]:
     """The topology's queues through one client per process (creating one costs far more
     than a request), with the hot loop's calls on ``SQSWire``."""
-    session = AioSession()
+    session = aws_session()
     if settings.access_key_id and settings.secret_access_key:
         session.set_credentials(
             settings.access_key_id, settings.secret_access_key.get_secret_value()
