@@ -119,3 +119,29 @@ async def test_a_service_does_not_load_a_stack_it_has_no_use_for(
     )
     output, _ = await loaded.communicate()
     assert output.decode().strip() == "False"
+
+
+CLI_MODULES = {"httpx", "rich", "pygments"}  # click too, but uvicorn imports it
+
+
+@pytest.mark.parametrize(
+    "entry_point",
+    [
+        "operation_svc.cli",
+        "panel_svc.cli",
+        "datasource_svc.cli",
+        "executor_worker.cli",
+        "console.cli",
+    ],
+)
+async def test_a_service_does_not_load_httpxs_command_line_client(entry_point: str) -> None:
+    """httpx imports its CLI (click, rich, pygments: 5.7 MB of idle memory) whenever they are
+    installed; a service never runs it, whichever of its modules imports httpx first."""
+    loaded = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        f"import sys, {entry_point}, httpx; print(sorted(sys.modules.keys() & {CLI_MODULES}))",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await loaded.communicate()
+    assert output.decode().strip() == "['httpx']"  # httpx, and none of its CLI's

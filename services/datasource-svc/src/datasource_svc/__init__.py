@@ -1,1 +1,3 @@
 """datasource_svc"""
+
+import idp_common  # noqa: F401  (first: it keeps httpx's command-line client out of memory)
