@@ -104,13 +104,18 @@ async def test_a_service_starts_quietly_with_tracing_on(
 
 @pytest.mark.parametrize(
     ("app_module", "stack"),
-    [("executor_worker.app", "sqlalchemy"), ("datasource_svc.app", "botocore")],
+    [
+        ("executor_worker.app", "sqlalchemy"),
+        ("datasource_svc.app", "botocore"),
+        ("operation_svc.app", "asyncpg"),
+    ],
 )
 async def test_a_service_does_not_load_a_stack_it_has_no_use_for(
     app_module: str, stack: str
 ) -> None:
-    """The worker has no database, datasource-svc no queues: loading SQLAlchemy or botocore
-    for nothing would cost each some 17 to 19 MB of idle memory (``make bench``'s RSS)."""
+    """The worker has no database, datasource-svc no queues, and a service on SQLite no use
+    for asyncpg: loading SQLAlchemy, botocore or asyncpg for nothing would cost each some 17,
+    19 or 2.5 MB of idle memory (``make bench``'s RSS)."""
     loaded = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",

@@ -10,7 +10,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from idp_common.db import UNREACHABLE
+from idp_common.db import unreachable_errors
 from idp_common.errors import Unavailable, problem_response
 
 logger = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 UNREACHABLE_RETRY_AFTER_SECONDS = 5
 
 
-def answer_unreachable_database_with_503(app: FastAPI) -> None:
+def answer_unreachable_database_with_503(app: FastAPI, database_url: str) -> None:
     """A request that finds the database unreachable is answered 503 with Retry-After: the
     client tries again later (an Idempotency-Key makes that safe), rather than a 500."""
 
@@ -32,5 +32,5 @@ def answer_unreachable_database_with_503(app: FastAPI) -> None:
             headers={"Retry-After": str(UNREACHABLE_RETRY_AFTER_SECONDS)},
         )
 
-    for error in UNREACHABLE:
+    for error in unreachable_errors(database_url):
         app.add_exception_handler(error, unavailable)

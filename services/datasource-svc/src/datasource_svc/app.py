@@ -55,5 +55,5 @@ def create_app(settings: DatasourceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         routers=[sources_router, audit_router(AuditEntry)],
     )
-    answer_unreachable_database_with_503(app)
+    answer_unreachable_database_with_503(app, app.state.settings.database_url)
     return app

@@ -134,6 +134,6 @@ def create_app(settings: OperationSettings | None = None, clock: Clock = SYSTEM_
         ],
         owns_api_keys=True,
     )
-    answer_unreachable_database_with_503(app)
+    answer_unreachable_database_with_503(app, app.state.settings.database_url)
     app.state.clock = clock
     return app

@@ -83,5 +83,5 @@ def create_app(settings: PanelSettings | None = None) -> FastAPI:
             audit_router(AuditEntry),
         ],
     )
-    answer_unreachable_database_with_503(app)
+    answer_unreachable_database_with_503(app, app.state.settings.database_url)
     return app
