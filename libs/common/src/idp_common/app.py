@@ -17,7 +17,7 @@ from idp_common.errors import document_problems, install_error_handlers
 from idp_common.http_methods import HeadAsGetMiddleware
 from idp_common.rate_limit import RateLimiter
 from idp_common.request_context import RequestIdMiddleware
-from idp_common.request_guards import BodySizeLimitMiddleware, NulInUrlMiddleware
+from idp_common.request_guards import BodyGuardMiddleware, NulInUrlMiddleware
 from idp_common.security_headers import SecurityHeadersMiddleware
 from idp_common.settings import ServiceSettings, variable_name
 from idp_common.telemetry import configure_tracing, fastapi_telemetry, instrument_app
@@ -77,7 +77,7 @@ def build_service_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        BodyGuardMiddleware,
         max_bytes=settings.max_body_bytes,
         setting=variable_name(type(settings), ("max_body_bytes",)),
     )

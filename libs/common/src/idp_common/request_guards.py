@@ -1,14 +1,16 @@
 """Guards that refuse a request before any route runs (pure ASGI middleware): a body over
-the cap or that stops arriving, a NUL byte in the URL. They answer with the same
-problem+json as every route."""
+the cap, that stops arriving or whose JSON names a key twice, a NUL byte in the URL. They
+answer with the same problem+json as every route."""
 
 from __future__ import annotations
 
 import asyncio
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp_common.asgi import HttpMiddleware
+from idp_common.duplicate_keys import duplicate_key_path
 from idp_common.errors import ValidationFailed, field_error, problem_response
 from idp_common.request_context import request_header
 
@@ -17,9 +19,10 @@ from idp_common.request_context import request_header
 BODY_READ_TIMEOUT_SECONDS = 30.0
 
 
-class BodySizeLimitMiddleware(HttpMiddleware):
-    """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming, and
-    bodies that stop arriving (``BODY_READ_TIMEOUT_SECONDS``) with 408."""
+class BodyGuardMiddleware(HttpMiddleware):
+    """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming,
+    bodies that stop arriving (``BODY_READ_TIMEOUT_SECONDS``) with 408, and JSON naming a
+    key twice in one object with 422."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, setting: str) -> None:
         super().__init__(app)
@@ -56,6 +59,9 @@ class BodySizeLimitMiddleware(HttpMiddleware):
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if _is_json(scope) and (path := duplicate_key_path(body)) is not None:
+            await _duplicate_key(path)(scope, receive, send)
+            return
         delivered = False
 
         async def replay() -> Message:
@@ -85,6 +91,31 @@ class BodySizeLimitMiddleware(HttpMiddleware):
         await refusal(scope, receive, send)
 
 
+def _is_json(scope: Scope) -> bool:
+    """Whether the body is JSON by its Content-Type, as the routes read it."""
+    content_type = request_header(scope, b"content-type") or ""
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+def _invalid(field: str, message: str, code: str) -> Response:
+    """The 422 a route answers for one refused field."""
+    return problem_response(
+        422,
+        ValidationFailed.title,
+        f"Invalid input: {field}",
+        slug=ValidationFailed.slug,
+        errors=[field_error(field, message, code)],
+    )
+
+
+def _duplicate_key(path: list[str | int]) -> Response:
+    message = f"{path[-1]} is named twice in one object: say it once, with the value meant"
+    return _invalid(".".join(str(part) for part in path), message, "duplicate_key")
+
+
 class NulInUrlMiddleware(HttpMiddleware):
     """Refuses a NUL byte in the path or the query string (422): no identifier, slug or
     filter holds one, and databases cannot compare text with it."""
@@ -93,13 +124,6 @@ class NulInUrlMiddleware(HttpMiddleware):
         query = scope.get("query_string", b"").lower()
         part = "path" if "\x00" in scope["path"] else "query" if b"%00" in query else None
         if part is not None:
-            refusal = problem_response(
-                422,
-                ValidationFailed.title,
-                f"Invalid input: {part}",
-                slug=ValidationFailed.slug,
-                errors=[field_error(part, "must not contain NUL bytes", "nul_byte")],
-            )
-            await refusal(scope, receive, send)
+            await _invalid(part, "must not contain NUL bytes", "nul_byte")(scope, receive, send)
             return
         await self.app(scope, receive, send)

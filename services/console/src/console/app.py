@@ -21,7 +21,7 @@ from console.proxy import proxy
 from idp_common.errors import ProblemError, install_error_handlers
 from idp_common.http_methods import HeadAsGetMiddleware
 from idp_common.request_context import RequestIdMiddleware
-from idp_common.request_guards import BodySizeLimitMiddleware
+from idp_common.request_guards import BodyGuardMiddleware
 from idp_common.settings import variable_name
 
 NAME = "console"
@@ -61,7 +61,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.state.upstreams = settings.upstreams()
     install_error_handlers(app)
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        BodyGuardMiddleware,
         max_bytes=settings.max_body_bytes,
         setting=variable_name(ConsoleSettings, ("max_body_bytes",)),
     )

@@ -1,0 +1,136 @@
+"""JSON naming a key twice in one object is refused by every service, however the key is
+spelled and wherever it sits (422 naming it, nothing done): parsers disagree on which value
+wins, so a gateway or a reviewer could read one request and the platform run another."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.factories import ADMIN, panel_for, template
+from tests.harness import LocalSQSServer, Platform, running_platform
+
+
+@pytest.fixture(scope="module")
+async def platform(module_tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIterator[Platform]:
+    async with running_platform(
+        "sqlite", module_tmp_path, sqs_server, with_worker=False, with_datasource=True
+    ) as running:
+        await panel_for(running, await template(running, "say", "echo {{m}}", [{"name": "m"}]))
+        yield running
+
+
+def assert_refused(response: httpx.Response, field: str) -> None:
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    errors = response.json()["errors"]
+    assert [(error["field"], error["code"]) for error in errors] == [(field, "duplicate_key")]
+
+
+async def posted(
+    client: httpx.AsyncClient, path: str, body: str, content_type: str = "application/json"
+) -> httpx.Response:
+    return await client.post(path, content=body, headers=ADMIN | {"Content-Type": content_type})
+
+
+async def executions(platform: Platform) -> list[object]:
+    listed = await platform.operation.get("/api/v1/executions", headers=ADMIN)
+    return list(listed.json()["items"])
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"template": "say", "template": "other"}', "template"),
+        ('{"template": "say", "parameters": {"m": "safe", "m": "; rm -rf /"}}', "parameters.m"),
+        ('{"template": "say", "parameters": {"m": "a", "\\u006d": "b"}}', "parameters.m"),
+        ('{"templ\\u0061te": "say", "template": "other"}', "template"),
+        ('{"template": "say", "parameters": {"m": {"x": 1, "x": 2}}}', "parameters.m.x"),
+        (
+            '{"template": "say", "parameters": {"m": [{"k": 1}, {"k": 1, "k": 1}]}}',
+            "parameters.m.1.k",
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "Application/JSON; charset=utf-8", "application/x+json"]
+)
+async def test_an_execution_naming_a_key_twice_is_refused_and_not_created(
+    platform: Platform, body: str, field: str, content_type: str
+) -> None:
+    before = await executions(platform)
+    response = await posted(platform.operation, "/api/v1/executions", body, content_type)
+    assert_refused(response, field)
+    assert await executions(platform) == before
+
+
+async def test_every_service_refuses_a_key_named_twice(platform: Platform) -> None:
+    assert platform.datasource is not None
+    refused = [
+        (
+            platform.operation,
+            "/api/v1/templates",
+            '{"slug": "a", "slug": "b", "name": "n", "command_template": "true"}',
+            "slug",
+        ),
+        (
+            platform.operation,
+            "/api/v1/templates/say/preview",
+            '{"parameters": {"m": 1, "m": 2}}',
+            "parameters.m",
+        ),
+        (
+            platform.operation,
+            "/api/v1/schedules",
+            '{"template": "say", "cron": "0 3 * * *", "cron": "* * * * *"}',
+            "cron",
+        ),
+        (
+            platform.operation,
+            "/api/v1/events",
+            '{"specversion": "1.0", "id": "1", "id": "2"}',
+            "id",
+        ),
+        (
+            platform.panel,
+            "/api/v1/panels/say/submissions",
+            '{"data": {"m": "a", "m": "b"}}',
+            "data.m",
+        ),
+        (
+            platform.panel,
+            "/api/v1/panels",
+            '{"slug": "p", "fields": [{"name": "a", "name": "b"}]}',
+            "fields.0.name",
+        ),
+        (platform.datasource, "/api/v1/datasources", '{"slug": "s", "slug": "t"}', "slug"),
+    ]
+    for client, path, body, field in refused:
+        for content_type in ("application/json", "application/cloudevents+json"):
+            assert_refused(await posted(client, path, body, content_type), field)
+    patched = await platform.operation.patch(
+        "/api/v1/templates/say",
+        content='{"command_template": "echo {{m}}", "command_template": "id"}',
+        headers=ADMIN | {"Content-Type": "application/json"},
+    )
+    assert_refused(patched, "command_template")
+    saved = await platform.operation.get("/api/v1/templates/say", headers=ADMIN)
+    assert saved.json()["command_template"] == "echo {{m}}"
+
+
+async def test_the_same_key_in_different_objects_is_not_a_duplicate(platform: Platform) -> None:
+    body = '{"data": {"m": "x"}, "options": {"data": {"m": "y"}}}'
+    submitted = await posted(platform.panel, "/api/v1/panels/say/submissions", body)
+    assert submitted.status_code == 422  # "options" is no field of a submission, but no duplicate
+    assert submitted.json()["errors"][0]["code"] != "duplicate_key"
+    submitted = await posted(
+        platform.panel, "/api/v1/panels/say/submissions", '{"data": {"m": "x"}}'
+    )
+    assert submitted.status_code == 202, submitted.text
+    text = '{"template": "say", "parameters": {"m": "{\\"m\\": 1, \\"m\\": 2}"}}'  # a string
+    started = await posted(platform.operation, "/api/v1/executions", text)
+    assert started.status_code == 202, started.text
+    assert started.json()["parameters"] == {"m": '{"m": 1, "m": 2}'}
