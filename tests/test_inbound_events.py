@@ -357,6 +357,40 @@ async def test_refused_run_requests_end_in_the_dlq_with_the_reason_and_create_no
     assert len(await executions_of(platform)) == before
 
 
+@pytest.mark.parametrize(
+    ("queue", "type_", "data", "written_twice"),
+    [
+        (OPERATION_INBOUND_EVENTS.name, RUN, RUN_SAY, "data.parameters.message"),
+        (
+            PANEL_INBOUND_EVENTS.name,
+            SUBMIT,
+            {"panel": "say", "data": {"message": "hi"}},
+            "data.data.message",
+        ),
+    ],
+)
+async def test_a_request_naming_a_key_twice_ends_in_the_dlq_and_creates_nothing(
+    platform: Platform,
+    producer: Producer,
+    queue: str,
+    type_: str,
+    data: dict[str, Any],
+    written_twice: str,
+) -> None:
+    """Which of the two values a parser keeps is the parser's choice; the request is refused."""
+    before = len(await executions_of(platform)), len(await submissions_of(platform))
+    body, event_id = cloud_event(type_, data)
+    message = json.dumps(data["parameters" if type_ == RUN else "data"])[1:-1]
+    twice = body.replace(message, f'{message}, "\\u006dessage": "; id"')
+    assert twice != body
+    await producer.send(queue, twice, OPERATOR_TOKEN)
+
+    letter = await dead_letter(platform, queue, event_id)
+
+    assert letter["reason"] == f"invalid event: {written_twice} is named twice in one object"
+    assert (len(await executions_of(platform)), len(await submissions_of(platform))) == before
+
+
 async def test_a_revoked_api_key_is_refused(platform: Platform, producer: Producer) -> None:
     key, key_id = await api_key(platform)
     revoked = await platform.operation.delete(f"/api/v1/api-keys/{key_id}", headers=ADMIN)

@@ -1,7 +1,8 @@
 """JSON naming a key twice in one object, ``{"template": "a", "template": "b"}``: parsers
 keep the last (Python's) or the first, so it means one thing to whatever read it before this
 platform (a gateway, a policy check, a reviewer) and another here. A body holding one is
-refused (``request_guards``), naming where."""
+refused (``request_guards``), naming where, and so is an event from another service
+(``envelope.decode_event``)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class _Duplicated(dict[str, Any]):
             seen.add(key)
 
 
-def duplicate_key_path(body: bytes) -> list[str | int] | None:
+def duplicate_key_path(body: str | bytes) -> list[str | int] | None:
     """The path to the first key ``body``'s JSON names twice in one object (its object's
     path, then the key), or None: for JSON without one and for what is not JSON, which the
     route refuses in its own words."""

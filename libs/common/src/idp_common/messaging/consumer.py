@@ -230,7 +230,9 @@ class Consumer(PeriodicLoop):
             # None: delete; a number: retry after that many seconds; a reason: dead-letter
             delay: int | str | None = None
             try:
-                event = decode_event(message["Body"])
+                event = decode_event(
+                    message["Body"], from_another_service=self.queue.from_other_services
+                )
                 span.set_attribute("cloudevents.event_id", event.id)
                 span.set_attribute("cloudevents.event_type", event.type)
                 tenant_var.set(event.tenant)

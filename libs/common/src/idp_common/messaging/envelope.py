@@ -14,6 +14,8 @@ from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from idp_common.duplicate_keys import duplicate_key_path
+
 _FORMAT = JSONFormat()
 JSON_CONTENT_TYPE = "application/json"
 # The attributes every event has or may have; the others are extensions.
@@ -81,7 +83,11 @@ def _cloud_event(attributes: dict[str, Any], data: Any) -> CloudEvent:
     return CloudEvent(attributes, data)
 
 
-def decode_event(body: str) -> Event:
+def decode_event(body: str, *, from_another_service: bool = False) -> Event:
+    """``from_another_service``: a key named twice in one object is refused too (the
+    platform's own services never write one; checking costs a second parse)."""
+    if from_another_service and (path := duplicate_key_path(body)) is not None:
+        raise InvalidEvent(f"{'.'.join(map(str, path))} is named twice in one object")
     try:
         cloud_event = _FORMAT.read(_cloud_event, body)
     except _UNREADABLE as exc:

@@ -26,6 +26,7 @@ LOCAL_ACCOUNT_ID = "000000000000"
 class QueueSpec:
     name: str
     visibility_timeout_seconds: int = 30
+    from_other_services: bool = False  # the platform's own services are not its only writers
 
     @property
     def dlq_name(self) -> str:
@@ -38,8 +39,8 @@ EXECUTION_EVENTS = QueueSpec("execution-events")
 SUBMISSION_UPDATES = QueueSpec("submission-updates")
 # Other services' requests, one queue per owning service, so that neither reads what is
 # meant for the other (see docs/ARCHITECTURE.md, "Events from other services").
-PANEL_INBOUND_EVENTS = QueueSpec("panel-inbound-events")
-OPERATION_INBOUND_EVENTS = QueueSpec("operation-inbound-events")
+PANEL_INBOUND_EVENTS = QueueSpec("panel-inbound-events", from_other_services=True)
+OPERATION_INBOUND_EVENTS = QueueSpec("operation-inbound-events", from_other_services=True)
 # The outcomes of other services' requests that named no reply queue.
 OUTBOUND_EVENTS = QueueSpec("outbound-events")
 
