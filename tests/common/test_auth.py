@@ -52,6 +52,18 @@ def unsigned(payload: dict[str, Any]) -> str:
         pytest.param(jwt.encode(claims(roles=["root"]), SECRET), id="unknown-role"),
         pytest.param(jwt.encode(claims(), SECRET, algorithm="HS512"), id="other-algorithm"),
         pytest.param("not.a.token", id="malformed"),
+        # Signed by the issuer, yet no identity the platform can hold (an identity provider
+        # may map claims from attributes its users edit).
+        pytest.param(jwt.encode(claims(roles=[{"admin": 1}]), SECRET), id="role-an-object"),
+        pytest.param(jwt.encode(claims(roles=[["admin"]]), SECRET), id="role-a-list"),
+        pytest.param(jwt.encode(claims(roles="admin"), SECRET), id="roles-a-string"),
+        pytest.param(jwt.encode(claims(sub=""), SECRET), id="empty-sub"),
+        pytest.param(jwt.encode(claims(sub="alice\x00"), SECRET), id="nul-in-sub"),
+        pytest.param(jwt.encode(claims(tenant="ac\x00me"), SECRET), id="nul-in-tenant"),
+        pytest.param(jwt.encode(claims(tenant="acme\n"), SECRET), id="newline-in-tenant"),
+        pytest.param(jwt.encode(claims(tenant=" acme"), SECRET), id="space-around-tenant"),
+        pytest.param(jwt.encode(claims(tenant="ac\u202eme"), SECRET), id="bidi-in-tenant"),
+        pytest.param(jwt.encode(claims(groups=["ops\x00"]), SECRET), id="nul-in-group"),
     ],
 )
 async def test_bad_tokens_are_refused(token: str) -> None:

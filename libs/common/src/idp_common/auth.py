@@ -64,15 +64,27 @@ class Principal:
         )
         if not isinstance(tenant, str) or not tenant:
             raise Unauthorized("Invalid credentials: the tenant claim is missing")
-        if not isinstance(roles, list) or not set(roles) <= ALL_ROLES:
+        for name, value in (("tenant", tenant), ("sub", claims["sub"])):
+            if not _is_name(value):
+                raise Unauthorized(f"Invalid credentials: the {name} claim must be printable text")
+        if not isinstance(roles, list) or not all(
+            isinstance(role, str) and role in ALL_ROLES for role in roles
+        ):
             raise Unauthorized("Invalid credentials: unknown roles")
         if (
             not isinstance(groups, list)
             or len(groups) > MAX_GROUPS
-            or not all(isinstance(group, str) for group in groups)
+            or not all(isinstance(group, str) and group.isprintable() for group in groups)
         ):
             raise Unauthorized("Invalid credentials: groups must be a list of names")
         return cls(str(claims["sub"]), tenant, frozenset(roles), frozenset(groups))
+
+
+def _is_name(value: Any) -> bool:
+    """Whether a claim naming a tenant or a subject is text every store and log line can
+    hold as it is: not empty, printable (no NUL, newline or other control character, no
+    lone surrogate), with no space at either end (" acme" would be another tenant)."""
+    return isinstance(value, str) and value.isprintable() and value == value.strip() != ""
 
 
 # A token verified once is answered from memory until it expires, but for no longer than
