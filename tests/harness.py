@@ -276,6 +276,14 @@ def auth_headers(
 _TLS = ssl.create_default_context()
 
 
+def assert_field_refused(response: httpx.Response, field: str, code: str) -> None:
+    """A 422 problem naming ``field``, and no other, refused with ``code``."""
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    errors = response.json()["errors"]
+    assert [(error["field"], error["code"]) for error in errors] == [(field, code)]
+
+
 def local_client(url: str, timeout: float = 30) -> httpx.AsyncClient:
     """A client of a service the test runs. The full suite runs three test processes and
     Chromium on two cores, so a request to services sharing a test's event loop can wait

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.factories import ADMIN, panel_for, template
-from tests.harness import LocalSQSServer, Platform, running_platform
+from tests.harness import LocalSQSServer, Platform, assert_field_refused, running_platform
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +24,7 @@ async def platform(module_tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIt
 
 
 def assert_refused(response: httpx.Response, field: str) -> None:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    errors = response.json()["errors"]
-    assert [(error["field"], error["code"]) for error in errors] == [(field, "duplicate_key")]
+    assert_field_refused(response, field, "duplicate_key")
 
 
 async def posted(

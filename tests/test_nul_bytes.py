@@ -11,7 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import LocalSQSServer, Platform, auth_headers, eventually, running_platform
+from tests.harness import (
+    LocalSQSServer,
+    Platform,
+    assert_field_refused,
+    auth_headers,
+    eventually,
+    running_platform,
+)
 
 ADMIN = auth_headers(roles=("admin",))
 TEMPLATE = {"slug": "say", "name": "Say", "command_template": "echo {{m}}"}
@@ -28,10 +35,7 @@ async def platform(
 
 
 def assert_refused(response: httpx.Response, field: str) -> None:
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    errors = response.json()["errors"]
-    assert [(error["field"], error["code"]) for error in errors] == [(field, "nul_byte")]
+    assert_field_refused(response, field, "nul_byte")
 
 
 def with_parameter(**changes: Any) -> dict[str, Any]:

@@ -116,14 +116,19 @@ async def test_a_service_does_not_load_a_stack_it_has_no_use_for(
     """The worker has no database, datasource-svc no queues, and a service on SQLite no use
     for asyncpg: loading SQLAlchemy, botocore or asyncpg for nothing would cost each some 17,
     19 or 2.5 MB of idle memory (``make bench``'s RSS)."""
+    assert await printed_after_import(app_module, f"{stack!r} in sys.modules") == "False"
+
+
+async def printed_after_import(module: str, expression: str) -> str:
+    """What a fresh interpreter prints of ``expression`` once it has imported ``module``."""
     loaded = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        f"import sys, {app_module}; print({stack!r} in sys.modules)",
+        f"import sys, {module}; print({expression})",
         stdout=asyncio.subprocess.PIPE,
     )
     output, _ = await loaded.communicate()
-    assert output.decode().strip() == "False"
+    return output.decode().strip()
 
 
 CLI_MODULES = {"httpx", "rich", "pygments"}  # click too, but uvicorn imports it
@@ -142,11 +147,5 @@ CLI_MODULES = {"httpx", "rich", "pygments"}  # click too, but uvicorn imports it
 async def test_a_service_does_not_load_httpxs_command_line_client(entry_point: str) -> None:
     """httpx imports its CLI (click, rich, pygments: 5.7 MB of idle memory) whenever they are
     installed; a service never runs it, whichever of its modules imports httpx first."""
-    loaded = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        f"import sys, {entry_point}, httpx; print(sorted(sys.modules.keys() & {CLI_MODULES}))",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    output, _ = await loaded.communicate()
-    assert output.decode().strip() == "['httpx']"  # httpx, and none of its CLI's
+    loaded = await printed_after_import(entry_point, f"sorted(sys.modules.keys() & {CLI_MODULES})")
+    assert loaded == "['httpx']"  # httpx, and none of its CLI's
