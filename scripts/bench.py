@@ -166,7 +166,9 @@ async def main() -> None:
     parser.add_argument("--only", type=comma_list(SECTIONS), default=list(SECTIONS))
     parser.add_argument("--no-peer", action="store_true", help="leave the Celery peer out")
     parser.add_argument("--events", type=int, default=300)
-    parser.add_argument("--submissions", type=int, default=200)
+    # 200 lasted a second, half of it the pipeline filling and draining (a submission takes
+    # ~0.5 s end to end under this load): a figure of the run's edges, not of the throughput.
+    parser.add_argument("--submissions", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--executions", type=int, default=500)
     parser.add_argument("--worker-slots", type=int, default=32)
