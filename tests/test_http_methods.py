@@ -1,5 +1,5 @@
-"""HTTP's own rules on every service: HEAD answered wherever GET is, a 405 whose ``Allow``
-names every method of the path, and a body that stops arriving answered 408 instead of
+"""HTTP's own rules on every service: HEAD answered wherever GET is, OPTIONS everywhere, a
+405 whose ``Allow`` names every method of the path, and a body that stops arriving answered 408 instead of
 holding the request open."""
 
 from __future__ import annotations
@@ -72,16 +72,16 @@ async def test_head_of_a_log_stream_answers_with_its_headers_and_ends(platform: 
 @pytest.mark.parametrize(
     ("service", "method", "path", "allowed"),
     [
-        ("operation", "PUT", "/api/v1/executions", "GET, HEAD, POST"),
-        ("operation", "delete", "/api/v1/executions", "GET, HEAD, POST"),
-        ("operation", "POST", "/api/v1/templates/hello", "GET, HEAD, PATCH, DELETE"),
-        ("operation", "HEAD", "/api/v1/events", "POST"),
-        ("operation", "GET", "/api/v1/executions/x/cancel", "POST"),
-        ("operation", "POST", "/healthz", "GET, HEAD"),
-        ("panel", "PUT", "/api/v1/panels", "GET, HEAD, POST"),
-        ("panel", "GET", "/api/v1/panels/hello/submissions", "POST"),
-        ("panel", "DELETE", "/api/v1/submissions", "GET, HEAD"),
-        ("datasource", "PATCH", "/api/v1/datasources", "GET, HEAD, POST"),
+        ("operation", "PUT", "/api/v1/executions", "GET, HEAD, POST, OPTIONS"),
+        ("operation", "delete", "/api/v1/executions", "GET, HEAD, POST, OPTIONS"),
+        ("operation", "POST", "/api/v1/templates/hello", "GET, HEAD, PATCH, DELETE, OPTIONS"),
+        ("operation", "HEAD", "/api/v1/events", "POST, OPTIONS"),
+        ("operation", "GET", "/api/v1/executions/x/cancel", "POST, OPTIONS"),
+        ("operation", "POST", "/healthz", "GET, HEAD, OPTIONS"),
+        ("panel", "PUT", "/api/v1/panels", "GET, HEAD, POST, OPTIONS"),
+        ("panel", "GET", "/api/v1/panels/hello/submissions", "POST, OPTIONS"),
+        ("panel", "DELETE", "/api/v1/submissions", "GET, HEAD, OPTIONS"),
+        ("datasource", "PATCH", "/api/v1/datasources", "GET, HEAD, POST, OPTIONS"),
     ],
 )
 async def test_a_405_names_every_method_of_the_path(
@@ -92,6 +92,36 @@ async def test_a_405_names_every_method_of_the_path(
     assert response.headers["allow"] == allowed
     if method != "HEAD":
         assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("service", "path", "allowed"),
+    [
+        ("operation", "/api/v1/executions", "GET, HEAD, POST, OPTIONS"),
+        ("operation", "/api/v1/templates/hello", "GET, HEAD, PATCH, DELETE, OPTIONS"),
+        ("operation", "/api/v1/executions/x/cancel", "POST, OPTIONS"),
+        ("panel", "/api/v1/panels/hello/submissions", "POST, OPTIONS"),
+        ("datasource", "/healthz", "GET, HEAD, OPTIONS"),
+    ],
+)
+async def test_options_names_the_methods_of_the_path_and_grants_no_other_origin(
+    platform: Platform, service: str, path: str, allowed: str
+) -> None:
+    """Without credentials (it says what may be done there, nothing of what is there), and,
+    asked as a browser's CORS preflight from another origin, with nothing that allows it."""
+    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    for headers in ({}, preflight):
+        answer = await services(platform)[service].options(path, headers=headers)
+        assert answer.status_code == 204, answer.text
+        assert answer.headers["allow"] == allowed
+        assert answer.content == b""
+        assert not [name for name in answer.headers if name.startswith("access-control-")]
+
+
+async def test_options_on_a_path_that_does_not_exist_is_a_404(platform: Platform) -> None:
+    answer = await platform.operation.options("/api/v1/nothing-here")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
 
 
 async def test_a_body_that_stops_arriving_is_a_408_and_the_connection_closes(

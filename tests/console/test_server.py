@@ -192,8 +192,8 @@ async def test_head_passes_on_as_get_and_ends_after_the_headers(
     assert stream.headers["content-type"].startswith("text/event-stream")
     assert stream.content == b""
     for method, path, allowed in (
-        ("TRACE", "/api/v1/panels/p1", "GET, HEAD, POST, PUT, PATCH, DELETE"),
-        ("POST", "/healthz", "GET, HEAD"),
+        ("TRACE", "/api/v1/panels/p1", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+        ("POST", "/healthz", "GET, HEAD, OPTIONS"),
     ):
         refused = await client.request(method, path)
         assert refused.status_code == 405, path

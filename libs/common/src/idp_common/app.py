@@ -14,7 +14,7 @@ from idp_common import health, whoami
 from idp_common.api_keys import RemoteApiKeyVerifier
 from idp_common.auth import TokenVerifier
 from idp_common.errors import document_problems, install_error_handlers
-from idp_common.http_methods import HeadAsGetMiddleware
+from idp_common.http_methods import HeadAsGetMiddleware, OptionsMiddleware
 from idp_common.rate_limit import RateLimiter
 from idp_common.request_context import RequestIdMiddleware
 from idp_common.request_guards import BodyGuardMiddleware, NulInUrlMiddleware
@@ -83,6 +83,7 @@ def build_service_app(
     )
     app.add_middleware(NulInUrlMiddleware)
     app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(OptionsMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health.router)

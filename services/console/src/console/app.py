@@ -19,7 +19,7 @@ from console import dev_sign_in
 from console.config import ConsoleSettings
 from console.proxy import proxy
 from idp_common.errors import ProblemError, install_error_handlers
-from idp_common.http_methods import HeadAsGetMiddleware
+from idp_common.http_methods import HeadAsGetMiddleware, OptionsMiddleware
 from idp_common.request_context import RequestIdMiddleware
 from idp_common.request_guards import BodyGuardMiddleware
 from idp_common.settings import variable_name
@@ -66,6 +66,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         setting=variable_name(ConsoleSettings, ("max_body_bytes",)),
     )
     app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(OptionsMiddleware)
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", include_in_schema=False)
