@@ -1,6 +1,6 @@
 """HTTP's own rules on every service: HEAD answered wherever GET is, OPTIONS everywhere, a
-405 whose ``Allow`` names every method of the path, and a body that stops arriving answered 408 instead of
-holding the request open."""
+405 whose ``Allow`` names every method of the path, and a body that stops arriving answered
+408 instead of holding the request open."""
 
 from __future__ import annotations
 
