@@ -118,6 +118,29 @@ async def test_every_service_refuses_a_key_named_twice(platform: Platform) -> No
     assert saved.json()["command_template"] == "echo {{m}}"
 
 
+async def test_a_binary_mode_event_without_a_content_type_is_checked_too(
+    platform: Platform,
+) -> None:
+    """Its data is read as JSON whatever the headers say, so the body is checked whatever
+    they say."""
+    before = await executions(platform)
+    binary = {
+        "ce-specversion": "1.0",
+        "ce-id": "twice-1",
+        "ce-source": "orders-svc",
+        "ce-type": "operation.execution.requested.external",
+        "ce-tenant": "acme",
+    }
+    answer = await platform.operation.post(
+        "/api/v1/events",
+        content='{"template": "say", "template": "other"}',
+        headers=ADMIN | binary,
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["message"] == "template is named twice in one object"
+    assert await executions(platform) == before
+
+
 async def test_the_same_key_in_different_objects_is_not_a_duplicate(platform: Platform) -> None:
     body = '{"data": {"m": "x"}, "options": {"data": {"m": "y"}}}'
     submitted = await posted(platform.panel, "/api/v1/panels/say/submissions", body)
