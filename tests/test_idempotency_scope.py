@@ -71,6 +71,18 @@ async def test_a_key_is_the_senders_own(platform: Platform, intake: str) -> None
 
 
 @pytest.mark.parametrize("intake", ["executions", "submissions"])
+async def test_an_empty_or_overlong_key_is_refused_naming_the_header(
+    platform: Platform, intake: str
+) -> None:
+    """An empty key is a client's bug, not a key: a retry sending it would otherwise find
+    every other empty-keyed request's result."""
+    for key in ("", "k" * 201):
+        refused = await intakes(platform)[intake](ALICE, key)
+        assert refused.status_code == 422, (key, refused.text)
+        assert [error["field"] for error in refused.json()["errors"]] == ["Idempotency-Key"]
+
+
+@pytest.mark.parametrize("intake", ["executions", "submissions"])
 async def test_two_principals_sending_one_key_at_once_each_get_their_own(
     platform: Platform, intake: str
 ) -> None:

@@ -13,7 +13,9 @@ from fastapi import Header
 from idp_common.errors import Conflict
 from idp_common.repository import M, TenantRepository
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+]
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
