@@ -52,6 +52,7 @@ class Upstream:
                 Route("/regions", self.regions),
                 Route("/clusters", self.clusters),
                 Route("/redirect", self.redirect),
+                Route("/redirect-nowhere", self.redirect_nowhere),
                 Route("/odd", self.odd),
             ]
         )
@@ -85,6 +86,9 @@ class Upstream:
 
     async def redirect(self, _request: Request) -> Response:
         return RedirectResponse("http://169.254.169.254/latest/meta-data/", status_code=302)
+
+    async def redirect_nowhere(self, _request: Request) -> Response:
+        return RedirectResponse("http://xn--/x", status_code=302)  # a host no client can call
 
 
 @asynccontextmanager
@@ -313,6 +317,10 @@ async def test_auth_uses_a_secret_reference_and_never_returns_a_value(
     ("fields", "field"),
     [
         ({"endpoint_url": "ftp://example.com/x"}, "endpoint_url"),
+        # URLs no call could use: each answered 500 when the source was tried or resolved.
+        ({"endpoint_url": "http://xn--/x"}, "endpoint_url"),
+        ({"endpoint_url": "http://example.com:80a/x"}, "endpoint_url"),
+        ({"endpoint_url": "http://example.com:99999/x"}, "endpoint_url"),
         ({"endpoint_url": "https://example.com/", "items_path": "items[?"}, "items_path"),
         ({}, "body"),  # http without an endpoint
         ({"source_type": "static"}, "body"),  # static without options
@@ -367,6 +375,19 @@ async def test_names_resolving_inside_and_redirects_inside_are_refused_when_call
             response = await resolve(api, source_id)
             assert response.status_code == 502
             assert "outbound call refused" in response.json()["detail"]
+
+
+async def test_a_redirect_to_a_host_no_client_can_call_is_a_502(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    _, url = upstream
+    source_id = await source(api, endpoint_url=f"{url}/redirect-nowhere")
+    response = await resolve(api, source_id)
+    assert response.status_code == 502, response.text
+    assert "the request could not be made" in response.json()["detail"]
+    tried = await api.post(f"/api/v1/datasources/{source_id}/test", json={}, headers=ADMIN)
+    assert tried.status_code == 200
+    assert "the request could not be made" in tried.json()["error"]
 
 
 async def test_a_patch_changes_the_mapping_and_the_next_resolve_follows_it(

@@ -177,6 +177,11 @@ async def test_only_admins_manage_webhooks(
         "javascript:alert(1)",
         "//example.com/hook",
         "https://user:pass@example.com/hook",
+        # No call could use them: refused when saved, not at every delivery.
+        "http://xn--/hook",
+        "http://example.com:99999/hook",
+        "http://example.com:0/hook",
+        "http://[::1/hook",
     ],
 )
 async def test_internal_addresses_and_other_schemes_are_refused_naming_url(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from idp_common.outbound import OutboundRefused, guarded_client, is_public
+from idp_common.outbound import OutboundRefused, guarded_client, is_public, unusable_url
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,42 @@ async def test_non_http_schemes_are_refused() -> None:
     async with guarded_client([], 2, "TEST_ALLOWED_HOSTS") as client:
         with pytest.raises((OutboundRefused, httpx.UnsupportedProtocol)):
             await client.get("file:///etc/passwd")
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("ftp://example.com/", "absolute http or https"),
+        ("http:///path", "absolute http or https"),
+        ("example.com/x", "absolute http or https"),
+        ("http://example.com:99999/", "Port out of range"),
+        ("http://example.com:80a/", "Port could not be cast"),
+        ("http://example.com:-1/", "Port could not be cast"),
+        ("http://example.com:0/", "port 0"),
+        ("http://[::1/", "Invalid IPv6 URL"),
+        ("http://xn--/", "no HTTP client can call"),
+        ("http://xn--zz-zzz/", "no HTTP client can call"),
+        ("http://\u2100.com/", "NFKC"),
+    ],
+)
+def test_a_url_no_call_could_use_is_named_unusable(url: str, why: str) -> None:
+    """At save time, not at the first call: those answered 500 when a data source was
+    tried, or made a template no run of which could ever call anything."""
+    unusable = unusable_url(url)
+    assert unusable is not None
+    assert why in unusable, unusable
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/",
+        "http://example.com:65535/path?q={{x}}",
+        "https://xn--r8jz45g.jp/",
+        "https://\u4f8b\u3048.jp/",
+        "http://[2001:db8::1]:8080/",
+        "https://user@example.com/",
+    ],
+)
+def test_a_url_a_call_can_use_is_not(url: str) -> None:
+    assert unusable_url(url) is None

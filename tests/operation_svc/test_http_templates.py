@@ -47,6 +47,9 @@ def test_a_header_value_cannot_smuggle_another_header() -> None:
         ({"url": "http://example.com:{{tag}}/"}, "placeholder_in_host"),
         ({"url": "ftp://example.com/"}, "url"),
         ({"url": "/relative"}, "url"),
+        ({"url": "http://xn--/v1/{{name}}?t={{tag}}"}, "url"),  # no call could use them
+        ({"url": "http://example.com:99999/{{name}}?t={{tag}}"}, "url"),
+        ({"url": "http://[::1/{{name}}?t={{tag}}"}, "url"),  # answered 500 when saved
         ({"method": "TRACE"}, "method"),
         ({"headers": {"Host": "evil"}}, "header_name"),
         ({"headers": {"X-Bad Name": "x"}}, "header_name"),

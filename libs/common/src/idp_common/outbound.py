@@ -37,11 +37,34 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def unusable_url(url: str) -> str | None:
+    """Why ``url`` cannot be called (it completes "the URL …"), or None: not absolute http
+    or https, a port that is no number from 1 to 65535, or a host the HTTP client refuses
+    (a malformed IDNA name such as ``xn--``), which would otherwise fail only at the call."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"is not a URL: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an absolute http or https URL"
+    if port == 0:
+        return "has port 0, which nothing listens on"
+    try:  # a request, not only a URL: its Host header is where the host name is encoded
+        httpx.Request("GET", f"{parts.scheme}://{parts.netloc}/")
+    except (httpx.InvalidURL, ValueError) as exc:  # idna's errors are ValueErrors
+        return f"names a host no HTTP client can call: {exc}"
+    return None
+
+
 def internal_literal_host(url: str) -> str | None:
     """The URL's host when it is written as an address that is not public (in any spelling
     the resolver accepts: ``127.1``, ``0x7f.0.0.1``, ``2130706433``, IPv6, IPv4-mapped) or as
     ``localhost``; other names are checked when they are resolved, at every call."""
-    host = (urllib.parse.urlsplit(url).hostname or "").rstrip(".").lower()
+    try:
+        host = (urllib.parse.urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:  # no URL at all: refused as such where it is checked
+        return None
     if host == "localhost" or host.endswith(".localhost"):
         return host
     try:

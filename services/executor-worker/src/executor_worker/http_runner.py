@@ -77,7 +77,8 @@ async def run_http(
             False,
             f"timed out after {timeout_seconds:g}s",
         )
-    except httpx.HTTPError as exc:
+    # ValueError: a redirect to a host name the client refuses (idna's errors)
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         return RunResult.refused(f"HTTP call failed: {type(exc).__name__}: {exc}")
     await sink("system", [f"HTTP {response.status_code} {response.reason_phrase}"])
     text = content.decode("utf-8", errors="replace")

@@ -144,6 +144,8 @@ async def _fetch(
         ) from None
     except httpx.HTTPError as exc:
         raise UpstreamFailed(f"the upstream could not be reached: {type(exc).__name__}") from None
+    except (httpx.InvalidURL, ValueError) as exc:  # a stored URL or a redirect's, unusable
+        raise UpstreamFailed(f"the request could not be made: {exc}") from None
     excerpt = content[:EXCERPT_CHARS].decode("utf-8", errors="replace")
     if truncated:
         raise UpstreamFailed(

@@ -10,6 +10,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from pydantic import AfterValidator, Field, model_validator
 
+from idp_common.outbound import unusable_url
 from idp_common.schemas import ResponseModel, Slug, StrictModel
 
 
@@ -22,11 +23,10 @@ def _compiled(expression: str) -> str:
 
 
 def _http_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http(s) URL")
-    if "{{" in parts.netloc:
+    if "{{" in urllib.parse.urlsplit(url).netloc:
         raise ValueError("the host must be literal")
+    if (unusable := unusable_url(url)) is not None:
+        raise ValueError(unusable)
     return url
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from idp_common.outbound import unusable_url
 from idp_common.values import as_text
 from operation_svc.safety.commands import PLACEHOLDER, normalize_placeholders
 from operation_svc.safety.parameters import ParameterSpec, Value
@@ -62,11 +63,14 @@ def compile_http(spec: Mapping[str, Any], parameters: Sequence[ParameterSpec]) -
     if method not in METHODS:
         raise Refusal("method", f"{method} is not one of {sorted(METHODS)}")
     url = normalize_placeholders(str(spec.get("url", "")))
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refusal("url", "the URL must be absolute http(s)")
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:  # "http://[::1/": an unclosed address
+        raise Refusal("url", f"the URL is not a URL: {exc}") from None
     if "{{" in parts.scheme + parts.netloc:
         raise Refusal("placeholder_in_host", "the scheme, host and port must be literal")
+    if (unusable := unusable_url(url)) is not None:
+        raise Refusal("url", f"the URL {unusable}")
     written_headers = spec.get("headers") or {}
     headers = {name: normalize_placeholders(str(value)) for name, value in written_headers.items()}
     body = _map_strings(spec.get("body"), normalize_placeholders)

@@ -37,8 +37,9 @@ def _compile(
         specs = [ParameterSpec.from_dict(parameter) for parameter in parameters]
         if operation_type == "http":
             assert http is not None
-            _refuse_internal_destination(http["url"], settings.outbound_allowed_hosts)
-            return None, compile_http(http, specs)
+            compiled = compile_http(http, specs)
+            _refuse_internal_destination(compiled["url"], settings.outbound_allowed_hosts)
+            return None, compiled
         assert command_template is not None
         return compile_command(command_template, specs, settings.executables), None
     except Refusal as refusal:

@@ -154,7 +154,8 @@ class WebhookDeliveryLoop(PeriodicLoop):
             return outcome(error=f"refused by the outbound rules: {refused}")
         except httpx.TimeoutException:
             return outcome(error=f"no answer within {self.settings.request_timeout_seconds}s")
-        except (httpx.HTTPError, httpx.InvalidURL) as failed:
+        # ValueError: a redirect to a host name the client refuses (idna's errors)
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as failed:
             return outcome(error=f"{type(failed).__name__}: {failed}"[:500])
 
     async def _record(

@@ -7,16 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from idp_common.outbound import unusable_url
 from idp_common.schemas import PatchModel, ResponseModel, StrictModel
 from operation_svc.webhooks.events import WebhookEventType
 
 
 def _http_url(url: str) -> str:
+    if (unusable := unusable_url(url)) is not None:
+        raise ValueError(unusable)
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("must be an http or https URL")
-    if not parts.hostname:
-        raise ValueError("must name a host")
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not hold credentials (the signature authenticates deliveries)")
     return url
