@@ -321,6 +321,10 @@ async def test_auth_uses_a_secret_reference_and_never_returns_a_value(
         ({"endpoint_url": "http://xn--/x"}, "endpoint_url"),
         ({"endpoint_url": "http://example.com:80a/x"}, "endpoint_url"),
         ({"endpoint_url": "http://example.com:99999/x"}, "endpoint_url"),
+        ({"endpoint_url": "https://example.com/", "headers": {"Host": "admin"}}, "headers"),
+        ({"endpoint_url": "https://example.com/", "headers": {"X A": "v"}}, "headers"),
+        ({"endpoint_url": "https://example.com/", "headers": {"X-A": "caf\u00e9"}}, "headers"),
+        ({"endpoint_url": "https://example.com/", "headers": {"X-A": "a\r\nB: c"}}, "headers"),
         ({"endpoint_url": "https://example.com/", "items_path": "items[?"}, "items_path"),
         ({}, "body"),  # http without an endpoint
         ({"source_type": "static"}, "body"),  # static without options

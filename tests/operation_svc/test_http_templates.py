@@ -40,6 +40,15 @@ def test_a_header_value_cannot_smuggle_another_header() -> None:
     assert refused.value.rule == "header_injection"
 
 
+@pytest.mark.parametrize("value", ["caf\u00e9", "\U0001f600", "a\x7fb", "a\x1bb"])
+def test_a_value_no_client_can_send_in_a_header_is_refused(value: str) -> None:
+    """Before the run: the HTTP client would fail on it (non-ASCII) or send a control byte."""
+    with pytest.raises(Refusal) as refused:
+        render_http(template(), {"name": value, "tag": "t"})
+    assert refused.value.rule == "header_value"
+    assert render_http(template(), {"name": "plain words\tand a tab", "tag": "t"}).headers
+
+
 @pytest.mark.parametrize(
     ("overrides", "rule"),
     [
@@ -53,6 +62,9 @@ def test_a_header_value_cannot_smuggle_another_header() -> None:
         ({"method": "TRACE"}, "method"),
         ({"headers": {"Host": "evil"}}, "header_name"),
         ({"headers": {"X-Bad Name": "x"}}, "header_name"),
+        ({"headers": {"host": "admin.internal"}}, "header_name"),
+        ({"headers": {"X-Reason": "caf\u00e9 {{name}}"}}, "header_value"),  # the client
+        ({"headers": {"X-Reason": "a\r\nX-Admin: yes {{name}}"}}, "header_value"),  # can't
         ({"body": {"x": "{{missing}}"}}, "undeclared_parameter"),
     ],
 )

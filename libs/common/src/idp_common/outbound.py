@@ -10,6 +10,7 @@ host name. Hosts in ``allowed_hosts`` skip the address check (a deliberate allow
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import urllib.parse
 from collections.abc import Iterable
@@ -55,6 +56,23 @@ def unusable_url(url: str) -> str | None:
     except (httpx.InvalidURL, ValueError) as exc:  # idna's errors are ValueErrors
         return f"names a host no HTTP client can call: {exc}"
     return None
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")  # an RFC 9110 token
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+# Set by the client itself; Host would send the call to another site behind the address.
+UNSETTABLE_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+HEADER_VALUE_RULE = "must be visible ASCII characters, spaces and tabs"
+
+
+def settable_header_name(name: str) -> bool:
+    return bool(_HEADER_NAME.fullmatch(name)) and name.lower() not in UNSETTABLE_HEADERS
+
+
+def sendable_header_value(value: str) -> bool:
+    """Visible ASCII, spaces and tabs: a control character (CR, LF) would end the header,
+    and the client encodes nothing else."""
+    return bool(_HEADER_VALUE.fullmatch(value))
 
 
 def internal_literal_host(url: str) -> str | None:

@@ -10,7 +10,12 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 from pydantic import AfterValidator, Field, model_validator
 
-from idp_common.outbound import unusable_url
+from idp_common.outbound import (
+    HEADER_VALUE_RULE,
+    sendable_header_value,
+    settable_header_name,
+    unusable_url,
+)
 from idp_common.schemas import ResponseModel, Slug, StrictModel
 
 
@@ -42,6 +47,18 @@ class OptionIn(StrictModel):
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Options = Annotated[list[OptionIn], Field(max_length=5000)]
 Strings = Annotated[dict[str, Annotated[str, Field(max_length=2000)]], Field(max_length=30)]
+
+
+def _sendable_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        if not settable_header_name(name):
+            raise ValueError(f"{name!r} cannot be set")
+        if not sendable_header_value(value):
+            raise ValueError(f"the value of {name} {HEADER_VALUE_RULE}")
+    return headers
+
+
+Headers = Annotated[Strings, AfterValidator(_sendable_headers)]
 TtlSeconds = Annotated[int, Field(ge=0, le=86400)]
 TimeoutSeconds = Annotated[float, Field(ge=0.1, le=30)]
 MaxOptions = Annotated[int, Field(ge=1, le=5000)]
@@ -76,7 +93,7 @@ class DataSourceIn(StrictModel):
     options: Options | None = None
     endpoint_url: EndpointUrl | None = None
     method: Literal["GET", "POST"] = "GET"
-    headers: Strings = {}
+    headers: Headers = {}
     query: Strings = {}
     body: Any = None
     auth_config: AuthConfig | None = None
@@ -113,7 +130,7 @@ class DataSourceUpdate(StrictModel):
     options: Options | None = None
     endpoint_url: EndpointUrl | None = None
     method: Literal["GET", "POST"] | None = None
-    headers: Strings | None = None
+    headers: Headers | None = None
     query: Strings | None = None
     body: Any = None
     auth_config: AuthConfig | None = None

@@ -16,15 +16,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from idp_common.outbound import unusable_url
+from idp_common.outbound import (
+    HEADER_VALUE_RULE,
+    sendable_header_value,
+    settable_header_name,
+    unusable_url,
+)
 from idp_common.values import as_text
 from operation_svc.safety.commands import PLACEHOLDER, normalize_placeholders
 from operation_svc.safety.parameters import ParameterSpec, Value
 from operation_svc.safety.verdict import Refusal
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
-HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
-FORBIDDEN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,11 @@ def compile_http(spec: Mapping[str, Any], parameters: Sequence[ParameterSpec]) -
     written_headers = spec.get("headers") or {}
     headers = {name: normalize_placeholders(str(value)) for name, value in written_headers.items()}
     body = _map_strings(spec.get("body"), normalize_placeholders)
-    for name in headers:
-        if not HEADER_NAME.fullmatch(name) or name.lower() in FORBIDDEN_HEADERS:
+    for name, value in headers.items():
+        if not settable_header_name(name):
             raise Refusal("header_name", f"{name!r} cannot be set")
+        if not sendable_header_value(value):
+            raise Refusal("header_value", f"the value of {name} {HEADER_VALUE_RULE}")
     declared = {parameter.name for parameter in parameters}
     texts = [url, *headers.values(), *_strings(body)]
     used = {name for text in texts for name in PLACEHOLDER.findall(text)}
@@ -135,6 +140,8 @@ def render_http(spec: Mapping[str, Any], typed: Mapping[str, Value]) -> Rendered
         rendered = _substitute(str(template), values)
         if any(character in rendered for character in "\r\n\x00"):
             raise Refusal("header_injection", f"the value of {name} may not contain CR, LF or NUL")
+        if not sendable_header_value(rendered):
+            raise Refusal("header_value", f"the value of {name} {HEADER_VALUE_RULE}")
         headers[name] = rendered
     body = _map_strings(spec["body"], lambda text: _substitute(text, values))
     return RenderedHttp(spec["method"], url, headers, body, dict(typed))
