@@ -124,6 +124,10 @@ async def test_pause_stops_fires_and_resume_restarts_them(platform: Platform) ->
         ({"cron": "0 0 31 2 *"}, "cron", "exists"),  # never: it would have no next slot
         ({"interval_seconds": 60, "starts_at": "9999-12-31T23:59:59Z"}, "starts_at", "before"),
         ({"cron": "@daily", "ends_at": "9999-12-31T00:00:00+14:00"}, "ends_at", "before"),
+        # Before any slot could be computed (the start one tick early answered 500).
+        ({"interval_seconds": 60, "starts_at": "0001-01-01T00:00:00Z"}, "starts_at", "from 1970"),
+        ({"cron": "@daily", "starts_at": "0001-01-01T00:00:00+00:00"}, "starts_at", "from 1970"),
+        ({"cron": "@daily", "ends_at": "0001-01-01T00:00:00Z"}, "ends_at", "from 1970"),
     ],
 )
 async def test_bad_schedules_are_422_naming_the_field(

@@ -15,17 +15,22 @@ MisfirePolicy = Literal["skip", "run_once"]
 
 
 # Slots, their jitter and their local times are computed past a schedule's bounds: far
-# enough from the largest date there is that none of them can overflow.
+# enough from the smallest and largest dates there are that none of them can overflow
+# (``0001-01-01`` as a start answered 500).
+EARLIEST_BOUND = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_BOUND = datetime(9000, 1, 1, tzinfo=UTC)
 
 
-def _before_the_latest_bound(moment: datetime) -> datetime:
-    if moment >= LATEST_BOUND:
-        raise ValueError(f"must be before {LATEST_BOUND.date().isoformat()}")
+def _within_the_bounds(moment: datetime) -> datetime:
+    if not EARLIEST_BOUND <= moment < LATEST_BOUND:
+        raise ValueError(
+            f"must be from {EARLIEST_BOUND.date().isoformat()} and before "
+            f"{LATEST_BOUND.date().isoformat()}"
+        )
     return moment
 
 
-ScheduleMoment = Annotated[UtcTimestamp, AfterValidator(_before_the_latest_bound)]
+ScheduleMoment = Annotated[UtcTimestamp, AfterValidator(_within_the_bounds)]
 
 
 def _valid_cron(expression: str) -> str:
