@@ -314,6 +314,17 @@ async def test_request_ids_are_echoed_or_generated(api: PanelApi) -> None:
             "minimum is above",
         ),
         ([{"name": "a", "label": "A", "field_type": "integer", "default": "seven"}], "default"),
+        (  # two choices told apart by their labels alone: either would submit "eu"
+            [
+                {
+                    "name": "a",
+                    "label": "A",
+                    "field_type": "select",
+                    "options": [{"value": "eu", "label": "Europe"}, {"value": "eu", "label": "US"}],
+                }
+            ],
+            "eu is the value of an earlier option too",
+        ),
     ],
 )
 async def test_field_definitions_that_cannot_work_are_refused(

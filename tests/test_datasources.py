@@ -328,6 +328,10 @@ async def test_auth_uses_a_secret_reference_and_never_returns_a_value(
         ({"endpoint_url": "https://example.com/", "items_path": "items[?"}, "items_path"),
         ({}, "body"),  # http without an endpoint
         ({"source_type": "static"}, "body"),  # static without options
+        (
+            {"source_type": "static", "options": [{"value": "a", "label": "A"}] * 2},
+            "options.1.value",
+        ),
     ],
 )
 async def test_bad_definitions_are_422(

@@ -115,6 +115,32 @@ class StrictModel(BaseModel):
         return data
 
 
+class OptionIn(StrictModel):
+    """One choice of a select field: the value submitted, the label shown."""
+
+    value: Annotated[str, Field(min_length=1, max_length=500)]
+    label: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+def _distinct_values(options: list[OptionIn]) -> list[OptionIn]:
+    """Two choices of one value would differ by their labels alone, and what is submitted
+    would name either."""
+    seen: set[str] = set()
+    for index, option in enumerate(options):
+        if option.value in seen:
+            raise PydanticCustomError(
+                "duplicate_value",
+                "{value} is the value of an earlier option too",
+                {"value": option.value, "path": [index, "value"]},
+            )
+        seen.add(option.value)
+    return options
+
+
+# On a list of choices: each value once (the 422 names the later option's value).
+DISTINCT_VALUES = AfterValidator(_distinct_values)
+
+
 class PatchModel(StrictModel):
     """A partial update: an omitted attribute keeps its value, and ``null`` clears only the
     attributes named in ``clearable`` (anywhere else it is refused, naming the field)."""

@@ -16,7 +16,7 @@ from idp_common.outbound import (
     settable_header_name,
     unusable_url,
 )
-from idp_common.schemas import ResponseModel, Slug, StrictModel
+from idp_common.schemas import DISTINCT_VALUES, OptionIn, ResponseModel, Slug, StrictModel
 
 
 def _compiled(expression: str) -> str:
@@ -39,13 +39,8 @@ JMESPathExpression = Annotated[str, Field(min_length=1, max_length=500), AfterVa
 EndpointUrl = Annotated[str, Field(max_length=2000), AfterValidator(_http_url)]
 
 
-class OptionIn(StrictModel):
-    value: Annotated[str, Field(min_length=1, max_length=500)]
-    label: Annotated[str, Field(min_length=1, max_length=500)]
-
-
 Name = Annotated[str, Field(min_length=1, max_length=200)]
-Options = Annotated[list[OptionIn], Field(max_length=5000)]
+Options = Annotated[list[OptionIn], Field(max_length=5000), DISTINCT_VALUES]
 Strings = Annotated[dict[str, Annotated[str, Field(max_length=2000)]], Field(max_length=30)]
 
 

@@ -8,9 +8,11 @@ from pydantic import Field, model_validator
 
 from idp_common.events import ApprovalPolicy
 from idp_common.schemas import (
+    DISTINCT_VALUES,
     AllowedGroups,
     AllowedRoles,
     Identifier,
+    OptionIn,
     PatchModel,
     ResponseModel,
     Slug,
@@ -25,11 +27,6 @@ from panel_svc.fields.types import (
 )
 
 
-class OptionIn(StrictModel):
-    value: Annotated[str, Field(min_length=1, max_length=500)]
-    label: Annotated[str, Field(min_length=1, max_length=500)]
-
-
 class FieldIn(StrictModel):
     name: Identifier
     label: Annotated[str, Field(min_length=1, max_length=200)]
@@ -37,7 +34,9 @@ class FieldIn(StrictModel):
     field_type: FieldType = "text"
     is_required: bool = True
     default: Any = None
-    options: Annotated[list[OptionIn], Field(min_length=1, max_length=1000)] | None = None
+    options: (
+        Annotated[list[OptionIn], Field(min_length=1, max_length=1000), DISTINCT_VALUES] | None
+    ) = None
     data_source: (
         Annotated[
             uuid.UUID | Slug,
