@@ -14,9 +14,9 @@ OverlapPolicy = Literal["skip", "allow", "queue_one"]
 MisfirePolicy = Literal["skip", "run_once"]
 
 
-# Slots, their jitter and their local times are computed past a schedule's bounds: far
-# enough from the smallest and largest dates there are that none of them can overflow
-# (``0001-01-01`` as a start answered 500).
+# Slots, their jitter and their local times are computed past a schedule's bounds (the
+# first slot one tick before its start): far enough from the smallest and largest dates
+# there are that none of them can overflow.
 EARLIEST_BOUND = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_BOUND = datetime(9000, 1, 1, tzinfo=UTC)
 
