@@ -164,6 +164,26 @@ async def test_times_without_offset_or_beyond_utc_and_nan_are_a_422(platform: Pl
     refused(nan, 422, "parameters.0.minimum")
 
 
+async def test_two_parameters_of_one_name_are_refused_when_created_and_when_changed(
+    platform: Platform,
+) -> None:
+    """A change accepted them (which of the two would check a value was left to chance)."""
+    twice = [{"name": "m"}, {"name": "m", "type": "integer"}]
+    created = await platform.operation.post(
+        "/api/v1/templates",
+        json={"slug": "twice", "name": "t", "command_template": "echo {{m}}", "parameters": twice},
+        headers=ADMIN,
+    )
+    refused(created, 422, "parameters.1.name")
+    changed = await platform.operation.patch(
+        "/api/v1/templates/say", json={"parameters": twice}, headers=ADMIN
+    )
+    problem = refused(changed, 422, "parameters.1.name")
+    assert problem["errors"][0]["message"] == "m is the name of an earlier parameter too"
+    kept = await platform.operation.get("/api/v1/templates/say", headers=ADMIN)
+    assert [parameter["name"] for parameter in kept.json()["parameters"]] == ["m"]
+
+
 async def test_a_template_keeps_its_kind(platform: Platform) -> None:
     response = await platform.operation.patch(
         "/api/v1/templates/say", json={"http": {"url": "https://example.com/"}}, headers=ADMIN

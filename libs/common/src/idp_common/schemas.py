@@ -122,23 +122,27 @@ class OptionIn(StrictModel):
     label: Annotated[str, Field(min_length=1, max_length=500)]
 
 
-def _distinct_values(options: list[OptionIn]) -> list[OptionIn]:
-    """Two choices of one value would differ by their labels alone, and what is submitted
-    would name either."""
-    seen: set[str] = set()
-    for index, option in enumerate(options):
-        if option.value in seen:
-            raise PydanticCustomError(
-                "duplicate_value",
-                "{value} is the value of an earlier option too",
-                {"value": option.value, "path": [index, "value"]},
-            )
-        seen.add(option.value)
-    return options
+def distinct(attribute: str, item: str) -> AfterValidator:
+    """On a list of models: each ``attribute`` once; the 422 names the later ``item``'s."""
+
+    def check(items: list[BaseModel]) -> list[BaseModel]:
+        seen: set[Any] = set()
+        for index, model in enumerate(items):
+            if (value := getattr(model, attribute)) in seen:
+                raise PydanticCustomError(
+                    f"duplicate_{attribute}",
+                    f"{{value}} is the {attribute} of an earlier {item} too",
+                    {"value": value, "path": [index, attribute]},
+                )
+            seen.add(value)
+        return items
+
+    return AfterValidator(check)
 
 
-# On a list of choices: each value once (the 422 names the later option's value).
-DISTINCT_VALUES = AfterValidator(_distinct_values)
+# Two choices of one value would differ by their labels alone, and what is submitted would
+# name either.
+DISTINCT_VALUES = distinct("value", "option")
 
 
 class PatchModel(StrictModel):

@@ -16,6 +16,7 @@ from idp_common.schemas import (
     ResponseModel,
     Slug,
     StrictModel,
+    distinct,
 )
 from operation_svc.safety.parameters import ParameterSpec, validate_values
 from operation_svc.safety.verdict import Refusal
@@ -72,6 +73,10 @@ CommandTemplate = Annotated[str, Field(min_length=1, max_length=8192)]
 TimeoutSeconds = Annotated[float, Field(ge=1)]
 
 
+# Two parameters of one name would leave which one checks a value to chance.
+Parameters = Annotated[list[ParameterIn], Field(max_length=50), distinct("name", "parameter")]
+
+
 class TemplateIn(StrictModel):
     slug: Slug
     name: Annotated[str, Field(min_length=1, max_length=200)]
@@ -79,7 +84,7 @@ class TemplateIn(StrictModel):
     operation_type: Literal["command", "http"] = "command"
     command_template: CommandTemplate | None = None
     http: HttpTemplateIn | None = None
-    parameters: Annotated[list[ParameterIn], Field(max_length=50)] = []
+    parameters: Parameters = []
     timeout_seconds: TimeoutSeconds = 300
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
     retry_safe: bool = False
@@ -89,9 +94,6 @@ class TemplateIn(StrictModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> TemplateIn:
-        names = [parameter.name for parameter in self.parameters]
-        if len(names) != len(set(names)):
-            raise ValueError("parameter names must be unique")
         if (self.operation_type == "command") != (self.command_template is not None) or (
             self.operation_type == "http"
         ) != (self.http is not None):
@@ -110,7 +112,7 @@ class TemplateUpdate(PatchModel):
     description: Annotated[str, Field(max_length=5000)] | None = None
     command_template: CommandTemplate | None = None
     http: HttpTemplateIn | None = None
-    parameters: Annotated[list[ParameterIn], Field(max_length=50)] | None = None
+    parameters: Parameters | None = None
     timeout_seconds: TimeoutSeconds | None = None
     max_concurrency: Annotated[int, Field(ge=1, le=1000)] | None = None
     retry_safe: bool | None = None
