@@ -325,6 +325,10 @@ async def test_request_ids_are_echoed_or_generated(api: PanelApi) -> None:
             ],
             "eu is the value of an earlier option too",
         ),
+        (
+            [{"name": "a", "label": "A"}, {"name": "a", "label": "Again"}],
+            "a is the name of an earlier field too",
+        ),
     ],
 )
 async def test_field_definitions_that_cannot_work_are_refused(

@@ -17,6 +17,7 @@ from idp_common.schemas import (
     ResponseModel,
     Slug,
     StrictModel,
+    distinct,
 )
 from panel_svc.fields.types import (
     CHOICE_TYPES,
@@ -99,6 +100,9 @@ class FieldIn(StrictModel):
 Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")]
 
 
+Fields = Annotated[list[FieldIn], Field(max_length=100), distinct("name", "field")]
+
+
 class PanelIn(StrictModel):
     slug: Slug
     title: Annotated[str, Field(min_length=1, max_length=200)]
@@ -115,7 +119,7 @@ class PanelIn(StrictModel):
         "(a template's own policy always holds).",
     )
     order: Annotated[int, Field(ge=0, le=100_000)] = 0
-    fields: Annotated[list[FieldIn], Field(max_length=100)] = []
+    fields: Fields = []
 
     @model_validator(mode="after")
     def _coherent_fields(self) -> PanelIn:
@@ -124,10 +128,8 @@ class PanelIn(StrictModel):
 
 
 def check_fields(fields: list[FieldIn]) -> None:
-    """Names are unique; every depends_on names a field of the panel, without cycles."""
-    names = [field.name for field in fields]
-    if len(names) != len(set(names)):
-        raise ValueError("field names must be unique within a panel")
+    """Every depends_on names a field of the panel (``Fields``: each name once), without
+    cycles."""
     graph = {field.name: field.depends_on for field in fields}
     for field in fields:
         missing = sorted(set(field.depends_on) - set(graph))
@@ -175,7 +177,7 @@ class PanelUpdate(PatchModel):
     allowed_groups: AllowedGroups = []
     approval: ApprovalPolicy | None = None
     order: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    fields: Annotated[list[FieldIn], Field(max_length=100)] | None = None
+    fields: Fields | None = None
 
     @model_validator(mode="after")
     def _coherent_fields(self) -> PanelUpdate:
