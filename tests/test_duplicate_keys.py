@@ -136,8 +136,9 @@ async def test_a_binary_mode_event_without_a_content_type_is_checked_too(
         content='{"template": "say", "template": "other"}',
         headers=ADMIN | binary,
     )
-    assert answer.status_code == 422, answer.text
-    assert answer.json()["errors"][0]["message"] == "template is named twice in one object"
+    assert_refused(answer, "template")
+    message = "template is named twice in one object: say it once, with the value meant"
+    assert answer.json()["errors"][0]["message"] == message
     assert await executions(platform) == before
 
 

@@ -83,16 +83,12 @@ def _cloud_event(attributes: dict[str, Any], data: Any) -> CloudEvent:
     return CloudEvent(attributes, data)
 
 
-def _refuse_duplicate_keys(body: str | bytes) -> None:
-    if (path := duplicate_key_path(body)) is not None:
-        raise InvalidEvent(f"{'.'.join(map(str, path))} is named twice in one object")
-
-
 def decode_event(body: str, *, from_another_service: bool = False) -> Event:
     """``from_another_service``: a key named twice in one object is refused too (the
-    platform's own services never write one; checking costs a second parse)."""
-    if from_another_service:
-        _refuse_duplicate_keys(body)
+    platform's own services never write one; checking costs a second parse). Over HTTP the
+    services' body guard has refused one already."""
+    if from_another_service and (path := duplicate_key_path(body)) is not None:
+        raise InvalidEvent(f"{'.'.join(map(str, path))} is named twice in one object")
     try:
         cloud_event = _FORMAT.read(_cloud_event, body)
     except _UNREADABLE as exc:
@@ -101,10 +97,7 @@ def decode_event(body: str, *, from_another_service: bool = False) -> Event:
 
 
 def decode_http_event(headers: Mapping[str, str], body: bytes) -> Event:
-    """An event sent over HTTP, in binary (``ce-*`` headers) or structured content mode; from
-    another service, so a key named twice is refused (a binary event's data is read as JSON
-    even without a Content-Type, which the services' own check of JSON bodies goes by)."""
-    _refuse_duplicate_keys(body)
+    """An event sent over HTTP, in binary (``ce-*`` headers) or structured content mode."""
     try:
         cloud_event = http.from_http(http.HTTPMessage(dict(headers), body), _FORMAT, _cloud_event)
     except _UNREADABLE as exc:
