@@ -321,6 +321,10 @@ async def test_auth_uses_a_secret_reference_and_never_returns_a_value(
         ({"endpoint_url": "http://xn--/x"}, "endpoint_url"),
         ({"endpoint_url": "http://example.com:80a/x"}, "endpoint_url"),
         ({"endpoint_url": "http://example.com:99999/x"}, "endpoint_url"),
+        # Called as another URL than the one saved: a relative one, a host with %20 in it.
+        ({"endpoint_url": " https://example.com/x"}, "endpoint_url"),
+        ({"endpoint_url": "https://example.com /x"}, "endpoint_url"),
+        ({"endpoint_url": "https://example.com/x\n"}, "endpoint_url"),
         ({"endpoint_url": "https://example.com/", "headers": {"Host": "admin"}}, "headers"),
         ({"endpoint_url": "https://example.com/", "headers": {"X A": "v"}}, "headers"),
         ({"endpoint_url": "https://example.com/", "headers": {"X-A": "caf\u00e9"}}, "headers"),
@@ -463,7 +467,7 @@ async def test_a_patch_of_the_name_keeps_the_cached_options(
         ({"items_path": "items[?"}, "items_path", "value_error"),
         ({"endpoint_url": "ftp://example.com/x"}, "endpoint_url", "value_error"),
         ({"endpoint_url": "http://169.254.169.254/latest/"}, "endpoint_url", "internal_address"),
-        ({"name": None}, "name", "string_type"),
+        ({"name": None}, "name", "not_nullable"),
         ({"slug": "Not A Slug"}, "slug", "string_pattern_mismatch"),
         ({"source_type": "static"}, "body", "value_error"),  # static without options
         ({"colour": "blue"}, "colour", "extra_forbidden"),

@@ -182,6 +182,10 @@ async def test_only_admins_manage_webhooks(
         "http://example.com:99999/hook",
         "http://example.com:0/hook",
         "http://[::1/hook",
+        " https://hooks.example.com/in",
+        "https://hooks.example .com/in",
+        "https://hooks.example.com/in\n",
+        "https://hooks.example.com/\u202ein",
     ],
 )
 async def test_internal_addresses_and_other_schemes_are_refused_naming_url(

@@ -74,6 +74,23 @@ async def test_non_http_schemes_are_refused() -> None:
         ("http://xn--/", "no HTTP client can call"),
         ("http://xn--zz-zzz/", "no HTTP client can call"),
         ("http://\u2100.com/", "NFKC"),
+        # The client would call another URL than the one checked: a relative one (the
+        # space percent-encoded before the scheme), a host with %20 in it, a newline
+        # urlsplit drops but the client refuses, bidi and zero-width characters.
+        (" http://example.com/", "must not contain ' '"),
+        ("http://example.com /", "must not contain ' '"),
+        ("http://exa mple.com/", "must not contain ' '"),
+        ("http://example.com/a b", "must not contain ' '"),
+        ("\thttp://example.com/", "must not contain '\\t'"),
+        ("http://example.com/\n", "must not contain '\\n'"),
+        ("http://exa\rmple.com/", "must not contain '\\r'"),
+        ("http://example.com/\x00", "must not contain '\\x00'"),
+        ("http://example.com/\x7f", "must not contain '\\x7f'"),
+        ("http://example.com/\u00a0", "must not contain '\\xa0'"),
+        ("http://ex\u200bample.com/", "must not contain '\\u200b'"),
+        ("http://example.com/\u202egnp.exe", "must not contain '\\u202e'"),
+        ("http://exa%20mple.com/", "no HTTP client can call: 'exa%20mple.com'"),
+        ("http://[fe80::1%25eth0]/", "no HTTP client can call"),
     ],
 )
 def test_a_url_no_call_could_use_is_named_unusable(url: str, why: str) -> None:
@@ -93,6 +110,9 @@ def test_a_url_no_call_could_use_is_named_unusable(url: str, why: str) -> None:
         "https://\u4f8b\u3048.jp/",
         "http://[2001:db8::1]:8080/",
         "https://user@example.com/",
+        "HTTPS://EXAMPLE.COM/",
+        "https://example.com/a%20b?q=%0A#f",
+        "https://b\u00fccher.example/stra\u00dfe?q=\u00e4",
     ],
 )
 def test_a_url_a_call_can_use_is_not(url: str) -> None:

@@ -59,6 +59,8 @@ def test_a_value_no_client_can_send_in_a_header_is_refused(value: str) -> None:
         ({"url": "http://xn--/v1/{{name}}?t={{tag}}"}, "url"),  # no call could use them
         ({"url": "http://example.com:99999/{{name}}?t={{tag}}"}, "url"),
         ({"url": "http://[::1/{{name}}?t={{tag}}"}, "url"),  # answered 500 when saved
+        ({"url": " https://example.com/{{name}}?t={{tag}}"}, "url"),  # called as relative
+        ({"url": "https://example.com/{{name}}?t={{tag}}\t"}, "url"),
         ({"method": "TRACE"}, "method"),
         ({"headers": {"Host": "evil"}}, "header_name"),
         ({"headers": {"X-Bad Name": "x"}}, "header_name"),

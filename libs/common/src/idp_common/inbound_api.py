@@ -15,10 +15,25 @@ from idp_common.messaging.envelope import InvalidEvent, decode_http_event
 from idp_common.schemas import ResponseModel
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
-_CONTENT_MODES = {
-    "application/cloudevents+json": {
-        "schema": {"type": "object", "description": "Structured mode: the whole event."}
+_TEXT = {"type": "string", "minLength": 1}
+_STRUCTURED_EVENT = {
+    "type": "object",
+    "description": "Structured mode: the whole event (other attributes are extensions).",
+    "required": ["specversion", "id", "source", "type", "tenant", "data"],
+    "properties": {
+        "specversion": {"const": "1.0"},
+        "id": _TEXT,
+        "source": _TEXT,
+        "type": _TEXT | {"description": "One of the event types this service owns."},
+        "tenant": _TEXT | {"description": "The credential's tenant."},
+        "data": {"type": "object"},
+        "subject": _TEXT,
+        "time": {"type": "string", "format": "date-time"},
+        "datacontenttype": _TEXT,
     },
+}
+_CONTENT_MODES = {
+    "application/cloudevents+json": {"schema": _STRUCTURED_EVENT},
     "application/json": {
         "schema": {"type": "object", "description": "Binary mode: the data; ce-* headers."}
     },

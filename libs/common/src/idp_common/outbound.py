@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import unicodedata
 import urllib.parse
 from collections.abc import Iterable
 from typing import Any
@@ -38,10 +39,26 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+# How the JSON Schema documents a URL that ``unusable_url`` checks: http(s), a host, no
+# space (pydantic does not check it again: ``unusable_url`` names the rule a URL breaks). No
+# "format": "uri", which an HTTP template's URL with a placeholder (``/v1/{{name}}``) is not.
+HTTP_URL_SCHEMA = {"pattern": r"^[Hh][Tt][Tt][Pp]([Ss])?://[^/?#\s]+\S*$"}
+
+
+def _unseen_character(url: str) -> str | None:
+    """The first space, control or format character (a bidi override, a zero-width space)
+    in ``url``, or None: ``urlsplit`` drops some of them and the HTTP client encodes others
+    into the host or the path, so the URL checked would not be the URL called."""
+    return next((c for c in url if unicodedata.category(c)[0] in "CZ"), None)
+
+
 def unusable_url(url: str) -> str | None:
     """Why ``url`` cannot be called (it completes "the URL …"), or None: not absolute http
-    or https, a port that is no number from 1 to 65535, or a host the HTTP client refuses
-    (a malformed IDNA name such as ``xn--``), which would otherwise fail only at the call."""
+    or https, a space or control character anywhere, a port that is no number from 1 to
+    65535, or a host the HTTP client refuses (a malformed IDNA name such as ``xn--``) or
+    would send percent-encoded, which would otherwise fail only at the call."""
+    if (unseen := _unseen_character(url)) is not None:
+        return f"must not contain {unseen!r}: percent-encode spaces and control characters"
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
@@ -52,9 +69,11 @@ def unusable_url(url: str) -> str | None:
     if port == 0:
         return "has port 0, which nothing listens on"
     try:  # a request, not only a URL: its Host header is where the host name is encoded
-        httpx.Request("GET", f"{parts.scheme}://{parts.netloc}/")
+        host = httpx.Request("GET", f"{parts.scheme}://{parts.netloc}/").url.host
     except (httpx.InvalidURL, ValueError) as exc:  # idna's errors are ValueErrors
         return f"names a host no HTTP client can call: {exc}"
+    if "%" in host:
+        return f"names a host no HTTP client can call: {parts.hostname!r}"
     return None
 
 

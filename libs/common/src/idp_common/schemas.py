@@ -145,10 +145,29 @@ def distinct(attribute: str, item: str) -> AfterValidator:
 DISTINCT_VALUES = distinct("value", "option")
 
 
+_NULL = {"type": "null"}
+
+
+def _partial_update_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """A partial update's JSON Schema offers ``null`` only where ``clearable`` takes it (the
+    Python type of an attribute that may be omitted admits None, so pydantic offers it for
+    each, and a client generated from the OpenAPI document would send what is refused), and
+    no defaults: an attribute left out keeps its value."""
+    clearable: frozenset[str] = getattr(model, "clearable", frozenset())
+    for name, attribute in schema.get("properties", {}).items():
+        attribute.pop("default", None)
+        if name in clearable or _NULL not in attribute.get("anyOf", []):
+            continue
+        kept = [branch for branch in attribute.pop("anyOf") if branch != _NULL]
+        attribute.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+
+
 class PatchModel(StrictModel):
     """A partial update: an omitted attribute keeps its value, and ``null`` clears only the
-    attributes named in ``clearable`` (anywhere else it is refused, naming the field)."""
+    attributes named in ``clearable`` (anywhere else it is refused, naming the field, and
+    the JSON Schema does not offer it)."""
 
+    model_config = ConfigDict(json_schema_extra=_partial_update_schema)
     clearable: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="before")

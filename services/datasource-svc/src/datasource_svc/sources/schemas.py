@@ -12,11 +12,19 @@ from pydantic import AfterValidator, Field, model_validator
 
 from idp_common.outbound import (
     HEADER_VALUE_RULE,
+    HTTP_URL_SCHEMA,
     sendable_header_value,
     settable_header_name,
     unusable_url,
 )
-from idp_common.schemas import DISTINCT_VALUES, OptionIn, ResponseModel, Slug, StrictModel
+from idp_common.schemas import (
+    DISTINCT_VALUES,
+    OptionIn,
+    PatchModel,
+    ResponseModel,
+    Slug,
+    StrictModel,
+)
 
 
 def _compiled(expression: str) -> str:
@@ -36,7 +44,9 @@ def _http_url(url: str) -> str:
 
 
 JMESPathExpression = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_compiled)]
-EndpointUrl = Annotated[str, Field(max_length=2000), AfterValidator(_http_url)]
+EndpointUrl = Annotated[
+    str, Field(max_length=2000, json_schema_extra=HTTP_URL_SCHEMA), AfterValidator(_http_url)
+]
 
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -115,9 +125,11 @@ class DataSourceIn(StrictModel):
         return cls.model_validate(kept | dict(changes))
 
 
-class DataSourceUpdate(StrictModel):
+class DataSourceUpdate(PatchModel):
     """Change a data source: omitted attributes keep their value; ``null`` clears an optional
     one (``label_expr``, ``auth_config``, ...)."""
+
+    clearable = frozenset({"options", "endpoint_url", "body", "auth_config", "label_expr"})
 
     slug: Slug | None = None
     name: Name | None = None

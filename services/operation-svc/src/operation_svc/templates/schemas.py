@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from idp_common.events import ApprovalPolicy
+from idp_common.outbound import HTTP_URL_SCHEMA
 from idp_common.schemas import (
     AllowedGroups,
     AllowedRoles,
@@ -63,7 +64,7 @@ class ParameterIn(StrictModel):
 
 class HttpTemplateIn(StrictModel):
     method: Annotated[str, Field(max_length=10)] = "GET"
-    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    url: Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra=HTTP_URL_SCHEMA)]
     headers: Annotated[dict[str, Annotated[str, Field(max_length=4000)]], Field(max_length=50)] = {}
     body: Any = None
 

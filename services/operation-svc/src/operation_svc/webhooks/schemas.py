@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from idp_common.outbound import unusable_url
+from idp_common.outbound import HTTP_URL_SCHEMA, unusable_url
 from idp_common.schemas import PatchModel, ResponseModel, StrictModel
 from operation_svc.webhooks.events import WebhookEventType
 
@@ -21,7 +21,11 @@ def _http_url(url: str) -> str:
     return url
 
 
-WebhookUrl = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_http_url)]
+WebhookUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=2000, json_schema_extra=HTTP_URL_SCHEMA),
+    AfterValidator(_http_url),
+]
 EventTypes = Annotated[list[WebhookEventType], Field(min_length=1, max_length=10)]
 TemplateRefs = Annotated[
     list[Annotated[str, Field(min_length=1, max_length=100)]],
