@@ -1,9 +1,10 @@
-"""Concurrent calls coalesced into batch calls: SQS sends and deletes, the worker's claims."""
+"""Concurrent calls coalesced into batch calls (SQS sends and deletes, the worker's claims),
+or into one call when they are the same call (``SharedCalls``: live log streams' reads)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -73,3 +74,22 @@ class Coalescer(Generic[T, R]):
             for _, done in batch + self._pending:  # only left unsettled when cancelled
                 done.cancel()
             self._pending.clear()
+
+
+class SharedCalls(Generic[R]):
+    """Calls made with the same key while one is in flight share its result (or its error)
+    instead of each making it: for reads many callers make at once, such as every stream
+    of one execution's live log asking for the lines after the same one. A caller that is
+    cancelled leaves the call running for the others."""
+
+    def __init__(self) -> None:
+        self._in_flight: dict[Hashable, asyncio.Future[R]] = {}
+
+    async def call(self, key: Hashable, make: Callable[[], Awaitable[R]]) -> R:
+        flight = self._in_flight.get(key)
+        if flight is None:
+            flight = self._in_flight[key] = asyncio.ensure_future(make())
+            flight.add_done_callback(lambda _: self._in_flight.pop(key))
+        # A shield whose caller was cancelled retrieves the call's error: none is logged as
+        # never retrieved when every caller has gone.
+        return await asyncio.shield(flight)

@@ -33,6 +33,7 @@ from operation_svc.executions.endpoints import router as executions_router
 from operation_svc.executions.endpoints import workers_router
 from operation_svc.executions.inbound import RunTemplate, execution_requests
 from operation_svc.executions.intake import ExecutionIntake
+from operation_svc.executions.log_stream import LiveStreams
 from operation_svc.executions.reconciler import JobReconciler
 from operation_svc.executions.sweeper import LostExecutionSweeper
 from operation_svc.executions.tasks import SubmissionsToExecutions, WorkerReports
@@ -136,4 +137,5 @@ def create_app(settings: OperationSettings | None = None, clock: Clock = SYSTEM_
     )
     answer_unreachable_database_with_503(app, app.state.settings.database_url)
     app.state.clock = clock
+    app.state.live_streams = LiveStreams(app.state.settings.log_streams_per_caller)
     return app

@@ -122,6 +122,12 @@ class OperationSettings(SealingServiceSettings):
         description="panel-svc base URL (a panel schedule's panel is checked when it is saved, "
         "and submitted through panel-svc's own intake at each slot).",
     )
+    log_streams_per_caller: int = Field(
+        default=20,
+        ge=1,
+        description="Live log streams one caller (a person or an API key) may hold open at "
+        "once on each replica; one more is answered 429.",
+    )
     seed_demo: bool = Field(default=False, description="Create the demo template at startup.")
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from idp_common.rate_limit import ExecutionRateLimit
 from idp_common.schemas import UtcTimestamp
 from operation_svc.executions import service, worker_protocol
 from operation_svc.executions.intake import ExecutionIntake, ExecutionRequest
-from operation_svc.executions.log_stream import log_events
+from operation_svc.executions.log_stream import LiveStreams, log_events
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.schemas import (
     ClaimIn,
@@ -117,8 +117,9 @@ async def stream_logs(
     """Live log lines as Server-Sent Events; reconnect with Last-Event-ID to resume."""
     await service.get_execution(session, principal, execution_id)
     start = last_event_id if last_event_id is not None else after_seq
-    return EventSourceResponse(
-        log_events(request.app.state.db, principal.tenant, execution_id, start), ping=15
+    streams: LiveStreams = request.app.state.live_streams
+    return streams.open(
+        principal, log_events(request.app.state.db, principal.tenant, execution_id, start)
     )
 
 
