@@ -5,6 +5,7 @@ exists only in development."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -173,6 +174,25 @@ async def test_a_log_stream_is_passed_on_event_by_event(
         fake.release.set()
         rest = "".join([chunk async for chunk in chunks])
     assert "data: second" in rest
+
+
+async def test_many_open_log_streams_hold_no_other_request_back() -> None:
+    """More people watching runs than httpx's default pool of 100 connections: every other
+    request through the console waited for one and was a 502 after 10 s."""
+    fake = FakeService()
+    watchers, unlimited = 150, httpx.Limits(max_connections=None)
+    async with (
+        ServedApp(fake.app) as upstream,
+        ServedApp(create_app(settings(upstream.url))) as console,
+        httpx.AsyncClient(base_url=console.url, limits=unlimited) as client,
+        contextlib.AsyncExitStack() as streams,
+    ):
+        for _ in range(watchers):
+            stream = client.stream("GET", "/api/v1/executions/e1/logs/stream")
+            assert (await streams.enter_async_context(stream)).status_code == 200
+        response = await client.get("/api/v1/panels/p1")
+        assert response.status_code == 200, response.text
+        fake.release.set()
 
 
 async def test_head_passes_on_as_get_and_ends_after_the_headers(

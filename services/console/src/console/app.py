@@ -29,6 +29,10 @@ PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 # Upstream answers may take long (a log stream stays open for the whole run): no read
 # timeout, but a bounded connect so a stopped service is a quick 502.
 UPSTREAM_TIMEOUT = httpx.Timeout(connect=5.0, read=None, write=30.0, pool=10.0)
+# One upstream connection per request in flight, as a reverse proxy opens them: a cap would
+# let as many open log streams (people watching runs) hold every connection, and every
+# other request wait for one and fail (httpx's default cap is 100).
+UPSTREAM_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=20)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -52,7 +56,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT, follow_redirects=False) as http:
+        async with httpx.AsyncClient(
+            timeout=UPSTREAM_TIMEOUT, limits=UPSTREAM_LIMITS, follow_redirects=False
+        ) as http:
             app.state.http = http
             yield
 
