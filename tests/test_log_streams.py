@@ -99,13 +99,21 @@ async def stream_status(platform: Platform, execution_id: str, headers: dict[str
         return response.status_code
 
 
+async def stream_metrics(platform: Platform) -> tuple[float, float]:
+    """The streams open and refused, as operation-svc's metrics say (of the test process)."""
+    metrics = (await platform.operation.get("/metrics")).text
+    values = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line[:1] != "#")
+    return float(values["idp_log_streams_open"]), float(values["idp_log_streams_refused_total"])
+
+
 async def test_one_caller_holds_at_most_the_configured_streams(platform: Platform) -> None:
     """One more is a 429 naming the setting, whichever token the caller holds; other callers
     are not held back; a stream closed by its client frees its place, even one closed
-    before its first event."""
+    before its first event; the metrics count the streams open and refused."""
     await template(platform, "napping", "sleep 30")
     execution_id = (await start(platform, "napping")).json()["id"]
     url = f"/api/v1/executions/{execution_id}/logs/stream"
+    opened_before, refused_before = await stream_metrics(platform)
     async with contextlib.AsyncExitStack() as held:
         for _ in range(STREAMS_PER_CALLER):
             opened = await held.enter_async_context(
@@ -120,12 +128,21 @@ async def test_one_caller_holds_at_most_the_configured_streams(platform: Platfor
             assert "OPERATION_LOG_STREAMS_PER_CALLER" in refused.json()["detail"]
         assert await stream_status(platform, execution_id, auth_headers(subject="bob")) == 200
         assert await stream_status(platform, execution_id, auth_headers(tenant="globex")) == 404
+        assert await stream_metrics(platform) == (
+            opened_before + STREAMS_PER_CALLER,
+            refused_before + 2,
+        )
 
     async def place_freed() -> bool:
         return await stream_status(platform, execution_id, ALICE) == 200
 
     for _ in range(2 * STREAMS_PER_CALLER):  # each closed at once: none keeps its place
         assert await eventually(place_freed)
+
+    async def all_closed() -> bool:
+        return (await stream_metrics(platform))[0] == opened_before
+
+    assert await eventually(all_closed)
     await platform.operation.post(
         f"/api/v1/executions/{execution_id}/cancel", headers=auth_headers(roles=("operator",))
     )

@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from typing import Any
 
+from prometheus_client import Counter as CounterMetric
+from prometheus_client import Gauge
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from idp_common.auth import Principal
@@ -35,6 +37,11 @@ BATCH = 500
 LATE_LINES_GRACE_SECONDS = 10.0
 PING_SECONDS = 15
 STREAM_RETRY_AFTER_SECONDS = 5
+STREAMS_OPEN = Gauge("idp_log_streams_open", "Live log streams open on this replica.")
+STREAMS_REFUSED = CounterMetric(
+    "idp_log_streams_refused_total",
+    "Live log streams refused: their caller held OPERATION_LOG_STREAMS_PER_CALLER already.",
+)
 _Read = tuple[Execution, Sequence[ExecutionLog]]
 _READS: SharedCalls[_Read] = SharedCalls()
 
@@ -112,6 +119,7 @@ class LiveStreams:
     ) -> EventSourceResponse:
         caller = (principal.tenant, principal.subject)
         if self._open[caller] >= self.per_caller:
+            STREAMS_REFUSED.inc()
             raise TooManyRequests(
                 f"{self.per_caller} live log streams of this caller are open already: close "
                 "one first (the limit per caller and replica is "
@@ -119,9 +127,11 @@ class LiveStreams:
                 headers={"Retry-After": str(STREAM_RETRY_AFTER_SECONDS)},
             )
         self._open[caller] += 1
+        STREAMS_OPEN.inc()
         return _ClosingStream(events, partial(self._closed, caller))
 
     def _closed(self, caller: tuple[str, str]) -> None:
+        STREAMS_OPEN.dec()
         self._open[caller] -= 1
         if not self._open[caller]:
             del self._open[caller]
