@@ -7,6 +7,7 @@ SCREENSHOTS_DIR=docs/screenshots makes them write the README's screenshots."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import uuid
@@ -22,7 +23,7 @@ from console.app import create_app as create_console
 from console.config import ConsoleSettings
 from idp_common.messaging.envelope import Event, encode_event
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
-from operation_svc.config import WebhookSettings
+from operation_svc.config import OperationSettings, WebhookSettings
 from tests.console.fake_identity_provider import FakeIdentityProvider
 from tests.console.relay import StreamCutter
 from tests.factories import template
@@ -40,6 +41,7 @@ from tests.harness import (
 from tests.test_datasources import Upstream, source
 from tests.test_dead_letters import send
 from tests.test_dynamic_fields import cloud_panel
+from tests.test_log_streams import stream_metrics
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -212,7 +214,7 @@ async def test_the_log_stream_resumes_after_its_connection_is_cut(
     console: ConsoleUnderTest, tmp_path: Path
 ) -> None:
     console.cutter.arm(after_seconds=1.5)
-    result = await run_scenario("log_resume", console, tmp_path, panelTitle="Count to thirty")
+    result = await run_scenario("follow_log", console, tmp_path, panelTitle="Count to thirty")
     assert console.cutter.cuts == 1
     assert [text for _, text in result["lines"]] == [f"line {i}" for i in range(1, 31)]
     assert "Connection lost; reconnecting…" in result["states"]
@@ -222,6 +224,37 @@ async def test_the_log_stream_resumes_after_its_connection_is_cut(
     assert "last-event-id: " in resumed
     last_event_id = int(resumed.split("last-event-id: ")[1].split("\r\n")[0])
     assert last_event_id in shown_before_cut[:-1]
+
+
+async def test_a_log_waits_for_a_free_stream_then_follows_the_run(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    """The person already holds as many live logs as one may (a tab each): the run's page
+    says it waits for one to close, and follows the run once one has."""
+    platform = console.platform
+    napping = await platform.operation.post(
+        "/api/v1/executions", json={"template": "nap"}, headers=ADMIN
+    )
+    url = f"/api/v1/executions/{napping.json()['id']}/logs/stream"
+    _, refused_before = await stream_metrics(platform)
+
+    async def page_refused() -> bool:
+        return (await stream_metrics(platform))[1] > refused_before
+
+    async with contextlib.AsyncExitStack() as tabs:  # the browser signs in as ADMIN's alice
+        for _ in range(OperationSettings().log_streams_per_caller):
+            await tabs.enter_async_context(platform.operation.stream("GET", url, headers=ADMIN))
+        following = asyncio.create_task(
+            run_scenario("follow_log", console, tmp_path, panelTitle="Count to thirty")
+        )
+        assert await eventually(page_refused)
+    result = await following
+    assert [text for _, text in result["lines"]] == [f"line {i}" for i in range(1, 31)]
+    waiting = "Waiting for a free log stream: 20 live log streams of this caller are open"
+    assert any(state.startswith(waiting) for state in result["states"]), result["states"]
+    await platform.operation.post(
+        f"/api/v1/executions/{napping.json()['id']}/cancel", headers=ADMIN
+    )
 
 
 async def test_a_long_run_is_cancelled_and_the_cancelled_run_retried_from_the_page(

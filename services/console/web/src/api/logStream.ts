@@ -7,7 +7,7 @@
 import { authorization, problemOf } from "./client";
 import type { LogLine } from "./types";
 
-export type StreamState = "connecting" | "live" | "reconnecting" | "ended" | "failed";
+export type StreamState = "connecting" | "live" | "reconnecting" | "waiting" | "ended" | "failed";
 
 export interface LogStreamHandlers {
   onLines: (lines: LogLine[]) => void;
@@ -92,6 +92,8 @@ export function followLog(executionId: string, handlers: LogStreamHandlers): () 
   async function run(): Promise<void> {
     handlers.onState("connecting");
     while (!stop.signal.aborted) {
+      // Why the log may not be opened yet (429: the person holds as many as one may), if so.
+      let refusedFor: string | undefined;
       try {
         if ((await readOnce()) === "ended") {
           handlers.onState("ended");
@@ -100,13 +102,16 @@ export function followLog(executionId: string, handlers: LogStreamHandlers): () 
       } catch (error) {
         if (stop.signal.aborted) return;
         const status = (error as { status?: number }).status;
-        if (status !== undefined && status >= 400 && status < 500) {
+        if (status === 429) {
+          refusedFor = (error as Error).message;
+        } else if (status !== undefined && status >= 400 && status < 500) {
           handlers.onState("failed", (error as Error).message);
           return;
         }
       }
       if (stop.signal.aborted) return;
-      handlers.onState("reconnecting");
+      if (refusedFor === undefined) handlers.onState("reconnecting");
+      else handlers.onState("waiting", refusedFor);
       await new Promise((resolve) => window.setTimeout(resolve, retryMs));
       retryMs = Math.min(retryMs * 2, LAST_RETRY_MS);
     }

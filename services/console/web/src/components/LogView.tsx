@@ -7,6 +7,7 @@ const STATE_TEXT: Record<StreamState, string> = {
   connecting: "Connecting to the log…",
   live: "Live",
   reconnecting: "Connection lost; reconnecting…",
+  waiting: "Waiting for a free log stream",
   ended: "Complete",
   failed: "The log could not be read",
 };

@@ -1,5 +1,6 @@
-// The log stream survives its connection being cut (the test's relay cuts it): every line
-// shown once, in order, none missing.
+// Submits the panel and follows its run's log to the end, whatever the test does to the
+// stream meanwhile (cuts its connection, holds every stream the person may open): every
+// line shown once, in order, none missing; the stream's states as they were shown.
 import { eventually, fail, input, runScenario, shownLog, signIn } from "./lib.mjs";
 
 await runScenario(async (page) => {
