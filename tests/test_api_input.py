@@ -405,6 +405,8 @@ async def test_every_bad_field_is_reported_at_once_and_the_schema_describes_the_
         "default": 2,
     }
     assert schema["schema"]["properties"]["region"]["enum"] == ["eu", "us"]
+    # Anchored, as the submission is checked: the whole value matches ("API!" does not).
+    assert schema["schema"]["properties"]["service"]["pattern"] == "^(?:[a-z-]+)$"
     assert schema["ui"]["order"] == ["service", "replicas", "region", "notify", "when"]
     assert schema["ui"]["fields"]["notify"]["widget"] == "email"
 

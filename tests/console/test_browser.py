@@ -62,6 +62,7 @@ TEMPLATES: dict[str, tuple[str, list[dict[str, Any]]]] = {
     "count": ("sh -c 'for i in $(seq 1 30); do echo \"line $i\"; sleep 0.15; done'", []),
     "nap": ("sh -c 'echo started; sleep 60'", []),
     "restart": ("echo restarting {{service}}", [{"name": "service"}]),
+    "words": ("echo {{code}} {{word}}", [{"name": "code"}, {"name": "word"}]),
 }
 # Templates that wait for an admin's approval.
 APPROVALS = {"restart": {"required": 1, "approver_roles": ["admin"], "expires_after_seconds": 3600}}
@@ -133,6 +134,15 @@ async def console(
                 ],
             ),
             "count": await simple_panel(platform, "count", "Count to thirty", []),
+            "words": await simple_panel(
+                platform,
+                "words",
+                "Check two words",
+                [  # RE2 that a JavaScript RegExp refuses, and one it backtracks on
+                    {"name": "code", "label": "Code", "pattern": "(?i)[a-z]+"},
+                    {"name": "word", "label": "Word", "pattern": "(a+)+"},
+                ],
+            ),
             "nap": await simple_panel(platform, "nap", "Take a long nap", []),
         }
         settings = ConsoleSettings(
@@ -208,6 +218,21 @@ async def test_a_server_field_error_shows_on_its_field_and_a_double_click_submit
 ) -> None:
     result = await run_scenario("field_errors", console, tmp_path, panelTitle="Rotate a password")
     assert [s["id"] for s in await submissions_of(console, "rotate")] == [result["submission"]]
+
+
+async def test_field_patterns_are_checked_in_the_browser_as_the_server_checks_them(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    """As RE2: ``(?i)`` is a flag (a JavaScript RegExp refused it, and the form could not be
+    submitted), and ``(a+)+`` against 41 characters answers at once (a JavaScript RegExp
+    backtracked for minutes, the tab frozen)."""
+    result = await run_scenario("patterns", console, tmp_path, panelTitle="Check two words")
+    submission = (
+        await console.platform.panel.get(
+            f"/api/v1/submissions/{result['submission']}", headers=ADMIN
+        )
+    ).json()
+    assert submission["data"] == {"code": "AbC", "word": "aaaa"}
 
 
 async def test_the_log_stream_resumes_after_its_connection_is_cut(

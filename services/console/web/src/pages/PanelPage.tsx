@@ -3,7 +3,7 @@
 import Form from "@rjsf/core";
 import type { IChangeEvent } from "@rjsf/core";
 import type { ErrorSchema, RegistryWidgetsType } from "@rjsf/utils";
-import validator from "@rjsf/validator-ajv8";
+import { validator } from "../form/validator";
 import { useMemo, useRef, useState } from "react";
 import { ApiError, api, type FieldProblem } from "../api/client";
 import type { Panel, PanelSchema, Submission } from "../api/types";
@@ -111,6 +111,8 @@ function PanelForm({ panel, schema }: { panel: Panel; schema: PanelSchema }) {
           formData={values}
           onChange={changed}
           onSubmit={(event) => void submit(event)}
+          // The errors are on their fields (RJSF would also log them as a console error).
+          onError={() => undefined}
           extraErrors={serverErrors}
           showErrorList={false}
           focusOnFirstError

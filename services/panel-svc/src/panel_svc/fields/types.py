@@ -199,7 +199,9 @@ def json_schema(rules: FieldRules, *, title: str, description: str, default: Any
         "maximum": rules.max_value,
         "minLength": rules.min_length,
         "maxLength": rules.max_length,
-        "pattern": rules.pattern,
+        # Anchored: a value must match as a whole, as it is checked here, where a JSON Schema
+        # pattern matches anywhere in it. Still RE2 syntax (the schema endpoint says so).
+        "pattern": None if rules.pattern is None else f"^(?:{rules.pattern})$",
     }
     schema |= {key: value for key, value in limits.items() if value is not None}
     if rules.allowed_values is not None:

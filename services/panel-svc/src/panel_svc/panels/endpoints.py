@@ -105,7 +105,11 @@ async def get_panel_schema(
     panel_id: Reference, session: SessionDep, principal: Viewer
 ) -> PanelSchemaOut:
     """The form as JSON Schema (draft 2020-12) with UI hints (order, widgets, dependencies),
-    ready for any JSON Schema form renderer."""
+    ready for any JSON Schema form renderer. A field's ``pattern`` is RE2 syntax, as the
+    submission is checked with RE2 (linear time), anchored at both ends: evaluate it with an
+    RE2 engine (the console uses RE2's JavaScript port), or leave it to the submission's
+    answer, rather than with a backtracking engine, which reads some of it otherwise and can
+    take minutes on a few dozen characters."""
     return service.panel_schema(await service.get_panel(session, principal, panel_id))
 
 

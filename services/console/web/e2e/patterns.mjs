@@ -1,0 +1,22 @@
+// Field patterns are checked in the browser as RE2, as the server checks them: an inline flag
+// works, a pattern a backtracking engine would take minutes on answers at once, and a value
+// that does not match is shown on its field before anything is sent.
+import { checkAccessibility, fail, input, runScenario, signIn } from "./lib.mjs";
+
+await runScenario(async (page) => {
+  await signIn(page, "operator");
+  await page.getByRole("link", { name: input.panelTitle }).click();
+  await page.getByRole("textbox", { name: /^Code/ }).fill("AbC");
+  const word = page.getByRole("textbox", { name: /^Word/ });
+  await word.fill(`${"a".repeat(40)}!`);
+  await page.getByRole("button", { name: "Submit" }).click();
+  await page.locator("#field_word__error").getByText("must match pattern").waitFor();
+  if (await page.locator("#field_code__error").count()) fail("the code was refused");
+  if (/\/submissions\//.test(page.url())) fail("a value that does not match was sent");
+  await checkAccessibility(page, "the form with a pattern error");
+
+  await word.fill("aaaa");
+  await page.getByRole("button", { name: "Submit" }).click();
+  await page.waitForURL(/\/submissions\/[0-9a-f-]+$/);
+  return { submission: page.url().split("/").pop() };
+});
