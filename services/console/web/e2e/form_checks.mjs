@@ -1,6 +1,7 @@
-// Field patterns are checked in the browser as RE2, as the server checks them: an inline flag
-// works, a pattern a backtracking engine would take minutes on answers at once, and a value
-// that does not match is shown on its field before anything is sent.
+// Fields are checked in the browser as the server checks them: patterns as RE2 (an inline
+// flag works, a pattern a backtracking engine would take minutes on answers at once, a value
+// that does not match is shown on its field before anything is sent), and an address and a
+// link with letters beyond ASCII are taken.
 import { checkAccessibility, fail, input, runScenario, signIn } from "./lib.mjs";
 
 await runScenario(async (page) => {
@@ -16,6 +17,8 @@ await runScenario(async (page) => {
   await checkAccessibility(page, "the form with a pattern error");
 
   await word.fill("aaaa");
+  await page.getByRole("textbox", { name: /^Contact/ }).fill("jörg@bücher.de");
+  await page.getByRole("textbox", { name: /^Link/ }).fill("https://bücher.de/");
   await page.getByRole("button", { name: "Submit" }).click();
   await page.waitForURL(/\/submissions\/[0-9a-f-]+$/);
   return { submission: page.url().split("/").pop() };
