@@ -5,6 +5,7 @@ output parsed, exit codes checked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -15,8 +16,10 @@ import pytest
 
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
 from idp_common.runtime import open_messaging
+from operation_svc.config import OperationSettings
 from tests.factories import ADMIN, template
 from tests.harness import Platform, eventually, token
+from tests.test_log_streams import stream_metrics
 
 IDP = Path(sys.executable).parent / "idp"
 
@@ -98,3 +101,34 @@ async def test_watch_follows_an_executions_logs_to_its_end(platform: Platform) -
     assert code == 0
     assert "hello from the worker" in out
     assert "succeeded" in out
+
+
+async def test_watch_waits_for_a_free_log_stream_then_follows(platform: Platform) -> None:
+    """The caller already holds as many live logs as it may (runs awaiting approval, whose
+    logs stay open): watch says so, waits as the answer says, and follows once one closes."""
+    approval = {"required": 1, "approver_roles": ["admin"], "expires_after_seconds": 3600}
+    await template(platform, "gated", "echo gated", [], approval=approval)
+    await template(platform, "hello", "echo hello from the worker", [])
+    gated = await platform.operation.post(
+        "/api/v1/executions", json={"template": "gated"}, headers=ADMIN
+    )
+    url = f"/api/v1/executions/{gated.json()['id']}/logs/stream"
+    started = await platform.operation.post(
+        "/api/v1/executions", json={"template": "hello"}, headers=ADMIN
+    )
+    _, refused_before = await stream_metrics(platform)
+
+    async def refused() -> bool:
+        return (await stream_metrics(platform))[1] > refused_before
+
+    async with contextlib.AsyncExitStack() as held:  # ADMIN is token()'s caller
+        for _ in range(OperationSettings().log_streams_per_caller):
+            await held.enter_async_context(platform.operation.stream("GET", url, headers=ADMIN))
+        watching = asyncio.create_task(
+            idp(platform, "executions", "watch", started.json()["id"], as_token=token())
+        )
+        assert await eventually(refused)
+    code, out, err = await watching
+    assert code == 0, err
+    assert "hello from the worker" in out
+    assert "waiting for a free log stream: 20 live log streams of this caller" in err

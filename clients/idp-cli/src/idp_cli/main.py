@@ -9,6 +9,7 @@ import json
 import time
 from typing import Annotated, Any
 
+import httpx
 import typer
 from httpx_sse import connect_sse
 from rich.console import Console
@@ -216,6 +217,13 @@ class _Dropped(Exception):
         self.last_seen = last_seen
 
 
+def _wait_for_a_free_stream(response: httpx.Response) -> None:
+    """The caller holds as many live logs as it may (a 429): say so, wait as told."""
+    response.read()
+    errors.print(f"waiting for a free log stream: {response.json().get('detail')}")
+    time.sleep(float(response.headers.get("Retry-After", "5")))
+
+
 def _follow(api: Api, execution_id: str, after: int) -> dict[str, Any]:
     path = f"/api/v1/executions/{execution_id}/logs/stream"
     last_seen = after
@@ -223,6 +231,9 @@ def _follow(api: Api, execution_id: str, after: int) -> dict[str, Any]:
         with connect_sse(
             api.client, "GET", path, headers={"Last-Event-ID": str(after)}, timeout=None
         ) as source:
+            if source.response.status_code == 429:
+                _wait_for_a_free_stream(source.response)
+                raise _Dropped(last_seen)
             if not source.response.is_success:
                 _checked(api.request, "GET", f"/api/v1/executions/{execution_id}")
             for event in source.iter_sse():
@@ -234,7 +245,7 @@ def _follow(api: Api, execution_id: str, after: int) -> dict[str, Any]:
                     last_seen = line["seq"]
                     console.print(line["message"], markup=False, highlight=False)
     except Exception as exc:
-        if isinstance(exc, typer.Exit):
+        if isinstance(exc, typer.Exit | _Dropped):
             raise
         errors.print(f"stream dropped ({exc}); resuming after line {last_seen}")
         time.sleep(1)
