@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -60,10 +61,16 @@ class MemoryStore:
         return None
 
 
+# Deletes the lock only if it is still the one this replica took: one that expired may
+# have been taken by another replica since.
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
+
+
 class RedisStore:
     def __init__(self, redis: Redis, prefix: str = "idp:options:") -> None:
         self.redis = redis
         self.prefix = prefix
+        self._release = redis.register_script(_RELEASE)
 
     async def get(self, key: str) -> Payload | None:
         raw = await self.redis.get(self.prefix + key)
@@ -74,17 +81,20 @@ class RedisStore:
 
     @contextlib.asynccontextmanager
     async def lock(self, key: str) -> AsyncIterator[None]:
-        """Held by one replica while it fills ``key``; the others wait for its result."""
+        """Held by one replica while it fills ``key``; the others wait for its result, or go
+        on without the lock after ``LOCK_SECONDS`` (and then leave the holder's alone)."""
         name = f"{self.prefix}lock:{key}"
+        token = secrets.token_hex(16)
         deadline = time.monotonic() + LOCK_SECONDS
-        while not await self.redis.set(name, "1", nx=True, ex=LOCK_SECONDS):
+        while not (held := await self.redis.set(name, token, nx=True, ex=LOCK_SECONDS)):
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.02)
         try:
             yield
         finally:
-            await self.redis.delete(name)
+            if held:
+                await self._release(keys=[name], args=[token])
 
     async def ping(self) -> None:
         await self.redis.ping()
