@@ -109,7 +109,8 @@ async def stream_metrics(platform: Platform) -> tuple[float, float]:
 async def test_one_caller_holds_at_most_the_configured_streams(platform: Platform) -> None:
     """One more is a 429 naming the setting, whichever token the caller holds; other callers
     are not held back; a stream closed by its client frees its place, even one closed
-    before its first event; the metrics count the streams open and refused."""
+    before its first event, and so does a HEAD; the metrics count the streams open and
+    refused."""
     await template(platform, "napping", "sleep 30")
     execution_id = (await start(platform, "napping")).json()["id"]
     url = f"/api/v1/executions/{execution_id}/logs/stream"
@@ -138,6 +139,9 @@ async def test_one_caller_holds_at_most_the_configured_streams(platform: Platfor
 
     for _ in range(2 * STREAMS_PER_CALLER):  # each closed at once: none keeps its place
         assert await eventually(place_freed)
+    for _ in range(2 * STREAMS_PER_CALLER):  # a HEAD ends after the headers: no place kept
+        assert (await platform.operation.head(url, headers=ALICE)).status_code == 200
+    assert await eventually(place_freed)
 
     async def all_closed() -> bool:
         return (await stream_metrics(platform))[0] == opened_before

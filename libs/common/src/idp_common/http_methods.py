@@ -28,8 +28,9 @@ def allowed_methods(routes: list[BaseRoute], scope: Scope) -> list[str]:
 
 class HeadAsGetMiddleware(HttpMiddleware):
     """Answers HEAD as the GET of the same path would, without the body: its status and
-    headers (``Content-Length`` included). A streamed answer (a log stream) ends after its
-    headers, as if the client had gone."""
+    headers (``Content-Length`` included). The answer ends with its headers, and the app
+    is told the client has gone: a streamed answer (a log stream) stops there, instead of
+    holding the connection, and the stream's place, until its first event."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "HEAD":
@@ -41,10 +42,10 @@ class HeadAsGetMiddleware(HttpMiddleware):
             nonlocal answered
             if answered:
                 return
-            if message["type"] == "http.response.body":
-                answered = True
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
+            if message["type"] == "http.response.start":
+                answered = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         async def gone_once_answered() -> Message:
             if answered:
