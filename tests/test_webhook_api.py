@@ -186,6 +186,14 @@ async def test_only_admins_manage_webhooks(
         "https://hooks.example .com/in",
         "https://hooks.example.com/in\n",
         "https://hooks.example.com/\u202ein",
+        "https://hooks.example.com/in\u2028",  # a line separator
+        "https://hooks\u3000example.com/in",  # an ideographic space
+        "\ufeffhttps://hooks.example.com/in",  # a byte order mark
+        # The host is the metadata address for every parser here, whatever the text says
+        # first (127.0.0.1 is this test's allowlisted receiver).
+        "http://hooks.example.com\\@169.254.169.254/hook",
+        "http://169.254.169.254#@hooks.example.com/hook",
+        "http://hooks.example.com%2F@169.254.169.254/hook",
     ],
 )
 async def test_internal_addresses_and_other_schemes_are_refused_naming_url(
