@@ -131,4 +131,4 @@ async def test_watch_waits_for_a_free_log_stream_then_follows(platform: Platform
     code, out, err = await watching
     assert code == 0, err
     assert "hello from the worker" in out
-    assert "waiting for a free log stream: 20 live log streams of this caller" in err
+    assert "waiting for a free log stream: HTTP 429: 20 live log streams of this caller" in err

@@ -39,7 +39,9 @@ class Api:
             raise ApiError(f"{self.client.base_url} cannot be reached: {exc}", UNREACHABLE) from exc
         if response.is_success:
             return response
-        raise ApiError(_problem(response), UNREACHABLE if response.status_code >= 500 else FAILED)
+        raise ApiError(
+            problem_text(response), UNREACHABLE if response.status_code >= 500 else FAILED
+        )
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params).json()
@@ -57,7 +59,7 @@ class Api:
                 return
 
 
-def _problem(response: httpx.Response) -> str:
+def problem_text(response: httpx.Response) -> str:
     try:
         problem = response.json()
     except ValueError:

@@ -15,7 +15,7 @@ from httpx_sse import connect_sse
 from rich.console import Console
 from rich.table import Table
 
-from idp_cli.api import FAILED, OK, USAGE, Api, ApiError
+from idp_cli.api import FAILED, OK, USAGE, Api, ApiError, problem_text
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 dlq = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, replay, purge.")
@@ -220,7 +220,7 @@ class _Dropped(Exception):
 def _wait_for_a_free_stream(response: httpx.Response) -> None:
     """The caller holds as many live logs as it may (a 429): say so, wait as told."""
     response.read()
-    errors.print(f"waiting for a free log stream: {response.json().get('detail')}")
+    errors.print(f"waiting for a free log stream: {problem_text(response)}")
     time.sleep(float(response.headers.get("Retry-After", "5")))
 
 
