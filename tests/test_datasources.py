@@ -4,11 +4,13 @@ real Redis), coalesced, served stale when the upstream fails, and never pointed 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import socket
 import sqlite3
 import time
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,6 +56,7 @@ class Upstream:
                 Route("/redirect", self.redirect),
                 Route("/redirect-nowhere", self.redirect_nowhere),
                 Route("/odd", self.odd),
+                Route("/encoded/{coding}", self.encoded),
             ]
         )
 
@@ -83,6 +86,17 @@ class Upstream:
         text = {"surrogate": "a\\ud800", "nul": "a\\u0000b"}[request.query_params["text"]]
         items = '[{"id": "fine", "name": "Fine"}, {"id": "x", "name": "' + text + '"}]'
         return Response('{"items": ' + items + "}", media_type="application/json")
+
+    async def encoded(self, request: Request) -> Response:
+        """The regions gzipped; or gzip that inflates past any cap (a bomb), or that is not gzip."""
+        compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        body = {
+            "gzip": gzip.compress(json.dumps({"items": [{"id": "eu", "name": "Europe"}]}).encode()),
+            "bomb": b"".join(compressor.compress(b" " * (1 << 20)) for _ in range(64))
+            + compressor.flush(),
+            "broken": b"not gzip at all",
+        }[request.path_params["coding"]]
+        return Response(body, headers={"content-encoding": "gzip"})
 
     async def redirect(self, _request: Request) -> Response:
         return RedirectResponse("http://169.254.169.254/latest/meta-data/", status_code=302)
@@ -251,6 +265,30 @@ async def test_options_with_text_no_form_can_use_are_a_502_naming_the_option(
     detail = response.json()["detail"]
     assert "the label of option 1 " in detail
     assert says in detail
+
+
+async def test_an_encoded_answer_is_decoded_and_a_bomb_inflates_no_further_than_the_cap(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    _, url = upstream
+    gzipped = await resolve(
+        api, await source(api, **regions(url, endpoint_url=f"{url}/encoded/gzip"))
+    )
+    assert gzipped.status_code == 200, gzipped.text
+    assert gzipped.json()["options"] == [{"value": "eu", "label": "Europe"}]
+    bomb = await resolve(api, await source(api, **regions(url, endpoint_url=f"{url}/encoded/bomb")))
+    assert bomb.status_code == 502, bomb.text
+    assert bomb.json()["detail"].endswith(
+        f"the response exceeds {2 * 1024 * 1024} bytes (DATASOURCE_RESPONSE_CAP_BYTES)"
+    )
+    broken = await resolve(
+        api, await source(api, **regions(url, endpoint_url=f"{url}/encoded/broken"))
+    )
+    assert broken.status_code == 502, broken.text
+    assert (
+        "the upstream's answer could not be read: the body does not decode"
+        in (broken.json()["detail"])
+    )
 
 
 async def test_a_slow_upstream_is_a_504(

@@ -193,13 +193,3 @@ def guarded_client(
         max_redirects=MAX_REDIRECTS,
         trust_env=False,
     )
-
-
-async def read_capped(response: httpx.Response, cap_bytes: int) -> tuple[bytes, bool]:
-    """The body up to ``cap_bytes``, and whether it was longer (reading stops there)."""
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > cap_bytes:
-            return bytes(body[:cap_bytes]), True
-    return bytes(body), False

@@ -16,8 +16,9 @@ import jmespath
 from prometheus_client import Histogram
 
 from datasource_svc.models import DataSource
+from idp_common.content_decoding import read_capped
 from idp_common.events import SecretBinding
-from idp_common.outbound import OutboundRefused, guarded_client, read_capped
+from idp_common.outbound import OutboundRefused, guarded_client
 from idp_common.schemas import UNSTORABLE_TEXT, unstorable
 from idp_common.secret_values import SecretResolver, SecretUnavailable
 
@@ -142,6 +143,8 @@ async def _fetch(
         raise UpstreamFailed(
             f"the upstream did not answer within {source.timeout_seconds:g}s", timed_out=True
         ) from None
+    except httpx.DecodingError as exc:
+        raise UpstreamFailed(f"the upstream's answer could not be read: {exc}") from None
     except httpx.HTTPError as exc:
         raise UpstreamFailed(f"the upstream could not be reached: {type(exc).__name__}") from None
     except (httpx.InvalidURL, ValueError) as exc:  # a stored URL or a redirect's, unusable
