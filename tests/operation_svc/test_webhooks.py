@@ -20,6 +20,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
+from starlette.responses import Response
 
 from idp_common.auth import Principal
 from idp_common.clock import SYSTEM_CLOCK, Clock
@@ -36,9 +37,10 @@ from operation_svc.models import (
     WebhookDelivery,
 )
 from operation_svc.webhooks import service
-from operation_svc.webhooks.deliveries import WebhookDeliveryLoop
+from operation_svc.webhooks.deliveries import RESPONSE_EXCERPT_BYTES, WebhookDeliveryLoop
 from operation_svc.webhooks.schemas import WebhookIn, WebhookUpdate
 from tests.clock import ManualClock
+from tests.common.test_content_decoding import gzip_bomb
 from tests.harness import migrated_database
 from tests.operation_svc.webhook_receiver import Receiver
 
@@ -185,6 +187,30 @@ async def test_a_delivery_is_signed_retried_and_every_attempt_is_recorded(
             assert latency_ms > 0
             assert excerpt.startswith("receiver says")
             assert error is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    ("body", "encoding", "recorded"),
+    [
+        (b"ok\x00\xff done", "identity", "ok\ufffd\ufffd done"),
+        (gzip_bomb(64), "gzip", "\ufffd" * RESPONSE_EXCERPT_BYTES),
+    ],
+    ids=["nul-and-invalid-utf8", "gzip-bomb"],
+)
+async def test_whatever_a_receiver_answers_its_attempt_is_recorded(
+    backend: str, tmp_path: Path, body: bytes, encoding: str, recorded: str
+) -> None:
+    async with receiving(backend, tmp_path) as (db, receiver, url):
+        receiver.answer = Response(body, headers={"content-encoding": encoding})
+        hook_id, _ = await subscribe(db, url)
+        await end_execution(db, ended())
+        async with delivering(db) as loop:
+            assert await loop.send_due() == 1
+        [delivery] = await deliveries(db, hook_id)
+        assert delivery["status"] == "succeeded"
+        [(_, _, code, _, excerpt, error)] = delivery["attempts"]
+        assert (code, excerpt, error) == (200, recorded, None)
 
 
 async def test_a_rolled_back_change_delivers_nothing(tmp_path: Path) -> None:

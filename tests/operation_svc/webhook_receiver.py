@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from tests.harness import ServedApp
@@ -23,11 +23,12 @@ class Received:
 class Receiver:
     statuses: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    answer: Response | None = None  # instead of "receiver says <status>"
 
     def app(self) -> ServedApp:
-        async def hook(request: Request) -> PlainTextResponse:
+        async def hook(request: Request) -> Response:
             self.received.append(Received(await request.body(), dict(request.headers)))
             status = self.statuses.pop(0) if self.statuses else 200
-            return PlainTextResponse(f"receiver says {status}", status_code=status)
+            return self.answer or PlainTextResponse(f"receiver says {status}", status_code=status)
 
         return ServedApp(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))

@@ -161,10 +161,16 @@ class ExecutionRequested(EventData):
 
 
 LogStream = Literal["stdout", "stderr", "system"]
-# What a command printed, as it can be stored: NUL (which PostgreSQL text cannot hold, so
-# that the finish of a run that printed one was never recorded) becomes U+FFFD, as invalid
-# UTF-8 does.
-StorableText = Annotated[str, AfterValidator(lambda text: text.replace("\x00", "\ufffd"))]
+
+
+def storable(text: str) -> str:
+    """Text from outside (what a command printed, what a webhook receiver answered) as it
+    can be stored: NUL, which PostgreSQL text cannot hold (the row was never written),
+    becomes U+FFFD, as invalid UTF-8 does."""
+    return text.replace("\x00", "\ufffd")
+
+
+StorableText = Annotated[str, AfterValidator(storable)]
 
 
 class LogLine(Payload):

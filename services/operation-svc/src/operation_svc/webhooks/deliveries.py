@@ -19,9 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import record_audit
 from idp_common.clock import SYSTEM_CLOCK, Clock
+from idp_common.content_decoding import read_capped
 from idp_common.db import Database
+from idp_common.events import storable
 from idp_common.loops import PeriodicLoop
-from idp_common.outbound import GuardedTransport, OutboundRefused, read_capped
+from idp_common.outbound import GuardedTransport, OutboundRefused
 from operation_svc.config import WebhookSettings
 from operation_svc.models import AuditEntry, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from operation_svc.webhooks.metrics import record_attempt
@@ -141,7 +143,13 @@ class WebhookDeliveryLoop(PeriodicLoop):
         def outcome(
             status_code: int | None = None, excerpt: str | None = None, error: str | None = None
         ) -> _Outcome:
-            return _Outcome(now, time.perf_counter() - started, status_code, excerpt, error)
+            return _Outcome(
+                now,
+                time.perf_counter() - started,
+                status_code,
+                None if excerpt is None else storable(excerpt),
+                None if error is None else storable(error),
+            )
 
         try:
             async with self.client.stream(
