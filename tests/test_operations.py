@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.common.test_content_decoding import gzip_bomb
 from tests.harness import (
     LocalSQSServer,
     Platform,
@@ -709,10 +710,18 @@ def upstream_app() -> Starlette:
     async def to_metadata(_request: Request) -> RedirectResponse:
         return RedirectResponse("http://169.254.169.254/latest/meta-data/", status_code=302)
 
+    async def bomb(_request: Request) -> Response:
+        return Response(gzip_bomb(64, b"\n"), headers={"content-encoding": "gzip"})
+
+    async def minified(_request: Request) -> Response:
+        return Response(json.dumps({"items": ["x" * 100] * 6000}, separators=(",", ":")))
+
     return Starlette(
         routes=[
             Route("/services/{name}/restart", restart, methods=["POST"]),
             Route("/redirect", to_metadata),
+            Route("/bomb", bomb),
+            Route("/minified", minified),
         ]
     )
 
@@ -778,3 +787,40 @@ async def test_http_operations_run_under_the_outbound_rules(
         internal = await finished(platform, (await start(platform, "internal")).json()["id"])
         assert internal["status"] == "failed"
         assert "outbound call refused" in internal["error"]
+
+        await template(
+            platform, "inflating", None, operation_type="http", http={"url": f"{upstream.url}/bomb"}
+        )
+        # 64 MiB of empty lines in 64 KiB: read up to the cap (1 MiB), forwarded up to the
+        # lines' cap (20,000), as a command's output would be.
+        bomb = await finished(platform, (await start(platform, "inflating")).json()["id"])
+        assert bomb["status"] == "succeeded", bomb["error"]
+        assert (bomb["output_bytes"], bomb["output_truncated"]) == (1024 * 1024, True)
+        tail = await platform.operation.get(
+            f"/api/v1/executions/{bomb['id']}/logs", params={"after_seq": 20_000}, headers=ADMIN
+        )
+        assert [line["message"] for line in tail.json()["items"]] == [
+            "[output truncated after 20000 lines, 0 bytes]",
+            "[response truncated after 1048576 bytes]",
+        ]
+
+        # One line of 600 KB (minified JSON) went out whole, too large for a queue message.
+        await template(
+            platform,
+            "minified",
+            None,
+            operation_type="http",
+            http={"url": f"{upstream.url}/minified"},
+        )
+        long_line = await finished(platform, (await start(platform, "minified")).json()["id"])
+        assert long_line["status"] == "succeeded", long_line["error"]
+        assert (long_line["output_bytes"], long_line["output_truncated"]) == (618_011, False)
+        pieces = await platform.operation.get(
+            f"/api/v1/executions/{long_line['id']}/logs", params={"limit": 100}, headers=ADMIN
+        )
+        messages = [line["message"] for line in pieces.json()["items"]]
+        assert messages[0] == "HTTP 200 OK"
+        assert {len(piece) for piece in messages[1:-1]} == {16 * 1024}
+        assert "".join(messages[1:]) == json.dumps(
+            {"items": ["x" * 100] * 6000}, separators=(",", ":")
+        )

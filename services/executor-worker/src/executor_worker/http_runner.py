@@ -12,9 +12,10 @@ from typing import Any
 
 import httpx
 
-from executor_worker.runner import EXCERPT_BYTES, LineSink, RunResult
+from executor_worker.runner import EXCERPT_BYTES, LineSink, OutputLimits, RunResult, forward_body
+from idp_common.content_decoding import read_capped
 from idp_common.events import HttpCall
-from idp_common.outbound import OutboundRefused, guarded_client, read_capped
+from idp_common.outbound import OutboundRefused, guarded_client
 
 
 async def _call(
@@ -38,12 +39,12 @@ async def run_http(
     *,
     allowed_hosts: Collection[str],
     timeout_seconds: float,
-    output_cap_bytes: int,
+    limits: OutputLimits,
     sink: LineSink,
     stop: asyncio.Event,
 ) -> RunResult:
     started = time.monotonic()
-    attempt = asyncio.ensure_future(_call(call, allowed_hosts, timeout_seconds, output_cap_bytes))
+    attempt = asyncio.ensure_future(_call(call, allowed_hosts, timeout_seconds, limits.cap_bytes))
     stop_requested = asyncio.ensure_future(stop.wait())
     done, _ = await asyncio.wait(
         {attempt, stop_requested}, timeout=timeout_seconds, return_when=asyncio.FIRST_COMPLETED
@@ -81,16 +82,15 @@ async def run_http(
     except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         return RunResult.refused(f"HTTP call failed: {type(exc).__name__}: {exc}")
     await sink("system", [f"HTTP {response.status_code} {response.reason_phrase}"])
-    text = content.decode("utf-8", errors="replace")
-    await sink("stdout", text.splitlines())
+    cut = await forward_body(content, sink, limits)
     if truncated:
-        await sink("system", [f"[response truncated after {output_cap_bytes} bytes]"])
+        await sink("system", [f"[response truncated after {limits.cap_bytes} bytes]"])
     return RunResult(
         "succeeded" if response.is_success else "failed",
         None,
         time.monotonic() - started,
         content[:EXCERPT_BYTES].decode("utf-8", errors="replace"),
         len(content),
-        truncated,
+        truncated or cut,
         None if response.is_success else f"HTTP {response.status_code}",
     )

@@ -186,7 +186,7 @@ class JobHandler:
                     job.http,
                     allowed_hosts=self.settings.outbound_allowed_hosts,
                     timeout_seconds=timeout_seconds,
-                    output_cap_bytes=self.settings.output_cap_bytes,
+                    limits=self.output_limits,
                     sink=batcher.add,
                     stop=stop,
                 )

@@ -152,6 +152,8 @@ class _Output:
         """Masked lines, as far as the cap allows; lines over MAX_LINE_BYTES in pieces.
         ``ended``: the lines ended with a newline (not a piece of a longer one, nor the
         output's unterminated end)."""
+        if self.truncated:  # the rest of a read that crossed the cap
+            return
         if max(map(len, lines)) > MAX_LINE_BYTES:
             lines = [
                 line[start : start + MAX_LINE_BYTES]
@@ -182,6 +184,17 @@ class _Output:
     @property
     def stdout_excerpt(self) -> str:
         return "".join(self.stdout_head)[:EXCERPT_BYTES]
+
+
+async def forward_body(body: bytes, sink: LineSink, limits: OutputLimits) -> bool:
+    """Forward a whole output (an HTTP answer's body) as a command's stdout goes: lines of
+    at most MAX_LINE_BYTES, within the caps of bytes and lines. Whether it was cut."""
+    reader = asyncio.StreamReader(limit=READ_CHUNK_BYTES)
+    reader.feed_data(body)
+    reader.feed_eof()
+    output = _Output(sink, limits, SecretMasker())
+    await output.pump(reader, "stdout")
+    return output.truncated
 
 
 def _kill_group(pgid: int) -> None:
