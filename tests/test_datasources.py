@@ -22,7 +22,7 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from datasource_svc.app import create_app
@@ -57,6 +57,7 @@ class Upstream:
                 Route("/redirect-nowhere", self.redirect_nowhere),
                 Route("/odd", self.odd),
                 Route("/encoded/{coding}", self.encoded),
+                Route("/trickle", self.trickle),
             ]
         )
 
@@ -97,6 +98,16 @@ class Upstream:
             "broken": b"not gzip at all",
         }[request.path_params["coding"]]
         return Response(body, headers={"content-encoding": "gzip"})
+
+    async def trickle(self, _request: Request) -> Response:
+        """The regions, a byte every 50 ms: each read is quick, the answer takes 4 s."""
+
+        async def bytes_apart() -> AsyncIterator[bytes]:
+            for byte in json.dumps({"items": [{"id": "eu", "name": "Europe"}] * 2}).encode():
+                await asyncio.sleep(0.05)
+                yield bytes([byte])
+
+        return StreamingResponse(bytes_apart(), media_type="application/json")
 
     async def redirect(self, _request: Request) -> Response:
         return RedirectResponse("http://169.254.169.254/latest/meta-data/", status_code=302)
@@ -299,6 +310,16 @@ async def test_a_slow_upstream_is_a_504(
     response = await resolve(api, await source(api, **regions(url, timeout_seconds=0.3)))
     assert response.status_code == 504
     assert "0.3s" in response.json()["detail"]
+
+
+async def test_an_answer_trickled_past_the_timeout_is_a_504(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    _, url = upstream
+    trickled = await source(api, **regions(url, endpoint_url=f"{url}/trickle", timeout_seconds=0.5))
+    response = await resolve(api, trickled)
+    assert response.status_code == 504, response.text
+    assert "0.5s" in response.json()["detail"]
 
 
 async def test_refresh_invalidates_the_cache(

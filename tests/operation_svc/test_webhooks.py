@@ -20,7 +20,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from standardwebhooks import Webhook
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from idp_common.auth import Principal
 from idp_common.clock import SYSTEM_CLOCK, Clock
@@ -211,6 +211,24 @@ async def test_whatever_a_receiver_answers_its_attempt_is_recorded(
         assert delivery["status"] == "succeeded"
         [(_, _, code, _, excerpt, error)] = delivery["attempts"]
         assert (code, excerpt, error) == (200, recorded, None)
+
+
+async def test_an_answer_trickled_past_the_timeout_is_a_failed_attempt(tmp_path: Path) -> None:
+    async def bytes_apart() -> AsyncIterator[bytes]:
+        for _ in range(40):  # each read is quick; the answer takes 4 s
+            await asyncio.sleep(0.1)
+            yield b"."
+
+    async with receiving("sqlite", tmp_path) as (db, receiver, url):
+        receiver.answer = StreamingResponse(bytes_apart())
+        hook_id, _ = await subscribe(db, url)
+        await end_execution(db, ended())
+        async with delivering(db, request_timeout_seconds=0.5) as loop:
+            assert await loop.send_due() == 1
+        [delivery] = await deliveries(db, hook_id)
+        assert delivery["status"] == "pending"
+        [(_, _, code, _, excerpt, error)] = delivery["attempts"]
+        assert (code, excerpt, error) == (None, None, "no answer within 0.5s")
 
 
 async def test_a_rolled_back_change_delivers_nothing(tmp_path: Path) -> None:

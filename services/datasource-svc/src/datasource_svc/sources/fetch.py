@@ -4,6 +4,7 @@ capped response, and JMESPath mapping of the JSON to ``[{value, label}]``."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -126,9 +127,15 @@ async def _fetch(
     params = {name: _fill(template, values) for name, template in source.query.items()}
     body = {} if source.body is None else {"json": _fill_body(source.body, values)}
     try:
-        async with guarded_client(
-            allowed_hosts, source.timeout_seconds, "DATASOURCE_OUTBOUND_ALLOWED_HOSTS"
-        ) as client:
+        # httpx's timeout bounds each read, not the answer: one trickled a byte at a time
+        # would hold the request (and the cold requests coalesced on it) for as long as
+        # it likes.
+        async with (
+            asyncio.timeout(source.timeout_seconds),
+            guarded_client(
+                allowed_hosts, source.timeout_seconds, "DATASOURCE_OUTBOUND_ALLOWED_HOSTS"
+            ) as client,
+        ):
             request = client.build_request(
                 source.method, str(source.endpoint_url), params=params, headers=headers, **body
             )
@@ -139,7 +146,7 @@ async def _fetch(
                 await response.aclose()
     except OutboundRefused as exc:
         raise UpstreamFailed(f"outbound call refused: {exc}") from None
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):
         raise UpstreamFailed(
             f"the upstream did not answer within {source.timeout_seconds:g}s", timed_out=True
         ) from None

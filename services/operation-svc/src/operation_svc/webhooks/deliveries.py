@@ -152,15 +152,20 @@ class WebhookDeliveryLoop(PeriodicLoop):
             )
 
         try:
-            async with self.client.stream(
-                "POST", claimed.url, content=claimed.body.encode(), headers=headers
-            ) as response:
+            # The whole answer within the timeout, not each read of it: a receiver
+            # trickling its answer would otherwise outlive the lease, and be sent to twice.
+            async with (
+                asyncio.timeout(self.settings.request_timeout_seconds),
+                self.client.stream(
+                    "POST", claimed.url, content=claimed.body.encode(), headers=headers
+                ) as response,
+            ):
                 body, _ = await read_capped(response, RESPONSE_EXCERPT_BYTES)
                 excerpt = body.decode("utf-8", "replace")
                 return outcome(status_code=response.status_code, excerpt=excerpt)
         except OutboundRefused as refused:
             return outcome(error=f"refused by the outbound rules: {refused}")
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             return outcome(error=f"no answer within {self.settings.request_timeout_seconds}s")
         # ValueError: a redirect to a host name the client refuses (idna's errors)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as failed:
