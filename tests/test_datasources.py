@@ -40,6 +40,25 @@ from tests.harness import (
 ADMIN = auth_headers(roles=("admin",))
 VIEWER = auth_headers(roles=("viewer",))
 CLUSTERS = {"eu": ["eu-1", "eu-2"], "us": ["us-1"]}
+# Answers no option can be made of, and why.
+ANSWERS = {
+    "nested-deep": ("[" * 100_000 + "]" * 100_000, "the upstream's JSON is nested too deeply"),
+    "nan": ('{"items": [{"id": NaN}]}', "the upstream did not answer JSON: NaN is not JSON"),
+    "infinity": (
+        '{"items": [{"id": "a", "name": -Infinity}]}',
+        "the upstream did not answer JSON: -Infinity is not JSON",
+    ),
+    "huge-number": ('{"items": [{"id": 1e400}]}', "option 0 is a number too large to be read"),
+    "object": (
+        '{"items": [{"id": {"a": [1]}}]}',
+        "the value of option 0 is an object, not a string, a number or a boolean",
+    ),
+    "list-label": (
+        '{"items": [{"id": "a", "name": "A"}, {"id": "b", "name": [1]}]}',
+        "the label of option 1 is a list, not a string, a number or a boolean",
+    ),
+    "scalars": ('{"items": [{"id": true, "name": false}, {"id": 1.5, "name": 10}]}', ""),
+}
 
 
 class Upstream:
@@ -58,6 +77,7 @@ class Upstream:
                 Route("/odd", self.odd),
                 Route("/encoded/{coding}", self.encoded),
                 Route("/trickle", self.trickle),
+                Route("/answer/{kind}", self.answer),
             ]
         )
 
@@ -98,6 +118,9 @@ class Upstream:
             "broken": b"not gzip at all",
         }[request.path_params["coding"]]
         return Response(body, headers={"content-encoding": "gzip"})
+
+    async def answer(self, request: Request) -> Response:
+        return Response(ANSWERS[request.path_params["kind"]][0], media_type="application/json")
 
     async def trickle(self, _request: Request) -> Response:
         """The regions, a byte every 50 ms: each read is quick, the answer takes 4 s."""
@@ -300,6 +323,32 @@ async def test_an_encoded_answer_is_decoded_and_a_bomb_inflates_no_further_than_
         "the upstream's answer could not be read: the body does not decode"
         in (broken.json()["detail"])
     )
+
+
+@pytest.mark.parametrize("kind", [kind for kind, (_, why) in ANSWERS.items() if why])
+async def test_an_answer_no_option_can_be_made_of_is_a_502_saying_why(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str], kind: str
+) -> None:
+    """Once a 500 (nesting), or options Python spelled: ``{'a': [1]}``, ``inf``, ``nan``."""
+    _, url = upstream
+    response = await resolve(
+        api, await source(api, **regions(url, endpoint_url=f"{url}/answer/{kind}"))
+    )
+    assert response.status_code == 502, response.text
+    assert ANSWERS[kind][1] in response.json()["detail"]
+
+
+async def test_numbers_and_booleans_are_options_as_json_writes_them(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    _, url = upstream
+    response = await resolve(
+        api, await source(api, **regions(url, endpoint_url=f"{url}/answer/scalars"))
+    )
+    assert response.json()["options"] == [
+        {"value": "true", "label": "false"},
+        {"value": "1.5", "label": "10"},
+    ]
 
 
 async def test_a_slow_upstream_is_a_504(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,6 +69,42 @@ def _fill_body(value: Any, values: Mapping[str, str]) -> Any:
     return value
 
 
+def _not_a_json_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def parse_answer(content: bytes) -> Any:
+    """The upstream's JSON, as RFC 8259 has it: NaN and Infinity, which Python's parser takes,
+    are refused."""
+    try:
+        return json.loads(content, parse_constant=_not_a_json_constant)
+    except ValueError as exc:
+        raise UpstreamFailed(f"the upstream did not answer JSON: {exc}") from None
+    except RecursionError:
+        raise UpstreamFailed("the upstream's JSON is nested too deeply to be read") from None
+
+
+def _option_text(selected: Any, part: str, number: int) -> str:
+    """A string as it is; a number or a boolean as JSON writes it (``true``, ``1.5``)."""
+    if isinstance(selected, str):
+        text = selected
+    elif isinstance(selected, bool | int) or (
+        isinstance(selected, float) and math.isfinite(selected)
+    ):
+        text = json.dumps(selected)
+    elif isinstance(selected, float):  # 1e400
+        raise UpstreamFailed(f"the {part} of option {number} is a number too large to be read")
+    else:
+        kind = "an object" if isinstance(selected, dict) else "a list"
+        raise UpstreamFailed(
+            f"the {part} of option {number} is {kind}, not a string, a number or a boolean"
+        )
+    # A NUL byte could never be submitted; a lone surrogate not even shown (no UTF-8).
+    if (why := unstorable(text)) is not None:
+        raise UpstreamFailed(f"the {part} of option {number} {UNSTORABLE_TEXT[why]}")
+    return text
+
+
 def map_options(source: DataSource, document: Any) -> list[dict[str, str]]:
     items = jmespath.search(source.items_path, document)
     if not isinstance(items, list):
@@ -78,12 +115,13 @@ def map_options(source: DataSource, document: Any) -> list[dict[str, str]]:
         label = jmespath.search(source.label_expr, item) if source.label_expr else value
         if value is None:
             continue
-        option = {"value": str(value), "label": str(label if label is not None else value)}
-        for part, text in option.items():
-            # A NUL byte could never be submitted; a lone surrogate not even shown (no UTF-8).
-            if (why := unstorable(text)) is not None:
-                raise UpstreamFailed(f"the {part} of option {len(options)} {UNSTORABLE_TEXT[why]}")
-        options.append(option)
+        number = len(options)
+        options.append(
+            {
+                "value": _option_text(value, "value", number),
+                "label": _option_text(value if label is None else label, "label", number),
+            }
+        )
     return options
 
 
@@ -165,11 +203,7 @@ async def _fetch(
     if not response.is_success:
         raise UpstreamFailed(f"the upstream answered HTTP {response.status_code}", excerpt=excerpt)
     try:
-        document = json.loads(content)
-    except ValueError:
-        raise UpstreamFailed("the upstream did not answer JSON", excerpt=excerpt) from None
-    try:
-        options = map_options(source, document)
+        options = map_options(source, parse_answer(content))
     except UpstreamFailed as exc:
         exc.excerpt = excerpt
         raise
