@@ -143,6 +143,10 @@ def stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
 
 def main() -> int:
     data = Path(os.environ.get("IDP_DATA_DIR", ROOT / "data")).resolve()
+    # The worker's commands run under uids of their own, which must not read the databases,
+    # the queues' state, the logs or the tenants' secret files kept here.
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data.chmod(0o700)
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     (data / "secrets" / "demo").mkdir(parents=True, exist_ok=True)  # the demo tenant's files

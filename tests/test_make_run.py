@@ -5,12 +5,14 @@ port), runs its submission, and stops cleanly on Ctrl-C."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 import urllib.request
@@ -22,6 +24,7 @@ import pytest
 
 from idp_common.auth import mint_token
 from idp_common.settings import AuthSettings
+from tests.executor_worker.commands import run
 from tests.harness import ROOT, free_port
 
 SERVICES = ("PANEL", "OPERATION", "DATASOURCE", "WORKER", "CONSOLE")
@@ -164,6 +167,11 @@ def test_make_run_brings_every_service_to_ready_and_stops_on_ctrl_c(tmp_path: Pa
             assert time.monotonic() < deadline, "the platform did not become ready"
             time.sleep(0.5)
         assert all(ready(port) for port in ports.values())
+        assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+        if os.geteuid() == 0:  # commands run under uids of their own
+            result, lines = asyncio.run(run(["cat", str(tmp_path / "data/operation-svc.db")]))
+            assert result.status == "failed"
+            assert lines[-1][1].endswith("operation-svc.db: Permission denied")
         with watched_default_ports() as listeners:
             a_dynamic_field_works(ports)
             for listener in listeners:
