@@ -57,7 +57,10 @@ ANSWERS = {
         '{"items": [{"id": "a", "name": "A"}, {"id": "b", "name": [1]}]}',
         "the label of option 1 is a list, not a string, a number or a boolean",
     ),
-    "scalars": ('{"items": [{"id": true, "name": false}, {"id": 1.5, "name": 10}]}', ""),
+    "scalars": (
+        '{"items": [{"id": true, "name": false}, {"id": 1.5, "name": 10}, {"id": true}]}',
+        "",
+    ),
 }
 
 
@@ -338,7 +341,7 @@ async def test_an_answer_no_option_can_be_made_of_is_a_502_saying_why(
     assert ANSWERS[kind][1] in response.json()["detail"]
 
 
-async def test_numbers_and_booleans_are_options_as_json_writes_them(
+async def test_numbers_and_booleans_are_options_as_json_writes_them_each_value_once(
     api: httpx.AsyncClient, upstream: tuple[Upstream, str]
 ) -> None:
     _, url = upstream

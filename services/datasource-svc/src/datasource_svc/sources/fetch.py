@@ -109,20 +109,17 @@ def map_options(source: DataSource, document: Any) -> list[dict[str, str]]:
     items = jmespath.search(source.items_path, document)
     if not isinstance(items, list):
         raise UpstreamFailed(f"items_path {source.items_path!r} did not select a list")
-    options: list[dict[str, str]] = []
+    options: dict[str, str] = {}  # value -> label; the first of a value named twice is kept
     for item in items[: source.max_options]:
         value = jmespath.search(source.value_expr, item)
         label = jmespath.search(source.label_expr, item) if source.label_expr else value
         if value is None:
             continue
         number = len(options)
-        options.append(
-            {
-                "value": _option_text(value, "value", number),
-                "label": _option_text(value if label is None else label, "label", number),
-            }
-        )
-    return options
+        text = _option_text(value, "value", number)
+        if text not in options:
+            options[text] = _option_text(value if label is None else label, "label", number)
+    return [{"value": value, "label": label} for value, label in options.items()]
 
 
 async def _auth_headers(source: DataSource, secrets: SecretResolver) -> dict[str, str]:
