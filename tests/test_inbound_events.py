@@ -474,7 +474,8 @@ async def test_http_ingestion_in_structured_and_binary_modes(platform: Platform)
     binary_id = str(uuid.uuid4())
     binary = await platform.panel.post(
         "/api/v1/events",
-        json={"panel": "say", "data": {"message": "b"}},
+        # No Content-Type: a binary event's data is then JSON (CloudEvents' HTTP binding).
+        content=json.dumps({"panel": "say", "data": {"message": "b"}}),
         headers={
             "ce-specversion": "1.0",
             "ce-id": binary_id,

@@ -1,5 +1,6 @@
 """Guards that refuse a request before any route runs (pure ASGI middleware): a body over
-the cap, that stops arriving or whose JSON names a key twice, a NUL byte in the URL. They
+the cap, that stops arriving, that is not JSON (or is encoded) or whose JSON names a key
+twice, a NUL byte in the URL. They
 answer with the same problem+json as every route."""
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ BODY_READ_TIMEOUT_SECONDS = 30.0
 
 class BodyGuardMiddleware(HttpMiddleware):
     """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming,
-    bodies that stop arriving (``BODY_READ_TIMEOUT_SECONDS``) with 408, and JSON naming a
-    key twice in one object with 422."""
+    bodies that stop arriving (``BODY_READ_TIMEOUT_SECONDS``) with 408, bodies that are not
+    JSON or are encoded with 415, and JSON naming a key twice in one object with 422."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, setting: str) -> None:
         super().__init__(app)
@@ -59,6 +60,9 @@ class BodyGuardMiddleware(HttpMiddleware):
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if body and (unsupported := _unsupported_body(scope)) is not None:
+            await unsupported(scope, receive, send)
+            return
         # Whatever its Content-Type says: a binary CloudEvent's data is read as JSON without
         # one, and a body that is not JSON costs a parse that fails at once.
         if (path := duplicate_key_path(body)) is not None:
@@ -91,6 +95,42 @@ class BodyGuardMiddleware(HttpMiddleware):
             408, "Request Timeout", detail, slug="request-timeout", headers={"Connection": "close"}
         )
         await refusal(scope, receive, send)
+
+
+def _is_json(content_type: str) -> bool:
+    """``application/json`` or ``application/…+json``, whatever its parameters: what the
+    routes parse (FastAPI takes any other body as bytes, and then names no field)."""
+    kind, _, subtype = content_type.partition(";")[0].strip().lower().partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def _unsupported_body(scope: Scope) -> Response | None:
+    """A 415 naming the header, for a body no route reads: encoded, or not JSON."""
+    encoding = (request_header(scope, b"content-encoding") or "identity").strip().lower()
+    content_type = request_header(scope, b"content-type")
+    if encoding != "identity":
+        return _unsupported(
+            "Content-Encoding", f"bodies are read as sent: send it without {encoding!r}"
+        )
+    if content_type is None and request_header(scope, b"ce-specversion") is not None:
+        return None  # a binary CloudEvent: its data is JSON when no type is said
+    if not _is_json(content_type or ""):
+        given = f"not {content_type!r}" if content_type else "which the request does not say"
+        return _unsupported(
+            "Content-Type",
+            f"bodies are JSON: application/json (or an application/…+json type), {given}",
+        )
+    return None
+
+
+def _unsupported(header: str, message: str) -> Response:
+    return problem_response(
+        415,
+        "Unsupported Media Type",
+        f"The request body's {header} is not taken: {message}.",
+        slug="unsupported-media-type",
+        errors=[field_error(header, message, "unsupported_media_type")],
+    )
 
 
 def _invalid(field: str, message: str, code: str) -> Response:
