@@ -34,7 +34,8 @@ async def platform(module_tmp_path: Path, sqs_server: LocalSQSServer) -> AsyncIt
 
 
 def client(platform: Platform, service: str) -> httpx.AsyncClient:
-    found = getattr(platform, service)
+    services = {"panel": platform.panel, "operation": platform.operation}
+    found = (services | {"datasource": platform.datasource})[service]
     assert found is not None
     return found
 
