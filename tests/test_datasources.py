@@ -212,6 +212,11 @@ async def resolve(api: httpx.AsyncClient, source_id: str, **values: Any) -> http
     )
 
 
+async def resolved_from(api: httpx.AsyncClient, url: str, **fields: Any) -> httpx.Response:
+    """The options of a new source with the regions' mapping whose upstream is ``url``."""
+    return await resolve(api, await source(api, **regions(url, endpoint_url=url, **fields)))
+
+
 def regions(url: str, **fields: Any) -> dict[str, Any]:
     return {
         "endpoint_url": f"{url}/regions",
@@ -308,19 +313,15 @@ async def test_an_encoded_answer_is_decoded_and_a_bomb_inflates_no_further_than_
     api: httpx.AsyncClient, upstream: tuple[Upstream, str]
 ) -> None:
     _, url = upstream
-    gzipped = await resolve(
-        api, await source(api, **regions(url, endpoint_url=f"{url}/encoded/gzip"))
-    )
+    gzipped = await resolved_from(api, f"{url}/encoded/gzip")
     assert gzipped.status_code == 200, gzipped.text
     assert gzipped.json()["options"] == [{"value": "eu", "label": "Europe"}]
-    bomb = await resolve(api, await source(api, **regions(url, endpoint_url=f"{url}/encoded/bomb")))
+    bomb = await resolved_from(api, f"{url}/encoded/bomb")
     assert bomb.status_code == 502, bomb.text
     assert bomb.json()["detail"].endswith(
         f"the response exceeds {2 * 1024 * 1024} bytes (DATASOURCE_RESPONSE_CAP_BYTES)"
     )
-    broken = await resolve(
-        api, await source(api, **regions(url, endpoint_url=f"{url}/encoded/broken"))
-    )
+    broken = await resolved_from(api, f"{url}/encoded/broken")
     assert broken.status_code == 502, broken.text
     assert (
         "the upstream's answer could not be read: the body does not decode"
@@ -334,9 +335,7 @@ async def test_an_answer_no_option_can_be_made_of_is_a_502_saying_why(
 ) -> None:
     """Once a 500 (nesting), or options Python spelled: ``{'a': [1]}``, ``inf``, ``nan``."""
     _, url = upstream
-    response = await resolve(
-        api, await source(api, **regions(url, endpoint_url=f"{url}/answer/{kind}"))
-    )
+    response = await resolved_from(api, f"{url}/answer/{kind}")
     assert response.status_code == 502, response.text
     assert ANSWERS[kind][1] in response.json()["detail"]
 
@@ -345,9 +344,7 @@ async def test_numbers_and_booleans_are_options_as_json_writes_them_each_value_o
     api: httpx.AsyncClient, upstream: tuple[Upstream, str]
 ) -> None:
     _, url = upstream
-    response = await resolve(
-        api, await source(api, **regions(url, endpoint_url=f"{url}/answer/scalars"))
-    )
+    response = await resolved_from(api, f"{url}/answer/scalars")
     assert response.json()["options"] == [
         {"value": "true", "label": "false"},
         {"value": "1.5", "label": "10"},
@@ -368,8 +365,7 @@ async def test_an_answer_trickled_past_the_timeout_is_a_504(
     api: httpx.AsyncClient, upstream: tuple[Upstream, str]
 ) -> None:
     _, url = upstream
-    trickled = await source(api, **regions(url, endpoint_url=f"{url}/trickle", timeout_seconds=0.5))
-    response = await resolve(api, trickled)
+    response = await resolved_from(api, f"{url}/trickle", timeout_seconds=0.5)
     assert response.status_code == 504, response.text
     assert "0.5s" in response.json()["detail"]
 

@@ -1,7 +1,6 @@
 """Guards that refuse a request before any route runs (pure ASGI middleware): a body over
 the cap, that stops arriving, that is not JSON (or is encoded) or whose JSON names a key
-twice, a NUL byte in the URL. They
-answer with the same problem+json as every route."""
+twice, a NUL byte in the URL. They answer with the same problem+json as every route."""
 
 from __future__ import annotations
 

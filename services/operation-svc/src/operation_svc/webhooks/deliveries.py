@@ -143,13 +143,7 @@ class WebhookDeliveryLoop(PeriodicLoop):
         def outcome(
             status_code: int | None = None, excerpt: str | None = None, error: str | None = None
         ) -> _Outcome:
-            return _Outcome(
-                now,
-                time.perf_counter() - started,
-                status_code,
-                None if excerpt is None else storable(excerpt),
-                None if error is None else storable(error),
-            )
+            return _Outcome(now, time.perf_counter() - started, status_code, excerpt, error)
 
         try:
             # The whole answer within the timeout, not each read of it: a receiver
@@ -161,7 +155,7 @@ class WebhookDeliveryLoop(PeriodicLoop):
                 ) as response,
             ):
                 body, _ = await read_capped(response, RESPONSE_EXCERPT_BYTES)
-                excerpt = body.decode("utf-8", "replace")
+                excerpt = storable(body.decode("utf-8", "replace"))
                 return outcome(status_code=response.status_code, excerpt=excerpt)
         except OutboundRefused as refused:
             return outcome(error=f"refused by the outbound rules: {refused}")
