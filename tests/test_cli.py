@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from idp_common.messaging.topology import PANEL_SUBMISSIONS
+from idp_common.messaging.topology import OPERATION_INBOUND_EVENTS, PANEL_SUBMISSIONS
 from idp_common.runtime import open_messaging
 from operation_svc.config import OperationSettings
 from tests.factories import ADMIN, template
@@ -90,6 +90,25 @@ async def test_an_operator_finds_and_handles_dead_letters_from_the_command_line(
     assert "404" in err
 
 
+async def test_a_dead_letter_is_listed_as_sent_never_read_as_markup(
+    platform: Platform,
+) -> None:
+    """A producer's event type made ``idp dlq list`` a MarkupError traceback."""
+    body = {"specversion": "1.0", "id": "e-1", "source": "orders", "type": "orders[/][red].placed"}
+    async with open_messaging(platform.sqs) as bus:
+        await bus.queues.client.send_message(
+            QueueUrl=await bus.queues.url(OPERATION_INBOUND_EVENTS.name),
+            MessageBody=json.dumps(body | {"tenant": "ops", "data": {}}),
+        )
+
+    async def listed() -> str | None:
+        code, out, err = await idp(platform, "dlq", "list", OPERATION_INBOUND_EVENTS.name)
+        assert code == 0, err
+        return out if "orders" in out else None
+
+    assert "orders[/][red].placed" in await eventually(listed, timeout=20)
+
+
 async def test_watch_follows_an_executions_logs_to_its_end(platform: Platform) -> None:
     await template(platform, "hello", "echo hello from the worker", [])
     started = await platform.operation.post(
@@ -101,6 +120,21 @@ async def test_watch_follows_an_executions_logs_to_its_end(platform: Platform) -
     assert code == 0
     assert "hello from the worker" in out
     assert "succeeded" in out
+
+
+async def test_watch_shows_a_runs_output_never_obeys_it(platform: Platform) -> None:
+    """An escape sequence clears the screen, retitles the window or writes the clipboard; a
+    carriage return overwrites the line; U+202E reorders what follows."""
+    await template(platform, "sly", "echo -e '\\x1b[2J\\x1b]52;c;aGk=\\x07 [/] \\u202ex\\r'", [])
+    started = await platform.operation.post(
+        "/api/v1/executions", json={"template": "sly"}, headers=ADMIN
+    )
+    code, out, err = await idp(
+        platform, "executions", "watch", started.json()["id"], as_token=token()
+    )
+    assert code == 0, err
+    assert "\\x1b[2J\\x1b]52;c;aGk=\\x07 [/] \\u202ex\\r" in out
+    assert not any(character in out for character in "\x1b\x07\u202e\r")
 
 
 async def test_watch_waits_for_a_free_log_stream_then_follows(platform: Platform) -> None:

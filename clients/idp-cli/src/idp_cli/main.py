@@ -6,6 +6,7 @@ answer says why), 2 a usage error, 3 the platform cannot be reached or failed.""
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ import typer
 from httpx_sse import connect_sse
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from idp_cli.api import FAILED, OK, USAGE, Api, ApiError, problem_text
 
@@ -22,8 +24,22 @@ dlq = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, replay, 
 executions = typer.Typer(no_args_is_help=True, help="Executions: follow one's logs.")
 app.add_typer(dlq, name="dlq")
 app.add_typer(executions, name="executions")
-console = Console()
-errors = Console(stderr=True)
+# No markup: the platform's text (a dead letter's type, an error quoting input) is shown as
+# it is, never read as rich's [tags] (a "[/]" in it was a MarkupError and a traceback).
+console = Console(markup=False, highlight=False)
+errors = Console(stderr=True, markup=False, highlight=False)
+# What a terminal would obey rather than show: control characters (escape sequences clear the
+# screen, retitle the window, write the clipboard; a carriage return overwrites the line)
+# and bidirectional overrides, which reorder what is shown.
+_UNSHOWABLE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def shown(text: str) -> str:
+    """``text`` (a run's output, anything the platform answers) as a terminal can show it:
+    what it would obey written as an escape (``\\x1b``)."""
+    return _UNSHOWABLE.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
 
 
 class Context:
@@ -49,7 +65,7 @@ def _checked(call: Any, *args: Any) -> Any:
     try:
         return call(*args)
     except ApiError as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(shown(str(exc)), style="red")
         raise typer.Exit(exc.exit_code) from None
 
 
@@ -59,7 +75,7 @@ def _show(ctx: typer.Context, data: Any, columns: list[str], rows: list[list[Any
         return
     table = Table(*columns)
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*("" if cell is None else shown(str(cell)) for cell in row))
     console.print(table)
 
 
@@ -120,7 +136,7 @@ def show(ctx: typer.Context, queue: str, message_id: str) -> None:
     """One dead letter, whole: why it failed, its event (redacted), its trace id."""
     letter = next((m for m in _letters(ctx, queue) if m["message_id"] == message_id), None)
     if letter is None:
-        errors.print(f"[red]no message {message_id} in {queue}-dlq[/red]")
+        errors.print(shown(f"no message {message_id} in {queue}-dlq"), style="red")
         raise typer.Exit(FAILED)
     console.print_json(json.dumps(letter, default=str))
 
@@ -128,7 +144,7 @@ def show(ctx: typer.Context, queue: str, message_id: str) -> None:
 def _selection(ids: list[str] | None, everything: bool, event_type: str | None) -> dict[str, Any]:
     given = [bool(ids), everything, event_type is not None]
     if sum(given) != 1:
-        errors.print("[red]give exactly one of --id (repeatable), --all or --type[/red]")
+        errors.print("give exactly one of --id (repeatable), --all or --type", style="red")
         raise typer.Exit(USAGE)
     if ids:
         return {"message_ids": ids}
@@ -150,13 +166,15 @@ def _act(ctx: typer.Context, queue: str, action: str, body: dict[str, Any]) -> N
     else:
         verb = {"dry_run": "would act on"}.get(result["status"], "done:")
         console.print(
-            f"{action} {queue}: {verb} {result['done'] or result['matched']} of "
-            f"{result['matched']} matched ({result['status']})"
+            shown(
+                f"{action} {queue}: {verb} {result['done'] or result['matched']} of "
+                f"{result['matched']} matched ({result['status']})"
+            )
         )
         for message_id in result["message_ids"]:
-            console.print(f"  {message_id}")
+            console.print(shown(f"  {message_id}"))
     if result["status"] == "failed":
-        errors.print(f"[red]{result['error']}[/red]")
+        errors.print(shown(result["error"]), style="red")
         raise typer.Exit(FAILED)
 
 
@@ -191,7 +209,7 @@ def purge(
     """Delete dead letters from QUEUE's DLQ."""
     selection = _selection(ids, everything, event_type)
     if not yes:
-        errors.print("[red]a purge cannot be undone: add --yes[/red]")
+        errors.print("a purge cannot be undone: add --yes", style="red")
         raise typer.Exit(USAGE)
     _act(ctx, queue, "delete", selection | {"confirm": True})
 
@@ -208,7 +226,8 @@ def watch(ctx: typer.Context, execution_id: str) -> None:
             last_seen = dropped.last_seen
             continue
         if not ctx.obj.as_json:
-            console.print(f"[bold]{ended['status']}[/bold] (exit code {ended['exit_code']})")
+            status = Text(shown(ended["status"]), style="bold")
+            console.print(Text.assemble(status, f" (exit code {ended['exit_code']})"))
         raise typer.Exit(OK if ended["status"] == "succeeded" else FAILED)
 
 
@@ -220,7 +239,7 @@ class _Dropped(Exception):
 def _wait_for_a_free_stream(response: httpx.Response) -> None:
     """The caller holds as many live logs as it may (a 429): say so, wait as told."""
     response.read()
-    errors.print(f"waiting for a free log stream: {problem_text(response)}")
+    errors.print(shown(f"waiting for a free log stream: {problem_text(response)}"))
     time.sleep(float(response.headers.get("Retry-After", "5")))
 
 
@@ -243,10 +262,10 @@ def _follow(api: Api, execution_id: str, after: int) -> dict[str, Any]:
                 if event.event == "log":
                     line = event.json()
                     last_seen = line["seq"]
-                    console.print(line["message"], markup=False, highlight=False)
+                    console.print(shown(line["message"]))
     except Exception as exc:
         if isinstance(exc, typer.Exit | _Dropped):
             raise
-        errors.print(f"stream dropped ({exc}); resuming after line {last_seen}")
+        errors.print(shown(f"stream dropped ({exc}); resuming after line {last_seen}"))
         time.sleep(1)
     raise _Dropped(last_seen)
