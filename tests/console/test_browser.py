@@ -61,6 +61,11 @@ TEMPLATES: dict[str, tuple[str, list[dict[str, Any]]]] = {
     ),
     "count": ("sh -c 'for i in $(seq 1 30); do echo \"line $i\"; sleep 0.15; done'", []),
     "nap": ("sh -c 'echo started; sleep 60'", []),
+    "colours": (
+        "sh -c 'printf \"\\033[31mred\\033[0m \\033[1;38;5;208mbold orange\\033[0m"
+        " \\033[2Jcleared? \\033]52;c;aGk=\\007 \\342\\200\\256x\\n\"'",
+        [],
+    ),
     "restart": ("echo restarting {{service}}", [{"name": "service"}]),
     "words": (
         "echo {{code}} {{word}} {{contact}} {{link}}",
@@ -149,6 +154,7 @@ async def console(
                 ],
             ),
             "nap": await simple_panel(platform, "nap", "Take a long nap", []),
+            "colours": await simple_panel(platform, "colours", "Print in colour", []),
         }
         settings = ConsoleSettings(
             panel_api_url=str(platform.panel.base_url).rstrip("/"),
@@ -260,6 +266,19 @@ async def test_the_log_stream_resumes_after_its_connection_is_cut(
     assert "last-event-id: " in resumed
     last_event_id = int(resumed.split("last-event-id: ")[1].split("\r\n")[0])
     assert last_event_id in shown_before_cut[:-1]
+
+
+async def test_a_log_is_coloured_as_a_terminal_colours_it_and_shows_what_a_terminal_obeys(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    """SGR colours and weights are shown; another escape sequence (one that clears the
+    screen is dropped, as a terminal shows nothing for it; one that writes the clipboard is
+    written out) and a right-to-left override (it reordered what followed) show as escapes."""
+    [line] = await run_scenario("log_colours", console, tmp_path, panelTitle="Print in colour")
+    assert line["text"] == "red bold orange cleared? \\x1b]52;c;aGk=\\x07 \\u202ex"
+    parts = {text: (colour, weight) for text, colour, weight in line["parts"]}
+    assert parts["red"] == ("rgb(255, 123, 114)", "400")  # --ansi-red
+    assert parts["bold orange"] == ("rgb(255, 135, 0)", "700")  # xterm 208
 
 
 async def test_a_log_waits_for_a_free_stream_then_follows_the_run(

@@ -2,6 +2,7 @@
 import { useEffect, useState } from "react";
 import { followLog, type StreamState } from "../api/logStream";
 import type { LogLine } from "../api/types";
+import { LogMessage } from "./LogMessage";
 
 const STATE_TEXT: Record<StreamState, string> = {
   connecting: "Connecting to the log…",
@@ -41,7 +42,7 @@ export function LogView({ executionId, onEnd }: { executionId: string; onEnd: ()
       <ol className="log-lines" data-testid="log-lines" tabIndex={0} aria-label="Log lines">
         {lines.map((line) => (
           <li key={line.seq} data-seq={line.seq} className={`log-${line.stream}`}>
-            {line.message}
+            <LogMessage text={line.message} />
           </li>
         ))}
       </ol>
