@@ -125,7 +125,9 @@ async def test_watch_follows_an_executions_logs_to_its_end(platform: Platform) -
 async def test_watch_shows_a_runs_output_never_obeys_it(platform: Platform) -> None:
     """An escape sequence clears the screen, retitles the window or writes the clipboard; a
     carriage return overwrites the line; U+202E reorders what follows."""
-    await template(platform, "sly", "echo -e '\\x1b[2J\\x1b]52;c;aGk=\\x07 [/] \\u202ex\\r'", [])
+    await template(
+        platform, "sly", "echo -e '\\x1b[2J\\x1b]52;c;aGk=\\x07 [/] \\xe2\\x80\\xaex\\r'", []
+    )
     started = await platform.operation.post(
         "/api/v1/executions", json={"template": "sly"}, headers=ADMIN
     )
