@@ -251,7 +251,15 @@ async def dead_letter(platform: Platform, queue: str, event_id: str) -> dict[str
             f"/api/v1/queues/{queue}/dead-letters", headers=PLATFORM_OPERATOR
         )
         assert listed.status_code == 200, listed.text
-        return next((d for d in listed.json()["items"] if d["event_id"] == event_id), None)
+        return next(
+            (
+                letter
+                for letter in listed.json()["items"]
+                # An unreadable event's letter shows its body instead.
+                if letter["event_id"] == event_id or event_id in (letter["body"] or "")
+            ),
+            None,
+        )
 
     return await eventually(found, timeout=30)
 
@@ -389,6 +397,58 @@ async def test_a_request_naming_a_key_twice_ends_in_the_dlq_and_creates_nothing(
 
     assert letter["reason"] == f"invalid event: {written_twice} is named twice in one object"
     assert (len(await executions_of(platform)), len(await submissions_of(platform))) == before
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"), [("\\u0001", "\\x01"), ("\\ud800", "\\ud800"), ("\\uffff", "\\uffff")]
+)
+async def test_a_dead_letter_holding_what_no_answer_can_carry_is_listed_escaped(
+    platform: Platform, producer: Producer, key: str, shown: str
+) -> None:
+    """A key named twice may hold what SQS refuses in the reason's attribute (the copy to
+    the DLQ was refused; the message came there without its reason after its last
+    receive), or a lone surrogate, which no JSON answer can encode: one such letter made
+    every listing of its DLQ a 500."""
+    body, event_id = cloud_event(RUN, RUN_SAY)
+    message = json.dumps(RUN_SAY["parameters"])[1:-1]
+    twice = body.replace(message, f'{message}, "m{key}": 1, "m{key}": 2')
+    await producer.send(OPERATION_INBOUND_EVENTS.name, twice, OPERATOR_TOKEN)
+
+    letter = await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, event_id)
+
+    assert letter["reason"] == (
+        f"invalid event: data.parameters.m{shown} is named twice in one object"
+    )
+
+
+async def test_a_dead_letter_nested_as_deep_as_the_parser_goes_is_listed(
+    platform: Platform, producer: Producer
+) -> None:
+    """Its data was read with recursion: every listing of the DLQ was a 500."""
+    deep = "[" * 900 + "]" * 900
+    body, event_id = cloud_event(RUN, RUN_SAY)
+    nested = body.replace('"template"', f'"deep": {deep}, "tenant\\ud800": 1, "template"', 1)
+    await producer.send(OPERATION_INBOUND_EVENTS.name, nested, OPERATOR_TOKEN)
+
+    letter = await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, event_id)
+
+    shown = letter["data"]["deep"]
+    for _ in range(31):
+        [shown] = shown
+    assert shown == "[nested too deeply]"
+    assert letter["data"]["tenant\\ud800"] == 1
+
+
+@pytest.mark.parametrize("attribute", ["tenant", "subject"])
+async def test_an_event_whose_tenant_or_subject_is_not_printable_is_invalid(
+    platform: Platform, producer: Producer, attribute: str
+) -> None:
+    """Operators saw them as they came: a tenant of ``\\ud800`` made the listing a 500."""
+    body, event_id = cloud_event(RUN, RUN_SAY, **{attribute: "acme\ud800"})
+    await producer.send(OPERATION_INBOUND_EVENTS.name, body, OPERATOR_TOKEN)
+    letter = await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, event_id)
+    assert letter["reason"].startswith(f"invalid event: the {attribute} ")
+    assert "must be printable text" in letter["reason"]
 
 
 async def test_a_revoked_api_key_is_refused(platform: Platform, producer: Producer) -> None:

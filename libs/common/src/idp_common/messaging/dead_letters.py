@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -54,6 +55,13 @@ MOVE_POLL_SECONDS = 0.5
 TAKE_AGAIN_SECONDS = 3.0
 
 
+MAX_SHOWN_DEPTH = 32  # as deep as the APIs take JSON
+NESTED_TOO_DEEPLY = "[nested too deeply]"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# What SQS takes in a message body and in an attribute's value (XML 1.0's characters).
+_NOT_SENDABLE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _string(value: str) -> dict[str, str]:
     return {"DataType": "String", "StringValue": value}
 
@@ -86,13 +94,16 @@ def _secret_values(value: Any, secret_key: bool = False) -> Iterable[str]:
 
 def redacted_reason(reason: str, body: str) -> str:
     """``reason`` without the secret values of the message's data (an error message may
-    quote what it failed on)."""
+    quote what it failed on), and with what SQS refuses in an attribute written as escapes:
+    a key named twice may hold ``\x01`` or a lone surrogate, and SQS would refuse the copy
+    to the DLQ, which then came without a reason after the last receive."""
     with contextlib.suppress(ValueError, AttributeError):
         data = json.loads(body).get("data")
         for secret in sorted(set(_secret_values(data)), key=len, reverse=True):
             if len(secret) >= MIN_REDACTED_CHARS:
                 reason = reason.replace(secret, MASK)
-    return reason[:MAX_REASON_CHARS] or "unknown"
+    sendable = _NOT_SENDABLE.sub(lambda found: ascii(found.group())[1:-1], reason)
+    return sendable[:MAX_REASON_CHARS] or "unknown"
 
 
 # Other services' requests carry a form's values or a run's parameters as sent, a secret
@@ -115,17 +126,35 @@ def redacted_event_data(event: Event) -> Any:
 
 def redacted_data(data: Any) -> Any:
     """Event data as operators see it: secret-looking keys masked, sealed values named
-    (never opened)."""
-    if isinstance(data, dict):
-        return {
-            key: MASK
-            if any(hint in str(key).lower() for hint in SECRET_KEY_HINTS)
-            else redacted_data(value)
-            for key, value in data.items()
-        }
-    if isinstance(data, list):
-        return [redacted_data(item) for item in data]
-    return SEALED if is_sealed(data) else data
+    (never opened), a lone surrogate (JSON's ``\\ud800``, which no answer can encode) as its
+    escape, and nesting past ``MAX_SHOWN_DEPTH`` levels named. Walked without recursion: one
+    message nested as deep as the parser goes made every listing of its DLQ a 500."""
+    shown: list[Any] = [None]
+    pending: list[tuple[Any, Any, Any, int]] = [(data, shown, 0, 0)]  # (value, into, at, depth)
+    while pending:
+        value, into, at, depth = pending.pop()
+        if isinstance(value, dict | list) and depth >= MAX_SHOWN_DEPTH:
+            into[at] = NESTED_TOO_DEEPLY
+        elif isinstance(value, dict):
+            fields: dict[str, Any] = {}
+            into[at] = fields
+            for key, item in value.items():
+                name = _escaped_surrogates(str(key))
+                fields[name] = MASK
+                if not any(hint in name.lower() for hint in SECRET_KEY_HINTS):
+                    pending.append((item, fields, name, depth + 1))
+        elif isinstance(value, list):
+            into[at] = items = [None] * len(value)
+            pending.extend((item, items, index, depth + 1) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            into[at] = SEALED if is_sealed(value) else _escaped_surrogates(value)
+        else:
+            into[at] = value
+    return shown[0]
+
+
+def _escaped_surrogates(text: str) -> str:
+    return _LONE_SURROGATE.sub(lambda found: ascii(found.group())[1:-1], text)
 
 
 async def dead_letter(

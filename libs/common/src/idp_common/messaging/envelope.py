@@ -108,8 +108,11 @@ def decode_http_event(headers: Mapping[str, str], body: bytes) -> Event:
 def _event_of(cloud_event: BaseCloudEvent) -> Event:
     attributes = cloud_event.get_attributes()
     tenant = attributes.get("tenant")
-    if not isinstance(tenant, str) or not tenant:
-        raise InvalidEvent("the tenant extension attribute is missing")
+    if not isinstance(tenant, str) or not tenant or not tenant.isprintable():
+        raise InvalidEvent("the tenant extension attribute must be printable text, and is required")
+    subject = attributes.get("subject")
+    if subject is not None and not (isinstance(subject, str) and subject.isprintable()):
+        raise InvalidEvent("the subject attribute must be printable text")
     data = cloud_event.get_data()
     if not isinstance(data, dict):
         raise InvalidEvent("data must be a JSON object")
