@@ -173,6 +173,15 @@ def storable(text: str) -> str:
 StorableText = Annotated[str, AfterValidator(storable)]
 
 
+def printable(text: str) -> str:
+    """``text`` as a log line, a trace and a dead letter's reason can carry it: what is not
+    printable (a control character, a lone surrogate, which no UTF-8 encoder takes, U+FFFF,
+    which SQS refuses in an attribute) as its escape, ``\\x01``."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+
+
 class LogLine(Payload):
     seq: int = Field(ge=0)
     stream: LogStream

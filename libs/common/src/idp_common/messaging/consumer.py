@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import Counter, Histogram
 
 from idp_common.coalescing import Coalescer
+from idp_common.events import printable
 from idp_common.loops import PeriodicLoop
 from idp_common.messaging.dead_letters import dead_letter
 from idp_common.messaging.envelope import Event, EventRefused, InvalidEvent, decode_event
@@ -272,13 +273,14 @@ class Consumer(PeriodicLoop):
         final: bool,
     ) -> None:
         MESSAGES.labels(self.queue.name, outcome).inc()
+        why = printable(str(exc))  # it may quote the message: a key named twice, as sent
         span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, str(exc)))
+        span.set_status(Status(StatusCode.ERROR, why))
         logger.error(
             "message %s on %s: %s%s",
             message["MessageId"],
             self.queue.name,
-            exc,
+            why,
             f" (receive {receive_count}; moving to {self.queue.dlq_name})" if final else "",
             exc_info=outcome == "failed",
             extra={"receive_count": receive_count, "outcome": outcome},

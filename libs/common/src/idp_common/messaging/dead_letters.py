@@ -26,7 +26,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from idp_common.events import EXECUTION_REQUESTED_EXTERNAL, SUBMISSION_REQUESTED
+from idp_common.events import EXECUTION_REQUESTED_EXTERNAL, SUBMISSION_REQUESTED, printable
 from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec, queue_arn
@@ -58,8 +58,6 @@ TAKE_AGAIN_SECONDS = 3.0
 MAX_SHOWN_DEPTH = 32  # as deep as the APIs take JSON
 NESTED_TOO_DEEPLY = "[nested too deeply]"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# What SQS takes in a message body and in an attribute's value (XML 1.0's characters).
-_NOT_SENDABLE = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _string(value: str) -> dict[str, str]:
@@ -94,16 +92,15 @@ def _secret_values(value: Any, secret_key: bool = False) -> Iterable[str]:
 
 def redacted_reason(reason: str, body: str) -> str:
     """``reason`` without the secret values of the message's data (an error message may
-    quote what it failed on), and with what SQS refuses in an attribute written as escapes:
-    a key named twice may hold ``\x01`` or a lone surrogate, and SQS would refuse the copy
-    to the DLQ, which then came without a reason after the last receive."""
+    quote what it failed on), ``printable``: a key named twice may hold ``\x01``, which SQS
+    refuses in an attribute, and the copy to the DLQ came only after the last receive,
+    without its reason."""
     with contextlib.suppress(ValueError, AttributeError):
         data = json.loads(body).get("data")
         for secret in sorted(set(_secret_values(data)), key=len, reverse=True):
             if len(secret) >= MIN_REDACTED_CHARS:
                 reason = reason.replace(secret, MASK)
-    sendable = _NOT_SENDABLE.sub(lambda found: ascii(found.group())[1:-1], reason)
-    return sendable[:MAX_REASON_CHARS] or "unknown"
+    return printable(reason)[:MAX_REASON_CHARS] or "unknown"
 
 
 # Other services' requests carry a form's values or a run's parameters as sent, a secret
