@@ -53,9 +53,8 @@ MOVE_POLL_SECONDS = 0.5
 # How long a take of named messages reads again for those it did not find: longer than
 # another process's listing holds them (its reads, then a last empty 1 s long poll).
 TAKE_AGAIN_SECONDS = 3.0
-
-
-MAX_SHOWN_DEPTH = 32  # as deep as the APIs take JSON
+# How deep an event's data is shown to operators (as deep as the APIs take JSON).
+MAX_SHOWN_DEPTH = 32
 NESTED_TOO_DEEPLY = "[nested too deeply]"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -92,7 +91,7 @@ def _secret_values(value: Any, secret_key: bool = False) -> Iterable[str]:
 
 def redacted_reason(reason: str, body: str) -> str:
     """``reason`` without the secret values of the message's data (an error message may
-    quote what it failed on), ``printable``: a key named twice may hold ``\x01``, which SQS
+    quote what it failed on), ``printable``: a key named twice may hold ``\\x01``, which SQS
     refuses in an attribute, and the copy to the DLQ came only after the last receive,
     without its reason."""
     with contextlib.suppress(ValueError, AttributeError):
@@ -125,7 +124,7 @@ def redacted_data(data: Any) -> Any:
     """Event data as operators see it: secret-looking keys masked, sealed values named
     (never opened), a lone surrogate (JSON's ``\\ud800``, which no answer can encode) as its
     escape, and nesting past ``MAX_SHOWN_DEPTH`` levels named. Walked without recursion: one
-    message nested as deep as the parser goes made every listing of its DLQ a 500."""
+    message nested hundreds deep made every listing of its DLQ a 500."""
     shown: list[Any] = [None]
     pending: list[tuple[Any, Any, Any, int]] = [(data, shown, 0, 0)]  # (value, into, at, depth)
     while pending:
