@@ -525,11 +525,13 @@ async def test_an_outage_of_operation_svc_longer_than_lost_after_loses_no_runnin
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
     """The worker's heartbeats fail while operation-svc is down; once it is back they arrive
-    again, and the execution they keep alive is not declared lost at the restart."""
-    async with short_lost_after(tmp_path, sqs_server) as platform:
+    again, and the execution they keep alive is not declared lost at the restart. (The
+    first heartbeat must come within lost_after of operation-svc's start, which the other
+    services' starts take part of: 1 s was too short on a busy machine.)"""
+    async with short_lost_after(tmp_path, sqs_server, lost_after_seconds=3.0) as platform:
         execution_id = await claimed_by(platform, "alive", "sleep 30")
-    await asyncio.sleep(1.5)
-    async with short_lost_after(tmp_path, sqs_server) as platform:
+    await asyncio.sleep(3.5)
+    async with short_lost_after(tmp_path, sqs_server, lost_after_seconds=3.0) as platform:
         for _ in range(8):
             assert await heartbeat(platform, "alive", execution_id) == {"stop": [], "ended": []}
             await asyncio.sleep(0.25)
