@@ -28,7 +28,7 @@ def _members(value: Any) -> Iterable[tuple[Any, Any]]:
     return enumerate(value) if isinstance(value, list) else ()
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def unstorable(text: str) -> str | None:
@@ -36,7 +36,7 @@ def unstorable(text: str) -> str | None:
     \\ud800 escapes can spell and which has no UTF-8), or None."""
     if "\x00" in text:
         return "nul_byte"
-    if not text.isascii() and _LONE_SURROGATE.search(text):
+    if not text.isascii() and LONE_SURROGATE.search(text):
         return "lone_surrogate"
     return None
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec, queue_arn
 from idp_common.messaging.trace_context import extract_context
 from idp_common.redaction import MASK, SECRET_KEY_HINTS
 from idp_common.request_context import trace_id_of
+from idp_common.schemas import LONE_SURROGATE
 from idp_common.sealing import is_sealed
 
 REASON = "idp.failure_reason"
@@ -56,7 +56,6 @@ TAKE_AGAIN_SECONDS = 3.0
 # How deep an event's data is shown to operators (as deep as the APIs take JSON).
 MAX_SHOWN_DEPTH = 32
 NESTED_TOO_DEEPLY = "[nested too deeply]"
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _string(value: str) -> dict[str, str]:
@@ -150,7 +149,7 @@ def redacted_data(data: Any) -> Any:
 
 
 def _escaped_surrogates(text: str) -> str:
-    return _LONE_SURROGATE.sub(lambda found: ascii(found.group())[1:-1], text)
+    return LONE_SURROGATE.sub(lambda found: ascii(found.group())[1:-1], text)
 
 
 async def dead_letter(
