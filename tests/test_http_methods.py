@@ -1,6 +1,6 @@
 """HTTP's own rules on every service: HEAD answered wherever GET is, OPTIONS everywhere, a
-405 whose ``Allow`` names every method of the path, and a body that stops arriving answered
-408 instead of holding the request open."""
+405 whose ``Allow`` names every method of the path, a body that stops arriving answered
+408 instead of holding the request open, and a trailing slash served, never redirected."""
 
 from __future__ import annotations
 
@@ -72,6 +72,30 @@ async def test_head_of_a_log_stream_answers_with_its_headers_and_ends(platform: 
         assert head.status_code == 200
         assert head.headers["content-type"].startswith("text/event-stream")
         assert head.content == b""
+
+
+async def test_a_trailing_slash_is_served_as_the_path_without_it_whatever_the_host(
+    platform: Platform,
+) -> None:
+    """Starlette redirected it to an absolute URL built from the Host header: a client's
+    ``Host: evil.example`` made ``Location: http://evil.example/api/v1/panels``."""
+    for service, client in services(platform).items():
+        for path in GETS[service]:
+            plain = await client.get(path, headers=ADMIN)
+            for slashed in (f"{path}/", f"{path}//"):
+                response = await client.get(slashed, headers={**ADMIN, "Host": "evil.example"})
+                assert response.status_code == 200, (service, slashed, response.text)
+                assert "location" not in response.headers, (service, slashed)
+                if path != "/healthz" and path != "/readyz":
+                    assert response.content == plain.content, (service, slashed)
+    created = await platform.operation.post(
+        "/api/v1/executions/", json={"template": "hello"}, headers=ADMIN
+    )
+    assert created.status_code == 202, created.text
+    assert "location" not in created.headers
+    anonymous = await platform.operation.get("/api/v1/templates/", headers={"Host": "evil.example"})
+    assert anonymous.status_code == 401
+    assert (await platform.operation.get("/", headers=ADMIN)).status_code == 404
 
 
 @pytest.mark.parametrize(

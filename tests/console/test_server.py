@@ -128,6 +128,9 @@ async def test_requests_pass_on_with_their_headers_body_query_and_request_id(
     assert echoed["headers"]["x-request-id"] == "req-1"
     assert response.headers["x-upstream"] == "panel"
     assert response.headers.get_list("x-request-id") == ["req-1"]
+    # The console's server writes its own: the service's are not sent a second time.
+    assert len(response.headers.get_list("date")) == 1
+    assert response.headers.get_list("server") == ["uvicorn"]
 
 
 async def test_header_values_pass_on_byte_for_byte_without_surrounding_whitespace(

@@ -21,6 +21,7 @@ from idp_common.request_guards import BodyGuardMiddleware, NulInUrlMiddleware
 from idp_common.security_headers import SecurityHeadersMiddleware
 from idp_common.settings import ServiceSettings, variable_name
 from idp_common.telemetry import configure_tracing, fastapi_telemetry, instrument_app
+from idp_common.trailing_slash import TrailingSlashMiddleware
 
 
 def build_service_app(
@@ -61,6 +62,7 @@ def build_service_app(
         lifespan=lifespan_closing_clients,
         openapi_url="/openapi.json",
         telemetry=fastapi_telemetry(),
+        redirect_slashes=False,  # see TrailingSlashMiddleware
     )
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings.auth)
@@ -82,6 +84,7 @@ def build_service_app(
         setting=variable_name(type(settings), ("max_body_bytes",)),
     )
     app.add_middleware(NulInUrlMiddleware)
+    app.add_middleware(TrailingSlashMiddleware)
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(OptionsMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)

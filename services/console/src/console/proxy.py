@@ -33,14 +33,16 @@ NOT_FORWARDED = frozenset(
         REQUEST_ID_HEADER,
     }
 )
+# The console's own server writes these on every answer: passed on, each would be sent twice.
+NOT_ANSWERED = NOT_FORWARDED | {"date", "server"}
 
 
 class BadGateway(ProblemError):
     status_code, title, slug = 502, "Bad Gateway", "bad-gateway"
 
 
-def _kept(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(name, value) for name, value in headers if name.lower() not in NOT_FORWARDED]
+def _answer_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(name, value) for name, value in headers if name.lower() not in NOT_ANSWERED]
 
 
 async def proxy(request: Request) -> Response:
@@ -76,6 +78,6 @@ async def proxy(request: Request) -> Response:
     return StreamingResponse(
         answer.aiter_raw(),
         status_code=answer.status_code,
-        headers=dict(_kept(answer.headers.multi_items())),
+        headers=dict(_answer_headers(answer.headers.multi_items())),
         background=BackgroundTask(answer.aclose),
     )
