@@ -1,14 +1,15 @@
 """RS256/ES256 tokens verified with keys from a real JWKS endpoint; algorithm confusion,
-rotation and an unreachable identity provider."""
+rotation, and an identity provider unreachable, slow, too large or answering no key set."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
 
 from idp_common.auth import TokenVerifier
 from idp_common.errors import Unauthorized, Unavailable
@@ -183,3 +188,54 @@ async def test_an_unreachable_provider_is_a_503_not_a_401(
 def test_asymmetric_algorithms_require_a_jwks_url() -> None:
     with pytest.raises(ValueError, match="AUTH_JWKS_URL"):
         AuthSettings(jwt_algorithms=["RS256"])
+
+
+def misbehaving_provider(body: Callable[[], AsyncIterator[bytes]]) -> Starlette:
+    async def jwks(_request: Request) -> Response:
+        return StreamingResponse(body(), media_type="application/json")
+
+    return Starlette(routes=[Route("/jwks.json", jwks)])
+
+
+def key_set() -> bytes:
+    """The key set of the tokens these tests sign."""
+    provider = IdentityProvider()
+    provider.add("rsa-1", RSA_KEY, "RS256")
+    return json.dumps({"keys": provider.jwks}).encode()
+
+
+async def trickled() -> AsyncIterator[bytes]:
+    body = key_set()
+    for start in range(0, len(body), len(body) // 10 + 1):
+        await asyncio.sleep(0.1)  # each read well within the timeout, the whole not
+        yield body[start : start + len(body) // 10 + 1]
+
+
+async def oversized() -> AsyncIterator[bytes]:
+    """The key set, padded past the cap (to 4 MiB)."""
+    yield key_set()[:-1] + b', "padding": "'
+    for _ in range(64):
+        yield b"x" * 65536
+    yield b'"}'
+
+
+async def not_an_object() -> AsyncIterator[bytes]:
+    yield b'[{"kty": "RSA"}]'
+
+
+@pytest.mark.parametrize("body", [trickled, oversized, not_an_object])
+async def test_a_provider_answering_slowly_too_much_or_not_a_key_set_is_a_503(
+    body: Callable[[], AsyncIterator[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request needing a key waits on the fetch: it is bounded as a whole, in time and
+    in bytes. Before, a key set trickled within each read's timeout was taken however long
+    it took (holding every request meanwhile), one of any size was read whole, and a list
+    was a 500."""
+    monkeypatch.setattr("idp_common.jwks.FETCH_TIMEOUT_SECONDS", 0.5)
+    async with ServedApp(misbehaving_provider(body)) as served:
+        settings = AUTH.model_copy(
+            update={"jwt_algorithms": ["RS256"], "jwks_url": f"{served.url}/jwks.json"}
+        )
+        token = jwt.encode(claims(), RSA_KEY, algorithm="RS256", headers={"kid": "rsa-1"})
+        with pytest.raises(Unavailable):
+            await TokenVerifier(settings).verify(token)

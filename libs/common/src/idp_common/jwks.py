@@ -3,21 +3,27 @@
 A token naming an unknown ``kid`` triggers an early refetch (the provider rotated its keys),
 but at most once per ``min_refresh_seconds``: tokens with invented kids must not turn every
 request into a call to the provider. When a fetch fails the keys already known stay in use.
+
+A fetch is bounded as a whole, in time and in size: every request that needs a key waits on
+it, so a provider trickling its answer, or answering without end, would hold them all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import httpx
 import jwt
 
 from idp_common.clock import SYSTEM_CLOCK, Clock
+from idp_common.content_decoding import read_capped
 from idp_common.errors import Unauthorized, Unavailable
 
 logger = logging.getLogger(__name__)
 FETCH_TIMEOUT_SECONDS = 5.0
+MAX_KEY_SET_BYTES = 1024 * 1024  # a provider's set holds a few keys of a few KiB
 
 
 class JwksCache:
@@ -57,11 +63,29 @@ class JwksCache:
                 return  # another request refreshed while this one waited
             self._attempted_at = self._clock.monotonic()
             try:
-                async with httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS) as client:
-                    response = await client.get(self._url)
-                    response.raise_for_status()
-                keys = jwt.PyJWKSet.from_dict(response.json()).keys
-            except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
-                logger.warning("JWKS fetch from %s failed: %s", self._url, exc)
+                keys = jwt.PyJWKSet.from_dict(await self._fetch()).keys
+            except (
+                httpx.HTTPError,
+                TimeoutError,
+                ValueError,
+                RecursionError,
+                jwt.PyJWTError,
+            ) as exc:
+                logger.warning("JWKS fetch from %s failed: %r", self._url, exc)
                 return
             self._keys = {key.key_id: key for key in keys}
+
+    async def _fetch(self) -> dict[str, object]:
+        async with (
+            asyncio.timeout(FETCH_TIMEOUT_SECONDS),
+            httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS) as client,
+            client.stream("GET", self._url) as response,
+        ):
+            response.raise_for_status()
+            body, cut = await read_capped(response, MAX_KEY_SET_BYTES)
+        if cut:
+            raise ValueError(f"the key set is larger than {MAX_KEY_SET_BYTES} bytes")
+        key_set = json.loads(body)
+        if not isinstance(key_set, dict):
+            raise ValueError("the key set is not a JSON object")
+        return key_set
