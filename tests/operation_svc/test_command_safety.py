@@ -168,6 +168,22 @@ def test_env_is_not_on_the_default_allowlist() -> None:
         ("xargs -I % %echo", "program_not_literal"),
         ("xargs -i {}", "program_not_literal"),
         ("xargs -n 1 sh -c id", "executable_not_allowed"),
+        # What xargs reads would become the launcher's options and program.
+        ("xargs nice", "launcher_program"),
+        ("xargs -a /tmp/list nice", "launcher_program"),
+        ("xargs -d = -n 1 -E IDP_PARAM_CMD -a /proc/self/environ nice", "launcher_program"),
+        ("xargs -a /tmp/list nice -n 5 echo", "launcher_program"),
+        ("xargs -I{} env {}=1 echo", "launcher_program"),
+        ("xargs env", "launcher_program"),
+        ("xargs timeout 5", "launcher_program"),
+        ("xargs /usr/bin/setsid", "launcher_program"),
+        ("xargs -0 -- stdbuf -oL", "launcher_program"),
+        ("xargs find . -name", "launcher_program"),
+        ("xargs xargs echo", "launcher_program"),
+        ("xargs flock /tmp/lock", "launcher_program"),
+        ("xargs sudo", "launcher_program"),
+        ("nice xargs -a /tmp/list time", "launcher_program"),
+        ("find . -exec xargs -a {} nohup \\;", "launcher_program"),
         ("find . -exec sh -c id \\;", "executable_not_allowed"),
         ("find . -exec {} \\;", "program_not_literal"),
         ("find . -execdir {{cmd}} \\;", "program_not_literal"),
@@ -220,6 +236,33 @@ def test_a_launcher_of_an_allowlisted_program_is_saved(template: str) -> None:
 def test_launchers_without_a_grammar_are_refused_even_when_allowlisted(launcher: str) -> None:
     refusal = refused(f"{launcher} echo hi", allowing(launcher, "echo"))
     assert refusal.rule in {"unchecked_launcher", "denylisted_command"}
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "find . -exec sh -c 'echo {}' \\;",  # a file named $(id)
+        "find . -execdir bash -c 'cat {} | wc -l' \\;",
+        "find . -exec python3 {} \\;",
+        "find . -name '*.py' -exec python3 -c 'print(\"{}\")' \\;",
+        "find . -exec sed -e 's/{}/x/' /etc/hosts \\;",
+        "xargs python3",  # the first item read would be the code
+        "xargs -a /tmp/list sh -c 'echo \"$@\"' _",  # refused as every interpreter under xargs is
+        "xargs -I{} perl -e 'print 1' {}",  # an item "-esystem(...)" is code
+        "xargs -I% sh -c 'echo %'",
+        "xargs sed s/a/b/",
+        "xargs awk '{print}'",
+    ],
+)
+def test_what_find_or_xargs_reads_never_becomes_an_interpreters_code(template: str) -> None:
+    allowlist = allowing("find", "xargs", "sh", "bash", "python3", "perl", "sed", "awk")
+    assert refused(template, allowlist).rule == "input_in_script"
+
+
+def test_find_may_hand_its_files_to_a_script_as_arguments() -> None:
+    allowlist = allowing("find", "sh", "python3")
+    compile_command("find . -exec sh -c 'echo \"$1\"' _ {} \\;", [], allowlist)
+    compile_command("find . -name '*.log' -exec python3 /opt/tools/scan.py {} +", [], allowlist)
 
 
 def test_an_interpreter_behind_a_launcher_keeps_its_script_literal() -> None:

@@ -101,10 +101,16 @@ class LaunchRefused(Exception):
 
 @dataclass(frozen=True)
 class Program:
-    """``argv[start]`` is a program; its own arguments run up to ``end`` (exclusive)."""
+    """``argv[start]`` is a program; its own arguments run up to ``end`` (exclusive).
+
+    ``fed``: texts its launcher replaces, as it runs, with what it found or read (find's
+    ``{}``, xargs's replace string). ``reads_input``: its launcher (xargs) gives it
+    arguments made of what it reads, any of which may be an option."""
 
     start: int
     end: int
+    fed: frozenset[str] = frozenset()
+    reads_input: bool = False
 
 
 def program_name(text: str) -> str:
@@ -368,7 +374,9 @@ _XARGS = Getopt(
 
 def _xargs(line: _Line, start: int) -> list[Program]:
     """``xargs [OPTION]… PROGRAM [ARG]…``: the program is named (xargs would otherwise pick
-    ``echo`` itself) and holds no replace string (input lines would become programs)."""
+    ``echo`` itself), holds no replace string (input lines would become programs), and is
+    no launcher: xargs adds what it reads to the launcher's arguments (or puts it at its
+    replace string), where the launcher would read it as its options and its program."""
     name = program_name(line.argv[start])
     options = _read_options(line, start + 1, name, _XARGS)
     if options.next >= len(line.argv):
@@ -379,7 +387,14 @@ def _xargs(line: _Line, start: int) -> list[Program]:
         raise LaunchRefused(
             "program_not_literal", f"the program {name} runs may not contain its replace string"
         )
-    return [Program(index, len(line.argv))]
+    launched = program_name(line.argv[index])
+    if launched in GRAMMARS or launched in UNPARSED_LAUNCHERS:
+        raise LaunchRefused(
+            "launcher_program",
+            f"{name} may not run {launched}: what {name} reads would become the options and "
+            f"the program {launched} runs",
+        )
+    return [Program(index, len(line.argv), fed=frozenset(replace), reads_input=True)]
 
 
 _FIND_ACTIONS = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
@@ -411,7 +426,7 @@ def _find(line: _Line, start: int) -> list[Program]:
             line.argv[end] == ";" or (line.argv[end] == "+" and line.argv[end - 1] == "{}")
         ):
             end += 1
-        programs.append(Program(program, end))
+        programs.append(Program(program, end, fed=frozenset({"{}"})))
         index = end + 1
     return programs
 

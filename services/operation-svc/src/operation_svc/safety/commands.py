@@ -119,6 +119,22 @@ def _code_positions(argv: Sequence[str], program: Program) -> set[int]:
     return positions
 
 
+def _refuse_input_as_code(argv: Sequence[str], program: Program) -> None:
+    """What find or xargs found or read may not become an interpreter's code: not at find's
+    ``{}`` in its script (a file named ``$(id)``), and never through xargs, whose input may
+    also be an option that is code (``-e``, ``-c``) wherever it stands."""
+    name = program_name(argv[program.start])
+    if name not in INTERPRETERS:
+        return
+    code = _code_positions(argv, program)
+    if program.reads_input or any(text in argv[i] for i in code for text in program.fed):
+        raise Refusal(
+            "input_in_script",
+            f"what its launcher finds or reads would become code {name} runs; have the "
+            "script read its input itself",
+        )
+
+
 def _started_programs(argv: Sequence[str], literal: Sequence[bool]) -> list[Program]:
     try:
         return programs(argv, literal)
@@ -205,6 +221,7 @@ def compile_command(
                 "an interpreter's script may not contain placeholders; read IDP_PARAM_<NAME> "
                 "environment variables instead",
             )
+        _refuse_input_as_code(argv, program)
     _check_parameters(template, argv, parameters)
     return argv
 
