@@ -34,6 +34,24 @@ def test_values_are_encoded_where_they_land() -> None:
     assert rendered.headers == {"X-Reason": "by ../../admin?x=1#"}
 
 
+@pytest.mark.parametrize(
+    ("name", "tag", "named"),
+    [("..", "", "name"), (".", "", "name"), ("", "..", "tag"), (".", ".", "name")],
+)
+def test_a_value_making_a_dot_segment_is_refused(name: str, tag: str, named: str) -> None:
+    """The client resolves ``/v1/services/../restart`` to ``/v1/restart``: the request
+    went to another path than the one shown and approved."""
+    spec = template(url="https://api.example.com/v1/services/{{name}}{{tag}}/restart")
+    with pytest.raises(Refusal) as refused:
+        render_http(spec, {"name": name, "tag": tag})
+    assert refused.value.rule == "dot_segment"
+    assert refused.value.parameter == named
+    for value in ("...", "%2e%2e", "..a", "../..", ".hidden"):
+        rendered = render_http(spec, {"name": value, "tag": ""})
+        segment = rendered.url.split("/")[-2]
+        assert segment not in (".", ".."), value
+
+
 def test_a_header_value_cannot_smuggle_another_header() -> None:
     with pytest.raises(Refusal) as refused:
         render_http(template(), {"name": "x\r\nX-Admin: yes", "tag": "t"})
@@ -61,6 +79,8 @@ def test_a_value_no_client_can_send_in_a_header_is_refused(value: str) -> None:
         ({"url": "http://[::1/{{name}}?t={{tag}}"}, "url"),  # answered 500 when saved
         ({"url": " https://example.com/{{name}}?t={{tag}}"}, "url"),  # called as relative
         ({"url": "https://example.com/{{name}}?t={{tag}}\t"}, "url"),
+        ({"url": "https://example.com/a/../{{name}}?t={{tag}}"}, "url"),
+        ({"url": "https://example.com/./{{name}}?t={{tag}}"}, "url"),
         ({"method": "TRACE"}, "method"),
         ({"headers": {"Host": "evil"}}, "header_name"),
         ({"headers": {"X-Bad Name": "x"}}, "header_name"),

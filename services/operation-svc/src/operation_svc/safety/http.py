@@ -28,6 +28,7 @@ from operation_svc.safety.parameters import ParameterSpec, Value
 from operation_svc.safety.verdict import Refusal
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
+DOT_SEGMENTS = frozenset({".", ".."})
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ def compile_http(spec: Mapping[str, Any], parameters: Sequence[ParameterSpec]) -
         raise Refusal("placeholder_in_host", "the scheme, host and port must be literal")
     if (unusable := unusable_url(url)) is not None:
         raise Refusal("url", f"the URL {unusable}")
+    if DOT_SEGMENTS & set(parts.path.split("/")):
+        raise Refusal("url", "the URL's path holds a '.' or '..' segment: write the path it names")
     written_headers = spec.get("headers") or {}
     headers = {name: normalize_placeholders(str(value)) for name, value in written_headers.items()}
     body = _map_strings(spec.get("body"), normalize_placeholders)
@@ -111,6 +114,24 @@ def _substitute(text: str, values: Mapping[str, str], encode: bool = False) -> s
     return PLACEHOLDER.sub(replacement, text)
 
 
+def _render_path(path: str, values: Mapping[str, str]) -> str:
+    """The path with its values in, each within its segment: a value that makes a whole
+    segment ``.`` or ``..`` is refused, as the client (and any server after it) would
+    resolve it and send the request to another path than the one approved."""
+    segments = []
+    for segment in path.split("/"):
+        rendered = _substitute(segment, values, encode=True)
+        if rendered in DOT_SEGMENTS:
+            raise Refusal(
+                "dot_segment",
+                f"a value may not make a segment of the URL's path {rendered!r}: the request "
+                "would go to another path",
+                next(name for name in PLACEHOLDER.findall(segment) if values[name]),
+            )
+        segments.append(rendered)
+    return "/".join(segments)
+
+
 def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
     """``value`` (a JSON document) with ``change`` applied to every string leaf."""
     if isinstance(value, str):
@@ -130,7 +151,7 @@ def render_http(spec: Mapping[str, Any], typed: Mapping[str, Value]) -> Rendered
         (
             parts.scheme,
             parts.netloc,
-            _substitute(parts.path, values, encode=True),
+            _render_path(parts.path, values),
             _substitute(parts.query, values, encode=True),
             _substitute(parts.fragment, values, encode=True),
         )
