@@ -130,3 +130,70 @@ async def test_a_secret_that_cannot_be_used_ends_the_run_failed_not_lost(
         execution = await run_with_secret(platform, saved.json()["id"])
         assert execution["status"] == "failed"
         assert reason in execution["error"]
+
+
+CODE_CHANGING = [
+    "BASH_ENV",
+    "ENV",
+    "GCONV_PATH",
+    "GLIBC_TUNABLES",
+    "LOCPATH",
+    "HOSTALIASES",
+    "NODE_OPTIONS",
+    "PERL5OPT",
+    "RUBYOPT",
+    "SHELLOPTS",
+    "PS4",
+    "JAVA_TOOL_OPTIONS",
+    "MALLOC_CHECK_",
+    "LD_PRELOAD",
+    "PATH",
+    "PYTHONSTARTUP",
+]
+
+
+async def test_a_secret_may_not_set_a_variable_that_changes_what_code_runs(
+    tmp_path: Path, sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused when mapped; and a mapping saved before that rule (the check switched off
+    here) is refused by the worker when it runs."""
+    monkeypatch.setenv("IDP_SECRET_ACME__PLAIN", "plain-secret-value")
+    async with running_platform("sqlite", tmp_path, sqs_server) as platform:
+        secret = (await reference(platform, "env", "IDP_SECRET_ACME__PLAIN")).json()["id"]
+        slug = f"t-{uuid.uuid4().hex[:8]}"
+        created = await platform.operation.post(
+            "/api/v1/templates",
+            json={"slug": slug, "name": "show", "command_template": "printenv BASH_ENV"},
+            headers=ADMIN,
+        )
+        mappings = f"/api/v1/templates/{created.json()['id']}/secrets"
+        for name in CODE_CHANGING:
+            refused = await platform.operation.post(
+                mappings, json={"secret_id": secret, "env_var": name}, headers=ADMIN
+            )
+            assert refused.status_code == 422, (name, refused.text)
+            assert refused.json()["errors"][0]["field"] == "env_var", name
+        with monkeypatch.context() as before_the_rule:
+            before_the_rule.setattr(
+                "operation_svc.secrets.schemas.unsafe_variable", lambda _: False
+            )
+            before_the_rule.setattr("operation_svc.secrets.schemas.RESERVED_ENV", frozenset())
+            saved = await platform.operation.post(
+                mappings, json={"secret_id": secret, "env_var": "BASH_ENV"}, headers=ADMIN
+            )
+            assert saved.status_code == 201, saved.text
+        started = await platform.operation.post(
+            "/api/v1/executions", json={"template": slug}, headers=ADMIN
+        )
+
+        async def ended() -> dict[str, Any] | None:
+            response = await platform.operation.get(
+                f"/api/v1/executions/{started.json()['id']}", headers=ADMIN
+            )
+            body: dict[str, Any] = response.json()
+            return body if body["status"] not in ("pending", "running") else None
+
+        execution = await eventually(ended, timeout=20)
+        assert execution["status"] == "failed"
+        assert "BASH_ENV may not be set" in execution["error"]
+        assert await output_of(platform, execution["id"]) == ""

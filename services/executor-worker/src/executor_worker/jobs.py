@@ -22,6 +22,7 @@ from executor_worker.runner import (
     CommandRefused,
     OutputLimits,
     RunResult,
+    check_variables,
     resolve_programs,
     run_command,
 )
@@ -192,6 +193,7 @@ class JobHandler:
                 )
         try:
             argv = resolve_programs(job.argv, self.settings.executables)
+            check_variables([*job.env, *job.sealed_env, *(bound.env_var for bound in job.secrets)])
         except CommandRefused as refused:
             return RunResult.refused(f"refused by this worker: {refused}")
         try:

@@ -10,7 +10,7 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,7 +18,7 @@ from executor_worker.masking import SecretMasker
 from executor_worker.sandbox import Sandbox
 from idp_common.events import LogStream
 from idp_common.executables import ExecutableAllowlist, ExecutableRefused
-from idp_common.launchers import LaunchRefused, programs
+from idp_common.launchers import LaunchRefused, programs, unsafe_variable
 
 READ_CHUNK_BYTES = 256 * 1024
 STDERR_SAMPLE_BYTES = 4096
@@ -71,6 +71,15 @@ def resolve_programs(argv: Sequence[str], allowlist: ExecutableAllowlist) -> lis
 
 class CommandRefused(Exception):
     """The worker will not start this command; the message says why."""
+
+
+def check_variables(names: Iterable[str]) -> None:
+    """Refuse a job setting a variable that changes which code the command loads or runs
+    (``LD_PRELOAD``, ``BASH_ENV``, …), whatever operation-svc checked when it was mapped.
+    Raises ``CommandRefused``."""
+    for name in names:
+        if unsafe_variable(name):
+            raise CommandRefused(f"{name} may not be set: it changes what code a command runs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +244,7 @@ async def run_command(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=workdir,
-            env={"PATH": path, "HOME": workdir, "LANG": "C.UTF-8", **env},
+            env={**env, "PATH": path, "HOME": workdir, "LANG": "C.UTF-8"},
             start_new_session=True,
         )
         spawned_at = time.monotonic()

@@ -6,9 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from idp_common.launchers import unsafe_variable
 from idp_common.schemas import ResponseModel, Slug, StrictModel
 
-RESERVED_ENV = frozenset({"PATH", "HOME", "LANG", "SHELL", "USER", "PWD", "IFS"})
+RESERVED_ENV = frozenset({"HOME", "LANG", "SHELL", "USER", "PWD"})
 
 
 class SecretIn(StrictModel):
@@ -37,8 +38,10 @@ class MappingIn(StrictModel):
     @field_validator("env_var")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
-        if value in RESERVED_ENV or value.startswith(("IDP_PARAM_", "LD_", "PYTHON")):
+        if value in RESERVED_ENV or value.startswith("IDP_PARAM_"):
             raise ValueError(f"{value} is reserved")
+        if unsafe_variable(value):
+            raise ValueError(f"{value} may not be set from a secret: it changes what code runs")
         return value
 
 
