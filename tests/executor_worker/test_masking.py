@@ -1,6 +1,6 @@
 """Masking tried as a leaking command would: every base64 and base64url alignment, hex in
-both cases, values cut by long-line splitting or by the pipe, regex metacharacters, and
-overlapping secrets."""
+both cases, values cut by long-line splitting or by the pipe, regex metacharacters,
+overlapping secrets, and values printed escaped by the programs that quote them."""
 
 from __future__ import annotations
 
@@ -103,3 +103,30 @@ async def masked_run(argv: list[str]) -> list[tuple[str, str]]:
 async def masked_result(argv: list[str]) -> RunResult:
     result, _ = await run(argv, masker=SecretMasker([SECRET]))
     return result
+
+
+MULTI_LINE = "first-line\nTok\tWith\x01Ctl\u00e9-two\\back\nthird-line"
+SHOW = "import os; print({}(os.environ['S']))"
+ESCAPING_PROGRAMS = [
+    # GNU's quoting, in C.UTF-8 (non-ASCII kept) and in the C locale (octal)
+    (["date", "-f", "/proc/self/environ"], {}),
+    (["date", "-f", "/proc/self/environ"], {"LC_ALL": "C"}),
+    (["cat", "-v", "/proc/self/environ"], {}),
+    (["cat", "-A", "/proc/self/environ"], {}),
+    (["python3", "-c", SHOW.format("repr")], {}),
+    (["python3", "-c", SHOW.format("ascii")], {}),
+    (["python3", "-c", "import os; print(os.environb[b'S'])"], {}),
+    (["python3", "-c", "import os; print(os.environ['S'].splitlines())"], {}),
+]
+
+
+@pytest.mark.parametrize(("argv", "env"), ESCAPING_PROGRAMS)
+async def test_a_secret_printed_escaped_is_masked(argv: list[str], env: dict[str, str]) -> None:
+    """``date -f`` quoted a secret's control characters (``Tok\\tWith\\001Ctl…``) in its
+    error: the line went out in clear."""
+    masker = SecretMasker([MULTI_LINE])
+    _, lines = await run(argv, env={"S": MULTI_LINE, **env}, masker=masker)
+    shown = "\n".join(message for _, message in lines)
+    assert MASK in shown, shown
+    for part in ("Tok", "With", "Ctl", "back"):
+        assert part not in shown, shown

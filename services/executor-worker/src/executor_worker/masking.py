@@ -2,7 +2,10 @@
 is likely to print them: raw; base64 and base64url at each of the three alignments a value
 can take inside a longer encoded stream (the part of the encoding that the value alone
 determines); hex in lower and upper case; URL-encoded; JSON-escaped; and each line of a
-multi-line secret.
+multi-line secret. A value (or line) holding control characters, backslashes or quotes is
+also masked as programs escape it when they quote it: C's escapes with octal (GNU's
+quoting, as ``date``, ``ls`` and ``stat`` print a name), non-ASCII kept or in octal too;
+Python's (``repr``, ``ascii``, of text and of bytes); and ``cat -v``'s notation.
 
 Masking is a safety net, not a boundary: a command that means to leak a value can always
 transform it some other way (reverse it, encrypt it). Secrets stay out of argv, messages and
@@ -41,8 +44,53 @@ def _aligned_encodings(raw: bytes) -> set[str]:
     return forms
 
 
+_C_ESCAPES = {7: "a", 8: "b", 9: "t", 10: "n", 11: "v", 12: "f", 13: "r", 92: "\\"}
+
+
+def _c_escaped(raw: bytes, *, octal_above_ascii: bool) -> str:
+    escaped = bytearray()
+    for byte in raw:
+        if byte in _C_ESCAPES:
+            escaped += b"\\" + _C_ESCAPES[byte].encode()
+        elif byte < 32 or byte == 127 or (byte > 127 and octal_above_ascii):
+            escaped += b"\\%03o" % byte
+        else:
+            escaped.append(byte)
+    return escaped.decode("utf-8", "replace")
+
+
+def _caret(raw: bytes, tab: str) -> str:
+    """As ``cat -v`` shows bytes: a control character as ``^A``, a byte above ASCII as
+    ``M-`` and its low seven bits (``cat -A`` also shows a tab as ``^I``)."""
+    shown = []
+    for byte in raw:
+        meta, low = ("M-", byte - 128) if byte > 127 else ("", byte)
+        if low == 9 and not meta:
+            shown.append(tab)
+        elif low < 32 or low == 127:
+            shown.append(f"{meta}^{chr(low ^ 64)}")
+        else:
+            shown.append(meta + chr(low))
+    return "".join(shown)
+
+
+def _escaped(text: str) -> set[str]:
+    """``text`` as programs print it quoted, when it holds what they escape."""
+    raw = text.encode()
+    return {
+        _c_escaped(raw, octal_above_ascii=False),
+        _c_escaped(raw, octal_above_ascii=True),
+        repr(text)[1:-1],
+        ascii(text)[1:-1],
+        repr(raw)[2:-1],
+        _caret(raw, "\t"),
+        _caret(raw, "^I"),
+    }
+
+
 def _variants(value: str) -> set[str]:
     raw = value.encode()
+    lines = {line for line in value.splitlines() if len(line) >= MIN_SECRET_LENGTH}
     forms = {
         value,
         urllib.parse.quote(value, safe=""),
@@ -51,8 +99,10 @@ def _variants(value: str) -> set[str]:
         raw.hex(),
         raw.hex().upper(),
         *_aligned_encodings(raw),
+        *lines,
     }
-    forms |= {line for line in value.splitlines() if len(line) >= MIN_SECRET_LENGTH}
+    for text in (value, *lines):
+        forms |= _escaped(text)
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
