@@ -538,3 +538,32 @@ async def test_a_burst_above_the_limit_is_refused_and_other_principals_are_not(
             "/api/v1/submissions", params={"submitted_by": f"alice-{run}"}, headers=alice
         )
         assert len(mine.json()["items"]) == 3
+
+
+async def test_a_tenant_subject_or_group_longer_than_the_platform_stores_is_a_401(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """On PostgreSQL a 65-character tenant or a 201-character subject was a 500 wherever the
+    request wrote it (a template, a panel, an API key): the columns hold 64 and 200."""
+    async with running_platform(
+        "postgres", tmp_path, sqs_server, with_worker=False, with_datasource=True
+    ) as platform:
+        assert platform.datasource is not None
+        writes: list[tuple[httpx.AsyncClient, str, dict[str, Any]]] = [
+            (platform.operation, "/api/v1/api-keys", {"name": "k", "roles": ["viewer"]}),
+            (platform.panel, "/api/v1/panels", {"slug": "p", "title": "p", "fields": []}),
+            (platform.datasource, "/api/v1/datasources", {"slug": "d", "name": "d"}),
+        ]
+        longest = auth_headers("t" * 64, ("admin",), "s" * 200, ("g" * 200,))
+        for client, path, body in writes:
+            response = await client.post(path, json=body, headers=longest)
+            assert response.status_code < 500, (path, response.text)
+        for headers, claim in [
+            (auth_headers("t" * 65, ("admin",), "ada"), "tenant claim is longer than 64"),
+            (auth_headers("acme", ("admin",), "s" * 201), "sub claim is longer than 200"),
+            (auth_headers("acme", ("admin",), "ada", ("g" * 201,)), "groups must be"),
+        ]:
+            for client, path, body in writes:
+                response = await client.post(path, json=body, headers=headers)
+                assert response.status_code == 401, (path, response.text)
+                assert claim in response.json()["detail"]

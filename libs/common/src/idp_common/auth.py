@@ -35,6 +35,10 @@ HUMAN_ROLES: tuple[Role, ...] = ("viewer", "operator", "admin")
 PLATFORM_OPERATOR: Role = "platform-operator"
 ALL_ROLES: frozenset[str] = frozenset((*HUMAN_ROLES, "service", PLATFORM_OPERATOR))
 MAX_GROUPS = 100
+# The longest tenant, subject and group the platform stores (its tenant and actor columns):
+# a longer one would fail where it is written, after the request was taken.
+MAX_TENANT_LENGTH = 64
+MAX_NAME_LENGTH = 200
 _IMPLIED: dict[str, frozenset[str]] = {
     "admin": frozenset({"admin", "operator", "viewer"}),
     "operator": frozenset({"operator", "viewer"}),
@@ -64,9 +68,16 @@ class Principal:
         )
         if not isinstance(tenant, str) or not tenant:
             raise Unauthorized("Invalid credentials: the tenant claim is missing")
-        for name, value in (("tenant", tenant), ("sub", claims["sub"])):
+        for name, value, longest in (
+            ("tenant", tenant, MAX_TENANT_LENGTH),
+            ("sub", claims["sub"], MAX_NAME_LENGTH),
+        ):
             if not _is_name(value):
                 raise Unauthorized(f"Invalid credentials: the {name} claim must be printable text")
+            if len(value) > longest:
+                raise Unauthorized(
+                    f"Invalid credentials: the {name} claim is longer than {longest} characters"
+                )
         if not isinstance(roles, list) or not all(
             isinstance(role, str) and role in ALL_ROLES for role in roles
         ):
@@ -74,7 +85,10 @@ class Principal:
         if (
             not isinstance(groups, list)
             or len(groups) > MAX_GROUPS
-            or not all(isinstance(group, str) and group.isprintable() for group in groups)
+            or not all(
+                isinstance(group, str) and group.isprintable() and len(group) <= MAX_NAME_LENGTH
+                for group in groups
+            )
         ):
             raise Unauthorized("Invalid credentials: groups must be a list of names")
         return cls(str(claims["sub"]), tenant, frozenset(roles), frozenset(groups))
