@@ -91,3 +91,24 @@ def test_with_no_exporter_a_trace_keeps_its_ids_and_a_sampled_one_stays_sampled(
         env=environment,
     )
     assert shown.stdout.split("\n")[:2] == ["False True", "True True"]
+
+
+async def test_an_unexpected_error_names_its_request_and_its_trace(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starlette answers an unexpected error outside every middleware: the 500 said
+    ``"request_id": null`` and carried neither header, so nobody could find its log line
+    or its trace."""
+
+    def broken(**_fields: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("idp_common.whoami.WhoAmI", broken)
+    for client in (platform.operation, platform.panel):
+        response = await client.get(
+            "/api/v1/auth/whoami", headers={**ADMIN, "X-Request-ID": "req-500"}
+        )
+        assert response.status_code == 500
+        assert response.json()["request_id"] == "req-500"
+        assert response.headers["x-request-id"] == "req-500"
+        assert len(response.headers["x-trace-id"]) == 32

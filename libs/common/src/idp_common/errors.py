@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from idp_common.http_methods import allowed_methods
-from idp_common.request_context import request_id_var
+from idp_common.request_context import identifying_headers, request_id_var
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger(__name__)
@@ -210,7 +210,9 @@ async def _handle_http(request: Request, exc: Exception) -> JSONResponse:
 
 async def _handle_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", exc_info=exc)
-    return problem_response(500, ProblemError.title, "An unexpected error occurred.")
+    return problem_response(
+        500, ProblemError.title, "An unexpected error occurred.", headers=identifying_headers()
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

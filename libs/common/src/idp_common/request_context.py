@@ -38,27 +38,38 @@ def request_header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def identifying_headers() -> dict[str, str]:
+    """The request's id and its trace's, as its answer carries them."""
+    headers = {}
+    if (request_id := request_id_var.get()) is not None:
+        headers[REQUEST_ID_HEADER] = request_id
+    if (trace_id := current_trace_id()) is not None:
+        headers[TRACE_ID_HEADER] = trace_id
+    return headers
+
+
 class RequestIdMiddleware(HttpMiddleware):
     """Takes a well-formed X-Request-ID from the client or makes one; echoes it on the
-    response, with the request's trace id (X-Trace-Id)."""
+    response, with the request's trace id (X-Trace-Id).
+
+    An unexpected error leaves the request's id set: Starlette answers it with a 500
+    outside every middleware, and that answer and its log line name the request too
+    (``errors``). Each request runs in a task of its own, whose context goes with it."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = request_header(scope, REQUEST_ID_HEADER.encode())
         request_id = given if given and _VALID_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
-        span = trace.get_current_span()
-        span.set_attribute("http.request_id", request_id)
-        identifiers = [(REQUEST_ID_HEADER.encode(), request_id.encode())]
-        if (trace_id := trace_id_of(span)) is not None:
-            identifiers.append((TRACE_ID_HEADER.encode(), trace_id.encode()))
+        trace.get_current_span().set_attribute("http.request_id", request_id)
+        identifiers = [
+            (name.encode(), value.encode()) for name, value in identifying_headers().items()
+        ]
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), *identifiers]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
-            tenant_var.set(None)
+        await self.app(scope, receive, send_with_id)
+        request_id_var.reset(token)
+        tenant_var.set(None)
