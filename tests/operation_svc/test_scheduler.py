@@ -17,13 +17,17 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from idp_common.api_keys import api_key_subject
 from idp_common.auth import Principal
 from idp_common.db import Database
 from idp_common.errors import Conflict
 from idp_common.sealing import is_sealed
 from idp_common.settings import AuthSettings
+from operation_svc.api_keys.schemas import ApiKeyIn
+from operation_svc.api_keys.service import create_api_key
 from operation_svc.config import OperationSettings
 from operation_svc.models import (
+    ApiKey,
     AuditEntry,
     Execution,
     OperationTemplate,
@@ -329,6 +333,56 @@ async def test_a_schedule_whose_template_was_deleted_is_paused(
         assert paused is not None
         assert paused.is_paused
         assert "Unknown operation template" in (paused.paused_reason or "")
+
+
+@pytest.mark.parametrize("withdrawn", ["revoked", "expired"])
+async def test_a_schedule_made_through_an_api_key_stops_with_the_key(
+    tmp_path: Path, withdrawn: str
+) -> None:
+    """It ran on as its key's principal, with the roles saved in it, long after the key was
+    revoked or had expired: each fire checks the key now, and resuming it too."""
+    async with scheduling("sqlite", tmp_path) as (db, scheduler, clock):
+        async with db.transaction() as session:
+            record, _ = await create_api_key(
+                session, ALICE, ApiKeyIn(name="bot", roles=["admin"], groups=["ops"])
+            )
+        bot = Principal(api_key_subject(record.id), "acme", frozenset({"admin"}))
+        async with db.transaction() as session:
+            schedule = await service.create_schedule(
+                session,
+                bot,
+                ScheduleIn(
+                    template="nightly", interval_seconds=60, starts_at=START, overlap_policy="allow"
+                ),
+                SETTINGS,
+                clock.now(),
+            )
+        clock.advance(1)
+        await scheduler.run_once()
+        async with db.transaction() as session:
+            key = await session.get(ApiKey, record.id)
+            assert key is not None
+            if withdrawn == "revoked":
+                key.revoked_at = clock.now()
+            else:
+                key.expires_at = clock.now()
+        for _ in range(3):
+            clock.advance(60)
+            await scheduler.run_once()
+        assert await fired(db) == minutes(0)
+        assert await runs(db, schedule) == [
+            (START, "fired", None),
+            (START + timedelta(minutes=1), "skipped", "refused"),
+        ]
+        async with db.snapshot() as session:
+            paused = await session.get(Schedule, schedule.id)
+        assert paused is not None
+        assert paused.is_paused
+        said = "was revoked" if withdrawn == "revoked" else "has expired"
+        assert f"its API key {record.prefix}… {said}" in (paused.paused_reason or "")
+        with pytest.raises(Conflict, match=said):
+            async with db.transaction() as session:
+                await service.resume_schedule(session, ALICE, schedule.id, clock.now())
 
 
 @BACKENDS

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 
 import httpx
 
@@ -40,6 +41,16 @@ def api_key_subject(key_id: object) -> str:
 
 def is_api_key(principal: Principal) -> bool:
     return principal.subject.startswith(API_KEY_SUBJECT_PREFIX)
+
+
+def api_key_id(subject: str) -> uuid.UUID | None:
+    """The id of the key whose principal ``subject`` is, or None for anyone else."""
+    if not subject.startswith(API_KEY_SUBJECT_PREFIX):
+        return None
+    try:
+        return uuid.UUID(subject.removeprefix(API_KEY_SUBJECT_PREFIX))
+    except ValueError:
+        return None
 
 
 def display_prefix(key: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -13,6 +15,13 @@ from operation_svc.models import ApiKey
 
 class ApiKeyRepository(TenantRepository[ApiKey]):
     model = ApiKey
+
+    async def created_by(self, creators: Collection[str]) -> list[uuid.UUID]:
+        """The ids of the keys any of ``creators`` created (revoked ones too)."""
+        found = await self.session.scalars(
+            self.scoped().with_only_columns(ApiKey.id).where(ApiKey.created_by.in_(creators))
+        )
+        return list(found)
 
 
 class ApiKeysByHash(CrossTenantRepository[AsyncConnection]):

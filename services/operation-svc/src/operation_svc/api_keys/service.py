@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp_common.api_keys import display_prefix, generate_api_key, hash_api_key
+from idp_common.api_keys import (
+    api_key_id,
+    api_key_subject,
+    display_prefix,
+    generate_api_key,
+    hash_api_key,
+)
 from idp_common.audit import record_audit
 from idp_common.auth import Principal
 from idp_common.db import utcnow
+from idp_common.errors import ValidationFailed, field_error
 from idp_common.pagination import PageParams
 from operation_svc.api_keys.repository import ApiKeyRepository
 from operation_svc.api_keys.schemas import ApiKeyIn
@@ -19,7 +27,13 @@ from operation_svc.models import ApiKey, AuditEntry
 async def create_api_key(
     session: AsyncSession, principal: Principal, data: ApiKeyIn
 ) -> tuple[ApiKey, str]:
-    """The stored record and the key itself, which only the caller will ever see."""
+    """The stored record and the key itself, which only the caller will ever see. A key
+    holds only groups its creator belongs to: a group restricts admins too."""
+    if beyond := sorted(set(data.groups) - principal.groups):
+        message = f"a key may hold only groups you belong to, not {', '.join(beyond)}"
+        raise ValidationFailed(
+            "Invalid input: groups", errors=[field_error("groups", message, "not_a_member")]
+        )
     key = generate_api_key()
     record = ApiKeyRepository(session, principal.tenant).add(
         ApiKey(
@@ -40,7 +54,12 @@ async def create_api_key(
         principal,
         "api_key.create",
         record.id,
-        changes={"name": record.name, "prefix": record.prefix, "roles": record.roles},
+        changes={
+            "name": record.name,
+            "prefix": record.prefix,
+            "roles": record.roles,
+            "groups": record.groups,
+        },
     )
     return record, key
 
@@ -61,3 +80,32 @@ async def revoke_api_key(session: AsyncSession, principal: Principal, key_id: uu
     if record.revoked_at is None:
         record.revoked_at = utcnow()
         record_audit(session, AuditEntry, principal, "api_key.revoke", record.id)
+
+
+async def withdrawn_key(
+    session: AsyncSession, tenant: str, subject: str, now: datetime
+) -> str | None:
+    """Why the API key whose principal ``subject`` is may act no more at ``now`` (revoked,
+    expired), or None: it may, or ``subject`` is not a key's."""
+    key_id = api_key_id(subject)
+    if key_id is None:
+        return None
+    record = await ApiKeyRepository(session, tenant).get(key_id)
+    if record is None:
+        return f"its API key {key_id} does not exist"
+    if record.revoked_at is not None:
+        return f"its API key {record.prefix}… was revoked"
+    if record.expires_at is not None and record.expires_at <= now:
+        return f"its API key {record.prefix}… has expired"
+    return None
+
+
+async def keys_acting_for(session: AsyncSession, principal: Principal) -> frozenset[str]:
+    """The subjects of the API keys ``principal`` created, and of those these created, on:
+    what a key does, its creator does through it."""
+    keys = ApiKeyRepository(session, principal.tenant)
+    creators, found = {principal.subject}, set[str]()
+    while new := {api_key_subject(key) for key in await keys.created_by(creators)} - found:
+        found |= new
+        creators = new
+    return frozenset(found)

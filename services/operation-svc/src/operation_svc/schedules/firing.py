@@ -21,6 +21,7 @@ from idp_common.audit import record_audit
 from idp_common.auth import Principal
 from idp_common.errors import Forbidden, ValidationFailed
 from idp_common.unit_of_work import UnitOfWork, with_defaults
+from operation_svc.api_keys.service import withdrawn_key
 from operation_svc.executions.intake import (
     ScheduledSlot,
     plan_execution,
@@ -116,9 +117,14 @@ class ScheduleTurn:
     async def fire(self, slot: datetime, *, queued: bool = False) -> bool:
         """Fire ``slot``. False: the turn ends here (the schedule was paused, or panel-svc
         could not take the slot, which then waits for the next pass)."""
-        if self.schedule.panel_id is not None:
-            return await self.submit(slot, queued=queued)
         schedule, session = self.schedule, self.work.session
+        owner = schedule.owner_subject
+        if withdrawn := await withdrawn_key(session, schedule.tenant, owner, self.now):
+            await self.pause(withdrawn)
+            await self.skip(slot, REFUSED, schedule.paused_reason or "", queued=queued)
+            return False
+        if schedule.panel_id is not None:
+            return await self.submit(slot, queued=queued)
         try:
             target = await template_to_run(session, schedule.tenant, str(schedule.template_id))
             new = plan_execution(

@@ -30,6 +30,7 @@ from idp_common.db import Database
 from idp_common.errors import Conflict, Forbidden, ValidationFailed, field_error
 from idp_common.pagination import PageParams
 from idp_common.unit_of_work import with_defaults
+from operation_svc.api_keys.service import withdrawn_key
 from operation_svc.config import OperationSettings
 from operation_svc.executions.intake import checked_values, template_to_run
 from operation_svc.models import AuditEntry, Schedule, ScheduleRun
@@ -402,6 +403,11 @@ async def resume_schedule(
     schedule = await get_schedule(session, principal, schedule_id)
     if not schedule.is_paused:
         return schedule
+    if withdrawn := await withdrawn_key(session, schedule.tenant, schedule.owner_subject, now):
+        raise Conflict(
+            f"The schedule cannot run as {schedule.owner_subject}: {withdrawn}. Change its "
+            "template or parameters to run it as yourself."
+        )
     if schedule.panel_id is None:
         try:
             target = await template_to_run(session, schedule.tenant, str(schedule.template_id))
