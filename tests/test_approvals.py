@@ -134,11 +134,11 @@ async def test_two_distinct_eligible_approvers_release_a_run_nothing_queued_befo
         assert (await decide(platform, waiting["id"], VIEWER)).status_code == 403
         refused = await decide(platform, waiting["id"], OUTSIDER)
         assert refused.status_code == 403
-        # Alice's own API key in db-admins: a way round "not your own run", if keys decided.
+        # An API key in db-admins: a way round "not your own run", if keys decided.
         key = await platform.operation.post(
             "/api/v1/api-keys",
             json={"name": "alice-bot", "roles": ["operator"], "groups": ["db-admins"]},
-            headers=ADMIN,
+            headers=auth_headers(roles=("admin",), subject="root", groups=("db-admins",)),
         )
         by_key = await decide(platform, waiting["id"], {"X-API-Key": key.json()["key"]})
         assert by_key.status_code == 403
@@ -182,6 +182,38 @@ async def test_two_distinct_eligible_approvers_release_a_run_nothing_queued_befo
 
 async def holds(count: Callable[[], Awaitable[int]], expected: int) -> bool:
     return await count() == expected
+
+
+async def test_a_run_requested_through_a_key_is_its_creators_own_run(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """An admin made a key and requested the run through it, then approved it: the
+    two-person rule compared the approver with the key's name only. The same holds
+    through a key made by a key."""
+    async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
+        await template(platform, "purge", "echo purge", [], ADMIN, approval=ONE_ADMIN)
+
+        async def key(headers: dict[str, str]) -> dict[str, str]:
+            made = await platform.operation.post(
+                "/api/v1/api-keys", json={"name": "bot", "roles": ["admin"]}, headers=headers
+            )
+            assert made.status_code == 201, made.text
+            return {"X-API-Key": made.json()["key"]}
+
+        root_key = await key(ADMIN)
+        for requester in (root_key, await key(root_key)):
+            waiting = await run(platform, "purge", requester)
+            assert waiting["status"] == "awaiting_approval"
+            assert waiting["id"] not in [
+                item["execution_id"] for item in await pending_approvals(platform, ADMIN)
+            ]
+            refused = await decide(platform, waiting["id"], ADMIN)
+            assert refused.status_code == 403
+            assert "API key they created" in refused.json()["detail"]
+            other = auth_headers(roles=("admin",), subject="another-admin")
+            approved = await decide(platform, waiting["id"], other)
+            assert approved.status_code == 200, approved.text
+            assert approved.json()["execution"]["status"] == "pending"
 
 
 async def test_a_rejection_ends_the_run_and_a_decided_or_cancelled_one_takes_no_decision(

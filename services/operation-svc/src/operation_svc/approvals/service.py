@@ -23,6 +23,7 @@ from idp_common.db import utcnow
 from idp_common.errors import Conflict, Forbidden
 from idp_common.events import ApprovalPolicy
 from idp_common.redaction import MASK
+from operation_svc.api_keys.service import keys_acting_for
 from operation_svc.approvals.notices import approval_decided
 from operation_svc.approvals.repository import (
     ApprovalRepository,
@@ -60,13 +61,25 @@ def policy_of(execution: Execution) -> ApprovalPolicy:
     return ApprovalPolicy.model_validate(execution.approval)
 
 
-def refusal(principal: Principal, execution: Execution, policy: ApprovalPolicy) -> str | None:
-    """Why ``principal`` may not decide on ``execution``, or None when they may."""
+def refusal(
+    principal: Principal,
+    execution: Execution,
+    policy: ApprovalPolicy,
+    their_keys: frozenset[str],
+) -> str | None:
+    """Why ``principal`` may not decide on ``execution``, or None when they may.
+    ``their_keys``: the subjects of the API keys acting for them (``keys_acting_for``)."""
     if is_api_key(principal):
         # Anyone holding a key's role could make one and approve their own run through it.
         return "Approvals are people's decisions: an API key may not make one."
-    if principal.subject == execution.submitted_by and not policy.allow_self_approval:
-        return "Its requester may not approve their own run."
+    if not policy.allow_self_approval:
+        if principal.subject == execution.submitted_by:
+            return "Its requester may not approve their own run."
+        if execution.submitted_by in their_keys:
+            return (
+                f"Its requester may not approve their own run: {execution.submitted_by} is an "
+                "API key they created."
+            )
     if not may_run(principal, policy.approver_roles, policy.approver_groups):
         return (
             f"Approvers hold roles {policy.approver_roles} "
@@ -88,7 +101,8 @@ async def decide(
             f"Execution {execution_id} is {execution.status}: there is nothing to decide."
         )
     policy = policy_of(execution)
-    if (reason := refusal(principal, execution, policy)) is not None:
+    their_keys = await keys_acting_for(session, principal)
+    if (reason := refusal(principal, execution, policy, their_keys)) is not None:
         raise Forbidden(reason)
     if execution.approval_expires_at is not None and execution.approval_expires_at <= utcnow():
         raise Conflict(f"The approval window of execution {execution_id} has ended.")
@@ -151,7 +165,8 @@ async def decidable(session: AsyncSession, principal: Principal) -> list[Pending
     it will run."""
     waiting = await AwaitingApproval(session, principal.tenant).oldest(MAX_AWAITING_LISTED)
     mine = [(e, policy_of(e)) for e in waiting]
-    mine = [(e, policy) for e, policy in mine if refusal(principal, e, policy) is None]
+    their_keys = await keys_acting_for(session, principal)
+    mine = [(e, policy) for e, policy in mine if refusal(principal, e, policy, their_keys) is None]
     decisions = await ApprovalRepository(session, principal.tenant).of_executions(
         [e.id for e, _ in mine]
     )
