@@ -22,6 +22,7 @@ from tests.harness import (
     REDIS_URL,
     LocalSQSServer,
     Platform,
+    assert_field_refused,
     auth_headers,
     eventually,
     running_platform,
@@ -353,6 +354,18 @@ async def test_allowed_groups_restrict_who_may_run_a_panel_or_template(
     ).status_code == 403
     allowed = await platform.operation.post("/api/v1/executions", json=run, headers=dba)
     assert allowed.status_code == 202, allowed.text
+    # Nor can an admin outside the group hand it to a key of theirs, and run through it.
+    key = {"name": "dba-bot", "roles": ["operator"], "groups": ["db-admins"]}
+    beyond = await platform.operation.post("/api/v1/api-keys", json=key, headers=ADMIN)
+    assert_field_refused(beyond, "groups", "not_a_member")
+    assert "db-admins" in beyond.json()["errors"][0]["message"]
+    dba_admin = auth_headers("acme", ("admin",), "dana", groups=("db-admins",))
+    made = await platform.operation.post("/api/v1/api-keys", json=key, headers=dba_admin)
+    assert made.status_code == 201, made.text
+    trail = await platform.operation.get(
+        "/api/v1/audit", params={"object_id": made.json()["id"]}, headers=ADMIN
+    )
+    assert trail.json()["items"][0]["changes"]["groups"] == ["db-admins"]
 
     # A panel open to every operator, in front of the restricted template: the submission is
     # accepted by panel-svc and rejected by operation-svc, which knows the template's rule.
