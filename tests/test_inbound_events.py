@@ -62,12 +62,19 @@ class Producer:
     async def create_queue(self, name: str) -> None:
         await asyncio.to_thread(self.client.create_queue, QueueName=self.prefix + name)
 
-    async def send(self, queue: str, body: str, authorization: str | None) -> None:
-        attributes = (
-            {"authorization": {"DataType": "String", "StringValue": authorization}}
-            if authorization is not None
-            else {}
-        )
+    async def send(
+        self,
+        queue: str,
+        body: str,
+        authorization: str | None,
+        attributes: dict[str, str] | None = None,
+    ) -> None:
+        written = attributes or {}
+        if authorization is not None:
+            written = written | {"authorization": authorization}
+        attributes = {
+            name: {"DataType": "String", "StringValue": value} for name, value in written.items()
+        }
         await asyncio.to_thread(
             self.client.send_message,
             QueueUrl=self._url(queue),
@@ -363,6 +370,35 @@ async def test_refused_run_requests_end_in_the_dlq_with_the_reason_and_create_no
     assert letter["reason"].startswith(("refused: ", "invalid event: "))
     assert reason in letter["reason"]
     assert len(await executions_of(platform)) == before
+
+
+async def test_a_producers_dead_letter_is_its_credentials_tenants_not_its_bodys(
+    platform: Platform, producer: Producer
+) -> None:
+    """globex's credential on an event saying tenant acme (refused), with the dead letter's
+    tenant attribute forged too: it was listed as acme's, for acme's admin to read and
+    replay. A letter the credential admitted is its tenant's."""
+    acme_admin = auth_headers(roles=("admin",))
+    globex = f"Bearer {token(tenant='globex', roles=('operator',), subject='intruder')}"
+    planted, planted_id = cloud_event(RUN, RUN_SAY)
+    forgery = {"idp.admitted_tenant": "acme", "idp.failure_reason": "fine"}
+    await producer.send(OPERATION_INBOUND_EVENTS.name, planted, globex, forgery)
+    admitted, admitted_id = cloud_event(RUN, {"template": "no-such-template"})
+    await producer.send(OPERATION_INBOUND_EVENTS.name, admitted, OPERATOR_TOKEN)
+
+    assert (await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, planted_id))[
+        "tenant"
+    ] is None
+    assert (await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, admitted_id))[
+        "tenant"
+    ] == "acme"
+    for headers in (acme_admin, auth_headers(tenant="globex", roles=("admin",))):
+        listed = await platform.operation.get(
+            f"/api/v1/queues/{OPERATION_INBOUND_EVENTS.name}/dead-letters", headers=headers
+        )
+        shown = [letter["event_id"] for letter in listed.json()["items"]]
+        assert planted_id not in shown
+        assert (admitted_id in shown) == (headers is acme_admin)
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ from idp_common.messaging.envelope import Event, EventRefused
 from idp_common.messaging.outbox import OutboxRow, outbox_row
 from idp_common.messaging.sqs import QueueDirectory, is_missing_queue
 from idp_common.messaging.topology import OUTBOUND_EVENTS, QueueSpec
+from idp_common.request_context import admitted_tenant_var
 from idp_common.secret_values import tenant_label
 from idp_common.settings import ServiceSettings
 
@@ -143,6 +144,7 @@ class InboundGate:
         reply_queue = event.extensions.get(REPLY_TO)
         if reply_queue is not None:
             await self._check_reply_queue(reply_queue, principal.tenant)
+        admitted_tenant_var.set(principal.tenant)
         return InboundRequest(event, principal, authorization, reply_queue)
 
     async def _check_reply_queue(self, name: str, tenant: str) -> None:

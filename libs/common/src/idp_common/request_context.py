@@ -19,6 +19,9 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 tenant_var: ContextVar[str | None] = ContextVar("tenant", default=None)
+# The tenant whose credential admitted the event being handled (``inbound.InboundGate``): the
+# tenant a producer's event belongs to, where its body only says so.
+admitted_tenant_var: ContextVar[str | None] = ContextVar("admitted_tenant", default=None)
 
 
 def trace_id_of(span: trace.Span) -> str | None:

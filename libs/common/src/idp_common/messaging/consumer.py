@@ -32,7 +32,7 @@ from idp_common.messaging.publisher import messaging_attributes
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_SIZE, MAX_RECEIVE_COUNT, QueueSpec
 from idp_common.messaging.trace_context import extract_context
-from idp_common.request_context import request_id_var, tenant_var
+from idp_common.request_context import admitted_tenant_var, request_id_var, tenant_var
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -230,6 +230,7 @@ class Consumer(PeriodicLoop):
             heartbeat = asyncio.create_task(self._heartbeat(url, message["ReceiptHandle"]))
             # None: delete; a number: retry after that many seconds; a reason: dead-letter
             delay: int | str | None = None
+            admitted_tenant_var.set(None)  # until this message's credential admits it
             try:
                 event = decode_event(
                     message["Body"], from_another_service=self.queue.from_other_services
@@ -292,7 +293,9 @@ class Consumer(PeriodicLoop):
         """Move the message to the DLQ with why it failed; if that send fails, leave it to
         come back (SQS's redrive moves it after its last receive, without the reason)."""
         try:
-            await dead_letter(self.queues, self.queue, message, reason, receive_count)
+            await dead_letter(
+                self.queues, self.queue, message, reason, receive_count, admitted_tenant_var.get()
+            )
         except Exception:
             logger.warning("could not dead-letter a message on %s", self.queue.name, exc_info=True)
             await self._settle(url, message["ReceiptHandle"], self.retry_delay(receive_count))

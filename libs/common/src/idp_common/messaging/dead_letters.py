@@ -38,7 +38,10 @@ from idp_common.sealing import is_sealed
 REASON = "idp.failure_reason"
 FAILED_AT = "idp.failed_at"
 RECEIVES = "idp.receive_count"
-FAILURE_ATTRIBUTES = (REASON, FAILED_AT, RECEIVES)
+# A producer's event (an inbound queue's) belongs to the tenant whose credential admitted it,
+# not to the one its body names: anyone may write any tenant there.
+ADMITTED_TENANT = "idp.admitted_tenant"
+FAILURE_ATTRIBUTES = (REASON, FAILED_AT, RECEIVES, ADMITTED_TENANT)
 MAX_REASON_CHARS = 2000
 SEALED = "[sealed]"
 # Shorter secret values are left in a reason: masking them would hide ordinary words.
@@ -63,16 +66,23 @@ def _string(value: str) -> dict[str, str]:
 
 
 def dead_letter_attributes(
-    message_attributes: dict[str, Any], reason: str, receive_count: int
+    message_attributes: dict[str, Any],
+    reason: str,
+    receive_count: int,
+    admitted_tenant: str | None = None,
 ) -> dict[str, Any]:
     """A message's attributes as its DLQ copy carries them: why, when, after how many
-    receives (a failure's earlier reason replaced)."""
+    receives, and which tenant's credential admitted it (a failure's earlier ones, or a
+    producer's forgeries, replaced)."""
     kept = {k: v for k, v in message_attributes.items() if k not in FAILURE_ATTRIBUTES}
-    return kept | {
+    failure = {
         REASON: _string(reason),
         FAILED_AT: _string(datetime.now(UTC).isoformat()),
         RECEIVES: {"DataType": "Number", "StringValue": str(receive_count)},
     }
+    if admitted_tenant is not None:
+        failure[ADMITTED_TENANT] = _string(admitted_tenant)
+    return kept | failure
 
 
 def _secret_values(value: Any, secret_key: bool = False) -> Iterable[str]:
@@ -153,7 +163,12 @@ def _escaped_surrogates(text: str) -> str:
 
 
 async def dead_letter(
-    queues: QueueDirectory, queue: QueueSpec, message: dict[str, Any], reason: str, receives: int
+    queues: QueueDirectory,
+    queue: QueueSpec,
+    message: dict[str, Any],
+    reason: str,
+    receives: int,
+    admitted_tenant: str | None = None,
 ) -> None:
     """Send ``message`` (as received) to ``queue``'s DLQ with the reason it failed."""
     await queues.client.send_message(
@@ -163,6 +178,7 @@ async def dead_letter(
             message.get("MessageAttributes", {}),
             redacted_reason(reason, message["Body"]),
             receives,
+            admitted_tenant,
         ),
     )
 
@@ -177,6 +193,7 @@ class DeadLetter:
     message_attributes: dict[str, Any]
     sent_at: datetime
     sqs_receive_count: int
+    from_producers: bool  # its queue is an inbound one: see ADMITTED_TENANT
     event: Event | None = field(init=False)
     unreadable: str | None = field(init=False)  # why the body is no event, if it is not
 
@@ -207,6 +224,9 @@ class DeadLetter:
 
     @property
     def tenant(self) -> str | None:
+        """The tenant it belongs to (None: the platform's operators' alone)."""
+        if self.from_producers:
+            return self._attribute(ADMITTED_TENANT)
         return self.event.tenant if self.event else None
 
     @property
@@ -218,7 +238,7 @@ class DeadLetter:
         return {k: v for k, v in self.message_attributes.items() if k not in FAILURE_ATTRIBUTES}
 
 
-def _dead_letter_of(message: dict[str, Any]) -> DeadLetter:
+def _dead_letter_of(message: dict[str, Any], queue: QueueSpec) -> DeadLetter:
     attributes = message.get("Attributes", {})
     sent = int(attributes.get("SentTimestamp", "0")) / 1000
     return DeadLetter(
@@ -228,6 +248,7 @@ def _dead_letter_of(message: dict[str, Any]) -> DeadLetter:
         message_attributes=message.get("MessageAttributes", {}),
         sent_at=datetime.fromtimestamp(sent, UTC),
         sqs_receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
+        from_producers=queue.from_other_services,
     )
 
 
@@ -261,7 +282,7 @@ class DeadLetterQueue:
             if not messages:
                 break
             for message in messages:
-                found[message["MessageId"]] = _dead_letter_of(message)
+                found[message["MessageId"]] = _dead_letter_of(message, self.queue)
         return sorted(found.values(), key=lambda letter: (letter.failed_at, letter.message_id))
 
     async def _show_again(self, url: str, letters: list[DeadLetter]) -> None:
