@@ -194,6 +194,10 @@ async def test_a_dry_run_moves_nothing_and_a_replay_is_handled_once(
     replayed = await platform.operation.post(f"{DEAD_LETTERS}/replay", json=replay, headers=ADMIN)
     assert replayed.status_code == 200, replayed.text
     assert (replayed.json()["status"], replayed.json()["done"]) == ("completed", 1)
+    # Followed by its tenant and the platform's operators; another tenant learns nothing.
+    action = f"/api/v1/queues/{PANEL_SUBMISSIONS.name}/actions/{replayed.json()['id']}"
+    for headers, status in ((ADMIN, 200), (PLATFORM_OPERATOR, 200), (OTHER_ADMIN, 404)):
+        assert (await platform.operation.get(action, headers=headers)).status_code == status
     # Handled now: the submission's template is missing, so its execution is rejected.
     rejected = await eventually(lambda: _executions(platform, "rejected"))
     assert len(rejected) == 1
@@ -344,6 +348,29 @@ async def test_a_delete_must_be_confirmed(platform: Platform) -> None:
     assert [letter["event_id"] for letter in await dead_letters(platform, PLATFORM_OPERATOR)] != [
         None
     ]
+
+
+async def test_a_platform_operators_action_is_audited_in_each_tenant_it_touched(
+    platform: Platform,
+) -> None:
+    """It was audited in the operator's own tenant, naming every tenant's messages; the
+    tenants whose messages it deleted saw nothing."""
+    poison, failed = await poisoned_and_failed(platform)
+    deleted = await platform.operation.post(
+        f"{DEAD_LETTERS}/delete", json={"all": True, "confirm": True}, headers=PLATFORM_OPERATOR
+    )
+    assert deleted.json()["matched"] == 2
+
+    async def audited(headers: dict[str, str]) -> list[Any]:
+        rows = await platform.operation.get(
+            "/api/v1/audit", params={"action": "dead_letters.delete"}, headers=headers
+        )
+        return [(row["actor"], row["changes"]["message_ids"]) for row in rows.json()["items"]]
+
+    operator_admin = auth_headers(tenant="ops", roles=("admin",))
+    assert await audited(ADMIN) == [("alice", [failed["message_id"]])]
+    assert await audited(operator_admin) == [("alice", [poison["message_id"]])]  # no tenant's
+    assert await audited(OTHER_ADMIN) == []
 
 
 @pytest.mark.parametrize(

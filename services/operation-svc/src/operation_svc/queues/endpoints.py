@@ -90,21 +90,28 @@ def _answer(action: QueueAction, response: Response) -> ActionOut:
 def _audit(
     session: SessionDep, principal: Principal, action: QueueAction, selection: Selection
 ) -> None:
+    """One row in each tenant whose messages the action took, naming those only (a
+    platform operator acts across tenants); the rest, or nothing matched, in the actor's."""
     if action.dry_run:
         return
-    record_audit(
-        session,
-        AuditEntry,
-        principal,
-        f"dead_letters.{action.action}",
-        action.queue,
-        object_type="queue",
-        changes={
-            "selection": selection.model_dump(mode="json", exclude={"dry_run", "confirm"}),
-            "matched": action.matched,
-            "message_ids": action.message_ids,
-        },
-    )
+    by_tenant: dict[str, list[str]] = {}
+    for tenant, message_ids in action.tenants.items():
+        by_tenant.setdefault(tenant or principal.tenant, []).extend(message_ids)
+    for tenant, message_ids in (by_tenant or {principal.tenant: []}).items():
+        record_audit(
+            session,
+            AuditEntry,
+            principal,
+            f"dead_letters.{action.action}",
+            action.queue,
+            tenant=tenant,
+            object_type="queue",
+            changes={
+                "selection": selection.model_dump(mode="json", exclude={"dry_run", "confirm"}),
+                "matched": len(message_ids),
+                "message_ids": message_ids,
+            },
+        )
 
 
 @router.post("/{name}/dead-letters/replay")
@@ -148,4 +155,4 @@ async def get_action(
     actions: Actions,
 ) -> ActionOut:
     """A replay or delete started by this process: how far it got."""
-    return actions.get(service.queue_named(name), action_id).out()
+    return actions.get(principal, service.queue_named(name), action_id).out()

@@ -158,12 +158,15 @@ class QueueAction:
     action: str
     queue: str
     dry_run: bool
+    tenant: str  # its starter's: another tenant's admin does not follow it
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     status: str = "running"
     matched: int = 0
     done: int = 0
     message_ids: list[str] = field(default_factory=list)
     error: str | None = None
+    # The matched messages by the tenant they belong to (None: the platform's operators').
+    tenants: dict[str | None, list[str]] = field(default_factory=dict)
 
     def out(self) -> ActionOut:
         return ActionOut.model_validate(self, from_attributes=True)
@@ -185,9 +188,13 @@ class QueueActions:
         self._actions: dict[str, QueueAction] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def get(self, spec: QueueSpec, action_id: str) -> QueueAction:
+    def get(self, principal: Principal, spec: QueueSpec, action_id: str) -> QueueAction:
         action = self._actions.get(action_id)
-        if action is None or action.queue != spec.name:
+        if (
+            action is None
+            or action.queue != spec.name
+            or not (action.tenant == principal.tenant or principal.has_role(PLATFORM_OPERATOR))
+        ):
             raise NotFound(f"No replay or delete {action_id} of {spec.name} in this process.")
         return action
 
@@ -196,7 +203,7 @@ class QueueActions:
     ) -> QueueAction:
         """Match the messages, then act on them (nothing for a dry run); returns once the
         matches are known and the action has ended or ``ANSWER_WITHIN_SECONDS`` passed."""
-        action = QueueAction(kind, spec.name, selection.dry_run)
+        action = QueueAction(kind, spec.name, selection.dry_run, principal.tenant)
         chosen = selected_by(principal, selection)
         # The whole DLQ, every tenant's: the broker moves it itself.
         whole = kind == "replay" and selection.all and principal.has_role(PLATFORM_OPERATOR)
@@ -241,6 +248,8 @@ class QueueActions:
         def found(letters: list[DeadLetter]) -> None:
             action.matched = len(letters)
             action.message_ids = [letter.message_id for letter in letters]
+            for letter in letters:
+                action.tenants.setdefault(letter.tenant, []).append(letter.message_id)
             matched.set()
 
         def progress(done: int) -> None:
