@@ -551,6 +551,15 @@ async def test_a_burst_above_the_limit_is_refused_and_other_principals_are_not(
             "/api/v1/submissions", params={"submitted_by": f"alice-{run}"}, headers=alice
         )
         assert len(mine.json()["items"]) == 3
+        # One bucket per tenant and subject, whatever they hold: "acme" and "eve/…" shared
+        # the bucket of "acme/eve" and "…".
+        run_it = {"template": "echo-message", "parameters": {"message": "x"}}
+        eve = auth_headers("acme", ("operator",), f"eve/{run}")
+        for _ in range(3):
+            await platform.operation.post("/api/v1/executions", json=run_it, headers=eve)
+        other = auth_headers("acme/eve", ("operator",), run)
+        elsewhere = await platform.operation.post("/api/v1/executions", json=run_it, headers=other)
+        assert elsewhere.status_code != 429
 
 
 async def test_a_tenant_subject_or_group_longer_than_the_platform_stores_is_a_401(

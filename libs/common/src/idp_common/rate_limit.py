@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
 from limits import RateLimitItem, parse
@@ -57,7 +58,9 @@ class RateLimiter:
     async def hit(self, route_class: RouteClass, principal: Principal) -> dict[str, str]:
         """Count one request; the headers to send, or TooManyRequests carrying them."""
         item = self._limits[route_class]
-        key = f"{principal.tenant}/{principal.subject}"
+        # Escaped: joined by "/" as they were, tenant "a/b" and subject "c" shared the
+        # bucket of tenant "a" and subject "b/c".
+        key = "/".join(quote(name, safe="") for name in (principal.tenant, principal.subject))
         try:
             allowed = await self._window.hit(item, route_class, key)
             stats = await self._window.get_window_stats(item, route_class, key)
