@@ -22,7 +22,13 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
 from datasource_svc.app import create_app
@@ -64,6 +70,9 @@ ANSWERS = {
 }
 
 
+HOOK_REFUSAL = "no hook here \u202etxt.exe \x1b[2J"
+
+
 class Upstream:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
@@ -81,6 +90,7 @@ class Upstream:
                 Route("/encoded/{coding}", self.encoded),
                 Route("/trickle", self.trickle),
                 Route("/answer/{kind}", self.answer),
+                Route("/hook", self.hook, methods=["POST"]),
             ]
         )
 
@@ -97,6 +107,10 @@ class Upstream:
         return JSONResponse(
             {"items": [{"id": "eu", "name": "Europe"}, {"id": "us", "name": "United States"}]}
         )
+
+    async def hook(self, _request: Request) -> Response:
+        """A webhook receiver refusing, with what a terminal would obey in its answer."""
+        return PlainTextResponse(HOOK_REFUSAL, status_code=404)
 
     async def clusters(self, request: Request) -> Response:
         region = request.query_params.get("region", "")

@@ -1,6 +1,6 @@
 // An admin creates a schedule (a template at 02:30 in Paris, queue_one, run_once) and sees
 // its next fire times; creates a webhook and sees its signing secret once; opens another
-// webhook's deliveries (each attempt shown) and sends one again.
+// webhook's deliveries (each attempt shown, the receiver's answer escaped) and sends one again.
 import { checkAccessibility, eventually, input, runScenario, screenshot, signIn } from "./lib.mjs";
 
 await runScenario(async (page) => {
@@ -42,6 +42,8 @@ await runScenario(async (page) => {
   await watched.getByRole("button", { name: "Deliveries" }).click();
   const attempts = page.getByRole("list", { name: /^Attempts of delivery/ }).first();
   await eventually(async () => (await attempts.getByRole("listitem").count()) >= 1, "a delivery's first attempt");
+  // The receiver's answer, shown with what a terminal would obey written as escapes.
+  await attempts.getByText("no hook here \\u202etxt.exe \\x1b[2J").first().waitFor();
   const before = await attempts.getByRole("listitem").count();
   await watched
     .getByRole("button", { name: /^Resend / })

@@ -5,6 +5,7 @@
 import { useState, type FormEvent } from "react";
 import { api } from "../../api/client";
 import type { Option } from "../../api/types";
+import { shown } from "../../components/LogMessage";
 import { ProblemAlert } from "../../components/ProblemAlert";
 import { TextField } from "../../components/TextField";
 import { useAction } from "../../useAction";
@@ -69,7 +70,7 @@ export function SourceTester({ source }: { source: { id: string; slug: string } 
           {result.response_excerpt ? (
             <details>
               <summary>Raw answer (excerpt)</summary>
-              <pre className="excerpt">{result.response_excerpt}</pre>
+              <pre className="excerpt">{shown(result.response_excerpt)}</pre>
             </details>
           ) : null}
           {result.options.length ? (

@@ -5,6 +5,7 @@ import { useState, type FormEvent } from "react";
 import { api, type Page } from "../../api/client";
 import { DataTable } from "../../components/DataTable";
 import { ListState } from "../../components/ListState";
+import { shown } from "../../components/LogMessage";
 import { ProblemAlert } from "../../components/ProblemAlert";
 import { TextField } from "../../components/TextField";
 import { useAction } from "../../useAction";
@@ -71,7 +72,7 @@ function DeliveryItem({ webhook, delivery, changed }: { webhook: Webhook; delive
             {attempt.trigger}: {attempt.outcome}
             {attempt.status_code !== null ? ` (${attempt.status_code})` : ""} in {Math.round(attempt.latency_ms)} ms
             {attempt.error ? `: ${attempt.error}` : ""}
-            {attempt.response_excerpt ? <pre className="excerpt">{attempt.response_excerpt}</pre> : null}
+            {attempt.response_excerpt ? <pre className="excerpt">{shown(attempt.response_excerpt)}</pre> : null}
           </li>
         ))}
       </ol>
