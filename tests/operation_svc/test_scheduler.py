@@ -113,6 +113,25 @@ async def end_runs(db: Database) -> None:
         await session.execute(update(Execution).values(status="succeeded"))
 
 
+async def refused_from_the_next_slot_on(
+    db: Database, scheduler: Scheduler, clock: ManualClock, schedule: Schedule
+) -> Schedule:
+    """Three minutes on: the first slot fired, the next refused, and the schedule paused."""
+    for _ in range(3):
+        clock.advance(60)
+        await scheduler.run_once()
+    assert await fired(db) == minutes(0)
+    assert await runs(db, schedule) == [
+        (START, "fired", None),
+        (START + timedelta(minutes=1), "skipped", "refused"),
+    ]
+    async with db.snapshot() as session:
+        paused = await session.get(Schedule, schedule.id)
+    assert paused is not None
+    assert paused.is_paused
+    return paused
+
+
 def minutes(*offsets: int) -> list[datetime]:
     return [START + timedelta(minutes=offset) for offset in offsets]
 
@@ -289,23 +308,13 @@ async def test_a_schedule_whose_owner_may_no_longer_run_the_template_is_paused_a
                 .where(OperationTemplate.slug == "nightly")
                 .values(allowed_groups=["dba"])
             )
-        for _ in range(3):
-            clock.advance(60)
-            await scheduler.run_once()
-        assert await fired(db) == minutes(0)
-        assert await runs(db, schedule) == [
-            (START, "fired", None),
-            (START + timedelta(minutes=1), "skipped", "refused"),
-        ]
+        paused = await refused_from_the_next_slot_on(db, scheduler, clock, schedule)
         async with db.snapshot() as session:
-            paused = await session.get(Schedule, schedule.id)
             audits = (
                 await session.scalars(
                     select(AuditEntry).where(AuditEntry.action == "schedule.pause")
                 )
             ).all()
-        assert paused is not None
-        assert paused.is_paused
         assert paused.paused_reason is not None
         assert paused.paused_reason.startswith("alice may no longer run it: Template 'nightly'")
         assert [(a.actor, a.object_id, a.changes["reason"]) for a in audits] == [
@@ -366,18 +375,7 @@ async def test_a_schedule_made_through_an_api_key_stops_with_the_key(
                 key.revoked_at = clock.now()
             else:
                 key.expires_at = clock.now()
-        for _ in range(3):
-            clock.advance(60)
-            await scheduler.run_once()
-        assert await fired(db) == minutes(0)
-        assert await runs(db, schedule) == [
-            (START, "fired", None),
-            (START + timedelta(minutes=1), "skipped", "refused"),
-        ]
-        async with db.snapshot() as session:
-            paused = await session.get(Schedule, schedule.id)
-        assert paused is not None
-        assert paused.is_paused
+        paused = await refused_from_the_next_slot_on(db, scheduler, clock, schedule)
         said = "was revoked" if withdrawn == "revoked" else "has expired"
         assert f"its API key {record.prefix}… {said}" in (paused.paused_reason or "")
         with pytest.raises(Conflict, match=said):
