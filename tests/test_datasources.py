@@ -415,6 +415,44 @@ async def test_the_test_endpoint_shows_the_raw_excerpt_and_mapped_options(
     assert '"Europe"' in broken["response_excerpt"]
 
 
+@pytest.mark.parametrize("expression", ["abs(name)", "join(',', id)", "length(`1`)"])
+async def test_an_expression_that_does_not_fit_the_answer_is_a_502_and_a_tests_error(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str], expression: str
+) -> None:
+    """A JMESPath function given the wrong type (``abs`` of a text) was a 500."""
+    _, url = upstream
+    misfit = await source(api, **regions(url, value_expr=expression))
+    resolved = await resolve(api, misfit)
+    assert resolved.status_code == 502, resolved.text
+    assert "the mapping does not fit the upstream's answer" in resolved.json()["detail"]
+    tried = await api.post(f"/api/v1/datasources/{misfit}/test", json={}, headers=ADMIN)
+    assert tried.status_code == 200, tried.text
+    assert tried.json()["error"].startswith("the mapping does not fit")
+    assert '"Europe"' in tried.json()["response_excerpt"]
+
+
+@pytest.mark.parametrize(("value", "sent"), [(0, "0"), (False, "false"), (0.0, "0.0")])
+async def test_the_test_endpoint_sends_the_values_resolve_sends(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str], value: object, sent: str
+) -> None:
+    """``test`` sent 0 and false as nothing: it tried another call than the form makes."""
+    fake, url = upstream
+    clusters = await source(
+        api,
+        endpoint_url=f"{url}/clusters",
+        items_path="clusters",
+        value_expr="name",
+        query={"region": "{{region}}"},
+    )
+    before = fake.calls[f"clusters:{sent}"]
+    await api.post(
+        f"/api/v1/datasources/{clusters}/test", json={"values": {"region": value}}, headers=ADMIN
+    )
+    assert fake.calls[f"clusters:{sent}"] == before + 1
+    assert (await resolve(api, clusters, region=value)).status_code == 200
+    assert fake.calls[f"clusters:{sent}"] == before + 2
+
+
 async def test_auth_uses_a_secret_reference_and_never_returns_a_value(
     api: httpx.AsyncClient, upstream: tuple[Upstream, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import jmespath
+from jmespath.exceptions import JMESPathError
 from prometheus_client import Histogram
 
 from datasource_svc.models import DataSource
@@ -106,16 +107,24 @@ def _option_text(selected: Any, part: str, number: int) -> str:
 
 
 def map_options(source: DataSource, document: Any) -> list[dict[str, str]]:
+    """The options the source's expressions select from ``document``; an expression that
+    cannot apply to it (``abs(name)`` of a text) is the upstream's answer not fitting."""
+    try:
+        return _mapped(source, document)
+    except JMESPathError as exc:
+        raise UpstreamFailed(f"the mapping does not fit the upstream's answer: {exc}") from None
+
+
+def _mapped(source: DataSource, document: Any) -> list[dict[str, str]]:
     items = jmespath.search(source.items_path, document)
     if not isinstance(items, list):
         raise UpstreamFailed(f"items_path {source.items_path!r} did not select a list")
     options: dict[str, str] = {}  # value -> label; the first of a value named twice is kept
-    for item in items[: source.max_options]:
+    for number, item in enumerate(items[: source.max_options]):
         value = jmespath.search(source.value_expr, item)
         label = jmespath.search(source.label_expr, item) if source.label_expr else value
         if value is None:
             continue
-        number = len(options)
         text = _option_text(value, "value", number)
         if text not in options:
             options[text] = _option_text(value if label is None else label, "label", number)

@@ -39,15 +39,16 @@ DEFINITION_FIELDS = (
 )
 
 
-def _normalized(values: Mapping[str, Any], used: set[str]) -> dict[str, str]:
-    """Only the values the source uses, as strings: they form the cache key."""
+def used_values(source: DataSource, values: Mapping[str, Any]) -> dict[str, str]:
+    """Only the values the source uses, as strings: they form the cache key, and are what
+    its upstream is sent (``false``, not ``False``; ``0``, not nothing)."""
     return {
         name: ""
         if values.get(name) is None
         else str(values[name]).lower()
         if isinstance(values.get(name), bool)
         else str(values[name])
-        for name in sorted(used)
+        for name in sorted(placeholders(source))
     }
 
 
@@ -86,7 +87,7 @@ class OptionsResolver:
                     "stale": False,
                 }
             )
-        used = _normalized(values, placeholders(source))
+        used = used_values(source, values)
         definition = {name: getattr(source, name) for name in DEFINITION_FIELDS}
         keyed = json.dumps({"definition": definition, "values": used}, sort_keys=True)
         digest = hashlib.sha256(keyed.encode()).hexdigest()[:32]

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from datasource_svc.models import AuditEntry, DataSource
-from datasource_svc.sources.fetch import UpstreamFailed, placeholders
+from datasource_svc.sources.fetch import UpstreamFailed
 from datasource_svc.sources.repository import DataSourceRepository
-from datasource_svc.sources.resolver import OptionsResolver
+from datasource_svc.sources.resolver import OptionsResolver, used_values
 from datasource_svc.sources.schemas import (
     DataSourceIn,
     DataSourceUpdate,
@@ -167,9 +167,8 @@ async def test_source(
 ) -> TestOut:
     """One upstream call, bypassing the cache; a failure is reported, not raised."""
     source = await get_data_source(session, principal, reference)
-    used = {name: str(values.get(name) or "") for name in placeholders(source)}
     try:
-        fetched = await resolver.fetch(source, used)
+        fetched = await resolver.fetch(source, used_values(source, values))
     except UpstreamFailed as exc:
         return TestOut(status_code=None, response_excerpt=exc.excerpt, options=[], error=str(exc))
     return TestOut(
