@@ -20,7 +20,15 @@ ADMIN = auth_headers(roles=("admin",))
 OPERATOR = auth_headers(roles=("operator",))
 
 
-TEMPLATES = {"scale": ["region", "cluster"], "note": ["message"]}
+TEMPLATES: dict[str, tuple[str, list[dict[str, str]]]] = {
+    "scale": ("echo {{region}} {{cluster}}", [{"name": "region"}, {"name": "cluster"}]),
+    "note": ("echo {{message}}", [{"name": "message"}]),
+    "tokened": (
+        "echo {{cluster}} IDP_PARAM_TOKEN",
+        [{"name": "token", "type": "secret"}, {"name": "cluster"}],
+    ),
+}
+SECRET = "super-secret-token-value"
 
 
 @pytest.fixture
@@ -34,14 +42,14 @@ async def panel_api(
             "sqlite", tmp_path, sqs_server, with_worker=False, with_datasource=True
         ) as platform,
     ):
-        for slug, parameters in TEMPLATES.items():
+        for slug, (command, parameters) in TEMPLATES.items():
             created = await platform.operation.post(
                 "/api/v1/templates",
                 json={
                     "slug": slug,
                     "name": slug,
-                    "command_template": " ".join(["echo", *(f"{{{{{p}}}}}" for p in parameters)]),
-                    "parameters": [{"name": name} for name in parameters],
+                    "command_template": command,
+                    "parameters": parameters,
                 },
                 headers=ADMIN,
             )
@@ -125,6 +133,53 @@ async def test_dependent_options_follow_the_first_field_and_are_cached(
     schema = (await client.get(f"/api/v1/panels/{panel_id}/schema", headers=OPERATOR)).json()
     assert schema["ui"]["fields"]["cluster"]["depends_on"] == ["region"]
     assert schema["ui"]["fields"]["cluster"]["options_url"].endswith("/fields/cluster/options")
+
+
+async def test_a_secret_field_is_never_sent_to_a_data_source(
+    panel_api: tuple[httpx.AsyncClient, httpx.AsyncClient, Upstream, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A select depending on a secret field sent its value, in the clear, to the source's
+    upstream, and the console put it in the options URL. Refused when the panel is saved;
+    a panel saved before sends nothing of it."""
+    client, datasources, fake, url = panel_api
+    by_token = await source(
+        datasources,
+        endpoint_url=f"{url}/clusters",
+        query={"region": "{{token}}"},
+        items_path="clusters",
+        value_expr="name",
+    )
+    fields = [
+        {"name": "token", "label": "Token", "field_type": "secret"},
+        {
+            "name": "cluster",
+            "label": "Cluster",
+            "field_type": "select",
+            "data_source": by_token,
+            "depends_on": ["token"],
+        },
+    ]
+    panel = {"slug": "by-token", "title": "t", "operation_template": "tokened", "fields": fields}
+    refused = await client.post("/api/v1/panels", json=panel, headers=ADMIN)
+    assert refused.status_code == 422, refused.text
+    assert "depends on secret field(s) ['token']" in refused.text
+    with monkeypatch.context() as before_the_rule:
+        before_the_rule.setattr("panel_svc.panels.schemas.check_fields", lambda _fields: None)
+        saved = await client.post("/api/v1/panels", json=panel, headers=ADMIN)
+    assert saved.status_code == 201, saved.text
+    options = f"/api/v1/panels/{saved.json()['id']}/fields/cluster/options"
+    await client.get(options, params={"token": SECRET}, headers=OPERATOR)
+    await client.post(
+        f"/api/v1/panels/{saved.json()['id']}/submissions",
+        json={"data": {"token": SECRET, "cluster": "eu-1"}},
+        headers=OPERATOR,
+    )
+    assert fake.calls[f"clusters:{SECRET}"] == 0
+    assert fake.calls["clusters:"] >= 1
+    # Nor does the form ask for it: the console would put it in the options' URL.
+    schema = await client.get(f"/api/v1/panels/{saved.json()['id']}/schema", headers=OPERATOR)
+    assert schema.json()["ui"]["fields"]["cluster"]["depends_on"] == []
 
 
 async def test_a_submitted_value_must_be_offered_now_and_keys_are_idempotent(

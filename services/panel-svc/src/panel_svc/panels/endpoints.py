@@ -16,6 +16,7 @@ from panel_svc.fields.types import CHOICE_TYPES
 from panel_svc.panels import service
 from panel_svc.panels.references import PanelReferences
 from panel_svc.panels.schemas import FieldIn, PanelIn, PanelOut, PanelSchemaOut, PanelUpdate
+from panel_svc.submissions.validation import sent_to_source
 
 router = APIRouter(prefix="/api/v1/panels", tags=["panels"])
 
@@ -130,6 +131,7 @@ async def field_options(
             "fetched_at": panel.updated_at,
             "stale": False,
         }
-    dependent = {name: request.query_params.get(name) for name in field.depends_on}
+    sent = sent_to_source(field, panel.fields)
+    dependent = {name: request.query_params.get(name) for name in sent}
     client: DatasourceClient = request.app.state.datasources
     return await client.resolve(field.data_source, dependent, caller_credentials(request))

@@ -128,13 +128,20 @@ class PanelIn(StrictModel):
 
 
 def check_fields(fields: list[FieldIn]) -> None:
-    """Every depends_on names a field of the panel (``Fields``: each name once), without
+    """Every depends_on names a field of the panel (``Fields``: each name once) that is not
+    a secret (its value would be sent to the data source's upstream, in the clear), without
     cycles."""
     graph = {field.name: field.depends_on for field in fields}
+    secret = {field.name for field in fields if field.field_type == "secret"}
     for field in fields:
         missing = sorted(set(field.depends_on) - set(graph))
         if missing:
             raise ValueError(f"{field.name} depends on missing field(s) {missing}")
+        if fed := sorted(set(field.depends_on) & secret):
+            raise ValueError(
+                f"{field.name} depends on secret field(s) {fed}: a secret's value is never "
+                "sent to a data source"
+            )
     if cycle := _find_cycle(graph):
         raise ValueError(f"depends_on forms a cycle: {' -> '.join(cycle)}")
 

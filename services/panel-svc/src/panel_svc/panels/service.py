@@ -13,6 +13,7 @@ from panel_svc.fields.types import json_schema
 from panel_svc.models import AuditEntry, Panel, PanelField
 from panel_svc.panels.repository import ONE_WITH_FIELDS, PanelRepository
 from panel_svc.panels.schemas import FieldIn, PanelIn, PanelSchemaOut, PanelUpdate
+from panel_svc.submissions.validation import sent_to_source
 
 WIDGETS = {
     "text": "text",
@@ -137,7 +138,7 @@ def panel_schema(panel: Panel) -> PanelSchemaOut:
             field.name: {
                 "widget": WIDGETS.get(field.field_type, field.field_type),
                 "help": field.help_text,
-                "depends_on": field.depends_on,
+                "depends_on": sent_to_source(field, panel.fields),
                 "options_url": (
                     f"/api/v1/panels/{panel.id}/fields/{field.name}/options"
                     if field.data_source

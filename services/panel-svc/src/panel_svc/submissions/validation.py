@@ -34,6 +34,13 @@ def validate_values(
     return clean, errors
 
 
+def sent_to_source(field: PanelField, fields: list[PanelField]) -> list[str]:
+    """The fields whose values ``field``'s data source is sent: those it depends on, but a
+    secret (refused since; a panel saved before may still name one)."""
+    secret = {other.name for other in fields if other.field_type == "secret"}
+    return [name for name in field.depends_on if name not in secret]
+
+
 async def dynamic_errors(
     fields: list[PanelField], values: dict[str, Any], lookup: OptionsLookup
 ) -> list[dict[str, str]]:
@@ -42,7 +49,7 @@ async def dynamic_errors(
     for field in fields:
         if field.data_source is None or field.name not in values:
             continue
-        dependent = {name: values.get(name) for name in field.depends_on}
+        dependent = {name: values.get(name) for name in sent_to_source(field, fields)}
         offered = await lookup.values(field.data_source, dependent)
         chosen = values[field.name]
         for value in chosen if isinstance(chosen, list) else [chosen]:
