@@ -35,6 +35,7 @@ from tests.harness import (
     free_port,
     running_platform,
     wait_for_port,
+    wait_until,
 )
 
 # The module starts a platform and two worker processes once: its tests share one xdist worker.
@@ -332,11 +333,24 @@ async def test_secrets_in_every_form_are_masked_in_logs_and_errors(
         assert fragment not in everything
 
 
+def running_commands(argv: list[str]) -> list[int]:
+    """The pids of the processes whose command line is ``argv``'s (its program by name)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            running = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if entry.name.isdigit() and [Path(running[0]).name, *running[1:-1]] == argv:
+                found.append(int(entry.name))
+    return found
+
+
 async def test_kill_9_of_a_worker_mid_execution_ends_lost_and_loses_no_other_job(
     api: httpx.AsyncClient, platform: tuple[Platform, Workers]
 ) -> None:
+    """And its command dies with it: left running, nothing would time it out, cancel it or
+    read it, and a retry-safe run, declared lost, ran a second time beside it."""
     workers = platform[1]
-    slug = await template(api, "sleep 30")
+    slug = await template(api, "sleep 30.25")
     created = await api.post("/api/v1/executions", json={"template": slug}, headers=OPERATOR)
     execution_id = created.json()["id"]
 
@@ -346,7 +360,9 @@ async def test_kill_9_of_a_worker_mid_execution_ends_lost_and_loses_no_other_job
 
     holder = (await eventually(running))["worker_id"]
     pid = int(holder.rsplit(":", 1)[1])
+    assert running_commands(["sleep", "30.25"]) != []
     os.kill(pid, signal.SIGKILL)
+    await wait_until(lambda: running_commands(["sleep", "30.25"]) == [], timeout=5)
     lost = await wait_done(api, execution_id, timeout=15)
     assert lost["status"] == "lost"
     survivor = await run(api, await template(api, "echo survived"))

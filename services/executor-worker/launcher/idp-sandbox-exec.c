@@ -6,8 +6,10 @@
  * Sets the run's resource limits (CPU soft S and hard S+1 seconds, so SIGXCPU comes before
  * SIGKILL; address space, processes, file size, open files; no core dumps), switches to
  * uid and gid U with no supplementary groups when --uid is given, forbids any gain of
- * privileges (setuid programs stay unprivileged), then execs PATH with the environment it
- * was given. Every limit is required, so a run cannot start unbounded by mistake.
+ * privileges (setuid programs stay unprivileged), asks to be killed with the worker (a
+ * command nothing times out, cancels or reads any more would run on, and its run, declared
+ * lost, may be run again), then execs PATH with the environment it was given. Every limit is
+ * required, so a run cannot start unbounded by mistake.
  *
  * It does what util-linux's `prlimit ... -- setpriv ... --` did, in one small static exec
  * instead of two dynamically linked ones: measured 1.1 ms instead of 2.6 ms of CPU per run.
@@ -17,6 +19,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +54,7 @@ static void limit(int resource, rlim_t soft, rlim_t hard, const char *name) {
 }
 
 int main(int argc, char **argv) {
+    pid_t worker = getppid();
     static const struct option options[] = {
         {"cpu", required_argument, NULL, CPU},     {"as", required_argument, NULL, AS},
         {"nproc", required_argument, NULL, NPROC}, {"fsize", required_argument, NULL, FSIZE},
@@ -94,6 +98,13 @@ int main(int argc, char **argv) {
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         refuse("no_new_privs", strerror(errno));
+    }
+    /* After the switch of uid, which clears it; and the worker may have died before. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) {
+        refuse("pdeathsig", strerror(errno));
+    }
+    if (getppid() != worker) {
+        refuse("the worker is gone", NULL);
     }
     execv(argv[optind], &argv[optind]);
     int error = errno;
