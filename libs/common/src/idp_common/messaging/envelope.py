@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,7 +94,7 @@ def decode_event(body: str, *, from_another_service: bool = False) -> Event:
     try:
         cloud_event = _FORMAT.read(_cloud_event, body)
     except _UNREADABLE as exc:
-        raise InvalidEvent(f"not a CloudEvents 1.0 JSON event: {exc}") from exc
+        raise InvalidEvent(f"not a CloudEvents 1.0 JSON event: {_why(exc, body)}") from exc
     return _event_of(cloud_event)
 
 
@@ -101,8 +103,18 @@ def decode_http_event(headers: Mapping[str, str], body: bytes) -> Event:
     try:
         cloud_event = http.from_http(http.HTTPMessage(dict(headers), body), _FORMAT, _cloud_event)
     except _UNREADABLE as exc:
-        raise InvalidEvent(f"not a CloudEvents 1.0 HTTP event: {exc}") from exc
+        raise InvalidEvent(f"not a CloudEvents 1.0 HTTP event: {_why(exc, body)}") from exc
     return _event_of(cloud_event)
+
+
+def _why(failure: Exception, body: str | bytes) -> str:
+    """The SDK's failure in the sender's terms: it reads any JSON as an event object and
+    says so in Python's (``'list' object has no attribute 'get'``)."""
+    if isinstance(failure, AttributeError | TypeError):
+        with contextlib.suppress(ValueError, RecursionError):
+            if not isinstance(json.loads(body), dict):
+                return "the event is not a JSON object"
+    return str(failure)
 
 
 def _event_of(cloud_event: BaseCloudEvent) -> Event:
