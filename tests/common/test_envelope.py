@@ -112,13 +112,11 @@ def test_anything_else_is_an_invalid_event(body: str) -> None:
 @pytest.mark.parametrize("body", ["[1]", '"event"', "1", "null", "true"])
 def test_a_body_that_is_not_an_object_is_refused_in_the_senders_terms(body: str) -> None:
     """The SDK said so in Python's words: "'list' object has no attribute 'get'"."""
+    with pytest.raises(InvalidEvent, match=r"the event is not a JSON object$"):
+        decode_event(body)
     structured = {"content-type": "application/cloudevents+json"}
-    for decode in (
-        lambda: decode_event(body),
-        lambda: decode_http_event(structured, body.encode()),
-    ):
-        with pytest.raises(InvalidEvent, match=r"the event is not a JSON object$"):
-            decode()
+    with pytest.raises(InvalidEvent, match=r"the event is not a JSON object$"):
+        decode_http_event(structured, body.encode())
 
 
 BINARY = {
