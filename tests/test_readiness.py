@@ -26,6 +26,16 @@ from tests.harness import (
 UNREACHABLE_POSTGRES = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/nothing"
 
 
+EVENT = {
+    "specversion": "1.0",
+    "id": "e-1",
+    "source": "urn:orders-svc",
+    "type": "operation.execution.requested.external",
+    "tenant": "acme",
+    "replyto": "replies-acme",
+}
+
+
 @pytest.mark.parametrize("broken", ["nothing", "broker", "database"])
 async def test_readyz_reports_each_unreachable_dependency(
     broken: str, tmp_path: Path, sqs_server: LocalSQSServer
@@ -48,6 +58,15 @@ async def test_readyz_reports_each_unreachable_dependency(
             assert (await client.get(f"{served.url}/healthz")).status_code == 200
             response = await client.get(f"{served.url}/readyz")
             metrics = (await client.get(f"{served.url}/metrics")).text
+            event = await client.post(
+                f"{served.url}/api/v1/events",
+                json={"template": "any"},
+                headers=auth_headers(roles=("operator",))
+                | {f"ce-{name}": value for name, value in EVENT.items()},
+            )
+        if broken == "broker":  # its reply queue cannot be looked up: was a 500
+            assert event.status_code == 503, event.text
+            assert "The message broker (SQS at http://127.0.0.1:" in event.json()["detail"]
     assert 'http_requests_total{handler="/healthz"' not in metrics  # probes are not counted
     assert "idp_outbox_publish_lag_seconds" in metrics  # domain metrics are exposed too
     assert "http_request_duration_seconds" in metrics

@@ -43,7 +43,7 @@ from idp_common.events import EventData
 from idp_common.messaging.consumer import message_attributes_var
 from idp_common.messaging.envelope import Event, EventRefused
 from idp_common.messaging.outbox import OutboxRow, outbox_row
-from idp_common.messaging.sqs import QueueDirectory, is_missing_queue
+from idp_common.messaging.sqs import QueueDirectory, broker_calls, is_missing_queue
 from idp_common.messaging.topology import OUTBOUND_EVENTS, QueueSpec
 from idp_common.request_context import admitted_tenant_var
 from idp_common.secret_values import tenant_label
@@ -155,12 +155,13 @@ class InboundGate:
                 f"The reply queue must be one of the tenant's: {allowed.pattern} "
                 "(SQS_REPLY_QUEUE_PREFIX sets the prefix).",
             )
-        try:
-            await self.queues.url(name)
-        except ClientError as exc:
-            if not is_missing_queue(exc):
-                raise
-            raise _invalid(REPLY_TO, f"The reply queue {name!r} does not exist.") from exc
+        async with broker_calls(self.queues):
+            try:
+                await self.queues.url(name)
+            except ClientError as exc:
+                if not is_missing_queue(exc):
+                    raise
+                raise _invalid(REPLY_TO, f"The reply queue {name!r} does not exist.") from exc
 
 
 def _invalid(attribute: str, message: str) -> ValidationFailed:

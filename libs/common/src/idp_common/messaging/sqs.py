@@ -10,8 +10,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from idp_common.errors import Unavailable
 from idp_common.messaging.aws_session import aws_session
 from idp_common.messaging.sqs_wire import MAX_ATTEMPTS, SQSWire, open_sqs_wire
 from idp_common.messaging.topology import MAX_RECEIVE_COUNT, QUEUES, QueueSpec
@@ -20,6 +21,9 @@ from idp_common.settings import SQSSettings
 SQSClient = Any  # aiobotocore's generated client has no importable type
 USER_AGENT = "idp-platform (aiobotocore)"
 MAX_CONNECTIONS = 50
+
+
+ADMIN_READ_TIMEOUT_SECONDS = 5
 
 
 @asynccontextmanager
@@ -37,7 +41,9 @@ async def open_queues(settings: SQSSettings) -> AsyncIterator[QueueDirectory]:
         # character by character, on every request (measured: about a fifth of a call's CPU).
         user_agent=USER_AGENT,
         connect_timeout=5,
-        read_timeout=read_timeout,
+        # No long poll goes through this client (``wire`` makes them): a broker that hangs
+        # fails an operator's call in seconds, not after minutes of long-poll timeouts.
+        read_timeout=ADMIN_READ_TIMEOUT_SECONDS,
         retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
         max_pool_connections=MAX_CONNECTIONS,
     )
@@ -108,3 +114,13 @@ class QueueDirectory:
                 "RedrivePolicy": json.dumps(redrive),
             },
         )
+
+
+@asynccontextmanager
+async def broker_calls(queues: QueueDirectory) -> AsyncIterator[None]:
+    """SQS errors as a 503 naming the broker (the request was fine; the broker is not)."""
+    try:
+        yield
+    except (BotoCoreError, ClientError, OSError) as exc:
+        endpoint = queues.client.meta.endpoint_url
+        raise Unavailable(f"The message broker (SQS at {endpoint}) failed: {exc}") from exc

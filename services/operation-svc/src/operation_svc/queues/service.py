@@ -7,12 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from idp_common.auth import PLATFORM_OPERATOR, Principal
 from idp_common.errors import NotFound, Unavailable
@@ -23,7 +20,7 @@ from idp_common.messaging.dead_letters import (
     queue_depths,
     redacted_event_data,
 )
-from idp_common.messaging.sqs import QueueDirectory
+from idp_common.messaging.sqs import QueueDirectory, broker_calls
 from idp_common.messaging.topology import QUEUES, QueueSpec
 from idp_common.pagination import PageParams, decode_cursor, encode_cursor
 from operation_svc.queues.schemas import (
@@ -43,16 +40,6 @@ def queue_named(name: str) -> QueueSpec:
         if spec.name == name:
             return spec
     raise NotFound(f"No queue {name!r}: the queues are {', '.join(s.name for s in QUEUES)}.")
-
-
-@asynccontextmanager
-async def broker_calls(queues: QueueDirectory) -> AsyncIterator[None]:
-    """SQS errors as a 503 naming the broker (the request was fine; the broker is not)."""
-    try:
-        yield
-    except (BotoCoreError, ClientError, OSError) as exc:
-        endpoint = queues.client.meta.endpoint_url
-        raise Unavailable(f"The message broker (SQS at {endpoint}) failed: {exc}") from exc
 
 
 async def queue_stats(queues: QueueDirectory) -> list[QueueOut]:
