@@ -53,8 +53,10 @@ from idp_common.db import Database
 from idp_common.loops import Supervisor
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.outbox import OutboxRelay, add_event
+from idp_common.messaging.signing import MessageSigner
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
 from idp_common.runtime import open_messaging
+from idp_common.settings import AuthSettings
 from idp_common.telemetry import configure_logging
 from operation_svc.models import messaging
 from scripts.bench_executions import scaled_out, worker_throughput
@@ -95,7 +97,7 @@ async def relayed(backend: str, tmp: Path, server: LocalSQSServer, count: int) -
 
     async with (
         fresh_database(backend, tmp, "operation") as url,
-        open_messaging(sqs_settings(server)) as bus,
+        open_messaging(sqs_settings(server), MessageSigner.of(AuthSettings())) as bus,
     ):
         await migrate(url, "operation")
         db = Database(url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.harness import Platform, auth_headers
+from tests.harness import SIGNER, Platform, auth_headers
 
 ADMIN = auth_headers(roles=("admin",))
 
@@ -94,5 +94,5 @@ async def poison(platform: Platform, queue: str, body: str = "poison") -> None:
     """A message no consumer can read, sent straight to ``queue``."""
     from idp_common.runtime import open_messaging
 
-    async with open_messaging(platform.sqs) as bus:
+    async with open_messaging(platform.sqs, SIGNER) as bus:
         await bus.queues.client.send_message(QueueUrl=await bus.queues.url(queue), MessageBody=body)

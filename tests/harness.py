@@ -30,6 +30,7 @@ from starlette.applications import Starlette
 from idp_common.auth import Role, mint_token
 from idp_common.cli import server_config
 from idp_common.db import Database
+from idp_common.messaging.signing import MessageSigner
 from idp_common.migrations import upgrade_to_head
 from idp_common.sealing import new_keypair
 from idp_common.settings import AuthSettings, RateLimitSettings, SealingSettings, SQSSettings
@@ -41,6 +42,7 @@ POSTGRES_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 AUTH = AuthSettings(jwt_secret="test-secret-" + "0123456789abcdef" * 4)
+SIGNER = MessageSigner.of(AUTH)  # how the services under test sign their messages
 SEALING_PUBLIC_KEY, SEALING_PRIVATE_KEY = new_keypair()
 SEALING = SealingSettings(public_key=SEALING_PUBLIC_KEY)
 MIGRATIONS = {

@@ -19,6 +19,7 @@ from idp_common.runtime import open_messaging
 from operation_svc.models import messaging
 from tests.factories import template
 from tests.harness import (
+    SIGNER,
     LocalSQSServer,
     Platform,
     auth_headers,
@@ -87,7 +88,7 @@ async def job_counter(platform: Platform) -> AsyncIterator[Callable[[], Awaitabl
     """Counts the jobs anywhere on their way to a worker: in operation-svc's outbox, or on
     the operation-jobs queue (visible or in flight)."""
     db = Database(platform.database_urls["operation"])
-    async with open_messaging(platform.sqs) as bus:
+    async with open_messaging(platform.sqs, SIGNER) as bus:
         url = await bus.queues.url(OPERATION_JOBS.name)
 
         async def count() -> int:

@@ -19,6 +19,7 @@ from idp_common.messaging.topology import OPERATION_JOBS, PANEL_SUBMISSIONS
 from idp_common.runtime import open_messaging
 from tests.factories import ADMIN, has_status, new_execution, panel_for, template
 from tests.harness import (
+    SIGNER,
     LocalSQSServer,
     Platform,
     eventually,
@@ -185,7 +186,7 @@ async def test_what_a_purged_queue_lost_is_sent_again(
         panel={"resend_after_seconds": 3},
     ) as platform:
         execution_ids, submission_ids = await _queue_and_submit(platform)
-        async with open_messaging(platform.sqs) as bus:
+        async with open_messaging(platform.sqs, SIGNER) as bus:
             for queue in (OPERATION_JOBS, PANEL_SUBMISSIONS):
                 await _drain(bus.queues, queue.name)
         async with worker_for(platform, allowed_executables=["echo"]):
@@ -209,12 +210,12 @@ async def test_the_embedded_broker_keeps_its_dead_letters_across_restarts(tmp_pa
     settings = sqs_settings(server)
     try:
         for stop, body in ((server.stop, "kept through a stop"), (server.kill, "and a kill -9")):
-            async with open_messaging(settings) as bus:
+            async with open_messaging(settings, SIGNER) as bus:
                 await dead_letter(bus.queues, PANEL_SUBMISSIONS, {"Body": body}, "it failed", 5)
             await asyncio.sleep(0.5)
             await asyncio.to_thread(stop)
             await asyncio.to_thread(server.start)
-        async with open_messaging(settings) as bus:
+        async with open_messaging(settings, SIGNER) as bus:
             letters = await DeadLetterQueue(bus.queues, PANEL_SUBMISSIONS).peek()
         assert [(letter.body, letter.reason, letter.receive_count) for letter in letters] == [
             ("kept through a stop", "it failed", 5),
@@ -222,3 +223,4 @@ async def test_the_embedded_broker_keeps_its_dead_letters_across_restarts(tmp_pa
         ]
     finally:
         await asyncio.to_thread(server.stop)
+

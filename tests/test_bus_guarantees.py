@@ -32,6 +32,7 @@ from idp_common.unit_of_work import UnitOfWork
 from operation_svc.executions.tasks import SubmissionsToExecutions
 from operation_svc.models import Execution, messaging
 from tests.harness import (
+    SIGNER,
     LocalSQSServer,
     eventually,
     free_port,
@@ -55,7 +56,7 @@ async def database_and_bus(
     """operation-svc's migrated database, and a bus on ``settings``."""
     async with (
         migrated_copy(backend, tmp_path, "operation") as url,
-        open_messaging(settings) as bus,
+        open_messaging(settings, SIGNER) as bus,
     ):
         db = database(url)
         try:
@@ -95,7 +96,7 @@ async def test_poison_and_failing_messages_go_to_the_dlq_while_good_ones_pass(
         if received.type == "test.always.fails":
             raise RuntimeError("this handler always fails")
 
-    async with open_messaging(sqs_settings(sqs_server)) as bus:
+    async with open_messaging(sqs_settings(sqs_server), SIGNER) as bus:
         url = await bus.queues.url(QUEUE.name)
         await bus.queues.client.send_message(QueueUrl=url, MessageBody="{not an event")
         await bus.publisher.publish(QUEUE.name, [event("test.always.fails"), event("test.good")])
@@ -287,7 +288,7 @@ async def test_the_consumer_span_continues_the_producer_trace(
         handled.append(trace.get_current_span().get_span_context().trace_id)
 
     tracer = trace.get_tracer("test")
-    async with open_messaging(sqs_settings(sqs_server)) as bus:
+    async with open_messaging(sqs_settings(sqs_server), SIGNER) as bus:
         with tracer.start_as_current_span("producer request") as producer:
             await bus.publisher.publish(QUEUE.name, [event()])
         async with Supervisor([bus.consumer(QUEUE, handler)]).running():
@@ -344,7 +345,7 @@ async def test_a_long_handler_keeps_its_message_invisible_with_heartbeats(
         await asyncio.sleep(4)  # twice the visibility timeout
 
     short_visibility = QueueSpec(QUEUE.name, visibility_timeout_seconds=2)
-    async with open_messaging(sqs_settings(sqs_server)) as bus:
+    async with open_messaging(sqs_settings(sqs_server), SIGNER) as bus:
         await bus.publisher.publish(QUEUE.name, [event()])
         async with Supervisor([bus.consumer(short_visibility, slow, concurrency=2)]).running():
             await eventually(lambda: asyncio.sleep(0, calls))
@@ -362,7 +363,7 @@ async def test_shutdown_lets_the_running_handler_finish_and_acknowledges_it(
         await asyncio.sleep(1)
         finished.append(received.id)
 
-    async with open_messaging(sqs_settings(sqs_server)) as bus:
+    async with open_messaging(sqs_settings(sqs_server), SIGNER) as bus:
         sent = event()
         await bus.publisher.publish(QUEUE.name, [sent])
         consumer = bus.consumer(QUEUE, handler, shutdown_grace_seconds=5)
@@ -385,7 +386,7 @@ async def test_a_handler_that_gives_its_slot_back_lets_the_next_message_in_and_i
         release_slot()  # what is left holds nothing scarce: the worker reporting an exit
         await finish.wait()
 
-    async with open_messaging(sqs_settings(sqs_server)) as bus:
+    async with open_messaging(sqs_settings(sqs_server), SIGNER) as bus:
         sent = [event(n=n) for n in range(3)]
         await bus.publisher.publish(QUEUE.name, sent)
         consumer = bus.consumer(QUEUE, releasing, concurrency=1)
@@ -418,7 +419,7 @@ async def test_a_stop_with_every_slot_busy_starts_the_shutdown_grace_at_once(
             outcome.append("cancelled")
             raise
 
-    async with open_messaging(sqs_settings(sqs_server)) as bus:
+    async with open_messaging(sqs_settings(sqs_server), SIGNER) as bus:
         await bus.publisher.publish(QUEUE.name, [event()])
         consumer = bus.consumer(QUEUE, long, concurrency=1, shutdown_grace_seconds=0.5)
         async with Supervisor([consumer]).running():

@@ -18,7 +18,7 @@ from idp_common.messaging.topology import OPERATION_INBOUND_EVENTS, PANEL_SUBMIS
 from idp_common.runtime import open_messaging
 from operation_svc.config import OperationSettings
 from tests.factories import ADMIN, template
-from tests.harness import Platform, eventually, token
+from tests.harness import SIGNER, Platform, eventually, token
 from tests.test_log_streams import stream_metrics
 
 IDP = Path(sys.executable).parent / "idp"
@@ -56,7 +56,7 @@ async def idp(
 async def test_an_operator_finds_and_handles_dead_letters_from_the_command_line(
     platform: Platform,
 ) -> None:
-    async with open_messaging(platform.sqs) as bus:
+    async with open_messaging(platform.sqs, SIGNER) as bus:
         await bus.queues.client.send_message(
             QueueUrl=await bus.queues.url(PANEL_SUBMISSIONS.name), MessageBody="{poison"
         )
@@ -95,7 +95,7 @@ async def test_a_dead_letter_is_listed_as_sent_never_read_as_markup(
 ) -> None:
     """A producer's event type made ``idp dlq list`` a MarkupError traceback."""
     body = {"specversion": "1.0", "id": "e-1", "source": "orders", "type": "orders[/][red].placed"}
-    async with open_messaging(platform.sqs) as bus:
+    async with open_messaging(platform.sqs, SIGNER) as bus:
         await bus.queues.client.send_message(
             QueueUrl=await bus.queues.url(OPERATION_INBOUND_EVENTS.name),
             MessageBody=json.dumps(body | {"tenant": "ops", "data": {}}),

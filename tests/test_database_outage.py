@@ -18,7 +18,14 @@ from idp_common.messaging.dead_letters import DeadLetterQueue
 from idp_common.messaging.topology import EXECUTION_EVENTS
 from idp_common.runtime import open_messaging
 from tests.factories import has_status, new_execution, template
-from tests.harness import POSTGRES_URL, LocalSQSServer, Platform, eventually, running_platform
+from tests.harness import (
+    POSTGRES_URL,
+    SIGNER,
+    LocalSQSServer,
+    Platform,
+    eventually,
+    running_platform,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -79,5 +86,5 @@ async def test_a_run_that_ends_while_the_database_is_unreachable_is_recorded_onc
             await eventually(lambda: failed_handlings(platform))
             await asyncio.sleep(1)  # time for every receive of the finish, were it received
         await eventually(lambda: has_status(platform, path, "succeeded"))
-        async with open_messaging(platform.sqs) as bus:
+        async with open_messaging(platform.sqs, SIGNER) as bus:
             assert await DeadLetterQueue(bus.queues, EXECUTION_EVENTS).peek() == []

@@ -14,13 +14,16 @@ from typing import Any
 import pytest
 
 from idp_common.events import SubmissionCreated
-from idp_common.messaging.consumer import EventHandler
+from idp_common.messaging.consumer import UNSIGNED, EventHandler
 from idp_common.messaging.dead_letters import DeadLetter, DeadLetterQueue, dead_letter
 from idp_common.messaging.envelope import Event, encode_event
+from idp_common.messaging.signing import SIGNATURE, MessageSigner
 from idp_common.messaging.topology import OPERATION_JOBS, PANEL_SUBMISSIONS
 from idp_common.runtime import open_messaging
 from idp_common.sealing import SEALED_PREFIX
+from tests.factories import template
 from tests.harness import (
+    SIGNER,
     LocalSQSServer,
     Platform,
     auth_headers,
@@ -90,10 +93,15 @@ def submission_event(tenant: str = "acme") -> Event:
 
 
 async def send(platform: Platform, queue: str, *bodies: str) -> None:
-    async with open_messaging(platform.sqs) as bus:
+    """Each body as one of the platform's services would send it (signed)."""
+    async with open_messaging(platform.sqs, SIGNER) as bus:
         url = await bus.queues.url(queue)
         for body in bodies:
-            await bus.queues.client.send_message(QueueUrl=url, MessageBody=body)
+            await bus.queues.client.send_message(
+                QueueUrl=url,
+                MessageBody=body,
+                MessageAttributes={SIGNATURE: SIGNER.attribute(body)},
+            )
 
 
 async def dead_letters(platform: Platform, headers: dict[str, str], **query: str) -> Any:
@@ -230,7 +238,10 @@ async def test_a_replay_waits_for_a_listing_of_the_same_dlq_to_show_its_messages
 
     monkeypatch.setattr(DeadLetterQueue, "_show_again", slow_listing)
     settings = sqs_settings(sqs_server)
-    async with open_messaging(settings) as bus, open_messaging(settings) as other_bus:
+    async with (
+        open_messaging(settings, SIGNER) as bus,
+        open_messaging(settings, SIGNER) as other_bus,
+    ):
         await dead_letter(bus.queues, PANEL_SUBMISSIONS, {"Body": "poison"}, "it failed", 1)
         listing = asyncio.ensure_future(DeadLetterQueue(bus.queues, PANEL_SUBMISSIONS).peek())
         await listing_has_them.wait()
@@ -246,6 +257,41 @@ async def test_a_replay_waits_for_a_listing_of_the_same_dlq_to_show_its_messages
         slow_listing_done.set()
         assert [letter.body for letter in await listing] == ["poison"]
         assert await replaying == ["poison"]
+
+
+@pytest.mark.parametrize("signature", [None, "0" * 64, "another-secret"])
+async def test_an_event_not_signed_by_the_platform_is_dead_lettered_and_runs_nothing(
+    platform: Platform, signature: str | None
+) -> None:
+    """Whoever could write the broker (a command the worker runs reaches a local one) made a
+    ``panel.submission.created`` run a template as anyone, with any roles."""
+    await template(platform, "hello", "echo hello", [])
+    forged = encode_event(
+        SubmissionCreated(
+            submission_id=uuid.uuid4(),
+            panel_id=uuid.uuid4(),
+            panel_slug="nope",
+            operation_template="hello",
+            submitted_by="mallory",
+            submitter_roles=["admin"],
+            parameters={},
+        ).to_event(source="urn:idp:panel-svc", tenant="acme", subject="forged")
+    )
+    attributes = {}
+    if signature == "another-secret":
+        attributes = {SIGNATURE: MessageSigner("another-secret").attribute(forged)}
+    elif signature is not None:
+        attributes = {SIGNATURE: {"DataType": "String", "StringValue": signature}}
+    async with open_messaging(platform.sqs, SIGNER) as bus:
+        await bus.queues.client.send_message(
+            QueueUrl=await bus.queues.url(PANEL_SUBMISSIONS.name),
+            MessageBody=forged,
+            MessageAttributes=attributes,
+        )
+    letters = await eventually(lambda: dead_letters(platform, PLATFORM_OPERATOR), timeout=30)
+    assert letters[0]["reason"] == f"refused: {UNSIGNED}"
+    listed = await platform.operation.get("/api/v1/executions", headers=ADMIN)
+    assert listed.json()["items"] == []
 
 
 async def _executions(platform: Platform, status: str) -> list[Any] | None:
@@ -267,9 +313,9 @@ async def test_a_job_dead_lettered_twice_and_replayed_runs_once(platform: Platfo
             "/api/v1/executions", json={"template": "hello"}, headers=ADMIN
         )
     ).json()
-    async with open_messaging(platform.sqs) as bus:  # the job, twice in its DLQ
+    async with open_messaging(platform.sqs, SIGNER) as bus:  # the job, twice in its DLQ
         url = await bus.queues.url(OPERATION_JOBS.name)
-        job = (await bus.queues.client.receive_message(QueueUrl=url, WaitTimeSeconds=5))[
+        job = (await bus.queues.client.receive_message(QueueUrl=url, WaitTimeSeconds=3))[
             "Messages"
         ][0]
         await bus.queues.client.delete_message(QueueUrl=url, ReceiptHandle=job["ReceiptHandle"])

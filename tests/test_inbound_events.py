@@ -72,14 +72,14 @@ class Producer:
         written = attributes or {}
         if authorization is not None:
             written = written | {"authorization": authorization}
-        attributes = {
-            name: {"DataType": "String", "StringValue": value} for name, value in written.items()
-        }
         await asyncio.to_thread(
             self.client.send_message,
             QueueUrl=self._url(queue),
             MessageBody=body,
-            MessageAttributes=attributes,
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in written.items()
+            },
         )
 
     async def replies(self, queue: str, correlation_id: str) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from idp_common.runtime import open_messaging
 from tests.harness import (
     AUTH,
     SEALING_PRIVATE_KEY,
+    SIGNER,
     LocalSQSServer,
     Platform,
     auth_headers,
@@ -230,7 +231,7 @@ async def test_a_job_delivered_twice_to_two_workers_runs_once(
         env={},
         timeout_seconds=30,
     ).to_event(source="urn:test", tenant="acme", subject=execution["id"])
-    async with open_messaging(platform[0].sqs) as bus:
+    async with open_messaging(platform[0].sqs, SIGNER) as bus:
         for _ in range(3):  # SQS may deliver again; a second worker may get it
             await bus.publisher.publish("operation-jobs", [duplicate])
     done = await wait_done(api, execution["id"])

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from idp_common.db import Database
 from idp_common.loops import PeriodicLoop
 from idp_common.messaging.outbox import OutboxRelay
+from idp_common.messaging.signing import MessageSigner
 from idp_common.messaging.tables import MessagingTables
 from idp_common.runtime import Messaging, open_messaging, run_in_background
 from idp_common.settings import DatabaseServiceSettings
@@ -29,7 +30,7 @@ async def serve_database_service(
     db = Database(settings.database_url)
     instrument_engines(db.engines)
     try:
-        async with open_messaging(settings.sqs) as messaging:
+        async with open_messaging(settings.sqs, MessageSigner.of(settings.auth)) as messaging:
             relay = OutboxRelay(
                 db, tables, messaging.publisher, poll_seconds=settings.outbox_poll_seconds
             )

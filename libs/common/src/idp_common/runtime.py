@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from idp_common.loops import PeriodicLoop, Supervisor
 from idp_common.messaging.consumer import Consumer, EventHandler, exponential_retry_delay
 from idp_common.messaging.publisher import Publisher
+from idp_common.messaging.signing import MessageSigner
 from idp_common.messaging.sqs import QueueDirectory, open_queues
 from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec
 from idp_common.settings import SQSSettings
@@ -30,6 +31,7 @@ class Messaging:
     settings: SQSSettings
     queues: QueueDirectory
     publisher: Publisher
+    signer: MessageSigner
 
     def consumer(
         self,
@@ -44,6 +46,7 @@ class Messaging:
             self.queues,
             queue,
             handler,
+            signer=self.signer,
             concurrency=concurrency,
             wait_time_seconds=self.settings.wait_time_seconds,
             retry_delay=exponential_retry_delay(
@@ -55,11 +58,16 @@ class Messaging:
 
 
 @asynccontextmanager
-async def open_messaging(settings: SQSSettings) -> AsyncIterator[Messaging]:
+async def open_messaging(settings: SQSSettings, signer: MessageSigner) -> AsyncIterator[Messaging]:
     async with open_queues(settings) as queues:
         if settings.create_queues:
             await queues.ensure_queues()
-        yield Messaging(settings=settings, queues=queues, publisher=Publisher(queues))
+        yield Messaging(
+            settings=settings,
+            queues=queues,
+            publisher=Publisher(queues, signer),
+            signer=signer,
+        )
 
 
 def _fatal(app: FastAPI, reason: str) -> None:

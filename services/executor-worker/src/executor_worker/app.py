@@ -18,6 +18,7 @@ from executor_worker.operation_client import OperationClient, ServiceToken
 from executor_worker.running import RunningExecutions
 from executor_worker.sandbox import hide_worker_from_children, launcher, watch_children_with_pidfds
 from idp_common.app import build_service_app
+from idp_common.messaging.signing import MessageSigner
 from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.runtime import open_messaging, run_in_background
 from idp_common.secret_values import SecretResolver
@@ -59,7 +60,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with (
         contextlib.AsyncExitStack() as stack,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
-        open_messaging(settings.sqs) as bus,
+        open_messaging(settings.sqs, MessageSigner.of(settings.auth)) as bus,
     ):
         operations = OperationClient(http, settings.operation_api_url, token, worker_id)
         running = RunningExecutions(operations)

@@ -29,6 +29,7 @@ from idp_common.loops import PeriodicLoop
 from idp_common.messaging.dead_letters import dead_letter
 from idp_common.messaging.envelope import Event, EventRefused, InvalidEvent, decode_event
 from idp_common.messaging.publisher import messaging_attributes
+from idp_common.messaging.signing import MessageSigner
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_SIZE, MAX_RECEIVE_COUNT, QueueSpec
 from idp_common.messaging.trace_context import extract_context
@@ -96,6 +97,12 @@ def exponential_retry_delay(base_seconds: float, max_seconds: int) -> Callable[[
 DEFAULT_RETRY_DELAY = exponential_retry_delay(1.0, 60)
 
 
+UNSIGNED = (
+    "not signed by the platform's services: only they write this queue (or they hold "
+    "another AUTH_JWT_SECRET than this service)"
+)
+
+
 class Consumer(PeriodicLoop):
     def __init__(
         self,
@@ -103,6 +110,7 @@ class Consumer(PeriodicLoop):
         queue: QueueSpec,
         handler: EventHandler,
         *,
+        signer: MessageSigner,
         concurrency: int = 10,
         wait_time_seconds: int = 20,
         retry_delay: Callable[[int], int] = DEFAULT_RETRY_DELAY,
@@ -114,6 +122,8 @@ class Consumer(PeriodicLoop):
         self.queues = queues
         self.queue = queue
         self.handler = handler
+        # Only the platform's services write the queues not open to other services.
+        self.signer = None if queue.from_other_services else signer
         self.concurrency = concurrency
         self.wait_time_seconds = wait_time_seconds
         self.retry_delay = retry_delay
@@ -237,6 +247,10 @@ class Consumer(PeriodicLoop):
                 )
                 span.set_attribute("cloudevents.event_id", event.id)
                 span.set_attribute("cloudevents.event_type", event.type)
+                if self.signer and not self.signer.signed(
+                    message["Body"], message.get("MessageAttributes", {})
+                ):
+                    raise EventRefused(UNSIGNED)
                 tenant_var.set(event.tenant)
                 # What a message causes (logs, audit rows) is traced back to the event's id.
                 request_id_var.set(event.id)

@@ -13,6 +13,7 @@ from opentelemetry.trace import SpanKind
 
 from idp_common.coalescing import Coalescer
 from idp_common.messaging.envelope import Event, encode_event
+from idp_common.messaging.signing import SIGNATURE, MessageSigner
 from idp_common.messaging.sqs import QueueDirectory, is_missing_queue
 from idp_common.messaging.topology import MAX_BATCH_BYTES, MAX_BATCH_SIZE, MAX_MESSAGE_BYTES
 from idp_common.messaging.trace_context import current_trace_carrier, to_message_attributes
@@ -52,8 +53,9 @@ def _entry_bytes(message: OutgoingMessage) -> int:
 
 
 class Publisher:
-    def __init__(self, queues: QueueDirectory) -> None:
+    def __init__(self, queues: QueueDirectory, signer: MessageSigner) -> None:
         self.queues = queues
+        self.signer = signer
         self._sends: dict[str, Coalescer[OutgoingMessage, str | None]] = {}
 
     async def send(self, queue: str, message: OutgoingMessage) -> str | None:
@@ -75,7 +77,8 @@ class Publisher:
             {
                 "Id": str(index),
                 "MessageBody": message.body,
-                "MessageAttributes": to_message_attributes(message.trace_carrier),
+                "MessageAttributes": to_message_attributes(message.trace_carrier)
+                | {SIGNATURE: self.signer.attribute(message.body)},
             }
             for index, message in enumerate(messages)
         ]
