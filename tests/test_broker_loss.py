@@ -5,6 +5,7 @@ queue lost."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.harness import (
     SIGNER,
     LocalSQSServer,
     Platform,
+    auth_headers,
     eventually,
     running_platform,
     sqs_settings,
@@ -224,3 +226,25 @@ async def test_the_embedded_broker_keeps_its_dead_letters_across_restarts(tmp_pa
     finally:
         await asyncio.to_thread(server.stop)
 
+
+async def test_a_broker_that_hangs_fails_an_operators_call_in_seconds(tmp_path: Path) -> None:
+    """The queue API's calls waited as long as a long poll may (30 s) at each of three
+    attempts: `GET /api/v1/queues` answered after two minutes. It is a 503 naming the
+    broker, in the time of its calls' read timeout."""
+    server = LocalSQSServer()
+    await asyncio.to_thread(server.start)
+    try:
+        async with running_platform("sqlite", tmp_path, server, with_worker=False) as platform:
+            assert server.process is not None
+            server.process.send_signal(signal.SIGSTOP)
+            try:
+                async with asyncio.timeout(60):  # not a benchmark: it must not hang
+                    answer = await platform.operation.get(
+                        "/api/v1/queues", headers=auth_headers(roles=("platform-operator",))
+                    )
+            finally:
+                server.process.send_signal(signal.SIGCONT)
+        assert answer.status_code == 503, answer.text
+        assert "The message broker (SQS at" in answer.json()["detail"]
+    finally:
+        await asyncio.to_thread(server.stop)
