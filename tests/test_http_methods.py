@@ -311,3 +311,26 @@ async def test_a_pipelined_head_that_stops_arriving_never_cuts_into_the_answer_b
     first, _, rest = answer.partition(b"slow answer")
     assert first.startswith(b"HTTP/1.1 200 "), answer
     assert rest.startswith(b"HTTP/1.1 408 "), answer
+
+
+async def test_pipelined_requests_each_have_a_trace_of_their_own(platform: Platform) -> None:
+    """uvicorn started a pipelined request's task from the one before it, which it then
+    inherited: /healthz, never traced, answered with the 404's trace id, and a traced
+    request's span would have had the one before it as its parent."""
+    port = platform.operation.base_url.port
+    assert port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    requests = [b"/api/v1/nope", b"/healthz", b"/api/v1/also-nope"]
+    writer.write(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path for path in requests))
+    await writer.drain()
+    answers = []
+    for _ in requests:
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).decode()
+        fields = dict(
+            line.lower().split(": ", 1) for line in head.split("\r\n")[1:] if ": " in line
+        )
+        await reader.readexactly(int(fields["content-length"]))
+        answers.append(fields)
+    writer.close()
+    assert "x-trace-id" not in answers[1]
+    assert answers[0]["x-trace-id"] != answers[2]["x-trace-id"]

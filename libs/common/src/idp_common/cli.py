@@ -35,6 +35,9 @@ def server_config(app: Starlette, host: str, port: int, **options: Any) -> uvico
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         http=ProblemHttpToolsProtocol,
         ws="none",  # no service speaks WebSocket (a log is a stream of server-sent events)
+        # Each request in a context of its own: a pipelined request's task was started from
+        # the one before it and inherited its span (its X-Trace-Id, its spans' parent).
+        reset_contextvars=True,
         **options,
     )
 
