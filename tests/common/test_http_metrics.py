@@ -3,6 +3,8 @@ status (an unrouted one under "none", one that raised as a 500), probes and scra
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from fastapi import FastAPI, HTTPException
 
@@ -36,6 +38,8 @@ async def test_requests_are_counted_by_route_template_method_and_status() -> Non
         for path in ("/things/1", "/things/2", "/things/0", "/nowhere", "/healthz"):
             await client.get(path)
         assert (await client.post("/explode")).status_code == 500
+        for method in ("FOO", "BAR", "PROPFIND"):  # each was a series of every route
+            await client.request(method, "/things/1")
         await client.get("/metrics")
         metrics = (await client.get("/metrics")).text
 
@@ -48,6 +52,8 @@ async def test_requests_are_counted_by_route_template_method_and_status() -> Non
     assert count("/things/{thing_id}", "GET", "404") == 1
     assert count("none", "GET", "404") == 1
     assert count("/explode", "POST", "500") == 1
+    assert count("/things/{thing_id}", "other", "405") == 3
+    assert not {"FOO", "BAR", "PROPFIND"} & set(re.findall(r'method="([^"]+)"', metrics))
     assert 'handler="/healthz"' not in metrics
     assert 'handler="/metrics"' not in metrics
     assert (

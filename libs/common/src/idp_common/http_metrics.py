@@ -17,7 +17,13 @@ from prometheus_client import Counter, Histogram
 from prometheus_client.registry import CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from idp_common.http_methods import METHODS
+
 UNROUTED = "none"  # the handler label of a request no route took (a 404)
+# The method label of any other method: a client may send any token as a method, and each
+# would otherwise be a series of every route it is sent to.
+OTHER_METHOD = "other"
+LABELLED_METHODS = frozenset({*METHODS, "OPTIONS"})
 
 
 class HttpMetrics:
@@ -58,6 +64,8 @@ class HttpMetrics:
                 handler = getattr(scope.get("route"), "path_format", None) or UNROUTED
                 if handler not in self.excluded:
                     method = scope["method"]
+                    if method not in LABELLED_METHODS:
+                        method = OTHER_METHOD
                     self.requests.labels(handler, method, str(status)).inc()
                     self.duration.labels(handler, method).observe(time.perf_counter() - started)
 
