@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
 
 from idp_common.messaging.topology import OPERATION_INBOUND_EVENTS, PANEL_SUBMISSIONS
 from idp_common.runtime import open_messaging
 from operation_svc.config import OperationSettings
 from tests.factories import ADMIN, template
-from tests.harness import SIGNER, Platform, eventually, token
+from tests.harness import SIGNER, Platform, ServedApp, eventually, token
 from tests.test_log_streams import stream_metrics
 
 IDP = Path(sys.executable).parent / "idp"
@@ -33,13 +37,16 @@ PLATFORM_OPERATOR = token(tenant="ops", roles=("platform-operator",))
 
 
 async def idp(
-    platform: Platform, *args: str, as_token: str = PLATFORM_OPERATOR
+    platform: Platform | str, *args: str, as_token: str = PLATFORM_OPERATOR, **variables: str
 ) -> tuple[int, str, str]:
-    """Run ``idp`` as an operator would (the platform runs in this test's event loop)."""
+    """Run ``idp`` as an operator would (the platform, or what answers at the URL given,
+    runs in this test's event loop)."""
+    url = platform if isinstance(platform, str) else str(platform.operation.base_url)
     environment = os.environ | {
-        "IDP_URL": str(platform.operation.base_url).rstrip("/"),
+        "IDP_URL": url.rstrip("/"),
         "IDP_TOKEN": as_token,
         "COLUMNS": "200",
+        **variables,
     }
     process = await asyncio.create_subprocess_exec(
         str(IDP),
@@ -168,3 +175,54 @@ async def test_watch_waits_for_a_free_log_stream_then_follows(platform: Platform
     assert code == 0, err
     assert "hello from the worker" in out
     assert "waiting for a free log stream: HTTP 429: 20 live log streams of this caller" in err
+
+
+def odd_service() -> Starlette:
+    """What may answer at IDP_URL by mistake: a web page, JSON of other shapes, no stream."""
+
+    async def page(_request: Request) -> Response:
+        return HTMLResponse("<!doctype html><title>console</title>")
+
+    async def listed(_request: Request) -> Response:
+        return JSONResponse({"items": [{"name": "q"}], "next_cursor": None})
+
+    async def refused(_request: Request) -> Response:
+        return JSONResponse([{"detail": "a list"}], status_code=400)
+
+    return Starlette(
+        routes=[
+            Route("/page/api/v1/queues", page),
+            Route("/shapes/api/v1/queues", listed),
+            Route("/shapes/api/v1/queues/q/dead-letters", listed),
+            Route("/refused/api/v1/queues", refused),
+            Route("/page/api/v1/executions/{rest:path}", page),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("at", "args", "code", "says"),
+    [
+        ("page", ["queues"], 1, "without JSON: is IDP_URL operation-svc's address?"),
+        ("shapes", ["queues"], 1, "the platform's answer is not what idp reads"),
+        ("shapes", ["dlq", "list", "q"], 1, "the platform's answer is not what idp reads"),
+        ("refused", ["queues"], 1, 'HTTP 400: [{"detail":"a list"}]'),
+        ("page", ["executions", "watch", "e-1"], 1, "answered no event stream"),
+    ],
+)
+async def test_an_answer_idp_cannot_read_is_an_error_not_a_traceback(
+    at: str, args: list[str], code: int, says: str
+) -> None:
+    async with ServedApp(odd_service()) as served:
+        exit_code, _, err = await idp(f"{served.url}/{at}", *args)
+    assert (exit_code, "Traceback" in err) == (code, False), err
+    assert says in err
+
+
+async def test_a_url_that_is_no_url_is_a_usage_error_that_never_shows_the_key() -> None:
+    """It was a traceback showing its locals: the API key in full."""
+    key = "idp_secret-key-never-shown-0123456789"
+    exit_code, out, err = await idp("http://[::1", "queues", as_token="", IDP_API_KEY=key)
+    assert exit_code == 2, err
+    assert "is not a URL" in err
+    assert key not in out + err

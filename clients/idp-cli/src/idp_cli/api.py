@@ -28,14 +28,16 @@ def _credentials(token: str | None, api_key: str | None) -> dict[str, str]:
 
 class Api:
     def __init__(self, url: str, token: str | None, api_key: str | None) -> None:
-        self.client = httpx.Client(
-            base_url=url, headers=_credentials(token, api_key), timeout=httpx.Timeout(30)
-        )
+        headers = _credentials(token, api_key)
+        try:
+            self.client = httpx.Client(base_url=url, headers=headers, timeout=httpx.Timeout(30))
+        except httpx.InvalidURL as exc:
+            raise ApiError(f"IDP_URL {url!r} is not a URL: {exc}", USAGE) from None
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self.client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise ApiError(f"{self.client.base_url} cannot be reached: {exc}", UNREACHABLE) from exc
         if response.is_success:
             return response
@@ -44,7 +46,7 @@ class Api:
         )
 
     def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params=params).json()
+        return answer_of(self.request("GET", path, params=params))
 
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return self.request("POST", path, json=body)
@@ -59,10 +61,24 @@ class Api:
                 return
 
 
+def answer_of(response: httpx.Response) -> Any:
+    """The JSON of an answer; one that is none (an HTML page, nothing) is not the API's."""
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(
+            f"{response.url} answered HTTP {response.status_code} without JSON: is IDP_URL "
+            "operation-svc's address?",
+            FAILED,
+        ) from None
+
+
 def problem_text(response: httpx.Response) -> str:
     try:
         problem = response.json()
-    except ValueError:
+    except (ValueError, UnicodeDecodeError):
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    if not isinstance(problem, dict):
         return f"HTTP {response.status_code}: {response.text[:200]}"
     fields = "; ".join(
         f"{error.get('field')}: {error.get('message')}" for error in problem.get("errors") or []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
@@ -17,9 +17,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from idp_cli.api import FAILED, OK, USAGE, Api, ApiError, problem_text
+from idp_cli.api import FAILED, OK, USAGE, Api, ApiError, answer_of, problem_text
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# No locals in a traceback: they hold the credential.
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help=__doc__,
+    pretty_exceptions_show_locals=False,
+)
 dlq = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, replay, purge.")
 executions = typer.Typer(no_args_is_help=True, help="Executions: follow one's logs.")
 app.add_typer(dlq, name="dlq")
@@ -61,12 +67,16 @@ def main(
     ctx.obj = Context(_checked(Api, url, token, api_key), as_json)
 
 
+def _fail(error: ApiError) -> NoReturn:
+    errors.print(shown(str(error)), style="red")
+    raise typer.Exit(error.exit_code)
+
+
 def _checked(call: Any, *args: Any) -> Any:
     try:
         return call(*args)
     except ApiError as exc:
-        errors.print(shown(str(exc)), style="red")
-        raise typer.Exit(exc.exit_code) from None
+        _fail(exc)
 
 
 def _show(ctx: typer.Context, data: Any, columns: list[str], rows: list[list[Any]]) -> None:
@@ -155,7 +165,7 @@ def _act(ctx: typer.Context, queue: str, action: str, body: dict[str, Any]) -> N
     """Start a replay or delete; follow it to its end when it runs on, with its progress."""
     path = f"/api/v1/queues/{queue}/dead-letters/{action}"
     response = _checked(ctx.obj.api.post, path, body)
-    result = response.json()
+    result = _checked(answer_of, response)
     while result["status"] == "running":
         if not ctx.obj.as_json:
             errors.print(f"{action}: {result['done']}/{result['matched']}…")
@@ -231,6 +241,9 @@ def watch(ctx: typer.Context, execution_id: str) -> None:
         raise typer.Exit(OK if ended["status"] == "succeeded" else FAILED)
 
 
+EVENT_STREAM = "text/event-stream"
+
+
 class _Dropped(Exception):
     def __init__(self, last_seen: int) -> None:
         self.last_seen = last_seen
@@ -255,6 +268,8 @@ def _follow(api: Api, execution_id: str, after: int) -> dict[str, Any]:
                 raise _Dropped(last_seen)
             if not source.response.is_success:
                 _checked(api.request, "GET", f"/api/v1/executions/{execution_id}")
+            if not source.response.headers.get("content-type", "").startswith(EVENT_STREAM):
+                raise ApiError(f"{source.response.url} answered no event stream", FAILED)
             for event in source.iter_sse():
                 if event.event == "end":
                     ended: dict[str, Any] = event.json()
@@ -263,9 +278,23 @@ def _follow(api: Api, execution_id: str, after: int) -> dict[str, Any]:
                     line = event.json()
                     last_seen = line["seq"]
                     console.print(shown(line["message"]))
+    except ApiError as exc:
+        _fail(exc)
     except Exception as exc:
         if isinstance(exc, typer.Exit | _Dropped):
             raise
         errors.print(shown(f"stream dropped ({exc}); resuming after line {last_seen}"))
         time.sleep(1)
     raise _Dropped(last_seen)
+
+
+def run() -> None:
+    """The ``idp`` command: an answer of a shape it does not know (another service at
+    IDP_URL, another version) is an error a person can read, not a traceback."""
+    try:
+        app()
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        errors.print(
+            shown(f"idp: the platform's answer is not what idp reads: {exc!r}"), style="red"
+        )
+        raise SystemExit(FAILED) from None
