@@ -372,6 +372,35 @@ async def test_refused_run_requests_end_in_the_dlq_with_the_reason_and_create_no
     assert len(await executions_of(platform)) == before
 
 
+async def test_a_dead_letter_shows_no_value_of_an_unreadable_event_nor_an_invented_time(
+    platform: Platform, producer: Producer
+) -> None:
+    """An event that is no event (its specversion a number) was shown as its raw body, a
+    form's password in it; one without a time was shown as happening at each listing."""
+    secret = "Sup3rS3cret-acme"
+    unreadable_id = str(uuid.uuid4())
+    unreadable = {
+        "specversion": 1.0,
+        "id": unreadable_id,
+        "source": SOURCE,
+        "type": SUBMIT,
+        "tenant": "acme",
+        "data": {"panel": "db-reset", "data": {"db_password": secret, "note": "x"}},
+    }
+    await producer.send(PANEL_INBOUND_EVENTS.name, json.dumps(unreadable), OPERATOR_TOKEN)
+    letter = await dead_letter(platform, PANEL_INBOUND_EVENTS.name, unreadable_id)
+    assert secret not in json.dumps(letter)
+    assert json.loads(letter["body"])["data"] == {
+        "panel": "***",
+        "data": {"db_password": "***", "note": "***"},
+    }
+    timeless, timeless_id = cloud_event(RUN, {"template": "no-such-template"})
+    await producer.send(OPERATION_INBOUND_EVENTS.name, timeless, OPERATOR_TOKEN)
+    first = await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, timeless_id)
+    again = await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, timeless_id)
+    assert (first["time"], again["time"]) == (None, None)
+
+
 async def test_a_producers_dead_letter_is_its_credentials_tenants_not_its_bodys(
     platform: Platform, producer: Producer
 ) -> None:

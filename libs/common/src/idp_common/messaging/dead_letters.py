@@ -129,11 +129,12 @@ def redacted_event_data(event: Event) -> Any:
     return data
 
 
-def redacted_data(data: Any) -> Any:
+def redacted_data(data: Any, *, values_shown: bool = True) -> Any:
     """Event data as operators see it: secret-looking keys masked, sealed values named
     (never opened), a lone surrogate (JSON's ``\\ud800``, which no answer can encode) as its
     escape, and nesting past ``MAX_SHOWN_DEPTH`` levels named. Walked without recursion: one
-    message nested hundreds deep made every listing of its DLQ a 500."""
+    message nested hundreds deep made every listing of its DLQ a 500. ``values_shown``
+    False: every value masked, the names kept."""
     shown: list[Any] = [None]
     pending: list[tuple[Any, Any, Any, int]] = [(data, shown, 0, 0)]  # (value, into, at, depth)
     while pending:
@@ -151,11 +152,29 @@ def redacted_data(data: Any) -> Any:
         elif isinstance(value, list):
             into[at] = items = [None] * len(value)
             pending.extend((item, items, index, depth + 1) for index, item in enumerate(value))
+        elif not values_shown:
+            into[at] = MASK
         elif isinstance(value, str):
             into[at] = SEALED if is_sealed(value) else _escaped_surrogates(value)
         else:
             into[at] = value
     return shown[0]
+
+
+def redacted_body(body: str) -> str:
+    """A message that is no event, as operators see it: its JSON with every value of its
+    data masked (which request it was cannot be known, and a form's secret field may be
+    among them), or the start of what is no JSON."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return _escaped_surrogates(body[:MAX_REASON_CHARS])
+    if not isinstance(parsed, dict):
+        return json.dumps(redacted_data(parsed, values_shown=False))[:MAX_REASON_CHARS]
+    shown = redacted_data({key: value for key, value in parsed.items() if key != "data"})
+    if "data" in parsed:
+        shown["data"] = redacted_data(parsed["data"], values_shown=False)
+    return json.dumps(shown)[:MAX_REASON_CHARS]
 
 
 def _escaped_surrogates(text: str) -> str:
@@ -206,6 +225,17 @@ class DeadLetter:
     def _attribute(self, name: str) -> str | None:
         value = self.message_attributes.get(name) or {}
         return value.get("StringValue")
+
+    @property
+    def event_time(self) -> datetime | None:
+        """When its producer says the event happened; None when it does not say (the
+        event's own default, the time it is read, would change at every listing)."""
+        if self.event is None:
+            return None
+        with contextlib.suppress(ValueError, RecursionError, AttributeError):
+            if json.loads(self.body).get("time") is not None:
+                return self.event.time
+        return None
 
     @property
     def reason(self) -> str | None:

@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from idp_common.auth import PLATFORM_OPERATOR, Principal
 from idp_common.errors import NotFound, Unavailable
 from idp_common.messaging.dead_letters import (
-    MAX_REASON_CHARS,
     DeadLetter,
     DeadLetterQueue,
     queue_depths,
+    redacted_body,
     redacted_event_data,
 )
 from idp_common.messaging.sqs import QueueDirectory, broker_calls
@@ -94,14 +94,14 @@ def shown(letter: DeadLetter) -> DeadLetterOut:
         type=event.type if event else None,
         source=event.source if event else None,
         subject=event.subject if event else None,
-        time=event.time if event else None,
+        time=letter.event_time,
         tenant=letter.tenant,
         trace_id=letter.trace_id,
         receive_count=letter.receive_count,
         failed_at=letter.failed_at,
         reason=letter.reason,
         data=redacted_event_data(event) if event else None,
-        body=None if event else letter.body[:MAX_REASON_CHARS],
+        body=None if event else redacted_body(letter.body),
     )
 
 
