@@ -95,6 +95,34 @@ async def test_a_panel_must_point_at_a_template_of_its_tenant_that_takes_its_fie
     assert [item["slug"] for item in listed.json()["items"]] == ["scale"]
 
 
+@pytest.mark.parametrize(
+    ("field_type", "accepted"),
+    [
+        ("integer", True),
+        ("select", True),
+        ("text", False),  # "abc" accepted by the form, rejected by the template
+        ("number", False),  # 1.5
+        ("boolean", False),
+        ("multiselect", False),  # a list: no parameter takes one
+        ("date", False),
+    ],
+)
+async def test_a_field_of_a_type_its_parameter_never_takes_is_refused(
+    platform: Platform, field_type: str, accepted: bool
+) -> None:
+    """It was saved, and every submission through it accepted, then rejected."""
+    replicas: dict[str, Any] = {"name": "replicas", "label": "R", "field_type": field_type}
+    if field_type in ("select", "multiselect"):
+        replicas["options"] = [{"value": "1", "label": "one"}]
+    body = panel("scale", {"name": "service", "label": "S"}, replicas)
+    response = await platform.panel.post("/api/v1/panels", json=body, headers=ADMIN)
+    if accepted:
+        assert response.status_code == 201, response.text
+    else:
+        assert refused(response) == [("fields.1.field_type", "type_mismatch")]
+        assert "parameter 'replicas' is integer" in response.text
+
+
 async def test_data_sources_must_exist_in_the_tenant(platform: Platform) -> None:
     mine = await data_source(platform, ADMIN)
     theirs = await data_source(platform, OTHER_TENANT)

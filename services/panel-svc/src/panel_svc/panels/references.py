@@ -86,16 +86,36 @@ def _field_errors(
                     "unknown_parameter",
                 )
             )
-        elif (parameter.get("type") == "secret") != (field.field_type == "secret"):
+        elif mismatch := _type_mismatch(parameter.get("type", "string"), field.field_type):
             errors.append(
                 field_error(
                     f"fields.{index}.field_type",
-                    f"parameter {field.name!r} is {parameter.get('type', 'string')}: a secret "
-                    "parameter takes a secret field, and only it does",
+                    f"parameter {field.name!r} is {parameter.get('type', 'string')}: {mismatch}",
                     "type_mismatch",
                 )
             )
     return errors
+
+
+# The fields whose values a parameter of each type takes (a string takes any but a secret).
+_FIELDS_OF = {
+    "integer": frozenset({"integer", "select"}),
+    "number": frozenset({"number", "integer", "select"}),
+    "boolean": frozenset({"boolean", "select"}),
+}
+
+
+def _type_mismatch(parameter_type: str, field_type: str) -> str | None:
+    """Why a field of ``field_type`` can never feed a parameter of ``parameter_type``: its
+    every submission would be rejected after it was accepted."""
+    if (parameter_type == "secret") != (field_type == "secret"):
+        return "a secret parameter takes a secret field, and only it does"
+    if field_type == "multiselect":
+        return "a multiselect's value is a list, which no parameter takes"
+    fields = _FIELDS_OF.get(parameter_type)
+    if fields is not None and field_type not in fields:
+        return f"it takes a field of type {' or '.join(sorted(fields))}, not {field_type}"
+    return None
 
 
 class PanelReferences:
