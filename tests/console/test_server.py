@@ -16,9 +16,10 @@ import pytest
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from console import proxy
 from console.app import create_app
 from console.config import ConsoleSettings
 from console.routes import Target, route
@@ -59,8 +60,14 @@ class FakeService:
             routes=[
                 Route("/api/v1/executions/{rest:path}", self.stream),
                 Route("/api/v1/panels/{rest:path}", self.echo, methods=["GET", "POST"]),
+                Route("/api/v1/templates/{rest:path}", self.stuck),
             ]
         )
+
+    async def stuck(self, _request: Request) -> Response:
+        """A service that takes the request and never answers (stopped, deadlocked)."""
+        await self.release.wait()
+        return PlainTextResponse("too late")
 
     async def echo(self, request: Request) -> Response:
         return JSONResponse(
@@ -273,6 +280,24 @@ async def test_characters_that_mean_something_in_a_url_reach_the_service_as_the_
         response = await client.get(f"/api/v1/panels/a{escaped}b")
         assert response.status_code == 404, escaped
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_service_that_never_answers_is_a_504_and_a_log_stream_is_not_cut(
+    proxied: tuple[httpx.AsyncClient, FakeService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console waited for ever (no read timeout, for the log streams' sake): a stopped
+    service held every browser request to it."""
+    client, fake = proxied
+    monkeypatch.setattr(proxy, "ANSWER_TIMEOUT", httpx.Timeout(5.0, read=0.3))
+    stuck = await client.get("/api/v1/templates/t1")
+    assert stuck.status_code == 504
+    assert "operation-svc did not answer in time" in stuck.json()["detail"]
+    async with client.stream("GET", "/api/v1/executions/e1/logs/stream") as streamed:
+        lines = streamed.aiter_lines()
+        assert await anext(lines) == "id: 0"
+        await asyncio.sleep(0.6)  # longer than an answer may take to start: a stream may
+        fake.release.set()
+        assert "second" in "".join([line async for line in lines])
 
 
 async def test_a_body_over_the_cap_is_refused_before_it_is_read(

@@ -18,6 +18,7 @@ from idp_common.request_context import REQUEST_ID_HEADER, request_id_var
 
 # Hop-by-hop headers (RFC 9110 §7.6.1), those httpx sets itself, and the request id, which
 # the console's own middleware sets on both sides.
+LOG_STREAM = "/logs/stream"
 NOT_FORWARDED = frozenset(
     {
         "connection",
@@ -39,6 +40,15 @@ NOT_ANSWERED = NOT_FORWARDED | {"date", "server"}
 
 class BadGateway(ProblemError):
     status_code, title, slug = 502, "Bad Gateway", "bad-gateway"
+
+
+class GatewayTimeout(ProblemError):
+    status_code, title, slug = 504, "Gateway Timeout", "gateway-timeout"
+
+
+# A log stream stays open for the whole run; any other answer starts within this, or the
+# service is stuck (stopped, deadlocked) and the browser is told so rather than left waiting.
+ANSWER_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=10.0)
 
 
 def _answer_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -70,9 +80,12 @@ async def proxy(request: Request) -> Response:
         params=httpx.QueryParams(request.url.query),
         headers=headers,
         content=await request.body(),
+        timeout=httpx.USE_CLIENT_DEFAULT if target.path.endswith(LOG_STREAM) else ANSWER_TIMEOUT,
     )
     try:
         answer = await client.send(upstream, stream=True)
+    except httpx.TimeoutException as error:
+        raise GatewayTimeout(f"{target.service}-svc did not answer in time: {error!r}") from error
     except httpx.TransportError as error:
         raise BadGateway(f"{target.service}-svc did not answer: {error!r}") from error
     return StreamingResponse(
