@@ -193,6 +193,7 @@ NOT_HTTP = (400, "not valid HTTP/1.1")
             NOT_HTTP,
         ),
         (b"GET /healthz HTTP/1.1\r\n\r\n", (400, "names its Host")),
+        (b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: evil.example\r\n\r\n", (400, "Host once")),
         (b"GET /" + b"a" * 17_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", (414, "URL exceeds")),
         (b"GET /healthz?" + b"a=1&" * 5_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", (414, "URL")),
         (
@@ -214,6 +215,7 @@ NOT_HTTP = (400, "not valid HTTP/1.1")
         "two-lengths",
         "length-and-chunked",
         "no-host",
+        "two-hosts",  # which one a proxy in front routed by, and which one the app reads
         "long-path",
         "long-query",
         "large-header",

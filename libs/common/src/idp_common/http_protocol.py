@@ -88,8 +88,9 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._wait_for_head(None)
-        if self.parser.get_http_version() == "1.1" and all(n != b"host" for n, _ in self.headers):
-            self._refuse(400, "Bad Request", "An HTTP/1.1 request names its Host (RFC 9112).")
+        hosts = sum(1 for name, _ in self.headers if name == b"host")
+        if self.parser.get_http_version() == "1.1" and hosts != 1:
+            self._refuse(400, "Bad Request", "An HTTP/1.1 request names its Host once (RFC 9112).")
         super().on_headers_complete()
 
     def _wait_for_head(
