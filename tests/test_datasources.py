@@ -231,6 +231,16 @@ async def resolved_from(api: httpx.AsyncClient, url: str, **fields: Any) -> http
     return await resolve(api, await source(api, **regions(url, endpoint_url=url, **fields)))
 
 
+def clusters(url: str, placeholder: str = "region") -> dict[str, Any]:
+    """A source of the clusters of the region its ``placeholder`` names."""
+    return {
+        "endpoint_url": f"{url}/clusters",
+        "query": {"region": f"{{{{{placeholder}}}}}"},
+        "items_path": "clusters",
+        "value_expr": "name",
+    }
+
+
 def regions(url: str, **fields: Any) -> dict[str, Any]:
     return {
         "endpoint_url": f"{url}/regions",
@@ -255,13 +265,7 @@ async def test_options_are_mapped_cached_and_depend_on_other_fields(
     assert second["cached"] is True
     assert fake.calls["regions"] == 1
 
-    cluster_source = await source(
-        api,
-        endpoint_url=f"{url}/clusters",
-        query={"region": "{{region}}"},
-        items_path="clusters",
-        value_expr="name",
-    )
+    cluster_source = await source(api, **clusters(url))
     eu = (await resolve(api, cluster_source, region="eu", unrelated="x")).json()
     us = (await resolve(api, cluster_source, region="us")).json()
     again = (await resolve(api, cluster_source, region="eu", unrelated="y")).json()
@@ -295,13 +299,7 @@ async def test_a_failing_upstream_serves_the_last_good_options_marked_stale(
     assert stale["options"] == good["options"]
     assert fake.calls["regions"] == 2
 
-    never_good = await source(
-        api,
-        endpoint_url=f"{url}/clusters",
-        items_path="clusters",
-        value_expr="name",
-        query={"region": "{{region}}"},
-    )
+    never_good = await source(api, **clusters(url))
     failed = await resolve(api, never_good, region="eu")
     assert failed.status_code == 502
     assert failed.headers["content-type"] == "application/problem+json"
@@ -437,19 +435,13 @@ async def test_the_test_endpoint_sends_the_values_resolve_sends(
 ) -> None:
     """``test`` sent 0 and false as nothing: it tried another call than the form makes."""
     fake, url = upstream
-    clusters = await source(
-        api,
-        endpoint_url=f"{url}/clusters",
-        items_path="clusters",
-        value_expr="name",
-        query={"region": "{{region}}"},
-    )
+    by_region = await source(api, **clusters(url))
     before = fake.calls[f"clusters:{sent}"]
     await api.post(
-        f"/api/v1/datasources/{clusters}/test", json={"values": {"region": value}}, headers=ADMIN
+        f"/api/v1/datasources/{by_region}/test", json={"values": {"region": value}}, headers=ADMIN
     )
     assert fake.calls[f"clusters:{sent}"] == before + 1
-    assert (await resolve(api, clusters, region=value)).status_code == 200
+    assert (await resolve(api, by_region, region=value)).status_code == 200
     assert fake.calls[f"clusters:{sent}"] == before + 2
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.harness import LocalSQSServer, ServedApp, auth_headers, running_platform, wait_until
-from tests.test_datasources import Upstream, source
+from tests.test_datasources import Upstream, clusters, source
 
 ADMIN = auth_headers(roles=("admin",))
 OPERATOR = auth_headers(roles=("operator",))
@@ -66,13 +66,7 @@ async def cloud_panel(client: httpx.AsyncClient, datasources: httpx.AsyncClient,
         value_expr="id",
         label_expr="name",
     )
-    clusters = await source(
-        datasources,
-        endpoint_url=f"{url}/clusters",
-        query={"region": "{{region}}"},
-        items_path="clusters",
-        value_expr="name",
-    )
+    by_region = await source(datasources, **clusters(url))
     created = await client.post(
         "/api/v1/panels",
         json={
@@ -90,7 +84,7 @@ async def cloud_panel(client: httpx.AsyncClient, datasources: httpx.AsyncClient,
                     "name": "cluster",
                     "label": "Cluster",
                     "field_type": "select",
-                    "data_source": clusters,
+                    "data_source": by_region,
                     "depends_on": ["region"],
                 },
             ],
@@ -143,13 +137,7 @@ async def test_a_secret_field_is_never_sent_to_a_data_source(
     upstream, and the console put it in the options URL. Refused when the panel is saved;
     a panel saved before sends nothing of it."""
     client, datasources, fake, url = panel_api
-    by_token = await source(
-        datasources,
-        endpoint_url=f"{url}/clusters",
-        query={"region": "{{token}}"},
-        items_path="clusters",
-        value_expr="name",
-    )
+    by_token = await source(datasources, **clusters(url, "token"))
     fields = [
         {"name": "token", "label": "Token", "field_type": "secret"},
         {
