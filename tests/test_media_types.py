@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.factories import new_execution, template
 from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
 
 ADMIN = auth_headers(roles=("admin",))
@@ -116,17 +117,10 @@ async def test_json_by_any_spelling_and_unencoded_is_taken(
 
 async def test_a_request_without_a_body_needs_no_content_type(platform: Platform) -> None:
     """``curl -X POST -d ''`` sends a form type with nothing in it."""
-    created = await platform.operation.post(
-        "/api/v1/templates",
-        json={"slug": "quiet", "name": "Q", "command_template": "sleep 30"},
-        headers=ADMIN,
-    )
-    assert created.status_code == 201, created.text
-    execution = await platform.operation.post(
-        "/api/v1/executions", json={"template": "quiet"}, headers=ADMIN
-    )
+    await template(platform, "quiet", "sleep 30", [])
+    execution = await new_execution(platform, "quiet")
     cancelled = await platform.operation.post(
-        f"/api/v1/executions/{execution.json()['id']}/cancel",
+        f"{execution}/cancel",
         headers=ADMIN | {"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert cancelled.status_code == 202, cancelled.text
