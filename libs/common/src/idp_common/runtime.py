@@ -31,7 +31,6 @@ class Messaging:
     settings: SQSSettings
     queues: QueueDirectory
     publisher: Publisher
-    signer: MessageSigner
 
     def consumer(
         self,
@@ -46,7 +45,7 @@ class Messaging:
             self.queues,
             queue,
             handler,
-            signer=self.signer,
+            signer=self.publisher.signer,
             concurrency=concurrency,
             wait_time_seconds=self.settings.wait_time_seconds,
             retry_delay=exponential_retry_delay(
@@ -62,12 +61,7 @@ async def open_messaging(settings: SQSSettings, signer: MessageSigner) -> AsyncI
     async with open_queues(settings) as queues:
         if settings.create_queues:
             await queues.ensure_queues()
-        yield Messaging(
-            settings=settings,
-            queues=queues,
-            publisher=Publisher(queues, signer),
-            signer=signer,
-        )
+        yield Messaging(settings=settings, queues=queues, publisher=Publisher(queues, signer))
 
 
 def _fatal(app: FastAPI, reason: str) -> None:
