@@ -18,7 +18,6 @@ from idp_common.request_context import REQUEST_ID_HEADER, request_id_var
 
 # Hop-by-hop headers (RFC 9110 §7.6.1), those httpx sets itself, and the request id, which
 # the console's own middleware sets on both sides.
-LOG_STREAM = "/logs/stream"
 NOT_FORWARDED = frozenset(
     {
         "connection",
@@ -48,6 +47,7 @@ class GatewayTimeout(ProblemError):
 
 # A log stream stays open for the whole run; any other answer starts within this, or the
 # service is stuck (stopped, deadlocked) and the browser is told so rather than left waiting.
+LOG_STREAM = "/logs/stream"
 ANSWER_TIMEOUT = httpx.Timeout(connect=5.0, read=60.0, write=30.0, pool=10.0)
 
 
