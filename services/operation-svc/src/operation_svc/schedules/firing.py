@@ -120,9 +120,7 @@ class ScheduleTurn:
         schedule, session = self.schedule, self.work.session
         owner = schedule.owner_subject
         if withdrawn := await withdrawn_key(session, schedule.tenant, owner, self.now):
-            await self.pause(withdrawn)
-            await self.skip(slot, REFUSED, schedule.paused_reason or "", queued=queued)
-            return False
+            return await self.refused(slot, withdrawn, queued=queued)
         if schedule.panel_id is not None:
             return await self.submit(slot, queued=queued)
         try:
@@ -138,9 +136,7 @@ class ScheduleTurn:
             reasons = [refusal.detail] + [
                 f"{error['field']}: {error['message']}" for error in refusal.errors or []
             ]
-            await self.pause("; ".join(reasons))
-            await self.skip(slot, REFUSED, schedule.paused_reason or "", queued=queued)
-            return False
+            return await self.refused(slot, "; ".join(reasons), queued=queued)
         await write_new_executions(self.work, [new])
         await session.flush()  # the execution first: the run refers to it
         await self.record(slot, "fired", execution_id=new.execution.id, queued=queued)
@@ -160,9 +156,7 @@ class ScheduleTurn:
                 )
             )
         if isinstance(answer, Refused):
-            await self.pause(answer.reason)
-            await self.skip(slot, REFUSED, schedule.paused_reason or "", queued=queued)
-            return False
+            return await self.refused(slot, answer.reason, queued=queued)
         if not isinstance(answer, Submitted):  # unreachable: the slot is tried again
             logger.warning(
                 "schedule %s: slot %s waits for panel-svc: %s",
@@ -215,8 +209,9 @@ class ScheduleTurn:
         if not settled:
             raise SlotTaken(f"schedule {schedule.id}, slot {slot.isoformat()}")
 
-    async def pause(self, why: str) -> None:
-        """Pause the schedule: its owner may no longer run its target (audited)."""
+    async def refused(self, slot: datetime, why: str, *, queued: bool) -> bool:
+        """Pause the schedule, its owner may no longer run its target (audited), and skip
+        ``slot``; False: the turn ends here."""
         schedule = self.schedule
         schedule.is_paused = True
         schedule.paused_reason = f"{schedule.owner_subject} may no longer run it: {why}"
@@ -230,3 +225,5 @@ class ScheduleTurn:
             tenant=schedule.tenant,
             changes={"reason": schedule.paused_reason},
         )
+        await self.skip(slot, REFUSED, schedule.paused_reason, queued=queued)
+        return False
