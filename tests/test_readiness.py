@@ -54,7 +54,12 @@ async def test_readyz_reports_each_unreachable_dependency(
             auth=AUTH,
             sealing=SEALING,
         )
-        async with ServedApp(create_app(settings)) as served, httpx.AsyncClient() as client:
+        # The event's reply queue is looked up as any broker call is, retried with backoff
+        # before the 503: longer than httpx's 5 s default on a busy machine.
+        async with (
+            ServedApp(create_app(settings)) as served,
+            httpx.AsyncClient(timeout=30) as client,
+        ):
             assert (await client.get(f"{served.url}/healthz")).status_code == 200
             response = await client.get(f"{served.url}/readyz")
             metrics = (await client.get(f"{served.url}/metrics")).text
