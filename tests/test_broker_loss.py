@@ -121,26 +121,37 @@ async def test_a_broker_killed_with_queued_work_loses_none_of_it(tmp_path: Path)
         await asyncio.to_thread(server.stop)
 
 
-async def test_a_run_that_ends_while_the_broker_is_down_is_reported_once_it_is_back(
+async def test_a_run_that_ends_while_the_broker_is_down_is_recorded_and_never_run_again(
     tmp_path: Path,
 ) -> None:
-    """The worker's finish (its only report of the run) waits for the broker through a
-    restart longer than its client's retries: the run ends succeeded, not lost."""
+    """The worker's finish (its only report of the run) goes to operation-svc over HTTP when
+    the broker will not take it: the run is recorded succeeded with its output while the
+    broker is still down, and a worker stopped before the broker is back leaves nothing to
+    declare lost, so a retry-safe run is not run a second time."""
     server = LocalSQSServer(state_file=tmp_path / "sqs-state.json")
     await asyncio.to_thread(server.start)
     try:
         async with running_platform(
-            "sqlite", tmp_path, server, allowed_executables=["sleep"]
+            "sqlite",
+            tmp_path,
+            server,
+            allowed_executables=["sh"],
+            with_worker=False,
+            operation={"lost_after_seconds": 1.5, "sweep_interval_seconds": 0.2},
         ) as platform:
-            await template(platform, "nap", "sleep 1", [])
+            await template(platform, "nap", "sh -c 'sleep 1; echo done'", [], retry_safe=True)
             path = await new_execution(platform, "nap")
-            await eventually(lambda: has_status(platform, path, "running"))
-            await asyncio.to_thread(server.stop)
-            await asyncio.sleep(5)  # the run ends; the SQS client's own retries give up
+            async with worker_for(platform, allowed_executables=["sh"]):
+                await eventually(lambda: has_status(platform, path, "running"))
+                await asyncio.to_thread(server.stop)
+                await eventually(lambda: has_status(platform, path, "succeeded"), timeout=30)
             await asyncio.to_thread(server.start)
-            await eventually(lambda: has_status(platform, path, "succeeded"))
-            starts = await _all_audit(platform, "execution.start")
-            assert len(starts) == 1
+            await asyncio.sleep(3)  # the run would be declared lost by now
+            execution = (await platform.operation.get(path, headers=ADMIN)).json()
+            assert (execution["status"], execution["output"]) == ("succeeded", "done\n")
+            assert len(await _all_executions(platform)) == 1
+            assert len(await _all_audit(platform, "execution.start")) == 1
+            assert len(await _all_audit(platform, "execution.finish")) == 1
     finally:
         await asyncio.to_thread(server.stop)
 

@@ -507,6 +507,53 @@ async def heartbeat(platform: Platform, worker_id: str, execution_id: str) -> An
     ).json()
 
 
+async def test_a_finish_sent_over_http_ends_only_the_run_its_worker_holds_and_once(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """The way a worker reports a finish the broker would not take: a service only, for a
+    run it holds, recorded once however many copies arrive (the broker's included)."""
+    async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
+        execution_id = await claimed_by(platform, "holder", "sleep 30")
+        line = {
+            "seq": 0,
+            "stream": "stdout",
+            "message": "done",
+            "timestamp": "2026-01-01T00:00:00Z",
+        }
+        finish = {
+            "execution_id": execution_id,
+            "status": "succeeded",
+            "exit_code": 0,
+            "duration_seconds": 1.5,
+            "output_excerpt": "done\n",
+            "log_lines": 1,
+            "worker_id": "holder",
+            "last_lines": [line],
+        }
+
+        async def sent(body: dict[str, Any], headers: dict[str, str]) -> Any:
+            answer = await platform.operation.post(
+                "/api/v1/workers/finishes", json=body, headers=headers
+            )
+            return answer.status_code, answer.json()
+
+        assert (await sent(finish, ADMIN))[0] == 403
+        for other in ({"worker_id": "other"}, {"execution_id": str(uuid.uuid4())}):
+            assert await sent(finish | other, service_headers()) == (200, {"recorded": False})
+        assert (await status_is(platform, execution_id, "running"))["output"] in (None, "")
+        assert await sent(finish, service_headers()) == (200, {"recorded": True})
+        assert await sent(finish | {"status": "failed"}, service_headers()) == (
+            200,
+            {"recorded": False},
+        )
+        done = await status_is(platform, execution_id, "succeeded")
+        assert (done["exit_code"], await output_of(platform, execution_id)) == (0, ["done"])
+        audit = await platform.operation.get(
+            "/api/v1/audit", params={"action": "execution.finish"}, headers=ADMIN
+        )
+        assert [entry["actor"] for entry in audit.json()["items"]] == ["holder"]
+
+
 async def test_a_claim_sent_again_is_given_what_it_took_and_no_other_claim_is(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:

@@ -1,5 +1,5 @@
-"""Log batching: a short run sends one message (the finish with its lines); a long one
-sends log events by count, then the finish with the rest, with seq unbroken."""
+"""Log batching: a short run's lines all travel in its finish (one message); a long one
+sends log events by count, and the finish carries the rest, with seq unbroken."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ async def test_a_short_run_sends_its_lines_inside_the_finish() -> None:
     lines = batcher(publisher, execution_id)
     await lines.add("stdout", ["hello"])
     await lines.add("stderr", ["warning"])
-    await lines.close(finish(execution_id, lines.line_count))
-    [only] = publisher.sent
-    finished = ExecutionFinished.from_event(only)
+    last = await lines.close(finish(execution_id, lines.line_count))
+    finished = ExecutionFinished.from_event(last)
+    assert publisher.sent == []
     assert [(line.seq, line.stream, line.message) for line in finished.last_lines] == [
         (0, "stdout", "hello"),
         (1, "stderr", "warning"),
@@ -56,8 +56,8 @@ async def test_a_long_run_sends_log_events_then_the_rest_with_the_finish() -> No
     lines = batcher(publisher, execution_id)
     for n in range(MAX_LINES + 5):
         await lines.add("stdout", [f"line {n}"])
-    await lines.close(finish(execution_id, lines.line_count))
-    log, last = publisher.sent
+    last = await lines.close(finish(execution_id, lines.line_count))
+    [log] = publisher.sent
     seqs = [line.seq for line in ExecutionLog.from_event(log).lines]
     seqs += [line.seq for line in ExecutionFinished.from_event(last).last_lines]
     assert seqs == list(range(MAX_LINES + 5))

@@ -14,6 +14,7 @@ from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 
 from executor_worker.config import WorkerSettings
+from executor_worker.finishes import FinishReporter
 from executor_worker.http_runner import run_http
 from executor_worker.log_batches import LogBatcher
 from executor_worker.masking import SecretMasker
@@ -35,7 +36,6 @@ from idp_common.events import (
 from idp_common.messaging.consumer import release_slot
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher
-from idp_common.messaging.topology import EXECUTION_EVENTS
 from idp_common.sealing import UnsealFailed, unseal_with_any
 from idp_common.secret_values import SecretResolver, SecretUnavailable
 
@@ -96,6 +96,7 @@ class JobHandler:
         self.worker_id = worker_id
         self.operations = operations
         self.publisher = publisher
+        self.finishes = FinishReporter(publisher, operations)
         self.running = running
         self.secrets = secrets
         self.opening_keys = settings.opening_keys()
@@ -154,8 +155,7 @@ class JobHandler:
             )
             QUEUE_TO_START.observe(max(waited.total_seconds(), 0.0))
         finish = await self._finish(job, result, batcher)
-        send_again = partial(self.publisher.publish, EXECUTION_EVENTS.name, [finish])
-        self.running.sent(job.execution_id, send_again)
+        self.running.sent(job.execution_id, partial(self.finishes.report, finish))
 
     async def _finish(
         self, job: ExecutionRequested, result: RunResult, batcher: LogBatcher
@@ -173,7 +173,9 @@ class JobHandler:
             error=result.error,
             worker_id=self.worker_id,
         )
-        return await batcher.close(finished)
+        finish = await batcher.close(finished)
+        await self.finishes.report(finish)
+        return finish
 
     async def _run(
         self, tenant: str, job: ExecutionRequested, batcher: LogBatcher, stop: asyncio.Event

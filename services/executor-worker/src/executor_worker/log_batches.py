@@ -9,27 +9,20 @@ import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from pydantic import TypeAdapter
 
-from executor_worker.running import REPORTED_KEPT_SECONDS
 from idp_common.events import ExecutionFinished, ExecutionLog, LogLine, LogStream
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher
 from idp_common.messaging.topology import EXECUTION_EVENTS
-from idp_common.retrying import retried
 
 MAX_LINES = 200
 # Measured on the JSON-encoded text (escaping can grow a line sixfold), so that a batch
 # stays well inside the 256 KiB SQS message limit.
 MAX_ENCODED_BYTES = 96 * 1024
 MAX_AGE_SECONDS = 0.1
-# The finish is the only report of how a run ended (the worker has no outbox): one the broker
-# does not take (it is down, restarting) is sent again while the heartbeat keeps the run
-# alive, rather than leaving a finished run to be declared lost.
-FINISH_RETRY_SECONDS = REPORTED_KEPT_SECONDS
 # Lines are held as plain dicts and validated into models a batch at a time (pydantic's core
 # does it per item for ~0.2 us; building each LogLine on arrival cost 2 us, most of a line's
 # cost in the worker).
@@ -77,8 +70,8 @@ class LogBatcher:
             await self._flush_locked()
 
     async def close(self, finished: ExecutionFinished) -> Event:
-        """Send the finish carrying the lines still held (a short run costs one message);
-        returns the event sent."""
+        """The finish carrying the lines still held (a short run costs one message), for
+        the caller to send; no line is batched after it."""
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -87,13 +80,7 @@ class LogBatcher:
         async with self._lock:
             last = finished.model_copy(update={"last_lines": _LINES.validate_python(self._lines)})
             self._lines, self._bytes = [], 0
-            event = self._event(last)
-            await retried(
-                partial(self.publisher.publish, EXECUTION_EVENTS.name, [event]),
-                what=f"sending the finish of execution {self.execution_id}",
-                for_seconds=FINISH_RETRY_SECONDS,
-            )
-            return event
+            return self._event(last)
 
     async def _flush_locked(self) -> None:
         if self._lines:

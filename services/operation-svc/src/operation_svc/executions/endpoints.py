@@ -8,7 +8,7 @@ from sse_starlette import EventSourceResponse
 
 from idp_common.auth import Operator, ServiceCaller, Viewer
 from idp_common.dependencies import SessionDep
-from idp_common.events import ExecutionStatus
+from idp_common.events import ExecutionFinished, ExecutionStatus
 from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
 from idp_common.pagination import Page, PageParamsDep
 from idp_common.rate_limit import ExecutionRateLimit
@@ -22,6 +22,7 @@ from operation_svc.executions.schemas import (
     ClaimOut,
     ExecutionIn,
     ExecutionOut,
+    FinishOut,
     HeartbeatIn,
     HeartbeatOut,
     LogLineOut,
@@ -156,6 +157,13 @@ async def claim(body: ClaimIn, session: SessionDep, _caller: ServiceCaller) -> C
         session, body.execution_ids, body.worker_id, body.claim_id
     )
     return ClaimOut(claimed=claimed)
+
+
+@workers_router.post("/finishes")
+async def finish(body: ExecutionFinished, session: SessionDep, _caller: ServiceCaller) -> FinishOut:
+    """Used by executor workers when the broker would not take a run's finish: records the
+    end of an execution that ``worker_id`` holds, as the finish event would have."""
+    return FinishOut(recorded=await worker_protocol.finish(session, body))
 
 
 @workers_router.post("/heartbeat")

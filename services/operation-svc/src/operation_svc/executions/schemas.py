@@ -91,6 +91,13 @@ class HeartbeatIn(StrictModel):
     execution_ids: Annotated[list[uuid.UUID], Field(max_length=1000)]
 
 
+class FinishOut(ResponseModel):
+    recorded: bool = Field(
+        description="False when the execution is unknown, not held by this worker, or had "
+        "already ended (its finish came through the broker too): nothing was changed."
+    )
+
+
 class HeartbeatOut(ResponseModel):
     stop: list[uuid.UUID] = Field(
         description="Executions the worker must kill now: cancelled, or no longer its own."

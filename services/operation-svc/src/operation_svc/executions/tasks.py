@@ -6,17 +6,12 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import cast
-
-from sqlalchemy import Table
 
 from idp_common.audit import record_audit
 from idp_common.auth import ALL_ROLES, Principal, may_run
-from idp_common.db import insert_at_commit_ignoring_conflicts
 from idp_common.events import (
     ExecutionFinished,
     ExecutionLog,
-    LogLine,
     SecretBinding,
     SubmissionCreated,
 )
@@ -33,16 +28,14 @@ from operation_svc.executions.lifecycle import (
     render,
     tell_requesters,
 )
+from operation_svc.executions.reports import record_finish, store_lines
 from operation_svc.executions.repository import SystemExecutions
-from operation_svc.executions.state import transition
 from operation_svc.models import AuditEntry, Execution, OperationTemplate, messaging
-from operation_svc.models import ExecutionLog as ExecutionLogRow
 from operation_svc.safety.verdict import Refusal
 from operation_svc.templates.definition import Rendered, TemplateDefinition
 from operation_svc.templates.repository import TemplateCatalog
 
 logger = logging.getLogger(__name__)
-_LOG_LINES = cast(Table, ExecutionLogRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,39 +179,9 @@ class WorkerReports:
             logger.warning("event of an unknown execution %s ignored", report.execution_id)
             return
         if isinstance(report, ExecutionLog):
-            self._store_lines(work, execution, report.lines)
+            store_lines(work.session, execution, report.lines)
             return
-        self._store_lines(work, execution, report.last_lines)
-        if self._finish(work, execution, report) and limit is not None:
+        store_lines(work.session, execution, report.last_lines)
+        if record_finish(work.session, execution, report) and limit is not None:
             assert execution.template_id is not None
             fill_free_slots_before_commit(work, execution.template_id)
-
-    @staticmethod
-    def _store_lines(work: UnitOfWork, execution: Execution, lines: list[LogLine]) -> None:
-        for line in lines:
-            row = {"execution_id": execution.id, **line.model_dump()}
-            insert_at_commit_ignoring_conflicts(work.session, _LOG_LINES, row)
-
-    @staticmethod
-    def _finish(work: UnitOfWork, execution: Execution, finished: ExecutionFinished) -> bool:
-        """Record the end a worker reported; False if the execution had already ended."""
-        if not transition(execution, finished.status):
-            return False
-        execution.exit_code = finished.exit_code
-        execution.log_lines = finished.log_lines
-        execution.output_bytes = finished.output_bytes
-        execution.output_truncated = finished.output_truncated
-        execution.output = finished.output_excerpt
-        execution.error = finished.error
-        tell_requesters(work.session, execution)
-        record_ended(work.session, execution)
-        record_audit(
-            work.session,
-            AuditEntry,
-            finished.worker_id,
-            "execution.finish",
-            execution.id,
-            tenant=execution.tenant,
-            changes={"status": execution.status, "exit_code": execution.exit_code},
-        )
-        return True

@@ -1,5 +1,6 @@
-"""The workers' side of executions: claims, heartbeats, and the executions whose worker
-went silent (``lost``). Every query here is cross-tenant: a worker serves all tenants."""
+"""The workers' side of executions: claims, heartbeats, finishes the broker would not take,
+and the executions whose worker went silent (``lost``). Every query here is cross-tenant: a
+worker serves all tenants."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp_common.audit import record_audit
 from idp_common.db import utcnow
 from idp_common.errors import Conflict
+from idp_common.events import ExecutionFinished
 from operation_svc.executions.dispatch import release_slot
 from operation_svc.executions.lifecycle import record_ended, tell_requesters
 from operation_svc.executions.metrics import record_start
+from operation_svc.executions.reports import record_finish, store_lines
 from operation_svc.executions.repository import SystemExecutions
 from operation_svc.executions.schemas import HeartbeatOut
 from operation_svc.executions.service import next_attempt
@@ -68,6 +71,22 @@ async def heartbeat(
     ended = [execution_id for execution_id in execution_ids if execution_id not in still_held]
     cancelled = [execution_id for execution_id, at in still_held.items() if at is not None]
     return HeartbeatOut(stop=ended + cancelled, ended=ended)
+
+
+async def finish(session: AsyncSession, finished: ExecutionFinished) -> bool:
+    """Record the end of a run its worker still holds, which it could not send through the
+    broker (down for longer than the run has to be reported); False when the execution is
+    unknown, not held by that worker, or already ended (its finish arrived both ways)."""
+    found = await SystemExecutions(session).with_limits([finished.execution_id])
+    execution, limit = found.get(finished.execution_id, (None, None))
+    if execution is None or execution.worker_id != finished.worker_id:
+        return False
+    store_lines(session, execution, finished.last_lines)
+    if not record_finish(session, execution, finished):
+        return False
+    if limit is not None and execution.template_id is not None:
+        await release_slot(session, execution.template_id)
+    return True
 
 
 async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
