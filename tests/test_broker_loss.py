@@ -121,13 +121,14 @@ async def test_a_broker_killed_with_queued_work_loses_none_of_it(tmp_path: Path)
         await asyncio.to_thread(server.stop)
 
 
-async def test_a_run_that_ends_while_the_broker_is_down_is_recorded_and_never_run_again(
+async def test_a_run_that_prints_and_ends_while_the_broker_is_down_loses_nothing(
     tmp_path: Path,
 ) -> None:
-    """The worker's finish (its only report of the run) goes to operation-svc over HTTP when
-    the broker will not take it: the run is recorded succeeded with its output while the
-    broker is still down, and a worker stopped before the broker is back leaves nothing to
-    declare lost, so a retry-safe run is not run a second time."""
+    """The worker's reports (log batches, and the finish: its only report of how the run
+    ended) go to operation-svc over HTTP while the broker will not take them. A run that
+    prints through a broker outage is neither failed nor missing lines, and is recorded
+    succeeded while the broker is still down; a worker stopped before the broker is back
+    leaves nothing to declare lost, so a retry-safe run is not run a second time."""
     server = LocalSQSServer(state_file=tmp_path / "sqs-state.json")
     await asyncio.to_thread(server.start)
     try:
@@ -139,21 +140,35 @@ async def test_a_run_that_ends_while_the_broker_is_down_is_recorded_and_never_ru
             with_worker=False,
             operation={"lost_after_seconds": 1.5, "sweep_interval_seconds": 0.2},
         ) as platform:
-            await template(platform, "nap", "sh -c 'sleep 1; echo done'", [], retry_safe=True)
-            path = await new_execution(platform, "nap")
-            async with worker_for(platform, allowed_executables=["sh"]):
-                await eventually(lambda: has_status(platform, path, "running"))
+            command = "sh -c 'seq 1 300; sleep 3; seq 301 900'"
+            await template(platform, "chatty", command, [], retry_safe=True)
+            path = await new_execution(platform, "chatty")
+            async with worker_for(platform, allowed_executables=["sh"]) as worker:
+                await eventually(lambda: _has_lines(platform, path, 300))
                 await asyncio.to_thread(server.stop)
                 await eventually(lambda: has_status(platform, path, "succeeded"), timeout=30)
+                assert await _has_lines(platform, path, 900)
+                metrics = (await worker.get("/metrics")).text
+                assert 'idp_worker_reports_total{way="http"}' in metrics
             await asyncio.to_thread(server.start)
             await asyncio.sleep(3)  # the run would be declared lost by now
             execution = (await platform.operation.get(path, headers=ADMIN)).json()
-            assert (execution["status"], execution["output"]) == ("succeeded", "done\n")
+            assert execution["status"] == "succeeded"
+            assert await _lines(platform, path) == [str(n) for n in range(1, 901)]
             assert len(await _all_executions(platform)) == 1
             assert len(await _all_audit(platform, "execution.start")) == 1
             assert len(await _all_audit(platform, "execution.finish")) == 1
     finally:
         await asyncio.to_thread(server.stop)
+
+
+async def _has_lines(platform: Platform, path: str, count: int) -> bool:
+    return len(await _lines(platform, path)) >= count
+
+
+async def _lines(platform: Platform, path: str) -> list[str]:
+    logs = await platform.operation.get(f"{path}/logs", params={"limit": 1000}, headers=ADMIN)
+    return [line["message"] for line in logs.json()["items"]]
 
 
 async def test_a_finish_the_broker_took_and_lost_is_sent_again(

@@ -35,6 +35,7 @@ from tests.harness import (
 
 ADMIN = auth_headers(roles=("admin",))
 OPERATOR = auth_headers(roles=("operator",))
+NOW = "2026-01-01T00:00:00Z"
 ALLOWED = ["echo", "printf", "sleep", "sh", "seq", "env", "true", "false", "ls"]
 TERMINAL = {"succeeded", "failed", "timed_out", "cancelled", "lost", "rejected"}
 
@@ -507,47 +508,49 @@ async def heartbeat(platform: Platform, worker_id: str, execution_id: str) -> An
     ).json()
 
 
-async def test_a_finish_sent_over_http_ends_only_the_run_its_worker_holds_and_once(
+async def test_reports_sent_over_http_reach_only_the_run_their_worker_holds_and_once(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
-    """The way a worker reports a finish the broker would not take: a service only, for a
-    run it holds, recorded once however many copies arrive (the broker's included)."""
+    """The way a worker reports log batches and finishes the broker would not take: a
+    service only, for a run it holds; a line is kept once by its seq and an end recorded
+    once, however many copies arrive (the broker's included)."""
     async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
         execution_id = await claimed_by(platform, "holder", "sleep 30")
-        line = {
-            "seq": 0,
-            "stream": "stdout",
-            "message": "done",
-            "timestamp": "2026-01-01T00:00:00Z",
-        }
+
+        def line(seq: int) -> dict[str, Any]:
+            return {"seq": seq, "stream": "stdout", "message": f"line {seq}", "timestamp": NOW}
+
+        log = {"execution_id": execution_id, "worker_id": "holder", "lines": [line(0), line(1)]}
         finish = {
             "execution_id": execution_id,
             "status": "succeeded",
             "exit_code": 0,
             "duration_seconds": 1.5,
-            "output_excerpt": "done\n",
-            "log_lines": 1,
+            "output_excerpt": "line 0\nline 1\nline 2\n",
+            "log_lines": 3,
             "worker_id": "holder",
-            "last_lines": [line],
+            "last_lines": [line(1), line(2)],
         }
 
-        async def sent(body: dict[str, Any], headers: dict[str, str]) -> Any:
+        async def sent(kind: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
             answer = await platform.operation.post(
-                "/api/v1/workers/finishes", json=body, headers=headers
+                f"/api/v1/workers/{kind}", json=body, headers=headers
             )
             return answer.status_code, answer.json()
 
-        assert (await sent(finish, ADMIN))[0] == 403
-        for other in ({"worker_id": "other"}, {"execution_id": str(uuid.uuid4())}):
-            assert await sent(finish | other, service_headers()) == (200, {"recorded": False})
-        assert (await status_is(platform, execution_id, "running"))["output"] in (None, "")
-        assert await sent(finish, service_headers()) == (200, {"recorded": True})
-        assert await sent(finish | {"status": "failed"}, service_headers()) == (
-            200,
-            {"recorded": False},
-        )
+        not_recorded = (200, {"recorded": False})
+        for kind, body in (("logs", log), ("finishes", finish)):
+            assert (await sent(kind, body, ADMIN))[0] == 403
+            for other in ({"worker_id": "other"}, {"execution_id": str(uuid.uuid4())}):
+                assert await sent(kind, body | other, service_headers()) == not_recorded
+        assert await output_of(platform, execution_id) == []
+        assert await sent("logs", log, service_headers()) == (200, {"recorded": True})
+        assert await sent("finishes", finish, service_headers()) == (200, {"recorded": True})
+        failed = finish | {"status": "failed"}
+        assert await sent("finishes", failed, service_headers()) == not_recorded
         done = await status_is(platform, execution_id, "succeeded")
-        assert (done["exit_code"], await output_of(platform, execution_id)) == (0, ["done"])
+        assert done["exit_code"] == 0
+        assert await output_of(platform, execution_id) == ["line 0", "line 1", "line 2"]
         audit = await platform.operation.get(
             "/api/v1/audit", params={"action": "execution.finish"}, headers=ADMIN
         )

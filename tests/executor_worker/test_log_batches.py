@@ -4,20 +4,18 @@ sends log events by count, and the finish carries the rest, with seq unbroken.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from typing import Any
 
 from executor_worker.log_batches import MAX_LINES, LogBatcher
 from idp_common.events import ExecutionFinished, ExecutionLog
 from idp_common.messaging.envelope import Event
 
 
-class RecordingPublisher:
+class Recording:
     def __init__(self) -> None:
         self.sent: list[Event] = []
 
-    async def publish(self, queue: str, events: Sequence[Event]) -> None:
-        self.sent.extend(events)
+    async def send(self, report: Event) -> None:
+        self.sent.append(report)
 
 
 def finish(execution_id: uuid.UUID, lines: int) -> ExecutionFinished:
@@ -32,18 +30,18 @@ def finish(execution_id: uuid.UUID, lines: int) -> ExecutionFinished:
     )
 
 
-def batcher(publisher: Any, execution_id: uuid.UUID) -> LogBatcher:
-    return LogBatcher(publisher, tenant="acme", execution_id=execution_id, source="urn:test")
+def batcher(reports: Recording, execution_id: uuid.UUID) -> LogBatcher:
+    return LogBatcher(reports.send, tenant="acme", execution_id=execution_id, source="urn:test")
 
 
 async def test_a_short_run_sends_its_lines_inside_the_finish() -> None:
-    publisher, execution_id = RecordingPublisher(), uuid.uuid4()
-    lines = batcher(publisher, execution_id)
+    reports, execution_id = Recording(), uuid.uuid4()
+    lines = batcher(reports, execution_id)
     await lines.add("stdout", ["hello"])
     await lines.add("stderr", ["warning"])
     last = await lines.close(finish(execution_id, lines.line_count))
     finished = ExecutionFinished.from_event(last)
-    assert publisher.sent == []
+    assert reports.sent == []
     assert [(line.seq, line.stream, line.message) for line in finished.last_lines] == [
         (0, "stdout", "hello"),
         (1, "stderr", "warning"),
@@ -52,12 +50,12 @@ async def test_a_short_run_sends_its_lines_inside_the_finish() -> None:
 
 
 async def test_a_long_run_sends_log_events_then_the_rest_with_the_finish() -> None:
-    publisher, execution_id = RecordingPublisher(), uuid.uuid4()
-    lines = batcher(publisher, execution_id)
+    reports, execution_id = Recording(), uuid.uuid4()
+    lines = batcher(reports, execution_id)
     for n in range(MAX_LINES + 5):
         await lines.add("stdout", [f"line {n}"])
     last = await lines.close(finish(execution_id, lines.line_count))
-    [log] = publisher.sent
+    [log] = reports.sent
     seqs = [line.seq for line in ExecutionLog.from_event(log).lines]
     seqs += [line.seq for line in ExecutionFinished.from_event(last).last_lines]
     assert seqs == list(range(MAX_LINES + 5))

@@ -14,11 +14,11 @@ from opentelemetry import trace
 from prometheus_client import Counter, Gauge, Histogram
 
 from executor_worker.config import WorkerSettings
-from executor_worker.finishes import FinishReporter
 from executor_worker.http_runner import run_http
 from executor_worker.log_batches import LogBatcher
 from executor_worker.masking import SecretMasker
 from executor_worker.operation_client import OperationClient
+from executor_worker.reports import ReportSender
 from executor_worker.runner import (
     CommandRefused,
     OutputLimits,
@@ -95,8 +95,7 @@ class JobHandler:
         self.settings = settings
         self.worker_id = worker_id
         self.operations = operations
-        self.publisher = publisher
-        self.finishes = FinishReporter(publisher, operations)
+        self.reports = ReportSender(publisher, operations)
         self.running = running
         self.secrets = secrets
         self.opening_keys = settings.opening_keys()
@@ -128,7 +127,7 @@ class JobHandler:
         IN_FLIGHT.inc()
         stop = self.running.start(job.execution_id)
         batcher = LogBatcher(
-            self.publisher, tenant=event.tenant, execution_id=job.execution_id, source=SOURCE
+            self.reports.send, tenant=event.tenant, execution_id=job.execution_id, source=SOURCE
         )
         try:
             result = await self._run(event.tenant, job, batcher, stop)
@@ -155,7 +154,7 @@ class JobHandler:
             )
             QUEUE_TO_START.observe(max(waited.total_seconds(), 0.0))
         finish = await self._finish(job, result, batcher)
-        self.running.sent(job.execution_id, partial(self.finishes.report, finish))
+        self.running.sent(job.execution_id, partial(self.reports.send, finish))
 
     async def _finish(
         self, job: ExecutionRequested, result: RunResult, batcher: LogBatcher
@@ -174,7 +173,7 @@ class JobHandler:
             worker_id=self.worker_id,
         )
         finish = await batcher.close(finished)
-        await self.finishes.report(finish)
+        await self.reports.send(finish)
         return finish
 
     async def _run(

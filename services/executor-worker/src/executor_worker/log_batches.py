@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +16,6 @@ from pydantic import TypeAdapter
 
 from idp_common.events import ExecutionFinished, ExecutionLog, LogLine, LogStream
 from idp_common.messaging.envelope import Event
-from idp_common.messaging.publisher import Publisher
-from idp_common.messaging.topology import EXECUTION_EVENTS
 
 MAX_LINES = 200
 # Measured on the JSON-encoded text (escaping can grow a line sixfold), so that a batch
@@ -31,9 +30,14 @@ _LINES = TypeAdapter(list[LogLine])
 
 class LogBatcher:
     def __init__(
-        self, publisher: Publisher, *, tenant: str, execution_id: uuid.UUID, source: str
+        self,
+        send: Callable[[Event], Awaitable[None]],
+        *,
+        tenant: str,
+        execution_id: uuid.UUID,
+        source: str,
     ) -> None:
-        self.publisher = publisher
+        self.send = send
         self.tenant = tenant
         self.execution_id = execution_id
         self.source = source
@@ -88,7 +92,7 @@ class LogBatcher:
                 execution_id=self.execution_id, lines=_LINES.validate_python(self._lines)
             )
             self._lines, self._bytes = [], 0
-            await self.publisher.publish(EXECUTION_EVENTS.name, [self._event(batch)])
+            await self.send(self._event(batch))
 
     def _event(self, data: ExecutionLog | ExecutionFinished) -> Event:
         return data.to_event(source=self.source, tenant=self.tenant, subject=str(self.execution_id))

@@ -1,5 +1,5 @@
 """The worker's calls to operation-svc: claims before running, heartbeats while running,
-and the finishes the broker would not take.
+and the reports (log batches, finishes) the broker would not take.
 
 Over aiohttp rather than httpx: a claim is on the path from a job's receipt to its spawn,
 and httpx spent 0.73 ms of CPU per call where aiohttp spends 0.17 ms (a small JSON call to
@@ -19,7 +19,7 @@ from opentelemetry import propagate
 
 from idp_common.auth import mint_token
 from idp_common.coalescing import Coalescer
-from idp_common.events import ExecutionFinished
+from idp_common.events import ExecutionFinished, ExecutionLog
 from idp_common.retrying import retried
 from idp_common.settings import AuthSettings
 
@@ -115,11 +115,15 @@ class OperationClient:
             ended={uuid.UUID(value) for value in body["ended"]},
         )
 
-    async def finish(self, finished: ExecutionFinished) -> bool:
-        """Record a run's end the broker would not take; False when operation-svc had it
-        already (or the run is no longer this worker's)."""
-        body = await self._call("/api/v1/workers/finishes", finished.model_dump(mode="json"))
-        return bool(body["recorded"])
+    async def log(self, batch: ExecutionLog) -> None:
+        """Store a run's log batch the broker would not take."""
+        body = {"worker_id": self.worker_id, **batch.model_dump(mode="json")}
+        await self._call("/api/v1/workers/logs", body)
+
+    async def finish(self, finished: ExecutionFinished) -> None:
+        """Record a run's end the broker would not take (nothing changes when it was
+        recorded already)."""
+        await self._call("/api/v1/workers/finishes", finished.model_dump(mode="json"))
 
     async def ping(self) -> None:
         async with self.http.get(f"{self.base_url}/healthz") as response:

@@ -22,11 +22,12 @@ from operation_svc.executions.schemas import (
     ClaimOut,
     ExecutionIn,
     ExecutionOut,
-    FinishOut,
     HeartbeatIn,
     HeartbeatOut,
     LogLineOut,
     LogPage,
+    RecordedOut,
+    WorkerLogIn,
 )
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
@@ -159,11 +160,20 @@ async def claim(body: ClaimIn, session: SessionDep, _caller: ServiceCaller) -> C
     return ClaimOut(claimed=claimed)
 
 
+@workers_router.post("/logs")
+async def store_log(body: WorkerLogIn, session: SessionDep, _caller: ServiceCaller) -> RecordedOut:
+    """Used by executor workers when the broker would not take a log batch: stores the lines
+    of an execution that ``worker_id`` holds, each once by its ``seq``."""
+    return RecordedOut(recorded=await worker_protocol.store_log(session, body.worker_id, body))
+
+
 @workers_router.post("/finishes")
-async def finish(body: ExecutionFinished, session: SessionDep, _caller: ServiceCaller) -> FinishOut:
+async def finish(
+    body: ExecutionFinished, session: SessionDep, _caller: ServiceCaller
+) -> RecordedOut:
     """Used by executor workers when the broker would not take a run's finish: records the
     end of an execution that ``worker_id`` holds, as the finish event would have."""
-    return FinishOut(recorded=await worker_protocol.finish(session, body))
+    return RecordedOut(recorded=await worker_protocol.finish(session, body))
 
 
 @workers_router.post("/heartbeat")

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, computed_field, field_validator
 
+from idp_common.events import ExecutionLog
 from idp_common.schemas import ResponseModel, StrictModel
 from operation_svc.safety.parameters import masked
 
@@ -91,10 +92,17 @@ class HeartbeatIn(StrictModel):
     execution_ids: Annotated[list[uuid.UUID], Field(max_length=1000)]
 
 
-class FinishOut(ResponseModel):
+class WorkerLogIn(ExecutionLog):
+    """A log batch, as its event carries it, with the worker that holds the run."""
+
+    worker_id: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class RecordedOut(ResponseModel):
     recorded: bool = Field(
-        description="False when the execution is unknown, not held by this worker, or had "
-        "already ended (its finish came through the broker too): nothing was changed."
+        description="False when the execution is unknown or not this worker's, or (for a "
+        "finish) had already ended, its finish having come through the broker too: nothing "
+        "was changed."
     )
 
 

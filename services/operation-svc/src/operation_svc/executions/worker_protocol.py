@@ -1,6 +1,6 @@
-"""The workers' side of executions: claims, heartbeats, finishes the broker would not take,
-and the executions whose worker went silent (``lost``). Every query here is cross-tenant: a
-worker serves all tenants."""
+"""The workers' side of executions: claims, heartbeats, the reports (log batches,
+finishes) the broker would not take, and the executions whose worker went silent
+(``lost``). Every query here is cross-tenant: a worker serves all tenants."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp_common.audit import record_audit
 from idp_common.db import utcnow
 from idp_common.errors import Conflict
-from idp_common.events import ExecutionFinished
+from idp_common.events import ExecutionFinished, ExecutionLog
 from operation_svc.executions.dispatch import release_slot
 from operation_svc.executions.lifecycle import record_ended, tell_requesters
 from operation_svc.executions.metrics import record_start
@@ -73,13 +73,22 @@ async def heartbeat(
     return HeartbeatOut(stop=ended + cancelled, ended=ended)
 
 
+async def store_log(session: AsyncSession, worker_id: str, batch: ExecutionLog) -> bool:
+    """Store a log batch of a run ``worker_id`` holds, which it could not send through the
+    broker; False when the execution is unknown or not that worker's."""
+    execution, _ = await _held(session, batch.execution_id, worker_id)
+    if execution is None:
+        return False
+    store_lines(session, execution, batch.lines)
+    return True
+
+
 async def finish(session: AsyncSession, finished: ExecutionFinished) -> bool:
-    """Record the end of a run its worker still holds, which it could not send through the
-    broker (down for longer than the run has to be reported); False when the execution is
-    unknown, not held by that worker, or already ended (its finish arrived both ways)."""
-    found = await SystemExecutions(session).with_limits([finished.execution_id])
-    execution, limit = found.get(finished.execution_id, (None, None))
-    if execution is None or execution.worker_id != finished.worker_id:
+    """Record the end of a run its worker holds, which it could not send through the
+    broker; False when the execution is unknown, not that worker's, or already ended (its
+    finish arrived both ways)."""
+    execution, limit = await _held(session, finished.execution_id, finished.worker_id)
+    if execution is None:
         return False
     store_lines(session, execution, finished.last_lines)
     if not record_finish(session, execution, finished):
@@ -87,6 +96,18 @@ async def finish(session: AsyncSession, finished: ExecutionFinished) -> bool:
     if limit is not None and execution.template_id is not None:
         await release_slot(session, execution.template_id)
     return True
+
+
+async def _held(
+    session: AsyncSession, execution_id: uuid.UUID, worker_id: str
+) -> tuple[Execution | None, int | None]:
+    """The execution with its template's concurrency limit, if ``worker_id`` holds it (or
+    held it: it may have ended since)."""
+    found = await SystemExecutions(session).with_limits([execution_id])
+    execution, limit = found.get(execution_id, (None, None))
+    if execution is None or execution.worker_id != worker_id:
+        return None, None
+    return execution, limit
 
 
 async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
