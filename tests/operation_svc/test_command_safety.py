@@ -4,6 +4,7 @@ definitions that can never work."""
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pytest
@@ -252,11 +253,90 @@ def test_launchers_without_a_grammar_are_refused_even_when_allowlisted(launcher:
         "xargs -I% sh -c 'echo %'",
         "xargs sed s/a/b/",
         "xargs awk '{print}'",
+        "find . -exec sh -ec 'echo found {}' \\;",  # -ec: the script's place is in doubt
+        "find . -exec bash -o errexit -c 'echo {}' \\;",
+        "find . -exec perl -ne 'print' {} \\;",
     ],
 )
 def test_what_find_or_xargs_reads_never_becomes_an_interpreters_code(template: str) -> None:
     allowlist = allowing("find", "xargs", "sh", "bash", "python3", "perl", "sed", "awk")
     assert refused(template, allowlist).rule == "input_in_script"
+
+
+INTERPRETERS = allowing(
+    *("sh", "bash", "rbash", "dash", "python3", "python3.11", "perl", "perl5.36.0", "node"),
+    *("awk", "gawk", "mawk", "nawk", "sed", "env", "nice"),
+)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        # A cluster or another option before the script: the value is the script.
+        "sh -ec {{cmd}}",
+        "bash -euc {{cmd}}",
+        "bash -o errexit -c {{cmd}}",
+        "bash -O extglob {{cmd}}",
+        "python3 -Ec {{cmd}}",
+        "python3 -W ignore {{cmd}}",
+        "python3 -u -m {{cmd}}",
+        "awk -F : {{cmd}} /etc/passwd",
+        "awk -v n=1 {{cmd}} /etc/passwd",
+        "gawk -f {{cmd}}",
+        "sed -l 5 {{cmd}} /etc/hosts",
+        "sed -n {{cmd}} /etc/hosts",
+        "perl -M{{cmd}} -e 'print 1'",
+        "perl -I{{dir}} -e 'print 1'",
+        "perl -n -e {{cmd}}",
+        "node --require {{cmd}} /opt/app.js",
+        # The script itself.
+        "sh {{cmd}}",
+        "python3 -m {{cmd}}",
+        "node -e {{cmd}}",
+        "perl -e 'print 1' -e {{cmd}}",
+        # Options read after the script by interpreters that read them there.
+        "sed 's/a/b/' -e {{cmd}} /etc/hosts",
+        "sed 's/a/b/' -f {{cmd}} /etc/hosts",
+        "perl -e 'print @ARGV' -M{{cmd}}",
+        "perl /opt/tool.pl -I {{dir}}",
+        "gawk '{print}' -i {{cmd}} /etc/hosts",
+        "node /opt/app.js --require {{cmd}}",
+        # Other names of the same interpreters, and behind launchers.
+        "rbash -c {{cmd}}",
+        "dash -ec {{cmd}}",
+        "python3.11 -Ec {{cmd}}",
+        "perl5.36.0 -M{{cmd}} -e 1",
+        "nawk -F : {{cmd}}",
+        "mawk -v x=1 {{cmd}}",
+        "/usr/bin/env nice -n 5 bash -ec {{cmd}}",
+    ],
+)
+def test_a_value_never_becomes_an_interpreters_code(template: str) -> None:
+    assert refused(template, INTERPRETERS).rule == "placeholder_in_script"
+    # Saved before the rule was this strict: refused when run.
+    saved = shlex.split(template)
+    with pytest.raises(Refusal) as refusal:
+        render_command(saved, specs_for(template), {"cmd": "x", "dir": "x"})
+    assert refusal.value.rule == "placeholder_in_script"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "python3 /opt/tools/report.py {{arg}}",
+        "python3 /opt/tools/report.py --name {{arg}} {{x}}",  # python reads no option there
+        "python3 -c 'import sys; print(sys.argv[1])' {{arg}}",
+        "python3 -m http.server {{n}}",
+        "sh -c 'echo \"$1\"' sh {{arg}}",
+        "bash /opt/tools/deploy.sh -v {{arg}}",
+        "perl -e 'print @ARGV' {{arg}}",
+        "awk '{print $1}' {{arg}}",
+        "sed 's/a/b/' {{arg}}",
+        "node /opt/app.js {{arg}}",
+    ],
+)
+def test_a_value_may_follow_an_interpreters_script_as_data(template: str) -> None:
+    compile_command(template, specs_for(template), INTERPRETERS)
 
 
 def test_find_may_hand_its_files_to_a_script_as_arguments() -> None:

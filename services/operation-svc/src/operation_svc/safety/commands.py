@@ -32,35 +32,19 @@ _PIECES = re.compile(r"(\{\{[a-z_][a-z0-9_]*\}\})")
 # Spaces inside the braces are accepted, and removed before the template is split.
 _SPACED_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 MAX_RENDERED_BYTES = 64 * 1024
-# Programs whose first positional argument is code (a script, program text or a command).
-INTERPRETERS = frozenset(
-    {
-        "sh",
-        "bash",
-        "dash",
-        "zsh",
-        "ksh",
-        "ash",
-        "fish",
-        "python",
-        "python2",
-        "python3",
-        "perl",
-        "ruby",
-        "node",
-        "nodejs",
-        "php",
-        "lua",
-        "pwsh",
-        "powershell",
-        "tclsh",
-        "Rscript",
-        "awk",
-        "gawk",
-        "mawk",
-        "sed",
-    }
+# Programs whose first positional argument is code (a script, program text or a command),
+# under any version suffix (python3.11, perl5.36.0).
+_SHELL = r"(?:r?ba|da|z|k|mk|pdk|a|ya|po|c|tc)?sh"
+_INTERPRETER = re.compile(
+    _SHELL + r"|fish|busybox|[gmn]?awk|g?sed"
+    r"|(?:python|pypy|perl|ruby|node|nodejs|php|lua|luajit|tclsh|wish|pwsh|powershell"
+    r"|Rscript|deno|bun)[\d.]*"
 )
+# Interpreters that read no option after their script: what follows it is the script's.
+_OPTIONS_END_AT_SCRIPT = re.compile(_SHELL + r"|python[\d.]*|pypy[\d.]*")
+# Interpreters whose arguments after the script may also be code (pwsh joins them into
+# the command; lua runs the first one as a script after -e; busybox is any program).
+_ARGUMENTS_MAY_BE_CODE = re.compile(r"busybox|lua[\d.]*|luajit|pwsh|powershell")
 # Options whose value is code, for interpreters.
 SCRIPT_FLAGS = frozenset({"-c", "-e", "-E", "-m", "-r", "--eval", "--command", "-Command"})
 # Shell syntax written as an argument of its own: no shell runs, so it would be passed on.
@@ -94,29 +78,50 @@ def _literal(argv: Sequence[str]) -> list[bool]:
     return ["{{" not in element for element in argv]
 
 
+def _script_position(argv: Sequence[str], program: Program) -> int | None:
+    """Where the interpreter's script (its code, or the file holding it) stands when the
+    shape leaves no doubt: ``prog SCRIPT …`` or ``prog -c CODE …`` (one code flag, alone,
+    right after the program). None otherwise: with other options before it, which of them
+    take a value, and so which argument is the script, depends on the interpreter
+    (``sh -ec X``, ``awk -F : X``, ``sed -l 5 X``, ``perl -MX``)."""
+    first = program.start + 1
+    if first < program.end and not argv[first].startswith("-"):
+        return first
+    if first + 1 < program.end and argv[first] in SCRIPT_FLAGS:
+        return first + 1
+    return None
+
+
 def _code_positions(argv: Sequence[str], program: Program) -> set[int]:
-    """Positions holding code that an interpreter will run: option values of script flags
-    (``sh -c X``, ``python -m X``) and its first positional argument (its script, program
-    text or command)."""
-    if program_name(argv[program.start]) not in INTERPRETERS:
+    """Positions where a value could become code an interpreter runs: its options and its
+    script; after the script, for an interpreter that still reads options there, every
+    option and option's value; all of them when the script's place is in doubt."""
+    name = program_name(argv[program.start])
+    if not _INTERPRETER.fullmatch(name):
         return set()
     arguments = range(program.start + 1, program.end)
-    positions = {index for index in arguments if argv[index - 1] in SCRIPT_FLAGS}
-    # Attached values are code too: -c'…', -mpkg, --eval=…
-    positions |= {
-        index
-        for index in arguments
-        if (argv[index].split("=", 1)[0] in SCRIPT_FLAGS and "=" in argv[index])
-        or (
-            len(argv[index]) > 2
-            and argv[index][:2] in SCRIPT_FLAGS
-            and not argv[index].startswith("--")
-        )
-    }
-    if not positions:
-        first = next((i for i in arguments if not argv[i].startswith("-")), None)
-        positions |= {first} if first is not None else set()
+    script = _script_position(argv, program)
+    if script is None or _ARGUMENTS_MAY_BE_CODE.fullmatch(name):
+        return set(arguments)
+    positions = set(range(program.start + 1, script + 1))
+    if not _OPTIONS_END_AT_SCRIPT.fullmatch(name):
+        positions |= {
+            index
+            for index in range(script + 1, program.end)
+            if argv[index].startswith("-") or argv[index - 1].startswith("-")
+        }
     return positions
+
+
+def _refuse_values_as_code(argv: Sequence[str], program: Program) -> None:
+    if any("{{" in argv[index] for index in _code_positions(argv, program)):
+        raise Refusal(
+            "placeholder_in_script",
+            "a value may not become an interpreter's code: a placeholder may only follow its "
+            "script, written first ('python3 script.py {{x}}') or after one code flag alone "
+            "(\"sh -c '…' sh {{x}}\"), and not as an option or option's value of an "
+            "interpreter that reads options there; read IDP_PARAM_<NAME> instead",
+        )
 
 
 def _refuse_input_as_code(argv: Sequence[str], program: Program) -> None:
@@ -124,7 +129,7 @@ def _refuse_input_as_code(argv: Sequence[str], program: Program) -> None:
     ``{}`` in its script (a file named ``$(id)``), and never through xargs, whose input may
     also be an option that is code (``-e``, ``-c``) wherever it stands."""
     name = program_name(argv[program.start])
-    if name not in INTERPRETERS:
+    if not _INTERPRETER.fullmatch(name):
         return
     code = _code_positions(argv, program)
     if program.reads_input or any(text in argv[i] for i in code for text in program.fed):
@@ -215,12 +220,7 @@ def compile_command(
         except ExecutableRefused as refused:
             raise Refusal(refused.rule, refused.message) from None
         check_denylist(argv[program.start : program.end])
-        if any("{{" in argv[index] for index in _code_positions(argv, program)):
-            raise Refusal(
-                "placeholder_in_script",
-                "an interpreter's script may not contain placeholders; read IDP_PARAM_<NAME> "
-                "environment variables instead",
-            )
+        _refuse_values_as_code(argv, program)
         _refuse_input_as_code(argv, program)
     _check_parameters(template, argv, parameters)
     return argv
@@ -256,7 +256,10 @@ def render_command(
     if sum(len(element.encode()) for element in rendered) > MAX_RENDERED_BYTES:
         raise Refusal("too_long", f"the rendered command exceeds {MAX_RENDERED_BYTES} bytes")
     literal = _literal(argv)
-    saved = [program.start for program in _started_programs(argv, literal)]
+    started = _started_programs(argv, literal)
+    for program in started:  # a template saved before the rule was as strict as it is now
+        _refuse_values_as_code(argv, program)
+    saved = [program.start for program in started]
     if [program.start for program in _started_programs(rendered, literal)] != saved:
         raise Refusal(
             "launcher_structure",
