@@ -148,6 +148,31 @@ async def test_a_daemon_that_escapes_the_group_is_killed_and_cannot_hang_the_wor
         assert left.returncode == 1, "the daemon outlived its run"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs share the worker's uid unless it is root")
+async def test_a_process_that_keeps_forking_out_of_its_session_is_killed_with_its_run() -> None:
+    """Each generation forks, leaves its session and exits: a scan of /proc killed one pid
+    after another and never caught up; every process of the run's uid is killed at once."""
+    marker = f"escaper-{random.randrange(10**8, 10**9)}"
+    forker = (
+        "import os, sys, time\n"
+        "deadline = time.time() + 20  # ends itself whatever happens to this test\n"
+        "while time.time() < deadline:\n"
+        "    try:\n"
+        "        if os.fork():\n"
+        "            os._exit(0)\n"
+        "    except BlockingIOError:  # the process limit, until the exited are reaped\n"
+        "        time.sleep(0.001)\n"
+        "        continue\n"
+        "    os.setsid()\n"
+        "    time.sleep(0.0005)\n"
+    )
+    result, _ = await run(["python3", "-c", forker, marker], timeout=1)
+    await asyncio.sleep(0.5)
+    left = await asyncio.to_thread(subprocess.run, ["pgrep", "-f", marker], capture_output=True)
+    assert result.status == "timed_out"  # its output never closed
+    assert left.returncode == 1, f"processes outlived their run: {left.stdout!r}"
+
+
 def test_the_worker_process_hides_its_proc_files_from_its_commands() -> None:
     script = (
         "import ctypes; from executor_worker.sandbox import hide_worker_from_children; "

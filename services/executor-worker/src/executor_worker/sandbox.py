@@ -5,13 +5,14 @@ Each run gets a uid (and a gid of the same number) that no other run of this wor
 drawn at random from a range with no accounts: runs cannot signal, trace or read the
 ``/proc`` (environment, command line) of one another, RLIMIT_NPROC, which the kernel counts
 per uid, bounds each run rather than all of them together, and whatever a run leaves behind,
-even outside its process group, is found by its uid and killed."""
+even outside its process group, is killed by its uid, all at once."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import ctypes
+import errno
 import functools
 import logging
 import os
@@ -20,6 +21,7 @@ import secrets
 import shutil
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -70,6 +72,50 @@ def hide_worker_from_children() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
+# setresuid and kill, by machine: Python has no way to change one thread's credentials.
+_SYSCALLS = {"x86_64": (117, 62), "aarch64": (147, 129)}
+
+
+def _kill_every_process_of(uid: int) -> None:
+    """kill(-1, SIGKILL) as ``uid``: every process of the uid at once, none forking past it
+    (the kernel lets no process fork while it signals them all), where a scan of ``/proc``
+    killed one pid after another and a process that kept forking outran it. Done in a thread
+    of its own that alone takes the uid (the raw syscall, where glibc's setresuid changes
+    every thread) and takes root back: its saved uid stays 0."""
+    numbers = _SYSCALLS.get(os.uname().machine)
+    if numbers is None:
+        _kill_found_processes_of(uid)
+        return
+    setresuid, kill = numbers
+    libc = ctypes.CDLL(None, use_errno=True)
+    failures: list[str] = []
+
+    def as_the_run() -> None:
+        if libc.syscall(setresuid, uid, uid, 0) != 0:
+            failures.append(f"setresuid: {os.strerror(ctypes.get_errno())}")
+            return
+        try:
+            if libc.syscall(kill, -1, signal.SIGKILL) != 0 and ctypes.get_errno() != errno.ESRCH:
+                failures.append(f"kill: {os.strerror(ctypes.get_errno())}")
+        finally:
+            libc.syscall(setresuid, 0, 0, 0)
+
+    thread = threading.Thread(target=as_the_run, name=f"kill-uid-{uid}")
+    thread.start()
+    thread.join()
+    if failures:
+        logger.warning("the processes of uid %s were not killed at once (%s)", uid, failures)
+        _kill_found_processes_of(uid)
+
+
+def _kill_found_processes_of(uid: int) -> None:
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.stat().st_uid == uid:
+                    os.kill(int(entry.name), signal.SIGKILL)
 
 
 LAUNCHER = "idp-sandbox-exec"
@@ -127,13 +173,8 @@ class Sandbox:
     @staticmethod
     def kill_leftovers(uid: int | None) -> None:
         """Kill every process the run's uid still owns (daemons that left its group)."""
-        if uid is None:
-            return
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                with contextlib.suppress(OSError):
-                    if entry.stat().st_uid == uid:
-                        os.kill(int(entry.name), signal.SIGKILL)
+        if uid is not None:
+            _kill_every_process_of(uid)
 
     def wrap(self, argv: list[str], workdir: str, uid: int | None) -> list[str]:
         """The command line that runs ``argv`` (its program an absolute path) inside the
