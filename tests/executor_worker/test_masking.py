@@ -117,6 +117,16 @@ ESCAPING_PROGRAMS = [
     (["python3", "-c", SHOW.format("ascii")], {}),
     (["python3", "-c", "import os; print(os.environb[b'S'])"], {}),
     (["python3", "-c", "import os; print(os.environ['S'].splitlines())"], {}),
+    # JSON with non-ASCII kept: jq (as JavaScript and Go), Python's ensure_ascii=False
+    (["jq", "-n", "env.S"], {}),
+    (
+        [
+            "python3",
+            "-c",
+            "import json, os; print(json.dumps(os.environ['S'], ensure_ascii=False))",
+        ],
+        {},
+    ),
 ]
 
 
@@ -130,3 +140,16 @@ async def test_a_secret_printed_escaped_is_masked(argv: list[str], env: dict[str
     assert MASK in shown, shown
     for part in ("Tok", "With", "Ctl", "back"):
         assert part not in shown, shown
+
+
+def test_a_secret_in_each_encoders_json_is_masked() -> None:
+    """Encoders differ in what they escape: PHP writes ``/`` as ``\\/``, Go ``<>&`` as
+    ``\\u003c``…, jq and JavaScript keep non-ASCII that Python escapes."""
+    value = 'pä/ss<w>&rd"1'
+    masker = SecretMasker([value])
+    for shown in (
+        '"p\\u00e4\\/ss<w>&rd\\"1"',  # PHP
+        '"pä/ss\\u003cw\\u003e\\u0026rd\\"1"',  # Go
+        '"pä/ss<w>&rd\\"1"',  # jq, JavaScript
+    ):
+        assert masker.mask(f"token={shown}") == f'token="{MASK}"', shown

@@ -1,7 +1,8 @@
 """Secret values are masked in every line of output and every error, in the forms a command
 is likely to print them: raw; base64 and base64url at each of the three alignments a value
 can take inside a longer encoded stream (the part of the encoding that the value alone
-determines); hex in lower and upper case; URL-encoded; JSON-escaped; and each line of a
+determines); hex in lower and upper case; URL-encoded; JSON-escaped (as encoders differ:
+non-ASCII escaped or kept, ``/`` and HTML's ``<>&`` escaped or not); and each line of a
 multi-line secret. A value (or line) holding control characters, backslashes or quotes is
 also masked as programs escape it when they quote it: C's escapes with octal (GNU's
 quoting, as ``date``, ``ls`` and ``stat`` print a name), non-ASCII kept or in octal too;
@@ -88,6 +89,18 @@ def _escaped(text: str) -> set[str]:
     }
 
 
+_HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def _json_escaped(text: str) -> set[str]:
+    """As JSON encoders write it: non-ASCII as ``\\u`` escapes (Python's default) or kept
+    (jq, JavaScript, Go, ``ensure_ascii=False``); ``/`` as ``\\/`` (PHP); ``<>&`` as
+    ``\\u003c``… (Go's default)."""
+    forms = {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
+    forms |= {form.replace("/", "\\/") for form in forms}
+    return forms | {form.translate(_HTML_SAFE) for form in forms}
+
+
 def _variants(value: str) -> set[str]:
     raw = value.encode()
     lines = {line for line in value.splitlines() if len(line) >= MIN_SECRET_LENGTH}
@@ -95,14 +108,13 @@ def _variants(value: str) -> set[str]:
         value,
         urllib.parse.quote(value, safe=""),
         urllib.parse.quote_plus(value),
-        json.dumps(value)[1:-1],
         raw.hex(),
         raw.hex().upper(),
         *_aligned_encodings(raw),
         *lines,
     }
     for text in (value, *lines):
-        forms |= _escaped(text)
+        forms |= _escaped(text) | _json_escaped(text)
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
