@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
+
+import pytest
 
 from tests.harness import LocalSQSServer
 
@@ -84,3 +87,36 @@ async def test_a_message_sent_with_a_delay_still_waits_for_it(sqs_server: LocalS
         "ApproximateNumberOfMessagesDelayed": "1",
     }
     assert "Messages" not in received
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user's process needs root to start")
+async def test_only_processes_of_the_servers_own_user_may_use_it(
+    sqs_server: LocalSQSServer,
+) -> None:
+    """SQS takes no credential here, and a command the worker runs under a uid of its own
+    could otherwise read every queue (another tenant's dead letters, with the credentials
+    producers sent) and write any: its connection is closed unanswered."""
+    [created] = await _answers(sqs_server.port, [_request("CreateQueue", {"QueueName": "own"})])
+    assert created["QueueUrl"].endswith("/own")
+    request = _request("ListQueues", {})
+    for uid in ("287654", "65534"):
+        other = await asyncio.create_subprocess_exec(
+            *("setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"),
+            *("/usr/bin/python3", "-c", _SEND_AND_PRINT, str(sqs_server.port), request.decode()),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        answer, _ = await other.communicate()
+        assert answer == b"sent\n", answer
+
+
+# What the other user's process sends, and what comes back (nothing, the connection closed).
+_SEND_AND_PRINT = """
+import socket, sys
+connection = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+try:
+    connection.sendall(sys.argv[2].encode())
+    print("sent", flush=True)
+    sys.stdout.buffer.write(connection.recv(65536))
+except ConnectionError:
+    pass
+"""

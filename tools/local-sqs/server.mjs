@@ -1,12 +1,14 @@
 // Local SQS-protocol server on ElasticMQ's port, with the platform's queue topology.
 // Usage: node server.mjs --port 9324 --queues queues.json [--state state.json]
 //   queues: CreateQueue inputs, DLQs first.
+//   Only processes of this server's own user may connect (see ownedByThisUser).
 //   state:  where the queues and their messages are kept across restarts: written at most
 //           every SNAPSHOT_MS while anything changes and on SIGTERM/SIGINT, read at start.
 //           A kill -9 loses what changed in the last SNAPSHOT_MS at most; a message that
 //           was in flight comes back visible (as after its visibility timeout).
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { isIPv4 } from "node:net";
 import { parseArgs } from "node:util";
 import { createRequestHandler } from "local-aws-sqs";
 
@@ -44,10 +46,57 @@ const server = createServer((request, response) => {
   if (!READ_ONLY.has(action)) dirty = true;
   requestHandler(request, response);
 });
+server.on("connection", (socket) => {
+  if (!ownedByThisUser(socket)) socket.destroy();
+});
 server.listen(Number(values.port), values.hostname, () => {
   console.log(`local-aws-sqs listening on http://${values.hostname}:${values.port}`);
 });
 if (values.state) setInterval(() => dirty && snapshot(), SNAPSHOT_MS).unref();
+
+// SQS takes no credential here, and commands the worker runs may reach this port: they run
+// under users of their own (the worker's sandbox), the platform's services under this one.
+// A connection is kept only when the socket at its other end belongs to this server's user,
+// as the kernel's table of TCP sockets says (where there is none, as off Linux, all are).
+function ownedByThisUser(socket) {
+  const client = procAddress(socket.remoteAddress, socket.remotePort);
+  const server = procAddress(socket.localAddress, socket.localPort);
+  let tables = 0;
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text;
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    tables += 1;
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1] === client && fields[2] === server) return Number(fields[7]) === process.getuid();
+    }
+  }
+  return tables === 0;
+}
+
+// An address as /proc/net/tcp{,6} writes it: each 32-bit word of the address in the
+// machine's (little-endian) byte order, in hex, then the port.
+function procAddress(address, port) {
+  const bytes = isIPv4(address) ? address.split(".").map(Number) : ipv6Bytes(address);
+  const words = [];
+  for (let at = 0; at < bytes.length; at += 4) words.push(...bytes.slice(at, at + 4).reverse());
+  const hex = (values, width) => values.map((value) => value.toString(16).padStart(width, "0")).join("");
+  return `${hex(words, 2)}:${hex([port], 4)}`.toUpperCase();
+}
+
+function ipv6Bytes(address) {
+  const mapped = address.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i);
+  if (mapped) return [...Array(10).fill(0), 0xff, 0xff, ...mapped[1].split(".").map(Number)];
+  const [head, tail = ""] = address.split("::");
+  const groups = (part) => (part ? part.split(":").map((group) => parseInt(group, 16)) : []);
+  const known = [...groups(head), ...groups(tail)];
+  const all = [...groups(head), ...Array(8 - known.length).fill(0), ...groups(tail)];
+  return all.flatMap((group) => [group >> 8, group & 0xff]);
+}
 
 function createQueueInput(queue) {
   const attributes = {
