@@ -265,7 +265,7 @@ async def test_env_shows_only_declared_variables(api: httpx.AsyncClient) -> None
     command = "sh -c 'test -n \"$IDP_PARAM_A\" && env'"
     execution = await run(api, await template(api, command, parameters=[{"name": "a"}]), a="x")
     names = {line.split("=", 1)[0] for line in await stdout(api, execution["id"])}
-    assert names == {"PATH", "HOME", "LANG", "IDP_PARAM_A", "PWD"}  # PWD: sh sets it
+    assert names == {"PATH", "HOME", "TMPDIR", "LANG", "IDP_PARAM_A", "PWD"}  # PWD: sh sets it
 
 
 async def test_a_sealed_secret_parameter_is_opened_into_the_environment_only(

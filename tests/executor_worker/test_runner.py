@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ async def test_the_child_sees_only_the_declared_environment() -> None:
     finally:
         del os.environ["WORKER_SECRET_CREDENTIAL"]
     names = {text.split("=", 1)[0] for _, text in lines}
-    assert names == {"PATH", "HOME", "LANG", "IDP_PARAM_NAME"}
+    assert names == {"PATH", "HOME", "TMPDIR", "LANG", "IDP_PARAM_NAME"}
 
 
 async def test_a_timeout_kills_the_whole_process_group_promptly() -> None:
@@ -132,6 +133,24 @@ async def test_a_run_works_in_a_private_directory_removed_once_it_ends() -> None
     if os.geteuid() == 0:
         assert 200_000 <= int(owner) < 300_000
     assert not await asyncio.to_thread(os.path.exists, workdir)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs share the worker's uid unless it is root")
+async def test_what_a_run_leaves_in_the_shared_scratch_folders_is_removed() -> None:
+    """Files a run writes where every uid may write outlived it: they filled the host's
+    memory (/dev/shm) and waited for another tenant's run to find them."""
+    marker = f"left-{random.randrange(10**8, 10**9)}"
+    planted = [f"{folder}/{marker}" for folder in ("/tmp", "/var/tmp", "/dev/shm")]
+    script = f"for f in {' '.join(planted)}; do mkdir $f && touch $f/x; done; echo $TMPDIR"
+    try:
+        result, lines = await run(["sh", "-c", script])
+        assert result.status == "succeeded"
+        left = await asyncio.to_thread(lambda: [path for path in planted if os.path.exists(path)])
+        assert left == []
+        assert os.path.basename(lines[0][1]).startswith("idp-run-")  # TMPDIR: its own folder
+    finally:
+        for path in planted:
+            await asyncio.to_thread(shutil.rmtree, path, True)
 
 
 async def test_a_daemon_that_escapes_the_group_is_killed_and_cannot_hang_the_worker() -> None:

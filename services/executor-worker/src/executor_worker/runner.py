@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from executor_worker.masking import SecretMasker
-from executor_worker.sandbox import Sandbox
+from executor_worker.sandbox import Sandbox, work_folders
 from idp_common.events import LogStream
 from idp_common.executables import ExecutableAllowlist, ExecutableRefused
 from idp_common.launchers import LaunchRefused, programs, unsafe_variable
@@ -236,7 +236,10 @@ async def run_command(
 ) -> RunResult:
     started = time.monotonic()
     output = _Output(sink, limits, masker or SecretMasker())
-    with sandbox.account() as uid, tempfile.TemporaryDirectory(prefix="idp-run-") as workdir:
+    with (
+        sandbox.account() as uid,
+        tempfile.TemporaryDirectory(prefix="idp-run-", dir=work_folders()) as workdir,
+    ):
         process = await asyncio.create_subprocess_exec(
             *sandbox.wrap(argv, workdir, uid),
             stdin=asyncio.subprocess.DEVNULL,
@@ -244,7 +247,7 @@ async def run_command(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=workdir,
-            env={**env, "PATH": path, "HOME": workdir, "LANG": "C.UTF-8"},
+            env={**env, "PATH": path, "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"},
             start_new_session=True,
         )
         spawned_at = time.monotonic()

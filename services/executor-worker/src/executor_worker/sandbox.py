@@ -21,6 +21,7 @@ import secrets
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -118,6 +119,45 @@ def _kill_found_processes_of(uid: int) -> None:
                     os.kill(int(entry.name), signal.SIGKILL)
 
 
+# Folders every uid may write: a run's files there would outlive it, fill them, and wait
+# for another tenant's run (a file named ``$(id)`` for a careless script to find).
+SHARED_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108  (cleaned, not used)
+
+
+def _modified(folders: tuple[str, ...]) -> dict[str, int]:
+    """Each folder's modification time: it changes when an entry is added or removed, so an
+    unchanged folder (most runs write none) is not listed."""
+    times = {}
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            times[folder] = os.stat(folder).st_mtime_ns
+    return times
+
+
+def _remove_files_of(uid: int, folders: list[str]) -> None:
+    """Remove what ``uid`` owns at the top of ``folders``; its processes are dead by now."""
+    for folder in folders:
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_uid != uid:
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)
+
+
+@functools.cache
+def work_folders() -> str:
+    """Where this worker makes its runs' work folders: a folder of its own, so that making
+    and removing them leaves the shared ``/tmp`` unchanged (see ``_modified``). Runs may
+    pass through it (mode 711) to their own folder, not list it."""
+    folder = tempfile.mkdtemp(prefix="idp-runs-")
+    os.chmod(folder, 0o711)  # noqa: S103  (traversable, not listable)
+    return folder
+
+
 LAUNCHER = "idp-sandbox-exec"
 
 
@@ -157,7 +197,8 @@ class Sandbox:
 
     @contextlib.contextmanager
     def account(self) -> Iterator[int | None]:
-        """The uid of one run, or None when the worker is not root (it cannot switch)."""
+        """The uid of one run, or None when the worker is not root (it cannot switch). What
+        the run left in the shared scratch folders is removed before its uid is free again."""
         if os.geteuid() != 0:
             yield None
             return
@@ -165,9 +206,14 @@ class Sandbox:
         while uid in self._in_use:
             uid = self.uid_first + secrets.randbelow(self.uid_count)
         self._in_use.add(uid)
+        before = _modified(SHARED_SCRATCH)
         try:
             yield uid
         finally:
+            _remove_files_of(
+                uid,
+                [path for path, at in _modified(SHARED_SCRATCH).items() if before.get(path) != at],
+            )
             self._in_use.discard(uid)
 
     @staticmethod
