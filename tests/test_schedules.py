@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from operation_svc.schedules.slots import timezone_named
 from tests.factories import ADMIN, template
 from tests.harness import LocalSQSServer, Platform, auth_headers, eventually, running_platform
 
@@ -141,6 +142,65 @@ async def test_bad_schedules_are_422_naming_the_field(
     errors = {error["field"]: error["message"] for error in response.json()["errors"]}
     assert field in errors
     assert says in errors[field]
+
+
+# The database's other paths: its folders (a 500, IsADirectoryError), spellings of a path
+# that are no zone's name, files that are no zone, and names too long for a file.
+@pytest.mark.parametrize(
+    "name",
+    [
+        "America",
+        "Europe",
+        "Asia",
+        "America/Argentina",
+        "America/",
+        "/Europe/Berlin",
+        "Europe//Berlin",
+        "Europe/Berlin/",
+        "Europe/Berlin/x",
+        "../etc/passwd",
+        "Europe/../../../etc/passwd",
+        "/etc/passwd",
+        ".",
+        "posix/",
+        "posix",
+        "right",
+        "zone.tab",
+        "tzdata.zi",
+        "__init__.py",
+        "",
+        "x" * 64,
+        "x" * 65,
+    ],
+)
+async def test_a_timezone_naming_no_zone_is_422_naming_it(platform: Platform, name: str) -> None:
+    schedule = await create(platform, cron="0 3 * * *")
+    for response in (
+        await platform.operation.post(
+            "/api/v1/schedules",
+            json={"template": "hello", "cron": "0 3 * * *", "timezone": name},
+            headers=ADMIN,
+        ),
+        await platform.operation.patch(
+            f"/api/v1/schedules/{schedule['id']}", json={"timezone": name}, headers=ADMIN
+        ),
+    ):
+        assert response.status_code == 422, response.text
+        assert [error["field"] for error in response.json()["errors"]] == ["timezone"]
+
+
+@pytest.mark.parametrize(
+    "name", ["UTC", "Etc/GMT+5", "America/Argentina/Buenos_Aires", "US/Pacific", "right/UTC"]
+)
+async def test_a_timezone_naming_a_zone_is_taken(platform: Platform, name: str) -> None:
+    if name.startswith("right/") and timezone_named(name) is None:
+        pytest.skip("this machine's time zone database has no right/ zones")
+    schedule = await create(platform, cron="0 3 * * *", timezone=name)
+    assert schedule["timezone"] == name
+    preview = await platform.operation.get(
+        f"/api/v1/schedules/{schedule['id']}/preview", params={"count": 1}, headers=VIEWER
+    )
+    assert preview.status_code == 200, preview.text
 
 
 @pytest.mark.parametrize(

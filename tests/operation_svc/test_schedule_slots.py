@@ -10,7 +10,7 @@ from itertools import islice
 from zoneinfo import ZoneInfo
 
 from operation_svc.schedules.scheduler import MAX_RECORDED_MISSES, due_slots
-from operation_svc.schedules.slots import Timing, is_valid_cron, jittered
+from operation_svc.schedules.slots import Timing, is_valid_cron, jittered, timezone_named
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -101,3 +101,9 @@ def test_slots_past_the_grace_are_missed_and_a_long_outage_jumps_to_its_latest()
     assert len(due.missed) == MAX_RECORDED_MISSES + 1
     assert due.missed[-1] == week_later - timedelta(minutes=2)  # the latest before the grace
     assert due.on_time == [week_later - timedelta(minutes=1), week_later]
+
+
+def test_a_name_too_long_for_a_file_names_no_timezone() -> None:
+    # Past the API's 64 characters, but the lookup must answer rather than raise.
+    assert timezone_named("x" * 300) is None
+    assert timezone_named("Europe/" + "é" * 200) is None

@@ -48,10 +48,14 @@ def is_valid_cron(expression: str) -> bool:
 
 
 def timezone_named(name: str) -> ZoneInfo | None:
-    """The IANA timezone ``name``, or None when there is none of that name."""
+    """The IANA timezone ``name``, or None when there is none of that name.
+
+    A name is looked up as a path in the time zone database: one naming a folder of it
+    (``America``) is an IsADirectoryError, one too long for a file name an OSError, a file
+    that is no zone (``zone.tab``) a ValueError."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
 
 
