@@ -4,6 +4,7 @@ them; a lone surrogate has no UTF-8, and answered 500)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -197,3 +198,171 @@ async def test_lone_surrogates_in_any_value_or_key_are_refused(platform: Platfor
     )
     assert started.status_code == 202, started.text
     assert started.json()["parameters"] == {"m": "\U0001f600"}
+
+
+def with_number(document: str, number: str) -> str:
+    """A JSON body with ``number`` written where ``document`` says ``N``."""
+    return document.replace("N", number)
+
+
+NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1E+999"]
+
+
+@pytest.mark.parametrize("number", NON_FINITE)
+async def test_nan_and_infinity_in_any_value_are_refused_naming_where(
+    platform: Platform, number: str
+) -> None:
+    """JSON has no NaN or Infinity, but Python's parser reads them (and ``1e400``, a valid
+    JSON number past the largest float, as infinity). Typed numbers refused them; free-form
+    values (an HTTP body, form data, parameters) were stored as null on SQLite, so the 2xx
+    misreported what was saved, and were a 500 on PostgreSQL."""
+    await platform.operation.post("/api/v1/templates", json=with_parameter(), headers=ADMIN)
+    panel = {
+        "slug": "say",
+        "title": "Say",
+        "operation_template": "say",
+        "fields": [{"name": "m", "label": "Message"}],
+    }
+    saved = await platform.panel.post("/api/v1/panels", json=panel, headers=ADMIN)
+    assert saved.status_code == 201, saved.text
+    schedule = await platform.operation.post(
+        "/api/v1/schedules",
+        json={"template": "say", "parameters": {"m": "hi"}, "cron": "0 3 * * *"},
+        headers=ADMIN,
+    )
+    assert schedule.status_code == 201, schedule.text
+    source = await platform.datasource.post(  # type: ignore[union-attr]
+        "/api/v1/datasources",
+        json={"slug": "api", "name": "Api", "source_type": "http", "endpoint_url": "https://a.b/"},
+        headers=ADMIN,
+    )
+    assert source.status_code == 201, source.text
+    http_template = (
+        '{"slug": "call", "name": "Call", "operation_type": "http", '
+        '"http": {"url": "https://example.com/", "method": "POST", "body": BODY}}'
+    )
+    operation, panels, datasource = platform.operation, platform.panel, platform.datasource
+    assert datasource is not None
+    for client, method, path, document, field in [
+        (
+            operation,
+            "POST",
+            "/api/v1/templates",
+            http_template.replace("BODY", '{"a": N}'),
+            "http.body.a",
+        ),
+        (operation, "POST", "/api/v1/templates", http_template.replace("BODY", "N"), "http.body"),
+        (
+            operation,
+            "PATCH",
+            "/api/v1/templates/say",
+            '{"parameters": [{"name": "m", "type": "number", "default": N}]}',
+            "parameters.0.default",
+        ),
+        (
+            operation,
+            "POST",
+            "/api/v1/executions",
+            '{"template": "say", "parameters": {"m": N}}',
+            "parameters.m",
+        ),
+        (
+            operation,
+            "POST",
+            "/api/v1/templates/say/preview",
+            '{"parameters": {"m": [1, N]}}',
+            "parameters.m.1",
+        ),
+        (
+            operation,
+            "POST",
+            "/api/v1/schedules",
+            '{"template": "say", "cron": "0 3 * * *", "parameters": {"m": {"x": N}}}',
+            "parameters.m.x",
+        ),
+        (
+            operation,
+            "POST",
+            "/api/v1/schedules",
+            '{"panel": "say", "cron": "0 3 * * *", "data": {"m": N}}',
+            "data.m",
+        ),
+        (
+            operation,
+            "PATCH",
+            f"/api/v1/schedules/{schedule.json()['id']}",
+            '{"data": {"m": N}}',
+            "data.m",
+        ),
+        (
+            panels,
+            "POST",
+            "/api/v1/panels",
+            '{"slug": "p", "title": "P", "operation_template": "say", '
+            '"fields": [{"name": "m", "label": "M", "default": N}]}',
+            "fields.0.default",
+        ),
+        (
+            panels,
+            "PATCH",
+            "/api/v1/panels/say",
+            '{"fields": [{"name": "m", "label": "M", "default": [N]}]}',
+            "fields.0.default.0",
+        ),
+        (panels, "POST", "/api/v1/panels/say/submissions", '{"data": {"m": N}}', "data.m"),
+        (
+            datasource,
+            "POST",
+            "/api/v1/datasources",
+            '{"slug": "b", "name": "B", "source_type": "http", "endpoint_url": "https://a.b/", '
+            '"method": "POST", "body": {"q": [1, N]}}',
+            "body.q.1",
+        ),
+        (datasource, "PATCH", "/api/v1/datasources/api", '{"body": [N, 2]}', "body.0"),
+        (datasource, "POST", "/api/v1/datasources/api/resolve", '{"values": {"m": N}}', "values.m"),
+    ]:
+        response = await client.request(
+            method,
+            path,
+            content=with_number(document, number),
+            headers=ADMIN | {"Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, (path, response.text)
+        errors = response.json()["errors"]
+        assert [(error["field"], error["code"]) for error in errors] == [(field, "finite_number")]
+    event = await operation.post(  # another service's request, in binary mode: the data
+        "/api/v1/events",
+        content=with_number('{"template": "say", "parameters": {"m": N}}', number),
+        headers=ADMIN
+        | {
+            "Content-Type": "application/json",
+            "ce-specversion": "1.0",
+            "ce-id": str(uuid.uuid4()),
+            "ce-source": "urn:test",
+            "ce-type": "operation.execution.requested.external",
+            "ce-tenant": "acme",
+        },
+    )
+    assert event.status_code == 422, event.text
+    assert "parameters.m: must be a finite number" in event.json()["errors"][0]["message"]
+    templates = await operation.get("/api/v1/templates", headers=ADMIN)
+    assert [template["slug"] for template in templates.json()["items"]] == ["say"]
+    assert (await operation.get("/api/v1/templates/say", headers=ADMIN)).json()["version"] == 1
+    assert (await operation.get("/api/v1/executions", headers=ADMIN)).json()["items"] == []
+    assert len((await operation.get("/api/v1/schedules", headers=ADMIN)).json()["items"]) == 1
+    assert len((await panels.get("/api/v1/panels", headers=ADMIN)).json()["items"]) == 1
+    sources = await datasource.get("/api/v1/datasources", headers=ADMIN)
+    assert [(source["slug"], source["body"]) for source in sources.json()["items"]] == [
+        ("api", None)
+    ]
+
+
+async def test_finite_numbers_however_large_are_kept(platform: Platform) -> None:
+    response = await platform.operation.post(
+        "/api/v1/templates",
+        content=b'{"slug": "call", "name": "Call", "operation_type": "http", "http": '
+        b'{"url": "https://example.com/", "method": "POST", "body": [1e300, -1.5e-300, 0.0]}}',
+        headers=ADMIN | {"Content-Type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["http_spec"]["body"] == [1e300, -1.5e-300, 0.0]

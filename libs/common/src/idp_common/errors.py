@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from idp_common.http_methods import allowed_methods
 from idp_common.request_context import identifying_headers, request_id_var
+from idp_common.schemas import error_location
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger(__name__)
@@ -148,13 +149,11 @@ def problem_response(
 
 
 def _field_error(error: Any) -> dict[str, str]:
-    loc = tuple(error["loc"])
+    loc = error_location(error)
     if error["type"] == "json_invalid":
         detail = error.get("ctx", {}).get("error", "")
         position = f" at position {loc[1]}" if len(loc) > 1 else ""
         return field_error("body", f"invalid JSON{position}: {detail}".rstrip(": "), "json_invalid")
-    if "path" in error.get("ctx", {}):  # raised for a whole model: the path says where
-        loc += tuple(error["ctx"]["path"])
     # Drop the "body"/"query"/… prefix when a field name follows it.
     parts = loc[1:] if len(loc) > 1 and isinstance(loc[1], str) else loc
     return field_error(".".join(str(part) for part in parts), error["msg"], error["type"])

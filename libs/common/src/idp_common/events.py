@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from idp_common.messaging.envelope import Event, InvalidEvent
-from idp_common.schemas import GroupName, HumanRole, StrictModel
+from idp_common.schemas import GroupName, HumanRole, StrictModel, error_location
 
 SUBMISSION_CREATED = "panel.submission.created"
 SUBMISSION_UPDATED = "panel.submission.updated"
@@ -78,7 +78,7 @@ class EventData(Payload):
         except ValidationError as exc:
             # Without the input values: this reason is logged and shown with dead letters.
             problems = "; ".join(
-                f"{'.'.join(map(str, error['loc'])) or 'data'}: {error['msg']}"
+                f"{'.'.join(map(str, error_location(error))) or 'data'}: {error['msg']}"
                 for error in exc.errors(include_input=False, include_url=False)
             )
             raise InvalidEvent(f"{event.type} data does not match its schema: {problems}") from exc

@@ -3,8 +3,9 @@ refused, slugs and names have one shape."""
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -41,15 +42,19 @@ def unstorable(text: str) -> str | None:
     return None
 
 
-def unstorable_text(data: Any) -> tuple[str, list[str | int]] | None:
-    """Why and where a JSON document (a key or a string) holds text that cannot be stored,
-    or None."""
+def unstorable_value(data: Any) -> tuple[str, list[str | int]] | None:
+    """Why and where a JSON document holds what cannot be stored: text (a key or a string)
+    no column can hold, or a number JSON cannot write (Python's parser reads ``NaN``,
+    ``Infinity`` and a number past the largest float, ``1e400``, as floats that
+    PostgreSQL's json refuses and SQLite's shows as null), or None."""
     if isinstance(data, str):
         return None if (why := unstorable(data)) is None else (why, [])
+    if isinstance(data, float):
+        return None if math.isfinite(data) else ("finite_number", [])
     for key, value in _members(data):
         if isinstance(key, str) and (why := unstorable(key)) is not None:
             return why, [key]
-        if (inner := unstorable_text(value)) is not None:
+        if (inner := unstorable_value(value)) is not None:
             return inner[0], [key, *inner[1]]
     return None
 
@@ -57,6 +62,10 @@ def unstorable_text(data: Any) -> tuple[str, list[str | int]] | None:
 UNSTORABLE_TEXT = {
     "nul_byte": "must not contain NUL bytes",
     "lone_surrogate": "must be Unicode text: a lone surrogate (\\ud800-\\udfff) is not",
+}
+UNSTORABLE_VALUE = UNSTORABLE_TEXT | {
+    "finite_number": "must be a finite number: JSON has no NaN or Infinity, and 1e400 is past "
+    "the largest there is",
 }
 
 
@@ -92,26 +101,32 @@ def _in_utc(moment: datetime) -> datetime:
 UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
+def error_location(error: Mapping[str, Any]) -> tuple[str | int, ...]:
+    """Where one of pydantic's errors is: its ``loc``, then the ``path`` a check of a whole
+    model names (StrictModel's refusals are raised for the model, not for an attribute)."""
+    return (*error["loc"], *error.get("ctx", {}).get("path", ()))
+
+
 class StrictModel(BaseModel):
     """A request body: unknown fields, NUL bytes and lone surrogates (which no text stored
     here may hold: PostgreSQL cannot store the one, UTF-8 has no bytes for the other), NaN or
-    infinite numbers (which JSON has no words for)
+    infinite numbers (which JSON has no words for), in typed and free-form attributes alike,
     and JSON nested deeper than ``MAX_JSON_DEPTH`` are refused, naming where they are."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul_bytes_nor_deep_nesting(cls, data: Any) -> Any:
+    def _storable_and_shallow(cls, data: Any) -> Any:
         if (path := too_deep_path(data)) is not None:
             raise PydanticCustomError(
                 "too_deep",
                 "is nested deeper than {limit} levels",
                 {"path": path, "limit": MAX_JSON_DEPTH},
             )
-        if (unstorable := unstorable_text(data)) is not None:
+        if (unstorable := unstorable_value(data)) is not None:
             why, path = unstorable
-            raise PydanticCustomError(why, UNSTORABLE_TEXT[why], {"path": path})
+            raise PydanticCustomError(why, UNSTORABLE_VALUE[why], {"path": path})
         return data
 
 
