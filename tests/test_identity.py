@@ -589,3 +589,107 @@ async def test_a_tenant_subject_or_group_longer_than_the_platform_stores_is_a_40
                 response = await client.post(path, json=body, headers=headers)
                 assert response.status_code == 401, (path, response.text)
                 assert claim in response.json()["detail"]
+
+
+def longest_slug(kind: str) -> str:
+    """A slug of 100 characters, the most a slug may have (an audit's object_id holds 64)."""
+    return f"{kind}-".ljust(100, "x")
+
+
+async def test_changes_made_by_slug_are_audited_under_the_objects_id(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """A path names an object by its id or its slug. A secret's delete, and a data source's
+    refresh and delete, audited the path's reference: on PostgreSQL a slug past 64
+    characters made the delete a 500, and the audit filtered by the object's id never
+    showed the change."""
+    async with running_platform(
+        backend, tmp_path, sqs_server, with_worker=False, with_datasource=True
+    ) as platform:
+        ops, panels, sources = platform.operation, platform.panel, datasources(platform)
+        slug = {kind: longest_slug(kind) for kind in ("template", "panel", "source", "secret")}
+        template = await created(
+            await ops.post(
+                "/api/v1/templates",
+                json={"slug": slug["template"], "name": "T", "command_template": "echo hi"},
+                headers=ADMIN,
+            )
+        )
+        secret = await created(
+            await ops.post(
+                "/api/v1/secrets",
+                json={"slug": slug["secret"], "provider": "env", "key": "IDP_SECRET_ACME__DB"},
+                headers=ADMIN,
+            )
+        )
+        source = await created(
+            await sources.post(
+                "/api/v1/datasources",
+                json={
+                    "slug": slug["source"],
+                    "name": "S",
+                    "source_type": "static",
+                    "options": [{"value": "red", "label": "Red"}],
+                },
+                headers=ADMIN,
+            )
+        )
+        panel = await created(
+            await panels.post(
+                "/api/v1/panels",
+                json={"slug": slug["panel"], "title": "P", "operation_template": slug["template"]},
+                headers=ADMIN,
+            )
+        )
+        secrets_of_template = f"/api/v1/templates/{slug['template']}/secrets"
+        mapping = await created(
+            await ops.post(
+                secrets_of_template,
+                json={"secret_id": slug["secret"], "env_var": "DB_PASSWORD"},
+                headers=ADMIN,
+            )
+        )
+        for client, method, url, body in [
+            (ops, "PATCH", f"/api/v1/templates/{slug['template']}", {"name": "T2"}),
+            (ops, "DELETE", f"{secrets_of_template}/{mapping['id']}", None),
+            (panels, "PATCH", f"/api/v1/panels/{slug['panel']}", {"title": "P2"}),
+            (sources, "PATCH", f"/api/v1/datasources/{slug['source']}", {"name": "S2"}),
+            (sources, "POST", f"/api/v1/datasources/{slug['source']}/refresh", None),
+            (ops, "DELETE", f"/api/v1/secrets/{slug['secret']}", None),
+            (sources, "DELETE", f"/api/v1/datasources/{slug['source']}", None),
+            (panels, "DELETE", f"/api/v1/panels/{slug['panel']}", None),
+            (ops, "DELETE", f"/api/v1/templates/{slug['template']}", None),
+        ]:
+            response = await client.request(method, url, json=body, headers=ADMIN)
+            assert response.is_success, (method, url, response.text)
+
+        for client, made, actions in [
+            (
+                ops,
+                template,
+                [
+                    "template.create",
+                    "secret.map",
+                    "template.update",
+                    "secret.unmap",
+                    "template.delete",
+                ],
+            ),
+            (ops, secret, ["secret.create", "secret.delete"]),
+            (panels, panel, ["panel.create", "panel.update", "panel.delete"]),
+            (
+                sources,
+                source,
+                [
+                    "datasource.create",
+                    "datasource.update",
+                    "datasource.refresh",
+                    "datasource.delete",
+                ],
+            ),
+        ]:
+            audit = await client.get(
+                "/api/v1/audit", params={"object_id": made["id"], "limit": 100}, headers=ADMIN
+            )
+            assert audit.status_code == 200, audit.text
+            assert sorted(row["action"] for row in audit.json()["items"]) == sorted(actions)

@@ -129,15 +129,16 @@ async def update_data_source(
 
 async def delete_data_source(session: AsyncSession, principal: Principal, reference: str) -> None:
     sources = DataSourceRepository(session, principal.tenant)
-    await sources.remove(await sources.get_or_404(reference))
-    record_audit(session, AuditEntry, principal, "datasource.delete", reference)
+    source = await sources.get_or_404(reference)
+    await sources.remove(source)
+    record_audit(session, AuditEntry, principal, "datasource.delete", source.id)
 
 
 async def refresh(session: AsyncSession, principal: Principal, reference: str) -> None:
     """A new cache generation: options cached before it are never served again."""
     source = await get_data_source(session, principal, reference)
     source.cache_generation += 1
-    record_audit(session, AuditEntry, principal, "datasource.refresh", reference)
+    record_audit(session, AuditEntry, principal, "datasource.refresh", source.id)
 
 
 async def resolve(

@@ -56,13 +56,7 @@ async def delete_secret(session: AsyncSession, principal: Principal, reference: 
     secret = await secrets.get_or_404(reference)
     await MappingRepository(session, principal.tenant).delete_mappings_of(secret.id)
     await secrets.remove(secret)
-    record_audit(
-        session,
-        AuditEntry,
-        principal,
-        "secret.delete",
-        reference,
-    )
+    record_audit(session, AuditEntry, principal, "secret.delete", secret.id)
 
 
 async def map_secret(
