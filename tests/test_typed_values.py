@@ -74,3 +74,200 @@ async def test_both_intakes_take_numbers_and_booleans_as_values_or_text(
                 headers=ADMIN,
             )
             assert [r["parameter"] for r in preview.json()["refusals"]] == list(bad), bad
+
+
+BEYOND_A_FLOAT = 2**53 + 1
+
+
+async def test_integers_a_definition_keeps_are_exact_where_they_are_read(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """A default, an enum value or a bound is read as a float (bounds are kept as floats, a
+    form reads a number as JavaScript's, SQLite stored a default past 2**63 as a REAL): one
+    past 2**53 is refused when saved, naming it. A panel's default of 2**80 was saved, came
+    back from SQLite as 1.2e24, and every submission without it was a 422 blaming the user.
+    A value is any integer written as digits, and a body's integers fit 64 bits."""
+    async with running_platform(
+        backend, tmp_path, sqs_server, with_worker=False, with_datasource=True
+    ) as platform:
+        assert platform.datasource is not None
+        scale = await template(platform, "scale", "echo {{replicas}} {{ratio}} {{dry}}", PARAMETERS)
+        await panel_for(platform, scale, replicas="integer", ratio="number", dry="boolean")
+        integer = {"name": "replicas", "label": "Replicas", "field_type": "integer"}
+        ratio = {"name": "ratio", "label": "Ratio", "field_type": "number"}
+        dry = {"name": "dry", "label": "Dry", "field_type": "boolean"}
+
+        def panel(*fields: dict[str, Any]) -> dict[str, Any]:
+            return {"slug": "p", "title": "P", "operation_template": "scale", "fields": fields}
+
+        def parameters(**replicas: Any) -> dict[str, Any]:
+            return {"parameters": [PARAMETERS[0] | replicas, *PARAMETERS[1:]]}
+
+        http = {"url": "https://example.com/", "method": "POST"}
+        refusals = [
+            (
+                platform.panel.post,
+                "/api/v1/panels",
+                panel(integer | {"default": 2**80}, ratio, dry),
+                "fields.0.default",
+            ),
+            (
+                platform.panel.post,
+                "/api/v1/panels",
+                panel(integer | {"default": -BEYOND_A_FLOAT}, ratio, dry),
+                "fields.0.default",
+            ),
+            (
+                platform.panel.post,
+                "/api/v1/panels",
+                panel(integer, ratio | {"default": 10**25 + 1}, dry),
+                "fields.1.default",
+            ),
+            (
+                platform.panel.post,
+                "/api/v1/panels",
+                panel(integer | {"min_value": BEYOND_A_FLOAT}, ratio, dry),
+                "fields.0.min_value",
+            ),
+            (
+                platform.panel.patch,
+                "/api/v1/panels/scale",
+                {"fields": [integer | {"max_value": -(2**80)}, ratio, dry]},
+                "fields.0.max_value",
+            ),
+            (
+                platform.panel.patch,
+                "/api/v1/panels/scale",
+                {"fields": [integer | {"default": 2**80}, ratio, dry]},
+                "fields.0.default",
+            ),
+            (
+                platform.operation.patch,
+                "/api/v1/templates/scale",
+                parameters(default=2**80),
+                "parameters.0.default",
+            ),
+            (
+                platform.operation.patch,
+                "/api/v1/templates/scale",
+                parameters(enum=[1, BEYOND_A_FLOAT]),
+                "parameters.0.enum.1",
+            ),
+            (
+                platform.operation.patch,
+                "/api/v1/templates/scale",
+                parameters(minimum=-BEYOND_A_FLOAT),
+                "parameters.0.minimum",
+            ),
+            (
+                platform.operation.patch,
+                "/api/v1/templates/scale",
+                parameters(maximum=2**80),
+                "parameters.0.maximum",
+            ),
+            (
+                platform.operation.post,
+                "/api/v1/templates",
+                {
+                    "slug": "t",
+                    "name": "t",
+                    "command_template": "echo {{x}}",
+                    "parameters": [{"name": "x", "type": "string", "enum": [2**80]}],
+                },
+                "parameters.0.enum.0",
+            ),
+            (
+                platform.operation.post,
+                "/api/v1/templates",
+                {
+                    "slug": "h",
+                    "name": "h",
+                    "operation_type": "http",
+                    "http": http | {"body": {"id": 2**64}},
+                },
+                "http.body.id",
+            ),
+            (
+                platform.datasource.post,
+                "/api/v1/datasources",
+                {
+                    "slug": "d",
+                    "name": "d",
+                    "source_type": "http",
+                    "endpoint_url": "https://a.b/",
+                    "method": "POST",
+                    "body": 2**63,
+                },
+                "body",
+            ),
+            (
+                platform.datasource.post,
+                "/api/v1/datasources",
+                {
+                    "slug": "d",
+                    "name": "d",
+                    "source_type": "http",
+                    "endpoint_url": "https://a.b/",
+                    "method": "POST",
+                    "body": {"a": [1, -(2**63) - 1]},
+                },
+                "body.a.1",
+            ),
+        ]
+        for send, path, body, field in refusals:
+            refused = await send(path, json=body, headers=ADMIN)
+            assert refused.status_code == 422, (field, refused.text)
+            assert [error["field"] for error in refused.json()["errors"]] == [field], refused.text
+
+        # At the limits, kept exactly on either backend, and a panel's default is submitted.
+        exact = await platform.panel.post(
+            "/api/v1/panels",
+            json=panel(
+                integer | {"default": 2**53, "min_value": -(2**53), "max_value": 2**53},
+                ratio | {"default": -(2**53)},
+                dry | {"default": False},
+            ),
+            headers=ADMIN,
+        )
+        assert exact.status_code == 201, exact.text
+        kept = await platform.panel.get("/api/v1/panels/p", headers=ADMIN)
+        assert [field["default"] for field in kept.json()["fields"]] == [2**53, -(2**53), False]
+        submitted = await platform.panel.post(
+            "/api/v1/panels/p/submissions", json={"data": {}}, headers=ADMIN
+        )
+        assert submitted.status_code == 202, submitted.text
+        assert submitted.json()["data"] == {"replicas": 2**53, "ratio": -(2**53), "dry": False}
+        # A value is any integer written as digits.
+        direct = await platform.operation.post(
+            "/api/v1/executions",
+            json={"template": "scale", "parameters": {"replicas": 10**30, "ratio": 1, "dry": True}},
+            headers=ADMIN,
+        )
+        assert direct.status_code == 202, direct.text
+        assert direct.json()["parameters"]["replicas"] == 10**30
+        changed = await platform.operation.patch(
+            "/api/v1/templates/scale",
+            json=parameters(default=2**53, enum=[2**53, -(2**53)], minimum=-(2**53)),
+            headers=ADMIN,
+        )
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["parameters"][0]["enum"] == [2**53, -(2**53)]
+        body = {"id": 2**63 - 1, "ids": [-(2**63), 10**30 // 10**12]}
+        for sent in (body, 2**63 - 1):
+            source = await platform.datasource.post(
+                "/api/v1/datasources",
+                json={
+                    "slug": f"d{len(str(sent))}",
+                    "name": "d",
+                    "source_type": "http",
+                    "endpoint_url": "https://a.b/",
+                    "method": "POST",
+                    "body": sent,
+                },
+                headers=ADMIN,
+            )
+            assert source.status_code == 201, source.text
+            read = await platform.datasource.get(
+                f"/api/v1/datasources/{source.json()['id']}", headers=ADMIN
+            )
+            assert read.json()["body"] == sent

@@ -14,12 +14,15 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from idp_common.values import EXACT_FLOAT_INTEGERS
 
 
 def _members(value: Any) -> Iterable[tuple[Any, Any]]:
@@ -99,6 +102,50 @@ def _in_utc(moment: datetime) -> datetime:
 
 # A moment a client gives: with its offset (a naive time means nothing here), in UTC range.
 UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
+def _exact_as_a_float(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_FLOAT_INTEGERS:
+        raise PydanticCustomError(
+            "inexact_integer",
+            "must be between -2**53 and 2**53: a float, which a bound is kept as and a form "
+            "reads a number as, holds no larger integer exactly",
+        )
+    return value
+
+
+# A number a definition keeps (a field's or a parameter's default, an enum value, a bound)
+# is read as a float: bounds are kept as floats, a form reads a default as a JavaScript
+# number, and SQLite stored a default past 2**63 as a REAL (every submission without the
+# field then failed). An integer past 2**53 would come back as other digits, so it is
+# refused; a value (form data, parameters) may be any integer written as digits.
+EXACT_NUMBER = BeforeValidator(_exact_as_a_float)
+
+# A body a definition sends (a data source's, an HTTP template's) is any JSON whose integers
+# fit 64 bits: SQLite keeps a larger one standing alone as an approximate REAL, and one rule
+# holds for each integer of a body, wherever it stands.
+BODY_INTEGERS = range(-(2**63), 2**63)
+
+
+def _integer_too_large(data: Any) -> list[str | int] | None:
+    """Where a JSON document holds an integer outside ``BODY_INTEGERS``, or None."""
+    if isinstance(data, int) and not isinstance(data, bool):
+        return None if data in BODY_INTEGERS else []
+    for key, value in _members(data):
+        if (inner := _integer_too_large(value)) is not None:
+            return [key, *inner]
+    return None
+
+
+def _integers_of_64_bits(body: Any) -> Any:
+    if (path := _integer_too_large(body)) is not None:
+        raise PydanticCustomError(
+            "integer_too_large", "an integer must be between -2**63 and 2**63-1", {"path": path}
+        )
+    return body
+
+
+JsonBody = Annotated[Any, AfterValidator(_integers_of_64_bits)]
 
 
 def error_location(error: Mapping[str, Any]) -> tuple[str | int, ...]:

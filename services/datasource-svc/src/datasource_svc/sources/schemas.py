@@ -19,6 +19,7 @@ from idp_common.outbound import (
 )
 from idp_common.schemas import (
     DISTINCT_VALUES,
+    JsonBody,
     OptionIn,
     PatchModel,
     ResponseModel,
@@ -100,7 +101,7 @@ class DataSourceIn(StrictModel):
     method: Literal["GET", "POST"] = "GET"
     headers: Headers = {}
     query: Strings = {}
-    body: Any = None
+    body: JsonBody = None
     auth_config: AuthConfig | None = None
     items_path: JMESPathExpression = "@"
     value_expr: JMESPathExpression = "@"
@@ -139,7 +140,7 @@ class DataSourceUpdate(PatchModel):
     method: Literal["GET", "POST"] | None = None
     headers: Headers | None = None
     query: Strings | None = None
-    body: Any = None
+    body: JsonBody = None
     auth_config: AuthConfig | None = None
     items_path: JMESPathExpression | None = None
     value_expr: JMESPathExpression | None = None

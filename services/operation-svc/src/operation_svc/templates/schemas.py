@@ -10,9 +10,11 @@ from pydantic import Field, model_validator
 from idp_common.events import ApprovalPolicy
 from idp_common.outbound import HTTP_URL_SCHEMA
 from idp_common.schemas import (
+    EXACT_NUMBER,
     AllowedGroups,
     AllowedRoles,
     Identifier,
+    JsonBody,
     PatchModel,
     ResponseModel,
     Slug,
@@ -27,10 +29,15 @@ class ParameterIn(StrictModel):
     name: Identifier
     type: Literal["string", "integer", "number", "boolean", "secret"] = "string"
     required: bool = True
-    default: str | int | float | bool | None = None
-    enum: Annotated[list[str | int | float], Field(min_length=1, max_length=500)] | None = None
-    minimum: float | None = None
-    maximum: float | None = None
+    default: Annotated[str | int | float | bool | None, EXACT_NUMBER] = None
+    enum: (
+        Annotated[
+            list[Annotated[str | int | float, EXACT_NUMBER]], Field(min_length=1, max_length=500)
+        ]
+        | None
+    ) = None
+    minimum: Annotated[float, EXACT_NUMBER] | None = None
+    maximum: Annotated[float, EXACT_NUMBER] | None = None
     min_length: Annotated[int, Field(ge=0, le=4096)] | None = None
     max_length: Annotated[int, Field(ge=1, le=4096)] | None = None
     pattern: Annotated[str, Field(max_length=1000)] | None = None
@@ -66,7 +73,7 @@ class HttpTemplateIn(StrictModel):
     method: Annotated[str, Field(max_length=10)] = "GET"
     url: Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra=HTTP_URL_SCHEMA)]
     headers: Annotated[dict[str, Annotated[str, Field(max_length=4000)]], Field(max_length=50)] = {}
-    body: Any = None
+    body: JsonBody = None
 
 
 CommandTemplate = Annotated[str, Field(min_length=1, max_length=8192)]

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from idp_common.events import ApprovalPolicy
 from idp_common.schemas import (
     DISTINCT_VALUES,
+    EXACT_NUMBER,
     AllowedGroups,
     AllowedRoles,
     Identifier,
@@ -34,7 +35,7 @@ class FieldIn(StrictModel):
     help_text: Annotated[str, Field(max_length=2000)] = ""
     field_type: FieldType = "text"
     is_required: bool = True
-    default: Any = None
+    default: Annotated[Any, EXACT_NUMBER] = None
     options: (
         Annotated[list[OptionIn], Field(min_length=1, max_length=1000), DISTINCT_VALUES] | None
     ) = None
@@ -49,8 +50,8 @@ class FieldIn(StrictModel):
         | None
     ) = None
     depends_on: Annotated[list[Identifier], Field(max_length=20)] = []
-    min_value: float | None = None
-    max_value: float | None = None
+    min_value: Annotated[float, EXACT_NUMBER] | None = None
+    max_value: Annotated[float, EXACT_NUMBER] | None = None
     min_length: Annotated[int, Field(ge=0, le=MAX_TEXT_LENGTH)] | None = None
     max_length: Annotated[int, Field(ge=1, le=MAX_TEXT_LENGTH)] | None = None
     pattern: Annotated[str, Field(max_length=1000)] | None = None
