@@ -682,3 +682,37 @@ async def test_a_slow_upstream_holds_up_no_other_source(
     assert (await resolve(api, quick)).status_code == 200
     assert time.monotonic() - started < 1.0
     assert (await waiting).status_code == 200
+
+
+async def test_a_static_sources_test_shows_its_options_and_calls_nothing(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    """It ran the upstream call anyway and answered ``outbound call refused: only http and
+    https are allowed, not ``, which the console showed as a failed test."""
+    fake, url = upstream
+    options = [{"value": "eu", "label": "Europe"}, {"value": "us", "label": "US"}]
+    static = await source(api, source_type="static", options=options)
+    for values in ({}, {"region": "eu"}, {"endpoint_url": url}):
+        tried = await api.post(
+            f"/api/v1/datasources/{static}/test", json={"values": values}, headers=ADMIN
+        )
+        assert tried.status_code == 200, tried.text
+        assert tried.json() == {
+            "status_code": None,
+            "response_excerpt": None,
+            "options": options,
+            "error": None,
+        }
+        assert (await resolve(api, static, **values)).json()["options"] == options
+    # A source made static keeps no upstream call, whatever it had been.
+    was_http = await source(api, **regions(url))
+    changed = await api.patch(
+        f"/api/v1/datasources/{was_http}",
+        json={"source_type": "static", "options": options[:1]},
+        headers=ADMIN,
+    )
+    assert changed.status_code == 200, changed.text
+    calls = dict(fake.calls)
+    tried = await api.post(f"/api/v1/datasources/{was_http}/test", json={}, headers=ADMIN)
+    assert (tried.json()["options"], tried.json()["error"]) == (options[:1], None)
+    assert fake.calls == calls

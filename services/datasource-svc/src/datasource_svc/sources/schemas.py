@@ -190,6 +190,9 @@ class ResolveOut(ResponseModel):
 
 
 class TestOut(ResponseModel):
+    """What one call of the upstream gave; a static source calls none (no status code, no
+    excerpt) and shows its options."""
+
     status_code: int | None
     response_excerpt: str | None
     options: list[Option]

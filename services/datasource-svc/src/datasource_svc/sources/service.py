@@ -166,8 +166,16 @@ async def test_source(
     values: Mapping[str, Any],
     resolver: OptionsResolver,
 ) -> TestOut:
-    """One upstream call, bypassing the cache; a failure is reported, not raised."""
+    """One upstream call, bypassing the cache; a failure is reported, not raised. A static
+    source has no upstream: its test shows its options, as ``resolve`` gives them."""
     source = await get_data_source(session, principal, reference)
+    if source.source_type == "static":
+        return TestOut(
+            status_code=None,
+            response_excerpt=None,
+            options=[Option.model_validate(option) for option in source.options or []],
+            error=None,
+        )
     try:
         fetched = await resolver.fetch(source, used_values(source, values))
     except UpstreamFailed as exc:
