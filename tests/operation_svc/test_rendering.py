@@ -216,9 +216,10 @@ def test_a_catastrophic_pattern_returns_promptly_on_a_long_input() -> None:
     assert time.perf_counter() - started < 0.1
 
 
-def test_a_pattern_that_does_not_compile_is_refused() -> None:
+@pytest.mark.parametrize("pattern", ["(unclosed", r"\C", r"x\\\C"])
+def test_a_pattern_that_does_not_compile_here_or_in_the_console_is_refused(pattern: str) -> None:
     with pytest.raises(Refusal) as refused:
-        spec(pattern="(unclosed")
+        spec(pattern=pattern)
     assert refused.value.rule == "invalid_pattern"
 
 

@@ -96,10 +96,16 @@ def test_a_catastrophic_pattern_returns_promptly() -> None:
     assert time.perf_counter() - started < 0.1
 
 
-def test_a_pattern_that_does_not_compile_is_refused() -> None:
+@pytest.mark.parametrize("pattern", ["(unclosed", r"\C", r"a\C+", r"\\\C", r"[a-z]\C"])
+def test_a_pattern_that_does_not_compile_here_or_in_the_console_is_refused(pattern: str) -> None:
     with pytest.raises(Invalid) as refused:
-        FieldRules("text", pattern="(unclosed")
+        FieldRules("text", pattern=pattern)
     assert refused.value.code == "invalid_pattern"
+
+
+@pytest.mark.parametrize("pattern", [r"\\C", r"[\\]C", r"(?i)c", r"\pL+"])
+def test_a_pattern_both_engines_run_is_kept(pattern: str) -> None:
+    FieldRules("text", pattern=pattern)
 
 
 def test_json_schema_describes_each_type() -> None:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import re2
 from nacl.public import PublicKey
 
+from idp_common.patterns import not_for_the_console
 from idp_common.redaction import MASK
 from idp_common.sealing import is_sealed, seal
 from idp_common.secret_values import MIN_SECRET_LENGTH
@@ -52,6 +53,8 @@ class ParameterSpec:
                 spec.name,
             )
         if spec.pattern is not None:
+            if (why := not_for_the_console(spec.pattern)) is not None:
+                raise Refusal("invalid_pattern", f"pattern refused: {why}", spec.name)
             try:
                 compiled = re2.compile(spec.pattern)
             except re2.error as exc:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import re2
 
+from idp_common.patterns import not_for_the_console
 from idp_common.secret_values import MIN_SECRET_LENGTH
 from idp_common.values import as_boolean, as_number
 
@@ -169,6 +170,8 @@ class FieldRules:
 
 
 def compile_pattern(pattern: str) -> Any:
+    if (why := not_for_the_console(pattern)) is not None:
+        raise Invalid(f"pattern refused: {why}", "invalid_pattern")
     try:
         return re2.compile(pattern)
     except re2.error as exc:
