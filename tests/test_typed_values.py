@@ -6,8 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from idp_common.values import MAX_TEXT_LENGTH
 from tests.factories import panel_for, template
-from tests.harness import LocalSQSServer, Platform, auth_headers, eventually, running_platform
+from tests.harness import (
+    LocalSQSServer,
+    Platform,
+    assert_field_refused,
+    auth_headers,
+    eventually,
+    running_platform,
+)
 
 ADMIN = auth_headers(roles=("admin",))
 PARAMETERS = [
@@ -271,3 +279,60 @@ async def test_integers_a_definition_keeps_are_exact_where_they_are_read(
                 f"/api/v1/datasources/{source.json()['id']}", headers=ADMIN
             )
             assert read.json()["body"] == sent
+
+
+async def test_a_text_value_has_one_length_limit_on_every_intake(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """panel-svc took 10,000 characters where operation-svc takes 4,096: a longer value was
+    a 202, then a submission rejected later. Now it is refused where it is entered."""
+    async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
+        note = await template(
+            platform,
+            "note",
+            "printenv IDP_PARAM_TOKEN {{text}} {{area}}",
+            [{"name": "text"}, {"name": "area"}, {"name": "token", "type": "secret"}],
+        )
+        await panel_for(platform, note, area="textarea", token="secret")
+        # Characters, not bytes: "é" is two bytes of UTF-8, "😀" four.
+        longest = {
+            "text": "é" * MAX_TEXT_LENGTH,
+            "area": "😀" * MAX_TEXT_LENGTH,
+            "token": "s" * 4096,
+        }
+        submitted = await platform.panel.post(
+            "/api/v1/panels/note/submissions", json={"data": longest}, headers=ADMIN
+        )
+        assert submitted.status_code == 202, submitted.text
+        assert (await execution_of(platform, submitted.json()["id"]))["status"] == "pending"
+        direct = await platform.operation.post(
+            "/api/v1/executions", json={"template": "note", "parameters": longest}, headers=ADMIN
+        )
+        assert direct.status_code == 202, direct.text
+        for name in longest:
+            too_long = longest | {name: longest[name] + "x"}
+            form = await platform.panel.post(
+                "/api/v1/panels/note/submissions", json={"data": too_long}, headers=ADMIN
+            )
+            assert_field_refused(form, f"data.{name}", "too_long")
+            run = await platform.operation.post(
+                "/api/v1/executions",
+                json={"template": "note", "parameters": too_long},
+                headers=ADMIN,
+            )
+            assert_field_refused(run, f"parameters.{name}", "too_long")
+        roomier = await platform.panel.post(
+            "/api/v1/panels",
+            json={
+                "slug": "roomier",
+                "title": "roomier",
+                "operation_template": "note",
+                "fields": [
+                    {"name": "text", "label": "text", "max_length": MAX_TEXT_LENGTH + 1},
+                    {"name": "area", "label": "area", "field_type": "textarea"},
+                    {"name": "token", "label": "token", "field_type": "secret"},
+                ],
+            },
+            headers=ADMIN,
+        )
+        assert_field_refused(roomier, "fields.0.max_length", "less_than_equal")

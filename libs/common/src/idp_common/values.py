@@ -14,6 +14,9 @@ from typing import Any
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 # The integers a float holds exactly: ``2.0`` or ``1e3`` is an integer, ``1.5e300`` is not.
 EXACT_FLOAT_INTEGERS = 2**53
+# The characters of one text value, on every intake: a panel's field and the template
+# parameter it fills take the same, so a value too long is refused where it is entered.
+MAX_TEXT_LENGTH = 4096
 
 
 def as_number(value: Any, *, integer: bool) -> int | float:

@@ -18,11 +18,10 @@ from idp_common.patterns import not_for_the_console
 from idp_common.redaction import MASK
 from idp_common.sealing import is_sealed, seal
 from idp_common.secret_values import MIN_SECRET_LENGTH
-from idp_common.values import as_boolean, as_number
+from idp_common.values import MAX_TEXT_LENGTH, as_boolean, as_number
 from operation_svc.safety.verdict import Refusal
 
 ParameterType = Literal["string", "integer", "number", "boolean", "secret"]
-MAX_VALUE_LENGTH = 4096
 CONSTRAINTS = ("default", "enum", "minimum", "maximum", "min_length", "max_length", "pattern")
 
 
@@ -100,8 +99,8 @@ def _text(spec: ParameterSpec, value: Any) -> str:
         raise Refusal("type", "must be a string", spec.name)
     if "\x00" in value:
         raise Refusal("nul_byte", "must not contain NUL bytes", spec.name)
-    if len(value) > MAX_VALUE_LENGTH:
-        raise Refusal("too_long", f"at most {MAX_VALUE_LENGTH} characters", spec.name)
+    if len(value) > MAX_TEXT_LENGTH:
+        raise Refusal("too_long", f"at most {MAX_TEXT_LENGTH} characters", spec.name)
     return value
 
 

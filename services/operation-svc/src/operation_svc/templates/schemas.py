@@ -21,6 +21,7 @@ from idp_common.schemas import (
     StrictModel,
     distinct,
 )
+from idp_common.values import MAX_TEXT_LENGTH
 from operation_svc.safety.parameters import ParameterSpec, validate_values
 from operation_svc.safety.verdict import Refusal
 
@@ -38,8 +39,8 @@ class ParameterIn(StrictModel):
     ) = None
     minimum: Annotated[float, EXACT_NUMBER] | None = None
     maximum: Annotated[float, EXACT_NUMBER] | None = None
-    min_length: Annotated[int, Field(ge=0, le=4096)] | None = None
-    max_length: Annotated[int, Field(ge=1, le=4096)] | None = None
+    min_length: Annotated[int, Field(ge=0, le=MAX_TEXT_LENGTH)] | None = None
+    max_length: Annotated[int, Field(ge=1, le=MAX_TEXT_LENGTH)] | None = None
     pattern: Annotated[str, Field(max_length=1000)] | None = None
     allow_leading_dash: bool = False
 

@@ -13,7 +13,7 @@ import re2
 
 from idp_common.patterns import not_for_the_console
 from idp_common.secret_values import MIN_SECRET_LENGTH
-from idp_common.values import as_boolean, as_number
+from idp_common.values import MAX_TEXT_LENGTH, as_boolean, as_number
 
 FieldType = Literal[
     "text",
@@ -30,7 +30,6 @@ FieldType = Literal[
     "datetime",
 ]
 CHOICE_TYPES = frozenset({"select", "multiselect"})
-MAX_TEXT_LENGTH = 10_000
 EMAIL = re2.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 

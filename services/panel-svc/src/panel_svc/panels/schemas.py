@@ -20,13 +20,8 @@ from idp_common.schemas import (
     StrictModel,
     distinct,
 )
-from panel_svc.fields.types import (
-    CHOICE_TYPES,
-    MAX_TEXT_LENGTH,
-    FieldRules,
-    FieldType,
-    Invalid,
-)
+from idp_common.values import MAX_TEXT_LENGTH
+from panel_svc.fields.types import CHOICE_TYPES, FieldRules, FieldType, Invalid
 
 
 class FieldIn(StrictModel):
