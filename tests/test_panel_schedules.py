@@ -316,6 +316,8 @@ async def test_a_slot_panel_svc_missed_past_the_grace_is_left_to_the_misfire_pol
         ({"panel": "greet"}, OTHER_TENANT, "panel", "no panel 'greet'"),
         ({"panel": "secretive", "data": {"token": "s3cr3t"}}, ADMIN, "data.token", "secret"),
         ({"panel": "greet", "data": {"colour": "red"}}, ADMIN, "data.colour", "no field"),
+        # No job could carry it: 144 KB in a message, each emoji 12 bytes.
+        ({"panel": "greet", "data": {"message": "😀" * 12_000}}, ADMIN, "data.message", "131072"),
         ({"panel": "greet", "template": "greet"}, ADMIN, "panel", "either template or panel"),
         ({"template": "greet", "data": {"message": "x"}}, ADMIN, "data", "takes parameters"),
         ({"panel": "greet", "parameters": {"message": "x"}}, ADMIN, "parameters", "takes data"),

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from idp_common.values import MAX_TEXT_LENGTH
 from operation_svc.schedules.slots import timezone_named
 from tests.factories import ADMIN, template
 from tests.harness import LocalSQSServer, Platform, auth_headers, eventually, running_platform
@@ -300,3 +301,39 @@ async def test_changes_are_audited_and_a_new_timing_counts_from_now(platform: Pl
     assert audit.status_code == 200, audit.text
     actions = {entry["action"] for entry in audit.json()["items"]}
     assert actions == {"schedule.create", "schedule.update", "schedule.delete"}
+
+
+async def test_a_turn_no_job_could_carry_pauses_the_schedule_with_the_reason(
+    platform: Platform,
+) -> None:
+    """A run its job could not carry (a queue message holds 256 KiB) is refused when the
+    schedule is saved; one whose template has grown past it since pauses the schedule at
+    its next turn, where the turn failed every few seconds, recording nothing."""
+    words = {"words": "😀" * MAX_TEXT_LENGTH}  # 48 KiB in a message, each emoji 12 bytes
+    shout = await template(platform, "shout", "echo {{words}}", [{"name": "words"}])
+    schedule = await create(platform, template="shout", parameters=words, interval_seconds=2)
+    grown = await platform.operation.patch(
+        f"/api/v1/templates/{shout['id']}",
+        json={"command_template": "echo {{words}} {{words}} {{words}}"},
+        headers=ADMIN,
+    )
+    assert grown.status_code == 200, grown.text
+
+    async def paused() -> dict[str, Any] | None:
+        found = await platform.operation.get(f"/api/v1/schedules/{schedule['id']}", headers=VIEWER)
+        return dict(found.json()) if found.json()["is_paused"] else None
+
+    reason = (await eventually(paused, timeout=15))["paused_reason"]
+    assert "parameters: the rendered command takes" in reason
+    last = (await runs_of(platform, schedule["id"]))[-1]
+    assert (last["outcome"], last["execution_id"]) == ("skipped", None)
+    assert last["reason"].startswith("refused:")
+    again = await platform.operation.post(
+        "/api/v1/schedules",
+        json={"template": "shout", "parameters": words, "interval_seconds": 2},
+        headers=ADMIN,
+    )
+    assert again.status_code == 422, again.text
+    assert [(e["field"], e["code"]) for e in again.json()["errors"]] == [
+        ("parameters", "too_large")
+    ]

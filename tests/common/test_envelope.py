@@ -12,6 +12,7 @@ from idp_common.messaging.envelope import (
     decode_event,
     decode_http_event,
     encode_event,
+    encoded_size,
 )
 
 
@@ -27,6 +28,26 @@ def test_events_round_trip() -> None:
     assert body["specversion"] == "1.0"
     assert body["datacontenttype"] == "application/json"
     assert decode_event(encode_event(event)) == event
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "😀" * 100,  # 12 bytes each, escaped as a surrogate pair
+        "é中",
+        '\x01\n\t"\\',
+        {"nested": [{"deep": ["😀", 1.5, True, None]}], "n": 2**70},
+        ["a", "b"],
+    ],
+)
+def test_encoded_size_is_what_a_value_takes_in_a_message_body(value: object) -> None:
+    def body(data: object) -> str:
+        return encode_event(Event(type="t", source="s", tenant="acme", data={"v": data}))
+
+    assert len(body(value).encode()) - len(body(None).encode()) == (
+        encoded_size(value) - encoded_size(None)
+    )
 
 
 @pytest.mark.parametrize(

@@ -105,3 +105,15 @@ def test_an_http_template_takes_no_secret_parameter() -> None:
             {"url": "https://api.example.com/", "headers": {"X-Token": "{{token}}"}}, [token]
         )
     assert (refused.value.rule, refused.value.parameter) == ("secret_in_http", "token")
+
+
+def test_a_request_rendering_values_past_what_a_job_holds_is_refused() -> None:
+    """A value fits, but the body repeats it, nested, and emoji are escaped 12 bytes each."""
+    nested = {"items": [{"name": "{{name}}", "tags": ["{{tag}}", "{{name}}"]}] * 2}
+    spec = template(body=nested, headers={})
+    plain = render_http(spec, {"name": "x" * 4096, "tag": "t"})
+    assert plain.body["items"][1]["tags"][1] == "x" * 4096
+    with pytest.raises(Refusal) as refused:
+        render_http(spec, {"name": "😀" * 4096, "tag": "t"})
+    assert refused.value.rule == "too_large"
+    assert "the rendered request takes" in refused.value.message

@@ -10,10 +10,17 @@ from sqlalchemy import select, update
 
 from idp_common.auth import Principal
 from idp_common.db import utcnow
+from idp_common.errors import ValidationFailed
 from idp_common.sealing import load_public_key, new_keypair
 from operation_svc.executions.intake import ExecutionIntake, ExecutionRequest
 from operation_svc.executions.schemas import ExecutionIn
-from operation_svc.models import Execution, OperationTemplate, messaging
+from operation_svc.models import (
+    Execution,
+    OperationTemplate,
+    SecretMapping,
+    SecretRef,
+    messaging,
+)
 from tests.harness import migrated_database
 
 ALICE = Principal("alice", "acme", frozenset({"operator"}), frozenset())
@@ -70,3 +77,46 @@ async def test_a_limit_set_between_the_snapshot_and_the_write_is_honored(
         assert created.status == "pending"
         assert created.dispatched_at is None  # waits for the slot
         assert [row for row in jobs if row.queue.endswith("operation-jobs")] == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_job_no_message_can_hold_is_a_422_before_anything_is_written(
+    backend: str, tmp_path: Path
+) -> None:
+    """45 secret references of 500 emoji each make the job of a run with no values past
+    256 KiB: its outbox row was a MessageTooLarge, a 500 (and a schedule's failed turn)."""
+    async with migrated_database(backend, tmp_path, "operation") as db:
+        async with db.transaction() as session:
+            template = OperationTemplate(
+                tenant="acme",
+                slug="deploy",
+                name="deploy",
+                argv=["true"],
+                parameters=[],
+                created_by="alice",
+                updated_by="alice",
+            )
+            secret = SecretRef(
+                tenant="acme", slug="far", provider="env", key="😀" * 500, created_by="alice"
+            )
+            session.add_all([template, secret])
+            await session.flush()
+            session.add_all(
+                SecretMapping(
+                    tenant="acme",
+                    template_id=template.id,
+                    secret_id=secret.id,
+                    env_var=f"SECRET_{n}",
+                    created_by="alice",
+                )
+                for n in range(45)
+            )
+        intake = ExecutionIntake(db, load_public_key(new_keypair()[0]))
+        request = ExecutionRequest(ExecutionIn(template="deploy"))
+        async with db.snapshot() as session:
+            target = await intake.target(session, ALICE, request)
+        with pytest.raises(ValidationFailed) as refused:
+            await intake.build(target, ALICE, request, None, "digest")
+        assert [(e["field"], e["code"]) for e in refused.value.errors or []] == [
+            ("parameters", "too_large")
+        ]

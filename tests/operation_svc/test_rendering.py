@@ -8,6 +8,7 @@ import pytest
 
 from idp_common.executables import ExecutableAllowlist
 from idp_common.sealing import load_private_key, load_public_key, new_keypair, seal, unseal
+from idp_common.values import MAX_TEXT_LENGTH
 from operation_svc.safety.commands import compile_command, placeholders, render_command
 from operation_svc.safety.parameters import ParameterSpec, masked, validate_values
 from operation_svc.safety.verdict import Refusal
@@ -266,3 +267,47 @@ def test_only_sealed_values_are_shown_masked() -> None:
     public, _ = new_keypair()
     token = seal(load_public_key(public), "correct-horse")
     assert masked({"token": token, "name": "api"}) == {"token": "***", "name": "api"}
+
+
+EMOJI = "😀" * MAX_TEXT_LENGTH  # 4,096 characters, 48 KiB as a message carries them
+CONTROL = "\x01" * MAX_TEXT_LENGTH  # 24 KiB: each is written \u0001
+
+
+@pytest.mark.parametrize(
+    ("values", "largest"),
+    [
+        ({"a": EMOJI, "b": EMOJI, "c": EMOJI}, "a"),  # what the executions API took (a 500)
+        ({"a": "x", "b": EMOJI, "c": EMOJI, "d": EMOJI}, "b"),
+        ({f"p{n}": CONTROL for n in range(6)}, "p0"),
+        ({f"p{n}": "x" * MAX_TEXT_LENGTH for n in range(33)}, "p0"),  # many plain values
+    ],
+)
+def test_values_no_job_could_carry_are_refused_naming_the_largest(
+    values: dict[str, str], largest: str
+) -> None:
+    specs = [spec(name) for name in values]
+    _, refusals = validate_values(specs, values)
+    assert [(refusal.rule, refusal.parameter) for refusal in refusals] == [("too_large", largest)]
+    assert "more than 131072" in refusals[0].message
+    fewer = dict(list(values.items())[:2])
+    assert validate_values(specs[:2], fewer)[1] == []
+
+
+def test_a_secret_counts_sealed_as_its_job_carries_it() -> None:
+    """Sealing takes a third more: 30 secrets of 4,096 letters fit unsealed, not sealed."""
+    specs = [spec(f"s{n}", type="secret") for n in range(30)]
+    values = {f"s{n}": "x" * MAX_TEXT_LENGTH for n in range(30)}
+    assert validate_values([spec(name) for name in values], values)[1] == []
+    _, refusals = validate_values(specs, values, load_public_key(new_keypair()[0]))
+    assert [refusal.rule for refusal in refusals] == ["too_large"]
+
+
+@pytest.mark.parametrize("repeated", [EMOJI, CONTROL])
+def test_a_command_rendering_a_value_past_what_a_job_holds_is_refused(repeated: str) -> None:
+    """Each value fits, and all of them do: the command repeats one, escaped large."""
+    template = "echo {{value}} {{value}} {{value}} {{value}}"
+    assert len(render(template, {"value": "x" * len(repeated)})) == 5
+    with pytest.raises(Refusal) as refused:
+        render(template, {"value": repeated})
+    assert refused.value.rule == "too_large"
+    assert "the rendered command takes" in refused.value.message

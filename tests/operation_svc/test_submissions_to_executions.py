@@ -16,7 +16,13 @@ from sqlalchemy.exc import IntegrityError
 from idp_common.events import SubmissionCreated
 from idp_common.messaging.inbox import Received, handle_each
 from operation_svc.executions.tasks import SubmissionsToExecutions
-from operation_svc.models import Execution, OperationTemplate, messaging
+from operation_svc.models import (
+    Execution,
+    OperationTemplate,
+    SecretMapping,
+    SecretRef,
+    messaging,
+)
 from tests.harness import migrated_database
 
 
@@ -136,3 +142,48 @@ async def test_another_tenant_cannot_take_over_a_submission_by_its_id(
         async with db.snapshot() as session:
             executions = (await session.scalars(select(Execution))).all()
         assert [e.tenant for e in executions] == ["acme"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_job_no_message_can_hold_rejects_its_execution_with_the_reason(
+    backend: str, tmp_path: Path
+) -> None:
+    """The values and what they render are bounded where a run is asked for; a template's
+    secret references are not: 45 of 500 emoji each make a job past 256 KiB. Such a job
+    failed the transaction, so the submission was delivered again until dead-lettered."""
+    async with migrated_database(backend, tmp_path, "operation") as db:
+        async with db.transaction() as session:
+            open_, solo = template("open"), template("solo", max_concurrency=1)
+            secret = SecretRef(
+                tenant="acme", slug="far", provider="env", key="😀" * 500, created_by="alice"
+            )
+            session.add_all([open_, solo, secret])
+            await session.flush()
+            session.add_all(
+                SecretMapping(
+                    tenant="acme",
+                    template_id=owner.id,
+                    secret_id=secret.id,
+                    env_var=f"SECRET_{n}",
+                    created_by="alice",
+                )
+                for owner in (open_, solo)
+                for n in range(45)
+            )
+        group = [submitted("open"), submitted("solo")]
+        async with db.unit_of_work() as work:
+            await handle_each(work, SubmissionsToExecutions(), group)
+        async with db.snapshot() as session:
+            executions = (await session.scalars(select(Execution))).all()
+            outbox = (await session.execute(select(messaging.outbox))).all()
+        assert [(e.status, e.dispatched_at) for e in executions] == [("rejected", None)] * 2
+        for execution in executions:
+            assert (execution.error or "").startswith("too_large: its job cannot be queued: ")
+            assert "more than a queue message holds (262144)" in (execution.error or "")
+        assert not [row for row in outbox if row.queue.endswith("operation-jobs")]
+        told = [json.loads(row.body)["data"] for row in outbox]
+        statuses: dict[str, set[str]] = {}
+        for update in told:
+            statuses.setdefault(update["submission_id"], set()).add(update["status"])
+        # The one waiting for its template's slot was told "pending" first.
+        assert sorted(map(sorted, statuses.values())) == [["pending", "rejected"], ["rejected"]]

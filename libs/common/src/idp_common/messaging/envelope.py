@@ -73,6 +73,12 @@ def encode_event(event: Event) -> str:
     return _FORMAT.write(CloudEvent(attributes, event.data)).decode()
 
 
+def encoded_size(value: Any) -> int:
+    """The bytes ``value`` takes in a message body: JSON as ``encode_event`` writes it, with
+    non-ASCII escaped (``"😀"`` takes 14)."""
+    return len(json.dumps(value))
+
+
 def _cloud_event(attributes: dict[str, Any], data: Any) -> CloudEvent:
     """A 1.0 event as sent: the library would make up a missing id, and an event's id is
     what makes its redelivery recognisable."""

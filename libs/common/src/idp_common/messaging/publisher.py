@@ -27,8 +27,11 @@ class MessageTooLarge(ValueError):
 
 def checked_body(event: Event) -> str:
     body = encode_event(event)
-    if len(body.encode()) > MAX_MESSAGE_BYTES:
-        raise MessageTooLarge(f"{event.type} body exceeds {MAX_MESSAGE_BYTES} bytes")
+    if (size := len(body.encode())) > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(
+            f"{event.type} takes {size} bytes, more than a queue message holds "
+            f"({MAX_MESSAGE_BYTES})"
+        )
     return body
 
 

@@ -14,13 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp_common.db import utcnow
 from idp_common.events import ExecutionRequested, HttpCall, SecretBinding
 from idp_common.messaging.envelope import Event
-from idp_common.messaging.outbox import add_event
+from idp_common.messaging.outbox import add_outbox_row, outbox_row
+from idp_common.messaging.publisher import MessageTooLarge
 from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.sealing import is_sealed
 from idp_common.unit_of_work import UnitOfWork
 from operation_svc.approvals.notices import approval_requested
-from operation_svc.executions.lifecycle import SOURCE
+from operation_svc.executions.lifecycle import SOURCE, record_ended, tell_requesters
 from operation_svc.executions.repository import SystemExecutions
+from operation_svc.executions.state import transition
 from operation_svc.models import Execution, OperationTemplate, messaging
 from operation_svc.safety.commands import parameter_env
 from operation_svc.templates.repository import TemplateCatalog
@@ -43,12 +45,30 @@ def job_for(execution: Execution, secrets: list[SecretBinding]) -> Event:
     return job.to_event(source=SOURCE, tenant=execution.tenant, subject=str(execution.id))
 
 
+def queue_job(session: AsyncSession, execution: Execution, secrets: list[SecretBinding]) -> None:
+    """Queue ``execution``'s job for the workers, with its template's ``secrets``; a job no
+    queue message can hold rejects the execution with the reason instead. Its values and
+    what they render were bounded when it was asked for (``messaging.budget``), its
+    template's secret references were not: such a job failed the transaction that queued
+    it, a consumer's again at each delivery."""
+    try:
+        job = outbox_row(OPERATION_JOBS, job_for(execution, secrets))
+    except MessageTooLarge as too_large:
+        execution.dispatched_at = None
+        execution.error = f"too_large: its job cannot be queued: {too_large}"
+        transition(execution, "rejected")
+        return
+    add_outbox_row(session, messaging, job)
+
+
 async def send_job(session: AsyncSession, execution: Execution) -> None:
-    """Queue ``execution``'s job for the workers, with its template's secrets."""
+    """Queue ``execution``'s job for the workers (``queue_job``); one it rejects ends now."""
     assert execution.template_id is not None
     secrets = await TemplateCatalog(session).secret_bindings({execution.template_id})
-    job = job_for(execution, secrets.get(execution.template_id, []))
-    add_event(session, messaging, OPERATION_JOBS, job)
+    queue_job(session, execution, secrets.get(execution.template_id, []))
+    if execution.status == "rejected":
+        tell_requesters(session, execution)
+        record_ended(session, execution)
 
 
 async def fill_free_slots(session: AsyncSession, template_id: uuid.UUID) -> None:

@@ -22,7 +22,8 @@ from idp_common.events import SecretBinding
 from idp_common.idempotency import request_fingerprint
 from idp_common.inbound import InboundRequest
 from idp_common.intake import IdempotentIntake
-from idp_common.messaging.outbox import OutboxRow, add_outbox_row, outbox_row
+from idp_common.messaging.budget import queued_or_refused
+from idp_common.messaging.outbox import OutboxRow, add_outbox_row
 from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.unit_of_work import UnitOfWork
 from operation_svc.approvals.notices import approval_requested
@@ -136,7 +137,7 @@ def plan_execution(
         by_event.applied_to(execution)
     job = None
     if template.max_concurrency is None and execution.status == "pending":
-        job = outbox_row(OPERATION_JOBS, job_for(execution, target.secrets))
+        job = queued_or_refused(OPERATION_JOBS, job_for(execution, target.secrets), "parameters")
     changes: dict[str, Any] = {
         "template": template.slug,
         "version": template.version,

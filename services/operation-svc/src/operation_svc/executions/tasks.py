@@ -16,11 +16,9 @@ from idp_common.events import (
     SubmissionCreated,
 )
 from idp_common.messaging.envelope import Event, InvalidEvent
-from idp_common.messaging.outbox import add_event
-from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.unit_of_work import UnitOfWork
 from operation_svc.approvals.notices import approval_requested
-from operation_svc.executions.dispatch import fill_free_slots_before_commit, job_for
+from operation_svc.executions.dispatch import fill_free_slots_before_commit, queue_job
 from operation_svc.executions.lifecycle import (
     new_execution,
     record_ended,
@@ -30,7 +28,7 @@ from operation_svc.executions.lifecycle import (
 )
 from operation_svc.executions.reports import record_finish, store_lines
 from operation_svc.executions.repository import SystemExecutions
-from operation_svc.models import AuditEntry, Execution, OperationTemplate, messaging
+from operation_svc.models import AuditEntry, Execution, OperationTemplate
 from operation_svc.safety.verdict import Refusal
 from operation_svc.templates.definition import Rendered, TemplateDefinition
 from operation_svc.templates.repository import TemplateCatalog
@@ -74,18 +72,17 @@ class SubmissionsToExecutions:
             return
         template = requested.templates.get((event.tenant, submitted.operation_template))
         execution = work.add(self._execution(event.tenant, submitted, template))
-        if execution.status == "rejected":
-            record_ended(work.session, execution)
         requested.executions[submitted.submission_id] = execution  # a copy later in the group
         if execution.status == "pending":
             assert template is not None
             if template.max_concurrency is None:
-                job = job_for(execution, requested.secrets.get(template.id, []))
-                add_event(work.session, messaging, OPERATION_JOBS, job)
+                queue_job(work.session, execution, requested.secrets.get(template.id, []))
             else:
                 fill_free_slots_before_commit(work, template.id)
         elif execution.status == "awaiting_approval":
             approval_requested(work.session, execution)
+        if execution.status == "rejected":
+            record_ended(work.session, execution)
         record_audit(
             work.session,
             AuditEntry,

@@ -25,13 +25,13 @@ from idp_common.launchers import LaunchRefused, Program, program_name, programs
 from idp_common.values import as_text
 from operation_svc.safety.denylist import check_denylist
 from operation_svc.safety.parameters import ParameterSpec, Value
+from operation_svc.safety.sizes import check_rendered_size
 from operation_svc.safety.verdict import Refusal
 
 PLACEHOLDER = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}")
 _PIECES = re.compile(r"(\{\{[a-z_][a-z0-9_]*\}\})")
 # Spaces inside the braces are accepted, and removed before the template is split.
 _SPACED_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
-MAX_RENDERED_BYTES = 64 * 1024
 # Programs whose first positional argument is code (a script, program text or a command),
 # under any version suffix (python3.11, perl5.36.0).
 _SHELL = r"(?:r?ba|da|z|k|mk|pdk|a|ya|po|c|tc)?sh"
@@ -253,8 +253,7 @@ def render_command(
     allow_dash = {spec.name for spec in parameters if spec.allow_leading_dash}
     texts = {name: as_text(value) for name, value in values.items()}
     rendered = [_render_element(element, allow_dash, texts) for element in argv]
-    if sum(len(element.encode()) for element in rendered) > MAX_RENDERED_BYTES:
-        raise Refusal("too_long", f"the rendered command exceeds {MAX_RENDERED_BYTES} bytes")
+    check_rendered_size("the rendered command", rendered)
     literal = _literal(argv)
     started = _started_programs(argv, literal)
     for program in started:  # a template saved before the rule was as strict as it is now

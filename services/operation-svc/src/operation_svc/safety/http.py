@@ -25,6 +25,7 @@ from idp_common.outbound import (
 from idp_common.values import as_text
 from operation_svc.safety.commands import PLACEHOLDER, normalize_placeholders
 from operation_svc.safety.parameters import ParameterSpec, Value
+from operation_svc.safety.sizes import check_rendered_size
 from operation_svc.safety.verdict import Refusal
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
@@ -165,4 +166,6 @@ def render_http(spec: Mapping[str, Any], typed: Mapping[str, Value]) -> Rendered
             raise Refusal("header_value", f"the value of {name} {HEADER_VALUE_RULE}")
         headers[name] = rendered
     body = _map_strings(spec["body"], lambda text: _substitute(text, values))
-    return RenderedHttp(spec["method"], url, headers, body, dict(typed))
+    request = RenderedHttp(spec["method"], url, headers, body, dict(typed))
+    check_rendered_size("the rendered request", request.as_dict())
+    return request

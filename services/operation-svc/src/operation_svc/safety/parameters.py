@@ -14,6 +14,7 @@ from typing import Any, Literal
 import re2
 from nacl.public import PublicKey
 
+from idp_common.messaging.budget import oversized_value
 from idp_common.patterns import not_for_the_console
 from idp_common.redaction import MASK
 from idp_common.sealing import is_sealed, seal
@@ -140,7 +141,7 @@ def validate_values(
     specs: Sequence[ParameterSpec], values: Mapping[str, Any], seal_to: PublicKey | None = None
 ) -> tuple[dict[str, Value], list[Refusal]]:
     """Check every value at once: the values as their declared types (secrets sealed), and
-    every refusal.
+    every refusal; together they must fit in a job (``messaging.budget``).
     ``seal_to`` is given where a person typed the values (API, preview): plaintext secrets
     are sealed to it; elsewhere secrets must arrive sealed."""
     refusals = [
@@ -162,6 +163,8 @@ def validate_values(
             )
         except Refusal as refusal:
             refusals.append(refusal)
+    if not refusals and (oversized := oversized_value(normalized)) is not None:
+        refusals.append(Refusal("too_large", oversized.message, oversized.name))
     return normalized, refusals
 
 

@@ -28,6 +28,7 @@ from idp_common.audit import record_audit
 from idp_common.auth import Principal, check_run_access, may_run
 from idp_common.db import Database
 from idp_common.errors import Conflict, Forbidden, ValidationFailed, field_error
+from idp_common.messaging.budget import oversized_errors
 from idp_common.pagination import PageParams
 from idp_common.unit_of_work import with_defaults
 from operation_svc.api_keys.service import withdrawn_key
@@ -123,8 +124,8 @@ def _set_panel(
     schedule: Schedule, principal: Principal, panel: PanelTarget, data: dict[str, Any]
 ) -> None:
     """Point ``schedule`` at ``panel`` (as ``principal`` found it) with ``data``, which may
-    give no secret field a value; ``principal``, who must be allowed to submit it, becomes
-    its owner."""
+    give no secret field a value and must fit in a run's job (``messaging.budget``);
+    ``principal``, who must be allowed to submit it, becomes its owner."""
     errors = [
         field_error(
             f"data.{name}",
@@ -137,6 +138,7 @@ def _set_panel(
         field_error(f"data.{name}", f"panel {panel.slug!r} has no field {name!r}", "unknown_field")
         for name in sorted(data.keys() - panel.fields)
     ]
+    errors += oversized_errors(data, "data")
     if errors:
         fields = ", ".join(error["field"] for error in errors)
         raise ValidationFailed(f"Invalid schedule: {fields}", errors=errors)

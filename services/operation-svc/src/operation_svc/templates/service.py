@@ -18,6 +18,7 @@ from operation_svc.models import AuditEntry, OperationTemplate, TemplateVersion
 from operation_svc.safety.commands import RenderedCommand, compile_command
 from operation_svc.safety.http import RenderedHttp, compile_http
 from operation_svc.safety.parameters import ParameterSpec, masked
+from operation_svc.safety.sizes import check_rendered_size
 from operation_svc.safety.verdict import Refusal
 from operation_svc.templates.definition import TemplateDefinition
 from operation_svc.templates.repository import TemplateCatalog, TemplateRepository
@@ -39,9 +40,12 @@ def _compile(
             assert http is not None
             compiled = compile_http(http, specs)
             _refuse_internal_destination(compiled["url"], settings.outbound_allowed_hosts)
+            check_rendered_size("the request, before any value,", compiled)
             return None, compiled
         assert command_template is not None
-        return compile_command(command_template, specs, settings.executables), None
+        argv = compile_command(command_template, specs, settings.executables)
+        check_rendered_size("the command, before any value,", argv)
+        return argv, None
     except Refusal as refusal:
         raise ValidationFailed(
             f"The template is refused ({refusal.rule}).",

@@ -20,7 +20,8 @@ from idp_common.events import ApprovalPolicy, SubmissionCreated
 from idp_common.idempotency import request_fingerprint
 from idp_common.inbound import InboundRequest
 from idp_common.intake import IdempotentIntake
-from idp_common.messaging.outbox import OutboxRow, add_outbox_row, outbox_row
+from idp_common.messaging.budget import oversized_errors, queued_or_refused
+from idp_common.messaging.outbox import OutboxRow, add_outbox_row
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
 from idp_common.redaction import MASK
 from idp_common.sealing import seal
@@ -98,6 +99,9 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
             raise ValidationFailed(f"{len(errors)} field(s) are invalid.", errors=errors)
         secret_fields = {field.name for field in panel.fields if field.field_type == "secret"}
         sealed = {name: seal(self.seal_to, values[name]) for name in secret_fields & values.keys()}
+        parameters = values | sealed  # as its event carries them: what its job must hold
+        if errors := oversized_errors(parameters, "data"):
+            raise ValidationFailed("1 field(s) are invalid.", errors=errors)
         shown = values | dict.fromkeys(sealed, MASK)
         submission_id = new_id()
         created = SubmissionCreated(
@@ -108,7 +112,7 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
             submitted_by=principal.subject,
             submitter_roles=sorted(principal.roles),
             submitter_groups=sorted(principal.groups),
-            parameters=values | sealed,
+            parameters=parameters,
             approval=ApprovalPolicy.model_validate(panel.approval) if panel.approval else None,
         )
         submission = with_defaults(
@@ -133,7 +137,7 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
             submission.id,
             changes={"panel": panel.slug, "data": shown},
         )
-        return NewSubmission(submission, outbox_row(PANEL_SUBMISSIONS, event), audit)
+        return NewSubmission(submission, queued_or_refused(PANEL_SUBMISSIONS, event, "data"), audit)
 
     def created(self, new: NewSubmission) -> Submission:
         return new.submission
