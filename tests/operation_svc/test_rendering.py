@@ -311,3 +311,14 @@ def test_a_command_rendering_a_value_past_what_a_job_holds_is_refused(repeated: 
         render(template, {"value": repeated})
     assert refused.value.rule == "too_large"
     assert "the rendered command takes" in refused.value.message
+
+
+def test_a_value_off_a_long_enum_is_refused_in_a_short_message() -> None:
+    """500 allowed values of 4,096 characters made a 2 MB refusal, in the answer and in the
+    rejected run's update, past what a queue message carries."""
+    allowed = [f"{n}-" + "x" * 4000 for n in range(500)]
+    _, refusals = validate_values([spec(enum=allowed)], {"value": "other"})
+    assert refusals[0].rule == "enum"
+    assert len(refusals[0].message) < 1000
+    assert "'0-xxx" in refusals[0].message
+    assert "(500 in all)" in refusals[0].message

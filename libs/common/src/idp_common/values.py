@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
@@ -56,3 +57,13 @@ def as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def one_of(allowed: Sequence[Any]) -> str:
+    """The error of a value not allowed, naming the allowed ones as far as an error should: a
+    list of 500 values of 4,096 characters made a 2 MB error, in the answer and
+    in a rejected run's update, past what a queue message carries."""
+    shown = [repr(value if len(str(value)) <= 40 else f"{str(value)[:40]}…") for value in allowed]
+    listed = ", ".join(shown[:10])
+    more = f", … ({len(allowed)} in all)" if len(allowed) > 10 else ""
+    return f"must be one of [{listed}{more}]"

@@ -19,7 +19,7 @@ from idp_common.patterns import not_for_the_console
 from idp_common.redaction import MASK
 from idp_common.sealing import is_sealed, seal
 from idp_common.secret_values import MIN_SECRET_LENGTH
-from idp_common.values import MAX_TEXT_LENGTH, as_boolean, as_number
+from idp_common.values import MAX_TEXT_LENGTH, as_boolean, as_number, one_of
 from operation_svc.safety.verdict import Refusal
 
 ParameterType = Literal["string", "integer", "number", "boolean", "secret"]
@@ -129,7 +129,7 @@ def _normalize(spec: ParameterSpec, value: Any) -> Value:
             raise Refusal("pattern", f"does not match {spec.pattern!r}", spec.name)
         normalized = text
     if spec.enum is not None and normalized not in [_normalize_enum(spec, v) for v in spec.enum]:
-        raise Refusal("enum", f"must be one of {list(spec.enum)!r}", spec.name)
+        raise Refusal("enum", one_of(spec.enum), spec.name)
     return normalized
 
 

@@ -13,7 +13,7 @@ import re2
 
 from idp_common.patterns import not_for_the_console
 from idp_common.secret_values import MIN_SECRET_LENGTH
-from idp_common.values import MAX_TEXT_LENGTH, as_boolean, as_number
+from idp_common.values import MAX_TEXT_LENGTH, as_boolean, as_number, one_of
 
 FieldType = Literal[
     "text",
@@ -109,7 +109,7 @@ class FieldRules:
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise Invalid("must be an http(s) URL", "url")
         if self.allowed_values is not None and text not in self.allowed_values:
-            raise Invalid(f"must be one of {self.allowed_values}", "allowed_values")
+            raise Invalid(one_of(self.allowed_values), "allowed_values")
         return text
 
     def _secret(self, value: Any) -> str:
