@@ -290,6 +290,8 @@ async def test_an_event_not_signed_by_the_platform_is_dead_lettered_and_runs_not
         )
     letters = await eventually(lambda: dead_letters(platform, PLATFORM_OPERATOR), timeout=30)
     assert letters[0]["reason"] == f"refused: {UNSIGNED}"
+    # Not acme's to read or replay: nothing admitted it as acme's.
+    assert await dead_letters(platform, ADMIN) == []
     listed = await platform.operation.get("/api/v1/executions", headers=ADMIN)
     assert listed.json()["items"] == []
 

@@ -251,6 +251,8 @@ class Consumer(PeriodicLoop):
                     message["Body"], message.get("MessageAttributes", {})
                 ):
                     raise EventRefused(UNSIGNED)
+                if not self.queue.from_other_services:  # the platform's own: its signature
+                    admitted_tenant_var.set(event.tenant)
                 tenant_var.set(event.tenant)
                 # What a message causes (logs, audit rows) is traced back to the event's id.
                 request_id_var.set(event.id)

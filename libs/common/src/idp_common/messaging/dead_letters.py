@@ -38,8 +38,10 @@ from idp_common.sealing import is_sealed
 REASON = "idp.failure_reason"
 FAILED_AT = "idp.failed_at"
 RECEIVES = "idp.receive_count"
-# A producer's event (an inbound queue's) belongs to the tenant whose credential admitted it,
-# not to the one its body names: anyone may write any tenant there.
+# A dead letter belongs to the tenant that admitted its event, not to the one its body names
+# (anyone who can write a queue may write any tenant there): a producer's credential on an
+# inbound queue, the platform's signature on the others. One a consumer refused before that
+# (unsigned, unreadable, no credential) is the platform operators' alone.
 ADMITTED_TENANT = "idp.admitted_tenant"
 FAILURE_ATTRIBUTES = (REASON, FAILED_AT, RECEIVES, ADMITTED_TENANT)
 MAX_REASON_CHARS = 2000
@@ -254,8 +256,10 @@ class DeadLetter:
 
     @property
     def tenant(self) -> str | None:
-        """The tenant it belongs to (None: the platform's operators' alone)."""
-        if self.from_producers:
+        """The tenant it belongs to (None: the platform's operators' alone): the one that
+        admitted it (see ADMITTED_TENANT) when a consumer dead-lettered it (with a reason);
+        its body's when SQS's redrive moved it from one of the platform's own queues."""
+        if self.from_producers or self._attribute(REASON) is not None:
             return self._attribute(ADMITTED_TENANT)
         return self.event.tenant if self.event else None
 
