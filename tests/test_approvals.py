@@ -5,6 +5,7 @@ every state. Each principal decides once: the same approver twice is a 409."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.harness import (
     auth_headers,
     eventually,
     running_platform,
+    service_headers,
     worker_for,
 )
 
@@ -443,3 +445,110 @@ async def test_an_approval_policy_that_cannot_work_is_a_422_naming_its_field(
             )
             assert changed.status_code == 200, changed.text
             assert (changed.json()["approval"] or {}).get("approver_roles") == shown
+
+
+async def test_a_run_is_cancelled_once_however_many_ask_at_once(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """Cancel read the run, then wrote it, without a lock: on PostgreSQL ten cancels of one
+    waiting run were ten 202s, ten audit rows and ten ends counted; and a cancel racing a
+    worker's claim answered ``cancelled`` for a command that then ran to its end."""
+    async with running_platform(backend, tmp_path, sqs_server, with_worker=False) as platform:
+        await template(platform, "drop", "echo drop", [], ADMIN, approval=TWO_DB_ADMINS)
+        waiting = await run(platform, "drop", ALICE)
+        cancel = f"/api/v1/executions/{waiting['id']}/cancel"
+        answers = await asyncio.gather(
+            *(platform.operation.post(cancel, headers=ALICE) for _ in range(10))
+        )
+        assert sorted(answer.status_code for answer in answers) == [202] + [409] * 9
+        assert len(await audit(platform, "execution.cancel")) == 1
+
+        await template(platform, "now", "echo now", [], ADMIN)
+        for _ in range(10):
+            pending = await run(platform, "now", ALICE)
+            claim = {"worker_id": "w", "execution_ids": [pending["id"]]}
+            claimed, cancelled = await asyncio.gather(
+                platform.operation.post(
+                    "/api/v1/workers/claims", json=claim, headers=service_headers()
+                ),
+                platform.operation.post(
+                    f"/api/v1/executions/{pending['id']}/cancel", headers=ALICE
+                ),
+            )
+            found = await execution(platform, pending["id"])
+            if claimed.json()["claimed"]:  # the worker holds it: it is told to stop
+                assert (cancelled.json()["status"], found["status"]) == ("running", "running")
+                assert found["cancel_requested_at"] is not None
+            else:
+                assert (cancelled.json()["status"], found["status"]) == ("cancelled", "cancelled")
+
+
+async def test_a_deleted_templates_runs_run_no_more(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """Deleting a template stopped new runs, but a run of it awaiting approval could still
+    be approved and run, and any of its runs retried."""
+    async with running_platform(backend, tmp_path, sqs_server) as platform:
+        await template(platform, "drop", "echo drop", [], ADMIN, approval=TWO_DB_ADMINS)
+        await template(platform, "tidy", "echo tidy", [], ADMIN)
+        waiting = await run(platform, "drop", ALICE)
+        done = await run(platform, "tidy", ALICE)
+        await ends(platform, done["id"], "succeeded")
+        for slug in ("drop", "tidy"):
+            deleted = await platform.operation.delete(f"/api/v1/templates/{slug}", headers=ADMIN)
+            assert deleted.status_code == 204, deleted.text
+        cancelled = await execution(platform, waiting["id"])
+        assert cancelled["status"] == "cancelled"
+        assert "its template was deleted by root" in cancelled["error"]
+        assert (await decide(platform, waiting["id"], BOB)).status_code == 409
+        for ended in (waiting, done):
+            retried = await platform.operation.post(
+                f"/api/v1/executions/{ended['id']}/retry", headers=ALICE
+            )
+            assert retried.status_code == 409, retried.text
+            assert "was deleted" in retried.json()["detail"]
+
+
+async def test_a_lost_runs_retry_is_still_its_requesters_to_cancel_not_to_approve(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """The lost sweeper's retry was made in operation-svc's name: its requester could no
+    longer cancel it, and approved it alone where the policy wants someone else."""
+    async with running_platform(
+        "sqlite",
+        tmp_path,
+        sqs_server,
+        with_worker=False,
+        operation={"lost_after_seconds": 1.0, "sweep_interval_seconds": 0.2},
+    ) as platform:
+        one_other = TWO_DB_ADMINS | {"required": 1}
+        await template(
+            platform, "drop", "echo drop", [], ADMIN, approval=one_other, retry_safe=True
+        )
+        first = await run(platform, "drop", ALICE)
+        assert (await decide(platform, first["id"], BOB)).status_code == 200
+        claim = {"worker_id": "vanished", "execution_ids": [first["id"]]}
+        await platform.operation.post(
+            "/api/v1/workers/claims", json=claim, headers=service_headers()
+        )
+        await ends(platform, first["id"], "lost")
+
+        async def retry_of_first() -> Any:
+            listed = await platform.operation.get("/api/v1/executions", headers=ADMIN)
+            return next((e for e in listed.json()["items"] if e["retry_of"] == first["id"]), None)
+
+        retry = await eventually(retry_of_first)
+        assert (retry["status"], retry["submitted_by"]) == ("awaiting_approval", "alice")
+        assert (await decide(platform, retry["id"], ALICE)).status_code == 403
+        [audited] = await audit(platform, "execution.retry")
+        assert (audited["actor"], audited["object_id"]) == ("operation-svc", retry["id"])
+        assert audited["changes"]["retry_of"] == first["id"]
+        cancel = f"/api/v1/executions/{retry['id']}/cancel"
+        assert (await platform.operation.post(cancel, headers=ALICE)).status_code == 202
+
+
+async def audit(platform: Platform, action: str) -> list[Any]:
+    response = await platform.operation.get(
+        "/api/v1/audit", params={"action": action}, headers=ADMIN
+    )
+    return list(response.json()["items"])

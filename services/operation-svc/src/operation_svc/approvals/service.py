@@ -35,7 +35,7 @@ from operation_svc.executions.dispatch import dispatch_or_wait
 from operation_svc.executions.lifecycle import record_ended, tell_requesters
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.state import transition
-from operation_svc.models import AuditEntry, Execution, ExecutionApproval
+from operation_svc.models import AuditEntry, Execution, ExecutionApproval, OperationTemplate
 from operation_svc.safety.commands import parameter_env
 from operation_svc.safety.parameters import masked
 from operation_svc.templates.repository import TemplateCatalog
@@ -106,6 +106,9 @@ async def decide(
         raise Forbidden(reason)
     if execution.approval_expires_at is not None and execution.approval_expires_at <= utcnow():
         raise Conflict(f"The approval window of execution {execution_id} has ended.")
+    template = await _template_of(session, execution)
+    if data.decision == "approve" and template.is_deleted:
+        raise Conflict(f"The template of execution {execution_id} was deleted: it runs no more.")
     approvals = ApprovalRepository(session, principal.tenant)
     decided = (await approvals.of_executions([execution.id])).get(execution.id, [])
     if any(earlier.approver == principal.subject for earlier in decided):
@@ -126,7 +129,7 @@ async def decide(
         _end(session, execution, "rejected", reason)
     elif approved >= policy.required:
         transition(execution, "pending")
-        await _dispatch(session, execution)
+        await dispatch_or_wait(session, template, execution)
         tell_requesters(session, execution)
     record_audit(
         session,
@@ -146,11 +149,11 @@ async def decide(
     return Decided(execution, decided, policy)
 
 
-async def _dispatch(session: AsyncSession, execution: Execution) -> None:
-    assert execution.template_id is not None
+async def _template_of(session: AsyncSession, execution: Execution) -> OperationTemplate:
+    assert execution.template_id is not None, "a run awaiting approval has its template"
     template = await TemplateCatalog(session).get(execution.template_id)
     assert template is not None, "templates are never deleted, only hidden"
-    await dispatch_or_wait(session, template, execution)
+    return template
 
 
 def _end(session: AsyncSession, execution: Execution, status: str, error: str) -> None:

@@ -124,6 +124,16 @@ class SystemExecutions(CrossTenantRepository[AsyncSession]):
         )
         return int(await self.connection.scalar(stmt) or 0)
 
+    async def not_started(self, template_id: uuid.UUID) -> Sequence[Execution]:
+        """The template's executions no worker may have yet: awaiting approval, or pending
+        and not dispatched (waiting for a slot)."""
+        stmt = select(Execution).where(
+            Execution.template_id == template_id,
+            (Execution.status == "awaiting_approval")
+            | ((Execution.status == "pending") & Execution.dispatched_at.is_(None)),
+        )
+        return (await self.connection.scalars(stmt.with_for_update())).all()
+
     async def waiting(self, template_id: uuid.UUID, limit: int | None) -> Sequence[Execution]:
         """The template's pending executions not yet dispatched, oldest first."""
         stmt = (

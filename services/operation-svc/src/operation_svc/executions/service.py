@@ -110,6 +110,8 @@ async def next_attempt(session: AsyncSession, original: Execution, actor: str) -
     template = await catalog.get(original.template_id)
     if version is None or template is None:
         raise Conflict("The template version of this execution no longer exists.")
+    if template.is_deleted:
+        raise Conflict(f"Its template {original.template_slug} was deleted: it runs no more.")
     definition = TemplateDefinition.from_snapshot(version.definition)
     rendered, refusals = render(definition, original.parameters)
     if rendered is None:
@@ -135,22 +137,29 @@ async def next_attempt(session: AsyncSession, original: Execution, actor: str) -
     return new
 
 
+def cancel_unstarted(session: AsyncSession, execution: Execution, reason: str) -> None:
+    """End an execution no worker has started: pending, or awaiting approval."""
+    transition(execution, "cancelled")
+    execution.error = reason
+    tell_requesters(session, execution)
+    record_ended(session, execution)
+
+
 async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid.UUID) -> Execution:
     """Pending or awaiting approval (by its requester or an admin): cancelled at once.
     Running: the worker holding it is told on its next heartbeat (within a second), kills
     the process group and reports ``cancelled``."""
     execution = await get_execution(session, principal, execution_id)
+    # As it is now: a worker's claim, an approval or another cancel may have just changed it.
+    await ExecutionRepository(session, principal.tenant).lock(execution)
     awaiting = execution.status == "awaiting_approval"
     if awaiting and not (
         principal.subject == execution.submitted_by or principal.has_role("admin")
     ):
         raise Forbidden("A run awaiting approval is cancelled by its requester or an admin.")
     if execution.status == "pending" or awaiting:
-        transition(execution, "cancelled")
-        execution.error = f"cancelled by {principal.subject}"
-        tell_requesters(session, execution)
-        record_ended(session, execution)
-        if execution.template_id is not None and not awaiting:  # it held no slot
+        cancel_unstarted(session, execution, f"cancelled by {principal.subject}")
+        if execution.template_id is not None and not awaiting:  # it may have held a slot
             await release_slot(session, execution.template_id)
     elif execution.status == "running":
         execution.cancel_requested_at = execution.cancel_requested_at or utcnow()

@@ -145,9 +145,19 @@ async def _retried_when_safe(session: AsyncSession, lost: Execution) -> bool:
     if version is None or not version.definition.get("retry_safe"):
         return False
     try:
-        await next_attempt(session, lost, SYSTEM_ACTOR)
+        # Still its requester's run: they may cancel it, and may not approve it themselves.
+        retry = await next_attempt(session, lost, lost.submitted_by)
     except Conflict as refused:
         logger.warning("lost execution %s not retried: %s", lost.id, refused.detail)
         lost.error = f"{lost.error}; not retried: {refused.detail}"
         return False
+    record_audit(
+        session,
+        AuditEntry,
+        SYSTEM_ACTOR,
+        "execution.retry",
+        retry.id,
+        tenant=lost.tenant,
+        changes={"retry_of": str(lost.id), "submitted_by": lost.submitted_by},
+    )
     return True

@@ -14,6 +14,8 @@ from idp_common.pagination import PageParams
 from idp_common.redaction import MASK
 from operation_svc.config import OperationSettings
 from operation_svc.executions.dispatch import fill_free_slots
+from operation_svc.executions.repository import SystemExecutions
+from operation_svc.executions.service import cancel_unstarted
 from operation_svc.models import AuditEntry, OperationTemplate, TemplateVersion
 from operation_svc.safety.commands import RenderedCommand, compile_command
 from operation_svc.safety.http import RenderedHttp, compile_http
@@ -180,8 +182,12 @@ async def update_template(
 async def delete_template(
     session: AsyncSession, principal: Principal, template_id: uuid.UUID | str
 ) -> None:
-    """Soft delete: past executions keep their template; no new ones can start."""
+    """Soft delete: past executions keep their template; no new ones can start, and those
+    no worker has yet (awaiting approval, waiting for a slot) are cancelled."""
     template = await get_template(session, principal, template_id)
+    reason = f"cancelled: its template was deleted by {principal.subject}"
+    for execution in await SystemExecutions(session).not_started(template.id):
+        cancel_unstarted(session, execution, reason)
     template.is_deleted = True
     template.slug = f"{template.slug}~deleted~{template.id.hex[:8]}"[:100]
     record_audit(
