@@ -187,7 +187,7 @@ async def test_panel_conflicts_and_unknown_or_inactive_panels(api: PanelApi) -> 
         },
         headers=ADMIN,
     )
-    assert_problem(duplicate, 409)
+    assert_problem(duplicate, 409, "slug")
     bad_slug = await api.client.post(
         "/api/v1/panels",
         json={"slug": "Not A Slug", "title": "", "operation_template": "x"},

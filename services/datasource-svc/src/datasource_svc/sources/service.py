@@ -23,10 +23,13 @@ from datasource_svc.sources.schemas import (
 )
 from idp_common.audit import record_audit
 from idp_common.auth import Principal
-from idp_common.errors import Conflict, ProblemError, ValidationFailed, field_error
+from idp_common.errors import ProblemError, ValidationFailed, field_error
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
 from idp_common.secret_values import SecretStoreSettings, refuse_unconfined
+from idp_common.uniqueness import Unique
+
+SLUG = Unique(DataSource.tenant, DataSource.slug, field="slug")
 
 
 class BadGateway(ProblemError):
@@ -60,6 +63,11 @@ def _check(
         )
 
 
+async def _flush_claiming_slug(session: AsyncSession, slug: str) -> None:
+    async with SLUG.claimed(f"A data source with slug {slug!r} already exists."):
+        await session.flush()
+
+
 async def create_data_source(
     session: AsyncSession,
     principal: Principal,
@@ -68,14 +76,11 @@ async def create_data_source(
     store: SecretStoreSettings,
 ) -> DataSource:
     _check(data, principal.tenant, resolver, store)
-    sources = DataSourceRepository(session, principal.tenant)
-    if await sources.get_by_slug(data.slug) is not None:
-        raise Conflict(f"A data source with slug {data.slug!r} already exists.")
     fields = data.model_dump(exclude_none=True)
-    source = sources.add(
+    source = DataSourceRepository(session, principal.tenant).add(
         DataSource(tenant=principal.tenant, created_by=principal.subject, **fields)
     )
-    await session.flush()
+    await _flush_claiming_slug(session, data.slug)
     record_audit(session, AuditEntry, principal, "datasource.create", source.id, changes=fields)
     return source
 
@@ -111,11 +116,9 @@ async def update_data_source(
         errors = [error | {"loc": ("body", *error["loc"])} for error in exc.errors()]
         raise RequestValidationError(errors) from None
     _check(definition, principal.tenant, resolver, store)
-    if definition.slug != source.slug and await sources.get_by_slug(definition.slug) is not None:
-        raise Conflict(f"A data source with slug {definition.slug!r} already exists.")
     for name, value in definition.model_dump(include=set(changes)).items():
         setattr(source, name, value)
-    await session.flush()
+    await _flush_claiming_slug(session, definition.slug)
     record_audit(
         session,
         AuditEntry,

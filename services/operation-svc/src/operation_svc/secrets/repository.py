@@ -18,13 +18,6 @@ class SecretRepository(TenantRepository[SecretRef]):
 class MappingRepository(TenantRepository[SecretMapping]):
     model = SecretMapping
 
-    async def mapping_for(self, template_id: uuid.UUID, env_var: str) -> SecretMapping | None:
-        """What gives ``env_var`` to this template's child process, if anything does."""
-        stmt = self.scoped().where(
-            SecretMapping.template_id == template_id, SecretMapping.env_var == env_var
-        )
-        return (await self.session.scalars(stmt)).first()
-
     async def mappings_of_template(self, template_id: uuid.UUID) -> Sequence[SecretMapping]:
         stmt = self.scoped().where(SecretMapping.template_id == template_id)
         return (await self.session.scalars(stmt)).all()

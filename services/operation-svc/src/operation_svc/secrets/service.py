@@ -9,26 +9,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import record_audit
 from idp_common.auth import Principal
-from idp_common.errors import Conflict, NotFound, ValidationFailed, field_error
+from idp_common.errors import NotFound, ValidationFailed, field_error
 from idp_common.pagination import PageParams
 from idp_common.secret_values import SecretStoreSettings, refuse_unconfined
+from idp_common.uniqueness import Unique
 from operation_svc.models import AuditEntry, SecretMapping, SecretRef
 from operation_svc.secrets.repository import MappingRepository, SecretRepository
 from operation_svc.secrets.schemas import MappingIn, SecretIn
 from operation_svc.templates.service import get_template
+
+SLUG = Unique(SecretRef.tenant, SecretRef.slug, field="slug")
+ENV_VAR = Unique(SecretMapping.template_id, SecretMapping.env_var, field="env_var")
 
 
 async def create_secret(
     session: AsyncSession, principal: Principal, data: SecretIn, store: SecretStoreSettings
 ) -> SecretRef:
     refuse_unconfined(store, principal.tenant, data.provider, data.key, "key")
-    secrets = SecretRepository(session, principal.tenant)
-    if await secrets.get_by_slug(data.slug) is not None:
-        raise Conflict(f"A secret with slug {data.slug!r} already exists.")
-    secret = secrets.add(
+    secret = SecretRepository(session, principal.tenant).add(
         SecretRef(tenant=principal.tenant, created_by=principal.subject, **data.model_dump())
     )
-    await session.flush()
+    async with SLUG.claimed(f"A secret with slug {data.slug!r} already exists."):
+        await session.flush()
     record_audit(
         session,
         AuditEntry,
@@ -69,10 +71,7 @@ async def map_secret(
             "Unknown secret.",
             errors=[field_error("secret_id", f"no secret {data.secret_id!r}", "unknown_secret")],
         )
-    mappings = MappingRepository(session, principal.tenant)
-    if await mappings.mapping_for(template.id, data.env_var) is not None:
-        raise Conflict(f"{data.env_var} is already mapped for this template.")
-    mapping = mappings.add(
+    mapping = MappingRepository(session, principal.tenant).add(
         SecretMapping(
             tenant=principal.tenant,
             template_id=template.id,
@@ -81,7 +80,8 @@ async def map_secret(
             created_by=principal.subject,
         )
     )
-    await session.flush()
+    async with ENV_VAR.claimed(f"{data.env_var} is already mapped for this template."):
+        await session.flush()
     record_audit(
         session,
         AuditEntry,

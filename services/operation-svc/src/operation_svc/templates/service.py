@@ -8,10 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import record_audit
 from idp_common.auth import Principal
-from idp_common.errors import Conflict, ValidationFailed, field_error
+from idp_common.errors import ValidationFailed, field_error
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
 from idp_common.redaction import MASK
+from idp_common.uniqueness import Unique
 from operation_svc.config import OperationSettings
 from operation_svc.executions.dispatch import fill_free_slots
 from operation_svc.executions.repository import SystemExecutions
@@ -25,6 +26,8 @@ from operation_svc.safety.verdict import Refusal
 from operation_svc.templates.definition import TemplateDefinition
 from operation_svc.templates.repository import TemplateCatalog, TemplateRepository
 from operation_svc.templates.schemas import PreviewOut, TemplateIn, TemplateUpdate
+
+SLUG = Unique(OperationTemplate.tenant, OperationTemplate.slug, field="slug")
 
 
 def _compile(
@@ -103,10 +106,7 @@ async def create_template(
         data.operation_type, data.command_template, http, parameters, settings
     )
     _check_timeout(data.timeout_seconds, settings.max_timeout_seconds)
-    templates = TemplateRepository(session, principal.tenant)
-    if await templates.get_by_slug(data.slug) is not None:
-        raise Conflict(f"A template with slug {data.slug!r} already exists.")
-    template = templates.add(
+    template = TemplateRepository(session, principal.tenant).add(
         OperationTemplate(
             tenant=principal.tenant,
             **data.model_dump(exclude={"parameters", "http"}),
@@ -118,7 +118,8 @@ async def create_template(
             updated_by=principal.subject,
         )
     )
-    await session.flush()
+    async with SLUG.claimed(f"A template with slug {data.slug!r} already exists."):
+        await session.flush()
     _keep_version(session, template, principal.subject)
     record_audit(
         session,

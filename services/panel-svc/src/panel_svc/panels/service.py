@@ -7,13 +7,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp_common.audit import record_audit
 from idp_common.auth import Principal
 from idp_common.db import utcnow
-from idp_common.errors import Conflict
 from idp_common.pagination import PageParams
+from idp_common.uniqueness import Unique
 from panel_svc.fields.types import json_schema
 from panel_svc.models import AuditEntry, Panel, PanelField
 from panel_svc.panels.repository import ONE_WITH_FIELDS, PanelRepository
 from panel_svc.panels.schemas import FieldIn, PanelIn, PanelSchemaOut, PanelUpdate
 from panel_svc.submissions.validation import sent_to_source
+
+SLUG = Unique(Panel.tenant, Panel.slug, field="slug")
 
 WIDGETS = {
     "text": "text",
@@ -36,10 +38,7 @@ def _fields(fields: list[FieldIn]) -> list[PanelField]:
 
 
 async def create_panel(session: AsyncSession, principal: Principal, data: PanelIn) -> Panel:
-    panels = PanelRepository(session, principal.tenant)
-    if await panels.get_by_slug(data.slug) is not None:
-        raise Conflict(f"A panel with slug {data.slug!r} already exists.")
-    panel = panels.add(
+    panel = PanelRepository(session, principal.tenant).add(
         Panel(
             tenant=principal.tenant,
             **data.model_dump(exclude={"fields"}),
@@ -48,7 +47,8 @@ async def create_panel(session: AsyncSession, principal: Principal, data: PanelI
             fields=_fields(data.fields),
         )
     )
-    await session.flush()
+    async with SLUG.claimed(f"A panel with slug {data.slug!r} already exists."):
+        await session.flush()
     record_audit(
         session,
         AuditEntry,

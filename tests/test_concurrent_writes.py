@@ -1,0 +1,147 @@
+"""Writes sent at once (two admins, a double click) get the answers they would get one after
+the other, on PostgreSQL as on SQLite (whose single write turn runs them in turn): a value
+that must be unique is stored once and the others are a 409 naming the field, never a 500."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.factories import template
+from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
+
+ADMIN = auth_headers(roles=("admin",))
+OTHER_TENANT = auth_headers(tenant="globex", roles=("admin",))
+SECRET_KEYS = {"acme": "IDP_SECRET_ACME__DB", "globex": "IDP_SECRET_GLOBEX__DB"}
+AT_ONCE = 20
+Send = Callable[[int, dict[str, str]], Awaitable[httpx.Response]]
+
+
+@pytest.fixture(scope="module")
+async def platform(
+    backend: str, module_tmp_path: Path, sqs_server: LocalSQSServer
+) -> AsyncIterator[Platform]:
+    """Shared by the module's tests, each writing objects of its own slugs. Both tenants
+    have a template "base" and a secret "db"."""
+    async with running_platform(
+        backend, module_tmp_path, sqs_server, with_worker=False, with_datasource=True
+    ) as running:
+        for headers, key in ((ADMIN, SECRET_KEYS["acme"]), (OTHER_TENANT, SECRET_KEYS["globex"])):
+            await template(running, "base", "echo hi", [], headers=headers)
+            secret = {"slug": "db", "provider": "env", "key": key}
+            created = await running.operation.post("/api/v1/secrets", json=secret, headers=headers)
+            assert created.status_code == 201, created.text
+        yield running
+
+
+def assert_taken(response: httpx.Response, field: str) -> None:
+    """A 409 problem naming ``field``, and no other, as a value another object holds."""
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert [(error["field"], error["code"]) for error in problem["errors"]] == [(field, "unique")]
+
+
+def assert_one_made_and_the_others_taken(
+    responses: list[httpx.Response], made: int, field: str
+) -> None:
+    statuses = [response.status_code for response in responses]
+    assert statuses.count(made) == 1, statuses
+    for response in responses:
+        if response.status_code != made:
+            assert_taken(response, field)
+
+
+async def at_once(send: Send, headers: dict[str, str]) -> list[httpx.Response]:
+    return list(await asyncio.gather(*(send(n, headers) for n in range(AT_ONCE))))
+
+
+def tenant_of(headers: dict[str, str]) -> str:
+    return "globex" if headers is OTHER_TENANT else "acme"
+
+
+def creates(platform: Platform, slug: str) -> dict[str, Send]:
+    """Each create of an object named ``slug``, by its kind. The n-th request differs from
+    the others in what is not unique (a name, a title), so none repeats another."""
+    ops, panels, sources = platform.operation, platform.panel, platform.datasource
+    assert sources is not None
+
+    async def template_(n: int, headers: dict[str, str]) -> httpx.Response:
+        body = {"slug": slug, "name": f"n{n}", "command_template": "echo hi"}
+        return await ops.post("/api/v1/templates", json=body, headers=headers)
+
+    async def secret(n: int, headers: dict[str, str]) -> httpx.Response:
+        key = f"{SECRET_KEYS[tenant_of(headers)]}{n}"
+        body = {"slug": slug, "provider": "env", "key": key}
+        return await ops.post("/api/v1/secrets", json=body, headers=headers)
+
+    async def panel(n: int, headers: dict[str, str]) -> httpx.Response:
+        body = {"slug": slug, "title": f"t{n}", "operation_template": "base", "fields": []}
+        return await panels.post("/api/v1/panels", json=body, headers=headers)
+
+    async def data_source(n: int, headers: dict[str, str]) -> httpx.Response:
+        options = [{"value": "a", "label": f"a{n}"}]
+        body = {"slug": slug, "name": f"n{n}", "source_type": "static", "options": options}
+        return await sources.post("/api/v1/datasources", json=body, headers=headers)
+
+    return {"templates": template_, "secrets": secret, "panels": panel, "datasources": data_source}
+
+
+@pytest.mark.parametrize("kind", ["templates", "secrets", "panels", "datasources"])
+async def test_creates_of_one_slug_sent_at_once_make_one_and_the_others_are_409(
+    platform: Platform, kind: str
+) -> None:
+    """Two tenants at once, the same slug: a slug is unique in its tenant only."""
+    send = creates(platform, f"race-{kind}")[kind]
+    ours, theirs = await asyncio.gather(at_once(send, ADMIN), at_once(send, OTHER_TENANT))
+    assert_one_made_and_the_others_taken(ours, 201, "slug")
+    assert_one_made_and_the_others_taken(theirs, 201, "slug")
+    assert_taken(await send(AT_ONCE, ADMIN), "slug")  # and one after the other
+
+
+async def test_renames_of_data_sources_to_one_slug_sent_at_once_rename_one(
+    platform: Platform,
+) -> None:
+    """Renames to a slug, and a create of it, at once: one of them takes it."""
+    sources = platform.datasource
+    assert sources is not None
+    create = creates(platform, "renamed-to")["datasources"]
+    for n in range(AT_ONCE):
+        assert (await creates(platform, f"renamed-{n}")["datasources"](n, ADMIN)).status_code == 201
+
+    async def rename(n: int, headers: dict[str, str]) -> httpx.Response:
+        if n == 0:
+            return await create(n, headers)
+        path = f"/api/v1/datasources/renamed-{n}"
+        return await sources.patch(path, json={"slug": "renamed-to"}, headers=headers)
+
+    answers = await at_once(rename, ADMIN)
+    winner = next(answer for answer in answers if answer.status_code < 300)
+    assert_one_made_and_the_others_taken(answers, winner.status_code, "slug")
+
+
+async def test_mappings_of_one_variable_sent_at_once_map_it_once(platform: Platform) -> None:
+    """The template and the secret named by slug or by id, in either tenant: one mapping of
+    DB per template."""
+    ops = platform.operation
+    ids = {}
+    for headers in (ADMIN, OTHER_TENANT):
+        template_id = (await ops.get("/api/v1/templates/base", headers=headers)).json()["id"]
+        secret_id = (await ops.get("/api/v1/secrets/db", headers=headers)).json()["id"]
+        ids[tenant_of(headers)] = (template_id, secret_id)
+
+    async def map_db(n: int, headers: dict[str, str]) -> httpx.Response:
+        template_id, secret_id = ids[tenant_of(headers)]
+        path = f"/api/v1/templates/{'base' if n % 2 else template_id}/secrets"
+        body = {"secret_id": "db" if n % 3 else secret_id, "env_var": "DB"}
+        return await ops.post(path, json=body, headers=headers)
+
+    ours, theirs = await asyncio.gather(at_once(map_db, ADMIN), at_once(map_db, OTHER_TENANT))
+    assert_one_made_and_the_others_taken(ours, 201, "env_var")
+    assert_one_made_and_the_others_taken(theirs, 201, "env_var")
+    mapped = await ops.get("/api/v1/templates/base/secrets", headers=ADMIN)
+    assert [mapping["env_var"] for mapping in mapped.json()] == ["DB"]
