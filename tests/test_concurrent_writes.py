@@ -5,12 +5,16 @@ that must be unique is stored once and the others are a 409 naming the field, ne
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from idp_common.db import Database
+from operation_svc.models import TemplateVersion
 from tests.factories import template
 from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
 
@@ -145,3 +149,64 @@ async def test_mappings_of_one_variable_sent_at_once_map_it_once(platform: Platf
     assert_one_made_and_the_others_taken(theirs, 201, "env_var")
     mapped = await ops.get("/api/v1/templates/base/secrets", headers=ADMIN)
     assert [mapping["env_var"] for mapping in mapped.json()] == ["DB"]
+
+
+async def versions_kept(platform: Platform, template_id: str) -> dict[int, str]:
+    """Each kept version of the template and the command it runs."""
+    db = Database(platform.database_urls["operation"])
+    try:
+        async with db.snapshot() as session:
+            rows = await session.execute(
+                select(TemplateVersion.version, TemplateVersion.definition).where(
+                    TemplateVersion.template_id == uuid.UUID(template_id)
+                )
+            )
+            return {version: definition["command_template"] for version, definition in rows}
+    finally:
+        await db.dispose()
+
+
+async def test_changes_of_a_template_sent_at_once_are_each_a_version_of_their_own(
+    platform: Platform,
+) -> None:
+    """Named by slug or by id: each change is applied in turn on the one before, as its
+    own version, numbered without gaps."""
+    ops = platform.operation
+    created = await template(platform, "edited", "echo v0", [])
+
+    async def change(n: int, headers: dict[str, str]) -> httpx.Response:
+        path = f"/api/v1/templates/{'edited' if n % 2 else created['id']}"
+        return await ops.patch(path, json={"command_template": f"echo v{n}"}, headers=headers)
+
+    answers = await at_once(change, ADMIN)
+    assert [answer.status_code for answer in answers] == [200] * AT_ONCE, [
+        answer.text for answer in answers if answer.status_code != 200
+    ]
+    versions = {answer.json()["version"]: answer.json()["command_template"] for answer in answers}
+    assert sorted(versions) == list(range(2, AT_ONCE + 2))
+    assert await versions_kept(platform, created["id"]) == {1: "echo v0"} | versions
+    now = (await ops.get("/api/v1/templates/edited", headers=ADMIN)).json()
+    assert (now["version"], now["command_template"]) == (AT_ONCE + 1, versions[AT_ONCE + 1])
+
+
+async def test_a_template_deleted_among_changes_sent_at_once_takes_no_change_after(
+    platform: Platform,
+) -> None:
+    ops = platform.operation
+    created = await template(platform, "going", "echo v0", [])
+
+    async def change_or_delete(n: int, headers: dict[str, str]) -> httpx.Response:
+        if n == AT_ONCE // 2:
+            return await ops.delete("/api/v1/templates/going", headers=headers)
+        return await ops.patch(
+            f"/api/v1/templates/{created['id']}",
+            json={"command_template": f"echo v{n}"},
+            headers=headers,
+        )
+
+    answers = await at_once(change_or_delete, ADMIN)
+    changed = [answer.json()["version"] for answer in answers if answer.status_code == 200]
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] * len(changed) + [204] + [404] * (AT_ONCE - 1 - len(changed))
+    assert sorted(changed) == list(range(2, len(changed) + 2))
+    assert sorted(await versions_kept(platform, created["id"])) == list(range(1, len(changed) + 2))

@@ -14,11 +14,11 @@ from idp_common.errors import NotFound
 from idp_common.pagination import PageParams, paginate
 
 M = TypeVar("M")
-# Lookups by id or slug are built once per repository class, model, column and loader
-# options: building a query and its cache key costs more CPU than SQLite takes to run it.
+# Lookups by id or slug are built once per repository class, model, column, loader options
+# and lock: building a query and its cache key costs more CPU than SQLite takes to run it.
 # Always executed with the caller's tenant and value as parameters. The options given are
 # module-level constants (a new option object would be a new entry).
-_LOOKUPS: dict[tuple[type[Any], type[Any], str, tuple[Any, ...]], Select[Any]] = {}
+_LOOKUPS: dict[tuple[type[Any], type[Any], str, tuple[Any, ...], bool], Select[Any]] = {}
 
 
 def as_id(reference: str) -> uuid.UUID | None:
@@ -42,36 +42,50 @@ class TenantRepository(Generic[M]):
         tenant = bindparam("tenant", self.tenant, type_=String)
         return select(self.model).where(self.model.tenant == tenant).options(*options)  # type: ignore[attr-defined]
 
-    async def get(self, object_id: Any, *options: Any) -> M | None:
-        return await self._one_by("id", object_id, options)
+    async def get(self, object_id: Any, *options: Any, locked: bool = False) -> M | None:
+        return await self._one_by("id", object_id, options, locked)
 
-    async def get_by_slug(self, slug: str, *options: Any) -> M | None:
-        return await self._one_by("slug", slug, options)
+    async def get_by_slug(self, slug: str, *options: Any, locked: bool = False) -> M | None:
+        return await self._one_by("slug", slug, options, locked)
 
-    async def _one_by(self, column: str, value: Any, options: tuple[Any, ...]) -> M | None:
-        key = (type(self), self.model, column, options)
+    async def _one_by(
+        self, column: str, value: Any, options: tuple[Any, ...], locked: bool
+    ) -> M | None:
+        key = (type(self), self.model, column, options, locked)
         if (lookup := _LOOKUPS.get(key)) is None:
             lookup = self.scoped(*options).where(getattr(self.model, column) == bindparam("value"))
+            if locked:
+                # Read again even when the session holds it: the lock may have waited for
+                # another transaction's change. Loaders of related rows must run after this
+                # statement (selectinload): a joined load could not be locked on PostgreSQL.
+                lookup = lookup.with_for_update().execution_options(populate_existing=True)
             _LOOKUPS[key] = lookup
         params = {"tenant": self.tenant, "value": value}
         # unique(): a joined load of a collection repeats the object once per member.
         return (await self.session.scalars(lookup, params)).unique().one_or_none()
 
-    async def get_by_ref(self, reference: str, *options: Any) -> M | None:
+    async def get_by_ref(self, reference: str, *options: Any, locked: bool = False) -> M | None:
         """By id, or by slug where people name the objects (a slug may look like an id: the
         id is tried first)."""
         object_id = as_id(reference)
-        found = None if object_id is None else await self.get(object_id, *options)
+        found = None if object_id is None else await self.get(object_id, *options, locked=locked)
         if found is None and hasattr(self.model, "slug"):
-            found = await self.get_by_slug(reference, *options)
+            found = await self.get_by_slug(reference, *options, locked=locked)
         return found
 
-    async def get_or_404(self, reference: uuid.UUID | str, *options: Any) -> M:
-        """By id, or by id or slug when ``reference`` is text (a path parameter)."""
+    async def get_or_404(
+        self, reference: uuid.UUID | str, *options: Any, locked: bool = False
+    ) -> M:
+        """By id, or by id or slug when ``reference`` is text (a path parameter).
+
+        ``locked``: the row stays locked until the transaction ends (``FOR UPDATE`` on
+        PostgreSQL; SQLite's writes take turns anyway), for a change that reads what it
+        changes (a template's next version number): two sent at once run one after the
+        other, the second reading what the first wrote, or not finding what it deleted."""
         if isinstance(reference, uuid.UUID):
-            found = await self.get(reference, *options)
+            found = await self.get(reference, *options, locked=locked)
         else:
-            found = await self.get_by_ref(reference, *options)
+            found = await self.get_by_ref(reference, *options, locked=locked)
         if found is None:
             raise NotFound(f"{self.model.__name__} {reference} not found.")
         return found

@@ -93,9 +93,9 @@ async def decide(
 ) -> Decided:
     """Record ``principal``'s decision on an execution awaiting approval (locked meanwhile,
     so decisions sent at once are counted one after the other) and apply it."""
-    executions = ExecutionRepository(session, principal.tenant)
-    execution = await executions.get_or_404(execution_id)
-    await executions.lock(execution)
+    execution = await ExecutionRepository(session, principal.tenant).get_or_404(
+        execution_id, locked=True
+    )
     if execution.status != "awaiting_approval":
         raise Conflict(
             f"Execution {execution_id} is {execution.status}: there is nothing to decide."

@@ -69,10 +69,6 @@ class ExecutionRepository(IdempotentRepository[Execution]):
             stmt = stmt.where(Execution.created_at >= since)
         return stmt
 
-    async def lock(self, execution: Execution) -> None:
-        """Read ``execution`` again, locked until the transaction ends."""
-        await self.session.refresh(execution, with_for_update=True)
-
     async def retried_as(self, original: Execution) -> uuid.UUID | None:
         """The execution that retried ``original`` (of this tenant), if any."""
         retried: uuid.UUID | None = await self.session.scalar(

@@ -75,10 +75,9 @@ async def retry(session: AsyncSession, principal: Principal, execution_id: uuid.
     next attempt. An execution is retried once (then its retry is the one to retry), so the
     attempts of a submission follow each other and each has its own number."""
     executions = ExecutionRepository(session, principal.tenant)
-    original = await executions.get_or_404(execution_id)
-    # Retries of one execution sent at once wait here for each other (SQLite's writes take
-    # turns anyway), so the later ones see the first one's retry.
-    await executions.lock(original)
+    # Retries of one execution sent at once wait here for each other, so the later ones see
+    # the first one's retry.
+    original = await executions.get_or_404(execution_id, locked=True)
     if original.status not in TERMINAL_STATUSES or original.template_id is None:
         raise Conflict(f"Execution {execution_id} is {original.status}; it cannot be retried.")
     if (retried := await executions.retried_as(original)) is not None:

@@ -139,7 +139,10 @@ async def update_template(
     data: TemplateUpdate,
     settings: OperationSettings,
 ) -> OperationTemplate:
-    template = await get_template(session, principal, template_id)
+    """The change as the template's next version. Changes sent at once take their turns on
+    the template's row, so each is a version of its own, numbered without gaps."""
+    templates = TemplateRepository(session, principal.tenant)
+    template = await templates.get_or_404(template_id, locked=True)
     changes = data.model_dump(exclude_unset=True)
     foreign = "http" if template.operation_type == "command" else "command_template"
     if foreign in changes:
