@@ -210,3 +210,31 @@ async def test_a_template_deleted_among_changes_sent_at_once_takes_no_change_aft
     assert statuses == [200] * len(changed) + [204] + [404] * (AT_ONCE - 1 - len(changed))
     assert sorted(changed) == list(range(2, len(changed) + 2))
     assert sorted(await versions_kept(platform, created["id"])) == list(range(1, len(changed) + 2))
+
+
+async def test_changes_of_a_panels_fields_sent_at_once_each_replace_the_fields_in_turn(
+    platform: Platform,
+) -> None:
+    """The same field names each time (the ones a change replaces), by slug or by id: the
+    panel ends with one change's fields, whole."""
+    panels = platform.panel
+    await template(platform, "pair", "echo {{a}} {{b}}", [{"name": "a"}, {"name": "b"}])
+
+    def fields(n: int) -> list[dict[str, str]]:
+        return [{"name": name, "label": f"{name} {n}"} for name in ("a", "b")]
+
+    body = {"slug": "fields-race", "title": "t", "operation_template": "pair", "fields": fields(0)}
+    created = await panels.post("/api/v1/panels", json=body, headers=ADMIN)
+    assert created.status_code == 201, created.text
+
+    async def change(n: int, headers: dict[str, str]) -> httpx.Response:
+        path = f"/api/v1/panels/{'fields-race' if n % 2 else created.json()['id']}"
+        return await panels.patch(path, json={"fields": fields(n)}, headers=headers)
+
+    answers = await at_once(change, ADMIN)
+    assert [answer.status_code for answer in answers] == [200] * AT_ONCE, [
+        answer.text for answer in answers if answer.status_code != 200
+    ]
+    now = (await panels.get("/api/v1/panels/fields-race", headers=ADMIN)).json()
+    labels = [field["label"] for field in now["fields"]]
+    assert labels in [[field["label"] for field in fields(n)] for n in range(AT_ONCE)], labels

@@ -11,7 +11,7 @@ from idp_common.pagination import PageParams
 from idp_common.uniqueness import Unique
 from panel_svc.fields.types import json_schema
 from panel_svc.models import AuditEntry, Panel, PanelField
-from panel_svc.panels.repository import ONE_WITH_FIELDS, PanelRepository
+from panel_svc.panels.repository import ONE_WITH_FIELDS, WITH_FIELDS, PanelRepository
 from panel_svc.panels.schemas import FieldIn, PanelIn, PanelSchemaOut, PanelUpdate
 from panel_svc.submissions.validation import sent_to_source
 
@@ -63,7 +63,11 @@ async def create_panel(session: AsyncSession, principal: Principal, data: PanelI
 async def update_panel(
     session: AsyncSession, principal: Principal, panel_id: uuid.UUID | str, data: PanelUpdate
 ) -> Panel:
-    panel = await get_panel(session, principal, panel_id)
+    """Changes sent at once take their turns on the panel's row: each replaces the fields
+    the one before left (on PostgreSQL both deleted the old fields and inserted their own
+    of the same names, a 500)."""
+    panels = PanelRepository(session, principal.tenant)
+    panel = await panels.get_or_404(panel_id, WITH_FIELDS, locked=True)
     changes = data.model_dump(exclude_unset=True, exclude={"fields"})
     for name, value in changes.items():
         setattr(panel, name, value)
