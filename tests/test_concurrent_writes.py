@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from idp_common.db import Database
+from operation_svc.config import WebhookSettings
 from operation_svc.models import TemplateVersion
 from tests.factories import template
 from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
@@ -22,6 +23,7 @@ ADMIN = auth_headers(roles=("admin",))
 OTHER_TENANT = auth_headers(tenant="globex", roles=("admin",))
 SECRET_KEYS = {"acme": "IDP_SECRET_ACME__DB", "globex": "IDP_SECRET_GLOBEX__DB"}
 AT_ONCE = 20
+APPROVAL_REQUESTED = "operation.approval.requested"
 Send = Callable[[int, dict[str, str]], Awaitable[httpx.Response]]
 
 
@@ -32,7 +34,12 @@ async def platform(
     """Shared by the module's tests, each writing objects of its own slugs. Both tenants
     have a template "base" and a secret "db"."""
     async with running_platform(
-        backend, module_tmp_path, sqs_server, with_worker=False, with_datasource=True
+        backend,
+        module_tmp_path,
+        sqs_server,
+        with_worker=False,
+        with_datasource=True,
+        operation={"webhook": WebhookSettings(allowed_hosts=["127.0.0.1"])},
     ) as running:
         for headers, key in ((ADMIN, SECRET_KEYS["acme"]), (OTHER_TENANT, SECRET_KEYS["globex"])):
             await template(running, "base", "echo hi", [], headers=headers)
@@ -238,3 +245,29 @@ async def test_changes_of_a_panels_fields_sent_at_once_each_replace_the_fields_i
     now = (await panels.get("/api/v1/panels/fields-race", headers=ADMIN)).json()
     labels = [field["label"] for field in now["fields"]]
     assert labels in [[field["label"] for field in fields(n)] for n in range(AT_ONCE)], labels
+
+
+async def test_changes_of_a_webhook_sent_at_once_leave_it_one_delivery_per_event(
+    platform: Platform,
+) -> None:
+    """Each change rewrites what the subscription receives, even one that changes nothing
+    (a form saved again as it is): an event it wants afterwards is delivered once, and the
+    request that caused it succeeds."""
+    ops = platform.operation
+    approval = {"required": 1, "approver_roles": ["admin"]}
+    await template(platform, "approved", "echo hi", [], approval=approval)
+    body = {"url": "http://127.0.0.1:9/hook", "event_types": [APPROVAL_REQUESTED]}
+    hook = (await ops.post("/api/v1/webhooks", json=body, headers=ADMIN)).json()
+
+    async def change(n: int, headers: dict[str, str]) -> httpx.Response:
+        body = {"event_types": [APPROVAL_REQUESTED]}
+        return await ops.patch(f"/api/v1/webhooks/{hook['id']}", json=body, headers=headers)
+
+    answers = await at_once(change, ADMIN)
+    assert [answer.status_code for answer in answers] == [200] * AT_ONCE
+    started = await ops.post("/api/v1/executions", json={"template": "approved"}, headers=ADMIN)
+    assert started.status_code == 202, started.text
+    deliveries = await ops.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=ADMIN)
+    assert [delivery["event_type"] for delivery in deliveries.json()["items"]] == [
+        APPROVAL_REQUESTED
+    ]

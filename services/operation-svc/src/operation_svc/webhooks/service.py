@@ -104,8 +104,12 @@ async def update_webhook(
     data: WebhookUpdate,
     allowed_hosts: Collection[str],
 ) -> WebhookSubscription:
+    """Changes sent at once take their turns on the subscription's row: each rewrites the
+    routes the one before left (else each kept its own, and an event matching the copies
+    was a second delivery of one message, refused by its key: the transaction that ended
+    an execution failed)."""
     hooks = WebhookRepository(session, principal.tenant)
-    hook = await hooks.get_or_404(webhook_id)
+    hook = await hooks.get_or_404(webhook_id, locked=True)
     if data.url is not None:
         check_target(data.url, allowed_hosts)
         hook.url = data.url
