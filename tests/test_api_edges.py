@@ -184,6 +184,32 @@ async def test_two_parameters_of_one_name_are_refused_when_created_and_when_chan
     assert [parameter["name"] for parameter in kept.json()["parameters"]] == ["m"]
 
 
+@pytest.mark.parametrize("kind", ["templates", "panels"])
+@pytest.mark.parametrize("length", [8, 88, 91, 95, 100])
+async def test_a_slug_of_any_length_is_freed_by_every_deletion(
+    platform: Platform, kind: str, length: int
+) -> None:
+    """A deleted object kept its slug with its id's first 8 digits after it, cut to 100
+    characters: from 91 on no digit was left, deleting the second object of one slug was a
+    500 and the slug stayed taken; at 100 the first deletion kept the slug as it was."""
+    slug = f"{kind[0]}{length:03}".ljust(length, "x")
+    client = platform.operation
+    body: dict[str, Any] = {"slug": slug, "name": "n", "command_template": "echo hi"}
+    if kind == "panels":
+        client = platform.panel
+        body = {"slug": slug, "title": "t", "operation_template": "say"}
+        body["fields"] = [{"name": "m", "label": "M"}]
+    deleted = []
+    for _ in range(3):
+        created = await client.post(f"/api/v1/{kind}", json=body, headers=ADMIN)
+        assert created.status_code == 201, created.text
+        gone = await client.delete(f"/api/v1/{kind}/{slug}", headers=ADMIN)
+        assert gone.status_code == 204, gone.text
+        deleted.append(created.json()["id"])
+    for reference in (slug, *deleted):
+        refused(await client.get(f"/api/v1/{kind}/{reference}", headers=ADMIN), 404)
+
+
 async def test_a_template_keeps_its_kind(platform: Platform) -> None:
     response = await platform.operation.patch(
         "/api/v1/templates/say", json={"http": {"url": "https://example.com/"}}, headers=ADMIN

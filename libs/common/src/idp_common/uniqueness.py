@@ -8,6 +8,7 @@ the single write turn one after the other, so this is the same answer on both ba
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute
 
 from idp_common.errors import Conflict, field_error
+
+SLUG_LENGTH = 100  # the slug columns' String(100)
 
 
 class Unique:
@@ -58,3 +61,12 @@ class Unique:
             if not self._violated_by(error):
                 raise
             raise Conflict(detail, errors=[field_error(self.field, detail, "unique")]) from None
+
+
+def freed_slug(slug: str, object_id: uuid.UUID) -> str:
+    """The slug a soft-deleted object keeps instead of its own, which a new object may then
+    take: unique by the object's whole id, the slug cut to make room for it. (The id's first
+    8 digits after the whole slug, cut to the column, were cut off a slug of 91 characters
+    or more: deleting a second object of it was a 500, and one of 100 stayed taken.)"""
+    suffix = f"~deleted~{object_id.hex}"
+    return slug[: SLUG_LENGTH - len(suffix)] + suffix

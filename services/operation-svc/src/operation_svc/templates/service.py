@@ -12,7 +12,7 @@ from idp_common.errors import ValidationFailed, field_error
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
 from idp_common.redaction import MASK
-from idp_common.uniqueness import Unique
+from idp_common.uniqueness import Unique, freed_slug
 from operation_svc.config import OperationSettings
 from operation_svc.executions.dispatch import fill_free_slots
 from operation_svc.executions.repository import SystemExecutions
@@ -193,7 +193,7 @@ async def delete_template(
     for execution in await SystemExecutions(session).not_started(template.id):
         cancel_unstarted(session, execution, reason)
     template.is_deleted = True
-    template.slug = f"{template.slug}~deleted~{template.id.hex[:8]}"[:100]
+    template.slug = freed_slug(template.slug, template.id)
     record_audit(
         session,
         AuditEntry,

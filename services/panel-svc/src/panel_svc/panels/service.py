@@ -8,7 +8,7 @@ from idp_common.audit import record_audit
 from idp_common.auth import Principal
 from idp_common.db import utcnow
 from idp_common.pagination import PageParams
-from idp_common.uniqueness import Unique
+from idp_common.uniqueness import Unique, freed_slug
 from panel_svc.fields.types import json_schema
 from panel_svc.models import AuditEntry, Panel, PanelField
 from panel_svc.panels.repository import ONE_WITH_FIELDS, WITH_FIELDS, PanelRepository
@@ -95,7 +95,7 @@ async def delete_panel(
     stay. Its slug is freed for a new panel."""
     panel = await get_panel(session, principal, panel_id)
     panel.deleted_at = utcnow()
-    panel.slug = f"{panel.slug}~deleted~{panel.id.hex[:8]}"[:100]
+    panel.slug = freed_slug(panel.slug, panel.id)
     panel.updated_by = principal.subject
     record_audit(session, AuditEntry, principal, "panel.delete", panel.id)
 
