@@ -148,9 +148,9 @@ async def cancel(session: AsyncSession, principal: Principal, execution_id: uuid
     """Pending or awaiting approval (by its requester or an admin): cancelled at once.
     Running: the worker holding it is told on its next heartbeat (within a second), kills
     the process group and reports ``cancelled``."""
-    execution = await get_execution(session, principal, execution_id)
     # As it is now: a worker's claim, an approval or another cancel may have just changed it.
-    await ExecutionRepository(session, principal.tenant).lock(execution)
+    executions = ExecutionRepository(session, principal.tenant)
+    execution = await executions.get_or_404(execution_id, locked=True)
     awaiting = execution.status == "awaiting_approval"
     if awaiting and not (
         principal.subject == execution.submitted_by or principal.has_role("admin")
