@@ -22,12 +22,13 @@ unique key of its run) is not moved.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import CroniterBadDateError, croniter
 
@@ -52,11 +53,24 @@ def timezone_named(name: str) -> ZoneInfo | None:
 
     A name is looked up as a path in the time zone database: one naming a folder of it
     (``America``) is an IsADirectoryError, one too long for a file name an OSError, a file
-    that is no zone (``zone.tab``) a ValueError."""
+    that is no zone (``zone.tab``) a ValueError. Only the database's zones are names: not
+    the files beside them that are zones too but not the same on every host (``localtime``,
+    the host's own; ``posixrules``; ``Factory``; the ``posix/`` and ``right/`` copies), or
+    replicas would fire one schedule at different times."""
+    if name not in _zone_names() or name in _HOST_ZONES:
+        return None
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
+
+
+_HOST_ZONES = frozenset({"localtime", "Factory"})
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 @dataclass(frozen=True, slots=True)
