@@ -171,6 +171,9 @@ async def test_only_admins_manage_webhooks(
         "http://192.168.1.1/hook",
         "http://100.64.0.1/hook",
         "http://[fd00::1]/hook",
+        "http://192.0.0.8/hook",  # global to Python before 3.11.10 (CVE-2024-4032)
+        "http://[::127.0.0.1]/hook",
+        "http://[64:ff9b:1::7f00:1]/hook",
         "ftp://example.com/hook",
         "file:///etc/passwd",
         "gopher://example.com/",

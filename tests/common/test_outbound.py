@@ -26,6 +26,15 @@ from idp_common.outbound import OutboundRefused, guarded_client, is_public, unus
         "64:ff9b::a9fe:a9fe",
         "2002:7f00:1::",
         "224.0.0.1",
+        # Called global by Python before 3.11.10 (CVE-2024-4032), or embedding 127.0.0.1
+        "192.0.0.8",
+        "192.0.0.170",
+        "::127.0.0.1",
+        "::ffff:0:7f00:1",
+        "64:ff9b:1::7f00:1",
+        "fec0::1",
+        "100::1",
+        "2001:2::1",
     ],
 )
 def test_internal_addresses_are_not_public(address: str) -> None:

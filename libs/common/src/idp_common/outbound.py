@@ -2,9 +2,10 @@
 
 Every connection, including each redirect's, resolves its host once, refuses it if any
 address is loopback, private, link-local (the metadata address), CGNAT, unique-local,
-multicast, reserved or an IPv4-mapped form of one, and then connects to that very checked
-address (no second lookup to rebind). TLS still verifies, and sends SNI for, the original
-host name. Hosts in ``allowed_hosts`` skip the address check (a deliberate allowlist).
+multicast, reserved, an IETF protocol assignment or an IPv6 form embedding any of them,
+and then connects to that very checked address (no second lookup to rebind). TLS still
+verifies, and sends SNI for, the original host name. Hosts in ``allowed_hosts`` skip the
+address check (a deliberate allowlist).
 """
 
 from __future__ import annotations
@@ -28,8 +29,28 @@ class OutboundRefused(httpx.TransportError):
     """The destination is not one this platform may call."""
 
 
+# Ranges some Python versions call global (CVE-2024-4032, fixed in 3.11.10 and 3.12.4) or
+# that embed another address in a way no property here reads: IETF protocol assignments,
+# IPv4-compatible and SIIT-translated IPv6, local-use NAT64, deprecated site-local,
+# discard-only.
+_NOT_PUBLIC = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "192.0.0.0/24",
+        "::/96",
+        "::ffff:0:0:0/96",
+        "64:ff9b:1::/48",
+        "fec0::/10",
+        "100::/64",
+        "2001::/23",
+    )
+)
+
+
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if any(ip in network for network in _NOT_PUBLIC):
+        return False
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is not None:
