@@ -414,13 +414,16 @@ async def test_a_producers_dead_letter_is_its_credentials_tenants_not_its_bodys(
     await producer.send(OPERATION_INBOUND_EVENTS.name, planted, globex, forgery)
     admitted, admitted_id = cloud_event(RUN, {"template": "no-such-template"})
     await producer.send(OPERATION_INBOUND_EVENTS.name, admitted, OPERATOR_TOKEN)
+    # Admitted by its credential, then refused for what it asks: still acme's to read.
+    platforms_queue, platforms_queue_id = cloud_event(RUN, RUN_SAY, replyto="operation-jobs")
+    await producer.send(OPERATION_INBOUND_EVENTS.name, platforms_queue, OPERATOR_TOKEN)
 
     assert (await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, planted_id))[
         "tenant"
     ] is None
-    assert (await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, admitted_id))[
-        "tenant"
-    ] == "acme"
+    for acmes in (admitted_id, platforms_queue_id):
+        letter = await dead_letter(platform, OPERATION_INBOUND_EVENTS.name, acmes)
+        assert letter["tenant"] == "acme", letter
     for headers in (acme_admin, auth_headers(tenant="globex", roles=("admin",))):
         listed = await platform.operation.get(
             f"/api/v1/queues/{OPERATION_INBOUND_EVENTS.name}/dead-letters", headers=headers

@@ -139,12 +139,13 @@ class InboundGate:
         """``event`` from ``principal`` (verified already, with ``authorization``)."""
         if principal.tenant != event.tenant:
             raise Forbidden(f"The event's tenant {event.tenant!r} is not the credential's.")
+        # The tenant's from here: its refusals below are its admins' to read.
+        admitted_tenant_var.set(principal.tenant)
         if len(event.id) > MAX_EVENT_ID:
             raise _invalid("id", f"An event id has at most {MAX_EVENT_ID} characters.")
         reply_queue = event.extensions.get(REPLY_TO)
         if reply_queue is not None:
             await self._check_reply_queue(reply_queue, principal.tenant)
-        admitted_tenant_var.set(principal.tenant)
         return InboundRequest(event, principal, authorization, reply_queue)
 
     async def _check_reply_queue(self, name: str, tenant: str) -> None:
