@@ -317,6 +317,7 @@ async def test_the_development_sign_in_mints_a_token_for_the_development_user() 
         signed_in = await client.post("/console/dev-sign-in", json={"role": "viewer"})
     assert config["auth"] == {"mode": "development"}
     assert signed_in.status_code == 200
+    assert signed_in.headers["cache-control"] == "no-store"  # a credential
     claims = jwt.decode(
         signed_in.json()["access_token"],
         AUTH.signing_secret(),
@@ -381,3 +382,24 @@ async def test_the_page_may_not_be_framed_nor_load_from_elsewhere(tmp_path: Path
     assert "script-src 'self' 'unsafe-eval';" in policy  # ajv compiles the forms' schemas
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_every_answer_of_the_console_itself_is_never_sniffed_nor_framed(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html><title>console</title>")
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "app.js").write_text("console.log(1)")
+    app = create_app(settings("http://127.0.0.1:9", static_dir=tmp_path))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        answers = [
+            await client.get("/assets/app.js"),
+            await client.get("/assets/missing.js"),
+            await client.get("/console-config.json"),
+            await client.post("/console/dev-sign-in", json={"role": "nobody"}),
+        ]
+    for answer in answers:
+        assert answer.headers["x-content-type-options"] == "nosniff", answer.url
+        assert answer.headers["x-frame-options"] == "DENY", answer.url
+    assert "no-store" not in answers[0].headers.get("cache-control", "")  # scripts cached

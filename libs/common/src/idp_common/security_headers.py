@@ -4,7 +4,7 @@ holds a tenant's data, so no cache keeps it (``no-store``), no browser guesses i
 
 from __future__ import annotations
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp_common.asgi import HttpMiddleware
 
@@ -15,13 +15,24 @@ SECURITY_HEADERS = {
 }
 
 
+# The console's own files (its scripts, its config, its errors): cached as the browser sees
+# fit, but never sniffed nor framed.
+STATIC_SECURITY_HEADERS = {
+    name: value for name, value in SECURITY_HEADERS.items() if name != b"cache-control"
+}
+
+
 class SecurityHeadersMiddleware(HttpMiddleware):
+    def __init__(self, app: ASGIApp, headers: dict[bytes, bytes] = SECURITY_HEADERS) -> None:
+        super().__init__(app)
+        self.headers = headers
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers += [item for item in SECURITY_HEADERS.items() if item[0] not in present]
+                headers += [item for item in self.headers.items() if item[0] not in present]
                 message["headers"] = headers
             await send(message)
 

@@ -22,6 +22,7 @@ from idp_common.errors import ProblemError, install_error_handlers
 from idp_common.http_methods import HeadAsGetMiddleware, OptionsMiddleware
 from idp_common.request_context import RequestIdMiddleware
 from idp_common.request_guards import BodyGuardMiddleware
+from idp_common.security_headers import STATIC_SECURITY_HEADERS, SecurityHeadersMiddleware
 from idp_common.settings import variable_name
 
 NAME = "console"
@@ -73,6 +74,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     )
     app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(OptionsMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, headers=STATIC_SECURITY_HEADERS)
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", include_in_schema=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from console.config import ConsoleSettings
@@ -26,8 +26,10 @@ class DevToken(BaseModel):
 
 
 @router.post("/dev-sign-in")
-async def dev_sign_in(body: DevSignIn, request: Request) -> DevToken:
-    """A token for the development user in the development tenant, with the role asked for."""
+async def dev_sign_in(body: DevSignIn, request: Request, response: Response) -> DevToken:
+    """A token for the development user in the development tenant, with the role asked for
+    (a credential: kept by no cache)."""
+    response.headers["Cache-Control"] = "no-store"
     settings: ConsoleSettings = request.app.state.settings
     token = mint_token(
         settings.auth,
