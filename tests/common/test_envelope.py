@@ -140,6 +140,25 @@ def test_a_body_that_is_not_an_object_is_refused_in_the_senders_terms(body: str)
         decode_http_event(structured, body.encode())
 
 
+@pytest.mark.parametrize("time", ["not-a-date", "2026-13-01T00:00:00Z", "", "12:00"])
+def test_a_time_that_is_no_timestamp_is_refused_saying_so(time: str) -> None:
+    """The SDK's parser said "invalid literal for int() with base 10: b'not-'"."""
+    said = r"the time attribute must be an RFC 3339 timestamp, such as 2026-01-31T12:00:00Z$"
+    structured = {
+        "specversion": "1.0",
+        "id": "1",
+        "source": "urn:s",
+        "type": "t",
+        "tenant": "acme",
+        "time": time,
+        "data": {},
+    }
+    with pytest.raises(InvalidEvent, match=said):
+        decode_event(json.dumps(structured))
+    with pytest.raises(InvalidEvent, match=said):
+        decode_http_event(BINARY | {"ce-time": time}, b"{}")
+
+
 BINARY = {
     "ce-specversion": "1.0",
     "ce-id": "1",

@@ -91,6 +91,17 @@ def _cloud_event(attributes: dict[str, Any], data: Any) -> CloudEvent:
     return CloudEvent(attributes, data)
 
 
+def _timestamp(value: Any) -> bool:
+    """Whether ``value`` is an RFC 3339 timestamp, with its offset (the library's own parser
+    fails with errors such as "invalid literal for int()")."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
 def decode_event(body: str, *, from_another_service: bool = False) -> Event:
     """``from_another_service``: a key named twice in one object is refused too (the
     platform's own services never write one; checking costs a second parse). Over HTTP the
@@ -109,17 +120,25 @@ def decode_http_event(headers: Mapping[str, str], body: bytes) -> Event:
     try:
         cloud_event = http.from_http(http.HTTPMessage(dict(headers), body), _FORMAT, _cloud_event)
     except _UNREADABLE as exc:
-        raise InvalidEvent(f"not a CloudEvents 1.0 HTTP event: {_why(exc, body)}") from exc
+        time = {name.lower(): value for name, value in headers.items()}.get("ce-time")
+        why = _BAD_TIME if time is not None and not _timestamp(time) else _why(exc, body)
+        raise InvalidEvent(f"not a CloudEvents 1.0 HTTP event: {why}") from exc
     return _event_of(cloud_event)
+
+
+_BAD_TIME = "the time attribute must be an RFC 3339 timestamp, such as 2026-01-31T12:00:00Z"
 
 
 def _why(failure: Exception, body: str | bytes) -> str:
     """The SDK's failure in the sender's terms: it reads any JSON as an event object and
-    says so in Python's (``'list' object has no attribute 'get'``)."""
-    if isinstance(failure, AttributeError | TypeError):
-        with contextlib.suppress(ValueError, RecursionError):
-            if not isinstance(json.loads(body), dict):
-                return "the event is not a JSON object"
+    says so in Python's (``'list' object has no attribute 'get'``), and a time it cannot
+    read in its parser's (``invalid literal for int() with base 10``)."""
+    with contextlib.suppress(ValueError, RecursionError):
+        event = json.loads(body)
+        if not isinstance(event, dict):
+            return "the event is not a JSON object"
+        if "time" in event and not _timestamp(event["time"]):
+            return _BAD_TIME
     return str(failure)
 
 
