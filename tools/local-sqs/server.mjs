@@ -72,7 +72,10 @@ function ownedByThisUser(socket) {
     tables += 1;
     for (const line of text.split("\n").slice(1)) {
       const fields = line.trim().split(/\s+/);
-      if (fields[1] === client && fields[2] === server) return Number(fields[7]) === process.getuid();
+      // ESTABLISHED only: a TIME_WAIT row of the same addresses (loopback reuses them) has uid 0.
+      if (fields[1] === client && fields[2] === server && fields[3] === "01") {
+        return Number(fields[7]) === process.getuid();
+      }
     }
   }
   return tables === 0;
