@@ -15,12 +15,12 @@ import asyncio
 import statistics
 import time
 import uuid
-from typing import Any
 
 from executor_worker.log_batches import LogBatcher
 from executor_worker.masking import SecretMasker
 from executor_worker.runner import OutputLimits, RunResult, run_command
 from executor_worker.sandbox import Sandbox
+from idp_common.messaging.envelope import Event
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
 SANDBOX = Sandbox(
@@ -35,9 +35,8 @@ SANDBOX = Sandbox(
 MIB = 1 << 20
 
 
-class DiscardingPublisher:
-    async def publish(self, queue: str, events: list[Any]) -> None:
-        return None
+async def _discard(report: Event) -> None:
+    return None
 
 
 DEFAULTS = OutputLimits(hard_limit_bytes=1 << 40)  # the worker's caps; no ceiling
@@ -53,7 +52,7 @@ async def _run(
 ) -> tuple[RunResult, float, float]:
     """(result, wall seconds, this process's CPU seconds)."""
     batcher = LogBatcher(
-        DiscardingPublisher(),  # type: ignore[arg-type]
+        _discard,
         tenant="bench",
         execution_id=uuid.uuid4(),
         source="urn:bench",
@@ -74,6 +73,8 @@ async def _run(
 
 def _throughput(label: str, result: RunResult, wall: float, cpu: float) -> float:
     """Prints the figures; returns the MiB/s."""
+    if result.output_bytes == 0:
+        raise RuntimeError(f"{label}: the command printed nothing ({result.error})")
     megabytes = result.output_bytes / MIB
     print(
         f"  {label}: {megabytes:.0f} MiB in {wall:.2f} s = {megabytes / wall:.0f} MiB/s, "
