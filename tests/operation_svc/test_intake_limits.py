@@ -27,19 +27,23 @@ ALICE = Principal("alice", "acme", frozenset({"operator"}), frozenset())
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def deploy_template() -> OperationTemplate:
+    return OperationTemplate(
+        tenant="acme",
+        slug="deploy",
+        name="deploy",
+        argv=["true"],
+        parameters=[],
+        created_by="alice",
+        updated_by="alice",
+    )
+
+
 async def test_a_limit_set_between_the_snapshot_and_the_write_is_honored(
     backend: str, tmp_path: Path
 ) -> None:
     async with migrated_database(backend, tmp_path, "operation") as db:
-        template = OperationTemplate(
-            tenant="acme",
-            slug="deploy",
-            name="deploy",
-            argv=["true"],
-            parameters=[],
-            created_by="alice",
-            updated_by="alice",
-        )
+        template = deploy_template()
         async with db.transaction() as session:
             session.add(template)
             await session.flush()
@@ -87,15 +91,7 @@ async def test_a_job_no_message_can_hold_is_a_422_before_anything_is_written(
     256 KiB: its outbox row was a MessageTooLarge, a 500 (and a schedule's failed turn)."""
     async with migrated_database(backend, tmp_path, "operation") as db:
         async with db.transaction() as session:
-            template = OperationTemplate(
-                tenant="acme",
-                slug="deploy",
-                name="deploy",
-                argv=["true"],
-                parameters=[],
-                created_by="alice",
-                updated_by="alice",
-            )
+            template = deploy_template()
             secret = SecretRef(
                 tenant="acme", slug="far", provider="env", key="😀" * 500, created_by="alice"
             )
