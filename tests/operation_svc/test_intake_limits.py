@@ -17,11 +17,10 @@ from operation_svc.executions.schemas import ExecutionIn
 from operation_svc.models import (
     Execution,
     OperationTemplate,
-    SecretMapping,
-    SecretRef,
     messaging,
 )
 from tests.harness import migrated_database
+from tests.operation_svc.oversized_jobs import add_with_oversized_secrets
 
 ALICE = Principal("alice", "acme", frozenset({"operator"}), frozenset())
 
@@ -92,21 +91,7 @@ async def test_a_job_no_message_can_hold_is_a_422_before_anything_is_written(
     async with migrated_database(backend, tmp_path, "operation") as db:
         async with db.transaction() as session:
             template = deploy_template()
-            secret = SecretRef(
-                tenant="acme", slug="far", provider="env", key="😀" * 500, created_by="alice"
-            )
-            session.add_all([template, secret])
-            await session.flush()
-            session.add_all(
-                SecretMapping(
-                    tenant="acme",
-                    template_id=template.id,
-                    secret_id=secret.id,
-                    env_var=f"SECRET_{n}",
-                    created_by="alice",
-                )
-                for n in range(45)
-            )
+            await add_with_oversized_secrets(session, [template])
         intake = ExecutionIntake(db, load_public_key(new_keypair()[0]))
         request = ExecutionRequest(ExecutionIn(template="deploy"))
         async with db.snapshot() as session:

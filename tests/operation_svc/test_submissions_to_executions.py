@@ -19,11 +19,10 @@ from operation_svc.executions.tasks import SubmissionsToExecutions
 from operation_svc.models import (
     Execution,
     OperationTemplate,
-    SecretMapping,
-    SecretRef,
     messaging,
 )
 from tests.harness import migrated_database
+from tests.operation_svc.oversized_jobs import add_with_oversized_secrets
 
 
 def template(slug: str, max_concurrency: int | None = None) -> OperationTemplate:
@@ -154,22 +153,7 @@ async def test_a_job_no_message_can_hold_rejects_its_execution_with_the_reason(
     async with migrated_database(backend, tmp_path, "operation") as db:
         async with db.transaction() as session:
             open_, solo = template("open"), template("solo", max_concurrency=1)
-            secret = SecretRef(
-                tenant="acme", slug="far", provider="env", key="😀" * 500, created_by="alice"
-            )
-            session.add_all([open_, solo, secret])
-            await session.flush()
-            session.add_all(
-                SecretMapping(
-                    tenant="acme",
-                    template_id=owner.id,
-                    secret_id=secret.id,
-                    env_var=f"SECRET_{n}",
-                    created_by="alice",
-                )
-                for owner in (open_, solo)
-                for n in range(45)
-            )
+            await add_with_oversized_secrets(session, [open_, solo])
         group = [submitted("open"), submitted("solo")]
         async with db.unit_of_work() as work:
             await handle_each(work, SubmissionsToExecutions(), group)
