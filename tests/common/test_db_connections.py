@@ -4,6 +4,8 @@ before a transaction uses them: the hiccup fails nothing that starts after it.""
 from __future__ import annotations
 
 import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -59,3 +61,31 @@ async def test_transactions_after_the_servers_backends_were_terminated_succeed(
 
 async def _none_left(database: str) -> bool:
     return not await backends_of(database)
+
+
+def _terminated_without_yielding(database: str) -> None:
+    """The database's backends terminated and gone, while this thread's event loop does not
+    run: the server's parting messages wait unread on the pool's sockets, as they do when a
+    transaction starts in the turn of the loop before asyncpg reads them."""
+
+    def terminate_and_wait() -> None:
+        asyncio.run(terminate(asyncio.run(backends_of(database))))
+        while not asyncio.run(_none_left(database)):
+            time.sleep(0.01)
+
+    with ThreadPoolExecutor(1) as elsewhere:
+        elsewhere.submit(terminate_and_wait).result()
+
+
+async def test_a_connection_whose_server_hung_up_unnoticed_is_replaced(tmp_path: Path) -> None:
+    async with fresh_database("postgres", tmp_path, "operation") as url:
+        db = Database(url, pool_size=2)
+
+        async def one_transaction() -> int:
+            async with db.transaction() as session:
+                return int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+        before = await one_transaction()
+        _terminated_without_yielding(url.rsplit("/", 1)[1])
+        assert await one_transaction() != before
+        await db.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
@@ -228,15 +229,35 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
 
 def _replace_connections_the_server_closed(engine: AsyncEngine) -> None:
     """A pooled connection the server has closed (a restart, a terminated backend) is
-    replaced at checkout, so no transaction fails on it. The driver knows it once the close
-    reached the event loop, for free: SQLAlchemy's pre-ping costs three round trips per
-    checkout on asyncpg (BEGIN, a ping, ROLLBACK), 5% of operation-svc's CPU (measured)."""
+    replaced at checkout, so no transaction fails on it. SQLAlchemy's pre-ping costs three
+    round trips per checkout on asyncpg (BEGIN, a ping, ROLLBACK), 5% of operation-svc's CPU
+    (measured); the driver's own flag and a peek at the socket cost none."""
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _alive(_dbapi: Any, _record: Any, proxy: PoolProxiedConnection) -> None:
         driver = proxy.driver_connection
-        if driver is None or driver.is_closed():
+        if driver is None or driver.is_closed() or _hung_up(driver):
             raise DisconnectionError("the server closed this connection")
+
+
+def _hung_up(driver: Any) -> bool:
+    """Whether the server has closed the connection, even before asyncpg has processed the
+    close: the server's parting message (an ErrorResponse, the only one an idle connection
+    gets) or the end of the stream waits on the socket. asyncpg may read the first in one
+    turn of the loop and the second in a later one; a query started in between fails with
+    "cannot switch to state"."""
+    transport = driver._transport  # asyncpg exposes no other way to its socket
+    if transport is None or transport.is_closing():
+        return True
+    peeked = socket.socket(fileno=transport.get_extra_info("socket").fileno())
+    try:
+        return peeked.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) in (b"", b"E")
+    except BlockingIOError:
+        return False  # nothing to read: open
+    except OSError:
+        return True
+    finally:
+        peeked.detach()  # the descriptor stays asyncpg's
 
 
 # Limited snapshot sessions open at once on SQLite (measured when statements ran on each
