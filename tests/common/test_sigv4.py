@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from botocore import auth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import ReadOnlyCredentials
 
+from idp_common.messaging.aws_credentials import Credentials
 from idp_common.messaging.sigv4 import CONTENT_TYPE, JsonPostSigner
 
 NOW = datetime(2026, 12, 6, 23, 59, 59, tzinfo=UTC)
@@ -20,7 +20,7 @@ BODY = b'{"QueueUrl": "http://127.0.0.1:9324/000000000000/jobs", "MaxNumberOfMes
 def botocore_headers(
     url: str,
     region: str,
-    credentials: ReadOnlyCredentials,
+    credentials: Credentials,
     target: str,
     body: bytes,
     now: datetime,
@@ -48,13 +48,18 @@ def botocore_headers(
         "https://sqs.eu-west-1.amazonaws.com:8443/",
         "http://[::1]:9324/",
         "http://proxy.internal/sqs/a b/",
+        "http://proxy.internal/sqs/./a/../b//c/",
+        "http://proxy.internal/..//",
+        "http://proxy.internal",
+        "HTTP://[::1]/",
+        "https://[2001:DB8::1]:443/",
     ],
 )
 @pytest.mark.parametrize("token", [None, "FwoGZXIvYXdzE  with  spaces==", ""])
 def test_the_signature_is_botocores(
     url: str, token: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    credentials = ReadOnlyCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", token)
+    credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", token)
     signer = JsonPostSigner(url, "eu-west-1", "sqs")
     for target, body in [("AmazonSQS.ReceiveMessage", BODY), ("AmazonSQS.SendMessageBatch", b"")]:
         ours = signer.headers(credentials, target, body, NOW)
@@ -68,7 +73,7 @@ def test_the_signing_key_follows_the_day_and_the_credentials(
     url = "https://sqs.us-east-1.amazonaws.com/"
     signer = JsonPostSigner(url, "us-east-1", "sqs")
     moments = [NOW, NOW + timedelta(seconds=1), NOW + timedelta(days=1), NOW]
-    rotated = [ReadOnlyCredentials("AKID1", "one", None), ReadOnlyCredentials("AKID2", "two", None)]
+    rotated = [Credentials("AKID1", "one", None), Credentials("AKID2", "two", None)]
     for credentials in rotated:
         for now in moments:
             ours = signer.headers(credentials, "AmazonSQS.DeleteMessageBatch", BODY, now)
@@ -86,7 +91,7 @@ def test_the_signing_key_follows_the_day_and_the_credentials(
 
 def test_a_time_given_in_another_zone_is_signed_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
     url = "http://127.0.0.1:9324/"
-    credentials = ReadOnlyCredentials("AKID", "secret", None)
+    credentials = Credentials("AKID", "secret", None)
     local = NOW.astimezone(timezone(timedelta(hours=2)))
     ours = JsonPostSigner(url, "eu-west-1", "sqs").headers(credentials, "t", BODY, local)
     assert ours == botocore_headers(url, "eu-west-1", credentials, "t", BODY, NOW, monkeypatch)

@@ -3,15 +3,18 @@ callers see botocore's answers and errors, transient failures are retried as bot
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiobotocore.session import AioSession
 from aiohttp import web
 from botocore.exceptions import ClientError
 
+from idp_common.messaging.aws_credentials import configured_credentials
 from idp_common.messaging.sqs import is_missing_queue, open_queues
 from idp_common.messaging.sqs_wire import SQSWire, open_sqs_wire
 from tests.harness import LocalSQSServer, sqs_settings
@@ -46,15 +49,9 @@ async def broker() -> AsyncIterator[tuple[FakeBroker, str]]:
     await runner.cleanup()
 
 
-def botocore_session() -> AioSession:
-    session = AioSession()
-    session.set_credentials("AKIDEXAMPLE", "secret")
-    return session
-
-
 async def call(endpoint: str, operation: str, **request: Any) -> dict[str, Any]:
     async with open_sqs_wire(
-        botocore_session(),
+        configured_credentials("AKIDEXAMPLE", "secret"),
         endpoint,
         "eu-west-1",
         user_agent="test",
@@ -147,3 +144,60 @@ async def test_against_the_local_broker_answers_match_botocore_s_binary_values_i
         assert [entry["Id"] for entry in deleted["Successful"]] == ["0"]
         empty = await wire.receive_message(QueueUrl=url, WaitTimeSeconds=0)
         assert "Messages" not in empty
+
+
+WHAT_EVERY_PROCESS_DOES = """
+import asyncio, json, os, sys
+from idp_common.messaging.dead_letters import queue_depths
+from idp_common.messaging.sqs import open_queues
+from idp_common.messaging.topology import QUEUES
+from idp_common.settings import SQSSettings
+
+EXCEPTIONS = ("botocore.exceptions", "botocore.vendored")  # what ClientError takes
+
+
+async def main():
+    async with open_queues(SQSSettings()) as queues:
+        await queues.ensure_queues()
+        await queues.ping()
+        url = await queues.url(QUEUES[0].name)
+        await queues.wire.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": "0", "MessageBody": "job"}]
+        )
+        (message,) = (await queues.wire.receive_message(QueueUrl=url))["Messages"]
+        await queues.wire.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+        await queue_depths(queues, QUEUES[0])
+        loaded = sorted(
+            m for m in sys.modules
+            if m.startswith(("aiobotocore", "botocore.")) and not m.startswith(EXCEPTIONS)
+        )
+        await queues.client.get_queue_url(QueueName=queues.physical_name(QUEUES[0].name))
+        made = "aiobotocore.client" in sys.modules
+    print(json.dumps({"loaded": loaded, "made_when_asked": made}))
+
+asyncio.run(main())
+"""
+
+
+async def test_what_every_process_does_loads_nothing_of_botocores_client(
+    sqs_server: LocalSQSServer,
+) -> None:
+    """With keys and an endpoint configured (the local server, ElasticMQ), start-up,
+    readiness, the consumer's and the publisher's calls, and the queue monitor's go through
+    ``SQSWire``: aiobotocore's client is made only when a call needs it."""
+    settings = sqs_settings(sqs_server)
+    env = os.environ | {
+        "SQS_ENDPOINT_URL": str(settings.endpoint_url),
+        "SQS_ACCESS_KEY_ID": "test",
+        "SQS_SECRET_ACCESS_KEY": "test",
+        "SQS_QUEUE_PREFIX": settings.queue_prefix,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WHAT_EVERY_PROCESS_DOES, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0
+    answer = json.loads(output)
+    assert answer == {"loaded": [], "made_when_asked": True}

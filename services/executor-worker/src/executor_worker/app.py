@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aioboto3
 import aiohttp
 from fastapi import FastAPI
 
@@ -33,6 +32,8 @@ async def secrets_manager(settings: WorkerSettings) -> AsyncIterator[Any]:
     if settings.secrets_manager_region is None:
         yield None
         return
+    import aioboto3  # only then: a worker without one never loads botocore's client
+
     async with aioboto3.Session().client(
         "secretsmanager", region_name=settings.secrets_manager_region
     ) as client:

@@ -324,7 +324,7 @@ class Consumer(PeriodicLoop):
             await self._deletes.submit((url, receipt))
             return
         try:
-            await self.queues.client.change_message_visibility(
+            await self.queues.wire.change_message_visibility(
                 QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=retry_delay
             )
         except Exception:
@@ -356,7 +356,7 @@ class Consumer(PeriodicLoop):
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             try:
-                await self.queues.client.change_message_visibility(
+                await self.queues.wire.change_message_visibility(
                     QueueUrl=url,
                     ReceiptHandle=receipt,
                     VisibilityTimeout=self.queue.visibility_timeout_seconds,

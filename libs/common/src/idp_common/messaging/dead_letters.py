@@ -474,7 +474,7 @@ class QueueDepths:
 
 async def queue_depths(queues: QueueDirectory, queue: QueueSpec) -> QueueDepths:
     """Counted by the broker; the DLQ peeked (only when it is not empty) for its oldest."""
-    response = await queues.client.get_queue_attributes(
+    response = await queues.wire.get_queue_attributes(
         QueueUrl=await queues.url(queue.name),
         AttributeNames=[
             "ApproximateNumberOfMessages",
@@ -483,7 +483,7 @@ async def queue_depths(queues: QueueDirectory, queue: QueueSpec) -> QueueDepths:
         ],
     )
     counts = {key: int(value) for key, value in response["Attributes"].items()}
-    dlq = await queues.client.get_queue_attributes(
+    dlq = await queues.wire.get_queue_attributes(
         QueueUrl=await queues.url(queue.dlq_name),
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )

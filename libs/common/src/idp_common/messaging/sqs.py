@@ -1,22 +1,25 @@
-"""The SQS clients (aiobotocore; ``SQSWire`` for the hot loop), queue URL resolution and
+"""The SQS clients (``SQSWire`` for every call a process makes from its start, the
+aiobotocore client, made at its first call, for the rest), queue URL resolution and
 ``ensure_queues()`` for dev and tests."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from idp_common.errors import Unavailable
-from idp_common.messaging.aws_session import aws_session
+from idp_common.messaging.aws_credentials import configured_credentials, default_chain
 from idp_common.messaging.sqs_wire import MAX_ATTEMPTS, SQSWire, open_sqs_wire
 from idp_common.messaging.topology import MAX_RECEIVE_COUNT, QUEUES, QueueSpec
 from idp_common.settings import SQSSettings
+
+if TYPE_CHECKING:
+    from aiobotocore.session import AioSession
 
 SQSClient = Any  # aiobotocore's generated client has no importable type
 USER_AGENT = "idp-platform (aiobotocore)"
@@ -26,41 +29,91 @@ MAX_CONNECTIONS = 50
 ADMIN_READ_TIMEOUT_SECONDS = 5
 
 
+class AdminClient:
+    """The aiobotocore SQS client, made at the first call that needs it (``client.<call>(…)``
+    as on the client itself): most processes never make one (``sqs_wire``). One per process,
+    as creating one costs far more than a request."""
+
+    def __init__(self, settings: SQSSettings, stack: AsyncExitStack) -> None:
+        self._settings = settings
+        self._stack = stack
+        self._session: AioSession | None = None
+        self._client: SQSClient | None = None
+        self._making = asyncio.Lock()
+
+    def session(self) -> AioSession:
+        """The botocore session (made once), with the configured keys if any."""
+        if self._session is None:
+            from idp_common.messaging.aws_session import aws_session  # loads botocore's client
+
+            self._session = aws_session()
+            if self._settings.access_key_id and self._settings.secret_access_key:
+                self._session.set_credentials(
+                    self._settings.access_key_id,
+                    self._settings.secret_access_key.get_secret_value(),
+                )
+        return self._session
+
+    async def made(self) -> SQSClient:
+        async with self._making:
+            if self._client is None:
+                from botocore.config import Config
+
+                config = Config(
+                    # A fixed User-Agent: botocore otherwise rebuilds and sanitizes its
+                    # default one, character by character, on every request (measured: about
+                    # a fifth of a call's CPU).
+                    user_agent=USER_AGENT,
+                    connect_timeout=5,
+                    # No long poll goes through this client (``wire`` makes them): a broker
+                    # that hangs fails an operator's call in seconds, not after minutes.
+                    read_timeout=ADMIN_READ_TIMEOUT_SECONDS,
+                    retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+                    max_pool_connections=MAX_CONNECTIONS,
+                )
+                self._client = await self._stack.enter_async_context(
+                    self.session().create_client(
+                        "sqs",
+                        region_name=self._settings.region,
+                        endpoint_url=self._settings.endpoint_url,
+                        config=config,
+                    )
+                )
+            return self._client
+
+    def __getattr__(self, call: str) -> Callable[..., Awaitable[Any]]:
+        async def on_the_client(**request: Any) -> Any:
+            return await getattr(await self.made(), call)(**request)
+
+        return on_the_client
+
+
 @asynccontextmanager
 async def open_queues(settings: SQSSettings) -> AsyncIterator[QueueDirectory]:
-    """The topology's queues through one client per process (creating one costs far more
-    than a request), with the hot loop's calls on ``SQSWire``."""
-    session = aws_session()
-    if settings.access_key_id and settings.secret_access_key:
-        session.set_credentials(
-            settings.access_key_id, settings.secret_access_key.get_secret_value()
+    """The topology's queues: ``SQSWire`` for the calls every process makes, the
+    ``AdminClient`` for the rest. With keys and an endpoint configured (local brokers),
+    nothing of botocore's client is loaded until a call needs it."""
+    async with AsyncExitStack() as stack:
+        client = AdminClient(settings, stack)
+        if settings.access_key_id and settings.secret_access_key:
+            credentials = configured_credentials(
+                settings.access_key_id, settings.secret_access_key.get_secret_value()
+            )
+        else:
+            credentials = default_chain(client.session())
+        # AWS's endpoint for the region is botocore's to resolve.
+        endpoint = settings.endpoint_url or (await client.made()).meta.endpoint_url
+        wire = await stack.enter_async_context(
+            open_sqs_wire(
+                credentials,
+                endpoint,
+                settings.region,
+                user_agent=USER_AGENT,
+                read_timeout_seconds=settings.wait_time_seconds + 10,  # outlasts a long poll
+                max_connections=MAX_CONNECTIONS,
+            )
         )
-    read_timeout = settings.wait_time_seconds + 10  # must outlast a long poll
-    config = Config(
-        # A fixed User-Agent: botocore otherwise rebuilds and sanitizes its default one,
-        # character by character, on every request (measured: about a fifth of a call's CPU).
-        user_agent=USER_AGENT,
-        connect_timeout=5,
-        # No long poll goes through this client (``wire`` makes them): a broker that hangs
-        # fails an operator's call in seconds, not after minutes of long-poll timeouts.
-        read_timeout=ADMIN_READ_TIMEOUT_SECONDS,
-        retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
-        max_pool_connections=MAX_CONNECTIONS,
-    )
-    async with (
-        session.create_client(
-            "sqs", region_name=settings.region, endpoint_url=settings.endpoint_url, config=config
-        ) as client,
-        open_sqs_wire(
-            session,
-            client.meta.endpoint_url,
-            settings.region,
-            user_agent=USER_AGENT,
-            read_timeout_seconds=read_timeout,
-            max_connections=MAX_CONNECTIONS,
-        ) as wire,
-    ):
-        yield QueueDirectory(client, wire, settings.queue_prefix)
+        yield QueueDirectory(client, wire, endpoint, settings.queue_prefix)
 
 
 def is_missing_queue(error: ClientError) -> bool:
@@ -71,12 +124,15 @@ def is_missing_queue(error: ClientError) -> bool:
 
 class QueueDirectory:
     """Physical names (with the environment prefix) and cached URLs of the topology's queues,
-    and the clients that call them: ``wire`` for receives, batch sends and batch deletes,
-    ``client`` (aiobotocore) for the rest."""
+    and the clients that call them: ``wire`` for the calls every process makes, ``client``
+    (aiobotocore, made when first needed) for the rest."""
 
-    def __init__(self, client: SQSClient, wire: SQSWire, prefix: str = "") -> None:
+    def __init__(
+        self, client: SQSClient, wire: SQSWire, endpoint_url: str, prefix: str = ""
+    ) -> None:
         self.client = client
         self.wire = wire
+        self.endpoint_url = endpoint_url
         self.prefix = prefix
         self._urls: dict[str, str] = {}
         self.dlq_reads: dict[str, asyncio.Lock] = {}  # see ``dead_letters.DeadLetterQueue``
@@ -86,13 +142,13 @@ class QueueDirectory:
 
     async def url(self, name: str) -> str:
         if name not in self._urls:
-            response = await self.client.get_queue_url(QueueName=self.physical_name(name))
+            response = await self.wire.get_queue_url(QueueName=self.physical_name(name))
             self._urls[name] = response["QueueUrl"]
         return self._urls[name]
 
     async def ping(self) -> None:
         """Reach the broker and check one queue of the topology exists (readiness)."""
-        await self.client.get_queue_url(QueueName=self.physical_name(QUEUES[0].name))
+        await self.wire.get_queue_url(QueueName=self.physical_name(QUEUES[0].name))
 
     async def ensure_queues(self) -> None:
         """Create every queue and its DLQ with the redrive policy; safe to repeat."""
@@ -100,14 +156,14 @@ class QueueDirectory:
             await self._ensure(spec)
 
     async def _ensure(self, spec: QueueSpec) -> None:
-        dlq = await self.client.create_queue(QueueName=self.physical_name(spec.dlq_name))
+        dlq = await self.wire.create_queue(QueueName=self.physical_name(spec.dlq_name))
         dlq_arn = (
-            await self.client.get_queue_attributes(
+            await self.wire.get_queue_attributes(
                 QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"]
             )
         )["Attributes"]["QueueArn"]
         redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
-        await self.client.create_queue(
+        await self.wire.create_queue(
             QueueName=self.physical_name(spec.name),
             Attributes={
                 "VisibilityTimeout": str(spec.visibility_timeout_seconds),
@@ -122,5 +178,6 @@ async def broker_calls(queues: QueueDirectory) -> AsyncIterator[None]:
     try:
         yield
     except (BotoCoreError, ClientError, OSError) as exc:
-        endpoint = queues.client.meta.endpoint_url
-        raise Unavailable(f"The message broker (SQS at {endpoint}) failed: {exc}") from exc
+        raise Unavailable(
+            f"The message broker (SQS at {queues.endpoint_url}) failed: {exc}"
+        ) from exc
