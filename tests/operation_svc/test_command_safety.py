@@ -256,16 +256,23 @@ def test_launchers_without_a_grammar_are_refused_even_when_allowlisted(launcher:
         "find . -exec sh -ec 'echo found {}' \\;",  # -ec: the script's place is in doubt
         "find . -exec bash -o errexit -c 'echo {}' \\;",
         "find . -exec perl -ne 'print' {} \\;",
+        "find . -name '*.sql' -exec sqlite3 /srv/app.db {} \\;",  # a file named '.shell id'
+        "xargs jq -n",
     ],
 )
 def test_what_find_or_xargs_reads_never_becomes_an_interpreters_code(template: str) -> None:
-    allowlist = allowing("find", "xargs", "sh", "bash", "python3", "perl", "sed", "awk")
+    allowlist = allowing(
+        *("find", "xargs", "sh", "bash", "python3", "perl", "sed", "awk", "sqlite3", "jq")
+    )
     assert refused(template, allowlist).rule == "input_in_script"
 
 
 INTERPRETERS = allowing(
     *("sh", "bash", "rbash", "dash", "python3", "python3.11", "perl", "perl5.36.0", "node"),
     *("awk", "gawk", "mawk", "nawk", "sed", "env", "nice"),
+    *("perl5.36-x86_64-linux-gnu", "python3.11-dbg", "pdb3", "pydoc3", "ruby3.1"),
+    *("sqlite3", "jq", "gojq", "yq", "m4", "bc", "dc", "make", "ed", "ex", "vim", "psql"),
+    "mysql",
 )
 
 
@@ -309,6 +316,40 @@ INTERPRETERS = allowing(
         "nawk -F : {{cmd}}",
         "mawk -v x=1 {{cmd}}",
         "/usr/bin/env nice -n 5 bash -ec {{cmd}}",
+        # Packaged names: a platform or build after the version, other tools of a language.
+        "perl5.36-x86_64-linux-gnu {{cmd}} {{dir}}",
+        "/usr/bin/perl5.36-x86_64-linux-gnu -e {{cmd}}",
+        "env perl5.36-x86_64-linux-gnu -M{{cmd}} -e 1",
+        "python3.11-dbg -c {{cmd}}",
+        "ruby3.1 {{cmd}}",
+        "pdb3 {{cmd}}",
+        "pydoc3 {{cmd}}",
+        # Programs that read code of their own language: SQL and dot-commands, filters,
+        # macros, makefile assignments, editor commands, calculator programs.
+        "sqlite3 -readonly :memory: {{cmd}}",
+        "sqlite3 /srv/app.db {{cmd}}",
+        "sqlite3 {{cmd}} 'select 1'",
+        "sqlite3 -cmd {{cmd}} /srv/app.db",
+        "jq -n {{cmd}}",
+        "jq {{cmd}} /srv/data.json",
+        "jq -e {{cmd}}",
+        "jq '.a' --from-file {{cmd}}",
+        "gojq -n {{cmd}}",
+        "yq e {{cmd}} /srv/a.yaml",
+        "m4 {{cmd}}",
+        "m4 -D X={{cmd}} /srv/a.m4",
+        "bc {{cmd}}",
+        "dc -e {{cmd}}",
+        "dc /srv/a.dc {{cmd}}",
+        "make {{cmd}}",
+        "make -C /srv all X={{cmd}}",
+        "ed {{cmd}}",
+        "ed -s /srv/a.txt {{cmd}}",
+        "ex {{cmd}}",
+        "vim /srv/a.txt {{cmd}}",
+        "psql -d app -c {{cmd}}",
+        "psql {{cmd}}",
+        "mysql app -e {{cmd}}",
     ],
 )
 def test_a_value_never_becomes_an_interpreters_code(template: str) -> None:
@@ -333,10 +374,21 @@ def test_a_value_never_becomes_an_interpreters_code(template: str) -> None:
         "awk '{print $1}' {{arg}}",
         "sed 's/a/b/' {{arg}}",
         "node /opt/app.js {{arg}}",
+        "perl5.36-x86_64-linux-gnu /opt/tool.pl {{arg}}",
+        "jq '.[$v]' --arg v {{arg}}",
+        "jq '.a' --argjson v {{arg}} /srv/data.json",
+        "jq '.a' {{arg}}",
     ],
 )
 def test_a_value_may_follow_an_interpreters_script_as_data(template: str) -> None:
     compile_command(template, specs_for(template), INTERPRETERS)
+
+
+def test_a_refusal_of_a_value_as_code_names_its_parameter() -> None:
+    refusal = refused("sqlite3 /srv/app.db {{arg}}", INTERPRETERS)
+    assert refusal.parameter == "arg"
+    assert "sqlite3" in refusal.message
+    assert "IDP_PARAM_ARG" in refusal.message
 
 
 def test_find_may_hand_its_files_to_a_script_as_arguments() -> None:

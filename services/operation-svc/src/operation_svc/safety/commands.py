@@ -32,19 +32,35 @@ PLACEHOLDER = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}")
 _PIECES = re.compile(r"(\{\{[a-z_][a-z0-9_]*\}\})")
 # Spaces inside the braces are accepted, and removed before the template is split.
 _SPACED_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
-# Programs whose first positional argument is code (a script, program text or a command),
-# under any version suffix (python3.11, perl5.36.0).
+
+
+def _programs_named(pattern: str) -> re.Pattern[str]:
+    """Names of programs, under the suffixes packagers add: a version (``python3.11``,
+    ``perl5.36.0``, ``pdb3``), then a platform or build after a dash
+    (``perl5.36-x86_64-linux-gnu``, ``python3.11-dbg``)."""
+    return re.compile(rf"(?:{pattern})[\d.]*(?:-.*)?")
+
+
+# Programs whose first positional argument is code (a script, program text, a filter or a
+# command).
 _SHELL = r"(?:r?ba|da|z|k|mk|pdk|a|ya|po|c|tc)?sh"
-_INTERPRETER = re.compile(
-    _SHELL + r"|fish|busybox|[gmn]?awk|g?sed"
-    r"|(?:python|pypy|perl|ruby|node|nodejs|php|lua|luajit|tclsh|wish|pwsh|powershell"
-    r"|Rscript|deno|bun)[\d.]*"
+# Programs that may read any argument as code, so that none may be a placeholder: pwsh
+# joins them into the command; lua runs the first one as a script after -e; busybox is any
+# program; sqlite3 runs SQL and dot-commands (.shell) after its database; yq's expression
+# follows a command; m4, bc and dc run every file; make runs what an assignment holds
+# (X=$(shell …)); ed, ex and vim run a file name starting with '!' or '+'; psql and mysql
+# take SQL and shell escapes in options; pydoc and pdb import or run a name or path.
+_ARGUMENT_CODE = (
+    r"busybox|lua|luajit|pwsh|powershell|sqlite|yq|m4|bc|dc|[gbp]?make|r?ed|ex|[gr]?vim?"
+    r"|view|vimdiff|nvim|emacs|psql|mysql|mariadb|pydoc|pdb|jshell"
+)
+_INTERPRETER = _programs_named(
+    _SHELL + r"|fish|[gmn]?awk|g?sed|python|pypy|perl|ruby|irb|node|nodejs|php|tclsh|wish"
+    r"|Rscript|deno|bun|jq|gojq|jaq|" + _ARGUMENT_CODE
 )
 # Interpreters that read no option after their script: what follows it is the script's.
-_OPTIONS_END_AT_SCRIPT = re.compile(_SHELL + r"|python[\d.]*|pypy[\d.]*")
-# Interpreters whose arguments after the script may also be code (pwsh joins them into
-# the command; lua runs the first one as a script after -e; busybox is any program).
-_ARGUMENTS_MAY_BE_CODE = re.compile(r"busybox|lua[\d.]*|luajit|pwsh|powershell")
+_OPTIONS_END_AT_SCRIPT = _programs_named(_SHELL + r"|python|pypy")
+_ARGUMENTS_MAY_BE_CODE = _programs_named(_ARGUMENT_CODE)
 # Options whose value is code, for interpreters.
 SCRIPT_FLAGS = frozenset({"-c", "-e", "-E", "-m", "-r", "--eval", "--command", "-Command"})
 # Shell syntax written as an argument of its own: no shell runs, so it would be passed on.
@@ -114,14 +130,23 @@ def _code_positions(argv: Sequence[str], program: Program) -> set[int]:
 
 
 def _refuse_values_as_code(argv: Sequence[str], program: Program) -> None:
-    if any("{{" in argv[index] for index in _code_positions(argv, program)):
-        raise Refusal(
-            "placeholder_in_script",
-            "a value may not become an interpreter's code: a placeholder may only follow its "
-            "script, written first ('python3 script.py {{x}}') or after one code flag alone "
-            "(\"sh -c '…' sh {{x}}\"), and not as an option or option's value of an "
-            "interpreter that reads options there; read IDP_PARAM_<NAME> instead",
-        )
+    name = program_name(argv[program.start])
+    for index in sorted(_code_positions(argv, program)):
+        if parameter := PLACEHOLDER.search(argv[index]):
+            where = (
+                f"{name} may read any of its arguments as code, so none may be a placeholder"
+                if _ARGUMENTS_MAY_BE_CODE.fullmatch(name)
+                else "a placeholder may only follow its script, written first ('python3 "
+                "script.py {{x}}', \"jq '.[$x]' --arg x {{x}}\") or after one code flag alone "
+                "(\"sh -c '…' sh {{x}}\"), and not as an option or option's value of an "
+                "interpreter that reads options there"
+            )
+            raise Refusal(
+                "placeholder_in_script",
+                f"{{{{{parameter.group(1)}}}}} would become code {name} runs: {where}; read "
+                f"IDP_PARAM_{parameter.group(1).upper()} instead",
+                parameter.group(1),
+            )
 
 
 def _refuse_input_as_code(argv: Sequence[str], program: Program) -> None:
