@@ -144,6 +144,19 @@ def test_env_is_not_on_the_default_allowlist() -> None:
         ("env LD_PRELOAD=/tmp/x.so echo hi", "unsafe_variable"),
         ("env PATH=/tmp echo hi", "unsafe_variable"),
         ("env BASH_ENV=/tmp/x echo hi", "unsafe_variable"),
+        # Variables programs read as their options or a command, and any name not known inert.
+        ("env TAR_OPTIONS={{x}} echo hi", "placeholder_in_variable"),
+        ("env -i MAKEFLAGS={{x}} echo hi", "placeholder_in_variable"),
+        ("env GIT_SSH_COMMAND={{x}} echo hi", "placeholder_in_variable"),
+        ("env GIT_CONFIG_VALUE_0={{x}} echo hi", "placeholder_in_variable"),
+        ("env LUA_INIT=@{{x}} echo hi", "placeholder_in_variable"),
+        ("env OPENSSL_CONF=/tmp/{{x}} echo hi", "placeholder_in_variable"),
+        ("env LESSOPEN={{x}}{{arg}} echo hi", "placeholder_in_variable"),
+        ("env LANGUAGE={{x}} echo hi", "placeholder_in_variable"),
+        ("env A={{x}} echo hi", "placeholder_in_variable"),
+        ("env TZ=UTC A={{x}} echo hi", "placeholder_in_variable"),
+        ("nice env -u X TZX={{x}} echo hi", "placeholder_in_variable"),
+        ("timeout 5 env -- PHPRC={{x}} echo hi", "placeholder_in_variable"),
         ("nice sh -c id", "executable_not_allowed"),
         ("nice {{cmd}}", "program_not_literal"),
         ("nice -n 5 {{cmd}}", "program_not_literal"),
@@ -207,7 +220,8 @@ def test_a_launcher_starts_only_literal_allowlisted_programs(template: str, rule
     [
         "env echo hi",
         "env -i A=B echo {{arg}}",
-        "env A={{x}} echo hi",
+        "env A=B TZ={{x}} echo hi",
+        "env COLUMNS={{n}} LINES={{n}} echo hi",
         "env -C {{dir}} echo hi",
         "env --chdir={{dir}} -u FOO echo hi",
         "env",
@@ -229,6 +243,13 @@ def test_a_launcher_starts_only_literal_allowlisted_programs(template: str, rule
 )
 def test_a_launcher_of_an_allowlisted_program_is_saved(template: str) -> None:
     compile_command(template, specs_for(template), WITH_LAUNCHERS)
+
+
+def test_a_value_set_as_a_variable_by_a_template_saved_earlier_is_refused_when_run() -> None:
+    saved = ["env", "TAR_OPTIONS={{x}}", "tar", "-cf", "/dev/null", "/etc/hostname"]
+    with pytest.raises(Refusal) as refusal:
+        render_command(saved, [spec("x")], {"x": "--checkpoint-action=exec=id"})
+    assert refusal.value.rule == "placeholder_in_variable"
 
 
 @pytest.mark.parametrize(

@@ -86,6 +86,13 @@ _LOADER_VARIABLES = re.compile(
     r"RES_OPTIONS|LOCALDOMAIN|BASH_ENV|ENV|SHELLOPTS|BASHOPTS|PS4|IFS|BASH_FUNC_\w*|"
     r"PYTHON\w*|PERL\w*|RUBY\w*|NODE_\w*|JAVA_TOOL_OPTIONS|_JAVA_OPTIONS)$"
 )
+# Variables a value may set through a launcher (``env TZ={{tz}} date``). Which variables a
+# program reads as its options or a command is its own choice (TAR_OPTIONS, GIT_SSH_COMMAND,
+# LESSOPEN, any vendor's), so no list of unsafe names is complete: only these are taken, as
+# every value already reaches the command as IDP_PARAM_<NAME>. Locale names are not: they
+# pick the translation catalogs whose format strings programs print with (a name holding a
+# path loads one the run wrote).
+_VALUE_VARIABLES = re.compile(r"TZ|COLUMNS|LINES|NO_COLOR")
 
 Arg = Literal["none", "required", "optional"]
 
@@ -332,6 +339,13 @@ def _env(line: _Line, start: int) -> list[Program]:
         if unsafe_variable(variable):
             raise LaunchRefused(
                 "unsafe_variable", f"{name} may not set {variable}: it changes what code runs"
+            )
+        if line.unknown(index) and not _VALUE_VARIABLES.fullmatch(variable):
+            raise LaunchRefused(
+                "placeholder_in_variable",
+                f"a placeholder may not set {variable}: programs read variables of their own "
+                "as options or commands; have the command read IDP_PARAM_<NAME> (a value may "
+                "only set TZ, COLUMNS, LINES or NO_COLOR)",
             )
         index += 1
     if index >= len(line.argv):
