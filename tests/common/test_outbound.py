@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
 import httpx
 import pytest
 
@@ -126,3 +132,62 @@ def test_a_url_no_call_could_use_is_named_unusable(url: str, why: str) -> None:
 )
 def test_a_url_a_call_can_use_is_not(url: str) -> None:
     assert unusable_url(url) is None
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """``/hop?to=URL`` redirects there; any other path answers with the headers it got."""
+
+    def do_GET(self) -> None:
+        target = parse_qs(urlsplit(self.path).query).get("to")
+        self.send_response(302 if target else 200)
+        if target:
+            self.send_header("Location", target[0])
+        body = json.dumps({name.lower(): value for name, value in self.headers.items()})
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def two_origins() -> Iterator[tuple[str, str]]:
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _Recorder) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield tuple(f"http://127.0.0.1:{server.server_address[1]}" for server in servers)  # type: ignore[misc]
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+CREDENTIALS = {
+    "X-Api-Key": "vendor-api-key-1234",
+    "Authorization": "Bearer t0ken",
+    "X-Custom-Token": "abc",
+    "Accept": "application/json",
+}
+
+
+@pytest.mark.parametrize("hop", ["/hop?to={b}/collect", "/hop?to=http://localhost:{port}/"])
+async def test_no_header_of_the_callers_follows_a_redirect_to_another_origin(
+    two_origins: tuple[str, str], hop: str
+) -> None:
+    a, b = two_origins
+    target = hop.format(b=b, port=urlsplit(a).port)  # another port, or another host
+    async with guarded_client(["127.0.0.1", "localhost"], 5, "TEST_ALLOWED_HOSTS") as client:
+        received = (await client.get(f"{a}{target}", headers=CREDENTIALS)).json()
+    assert not {"x-api-key", "authorization", "x-custom-token"} & set(received)
+    assert received["accept"] == "application/json"  # the client's own header, kept
+    assert received["user-agent"].startswith("python-httpx")
+
+
+async def test_a_redirect_within_the_origin_keeps_the_callers_headers(
+    two_origins: tuple[str, str],
+) -> None:
+    a, _ = two_origins
+    async with guarded_client(["127.0.0.1"], 5, "TEST_ALLOWED_HOSTS") as client:
+        received = (await client.get(f"{a}/hop?to={a}/collect", headers=CREDENTIALS)).json()
+    assert received["x-api-key"] == "vendor-api-key-1234"
+    assert received["authorization"] == "Bearer t0ken"

@@ -202,12 +202,35 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         return await super().handle_async_request(request)
 
 
+# What a request keeps when a redirect sends it to another origin, besides the client's own
+# headers: the destination and the body's framing.
+_HEADERS_FOR_ANY_ORIGIN = frozenset({"host", "content-type", "content-length", "transfer-encoding"})
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+
+class _GuardedClient(httpx.AsyncClient):
+    def _redirect_headers(
+        self, request: httpx.Request, url: httpx.URL, method: str
+    ) -> httpx.Headers:
+        """Any header the caller set may carry a credential (``X-Api-Key``), where httpx
+        drops only ``Authorization``: none follows a redirect to another origin."""
+        headers = super()._redirect_headers(request, url, method)
+        if _origin(url) == _origin(request.url):
+            return headers
+        kept = _HEADERS_FOR_ANY_ORIGIN | {name.lower() for name in self.headers}
+        return httpx.Headers([(n, v) for n, v in headers.multi_items() if n.lower() in kept])
+
+
 def guarded_client(
     allowed_hosts: Iterable[str], timeout: float, allowlist_setting: str
 ) -> httpx.AsyncClient:
-    """A client for one outbound call: guarded, redirects re-checked, no cookie jar kept.
-    ``allowlist_setting`` names the variable that holds ``allowed_hosts``, for refusals."""
-    return httpx.AsyncClient(
+    """A client for one outbound call: guarded, redirects re-checked, no cookie jar kept,
+    no header of the caller's sent to another origin. ``allowlist_setting`` names the
+    variable that holds ``allowed_hosts``, for refusals."""
+    return _GuardedClient(
         transport=GuardedTransport(allowed_hosts, allowlist_setting),
         timeout=timeout,
         follow_redirects=True,
