@@ -142,6 +142,30 @@ async def test_a_secret_printed_escaped_is_masked(argv: list[str], env: dict[str
         assert part not in shown, shown
 
 
+SHELL_WORD = "pass word!x'q$y"
+IN_A_FOLDER = ': > "$S" && ls {}'  # in the run's own work folder
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bash", "-c", 'printf "%q\\n" "$S"'],  # pass\ word\!x\'q\$y
+        ["sh", "-c", 'env printf "%q\\n" "$S"'],  # coreutils: 'pass word!x'\''q$y'
+        ["sh", "-c", IN_A_FOLDER.format("-b")],  # pass\ word!x'q$y
+        ["sh", "-c", IN_A_FOLDER.format("--quoting-style=escape")],
+        ["sh", "-c", IN_A_FOLDER.format("--quoting-style=shell-always")],
+        ["python3", "-c", "import os, shlex; print(shlex.quote(os.environ['S']))"],
+    ],
+)
+async def test_a_secret_quoted_as_a_shell_word_is_masked(argv: list[str]) -> None:
+    """``ls -b`` and ``printf %q`` printed a secret holding a space or a quote with
+    backslashes or quotes in it: the line went out in clear."""
+    _, lines = await run(argv, env={"S": SHELL_WORD}, masker=SecretMasker([SHELL_WORD]))
+    shown = "\n".join(message for _, message in lines)
+    assert MASK in shown, shown
+    assert "word" not in shown, shown
+
+
 def test_a_secret_in_each_encoders_json_is_masked() -> None:
     """Encoders differ in what they escape: PHP writes ``/`` as ``\\/``, Go ``<>&`` as
     ``\\u003c``…, jq and JavaScript keep non-ASCII that Python escapes."""

@@ -75,12 +75,33 @@ def _caret(raw: bytes, tab: str) -> str:
     return "".join(shown)
 
 
+# What bash's ``printf %q`` puts a backslash before (its lib/sh/shquote.c; ``#`` and ``~``
+# only at the start of a word, where the backslash is not part of the value's own text).
+_SHELL_SPECIAL = frozenset(" \t\n'\"\\|&;()<>!{}*[]?^$`,")
+
+
+def _shell_quoted(text: str) -> set[str]:
+    """As shells and GNU tools quote a word: a backslash before each special character
+    (bash's ``printf %q``), or in single quotes, a quote in it closed and reopened
+    (``ls``, coreutils' ``printf %q``: ``'\\''``; Python's ``shlex.quote``: ``'"'"'``)."""
+    return {
+        "".join(f"\\{char}" if char in _SHELL_SPECIAL else char for char in text),
+        text.replace("'", "'\\''"),
+        text.replace("'", "'\"'\"'"),
+    }
+
+
 def _escaped(text: str) -> set[str]:
     """``text`` as programs print it quoted, when it holds what they escape."""
     raw = text.encode()
-    return {
+    gnu_escaped = {
         _c_escaped(raw, octal_above_ascii=False),
         _c_escaped(raw, octal_above_ascii=True),
+    }
+    return {
+        *gnu_escaped,
+        *(form.replace(" ", "\\ ") for form in gnu_escaped),  # ls -b, --quoting-style=escape
+        *_shell_quoted(text),
         repr(text)[1:-1],
         ascii(text)[1:-1],
         repr(raw)[2:-1],
