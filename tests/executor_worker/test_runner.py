@@ -140,7 +140,8 @@ async def test_what_a_run_leaves_in_the_shared_scratch_folders_is_removed() -> N
     """Files a run writes where every uid may write outlived it: they filled the host's
     memory (/dev/shm) and waited for another tenant's run to find them."""
     marker = f"left-{random.randrange(10**8, 10**9)}"
-    planted = [f"{folder}/{marker}" for folder in ("/tmp", "/var/tmp", "/dev/shm")]
+    folders = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+    planted = [f"{folder}/{marker}" for folder in folders]
     script = f"for f in {' '.join(planted)}; do mkdir $f && touch $f/x; done; echo $TMPDIR"
     try:
         result, lines = await run(["sh", "-c", script])
@@ -151,6 +152,34 @@ async def test_what_a_run_leaves_in_the_shared_scratch_folders_is_removed() -> N
     finally:
         for path in planted:
             await asyncio.to_thread(shutil.rmtree, path, True)
+
+
+def ipc_objects_of(uids: set[int]) -> list[str]:
+    found = []
+    for kind in ("shm", "msg", "sem"):
+        with open(f"/proc/sysvipc/{kind}") as table:
+            header, *rows = (line.split() for line in table)
+        found += [
+            f"{kind} {row[1]}"
+            for row in rows
+            if {int(row[header.index("uid")]), int(row[header.index("cuid")])} & uids
+        ]
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs share the worker's uid unless it is root")
+async def test_the_system_v_ipc_objects_a_run_made_are_removed_with_it() -> None:
+    """A detached shared memory segment counts in no process's memory limit: a run held
+    400 MiB of the host's memory after it ended, and its message queues stayed too."""
+    script = (
+        "import ctypes, os; libc = ctypes.CDLL(None); print(os.getuid())\n"
+        "for _ in range(2): libc.shmget(0, 1 << 20, 0o1000 | 0o600)\n"
+        "libc.msgget(0, 0o1000 | 0o600); libc.semget(0, 1, 0o1000 | 0o600)"
+    )
+    result, lines = await run(["python3", "-c", script])
+    assert result.status == "succeeded", lines
+    uid = int(lines[0][1])
+    assert await asyncio.to_thread(ipc_objects_of, {uid}) == []
 
 
 async def test_a_daemon_that_escapes_the_group_is_killed_and_cannot_hang_the_worker() -> None:

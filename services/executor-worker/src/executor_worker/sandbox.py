@@ -23,7 +23,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 # Messages programs print when a limit refuses them, mapped to the limit's name.
@@ -121,7 +121,7 @@ def _kill_found_processes_of(uid: int) -> None:
 
 # Folders every uid may write: a run's files there would outlive it, fill them, and wait
 # for another tenant's run (a file named ``$(id)`` for a careless script to find).
-SHARED_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108  (cleaned, not used)
+SHARED_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # noqa: S108  (cleaned, not used)
 
 
 def _modified(folders: tuple[str, ...]) -> dict[str, int]:
@@ -146,6 +146,32 @@ def _remove_files_of(uid: int, folders: list[str]) -> None:
                         shutil.rmtree(entry.path, ignore_errors=True)
                     else:
                         os.unlink(entry.path)
+
+
+_IPC_RMID = 0
+# How each kind of System V IPC object is removed, by its id.
+_IPC_REMOVALS: dict[str, Callable[[ctypes.CDLL, int], int]] = {
+    "shm": lambda libc, ident: libc.shmctl(ident, _IPC_RMID, None),
+    "msg": lambda libc, ident: libc.msgctl(ident, _IPC_RMID, None),
+    "sem": lambda libc, ident: libc.semctl(ident, 0, _IPC_RMID),
+}
+
+
+def _remove_ipc_of(uid: int) -> None:
+    """Remove the System V shared memory segments, message queues and semaphore sets that
+    ``uid`` owns or made: they outlive every process, and a detached segment counts in no
+    process's memory limit, so a run could hold the host's memory after it ended."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for kind, remove in _IPC_REMOVALS.items():
+        try:
+            with open(f"/proc/sysvipc/{kind}") as table:
+                header, *rows = (line.split() for line in table)
+        except (OSError, ValueError):
+            continue
+        for row in rows:
+            fields = dict(zip(header, row, strict=False))
+            if str(uid) in (fields["uid"], fields["cuid"]):
+                remove(libc, int(row[1]))  # the id; one gone meanwhile is as good as removed
 
 
 @functools.cache
@@ -198,7 +224,8 @@ class Sandbox:
     @contextlib.contextmanager
     def account(self) -> Iterator[int | None]:
         """The uid of one run, or None when the worker is not root (it cannot switch). What
-        the run left in the shared scratch folders is removed before its uid is free again."""
+        the run left in the shared scratch folders and as System V IPC objects is removed
+        before its uid is free again."""
         if os.geteuid() != 0:
             yield None
             return
@@ -214,6 +241,7 @@ class Sandbox:
                 uid,
                 [path for path, at in _modified(SHARED_SCRATCH).items() if before.get(path) != at],
             )
+            _remove_ipc_of(uid)
             self._in_use.discard(uid)
 
     @staticmethod
