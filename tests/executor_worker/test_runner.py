@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -264,3 +265,15 @@ async def test_forwarded_lines_are_capped_too() -> None:
     ]
     assert result.truncated
     assert result.output_bytes == len("".join(f"{n}\n" for n in range(1, 100001)))
+
+
+def test_the_workers_folder_of_work_folders_goes_when_it_exits(tmp_path: Path) -> None:
+    made = subprocess.run(
+        [sys.executable, "-c", "from executor_worker.sandbox import work_folders as w; print(w())"],
+        env=os.environ | {"TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert made.stdout.strip().startswith(str(tmp_path))
+    assert list(tmp_path.iterdir()) == []

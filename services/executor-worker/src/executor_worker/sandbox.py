@@ -10,6 +10,7 @@ even outside its process group, is killed by its uid, all at once."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import ctypes
 import errno
@@ -178,9 +179,11 @@ def _remove_ipc_of(uid: int) -> None:
 def work_folders() -> str:
     """Where this worker makes its runs' work folders: a folder of its own, so that making
     and removing them leaves the shared ``/tmp`` unchanged (see ``_modified``). Runs may
-    pass through it (mode 711) to their own folder, not list it."""
+    pass through it (mode 711) to their own folder, not list it. It goes when the worker
+    exits."""
     folder = tempfile.mkdtemp(prefix="idp-runs-")
     os.chmod(folder, 0o711)  # noqa: S103  (traversable, not listable)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder
 
 
