@@ -132,7 +132,7 @@ async def test_an_http_template_naming_an_internal_address_is_refused(
         json={"slug": "call", "name": "Call", "operation_type": "http", "http": {"url": url}},
         headers=ADMIN,
     )
-    problem = refused(response, 422, "http")
+    problem = refused(response, 422, "http.url")
     assert "OPERATION_OUTBOUND_ALLOWED_HOSTS" in problem["errors"][0]["message"]
 
 

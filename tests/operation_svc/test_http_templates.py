@@ -55,7 +55,11 @@ def test_a_value_making_a_dot_segment_is_refused(name: str, tag: str, named: str
 def test_a_header_value_cannot_smuggle_another_header() -> None:
     with pytest.raises(Refusal) as refused:
         render_http(template(), {"name": "x\r\nX-Admin: yes", "tag": "t"})
-    assert refused.value.rule == "header_injection"
+    assert (refused.value.rule, refused.value.parameter) == ("header_injection", "name")
+    both = template(headers={"X-Reason": "{{tag}} by {{name}}"})
+    with pytest.raises(Refusal) as refused:
+        render_http(both, {"name": "x\ny", "tag": "t"})
+    assert refused.value.parameter == "name"  # the value at fault, not the header's first
 
 
 @pytest.mark.parametrize("value", ["caf\u00e9", "\U0001f600", "a\x7fb", "a\x1bb"])
@@ -63,39 +67,48 @@ def test_a_value_no_client_can_send_in_a_header_is_refused(value: str) -> None:
     """Before the run: the HTTP client would fail on it (non-ASCII) or send a control byte."""
     with pytest.raises(Refusal) as refused:
         render_http(template(), {"name": value, "tag": "t"})
-    assert refused.value.rule == "header_value"
+    assert (refused.value.rule, refused.value.parameter) == ("header_value", "name")
     assert render_http(template(), {"name": "plain words\tand a tab", "tag": "t"}).headers
 
 
 @pytest.mark.parametrize(
-    ("overrides", "rule"),
+    ("overrides", "rule", "at"),
     [
-        ({"url": "https://{{name}}.example.com/"}, "placeholder_in_host"),
-        ({"url": "http://example.com:{{tag}}/"}, "placeholder_in_host"),
-        ({"url": "ftp://example.com/"}, "url"),
-        ({"url": "/relative"}, "url"),
-        ({"url": "http://xn--/v1/{{name}}?t={{tag}}"}, "url"),  # no call could use them
-        ({"url": "http://example.com:99999/{{name}}?t={{tag}}"}, "url"),
-        ({"url": "http://[::1/{{name}}?t={{tag}}"}, "url"),  # answered 500 when saved
-        ({"url": " https://example.com/{{name}}?t={{tag}}"}, "url"),  # called as relative
-        ({"url": "https://example.com/{{name}}?t={{tag}}\t"}, "url"),
-        ({"url": "https://example.com/a/../{{name}}?t={{tag}}"}, "url"),
-        ({"url": "https://example.com/./{{name}}?t={{tag}}"}, "url"),
-        ({"method": "TRACE"}, "method"),
-        ({"headers": {"Host": "evil"}}, "header_name"),
-        ({"headers": {"X-Bad Name": "x"}}, "header_name"),
-        ({"headers": {"host": "admin.internal"}}, "header_name"),
-        ({"headers": {"X-Reason": "caf\u00e9 {{name}}"}}, "header_value"),  # the client
-        ({"headers": {"X-Reason": "a\r\nX-Admin: yes {{name}}"}}, "header_value"),  # can't
-        ({"body": {"x": "{{missing}}"}}, "undeclared_parameter"),
+        ({"url": "https://{{name}}.example.com/"}, "placeholder_in_host", "url"),
+        ({"url": "http://example.com:{{tag}}/"}, "placeholder_in_host", "url"),
+        ({"url": "ftp://example.com/"}, "url", "url"),
+        ({"url": "/relative"}, "url", "url"),
+        ({"url": "http://xn--/v1/{{name}}?t={{tag}}"}, "url", "url"),  # no call could use them
+        ({"url": "http://example.com:99999/{{name}}?t={{tag}}"}, "url", "url"),
+        ({"url": "http://[::1/{{name}}?t={{tag}}"}, "url", "url"),  # answered 500 when saved
+        ({"url": " https://example.com/{{name}}?t={{tag}}"}, "url", "url"),  # called relative
+        ({"url": "https://example.com/{{name}}?t={{tag}}\t"}, "url", "url"),
+        ({"url": "https://example.com/a/../{{name}}?t={{tag}}"}, "url", "url"),
+        ({"url": "https://example.com/./{{name}}?t={{tag}}"}, "url", "url"),
+        ({"method": "TRACE"}, "method", "method"),
+        ({"headers": {"Host": "evil"}}, "header_name", "headers.Host"),
+        ({"headers": {"X-Bad Name": "x"}}, "header_name", "headers.X-Bad Name"),
+        ({"headers": {"host": "admin.internal"}}, "header_name", "headers.host"),
+        (
+            {"headers": {"X-Reason": "caf\u00e9 {{name}}"}},
+            "header_value",
+            "headers.X-Reason",
+        ),  # the client
+        (
+            {"headers": {"X-Reason": "a\r\nX-Admin: yes {{name}}"}},
+            "header_value",
+            "headers.X-Reason",
+        ),  # can't
+        ({"body": {"x": "{{missing}}"}}, "undeclared_parameter", None),
     ],
 )
 def test_unsafe_http_templates_are_refused_at_save_time(
-    overrides: dict[str, object], rule: str
+    overrides: dict[str, object], rule: str, at: str | None
 ) -> None:
+    """Each refusal names the part of the template at fault (the API's error points there)."""
     with pytest.raises(Refusal) as refused:
         template(**overrides)
-    assert refused.value.rule == rule
+    assert (refused.value.rule, refused.value.at) == (rule, at)
 
 
 def test_an_http_template_takes_no_secret_parameter() -> None:

@@ -66,26 +66,30 @@ def compile_http(spec: Mapping[str, Any], parameters: Sequence[ParameterSpec]) -
         )
     method = str(spec.get("method", "GET")).upper()
     if method not in METHODS:
-        raise Refusal("method", f"{method} is not one of {sorted(METHODS)}")
+        raise Refusal("method", f"{method} is not one of {sorted(METHODS)}", at="method")
     url = normalize_placeholders(str(spec.get("url", "")))
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError as exc:  # "http://[::1/": an unclosed address
-        raise Refusal("url", f"the URL is not a URL: {exc}") from None
+        raise Refusal("url", f"the URL is not a URL: {exc}", at="url") from None
     if "{{" in parts.scheme + parts.netloc:
-        raise Refusal("placeholder_in_host", "the scheme, host and port must be literal")
+        raise Refusal("placeholder_in_host", "the scheme, host and port must be literal", at="url")
     if (unusable := unusable_url(url)) is not None:
-        raise Refusal("url", f"the URL {unusable}")
+        raise Refusal("url", f"the URL {unusable}", at="url")
     if DOT_SEGMENTS & set(parts.path.split("/")):
-        raise Refusal("url", "the URL's path holds a '.' or '..' segment: write the path it names")
+        raise Refusal(
+            "url", "the URL's path holds a '.' or '..' segment: write the path it names", at="url"
+        )
     written_headers = spec.get("headers") or {}
     headers = {name: normalize_placeholders(str(value)) for name, value in written_headers.items()}
     body = _map_strings(spec.get("body"), normalize_placeholders)
     for name, value in headers.items():
         if not settable_header_name(name):
-            raise Refusal("header_name", f"{name!r} cannot be set")
+            raise Refusal("header_name", f"{name!r} cannot be set", at=f"headers.{name}")
         if not sendable_header_value(value):
-            raise Refusal("header_value", f"the value of {name} {HEADER_VALUE_RULE}")
+            raise Refusal(
+                "header_value", f"the value of {name} {HEADER_VALUE_RULE}", at=f"headers.{name}"
+            )
     declared = {parameter.name for parameter in parameters}
     texts = [url, *headers.values(), *_strings(body)]
     used = {name for text in texts for name in PLACEHOLDER.findall(text)}
@@ -144,6 +148,12 @@ def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
     return value
 
 
+def _first(
+    names: list[str], refused: Callable[[str], bool], values: Mapping[str, str]
+) -> str | None:
+    return next((name for name in names if refused(values[name])), names[0] if names else None)
+
+
 def render_http(spec: Mapping[str, Any], typed: Mapping[str, Value]) -> RenderedHttp:
     """Substitute validated, normalized values into a saved HTTP template (single pass)."""
     values = {name: as_text(value) for name, value in typed.items()}
@@ -160,10 +170,21 @@ def render_http(spec: Mapping[str, Any], typed: Mapping[str, Value]) -> Rendered
     headers = {}
     for name, template in spec["headers"].items():
         rendered = _substitute(str(template), values)
+        # The value at fault: the first one the header takes that is refused alone, else its
+        # first (together they made it unsendable).
+        taken = PLACEHOLDER.findall(str(template))
         if any(character in rendered for character in "\r\n\x00"):
-            raise Refusal("header_injection", f"the value of {name} may not contain CR, LF or NUL")
+            raise Refusal(
+                "header_injection",
+                f"the value of {name} may not contain CR, LF or NUL",
+                _first(taken, lambda value: any(c in value for c in "\r\n\x00"), values),
+            )
         if not sendable_header_value(rendered):
-            raise Refusal("header_value", f"the value of {name} {HEADER_VALUE_RULE}")
+            raise Refusal(
+                "header_value",
+                f"the value of {name} {HEADER_VALUE_RULE}",
+                _first(taken, lambda value: not sendable_header_value(value), values),
+            )
         headers[name] = rendered
     body = _map_strings(spec["body"], lambda text: _substitute(text, values))
     request = RenderedHttp(spec["method"], url, headers, body, dict(typed))

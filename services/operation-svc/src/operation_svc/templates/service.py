@@ -54,7 +54,11 @@ def _compile(
     except Refusal as refusal:
         raise ValidationFailed(
             f"The template is refused ({refusal.rule}).",
-            errors=[field_error(field, refusal.message, refusal.rule)],
+            errors=[
+                field_error(
+                    f"{field}.{refusal.at}" if refusal.at else field, refusal.message, refusal.rule
+                )
+            ],
         ) from refusal
 
 
@@ -66,6 +70,7 @@ def _refuse_internal_destination(url: str, allowed_hosts: list[str]) -> None:
             f"{host} is not a public address: HTTP operations may not call inside the "
             "platform's network. If this destination is intended, add it to "
             "OPERATION_OUTBOUND_ALLOWED_HOSTS and WORKER_OUTBOUND_ALLOWED_HOSTS",
+            at="url",
         )
 
 
