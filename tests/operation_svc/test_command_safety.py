@@ -382,6 +382,36 @@ def test_a_value_never_becomes_an_interpreters_code(template: str) -> None:
     assert refusal.value.rule == "placeholder_in_script"
 
 
+DASHLESS = allowing("tar", "ar", "ps", "env", "nice", "timeout")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "tar {{arg}} /srv/backup.tar /etc/hostname",  # "cIf" then runs the next as a program
+        "tar {{arg}}f /srv/backup.tar",
+        "ar {{arg}} /srv/lib.a",
+        "ps {{arg}}",
+        "env TZ=UTC nice -n 5 tar {{arg}} x",
+        "timeout 5 tar {{arg}}",
+    ],
+)
+def test_a_value_is_never_the_dashless_options_of_tar_ar_or_ps(template: str) -> None:
+    assert refused(template, DASHLESS).rule == "placeholder_as_options"
+    with pytest.raises(Refusal) as refusal:  # saved before the rule: refused when run
+        render_command(shlex.split(template), specs_for(template), {"arg": "cIf"})
+    assert (refusal.value.rule, refusal.value.parameter) == ("placeholder_as_options", "arg")
+
+
+def test_tar_takes_values_after_its_options() -> None:
+    for template, expected in [
+        ("tar -cf /srv/backup.tar {{arg}}", ["-cf", "/srv/backup.tar", "names.txt"]),
+        ("tar cf {{arg}} /etc/hostname", ["cf", "names.txt", "/etc/hostname"]),
+    ]:
+        argv = compile_command(template, specs_for(template), DASHLESS)
+        assert render_command(argv, specs_for(template), {"arg": "names.txt"}).argv[1:] == expected
+
+
 @pytest.mark.parametrize(
     "template",
     [

@@ -62,6 +62,10 @@ _INTERPRETER = _programs_named(
 # Interpreters that read no option after their script: what follows it is the script's.
 _OPTIONS_END_AT_SCRIPT = _programs_named(_SHELL + r"|python|pypy")
 _ARGUMENTS_MAY_BE_CODE = _programs_named(_ARGUMENT_CODE)
+# Programs that read their first argument as bundled options even without a dash (tar's
+# and ar's old style, ps's BSD style): a value there is options, past the leading-dash
+# rule (tar's ``I`` runs the next argument as a program).
+_DASHLESS_OPTIONS = _programs_named(r"g?tar|bsdtar|g?ar|ps")
 # Options whose value is code, for interpreters.
 SCRIPT_FLAGS = frozenset({"-c", "-e", "-E", "-m", "-r", "--eval", "--command", "-Command"})
 # Shell syntax written as an argument of its own: no shell runs, so it would be passed on.
@@ -148,6 +152,20 @@ def _refuse_values_as_code(argv: Sequence[str], program: Program) -> None:
                 f"IDP_PARAM_{parameter.group(1).upper()} instead",
                 parameter.group(1),
             )
+
+
+def _refuse_values_as_dashless_options(argv: Sequence[str], program: Program) -> None:
+    name = program_name(argv[program.start])
+    first = program.start + 1
+    if not _DASHLESS_OPTIONS.fullmatch(name) or first >= program.end:
+        return
+    if parameter := PLACEHOLDER.search(argv[first]):
+        raise Refusal(
+            "placeholder_as_options",
+            f"{{{{{parameter.group(1)}}}}} would be read as {name}'s options: {name} takes "
+            "its first argument as options even without a dash; write the options first",
+            parameter.group(1),
+        )
 
 
 def _refuse_input_as_code(argv: Sequence[str], program: Program) -> None:
@@ -247,6 +265,7 @@ def compile_command(
             raise Refusal(refused.rule, refused.message) from None
         check_denylist(argv[program.start : program.end])
         _refuse_values_as_code(argv, program)
+        _refuse_values_as_dashless_options(argv, program)
         _refuse_input_as_code(argv, program)
     _check_parameters(template, argv, parameters)
     return argv
@@ -292,8 +311,9 @@ def render_command(
     check_rendered_size("the rendered command", rendered)
     literal = _literal(argv)
     started = _started_programs(argv, literal)
-    for program in started:  # a template saved before the rule was as strict as it is now
+    for program in started:  # a template saved before the rules were as strict as they are now
         _refuse_values_as_code(argv, program)
+        _refuse_values_as_dashless_options(argv, program)
     saved = [program.start for program in started]
     if [program.start for program in _started_programs(rendered, literal)] != saved:
         raise Refusal(
