@@ -3,9 +3,10 @@ naming of the limit that stopped a command.
 
 Each run gets a uid (and a gid of the same number) that no other run of this worker holds,
 drawn at random from a range with no accounts: runs cannot signal, trace or read the
-``/proc`` (environment, command line) of one another, RLIMIT_NPROC, which the kernel counts
-per uid, bounds each run rather than all of them together, and whatever a run leaves behind,
-even outside its process group, is killed by its uid, all at once."""
+``/proc`` environment of one another (their command lines, world-readable in ``/proc``, are
+hidden only where the host mounts it with ``hidepid=invisible``), RLIMIT_NPROC, which the
+kernel counts per uid, bounds each run rather than all of them together, and whatever a run
+leaves behind, even outside its process group, is killed by its uid, all at once."""
 
 from __future__ import annotations
 
