@@ -8,7 +8,6 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from idp_common.db import utcnow
 from idp_common.events import SubmissionCreated
 from idp_common.messaging.outbox import add_event
 from idp_common.messaging.topology import PANEL_SUBMISSIONS
@@ -30,5 +29,6 @@ class SubmissionReconciler(Reconciler):
                 source=SOURCE, tenant=submission.tenant, subject=str(submission.id)
             )
             add_event(session, messaging, PANEL_SUBMISSIONS, event)
-            submission.updated_at = utcnow()  # asked again now: the next ask after resend_after
+            # Asked again now (on the reconciler's clock, which decides the next ask).
+            submission.updated_at = self.clock.now()
         return len(waiting)
