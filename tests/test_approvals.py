@@ -219,6 +219,58 @@ async def test_a_run_requested_through_a_key_is_its_creators_own_run(
             assert approved.json()["execution"]["status"] == "pending"
 
 
+async def test_a_retry_is_still_every_earlier_requesters_run_not_theirs_to_approve(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """A retry's submitter is whoever retried it, its parameters its original's: once
+    another operator retried her rejected run, its requester approved it alone. Each
+    requester of the chain (and the creator of a key that retried) is refused."""
+    async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
+        root = auth_headers(roles=("admin",), subject="root", groups=("db-admins",))
+        await template(
+            platform,
+            "drop",
+            "echo drop {{table}}",
+            [{"name": "table"}],
+            ADMIN,
+            approval=TWO_DB_ADMINS | {"required": 1},
+        )
+        made = await platform.operation.post(
+            "/api/v1/api-keys",
+            json={"name": "retrier", "roles": ["operator"], "groups": ["db-admins"]},
+            headers=root,
+        )
+        root_key = {"X-API-Key": made.json()["key"]}
+
+        async def retry(execution_id: str, headers: dict[str, str]) -> Any:
+            retried = await platform.operation.post(
+                f"/api/v1/executions/{execution_id}/retry", headers=headers
+            )
+            assert retried.status_code == 202, retried.text
+            return retried.json()
+
+        first = await run(platform, "drop", ALICE, table="users")
+        assert (await decide(platform, first["id"], CAROL, "reject")).status_code == 200
+        by_bob = await retry(first["id"], BOB)
+        assert (by_bob["submitted_by"], by_bob["status"]) == ("bob", "awaiting_approval")
+        assert (await decide(platform, by_bob["id"], CAROL, "reject")).status_code == 200
+        by_key = await retry(by_bob["id"], root_key)
+        for requester in (ALICE, BOB, root):
+            assert by_key["id"] not in [
+                item["execution_id"] for item in await pending_approvals(platform, requester)
+            ]
+            refused = await decide(platform, by_key["id"], requester)
+            assert refused.status_code == 403, refused.text
+            assert "may not approve their own run" in refused.json()["detail"]
+        assert "API key they created" in refused.json()["detail"]
+        assert by_key["id"] in [
+            item["execution_id"] for item in await pending_approvals(platform, CAROL)
+        ]
+        approved = await decide(platform, by_key["id"], CAROL)
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["execution"]["status"] == "pending"
+
+
 async def test_a_rejection_ends_the_run_and_a_decided_or_cancelled_one_takes_no_decision(
     backend: str, tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:

@@ -63,22 +63,23 @@ def policy_of(execution: Execution) -> ApprovalPolicy:
 
 def refusal(
     principal: Principal,
-    execution: Execution,
     policy: ApprovalPolicy,
+    requesters: set[str],
     their_keys: frozenset[str],
 ) -> str | None:
-    """Why ``principal`` may not decide on ``execution``, or None when they may.
-    ``their_keys``: the subjects of the API keys acting for them (``keys_acting_for``)."""
+    """Why ``principal`` may not decide on a run ``requesters`` asked for (its submitter and
+    those of the attempts it retries, ``ExecutionRepository.requesters``), or None when they
+    may. ``their_keys``: the subjects of the API keys acting for them (``keys_acting_for``)."""
     if is_api_key(principal):
         # Anyone holding a key's role could make one and approve their own run through it.
         return "Approvals are people's decisions: an API key may not make one."
     if not policy.allow_self_approval:
-        if principal.subject == execution.submitted_by:
-            return "Its requester may not approve their own run."
-        if execution.submitted_by in their_keys:
+        if principal.subject in requesters:
+            return "Its requester may not approve their own run (or a retry of it)."
+        if their_requesting_keys := sorted(requesters & their_keys):
             return (
-                f"Its requester may not approve their own run: {execution.submitted_by} is an "
-                "API key they created."
+                "Its requester may not approve their own run: "
+                f"{', '.join(their_requesting_keys)} is an API key they created."
             )
     if not may_run(principal, policy.approver_roles, policy.approver_groups):
         return (
@@ -93,16 +94,16 @@ async def decide(
 ) -> Decided:
     """Record ``principal``'s decision on an execution awaiting approval (locked meanwhile,
     so decisions sent at once are counted one after the other) and apply it."""
-    execution = await ExecutionRepository(session, principal.tenant).get_or_404(
-        execution_id, locked=True
-    )
+    executions = ExecutionRepository(session, principal.tenant)
+    execution = await executions.get_or_404(execution_id, locked=True)
     if execution.status != "awaiting_approval":
         raise Conflict(
             f"Execution {execution_id} is {execution.status}: there is nothing to decide."
         )
     policy = policy_of(execution)
+    requesters = (await executions.requesters([execution]))[execution.id]
     their_keys = await keys_acting_for(session, principal)
-    if (reason := refusal(principal, execution, policy, their_keys)) is not None:
+    if (reason := refusal(principal, policy, requesters, their_keys)) is not None:
         raise Forbidden(reason)
     if execution.approval_expires_at is not None and execution.approval_expires_at <= utcnow():
         raise Conflict(f"The approval window of execution {execution_id} has ended.")
@@ -167,9 +168,13 @@ async def decidable(session: AsyncSession, principal: Principal) -> list[Pending
     """The runs awaiting approval that ``principal`` may decide on and has not yet, each as
     it will run."""
     waiting = await AwaitingApproval(session, principal.tenant).oldest(MAX_AWAITING_LISTED)
-    mine = [(e, policy_of(e)) for e in waiting]
+    requesters = await ExecutionRepository(session, principal.tenant).requesters(waiting)
     their_keys = await keys_acting_for(session, principal)
-    mine = [(e, policy) for e, policy in mine if refusal(principal, e, policy, their_keys) is None]
+    mine = [
+        (e, policy)
+        for e, policy in ((e, policy_of(e)) for e in waiting)
+        if refusal(principal, policy, requesters[e.id], their_keys) is None
+    ]
     decisions = await ApprovalRepository(session, principal.tenant).of_executions(
         [e.id for e, _ in mine]
     )

@@ -76,6 +76,21 @@ class ExecutionRepository(IdempotentRepository[Execution]):
         )
         return retried
 
+    async def requesters(self, executions: Sequence[Execution]) -> dict[uuid.UUID, set[str]]:
+        """Who requested each of ``executions``: its submitter and those of every attempt
+        before it (a retry runs its original's parameters, whoever retried it)."""
+        requesters = {execution.id: {execution.submitted_by} for execution in executions}
+        # The attempt each chain has reached (chains never share one: an execution is
+        # retried once): one query per generation of retries.
+        reached = {e.retry_of: e.id for e in executions if e.retry_of is not None}
+        while reached:
+            stmt = self.scoped().where(Execution.id.in_(reached))
+            earlier = (await self.session.scalars(stmt)).all()
+            for attempt in earlier:
+                requesters[reached[attempt.id]].add(attempt.submitted_by)
+            reached = {e.retry_of: reached[e.id] for e in earlier if e.retry_of is not None}
+        return requesters
+
     async def logs_after(
         self, execution_id: uuid.UUID, after_seq: int, limit: int
     ) -> Sequence[ExecutionLog]:
