@@ -9,15 +9,17 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from idp_common.settings import RateLimitSettings
+from operation_svc.models import ApiKey
 from tests.harness import (
     REDIS_URL,
     LocalSQSServer,
@@ -325,6 +327,71 @@ async def test_api_keys_are_stored_hashed_and_revocation_is_immediate(
 
     for bad in ({"X-API-Key": "idp_" + "A" * 43}, {"X-API-Key": "not-a-key"}, with_key | ADMIN):
         assert (await platform.panel.get("/api/v1/panels", headers=bad)).status_code == 401
+
+
+async def test_a_key_made_with_a_key_never_outlives_it(platform: Platform) -> None:
+    """A key made with a short-lived (or leaked, then revoked) key was independent of it: a
+    never-expiring child kept its admin access. A child's expiry is now at most its
+    creator key's, and a key is refused once any key it was made with is withdrawn."""
+    within_an_hour = datetime.now(UTC) + timedelta(hours=1)
+    parent = await created(
+        await platform.operation.post(
+            "/api/v1/api-keys",
+            json={"name": "short", "roles": ["admin"], "expires_at": within_an_hour.isoformat()},
+            headers=ADMIN,
+        )
+    )
+
+    async def make(creator: dict[str, Any], **expiry: Any) -> httpx.Response:
+        return await platform.operation.post(
+            "/api/v1/api-keys",
+            json={"name": "child", "roles": ["admin"]} | expiry,
+            headers={"X-API-Key": creator["key"]},
+        )
+
+    never: dict[str, str] = {}
+    a_second_later = {"expires_at": (within_an_hour + timedelta(seconds=1)).isoformat()}
+    offset_spelling = {"expires_at": "2999-01-01T00:00:00+14:00"}
+    for later in (never, a_second_later, offset_spelling):
+        assert_field_refused(await make(parent, **later), "expires_at", "beyond_creator_expiry")
+    child = await created(await make(parent, expires_at=parent["expires_at"]))
+    grandchild = await created(
+        await make(child, expires_at=(within_an_hour - timedelta(minutes=1)).isoformat())
+    )
+
+    async def status_everywhere(key: dict[str, Any]) -> set[int]:
+        clients = (platform.panel, platform.operation, datasources(platform))
+        return {
+            (await client.get("/api/v1/auth/whoami", headers={"X-API-Key": key["key"]})).status_code
+            for client in clients
+        }
+
+    async def expire(key: dict[str, Any], at: datetime) -> None:
+        engine = create_async_engine(platform.database_urls["operation"])
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(ApiKey).where(ApiKey.id == uuid.UUID(key["id"])).values(expires_at=at)
+            )
+        await engine.dispose()
+
+    assert [await status_everywhere(key) for key in (parent, child, grandchild)] == [{200}] * 3
+    await expire(parent, datetime.now(UTC) - timedelta(seconds=1))
+    assert [await status_everywhere(key) for key in (parent, child, grandchild)] == [{401}] * 3
+    await expire(parent, within_an_hour)
+    revoked = await platform.operation.delete(f"/api/v1/api-keys/{child['id']}", headers=ADMIN)
+    assert revoked.status_code == 204
+    assert [await status_everywhere(key) for key in (parent, child, grandchild)] == [
+        {200},
+        {401},
+        {401},
+    ]
+    # A key made by a person expires when it is told to.
+    forever = await created(
+        await platform.operation.post(
+            "/api/v1/api-keys", json={"name": "forever", "roles": ["viewer"]}, headers=ADMIN
+        )
+    )
+    assert forever["expires_at"] is None
 
 
 async def test_allowed_groups_restrict_who_may_run_a_panel_or_template(

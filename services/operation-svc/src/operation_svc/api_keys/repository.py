@@ -25,10 +25,17 @@ class ApiKeyRepository(TenantRepository[ApiKey]):
 
 
 class ApiKeysByHash(CrossTenantRepository[AsyncConnection]):
-    """A key is presented before its tenant is known: the key decides the tenant."""
+    """A key is presented before its tenant is known: the key decides the tenant (and the
+    keys it was made with are of its tenant)."""
 
     async def by_hash(self, key_hash: str) -> Row[Any] | None:
         result = await self.connection.execute(
             select(ApiKey.__table__).where(ApiKey.key_hash == key_hash)
+        )
+        return result.one_or_none()
+
+    async def by_id(self, tenant: str, key_id: uuid.UUID) -> Row[Any] | None:
+        result = await self.connection.execute(
+            select(ApiKey.__table__).where(ApiKey.tenant == tenant, ApiKey.id == key_id)
         )
         return result.one_or_none()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from idp_common.api_keys import (
     api_key_id,
@@ -19,7 +21,7 @@ from idp_common.auth import Principal
 from idp_common.db import utcnow
 from idp_common.errors import ValidationFailed, field_error
 from idp_common.pagination import PageParams
-from operation_svc.api_keys.repository import ApiKeyRepository
+from operation_svc.api_keys.repository import ApiKeyRepository, ApiKeysByHash
 from operation_svc.api_keys.schemas import ApiKeyIn
 from operation_svc.models import ApiKey, AuditEntry
 
@@ -34,6 +36,18 @@ async def create_api_key(
         raise ValidationFailed(
             "Invalid input: groups", errors=[field_error("groups", message, "not_a_member")]
         )
+    if (creator_id := api_key_id(principal.subject)) is not None:
+        creator = await ApiKeyRepository(session, principal.tenant).get_or_404(creator_id)
+        limit = creator.expires_at
+        if limit is not None and (data.expires_at is None or data.expires_at > limit):
+            message = (
+                "a key made with an API key expires no later than that key: at most "
+                f"{limit.isoformat()}"
+            )
+            raise ValidationFailed(
+                "Invalid input: expires_at",
+                errors=[field_error("expires_at", message, "beyond_creator_expiry")],
+            )
     key = generate_api_key()
     record = ApiKeyRepository(session, principal.tenant).add(
         ApiKey(
@@ -85,19 +99,34 @@ async def revoke_api_key(session: AsyncSession, principal: Principal, key_id: uu
 async def withdrawn_key(
     session: AsyncSession, tenant: str, subject: str, now: datetime
 ) -> str | None:
-    """Why the API key whose principal ``subject`` is may act no more at ``now`` (revoked,
-    expired), or None: it may, or ``subject`` is not a key's."""
+    """Why the API key whose principal ``subject`` is may act no more at ``now`` (see
+    ``withdrawal``), or None: it may, or ``subject`` is not a key's."""
     key_id = api_key_id(subject)
     if key_id is None:
         return None
-    record = await ApiKeyRepository(session, tenant).get(key_id)
-    if record is None:
+    connection = await session.connection()
+    key = await ApiKeysByHash(connection).by_id(tenant, key_id)
+    if key is None:
         return f"its API key {key_id} does not exist"
-    if record.revoked_at is not None:
-        return f"its API key {record.prefix}… was revoked"
-    if record.expires_at is not None and record.expires_at <= now:
-        return f"its API key {record.prefix}… has expired"
-    return None
+    return await withdrawal(connection, key, now)
+
+
+async def withdrawal(connection: AsyncConnection, key: Row[Any], now: datetime) -> str | None:
+    """Why ``key`` may act no more at ``now``: it, or the key it was made with (and so on
+    up), was revoked or has expired. A key acts for its creator, so it never outlives a
+    key that made it, whatever its own ``expires_at``. None when it may act."""
+    whose = f"its API key {key.prefix}…"
+    while True:
+        if key.revoked_at is not None:
+            return f"{whose} was revoked"
+        if key.expires_at is not None and key.expires_at <= now:
+            return f"{whose} has expired"
+        if (creator_id := api_key_id(key.created_by)) is None:
+            return None
+        creator = await ApiKeysByHash(connection).by_id(key.tenant, creator_id)
+        if creator is None:
+            return f"the API key {creator_id} it was made with does not exist"
+        key, whose = creator, f"the API key {creator.prefix}… it was made with"
 
 
 async def keys_acting_for(session: AsyncSession, principal: Principal) -> frozenset[str]:

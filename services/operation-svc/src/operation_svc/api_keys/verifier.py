@@ -7,6 +7,7 @@ from idp_common.auth import Principal
 from idp_common.db import Database, utcnow
 from idp_common.errors import Unauthorized
 from operation_svc.api_keys.repository import ApiKeysByHash
+from operation_svc.api_keys.service import withdrawal
 
 
 class LocalApiKeyVerifier:
@@ -17,12 +18,8 @@ class LocalApiKeyVerifier:
         # Not a transaction: the request may already hold the SQLite writer's turn.
         async with self._db.reader() as connection:
             record = await ApiKeysByHash(connection).by_hash(hash_api_key(key))
-        if (
-            record is None
-            or record.revoked_at is not None
-            or (record.expires_at is not None and record.expires_at <= utcnow())
-        ):
-            raise Unauthorized("Invalid, expired or revoked API key")
+            if record is None or await withdrawal(connection, record, utcnow()) is not None:
+                raise Unauthorized("Invalid, expired or revoked API key")
         return Principal(
             subject=api_key_subject(record.id),
             tenant=record.tenant,
