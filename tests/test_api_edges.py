@@ -292,8 +292,11 @@ NO_PAGES_CURSORS = [
     cursor("2026-01-01T00:00:00+00:00", 1),
     cursor("2026-01-01T00:00:00+00:00", -(2**70)),
     cursor("2026-01-01T00:00:00+00:00", None),
-    cursor("2026-01-01T00:00:00+00:00", "not-a-uuid"),
     cursor("not a time", str(uuid.uuid4())),
+    # No offset: every cursor a page produced names one (once a 500 on the dead letters).
+    cursor("2020-01-01T00:00:00", str(uuid.uuid4())),
+    cursor("2020-01-01", "x"),
+    cursor("2020-01-01T00:00:00.000001", str(uuid.uuid4())),
     cursor(1, 2, 3),
     base64.urlsafe_b64encode(b"\xff\xfe").decode(),
     "garbage",
@@ -317,9 +320,33 @@ async def test_a_cursor_no_page_produced_is_a_422_on_every_list(
             for path in (*operation_lists, "webhooks", "audit")
         ]
         lists += [(platform.datasource, path) for path in ("/api/v1/datasources", "/api/v1/audit")]
+        await template(platform, "tick", "echo tick", [], ADMIN)
+        schedule = await platform.operation.post(
+            "/api/v1/schedules", json={"template": "tick", "cron": "0 3 * * *"}, headers=ADMIN
+        )
+        hook = await platform.operation.post(
+            "/api/v1/webhooks",
+            json={
+                "url": "http://93.184.215.14/hook",
+                "event_types": ["operation.execution.finished"],
+            },
+            headers=ADMIN,
+        )
+        assert (schedule.status_code, hook.status_code) == (201, 201), (schedule.text, hook.text)
+        lists += [
+            (platform.operation, f"/api/v1/schedules/{schedule.json()['id']}/runs"),
+            (platform.operation, f"/api/v1/webhooks/{hook.json()['id']}/deliveries"),
+        ]
         for client, path in lists:
             assert client is not None
-            for bad in NO_PAGES_CURSORS:
+            for bad in [*NO_PAGES_CURSORS, cursor("2026-01-01T00:00:00+00:00", "not-a-uuid")]:
                 response = await client.get(path, params={"cursor": bad}, headers=ADMIN)
                 assert response.status_code == 422, (path, bad, response.text)
                 refused(response, 422, "cursor")
+        # A queue's message ids are text of its own making, whatever it is.
+        dead_letters = "/api/v1/queues/operation-inbound-events/dead-letters"
+        for bad in NO_PAGES_CURSORS:
+            response = await platform.operation.get(
+                dead_letters, params={"cursor": bad}, headers=ADMIN
+            )
+            refused(response, 422, "cursor")

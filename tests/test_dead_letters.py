@@ -5,6 +5,7 @@ confirmed, tenants kept apart, and every action audited."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from tests.harness import (
     SIGNER,
     LocalSQSServer,
     Platform,
+    assert_field_refused,
     auth_headers,
     eventually,
     running_platform,
@@ -167,6 +169,15 @@ async def test_filters_and_pages(platform: Platform) -> None:
         failed["message_id"],
     }
     assert second.json()["next_cursor"] is None
+    # Its time without the offset every cursor names was compared with the letters' (a 500).
+    time, message_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    naive = json.dumps([time[:19], message_id]).encode()
+    refused = await platform.operation.get(
+        DEAD_LETTERS,
+        params={"cursor": base64.urlsafe_b64encode(naive).decode()},
+        headers=operator,
+    )
+    assert_field_refused(refused, "cursor", "invalid")
 
 
 async def test_a_tenant_admin_sees_only_their_tenants_messages(platform: Platform) -> None:

@@ -48,15 +48,25 @@ def encode_cursor(created_at: datetime, row_id: object) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def text_id(value: object) -> str:
+    """An id kept as the text it is (a queue's message id), for ``decode_cursor``."""
+    if not isinstance(value, str):
+        raise TypeError("an id is text")
+    return value
+
+
 def decode_cursor(cursor: str, id_type: Callable[[str], Any] = uuid.UUID) -> tuple[datetime, Any]:
     """A cursor's (time, id); ``id_type`` reads the id (a UUID unless told)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, row_id = json.loads(raw)
         moment = datetime.fromisoformat(created_at)
-        if moment.tzinfo is not None:  # the same instant; beyond UTC's years, OverflowError
-            moment = moment.astimezone(UTC)
-        return moment, id_type(row_id)
+        if moment.tzinfo is None:
+            # Every cursor made here names its offset; a naive time compared with the
+            # aware ones of a list kept in memory (dead letters) was a 500.
+            raise ValueError("a cursor's time names its offset")
+        # The same instant; beyond UTC's years, OverflowError.
+        return moment.astimezone(UTC), id_type(row_id)
     # AttributeError: an id that is no string (uuid.UUID(1))
     except (
         binascii.Error,

@@ -22,7 +22,7 @@ from idp_common.messaging.dead_letters import (
 )
 from idp_common.messaging.sqs import QueueDirectory, broker_calls
 from idp_common.messaging.topology import QUEUES, QueueSpec
-from idp_common.pagination import PageParams, decode_cursor, encode_cursor
+from idp_common.pagination import PageParams, decode_cursor, encode_cursor, text_id
 from operation_svc.queues.schemas import (
     ActionOut,
     DeadLetterFilter,
@@ -118,7 +118,7 @@ async def list_dead_letters(
     may_see, matches = visible_to(principal), matching(criteria)
     selected = [letter for letter in letters if may_see(letter) and matches(letter)]
     if page.cursor:
-        after = decode_cursor(page.cursor, str)
+        after = decode_cursor(page.cursor, text_id)
         selected = [s for s in selected if (s.failed_at, s.message_id) > after]
     items = selected[: page.limit]
     more = len(selected) > page.limit
