@@ -80,6 +80,7 @@ class Upstream:
         self.delay = 0.0
         self.waiting = 0  # requests held by ``delay`` now
         self.authorization: list[str | None] = []
+        self.queries: list[dict[str, str]] = []
         self.app = Starlette(
             routes=[
                 Route("/regions", self.regions),
@@ -97,6 +98,7 @@ class Upstream:
     async def regions(self, request: Request) -> Response:
         self.calls["regions"] += 1
         self.authorization.append(request.headers.get("authorization"))
+        self.queries.append(dict(request.query_params))
         self.waiting += 1
         try:
             await asyncio.sleep(self.delay)
@@ -462,6 +464,40 @@ async def test_auth_uses_a_secret_reference_and_never_returns_a_value(
     assert fake.authorization == ["Bearer s3cr3t-token-value"]
     shown = await api.get(f"/api/v1/datasources/{source_id}", headers=ADMIN)
     assert "s3cr3t" not in shown.text
+
+
+async def test_credentials_written_into_a_source_are_sent_never_shown(
+    own_api: httpx.AsyncClient, upstream: tuple[Upstream, str], tmp_path: Path
+) -> None:
+    """Literal credentials in a source's headers and URL were shown to every viewer and
+    kept in the audit log. Shown masked now; a change sending the masks back keeps them."""
+    fake, url = upstream
+    written = {
+        "endpoint_url": f"{url}/regions?access_token=lit-url-token&Api%5FKey=lit-encoded",
+        "headers": {"Authorization": "Bearer lit-header", "x-api-key": "lit-key"},
+        "query": {"token": "lit-query", "region": "eu"},
+    }
+    source_id = await source(own_api, **regions(url) | written)
+    path = f"/api/v1/datasources/{source_id}"
+    shown = (await own_api.get(path, headers=VIEWER)).json()
+    assert {name: shown[name] for name in written} == {
+        "endpoint_url": f"{url}/regions?access_token=***&Api%5FKey=***",
+        "headers": {"Authorization": "***", "x-api-key": "***"},
+        "query": {"token": "***", "region": "eu"},
+    }
+    sent_back = {name: shown[name] for name in written} | {"label_expr": "id"}
+    patched = await own_api.patch(path, json=sent_back, headers=ADMIN)
+    assert patched.status_code == 200, patched.text
+    await resolve(own_api, source_id)
+    assert fake.authorization == ["Bearer lit-header"]
+    assert fake.queries == [{"token": "lit-query", "region": "eu"}]
+    (database,) = await asyncio.to_thread(lambda: list(tmp_path.glob("datasource-*.db")))
+    with sqlite3.connect(database) as connection:
+        audited = connection.execute("SELECT changes FROM audit_log").fetchall()
+        (kept,) = connection.execute("SELECT endpoint_url FROM data_sources").fetchone()
+    assert kept == written["endpoint_url"]
+    seen = json.dumps([shown, patched.json(), audited])
+    assert "lit-" not in seen
 
 
 @pytest.mark.parametrize(

@@ -768,14 +768,98 @@ def upstream_app() -> Starlette:
     async def minified(_request: Request) -> Response:
         return Response(json.dumps({"items": ["x" * 100] * 6000}, separators=(",", ":")))
 
+    async def credentials(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "authorization": request.headers.get("authorization"),
+                "x-api-key": request.headers.get("x-api-key"),
+                "token": request.query_params.get("token"),
+                "password": (await request.json())["password"],
+            }
+        )
+
     return Starlette(
         routes=[
             Route("/services/{name}/restart", restart, methods=["POST"]),
+            Route("/credentials", credentials, methods=["POST"]),
             Route("/redirect", to_metadata),
             Route("/bomb", bomb),
             Route("/minified", minified),
         ]
     )
+
+
+async def test_credentials_written_into_an_http_template_are_sent_never_shown(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """An HTTP template takes no secret parameter, so its credentials are literal: every
+    viewer read them (template, preview, run) and the audit log kept its Authorization
+    header. Shown masked now; an admin's change that sends the masks back keeps them."""
+    literals = {
+        "authorization": "Bearer literal-tmpl-token",
+        "x-api-key": "literal-api-key",
+        "token": "literal-query-token",
+        "password": "literal-password",
+    }
+    viewer = auth_headers(roles=("viewer",))
+    async with (
+        ServedApp(upstream_app()) as upstream,
+        running_platform(
+            "sqlite",
+            tmp_path,
+            sqs_server,
+            operation={"outbound_allowed_hosts": ["127.0.0.1"]},
+            worker={"outbound_allowed_hosts": ["127.0.0.1"]},
+        ) as platform,
+    ):
+        created = await template(
+            platform,
+            "call",
+            None,
+            {"name": "m"},
+            operation_type="http",
+            http={
+                "method": "POST",
+                "url": f"{upstream.url}/credentials?tag={{{{m}}}}&token={literals['token']}",
+                "headers": {
+                    "Authorization": literals["authorization"],
+                    "X-API-KEY": literals["x-api-key"],
+                    "X-Reason": "{{m}}",
+                },
+                "body": {"password": literals["password"], "m": "{{m}}"},
+            },
+        )
+        path = f"/api/v1/templates/{created['id']}"
+        shown = (await platform.operation.get(path, headers=viewer)).json()["http_spec"]
+        assert shown == {
+            "method": "POST",
+            "url": f"{upstream.url}/credentials?tag={{{{m}}}}&token=***",
+            "headers": {"Authorization": "***", "X-API-KEY": "***", "X-Reason": "{{m}}"},
+            "body": {"password": "***", "m": "{{m}}"},
+        }
+        preview = await platform.operation.post(
+            f"{path}/preview", json={"parameters": {"m": "x"}}, headers=viewer
+        )
+        execution = await finished(platform, (await start(platform, "call", m="x")).json()["id"])
+        assert json.loads(execution["output"]) == literals
+        # The admin's editor sends back what it was shown, with one header changed.
+        changed = shown | {"headers": shown["headers"] | {"X-Reason": "changed {{m}}"}}
+        patched = await platform.operation.patch(path, json={"http": changed}, headers=ADMIN)
+        assert patched.status_code == 200, patched.text
+        again = await finished(platform, (await start(platform, "call", m="y")).json()["id"])
+        assert json.loads(again["output"]) == literals
+        audit = await platform.operation.get("/api/v1/audit", headers=ADMIN)
+        runs = [{**run, "output": None} for run in (execution, again)]  # the upstream's echo
+        seen = json.dumps([shown, preview.json(), *runs, patched.json(), audit.json()])
+        for literal in literals.values():
+            assert literal not in seen
+        # A new value replaces the stored one; a renamed header's mask stands for nothing.
+        renamed = shown | {"headers": {"Authorization": "Bearer new", "X-Other-Key": "***"}}
+        patched = await platform.operation.patch(path, json={"http": renamed}, headers=ADMIN)
+        assert patched.status_code == 200, patched.text
+        third = await finished(platform, (await start(platform, "call", m="z")).json()["id"])
+        assert json.loads(third["output"])["authorization"] == "Bearer new"
+        assert json.loads(third["output"])["x-api-key"] is None
 
 
 async def test_http_operations_run_under_the_outbound_rules(

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from idp_common.redaction import mask_secrets
 from idp_common.values import EXACT_FLOAT_INTEGERS
 
 
@@ -248,6 +249,11 @@ class PatchModel(StrictModel):
 
 class ResponseModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+# What a response shows of an HTTP request (a template's, a run's, a data source's parts):
+# credentials written into it masked, as in the audit log (``redaction.mask_secrets``).
+ShownRequest = Annotated[dict[str, Any], AfterValidator(mask_secrets)]
 
 
 # A path parameter naming an object people name: its id or its slug.

@@ -30,7 +30,7 @@ from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec, queue_arn
 from idp_common.messaging.trace_context import extract_context
-from idp_common.redaction import MASK, SECRET_KEY_HINTS
+from idp_common.redaction import MASK, secret_looking
 from idp_common.request_context import trace_id_of
 from idp_common.schemas import LONE_SURROGATE
 from idp_common.sealing import is_sealed
@@ -91,7 +91,7 @@ def _secret_values(value: Any, secret_key: bool = False) -> Iterable[str]:
     """The strings of ``value`` that are secret: under a secret-looking key, or sealed."""
     if isinstance(value, dict):
         for key, item in value.items():
-            hinted = any(hint in str(key).lower() for hint in SECRET_KEY_HINTS)
+            hinted = secret_looking(str(key))
             yield from _secret_values(item, secret_key or hinted)
     elif isinstance(value, list):
         for item in value:
@@ -149,7 +149,7 @@ def redacted_data(data: Any, *, values_shown: bool = True) -> Any:
             for key, item in value.items():
                 name = _escaped_surrogates(str(key))
                 fields[name] = MASK
-                if not any(hint in name.lower() for hint in SECRET_KEY_HINTS):
+                if not secret_looking(name):
                     pending.append((item, fields, name, depth + 1))
         elif isinstance(value, list):
             into[at] = items = [None] * len(value)

@@ -17,6 +17,7 @@ from idp_common.outbound import (
     settable_header_name,
     unusable_url,
 )
+from idp_common.redaction import mask_secrets, masked_credentials, masked_url
 from idp_common.schemas import (
     DISTINCT_VALUES,
     JsonBody,
@@ -150,17 +151,22 @@ class DataSourceUpdate(PatchModel):
     max_options: MaxOptions | None = None
 
 
+def _secrets_masked(body: Any) -> Any:
+    return mask_secrets(body) if isinstance(body, Mapping) else body
+
+
 class DataSourceOut(ResponseModel):
     id: uuid.UUID
     slug: str
     name: str
     source_type: str
     options: list[dict[str, str]] | None
-    endpoint_url: str | None
+    # Credentials written into its request are shown masked, as in the audit log.
+    endpoint_url: Annotated[str, AfterValidator(masked_url)] | None
     method: str
-    headers: dict[str, str]
-    query: dict[str, str]
-    body: Any
+    headers: Annotated[dict[str, str], AfterValidator(masked_credentials)]
+    query: Annotated[dict[str, str], AfterValidator(masked_credentials)]
+    body: Annotated[Any, AfterValidator(_secrets_masked)]
     auth_config: dict[str, Any] | None
     items_path: str
     value_expr: str

@@ -26,6 +26,7 @@ from idp_common.auth import Principal
 from idp_common.errors import ProblemError, ValidationFailed, field_error
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
+from idp_common.redaction import kept_where_masked
 from idp_common.secret_values import SecretStoreSettings, refuse_unconfined
 from idp_common.uniqueness import Unique
 
@@ -108,7 +109,11 @@ async def update_data_source(
     """Omitted attributes keep their value and the result is checked like a new source."""
     sources = DataSourceRepository(session, principal.tenant)
     source = await sources.get_or_404(reference)
-    changes = data.model_dump(exclude_unset=True)
+    # Its credentials were shown masked: a mask sent back keeps the value it stands for.
+    changes = kept_where_masked(
+        data.model_dump(exclude_unset=True),
+        {name: getattr(source, name) for name in data.model_fields_set},
+    )
     try:
         definition = DataSourceIn.revised(source, changes)
     except ValidationError as exc:

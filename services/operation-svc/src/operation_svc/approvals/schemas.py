@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from idp_common.schemas import ResponseModel, StrictModel
+from idp_common.schemas import ResponseModel, ShownRequest, StrictModel
 from operation_svc.executions.schemas import ExecutionOut
 
 
@@ -42,7 +42,7 @@ class PendingApprovalOut(ResponseModel):
     approvals_required: int
     approvals: list[ApprovalOut]
     argv: list[str] | None
-    http_request: dict[str, Any] | None
+    http_request: ShownRequest | None
     env: dict[str, str]
     parameters: dict[str, Any]
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field, computed_field, field_validator
 
 from idp_common.events import ExecutionLog
-from idp_common.schemas import ResponseModel, StrictModel
+from idp_common.schemas import ResponseModel, ShownRequest, StrictModel
 from operation_svc.safety.parameters import masked
 
 
@@ -27,7 +27,7 @@ class ExecutionOut(ResponseModel):
     submitted_by: str
     parameters: dict[str, Any]
     argv: list[str] | None
-    http_request: dict[str, Any] | None
+    http_request: ShownRequest | None
     timeout_seconds: float
     status: str
     exit_code: int | None

@@ -17,6 +17,7 @@ from idp_common.schemas import (
     JsonBody,
     PatchModel,
     ResponseModel,
+    ShownRequest,
     Slug,
     StrictModel,
     distinct,
@@ -138,7 +139,7 @@ class TemplateOut(ResponseModel):
     operation_type: str
     command_template: str | None
     argv: list[str] | None
-    http_spec: dict[str, Any] | None
+    http_spec: ShownRequest | None
     parameters: list[dict[str, Any]]
     timeout_seconds: float
     max_concurrency: int | None
@@ -160,7 +161,7 @@ class PreviewIn(StrictModel):
 class PreviewOut(ResponseModel):
     allowed: bool
     argv: list[str] | None
-    http: dict[str, Any] | None
+    http: ShownRequest | None
     env: dict[str, str] | None
     refusals: list[dict[str, str | None]]
     template_version: int

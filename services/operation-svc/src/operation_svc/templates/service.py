@@ -11,7 +11,7 @@ from idp_common.auth import Principal
 from idp_common.errors import ValidationFailed, field_error
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
-from idp_common.redaction import MASK
+from idp_common.redaction import MASK, kept_where_masked
 from idp_common.uniqueness import Unique, freed_slug
 from operation_svc.config import OperationSettings
 from operation_svc.executions.dispatch import fill_free_slots
@@ -157,7 +157,8 @@ async def update_template(
         )
     if "parameters" in changes:
         changes["parameters"] = [parameter.model_dump() for parameter in data.parameters or []]
-    http = changes.pop("http", template.http_spec)
+    # Its credentials were shown masked: a mask sent back keeps the value it stands for.
+    http = kept_where_masked(changes.pop("http", template.http_spec), template.http_spec)
     argv, http_spec = _compile(
         template.operation_type,
         changes.get("command_template", template.command_template),
