@@ -219,6 +219,33 @@ async def test_a_run_requested_through_a_key_is_its_creators_own_run(
             assert approved.json()["execution"]["status"] == "pending"
 
 
+async def test_a_run_requested_through_a_withdrawn_key_is_not_approved(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """A leaked key's queued run was approved (and ran) after the key was revoked: the
+    approver was not told. Approving is now a 409 saying why; rejecting still ends it."""
+    async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
+        await template(platform, "purge", "echo purge", [], ADMIN, approval=ONE_ADMIN)
+        made = await platform.operation.post(
+            "/api/v1/api-keys", json={"name": "leaky", "roles": ["operator"]}, headers=ADMIN
+        )
+        key = {"X-API-Key": made.json()["key"]}
+        waiting = [await run(platform, "purge", key) for _ in range(2)]
+        revoked = await platform.operation.delete(
+            f"/api/v1/api-keys/{made.json()['id']}", headers=ADMIN
+        )
+        assert revoked.status_code == 204
+        approver = auth_headers(roles=("admin",), subject="another-admin")
+        refused = await decide(platform, waiting[0]["id"], approver)
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "was revoked" in refused.json()["detail"]
+        assert (await execution(platform, waiting[0]["id"]))["status"] == "awaiting_approval"
+        rejected = await decide(platform, waiting[1]["id"], approver, "reject")
+        assert rejected.status_code == 200, rejected.text
+        assert rejected.json()["execution"]["status"] == "rejected"
+
+
 async def test_a_retry_is_still_every_earlier_requesters_run_not_theirs_to_approve(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:

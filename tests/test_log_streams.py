@@ -150,3 +150,36 @@ async def test_one_caller_holds_at_most_the_configured_streams(platform: Platfor
     await platform.operation.post(
         f"/api/v1/executions/{execution_id}/cancel", headers=auth_headers(roles=("operator",))
     )
+
+
+async def test_the_stream_of_a_revoked_key_ends(platform: Platform) -> None:
+    """A stream was checked only when it opened: one opened with a key went on sending the
+    run's lines and its end long after the key was revoked."""
+    admin = auth_headers(roles=("admin",))
+    await template(platform, "slow", "sh -c 'for i in $(seq 1 60); do echo $i; sleep 0.1; done'")
+    execution_id = (await start(platform, "slow")).json()["id"]
+    made = await platform.operation.post(
+        "/api/v1/api-keys", json={"name": "watcher", "roles": ["viewer"]}, headers=admin
+    )
+    key = {"X-API-Key": made.json()["key"]}
+    events: list[str] = []
+    revoked_at: list[str] = []  # the line whose arrival revoked the key
+    async with platform.operation.stream(
+        "GET", f"/api/v1/executions/{execution_id}/logs/stream", headers=key, timeout=30
+    ) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                events.append(line)
+            if line.startswith("id:") and not revoked_at:
+                revoked_at.append(line)
+                revoked = await platform.operation.delete(
+                    f"/api/v1/api-keys/{made.json()['id']}", headers=admin
+                )
+                assert revoked.status_code == 204
+            if line.startswith("data:") and events[-1:] == ["event: error"]:
+                assert "was revoked" in line
+    assert events[-1] == "event: error"
+    assert "event: end" not in events
+    status = await platform.operation.get(f"/api/v1/executions/{execution_id}", headers=admin)
+    assert status.json()["status"] == "running"  # the stream ended before the run

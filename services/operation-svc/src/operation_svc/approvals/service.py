@@ -23,7 +23,7 @@ from idp_common.db import utcnow
 from idp_common.errors import Conflict, Forbidden
 from idp_common.events import ApprovalPolicy
 from idp_common.redaction import MASK
-from operation_svc.api_keys.service import keys_acting_for
+from operation_svc.api_keys.service import keys_acting_for, withdrawn_key
 from operation_svc.approvals.notices import approval_decided
 from operation_svc.approvals.repository import (
     ApprovalRepository,
@@ -110,6 +110,16 @@ async def decide(
     template = await _template_of(session, execution)
     if data.decision == "approve" and template.is_deleted:
         raise Conflict(f"The template of execution {execution_id} was deleted: it runs no more.")
+    if data.decision == "approve" and (
+        withdrawn := await withdrawn_key(
+            session, principal.tenant, execution.submitted_by, utcnow()
+        )
+    ):
+        # As a schedule of a withdrawn key pauses: what the key asked for is not done.
+        raise Conflict(
+            f"Execution {execution_id} was requested through an API key that may act no more "
+            f"({withdrawn}): it may only be rejected or cancelled."
+        )
     approvals = ApprovalRepository(session, principal.tenant)
     decided = (await approvals.of_executions([execution.id])).get(execution.id, [])
     if any(earlier.approver == principal.subject for earlier in decided):

@@ -120,9 +120,7 @@ async def stream_logs(
     await service.get_execution(session, principal, execution_id)
     start = last_event_id if last_event_id is not None else after_seq
     streams: LiveStreams = request.app.state.live_streams
-    return streams.open(
-        principal, log_events(request.app.state.db, principal.tenant, execution_id, start)
-    )
+    return streams.open(principal, log_events(request.app.state.db, principal, execution_id, start))
 
 
 @router.post("/{execution_id}/cancel", status_code=status.HTTP_202_ACCEPTED)

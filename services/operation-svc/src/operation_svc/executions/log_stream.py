@@ -22,11 +22,13 @@ from prometheus_client import Counter as CounterMetric
 from prometheus_client import Gauge
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from idp_common.api_keys import is_api_key
 from idp_common.auth import Principal
 from idp_common.coalescing import SharedCalls
-from idp_common.db import Database
+from idp_common.db import Database, utcnow
 from idp_common.errors import TooManyRequests
 from idp_common.events import TERMINAL_STATUSES
+from operation_svc.api_keys.service import withdrawn_key
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.schemas import LogLineOut
 from operation_svc.models import Execution, ExecutionLog
@@ -36,6 +38,8 @@ BATCH = 500
 # After the end, lines still in flight get this long to arrive before the stream closes.
 LATE_LINES_GRACE_SECONDS = 10.0
 PING_SECONDS = 15
+# How often the stream of an API key looks whether the key may still read.
+WITHDRAWAL_CHECK_SECONDS = 1.0
 STREAM_RETRY_AFTER_SECONDS = 5
 STREAMS_OPEN = Gauge("idp_log_streams_open", "Live log streams open on this replica.")
 STREAMS_REFUSED = CounterMetric(
@@ -59,11 +63,26 @@ async def _next_beat() -> None:
     await asyncio.sleep(POLL_SECONDS - time.monotonic() % POLL_SECONDS)
 
 
+async def _withdrawn(db: Database, principal: Principal) -> str | None:
+    async with db.snapshot() as session:
+        return await withdrawn_key(session, principal.tenant, principal.subject, utcnow())
+
+
 async def log_events(
-    db: Database, tenant: str, execution_id: uuid.UUID, after_seq: int
+    db: Database, principal: Principal, execution_id: uuid.UUID, after_seq: int
 ) -> AsyncIterator[ServerSentEvent]:
+    """The lines after ``after_seq`` as they come, then the end. The stream of an API key
+    ends (an ``error`` event saying why) once the key is revoked or has expired: it was
+    checked only when the stream opened."""
+    tenant = principal.tenant
     ended_at: float | None = None
+    checked_at = time.monotonic()
     while True:
+        if is_api_key(principal) and time.monotonic() - checked_at >= WITHDRAWAL_CHECK_SECONDS:
+            checked_at = time.monotonic()
+            if (withdrawn := await _withdrawn(db, principal)) is not None:
+                yield ServerSentEvent(event="error", data=json.dumps({"detail": withdrawn}))
+                return
         # Read-only rows, shared by the streams that ask the same: none may change them.
         execution, lines = await _READS.call(
             (db, tenant, execution_id, after_seq),
