@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 from typing import Any
@@ -106,10 +108,15 @@ async def test_a_verified_token_is_kept_until_it_expires(monkeypatch: pytest.Mon
         pytest.param({"iat": 101}, "not yet valid \\(iat\\)", id="issued in the future"),
         pytest.param({"nbf": 101}, "not yet valid \\(nbf\\)", id="not before: later"),
         pytest.param({"nbf": 100}, None, id="not before: now"),
-        pytest.param({"exp": "101"}, None, id="exp as digits, as PyJWT reads it"),
-        pytest.param({"exp": "soon"}, "integers", id="exp not a number"),
-        pytest.param({"nbf": [1]}, "integers", id="nbf a list"),
-        pytest.param({"exp": 1e400}, "integers", id="exp infinite"),
+        pytest.param({"exp": 101.5}, None, id="exp a decimal number"),
+        # RFC 7519's NumericDate is a JSON number: PyJWT read digits in text as one.
+        pytest.param({"exp": "101"}, "numbers", id="exp as digits"),
+        pytest.param({"iat": "100"}, "numbers", id="iat as digits"),
+        pytest.param({"nbf": " 99"}, "numbers", id="nbf as digits"),
+        pytest.param({"exp": True}, "numbers", id="exp a boolean"),
+        pytest.param({"exp": "soon"}, "numbers", id="exp not a number"),
+        pytest.param({"nbf": [1]}, "numbers", id="nbf a list"),
+        pytest.param({"exp": 1e400}, "numbers", id="exp infinite"),
     ],
 )
 async def test_token_times_are_read_on_the_verifiers_clock(
@@ -143,3 +150,42 @@ async def test_a_refused_token_is_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(Unauthorized):
             await verifier.verify(forged)
+
+
+def signed(header: str, payload: str) -> str:
+    """A token signed with the platform's secret whose JSON is written as given."""
+
+    def part(text: str) -> bytes:
+        return base64.urlsafe_b64encode(text.encode()).rstrip(b"=")
+
+    message = part(header) + b"." + part(payload)
+    signature = hmac.new(SECRET.encode(), message, hashlib.sha256).digest()
+    return (message + b"." + base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
+
+
+HS256 = '{"alg": "HS256", "typ": "JWT"}'
+
+
+@pytest.mark.parametrize(
+    ("header", "payload", "named"),
+    [
+        (HS256, '{"tenant": "other", CLAIMS}', "'tenant'"),
+        (HS256, '{CLAIMS, "tenant": "other"}', "'tenant'"),
+        (HS256, '{CLAIMS, "sub": "bob"}', "'sub'"),
+        (HS256, '{CLAIMS, "roles": ["admin"]}', "'roles'"),
+        (HS256, '{CLAIMS, "exp": 9999999999}', "'exp'"),
+        (HS256, '{CLAIMS, "x": {"a": 1, "a": 2}}', "'x.a'"),
+        (HS256, '{CLAIMS, "\\u0074enant": "other"}', "'tenant'"),
+        ('{"alg": "HS256", "alg": "HS256"}', "{CLAIMS}", "header 'alg'"),
+    ],
+)
+async def test_a_token_naming_a_member_twice_is_refused(
+    header: str, payload: str, named: str
+) -> None:
+    """PyJWT keeps the last of a claim named twice; a gateway reading the first would route
+    the request to another tenant than the services act in."""
+    members = json.dumps(claims())[1:-1]
+    token = signed(header, payload.replace("CLAIMS", members))
+    with pytest.raises(Unauthorized, match=f"names the .*{named} twice"):
+        await TokenVerifier(AUTH).verify(token)
+    assert (await TokenVerifier(AUTH).verify(signed(HS256, "{" + members + "}"))).tenant == "acme"

@@ -11,6 +11,8 @@ message queues of every tenant and nothing else.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import time
 from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
@@ -23,6 +25,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from idp_common.clock import SYSTEM_CLOCK, Clock
+from idp_common.duplicate_keys import duplicate_key_path
 from idp_common.errors import Forbidden, Unauthorized
 from idp_common.jwks import JwksCache
 from idp_common.request_context import tenant_var
@@ -149,6 +152,7 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"Invalid token: {exc}") from exc
+        _refuse_duplicate_names(token)
         algorithm = header.get("alg")
         if algorithm not in self._settings.jwt_algorithms:
             raise Unauthorized(f"Invalid token: algorithm {algorithm!r} is not accepted")
@@ -185,13 +189,34 @@ class TokenVerifier:
         return principal, float(claims["exp"]) + self._settings.jwt_leeway_seconds
 
 
+def _refuse_duplicate_names(token: str) -> None:
+    """A header or payload naming a member twice (``"tenant"`` twice) means one thing to
+    whatever read it first (a gateway reading the first) and another here (the last), as
+    for events (``duplicate_keys``)."""
+    for part, segment in zip(("header", "claim"), token.split(".")[:2], strict=False):
+        try:
+            text = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        except (binascii.Error, ValueError):
+            return  # no JSON at all: PyJWT refuses it in its own words
+        if (path := duplicate_key_path(text)) is not None:
+            named = ".".join(map(str, path))
+            raise Unauthorized(f"Invalid token: it names the {part} {named!r} twice")
+
+
 def _check_times(claims: dict[str, Any], now: float, leeway: float) -> None:
     """A token's times against the verifier's clock, with PyJWT's rules (an expiry is
-    exclusive; the leeway applies on both sides)."""
+    exclusive; the leeway applies on both sides). Each is a JSON number (RFC 7519's
+    NumericDate): ``"1796000000"`` or ``true`` is no time."""
+    named = {name: claims[name] for name in ("exp", "iat", "nbf") if name in claims}
+    not_numbers = Unauthorized("Invalid token: exp, iat and nbf must be numbers")
+    if any(
+        isinstance(value, bool) or not isinstance(value, int | float) for value in named.values()
+    ):
+        raise not_numbers
     try:
-        times = {name: int(claims[name]) for name in ("exp", "iat", "nbf") if name in claims}
-    except (TypeError, ValueError, OverflowError):
-        raise Unauthorized("Invalid token: exp, iat and nbf must be integers") from None
+        times = {name: int(value) for name, value in named.items()}
+    except (ValueError, OverflowError):  # NaN, Infinity (Python's JSON reads them)
+        raise not_numbers from None
     if times["exp"] <= now - leeway:
         raise Unauthorized("Invalid token: Signature has expired")
     for name in ("iat", "nbf"):
