@@ -177,7 +177,7 @@ def _forget_statements_at_commit(session: Session) -> None:
 _AFTER_COMMIT = "idp_after_commit"
 
 
-def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+def after_commit(session: AsyncSession | Session, callback: Callable[[], None]) -> None:
     """Call ``callback`` once the session has committed (never if it rolls back): for what
     must count only what happened, such as a metric of executions that ended."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
@@ -310,7 +310,8 @@ class Database:
             wake-up) stay scoped to it."""
 
         self.sync_session_class: type[Session] = _SyncSession
-        event.listen(_SyncSession, "before_commit", _run_statements_at_commit)
+        self._riders: list[Callable[[Session], None]] = []
+        event.listen(_SyncSession, "before_commit", self._before_commit)
         event.listen(_SyncSession, "after_rollback", _forget_statements_at_commit)
         event.listen(_SyncSession, "after_commit", _run_after_commit)
         self._sqlite_snapshots = asyncio.Semaphore(SQLITE_SNAPSHOTS) if self.is_sqlite else None
@@ -327,6 +328,20 @@ class Database:
             )
         )
         self._snapshot_sessionmaker = async_sessionmaker(snapshots, sync_session_class=_SyncSession)
+
+    def ride_on_writes(self, step: Callable[[Session], None]) -> None:
+        """Run ``step`` before the commit of every transaction that writes at commit anyway
+        (``execute_at_commit``): for writes that need no transaction of their own, such as
+        the outbox relay's deletes, which then cost no commit of theirs and never wait for
+        SQLite's write turn. ``step`` learns whether its writes were kept from
+        ``after_commit``."""
+        self._riders.append(step)
+
+    def _before_commit(self, session: Session) -> None:
+        if _AT_COMMIT in session.info:
+            for step in self._riders:
+                step(session)
+        _run_statements_at_commit(session)
 
     @property
     def engines(self) -> tuple[AsyncEngine, ...]:
