@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from idp_common.db import Database
 from idp_common.events import SUBMISSION_CREATED, SubmissionCreated
 from idp_common.loops import Supervisor
+from idp_common.messaging import outbox
 from idp_common.messaging.consumer import release_slot
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.inbox import transactional_handler
@@ -333,6 +334,42 @@ async def test_outbox_wakes_on_commit_not_on_the_timer(
                 add_event(session, messaging, QUEUE, event())
             received = await eventually(lambda: drain(bus, QUEUE.name, wait=0), timeout=2)
         assert len(received) == 1
+
+
+async def _outbox_ids(db: Database) -> set[str]:
+    async with db.snapshot() as session:
+        return set(await session.scalars(select(messaging.outbox.c.event_id)))
+
+
+async def test_sent_rows_are_deleted_by_the_next_transaction_that_writes_or_soon_by_the_relay(
+    backend: str, tmp_path: Path, sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "DELETE_WITHIN", timedelta(seconds=60))
+    async with database_and_bus(backend, tmp_path, sqs_settings(sqs_server)) as (db, bus):
+        relay = OutboxRelay(db, messaging, bus.publisher, poll_seconds=60)
+        async with Supervisor([relay]).running():
+            await asyncio.sleep(0.2)  # past its first sweep, the relay waits for up to 60 s
+            first, second = event(), event()
+            async with db.transaction() as session:
+                add_event(session, messaging, QUEUE, first)
+            await eventually(lambda: drain(bus, QUEUE.name, wait=0))
+            assert await _outbox_ids(db) == {first.id}  # sent, and no transaction of its own
+            with pytest.raises(RuntimeError):
+                async with db.transaction() as session:
+                    add_event(session, messaging, QUEUE, event())
+                    raise RuntimeError("rolled back: the sent row waits for the next one")
+            assert await _outbox_ids(db) == {first.id}
+            async with db.transaction() as session:
+                add_event(session, messaging, QUEUE, second)
+            assert first.id not in await _outbox_ids(db)  # deleted by that commit
+            await eventually(lambda: drain(bus, QUEUE.name, wait=0))
+            monkeypatch.setattr(outbox, "DELETE_WITHIN", timedelta(0))
+            relay.wake()
+            await eventually(lambda: _outbox_empty(db))
+
+
+async def _outbox_empty(db: Database) -> bool:
+    return not await _outbox_ids(db)
 
 
 async def test_a_long_handler_keeps_its_message_invisible_with_heartbeats(
