@@ -160,9 +160,9 @@ class OutboxRelay(PeriodicLoop):
     being read back (a row is held until the broker accepted or refused it, and beyond
     ``MAX_HELD_ROWS`` rows are left in the table only). The rows the broker took (and those
     superseded) are deleted by the next transaction that writes anyway, or within
-    ``DELETE_WITHIN`` by the relay (measured on SQLite: their own transaction held the write
-    turn when the worker's claim needed it, and deleting them this way took a quarter off an
-    unloaded run's claim and gave the burst of `make bench` 40% more executions/s). The table
+    ``DELETE_WITHIN`` by the relay: their own transaction took SQLite's write turn when the
+    worker's claim needed it, and cost operation-svc 4.5 to 5.1 ms of CPU per execution in the
+    burst of `make bench` where this way costs 3.7 (two runs each, same machine). The table
     is swept for the rest: at start every row (what a crash left), then every
     ``poll_seconds`` the rows older than ``SWEEP_AFTER``, so that another replica's fresh
     rows are left to it."""
