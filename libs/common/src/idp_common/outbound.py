@@ -23,6 +23,9 @@ import httpcore
 import httpx
 
 MAX_REDIRECTS = 5
+# The longest a data source may take (its timeout_seconds): callers of datasource-svc wait
+# longer than that.
+MAX_SOURCE_TIMEOUT_SECONDS = 30
 
 
 class OutboundRefused(httpx.TransportError):

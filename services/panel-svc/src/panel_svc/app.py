@@ -19,7 +19,7 @@ from idp_common.messaging.topology import PANEL_INBOUND_EVENTS, SUBMISSION_UPDAT
 from idp_common.runtime import Messaging
 from idp_common.unreachable_database import answer_unreachable_database_with_503
 from panel_svc.config import PanelSettings
-from panel_svc.datasources import DatasourceClient
+from panel_svc.datasources import DATASOURCE_TIMEOUT, DatasourceClient
 from panel_svc.models import AuditEntry, messaging
 from panel_svc.panels.endpoints import router as panels_router
 from panel_svc.panels.references import OperationTemplates, PanelReferences
@@ -37,7 +37,7 @@ NAME = "panel-svc"
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: PanelSettings = app.state.settings
     async with (
-        httpx.AsyncClient(base_url=settings.datasource_api_url, timeout=15) as http,
+        httpx.AsyncClient(base_url=settings.datasource_api_url, timeout=DATASOURCE_TIMEOUT) as http,
         httpx.AsyncClient(base_url=settings.operation_api_url, timeout=15) as operations,
     ):
         app.state.datasources = DatasourceClient(http)

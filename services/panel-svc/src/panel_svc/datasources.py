@@ -10,6 +10,11 @@ from typing import Any
 import httpx
 
 from idp_common.errors import ProblemError
+from idp_common.outbound import MAX_SOURCE_TIMEOUT_SECONDS
+
+# Longer than any data source may take, so that a slow source is reported by datasource-svc
+# (naming its timeout) rather than cut short here.
+DATASOURCE_TIMEOUT = httpx.Timeout(MAX_SOURCE_TIMEOUT_SECONDS + 5, connect=5)
 
 
 class DatasourceUnavailable(ProblemError):
@@ -25,6 +30,11 @@ class DatasourceClient:
     ) -> httpx.Response:
         try:
             return await self.http.request(method, path, headers=dict(credentials), **options)
+        except httpx.TimeoutException as exc:
+            raise DatasourceUnavailable(
+                f"datasource-svc at {self.http.base_url} did not answer in time "
+                f"({type(exc).__name__})"
+            ) from exc
         except httpx.HTTPError as exc:
             raise DatasourceUnavailable(
                 f"datasource-svc could not be reached at {self.http.base_url} "

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field, model_validator
 from idp_common.outbound import (
     HEADER_VALUE_RULE,
     HTTP_URL_SCHEMA,
+    MAX_SOURCE_TIMEOUT_SECONDS,
     sendable_header_value,
     settable_header_name,
     unusable_url,
@@ -67,7 +68,7 @@ def _sendable_headers(headers: dict[str, str]) -> dict[str, str]:
 
 Headers = Annotated[Strings, AfterValidator(_sendable_headers)]
 TtlSeconds = Annotated[int, Field(ge=0, le=86400)]
-TimeoutSeconds = Annotated[float, Field(ge=0.1, le=30)]
+TimeoutSeconds = Annotated[float, Field(ge=0.1, le=MAX_SOURCE_TIMEOUT_SECONDS)]
 MaxOptions = Annotated[int, Field(ge=1, le=5000)]
 
 
