@@ -184,6 +184,25 @@ async def test_two_parameters_of_one_name_are_refused_when_created_and_when_chan
     assert [parameter["name"] for parameter in kept.json()["parameters"]] == ["m"]
 
 
+@pytest.mark.parametrize("name", ["__proto__", "constructor", "prototype"])
+async def test_a_parameter_may_not_take_a_name_javascript_objects_keep(
+    platform: Platform, name: str
+) -> None:
+    """No form in the console could fill it (its form library drops the key)."""
+    created = await platform.operation.post(
+        "/api/v1/templates",
+        json={
+            "slug": "proto",
+            "name": "p",
+            "command_template": f"echo {{{{{name}}}}}",
+            "parameters": [{"name": name}],
+        },
+        headers=ADMIN,
+    )
+    problem = refused(created, 422, "parameters.0.name")
+    assert "keep for themselves" in problem["errors"][0]["message"]
+
+
 @pytest.mark.parametrize("kind", ["templates", "panels"])
 @pytest.mark.parametrize("length", [8, 88, 91, 95, 100])
 async def test_a_slug_of_any_length_is_freed_by_every_deletion(

@@ -329,6 +329,10 @@ async def test_request_ids_are_echoed_or_generated(api: PanelApi) -> None:
             [{"name": "a", "label": "A"}, {"name": "a", "label": "Again"}],
             "a is the name of an earlier field too",
         ),
+        # The console's form could never fill them (and its 422 broke the page).
+        ([{"name": "__proto__", "label": "A"}], "keep for themselves"),
+        ([{"name": "constructor", "label": "A"}], "keep for themselves"),
+        ([{"name": "a", "label": "A", "depends_on": ["prototype"]}], "keep for themselves"),
     ],
 )
 async def test_field_definitions_that_cannot_work_are_refused(

@@ -261,7 +261,27 @@ Reference = Annotated[
     str, Path(min_length=1, max_length=100, description="The object's id or its slug.")
 ]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")]
-Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,63}$")]
+# Names a JavaScript object keeps for itself: a form's value of that name could never be
+# filled in the console (its form library drops it).
+_OBJECT_NAMES = frozenset({"__proto__", "constructor", "prototype"})
+
+
+def _not_an_object_name(name: str) -> str:
+    if name in _OBJECT_NAMES:
+        raise PydanticCustomError(
+            "reserved_name",
+            "{name} is a name JavaScript objects keep for themselves, so no form could fill "
+            "it: choose another",
+            {"name": name},
+        )
+    return name
+
+
+Identifier = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,63}$"),
+    AfterValidator(_not_an_object_name),
+]
 GroupName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")]
 HumanRole = Literal["viewer", "operator", "admin"]
 AllowedRoles = Annotated[
