@@ -220,8 +220,20 @@ def test_a_catastrophic_pattern_returns_promptly_on_a_long_input() -> None:
 @pytest.mark.parametrize("pattern", ["(unclosed", r"\C", r"x\\\C"])
 def test_a_pattern_that_does_not_compile_here_or_in_the_console_is_refused(pattern: str) -> None:
     with pytest.raises(Refusal) as refused:
-        spec(pattern=pattern)
+        spec(pattern=pattern).compiled_pattern()
     assert refused.value.rule == "invalid_pattern"
+
+
+def test_a_costly_pattern_saved_before_is_refused_when_used_never_run() -> None:
+    import time
+
+    stored = spec(pattern="(a?){1000}" * 14)  # 9.2 s per 4,096-character value when run
+    started = time.perf_counter()
+    _, refusals = validate_values([stored], {"value": "a" * 4096})
+    assert time.perf_counter() - started < 0.1
+    assert [(refusal.rule, refusal.parameter) for refusal in refusals] == [
+        ("invalid_pattern", "value")
+    ]
 
 
 def test_a_secret_placeholder_in_argv_is_refused_at_save_time() -> None:

@@ -22,6 +22,9 @@ from operation_svc.templates.schemas import ParameterIn
         ({"pattern": "[a-z]+", "default": "ABC"}, "default 'ABC' does not fit"),
         ({"pattern": "[a-z]+", "enum": ["ok", "NO"]}, "enum value 'NO' does not fit"),
         ({"max_length": 2, "default": "long"}, "default 'long' does not fit"),
+        ({"pattern": "(a?){1000}" * 14}, "pattern is too costly"),
+        ({"pattern": "(?:.*a){200}"}, "pattern is too costly"),
+        ({"pattern": "[a-z0-9-]{1,63}"}, "pattern is too costly"),
     ],
 )
 def test_enum_values_and_defaults_must_fit_the_parameter(
@@ -37,6 +40,7 @@ def test_enum_values_and_defaults_must_fit_the_parameter(
         {"type": "integer", "enum": [1, "2"], "default": 2},
         {"type": "boolean", "default": "true"},
         {"enum": ["a", "b"], "default": "a"},
+        {"pattern": "[a-z0-9-]{1,63}", "max_length": 63},
     ],
 )
 def test_coherent_definitions_are_saved(parameter: dict[str, Any]) -> None:

@@ -6,8 +6,10 @@ import time
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from panel_svc.fields.types import FieldRules, Invalid, json_schema
+from panel_svc.panels.schemas import FieldIn
 
 CASES: list[tuple[FieldRules, list[Any], list[tuple[Any, str]]]] = [
     (
@@ -99,13 +101,45 @@ def test_a_catastrophic_pattern_returns_promptly() -> None:
 @pytest.mark.parametrize("pattern", ["(unclosed", r"\C", r"a\C+", r"\\\C", r"[a-z]\C"])
 def test_a_pattern_that_does_not_compile_here_or_in_the_console_is_refused(pattern: str) -> None:
     with pytest.raises(Invalid) as refused:
-        FieldRules("text", pattern=pattern)
+        FieldRules("text", pattern=pattern).compiled_pattern()
     assert refused.value.code == "invalid_pattern"
 
 
 @pytest.mark.parametrize("pattern", [r"\\C", r"[\\]C", r"(?i)c", r"\pL+"])
 def test_a_pattern_both_engines_run_is_kept(pattern: str) -> None:
-    FieldRules("text", pattern=pattern)
+    FieldRules("text", pattern=pattern).compiled_pattern()
+
+
+COSTLY = "(a?){1000}" * 20  # 29 s per 4,096-character value when it was run
+
+
+def test_a_costly_pattern_saved_before_is_refused_when_used_never_run() -> None:
+    stored = FieldRules("text", pattern=COSTLY)
+    started = time.perf_counter()
+    with pytest.raises(Invalid) as refused:
+        stored.check("a" * 4096)
+    assert time.perf_counter() - started < 0.1
+    assert refused.value.code == "invalid_pattern"
+    assert "max_length" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "max_length"),
+    [(COSTLY, None), ("(?:a?){300}", None), (r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", None)],
+)
+def test_a_costly_pattern_is_refused_at_save(pattern: str, max_length: int | None) -> None:
+    with pytest.raises(ValidationError, match="pattern is too costly"):
+        FieldIn.model_validate(
+            {"name": "t", "label": "t", "field_type": "text", "pattern": pattern}
+            | {"max_length": max_length}
+        )
+
+
+def test_a_max_length_makes_room_for_a_larger_pattern() -> None:
+    FieldIn.model_validate(
+        {"name": "t", "label": "t", "field_type": "text", "max_length": 63}
+        | {"pattern": r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"}
+    )
 
 
 def test_json_schema_describes_each_type() -> None:

@@ -1,5 +1,6 @@
 """Typed template parameters: every value is checked and normalized before rendering.
-Patterns run on RE2, a linear-time engine, so no pattern or value can hang the service.
+Patterns run on RE2 within a cost budget (``idp_common.patterns``), so no pattern or value
+can hang the service.
 
 A ``secret`` parameter is held sealed to the workers' key (``idp_common.sealing``): a
 plaintext value given here is checked and sealed at once; panel-svc sends it already sealed.
@@ -8,14 +9,13 @@ Its value is checked where it is entered (the panel field), so it takes no const
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
-import re2
 from nacl.public import PublicKey
 
 from idp_common.messaging.budget import oversized_value
-from idp_common.patterns import not_for_the_console
+from idp_common.patterns import PatternRefused, compile_pattern
 from idp_common.redaction import MASK
 from idp_common.sealing import is_sealed, seal
 from idp_common.secret_values import MIN_SECRET_LENGTH
@@ -39,7 +39,6 @@ class ParameterSpec:
     max_length: int | None = None
     pattern: str | None = None
     allow_leading_dash: bool = False
-    _compiled: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ParameterSpec:
@@ -52,17 +51,17 @@ class ParameterSpec:
                 "allow_leading_dash: check its value in the panel field that collects it",
                 spec.name,
             )
-        if spec.pattern is not None:
-            if (why := not_for_the_console(spec.pattern)) is not None:
-                raise Refusal("invalid_pattern", f"pattern refused: {why}", spec.name)
-            try:
-                compiled = re2.compile(spec.pattern)
-            except re2.error as exc:
-                raise Refusal(
-                    "invalid_pattern", f"pattern does not compile: {exc}", spec.name
-                ) from exc
-            object.__setattr__(spec, "_compiled", compiled)
         return spec
+
+    def compiled_pattern(self) -> Any:
+        """The pattern compiled (None without one), or a Refusal when it is refused: checked
+        at save and wherever a value is checked (a pattern saved before a rule is not run)."""
+        if self.pattern is None:
+            return None
+        try:
+            return compile_pattern(self.pattern, self.max_length or MAX_TEXT_LENGTH)
+        except PatternRefused as exc:
+            raise Refusal("invalid_pattern", f"pattern {exc}", self.name) from None
 
 
 def _as_number(spec: ParameterSpec, value: Any) -> float | int:
@@ -125,7 +124,8 @@ def _normalize(spec: ParameterSpec, value: Any) -> Value:
             raise Refusal("min_length", f"at least {spec.min_length} characters", spec.name)
         if spec.max_length is not None and len(text) > spec.max_length:
             raise Refusal("max_length", f"at most {spec.max_length} characters", spec.name)
-        if spec._compiled is not None and not spec._compiled.fullmatch(text):
+        compiled = spec.compiled_pattern()
+        if compiled is not None and not compiled.fullmatch(text):
             raise Refusal("pattern", f"does not match {spec.pattern!r}", spec.name)
         normalized = text
     if spec.enum is not None and normalized not in [_normalize_enum(spec, v) for v in spec.enum]:

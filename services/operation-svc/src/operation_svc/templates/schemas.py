@@ -57,6 +57,7 @@ class ParameterIn(StrictModel):
             raise ValueError("min_length must not exceed max_length")
         try:
             spec = ParameterSpec.from_dict(self.model_dump())
+            spec.compiled_pattern()
         except Refusal as refusal:
             raise ValueError(refusal.message) from refusal
         unconstrained_choice = replace(spec, enum=None, default=None)

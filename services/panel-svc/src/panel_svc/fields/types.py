@@ -1,17 +1,17 @@
 """Field types: how each one's value is checked, and how it is described in JSON Schema.
-No I/O here; patterns run on RE2, so no pattern can hang the service."""
+No I/O here; patterns run on RE2 within a cost budget (``idp_common.patterns``)."""
 
 from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
 import re2
 
-from idp_common.patterns import not_for_the_console
+from idp_common.patterns import PatternRefused, compile_pattern
 from idp_common.secret_values import MIN_SECRET_LENGTH
 from idp_common.values import MAX_TEXT_LENGTH, as_boolean, as_number, one_of
 
@@ -51,7 +51,6 @@ class FieldRules:
     pattern: str | None = None
     allowed_values: list[str] | None = None
     options: list[str] | None = None  # static choices; None for a dynamic source
-    _pattern: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, definition: Any, options: list[str] | None) -> FieldRules:
@@ -67,9 +66,14 @@ class FieldRules:
             options=options,
         )
 
-    def __post_init__(self) -> None:
-        if self.pattern is not None:
-            object.__setattr__(self, "_pattern", compile_pattern(self.pattern))
+    def compiled_pattern(self) -> Any:
+        """The pattern compiled (None without one), or Invalid when it is refused."""
+        if self.pattern is None:
+            return None
+        try:
+            return compile_pattern(self.pattern, self.max_length or MAX_TEXT_LENGTH)
+        except PatternRefused as exc:
+            raise Invalid(f"pattern {exc}", "invalid_pattern") from None
 
     def check(self, value: Any) -> Any:
         """The value, normalized, or Invalid naming what is wrong."""
@@ -100,7 +104,8 @@ class FieldRules:
             raise Invalid(f"at least {self.min_length} characters", "min_length")
         if self.max_length is not None and len(text) > self.max_length:
             raise Invalid(f"at most {self.max_length} characters", "max_length")
-        if self._pattern is not None and not self._pattern.fullmatch(text):
+        compiled = self.compiled_pattern()
+        if compiled is not None and not compiled.fullmatch(text):
             raise Invalid(f"does not match {self.pattern!r}", "pattern")
         if self.field_type == "email" and not EMAIL.fullmatch(text):
             raise Invalid("must be an email address", "email")
@@ -166,15 +171,6 @@ class FieldRules:
         if parsed.tzinfo is None:
             raise Invalid("must include a timezone", "datetime")
         return parsed.isoformat()
-
-
-def compile_pattern(pattern: str) -> Any:
-    if (why := not_for_the_console(pattern)) is not None:
-        raise Invalid(f"pattern refused: {why}", "invalid_pattern")
-    try:
-        return re2.compile(pattern)
-    except re2.error as exc:
-        raise Invalid(f"pattern does not compile: {exc}", "invalid_pattern") from None
 
 
 def json_schema(rules: FieldRules, *, title: str, description: str, default: Any) -> dict[str, Any]:

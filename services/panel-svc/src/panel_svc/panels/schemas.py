@@ -79,6 +79,7 @@ class FieldIn(StrictModel):
                 raise ValueError("a minimum is above its maximum")
         try:
             rules = self.rules()
+            rules.compiled_pattern()
             if self.default is not None:
                 rules.check(self.default)
         except Invalid as exc:

@@ -1,0 +1,116 @@
+"""Patterns: refused where matching them could cost more than a few milliseconds."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+
+import pytest
+
+from idp_common.patterns import PatternRefused, compile_pattern
+from idp_common.values import MAX_TEXT_LENGTH
+
+HOSTNAME = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "longest"),
+    [
+        (
+            r"((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])",
+            MAX_TEXT_LENGTH,
+        ),
+        (
+            r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?",
+            MAX_TEXT_LENGTH,
+        ),
+        (r"[\w.+-]+@[\w-]+(\.[\w-]+)+", MAX_TEXT_LENGTH),
+        (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", MAX_TEXT_LENGTH),
+        (r"(?i)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*", MAX_TEXT_LENGTH),
+        (r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", 63),
+        (HOSTNAME, 253),
+        (r"(?i)" + HOSTNAME, 253),
+        (r"\p{L}[\p{L}\p{N} _-]*", MAX_TEXT_LENGTH),
+        (r"[\pL .'-]+", MAX_TEXT_LENGTH),
+    ],
+)
+def test_realistic_patterns_are_kept(pattern: str, longest: int) -> None:
+    compile_pattern(pattern, longest)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "(a?){1000}" * 20,  # the finding: 29 s per 4,096-character value
+        "(a?){1000}",
+        "(?:a?){1000}",
+        "(?:(?:a?){30}){30}",
+        "((a|aa)*){50}",
+        "(.*a){100}",
+        r"[ab]*a[ab]{200}",
+        ".{0,1000}",
+        r"\p{L}{0,99}",  # RE2 stops compiling it
+        r"(?i)[a-z]{0,100}",
+        HOSTNAME,  # fine with a max_length, not for any value
+    ],
+)
+def test_a_costly_pattern_is_refused_saying_what_to_do(pattern: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(PatternRefused) as refused:
+        compile_pattern(pattern, MAX_TEXT_LENGTH)
+    assert time.perf_counter() - started < 0.1
+    assert "max_length" in str(refused.value) or "too large" in str(refused.value)
+
+
+def test_a_shorter_longest_value_allows_a_larger_program() -> None:
+    with pytest.raises(PatternRefused):
+        compile_pattern(HOSTNAME, 254 * 4)
+    compile_pattern(HOSTNAME, 253)
+
+
+@pytest.mark.parametrize(
+    ("build", "alphabet"),
+    [
+        (lambda n: f"[ab]*a[ab]{{{n}}}", "ab"),
+        (lambda n: f".*a.{{{n}}}", "ab"),
+        (lambda n: f"(?s).*a.{{{n}}}", "ab"),
+        (lambda n: f"\\pL*a\\pL{{{n}}}", "a\u0436"),
+        (lambda n: f".*\U0001f600.{{{n}}}", "\U0001f600\U0001f601a"),
+        (lambda n: f"(a?){{{n}}}", "a"),
+        (lambda n: f"(a*){{{n}}}", "a"),
+    ],
+)
+@pytest.mark.parametrize("longest", [MAX_TEXT_LENGTH, 253])
+def test_a_pattern_at_the_budget_matches_a_value_in_milliseconds(
+    build: Callable[[int], str], alphabet: str, longest: int
+) -> None:
+    compiled = compile_pattern(build(_largest_count(build, longest)), longest)
+    rng = random.Random(longest)
+    worst = 0.0
+    for _ in range(5):  # each new value makes the DFA build its states anew
+        value = "".join(rng.choice(alphabet) for _ in range(longest))
+        started = time.perf_counter()
+        compiled.fullmatch(value)
+        worst = max(worst, time.perf_counter() - started)
+    assert worst < 0.05  # ~8 ms measured; slack for a loaded machine
+
+
+def _largest_count(build: Callable[[int], str], longest: int) -> int:
+    """The largest count (RE2 takes up to 1,000) the budget lets ``build`` have."""
+    low, high = 1, 1000
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            compile_pattern(build(middle), longest)
+        except PatternRefused:
+            high = middle - 1
+        else:
+            low = middle
+    return low
+
+
+@pytest.mark.parametrize("pattern", ["(unclosed", r"\C", r"a\C+", r"\\\C"])
+def test_a_pattern_that_does_not_compile_here_or_in_the_console_is_refused(pattern: str) -> None:
+    with pytest.raises(PatternRefused):
+        compile_pattern(pattern, 10)
