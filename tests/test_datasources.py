@@ -67,7 +67,9 @@ ANSWERS = {
         '{"items": [{"id": true, "name": false}, {"id": 1.5, "name": 10}, {"id": true}]}',
         "",
     ),
+    "lists": (json.dumps({"items": [list(range(100))] * 40}), ""),
 }
+TENFOLD = "[@,@,@,@,@,@,@,@,@,@][]|"  # each stage makes a list ten times longer
 
 
 HOOK_REFUSAL = "no hook here \u202etxt.exe \x1b[2J"
@@ -429,6 +431,61 @@ async def test_an_expression_that_does_not_fit_the_answer_is_a_502_and_a_tests_e
     assert tried.status_code == 200, tried.text
     assert tried.json()["error"].startswith("the mapping does not fit")
     assert '"Europe"' in tried.json()["response_excerpt"]
+
+
+async def test_a_mapping_that_multiplies_its_input_is_stopped_and_never_holds_others(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    """Five tenfold stages per item (the finding's 105 characters and one more) held the
+    service for minutes, every tenant's lookups waiting, and took GBs."""
+    _, url = upstream
+    heavy = await source(
+        api,
+        endpoint_url=f"{url}/answer/lists",
+        items_path="items",
+        value_expr=TENFOLD * 5 + "length(@)",
+        ttl_seconds=0,
+    )
+    light = await source(api, **regions(url, ttl_seconds=0))
+    started = time.monotonic()
+    stopped, other = await asyncio.gather(resolve(api, heavy), resolve(api, light))
+    assert stopped.status_code == 502, stopped.text
+    assert "the mapping builds more than" in stopped.json()["detail"]
+    assert other.status_code == 200
+    assert time.monotonic() - started < 5
+
+
+async def test_a_mapping_past_the_sources_timeout_is_a_504_naming_it(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    _, url = upstream
+    slow = await source(
+        api,
+        endpoint_url=f"{url}/answer/lists",
+        items_path="items",
+        value_expr=TENFOLD * 3 + "length(@)",
+        timeout_seconds=0.1,
+    )
+    response = await resolve(api, slow)
+    assert response.status_code == 504, response.text
+    assert "timeout_seconds (0.1s)" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("attribute", ["items_path", "value_expr", "label_expr"])
+@pytest.mark.parametrize("expression", ["!" * 480 + "@", "!" * 33 + "@", "a|" * 40 + "b"])
+async def test_a_deeply_nested_expression_is_a_422_naming_it(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str], attribute: str, expression: str
+) -> None:
+    """``"!"`` 480 times was a 500 at save; 470 times saved, then a 500 at every lookup."""
+    _, url = upstream
+    body = {"slug": "deep", "name": "deep", "source_type": "http"} | regions(url)
+    response = await api.post(
+        "/api/v1/datasources", json=body | {attribute: expression}, headers=ADMIN
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["field"] == attribute
+    assert "nested more than 32 levels deep" in error["message"]
 
 
 @pytest.mark.parametrize(("value", "sent"), [(0, "0"), (False, "false"), (0.0, "0.0")])

@@ -9,6 +9,7 @@ import base64
 import json
 import math
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import jmespath
 from jmespath.exceptions import JMESPathError
+from jmespath.visitor import TreeInterpreter
 from prometheus_client import Histogram
 
 from datasource_svc.models import DataSource
@@ -27,6 +29,10 @@ from idp_common.secret_values import SecretResolver, SecretUnavailable
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 EXCERPT_CHARS = 2000
+# What one mapping may build: the lengths of every list, object and string its expressions
+# give, summed. [@,@,@,@,@,@,@,@,@,@][] multiplies a list tenfold in 24 characters (six of
+# them on 100 elements: 10^8 references, 800 MB); 5,000 options of long labels stay far below.
+MAPPING_WORK = 10_000_000
 UPSTREAM_SECONDS = Histogram(
     "idp_upstream_request_seconds",
     "Calls to a data source's upstream (its slug), answered or not.",
@@ -106,23 +112,58 @@ def _option_text(selected: Any, part: str, number: int) -> str:
     return text
 
 
-def map_options(source: DataSource, document: Any) -> list[dict[str, str]]:
-    """The options the source's expressions select from ``document``; an expression that
-    cannot apply to it (``abs(name)`` of a text) is the upstream's answer not fitting."""
+class _BoundedInterpreter(TreeInterpreter):  # type: ignore[misc]
+    """JMESPath's interpreter, stopped past a deadline or once it built ``MAPPING_WORK``."""
+
+    def __init__(self, source: DataSource, deadline: float) -> None:
+        super().__init__()
+        self._source = source
+        self._deadline = deadline
+        self._work = 0
+
+    def visit(self, node: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if time.monotonic() > self._deadline:
+            raise UpstreamFailed(
+                "mapping the upstream's answer took longer than the source's timeout_seconds "
+                f"({self._source.timeout_seconds:g}s)",
+                timed_out=True,
+            )
+        result = super().visit(node, *args, **kwargs)
+        if isinstance(result, list | dict | str):
+            self._work += len(result)
+            if self._work > MAPPING_WORK:
+                raise UpstreamFailed(
+                    f"the mapping builds more than {MAPPING_WORK} elements and characters "
+                    "(items_path, value_expr, label_expr)"
+                )
+        return result
+
+    def search(self, expression: str, document: Any) -> Any:
+        return self.visit(jmespath.compile(expression).parsed, document)
+
+
+def map_options(source: DataSource, document: Any, deadline: float) -> list[dict[str, str]]:
+    """The options the source's expressions select from ``document`` by ``deadline``
+    (``time.monotonic``); an expression that cannot apply to it (``abs(name)`` of a text)
+    is the upstream's answer not fitting."""
     try:
-        return _mapped(source, document)
+        return _mapped(source, document, _BoundedInterpreter(source, deadline))
     except JMESPathError as exc:
         raise UpstreamFailed(f"the mapping does not fit the upstream's answer: {exc}") from None
+    except RecursionError:
+        raise UpstreamFailed("the mapping is nested too deeply to be evaluated") from None
 
 
-def _mapped(source: DataSource, document: Any) -> list[dict[str, str]]:
-    items = jmespath.search(source.items_path, document)
+def _mapped(
+    source: DataSource, document: Any, interpreter: _BoundedInterpreter
+) -> list[dict[str, str]]:
+    items = interpreter.search(source.items_path, document)
     if not isinstance(items, list):
         raise UpstreamFailed(f"items_path {source.items_path!r} did not select a list")
     options: dict[str, str] = {}  # value -> label; the first of a value named twice is kept
     for number, item in enumerate(items[: source.max_options]):
-        value = jmespath.search(source.value_expr, item)
-        label = jmespath.search(source.label_expr, item) if source.label_expr else value
+        value = interpreter.search(source.value_expr, item)
+        label = interpreter.search(source.label_expr, item) if source.label_expr else value
         if value is None:
             continue
         text = _option_text(value, "value", number)
@@ -167,6 +208,8 @@ async def _fetch(
     allowed_hosts: list[str],
     response_cap_bytes: int,
 ) -> Fetched:
+    # The mapping counts in the source's timeout too, off the event loop.
+    deadline = time.monotonic() + source.timeout_seconds
     headers = dict(source.headers) | await _auth_headers(source, secrets)
     params = {name: _fill(template, values) for name, template in source.query.items()}
     body = {} if source.body is None else {"json": _fill_body(source.body, values)}
@@ -209,7 +252,8 @@ async def _fetch(
     if not response.is_success:
         raise UpstreamFailed(f"the upstream answered HTTP {response.status_code}", excerpt=excerpt)
     try:
-        options = map_options(source, parse_answer(content))
+        document = parse_answer(content)
+        options = await asyncio.to_thread(map_options, source, document, deadline)
     except UpstreamFailed as exc:
         exc.excerpt = excerpt
         raise

@@ -29,13 +29,29 @@ from idp_common.schemas import (
     StrictModel,
 )
 
+# Deeper expressions ("!" 470 times) overflowed the interpreter's stack at every lookup.
+MAX_EXPRESSION_DEPTH = 32
+
 
 def _compiled(expression: str) -> str:
     try:
-        jmespath.compile(expression)
+        parsed = jmespath.compile(expression).parsed
     except JMESPathError as exc:
         raise ValueError(f"not a valid JMESPath expression: {exc}") from exc
+    except RecursionError:
+        parsed = None
+    if parsed is None or _depth(parsed) > MAX_EXPRESSION_DEPTH:
+        raise ValueError(f"nested more than {MAX_EXPRESSION_DEPTH} levels deep")
     return expression
+
+
+def _depth(node: dict[str, Any]) -> int:
+    deepest, below = 0, [(node, 1)]
+    while below:
+        node, depth = below.pop()
+        deepest = max(deepest, depth)
+        below.extend((child, depth + 1) for child in node["children"] if isinstance(child, dict))
+    return deepest
 
 
 def _http_url(url: str) -> str:
