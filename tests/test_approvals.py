@@ -64,6 +64,12 @@ async def decide(
     )
 
 
+async def drop_table_template(platform: Platform, approval: dict[str, Any]) -> None:
+    await template(
+        platform, "drop", "echo drop {{table}}", [{"name": "table"}], ADMIN, approval=approval
+    )
+
+
 async def execution(platform: Platform, execution_id: str) -> Any:
     response = await platform.operation.get(f"/api/v1/executions/{execution_id}", headers=ADMIN)
     return response.json()
@@ -254,14 +260,7 @@ async def test_a_retry_is_still_every_earlier_requesters_run_not_theirs_to_appro
     requester of the chain (and the creator of a key that retried) is refused."""
     async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
         root = auth_headers(roles=("admin",), subject="root", groups=("db-admins",))
-        await template(
-            platform,
-            "drop",
-            "echo drop {{table}}",
-            [{"name": "table"}],
-            ADMIN,
-            approval=TWO_DB_ADMINS | {"required": 1},
-        )
+        await drop_table_template(platform, TWO_DB_ADMINS | {"required": 1})
         made = await platform.operation.post(
             "/api/v1/api-keys",
             json={"name": "retrier", "roles": ["operator"], "groups": ["db-admins"]},
@@ -302,14 +301,7 @@ async def test_a_rejection_ends_the_run_and_a_decided_or_cancelled_one_takes_no_
     backend: str, tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
     async with running_platform(backend, tmp_path, sqs_server) as platform:
-        await template(
-            platform,
-            "drop",
-            "echo drop {{table}}",
-            [{"name": "table"}],
-            ADMIN,
-            approval=TWO_DB_ADMINS,
-        )
+        await drop_table_template(platform, TWO_DB_ADMINS)
         rejected = await run(platform, "drop", ALICE, table="users")
         answer = await decide(platform, rejected["id"], BOB, "reject")
         assert answer.status_code == 200, answer.text

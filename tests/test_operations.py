@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -749,6 +749,25 @@ async def test_every_action_is_audited(platform: Platform) -> None:
     assert forbidden.status_code == 403
 
 
+@asynccontextmanager
+async def calling_out(
+    tmp_path: Path, sqs_server: LocalSQSServer, operation_hosts: list[str]
+) -> AsyncIterator[tuple[ServedApp, Platform]]:
+    """The upstream app, and a platform whose HTTP operations may call it: operation-svc
+    lets ``operation_hosts`` through, the worker 127.0.0.1 only."""
+    async with (
+        ServedApp(upstream_app()) as upstream,
+        running_platform(
+            "sqlite",
+            tmp_path,
+            sqs_server,
+            operation={"outbound_allowed_hosts": operation_hosts},
+            worker={"outbound_allowed_hosts": ["127.0.0.1"]},
+        ) as platform,
+    ):
+        yield upstream, platform
+
+
 def upstream_app() -> Starlette:
     async def restart(request: Request) -> JSONResponse:
         return JSONResponse(
@@ -802,16 +821,7 @@ async def test_credentials_written_into_an_http_template_are_sent_never_shown(
         "password": "literal-password",
     }
     viewer = auth_headers(roles=("viewer",))
-    async with (
-        ServedApp(upstream_app()) as upstream,
-        running_platform(
-            "sqlite",
-            tmp_path,
-            sqs_server,
-            operation={"outbound_allowed_hosts": ["127.0.0.1"]},
-            worker={"outbound_allowed_hosts": ["127.0.0.1"]},
-        ) as platform,
-    ):
+    async with calling_out(tmp_path, sqs_server, ["127.0.0.1"]) as (upstream, platform):
         created = await template(
             platform,
             "call",
@@ -865,17 +875,9 @@ async def test_credentials_written_into_an_http_template_are_sent_never_shown(
 async def test_http_operations_run_under_the_outbound_rules(
     tmp_path: Path, sqs_server: LocalSQSServer
 ) -> None:
-    async with (
-        ServedApp(upstream_app()) as upstream,
-        running_platform(
-            "sqlite",
-            tmp_path,
-            sqs_server,
-            # operation-svc lets localhost through: the worker must still refuse it.
-            operation={"outbound_allowed_hosts": ["127.0.0.1", "localhost"]},
-            worker={"outbound_allowed_hosts": ["127.0.0.1"]},
-        ) as platform,
-    ):
+    # operation-svc lets localhost through: the worker must still refuse it.
+    hosts = ["127.0.0.1", "localhost"]
+    async with calling_out(tmp_path, sqs_server, hosts) as (upstream, platform):
         await template(
             platform,
             "restart",
