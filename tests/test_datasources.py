@@ -33,6 +33,8 @@ from starlette.routing import Route
 
 from datasource_svc.app import create_app
 from datasource_svc.config import DatasourceSettings
+from datasource_svc.models import DataSource
+from datasource_svc.sources.fetch import UpstreamFailed, map_options
 from tests.harness import (
     AUTH,
     REDIS_URL,
@@ -469,8 +471,17 @@ async def test_a_mapping_past_the_sources_timeout_is_a_504_naming_it(
     _, url = upstream
     slow = await multiplying_source(api, url, stages=3, timeout_seconds=0.1)
     response = await resolve(api, slow)
-    assert response.status_code == 504, response.text
+    assert response.status_code == 504, response.text  # the fetch's or the mapping's
     assert "timeout_seconds (0.1s)" in response.json()["detail"]
+
+
+def test_a_mapping_stops_at_its_deadline() -> None:
+    """Whatever the fetch took, the mapping stops once the source's time is up."""
+    source = DataSource(items_path="items", value_expr="@", timeout_seconds=0.1, max_options=10)
+    with pytest.raises(UpstreamFailed) as stopped:
+        map_options(source, {"items": ["a", "b"]}, deadline=time.monotonic())
+    assert stopped.value.timed_out
+    assert "mapping the upstream's answer took longer than" in str(stopped.value)
 
 
 @pytest.mark.parametrize("attribute", ["items_path", "value_expr", "label_expr"])

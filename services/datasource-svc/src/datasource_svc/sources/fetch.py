@@ -235,7 +235,9 @@ async def _fetch(
         raise UpstreamFailed(f"outbound call refused: {exc}") from None
     except (httpx.TimeoutException, TimeoutError):
         raise UpstreamFailed(
-            f"the upstream did not answer within {source.timeout_seconds:g}s", timed_out=True
+            "the upstream did not answer within the source's timeout_seconds "
+            f"({source.timeout_seconds:g}s)",
+            timed_out=True,
         ) from None
     except httpx.DecodingError as exc:
         raise UpstreamFailed(f"the upstream's answer could not be read: {exc}") from None
