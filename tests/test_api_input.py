@@ -129,6 +129,35 @@ async def test_bad_submissions_name_every_bad_field_and_store_nothing(
     assert await api.stored() == (0, 0)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (
+            {"field_type": "select", "allowed_values": ["us"], "pattern": "u."}
+            | {"options": [{"value": v, "label": v} for v in ("us", "eu")]},
+            "eu",
+        ),
+        ({"field_type": "integer", "allowed_values": ["1", "2"]}, 7),
+        ({"field_type": "date", "pattern": "2025-.*"}, "1999-12-31"),
+    ],
+)
+async def test_a_value_outside_the_published_constraints_is_refused_on_any_field_type(
+    api: PanelApi, field: dict[str, Any], value: Any
+) -> None:
+    panel_id = await create_panel(api, fields=[{"name": "service", "label": "S"} | field])
+    schema = await api.client.get(f"/api/v1/panels/{panel_id}/schema", headers=OPERATOR)
+    assert schema.json()["schema"]["properties"]["service"][
+        "enum" if "allowed_values" in field else "pattern"
+    ]
+    response = await api.client.post(
+        f"/api/v1/panels/{panel_id}/submissions",
+        json={"data": {"service": value}},
+        headers=OPERATOR,
+    )
+    assert_problem(response, 422, "data.service")
+    assert await api.stored() == (0, 0)
+
+
 async def test_malformed_json_is_a_422_naming_the_body(api: PanelApi) -> None:
     panel_id = await create_panel(api)
     response = await api.client.post(

@@ -77,6 +77,45 @@ CASES: list[tuple[FieldRules, list[Any], list[tuple[Any, str]]]] = [
         ["small"],
         [("medium", "allowed_values")],
     ),
+    # Every constraint the form publishes holds for every type, not for text alone.
+    (
+        FieldRules(
+            "select", options=["us", "eu", "use"], allowed_values=["us", "use"], max_length=2
+        ),
+        ["us"],
+        [("eu", "allowed_values"), ("use", "max_length")],
+    ),
+    (
+        FieldRules("select", allowed_values=["us"], pattern="u.", max_length=2),  # dynamic
+        ["us"],
+        [("eu", "pattern"), ("uk", "allowed_values"), ("usa", "max_length"), ("", "pattern")],
+    ),
+    (
+        FieldRules("multiselect", options=["a", "b", "c"], allowed_values=["a", "b"]),
+        [["a", "b"], []],
+        [(["a", "c"], "allowed_values"), (["c"], "allowed_values")],
+    ),
+    (
+        FieldRules("integer", allowed_values=["1", "2"]),
+        [1, "2", 2.0],
+        [(7, "allowed_values"), ("3", "allowed_values")],
+    ),
+    (
+        FieldRules("number", allowed_values=["0.5", "1e2"]),
+        [0.5, 100, "100"],
+        [(0.25, "allowed_values"), ("1e3", "allowed_values")],
+    ),
+    (FieldRules("boolean", allowed_values=["true"]), [True, "true"], [(False, "allowed_values")]),
+    (
+        FieldRules("date", allowed_values=["2025-01-01"], pattern="2025-.*"),
+        ["2025-01-01", "20250101"],
+        [("1999-12-31", "pattern"), ("2025-01-02", "allowed_values"), ("2025-W01-1", "pattern")],
+    ),
+    (
+        FieldRules("datetime", pattern=r"2024-.*\+00:00", min_length=25, max_length=25),
+        ["2024-01-01T00:00:00Z", "2024-06-01T10:00:00+00:00"],
+        [("2024-01-01T00:00:00+01:00", "pattern"), ("2024-01-01T00:00:00.5Z", "max_length")],
+    ),
 ]
 
 
@@ -140,6 +179,65 @@ def test_a_max_length_makes_room_for_a_larger_pattern() -> None:
         {"name": "t", "label": "t", "field_type": "text", "max_length": 63}
         | {"pattern": r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"}
     )
+
+
+@pytest.mark.parametrize(
+    ("field_type", "constraint"),
+    [
+        ("integer", {"pattern": "[12]"}),
+        ("number", {"max_length": 2}),
+        ("boolean", {"min_length": 1}),
+        ("text", {"min_value": 1}),
+        ("date", {"max_value": 1}),
+    ],
+)
+def test_a_constraint_that_does_not_apply_to_the_type_is_refused_naming_it(
+    field_type: str, constraint: dict[str, Any]
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        FieldIn.model_validate({"name": "n", "label": "n", "field_type": field_type} | constraint)
+    (error,) = refused.value.errors()
+    assert error["ctx"]["path"] == list(constraint)
+    assert f"does not apply to a {field_type} field" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("field_type", "allowed"), [("integer", ["1", "1.5"]), ("number", ["nan"]), ("boolean", ["1"])]
+)
+def test_allowed_values_not_of_the_type_are_refused_naming_them(
+    field_type: str, allowed: list[str]
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        FieldIn.model_validate(
+            {"name": "n", "label": "n", "field_type": field_type, "allowed_values": allowed}
+        )
+    (error,) = refused.value.errors()
+    assert error["ctx"]["path"] == ["allowed_values"]
+
+
+def test_a_default_outside_the_allowed_values_is_refused() -> None:
+    with pytest.raises(ValidationError, match="default"):
+        FieldIn.model_validate(
+            {"name": "h", "label": "h", "field_type": "select", "default": "eu"}
+            | {
+                "options": [{"value": v, "label": v} for v in ("us", "eu")],
+                "allowed_values": ["us"],
+            }
+        )
+
+
+def test_json_schema_publishes_the_constraints_as_they_are_checked() -> None:
+    multi = json_schema(
+        FieldRules("multiselect", options=["a", "b", "c"], allowed_values=["a", "c"], pattern="."),
+        title="Pick",
+        description="",
+        default=None,
+    )
+    assert multi["items"] == {"type": "string", "enum": ["a", "c"], "pattern": "^(?:.)$"}
+    number = json_schema(
+        FieldRules("integer", allowed_values=["1", "2"]), title="N", description="", default=None
+    )
+    assert number["enum"] == [1, 2]
 
 
 def test_json_schema_describes_each_type() -> None:

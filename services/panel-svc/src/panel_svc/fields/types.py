@@ -7,7 +7,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import re2
 
@@ -30,6 +30,12 @@ FieldType = Literal[
     "datetime",
 ]
 CHOICE_TYPES = frozenset({"select", "multiselect"})
+NUMBER_TYPES = frozenset({"number", "integer"})
+# Kept as text (a multiselect's each choice): lengths and a pattern apply to them.
+TEXT_TYPES = frozenset(
+    {"text", "textarea", "secret", "email", "url", "select", "multiselect", "date", "datetime"}
+)
+Kept = TypeVar("Kept", str, int | float, bool)
 EMAIL = re2.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -98,8 +104,9 @@ class FieldRules:
             raise Invalid(f"at most {MAX_TEXT_LENGTH} characters", "too_long")
         return value
 
-    def _string(self, value: Any) -> str:
-        text = self._text(value)
+    def _constrained(self, text: str) -> str:
+        """Text as kept (a date's or date-time's normalized) within the lengths, the pattern
+        and the allowed values."""
         if self.min_length is not None and len(text) < self.min_length:
             raise Invalid(f"at least {self.min_length} characters", "min_length")
         if self.max_length is not None and len(text) > self.max_length:
@@ -107,14 +114,31 @@ class FieldRules:
         compiled = self.compiled_pattern()
         if compiled is not None and not compiled.fullmatch(text):
             raise Invalid(f"does not match {self.pattern!r}", "pattern")
+        return self._allowed(text)
+
+    def _allowed(self, value: Kept) -> Kept:
+        allowed = self.allowed()
+        if allowed is not None and value not in allowed:
+            raise Invalid(one_of(allowed), "allowed_values")
+        return value
+
+    def allowed(self) -> list[Any] | None:
+        """The allowed values as the field's type (numbers, booleans; they are kept as
+        text), Invalid for one that is not of it."""
+        if self.allowed_values is None or self.field_type in TEXT_TYPES:
+            return self.allowed_values
+        if self.field_type in NUMBER_TYPES:
+            return [self._as_number(text) for text in self.allowed_values]
+        return [self._as_boolean(text) for text in self.allowed_values]
+
+    def _string(self, value: Any) -> str:
+        text = self._constrained(self._text(value))
         if self.field_type == "email" and not EMAIL.fullmatch(text):
             raise Invalid("must be an email address", "email")
         if self.field_type == "url":
             parts = urllib.parse.urlsplit(text)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise Invalid("must be an http(s) URL", "url")
-        if self.allowed_values is not None and text not in self.allowed_values:
-            raise Invalid(one_of(self.allowed_values), "allowed_values")
         return text
 
     def _secret(self, value: Any) -> str:
@@ -126,25 +150,32 @@ class FieldRules:
             )
         return text
 
-    def _number(self, value: Any) -> int | float:
+    def _as_number(self, value: Any) -> int | float:
         try:
-            number = as_number(value, integer=self.field_type == "integer")
+            return as_number(value, integer=self.field_type == "integer")
         except ValueError as exc:
             raise Invalid(str(exc), "type") from None
+
+    def _number(self, value: Any) -> int | float:
+        number = self._as_number(value)
         if self.min_value is not None and number < self.min_value:
             raise Invalid(f"must be >= {self.min_value:g}", "minimum")
         if self.max_value is not None and number > self.max_value:
             raise Invalid(f"must be <= {self.max_value:g}", "maximum")
-        return number
+        return self._allowed(number)
 
     def _boolean(self, value: Any) -> bool:
+        return self._allowed(self._as_boolean(value))
+
+    @staticmethod
+    def _as_boolean(value: Any) -> bool:
         try:
             return as_boolean(value)
         except ValueError as exc:
             raise Invalid(str(exc), "type") from None
 
     def _choice(self, value: Any) -> str:
-        text = self._text(value)
+        text = self._constrained(self._text(value))
         if self.options is not None and text not in self.options:
             raise Invalid("is not one of the options", "not_an_option")
         return text
@@ -159,9 +190,10 @@ class FieldRules:
 
     def _date(self, value: Any) -> str:
         try:
-            return date.fromisoformat(self._text(value)).isoformat()
+            day = date.fromisoformat(self._text(value))
         except ValueError:
             raise Invalid("must be a date (YYYY-MM-DD)", "date") from None
+        return self._constrained(day.isoformat())
 
     def _datetime(self, value: Any) -> str:
         try:
@@ -170,7 +202,7 @@ class FieldRules:
             raise Invalid("must be an ISO 8601 date-time", "datetime") from None
         if parsed.tzinfo is None:
             raise Invalid("must include a timezone", "datetime")
-        return parsed.isoformat()
+        return self._constrained(parsed.isoformat())
 
 
 def json_schema(rules: FieldRules, *, title: str, description: str, default: Any) -> dict[str, Any]:
@@ -192,6 +224,8 @@ def json_schema(rules: FieldRules, *, title: str, description: str, default: Any
     schema: dict[str, Any] = {"title": title, **kinds[rules.field_type]}
     if description:
         schema["description"] = description
+    # A multiselect's text constraints hold for each choice.
+    each = schema["items"] if rules.field_type == "multiselect" else schema
     limits = {
         "minimum": rules.min_value,
         "maximum": rules.max_value,
@@ -201,12 +235,15 @@ def json_schema(rules: FieldRules, *, title: str, description: str, default: Any
         # pattern matches anywhere in it. Still RE2 syntax (the schema endpoint says so).
         "pattern": None if rules.pattern is None else f"^(?:{rules.pattern})$",
     }
-    schema |= {key: value for key, value in limits.items() if value is not None}
-    if rules.allowed_values is not None:
-        schema["enum"] = rules.allowed_values
+    each |= {key: value for key, value in limits.items() if value is not None}
+    try:
+        allowed = rules.allowed()
+    except Invalid:  # saved before allowed values were checked: nothing fits, here as there
+        allowed = rules.allowed_values
     if rules.options is not None:
-        target = schema["items"] if rules.field_type == "multiselect" else schema
-        target["enum"] = rules.options
+        each["enum"] = [option for option in rules.options if allowed is None or option in allowed]
+    elif allowed is not None:
+        each["enum"] = allowed
     if default is not None and rules.field_type != "secret":
         schema["default"] = default
     return schema

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from idp_common.events import ApprovalPolicy
 from idp_common.schemas import (
@@ -21,7 +22,30 @@ from idp_common.schemas import (
     distinct,
 )
 from idp_common.values import MAX_TEXT_LENGTH
-from panel_svc.fields.types import CHOICE_TYPES, FieldRules, FieldType, Invalid
+from panel_svc.fields.types import (
+    CHOICE_TYPES,
+    NUMBER_TYPES,
+    TEXT_TYPES,
+    FieldRules,
+    FieldType,
+    Invalid,
+)
+
+# The constraints a value of these types is checked against (allowed_values: every type's).
+CONSTRAINED_TYPES = {
+    "min_value": NUMBER_TYPES,
+    "max_value": NUMBER_TYPES,
+    "min_length": TEXT_TYPES,
+    "max_length": TEXT_TYPES,
+    "pattern": TEXT_TYPES,
+}
+
+
+def refused(attribute: str, message: str) -> PydanticCustomError:
+    """A field's attribute refused: the 422 names fields.N.<attribute>."""
+    return PydanticCustomError(
+        "invalid_field", "{message}", {"message": message, "path": [attribute]}
+    )
 
 
 class FieldIn(StrictModel):
@@ -77,15 +101,23 @@ class FieldIn(StrictModel):
         for low, high in ((self.min_value, self.max_value), (self.min_length, self.max_length)):
             if low is not None and high is not None and low > high:
                 raise ValueError("a minimum is above its maximum")
+        for attribute, types in CONSTRAINED_TYPES.items():
+            if getattr(self, attribute) is not None and self.field_type not in types:
+                raise refused(attribute, f"does not apply to a {self.field_type} field")
+        rules = self.rules()
+        for attribute, check in (
+            ("pattern", rules.compiled_pattern),
+            ("allowed_values", rules.allowed),
+        ):
+            try:
+                check()
+            except Invalid as exc:
+                raise refused(attribute, str(exc)) from None
         try:
-            rules = self.rules()
-            rules.compiled_pattern()
             if self.default is not None:
                 rules.check(self.default)
         except Invalid as exc:
-            raise ValueError(
-                f"{'pattern' if exc.code == 'invalid_pattern' else 'default'}: {exc}"
-            ) from None
+            raise ValueError(f"default: {exc}") from None
         return self
 
     def rules(self) -> FieldRules:
