@@ -376,6 +376,41 @@ async def test_field_definitions_that_cannot_work_are_refused(
     assert message in json.dumps(problem)
 
 
+async def test_a_default_is_kept_as_its_fields_type_and_one_of_another_is_named(
+    api: PanelApi,
+) -> None:
+    fields: list[dict[str, Any]] = [
+        {"name": "service", "label": "S", "default": "api"},
+        {
+            "name": "replicas",
+            "label": "N",
+            "field_type": "integer",
+            "default": "5",
+            "max_value": 10,
+        },
+        {"name": "region", "label": "R"},
+        {"name": "notify", "label": "B", "field_type": "boolean", "default": "true"},
+        {"name": "when", "label": "D", "field_type": "datetime", "default": "2024-01-01T00:00:00Z"},
+    ]
+    panel_id = await create_panel(api, fields=fields, operation_template="deploy")
+    stored = await api.client.get(f"/api/v1/panels/{panel_id}", headers=ADMIN)
+    assert [field["default"] for field in stored.json()["fields"]] == [
+        "api",
+        5,
+        None,
+        True,
+        "2024-01-01T00:00:00+00:00",
+    ]
+    schema = await api.client.get(f"/api/v1/panels/{panel_id}/schema", headers=OPERATOR)
+    assert schema.json()["schema"]["properties"]["replicas"]["default"] == 5
+    assert schema.json()["schema"]["properties"]["notify"]["default"] is True
+    fields[1]["default"] = "11"
+    response = await api.client.patch(
+        f"/api/v1/panels/{panel_id}", json={"fields": fields}, headers=ADMIN
+    )
+    assert_problem(response, 422, "fields.1.default")
+
+
 async def test_every_bad_field_is_reported_at_once_and_the_schema_describes_the_form(
     api: PanelApi,
 ) -> None:

@@ -216,7 +216,7 @@ def test_allowed_values_not_of_the_type_are_refused_naming_them(
 
 
 def test_a_default_outside_the_allowed_values_is_refused() -> None:
-    with pytest.raises(ValidationError, match="default"):
+    with pytest.raises(ValidationError) as refused:
         FieldIn.model_validate(
             {"name": "h", "label": "h", "field_type": "select", "default": "eu"}
             | {
@@ -224,6 +224,53 @@ def test_a_default_outside_the_allowed_values_is_refused() -> None:
                 "allowed_values": ["us"],
             }
         )
+    (error,) = refused.value.errors()
+    assert error["ctx"]["path"] == ["default"]
+
+
+@pytest.mark.parametrize(
+    ("field", "default", "kept"),
+    [
+        ({"field_type": "integer", "min_value": 1, "max_value": 10}, "5", 5),
+        ({"field_type": "integer"}, 5.0, 5),
+        ({"field_type": "number"}, "2.5", 2.5),
+        ({"field_type": "boolean"}, "true", True),
+        ({"field_type": "datetime"}, "2024-01-01T00:00:00Z", "2024-01-01T00:00:00+00:00"),
+        ({"field_type": "date"}, "20240101", "2024-01-01"),
+        ({"field_type": "text"}, "5", "5"),
+    ],
+)
+def test_a_default_is_kept_as_the_fields_type(
+    field: dict[str, Any], default: Any, kept: Any
+) -> None:
+    stored = FieldIn.model_validate({"name": "n", "label": "n", "default": default} | field)
+    assert stored.default == kept
+    assert type(stored.default) is type(kept)
+    schema = json_schema(stored.rules(), title="n", description="", default=stored.default)
+    assert type(schema["default"]) is type(kept)
+
+
+@pytest.mark.parametrize(
+    ("field", "default"),
+    [
+        ({"field_type": "integer", "max_value": 4}, "5"),
+        ({"field_type": "integer"}, "5.5"),
+        ({"field_type": "integer"}, str(2**53 + 1)),  # would be kept as other digits
+        ({"field_type": "boolean"}, "yes"),
+        ({"field_type": "boolean"}, 1),
+        ({"field_type": "number"}, " 5"),
+        ({"field_type": "text"}, 5),
+        ({"field_type": "datetime"}, "2024-01-01T00:00:00"),
+        ({"field_type": "multiselect", "options": [{"value": "a", "label": "a"}]}, "a"),
+    ],
+)
+def test_a_default_not_of_the_fields_type_is_refused_naming_it(
+    field: dict[str, Any], default: Any
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        FieldIn.model_validate({"name": "n", "label": "n", "default": default} | field)
+    (error,) = refused.value.errors()
+    assert error["ctx"]["path"] == ["default"]
 
 
 def test_json_schema_publishes_the_constraints_as_they_are_checked() -> None:

@@ -105,7 +105,7 @@ def _in_utc(moment: datetime) -> datetime:
 UtcTimestamp = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
-def _exact_as_a_float(value: Any) -> Any:
+def exact_as_a_float(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > EXACT_FLOAT_INTEGERS:
         raise PydanticCustomError(
             "inexact_integer",
@@ -120,7 +120,7 @@ def _exact_as_a_float(value: Any) -> Any:
 # number, and SQLite stored a default past 2**63 as a REAL (every submission without the
 # field then failed). An integer past 2**53 would come back as other digits, so it is
 # refused; a value (form data, parameters) may be any integer written as digits.
-EXACT_NUMBER = BeforeValidator(_exact_as_a_float)
+EXACT_NUMBER = BeforeValidator(exact_as_a_float)
 
 # A body a definition sends (a data source's, an HTTP template's) is any JSON whose integers
 # fit 64 bits: SQLite keeps a larger one standing alone as an approximate REAL, and one rule

@@ -20,6 +20,7 @@ from idp_common.schemas import (
     Slug,
     StrictModel,
     distinct,
+    exact_as_a_float,
 )
 from idp_common.values import MAX_TEXT_LENGTH
 from panel_svc.fields.types import (
@@ -113,11 +114,13 @@ class FieldIn(StrictModel):
                 check()
             except Invalid as exc:
                 raise refused(attribute, str(exc)) from None
-        try:
-            if self.default is not None:
-                rules.check(self.default)
-        except Invalid as exc:
-            raise ValueError(f"default: {exc}") from None
+        if self.default is not None:
+            # Kept as the field's type, as a submitted value is ("5" is 5 on an integer
+            # field): the form pre-fills it, and one of another JSON type never validates.
+            try:
+                self.default = exact_as_a_float(rules.check(self.default))
+            except (Invalid, PydanticCustomError) as exc:
+                raise refused("default", str(exc)) from None
         return self
 
     def rules(self) -> FieldRules:
