@@ -232,3 +232,44 @@ async def test_a_slow_data_source_holds_up_no_other_submission(
     assert quick.status_code == 202, quick.text
     assert time.monotonic() - started < 1.0
     assert (await slow).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("change", "resent"),
+    [
+        ({"approval": {"required": 1, "approver_roles": ["admin"]}}, 202),
+        ({"allowed_roles": ["admin"]}, 403),
+        ({"is_active": False}, 409),
+        ({"title": "Renamed"}, 202),
+        (None, 404),  # deleted
+    ],
+)
+async def test_a_panel_changed_while_a_submission_waits_on_its_source_refuses_it(
+    panel_api: tuple[httpx.AsyncClient, httpx.AsyncClient, Upstream, str],
+    change: dict[str, Any] | None,
+    resent: int,
+) -> None:
+    """The values are checked against the panel on a snapshot, then the data source is asked:
+    a change the admin made meanwhile holds for the submission (a 409, nothing stored), and
+    sent again it gets what a fresh submission gets."""
+    client, datasources, fake, url = panel_api
+    panel = await cloud_panel(client, datasources, url)
+    body = {"data": {"region": "eu", "cluster": "eu-1"}}
+    fake.delay = 1.0
+    waiting = asyncio.create_task(
+        client.post(f"/api/v1/panels/{panel}/submissions", json=body, headers=OPERATOR)
+    )
+    await wait_until(lambda: fake.waiting)
+    if change is None:
+        changed = await client.delete(f"/api/v1/panels/{panel}", headers=ADMIN)
+    else:
+        changed = await client.patch(f"/api/v1/panels/{panel}", json=change, headers=ADMIN)
+    assert changed.status_code in (200, 204), changed.text
+    refused = await waiting
+    assert refused.status_code == 409, refused.text
+    assert "changed while this submission was checked" in refused.json()["detail"]
+    stored = await client.get("/api/v1/submissions", headers=ADMIN)
+    assert stored.json()["items"] == []
+    fake.delay = 0.0
+    again = await client.post(f"/api/v1/panels/{panel}/submissions", json=body, headers=OPERATOR)
+    assert again.status_code == resent, again.text

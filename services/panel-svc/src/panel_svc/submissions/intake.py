@@ -1,15 +1,18 @@
 """Submissions (``idp_common.intake``): the panel is found on a snapshot; the values are
 checked, the dynamic ones against their data sources, with no session open (that call may be
-slow), and secret values sealed, before the write."""
+slow), and secret values sealed, before the write; the write takes a submission only if its
+panel is still as it was checked against (``write``)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Hashable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.audit import add_audit_row, audit_row
@@ -35,6 +38,12 @@ from panel_svc.submissions.validation import dynamic_errors, validate_values
 
 SOURCE = "urn:idp:panel-svc"
 SUBMITTED = Counter("idp_submissions_created_total", "Submissions accepted (each runs once).")
+# Each panel's last change, share-locked until the write ends (a change waits for it).
+_PANELS_CHANGED_AT = (
+    select(Panel.id, Panel.updated_at)
+    .where(Panel.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update(read=True)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,8 @@ class NewSubmission:
     submission: Submission
     event: OutboxRow
     audit: dict[str, Any]
+    panel_slug: str
+    panel_changed_at: datetime  # the panel's ``updated_at`` when the values were checked
 
 
 class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission, Submission]):
@@ -137,12 +148,31 @@ class SubmissionIntake(IdempotentIntake[SubmissionRequest, Panel, NewSubmission,
             submission.id,
             changes={"panel": panel.slug, "data": shown},
         )
-        return NewSubmission(submission, queued_or_refused(PANEL_SUBMISSIONS, event, "data"), audit)
+        return NewSubmission(
+            submission,
+            queued_or_refused(PANEL_SUBMISSIONS, event, "data"),
+            audit,
+            panel.slug,
+            panel.updated_at,
+        )
 
     def created(self, new: NewSubmission) -> Submission:
         return new.submission
 
     async def write(self, work: UnitOfWork, group: list[NewSubmission]) -> None:
+        """Write a group of submissions. Their panels are read again: one changed since its
+        submission was checked (an approval added, roles restricted, deactivated, deleted,
+        while a data source answered) refuses it with a 409, never accepts it as before."""
+        ids = [new.submission.panel_id for new in group]
+        found = await work.session.execute(_PANELS_CHANGED_AT, {"ids": ids})
+        changed_at = dict(found.tuples().all())
+        for new in group:
+            if changed_at.get(new.submission.panel_id) != new.panel_changed_at:
+                raise Conflict(
+                    f"Panel {new.panel_slug!r} changed while this submission was checked "
+                    "against it; send it again to have it checked against the panel as it "
+                    "is now."
+                )
         after_commit(work.session, lambda: SUBMITTED.inc(len(group)))
         for new in group:
             work.add(new.submission)
