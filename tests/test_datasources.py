@@ -85,6 +85,7 @@ class Upstream:
         self.waiting = 0  # requests held by ``delay`` now
         self.authorization: list[str | None] = []
         self.queries: list[dict[str, str]] = []
+        self.query_strings: list[str] = []
         self.app = Starlette(
             routes=[
                 Route("/regions", self.regions),
@@ -103,6 +104,7 @@ class Upstream:
         self.calls["regions"] += 1
         self.authorization.append(request.headers.get("authorization"))
         self.queries.append(dict(request.query_params))
+        self.query_strings.append(request.url.query)
         self.waiting += 1
         try:
             await asyncio.sleep(self.delay)
@@ -560,7 +562,8 @@ async def test_credentials_written_into_a_source_are_sent_never_shown(
     assert patched.status_code == 200, patched.text
     await resolve(own_api, source_id)
     assert fake.authorization == ["Bearer lit-header"]
-    assert fake.queries == [{"token": "lit-query", "region": "eu"}]
+    in_url = {"access_token": "lit-url-token", "Api_Key": "lit-encoded"}
+    assert fake.queries == [in_url | {"token": "lit-query", "region": "eu"}]
     (database,) = await asyncio.to_thread(lambda: list(tmp_path.glob("datasource-*.db")))
     with sqlite3.connect(database) as connection:
         audited = connection.execute("SELECT changes FROM audit_log").fetchall()
@@ -568,6 +571,48 @@ async def test_credentials_written_into_a_source_are_sent_never_shown(
     assert kept == written["endpoint_url"]
     seen = json.dumps([shown, patched.json(), audited])
     assert "lit-" not in seen
+
+
+async def test_the_query_written_in_the_url_is_sent_before_the_sources_query(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    """httpx's ``params=`` replaced the URL's query: ``?env=prod`` was saved and shown, and
+    the upstream was asked for every environment's options."""
+    fake, url = upstream
+    written = "env=prod&tag=a&tag=b&q=a+b%26c&Api%5FKey=k"
+    await resolve(api, await source(api, **regions(url, endpoint_url=f"{url}/regions?{written}")))
+    by_region = regions(url, endpoint_url=f"{url}/regions?env=prod", query={"r": "{{region}}"})
+    await resolve(api, await source(api, **by_region), region="eu&env=dev")
+    assert fake.query_strings == [written, "env=prod&r=eu%26env%3Ddev"]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "query"),
+    [
+        ("/regions?env=prod", {"env": "dev"}),
+        ("/regions?a=1&env", {"env": "{{env}}"}),
+        ("/regions?%65nv=prod", {"env": "dev"}),  # the name as the upstream reads it
+        ("/regions?r%5Fid=1", {"r_id": "2"}),
+    ],
+)
+async def test_a_name_in_the_urls_query_and_in_query_is_a_422_naming_it(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str], endpoint: str, query: dict[str, str]
+) -> None:
+    _, url = upstream
+    (name,) = query
+    body = {"slug": "twice", "name": "twice", "source_type": "http"}
+    created = await api.post(
+        "/api/v1/datasources",
+        json=body | regions(url, endpoint_url=url + endpoint, query=query),
+        headers=ADMIN,
+    )
+    source_id = await source(api, **regions(url, query=query))
+    patched = await api.patch(
+        f"/api/v1/datasources/{source_id}", json={"endpoint_url": url + endpoint}, headers=ADMIN
+    )
+    for refused in (created, patched):
+        assert refused.status_code == 422, refused.text
+        assert [error["field"] for error in refused.json()["errors"]] == [f"query.{name}"]
 
 
 @pytest.mark.parametrize(

@@ -172,6 +172,14 @@ def _mapped(
     return [{"value": value, "label": label} for value, label in options.items()]
 
 
+def _with_query(url: httpx.URL, query: Mapping[str, str], values: Mapping[str, str]) -> httpx.URL:
+    """``url`` with the source's ``query`` (placeholders filled) after the query written in it,
+    which is kept as written (httpx's ``params=`` would replace it)."""
+    filled = str(httpx.QueryParams({name: _fill(text, values) for name, text in query.items()}))
+    both = "&".join(part for part in (url.query.decode("ascii"), filled) if part)
+    return url.copy_with(query=both.encode("ascii") or None)
+
+
 async def _auth_headers(source: DataSource, secrets: SecretResolver) -> dict[str, str]:
     config = source.auth_config
     if not config:
@@ -211,7 +219,7 @@ async def _fetch(
     # The mapping counts in the source's timeout too, off the event loop.
     deadline = time.monotonic() + source.timeout_seconds
     headers = dict(source.headers) | await _auth_headers(source, secrets)
-    params = {name: _fill(template, values) for name, template in source.query.items()}
+    url = _with_query(httpx.URL(str(source.endpoint_url)), source.query, values)
     body = {} if source.body is None else {"json": _fill_body(source.body, values)}
     try:
         # httpx's timeout bounds each read, not the answer: one trickled a byte at a time
@@ -223,9 +231,7 @@ async def _fetch(
                 allowed_hosts, source.timeout_seconds, "DATASOURCE_OUTBOUND_ALLOWED_HOSTS"
             ) as client,
         ):
-            request = client.build_request(
-                source.method, str(source.endpoint_url), params=params, headers=headers, **body
-            )
+            request = client.build_request(source.method, url, headers=headers, **body)
             response = await client.send(request, stream=True)
             try:
                 content, truncated = await read_capped(response, response_cap_bytes)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import jmespath
 from jmespath.exceptions import JMESPathError
 from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from idp_common.outbound import (
     HEADER_VALUE_RULE,
@@ -134,6 +135,14 @@ class DataSourceIn(StrictModel):
             raise ValueError("a static source needs options")
         if self.source_type == "http" and not self.endpoint_url:
             raise ValueError("an http source needs endpoint_url")
+        written = urllib.parse.urlsplit(self.endpoint_url or "").query
+        for name, _ in urllib.parse.parse_qsl(written, keep_blank_values=True):
+            if name in self.query:
+                raise PydanticCustomError(
+                    "query_in_url_too",
+                    "{name} is in endpoint_url's query too: write it in one place",
+                    {"name": name, "path": ["query", name]},
+                )
         return self
 
     @classmethod
