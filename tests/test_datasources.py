@@ -616,6 +616,34 @@ async def test_a_name_in_the_urls_query_and_in_query_is_a_422_naming_it(
 
 
 @pytest.mark.parametrize(
+    "header_name",
+    ["Host", "host", "HOST", "Content-Length", "transfer-encoding", "Connection", "Cookie"],
+)
+async def test_a_header_the_client_sets_cannot_carry_the_auth_secret(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str], header_name: str
+) -> None:
+    """``Host`` sent the call to another virtual host behind the checked address, with the
+    secret as its name; the others broke every call or were replaced by the client's."""
+    _, url = upstream
+    auth = {
+        "type": "header",
+        "header_name": header_name,
+        "secret": {"provider": "env", "key": "IDP_SECRET_ACME__UPSTREAM_TOKEN"},
+    }
+    body = {"slug": "auth-header", "name": "a", "source_type": "http"} | regions(url)
+    created = await api.post(
+        "/api/v1/datasources", json=body | {"auth_config": auth}, headers=ADMIN
+    )
+    source_id = await source(api, **regions(url))
+    patched = await api.patch(
+        f"/api/v1/datasources/{source_id}", json={"auth_config": auth}, headers=ADMIN
+    )
+    for refused in (created, patched):
+        assert refused.status_code == 422, refused.text
+        assert [error["field"] for error in refused.json()["errors"]] == ["auth_config.header_name"]
+
+
+@pytest.mark.parametrize(
     ("fields", "field"),
     [
         ({"endpoint_url": "ftp://example.com/x"}, "endpoint_url"),

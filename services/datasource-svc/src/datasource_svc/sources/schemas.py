@@ -94,13 +94,23 @@ class SecretReference(StrictModel):
     key: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+def _auth_header_name(name: str) -> str:
+    # Nor Cookie: the client drops it at each redirect and sends its own jar's instead.
+    if not settable_header_name(name) or name.lower() == "cookie":
+        raise ValueError(f"{name!r} cannot carry the secret")
+    return name
+
+
 class AuthConfig(StrictModel):
     """How to authenticate to the upstream; the secret is a reference, never a value."""
 
     type: Literal["bearer", "basic", "header"]
     secret: SecretReference
     username: Annotated[str, Field(max_length=200)] | None = None
-    header_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,100}$")] | None = None
+    header_name: (
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,100}$"), AfterValidator(_auth_header_name)]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _complete(self) -> AuthConfig:
