@@ -403,6 +403,27 @@ async def test_refresh_invalidates_the_cache(
     assert fake.calls["regions"] == 2
 
 
+@pytest.mark.parametrize("ttl_seconds", [0, 300])
+async def test_options_from_before_a_refresh_are_not_served_when_the_upstream_fails(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str], ttl_seconds: int
+) -> None:
+    """The last-good copy outlived the refresh: an option withdrawn by refreshing came back,
+    marked stale, whenever the upstream failed (and submissions took it for 7 days)."""
+    fake, url = upstream
+    source_id = await source(api, **regions(url, ttl_seconds=ttl_seconds))
+    assert (await resolve(api, source_id)).status_code == 200
+    fake.down = True
+    assert (await resolve(api, source_id)).json()["stale"] is (ttl_seconds == 0)
+    await api.post(f"/api/v1/datasources/{source_id}/refresh", headers=ADMIN)
+    for _ in range(2):
+        after = await resolve(api, source_id)
+        assert after.status_code == 502, after.text
+    fake.down = False
+    assert (await resolve(api, source_id)).json()["stale"] is False
+    fake.down = True
+    assert (await resolve(api, source_id)).status_code == 200  # last good since the refresh
+
+
 async def test_the_test_endpoint_shows_the_raw_excerpt_and_mapped_options(
     api: httpx.AsyncClient, upstream: tuple[Upstream, str]
 ) -> None:

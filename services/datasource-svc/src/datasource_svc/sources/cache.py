@@ -108,13 +108,13 @@ class OptionsCache:
     async def fresh(self, key: str) -> Payload | None:
         return await self.store.get(f"fresh:{key}")
 
-    async def last_good(self, stale_key: str) -> Payload | None:
-        return await self.store.get(f"stale:{stale_key}")
+    async def last_good(self, key: str) -> Payload | None:
+        return await self.store.get(f"stale:{key}")
 
-    async def remember(self, key: str, stale_key: str, payload: Payload, ttl: int) -> None:
+    async def remember(self, key: str, payload: Payload, ttl: int) -> None:
         if ttl > 0:
             await self.store.set(f"fresh:{key}", payload, ttl)
-        await self.store.set(f"stale:{stale_key}", payload, STALE_TTL_SECONDS)
+        await self.store.set(f"stale:{key}", payload, STALE_TTL_SECONDS)
 
     async def coalesced(
         self, key: str, fill: Callable[[], Awaitable[Payload]]

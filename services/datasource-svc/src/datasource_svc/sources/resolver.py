@@ -91,7 +91,8 @@ class OptionsResolver:
         definition = {name: getattr(source, name) for name in DEFINITION_FIELDS}
         keyed = json.dumps({"definition": definition, "values": used}, sort_keys=True)
         digest = hashlib.sha256(keyed.encode()).hexdigest()[:32]
-        stale_key = f"{source.id}:{digest}"
+        # The generation (bumped by ``refresh``) keys the last-good copy too: options from
+        # before a refresh are not served even when the upstream fails.
         key = f"{source.id}:{source.cache_generation}:{digest}"
         if (hit := await self.cache.fresh(key)) is not None:
             CACHE.labels(source.slug, "hit").inc()
@@ -102,13 +103,13 @@ class OptionsResolver:
                 return hit
             fetched = await self.fetch(source, used)
             payload = {"options": fetched.options, "fetched_at": now.isoformat()}
-            await self.cache.remember(key, stale_key, payload, source.ttl_seconds)
+            await self.cache.remember(key, payload, source.ttl_seconds)
             return payload
 
         try:
             payload, joined = await self.cache.coalesced(key, fill)
         except UpstreamFailed:
-            last_good = await self.cache.last_good(stale_key)
+            last_good = await self.cache.last_good(key)
             if last_good is None:
                 CACHE.labels(source.slug, "failed").inc()
                 raise
