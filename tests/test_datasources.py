@@ -681,6 +681,14 @@ async def test_a_header_the_client_sets_cannot_carry_the_auth_secret(
         ({"endpoint_url": "https://example.com/", "headers": {"X-A": "caf\u00e9"}}, "headers"),
         ({"endpoint_url": "https://example.com/", "headers": {"X-A": "a\r\nB: c"}}, "headers"),
         ({"endpoint_url": "https://example.com/", "items_path": "items[?"}, "items_path"),
+        # A boolean is no number (true was a TTL of 1 s), nor is a number's text.
+        ({"endpoint_url": "https://example.com/", "ttl_seconds": True}, "ttl_seconds"),
+        ({"endpoint_url": "https://example.com/", "ttl_seconds": False}, "ttl_seconds"),
+        ({"endpoint_url": "https://example.com/", "ttl_seconds": "300"}, "ttl_seconds"),
+        ({"endpoint_url": "https://example.com/", "ttl_seconds": 1.5}, "ttl_seconds"),
+        ({"endpoint_url": "https://example.com/", "timeout_seconds": True}, "timeout_seconds"),
+        ({"endpoint_url": "https://example.com/", "timeout_seconds": "5"}, "timeout_seconds"),
+        ({"endpoint_url": "https://example.com/", "max_options": True}, "max_options"),
         ({}, "body"),  # http without an endpoint
         ({"source_type": "static"}, "body"),  # static without options
         (
@@ -822,6 +830,9 @@ async def test_a_patch_of_the_name_keeps_the_cached_options(
         ({"slug": "Not A Slug"}, "slug", "string_pattern_mismatch"),
         ({"source_type": "static"}, "body", "value_error"),  # static without options
         ({"colour": "blue"}, "colour", "extra_forbidden"),
+        ({"ttl_seconds": True}, "ttl_seconds", "int_type"),
+        ({"max_options": "10"}, "max_options", "int_type"),
+        ({"timeout_seconds": False}, "timeout_seconds", "float_type"),
     ],
 )
 async def test_a_bad_patch_is_a_422_naming_the_field_and_changes_nothing(

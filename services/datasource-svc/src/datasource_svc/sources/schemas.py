@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, Strict, model_validator
 from pydantic_core import PydanticCustomError
 
 from idp_common.outbound import (
@@ -84,9 +84,10 @@ def _sendable_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 Headers = Annotated[Strings, AfterValidator(_sendable_headers)]
-TtlSeconds = Annotated[int, Field(ge=0, le=86400)]
-TimeoutSeconds = Annotated[float, Field(ge=0.1, le=MAX_SOURCE_TIMEOUT_SECONDS)]
-MaxOptions = Annotated[int, Field(ge=1, le=5000)]
+# Strict: JSON numbers only (lax, ``true`` was 1 and ``"300"`` 300).
+TtlSeconds = Annotated[int, Strict(), Field(ge=0, le=86400)]
+TimeoutSeconds = Annotated[float, Strict(), Field(ge=0.1, le=MAX_SOURCE_TIMEOUT_SECONDS)]
+MaxOptions = Annotated[int, Strict(), Field(ge=1, le=5000)]
 
 
 class SecretReference(StrictModel):
