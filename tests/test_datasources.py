@@ -40,6 +40,7 @@ from tests.harness import (
     REDIS_URL,
     ServedApp,
     auth_headers,
+    free_port,
     local_client,
     migrated_copy,
     wait_until,
@@ -166,7 +167,11 @@ class Upstream:
 
 @asynccontextmanager
 async def datasource_api(
-    tmp_path: Path, *, cache: str = "memory", allowed_hosts: tuple[str, ...] = ("127.0.0.1",)
+    tmp_path: Path,
+    *,
+    cache: str = "memory",
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1",),
+    redis_url: str = REDIS_URL,
 ) -> AsyncIterator[httpx.AsyncClient]:
     prefix = f"idp-test:{uuid.uuid4().hex}:"
     async with migrated_copy(
@@ -176,7 +181,7 @@ async def datasource_api(
             environment="test",
             database_url=url,
             auth=AUTH,
-            redis_url=REDIS_URL if cache == "redis" else None,
+            redis_url=redis_url if cache == "redis" else None,
             redis_key_prefix=prefix,
             outbound_allowed_hosts=list(allowed_hosts),
         )
@@ -388,6 +393,25 @@ async def test_an_answer_trickled_past_the_timeout_is_a_504(
     response = await resolved_from(api, f"{url}/trickle", timeout_seconds=0.5)
     assert response.status_code == 504, response.text
     assert "0.5s" in response.json()["detail"]
+
+
+async def test_an_unreachable_redis_is_a_503_naming_it(
+    tmp_path: Path, upstream: tuple[Upstream, str]
+) -> None:
+    """Each lookup of an http source was a bare 500, though its upstream was up."""
+    fake, url = upstream
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    async with datasource_api(tmp_path, cache="redis", redis_url=nowhere) as api:
+        source_id = await source(api, **regions(url))
+        response = await resolve(api, source_id)
+        listed = await source(api, source_type="static", options=[{"value": "a", "label": "A"}])
+        static = await resolve(api, listed)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    assert "DATASOURCE_REDIS_URL" in response.json()["detail"]
+    assert fake.calls["regions"] == 0
+    assert static.json()["options"] == [{"value": "a", "label": "A"}]
 
 
 async def test_refresh_invalidates_the_cache(

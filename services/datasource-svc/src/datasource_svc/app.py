@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from datasource_svc.config import DatasourceSettings
 from datasource_svc.models import AuditEntry
@@ -13,11 +15,16 @@ from datasource_svc.sources.resolver import OptionsResolver
 from idp_common.app import build_service_app
 from idp_common.audit_api import audit_router
 from idp_common.db import Database
+from idp_common.errors import Unavailable, problem_response
 from idp_common.secret_values import SecretResolver
 from idp_common.telemetry import instrument_engines, instrument_redis
-from idp_common.unreachable_database import answer_unreachable_database_with_503
+from idp_common.unreachable_database import (
+    UNREACHABLE_RETRY_AFTER_SECONDS,
+    answer_unreachable_database_with_503,
+)
 
 NAME = "datasource-svc"
+logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -56,4 +63,27 @@ def create_app(settings: DatasourceSettings | None = None) -> FastAPI:
         routers=[sources_router, audit_router(AuditEntry)],
     )
     answer_unreachable_database_with_503(app, app.state.settings.database_url)
+    if app.state.settings.redis_url:
+        _answer_unreachable_cache_with_503(app)
     return app
+
+
+def _answer_unreachable_cache_with_503(app: FastAPI) -> None:
+    """A lookup that finds Redis unreachable is a 503 naming it, not a 500. Not a call of the
+    upstream without the cache: every lookup of every replica would reach it, uncoalesced,
+    with no last-good copy to fall back on."""
+    from redis import exceptions
+
+    async def unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        logger.warning("options cache unreachable: %r", exc)
+        return problem_response(
+            Unavailable.status_code,
+            Unavailable.title,
+            "The options cache (DATASOURCE_REDIS_URL) cannot be reached right now; "
+            "try again shortly.",
+            slug=Unavailable.slug,
+            headers={"Retry-After": str(UNREACHABLE_RETRY_AFTER_SECONDS)},
+        )
+
+    for error in (exceptions.ConnectionError, exceptions.TimeoutError):
+        app.add_exception_handler(error, unavailable)
