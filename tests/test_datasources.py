@@ -700,6 +700,17 @@ async def test_a_header_the_client_sets_cannot_carry_the_auth_secret(
         ({"endpoint_url": " https://example.com/x"}, "endpoint_url"),
         ({"endpoint_url": "https://example.com /x"}, "endpoint_url"),
         ({"endpoint_url": "https://example.com/x\n"}, "endpoint_url"),
+        # {{x}} is filled in query values and body values only; elsewhere it was sent as written.
+        ({"endpoint_url": "https://{{x}}.example.com/"}, "endpoint_url"),
+        ({"endpoint_url": "https://example.com/{{x}}"}, "endpoint_url"),
+        ({"endpoint_url": "https://example.com/a?r={{ x }}"}, "endpoint_url"),
+        ({"endpoint_url": "https://example.com/a#{{x}}"}, "endpoint_url"),
+        ({"endpoint_url": "https://example.com/", "query": {"{{x}}": "1"}}, "query"),
+        ({"endpoint_url": "https://example.com/", "body": {"{{x}}": "v"}}, "body.{{x}}"),
+        (
+            {"endpoint_url": "https://example.com/", "body": {"a": [1, {"k{{x}}": 1}]}},
+            "body.a.1.k{{x}}",
+        ),
         ({"endpoint_url": "https://example.com/", "headers": {"Host": "admin"}}, "headers"),
         ({"endpoint_url": "https://example.com/", "headers": {"X A": "v"}}, "headers"),
         ({"endpoint_url": "https://example.com/", "headers": {"X-A": "caf\u00e9"}}, "headers"),
@@ -854,6 +865,8 @@ async def test_a_patch_of_the_name_keeps_the_cached_options(
         ({"slug": "Not A Slug"}, "slug", "string_pattern_mismatch"),
         ({"source_type": "static"}, "body", "value_error"),  # static without options
         ({"colour": "blue"}, "colour", "extra_forbidden"),
+        ({"endpoint_url": "http://127.0.0.1:9/{{x}}"}, "endpoint_url", "value_error"),
+        ({"body": {"{{x}}": "v"}}, "body.{{x}}", "placeholder_in_key"),
         ({"ttl_seconds": True}, "ttl_seconds", "int_type"),
         ({"max_options": "10"}, "max_options", "int_type"),
         ({"timeout_seconds": False}, "timeout_seconds", "float_type"),

@@ -26,7 +26,7 @@ from idp_common.redaction import mask_secrets
 from idp_common.values import EXACT_FLOAT_INTEGERS
 
 
-def _members(value: Any) -> Iterable[tuple[Any, Any]]:
+def json_members(value: Any) -> Iterable[tuple[Any, Any]]:
     """An object's keys and values, an array's indexes and items; nothing for a scalar."""
     if isinstance(value, dict):
         return value.items()
@@ -55,7 +55,7 @@ def unstorable_value(data: Any) -> tuple[str, list[str | int]] | None:
         return None if (why := unstorable(data)) is None else (why, [])
     if isinstance(data, float):
         return None if math.isfinite(data) else ("finite_number", [])
-    for key, value in _members(data):
+    for key, value in json_members(data):
         if isinstance(key, str) and (why := unstorable(key)) is not None:
             return why, [key]
         if (inner := unstorable_value(value)) is not None:
@@ -86,7 +86,7 @@ def too_deep_path(data: Any) -> list[str | int] | None:
     pending: list[tuple[Any, int, list[str | int]]] = [(data, 1, [])]
     while pending:
         value, depth, field = pending.pop()
-        for key, child in _members(value):
+        for key, child in json_members(value):
             if isinstance(child, dict | list):
                 if depth == MAX_JSON_DEPTH:
                     return field or [key]
@@ -132,7 +132,7 @@ def _integer_too_large(data: Any) -> list[str | int] | None:
     """Where a JSON document holds an integer outside ``BODY_INTEGERS``, or None."""
     if isinstance(data, int) and not isinstance(data, bool):
         return None if data in BODY_INTEGERS else []
-    for key, value in _members(data):
+    for key, value in json_members(data):
         if (inner := _integer_too_large(value)) is not None:
             return [key, *inner]
     return None

@@ -28,6 +28,7 @@ from idp_common.schemas import (
     ResponseModel,
     Slug,
     StrictModel,
+    json_members,
 )
 
 # Deeper expressions ("!" 470 times) overflowed the interpreter's stack at every lookup.
@@ -55,9 +56,13 @@ def _depth(node: dict[str, Any]) -> int:
     return deepest
 
 
+# Where ``{{name}}`` is written anywhere else, it was sent as written (``/%7B%7Bx%7D%7D``).
+FILLED_PLACES = "placeholders are filled in query values and body values only"
+
+
 def _http_url(url: str) -> str:
-    if "{{" in urllib.parse.urlsplit(url).netloc:
-        raise ValueError("the host must be literal")
+    if "{{" in url:
+        raise ValueError(f"holds '{{{{': {FILLED_PLACES}")
     if (unusable := unusable_url(url)) is not None:
         raise ValueError(unusable)
     return url
@@ -84,6 +89,35 @@ def _sendable_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 Headers = Annotated[Strings, AfterValidator(_sendable_headers)]
+
+
+def _literal_names(query: dict[str, str]) -> dict[str, str]:
+    for name in query:
+        if "{{" in name:
+            raise ValueError(f"the name {name!r} holds '{{{{': {FILLED_PLACES}")
+    return query
+
+
+def _key_holding_braces(body: Any) -> list[str | int] | None:
+    """Where a key of ``body`` holds ``{{``, or None."""
+    for key, value in json_members(body):
+        if isinstance(key, str) and "{{" in key:
+            return [key]
+        if (inner := _key_holding_braces(value)) is not None:
+            return [key, *inner]
+    return None
+
+
+def _literal_keys(body: Any) -> Any:
+    if (path := _key_holding_braces(body)) is not None:
+        raise PydanticCustomError(
+            "placeholder_in_key", f"a key holds '{{{{': {FILLED_PLACES}", {"path": path}
+        )
+    return body
+
+
+Query = Annotated[Strings, AfterValidator(_literal_names)]
+Body = Annotated[JsonBody, AfterValidator(_literal_keys)]
 # Strict: JSON numbers only (lax, ``true`` was 1 and ``"300"`` 300).
 TtlSeconds = Annotated[int, Strict(), Field(ge=0, le=86400)]
 TimeoutSeconds = Annotated[float, Strict(), Field(ge=0.1, le=MAX_SOURCE_TIMEOUT_SECONDS)]
@@ -130,8 +164,8 @@ class DataSourceIn(StrictModel):
     endpoint_url: EndpointUrl | None = None
     method: Literal["GET", "POST"] = "GET"
     headers: Headers = {}
-    query: Strings = {}
-    body: JsonBody = None
+    query: Query = {}
+    body: Body = None
     auth_config: AuthConfig | None = None
     items_path: JMESPathExpression = "@"
     value_expr: JMESPathExpression = "@"
@@ -177,8 +211,8 @@ class DataSourceUpdate(PatchModel):
     endpoint_url: EndpointUrl | None = None
     method: Literal["GET", "POST"] | None = None
     headers: Headers | None = None
-    query: Strings | None = None
-    body: JsonBody = None
+    query: Query | None = None
+    body: Body = None
     auth_config: AuthConfig | None = None
     items_path: JMESPathExpression | None = None
     value_expr: JMESPathExpression | None = None
