@@ -249,7 +249,10 @@ def _hung_up(driver: Any) -> bool:
     transport = driver._transport  # asyncpg exposes no other way to its socket
     if transport is None or transport.is_closing():
         return True
-    peeked = socket.socket(fileno=transport.get_extra_info("socket").fileno())
+    try:
+        peeked = socket.socket(fileno=transport.get_extra_info("socket").fileno())
+    except OSError:  # its descriptor is gone
+        return True
     try:
         return peeked.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) in (b"", b"E")
     except BlockingIOError:
