@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from fastapi import Path
 from pydantic import (
@@ -33,6 +33,22 @@ def json_members(value: Any) -> Iterable[tuple[Any, Any]]:
     return enumerate(value) if isinstance(value, list) else ()
 
 
+Found = TypeVar("Found")
+
+
+def json_path_to(
+    data: Any, found: Callable[[Any, Any], Found | None]
+) -> tuple[Found, list[str | int]] | None:
+    """What ``found(key, value)`` says of the first member of a JSON document (depth first)
+    it says anything of, and the path to that member; None when it says nothing."""
+    for key, value in json_members(data):
+        if (said := found(key, value)) is not None:
+            return said, [key]
+        if (inner := json_path_to(value, found)) is not None:
+            return inner[0], [key, *inner[1]]
+    return None
+
+
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -51,16 +67,23 @@ def unstorable_value(data: Any) -> tuple[str, list[str | int]] | None:
     no column can hold, or a number JSON cannot write (Python's parser reads ``NaN``,
     ``Infinity`` and a number past the largest float, ``1e400``, as floats that
     PostgreSQL's json refuses and SQLite's shows as null), or None."""
-    if isinstance(data, str):
-        return None if (why := unstorable(data)) is None else (why, [])
-    if isinstance(data, float):
-        return None if math.isfinite(data) else ("finite_number", [])
-    for key, value in json_members(data):
-        if isinstance(key, str) and (why := unstorable(key)) is not None:
-            return why, [key]
-        if (inner := unstorable_value(value)) is not None:
-            return inner[0], [key, *inner[1]]
+    if (why := _unstorable_scalar(data)) is not None:
+        return why, []
+    return json_path_to(data, _unstorable_member)
+
+
+def _unstorable_scalar(value: Any) -> str | None:
+    if isinstance(value, str):
+        return unstorable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "finite_number"
     return None
+
+
+def _unstorable_member(key: Any, value: Any) -> str | None:
+    if isinstance(key, str) and (why := unstorable(key)) is not None:
+        return why
+    return _unstorable_scalar(value)
 
 
 UNSTORABLE_TEXT = {
@@ -128,18 +151,20 @@ EXACT_NUMBER = BeforeValidator(exact_as_a_float)
 BODY_INTEGERS = range(-(2**63), 2**63)
 
 
-def _integer_too_large(data: Any) -> list[str | int] | None:
+def _too_large(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value not in BODY_INTEGERS
+
+
+def _too_large_at(body: Any) -> list[str | int] | None:
     """Where a JSON document holds an integer outside ``BODY_INTEGERS``, or None."""
-    if isinstance(data, int) and not isinstance(data, bool):
-        return None if data in BODY_INTEGERS else []
-    for key, value in json_members(data):
-        if (inner := _integer_too_large(value)) is not None:
-            return [key, *inner]
-    return None
+    if _too_large(body):
+        return []
+    found = json_path_to(body, lambda _key, value: _too_large(value) or None)
+    return None if found is None else found[1]
 
 
 def _integers_of_64_bits(body: Any) -> Any:
-    if (path := _integer_too_large(body)) is not None:
+    if (path := _too_large_at(body)) is not None:
         raise PydanticCustomError(
             "integer_too_large", "an integer must be between -2**63 and 2**63-1", {"path": path}
         )

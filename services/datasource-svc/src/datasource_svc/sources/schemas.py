@@ -28,7 +28,7 @@ from idp_common.schemas import (
     ResponseModel,
     Slug,
     StrictModel,
-    json_members,
+    json_path_to,
 )
 
 # Deeper expressions ("!" 470 times) overflowed the interpreter's stack at every lookup.
@@ -98,20 +98,14 @@ def _literal_names(query: dict[str, str]) -> dict[str, str]:
     return query
 
 
-def _key_holding_braces(body: Any) -> list[str | int] | None:
-    """Where a key of ``body`` holds ``{{``, or None."""
-    for key, value in json_members(body):
-        if isinstance(key, str) and "{{" in key:
-            return [key]
-        if (inner := _key_holding_braces(value)) is not None:
-            return [key, *inner]
-    return None
+def _holds_braces(key: Any, _value: Any) -> bool | None:
+    return (isinstance(key, str) and "{{" in key) or None
 
 
 def _literal_keys(body: Any) -> Any:
-    if (path := _key_holding_braces(body)) is not None:
+    if (found := json_path_to(body, _holds_braces)) is not None:
         raise PydanticCustomError(
-            "placeholder_in_key", f"a key holds '{{{{': {FILLED_PLACES}", {"path": path}
+            "placeholder_in_key", f"a key holds '{{{{': {FILLED_PLACES}", {"path": found[1]}
         )
     return body
 
