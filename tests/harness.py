@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
+import random
 import shutil
 import socket
 import ssl
@@ -14,7 +16,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,10 +55,34 @@ MIGRATIONS = {
 T = TypeVar("T")
 
 
+PORTS_PER_TEST_PROCESS = 1000
+
+
+def _port_block() -> Iterator[int]:
+    """Ports below the kernel's ephemeral range (32768 up), so that no client connection and
+    no bind to port 0 can take one between the test choosing it and a service binding it.
+    Each xdist process walks a block of its own, from a random start."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")) % 12
+    first = 20000 + worker * PORTS_PER_TEST_PROCESS
+    start = random.randrange(PORTS_PER_TEST_PROCESS)
+    block = [
+        first + (start + step) % PORTS_PER_TEST_PROCESS for step in range(PORTS_PER_TEST_PROCESS)
+    ]
+    return itertools.cycle(block)
+
+
+_PORTS = _port_block()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    for _, port in zip(range(PORTS_PER_TEST_PROCESS), _PORTS, strict=False):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port in this test process's block of {PORTS_PER_TEST_PROCESS}")
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
