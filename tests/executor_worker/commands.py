@@ -45,4 +45,5 @@ async def run(
         sink=sink,
         masker=masker,
     )
+    assert result is not None  # released at once
     return result, lines
