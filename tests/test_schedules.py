@@ -107,6 +107,7 @@ async def test_pause_stops_fires_and_resume_restarts_them(platform: Platform) ->
     [
         ({"cron": "every minute"}, "cron", "five fields"),
         ({"cron": "* * * * * *"}, "cron", "five fields"),
+        ({"cron": "R 3 * * *"}, "cron", "random"),  # a time drawn anew by every replica
         ({"cron": "*/5 * * * *", "timezone": "Mars/Olympus"}, "timezone", "unknown IANA"),
         ({"interval_seconds": 1}, "interval_seconds", "OPERATION_SCHEDULE_MIN_INTERVAL_SECONDS"),
         (

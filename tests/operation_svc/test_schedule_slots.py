@@ -10,7 +10,7 @@ from itertools import islice
 from zoneinfo import ZoneInfo
 
 from operation_svc.schedules.scheduler import MAX_RECORDED_MISSES, due_slots
-from operation_svc.schedules.slots import Timing, is_valid_cron, jittered, timezone_named
+from operation_svc.schedules.slots import NOT_A_CRON, Timing, cron_problem, jittered, timezone_named
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -72,11 +72,18 @@ def test_no_slot_before_starts_at_nor_after_ends_at() -> None:
 
 
 def test_cron_expressions_have_five_fields() -> None:
-    assert is_valid_cron("*/5 * * * *")
-    assert is_valid_cron("@hourly")
-    assert not is_valid_cron("* * * * * *")  # seconds would slip under the minimum interval
-    assert not is_valid_cron("61 * * * *")
-    assert not is_valid_cron("every minute")
+    assert cron_problem("*/5 * * * *") is None
+    assert cron_problem("@hourly") is None
+    assert cron_problem("0 9 * mar fri") is None  # names with an r are no random value
+    assert cron_problem("* * * * * *") == NOT_A_CRON  # seconds would slip under the minimum
+    assert cron_problem("61 * * * *") == NOT_A_CRON
+    assert cron_problem("every minute") == NOT_A_CRON
+
+
+def test_a_random_field_is_refused_since_every_replica_would_draw_another_time() -> None:
+    for expression in ("R * * * *", "0 r * * *", "R(0-29) * * * *", "0 0 * * R/2"):
+        assert (problem := cron_problem(expression)) is not None
+        assert problem.startswith("R (a random value)"), expression
 
 
 def test_jitter_is_the_same_everywhere_and_within_its_bounds() -> None:

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from idp_common.schemas import PatchModel, ResponseModel, StrictModel, UtcTimestamp
 from operation_svc.safety.parameters import masked
-from operation_svc.schedules.slots import is_valid_cron, timezone_named
+from operation_svc.schedules.slots import cron_problem, timezone_named
 
 OverlapPolicy = Literal["skip", "allow", "queue_one"]
 MisfirePolicy = Literal["skip", "run_once"]
@@ -34,11 +34,8 @@ ScheduleMoment = Annotated[UtcTimestamp, AfterValidator(_within_the_bounds)]
 
 
 def _valid_cron(expression: str) -> str:
-    if not is_valid_cron(expression):
-        raise ValueError(
-            "not a cron expression of five fields (minute hour day month weekday) naming a time"
-            " that exists"
-        )
+    if (problem := cron_problem(expression)) is not None:
+        raise ValueError(problem)
     return expression
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,17 +36,28 @@ from croniter import CroniterBadDateError, croniter
 TICK = timedelta(microseconds=1)
 
 
-def is_valid_cron(expression: str) -> bool:
-    """Five fields (minutes to weekdays; no seconds field) or an ``@`` alias, naming times
-    that exist (not the 31st of February)."""
+# croniter's ``R`` (``R``, ``R(0-29)``, ``R/5``) draws a value at random each time an
+# expression is read: every replica, and every next slot computed, would pick another time.
+_RANDOM_FIELD = re.compile(r"r(\(\d+-\d+\))?(/\d+)?", re.IGNORECASE)
+NOT_A_CRON = (
+    "not a cron expression of five fields (minute hour day month weekday) naming a time that exists"
+)
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why ``expression`` is no schedule's cron, or None: five fields (minutes to weekdays; no
+    seconds field) or an ``@`` alias, naming times that exist (not the 31st of February), the
+    same times wherever and whenever they are computed."""
     fields = expression.split()
+    if any(_RANDOM_FIELD.fullmatch(field) for field in fields):
+        return "R (a random value) is not taken: each replica would draw another; write the value"
     if not (len(fields) == 5 or expression.startswith("@")) or not croniter.is_valid(expression):
-        return False
+        return NOT_A_CRON
     try:
         croniter(expression, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
     except CroniterBadDateError:
-        return False
-    return True
+        return NOT_A_CRON
+    return None
 
 
 def timezone_named(name: str) -> ZoneInfo | None:
