@@ -164,6 +164,32 @@ async def test_large_outbox_events_leave_in_batches_the_broker_accepts(
         assert sorted(json.loads(m["Body"])["id"] for m in received) == sorted(e.id for e in sent)
 
 
+async def test_a_reply_queue_deleted_after_its_url_was_looked_up_refuses_its_rows_alone(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    # An event's reply queue is looked up when the event is admitted; its producer may
+    # delete it before the outcome leaves. Sending there raised, failing every pass of the
+    # relay: the rows sent beside it were sent again at each one, and it never left.
+    async with database_and_bus("sqlite", tmp_path, sqs_settings(sqs_server)) as (db, bus):
+        relay = OutboxRelay(db, messaging, bus.publisher)
+        gone = QueueSpec("replies-acme__gone")
+        created = await bus.queues.wire.create_queue(QueueName=bus.queues.physical_name(gone.name))
+        assert await bus.queues.url(gone.name) == created["QueueUrl"]
+        await bus.queues.client.delete_queue(QueueUrl=created["QueueUrl"])
+        sent = event()
+        async with db.transaction() as session:
+            add_event(session, messaging, gone, event())
+            add_event(session, messaging, QUEUE, sent)
+
+        assert await relay.relay_pending() == 1
+
+        assert [json.loads(m["Body"])["id"] for m in await drain(bus, QUEUE.name)] == [sent.id]
+        async with db.transaction() as session:
+            left = (await session.execute(select(messaging.outbox))).one()
+        assert (left.queue, left.attempts) == (gone.name, 1)
+        assert "does not exist" in left.last_error
+
+
 async def test_an_event_committed_while_the_broker_is_down_is_sent_once_it_is_back(
     backend: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

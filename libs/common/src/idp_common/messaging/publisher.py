@@ -90,12 +90,13 @@ class Publisher:
         ):
             try:
                 url = await self.queues.url(queue)
+                response = await self.queues.wire.send_message_batch(QueueUrl=url, Entries=entries)
             except ClientError as exc:
                 if not is_missing_queue(exc):
                     raise
-                # A reply queue its owner deleted: a refusal of these messages, not an outage.
+                # A reply queue its owner deleted (before its URL was looked up, or after): a
+                # refusal of these messages, not an outage of the broker.
                 return [f"the queue {queue!r} does not exist"] * len(messages)
-            response = await self.queues.wire.send_message_batch(QueueUrl=url, Entries=entries)
         failed = {
             int(failure["Id"]): failure.get("Message", failure.get("Code", "?"))
             for failure in response.get("Failed", [])
