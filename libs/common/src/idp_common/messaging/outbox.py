@@ -25,7 +25,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import and_, delete, event, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -37,9 +37,10 @@ from idp_common.messaging.publisher import (
     Publisher,
     checked_body,
     messaging_attributes,
+    missing_queue,
 )
 from idp_common.messaging.tables import MessagingTables
-from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec
+from idp_common.messaging.topology import MAX_BATCH_SIZE, QUEUES, QueueSpec
 from idp_common.messaging.trace_context import current_trace_carrier
 
 logger = logging.getLogger(__name__)
@@ -274,31 +275,47 @@ class OutboxRelay(PeriodicLoop):
         """Send the table's rows (older than ``older_than``) batch after batch; returns how
         many the broker accepted."""
         await self._delete_done()  # rows sent already are not swept again
-        total = 0
+        total, after = 0, None
         while True:
-            selected, accepted = await self._sweep_batch(older_than)
+            rows, accepted = await self._sweep_batch(older_than, after)
             await self._delete_done()
             total += accepted
-            if selected < MAX_BATCH_SIZE or not accepted:
+            if len(rows) < MAX_BATCH_SIZE:
                 return total
+            # On past the rows just tried: those the broker refused (a reply queue deleted
+            # by its producer) would otherwise be each sweep's whole first batch, forever.
+            after = (rows[-1].created_at, rows[-1].id)
 
-    async def _sweep_batch(self, older_than: timedelta | None) -> tuple[int, int]:
-        stmt = select(self.table).order_by(self.table.c.created_at).limit(MAX_BATCH_SIZE)
+    async def _sweep_batch(
+        self, older_than: timedelta | None, after: tuple[datetime, uuid.UUID] | None
+    ) -> tuple[Sequence[Any], int]:
+        """The next batch of rows (in commit order, after ``after``) and how many of them the
+        broker accepted."""
+        table = self.table
+        stmt = select(table).order_by(table.c.created_at, table.c.id).limit(MAX_BATCH_SIZE)
         if older_than is not None:
-            stmt = stmt.where(self.table.c.created_at < utcnow() - older_than)
+            stmt = stmt.where(table.c.created_at < utcnow() - older_than)
+        if after is not None:
+            created_at, row_id = after
+            stmt = stmt.where(
+                or_(
+                    table.c.created_at > created_at,
+                    and_(table.c.created_at == created_at, table.c.id > row_id),
+                )
+            )
         if self.db.is_sqlite:
             # SQLite's write lock covers the whole database: read from a snapshot, and hold
             # the lock for the deletes only, not across the broker round trip. One process
             # owns each file in the embedded default, so nothing else sends these rows.
             async with self.db.snapshot() as session:
                 rows = (await session.execute(stmt)).all()
-            return len(rows), len(await self._relay(self._left_to_sweep(rows)))
+            return rows, len(await self._relay(self._left_to_sweep(rows)))
         # Row locks (SKIP LOCKED) keep the sweeps of other replicas off these rows.
         async with self.db.transaction() as session:
             rows = (await session.execute(stmt.with_for_update(skip_locked=True))).all()
             sent = self._left_to_sweep(rows)
             accepted = await self._record(session, sent, await self._send_all(sent))
-            return len(rows), len(accepted)
+            return rows, len(accepted)
 
     def _left_to_sweep(self, rows: Sequence[Any]) -> list[Any]:
         """``rows`` but those sent already and the superseding ones this relay holds: it
@@ -361,14 +378,20 @@ class OutboxRelay(PeriodicLoop):
     async def _count_attempts(
         self, session: AsyncSession, rows: Sequence[Any], failed: dict[uuid.UUID, str]
     ) -> None:
-        """Count an attempt on the rows the broker refused (the sweep sends them again)."""
+        """Count an attempt on the rows the broker refused (the sweep sends them again), but
+        delete the replies whose queue is gone."""
         for row in rows:
-            if row.id in failed:
-                await session.execute(
-                    update(self.table)
-                    .where(self.table.c.id == row.id)
-                    .values(attempts=row.attempts + 1, last_error=failed[row.id])
-                )
+            if row.id not in failed:
+                continue
+            if _reply_queue_gone(row, failed[row.id]):
+                logger.warning("reply dropped: its queue was deleted", extra={"queue": row.queue})
+                await session.execute(delete(self.table).where(self.table.c.id == row.id))
+                continue
+            await session.execute(
+                update(self.table)
+                .where(self.table.c.id == row.id)
+                .values(attempts=row.attempts + 1, last_error=failed[row.id])
+            )
 
     async def _send(self, row: Any) -> str | None:
         message = OutgoingMessage(row.body, row.trace_carrier)
@@ -383,6 +406,16 @@ class OutboxRelay(PeriodicLoop):
                 "broker refused an outbox event", extra={"queue": row.queue, "reason": reason}
             )
         return reason
+
+
+# The platform's own queues are waited for (a topology not created yet); any other queue an
+# outbox writes to is a reply queue, which its producer may delete: nobody is left to read
+# what was meant for it, and anyone could otherwise fill the table with rows sent forever.
+_TOPOLOGY = frozenset(spec.name for spec in QUEUES)
+
+
+def _reply_queue_gone(row: Any, reason: str) -> bool:
+    return row.queue not in _TOPOLOGY and reason == missing_queue(row.queue)
 
 
 def _observe_lag(accepted: Sequence[Any]) -> None:

@@ -55,6 +55,11 @@ def _entry_bytes(message: OutgoingMessage) -> int:
     )
 
 
+def missing_queue(queue: str) -> str:
+    """Why the broker refuses every message to ``queue``: there is no such queue."""
+    return f"the queue {queue!r} does not exist"
+
+
 class Publisher:
     def __init__(self, queues: QueueDirectory, signer: MessageSigner) -> None:
         self.queues = queues
@@ -96,7 +101,7 @@ class Publisher:
                     raise
                 # A reply queue its owner deleted (before its URL was looked up, or after): a
                 # refusal of these messages, not an outage of the broker.
-                return [f"the queue {queue!r} does not exist"] * len(messages)
+                return [missing_queue(queue)] * len(messages)
         failed = {
             int(failure["Id"]): failure.get("Message", failure.get("Code", "?"))
             for failure in response.get("Failed", [])
