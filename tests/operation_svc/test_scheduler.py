@@ -295,6 +295,30 @@ async def test_overlap_queue_one_runs_one_waiting_slot_when_the_active_run_ends(
 
 
 @BACKENDS
+async def test_a_slot_queued_before_a_pause_does_not_fire_at_the_resume(
+    backend: str, tmp_path: Path
+) -> None:
+    async with scheduling(backend, tmp_path) as (db, scheduler, clock):
+        schedule = await every_minute(db, clock, overlap_policy="queue_one")
+        for _ in range(2):  # 0 fires, 1 waits for it
+            clock.advance(1)
+            await scheduler.run_once()
+            clock.advance(59)
+        async with db.transaction() as session:
+            await service.pause_schedule(session, ALICE, schedule.id)
+        await end_runs(db)
+        clock.advance(60 * 60)  # an hour later
+        async with db.transaction() as session:
+            await service.resume_schedule(session, ALICE, schedule.id, clock.now())
+        await scheduler.run_once()
+        assert await fired(db) == minutes(0)
+        assert await runs(db, schedule) == [
+            (START, "fired", None),
+            (START + timedelta(minutes=1), "skipped", "paused"),
+        ]
+
+
+@BACKENDS
 async def test_a_schedule_whose_owner_may_no_longer_run_the_template_is_paused_and_audited(
     backend: str, tmp_path: Path
 ) -> None:

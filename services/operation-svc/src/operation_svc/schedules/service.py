@@ -38,7 +38,11 @@ from operation_svc.models import AuditEntry, Schedule, ScheduleRun
 from operation_svc.safety.parameters import masked
 from operation_svc.schedules.firing import owner_of
 from operation_svc.schedules.panels import PanelClient, PanelsUnavailable, PanelTarget
-from operation_svc.schedules.repository import ScheduleRepository, ScheduleRunRepository
+from operation_svc.schedules.repository import (
+    ScheduleBoard,
+    ScheduleRepository,
+    ScheduleRunRepository,
+)
 from operation_svc.schedules.scheduler import timing_of
 from operation_svc.schedules.schemas import FireTime, ScheduleIn, SchedulePreview, ScheduleUpdate
 from operation_svc.schedules.slots import jittered
@@ -357,11 +361,20 @@ async def delete_schedule(
 async def pause_schedule(
     session: AsyncSession, principal: Principal, schedule_id: uuid.UUID
 ) -> Schedule:
-    schedule = await get_schedule(session, principal, schedule_id)
+    # Locked: a turn in flight may queue another slot, which the pause must see to skip.
+    schedule = await ScheduleRepository(session, principal.tenant).get_or_404(
+        schedule_id, locked=True
+    )
     if not schedule.is_paused:
         schedule.is_paused = True
         schedule.paused_reason = f"paused by {principal.subject}"
         schedule.updated_by = principal.subject
+        if (queued := schedule.queued_slot_at) is not None:
+            # It would fire at the resume, however long after its time (queue_one).
+            schedule.queued_slot_at = None
+            await ScheduleBoard(session).settle_queued(
+                schedule.id, queued, outcome="skipped", reason=f"paused: {schedule.paused_reason}"
+            )
         record_audit(session, AuditEntry, principal, "schedule.pause", schedule.id)
     return schedule
 
