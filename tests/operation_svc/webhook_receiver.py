@@ -17,6 +17,7 @@ from tests.harness import ServedApp
 class Received:
     body: bytes
     headers: dict[str, str]
+    query: str
 
 
 @dataclass
@@ -27,7 +28,8 @@ class Receiver:
 
     def app(self) -> ServedApp:
         async def hook(request: Request) -> Response:
-            self.received.append(Received(await request.body(), dict(request.headers)))
+            received = Received(await request.body(), dict(request.headers), request.url.query)
+            self.received.append(received)
             status = self.statuses.pop(0) if self.statuses else 200
             return self.answer or PlainTextResponse(f"receiver says {status}", status_code=status)
 

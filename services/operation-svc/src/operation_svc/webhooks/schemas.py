@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from idp_common.outbound import HTTP_URL_SCHEMA, unusable_url
+from idp_common.redaction import masked_url
 from idp_common.schemas import PatchModel, ResponseModel, StrictModel
 from operation_svc.webhooks.events import WebhookEventType
 
@@ -58,7 +59,9 @@ class WebhookUpdate(PatchModel):
 
 class WebhookOut(ResponseModel):
     id: uuid.UUID
-    url: str
+    url: Annotated[str, AfterValidator(masked_url)] = Field(
+        description="Credentials in its query (?token=) as ***: send them back to keep them."
+    )
     description: str
     event_types: list[str]
     template_ids: list[str]

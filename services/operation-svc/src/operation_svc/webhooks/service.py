@@ -15,6 +15,7 @@ from idp_common.db import utcnow
 from idp_common.errors import Conflict, NotFound, ValidationFailed, field_error
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
+from idp_common.redaction import kept_where_masked
 from operation_svc.models import AuditEntry, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from operation_svc.templates.repository import TemplateRepository
 from operation_svc.webhooks.repository import DeliveryRepository, WebhookRepository
@@ -111,8 +112,10 @@ async def update_webhook(
     hooks = WebhookRepository(session, principal.tenant)
     hook = await hooks.get_or_404(webhook_id, locked=True)
     if data.url is not None:
-        check_target(data.url, allowed_hosts)
-        hook.url = data.url
+        # Its credentials were shown masked: a mask sent back keeps the value it stands for.
+        url = kept_where_masked(data.url, hook.url, "url")
+        check_target(url, allowed_hosts)
+        hook.url = url
     if data.description is not None:
         hook.description = data.description
     if data.event_types is not None:
