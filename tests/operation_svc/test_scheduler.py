@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from idp_common.api_keys import api_key_subject
 from idp_common.auth import Principal
 from idp_common.db import Database
-from idp_common.errors import Conflict
+from idp_common.errors import Conflict, ValidationFailed
 from idp_common.sealing import is_sealed
 from idp_common.settings import AuthSettings
 from operation_svc.api_keys.schemas import ApiKeyIn
@@ -292,6 +292,25 @@ async def test_overlap_queue_one_runs_one_waiting_slot_when_the_active_run_ends(
             again = await session.get(Schedule, schedule.id)
         assert again is not None
         assert again.queued_slot_at == START + timedelta(minutes=3)
+
+
+async def test_a_cron_firing_closer_than_the_least_interval_is_refused_naming_cron(
+    tmp_path: Path,
+) -> None:
+    hourly = SETTINGS.model_copy(update={"schedule_min_interval_seconds": 3600})
+    async with scheduling("sqlite", tmp_path) as (db, _, _):
+        for cron in ("* * * * *", "*/30 * * * *", "0,59 0,23 * * *"):  # the last: 23:59, 00:00
+            with pytest.raises(ValidationFailed) as refused:
+                async with db.transaction() as session:
+                    await service.create_schedule(
+                        session, ALICE, ScheduleIn(template="nightly", cron=cron), hourly, START
+                    )
+            [error] = refused.value.errors or []
+            assert error["field"] == "cron"
+            assert "OPERATION_SCHEDULE_MIN_INTERVAL_SECONDS" in error["message"]
+        async with db.transaction() as session:
+            hours = ScheduleIn(template="nightly", cron="0 */2 * * *")
+            assert await service.create_schedule(session, ALICE, hours, hourly, START)
 
 
 @BACKENDS

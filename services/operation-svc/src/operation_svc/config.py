@@ -109,7 +109,10 @@ class OperationSettings(SealingServiceSettings):
         "fires up to this late).",
     )
     schedule_min_interval_seconds: int = Field(
-        default=60, ge=1, description="The shortest interval_seconds a schedule may have."
+        default=60,
+        ge=1,
+        description="The least time between two fires of a schedule: its interval_seconds, or "
+        "its cron's closest two times of day.",
     )
     schedule_misfire_grace_seconds: float = Field(
         default=60,

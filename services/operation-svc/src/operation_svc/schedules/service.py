@@ -45,7 +45,7 @@ from operation_svc.schedules.repository import (
 )
 from operation_svc.schedules.scheduler import timing_of
 from operation_svc.schedules.schemas import FireTime, ScheduleIn, SchedulePreview, ScheduleUpdate
-from operation_svc.schedules.slots import jittered
+from operation_svc.schedules.slots import cron_shortest_gap, jittered
 
 MIN_INTERVAL_SETTING = "OPERATION_SCHEDULE_MIN_INTERVAL_SECONDS"
 TIMING_FIELDS = frozenset({"cron", "interval_seconds", "timezone", "starts_at", "ends_at"})
@@ -62,6 +62,17 @@ def check_timing(schedule: Schedule, min_interval_seconds: int) -> None:
             field_error(
                 "interval_seconds",
                 f"must be at least {min_interval_seconds} seconds ({MIN_INTERVAL_SETTING})",
+                "below_minimum",
+            )
+        )
+    if schedule.cron is not None and (
+        (gap := cron_shortest_gap(schedule.cron).total_seconds()) < min_interval_seconds
+    ):
+        errors.append(
+            field_error(
+                "cron",
+                f"fires {gap:.0f} seconds apart; two fires must be at least "
+                f"{min_interval_seconds} seconds apart ({MIN_INTERVAL_SETTING})",
                 "below_minimum",
             )
         )

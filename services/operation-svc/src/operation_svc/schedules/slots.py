@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import re
 import uuid
 from collections.abc import Iterator
@@ -58,6 +59,19 @@ def cron_problem(expression: str) -> str | None:
     except CroniterBadDateError:
         return NOT_A_CRON
     return None
+
+
+def cron_shortest_gap(expression: str) -> timedelta:
+    """The least time between two fires of a valid ``expression``, from its minutes and
+    hours: its closest two times of day, or its last and first as on two days in a row."""
+    fields = croniter.expand(expression)[0]
+    minutes, hours = (
+        range(count) if field == ["*"] else [int(each) for each in field]
+        for field, count in ((fields[0], 60), (fields[1], 24))
+    )
+    times = sorted(hour * 60 + minute for hour in hours for minute in minutes)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    return timedelta(minutes=min([*gaps, times[0] + 24 * 60 - times[-1]]))
 
 
 def timezone_named(name: str) -> ZoneInfo | None:
