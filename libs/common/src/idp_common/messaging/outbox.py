@@ -193,6 +193,8 @@ class OutboxRelay(PeriodicLoop):
         self._next_sweep = 0.0
         self._supersede_wait = supersede_wait
         self._waiting: asyncio.TimerHandle | None = None  # wakes the relay for waiting rows
+        # The platform's queues found missing in this sweep: the rest of it passes their rows.
+        self._missing: set[str] = set()
         event.listen(db.sync_session_class, "after_commit", self._after_commit)
         event.listen(db.sync_session_class, "after_rollback", self._after_rollback)
         db.ride_on_writes(self._delete_done_in)
@@ -276,6 +278,7 @@ class OutboxRelay(PeriodicLoop):
         many the broker accepted."""
         await self._delete_done()  # rows sent already are not swept again
         total, after = 0, None
+        self._missing = set()
         while True:
             rows, accepted = await self._sweep_batch(older_than, after)
             await self._delete_done()
@@ -295,6 +298,8 @@ class OutboxRelay(PeriodicLoop):
         stmt = select(table).order_by(table.c.created_at, table.c.id).limit(MAX_BATCH_SIZE)
         if older_than is not None:
             stmt = stmt.where(table.c.created_at < utcnow() - older_than)
+        if self._missing:
+            stmt = stmt.where(table.c.queue.not_in(self._missing))
         if after is not None:
             created_at, row_id = after
             stmt = stmt.where(
@@ -383,10 +388,14 @@ class OutboxRelay(PeriodicLoop):
         for row in rows:
             if row.id not in failed:
                 continue
-            if _reply_queue_gone(row, failed[row.id]):
-                logger.warning("reply dropped: its queue was deleted", extra={"queue": row.queue})
-                await session.execute(delete(self.table).where(self.table.c.id == row.id))
-                continue
+            if failed[row.id] == missing_queue(row.queue):
+                if row.queue not in _TOPOLOGY:
+                    logger.warning(
+                        "reply dropped: its queue was deleted", extra={"queue": row.queue}
+                    )
+                    await session.execute(delete(self.table).where(self.table.c.id == row.id))
+                    continue
+                self._missing.add(row.queue)
             await session.execute(
                 update(self.table)
                 .where(self.table.c.id == row.id)
@@ -412,10 +421,6 @@ class OutboxRelay(PeriodicLoop):
 # outbox writes to is a reply queue, which its producer may delete: nobody is left to read
 # what was meant for it, and anyone could otherwise fill the table with rows sent forever.
 _TOPOLOGY = frozenset(spec.name for spec in QUEUES)
-
-
-def _reply_queue_gone(row: Any, reason: str) -> bool:
-    return row.queue not in _TOPOLOGY and reason == missing_queue(row.queue)
 
 
 def _observe_lag(accepted: Sequence[Any]) -> None:
