@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from idp_common.db import Database
@@ -473,6 +474,27 @@ async def test_the_pending_list_shows_what_the_caller_may_decide_as_it_will_run(
         ]
         assert (await decide(platform, own_allowed["id"], ALICE)).status_code == 200
         assert (await execution(platform, own_allowed["id"]))["status"] == "pending"
+
+
+async def test_runs_the_caller_may_not_decide_hide_none_of_those_they_may(
+    tmp_path: Path, sqs_server: LocalSQSServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The listing read the oldest waiting runs once: as many of another approvers' (any
+    # operator may ask for many) hid every newer run from this one.
+    monkeypatch.setattr("operation_svc.approvals.service.MAX_AWAITING_LISTED", 2)
+    async with running_platform("sqlite", tmp_path, sqs_server, with_worker=False) as platform:
+        await template(platform, "rotate", "echo rotate", [], ADMIN, approval=TWO_DB_ADMINS)
+        await template(platform, "reboot", "echo reboot", [], ADMIN, approval=ONE_ADMIN)
+        for _ in range(3):
+            await run(platform, "reboot", OUTSIDER)
+        first, second, third = [await run(platform, "rotate", OUTSIDER) for _ in range(3)]
+
+        listed = [item["execution_id"] for item in await pending_approvals(platform, BOB)]
+
+        assert listed == [first["id"], second["id"]]  # the oldest, as many as are shown
+        assert (await decide(platform, first["id"], BOB)).status_code == 200
+        listed = [item["execution_id"] for item in await pending_approvals(platform, BOB)]
+        assert listed == [second["id"], third["id"]]
 
 
 async def test_an_approval_policy_that_cannot_work_is_a_422_naming_its_field(

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.repository import CrossTenantRepository, TenantRepository
@@ -36,14 +36,25 @@ class ApprovalRepository(TenantRepository[ExecutionApproval]):
 class AwaitingApproval(TenantRepository[Execution]):
     model = Execution
 
-    async def oldest(self, limit: int) -> Sequence[Execution]:
-        """The tenant's executions awaiting approval, oldest first."""
+    async def oldest(
+        self, limit: int, after: tuple[datetime, uuid.UUID] | None = None
+    ) -> Sequence[Execution]:
+        """The tenant's executions awaiting approval, oldest first (after ``after``, the
+        creation time and id of the last one of the batch before)."""
         stmt = (
             self.scoped()
             .where(Execution.status == "awaiting_approval")
-            .order_by(Execution.created_at)
+            .order_by(Execution.created_at, Execution.id)
             .limit(limit)
         )
+        if after is not None:
+            created_at, execution_id = after
+            stmt = stmt.where(
+                or_(
+                    Execution.created_at > created_at,
+                    and_(Execution.created_at == created_at, Execution.id > execution_id),
+                )
+            )
         return (await self.session.scalars(stmt)).all()
 
 

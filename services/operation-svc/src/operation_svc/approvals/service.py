@@ -40,8 +40,8 @@ from operation_svc.safety.commands import parameter_env
 from operation_svc.safety.parameters import masked
 from operation_svc.templates.repository import TemplateCatalog
 
-# The listing reads at most this many of the tenant's oldest waiting runs (then filters
-# them by who may decide: policies are per run, so the filter is not SQL).
+# The listing shows at most this many runs, and reads the tenant's waiting runs this many at
+# a time (then filters them by who may decide: policies are per run, so the filter is not SQL).
 MAX_AWAITING_LISTED = 500
 EXPIRED_PER_SWEEP = 500
 EXPIRY_ACTOR = "system:approval-expiry"
@@ -175,24 +175,33 @@ def _end(session: AsyncSession, execution: Execution, status: str, error: str) -
 
 
 async def decidable(session: AsyncSession, principal: Principal) -> list[PendingApprovalOut]:
-    """The runs awaiting approval that ``principal`` may decide on and has not yet, each as
-    it will run."""
-    waiting = await AwaitingApproval(session, principal.tenant).oldest(MAX_AWAITING_LISTED)
-    requesters = await ExecutionRepository(session, principal.tenant).requesters(waiting)
+    """The oldest runs awaiting approval (``MAX_AWAITING_LISTED`` at most) that ``principal``
+    may decide on and has not yet, each as it will run. The waiting runs are read a batch at
+    a time until enough are found: runs the caller may not decide (anyone may ask for many)
+    hide none behind them."""
+    awaiting = AwaitingApproval(session, principal.tenant)
+    executions = ExecutionRepository(session, principal.tenant)
+    approvals = ApprovalRepository(session, principal.tenant)
     their_keys = await keys_acting_for(session, principal)
-    mine = [
-        (e, policy)
-        for e, policy in ((e, policy_of(e)) for e in waiting)
-        if refusal(principal, policy, requesters[e.id], their_keys) is None
-    ]
-    decisions = await ApprovalRepository(session, principal.tenant).of_executions(
-        [e.id for e, _ in mine]
-    )
-    return [
-        await _preview(session, execution, policy, decisions.get(execution.id, []))
-        for execution, policy in mine
-        if all(d.approver != principal.subject for d in decisions.get(execution.id, []))
-    ]
+    listed: list[PendingApprovalOut] = []
+    after = None
+    while len(listed) < MAX_AWAITING_LISTED and (
+        waiting := await awaiting.oldest(MAX_AWAITING_LISTED, after)
+    ):
+        after = (waiting[-1].created_at, waiting[-1].id)
+        requesters = await executions.requesters(waiting)
+        mine = [
+            (e, policy)
+            for e, policy in ((e, policy_of(e)) for e in waiting)
+            if refusal(principal, policy, requesters[e.id], their_keys) is None
+        ]
+        decisions = await approvals.of_executions([e.id for e, _ in mine])
+        listed += [
+            await _preview(session, execution, policy, decisions.get(execution.id, []))
+            for execution, policy in mine
+            if all(d.approver != principal.subject for d in decisions.get(execution.id, []))
+        ]
+    return listed[:MAX_AWAITING_LISTED]
 
 
 async def _preview(
