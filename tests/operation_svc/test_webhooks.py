@@ -25,6 +25,7 @@ from starlette.responses import Response, StreamingResponse
 from idp_common.auth import Principal
 from idp_common.clock import SYSTEM_CLOCK, Clock
 from idp_common.db import Database, utcnow
+from idp_common.loops import Supervisor
 from idp_common.pagination import PageParams
 from operation_svc.config import WebhookSettings
 from operation_svc.executions.lifecycle import record_ended
@@ -41,8 +42,8 @@ from operation_svc.webhooks.deliveries import RESPONSE_EXCERPT_BYTES, WebhookDel
 from operation_svc.webhooks.schemas import WebhookIn, WebhookUpdate
 from tests.clock import ManualClock
 from tests.common.test_content_decoding import gzip_bomb
-from tests.harness import migrated_database
-from tests.operation_svc.webhook_receiver import Receiver
+from tests.harness import eventually, migrated_database
+from tests.operation_svc.webhook_receiver import Received, Receiver
 
 ADMIN = Principal("alice", "acme", frozenset({"admin"}))
 LOCAL = ["127.0.0.1"]
@@ -231,6 +232,42 @@ async def test_an_answer_trickled_past_the_timeout_is_a_failed_attempt(tmp_path:
         assert (code, excerpt, error) == (None, None, "no answer within 0.5s")
 
 
+async def test_a_receiver_that_answers_late_holds_up_no_other_delivery(tmp_path: Path) -> None:
+    # The loop waited for a whole batch's answers before it claimed the next: a receiver
+    # answering at the timeout held every tenant's deliveries back by as much, each batch.
+    answered = asyncio.Event()
+
+    async def later() -> AsyncIterator[bytes]:
+        await answered.wait()
+        yield b"late"
+
+    slow_one, other = a_template("slow"), a_template("other")
+    async with (
+        receiving("sqlite", tmp_path) as (db, slow, slow_url),
+        Receiver().app() as served,
+    ):
+        async with db.transaction() as session:
+            session.add_all([slow_one, other])
+        slow.answer = StreamingResponse(later())
+        await subscribe(db, slow_url, templates=["slow"])
+        fast_id, _ = await subscribe(db, f"{served.url}/hook", templates=["other"])
+        loop = WebhookDeliveryLoop(db, settings(poll_seconds=0.05), clock=SYSTEM_CLOCK)
+        async with Supervisor([loop]).running():
+            await end_execution(db, ended(template=slow_one))
+
+            async def asked() -> list[Received]:
+                return slow.received
+
+            await eventually(asked)
+            await end_execution(db, ended(template=other))
+
+            async def delivered() -> list[dict[str, Any]]:
+                return [d for d in await deliveries(db, fast_id) if d["status"] == "succeeded"]
+
+            await eventually(delivered, timeout=5)  # the slow one still waits for its answer
+            answered.set()
+
+
 async def test_a_rolled_back_change_delivers_nothing(tmp_path: Path) -> None:
     async with receiving("sqlite", tmp_path) as (db, receiver, url):
         hook_id, _ = await subscribe(db, url)
@@ -397,7 +434,7 @@ async def test_a_delivery_whose_sender_stopped_is_taken_over_once_its_lease_ends
         clock = ManualClock()
         async with delivering(db, clock) as stopped, delivering(db, clock) as other:
             token = uuid.uuid4()
-            [claimed] = await stopped._claim(token)  # and then its replica stopped
+            [claimed] = await stopped._claim(token, 1)  # and then its replica stopped
             assert await other.send_due() == 0  # leased
             clock.advance(other.settings.request_timeout_seconds + 61)
             assert await other.send_due() == 1
@@ -416,8 +453,14 @@ async def test_ended_deliveries_are_forgotten_after_the_retention(tmp_path: Path
         await end_execution(db, ended())
         clock = ManualClock()
         async with delivering(db, clock, retention_days=30) as loop:
-            await loop.run_once()  # sent; nothing old enough to forget
-            assert [d["status"] for d in await deliveries(db, hook_id)] == ["succeeded"]
+            await loop.run_once()  # sending; nothing old enough to forget
+
+            async def sent() -> list[str]:
+                return [
+                    d["status"] for d in await deliveries(db, hook_id) if d["status"] != "sending"
+                ]
+
+            assert await eventually(sent) == ["succeeded"]
             await end_execution(db, ended())  # pending: kept however old
             clock.advance(31 * 24 * 3600)
             assert await loop.forget_old() == 1

@@ -1,8 +1,8 @@
-"""The delivery loop: every pass leases the due deliveries (so no two replicas send one
-attempt), POSTs each through the outbound guard, signed, records the attempt, and schedules
-the next one with exponential backoff and jitter, up to a number of attempts. A
-subscription whose every attempt has failed for longer than a setting is disabled, with the
-reason, and what it was still to be sent is given up."""
+"""The delivery loop: every pass leases due deliveries (so no two replicas send one attempt)
+for its free slots, POSTs each through the outbound guard, signed, records the attempt (which
+frees its slot), and schedules the next one with exponential backoff and jitter, up to a
+number of attempts. A subscription whose every attempt has failed for longer than a setting
+is disabled, with the reason, and what it was still to be sent is given up."""
 
 from __future__ import annotations
 
@@ -86,6 +86,7 @@ class WebhookDeliveryLoop(PeriodicLoop):
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311  (jitter, not a secret)
         self._next_cleanup = 0.0  # monotonic
+        self._sending: set[asyncio.Task[None]] = set()  # deliveries started by run_once
         # No redirects: a receiver answers where it was registered (a 3xx is a failure).
         self.client = httpx.AsyncClient(
             transport=GuardedTransport(settings.allowed_hosts, ALLOWLIST_SETTING),
@@ -95,9 +96,19 @@ class WebhookDeliveryLoop(PeriodicLoop):
         )
 
     async def run_once(self) -> None:
-        # A full batch suggests a backlog: keep sending rather than wait a period.
-        while await self.send_due() == self.settings.batch_size and not self.stopping:
-            pass
+        """Start sending what is due, as many as there are free slots (``batch_size``): each
+        delivery holds its own slot until its answer is recorded, which frees it and wakes the
+        loop. A receiver that answers late (up to the timeout) holds one slot, not every
+        other tenant's next deliveries, as a batch waiting for its slowest answer did."""
+        while (free := self.settings.batch_size - len(self._sending)) > 0 and not self.stopping:
+            token = uuid.uuid4()
+            claimed = await self._claim(token, free)
+            for each in claimed:
+                task = asyncio.create_task(self._deliver(each, token))
+                self._sending.add(task)
+                task.add_done_callback(self._delivered)
+            if len(claimed) < free:
+                break
         if self.clock.monotonic() >= self._next_cleanup:
             self._next_cleanup = self.clock.monotonic() + CLEANUP_EVERY_SECONDS
             await self.forget_old()
@@ -109,28 +120,35 @@ class WebhookDeliveryLoop(PeriodicLoop):
         async with self.db.transaction() as session:
             return await DueDeliveries(session).forget_ended(before)
 
+    def _delivered(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled() and (failed := task.exception()) is not None:
+            # Its lease runs out and another pass sends it again.
+            logger.error("a webhook delivery was not recorded", exc_info=failed)
+        self.wake()
+
     async def after_stop(self) -> None:
+        await asyncio.gather(*self._sending, return_exceptions=True)
         await self.client.aclose()
 
     async def send_due(self) -> int:
-        """Send what is due now (one batch); the number of attempts made."""
+        """Send what is due now (one batch) and wait for the answers; the number of attempts
+        made."""
         token = uuid.uuid4()
-        claimed = await self._claim(token)
-        if not claimed:
-            return 0
-        outcomes = await asyncio.gather(*(self._post(each) for each in claimed))
-        async with self.db.transaction() as session:
-            for each, outcome in zip(claimed, outcomes, strict=True):
-                await self._record(session, each, token, outcome)
+        claimed = await self._claim(token, self.settings.batch_size)
+        await asyncio.gather(*(self._deliver(each, token) for each in claimed))
         return len(claimed)
 
-    async def _claim(self, token: uuid.UUID) -> list[_Claimed]:
+    async def _deliver(self, claimed: _Claimed, token: uuid.UUID) -> None:
+        outcome = await self._post(claimed)
+        async with self.db.transaction() as session:
+            await self._record(session, claimed, token, outcome)
+
+    async def _claim(self, token: uuid.UUID, limit: int) -> list[_Claimed]:
         now = self.clock.now()
         lease = timedelta(seconds=self.settings.request_timeout_seconds + LEASE_MARGIN_SECONDS)
         async with self.db.transaction() as session:
-            rows = await DueDeliveries(session).claim(
-                now, now + lease, token, self.settings.batch_size
-            )
+            rows = await DueDeliveries(session).claim(now, now + lease, token, limit)
             return [
                 _Claimed(d.subscription_id, d.id, s.url, s.signing_secret, d.body) for d, s in rows
             ]
