@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import sys
+import uuid
+from pathlib import Path
 
 import pytest
 
 from executor_worker.sandbox import launcher
+from tests.harness import wait_until
 
 LIMITS = ["--cpu=7", "--as=268435456", "--nproc=33", "--fsize=1048576", "--nofile=41"]
 
@@ -108,3 +113,43 @@ def test_a_gate_that_is_not_a_descriptor_number_is_refused(gate: str) -> None:
     assert refused.returncode == 126
     assert "not a number: gate" in refused.stderr
     assert "ran" not in refused.stdout
+
+
+# Stands in for the worker: starts the launcher in a session of its own, as the worker does,
+# and waits to be killed.
+WORKER = (
+    "import signal, subprocess, sys; "
+    "subprocess.Popen(sys.argv[1:], start_new_session=True); signal.pause()"
+)
+
+
+def processes_running(argv: list[str]) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            running = (entry / "cmdline").read_bytes().split(b"\0")[:-1]
+        except OSError:
+            continue
+        if entry.name.isdigit() and [part.decode() for part in running] == argv:
+            found.append(int(entry.name))
+    return found
+
+
+# Only root may give a run a uid of its own.
+@pytest.mark.parametrize("own_uid", [True, False] if os.geteuid() == 0 else [False])
+async def test_what_the_command_started_dies_with_the_worker(own_uid: bool) -> None:
+    """The kernel's parent-death signal reaches one process: given to the command alone,
+    what it had started ran on after a kill -9 of the worker, beside the retry of its run."""
+    # A duration no other process has, to find its sleep by its command line.
+    duration = f"{300 + uuid.uuid4().int % 10**6 / 10**6}"
+    uid = ["--uid=234569"] if own_uid else []
+    command = ["/bin/sh", "-c", f"sleep {duration} & wait"]
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WORKER, launcher(), *LIMITS, *uid, "--", *command
+    )
+    try:
+        await wait_until(lambda: processes_running(["sleep", duration]) != [])
+    finally:
+        worker.kill()
+        await worker.wait()
+    await wait_until(lambda: processes_running(["sleep", duration]) == [], timeout=5)
