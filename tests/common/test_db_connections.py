@@ -9,9 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
+import httpx
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from idp_common.db import Database
+from idp_common.unreachable_database import answer_unreachable_database_with_503
 from tests.harness import eventually, fresh_database
 
 
@@ -89,3 +92,54 @@ async def test_a_connection_whose_server_hung_up_unnoticed_is_replaced(tmp_path:
         _terminated_without_yielding(url.rsplit("/", 1)[1])
         assert await one_transaction() != before
         await db.dispose()
+
+
+async def test_a_request_whose_connection_the_server_ends_is_a_503(tmp_path: Path) -> None:
+    """A backend terminated in the middle of a request's transaction (pg_terminate_backend, a
+    restart, a failover) was a 500: asyncpg's ConnectionDoesNotExistError reaches the app as
+    a bare DBAPIError, which only says that SQLAlchemy invalidated the connection."""
+    async with fresh_database("postgres", tmp_path, "operation") as url:
+        db = Database(url, pool_size=2)
+        app = FastAPI()
+        answer_unreachable_database_with_503(app, url)
+
+        async def terminated_once_sleeping(pid: int) -> None:
+            async def sleeping() -> bool:
+                admin = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+                try:
+                    return bool(
+                        await admin.fetchval(
+                            "SELECT wait_event = 'PgSleep' FROM pg_stat_activity WHERE pid = $1",
+                            pid,
+                        )
+                    )
+                finally:
+                    await admin.close()
+
+            await eventually(sleeping)
+            await terminate([pid])
+
+        @app.get("/ended")
+        async def ended() -> None:
+            async with db.transaction() as session:
+                pid = int(await session.scalar(text("SELECT pg_backend_pid()")))
+                terminating = asyncio.create_task(terminated_once_sleeping(pid))
+                try:
+                    await session.execute(text("SELECT pg_sleep(60)"))
+                finally:
+                    await terminating
+
+        @app.get("/refused")
+        async def refused() -> None:
+            async with db.transaction() as session:
+                await session.execute(text("SELECT 1/0"))
+
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/ended")
+            other = await client.get("/refused")
+        await db.dispose()
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "5"
+    assert "database cannot be reached" in response.json()["detail"]
+    assert other.status_code == 500  # a statement's own error is not the database's absence

@@ -9,6 +9,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from idp_common.db import unreachable_errors
 from idp_common.errors import Unavailable, problem_response
@@ -32,5 +33,14 @@ def answer_unreachable_database_with_503(app: FastAPI, database_url: str) -> Non
             headers={"Retry-After": str(UNREACHABLE_RETRY_AFTER_SECONDS)},
         )
 
+    async def unavailable_if_dropped(request: Request, exc: Exception) -> JSONResponse:
+        """A connection the server ended in the middle of the request (a terminated backend,
+        a restart, a failover) is a bare DBAPIError on asyncpg (ConnectionDoesNotExistError),
+        which SQLAlchemy marks invalidated: a 503 too. Any other is the 500 it was."""
+        if not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            raise exc
+        return await unavailable(request, exc)
+
     for error in unreachable_errors(database_url):
         app.add_exception_handler(error, unavailable)
+    app.add_exception_handler(DBAPIError, unavailable_if_dropped)
