@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from nacl.public import PrivateKey
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,3 +85,42 @@ async def test_lookups_sent_together_share_a_snapshot_and_fail_alone(
             ("A", True),
         ]
         assert sorted(intake.reads) == ["a", "b", "broken", "missing"]  # each read once
+
+
+class Rows(Named):
+    """Creates of rows read on the snapshot (as templates and panels are): "broken" breaks
+    its query."""
+
+    async def target(self, session: AsyncSession, principal: Principal, request: str) -> Any:
+        if request == "broken":
+            await session.execute(text("SELECT count(*) FROM no_such_table"))
+        return await session.scalar(select(AuditEntry).where(AuditEntry.action == request))
+
+    async def build(
+        self, target: Any, principal: Principal, request: str, key: str | None, digest: str
+    ) -> str:
+        return str(target.action)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_row_found_before_another_lookups_database_error_is_still_read(
+    backend: str, tmp_path: Path
+) -> None:
+    """The snapshot's rollback after the error expired the rows it had read for the lookups
+    before it, whose creates then read them with no session: a DetachedInstanceError, a 500
+    for a request that had done nothing wrong (seen when PostgreSQL backends were
+    terminated under load)."""
+    async with migrated_database(backend, tmp_path, "operation") as db:
+        async with db.unit_of_work() as work:
+            for action in ("a", "b"):
+                record_audit(work.session, AuditEntry, "tester", action, action, tenant="t")
+        intake = Rows(db, PrivateKey.generate().public_key)
+        principal = Principal(subject="alice", tenant="t", roles=frozenset({"operator"}))
+        requests = ["a", "broken", "b", "a"]
+        outcomes = await asyncio.gather(
+            *(intake.create(principal, name, f"key-{i}") for i, name in enumerate(requests)),
+            return_exceptions=True,
+        )
+    first, broken, *others = outcomes
+    assert isinstance(broken, DBAPIError)
+    assert [first, *others] == [("a", True), ("b", True), ("a", True)]

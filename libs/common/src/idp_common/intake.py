@@ -121,19 +121,22 @@ class IdempotentIntake(ABC, Generic[Request, Target, New, Created]):
         self, lookups: list[_Lookup[Request]]
     ) -> list[_Found[Target] | Exception]:
         """Each lookup's target and earlier create, or the error that lookup raised, on one
-        snapshot. A database error ends the snapshot's transaction, and the next lookup
-        starts another, so one request's bad input never fails the others'."""
+        snapshot. A database error ends the snapshot, and the next lookup starts another, so
+        one request's bad input never fails the others'. The snapshot is closed, not rolled
+        back: a rollback expires the rows read for the lookups before, which their creates
+        then read with no session (DetachedInstanceError); closed, they keep what was read."""
         targets: dict[Hashable, Target] = {}
         found: list[_Found[Target] | Exception] = []
-        async with self.db.snapshot() as session:
-            for lookup in lookups:
-                try:
-                    found.append(await self._look_up(session, lookup, targets))
-                except DBAPIError as exc:
-                    await session.rollback()
-                    found.append(exc)
-                except Exception as exc:
-                    found.append(exc)
+        while len(found) < len(lookups):
+            async with self.db.snapshot() as session:
+                for lookup in lookups[len(found) :]:
+                    try:
+                        found.append(await self._look_up(session, lookup, targets))
+                    except DBAPIError as exc:
+                        found.append(exc)
+                        break
+                    except Exception as exc:
+                        found.append(exc)
         return found
 
     async def _look_up(
