@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Executable, Insert, MetaData, String, Table, Uuid, event, text
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -49,6 +49,16 @@ UNREACHABLE: tuple[type[Exception], ...] = (
     InterfaceError,
     PoolTimeoutError,
 )
+
+
+def is_unreachable(error: BaseException, errors: tuple[type[Exception], ...] = UNREACHABLE) -> bool:
+    """Whether ``error`` says the database cannot be reached right now: one of ``errors``, or
+    a connection the server ended in the middle of a statement (a terminated backend, a
+    restart, a failover), which asyncpg reports as an error SQLAlchemy only marks
+    ``connection_invalidated``."""
+    return isinstance(error, errors) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
 
 
 def unreachable_errors(url: str) -> tuple[type[Exception], ...]:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from idp_common.coalescing import Coalescer
-from idp_common.db import Database
+from idp_common.db import Database, is_unreachable
 from idp_common.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
@@ -21,7 +21,8 @@ class GroupCommit(Generic[T]):
     SQLite's single write turn is taken once. Idle, an item is written at once.
 
     If a shared transaction fails, each of its items is retried in a transaction of its
-    own, so a bad item fails alone: ``submit`` raises that item's own error."""
+    own, so a bad item fails alone: ``submit`` raises that item's own error. Not when the
+    database could not be reached (``db.is_unreachable``): each item gets that error."""
 
     def __init__(
         self,
@@ -53,7 +54,10 @@ class GroupCommit(Generic[T]):
         try:
             async with self._db.unit_of_work() as work:
                 await self._write(work, items)
-        except Exception:
+        except Exception as exc:
+            if is_unreachable(exc):
+                # Alone, each would wait for the database in turn (30 s each behind a lock).
+                return [exc] * len(items)
             logger.info("a shared transaction failed; writing its items one by one")
             return [await self._write_alone(item) for item in items]
         return [None] * len(items)

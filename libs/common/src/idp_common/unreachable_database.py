@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
-from idp_common.db import unreachable_errors
+from idp_common.db import is_unreachable, unreachable_errors
 from idp_common.errors import Unavailable, problem_response
 
 logger = logging.getLogger(__name__)
@@ -34,10 +34,9 @@ def answer_unreachable_database_with_503(app: FastAPI, database_url: str) -> Non
         )
 
     async def unavailable_if_dropped(request: Request, exc: Exception) -> JSONResponse:
-        """A connection the server ended in the middle of the request (a terminated backend,
-        a restart, a failover) is a bare DBAPIError on asyncpg (ConnectionDoesNotExistError),
-        which SQLAlchemy marks invalidated: a 503 too. Any other is the 500 it was."""
-        if not (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        """A connection the server ended in the middle of the request is a bare DBAPIError
+        on asyncpg (ConnectionDoesNotExistError): a 503 too. Any other is the 500 it was."""
+        if not is_unreachable(exc):
             raise exc
         return await unavailable(request, exc)
 
