@@ -95,6 +95,28 @@ async def test_a_refused_retry_holds_up_no_other_lost_execution(
         ]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_lost_run_whose_cancel_was_requested_is_not_retried(
+    backend: str, tmp_path: Path
+) -> None:
+    """The cancel of a running run is carried by the heartbeat: when its worker died first,
+    the cancel (a 202 to its requester) was forgotten and a retry-safe run was run again."""
+    async with migrated_database(backend, tmp_path, "operation") as db:
+        template, version = retry_safe_template()
+        cancelled = silent(template, {"replicas": 2})
+        cancelled.cancel_requested_at = utcnow() - timedelta(seconds=30)
+        async with db.transaction() as session:
+            session.add_all([template, version])
+            await session.flush()
+            session.add(cancelled)
+        async with db.transaction() as session:
+            assert await mark_lost(session, utcnow() - timedelta(seconds=10)) == 1
+        async with db.snapshot() as session:
+            rows = list(await session.scalars(select(Execution)))
+        assert [(row.id, row.status) for row in rows] == [(cancelled.id, "lost")]
+        assert "not retried: its cancel was requested" in (rows[0].error or "")
+
+
 async def test_a_sweep_that_comes_late_moves_its_cut_off_back(tmp_path: Path) -> None:
     """Heartbeats queue behind a stall like any write: a sweep late by the stall does not
     hold the silence it caused against the executions."""

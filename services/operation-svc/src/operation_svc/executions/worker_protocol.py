@@ -138,11 +138,15 @@ async def mark_lost(session: AsyncSession, older_than: datetime) -> int:
 async def _retried_when_safe(session: AsyncSession, lost: Execution) -> bool:
     """Retry a lost execution of a retry-safe template; False when it is not retried. A
     retry refused now (rules tightened since it ran) is noted on the lost execution and
-    holds up no other one of the sweep."""
+    holds up no other one of the sweep. Nor is one whose cancel was requested: its worker
+    died before the heartbeat could tell it, and its requester was answered 202."""
     if lost.template_id is None:
         return False
     version = await TemplateCatalog(session).version(lost.template_id, lost.template_version)
     if version is None or not version.definition.get("retry_safe"):
+        return False
+    if lost.cancel_requested_at is not None:
+        lost.error = f"{lost.error}; not retried: its cancel was requested"
         return False
     try:
         # Still its requester's run: they may cancel it, and may not approve it themselves.
