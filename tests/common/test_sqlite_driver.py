@@ -128,6 +128,44 @@ async def test_a_lock_held_past_the_wait_is_an_error(
     await other.dispose()
 
 
+async def test_after_a_wait_in_vain_the_next_writes_try_once_until_one_gets_through(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writes queued for the write turn behind a lock another process holds each waited
+    their own LOCK_WAIT_SECONDS in turn: a create's 503 came after a minute, the last of
+    the queue's after several."""
+    monkeypatch.setattr(sqlite_driver, "LOCK_WAIT_SECONDS", 0.2)
+    tries: list[str] = []
+    execute = sqlite_driver._execute
+
+    def counted(connection: Any, begin: str | None, operation: str, parameters: Any) -> Any:
+        tries.append(operation)
+        return execute(connection, begin, operation, parameters)
+
+    monkeypatch.setattr(sqlite_driver, "_execute", counted)
+
+    async def write(value: str) -> None:
+        async with db.transaction() as session:
+            await session.execute(text(f"insert into t (v) values ('{value}')"))
+
+    other = Database(str(db.engine.url))
+    async with other.transaction() as holding:
+        await holding.execute(text("insert into t (v) values ('held')"))
+        for value in ("waited", "at-once", "at-once-too"):
+            with pytest.raises(OperationalError, match="locked"):
+                await write(value)
+    assert tries.count("insert into t (v) values ('waited')") > 1
+    assert tries.count("insert into t (v) values ('at-once')") == 1
+    assert tries.count("insert into t (v) values ('at-once-too')") == 1
+    await write("through")  # the lock is gone: it gets through, and waits again next time
+    async with other.transaction() as holding:
+        await holding.execute(text("insert into t (v) values ('held again')"))
+        with pytest.raises(OperationalError, match="locked"):
+            await write("waits again")
+    assert tries.count("insert into t (v) values ('waits again')") > 1
+    await other.dispose()
+
+
 async def write_is_locked_out(path: Path) -> bool:
     """Whether another connection is refused the file's write lock right now."""
     other = await aiosqlite.connect(path, timeout=0)

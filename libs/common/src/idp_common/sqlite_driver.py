@@ -117,11 +117,13 @@ class InlineCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class InlineConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("pending_begin",)
+    __slots__ = ("locked_out", "pending_begin")
 
     def __init__(self, dbapi: Any, connection: Any) -> None:
         super().__init__(dbapi, connection)
         self.pending_begin: str | None = None
+        # A statement here waited LOCK_WAIT_SECONDS in vain, and none has run since.
+        self.locked_out = False
 
     def begin(self, statement: str) -> None:
         """Start a transaction with ``statement`` (``BEGIN …``) on the next statement's trip."""
@@ -146,13 +148,16 @@ class InlineConnection(AsyncAdapt_aiosqlite_connection):
         """``function(connection, begin, *args)``; while the database is locked by another
         connection, tried again after a pause on the event loop. A statement inside a
         transaction this call did not begin is not tried again (it cannot be locked out:
-        a write transaction holds the lock from its BEGIN IMMEDIATE)."""
+        a write transaction holds the lock from its BEGIN IMMEDIATE). Once one has waited
+        ``LOCK_WAIT_SECONDS`` in vain, the next ones try once until one gets through: the
+        writes queued for this connection's turn each waited their own 30 s in turn, and
+        the last of them had its answer after minutes."""
         connection = self._sqlite
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        deadline = time.monotonic() + (0.0 if self.locked_out else LOCK_WAIT_SECONDS)
         pause = _FIRST_PAUSE_SECONDS
         while True:
             try:
-                return function(connection, begin, *args)
+                outcome = function(connection, begin, *args)
             except sqlite3.OperationalError as error:
                 if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                     raise
@@ -161,7 +166,11 @@ class InlineConnection(AsyncAdapt_aiosqlite_connection):
                         raise
                     connection.rollback()  # begun by this call: nothing else ran in it
                 if time.monotonic() + pause > deadline:
+                    self.locked_out = True
                     raise
+            else:
+                self.locked_out = False
+                return outcome
             self.await_(asyncio.sleep(pause))
             pause = min(pause * 2, _LONGEST_PAUSE_SECONDS)
 
