@@ -16,7 +16,13 @@ import pytest
 
 from idp_common.events import SubmissionCreated
 from idp_common.messaging.consumer import UNSIGNED, EventHandler
-from idp_common.messaging.dead_letters import DeadLetter, DeadLetterQueue, dead_letter
+from idp_common.messaging.dead_letters import (
+    FAILED_AT,
+    RECEIVES,
+    DeadLetter,
+    DeadLetterQueue,
+    dead_letter,
+)
 from idp_common.messaging.envelope import Event, encode_event
 from idp_common.messaging.signing import SIGNATURE, MessageSigner
 from idp_common.messaging.topology import OPERATION_JOBS, PANEL_SUBMISSIONS
@@ -519,3 +525,30 @@ async def test_a_long_replay_answers_at_once_and_reports_its_progress(
         await eventually(finished, timeout=20, interval=0.5)
         assert progress[-1] == 40
         assert progress == sorted(progress)
+
+
+async def test_failure_attributes_not_as_a_consumer_writes_them_are_not_believed(
+    platform: Platform,
+) -> None:
+    """SQS's redrive moves a message with the attributes its producer wrote: a failure time
+    that is no timestamp (or has no offset) or a receive count that is no number made every
+    read of the DLQ raise (a listing's 500, or an empty listing: the queue monitor's failed
+    read left the messages hidden)."""
+    async with open_messaging(platform.sqs, SIGNER) as bus:
+        url = await bus.queues.url(PANEL_SUBMISSIONS.dlq_name)
+        for failed_at, receives in (("yesterday", "many"), ("2026-01-01T00:00:00", "9" * 5000)):
+            await bus.queues.client.send_message(
+                QueueUrl=url,
+                MessageBody=encode_event(submission_event()),
+                MessageAttributes={
+                    FAILED_AT: {"DataType": "String", "StringValue": failed_at},
+                    RECEIVES: {"DataType": "String", "StringValue": receives},
+                },
+            )
+    listed = await dead_letters(platform, PLATFORM_OPERATOR, since="2026-01-02T00:00:00Z")
+    assert len(listed) == 2
+    assert all(0 < letter["receive_count"] < 100 for letter in listed)  # SQS's
+    assert all(letter["failed_at"].endswith("Z") for letter in listed)  # when sent to the DLQ
+    queues = await platform.operation.get("/api/v1/queues", headers=PLATFORM_OPERATOR)
+    by_name = {queue["name"]: queue for queue in queues.json()}
+    assert by_name[PANEL_SUBMISSIONS.name]["dead_letters"]["depth"] == 2

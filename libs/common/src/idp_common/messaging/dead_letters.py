@@ -243,16 +243,25 @@ class DeadLetter:
     def reason(self) -> str | None:
         return self._attribute(REASON) or self.unreadable
 
+    # A consumer writes the failure attributes; SQS's redrive moves a message with those its
+    # producer wrote, anything at all. One not as a consumer writes it is not believed: it
+    # made every read of the DLQ raise, which left all its messages hidden (HOLD_SECONDS).
+
     @property
     def failed_at(self) -> datetime:
         recorded = self._attribute(FAILED_AT)
-        return datetime.fromisoformat(recorded) if recorded else self.sent_at
+        with contextlib.suppress(ValueError):
+            failed = datetime.fromisoformat(recorded or "")
+            if failed.tzinfo is not None:
+                return failed
+        return self.sent_at
 
     @property
     def receive_count(self) -> int:
         """Receives on its own queue (SQS's count on the DLQ when a consumer did not say)."""
-        recorded = self._attribute(RECEIVES)
-        return int(recorded) if recorded else self.sqs_receive_count
+        with contextlib.suppress(ValueError):
+            return int(self._attribute(RECEIVES) or "")
+        return self.sqs_receive_count
 
     @property
     def tenant(self) -> str | None:
