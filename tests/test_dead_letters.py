@@ -552,3 +552,18 @@ async def test_failure_attributes_not_as_a_consumer_writes_them_are_not_believed
     queues = await platform.operation.get("/api/v1/queues", headers=PLATFORM_OPERATOR)
     by_name = {queue["name"]: queue for queue in queues.json()}
     assert by_name[PANEL_SUBMISSIONS.name]["dead_letters"]["depth"] == 2
+
+
+async def test_a_message_nested_deeper_than_the_json_parser_goes_is_dead_lettered_at_once(
+    platform: Platform,
+) -> None:
+    """Redacting its reason parsed the body again and raised: the consumer could not move it
+    to the DLQ, and it was received again and again until SQS's redrive (without why)."""
+    await send(platform, PANEL_SUBMISSIONS.name, '{"data": ' + "[" * 5000 + "]" * 5000 + "}")
+
+    async def dead_lettered() -> list[Any]:
+        return list(await dead_letters(platform, PLATFORM_OPERATOR))
+
+    [letter] = await eventually(dead_lettered, timeout=30)
+    assert letter["reason"].startswith("invalid event: ")  # the consumer's, at its first receive
+    assert letter["receive_count"] == 1

@@ -104,8 +104,9 @@ def redacted_reason(reason: str, body: str) -> str:
     """``reason`` without the secret values of the message's data (an error message may
     quote what it failed on), ``printable``: a key named twice may hold ``\\x01``, which SQS
     refuses in an attribute, and the copy to the DLQ came only after the last receive,
-    without its reason."""
-    with contextlib.suppress(ValueError, AttributeError):
+    without its reason. A body nested deeper than the JSON parser goes raised here, and such
+    a message could not be dead-lettered: it was received again until SQS's redrive."""
+    with contextlib.suppress(ValueError, AttributeError, RecursionError):
         data = json.loads(body).get("data")
         for secret in sorted(set(_secret_values(data)), key=len, reverse=True):
             if len(secret) >= MIN_REDACTED_CHARS:
