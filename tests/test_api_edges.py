@@ -15,7 +15,13 @@ import pytest
 
 from idp_common.schemas import MAX_JSON_DEPTH
 from tests.factories import panel_for, template
-from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
+from tests.harness import (
+    LocalSQSServer,
+    Platform,
+    auth_headers,
+    running_platform,
+    service_headers,
+)
 
 ADMIN = auth_headers(roles=("admin",))
 
@@ -61,6 +67,54 @@ async def test_null_clears_only_what_can_be_cleared_on_a_template(platform: Plat
     )
     assert lifted.status_code == 200, lifted.text
     assert lifted.json()["max_concurrency"] is None
+
+
+async def test_a_workers_report_of_numbers_or_times_no_column_holds_is_a_422(
+    platform: Platform,
+) -> None:
+    """Each was a 500 (SQLite past 64 bits, PostgreSQL past 32, a naive time or one beyond
+    UTC's range), at every attempt of the report; what was refused stores nothing."""
+    started = await platform.operation.post(
+        "/api/v1/executions", json={"template": "say", "parameters": {"m": "hi"}}, headers=ADMIN
+    )
+    execution_id = started.json()["id"]
+    claim = {"worker_id": "w1", "execution_ids": [execution_id]}
+    claimed = await platform.operation.post(
+        "/api/v1/workers/claims", json=claim, headers=service_headers()
+    )
+    assert claimed.json()["claimed"] == [execution_id]
+    line = {"seq": 0, "stream": "stdout", "message": "hi", "timestamp": "2026-01-01T00:00:00Z"}
+    for change, field in (
+        ({"seq": 2**31}, "lines.0.seq"),
+        ({"seq": 2**63}, "lines.0.seq"),
+        ({"timestamp": "2026-01-01T00:00:00"}, "lines.0.timestamp"),
+        ({"timestamp": "9999-12-31T23:59:59-14:00"}, "lines.0.timestamp"),
+    ):
+        report = {"execution_id": execution_id, "worker_id": "w1", "lines": [line | change]}
+        response = await platform.operation.post(
+            "/api/v1/workers/logs", json=report, headers=service_headers()
+        )
+        refused(response, 422, field)
+    finish = {
+        "execution_id": execution_id,
+        "worker_id": "w1",
+        "status": "failed",
+        "duration_seconds": 1,
+        "output_excerpt": "",
+    }
+    for change, field in (
+        ({"exit_code": 2**31}, "exit_code"),
+        ({"exit_code": 2**63}, "exit_code"),
+        ({"exit_code": 1, "output_bytes": 2**31}, "output_bytes"),
+    ):
+        response = await platform.operation.post(
+            "/api/v1/workers/finishes", json=finish | change, headers=service_headers()
+        )
+        refused(response, 422, field)
+    execution = await platform.operation.get(f"/api/v1/executions/{execution_id}", headers=ADMIN)
+    assert execution.json()["status"] == "running"
+    logs = await platform.operation.get(f"/api/v1/executions/{execution_id}/logs", headers=ADMIN)
+    assert logs.json()["items"] == []
 
 
 @pytest.mark.parametrize("timeout", [5e-324, 0, -1, 0.5])

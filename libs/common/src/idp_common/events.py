@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from idp_common.messaging.envelope import Event, InvalidEvent
-from idp_common.schemas import GroupName, HumanRole, StrictModel, error_location
+from idp_common.schemas import GroupName, HumanRole, StrictModel, UtcTimestamp, error_location
 
 SUBMISSION_CREATED = "panel.submission.created"
 SUBMISSION_UPDATED = "panel.submission.updated"
@@ -182,11 +182,18 @@ def printable(text: str) -> str:
     return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
 
 
+# A log line's seq, an exit code and a run's output counts are 32-bit integer columns: a
+# worker's report with more (or a time no column holds) was a 500 at every attempt.
+INT32_MAX = 2**31 - 1
+Int32 = Annotated[int, Field(ge=-INT32_MAX - 1, le=INT32_MAX)]
+Count32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
 class LogLine(Payload):
-    seq: int = Field(ge=0)
+    seq: Count32
     stream: LogStream
     message: StorableText
-    timestamp: datetime
+    timestamp: UtcTimestamp
 
 
 class ExecutionLog(EventData):
@@ -201,11 +208,11 @@ class ExecutionFinished(EventData):
 
     execution_id: uuid.UUID
     status: Literal["succeeded", "failed", "timed_out", "cancelled"]
-    exit_code: int | None
+    exit_code: Int32 | None
     duration_seconds: float
     output_excerpt: StorableText
-    log_lines: int = Field(default=0, ge=0)
-    output_bytes: int = Field(default=0, ge=0)
+    log_lines: Count32 = 0
+    output_bytes: Count32 = 0
     output_truncated: bool = False
     error: StorableText | None = None
     worker_id: str

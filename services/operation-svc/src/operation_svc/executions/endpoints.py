@@ -8,7 +8,7 @@ from sse_starlette import EventSourceResponse
 
 from idp_common.auth import Operator, ServiceCaller, Viewer
 from idp_common.dependencies import SessionDep
-from idp_common.events import ExecutionFinished, ExecutionStatus
+from idp_common.events import INT32_MAX, ExecutionFinished, ExecutionStatus
 from idp_common.idempotency import REPLAYED_HEADER, IdempotencyKey
 from idp_common.pagination import Page, PageParamsDep
 from idp_common.rate_limit import ExecutionRateLimit
@@ -31,8 +31,7 @@ from operation_svc.executions.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
-MAX_SEQ = 2**31 - 1  # a log line's seq is a 32-bit integer column
-AfterSeq = Annotated[int, Query(ge=-1, le=MAX_SEQ, description="Lines after this seq.")]
+AfterSeq = Annotated[int, Query(ge=-1, le=INT32_MAX, description="Lines after this seq.")]
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, dependencies=[ExecutionRateLimit])
@@ -113,7 +112,7 @@ async def stream_logs(
     request: Request,
     session: SessionDep,
     principal: Viewer,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=-1, le=MAX_SEQ)] = None,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=-1, le=INT32_MAX)] = None,
     after_seq: AfterSeq = -1,
 ) -> EventSourceResponse:
     """Live log lines as Server-Sent Events; reconnect with Last-Event-ID to resume."""
