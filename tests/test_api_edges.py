@@ -18,6 +18,7 @@ from tests.factories import panel_for, template
 from tests.harness import (
     LocalSQSServer,
     Platform,
+    assert_field_refused,
     auth_headers,
     running_platform,
     service_headers,
@@ -67,6 +68,46 @@ async def test_null_clears_only_what_can_be_cleared_on_a_template(platform: Plat
     )
     assert lifted.status_code == 200, lifted.text
     assert lifted.json()["max_concurrency"] is None
+
+
+@pytest.mark.parametrize(
+    ("service", "path", "body", "field", "code"),
+    [
+        (
+            "operation",
+            "/api/v1/templates/say",
+            {"timeout_seconds": True},
+            "timeout_seconds",
+            "float",
+        ),
+        ("operation", "/api/v1/templates/say", {"retry_safe": "false"}, "retry_safe", "bool"),
+        (
+            "operation",
+            "/api/v1/templates/say",
+            {"approval": {"approver_roles": ["admin"], "expires_after_seconds": True}},
+            "approval.expires_after_seconds",
+            "int",
+        ),
+        (
+            "operation",
+            "/api/v1/templates/say",
+            {"parameters": [{"name": "m", "max_length": "5"}]},
+            "parameters.0.max_length",
+            "int",
+        ),
+        ("panel", "/api/v1/panels/say", {"is_active": 0}, "is_active", "bool"),
+        ("panel", "/api/v1/panels/say", {"order": True}, "order", "int"),
+        ("panel", "/api/v1/panels/say", {"order": 2.0}, "order", "int"),
+    ],
+)
+async def test_a_boolean_or_number_of_another_json_type_is_refused_and_changes_nothing(
+    platform: Platform, service: str, path: str, body: dict[str, Any], field: str, code: str
+) -> None:
+    """Read laxly, ``true`` was a timeout of one second and ``0`` an inactive panel."""
+    client: httpx.AsyncClient = getattr(platform, service)
+    before = (await client.get(path, headers=ADMIN)).json()
+    assert_field_refused(await client.patch(path, json=body, headers=ADMIN), field, f"{code}_type")
+    assert (await client.get(path, headers=ADMIN)).json() == before
 
 
 async def test_a_workers_report_of_numbers_or_times_no_column_holds_is_a_422(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import re
+import types
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
 from fastapi import Path
 from pydantic import (
@@ -180,6 +181,55 @@ def error_location(error: Mapping[str, Any]) -> tuple[str | int, ...]:
     return (*error["loc"], *error.get("ctx", {}).get("path", ()))
 
 
+# A boolean or numeric attribute takes that JSON type only: pydantic's lax mode read ``true``
+# as 1 (a timeout, an approval's expiry of one second) and ``"1"`` or ``0`` as a boolean.
+JSON_TYPE_MESSAGES: dict[type, str] = {
+    bool: "Input should be a valid boolean",
+    int: "Input should be a valid integer",
+    float: "Input should be a valid number",
+}
+
+
+def _bare(annotation: Any) -> Any:
+    """``annotation`` without ``Annotated`` and ``| None``: one type, or None for a union."""
+    if get_origin(annotation) is Annotated:
+        return _bare(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        others = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return _bare(others[0]) if len(others) == 1 else None
+    return annotation
+
+
+def _is_json(kind: type, value: Any) -> bool:
+    """Whether ``value`` is JSON of ``kind``'s type (a boolean is no number)."""
+    if isinstance(value, bool):
+        return kind is bool
+    return kind is not bool and isinstance(value, int | float if kind is float else int)
+
+
+def wrong_json_type(model: type[BaseModel], data: Any) -> tuple[type, list[str | int]] | None:
+    """The type and place of the first boolean or numeric attribute of ``model`` (or of a
+    model it holds that is no StrictModel, which checks itself) that ``data`` gives a value
+    of another JSON type, or None."""
+    if not isinstance(data, dict):
+        return None
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        value, kind = data.get(key), _bare(info.annotation)
+        if value is None:
+            continue
+        if kind in JSON_TYPE_MESSAGES and not _is_json(kind, value):
+            return kind, [key]
+        if (
+            isinstance(kind, type)
+            and issubclass(kind, BaseModel)
+            and not issubclass(kind, StrictModel)
+            and (inner := wrong_json_type(kind, value)) is not None
+        ):
+            return inner[0], [key, *inner[1]]
+    return None
+
+
 class StrictModel(BaseModel):
     """A request body: unknown fields, NUL bytes and lone surrogates (which no text stored
     here may hold: PostgreSQL cannot store the one, UTF-8 has no bytes for the other), NaN or
@@ -200,6 +250,11 @@ class StrictModel(BaseModel):
         if (unstorable := unstorable_value(data)) is not None:
             why, path = unstorable
             raise PydanticCustomError(why, UNSTORABLE_VALUE[why], {"path": path})
+        if (wrong := wrong_json_type(cls, data)) is not None:
+            kind, path = wrong
+            raise PydanticCustomError(
+                f"{kind.__name__}_type", JSON_TYPE_MESSAGES[kind], {"path": path}
+            )
         return data
 
 

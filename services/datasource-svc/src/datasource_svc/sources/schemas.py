@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import AfterValidator, Field, Strict, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from idp_common.outbound import (
@@ -112,10 +112,9 @@ def _literal_keys(body: Any) -> Any:
 
 Query = Annotated[Strings, AfterValidator(_literal_names)]
 Body = Annotated[JsonBody, AfterValidator(_literal_keys)]
-# Strict: JSON numbers only (lax, ``true`` was 1 and ``"300"`` 300).
-TtlSeconds = Annotated[int, Strict(), Field(ge=0, le=86400)]
-TimeoutSeconds = Annotated[float, Strict(), Field(ge=0.1, le=MAX_SOURCE_TIMEOUT_SECONDS)]
-MaxOptions = Annotated[int, Strict(), Field(ge=1, le=5000)]
+TtlSeconds = Annotated[int, Field(ge=0, le=86400)]
+TimeoutSeconds = Annotated[float, Field(ge=0.1, le=MAX_SOURCE_TIMEOUT_SECONDS)]
+MaxOptions = Annotated[int, Field(ge=1, le=5000)]
 
 
 class SecretReference(StrictModel):
