@@ -536,7 +536,11 @@ async def test_failure_attributes_not_as_a_consumer_writes_them_are_not_believed
     read left the messages hidden)."""
     async with open_messaging(platform.sqs, SIGNER) as bus:
         url = await bus.queues.url(PANEL_SUBMISSIONS.dlq_name)
-        for failed_at, receives in (("yesterday", "many"), ("2026-01-01T00:00:00", "9" * 5000)):
+        for failed_at, receives in (
+            ("yesterday", "many"),
+            ("2026-01-01T00:00:00", "9" * 5000),
+            ("0001-01-01T00:00:00+14:00", "1"),
+        ):
             await bus.queues.client.send_message(
                 QueueUrl=url,
                 MessageBody=encode_event(submission_event()),
@@ -546,12 +550,20 @@ async def test_failure_attributes_not_as_a_consumer_writes_them_are_not_believed
                 },
             )
     listed = await dead_letters(platform, PLATFORM_OPERATOR, since="2026-01-02T00:00:00Z")
-    assert len(listed) == 2
+    assert len(listed) == 3
     assert all(0 < letter["receive_count"] < 100 for letter in listed)  # SQS's
     assert all(letter["failed_at"].endswith("Z") for letter in listed)  # when sent to the DLQ
     queues = await platform.operation.get("/api/v1/queues", headers=PLATFORM_OPERATOR)
     by_name = {queue["name"]: queue for queue in queues.json()}
-    assert by_name[PANEL_SUBMISSIONS.name]["dead_letters"]["depth"] == 2
+    assert by_name[PANEL_SUBMISSIONS.name]["dead_letters"]["depth"] == 3
+    paged, cursor = [], None
+    for _ in range(3):  # one a page: each page's cursor is one the API takes
+        query = {"limit": "1"} | ({"cursor": cursor} if cursor else {})
+        page = await platform.operation.get(DEAD_LETTERS, params=query, headers=PLATFORM_OPERATOR)
+        assert page.status_code == 200, page.text
+        paged += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+    assert len({letter["message_id"] for letter in paged}) == 3
 
 
 async def test_a_message_nested_deeper_than_the_json_parser_goes_is_dead_lettered_at_once(

@@ -246,15 +246,16 @@ class DeadLetter:
 
     # A consumer writes the failure attributes; SQS's redrive moves a message with those its
     # producer wrote, anything at all. One not as a consumer writes it is not believed: it
-    # made every read of the DLQ raise, which left all its messages hidden (HOLD_SECONDS).
+    # made every read of the DLQ raise, which left all its messages hidden (HOLD_SECONDS),
+    # and a time beyond UTC's range made a listing's cursor one it refuses.
 
     @property
     def failed_at(self) -> datetime:
         recorded = self._attribute(FAILED_AT)
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, OverflowError):  # OverflowError: beyond UTC
             failed = datetime.fromisoformat(recorded or "")
             if failed.tzinfo is not None:
-                return failed
+                return failed.astimezone(UTC)
         return self.sent_at
 
     @property
