@@ -7,12 +7,19 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.factories import panel_for, template
-from tests.harness import LocalSQSServer, Platform, auth_headers, running_platform
+from tests.harness import (
+    LocalSQSServer,
+    Platform,
+    assert_field_refused,
+    auth_headers,
+    running_platform,
+)
 
 ADMIN = auth_headers(roles=("admin",))
 ALICE = auth_headers(subject="alice", roles=("operator",))
@@ -80,6 +87,28 @@ async def test_an_empty_or_overlong_key_is_refused_naming_the_header(
         refused = await intakes(platform)[intake](ALICE, key)
         assert refused.status_code == 422, (key, refused.text)
         assert [error["field"] for error in refused.json()["errors"]] == ["Idempotency-Key"]
+
+
+@pytest.mark.parametrize(
+    ("intake", "path", "body"),
+    [
+        ("executions", "/api/v1/executions", {"template": "say", "parameters": {"m": "hi"}}),
+        ("submissions", "/api/v1/panels/say/submissions", {"data": {"m": "hi"}}),
+    ],
+)
+async def test_a_key_sent_twice_is_refused_and_stores_nothing(
+    platform: Platform, intake: str, path: str, body: dict[str, Any]
+) -> None:
+    """The first was taken: a retry with the other key, or with both joined by a comma (as
+    an intermediary may send them), made a second run."""
+    client = platform.operation if intake == "executions" else platform.panel
+    first, second = f"k-{uuid.uuid4()}", f"k-{uuid.uuid4()}"
+    keys = [("Idempotency-Key", first), ("Idempotency-Key", second)]
+    refused = await client.post(path, json=body, headers=[*ALICE.items(), *keys])
+    assert_field_refused(refused, "Idempotency-Key", "repeated")
+    created = await intakes(platform)[intake](ALICE, first)
+    assert created.status_code == 202, created.text
+    assert "idempotent-replayed" not in created.headers
 
 
 @pytest.mark.parametrize("intake", ["executions", "submissions"])

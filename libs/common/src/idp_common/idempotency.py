@@ -8,14 +8,30 @@ import hashlib
 import json
 from typing import Annotated, Any
 
-from fastapi import Header
+from fastapi import Depends, Header, Request
 
-from idp_common.errors import Conflict
+from idp_common.errors import Conflict, ValidationFailed, field_error
 from idp_common.repository import M, TenantRepository
 
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-]
+KEY_HEADER = "Idempotency-Key"
+
+
+def _one_key(
+    request: Request,
+    key: Annotated[str | None, Header(alias=KEY_HEADER, min_length=1, max_length=200)] = None,
+) -> str | None:
+    """The request's key. One sent twice is refused: the first was taken, and a retry with
+    the other, or with both joined by a comma (as RFC 9110 lets an intermediary send them),
+    made another submission."""
+    if len(request.headers.getlist(KEY_HEADER)) > 1:
+        raise ValidationFailed(
+            f"Send one {KEY_HEADER}.",
+            errors=[field_error(KEY_HEADER, "is sent more than once", "repeated")],
+        )
+    return key
+
+
+IdempotencyKey = Annotated[str | None, Depends(_one_key)]
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
