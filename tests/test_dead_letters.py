@@ -579,3 +579,29 @@ async def test_a_message_nested_deeper_than_the_json_parser_goes_is_dead_lettere
     [letter] = await eventually(dead_lettered, timeout=30)
     assert letter["reason"].startswith("invalid event: ")  # the consumer's, at its first receive
     assert letter["receive_count"] == 1
+
+
+async def test_a_message_using_all_of_sqss_attributes_is_dead_lettered_at_once(
+    platform: Platform,
+) -> None:
+    """SQS carries 10 attributes a message: with the failure's, the DLQ copy of one using
+    them all could not be sent, and it was received again until SQS's redrive (without
+    why). The failure's are kept, and the message's own that the platform reads."""
+    body = "{not an event"
+    own = {f"x-producer-{index}": {"DataType": "String", "StringValue": "v"} for index in range(9)}
+    async with open_messaging(platform.sqs, SIGNER) as bus:
+        await bus.queues.client.send_message(
+            QueueUrl=await bus.queues.url(PANEL_SUBMISSIONS.name),
+            MessageBody=body,
+            MessageAttributes={SIGNATURE: SIGNER.attribute(body)} | own,
+        )
+
+    async def dead_lettered() -> list[Any]:
+        return list(await dead_letters(platform, PLATFORM_OPERATOR))
+
+    [letter] = await eventually(dead_lettered, timeout=30)
+    assert letter["reason"].startswith("invalid event: ")  # the consumer's, at its first receive
+    assert letter["receive_count"] == 1
+    async with open_messaging(platform.sqs, SIGNER) as bus:
+        [held] = await DeadLetterQueue(bus.queues, PANEL_SUBMISSIONS).peek()
+    assert SIGNATURE in held.message_attributes

@@ -27,6 +27,7 @@ from opentelemetry import trace
 
 from idp_common.events import EXECUTION_REQUESTED_EXTERNAL, SUBMISSION_REQUESTED, printable
 from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
+from idp_common.messaging.signing import SIGNATURE
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec, queue_arn
 from idp_common.messaging.trace_context import extract_context
@@ -44,6 +45,12 @@ RECEIVES = "idp.receive_count"
 # (unsigned, unreadable, no credential) is the platform operators' alone.
 ADMITTED_TENANT = "idp.admitted_tenant"
 FAILURE_ATTRIBUTES = (REASON, FAILED_AT, RECEIVES, ADMITTED_TENANT)
+# SQS carries at most 10 attributes a message, and a producer may have used them all: with
+# the failure's, its DLQ copy could not be sent (received again until SQS's redrive moved it
+# without why). Its own that the platform reads (a credential, the platform's signature,
+# the trace) are kept first; the others as room is left.
+MAX_MESSAGE_ATTRIBUTES = 10
+READ_ATTRIBUTES = frozenset({"authorization", SIGNATURE, "traceparent", "tracestate"})
 MAX_REASON_CHARS = 2000
 SEALED = "[sealed]"
 # Shorter secret values are left in a reason: masking them would hide ordinary words.
@@ -84,7 +91,9 @@ def dead_letter_attributes(
     }
     if admitted_tenant is not None:
         failure[ADMITTED_TENANT] = _string(admitted_tenant)
-    return kept | failure
+    room = MAX_MESSAGE_ATTRIBUTES - len(failure)
+    names = sorted(kept, key=lambda name: name not in READ_ATTRIBUTES)[:room]
+    return {name: kept[name] for name in names} | failure
 
 
 def _secret_values(value: Any, secret_key: bool = False) -> Iterable[str]:
