@@ -605,3 +605,22 @@ async def test_a_message_using_all_of_sqss_attributes_is_dead_lettered_at_once(
     async with open_messaging(platform.sqs, SIGNER) as bus:
         [held] = await DeadLetterQueue(bus.queues, PANEL_SUBMISSIONS).peek()
     assert SIGNATURE in held.message_attributes
+
+
+async def test_large_letters_are_replayed_in_batches_sqs_takes(platform: Platform) -> None:
+    """Ten letters of 120 KB went back in one SendMessageBatch, past SQS's limit on a batch:
+    the replay failed whole, and none of them could be replayed."""
+    large = Event(type="x.large", source="urn:test", tenant="acme", data={"pad": "x" * 120_000})
+    await send(platform, PANEL_SUBMISSIONS.dlq_name, *[encode_event(large) for _ in range(10)])
+    replayed = await platform.operation.post(
+        f"{DEAD_LETTERS}/replay", json={"filter": {"type": "x.large"}}, headers=ADMIN
+    )
+    assert replayed.status_code in (200, 202), replayed.text
+    location = f"/api/v1/queues/{PANEL_SUBMISSIONS.name}/actions/{replayed.json()['id']}"
+
+    async def ended() -> dict[str, Any] | None:
+        action: dict[str, Any] = (await platform.operation.get(location, headers=ADMIN)).json()
+        return action if action["status"] != "running" else None
+
+    action = await eventually(ended, timeout=30)
+    assert (action["status"], action["matched"], action["done"]) == ("completed", 10, 10)

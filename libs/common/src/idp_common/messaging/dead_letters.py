@@ -29,7 +29,7 @@ from idp_common.events import EXECUTION_REQUESTED_EXTERNAL, SUBMISSION_REQUESTED
 from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
 from idp_common.messaging.signing import SIGNATURE
 from idp_common.messaging.sqs import QueueDirectory
-from idp_common.messaging.topology import MAX_BATCH_SIZE, QueueSpec, queue_arn
+from idp_common.messaging.topology import MAX_BATCH_BYTES, MAX_BATCH_SIZE, QueueSpec, queue_arn
 from idp_common.messaging.trace_context import extract_context
 from idp_common.redaction import MASK, secret_looking
 from idp_common.request_context import trace_id_of
@@ -306,9 +306,28 @@ def _dead_letter_of(message: dict[str, Any], queue: QueueSpec) -> DeadLetter:
     )
 
 
-def _batches(items: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(items), MAX_BATCH_SIZE):
-        yield items[start : start + MAX_BATCH_SIZE]
+def _batches(items: list[Any], size: Callable[[Any], int] = lambda _: 0) -> Iterable[list[Any]]:
+    """``items`` in batches SQS takes: ``MAX_BATCH_SIZE`` at most, and ``MAX_BATCH_BYTES``
+    by ``size`` (one item alone whatever its size)."""
+    batch: list[Any] = []
+    used = 0
+    for item in items:
+        if batch and (len(batch) == MAX_BATCH_SIZE or used + size(item) > MAX_BATCH_BYTES):
+            yield batch
+            batch, used = [], 0
+        batch.append(item)
+        used += size(item)
+    if batch:
+        yield batch
+
+
+def _sent_bytes(letter: DeadLetter) -> int:
+    """What a letter sent back weighs in a batch: its body and attributes, as SQS counts."""
+    attributes = letter.replayed_attributes()
+    return len(letter.body.encode()) + sum(
+        len(name) + len(str(value.get("DataType", ""))) + len(str(value.get("StringValue", "")))
+        for name, value in attributes.items()
+    )
 
 
 class DeadLetterQueue:
@@ -436,7 +455,9 @@ class Taken:
         client = self.dlq.queues.client
         source = await self.dlq.queues.url(self.dlq.queue.name)
         moved = 0
-        for batch in _batches(self.letters):
+        # By bytes too: ten large letters in one batch were past SQS's limit, and the whole
+        # replay failed (none of them could ever be sent back but by a whole-DLQ move).
+        for batch in _batches(self.letters, _sent_bytes):
             started = time.monotonic()
             response = await client.send_message_batch(
                 QueueUrl=source,
