@@ -45,5 +45,4 @@ async def run(
         sink=sink,
         masker=masker,
     )
-    assert result is not None  # released at once
     return result, lines

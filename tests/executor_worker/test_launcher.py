@@ -75,46 +75,6 @@ def test_a_missing_command_exits_127_and_names_it() -> None:
     assert "/no/such/program: No such file or directory" in missing.stderr
 
 
-def gated(*command: str, release: bool) -> subprocess.CompletedProcess[str]:
-    """The launcher held at --gate, released with a byte or not (the pipe's end alone)."""
-    gate, opening = os.pipe()
-    try:
-        process = subprocess.Popen(
-            [launcher(), *LIMITS, f"--gate={gate}", "--", *command],
-            pass_fds=(gate,),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-    finally:
-        os.close(gate)
-    if release:
-        os.write(opening, b"\0")
-    os.close(opening)
-    stdout, stderr = process.communicate(timeout=10)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-
-
-def test_a_gated_command_runs_once_released_without_the_gate_open() -> None:
-    shown = gated("/bin/ls", "/proc/self/fd", release=True)
-    assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.split() == ["0", "1", "2", "3"]  # 3: the directory ls reads
-
-
-def test_a_gated_command_never_released_does_not_run() -> None:
-    refused = gated("/bin/echo", "ran", release=False)
-    assert (refused.returncode, refused.stdout) == (126, "")
-    assert refused.stderr == "idp-sandbox-exec: not released\n"
-
-
-@pytest.mark.parametrize("gate", ["x", "-1", "", "3x"])
-def test_a_gate_that_is_not_a_descriptor_number_is_refused(gate: str) -> None:
-    refused = launch(*LIMITS, f"--gate={gate}", "--", "/bin/echo", "ran")
-    assert refused.returncode == 126
-    assert "not a number: gate" in refused.stderr
-    assert "ran" not in refused.stdout
-
-
 # Stands in for the worker: starts the launcher in a session of its own, as the worker does,
 # and waits to be killed.
 WORKER = (

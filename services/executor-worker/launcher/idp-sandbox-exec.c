@@ -1,8 +1,7 @@
 /*
  * idp-sandbox-exec: how the executor worker starts a command.
  *
- *   idp-sandbox-exec --cpu=S --as=B --nproc=N --fsize=B --nofile=N [--uid=U] [--gate=FD]
- *                    -- PATH ARG...
+ *   idp-sandbox-exec --cpu=S --as=B --nproc=N --fsize=B --nofile=N [--uid=U] -- PATH ARG...
  *
  * Sets the run's resource limits (CPU soft S and hard S+1 seconds, so SIGXCPU comes before
  * SIGKILL; address space, processes, file size, open files; no core dumps), switches to
@@ -17,12 +16,6 @@
  * of its own, its process group) and exits. Otherwise it exits as the command did (its
  * status, or its signal raised again). Every limit is required, so a run cannot start
  * unbounded by mistake.
- *
- * With --gate, all of that is done, and the fork, and then the child waits for one byte on
- * FD (a pipe from the worker) before its exec, and closes FD: the worker starts a job's
- * command while its claim is in flight and releases it once the claim is granted. The end of
- * the pipe without a byte (the claim went to another copy, or the worker is gone) ends it
- * before anything of PATH runs.
  *
  * It does what util-linux's `prlimit ... -- setpriv ... --` did, in one small static exec
  * instead of two dynamically linked ones: measured 1.1 ms instead of 2.6 ms of CPU per run.
@@ -44,7 +37,7 @@
 
 #define NAME "idp-sandbox-exec"
 
-enum { CPU, AS, NPROC, FSIZE, NOFILE, UID, GATE, OPTIONS };
+enum { CPU, AS, NPROC, FSIZE, NOFILE, UID, OPTIONS };
 
 static _Noreturn void refuse(const char *message, const char *detail) {
     fprintf(stderr, NAME ": %s%s%s\n", message, detail ? ": " : "", detail ? detail : "");
@@ -66,18 +59,6 @@ static void limit(int resource, rlim_t soft, rlim_t hard, const char *name) {
     if (setrlimit(resource, &value) != 0) {
         refuse(name, strerror(errno));
     }
-}
-
-static void wait_for_release(int gate) {
-    char go;
-    ssize_t got;
-    do {
-        got = read(gate, &go, 1);
-    } while (got < 0 && errno == EINTR);
-    if (got != 1) {
-        refuse("not released", got < 0 ? strerror(errno) : NULL);
-    }
-    close(gate);
 }
 
 /* What the kernel sends this process when the worker dies (PR_SET_PDEATHSIG). */
@@ -118,7 +99,7 @@ int main(int argc, char **argv) {
         {"cpu", required_argument, NULL, CPU},     {"as", required_argument, NULL, AS},
         {"nproc", required_argument, NULL, NPROC}, {"fsize", required_argument, NULL, FSIZE},
         {"nofile", required_argument, NULL, NOFILE}, {"uid", required_argument, NULL, UID},
-        {"gate", required_argument, NULL, GATE},   {NULL, 0, NULL, 0},
+        {NULL, 0, NULL, 0},
     };
     unsigned long long value[OPTIONS];
     int given[OPTIONS] = {0};
@@ -126,7 +107,7 @@ int main(int argc, char **argv) {
     while ((option = getopt_long(argc, argv, "+", options, NULL)) != -1) {
         if (option < 0 || option >= OPTIONS) {
             refuse("usage: " NAME " --cpu=S --as=B --nproc=N --fsize=B --nofile=N [--uid=U]"
-                   " [--gate=FD] -- PATH ARG...", NULL);
+                   " -- PATH ARG...", NULL);
         }
         value[option] = number(options[option].name, optarg);
         given[option] = 1;
@@ -183,16 +164,10 @@ int main(int argc, char **argv) {
             _exit(126);
         }
         sigprocmask(SIG_SETMASK, &before, NULL);
-        if (given[GATE]) {
-            wait_for_release((int)value[GATE]);
-        }
         execv(argv[optind], &argv[optind]);
         int error = errno;
         fprintf(stderr, NAME ": %s: %s\n", argv[optind], strerror(error));
         _exit(error == ENOENT ? 127 : 126);
-    }
-    if (given[GATE]) {
-        close((int)value[GATE]);
     }
     supervise(command, &watched, given[UID]);
 }

@@ -22,7 +22,6 @@ from executor_worker.reports import ReportSender
 from executor_worker.runner import (
     CommandRefused,
     OutputLimits,
-    Release,
     RunResult,
     check_variables,
     resolve_programs,
@@ -117,38 +116,33 @@ class JobHandler:
         received = time.monotonic()
         JOBS.labels("received").inc()
         job = ExecutionRequested.from_event(event)
-        # The command is made ready and started, held, while the claim is in flight: once
-        # the claim is granted only the launcher's exec is left.
-        claim = asyncio.ensure_future(self._claim(job))
+        with tracer.start_as_current_span(
+            "claim", attributes={"execution.id": str(job.execution_id)}
+        ):
+            claimed = await self.operations.claim(job.execution_id)
+        if not claimed:
+            JOBS.labels("dropped_duplicate").inc()
+            return
+        JOBS.labels("claimed").inc()
+        IN_FLIGHT.inc()
+        stop = self.running.start(job.execution_id)
         batcher = LogBatcher(
             self.reports.send, tenant=event.tenant, execution_id=job.execution_id, source=SOURCE
         )
-
-        async def release() -> asyncio.Event | None:
-            return self.running.start(job.execution_id) if await claim else None
-
         try:
-            result = await self._run(event.tenant, job, batcher, release)
+            result = await self._run(event.tenant, job, batcher, stop)
         except asyncio.CancelledError:
-            if not _granted(claim):
-                claim.cancel()
-                raise
             # Shutdown grace ran out: the process group is already killed; say so, then stop.
             await asyncio.shield(self._finish(job, RunResult.refused(SHUTDOWN_REASON), batcher))
             raise
         except Exception as exc:
-            if not await claim:  # raises what the claim raised: the job comes back later
-                return
             # Claimed, so it must end here: left unreported it would only be declared lost.
             # The reason names the error's type only: its text could hold an opened secret.
             logger.exception("execution %s could not be run", job.execution_id)
             result = RunResult.refused(f"the worker could not run it ({type(exc).__name__})")
         finally:
-            if _granted(claim):
-                self.running.finish(job.execution_id)
-                IN_FLIGHT.dec()
-        if result is None:
-            return
+            self.running.finish(job.execution_id)
+            IN_FLIGHT.dec()
         # The command has exited: its slot may run the next job while this one is reported.
         release_slot()
         if result.spawned_at is not None:
@@ -161,16 +155,6 @@ class JobHandler:
             QUEUE_TO_START.observe(max(waited.total_seconds(), 0.0))
         finish = await self._finish(job, result, batcher)
         self.running.sent(job.execution_id, partial(self.reports.send, finish))
-
-    async def _claim(self, job: ExecutionRequested) -> bool:
-        with tracer.start_as_current_span(
-            "claim", attributes={"execution.id": str(job.execution_id)}
-        ):
-            claimed = await self.operations.claim(job.execution_id)
-        JOBS.labels("claimed" if claimed else "dropped_duplicate").inc()
-        if claimed:
-            IN_FLIGHT.inc()
-        return claimed
 
     async def _finish(
         self, job: ExecutionRequested, result: RunResult, batcher: LogBatcher
@@ -193,13 +177,10 @@ class JobHandler:
         return finish
 
     async def _run(
-        self, tenant: str, job: ExecutionRequested, batcher: LogBatcher, release: Release
-    ) -> RunResult | None:
-        """The run's result; None when the claim went to another copy of the job."""
+        self, tenant: str, job: ExecutionRequested, batcher: LogBatcher, stop: asyncio.Event
+    ) -> RunResult:
         timeout_seconds = min(job.timeout_seconds, self.settings.default_timeout_seconds)
         if job.http is not None:
-            if (stop := await release()) is None:
-                return None
             with tracer.start_as_current_span(
                 "run", attributes={"http.request.method": job.http.method}
             ):
@@ -215,12 +196,12 @@ class JobHandler:
             argv = resolve_programs(job.argv, self.settings.executables)
             check_variables([*job.env, *job.sealed_env, *(bound.env_var for bound in job.secrets)])
         except CommandRefused as refused:
-            return await _refused_once_released(release, f"refused by this worker: {refused}")
+            return RunResult.refused(f"refused by this worker: {refused}")
         try:
             secret_env = await self.secrets.resolve(tenant, job.secrets)
             secret_env |= _opened(self.opening_keys, job.sealed_env)
         except (SecretUnavailable, UnsealFailed) as exc:
-            return await _refused_once_released(release, str(exc))
+            return RunResult.refused(str(exc))
         masker = SecretMasker(secret_env.values())
         with tracer.start_as_current_span("run", attributes={"process.executable.path": argv[0]}):
             result = await run_command(
@@ -232,16 +213,6 @@ class JobHandler:
                 sandbox=self.sandbox,
                 sink=batcher.add,
                 masker=masker,
-                release=release,
+                stop=stop,
             )
-        return None if result is None else result.masked(masker)
-
-
-def _granted(claim: asyncio.Future[bool]) -> bool:
-    """Whether the claim is over and made this worker the job's holder."""
-    return claim.done() and not claim.cancelled() and claim.exception() is None and claim.result()
-
-
-async def _refused_once_released(release: Release, reason: str) -> RunResult | None:
-    """A job that never starts a process, refused once this worker holds it."""
-    return RunResult.refused(reason) if await release() is not None else None
+        return result.masked(masker)

@@ -10,7 +10,7 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,14 +29,6 @@ FORWARD_SLICE_LINES = 500
 DRAIN_BYTES_PER_SECOND = 256 * 1024 * 1024
 
 LineSink = Callable[[LogStream, list[str]], Awaitable[None]]  # (stream, lines)
-# Awaited once the command's process is started and held before its exec: the run's stop
-# event when it may run (its claim was granted), None when it must not run at all.
-Release = Callable[[], Awaitable[asyncio.Event | None]]
-
-
-async def released_at_once() -> asyncio.Event:
-    """A ``Release`` for a command that may run as soon as it is started."""
-    return asyncio.Event()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +40,7 @@ class RunResult:
     output_bytes: int
     truncated: bool
     error: str | None = None
-    spawned_at: float | None = None  # time.monotonic() once the process was released to run
+    spawned_at: float | None = None  # time.monotonic() once the process existed
 
     @classmethod
     def refused(cls, reason: str) -> RunResult:
@@ -214,25 +206,6 @@ async def forward_body(body: bytes, sink: LineSink, limits: OutputLimits) -> boo
     return output.truncated
 
 
-@contextlib.contextmanager
-def _gate() -> Iterator[tuple[int, int]]:
-    """A pipe: the launcher waits at its read end (``--gate``) before the exec, until a byte
-    comes through the other."""
-    fds = os.pipe()
-    try:
-        yield fds
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
-def _open(opening: int) -> None:
-    # A launcher that refused to set up the sandbox has already exited: its exit status and
-    # message then tell the run what happened, as they did before there was a gate.
-    with contextlib.suppress(BrokenPipeError):
-        os.write(opening, b"\0")
-
-
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
@@ -259,18 +232,16 @@ async def run_command(
     sandbox: Sandbox,
     sink: LineSink,
     masker: SecretMasker | None = None,
-    release: Release = released_at_once,
-) -> RunResult | None:
-    """Run ``argv``; None when ``release`` gives no stop event: the process was started held
-    (its sandbox set up while the claim was in flight) and ended before anything ran."""
+    stop: asyncio.Event | None = None,
+) -> RunResult:
+    started = time.monotonic()
     output = _Output(sink, limits, masker or SecretMasker())
     with (
         sandbox.account() as uid,
         tempfile.TemporaryDirectory(prefix="idp-run-", dir=work_folders()) as workdir,
-        _gate() as (gate, opening),
     ):
         process = await asyncio.create_subprocess_exec(
-            *sandbox.wrap(argv, workdir, uid, gate=gate),
+            *sandbox.wrap(argv, workdir, uid),
             stdin=asyncio.subprocess.DEVNULL,
             limit=READ_CHUNK_BYTES,
             stdout=asyncio.subprocess.PIPE,
@@ -278,19 +249,8 @@ async def run_command(
             cwd=workdir,
             env={**env, "PATH": path, "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"},
             start_new_session=True,
-            pass_fds=(gate,),
         )
-        stop: asyncio.Event | None = None
-        try:
-            stop = await release()
-        finally:
-            if stop is None:  # the launcher was waiting at the gate: nothing of argv ran
-                _kill_group(process.pid)
-        if stop is None:
-            await process.wait()
-            return None
-        _open(opening)
-        started = spawned_at = time.monotonic()
+        spawned_at = time.monotonic()
         assert process.stdout is not None
         assert process.stderr is not None
         everything: asyncio.Future[Any] = asyncio.gather(
@@ -298,7 +258,9 @@ async def run_command(
             output.pump(process.stderr, "stderr"),
             process.wait(),
         )
-        stop_requested: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+        stop_requested: asyncio.Future[Any] = asyncio.ensure_future(
+            (stop or asyncio.Event()).wait()
+        )
         overflow: asyncio.Future[Any] = asyncio.ensure_future(output.overflow.wait())
         try:
             done, _ = await asyncio.wait(

@@ -265,9 +265,9 @@ class Sandbox:
         if uid is not None:
             _kill_every_process_of(uid)
 
-    def wrap(self, argv: list[str], workdir: str, uid: int | None, *, gate: int) -> list[str]:
+    def wrap(self, argv: list[str], workdir: str, uid: int | None) -> list[str]:
         """The command line that runs ``argv`` (its program an absolute path) inside the
-        sandbox, once a byte comes through the pipe whose read end is ``gate``.
+        sandbox.
 
         Limits and the user switch are applied at exec time by the launcher
         (``services/executor-worker/launcher``) rather than by Python code between fork and
@@ -280,7 +280,6 @@ class Sandbox:
             f"--nproc={self.processes}",
             f"--fsize={self.file_bytes}",
             f"--nofile={self.open_files}",
-            f"--gate={gate}",
         ]
         if uid is not None:
             os.chown(workdir, uid, uid)
