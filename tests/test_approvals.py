@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from idp_common.db import Database
 from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.runtime import open_messaging
+from idp_common.secret_values import SecretStoreSettings
 from operation_svc.models import messaging
 from tests.factories import template
 from tests.harness import (
@@ -645,3 +646,63 @@ async def audit(platform: Platform, action: str) -> list[Any]:
         "/api/v1/audit", params={"action": action}, headers=ADMIN
     )
     return list(response.json()["items"])
+
+
+async def test_a_run_gets_the_secrets_it_was_asked_for_with_not_those_mapped_after(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """Its approvers saw a run with its template's secret bindings of that time; an admin
+    who maps the variable to another secret before they decide does not change what runs."""
+    root = tmp_path / "secrets"
+    (root / "acme").mkdir(parents=True)
+    (root / "acme" / "staging").write_text("staging-password")
+    store = SecretStoreSettings(file_root=str(root))
+    async with running_platform(
+        "sqlite",
+        tmp_path,
+        sqs_server,
+        allowed_executables=["printenv"],
+        operation={"secret_store": store},
+        worker={"secret_store": store},
+    ) as platform:
+        saved = await template(
+            platform, "show", "printenv DB_PASSWORD", [], ADMIN, approval=ONE_ADMIN
+        )
+        mappings = f"/api/v1/templates/{saved['id']}/secrets"
+
+        async def secret(key: str) -> str:
+            created = await platform.operation.post(
+                "/api/v1/secrets",
+                json={"slug": key, "provider": "file", "key": key},
+                headers=ADMIN,
+            )
+            assert created.status_code == 201, created.text
+            return str(created.json()["id"])
+
+        mapped = await platform.operation.post(
+            mappings,
+            json={"secret_id": await secret("staging"), "env_var": "DB_PASSWORD"},
+            headers=ADMIN,
+        )
+        assert mapped.status_code == 201, mapped.text
+        waiting = await run(platform, "show", ALICE)
+        # Mapped again, to a secret whose file does not exist: a run given it would fail.
+        unmapped = await platform.operation.delete(
+            f"{mappings}/{mapped.json()['id']}", headers=ADMIN
+        )
+        assert unmapped.status_code == 204, unmapped.text
+        remapped = await platform.operation.post(
+            mappings,
+            json={"secret_id": await secret("production"), "env_var": "DB_PASSWORD"},
+            headers=ADMIN,
+        )
+        assert remapped.status_code == 201, remapped.text
+        approved = await decide(platform, waiting["id"], ADMIN)
+        assert approved.status_code == 200, approved.text
+
+        async def ended() -> Any:
+            found = await execution(platform, waiting["id"])
+            return found if found["status"] not in ("pending", "running") else None
+
+        finished = await eventually(ended, timeout=20)
+        assert (finished["status"], finished["error"]) == ("succeeded", None)

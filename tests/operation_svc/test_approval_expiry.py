@@ -55,6 +55,7 @@ async def test_a_run_nobody_approved_in_time_expires_and_takes_no_late_decision(
             version=1,
             definition=definition,
             rendered=rendered,
+            secrets=[],
             submitted_by="alice",
             submission_id=uuid.uuid4(),
         )

@@ -204,6 +204,10 @@ class Execution(RequestedByEvent, TenantRecord, Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     argv: Mapped[list[str] | None] = mapped_column(JSON)
     http_request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Its template's secret bindings when it was asked for (SecretBinding's JSON): those it
+    # runs with, whatever they are when it is dispatched (after its approval, say). None on
+    # rows older than the column: they get the template's bindings of their dispatch.
+    secret_bindings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     timeout_seconds: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(20), index=True)
     exit_code: Mapped[int | None] = mapped_column(Integer)

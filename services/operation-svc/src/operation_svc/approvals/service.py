@@ -31,7 +31,7 @@ from operation_svc.approvals.repository import (
     ExpiredApprovals,
 )
 from operation_svc.approvals.schemas import ApprovalOut, DecisionIn, PendingApprovalOut
-from operation_svc.executions.dispatch import dispatch_or_wait
+from operation_svc.executions.dispatch import dispatch_or_wait, secrets_of
 from operation_svc.executions.lifecycle import record_ended, tell_requesters
 from operation_svc.executions.repository import ExecutionRepository
 from operation_svc.executions.state import transition
@@ -231,8 +231,7 @@ async def _shown_env(session: AsyncSession, execution: Execution) -> dict[str, s
     """The environment the run will get, as an approver may see it: secrets as ***."""
     env = masked(parameter_env(execution.parameters))
     if execution.template_id is not None:
-        bindings = await TemplateCatalog(session).secret_bindings({execution.template_id})
-        env |= {binding.env_var: MASK for binding in bindings.get(execution.template_id, [])}
+        env |= {binding.env_var: MASK for binding in await secrets_of(session, execution)}
     return env
 
 

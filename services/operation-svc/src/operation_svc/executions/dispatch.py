@@ -63,12 +63,20 @@ def queue_job(session: AsyncSession, execution: Execution, secrets: list[SecretB
 
 async def send_job(session: AsyncSession, execution: Execution) -> None:
     """Queue ``execution``'s job for the workers (``queue_job``); one it rejects ends now."""
-    assert execution.template_id is not None
-    secrets = await TemplateCatalog(session).secret_bindings({execution.template_id})
-    queue_job(session, execution, secrets.get(execution.template_id, []))
+    queue_job(session, execution, await secrets_of(session, execution))
     if execution.status == "rejected":
         tell_requesters(session, execution)
         record_ended(session, execution)
+
+
+async def secrets_of(session: AsyncSession, execution: Execution) -> list[SecretBinding]:
+    """The secret bindings ``execution`` was asked for with: an admin's change of its
+    template's since (after its approvers saw it, say) does not reach it."""
+    if execution.secret_bindings is not None:
+        return [SecretBinding.model_validate(binding) for binding in execution.secret_bindings]
+    assert execution.template_id is not None  # a row older than the column
+    bindings = await TemplateCatalog(session).secret_bindings({execution.template_id})
+    return bindings.get(execution.template_id, [])
 
 
 async def fill_free_slots(session: AsyncSession, template_id: uuid.UUID) -> None:

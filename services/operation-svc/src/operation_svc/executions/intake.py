@@ -127,6 +127,7 @@ def plan_execution(
         version=template.version,
         definition=target.definition,
         rendered=rendered,
+        secrets=target.secrets,
         submitted_by=principal.subject,
         idempotency_key=idempotency_key,
         request_hash=request_hash,

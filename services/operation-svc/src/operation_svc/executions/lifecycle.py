@@ -14,6 +14,7 @@ from idp_common.events import (
     TERMINAL_STATUSES,
     ApprovalPolicy,
     ExecutionOutcome,
+    SecretBinding,
     SubmissionUpdated,
     excerpt,
 )
@@ -52,6 +53,7 @@ def new_execution(
     version: int,
     definition: TemplateDefinition,
     rendered: Rendered,
+    secrets: list[SecretBinding],
     submitted_by: str,
     attempt: int = 1,
     submission_id: uuid.UUID | None = None,
@@ -63,7 +65,8 @@ def new_execution(
     schedule_id: uuid.UUID | None = None,
     scheduled_for: datetime | None = None,
 ) -> Execution:
-    """A new execution of ``rendered`` (its id and times set), not in any session: pending,
+    """A new execution of ``rendered`` with its template's ``secrets`` as they are now (its id
+    and times set), not in any session: pending,
     or ``awaiting_approval`` when an approval policy applies: the template's, which nothing
     can lift for one run, else ``approval`` (a panel's, or an original run's). Every creator
     comes through here, so none can queue a run that needs approval: an execution is
@@ -79,6 +82,7 @@ def new_execution(
             parameters=rendered.values,
             argv=rendered.argv if isinstance(rendered, RenderedCommand) else None,
             http_request=rendered.as_dict() if isinstance(rendered, RenderedHttp) else None,
+            secret_bindings=[binding.model_dump(mode="json") for binding in secrets],
             timeout_seconds=definition.timeout_seconds,
             status="pending" if policy is None else "awaiting_approval",
             approval=None if policy is None else policy.model_dump(mode="json"),

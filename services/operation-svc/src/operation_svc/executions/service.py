@@ -115,12 +115,14 @@ async def next_attempt(session: AsyncSession, original: Execution, actor: str) -
     rendered, refusals = render(definition, original.parameters)
     if rendered is None:
         raise Conflict(f"The parameters are refused now: {'; '.join(map(str, refusals))}")
+    secrets = await catalog.secret_bindings({template.id})
     new = new_execution(
         tenant=original.tenant,
         template=template,
         version=version.version,
         definition=definition,
         rendered=rendered,
+        secrets=secrets.get(template.id, []),
         submitted_by=actor,
         attempt=original.attempt + 1,
         retry_of=original.id,

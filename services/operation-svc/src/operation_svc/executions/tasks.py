@@ -71,12 +71,13 @@ class SubmissionsToExecutions:
             tell_requesters(work.session, earlier)
             return
         template = requested.templates.get((event.tenant, submitted.operation_template))
-        execution = work.add(self._execution(event.tenant, submitted, template))
+        secrets = requested.secrets.get(template.id, []) if template else []
+        execution = work.add(self._execution(event.tenant, submitted, template, secrets))
         requested.executions[submitted.submission_id] = execution  # a copy later in the group
         if execution.status == "pending":
             assert template is not None
             if template.max_concurrency is None:
-                queue_job(work.session, execution, requested.secrets.get(template.id, []))
+                queue_job(work.session, execution, secrets)
             else:
                 fill_free_slots_before_commit(work, template.id)
         elif execution.status == "awaiting_approval":
@@ -100,7 +101,10 @@ class SubmissionsToExecutions:
 
     @staticmethod
     def _execution(
-        tenant: str, submitted: SubmissionCreated, template: OperationTemplate | None
+        tenant: str,
+        submitted: SubmissionCreated,
+        template: OperationTemplate | None,
+        secrets: list[SecretBinding],
     ) -> Execution:
         definition = TemplateDefinition.of(template) if template else None
         submitter = Principal(
@@ -126,6 +130,7 @@ class SubmissionsToExecutions:
                 version=template.version,
                 definition=definition,
                 rendered=rendered,
+                secrets=secrets,
                 submitted_by=submitted.submitted_by,
                 submission_id=submitted.submission_id,
                 approval=submitted.approval,
