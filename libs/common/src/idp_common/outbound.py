@@ -11,6 +11,7 @@ address check (a deliberate allowlist).
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import socket
 import unicodedata
@@ -21,6 +22,8 @@ from typing import Any
 import anyio
 import httpcore
 import httpx
+
+logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
 # The longest a data source may take (its timeout_seconds): callers of datasource-svc wait
@@ -155,8 +158,11 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         if host.lower() not in self.allowed_hosts:
             refused = [address for address in addresses if not is_public(address)]
             if refused:
+                # The address goes to the operators' log only: the refusal reaches whoever
+                # named the host (a tenant's admin), who would map the internal network.
+                logger.warning("outbound call refused: %s resolves to %s", host, refused[0])
                 raise OutboundRefused(
-                    f"{host} resolves to a non-public address ({refused[0]}); "
+                    f"{host} resolves to a non-public address; "
                     f"add {host} to {self.allowlist_setting} if this is intended"
                 )
         return addresses[0]
