@@ -624,3 +624,34 @@ async def test_large_letters_are_replayed_in_batches_sqs_takes(platform: Platfor
 
     action = await eventually(ended, timeout=30)
     assert (action["status"], action["matched"], action["done"]) == ("completed", 10, 10)
+
+
+async def test_a_whole_dlq_replay_while_one_runs_is_a_409_and_claims_nothing(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """The broker moves a DLQ with one task at a time: a second replay of the whole of it
+    moved nothing, yet it answered 200 with every message matched, and its audit row said
+    it had replayed them."""
+    async with running_platform(
+        "sqlite",
+        tmp_path,
+        sqs_server,
+        with_worker=False,
+        operation={"dlq_replay_per_second": 5},
+    ) as platform:
+        bodies = [encode_event(submission_event()) for _ in range(40)]
+        await send(platform, PANEL_SUBMISSIONS.dlq_name, *bodies)
+        replay = f"{DEAD_LETTERS}/replay"
+        first = await platform.operation.post(replay, json={"all": True}, headers=PLATFORM_OPERATOR)
+        assert first.status_code == 202, first.text
+        second = await platform.operation.post(
+            replay, json={"all": True}, headers=PLATFORM_OPERATOR
+        )
+        assert second.status_code == 409, second.text
+        assert "being moved back already" in second.json()["detail"]
+        audited = await platform.operation.get(
+            "/api/v1/audit",
+            params={"action": "dead_letters.replay"},
+            headers=ADMIN,  # the tenant whose messages the first one moves
+        )
+        assert [row["changes"]["matched"] for row in audited.json()["items"]] == [40]

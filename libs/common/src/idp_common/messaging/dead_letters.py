@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
 from opentelemetry import trace
 
 from idp_common.events import EXECUTION_REQUESTED_EXTERNAL, SUBMISSION_REQUESTED, printable
@@ -330,6 +331,16 @@ def _sent_bytes(letter: DeadLetter) -> int:
     )
 
 
+class MoveRunning(Exception):
+    """The broker moves the DLQ back already (one move task per queue at a time)."""
+
+    def __init__(self, dlq: str) -> None:
+        super().__init__(
+            f"The whole of {dlq} is being moved back already: follow that replay, or start "
+            "this one once it has ended."
+        )
+
+
 class DeadLetterQueue:
     """The DLQ of ``queue``."""
 
@@ -408,12 +419,20 @@ class DeadLetterQueue:
 
     async def move_all(self, per_second: int) -> str:
         """Move the whole DLQ back to its queue with the broker's own task
-        (``StartMessageMoveTask``); returns the task's handle."""
-        response = await self.queues.client.start_message_move_task(
-            SourceArn=await self._arn(self.queue.dlq_name),
-            DestinationArn=await self._arn(self.queue.name),
-            MaxNumberOfMessagesPerSecond=per_second,
-        )
+        (``StartMessageMoveTask``); returns the task's handle. ``MoveRunning`` when the
+        broker runs one for this DLQ already (it runs one at a time)."""
+        source = await self._arn(self.queue.dlq_name)
+        try:
+            response = await self.queues.client.start_message_move_task(
+                SourceArn=source,
+                DestinationArn=await self._arn(self.queue.name),
+                MaxNumberOfMessagesPerSecond=per_second,
+            )
+        except ClientError:
+            tasks = await self.queues.client.list_message_move_tasks(SourceArn=source, MaxResults=1)
+            if any(task["Status"] == "RUNNING" for task in tasks.get("Results", [])):
+                raise MoveRunning(self.queue.dlq_name) from None
+            raise
         return str(response["TaskHandle"])
 
     async def follow_move(self, progress: Callable[[int], None]) -> None:

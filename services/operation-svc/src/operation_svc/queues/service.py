@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from idp_common.auth import PLATFORM_OPERATOR, Principal
-from idp_common.errors import NotFound, Unavailable
+from idp_common.errors import Conflict, NotFound, Unavailable
 from idp_common.messaging.dead_letters import (
     DeadLetter,
     DeadLetterQueue,
+    MoveRunning,
     queue_depths,
     redacted_body,
     redacted_event_data,
@@ -152,6 +153,7 @@ class QueueAction:
     done: int = 0
     message_ids: list[str] = field(default_factory=list)
     error: str | None = None
+    refused: Exception | None = None  # why it did nothing at all, when it is not an outage
     # The matched messages by the tenant they belong to (None: the platform's operators').
     tenants: dict[str | None, list[str]] = field(default_factory=dict)
 
@@ -213,6 +215,8 @@ class QueueActions:
             [asyncio.ensure_future(matched.wait()), task], return_when=asyncio.FIRST_COMPLETED
         )
         if action.status == "failed" and not action.matched:
+            if isinstance(action.refused, MoveRunning):
+                raise Conflict(str(action.refused))
             raise Unavailable(action.error or "The message broker failed.")
         await asyncio.wait([task], timeout=ANSWER_WITHIN_SECONDS)
         return action
@@ -245,8 +249,9 @@ class QueueActions:
         try:
             async with broker_calls(self.queues):
                 if whole:
-                    found(await dlq.peek())
+                    letters = await dlq.peek()
                     await dlq.move_all(max(int(self.replay_per_second), 1))
+                    found(letters)  # only once the broker took the move: nothing else is
                     await dlq.follow_move(progress)
                 else:
                     async with dlq.take(chosen, expected=named) as taken:
@@ -256,6 +261,8 @@ class QueueActions:
                         else:
                             progress(await taken.delete())
             action.status = "completed"
+        except MoveRunning as running:
+            action.status, action.error, action.refused = "failed", str(running), running
         except Exception as exc:
             logger.warning("%s of %s failed", action.action, action.queue, exc_info=True)
             action.status, action.error = "failed", str(exc)
