@@ -4,18 +4,21 @@ PostgreSQL and on SQLite, and downgrade cleanly."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import MetaData, inspect, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from datasource_svc.models import Base as DatasourceBase
+from idp_common.db import Database
 from idp_common.migrations import alembic_config
 from operation_svc.models import Base as OperationBase
+from operation_svc.models import Schedule
 from panel_svc.models import Base as PanelBase
 from tests.harness import MIGRATIONS, fresh_database, migrate
 
@@ -49,3 +52,53 @@ async def test_migrations_match_the_models_and_downgrade(
         await asyncio.to_thread(command.downgrade, alembic_config(url, MIGRATIONS[service]), "base")
         _, tables = await differences_and_tables(url, METADATA[service])
         assert tables == {"alembic_version"}
+
+
+async def test_schedules_saved_with_a_random_cron_are_paused_saying_why(
+    backend: str, tmp_path: Path
+) -> None:
+    """croniter's R drew another time at each reading (each replica, each next slot): such a
+    cron is refused when saved now, and those saved before are paused until it is written."""
+    async with fresh_database(backend, tmp_path, "operation") as url:
+        config = alembic_config(url, MIGRATIONS["operation"])
+        await asyncio.to_thread(command.upgrade, config, "0011")
+        db = Database(url)
+        crons = {
+            "R * * * *": uuid.uuid4(),
+            "0 R(0-5) * * *": uuid.uuid4(),
+            "5 * * * *": uuid.uuid4(),
+        }
+        async with db.transaction() as session:
+            for cron, schedule_id in crons.items():
+                session.add(
+                    Schedule(
+                        id=schedule_id,
+                        tenant="acme",
+                        template_id=None,
+                        panel_id=uuid.uuid4(),
+                        panel_slug="deploy",
+                        data={},
+                        parameters={},
+                        cron=cron,
+                        timezone="UTC",
+                        overlap_policy="skip",
+                        misfire_policy="skip",
+                        owner_subject="alice",
+                        owner_roles=["admin"],
+                        owner_groups=[],
+                        created_by="alice",
+                        updated_by="alice",
+                    )
+                )
+        await asyncio.to_thread(command.upgrade, config, "head")
+        async with db.snapshot() as session:
+            paused = {
+                row.cron: (row.is_paused, row.paused_reason)
+                for row in await session.scalars(select(Schedule))
+            }
+        await db.dispose()
+    assert paused["5 * * * *"] == (False, None)
+    for cron in ("R * * * *", "0 R(0-5) * * *"):
+        is_paused, reason = paused[cron]
+        assert is_paused is True
+        assert "random time (R)" in str(reason)

@@ -649,3 +649,21 @@ async def test_a_panel_schedule_is_refused_where_owners_tokens_would_be_refused(
                     clock.now(),
                     panels=PanelClient(http, asymmetric),
                 )
+
+
+@BACKENDS
+async def test_a_schedule_whose_cron_draws_a_random_time_is_not_resumed(
+    backend: str, tmp_path: Path
+) -> None:
+    """One saved with R before R was refused, paused by the migration, stays paused until
+    its cron is written: each replica and each slot would draw another time."""
+    async with scheduling(backend, tmp_path) as (db, _, clock):
+        schedule = await every_minute(db, clock)
+        async with db.transaction() as session:
+            await service.pause_schedule(session, ALICE, schedule.id)
+            await session.execute(
+                update(Schedule).where(Schedule.id == schedule.id).values(cron="R * * * *")
+            )
+        with pytest.raises(Conflict, match=r"R \(a random value\) is not taken"):
+            async with db.transaction() as session:
+                await service.resume_schedule(session, ALICE, schedule.id, clock.now())

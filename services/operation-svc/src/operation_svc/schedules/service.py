@@ -45,7 +45,7 @@ from operation_svc.schedules.repository import (
 )
 from operation_svc.schedules.scheduler import timing_of
 from operation_svc.schedules.schemas import FireTime, ScheduleIn, SchedulePreview, ScheduleUpdate
-from operation_svc.schedules.slots import cron_shortest_gap, jittered
+from operation_svc.schedules.slots import cron_problem, cron_shortest_gap, jittered
 
 MIN_INTERVAL_SETTING = "OPERATION_SCHEDULE_MIN_INTERVAL_SECONDS"
 TIMING_FIELDS = frozenset({"cron", "interval_seconds", "timezone", "starts_at", "ends_at"})
@@ -429,6 +429,8 @@ async def resume_schedule(
     schedule = await get_schedule(session, principal, schedule_id)
     if not schedule.is_paused:
         return schedule
+    if schedule.cron is not None and (problem := cron_problem(schedule.cron)) is not None:
+        raise Conflict(f"Its cron cannot run: {problem}. Change its cron, then resume it.")
     if withdrawn := await withdrawn_key(session, schedule.tenant, schedule.owner_subject, now):
         raise Conflict(
             f"The schedule cannot run as {schedule.owner_subject}: {withdrawn}. Change its "
