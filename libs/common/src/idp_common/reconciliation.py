@@ -39,9 +39,16 @@ class Reconciler(PeriodicLoop):
     async def resend(self, session: AsyncSession, waiting_since: datetime, limit: int) -> int:
         raise NotImplementedError
 
+    async def missing(self) -> int:
+        """How many messages may be missing at most: a pass sends no more again than this
+        (``BATCH`` unless a subclass can count them)."""
+        return BATCH
+
     async def run_once(self) -> None:
+        if (limit := min(await self.missing(), BATCH)) <= 0:
+            return
         async with self.db.transaction() as session:
-            resent = await self.resend(session, self.clock.now() - self.resend_after, BATCH)
+            resent = await self.resend(session, self.clock.now() - self.resend_after, limit)
         if resent:
             RESENT.labels(self.kind).inc(resent)
             logger.warning(

@@ -83,7 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 ready=db.ping,
             ),
             bus.consumer(OPERATION_INBOUND_EVENTS, app.state.inbound_events.consume, ready=db.ping),
-            JobReconciler(db, resend_after_seconds=settings.redispatch_after_seconds),
+            JobReconciler(db, bus.queues, resend_after_seconds=settings.redispatch_after_seconds),
             QueueMonitor(db, bus.queues, poll_seconds=settings.queue_poll_seconds),
             LostExecutionSweeper(
                 db,

@@ -532,8 +532,9 @@ class QueueDepths:
     oldest_dead_letter: datetime | None
 
 
-async def queue_depths(queues: QueueDirectory, queue: QueueSpec) -> QueueDepths:
-    """Counted by the broker; the DLQ peeked (only when it is not empty) for its oldest."""
+async def message_counts(queues: QueueDirectory, queue: QueueSpec) -> dict[str, int]:
+    """The broker's counts of ``queue``'s messages: visible, in flight (received, not yet
+    deleted) and delayed, by their attribute names."""
     response = await queues.wire.get_queue_attributes(
         QueueUrl=await queues.url(queue.name),
         AttributeNames=[
@@ -542,7 +543,12 @@ async def queue_depths(queues: QueueDirectory, queue: QueueSpec) -> QueueDepths:
             "ApproximateNumberOfMessagesDelayed",
         ],
     )
-    counts = {key: int(value) for key, value in response["Attributes"].items()}
+    return {key: int(value) for key, value in response["Attributes"].items()}
+
+
+async def queue_depths(queues: QueueDirectory, queue: QueueSpec) -> QueueDepths:
+    """Counted by the broker; the DLQ peeked (only when it is not empty) for its oldest."""
+    counts = await message_counts(queues, queue)
     dlq = await queues.wire.get_queue_attributes(
         QueueUrl=await queues.url(queue.dlq_name),
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],

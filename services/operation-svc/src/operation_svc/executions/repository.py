@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp_common.idempotency import IdempotentRepository
@@ -216,6 +216,17 @@ class SystemExecutions(CrossTenantRepository[AsyncSession]):
             .with_for_update(skip_locked=True)
         )
         return (await self.connection.scalars(stmt)).all()
+
+    async def owed_a_job_message(self) -> int:
+        """Executions whose job should be in the jobs queue: dispatched and not yet claimed,
+        or running (its message is deleted when the run ends)."""
+        stmt = select(func.count()).where(
+            or_(
+                and_(Execution.status == "pending", Execution.dispatched_at.is_not(None)),
+                Execution.status == "running",
+            )
+        )
+        return int(await self.connection.scalar(stmt) or 0)
 
     async def silent_since(self, older_than: datetime) -> Sequence[Execution]:
         """Running executions without a heartbeat since ``older_than``, locked (another
