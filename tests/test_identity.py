@@ -261,6 +261,28 @@ async def test_a_key_no_service_could_have_issued_is_a_401_everywhere(
         assert response.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.parametrize("name", ["Authorization", "X-API-Key"])
+async def test_a_credential_sent_twice_is_a_401_everywhere(platform: Platform, name: str) -> None:
+    """Once the first was taken: a gateway in front that authenticated the last would have
+    admitted globex's admin where every service acted as acme's."""
+    created_key = await created(
+        await platform.operation.post(
+            "/api/v1/api-keys", json={"name": "ci", "roles": ["admin"]}, headers=ADMIN
+        )
+    )
+    values = {
+        "Authorization": [ADMIN["Authorization"], OTHER_ADMIN["Authorization"]],
+        "X-API-Key": [created_key["key"], created_key["key"]],
+    }[name]
+    for client in (platform.panel, platform.operation, datasources(platform)):
+        response = await client.get(
+            "/api/v1/auth/whoami", headers=[(name, value) for value in values]
+        )
+        assert response.status_code == 401, (client.base_url, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert f"sends {name} 2 times" in response.json()["detail"]
+
+
 async def test_api_keys_are_stored_hashed_and_revocation_is_immediate(
     platform: Platform,
 ) -> None:

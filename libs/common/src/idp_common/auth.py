@@ -280,14 +280,23 @@ async def get_principal(
 
 def authorization_of(request: Request) -> str | None:
     """The request's credential as an ``Authorization`` value (an ``X-API-Key`` header
-    becomes ``ApiKey idp_…``)."""
-    authorization = request.headers.get("authorization")
-    api_key = request.headers.get("x-api-key")
+    becomes ``ApiKey idp_…``). A header sent twice is refused: a gateway in front reading
+    the last one would have let in another principal than the first one names here."""
+    authorization, api_key = (
+        _single_header(request, name) for name in ("Authorization", "X-API-Key")
+    )
     if api_key is None:
         return authorization
     if authorization is not None:
         raise Unauthorized("Send either a bearer token or an API key, not both")
     return f"{API_KEY_SCHEME} {api_key}"
+
+
+def _single_header(request: Request, name: str) -> str | None:
+    values = request.headers.getlist(name)
+    if len(values) > 1:
+        raise Unauthorized(f"The request sends {name} {len(values)} times: send one credential")
+    return values[0] if values else None
 
 
 async def principal_of(
