@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from tests.harness import LocalSQSServer, Platform, auth_headers, eventually, running_platform
+from idp_common.auth import mint_token
+from tests.harness import (
+    AUTH,
+    LocalSQSServer,
+    Platform,
+    auth_headers,
+    eventually,
+    running_platform,
+)
 from tests.test_operations import ALLOWED, start, template
 
 STREAMS_PER_CALLER = 3
@@ -183,3 +191,33 @@ async def test_the_stream_of_a_revoked_key_ends(platform: Platform) -> None:
     assert "event: end" not in events
     status = await platform.operation.get(f"/api/v1/executions/{execution_id}", headers=admin)
     assert status.json()["status"] == "running"  # the stream ended before the run
+
+
+async def test_the_stream_of_an_expired_token_ends(platform: Platform) -> None:
+    """A token was checked only when its stream opened: one opened a moment before the
+    token expired went on sending the run's lines for as long as the run lasted."""
+    admin = auth_headers(roles=("admin",))
+    await template(platform, "slow", "sh -c 'for i in $(seq 1 600); do echo $i; sleep 0.1; done'")
+    execution_id = (await start(platform, "slow")).json()["id"]
+    # Valid for a few seconds more, the leeway included.
+    ttl = 5 - AUTH.jwt_leeway_seconds
+    token = mint_token(AUTH, subject="vera", tenant="acme", roles=["viewer"], ttl_seconds=ttl)
+    events: list[str] = []
+    async with platform.operation.stream(
+        "GET",
+        f"/api/v1/executions/{execution_id}/logs/stream",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if line.startswith("event:"):
+                events.append(line)
+            if line.startswith("data:") and events[-1:] == ["event: error"]:
+                assert "token has expired" in line
+    assert events[-1] == "event: error"
+    status = await platform.operation.get(f"/api/v1/executions/{execution_id}", headers=admin)
+    assert status.json()["status"] == "running"  # the stream ended before the run
+    await platform.operation.post(
+        f"/api/v1/executions/{execution_id}/cancel", headers=auth_headers(roles=("operator",))
+    )

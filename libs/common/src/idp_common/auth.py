@@ -16,7 +16,7 @@ import binascii
 import re
 import time
 from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal, Protocol
 
 import jwt
@@ -57,6 +57,9 @@ class Principal:
     tenant: str
     roles: frozenset[str]
     groups: frozenset[str] = frozenset()
+    # When a token's principal stops being one (its exp, with the leeway), for what outlives
+    # the request that showed it (a log stream); None for an API key, looked up instead.
+    expires_at: float | None = field(default=None, compare=False)
 
     def has_role(self, role: str) -> bool:
         return any(role in _IMPLIED[held] for held in self.roles)
@@ -186,7 +189,8 @@ class TokenVerifier:
             # The platform's own processes sign with the shared secret; an identity
             # provider's token never makes its bearer a worker.
             raise Unauthorized("Invalid token: the service role is not granted by this issuer")
-        return principal, float(claims["exp"]) + self._settings.jwt_leeway_seconds
+        expires_at = float(claims["exp"]) + self._settings.jwt_leeway_seconds
+        return replace(principal, expires_at=expires_at), expires_at
 
 
 def _refuse_duplicate_names(token: str) -> None:

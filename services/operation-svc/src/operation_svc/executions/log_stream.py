@@ -38,7 +38,8 @@ BATCH = 500
 # After the end, lines still in flight get this long to arrive before the stream closes.
 LATE_LINES_GRACE_SECONDS = 10.0
 PING_SECONDS = 15
-# How often the stream of an API key looks whether the key may still read.
+# How often a stream looks whether its credential may still read (a key withdrawn, a token
+# expired).
 WITHDRAWAL_CHECK_SECONDS = 1.0
 STREAM_RETRY_AFTER_SECONDS = 5
 STREAMS_OPEN = Gauge("idp_log_streams_open", "Live log streams open on this replica.")
@@ -64,6 +65,10 @@ async def _next_beat() -> None:
 
 
 async def _withdrawn(db: Database, principal: Principal) -> str | None:
+    if principal.expires_at is not None and time.time() >= principal.expires_at:
+        return "its token has expired"
+    if not is_api_key(principal):
+        return None
     async with db.snapshot() as session:
         return await withdrawn_key(session, principal.tenant, principal.subject, utcnow())
 
@@ -71,14 +76,14 @@ async def _withdrawn(db: Database, principal: Principal) -> str | None:
 async def log_events(
     db: Database, principal: Principal, execution_id: uuid.UUID, after_seq: int
 ) -> AsyncIterator[ServerSentEvent]:
-    """The lines after ``after_seq`` as they come, then the end. The stream of an API key
-    ends (an ``error`` event saying why) once the key is revoked or has expired: it was
-    checked only when the stream opened."""
+    """The lines after ``after_seq`` as they come, then the end. A stream ends (an
+    ``error`` event saying why) once its API key is revoked or has expired, or its token
+    has expired: it was checked only when the stream opened."""
     tenant = principal.tenant
     ended_at: float | None = None
     checked_at = time.monotonic()
     while True:
-        if is_api_key(principal) and time.monotonic() - checked_at >= WITHDRAWAL_CHECK_SECONDS:
+        if time.monotonic() - checked_at >= WITHDRAWAL_CHECK_SECONDS:
             checked_at = time.monotonic()
             if (withdrawn := await _withdrawn(db, principal)) is not None:
                 yield ServerSentEvent(event="error", data=json.dumps({"detail": withdrawn}))
