@@ -33,6 +33,7 @@ def test_the_command_runs_under_every_limit_and_without_new_privileges() -> None
     assert limits["Max file size"] == ["1048576", "1048576"]
     assert limits["Max open files"] == ["41", "41"]
     assert limits["Max core file size"] == ["0", "0"]
+    assert limits["Max msgqueue size"] == ["0", "0"]  # no POSIX message queue
     assert "NoNewPrivs:\t1" in shown.stdout
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import errno
 import os
 import random
 import shutil
@@ -181,6 +183,26 @@ async def test_the_system_v_ipc_objects_a_run_made_are_removed_with_it() -> None
     assert result.status == "succeeded", lines
     uid = int(lines[0][1])
     assert await asyncio.to_thread(ipc_objects_of, {uid}) == []
+
+
+async def test_a_run_leaves_no_posix_message_queue_for_the_next_one() -> None:
+    """A POSIX message queue outlives every process and, without the mqueue filesystem
+    mounted, no list shows it: one made with umask 0 was read by a later run of another
+    uid (another tenant's)."""
+    name = f"/idp-left-{random.randrange(10**8, 10**9)}".encode()
+    script = (
+        "import ctypes, os; os.umask(0); rt = ctypes.CDLL('librt.so.1', use_errno=True)\n"
+        f"print(rt.mq_open({name!r}, os.O_CREAT | os.O_RDWR, 0o666, None), ctypes.get_errno())"
+    )
+    librt = ctypes.CDLL("librt.so.1", use_errno=True)
+    try:
+        result, lines = await run(["python3", "-c", script])
+        assert result.status == "succeeded", lines
+        assert lines == [("stdout", f"-1 {errno.EMFILE}")]
+        assert librt.mq_open(name, os.O_RDONLY) == -1
+        assert ctypes.get_errno() == errno.ENOENT
+    finally:
+        librt.mq_unlink(name)
 
 
 async def test_a_daemon_that_escapes_the_group_is_killed_and_cannot_hang_the_worker() -> None:

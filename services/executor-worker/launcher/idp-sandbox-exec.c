@@ -4,7 +4,8 @@
  *   idp-sandbox-exec --cpu=S --as=B --nproc=N --fsize=B --nofile=N [--uid=U] -- PATH ARG...
  *
  * Sets the run's resource limits (CPU soft S and hard S+1 seconds, so SIGXCPU comes before
- * SIGKILL; address space, processes, file size, open files; no core dumps), switches to
+ * SIGKILL; address space, processes, file size, open files; no core dumps, no POSIX
+ * message queues), switches to
  * uid and gid U with no supplementary groups when --uid is given, forbids any gain of
  * privileges (setuid programs stay unprivileged), then forks: the child execs PATH with the
  * environment it was given, and this process stays as its parent until it exits, to end the
@@ -127,6 +128,9 @@ int main(int argc, char **argv) {
     limit(RLIMIT_FSIZE, value[FSIZE], value[FSIZE], "fsize");
     limit(RLIMIT_NOFILE, value[NOFILE], value[NOFILE], "nofile");
     limit(RLIMIT_CORE, 0, 0, "core");
+    /* No POSIX message queue: one outlives every process, cannot be listed without the
+       mqueue filesystem mounted, and another run (another tenant's) could open it. */
+    limit(RLIMIT_MSGQUEUE, 0, 0, "msgqueue");
     if (given[UID]) {
         uid_t id = (uid_t)value[UID];
         if (id == 0) {
