@@ -587,3 +587,51 @@ def test_a_declared_parameter_must_be_used() -> None:
     assert (refusal.value.rule, refusal.value.parameter) == ("unused_parameter", "x")
     assert "IDP_PARAM_X" in refusal.value.message
     compile_command("printenv IDP_PARAM_X", [spec("x")], DEFAULTS)
+
+
+RUNNERS = allowing("tar", "rsync", "zip", "wget", "scp", "man", "git", "nice")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "tar -I {{cmd}} -cf /srv/a.tar /etc/hostname",  # ran any program
+        "tar -f /srv/a.tar -cI{{cmd}} /etc/hostname",
+        "tar cIf {{cmd}} /srv/a.tar /etc/hostname",
+        "tar --checkpoint=1 --checkpoint-action=exec={{cmd}} -cf /srv/a.tar x",  # a shell line
+        "tar --to-com {{cmd}} -xf /srv/a.tar",
+        "nice -n 5 tar -cf /srv/a.tar --use-compress-program={{cmd}} x",
+        "rsync -e {{cmd}} a:b /srv/c",
+        "rsync -avze {{cmd}} a:b /srv/c",
+        "zip -T -TT {{cmd}} /srv/a.zip /etc/hostname",
+        "wget -e {{cmd}} https://example.com/",
+        "wget --use-askpass={{cmd}} https://example.com/",
+        "scp -S {{cmd}} a:b /srv/c",
+        "scp -o ProxyCommand={{cmd}} a:b /srv/c",
+        "man -P {{cmd}} ls",
+        "git -c {{cmd}} status",
+        "git -c core.fsmonitor={{cmd}} status",
+        "git ls-remote --upload-pack={{cmd}} /srv/repo",
+        "git rebase -x {{cmd}} main",
+    ],
+)
+def test_a_value_never_becomes_a_program_an_option_runs(template: str) -> None:
+    assert refused(template, RUNNERS).rule == "placeholder_as_command"
+    with pytest.raises(Refusal) as refusal:  # saved before the rule: refused when run
+        render_command(shlex.split(template), specs_for(template), {"cmd": "id"})
+    assert (refusal.value.rule, refusal.value.parameter) == ("placeholder_as_command", "cmd")
+
+
+def test_those_programs_take_values_elsewhere() -> None:
+    for template in [
+        "tar -cf {{arg}} /etc/hostname",
+        "tar cf {{arg}} /etc/hostname",
+        "tar -I zstd -cf /srv/a.tar -- {{arg}}",
+        "tar -xf /srv/a.tar --to-command=/usr/bin/md5sum {{arg}}",
+        "rsync -av {{arg}} /srv/c",
+        "git -c core.pager=cat log --author {{arg}}",
+        "git -C /srv/repo show {{arg}}",
+        "man {{arg}}",
+    ]:
+        argv = compile_command(template, specs_for(template), RUNNERS)
+        assert "names.txt" in render_command(argv, specs_for(template), {"arg": "names.txt"}).argv

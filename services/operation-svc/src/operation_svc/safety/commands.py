@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from idp_common.executables import ExecutableAllowlist, ExecutableRefused
@@ -66,6 +66,47 @@ _ARGUMENTS_MAY_BE_CODE = _programs_named(_ARGUMENT_CODE)
 # and ar's old style, ps's BSD style): a value there is options, past the leading-dash
 # rule (tar's ``I`` runs the next argument as a program).
 _DASHLESS_OPTIONS = _programs_named(r"g?tar|bsdtar|g?ar|ps")
+# Options of programs that are no interpreter whose value is a program or a command line
+# they run (``tar -I {{x}}`` ran any program, ``--checkpoint-action=exec={{x}}`` a shell
+# line): short option strings (zip's is ``-TT``) and long names (GNU getopt takes any
+# unambiguous abbreviation of them).
+_COMMAND_OPTIONS: tuple[tuple[re.Pattern[str], frozenset[str], frozenset[str]], ...] = tuple(
+    (_programs_named(pattern), frozenset(short), frozenset(long))
+    for pattern, short, long in (
+        (
+            r"g?tar|bsdtar",
+            {"I", "F"},
+            {
+                "use-compress-program",
+                "to-command",
+                "rsh-command",
+                "info-script",
+                "new-volume-script",
+                "checkpoint-action",
+            },
+        ),
+        (r"rsync", {"e"}, {"rsh", "rsync-path"}),
+        (r"zip", {"TT"}, {"unzip-command"}),
+        (r"wget", {"e"}, {"execute", "use-askpass"}),
+        (r"scp|sftp", {"S", "o", "F"}, set()),
+        (r"man", {"P", "H"}, {"pager", "html"}),
+        (
+            r"git",
+            {"c", "x", "u", "O"},
+            {
+                "config-env",
+                "exec-path",
+                "upload-pack",
+                "receive-pack",
+                "exec",
+                "extcmd",
+                "open-files-in-pager",
+                "smtp-server",
+                "sendmail-cmd",
+            },
+        ),
+    )
+)
 # Options whose value is code, for interpreters.
 SCRIPT_FLAGS = frozenset({"-c", "-e", "-E", "-m", "-r", "--eval", "--command", "-Command"})
 # Shell syntax written as an argument of its own: no shell runs, so it would be passed on.
@@ -168,6 +209,54 @@ def _refuse_values_as_dashless_options(argv: Sequence[str], program: Program) ->
         )
 
 
+def _names_a_command_option(element: str, short: frozenset[str], long: frozenset[str]) -> bool:
+    """Whether ``element`` (its text before any placeholder) is or holds an option whose
+    value is a command: a long name or an abbreviation of one, or a cluster of short
+    options holding one (which letters take a value only the program knows, so any)."""
+    text = element.split("{{", 1)[0]
+    if text.startswith("--"):
+        name = text[2:].split("=", 1)[0]
+        return bool(name) and any(option.startswith(name) for option in long)
+    return text.startswith("-") and any(option in text[1:] for option in short)
+
+
+def _command_values(
+    argv: Sequence[str], program: Program, short: frozenset[str], long: frozenset[str]
+) -> Iterator[tuple[int, int]]:
+    """(option, value) positions where ``argv[value]`` may be a command the option names."""
+    first = program.start + 1
+    dashless = _DASHLESS_OPTIONS.fullmatch(program_name(argv[program.start]))
+    for index in range(first, program.end):
+        element = argv[index]
+        if element == "--":
+            return
+        if _names_a_command_option(element, short, long):
+            attached = "{{" in element or (element.startswith("--") and "=" in element)
+            yield index, (index if attached else index + 1)
+        elif dashless and index == first and any(option in element for option in short):
+            # tar's old style: each letter's value is one of the arguments after it.
+            yield from ((index, index + 1 + offset) for offset in range(len(element)))
+
+
+def _refuse_values_as_commands(argv: Sequence[str], program: Program) -> None:
+    """A placeholder may not be, or be in, the value of an option that names a program or
+    command line its program runs, attached (``-I{{x}}``, ``--to-command={{x}}``) or
+    following it; nor follow tar's dashless options holding one (``tar cIf {{x}} …``)."""
+    name = program_name(argv[program.start])
+    for pattern, short, long in _COMMAND_OPTIONS:
+        if not pattern.fullmatch(name):
+            continue
+        for option, value in _command_values(argv, program, short, long):
+            if value < program.end and (parameter := PLACEHOLDER.search(argv[value])):
+                raise Refusal(
+                    "placeholder_as_command",
+                    f"{{{{{parameter.group(1)}}}}} would be a program or command line {name} "
+                    f"runs ({argv[option]}); write it in the template, or write any other "
+                    "option by its long name",
+                    parameter.group(1),
+                )
+
+
 def _refuse_input_as_code(argv: Sequence[str], program: Program) -> None:
     """What find or xargs found or read may not become an interpreter's code: not at find's
     ``{}`` in its script (a file named ``$(id)``), and never through xargs, whose input may
@@ -266,6 +355,7 @@ def compile_command(
         check_denylist(argv[program.start : program.end])
         _refuse_values_as_code(argv, program)
         _refuse_values_as_dashless_options(argv, program)
+        _refuse_values_as_commands(argv, program)
         _refuse_input_as_code(argv, program)
     _check_parameters(template, argv, parameters)
     return argv
@@ -314,6 +404,7 @@ def render_command(
     for program in started:  # a template saved before the rules were as strict as they are now
         _refuse_values_as_code(argv, program)
         _refuse_values_as_dashless_options(argv, program)
+        _refuse_values_as_commands(argv, program)
     saved = [program.start for program in started]
     if [program.start for program in _started_programs(rendered, literal)] != saved:
         raise Refusal(
