@@ -635,3 +635,26 @@ def test_those_programs_take_values_elsewhere() -> None:
     ]:
         argv = compile_command(template, specs_for(template), RUNNERS)
         assert "names.txt" in render_command(argv, specs_for(template), {"arg": "names.txt"}).argv
+
+
+@pytest.mark.parametrize(
+    ("template", "value"),
+    [
+        ("perl -e 'print while <>' {{arg}}", "id|"),  # ran id through the shell
+        ("perl -e 'print while <>' {{arg}}", "id |\n"),
+        ("perl -e 'print while <>' {{arg}}", "| id"),
+        ("perl -e 'print while <>' {{arg}}", " >/srv/app.db"),
+        ("perl /opt/tool.pl {{arg}}", "+</srv/app.db"),
+        ("perl -e 'print while <>' /srv/{{arg}}", "x;id|"),
+    ],
+)
+def test_a_value_never_makes_perls_magic_open_run_a_command(template: str, value: str) -> None:
+    argv = compile_command(template, specs_for(template), INTERPRETERS)
+    with pytest.raises(Refusal) as refusal:
+        render_command(argv, specs_for(template), {"arg": value})
+    assert (refusal.value.rule, refusal.value.parameter) == ("value_as_open_mode", "arg")
+
+
+def test_perl_reads_other_values_as_files() -> None:
+    argv = compile_command("perl -e 'print while <>' {{arg}}", [spec("arg")], INTERPRETERS)
+    assert render_command(argv, [spec("arg")], {"arg": "a|b.log"}).argv[-1] == "a|b.log"

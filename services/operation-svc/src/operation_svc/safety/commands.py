@@ -107,6 +107,11 @@ _COMMAND_OPTIONS: tuple[tuple[re.Pattern[str], frozenset[str], frozenset[str]], 
         ),
     )
 )
+# Perl opens each argument its script reads with ``<>`` (and ``-n``/``-p``) by the
+# two-argument open, which takes a leading ``<``, ``>``, ``+`` or ``|`` or a trailing ``|``
+# (around blanks it drops) as the mode: ``id|`` ran ``id`` through the shell.
+_MAGIC_OPEN = _programs_named("perl")
+_OPEN_MODE = re.compile(r"^\s*[<>+|]|\|\s*$")
 # Options whose value is code, for interpreters.
 SCRIPT_FLAGS = frozenset({"-c", "-e", "-E", "-m", "-r", "--eval", "--command", "-Command"})
 # Shell syntax written as an argument of its own: no shell runs, so it would be passed on.
@@ -273,6 +278,26 @@ def _refuse_input_as_code(argv: Sequence[str], program: Program) -> None:
         )
 
 
+def _refuse_values_as_open_modes(
+    argv: Sequence[str], rendered: Sequence[str], program: Program
+) -> None:
+    """An argument of perl's holding a value may not be one its ``<>`` would open as a
+    command or another mode; the rendered argument is checked, since a value may complete
+    what the template wrote (``dir/{{x}}`` with ``x;id|``)."""
+    if not _MAGIC_OPEN.fullmatch(program_name(argv[program.start])):
+        return
+    for index in range(program.start + 1, program.end):
+        parameter = PLACEHOLDER.search(argv[index])
+        if parameter and _OPEN_MODE.search(rendered[index]):
+            raise Refusal(
+                "value_as_open_mode",
+                "a value may not make an argument of perl's start with '<', '>', '+' or '|' "
+                "or end with '|': perl's <> opens such an argument as a command or in that "
+                "mode",
+                parameter.group(1),
+            )
+
+
 def _started_programs(argv: Sequence[str], literal: Sequence[bool]) -> list[Program]:
     try:
         return programs(argv, literal)
@@ -405,6 +430,7 @@ def render_command(
         _refuse_values_as_code(argv, program)
         _refuse_values_as_dashless_options(argv, program)
         _refuse_values_as_commands(argv, program)
+        _refuse_values_as_open_modes(argv, rendered, program)
     saved = [program.start for program in started]
     if [program.start for program in _started_programs(rendered, literal)] != saved:
         raise Refusal(
