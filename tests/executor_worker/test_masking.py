@@ -177,3 +177,18 @@ def test_a_secret_in_each_encoders_json_is_masked() -> None:
         '"pä/ss<w>&rd\\"1"',  # jq, JavaScript
     ):
         assert masker.mask(f"token={shown}") == f'token="{MASK}"', shown
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        "AKs3cr/et%2BK3y%21%28x%29",  # Python's urllib.parse.quote, which keeps '/'
+        "AKs3cr%2Fet%2BK3y!(x)",  # JavaScript's encodeURIComponent
+        "AKs3cr%2fet%2bK3y%21%28x%29",  # escapes in lower case
+    ],
+)
+def test_a_secret_in_each_url_encoders_form_is_masked(shown: str) -> None:
+    """Only the form that escapes every reserved character was masked: an access key
+    holding '/' and '+' went out in clear as Python's quote() or JavaScript wrote it."""
+    masked = SecretMasker(["AKs3cr/et+K3y!(x)"]).mask(f"GET /?key={shown} HTTP/1.1")
+    assert masked == f"GET /?key={MASK} HTTP/1.1"

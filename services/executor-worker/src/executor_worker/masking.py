@@ -1,7 +1,8 @@
 """Secret values are masked in every line of output and every error, in the forms a command
 is likely to print them: raw; base64 and base64url at each of the three alignments a value
 can take inside a longer encoded stream (the part of the encoding that the value alone
-determines); hex in lower and upper case; URL-encoded; JSON-escaped (as encoders differ:
+determines); hex in lower and upper case; URL-encoded (as encoders differ: what they leave
+unescaped, and their escapes' case); JSON-escaped (as encoders differ:
 non-ASCII escaped or kept, ``/`` and HTML's ``<>&`` escaped or not); and each line of a
 multi-line secret. A value (or line) holding control characters, backslashes or quotes is
 also masked as programs escape it when they quote it: C's escapes with octal (GNU's
@@ -122,13 +123,27 @@ def _json_escaped(text: str) -> set[str]:
     return forms | {form.translate(_HTML_SAFE) for form in forms}
 
 
+# What URL encoders leave unescaped beside letters, digits and ``-._~``: nothing (curl,
+# jq's @uri, ``quote(safe="")``, ``quote_plus``), ``/`` (Python's ``quote`` by default),
+# JavaScript's encodeURIComponent and encodeURI.
+_URL_SAFE = ("", "/", "!'()*", ";,/?:@&=+$#!'()*")
+
+
+def _url_encoded(value: str) -> set[str]:
+    """``value`` as each URL encoder writes it, with its escapes' hex in either case."""
+    forms = {urllib.parse.quote(value, safe=safe) for safe in _URL_SAFE}
+    forms.add(urllib.parse.quote_plus(value))
+    return forms | {
+        re.sub("%[0-9A-F]{2}", lambda escape: escape[0].lower(), form) for form in forms
+    }
+
+
 def _variants(value: str) -> set[str]:
     raw = value.encode()
     lines = {line for line in value.splitlines() if len(line) >= MIN_SECRET_LENGTH}
     forms = {
         value,
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote_plus(value),
+        *_url_encoded(value),
         raw.hex(),
         raw.hex().upper(),
         *_aligned_encodings(raw),
