@@ -96,15 +96,11 @@ def processes_running(argv: list[str]) -> list[int]:
     return found
 
 
-# Only root may give a run a uid of its own.
-@pytest.mark.parametrize("own_uid", [True, False] if os.geteuid() == 0 else [False])
-async def test_what_the_command_started_dies_with_the_worker(own_uid: bool) -> None:
-    """The kernel's parent-death signal reaches one process: given to the command alone,
-    what it had started ran on after a kill -9 of the worker, beside the retry of its run."""
+async def started_dies_with_the_worker(uid: list[str], then: str = "") -> None:
+    """``then``: what the command does once its sleep has started."""
     # A duration no other process has, to find its sleep by its command line.
     duration = f"{300 + uuid.uuid4().int % 10**6 / 10**6}"
-    uid = ["--uid=234569"] if own_uid else []
-    command = ["/bin/sh", "-c", f"sleep {duration} & wait"]
+    command = ["/bin/sh", "-c", f"sleep {duration} & {then}wait"]
     worker = await asyncio.create_subprocess_exec(
         sys.executable, "-c", WORKER, launcher(), *LIMITS, *uid, "--", *command
     )
@@ -114,3 +110,21 @@ async def test_what_the_command_started_dies_with_the_worker(own_uid: bool) -> N
         worker.kill()
         await worker.wait()
     await wait_until(lambda: processes_running(["sleep", duration]) == [], timeout=5)
+
+
+# Only root may give a run a uid of its own.
+@pytest.mark.parametrize("own_uid", [True, False] if os.geteuid() == 0 else [False])
+async def test_what_the_command_started_dies_with_the_worker(own_uid: bool) -> None:
+    """The kernel's parent-death signal reaches one process: given to the command alone,
+    what it had started ran on after a kill -9 of the worker, beside the retry of its run."""
+    await started_dies_with_the_worker(["--uid=234569"] if own_uid else [])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may give a run a uid of its own")
+@pytest.mark.parametrize("signal_name", ["STOP", "KILL"])
+async def test_the_command_cannot_stop_or_kill_the_launcher_to_outlive_the_worker(
+    signal_name: str,
+) -> None:
+    """The launcher ran as the run's uid: a command that stopped it (or killed it, leaving
+    what it had started) ran on after a kill -9 of the worker."""
+    await started_dies_with_the_worker(["--uid=234570"], f"kill -{signal_name} $PPID; ")

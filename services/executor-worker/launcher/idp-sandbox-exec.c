@@ -5,11 +5,12 @@
  *
  * Sets the run's resource limits (CPU soft S and hard S+1 seconds, so SIGXCPU comes before
  * SIGKILL; address space, processes, file size, open files; no core dumps, no POSIX
- * message queues), switches to
- * uid and gid U with no supplementary groups when --uid is given, forbids any gain of
- * privileges (setuid programs stay unprivileged), then forks: the child execs PATH with the
- * environment it was given, and this process stays as its parent until it exits, to end the
- * whole run with the worker (a command nothing times out, cancels or reads any more would
+ * message queues), forbids any gain of privileges (setuid programs stay unprivileged), then
+ * forks: the child switches to uid and gid U with no supplementary groups when --uid is
+ * given and execs PATH with the environment it was given. This process keeps the worker's
+ * uid, so the command can neither stop nor kill it (a command that stopped it ran on after
+ * a kill -9 of the worker), and stays as its parent until it exits, to end the whole run
+ * with the worker (a command nothing times out, cancels or reads any more would
  * run on, and its run, declared lost, may be run again). The kernel's parent-death signal
  * reaches one process only: given to the command alone, what the command had started
  * (`sh script` running `sleep`, `timeout`'s child) ran on after a kill -9 of the worker.
@@ -65,14 +66,15 @@ static void limit(int resource, rlim_t soft, rlim_t hard, const char *name) {
 /* What the kernel sends this process when the worker dies (PR_SET_PDEATHSIG). */
 #define WORKER_GONE SIGTERM
 
-/* Wait for the command; end the whole run if the worker dies first. */
-static _Noreturn void supervise(pid_t command, const sigset_t *watched, int own_uid) {
+/* Wait for the command; end the whole run if the worker dies first. uid: the run's own,
+   or 0 when it has none (this process then shares the worker's user). */
+static _Noreturn void supervise(pid_t command, const sigset_t *watched, uid_t uid) {
     for (;;) {
         int signal_number = sigwaitinfo(watched, NULL);
         if (signal_number == WORKER_GONE) {
-            /* kill(-1) from a uid of the run's own reaches every process of it but this one;
-               without one, it would reach every process of the worker's user. */
-            if (own_uid) {
+            /* kill(-1) from the run's uid reaches every process of it; without one, it would
+               reach every process of the worker's user. */
+            if (uid != 0 && setresuid(uid, uid, uid) == 0) {
                 kill(-1, SIGKILL);
             }
             kill(0, SIGKILL);
@@ -131,14 +133,9 @@ int main(int argc, char **argv) {
     /* No POSIX message queue: one outlives every process, cannot be listed without the
        mqueue filesystem mounted, and another run (another tenant's) could open it. */
     limit(RLIMIT_MSGQUEUE, 0, 0, "msgqueue");
-    if (given[UID]) {
-        uid_t id = (uid_t)value[UID];
-        if (id == 0) {
-            refuse("a run never gets uid 0", NULL);
-        }
-        if (setgroups(0, NULL) != 0 || setresgid(id, id, id) != 0 || setresuid(id, id, id) != 0) {
-            refuse("switching to the run's uid", strerror(errno));
-        }
+    uid_t uid = given[UID] ? (uid_t)value[UID] : 0;
+    if (given[UID] && uid == 0) {
+        refuse("a run never gets uid 0", NULL);
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         refuse("no_new_privs", strerror(errno));
@@ -151,7 +148,7 @@ int main(int argc, char **argv) {
     if (sigprocmask(SIG_BLOCK, &watched, &before) != 0) {
         refuse("sigprocmask", strerror(errno));
     }
-    /* After the switch of uid, which clears it; and the worker may have died before. */
+    /* The worker may have died before. */
     if (prctl(PR_SET_PDEATHSIG, WORKER_GONE, 0, 0, 0) != 0) {
         refuse("pdeathsig", strerror(errno));
     }
@@ -164,6 +161,14 @@ int main(int argc, char **argv) {
         refuse("fork", strerror(errno));
     }
     if (command == 0) {
+        /* Only the command takes the run's uid: this process keeps the worker's, so the
+           command cannot stop or kill it (a command that stopped it ran on after the
+           worker's kill -9, as did what it started once it had killed it). */
+        if (uid != 0 && (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
+                         setresuid(uid, uid, uid) != 0)) {
+            refuse("switching to the run's uid", strerror(errno));
+        }
+        /* After the switch of uid, which clears it. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != supervisor) {
             _exit(126);
         }
@@ -173,5 +178,5 @@ int main(int argc, char **argv) {
         fprintf(stderr, NAME ": %s: %s\n", argv[optind], strerror(error));
         _exit(error == ENOENT ? 127 : 126);
     }
-    supervise(command, &watched, given[UID]);
+    supervise(command, &watched, uid);
 }
