@@ -658,3 +658,35 @@ def test_a_value_never_makes_perls_magic_open_run_a_command(template: str, value
 def test_perl_reads_other_values_as_files() -> None:
     argv = compile_command("perl -e 'print while <>' {{arg}}", [spec("arg")], INTERPRETERS)
     assert render_command(argv, [spec("arg")], {"arg": "a|b.log"}).argv[-1] == "a|b.log"
+
+
+OTHER_NAMES = allowing(
+    *("sh.distrib", "ipython3", "jrunscript", "julia", "guile", "R", "octave", "gnuplot"),
+    *("duckdb", "sbcl", "racket", "pdflatex", "tex", "lldb", "groovy", "runghc"),
+)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "sh.distrib -c {{cmd}}",  # Debian's dash, diverted
+        "ipython3 -c {{cmd}}",
+        "jrunscript -e {{cmd}}",
+        "julia -e {{cmd}}",
+        "guile -c {{cmd}}",
+        "groovy -e {{cmd}}",
+        "runghc {{cmd}}",
+        "R -e {{cmd}}",
+        "R --no-save /srv/a.R {{cmd}}",
+        "octave --eval {{cmd}}",
+        "gnuplot -e {{cmd}}",
+        "duckdb /srv/a.db {{cmd}}",
+        "sbcl --eval {{cmd}}",
+        "racket -e {{cmd}}",
+        "pdflatex {{cmd}}",  # \write18
+        "tex /srv/a.tex {{cmd}}",
+        "lldb -o {{cmd}}",
+    ],
+)
+def test_a_value_is_never_code_of_an_interpreter_under_another_name(template: str) -> None:
+    assert refused(template, OTHER_NAMES).rule == "placeholder_in_script"

@@ -37,9 +37,9 @@ _SPACED_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 
 def _programs_named(pattern: str) -> re.Pattern[str]:
     """Names of programs, under the suffixes packagers add: a version (``python3.11``,
-    ``perl5.36.0``, ``pdb3``), then a platform or build after a dash
-    (``perl5.36-x86_64-linux-gnu``, ``python3.11-dbg``)."""
-    return re.compile(rf"(?:{pattern})[\d.]*(?:-.*)?")
+    ``perl5.36.0``, ``pdb3``), then a platform, build or diversion after a dash or a dot
+    (``perl5.36-x86_64-linux-gnu``, ``python3.11-dbg``, Debian's ``sh.distrib``)."""
+    return re.compile(rf"(?:{pattern})[\d.]*(?:[-.].*)?")
 
 
 # Programs whose first positional argument is code (a script, program text, a filter or a
@@ -50,14 +50,19 @@ _SHELL = r"(?:r?ba|da|z|k|mk|pdk|a|ya|po|c|tc)?sh"
 # program; sqlite3 runs SQL and dot-commands (.shell) after its database; yq's expression
 # follows a command; m4, bc and dc run every file; make runs what an assignment holds
 # (X=$(shell …)); ed, ex and vim run a file name starting with '!' or '+'; psql and mysql
-# take SQL and shell escapes in options; pydoc and pdb import or run a name or path.
+# take SQL and shell escapes in options; pydoc and pdb import or run a name or path; R,
+# octave, gnuplot, the Lisps, Prologs and REPLs, lldb, osascript and TeX (\write18) read
+# code in options or files of several kinds, or their arguments as commands.
 _ARGUMENT_CODE = (
     r"busybox|lua|luajit|pwsh|powershell|sqlite|yq|m4|bc|dc|[gbp]?make|r?ed|ex|[gr]?vim?"
-    r"|view|vimdiff|nvim|emacs|psql|mysql|mariadb|pydoc|pdb|jshell"
+    r"|view|vimdiff|nvim|emacs|psql|mysql|mariadb|pydoc|pdb|jshell|R|octave|gnuplot|duckdb"
+    r"|sbcl|clisp|ecl|racket|swipl|ghci|lldb|osascript|mongosh|mongo|erl|iex"
+    r"|(?:pdf|xe|lua)?(?:la)?tex|texlua|etex"
 )
 _INTERPRETER = _programs_named(
-    _SHELL + r"|fish|[gmn]?awk|g?sed|python|pypy|perl|ruby|irb|node|nodejs|php|tclsh|wish"
-    r"|Rscript|deno|bun|jq|gojq|jaq|" + _ARGUMENT_CODE
+    _SHELL + r"|fish|[gmn]?awk|g?sed|[ib]?python|ptpython|pypy|perl|raku|rakudo|ruby|irb"
+    r"|node|nodejs|php|tclsh|wish|Rscript|julia|guile|jrunscript|jjs|rhino|groovy|scala"
+    r"|kotlinc?|clojure|runghc|runhaskell|elixir|escript|deno|bun|jq|gojq|jaq|" + _ARGUMENT_CODE
 )
 # Interpreters that read no option after their script: what follows it is the script's.
 _OPTIONS_END_AT_SCRIPT = _programs_named(_SHELL + r"|python|pypy")
