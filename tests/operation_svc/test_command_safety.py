@@ -253,7 +253,11 @@ def test_a_value_set_as_a_variable_by_a_template_saved_earlier_is_refused_when_r
 
 
 @pytest.mark.parametrize(
-    "launcher", ["sudo", "chroot", "watch", "ssh", "strace", "busybox", "unshare", "nsenter"]
+    "launcher",
+    [
+        *("sudo", "chroot", "watch", "ssh", "strace", "busybox", "unshare", "nsenter"),
+        *("ssh-agent", "run-parts", "logsave", "systemd-cat", "pee", "mispipe", "socat"),
+    ],
 )
 def test_launchers_without_a_grammar_are_refused_even_when_allowlisted(launcher: str) -> None:
     refusal = refused(f"{launcher} echo hi", allowing(launcher, "echo"))
