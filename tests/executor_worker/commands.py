@@ -28,6 +28,7 @@ async def run(
     lines_cap: int = 1_000_000,
     env: dict[str, str] | None = None,
     masker: SecretMasker | None = None,
+    sandbox: Sandbox = SANDBOX,
 ) -> tuple[RunResult, list[tuple[str, str]]]:
     lines: list[tuple[str, str]] = []
 
@@ -41,7 +42,7 @@ async def run(
         path=PATH,
         timeout_seconds=timeout,
         limits=OutputLimits(cap_bytes=cap, cap_lines=lines_cap, hard_limit_bytes=hard_limit),
-        sandbox=SANDBOX,
+        sandbox=sandbox,
         sink=sink,
         masker=masker,
     )

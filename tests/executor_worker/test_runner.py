@@ -11,12 +11,13 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from executor_worker.runner import MAX_LINE_BYTES
-from tests.executor_worker.commands import run
+from tests.executor_worker.commands import SANDBOX, run
 
 
 async def test_output_is_streamed_by_line_and_the_exit_code_decides_the_status() -> None:
@@ -203,6 +204,34 @@ async def test_a_run_leaves_no_posix_message_queue_for_the_next_one() -> None:
         assert ctypes.get_errno() == errno.ENOENT
     finally:
         librt.mq_unlink(name)
+
+
+KEYS = (
+    "import ctypes, os, sys; libc = ctypes.CDLL(None, use_errno=True)\n"
+    "add_key, keyctl = {'x86_64': (248, 250), 'aarch64': (217, 219)}[os.uname().machine]\n"
+)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs share the worker's uid unless it is root")
+async def test_keys_a_run_adds_to_its_uids_keyrings_go_with_it() -> None:
+    """The user keyrings belong to the uid, not to a process: keys a run added stayed in
+    the kernel's memory and were read by the next run given that uid."""
+    sandbox = replace(SANDBOX, uid_first=random.randrange(200_000, 300_000), uid_count=1)
+    # The user and user session keyrings, and the persistent one (kept for days), which
+    # KEYCTL_GET_PERSISTENT (22) links into a thread keyring (-1) here.
+    rings = "(-4, -5, libc.syscall(keyctl, 22, -1, -1))"
+    add = KEYS + (
+        f"for ring in {rings}:\n"
+        "    print(libc.syscall(add_key, b'user', b'idp-left', b'note', 4, ring) > 0)"
+    )
+    search = KEYS + (
+        f"for ring in {rings}:\n"
+        "    print(libc.syscall(keyctl, 10, ring, b'user', b'idp-left', 0) > 0)  # SEARCH"
+    )
+    added, lines = await run(["python3", "-c", add], sandbox=sandbox)
+    assert (added.status, lines) == ("succeeded", [("stdout", "True")] * 3)
+    found, lines = await run(["python3", "-c", search], sandbox=sandbox)
+    assert (found.status, lines) == ("succeeded", [("stdout", "False")] * 3)
 
 
 async def test_a_daemon_that_escapes_the_group_is_killed_and_cannot_hang_the_worker() -> None:

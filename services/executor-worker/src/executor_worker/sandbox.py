@@ -82,8 +82,12 @@ def hide_worker_from_children() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
 
 
-# setresuid and kill, by machine: Python has no way to change one thread's credentials.
-_SYSCALLS = {"x86_64": (117, 62), "aarch64": (147, 129)}
+# setresuid, kill and keyctl, by machine: Python has no way to change one thread's
+# credentials.
+_SYSCALLS = {"x86_64": (117, 62, 250), "aarch64": (147, 129, 219)}
+_KEYCTL_CLEAR, _KEYCTL_INVALIDATE, _KEYCTL_GET_PERSISTENT = 7, 21, 22
+# The keyrings of a uid, not of a process: what a run adds to them outlives it.
+_USER_KEYRING, _USER_SESSION_KEYRING = -4, -5
 
 
 # The one thread that takes a run's uid to kill its processes (see _kill_every_process_of),
@@ -97,20 +101,31 @@ def _kill_every_process_of(uid: int) -> None:
     (the kernel lets no process fork while it signals them all), where a scan of ``/proc``
     killed one pid after another and a process that kept forking outran it. Done in a thread
     (``_KILLER``) that alone takes the uid (the raw syscall, where glibc's setresuid changes
-    every thread) and takes root back: its saved uid stays 0."""
+    every thread) and takes root back: its saved uid stays 0. As the uid, it also empties
+    the uid's keyrings: keys a run added there stayed in the kernel's memory (18 KB a uid)
+    for the next run given that uid, another tenant's, to read."""
     numbers = _SYSCALLS.get(os.uname().machine)
     if numbers is None:
         _kill_found_processes_of(uid)
         return
     failures = _KILLER.submit(_kill_as, uid, *numbers).result()
     if failures:
-        logger.warning("the processes of uid %s were not killed at once (%s)", uid, failures)
+        logger.warning("ending what uid %s left went wrong (%s)", uid, failures)
         _kill_found_processes_of(uid)
 
 
-def _kill_as(uid: int, setresuid: int, kill: int) -> list[str]:
+def _has_keys(uid: int) -> bool:
+    """Whether ``uid`` holds keys: looking its keyrings up would make them."""
+    try:
+        with open("/proc/key-users") as users:
+            return any(line.split(":", 1)[0].strip() == str(uid) for line in users)
+    except OSError:  # no keys in this kernel
+        return False
+
+
+def _kill_as(uid: int, setresuid: int, kill: int, keyctl: int) -> list[str]:
     """On ``_KILLER``'s thread: what failed of taking ``uid``, killing every process of it,
-    and taking root back."""
+    emptying its keyrings when it has any, and taking root back."""
     libc = _libc()
     if libc.syscall(setresuid, uid, uid, 0) != 0:
         return [f"setresuid: {os.strerror(ctypes.get_errno())}"]
@@ -118,10 +133,25 @@ def _kill_as(uid: int, setresuid: int, kill: int) -> list[str]:
     try:
         if libc.syscall(kill, -1, signal.SIGKILL) != 0 and ctypes.get_errno() != errno.ESRCH:
             failures.append(f"kill: {os.strerror(ctypes.get_errno())}")
+        if _has_keys(uid):
+            failures += _empty_keyrings(libc, keyctl)
     finally:
         if libc.syscall(setresuid, 0, 0, 0) != 0:
             failures.append(f"taking root back: {os.strerror(ctypes.get_errno())}")
     return failures
+
+
+def _empty_keyrings(libc: ctypes.CDLL, keyctl: int) -> list[str]:
+    """As the uid: its persistent keyring (kept for days) invalidated, its user and user
+    session keyrings emptied; what failed."""
+    persistent = libc.syscall(keyctl, _KEYCTL_GET_PERSISTENT, -1, _USER_KEYRING)
+    steps = [(_KEYCTL_INVALIDATE, persistent)] if persistent > 0 else []
+    steps += [(_KEYCTL_CLEAR, _USER_KEYRING), (_KEYCTL_CLEAR, _USER_SESSION_KEYRING)]
+    return [
+        f"keyctl: {os.strerror(ctypes.get_errno())}"
+        for operation, keyring in steps
+        if libc.syscall(keyctl, operation, keyring) != 0
+    ]
 
 
 def _kill_found_processes_of(uid: int) -> None:
