@@ -121,6 +121,7 @@ async def console(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
         operation_api_url=str(platform.operation.base_url).rstrip("/"),
         datasource_api_url=str(platform.datasource.base_url).rstrip("/"),
         auth=AUTH,
+        dev_platform=True,
     )
     async with ServedApp(create_console(settings)) as app, local_client(app.url) as client:
         yield client

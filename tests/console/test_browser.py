@@ -162,6 +162,7 @@ async def console(
             datasource_api_url=str(platform.datasource.base_url).rstrip("/"),
             jaeger_url="http://jaeger.invalid:16686",
             auth=AUTH,
+            dev_platform=True,
             dev_tenant="acme",
             dev_subject="alice",
         )

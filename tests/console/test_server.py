@@ -23,6 +23,7 @@ from console import proxy
 from console.app import create_app
 from console.config import ConsoleSettings
 from console.routes import Target, route
+from idp_common.settings import AuthSettings
 from tests.harness import AUTH, ServedApp, free_port, local_client
 
 
@@ -96,6 +97,7 @@ def settings(upstream: str, **extra: object) -> ConsoleSettings:
         operation_api_url=upstream,
         datasource_api_url=f"http://127.0.0.1:{free_port()}",  # nothing listens
         auth=AUTH,
+        dev_platform=True,
         **extra,  # type: ignore[arg-type]
     )
 
@@ -351,6 +353,17 @@ async def test_outside_development_there_is_no_development_sign_in_and_oidc_is_r
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
     assert "<title>console</title>" in page.text
+
+
+def test_a_development_console_given_a_secret_of_its_own_refuses_to_start() -> None:
+    """Left at its default environment (development) but given the platform's real
+    AUTH_JWT_SECRET, the console handed an admin token to whoever asked, which every service
+    trusting that secret accepted. Only the published development secret signs such tokens,
+    unless the setting says the platform is a development one."""
+    with pytest.raises(ValidationError, match="CONSOLE_DEV_PLATFORM"):
+        ConsoleSettings(auth=AUTH)
+    assert ConsoleSettings(auth=AuthSettings(jwt_secret=None)).development  # make run's case
+    assert ConsoleSettings(auth=AUTH, dev_platform=True).development
 
 
 async def test_an_unbuilt_console_says_so(tmp_path: Path) -> None:

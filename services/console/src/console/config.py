@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from idp_common.settings import AuthSettings, Environment
+from idp_common.settings import DEV_JWT_SECRET, AuthSettings, Environment
 
 # The app as `make install` builds it, beside this package in the workspace.
 BUILT_APP = Path(__file__).resolve().parents[2] / "web" / "dist"
@@ -56,6 +56,12 @@ class ConsoleSettings(BaseSettings):
     dev_token_ttl_seconds: int = Field(
         default=12 * 3600, gt=0, description="Lifetime of a development sign-in's token."
     )
+    dev_platform: bool = Field(
+        default=False,
+        description="This development console fronts a development platform: its sign-in may "
+        "mint tokens with an AUTH_JWT_SECRET of your own, which the services trusting it accept "
+        "(without it, a development console given one refuses to start).",
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @model_validator(mode="after")
@@ -64,6 +70,19 @@ class ConsoleSettings(BaseSettings):
             raise ValueError(
                 "CONSOLE_OIDC_AUTHORITY and CONSOLE_OIDC_CLIENT_ID are required outside "
                 "development (the development sign-in exists only there)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _dev_sign_in_with_the_published_secret(self) -> Self:
+        own_secret = self.auth.signing_secret() != DEV_JWT_SECRET
+        if self.development and own_secret and not self.dev_platform:
+            raise ValueError(
+                "CONSOLE_ENVIRONMENT is development (its default), where anyone reaching the "
+                "console is handed an admin token, and AUTH_JWT_SECRET is set: services that "
+                "trust that secret would accept those tokens. Set CONSOLE_ENVIRONMENT=production "
+                "(with CONSOLE_OIDC_AUTHORITY and CONSOLE_OIDC_CLIENT_ID), or "
+                "CONSOLE_DEV_PLATFORM=true if this is a development platform"
             )
         return self
 
