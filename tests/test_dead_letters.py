@@ -9,6 +9,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -494,11 +495,11 @@ async def test_a_broker_that_is_down_is_a_503_naming_it(tmp_path: Path) -> None:
         await asyncio.to_thread(server.stop)
 
 
-async def test_a_long_replay_answers_at_once_and_reports_its_progress(
+@asynccontextmanager
+async def forty_dead_letters_replayed_slowly(
     tmp_path: Path, sqs_server: LocalSQSServer
-) -> None:
-    """Thousands would take minutes: the request answers 202 within seconds, and the
-    action is followed to its end (here 40 messages at 5 a second)."""
+) -> AsyncIterator[Platform]:
+    """A platform whose replays move 5 letters a second, with 40 in panel-submissions' DLQ."""
     async with running_platform(
         "sqlite",
         tmp_path,
@@ -508,6 +509,15 @@ async def test_a_long_replay_answers_at_once_and_reports_its_progress(
     ) as platform:
         bodies = [encode_event(submission_event()) for _ in range(40)]
         await send(platform, PANEL_SUBMISSIONS.dlq_name, *bodies)
+        yield platform
+
+
+async def test_a_long_replay_answers_at_once_and_reports_its_progress(
+    tmp_path: Path, sqs_server: LocalSQSServer
+) -> None:
+    """Thousands would take minutes: the request answers 202 within seconds, and the
+    action is followed to its end (here 40 messages at 5 a second)."""
+    async with forty_dead_letters_replayed_slowly(tmp_path, sqs_server) as platform:
         started = await platform.operation.post(
             f"{DEAD_LETTERS}/replay", json={"all": True}, headers=ADMIN
         )
@@ -632,15 +642,7 @@ async def test_a_whole_dlq_replay_while_one_runs_is_a_409_and_claims_nothing(
     """The broker moves a DLQ with one task at a time: a second replay of the whole of it
     moved nothing, yet it answered 200 with every message matched, and its audit row said
     it had replayed them."""
-    async with running_platform(
-        "sqlite",
-        tmp_path,
-        sqs_server,
-        with_worker=False,
-        operation={"dlq_replay_per_second": 5},
-    ) as platform:
-        bodies = [encode_event(submission_event()) for _ in range(40)]
-        await send(platform, PANEL_SUBMISSIONS.dlq_name, *bodies)
+    async with forty_dead_letters_replayed_slowly(tmp_path, sqs_server) as platform:
         replay = f"{DEAD_LETTERS}/replay"
         first = await platform.operation.post(replay, json={"all": True}, headers=PLATFORM_OPERATOR)
         assert first.status_code == 202, first.text

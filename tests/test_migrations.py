@@ -4,7 +4,6 @@ PostgreSQL and on SQLite, and downgrade cleanly."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from operation_svc.models import Base as OperationBase
 from operation_svc.models import Schedule
 from panel_svc.models import Base as PanelBase
 from tests.harness import MIGRATIONS, fresh_database, migrate
+from tests.operation_svc.schedule_rows import panel_schedule
 
 METADATA = {
     "panel": PanelBase.metadata,
@@ -63,33 +63,11 @@ async def test_schedules_saved_with_a_random_cron_are_paused_saying_why(
         config = alembic_config(url, MIGRATIONS["operation"])
         await asyncio.to_thread(command.upgrade, config, "0011")
         db = Database(url)
-        crons = {
-            "R * * * *": uuid.uuid4(),
-            "0 R(0-5) * * *": uuid.uuid4(),
-            "5 * * * *": uuid.uuid4(),
+        schedules = {
+            cron: panel_schedule(cron=cron) for cron in ("R * * * *", "0 R(0-5) * * *", "5 * * * *")
         }
         async with db.transaction() as session:
-            for cron, schedule_id in crons.items():
-                session.add(
-                    Schedule(
-                        id=schedule_id,
-                        tenant="acme",
-                        template_id=None,
-                        panel_id=uuid.uuid4(),
-                        panel_slug="deploy",
-                        data={},
-                        parameters={},
-                        cron=cron,
-                        timezone="UTC",
-                        overlap_policy="skip",
-                        misfire_policy="skip",
-                        owner_subject="alice",
-                        owner_roles=["admin"],
-                        owner_groups=[],
-                        created_by="alice",
-                        updated_by="alice",
-                    )
-                )
+            session.add_all(schedules.values())
         await asyncio.to_thread(command.upgrade, config, "head")
         async with db.snapshot() as session:
             paused = {

@@ -43,6 +43,7 @@ from operation_svc.schedules.scheduler import TAKEN, Scheduler
 from operation_svc.schedules.schemas import ScheduleIn, ScheduleOut, ScheduleUpdate
 from tests.clock import ManualClock
 from tests.harness import AUTH, SEALING, migrated_copy, migrated_database
+from tests.operation_svc.schedule_rows import panel_schedule
 
 START = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 ALICE = Principal("alice", "acme", frozenset({"admin"}), frozenset({"ops"}))
@@ -562,23 +563,7 @@ async def test_a_panel_schedules_run_is_active_until_its_submissions_latest_exec
     async with scheduling(backend, tmp_path) as (db, _, _clock):
         async with db.snapshot() as session:
             template_id = await session.scalar(select(OperationTemplate.id))
-        schedule = Schedule(
-            id=uuid.uuid4(),
-            tenant="acme",
-            panel_id=uuid.uuid4(),
-            panel_slug="deploy",
-            data={},
-            parameters={},
-            interval_seconds=60,
-            timezone="UTC",
-            overlap_policy="skip",
-            misfire_policy="skip",
-            owner_subject="alice",
-            owner_roles=["admin"],
-            owner_groups=[],
-            created_by="alice",
-            updated_by="alice",
-        )
+        schedule = panel_schedule(interval_seconds=60)
         submission = uuid.uuid4()
 
         async def active() -> bool:
