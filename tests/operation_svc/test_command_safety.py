@@ -389,6 +389,15 @@ def test_a_value_never_becomes_an_interpreters_code(template: str) -> None:
 DASHLESS = allowing("tar", "ar", "ps", "env", "nice", "timeout")
 
 
+def refused_when_saved_and_when_run(template: str, allowlist: Any, rule: str, **value: str) -> None:
+    """Refused by ``rule`` when saved, and when a template saved before the rule runs with
+    ``value`` (one parameter's)."""
+    assert refused(template, allowlist).rule == rule
+    with pytest.raises(Refusal) as refusal:
+        render_command(shlex.split(template), specs_for(template), value)
+    assert (refusal.value.rule, refusal.value.parameter) == (rule, *value)
+
+
 @pytest.mark.parametrize(
     "template",
     [
@@ -401,10 +410,7 @@ DASHLESS = allowing("tar", "ar", "ps", "env", "nice", "timeout")
     ],
 )
 def test_a_value_is_never_the_dashless_options_of_tar_ar_or_ps(template: str) -> None:
-    assert refused(template, DASHLESS).rule == "placeholder_as_options"
-    with pytest.raises(Refusal) as refusal:  # saved before the rule: refused when run
-        render_command(shlex.split(template), specs_for(template), {"arg": "cIf"})
-    assert (refusal.value.rule, refusal.value.parameter) == ("placeholder_as_options", "arg")
+    refused_when_saved_and_when_run(template, DASHLESS, "placeholder_as_options", arg="cIf")
 
 
 def test_tar_takes_values_after_its_options() -> None:
@@ -620,10 +626,7 @@ RUNNERS = allowing("tar", "rsync", "zip", "wget", "scp", "man", "git", "nice")
     ],
 )
 def test_a_value_never_becomes_a_program_an_option_runs(template: str) -> None:
-    assert refused(template, RUNNERS).rule == "placeholder_as_command"
-    with pytest.raises(Refusal) as refusal:  # saved before the rule: refused when run
-        render_command(shlex.split(template), specs_for(template), {"cmd": "id"})
-    assert (refusal.value.rule, refusal.value.parameter) == ("placeholder_as_command", "cmd")
+    refused_when_saved_and_when_run(template, RUNNERS, "placeholder_as_command", cmd="id")
 
 
 def test_those_programs_take_values_elsewhere() -> None:
