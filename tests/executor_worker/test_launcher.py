@@ -117,14 +117,16 @@ async def started_dies_with_the_worker(uid: list[str], then: str = "") -> None:
 async def test_what_the_command_started_dies_with_the_worker(own_uid: bool) -> None:
     """The kernel's parent-death signal reaches one process: given to the command alone,
     what it had started ran on after a kill -9 of the worker, beside the retry of its run."""
-    await started_dies_with_the_worker(["--uid=234569"] if own_uid else [])
+    await started_dies_with_the_worker(["--uid=190569"] if own_uid else [])
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root may give a run a uid of its own")
-@pytest.mark.parametrize("signal_name", ["STOP", "KILL"])
+# A uid each, outside the range the other tests give runs: the end of one kills every
+# process of its uid, and tests run at once.
+@pytest.mark.parametrize(("signal_name", "uid"), [("STOP", 190570), ("KILL", 190571)])
 async def test_the_command_cannot_stop_or_kill_the_launcher_to_outlive_the_worker(
-    signal_name: str,
+    signal_name: str, uid: int
 ) -> None:
     """The launcher ran as the run's uid: a command that stopped it (or killed it, leaving
     what it had started) ran on after a kill -9 of the worker."""
-    await started_dies_with_the_worker(["--uid=234570"], f"kill -{signal_name} $PPID; ")
+    await started_dies_with_the_worker([f"--uid={uid}"], f"kill -{signal_name} $PPID; ")
