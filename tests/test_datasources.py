@@ -103,7 +103,8 @@ class Upstream:
 
     async def regions(self, request: Request) -> Response:
         self.calls["regions"] += 1
-        self.authorization.append(request.headers.get("authorization"))
+        # Every one sent: a header sent twice shows as "a, b".
+        self.authorization.append(", ".join(request.headers.getlist("authorization")) or None)
         self.queries.append(dict(request.query_params))
         self.query_strings.append(request.url.query)
         self.waiting += 1
@@ -658,6 +659,59 @@ async def test_a_name_in_the_urls_query_and_in_query_is_a_422_naming_it(
     for refused in (created, patched):
         assert refused.status_code == 422, refused.text
         assert [error["field"] for error in refused.json()["errors"]] == [f"query.{name}"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "auth_header"),
+    [
+        ({"authorization": "Bearer written"}, None),
+        ({"X-Key": "a"}, "x-key"),
+        ({"X-Trace": "a", "x-trace": "b"}, None),
+    ],
+)
+async def test_a_header_is_sent_once_or_the_source_is_a_422_naming_it(
+    own_api: httpx.AsyncClient,
+    upstream: tuple[Upstream, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    headers: dict[str, str],
+    auth_header: str | None,
+) -> None:
+    """A header in ``headers`` that ``auth_config`` sets too, or named twice in two cases,
+    went out twice: a 401 from a server that refuses that (this platform's services)."""
+    fake, url = upstream
+    monkeypatch.setenv("IDP_SECRET_ACME__UPSTREAM_TOKEN", "s3cr3t-token-value")
+    secret = {"provider": "env", "key": "IDP_SECRET_ACME__UPSTREAM_TOKEN"}
+    auth = (
+        {"type": "bearer", "secret": secret}
+        if auth_header is None
+        else {"type": "header", "header_name": auth_header.upper(), "secret": secret}
+    )
+    body = {"slug": "twice", "name": "t", "source_type": "http"} | regions(url)
+    created = await own_api.post(
+        "/api/v1/datasources", json=body | {"headers": headers, "auth_config": auth}, headers=ADMIN
+    )
+    source_id = await source(own_api, **regions(url), auth_config=auth)
+    patched = await own_api.patch(
+        f"/api/v1/datasources/{source_id}", json={"headers": headers}, headers=ADMIN
+    )
+    for refused in (created, patched):
+        assert refused.status_code == 422, refused.text
+        assert [error["field"] for error in refused.json()["errors"]] == [
+            f"headers.{list(headers)[-1]}"
+        ]
+    # A source saved before this was checked sends each once, the secret's value winning.
+    (database,) = await asyncio.to_thread(lambda: list(tmp_path.glob("datasource-*.db")))
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "UPDATE data_sources SET headers = ?, auth_config = NULL WHERE id = ?",
+            (
+                json.dumps({"Authorization": "Bearer a", "authorization": "Bearer b"}),
+                source_id.replace("-", ""),
+            ),
+        )
+    assert (await resolve(own_api, source_id)).status_code == 200
+    assert fake.authorization == ["Bearer b"]
 
 
 @pytest.mark.parametrize(

@@ -218,7 +218,10 @@ async def _fetch(
 ) -> Fetched:
     # The mapping counts in the source's timeout too, off the event loop.
     deadline = time.monotonic() + source.timeout_seconds
-    headers = dict(source.headers) | await _auth_headers(source, secrets)
+    # By lower-case name, so each goes out once (a source saved before that was checked may
+    # name one twice); the secret's wins.
+    written = dict(source.headers) | await _auth_headers(source, secrets)
+    headers = {name.lower(): value for name, value in written.items()}
     url = _with_query(httpx.URL(str(source.endpoint_url)), source.query, values)
     body = {} if source.body is None else {"json": _fill_body(source.body, values)}
     try:

@@ -148,6 +148,10 @@ class AuthConfig(StrictModel):
             raise ValueError("header auth needs header_name")
         return self
 
+    def secret_header(self) -> str:
+        """The header, in lower case, that carries the secret."""
+        return (self.header_name or "").lower() if self.type == "header" else "authorization"
+
 
 class DataSourceIn(StrictModel):
     slug: Slug
@@ -181,7 +185,21 @@ class DataSourceIn(StrictModel):
                     "{name} is in endpoint_url's query too: write it in one place",
                     {"name": name, "path": ["query", name]},
                 )
+        self._headers_once()
         return self
+
+    def _headers_once(self) -> None:
+        """Each header is sent once: a name written twice (in any case), or also set by
+        ``auth_config``, went out twice, which a server may refuse (this platform's do)."""
+        seen = {self.auth_config.secret_header()} if self.auth_config else set()
+        for name in self.headers:
+            if name.lower() in seen:
+                raise PydanticCustomError(
+                    "header_twice",
+                    "{name} is sent once: it is named twice, or auth_config sets it",
+                    {"name": name, "path": ["headers", name]},
+                )
+            seen.add(name.lower())
 
     @classmethod
     def revised(cls, current: object, changes: Mapping[str, Any]) -> DataSourceIn:
