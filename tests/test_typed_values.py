@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from idp_common.values import MAX_TEXT_LENGTH
+import pytest
+
+from idp_common.values import MAX_TEXT_LENGTH, as_number
 from tests.factories import panel_for, template
 from tests.harness import (
     LocalSQSServer,
@@ -336,3 +338,13 @@ async def test_a_text_value_has_one_length_limit_on_every_intake(
             headers=ADMIN,
         )
         assert_field_refused(roomier, "fields.0.max_length", "less_than_equal")
+
+
+@pytest.mark.parametrize("integer", [True, False])
+def test_a_number_past_the_digits_python_converts_is_refused_naming_the_limit(
+    integer: bool,
+) -> None:
+    """Its error was Python's, telling the client to call sys.set_int_max_str_digits()."""
+    with pytest.raises(ValueError, match="at most 4300 digits") as refused:
+        as_number("1" * 4301, integer=integer)
+    assert "sys." not in str(refused.value)

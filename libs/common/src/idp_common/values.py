@@ -18,6 +18,8 @@ EXACT_FLOAT_INTEGERS = 2**53
 # The characters of one text value, on every intake: a panel's field and the template
 # parameter it fills take the same, so a value too long is refused where it is entered.
 MAX_TEXT_LENGTH = 4096
+# Python's limit on converting text to an integer (sys.get_int_max_str_digits()).
+MAX_DIGITS = 4300
 
 
 def as_number(value: Any, *, integer: bool) -> int | float:
@@ -26,6 +28,8 @@ def as_number(value: Any, *, integer: bool) -> int | float:
     if isinstance(value, str):
         if not _DECIMAL.fullmatch(value):
             raise ValueError(f"must be {kind}")
+        if len(value) > MAX_DIGITS:  # int() would refuse it naming sys.set_int_max_str_digits
+            raise ValueError(f"must be {kind} of at most {MAX_DIGITS} digits")
         value = float(value) if any(mark in value for mark in ".eE") else int(value)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"must be {kind}")
