@@ -130,3 +130,19 @@ def test_a_request_rendering_values_past_what_a_job_holds_is_refused() -> None:
         render_http(spec, {"name": "😀" * 4096, "tag": "t"})
     assert refused.value.rule == "too_large"
     assert "the rendered request takes" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer a", "authorization": "Bearer b"},
+        {"X-Reason": "by {{name}}", "x-REASON": "{{tag}}"},
+    ],
+)
+def test_a_header_named_twice_in_any_case_is_refused_naming_it(headers: dict[str, str]) -> None:
+    """Both copies were sent: a receiver reads the one it likes (a gateway another than the
+    service behind it), and the platform's own services refuse a credential sent twice."""
+    with pytest.raises(Refusal) as refused:
+        template(headers=headers)
+    second = list(headers)[1]
+    assert (refused.value.rule, refused.value.at) == ("header_name", f"headers.{second}")
