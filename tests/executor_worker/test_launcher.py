@@ -38,7 +38,9 @@ def test_the_command_runs_under_every_limit_and_without_new_privileges() -> None
 
 
 def test_the_command_runs_as_the_given_uid_with_no_groups() -> None:
-    shown = launch(*LIMITS, "--uid=234567", "--", "/bin/cat", "/proc/self/status")
+    shown = launch(
+        *LIMITS, "--uid=234567", "--spare-uid=234566", "--", "/bin/cat", "/proc/self/status"
+    )
     if os.geteuid() != 0:  # only root may switch: the run is refused, never run as the worker
         assert shown.returncode == 126
         assert "switching to the run's uid" in shown.stderr
@@ -57,7 +59,11 @@ def test_the_command_runs_as_the_given_uid_with_no_groups() -> None:
         ([*LIMITS[:-1]], "missing limit: nofile"),
         (["--cpu=-1", *LIMITS[1:]], "not a number: cpu"),
         (["--cpu=1x", *LIMITS[1:]], "not a number: cpu"),
-        ([*LIMITS, "--uid=0"], "a run never gets uid 0"),
+        ([*LIMITS, "--uid=0", "--spare-uid=1"], "a run never gets uid 0"),
+        # Killing the run's processes with its uid as the real one, they could stop or kill
+        # the launcher first, and outlive the worker.
+        ([*LIMITS, "--uid=234567"], "--uid needs --spare-uid"),
+        ([*LIMITS, "--uid=234567", "--spare-uid=234567"], "--uid needs --spare-uid"),
         ([*LIMITS, "--shell=/bin/sh"], "usage"),
     ],
 )
@@ -117,7 +123,7 @@ async def started_dies_with_the_worker(uid: list[str], then: str = "") -> None:
 async def test_what_the_command_started_dies_with_the_worker(own_uid: bool) -> None:
     """The kernel's parent-death signal reaches one process: given to the command alone,
     what it had started ran on after a kill -9 of the worker, beside the retry of its run."""
-    await started_dies_with_the_worker(["--uid=190569"] if own_uid else [])
+    await started_dies_with_the_worker(["--uid=190569", "--spare-uid=190469"] if own_uid else [])
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root may give a run a uid of its own")
@@ -129,4 +135,6 @@ async def test_the_command_cannot_stop_or_kill_the_launcher_to_outlive_the_worke
 ) -> None:
     """The launcher ran as the run's uid: a command that stopped it (or killed it, leaving
     what it had started) ran on after a kill -9 of the worker."""
-    await started_dies_with_the_worker([f"--uid={uid}"], f"kill -{signal_name} $PPID; ")
+    await started_dies_with_the_worker(
+        [f"--uid={uid}", f"--spare-uid={uid - 100}"], f"kill -{signal_name} $PPID; "
+    )

@@ -1,7 +1,8 @@
 /*
  * idp-sandbox-exec: how the executor worker starts a command.
  *
- *   idp-sandbox-exec --cpu=S --as=B --nproc=N --fsize=B --nofile=N [--uid=U] -- PATH ARG...
+ *   idp-sandbox-exec --cpu=S --as=B --nproc=N --fsize=B --nofile=N [--uid=U --spare-uid=K]
+ *                    -- PATH ARG...
  *
  * Sets the run's resource limits (CPU soft S and hard S+1 seconds, so SIGXCPU comes before
  * SIGKILL; address space, processes, file size, open files; no core dumps, no POSIX
@@ -15,7 +16,9 @@
  * reaches one process only: given to the command alone, what the command had started
  * (`sh script` running `sleep`, `timeout`'s child) ran on after a kill -9 of the worker.
  * Here it wakes this process, which kills every process of the run's uid (or, with no uid
- * of its own, its process group) and exits. Otherwise it exits as the command did (its
+ * of its own, its process group) and exits. It kills them with real and saved uid K (a uid
+ * no process holds) and effective uid U: holding U as its real or saved uid would let the
+ * command kill or stop it between the switch and the kill, and run on. Otherwise it exits as the command did (its
  * status, or its signal raised again). Every limit is required, so a run cannot start
  * unbounded by mistake.
  *
@@ -39,7 +42,7 @@
 
 #define NAME "idp-sandbox-exec"
 
-enum { CPU, AS, NPROC, FSIZE, NOFILE, UID, OPTIONS };
+enum { CPU, AS, NPROC, FSIZE, NOFILE, UID, SPARE_UID, OPTIONS };
 
 static _Noreturn void refuse(const char *message, const char *detail) {
     fprintf(stderr, NAME ": %s%s%s\n", message, detail ? ": " : "", detail ? detail : "");
@@ -68,13 +71,14 @@ static void limit(int resource, rlim_t soft, rlim_t hard, const char *name) {
 
 /* Wait for the command; end the whole run if the worker dies first. uid: the run's own,
    or 0 when it has none (this process then shares the worker's user). */
-static _Noreturn void supervise(pid_t command, const sigset_t *watched, uid_t uid) {
+static _Noreturn void supervise(pid_t command, const sigset_t *watched, uid_t uid, uid_t spare) {
     for (;;) {
         int signal_number = sigwaitinfo(watched, NULL);
         if (signal_number == WORKER_GONE) {
-            /* kill(-1) from the run's uid reaches every process of it; without one, it would
-               reach every process of the worker's user. */
-            if (uid != 0 && setresuid(uid, uid, uid) == 0) {
+            /* kill(-1) with the run's uid as the effective one reaches every process of it
+               (and of the spare uid: none); without one, it would reach every process of the
+               worker's user. */
+            if (uid != 0 && setresuid(spare, uid, spare) == 0) {
                 kill(-1, SIGKILL);
             }
             kill(0, SIGKILL);
@@ -102,6 +106,7 @@ int main(int argc, char **argv) {
         {"cpu", required_argument, NULL, CPU},     {"as", required_argument, NULL, AS},
         {"nproc", required_argument, NULL, NPROC}, {"fsize", required_argument, NULL, FSIZE},
         {"nofile", required_argument, NULL, NOFILE}, {"uid", required_argument, NULL, UID},
+        {"spare-uid", required_argument, NULL, SPARE_UID},
         {NULL, 0, NULL, 0},
     };
     unsigned long long value[OPTIONS];
@@ -109,8 +114,8 @@ int main(int argc, char **argv) {
     int option;
     while ((option = getopt_long(argc, argv, "+", options, NULL)) != -1) {
         if (option < 0 || option >= OPTIONS) {
-            refuse("usage: " NAME " --cpu=S --as=B --nproc=N --fsize=B --nofile=N [--uid=U]"
-                   " -- PATH ARG...", NULL);
+            refuse("usage: " NAME " --cpu=S --as=B --nproc=N --fsize=B --nofile=N"
+                   " [--uid=U --spare-uid=K] -- PATH ARG...", NULL);
         }
         value[option] = number(options[option].name, optarg);
         given[option] = 1;
@@ -134,8 +139,12 @@ int main(int argc, char **argv) {
        mqueue filesystem mounted, and another run (another tenant's) could open it. */
     limit(RLIMIT_MSGQUEUE, 0, 0, "msgqueue");
     uid_t uid = given[UID] ? (uid_t)value[UID] : 0;
+    uid_t spare = given[SPARE_UID] ? (uid_t)value[SPARE_UID] : 0;
     if (given[UID] && uid == 0) {
         refuse("a run never gets uid 0", NULL);
+    }
+    if (given[UID] != given[SPARE_UID] || (given[UID] && (spare == 0 || spare == uid))) {
+        refuse("--uid needs --spare-uid, another uid than 0 or the run's", NULL);
     }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         refuse("no_new_privs", strerror(errno));
@@ -178,5 +187,5 @@ int main(int argc, char **argv) {
         fprintf(stderr, NAME ": %s: %s\n", argv[optind], strerror(error));
         _exit(error == ENOENT ? 127 : 126);
     }
-    supervise(command, &watched, uid);
+    supervise(command, &watched, uid, spare);
 }

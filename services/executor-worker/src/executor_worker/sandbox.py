@@ -96,19 +96,22 @@ _USER_KEYRING, _USER_SESSION_KEYRING = -4, -5
 _KILLER = ThreadPoolExecutor(1, thread_name_prefix="kill-uid")
 
 
-def _kill_every_process_of(uid: int) -> None:
+def _kill_every_process_of(uid: int, spare: int) -> None:
     """kill(-1, SIGKILL) as ``uid``: every process of the uid at once, none forking past it
     (the kernel lets no process fork while it signals them all), where a scan of ``/proc``
     killed one pid after another and a process that kept forking outran it. Done in a thread
     (``_KILLER``) that alone takes the uid (the raw syscall, where glibc's setresuid changes
-    every thread) and takes root back: its saved uid stays 0. As the uid, it also empties
+    every thread) as its effective uid, and takes root back: its saved uid stays 0. Its real
+    uid is then ``spare``, which no process holds: with the run's, the run's processes could
+    stop or kill the thread, so the whole worker (tgkill), before it killed them. As the
+    uid, it also empties
     the uid's keyrings: keys a run added there stayed in the kernel's memory (18 KB a uid)
     for the next run given that uid, another tenant's, to read."""
     numbers = _SYSCALLS.get(os.uname().machine)
     if numbers is None:
         _kill_found_processes_of(uid)
         return
-    failures = _KILLER.submit(_kill_as, uid, *numbers).result()
+    failures = _KILLER.submit(_kill_as, uid, spare, *numbers).result()
     if failures:
         logger.warning("ending what uid %s left went wrong (%s)", uid, failures)
         _kill_found_processes_of(uid)
@@ -123,18 +126,22 @@ def _has_keys(uid: int) -> bool:
         return False
 
 
-def _kill_as(uid: int, setresuid: int, kill: int, keyctl: int) -> list[str]:
+def _kill_as(uid: int, spare: int, setresuid: int, kill: int, keyctl: int) -> list[str]:
     """On ``_KILLER``'s thread: what failed of taking ``uid``, killing every process of it,
     emptying its keyrings when it has any, and taking root back."""
     libc = _libc()
-    if libc.syscall(setresuid, uid, uid, 0) != 0:
+    if libc.syscall(setresuid, spare, uid, 0) != 0:
         return [f"setresuid: {os.strerror(ctypes.get_errno())}"]
     failures = []
     try:
         if libc.syscall(kill, -1, signal.SIGKILL) != 0 and ctypes.get_errno() != errno.ESRCH:
             failures.append(f"kill: {os.strerror(ctypes.get_errno())}")
+        # The keyrings are the real uid's; its processes, all killed now, can signal no more.
         if _has_keys(uid):
-            failures += _empty_keyrings(libc, keyctl)
+            if libc.syscall(setresuid, uid, uid, 0) != 0:
+                failures.append(f"setresuid: {os.strerror(ctypes.get_errno())}")
+            else:
+                failures += _empty_keyrings(libc, keyctl)
     finally:
         if libc.syscall(setresuid, 0, 0, 0) != 0:
             failures.append(f"taking root back: {os.strerror(ctypes.get_errno())}")
@@ -289,11 +296,15 @@ class Sandbox:
             _remove_ipc_of(uid)
             self._in_use.discard(uid)
 
-    @staticmethod
-    def kill_leftovers(uid: int | None) -> None:
+    @property
+    def spare_uid(self) -> int:
+        """The uid just past the pool, never a run's: held while killing a run's processes."""
+        return self.uid_first + self.uid_count
+
+    def kill_leftovers(self, uid: int | None) -> None:
         """Kill every process the run's uid still owns (daemons that left its group)."""
         if uid is not None:
-            _kill_every_process_of(uid)
+            _kill_every_process_of(uid, self.spare_uid)
 
     def wrap(self, argv: list[str], workdir: str, uid: int | None) -> list[str]:
         """The command line that runs ``argv`` (its program an absolute path) inside the
@@ -313,7 +324,7 @@ class Sandbox:
         ]
         if uid is not None:
             os.chown(workdir, uid, uid)
-            options.append(f"--uid={uid}")
+            options += [f"--uid={uid}", f"--spare-uid={self.spare_uid}"]
         return [launcher(), *options, "--", *argv]
 
     def limit_hit(self, returncode: int | None, stderr_sample: str) -> str | None:
