@@ -216,7 +216,8 @@ KEYS = (
 async def test_keys_a_run_adds_to_its_uids_keyrings_go_with_it() -> None:
     """The user keyrings belong to the uid, not to a process: keys a run added stayed in
     the kernel's memory and were read by the next run given that uid."""
-    sandbox = replace(SANDBOX, uid_first=random.randrange(200_000, 300_000), uid_count=1)
+    # Two uids: every run gets the first, the second is the spare the kill is made as.
+    sandbox = replace(SANDBOX, uid_first=random.randrange(200_000, 300_000), uid_count=2)
     # The user and user session keyrings, and the persistent one (kept for days), which
     # KEYCTL_GET_PERSISTENT (22) links into a thread keyring (-1) here.
     rings = "(-4, -5, libc.syscall(keyctl, 22, -1, -1))"

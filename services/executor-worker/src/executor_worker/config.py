@@ -68,8 +68,9 @@ class WorkerSettings(ServiceSettings):
         default=200_000,
         ge=1000,
         description="When the worker is root, each run gets a uid of its own from "
-        "sandbox_uid_first to sandbox_uid_first + sandbox_uid_count - 1, and kills its "
-        "processes as uid sandbox_uid_first + sandbox_uid_count (no accounts there).",
+        "sandbox_uid_first to sandbox_uid_first + sandbox_uid_count - 2; the last of the "
+        "range is the one its processes are killed as, never a run's (no accounts in it; two "
+        "workers on one host need ranges of their own).",
     )
     sandbox_uid_count: int = Field(
         default=100_000, ge=1000, description="How many uids runs are drawn from."

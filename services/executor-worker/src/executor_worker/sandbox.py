@@ -281,9 +281,9 @@ class Sandbox:
         if os.geteuid() != 0:
             yield None
             return
-        uid = self.uid_first + secrets.randbelow(self.uid_count)
+        uid = self.uid_first + secrets.randbelow(self.uid_count - 1)
         while uid in self._in_use:
-            uid = self.uid_first + secrets.randbelow(self.uid_count)
+            uid = self.uid_first + secrets.randbelow(self.uid_count - 1)
         self._in_use.add(uid)
         before = _modified(SHARED_SCRATCH)
         try:
@@ -298,8 +298,9 @@ class Sandbox:
 
     @property
     def spare_uid(self) -> int:
-        """The uid just past the pool, never a run's: held while killing a run's processes."""
-        return self.uid_first + self.uid_count
+        """The range's last uid, never a run's: held while killing a run's processes. Inside
+        the range, so that a neighbouring worker's range never holds it as a run's uid."""
+        return self.uid_first + self.uid_count - 1
 
     def kill_leftovers(self, uid: int | None) -> None:
         """Kill every process the run's uid still owns (daemons that left its group)."""
