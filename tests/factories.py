@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from tests.harness import SIGNER, Platform, auth_headers
@@ -96,3 +97,14 @@ async def poison(platform: Platform, queue: str, body: str = "poison") -> None:
 
     async with open_messaging(platform.sqs, SIGNER) as bus:
         await bus.queues.client.send_message(QueueUrl=await bus.queues.url(queue), MessageBody=body)
+
+
+async def secret_reference(
+    platform: Platform, provider: str, key: str, headers: dict[str, str] = ADMIN
+) -> Any:
+    """A secret reference (the response: a 201 unless refused), its slug made up."""
+    return await platform.operation.post(
+        "/api/v1/secrets",
+        json={"slug": f"s-{uuid.uuid4().hex[:8]}", "provider": provider, "key": key},
+        headers=headers,
+    )

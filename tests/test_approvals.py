@@ -20,7 +20,7 @@ from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.runtime import open_messaging
 from idp_common.secret_values import SecretStoreSettings
 from operation_svc.models import messaging
-from tests.factories import template
+from tests.factories import secret_reference, template
 from tests.harness import (
     SIGNER,
     LocalSQSServer,
@@ -671,11 +671,7 @@ async def test_a_run_gets_the_secrets_it_was_asked_for_with_not_those_mapped_aft
         mappings = f"/api/v1/templates/{saved['id']}/secrets"
 
         async def secret(key: str) -> str:
-            created = await platform.operation.post(
-                "/api/v1/secrets",
-                json={"slug": key, "provider": "file", "key": key},
-                headers=ADMIN,
-            )
+            created = await secret_reference(platform, "file", key, ADMIN)
             assert created.status_code == 201, created.text
             return str(created.json()["id"])
 

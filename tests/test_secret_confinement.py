@@ -11,20 +11,11 @@ from typing import Any
 import pytest
 
 from idp_common.secret_values import SecretStoreSettings
+from tests.factories import secret_reference
 from tests.harness import LocalSQSServer, Platform, auth_headers, eventually, running_platform
 
 ADMIN = auth_headers(roles=("admin",))
 GLOBEX = auth_headers(tenant="globex", roles=("admin",))
-
-
-async def reference(
-    platform: Platform, provider: str, key: str, headers: dict[str, str] = ADMIN
-) -> Any:
-    return await platform.operation.post(
-        "/api/v1/secrets",
-        json={"slug": f"s-{uuid.uuid4().hex[:8]}", "provider": provider, "key": key},
-        headers=headers,
-    )
 
 
 async def run_with_secret(platform: Platform, secret_id: str) -> dict[str, Any]:
@@ -77,13 +68,15 @@ async def test_references_outside_the_tenants_confinement_are_refused_at_creatio
             ("aws-secretsmanager", "idp/globex/db", "aws_outside_prefix"),
         ]
         for provider, key, rule in attempts:
-            response = await reference(platform, provider, key)
+            response = await secret_reference(platform, provider, key)
             assert response.status_code == 422, (key, response.text)
             error = response.json()["errors"][0]
             assert (error["field"], error["code"]) == ("key", rule)
             assert "SECRETS_" in error["message"]
-        assert (await reference(platform, "env", "IDP_SECRET_ACME__DB")).status_code == 201
-        assert (await reference(platform, "env", "IDP_SECRET_ACME__DB", GLOBEX)).status_code == 422
+        assert (await secret_reference(platform, "env", "IDP_SECRET_ACME__DB")).status_code == 201
+        assert (
+            await secret_reference(platform, "env", "IDP_SECRET_ACME__DB", GLOBEX)
+        ).status_code == 422
         listed = await platform.operation.get("/api/v1/secrets", headers=ADMIN)
         assert [item["key"] for item in listed.json()["items"]] == ["IDP_SECRET_ACME__DB"]
 
@@ -98,7 +91,7 @@ async def test_the_worker_refuses_a_reference_outside_the_jobs_tenant(
     async with running_platform(
         "sqlite", tmp_path, sqs_server, operation={"secret_store": legacy}
     ) as platform:
-        saved = await reference(platform, "env", "LEGACY_ACME__TOKEN")
+        saved = await secret_reference(platform, "env", "LEGACY_ACME__TOKEN")
         assert saved.status_code == 201, saved.text
         execution = await run_with_secret(platform, saved.json()["id"])
         assert execution["status"] == "failed"
@@ -125,7 +118,7 @@ async def test_a_secret_that_cannot_be_used_ends_the_run_failed_not_lost(
         operation={"secret_store": store, "lost_after_seconds": 3},
         worker={"secret_store": store},
     ) as platform:
-        saved = await reference(platform, "file", "odd")
+        saved = await secret_reference(platform, "file", "odd")
         assert saved.status_code == 201, saved.text
         execution = await run_with_secret(platform, saved.json()["id"])
         assert execution["status"] == "failed"
@@ -159,7 +152,7 @@ async def test_a_secret_may_not_set_a_variable_that_changes_what_code_runs(
     here) is refused by the worker when it runs."""
     monkeypatch.setenv("IDP_SECRET_ACME__PLAIN", "plain-secret-value")
     async with running_platform("sqlite", tmp_path, sqs_server) as platform:
-        secret = (await reference(platform, "env", "IDP_SECRET_ACME__PLAIN")).json()["id"]
+        secret = (await secret_reference(platform, "env", "IDP_SECRET_ACME__PLAIN")).json()["id"]
         slug = f"t-{uuid.uuid4().hex[:8]}"
         created = await platform.operation.post(
             "/api/v1/templates",
