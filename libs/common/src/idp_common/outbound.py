@@ -115,6 +115,18 @@ def settable_header_name(name: str) -> bool:
     return bool(_HEADER_NAME.fullmatch(name)) and name.lower() not in UNSETTABLE_HEADERS
 
 
+def header_named_again(names: Iterable[str], set_already: Iterable[str] = ()) -> str | None:
+    """The first of ``names`` that names a header again (header names ignore case), counting
+    those ``set_already`` (by a credential); None when each is sent once. Sent twice, a
+    receiver reads either copy, or refuses both (this platform's services do)."""
+    seen = {name.lower() for name in set_already}
+    for name in names:
+        if name.lower() in seen:
+            return name
+        seen.add(name.lower())
+    return None
+
+
 def sendable_header_value(value: str) -> bool:
     """Visible ASCII, spaces and tabs: a control character (CR, LF) would end the header,
     and the client encodes nothing else."""

@@ -15,6 +15,7 @@ from idp_common.outbound import (
     HEADER_VALUE_RULE,
     HTTP_URL_SCHEMA,
     MAX_SOURCE_TIMEOUT_SECONDS,
+    header_named_again,
     sendable_header_value,
     settable_header_name,
     unusable_url,
@@ -191,15 +192,13 @@ class DataSourceIn(StrictModel):
     def _headers_once(self) -> None:
         """Each header is sent once: a name written twice (in any case), or also set by
         ``auth_config``, went out twice, which a server may refuse (this platform's do)."""
-        seen = {self.auth_config.secret_header()} if self.auth_config else set()
-        for name in self.headers:
-            if name.lower() in seen:
-                raise PydanticCustomError(
-                    "header_twice",
-                    "{name} is sent once: it is named twice, or auth_config sets it",
-                    {"name": name, "path": ["headers", name]},
-                )
-            seen.add(name.lower())
+        credential = [self.auth_config.secret_header()] if self.auth_config else []
+        if (name := header_named_again(self.headers, credential)) is not None:
+            raise PydanticCustomError(
+                "header_twice",
+                "{name} is sent once: it is named twice, or auth_config sets it",
+                {"name": name, "path": ["headers", name]},
+            )
 
     @classmethod
     def revised(cls, current: object, changes: Mapping[str, Any]) -> DataSourceIn:

@@ -18,6 +18,7 @@ from typing import Any
 
 from idp_common.outbound import (
     HEADER_VALUE_RULE,
+    header_named_again,
     sendable_header_value,
     settable_header_name,
     unusable_url,
@@ -83,17 +84,15 @@ def compile_http(spec: Mapping[str, Any], parameters: Sequence[ParameterSpec]) -
     written_headers = spec.get("headers") or {}
     headers = {name: normalize_placeholders(str(value)) for name, value in written_headers.items()}
     body = _map_strings(spec.get("body"), normalize_placeholders)
-    named: set[str] = set()
+    if (again := header_named_again(headers)) is not None:
+        raise Refusal(
+            "header_name",
+            f"{again!r} is named twice (header names ignore case): write it once",
+            at=f"headers.{again}",
+        )
     for name, value in headers.items():
         if not settable_header_name(name):
             raise Refusal("header_name", f"{name!r} cannot be set", at=f"headers.{name}")
-        if name.lower() in named:  # sent twice: a receiver reads either copy, or refuses both
-            raise Refusal(
-                "header_name",
-                f"{name!r} is named twice (header names ignore case): write it once",
-                at=f"headers.{name}",
-            )
-        named.add(name.lower())
         if not sendable_header_value(value):
             raise Refusal(
                 "header_value", f"the value of {name} {HEADER_VALUE_RULE}", at=f"headers.{name}"
