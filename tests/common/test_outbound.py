@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,6 +13,7 @@ import httpx
 import pytest
 
 from idp_common.outbound import OutboundRefused, guarded_client, is_public, unusable_url
+from idp_common.tls import client_tls
 
 
 @pytest.mark.parametrize(
@@ -73,6 +75,23 @@ async def test_non_http_schemes_are_refused() -> None:
     async with guarded_client([], 2, "TEST_ALLOWED_HOSTS") as client:
         with pytest.raises((OutboundRefused, httpx.UnsupportedProtocol)):
             await client.get("file:///etc/passwd")
+
+
+async def test_a_guarded_client_verifies_tls_with_the_processs_one_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One per call (a data source fetch, an HTTP template run) once read the CA bundle
+    twice, tens of ms of CPU each."""
+    context = client_tls()
+    assert context.verify_mode is ssl.CERT_REQUIRED
+    assert context.check_hostname
+
+    def no_context_of_its_own(*args: object, **kwargs: object) -> ssl.SSLContext:
+        raise AssertionError("a client made a TLS context of its own")
+
+    monkeypatch.setattr(ssl, "create_default_context", no_context_of_its_own)
+    async with guarded_client([], 2, "TEST_ALLOWED_HOSTS"):
+        pass
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ import httpx
 
 from idp_common.auth import API_KEY_PREFIX, Principal
 from idp_common.errors import Unauthorized, Unavailable
+from idp_common.tls import client_tls
 
 DISPLAY_PREFIX_LENGTH = len(API_KEY_PREFIX) + 8
 # The subject of a key's principal: a service account, never a person.
@@ -61,7 +62,9 @@ class RemoteApiKeyVerifier:
     """Asks the owning service's whoami endpoint, presenting the key itself."""
 
     def __init__(self, base_url: str, *, timeout_seconds: float = 5.0) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds)
+        self._client = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout_seconds, verify=client_tls()
+        )
 
     async def verify(self, key: str) -> Principal:
         try:

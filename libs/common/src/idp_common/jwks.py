@@ -20,6 +20,7 @@ import jwt
 from idp_common.clock import SYSTEM_CLOCK, Clock
 from idp_common.content_decoding import read_capped
 from idp_common.errors import Unauthorized, Unavailable
+from idp_common.tls import client_tls
 
 logger = logging.getLogger(__name__)
 FETCH_TIMEOUT_SECONDS = 5.0
@@ -78,7 +79,7 @@ class JwksCache:
     async def _fetch(self) -> dict[str, object]:
         async with (
             asyncio.timeout(FETCH_TIMEOUT_SECONDS),
-            httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS) as client,
+            httpx.AsyncClient(timeout=FETCH_TIMEOUT_SECONDS, verify=client_tls()) as client,
             client.stream("GET", self._url) as response,
         ):
             response.raise_for_status()

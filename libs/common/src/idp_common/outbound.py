@@ -23,6 +23,8 @@ import anyio
 import httpcore
 import httpx
 
+from idp_common.tls import client_tls
+
 logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
@@ -210,10 +212,10 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, allowed_hosts: Iterable[str], allowlist_setting: str) -> None:
-        super().__init__(retries=0)
+        super().__init__(retries=0, verify=client_tls())
         # httpx 0.28 (pinned) cannot take a network backend, so its pool is rebuilt with one.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=client_tls(),
             network_backend=GuardedNetworkBackend(allowed_hosts, allowlist_setting),
         )
 

@@ -24,6 +24,7 @@ from idp_common.request_context import RequestIdMiddleware
 from idp_common.request_guards import BodyGuardMiddleware
 from idp_common.security_headers import STATIC_SECURITY_HEADERS, SecurityHeadersMiddleware
 from idp_common.settings import variable_name
+from idp_common.tls import client_tls
 
 NAME = "console"
 PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -58,7 +59,10 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with httpx.AsyncClient(
-            timeout=UPSTREAM_TIMEOUT, limits=UPSTREAM_LIMITS, follow_redirects=False
+            timeout=UPSTREAM_TIMEOUT,
+            limits=UPSTREAM_LIMITS,
+            follow_redirects=False,
+            verify=client_tls(),
         ) as http:
             app.state.http = http
             yield

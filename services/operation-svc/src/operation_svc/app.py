@@ -23,6 +23,7 @@ from idp_common.messaging.topology import (
     PANEL_SUBMISSIONS,
 )
 from idp_common.runtime import Messaging
+from idp_common.tls import client_tls
 from idp_common.unreachable_database import answer_unreachable_database_with_503
 from operation_svc.api_keys.endpoints import router as api_keys_router
 from operation_svc.api_keys.verifier import LocalApiKeyVerifier
@@ -56,7 +57,9 @@ NAME = "operation-svc"
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: OperationSettings = app.state.settings
     # panel-svc, for panel schedules: their panel checked when saved, submitted at each slot.
-    panel_http = httpx.AsyncClient(base_url=settings.panel_api_url, timeout=PANEL_TIMEOUT_SECONDS)
+    panel_http = httpx.AsyncClient(
+        base_url=settings.panel_api_url, timeout=PANEL_TIMEOUT_SECONDS, verify=client_tls()
+    )
     app.state.panels = PanelClient(panel_http, settings.auth)
 
     def loops(db: Database, bus: Messaging) -> list[PeriodicLoop]:

@@ -17,6 +17,7 @@ from idp_common.loops import PeriodicLoop
 from idp_common.messaging.inbox import transactional_handler
 from idp_common.messaging.topology import PANEL_INBOUND_EVENTS, SUBMISSION_UPDATES
 from idp_common.runtime import Messaging
+from idp_common.tls import client_tls
 from idp_common.unreachable_database import answer_unreachable_database_with_503
 from panel_svc.config import PanelSettings
 from panel_svc.datasources import DATASOURCE_TIMEOUT, DatasourceClient
@@ -37,8 +38,12 @@ NAME = "panel-svc"
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: PanelSettings = app.state.settings
     async with (
-        httpx.AsyncClient(base_url=settings.datasource_api_url, timeout=DATASOURCE_TIMEOUT) as http,
-        httpx.AsyncClient(base_url=settings.operation_api_url, timeout=15) as operations,
+        httpx.AsyncClient(
+            base_url=settings.datasource_api_url, timeout=DATASOURCE_TIMEOUT, verify=client_tls()
+        ) as http,
+        httpx.AsyncClient(
+            base_url=settings.operation_api_url, timeout=15, verify=client_tls()
+        ) as operations,
     ):
         app.state.datasources = DatasourceClient(http)
         app.state.references = PanelReferences(
