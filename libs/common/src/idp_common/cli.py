@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import pkgutil
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
+from idp_common.cryptography_use import keep_cryptography_out_unless_needed
 from idp_common.heap import settle_after_startup
 from idp_common.http_protocol import ProblemHttpToolsProtocol
 from idp_common.settings import DatabaseServiceSettings, ServiceSettings, configuration_errors
@@ -58,12 +60,14 @@ def service_main(
     *,
     name: str,
     settings_class: type[S],
-    create_app: Callable[[S], FastAPI],
+    create_app: str,
     migrations: str | None = None,
     argv: Sequence[str] | None = None,
     event_loop: Literal["auto", "asyncio", "uvloop"] = "auto",
 ) -> None:
-    """``event_loop``: uvicorn's choice (uvloop when installed) unless a service knows better."""
+    """``create_app``: where the app factory is (``module:function``), imported once the
+    settings are read, so that what they leave out is never loaded. ``event_loop``:
+    uvicorn's choice (uvloop when installed) unless a service knows better."""
     parser = argparse.ArgumentParser(prog=name)
     commands = ["serve", "migrate"] if migrations else ["serve"]
     parser.add_argument("command", choices=commands, nargs="?", default="serve")
@@ -86,7 +90,9 @@ def service_main(
         assert isinstance(settings, DatabaseServiceSettings)
         upgrade_to_head(settings.database_url, migrations)
         return
-    app = create_app(settings)
+    keep_cryptography_out_unless_needed(settings.auth)
+    factory: Callable[[S], FastAPI] = pkgutil.resolve_name(create_app)
+    app = factory(settings)
     # uvicorn turns SIGTERM/SIGINT into a lifespan shutdown: consumers drain, the relay flushes.
     server = service_server(
         app,

@@ -148,9 +148,13 @@ class AuthSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _asymmetric_algorithms_need_jwks(self) -> Self:
-        if set(self.jwt_algorithms) & ASYMMETRIC_ALGORITHMS and not self.jwks_url:
+        if self.accepts_asymmetric_tokens and not self.jwks_url:
             raise ValueError("AUTH_JWKS_URL is required when RS256 or ES256 is accepted")
         return self
+
+    @property
+    def accepts_asymmetric_tokens(self) -> bool:
+        return bool(set(self.jwt_algorithms) & ASYMMETRIC_ALGORITHMS)
 
     def signing_secret(self) -> str:
         return self.jwt_secret.get_secret_value() if self.jwt_secret else DEV_JWT_SECRET

@@ -7,7 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from datasource_svc.config import DatasourceSettings
+from datasource_svc.config import NAME, DatasourceSettings
 from datasource_svc.models import AuditEntry
 from datasource_svc.sources.cache import CacheStore, MemoryStore, OptionsCache, RedisStore
 from datasource_svc.sources.endpoints import router as sources_router
@@ -23,7 +23,6 @@ from idp_common.unreachable_database import (
     answer_unreachable_database_with_503,
 )
 
-NAME = "datasource-svc"
 logger = logging.getLogger(__name__)
 
 

@@ -1,5 +1,4 @@
-from datasource_svc.app import NAME, create_app
-from datasource_svc.config import DatasourceSettings
+from datasource_svc.config import NAME, DatasourceSettings
 from idp_common.cli import service_main
 
 
@@ -7,6 +6,6 @@ def main() -> None:
     service_main(
         name=NAME,
         settings_class=DatasourceSettings,
-        create_app=create_app,
+        create_app="datasource_svc.app:create_app",
         migrations="datasource_svc:migrations",
     )

@@ -4,6 +4,8 @@ from pydantic_settings import SettingsConfigDict
 from idp_common.secret_values import SecretStoreSettings
 from idp_common.settings import DatabaseServiceSettings, ListSetting
 
+NAME = "datasource-svc"
+
 
 class DatasourceSettings(DatabaseServiceSettings):
     model_config = SettingsConfigDict(env_prefix="DATASOURCE_", extra="ignore")

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from fastapi import FastAPI
 
-from executor_worker.config import WorkerSettings
+from executor_worker.config import NAME, WorkerSettings
 from executor_worker.jobs import SLOTS, JobHandler
 from executor_worker.operation_client import OperationClient, ServiceToken
 from executor_worker.running import RunningExecutions
@@ -22,7 +22,6 @@ from idp_common.messaging.topology import OPERATION_JOBS
 from idp_common.runtime import open_messaging, run_in_background
 from idp_common.secret_values import SecretResolver
 
-NAME = "executor-worker"
 logger = logging.getLogger(__name__)
 
 

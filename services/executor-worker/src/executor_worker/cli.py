@@ -1,5 +1,4 @@
-from executor_worker.app import NAME, create_app
-from executor_worker.config import WorkerSettings
+from executor_worker.config import NAME, WorkerSettings
 from idp_common.cli import service_main
 
 
@@ -9,5 +8,8 @@ def main() -> None:
     # vfork() (~1.5 ms, measured). The worker's other I/O (a long poll, a claim and a few
     # events per job) does not need uvloop.
     service_main(
-        name=NAME, settings_class=WorkerSettings, create_app=create_app, event_loop="asyncio"
+        name=NAME,
+        settings_class=WorkerSettings,
+        create_app="executor_worker.app:create_app",
+        event_loop="asyncio",
     )

@@ -17,6 +17,8 @@ from idp_common.settings import (
     check_sealing_key,
 )
 
+NAME = "executor-worker"
+
 
 class WorkerSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="WORKER_", extra="ignore")

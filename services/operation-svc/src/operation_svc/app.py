@@ -29,7 +29,7 @@ from operation_svc.api_keys.endpoints import router as api_keys_router
 from operation_svc.api_keys.verifier import LocalApiKeyVerifier
 from operation_svc.approvals.endpoints import router as approvals_router
 from operation_svc.approvals.sweeper import ApprovalExpirySweeper
-from operation_svc.config import OperationSettings
+from operation_svc.config import NAME, OperationSettings
 from operation_svc.executions.endpoints import router as executions_router
 from operation_svc.executions.endpoints import workers_router
 from operation_svc.executions.inbound import RunTemplate, execution_requests
@@ -49,8 +49,6 @@ from operation_svc.seed import seed_demo_template
 from operation_svc.templates.endpoints import router as templates_router
 from operation_svc.webhooks.deliveries import WebhookDeliveryLoop
 from operation_svc.webhooks.endpoints import router as webhooks_router
-
-NAME = "operation-svc"
 
 
 @asynccontextmanager

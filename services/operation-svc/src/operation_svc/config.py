@@ -13,6 +13,8 @@ from idp_common.settings import (
     SealingServiceSettings,
 )
 
+NAME = "operation-svc"
+
 
 class WebhookSettings(BaseSettings):
     """Outbound webhooks (``operation_svc.webhooks``)."""

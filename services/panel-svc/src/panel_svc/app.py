@@ -19,7 +19,7 @@ from idp_common.messaging.topology import PANEL_INBOUND_EVENTS, SUBMISSION_UPDAT
 from idp_common.runtime import Messaging
 from idp_common.tls import client_tls
 from idp_common.unreachable_database import answer_unreachable_database_with_503
-from panel_svc.config import PanelSettings
+from panel_svc.config import NAME, PanelSettings
 from panel_svc.datasources import DATASOURCE_TIMEOUT, DatasourceClient
 from panel_svc.models import AuditEntry, messaging
 from panel_svc.panels.endpoints import router as panels_router
@@ -30,8 +30,6 @@ from panel_svc.submissions.inbound import SubmitForm, submission_requests
 from panel_svc.submissions.intake import SubmissionIntake
 from panel_svc.submissions.reconciler import SubmissionReconciler
 from panel_svc.submissions.tasks import ExecutionUpdates
-
-NAME = "panel-svc"
 
 
 @asynccontextmanager

@@ -3,6 +3,8 @@ from pydantic_settings import SettingsConfigDict
 
 from idp_common.settings import SealingServiceSettings
 
+NAME = "panel-svc"
+
 
 class PanelSettings(SealingServiceSettings):
     model_config = SettingsConfigDict(env_prefix="PANEL_", extra="ignore")
