@@ -311,6 +311,22 @@ async def test_a_body_over_the_cap_is_refused_before_it_is_read(
     assert "CONSOLE_MAX_BODY_BYTES" in response.json()["detail"]
 
 
+async def test_a_body_over_the_cap_is_refused_whatever_the_method(
+    proxied: tuple[httpx.AsyncClient, FakeService],
+) -> None:
+    """A GET or DELETE body was read whole into the console's memory, however large (300 MB
+    of one request, before any credential was looked at), and passed on."""
+    client, _ = proxied
+    for method in ("GET", "DELETE"):
+        response = await client.request(
+            method, "/api/v1/panels/p1", content=b"x" * (1024 * 1024 + 1)
+        )
+        assert response.status_code == 413, method
+        assert "CONSOLE_MAX_BODY_BYTES" in response.json()["detail"]
+    small = await client.request("GET", "/api/v1/panels/p1", content=b"not json")
+    assert small.status_code == 200  # a GET's body is no route's: only its size is bounded
+
+
 async def test_the_development_sign_in_mints_a_token_for_the_development_user() -> None:
     app = create_app(settings("http://127.0.0.1:9", dev_tenant="acme"))
     transport = httpx.ASGITransport(app=app)

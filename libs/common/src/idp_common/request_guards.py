@@ -19,10 +19,16 @@ from idp_common.request_context import request_header
 BODY_READ_TIMEOUT_SECONDS = 30.0
 
 
+# Methods whose body no route reads: only its size is bounded (the console passes any body
+# on, read whole first, so an unbounded GET body was held in its memory).
+BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
 class BodyGuardMiddleware(HttpMiddleware):
     """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming,
-    bodies that stop arriving (``BODY_READ_TIMEOUT_SECONDS``) with 408, bodies that are not
-    JSON or are encoded with 415, and JSON naming a key twice in one object with 422."""
+    bodies that stop arriving (``BODY_READ_TIMEOUT_SECONDS``) with 408, whatever the method,
+    and, where a route reads the body, bodies that are not JSON or are encoded with 415 and
+    JSON naming a key twice in one object with 422."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, setting: str) -> None:
         super().__init__(app)
@@ -30,9 +36,6 @@ class BodyGuardMiddleware(HttpMiddleware):
         self.setting = setting  # the variable that sets max_bytes, named in the refusal
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] in {"GET", "HEAD", "OPTIONS", "DELETE"}:
-            await self.app(scope, receive, send)
-            return
         declared = request_header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
@@ -59,13 +62,9 @@ class BodyGuardMiddleware(HttpMiddleware):
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body and (unsupported := _unsupported_body(scope)) is not None:
-            await unsupported(scope, receive, send)
-            return
-        # Whatever its Content-Type says: a binary CloudEvent's data is read as JSON without
-        # one, and a body that is not JSON costs a parse that fails at once.
-        if (path := duplicate_key_path(body)) is not None:
-            await _duplicate_key(path)(scope, receive, send)
+        refusal = None if scope["method"] in BODILESS_METHODS else _refused_body(scope, body)
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         delivered = False
 
@@ -94,6 +93,16 @@ class BodyGuardMiddleware(HttpMiddleware):
             408, "Request Timeout", detail, slug="request-timeout", headers={"Connection": "close"}
         )
         await refusal(scope, receive, send)
+
+
+def _refused_body(scope: Scope, body: bytes) -> Response | None:
+    if body and (unsupported := _unsupported_body(scope)) is not None:
+        return unsupported
+    # Whatever its Content-Type says: a binary CloudEvent's data is read as JSON without
+    # one, and a body that is not JSON costs a parse that fails at once.
+    if (path := duplicate_key_path(body)) is not None:
+        return _duplicate_key(path)
+    return None
 
 
 def _is_json(content_type: str) -> bool:
