@@ -334,6 +334,12 @@ async def test_a_viewer_has_no_submit_button_and_the_console_works_by_keyboard_a
     await run_scenario("viewer", console, tmp_path, panelTitle="Scale a cluster")
 
 
+async def test_an_address_with_broken_escapes_is_a_page_not_found(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    await run_scenario("malformed_address", console, tmp_path)
+
+
 async def test_a_poison_message_is_shown_and_replayed_after_a_dry_run(
     console: ConsoleUnderTest, tmp_path: Path
 ) -> None:

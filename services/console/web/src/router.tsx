@@ -24,6 +24,16 @@ export function useLocation(): URL {
   return new URL(href);
 }
 
+/** A path segment decoded, or null when its escapes are not UTF-8 (`%E0%A4%A`): decoding
+ * would throw, and take the whole app down with it. */
+function decoded(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
+
 /** The parameters of ``pattern`` (``/panels/:id``) in ``path``, or null when it does not match. */
 export function match(pattern: string, path: string): Record<string, string> | null {
   const want = pattern.split("/");
@@ -32,8 +42,11 @@ export function match(pattern: string, path: string): Record<string, string> | n
   if (want.length !== have.length) return null;
   const params: Record<string, string> = {};
   for (let i = 0; i < want.length; i++) {
-    if (want[i].startsWith(":")) params[want[i].slice(1)] = decodeURIComponent(have[i]);
-    else if (want[i] !== have[i]) return null;
+    if (want[i].startsWith(":")) {
+      const value = decoded(have[i]);
+      if (value === null) return null;
+      params[want[i].slice(1)] = value;
+    } else if (want[i] !== have[i]) return null;
   }
   return params;
 }
