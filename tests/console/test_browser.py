@@ -340,6 +340,21 @@ async def test_an_address_with_broken_escapes_is_a_page_not_found(
     await run_scenario("malformed_address", console, tmp_path)
 
 
+async def test_a_token_that_lasts_longer_than_a_browser_timer_keeps_its_session(
+    console: ConsoleUnderTest, tmp_path: Path
+) -> None:
+    settings = ConsoleSettings(
+        panel_api_url=str(console.platform.panel.base_url).rstrip("/"),
+        auth=AUTH,
+        dev_platform=True,
+        dev_token_ttl_seconds=30 * 24 * 3600,
+    )
+    async with ServedApp(create_console(settings)) as served:
+        await run_scenario(
+            "long_session", ConsoleUnderTest(**(vars(console) | {"url": served.url})), tmp_path
+        )
+
+
 async def test_a_poison_message_is_shown_and_replayed_after_a_dry_run(
     console: ConsoleUnderTest, tmp_path: Path
 ) -> None:

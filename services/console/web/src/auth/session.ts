@@ -42,12 +42,20 @@ export function token(): string | null {
   return current?.token ?? null;
 }
 
+// The longest delay a browser timer takes (2^31 - 1 ms, 24.8 days): a longer one fires at once.
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
+
+/** Ends the session at ``deadline`` (ms since the epoch), in as many waits as it takes. */
+function expireAt(deadline: number): void {
+  const left = deadline - Date.now();
+  if (left <= 0) endSession("expired");
+  else expiryTimer = window.setTimeout(() => expireAt(deadline), Math.min(left, LONGEST_TIMER_MS));
+}
+
 export function startSession(session: Session, expiresInSeconds: number | undefined): void {
   current = session;
   window.clearTimeout(expiryTimer);
-  if (expiresInSeconds !== undefined) {
-    expiryTimer = window.setTimeout(() => endSession("expired"), expiresInSeconds * 1000);
-  }
+  if (expiresInSeconds !== undefined) expireAt(Date.now() + expiresInSeconds * 1000);
   notify();
 }
 
