@@ -1,6 +1,7 @@
 """A minimal OpenID Connect provider for the console's production sign-in: discovery, an
-authorization endpoint that signs the person in at once, and a token endpoint that insists
-on PKCE (S256) before it hands out an access token the services accept."""
+authorization endpoint that signs the person in at once, a token endpoint that insists
+on PKCE (S256) before it hands out an access token the services accept, and an end-session
+endpoint that records who signed out and sends the browser back."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class FakeIdentityProvider:
     subject: str
     challenges: dict[str, str] = field(default_factory=dict)  # code -> its PKCE challenge
     verified: list[str] = field(default_factory=list)  # codes redeemed with their verifier
+    signed_out: list[dict[str, str]] = field(default_factory=list)  # end-session requests
 
     def app(self) -> Starlette:
         return Starlette(
@@ -34,6 +36,7 @@ class FakeIdentityProvider:
                 Route("/.well-known/openid-configuration", self.discovery),
                 Route("/authorize", self.authorize),
                 Route("/token", self.token, methods=["POST"]),
+                Route("/logout", self.end_session),
             ],
             middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_headers=["*"])],
         )
@@ -44,6 +47,7 @@ class FakeIdentityProvider:
                 "issuer": self.issuer,
                 "authorization_endpoint": f"{self.issuer}/authorize",
                 "token_endpoint": f"{self.issuer}/token",
+                "end_session_endpoint": f"{self.issuer}/logout",
                 "response_types_supported": ["code"],
                 "code_challenge_methods_supported": ["S256"],
             }
@@ -57,6 +61,11 @@ class FakeIdentityProvider:
         self.challenges[code] = query["code_challenge"]
         answer = urlencode({"code": code, "state": query["state"]})
         return RedirectResponse(f"{query['redirect_uri']}?{answer}", status_code=302)
+
+    async def end_session(self, request: Request) -> Response:
+        query = dict(request.query_params)
+        self.signed_out.append(query)
+        return RedirectResponse(query["post_logout_redirect_uri"], status_code=302)
 
     async def token(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode()))

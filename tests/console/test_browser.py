@@ -451,6 +451,11 @@ async def test_in_production_people_sign_in_with_oidc_and_pkce(
             )
     assert len(provider.verified) == 1, "the code was redeemed with its PKCE verifier"
     assert result["who"].startswith("carol (operator, acme)")
+    # Signing out ends the provider's session too (else the next "Sign in" in that browser
+    # was let straight back in as carol), naming her ID token, and comes back to the console.
+    (signed_out,) = provider.signed_out
+    assert signed_out["id_token_hint"]
+    assert signed_out["post_logout_redirect_uri"] == f"{served.url}/"
 
 
 async def test_an_admin_edits_a_template_sees_its_preview_follow_and_runs_the_new_command(

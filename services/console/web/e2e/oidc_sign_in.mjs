@@ -1,5 +1,6 @@
 // Production sign-in: OpenID Connect, authorization code with PKCE, against the test's
 // provider; the person comes back to the page they opened; the token is kept in memory only.
+// Signing out ends the provider's session too, and the provider sends the browser back.
 import { checkAccessibility, fail, input, runScenario, screenshot } from "./lib.mjs";
 
 await runScenario(async (page) => {
@@ -13,5 +14,8 @@ await runScenario(async (page) => {
   const who = await page.locator(".who").textContent();
   const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
   if (stored.includes(input.accessToken)) fail("the access token was written to the browser's storage");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(`${input.console}/`);
+  await page.getByRole("heading", { name: "Sign in to the operations console" }).waitFor();
   return { who };
 });

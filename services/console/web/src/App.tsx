@@ -9,6 +9,8 @@ import {
   type RefObject,
 } from "react";
 import { currentSession, endSession, hasRole, subscribe, type Role } from "./auth/session";
+import type { AuthConfig } from "./config";
+import { useConfig } from "./configContext";
 import { dropAllDrafts } from "./form/drafts";
 import { CatalogPage } from "./pages/CatalogPage";
 import { ExecutionPage } from "./pages/ExecutionPage";
@@ -20,10 +22,16 @@ import { Link, match, useLocation } from "./router";
 
 /** A page of a chunk loaded on first use. */
 // (any props: each page has its own, which lazy() keeps)
-/** Signing out leaves nothing of the user's in the tab: their half-filled forms go too. */
-function signOut(): void {
+/** Signing out leaves nothing of the user's in the tab: their half-filled forms go too; and
+ * with OpenID Connect the provider's session ends as well. */
+function signOut(auth: AuthConfig): void {
   dropAllDrafts();
   endSession("signed-out");
+  if (auth.mode === "oidc") {
+    void import("./auth/oidc")
+      .then(({ oidcSignOut }) => oidcSignOut(auth))
+      .catch((error: unknown) => console.warn("signing out at the identity provider failed", error));
+  }
 }
 
 function lazyPage<M extends Record<K, ComponentType<any>>, K extends string>(load: () => Promise<M>, name: K) {
@@ -119,6 +127,7 @@ function useFocusOnNavigation(path: string): RefObject<HTMLElement | null> {
 }
 
 export function App() {
+  const config = useConfig();
   const session = useSyncExternalStore(subscribe, currentSession);
   const location = useLocation();
   const main = useFocusOnNavigation(location.pathname);
@@ -147,7 +156,7 @@ export function App() {
         </nav>
         <span className="who">
           {session.subject} ({session.roles.join(", ")}, {session.tenant})
-          <button type="button" className="link" onClick={signOut}>
+          <button type="button" className="link" onClick={() => signOut(config.auth)}>
             Sign out
           </button>
         </span>
