@@ -632,6 +632,18 @@ async def test_the_query_written_in_the_url_is_sent_before_the_sources_query(
     assert fake.query_strings == [written, "env=prod&r=eu%26env%3Ddev"]
 
 
+async def test_values_too_long_for_a_url_are_a_502_saying_so(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str]
+) -> None:
+    """A query past the 64 KiB the HTTP client takes in a URL was a 500 (and a panel's
+    submission of two long dependent values a 502 saying only that)."""
+    fake, url = upstream
+    answer = await resolve(api, await source(api, **clusters(url)), region="\u65e5" * 8000)
+    assert answer.status_code == 502, answer.text
+    assert "more than a URL can carry" in answer.json()["detail"]
+    assert fake.calls.total() == 0
+
+
 @pytest.mark.parametrize(
     ("endpoint", "query"),
     [

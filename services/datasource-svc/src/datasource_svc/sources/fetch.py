@@ -177,7 +177,13 @@ def _with_query(url: httpx.URL, query: Mapping[str, str], values: Mapping[str, s
     which is kept as written (httpx's ``params=`` would replace it)."""
     filled = str(httpx.QueryParams({name: _fill(text, values) for name, text in query.items()}))
     both = "&".join(part for part in (url.query.decode("ascii"), filled) if part)
-    return url.copy_with(query=both.encode("ascii") or None)
+    try:
+        return url.copy_with(query=both.encode("ascii") or None)
+    except httpx.InvalidURL:  # past the client's 64 KiB a URL part may take
+        raise UpstreamFailed(
+            f"the values given make the source's query {len(both)} characters long once "
+            "encoded, more than a URL can carry: send long values in a POST body"
+        ) from None
 
 
 async def _auth_headers(source: DataSource, secrets: SecretResolver) -> dict[str, str]:
