@@ -215,6 +215,44 @@ def test_allowed_values_not_of_the_type_are_refused_naming_them(
     assert error["ctx"]["path"] == ["allowed_values"]
 
 
+def options(*values: str) -> list[dict[str, str]]:
+    return [{"value": value, "label": value} for value in values]
+
+
+@pytest.mark.parametrize(
+    ("field", "path"),
+    [
+        ({"allowed_values": ["ok", "abc"], "max_length": 2}, ["allowed_values", 1]),
+        ({"allowed_values": ["abc"], "pattern": "x+"}, ["allowed_values", 0]),
+        ({"field_type": "number", "allowed_values": ["5"], "max_value": 2}, ["allowed_values", 0]),
+        (
+            {"field_type": "select", "options": options("a"), "allowed_values": ["b"]},
+            ["allowed_values"],
+        ),
+        (
+            {"field_type": "multiselect", "options": options("a", "bb"), "max_length": 1},
+            ["options", 1],
+        ),
+    ],
+)
+def test_constraints_that_refuse_an_allowed_value_or_an_offered_option_are_refused(
+    field: dict[str, Any], path: list[str | int]
+) -> None:
+    """Each was saved: a form offering what its submission refuses, or a required field
+    nothing could fill (a select of no option)."""
+    with pytest.raises(ValidationError) as refused:
+        FieldIn.model_validate({"name": "n", "label": "n"} | field)
+    (error,) = refused.value.errors()
+    assert error["ctx"]["path"] == path
+
+
+def test_allowed_values_may_leave_out_options_and_name_values_of_a_dynamic_source() -> None:
+    hidden = {"field_type": "select", "options": options("a", "abc"), "allowed_values": ["a"]}
+    FieldIn.model_validate({"name": "n", "label": "n", "max_length": 2} | hidden)
+    dynamic = {"field_type": "select", "data_source": "regions", "allowed_values": ["eu"]}
+    FieldIn.model_validate({"name": "n", "label": "n"} | dynamic)
+
+
 def test_a_default_outside_the_allowed_values_is_refused() -> None:
     with pytest.raises(ValidationError) as refused:
         FieldIn.model_validate(

@@ -95,6 +95,11 @@ class FieldRules:
         }.get(self.field_type, self._string)
         return checker(value)
 
+    def check_one(self, value: Any) -> Any:
+        """One value as the field takes it (a multiselect's: one choice), normalized, or
+        Invalid."""
+        return self._choice(value) if self.field_type == "multiselect" else self.check(value)
+
     def _text(self, value: Any) -> str:
         if not isinstance(value, str):
             raise Invalid("must be a string", "type")

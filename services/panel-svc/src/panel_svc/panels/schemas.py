@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -42,10 +43,11 @@ CONSTRAINED_TYPES = {
 }
 
 
-def refused(attribute: str, message: str) -> PydanticCustomError:
-    """A field's attribute refused: the 422 names fields.N.<attribute>."""
+def refused(attribute: str, message: str, *index: int) -> PydanticCustomError:
+    """A field's attribute (or one item of it) refused: the 422 names
+    fields.N.<attribute>[.<index>]."""
     return PydanticCustomError(
-        "invalid_field", "{message}", {"message": message, "path": [attribute]}
+        "invalid_field", "{message}", {"message": message, "path": [attribute, *index]}
     )
 
 
@@ -114,6 +116,7 @@ class FieldIn(StrictModel):
                 check()
             except Invalid as exc:
                 raise refused(attribute, str(exc)) from None
+        _refuse_unfillable(rules)
         if self.default is not None:
             # Kept as the field's type, as a submitted value is ("5" is 5 on an integer
             # field): the form pre-fills it, and one of another JSON type never validates.
@@ -127,6 +130,34 @@ class FieldIn(StrictModel):
         return FieldRules.of(
             self, [option.value for option in self.options] if self.options else None
         )
+
+
+def _refuse_unfillable(rules: FieldRules) -> None:
+    """Each allowed value passes the field's other constraints (an option the field lacks
+    aside), and a select offers at least one option they allow, each passing them too: a value
+    the form offers is one the submission takes, and a required field can be filled."""
+    allowed = rules.allowed()
+    unlisted = dataclasses.replace(rules, options=None)
+    for index, value in enumerate(allowed or []):
+        try:
+            unlisted.check_one(value)
+        except Invalid as exc:
+            raise refused(
+                "allowed_values", f"{value!r} is refused by the field: {exc}", index
+            ) from None
+    if rules.options is None:
+        return
+    offered = [value for value in rules.options if allowed is None or value in allowed]
+    if not offered:
+        raise refused("allowed_values", "allows none of the field's options")
+    for index, value in enumerate(rules.options):
+        if value in offered:
+            try:
+                rules.check_one(value)
+            except Invalid as exc:
+                raise refused(
+                    "options", f"{value!r} is refused by the field: {exc}", index
+                ) from None
 
 
 Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")]
