@@ -340,7 +340,7 @@ async def test_request_ids_are_echoed_or_generated(api: PanelApi) -> None:
         ),
         (
             [{"name": "a", "label": "A", "field_type": "number", "min_value": 5, "max_value": 1}],
-            "minimum is above",
+            "maximum is below its minimum (min_value 5)",
         ),
         ([{"name": "a", "label": "A", "field_type": "integer", "default": "seven"}], "default"),
         (  # two choices told apart by their labels alone: either would submit "eu"

@@ -215,6 +215,25 @@ def test_allowed_values_not_of_the_type_are_refused_naming_them(
     assert error["ctx"]["path"] == ["allowed_values"]
 
 
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        {"field_type": "number", "min_value": 5, "max_value": 1.5},
+        {"min_length": 5, "max_length": 2},
+    ],
+)
+def test_a_maximum_below_its_minimum_is_refused_naming_the_maximum(
+    bounds: dict[str, Any],
+) -> None:
+    """The 422 named the field alone (fields.0), not which of its bounds."""
+    with pytest.raises(ValidationError) as refused:
+        FieldIn.model_validate({"name": "n", "label": "n"} | bounds)
+    (error,) = refused.value.errors()
+    low, high = list(bounds)[-2:]
+    assert error["ctx"]["path"] == [high]
+    assert f"({low} 5)" in error["msg"]
+
+
 def options(*values: str) -> list[dict[str, str]]:
     return [{"value": value, "label": value} for value in values]
 

@@ -101,9 +101,10 @@ class FieldIn(StrictModel):
             raise ValueError("depends_on feeds a data_source; this field has none")
         if self.name in self.depends_on:
             raise ValueError("a field cannot depend on itself")
-        for low, high in ((self.min_value, self.max_value), (self.min_length, self.max_length)):
-            if low is not None and high is not None and low > high:
-                raise ValueError("a minimum is above its maximum")
+        for low, high in (("min_value", "max_value"), ("min_length", "max_length")):
+            least, most = getattr(self, low), getattr(self, high)
+            if least is not None and most is not None and least > most:
+                raise refused(high, f"a maximum is below its minimum ({low} {least:g})")
         for attribute, types in CONSTRAINED_TYPES.items():
             if getattr(self, attribute) is not None and self.field_type not in types:
                 raise refused(attribute, f"does not apply to a {self.field_type} field")
