@@ -515,6 +515,9 @@ async def test_panels_are_updated_filtered_and_soft_deleted_keeping_submissions(
     assert await slugs(active="true", category="ops") == ["restart-api"]
     assert await slugs(search="RESTART") == ["old", "restart-api"]
     assert await slugs(search="%") == []
+    await create_panel(api, slug="umlaut", title="Änderung über Öl")
+    # SQLite's lower() folded ASCII only: "änd" found nothing, "ÖL" did.
+    assert await slugs(search="änd") == await slugs(search="ÜBER") == ["umlaut"]
 
     updated = await api.client.patch(
         f"/api/v1/panels/{ops}",

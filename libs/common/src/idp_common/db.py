@@ -207,6 +207,10 @@ class TenantRecord:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -225,6 +229,9 @@ def _configure_sqlite(engine: AsyncEngine, *, read_only: bool) -> None:
         ):
             cursor.execute(pragma)
         cursor.close()
+        # SQLite's lower() (and so ilike) folds ASCII only: "über" found no "Über", as it
+        # does on PostgreSQL.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
