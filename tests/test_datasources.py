@@ -58,6 +58,11 @@ ANSWERS = {
         "the upstream did not answer JSON: -Infinity is not JSON",
     ),
     "huge-number": ('{"items": [{"id": 1e400}]}', "option 0 is a number too large to be read"),
+    # Python's own error told the tester to call sys.set_int_max_str_digits().
+    "long-integer": (
+        '{"items": [{"id": ' + "9" * 4301 + "}]}",
+        "the upstream's answer holds an integer of more than 4300 digits",
+    ),
     "object": (
         '{"items": [{"id": {"a": [1]}}]}',
         "the value of option 0 is an object, not a string, a number or a boolean",

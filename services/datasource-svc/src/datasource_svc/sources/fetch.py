@@ -26,6 +26,7 @@ from idp_common.events import SecretBinding
 from idp_common.outbound import OutboundRefused, guarded_client
 from idp_common.schemas import UNSTORABLE_TEXT, unstorable
 from idp_common.secret_values import SecretResolver, SecretUnavailable
+from idp_common.values import MAX_DIGITS
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 EXCERPT_CHARS = 2000
@@ -80,11 +81,19 @@ def _not_a_json_constant(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_DIGITS:  # int() would name sys.set_int_max_str_digits
+        raise UpstreamFailed(
+            f"the upstream's answer holds an integer of more than {MAX_DIGITS} digits"
+        )
+    return int(digits)
+
+
 def parse_answer(content: bytes) -> Any:
     """The upstream's JSON, as RFC 8259 has it: NaN and Infinity, which Python's parser takes,
     are refused."""
     try:
-        return json.loads(content, parse_constant=_not_a_json_constant)
+        return json.loads(content, parse_constant=_not_a_json_constant, parse_int=_integer)
     except ValueError as exc:
         raise UpstreamFailed(f"the upstream did not answer JSON: {exc}") from None
     except RecursionError:
