@@ -181,7 +181,8 @@ async def test_a_field_names_its_data_source_by_id_or_slug_and_keeps_its_id(
     assert platform.datasource is not None
     await template(platform, "pick", "echo {{region}}", [{"name": "region"}])
     sources = {}
-    for headers, slug in ((ADMIN, "regions"), (OTHER_TENANT, "their-regions")):
+    hex_slug = "0123456789abcdef0123456789abcdef"  # a slug, though uuid.UUID() reads it
+    for headers, slug in ((ADMIN, "regions"), (OTHER_TENANT, "their-regions"), (ADMIN, hex_slug)):
         sources[slug] = await created(
             await platform.datasource.post(
                 "/api/v1/datasources",
@@ -202,6 +203,11 @@ async def test_a_field_names_its_data_source_by_id_or_slug_and_keeps_its_id(
     for source in ("their-regions", sources["their-regions"]["id"], "no-such-source"):
         refused = await platform.panel.post("/api/v1/panels", json=panel(source), headers=ADMIN)
         assert refusals(refused) == [("fields.0.data_source", "unknown_data_source")]
+    by_hex_slug = await created(
+        await platform.panel.post("/api/v1/panels", json=panel(hex_slug), headers=ADMIN)
+    )
+    assert by_hex_slug["fields"][0]["data_source"] == sources[hex_slug]["id"]
+    await platform.panel.delete("/api/v1/panels/pick", headers=ADMIN)
     saved = await created(
         await platform.panel.post("/api/v1/panels", json=panel("regions"), headers=ADMIN)
     )

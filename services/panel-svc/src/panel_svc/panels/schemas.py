@@ -61,9 +61,11 @@ class FieldIn(StrictModel):
     options: (
         Annotated[list[OptionIn], Field(min_length=1, max_length=1000), DISTINCT_VALUES] | None
     ) = None
+    # A slug first, sent to datasource-svc as written, which tries it as an id too: read as
+    # an id here, a slug of 32 hex digits was sent as another id and not found.
     data_source: (
         Annotated[
-            uuid.UUID | Slug,
+            Slug | uuid.UUID,
             Field(
                 union_mode="left_to_right",
                 description="The data source's id or its slug; kept as its id.",
