@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from idp_common.values import MAX_TEXT_LENGTH, as_number
+from idp_common.values import MAX_TEXT_LENGTH, as_number, as_text
 from tests.factories import panel_for, template
 from tests.harness import (
     LocalSQSServer,
@@ -348,3 +348,11 @@ def test_a_number_past_the_digits_python_converts_is_refused_naming_the_limit(
     with pytest.raises(ValueError, match="at most 4300 digits") as refused:
         as_number("1" * 4301, integer=integer)
     assert "sys." not in str(refused.value)
+
+
+@pytest.mark.parametrize("negative_zero", [-0.0, "-0.0", "-0e3"])
+def test_negative_zero_is_kept_as_zero(negative_zero: Any) -> None:
+    """Kept as -0.0, it passed a minimum of 0 and became the argument "-0.0", which the run
+    refused as a value starting with a dash, after the submission was accepted."""
+    assert as_text(as_number(negative_zero, integer=False)) == "0.0"
+    assert as_text(as_number(negative_zero, integer=True)) == "0"

@@ -45,7 +45,9 @@ def as_number(value: Any, *, integer: bool) -> int | float:
                 "exact, so write its digits"
             )
         return int(value)
-    return value
+    # -0.0 is zero, but its text "-0.0" starts an argument with a dash, which a command may
+    # not be given: a bound of 0 took it, and its run was refused after it was accepted.
+    return value + 0.0 if isinstance(value, float) else value
 
 
 def as_boolean(value: Any) -> bool:
