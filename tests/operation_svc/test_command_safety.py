@@ -599,7 +599,10 @@ def test_a_declared_parameter_must_be_used() -> None:
     compile_command("printenv IDP_PARAM_X", [spec("x")], DEFAULTS)
 
 
-RUNNERS = allowing("tar", "rsync", "zip", "wget", "scp", "man", "git", "nice")
+RUNNERS = allowing(
+    *("tar", "rsync", "zip", "wget", "scp", "sftp", "man", "git", "nice"),
+    *("sort", "split", "diff3", "sdiff", "install"),
+)
 
 
 @pytest.mark.parametrize(
@@ -623,6 +626,15 @@ RUNNERS = allowing("tar", "rsync", "zip", "wget", "scp", "man", "git", "nice")
         "git -c core.fsmonitor={{cmd}} status",
         "git ls-remote --upload-pack={{cmd}} /srv/repo",
         "git rebase -x {{cmd}} main",
+        "sort --compress-program={{cmd}} -S 64K /srv/big.txt",  # ran any program
+        "sort --compress {{cmd}} /srv/big.txt",
+        "split -n 2 --filter={{cmd}} /etc/hostname",  # ran a shell line
+        "split --fil {{cmd}} /etc/hostname",
+        "diff3 --diff-program={{cmd}} /srv/a /srv/b /srv/c",
+        "sdiff --diff-program {{cmd}} /srv/a /srv/b",
+        "sftp -D {{cmd}} host",
+        "scp -D {{cmd}} a:b /srv/c",
+        "install -s --strip-program={{cmd}} /srv/a /srv/b",
     ],
 )
 def test_a_value_never_becomes_a_program_an_option_runs(template: str) -> None:
@@ -639,6 +651,10 @@ def test_those_programs_take_values_elsewhere() -> None:
         "git -c core.pager=cat log --author {{arg}}",
         "git -C /srv/repo show {{arg}}",
         "man {{arg}}",
+        "sort -S 64K --compress-program=gzip {{arg}}",
+        "split -n 2 --filter=gzip {{arg}}",
+        "diff3 /srv/a /srv/b {{arg}}",
+        "sftp -b {{arg}} host",
     ]:
         argv = compile_command(template, specs_for(template), RUNNERS)
         assert "names.txt" in render_command(argv, specs_for(template), {"arg": "names.txt"}).argv

@@ -72,8 +72,9 @@ _ARGUMENTS_MAY_BE_CODE = _programs_named(_ARGUMENT_CODE)
 # rule (tar's ``I`` runs the next argument as a program).
 _DASHLESS_OPTIONS = _programs_named(r"g?tar|bsdtar|g?ar|ps")
 # Options of programs that are no interpreter whose value is a program or a command line
-# they run (``tar -I {{x}}`` ran any program, ``--checkpoint-action=exec={{x}}`` a shell
-# line): short option strings (zip's is ``-TT``) and long names (GNU getopt takes any
+# they run (``tar -I {{x}}`` ran any program, ``--checkpoint-action=exec={{x}}`` and
+# ``split --filter={{x}}`` a shell line, ``sort --compress-program`` any program fed its
+# data): short option strings (zip's is ``-TT``) and long names (GNU getopt takes any
 # unambiguous abbreviation of them).
 _COMMAND_OPTIONS: tuple[tuple[re.Pattern[str], frozenset[str], frozenset[str]], ...] = tuple(
     (_programs_named(pattern), frozenset(short), frozenset(long))
@@ -93,7 +94,11 @@ _COMMAND_OPTIONS: tuple[tuple[re.Pattern[str], frozenset[str], frozenset[str]], 
         (r"rsync", {"e"}, {"rsh", "rsync-path"}),
         (r"zip", {"TT"}, {"unzip-command"}),
         (r"wget", {"e"}, {"execute", "use-askpass"}),
-        (r"scp|sftp", {"S", "o", "F"}, set()),
+        (r"scp|sftp", {"S", "o", "F", "D"}, set()),
+        (r"sort", set(), {"compress-program"}),
+        (r"split", set(), {"filter"}),
+        (r"diff3|sdiff", set(), {"diff-program"}),
+        (r"install", set(), {"strip-program"}),
         (r"man", {"P", "H"}, {"pager", "html"}),
         (
             r"git",
