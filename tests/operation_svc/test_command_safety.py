@@ -678,6 +678,43 @@ def test_a_value_never_makes_perls_magic_open_run_a_command(template: str, value
     assert (refusal.value.rule, refusal.value.parameter) == ("value_as_open_mode", "arg")
 
 
+CURL = allowing("curl", "env")
+
+
+@pytest.mark.parametrize(
+    ("template", "value"),
+    [
+        ("curl --data-urlencode {{arg}} https://example.com/", "a@/proc/self/environ"),  # sent
+        ("curl --url-query {{arg}} https://example.com/", "q@/proc/self/environ"),
+        ("curl -F {{arg}} https://example.com/", "note=@/etc/passwd"),
+        ("curl -F note={{arg}} https://example.com/", "</etc/passwd"),
+        ("curl -F note={{arg}} https://example.com/", "hi;headers=@/etc/passwd"),
+        ("curl -sFnote={{arg}} https://example.com/", "@/etc/passwd"),
+        ("env TZ=UTC curl --form note={{arg}} https://example.com/", "</etc/passwd"),
+    ],
+)
+def test_a_value_never_makes_curl_read_a_file(template: str, value: str) -> None:
+    argv = compile_command(template, specs_for(template), CURL)
+    with pytest.raises(Refusal) as refusal:
+        render_command(argv, specs_for(template), {"arg": value})
+    assert (refusal.value.rule, refusal.value.parameter) == ("value_as_file", "arg")
+
+
+@pytest.mark.parametrize(
+    ("template", "value"),
+    [
+        ("curl -F note={{arg}} https://example.com/", "a@b <c>"),
+        ("curl -F file=@{{arg}} https://example.com/", "/srv/report.txt"),
+        ("curl --form-string note={{arg}} https://example.com/", "@x;headers=@y"),
+        ("curl --data-urlencode q={{arg}} https://example.com/", "a@b"),
+        ("curl --data-urlencode {{arg}} https://example.com/", "q=a@b"),
+    ],
+)
+def test_curl_takes_values_as_text_or_files_the_template_names(template: str, value: str) -> None:
+    argv = compile_command(template, specs_for(template), CURL)
+    assert value in "".join(render_command(argv, specs_for(template), {"arg": value}).argv)
+
+
 def test_perl_reads_other_values_as_files() -> None:
     argv = compile_command("perl -e 'print while <>' {{arg}}", [spec("arg")], INTERPRETERS)
     assert render_command(argv, [spec("arg")], {"arg": "a|b.log"}).argv[-1] == "a|b.log"

@@ -122,6 +122,13 @@ _COMMAND_OPTIONS: tuple[tuple[re.Pattern[str], frozenset[str], frozenset[str]], 
 # (around blanks it drops) as the mode: ``id|`` ran ``id`` through the shell.
 _MAGIC_OPEN = _programs_named("perl")
 _OPEN_MODE = re.compile(r"^\s*[<>+|]|\|\s*$")
+# curl reads a file where an option's argument says so: a form part's content starting
+# with '@' or '<', or a ';headers=@FILE' after it (-F 'note={{x}}' with '@/etc/shadow' or
+# 'x;headers=@FILE'), and --data-urlencode's and --url-query's 'name@FILE' (an '@' before
+# any '=': 'a@/proc/self/environ' posted the run's environment, secrets included).
+_CURL = _programs_named("curl")
+_CURL_FORM = (frozenset({"F"}), frozenset({"form"}))
+_CURL_ENCODED = (frozenset[str](), frozenset({"data-urlencode", "url-query"}))
 # Options whose value is code, for interpreters.
 SCRIPT_FLAGS = frozenset({"-c", "-e", "-E", "-m", "-r", "--eval", "--command", "-Command"})
 # Shell syntax written as an argument of its own: no shell runs, so it would be passed on.
@@ -308,6 +315,60 @@ def _refuse_values_as_open_modes(
             )
 
 
+def _from_values(element: str, values: Mapping[str, str]) -> list[bool]:
+    """For each character of ``element`` once rendered, whether a value put it there."""
+    origin: list[bool] = []
+    for piece in _PIECES.split(element):
+        match = PLACEHOLDER.fullmatch(piece)
+        origin += [bool(match)] * len(values[match.group(1)] if match else piece)
+    return origin
+
+
+def _value_start(element: str, attached: bool, short: frozenset[str]) -> int:
+    """Where an option's value starts in ``element``: past ``--name=`` or the option's
+    letter in a cluster when attached to it, else at once."""
+    if not attached:
+        return 0
+    if element.startswith("--"):
+        return element.index("=") + 1
+    return min(element.index(letter, 1) for letter in short if letter in element[1:]) + 1
+
+
+def _names_a_file(text: str, from_value: Sequence[bool], form: bool) -> bool:
+    """Whether a value put in ``text`` (curl's form part or name@file) what makes curl read
+    a file."""
+    if form:
+        content = text.find("=") + 1
+        leading = content < len(text) and text[content] in "@<" and from_value[content]
+        return leading or any(char == ";" and by for char, by in zip(text, from_value, strict=True))
+    marker = re.search("[@=]", text)
+    return bool(marker and marker[0] == "@" and from_value[marker.start()])
+
+
+def _refuse_values_as_curl_files(
+    argv: Sequence[str], values: Mapping[str, str], program: Program
+) -> None:
+    """A value may not make curl read a file in place of a form part's content or an
+    encoded field (``-F``, ``--data-urlencode``, ``--url-query``)."""
+    if not _CURL.fullmatch(program_name(argv[program.start])):
+        return
+    for (short, long), form in ((_CURL_FORM, True), (_CURL_ENCODED, False)):
+        for option, index in _command_values(argv, program, short, long):
+            parameter = PLACEHOLDER.search(argv[index]) if index < program.end else None
+            if parameter is None:
+                continue
+            start = _value_start(argv[index], option == index, short)
+            rendered = PLACEHOLDER.sub(lambda match: values[match.group(1)], argv[index])
+            if _names_a_file(rendered[start:], _from_values(argv[index], values)[start:], form):
+                raise Refusal(
+                    "value_as_file",
+                    f"a value may not make curl read a file for {argv[option]}: not a form "
+                    "part's leading '@' or '<' or a ';' (curl reads ';headers=@FILE' after "
+                    "it), not an '@' before the '=' of name@FILE; use --form-string for text",
+                    parameter.group(1),
+                )
+
+
 def _started_programs(argv: Sequence[str], literal: Sequence[bool]) -> list[Program]:
     try:
         return programs(argv, literal)
@@ -441,6 +502,7 @@ def render_command(
         _refuse_values_as_dashless_options(argv, program)
         _refuse_values_as_commands(argv, program)
         _refuse_values_as_open_modes(argv, rendered, program)
+        _refuse_values_as_curl_files(argv, texts, program)
     saved = [program.start for program in started]
     if [program.start for program in _started_programs(rendered, literal)] != saved:
         raise Refusal(
