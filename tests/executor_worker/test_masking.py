@@ -180,6 +180,18 @@ def test_a_secret_in_each_encoders_json_is_masked() -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("AKs3cr/et+K3y", "AKs3cr/et\\u002BK3y"),  # .NET escapes '+' (and quotes, <>&)
+        ("pä/ss<w>&rd'1", "p\\u00E4/ss\\u003Cw\\u003E\\u0026rd\\u00271"),  # .NET
+        ("päss\x1bword", "p\\u00E4ss\\u001Bword"),  # Java's escapes, in upper case
+    ],
+)
+def test_a_secret_in_json_with_escapes_in_upper_case_is_masked(value: str, shown: str) -> None:
+    assert SecretMasker([value]).mask(f'{{"key":"{shown}"}}') == f'{{"key":"{MASK}"}}'
+
+
+@pytest.mark.parametrize(
     "shown",
     [
         "AKs3cr/et%2BK3y%21%28x%29",  # Python's urllib.parse.quote, which keeps '/'

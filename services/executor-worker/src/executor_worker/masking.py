@@ -3,7 +3,8 @@ is likely to print them: raw; base64 and base64url at each of the three alignmen
 can take inside a longer encoded stream (the part of the encoding that the value alone
 determines); hex in lower and upper case; URL-encoded (as encoders differ: what they leave
 unescaped, and their escapes' case); JSON-escaped (as encoders differ:
-non-ASCII escaped or kept, ``/`` and HTML's ``<>&`` escaped or not); and each line of a
+non-ASCII escaped or kept, ``/`` and HTML's ``<>&`` escaped or not, escapes in either case,
+.NET's); and each line of a
 multi-line secret. A value (or line) holding control characters, backslashes or quotes is
 also masked as programs escape it when they quote it: C's escapes with octal (GNU's
 quoting, as ``date``, ``ls`` and ``stat`` print a name), non-ASCII kept or in octal too;
@@ -112,15 +113,42 @@ def _escaped(text: str) -> set[str]:
 
 
 _HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+# What .NET's System.Text.Json escapes beside non-ASCII and control characters, by default.
+_DOTNET_ESCAPED = frozenset("<>&'\"+`")
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-f]{4})")
+
+
+def _dotnet_json(text: str) -> str:
+    """As .NET writes it: ``\\u`` escapes in upper case, also of ``+``, quotes and ``<>&``
+    (an access key ``ab+cd`` is ``ab\\u002Bcd``)."""
+    plain = json.dumps(text, ensure_ascii=False)[1:-1].replace('\\"', '"')
+    escaped = "".join(
+        "".join(f"\\u{unit:04X}" for unit in _utf16_units(char))
+        if char in _DOTNET_ESCAPED or ord(char) > 126
+        else char
+        for char in plain
+    )
+    return _upper_escapes(escaped)
+
+
+def _upper_escapes(form: str) -> str:
+    return _UNICODE_ESCAPE.sub(lambda escape: "\\u" + escape[1].upper(), form)
+
+
+def _utf16_units(char: str) -> list[int]:
+    encoded = char.encode("utf-16-be")
+    return [int.from_bytes(encoded[i : i + 2], "big") for i in range(0, len(encoded), 2)]
 
 
 def _json_escaped(text: str) -> set[str]:
-    """As JSON encoders write it: non-ASCII as ``\\u`` escapes (Python's default) or kept
-    (jq, JavaScript, Go, ``ensure_ascii=False``); ``/`` as ``\\/`` (PHP); ``<>&`` as
-    ``\\u003c``… (Go's default)."""
+    """As JSON encoders write it: non-ASCII as ``\\u`` escapes (Python's default, or in
+    upper case as Java's and .NET's) or kept (jq, JavaScript, Go, ``ensure_ascii=False``);
+    ``/`` as ``\\/`` (PHP); ``<>&`` as ``\\u003c``… (Go's default); .NET's."""
     forms = {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
     forms |= {form.replace("/", "\\/") for form in forms}
-    return forms | {form.translate(_HTML_SAFE) for form in forms}
+    forms |= {form.translate(_HTML_SAFE) for form in forms}
+    forms |= {_upper_escapes(form) for form in forms}
+    return forms | {_dotnet_json(text)}
 
 
 # What URL encoders leave unescaped beside letters, digits and ``-._~``: nothing (curl,
