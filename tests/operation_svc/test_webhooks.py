@@ -11,7 +11,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from operation_svc.models import (
 from operation_svc.webhooks import service
 from operation_svc.webhooks.deliveries import RESPONSE_EXCERPT_BYTES, WebhookDeliveryLoop
 from operation_svc.webhooks.schemas import WebhookIn, WebhookUpdate
+from operation_svc.webhooks.signing import ROTATION_OVERLAP
 from tests.clock import ManualClock
 from tests.common.test_content_decoding import gzip_bomb
 from tests.harness import eventually, migrated_database
@@ -424,6 +425,48 @@ async def test_a_delivery_given_up_after_its_last_attempt_can_be_resent(tmp_path
             (3, "manual", 200),
         ]
         assert len(receiver.received) == 3
+
+
+def signed_with(received: Received, secret: str) -> bool:
+    """Whether one of the attempt's signatures is ``secret``'s (its time left unchecked: the
+    test's clock runs ahead of the receiver's)."""
+    headers = received.headers
+    timestamp = datetime.fromtimestamp(int(headers["webhook-timestamp"]), UTC)
+    signature = Webhook(secret).sign(headers["webhook-id"], timestamp, received.body)
+    return signature in headers["webhook-signature"].split(" ")
+
+
+async def test_a_rotated_secret_signs_beside_the_new_one_until_its_overlap_ends(
+    tmp_path: Path,
+) -> None:
+    """A receiver switching to the new secret refuses no delivery meanwhile (Standard
+    Webhooks' list of signatures); a second rotation drops the older secret at once."""
+    async with receiving("sqlite", tmp_path, 500, 500, 500) as (db, receiver, url):
+        hook_id, first = await subscribe(db, url)
+        rotations: list[str] = []
+
+        async def rotate() -> None:
+            async with db.transaction() as session:
+                rotations.append(
+                    (await service.rotate_secret(session, ADMIN, hook_id)).signing_secret
+                )
+
+        await rotate()
+        await end_execution(db, ended())
+        clock = ManualClock()
+        async with delivering(db, clock) as loop:
+            assert await loop.send_due() == 1
+            await rotate()
+            clock.advance(60)
+            assert await loop.send_due() == 1
+            clock.advance(ROTATION_OVERLAP.total_seconds())
+            assert await loop.send_due() == 1
+        second, third = rotations
+        signers = [
+            [secret for secret in (first, second, third) if signed_with(received, secret)]
+            for received in receiver.received
+        ]
+        assert signers == [[first, second], [second, third], [third]]
 
 
 async def test_a_delivery_whose_sender_stopped_is_taken_over_once_its_lease_ends(

@@ -274,8 +274,19 @@ class WebhookSubscription(TenantRecord, Base):
     # Since when every attempt has failed (None after a success): disabled past a limit.
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     signing_secret: Mapped[str] = mapped_column(String(100))
+    # The secret a rotation replaced, still signing beside the new one until then.
+    previous_signing_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
     updated_by: Mapped[str] = mapped_column(String(200))
+
+    def signing_secrets(self, now: datetime) -> tuple[str, ...]:
+        """The secrets a delivery made at ``now`` is signed with: the current one, and the
+        one a rotation replaced while its overlap lasts."""
+        until = self.previous_secret_until
+        if self.previous_signing_secret is None or until is None or until <= now:
+            return (self.signing_secret,)
+        return (self.signing_secret, self.previous_signing_secret)
 
 
 class WebhookRoute(Base):

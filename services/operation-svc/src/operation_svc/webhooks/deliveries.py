@@ -44,7 +44,7 @@ class _Claimed:
     subscription_id: uuid.UUID
     delivery_id: uuid.UUID
     url: str
-    secret: str
+    secrets: tuple[str, ...]
     body: str
 
 
@@ -150,12 +150,13 @@ class WebhookDeliveryLoop(PeriodicLoop):
         async with self.db.transaction() as session:
             rows = await DueDeliveries(session).claim(now, now + lease, token, limit)
             return [
-                _Claimed(d.subscription_id, d.id, s.url, s.signing_secret, d.body) for d, s in rows
+                _Claimed(d.subscription_id, d.id, s.url, s.signing_secrets(now), d.body)
+                for d, s in rows
             ]
 
     async def _post(self, claimed: _Claimed) -> _Outcome:
         now = self.clock.now()
-        headers = signed_headers(claimed.secret, str(claimed.delivery_id), now, claimed.body)
+        headers = signed_headers(claimed.secrets, str(claimed.delivery_id), now, claimed.body)
         started = time.perf_counter()
 
         def outcome(

@@ -20,7 +20,7 @@ from operation_svc.webhooks.schemas import (
     WebhookCreated,
     WebhookIn,
     WebhookOut,
-    WebhookSecret,
+    WebhookRotated,
     WebhookUpdate,
 )
 
@@ -82,9 +82,15 @@ async def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: 
 @router.post("/{webhook_id}/rotate-secret")
 async def rotate_secret(
     webhook_id: uuid.UUID, session: SessionDep, principal: Admin
-) -> WebhookSecret:
-    """A new signing secret, used from the next attempt on and shown only now."""
-    return WebhookSecret(secret=await service.rotate_secret(session, principal, webhook_id))
+) -> WebhookRotated:
+    """A new signing secret, used from the next attempt on and shown only now. The one it
+    replaces signs each delivery beside it for 24 hours (``webhook-signature`` holds both),
+    so a receiver may switch meanwhile; rotating again drops it at once."""
+    hook = await service.rotate_secret(session, principal, webhook_id)
+    assert hook.previous_secret_until is not None
+    return WebhookRotated(
+        secret=hook.signing_secret, previous_secret_until=hook.previous_secret_until
+    )
 
 
 @router.get("/{webhook_id}/deliveries")

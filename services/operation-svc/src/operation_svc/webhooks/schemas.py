@@ -85,6 +85,13 @@ class WebhookCreated(WebhookOut, WebhookSecret):
     pass
 
 
+class WebhookRotated(WebhookSecret):
+    previous_secret_until: datetime = Field(
+        description="Until then deliveries are signed with the replaced secret too (rotate "
+        "again to drop it at once)."
+    )
+
+
 DeliveryStatus = Literal["pending", "sending", "succeeded", "failed"]
 
 

@@ -20,7 +20,7 @@ from operation_svc.models import AuditEntry, WebhookAttempt, WebhookDelivery, We
 from operation_svc.templates.repository import TemplateRepository
 from operation_svc.webhooks.repository import DeliveryRepository, WebhookRepository
 from operation_svc.webhooks.schemas import WebhookIn, WebhookUpdate
-from operation_svc.webhooks.signing import new_secret
+from operation_svc.webhooks.signing import ROTATION_OVERLAP, new_secret
 
 ALLOWLIST_SETTING = "OPERATION_WEBHOOK_ALLOWED_HOSTS"
 
@@ -148,13 +148,20 @@ async def delete_webhook(
     await hooks.remove(hook)
 
 
-async def rotate_secret(session: AsyncSession, principal: Principal, webhook_id: uuid.UUID) -> str:
-    """A new signing secret, used from the next attempt on (shown once)."""
-    hook = await get_webhook(session, principal, webhook_id)
+async def rotate_secret(
+    session: AsyncSession, principal: Principal, webhook_id: uuid.UUID
+) -> WebhookSubscription:
+    """A new signing secret, used from the next attempt on (shown once); the one it
+    replaces signs beside it for ``ROTATION_OVERLAP``, so that a receiver still checking
+    with it refuses nothing while it switches. Two secrets sign at most: rotating again
+    drops the older one at once (a leaked secret is rotated twice)."""
+    hook = await WebhookRepository(session, principal.tenant).get_or_404(webhook_id, locked=True)
+    hook.previous_signing_secret = hook.signing_secret
+    hook.previous_secret_until = utcnow() + ROTATION_OVERLAP
     hook.signing_secret = new_secret()
     hook.updated_by = principal.subject
     record_audit(session, AuditEntry, principal, "webhook.rotate_secret", hook.id)
-    return hook.signing_secret
+    return hook
 
 
 async def list_deliveries(
