@@ -141,6 +141,31 @@ async def test_another_tenants_webhook_is_not_found(
     assert (await platform.operation.get(path, headers=ADMIN)).json()["active"] is True
 
 
+async def test_a_panel_filter_names_a_panel_of_the_tenant(
+    platform: Platform, receiver: tuple[Receiver, str]
+) -> None:
+    """Another tenant's panel, or no panel at all, was kept as a filter that matched nothing."""
+    theirs = await panel_for(
+        platform,
+        await template(platform, "their-hook", "echo theirs", [], headers=OTHER_TENANT),
+        headers=OTHER_TENANT,
+    )
+    ours = await panel_for(platform, await template(platform, "our-hook", "echo ours", []))
+    missing = "00000000-0000-0000-0000-000000000002"
+    hook = await subscribe(platform, receiver[1], panel_ids=[ours["id"]])
+    path = f"/api/v1/webhooks/{hook['id']}"
+    for method, url in [("POST", "/api/v1/webhooks"), ("PATCH", path)]:
+        for panel in (theirs["id"], missing):
+            body = {"url": receiver[1], "event_types": [FINISHED], "panel_ids": [ours["id"], panel]}
+            response = await platform.operation.request(method, url, json=body, headers=ADMIN)
+            assert response.status_code == 422, (method, response.text)
+            [error] = response.json()["errors"]
+            assert (error["field"], error["code"]) == ("panel_ids", "unknown_panel")
+            assert ours["id"] not in error["message"]
+    kept = await platform.operation.get(path, headers=ADMIN)
+    assert kept.json()["panel_ids"] == [ours["id"]]
+
+
 @pytest.mark.parametrize("roles", [("viewer",), ("operator",)])
 async def test_only_admins_manage_webhooks(
     platform: Platform, receiver: tuple[Receiver, str], roles: tuple[Any, ...]

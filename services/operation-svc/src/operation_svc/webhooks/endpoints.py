@@ -8,10 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from idp_common.auth import Admin
+from idp_common.auth import Admin, caller_credentials
 from idp_common.dependencies import SessionDep
 from idp_common.pagination import Page, PageParamsDep
 from operation_svc.config import OperationSettings
+from operation_svc.schedules.panels import PanelClient
 from operation_svc.webhooks import service
 from operation_svc.webhooks.schemas import (
     AttemptOut,
@@ -35,12 +36,23 @@ def _allowed_hosts(request: Request) -> list[str]:
 AllowedHosts = Annotated[list[str], Depends(_allowed_hosts)]
 
 
+async def _check_panels(request: Request, panel_ids: list[uuid.UUID] | None) -> None:
+    if panel_ids:
+        panels: PanelClient = request.app.state.panels
+        await service.check_panels(panels, panel_ids, caller_credentials(request))
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def create_webhook(
-    data: WebhookIn, session: SessionDep, principal: Admin, allowed: AllowedHosts
+    data: WebhookIn,
+    request: Request,
+    session: SessionDep,
+    principal: Admin,
+    allowed: AllowedHosts,
 ) -> WebhookCreated:
     """Subscribe a URL to events of the tenant. The answer holds the signing secret
     (``whsec_…``), which is never shown again: keep it to verify deliveries."""
+    await _check_panels(request, data.panel_ids)
     hook, secret = await service.create_webhook(session, principal, data, allowed)
     return WebhookCreated(**WebhookOut.model_validate(hook).model_dump(), secret=secret)
 
@@ -63,11 +75,13 @@ async def get_webhook(webhook_id: uuid.UUID, session: SessionDep, principal: Adm
 async def update_webhook(
     webhook_id: uuid.UUID,
     data: WebhookUpdate,
+    request: Request,
     session: SessionDep,
     principal: Admin,
     allowed: AllowedHosts,
 ) -> WebhookOut:
     """Change a subscription; ``active: true`` enables a disabled one again."""
+    await _check_panels(request, data.panel_ids)
     hook = await service.update_webhook(session, principal, webhook_id, data, allowed)
     return WebhookOut.model_validate(hook)
 

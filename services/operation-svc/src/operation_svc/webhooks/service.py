@@ -3,8 +3,9 @@ outbound rules, each write audited (never with the secret), deliveries listed an
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
 from idp_common.redaction import kept_where_masked
 from operation_svc.models import AuditEntry, WebhookAttempt, WebhookDelivery, WebhookSubscription
+from operation_svc.schedules.panels import PanelClient
 from operation_svc.templates.repository import TemplateRepository
 from operation_svc.webhooks.repository import DeliveryRepository, WebhookRepository
 from operation_svc.webhooks.schemas import WebhookIn, WebhookUpdate
@@ -49,6 +51,21 @@ async def _template_ids(session: AsyncSession, tenant: str, references: list[str
             )
         ids.append(str(template.id))
     return sorted(set(ids))
+
+
+async def check_panels(
+    panels: PanelClient, panel_ids: Collection[uuid.UUID], credentials: Mapping[str, str]
+) -> None:
+    """Refuse a filter naming a panel the caller's tenant does not have at panel-svc (asked
+    as the caller, before any transaction): another tenant's panel, or a mistyped id, was
+    kept and silently matched nothing, as a template filter's is refused."""
+    wanted = sorted(set(panel_ids))
+    found = await asyncio.gather(*(panels.find(str(panel), credentials) for panel in wanted))
+    if unknown := [str(panel) for panel, target in zip(wanted, found, strict=True) if not target]:
+        message = f"this tenant has no panel {', '.join(unknown)}"
+        raise ValidationFailed(
+            "Unknown panel.", errors=[field_error("panel_ids", message, "unknown_panel")]
+        )
 
 
 async def create_webhook(
