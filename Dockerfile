@@ -139,6 +139,10 @@ CMD ["datasource-svc", "serve"]
 
 FROM runtime AS executor-worker
 COPY --from=build-executor-worker /app/.venv /app/.venv
+# Root, so that each run gets a uid of its own: as 10001, every run would share the worker's
+# uid, read the others' /proc (their parameters and secrets) and signal the worker. Compose
+# and Kubernetes leave it only the capabilities that takes.
+USER 0:0
 ENV WORKER_HOST=0.0.0.0 \
     WORKER_PORT=8004 \
     OTEL_SERVICE_NAME=executor-worker

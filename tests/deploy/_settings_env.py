@@ -26,6 +26,10 @@ from operation_svc.config import OperationSettings
 from panel_svc.config import PanelSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The executor-worker runs as root so that each run gets a uid of its own, with only what
+# that takes: chown its work folder, remove what it left in shared folders, kill and clean
+# up as its uid, and give the launched command that uid.
+WORKER_CAPABILITIES = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"}
 SettingsT = typing.TypeVar("SettingsT", bound=BaseSettings)
 
 # Deployable name (Dockerfile target, compose service, Kubernetes app name) -> settings.

@@ -21,6 +21,7 @@ from ._settings_env import (
     DEPLOYABLES,
     REPO_ROOT,
     SETTINGS_BY_SERVICE,
+    WORKER_CAPABILITIES,
     compose_interpolate,
     default_port,
     load_settings,
@@ -127,8 +128,28 @@ def test_dockerfile_installs_each_package_from_the_lock() -> None:
     for service in SETTINGS_BY_SERVICE:
         assert f"uv sync --frozen --no-dev --no-editable --package {service}" in text
         assert f'CMD ["{service}", "serve"]' in text
-    assert re.search(r"^USER\s+(?!root|0\b)\S+", text, re.MULTILINE), "images must run as non-root"
     assert text.count("HEALTHCHECK") >= len(SETTINGS_BY_SERVICE)
+
+
+def test_images_run_as_non_root_but_the_workers_which_gives_each_run_a_uid() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    stages = dict(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)\n(.*?)(?=^FROM|\Z)", text, re.M | re.S))
+    assert re.search(r"^USER\s+10001:10001$", stages["runtime"], re.M)
+    for service in SETTINGS_BY_SERVICE:
+        users = re.findall(r"^USER\s+(\S+)", stages[service], re.M)
+        assert users == (["0:0"] if service == "executor-worker" else []), service
+
+
+def test_the_worker_keeps_only_the_capabilities_a_uid_per_run_takes(
+    services: dict[str, Service],
+) -> None:
+    for name, svc in _built_services(services).items():
+        if name == "executor-worker":
+            assert svc["cap_drop"] == ["ALL"]
+            assert set(svc["cap_add"]) == WORKER_CAPABILITIES
+            assert "no-new-privileges:true" in svc["security_opt"]
+        else:
+            assert "cap_add" not in svc, name
 
 
 def test_every_app_service_is_in_compose(services: dict[str, Service]) -> None:

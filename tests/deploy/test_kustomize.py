@@ -31,6 +31,7 @@ from ._settings_env import (
     FRONTENDS,
     REPO_ROOT,
     SETTINGS_BY_SERVICE,
+    WORKER_CAPABILITIES,
     default_port,
     load_settings,
     load_yaml_documents,
@@ -340,12 +341,18 @@ def test_pods_are_hardened(build: tuple[str, list[Doc]]) -> None:
         name = f"{doc['kind']}/{doc['metadata']['name']}"
         pod = _pod_spec(doc) or {}
         pod_security = pod.get("securityContext", {})
+        # Root so that each run gets a uid of its own, with only what that takes.
+        worker = name == "Deployment/executor-worker"
         for container in _containers(doc):
             security = container.get("securityContext", {})
-            assert security.get("runAsNonRoot", pod_security.get("runAsNonRoot")) is True, name
+            non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
+            assert non_root is not worker, name
+            assert (security.get("runAsUser", pod_security.get("runAsUser")) == 0) is worker, name
             assert security.get("allowPrivilegeEscalation") is False, name
             assert security.get("readOnlyRootFilesystem") is True, name
-            assert security.get("capabilities", {}).get("drop") == ["ALL"], name
+            capabilities = security.get("capabilities", {})
+            assert capabilities.get("drop") == ["ALL"], name
+            assert set(capabilities.get("add", [])) == (WORKER_CAPABILITIES if worker else set())
             assert "privileged" not in security or security["privileged"] is False, name
             resources = container.get("resources", {})
             assert {"cpu", "memory"} <= set(resources.get("requests", {})), name
