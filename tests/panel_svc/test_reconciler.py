@@ -1,5 +1,6 @@
 """The submission reconciler asks again, under a new event id, for the submissions
-operation-svc has said nothing of for resend_after: not the recent ones, not the finished."""
+operation-svc has said nothing of for resend_after (ten times that for those awaiting
+approval): not the recent ones, not the finished."""
 
 from __future__ import annotations
 
@@ -55,12 +56,15 @@ async def test_silent_submissions_are_asked_for_again(backend: str, tmp_path: Pa
                     updated_at=clock.now() - timedelta(seconds=news_seconds_ago),
                 )
 
-            silent, recent, done = (
+            silent, recent, done, awaiting, long_awaiting = (
                 waiting("pending", 90),
                 waiting("running", 10),
                 waiting("succeeded", 90),
+                waiting("awaiting_approval", 90),
+                # Its rejection (or its run's end) was lost: no other news would come.
+                waiting("awaiting_approval", 601),
             )
-            session.add_all([silent, recent, done])
+            session.add_all([silent, recent, done, awaiting, long_awaiting])
         reconciler = SubmissionReconciler(db, resend_after_seconds=60, clock=clock)
         await reconciler.run_once()
         await reconciler.run_once()  # asked again now: not again before resend_after
@@ -68,7 +72,10 @@ async def test_silent_submissions_are_asked_for_again(backend: str, tmp_path: Pa
             sent = [
                 json.loads(body) for body in await session.scalars(select(messaging.outbox.c.body))
             ]
-        assert [event["data"]["submission_id"] for event in sent] == [str(silent.id)]
+        assert [event["data"]["submission_id"] for event in sent] == [
+            str(silent.id),
+            str(long_awaiting.id),
+        ]
         assert sent[0]["type"] == "panel.submission.created"
         assert sent[0]["data"]["parameters"] == {"token": "sealed:v1:abc"}  # as first asked
         clock.advance(61)
@@ -78,6 +85,6 @@ async def test_silent_submissions_are_asked_for_again(backend: str, tmp_path: Pa
                 json.loads(body) for body in await session.scalars(select(messaging.outbox.c.body))
             ]
         assert sorted(event["data"]["submission_id"] for event in sent) == sorted(
-            [str(silent.id), str(silent.id), str(recent.id)]
+            [str(silent.id), str(long_awaiting.id), str(silent.id), str(recent.id)]
         )
-        assert len({event["id"] for event in sent}) == 3  # each ask its own event
+        assert len({event["id"] for event in sent}) == 4  # each ask its own event

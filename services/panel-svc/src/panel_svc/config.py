@@ -25,6 +25,6 @@ class PanelSettings(SealingServiceSettings):
         default=60,
         gt=0,
         description="A submission operation-svc has said nothing of for this long is sent again "
-        "(the queue lost it, or the answer).",
+        "(the queue lost it, or the answer); one awaiting approval after ten times as long.",
     )
     seed_demo: bool = Field(default=False, description="Create the demo panel at startup.")

@@ -154,17 +154,21 @@ class SubmissionMirror(CrossTenantRepository[AsyncSession]):
         execute_at_commit(self.connection, _MIRROR, update_row)
 
 
-class UnsettledSubmissions(CrossTenantRepository[AsyncSession]):
-    """Submissions of every tenant still waiting (pending or running) whose last news is
-    old: the reconciler asks operation-svc about them again. One awaiting approval is not
-    unsettled: operation-svc has it, and it waits for people."""
+UNSETTLED = ("pending", "running")
 
-    async def waiting_since(self, before: datetime, limit: int) -> Sequence[Submission]:
+
+class UnsettledSubmissions(CrossTenantRepository[AsyncSession]):
+    """Submissions of every tenant still waiting (pending or running, or awaiting approval)
+    whose last news is old: the reconciler asks operation-svc about them again."""
+
+    async def waiting_since(
+        self, before: datetime, limit: int, statuses: tuple[str, ...] = UNSETTLED
+    ) -> Sequence[Submission]:
         """Oldest news first, locked (another replica's reconciler skips them)."""
         stmt = (
             select(Submission)
             .where(
-                Submission.status.in_(("pending", "running")),
+                Submission.status.in_(statuses),
                 Submission.updated_at < before,
                 Submission.execution_request.is_not(None),
             )
