@@ -21,3 +21,7 @@ class ManualClock(Clock):
     def advance(self, seconds: float) -> None:
         self._time += seconds
         self._monotonic += seconds
+
+    def step(self, seconds: float) -> None:
+        """The wall clock alone moves (NTP correcting it, a host resumed)."""
+        self._time += seconds

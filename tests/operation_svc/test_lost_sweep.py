@@ -147,6 +147,35 @@ async def test_a_sweep_that_comes_late_moves_its_cut_off_back(tmp_path: Path) ->
         assert await status() == "lost"
 
 
+async def test_a_wall_clock_stepped_forward_moves_the_cut_off_back(tmp_path: Path) -> None:
+    """Heartbeats are stamped by the wall clock: stepped forward an hour, every heartbeat
+    written before the step looked an hour old, and every running execution was lost."""
+    clock = ManualClock()
+    async with migrated_database("sqlite", tmp_path, "operation") as db:
+        sweeper = LostExecutionSweeper(db, lost_after_seconds=3, interval_seconds=1, clock=clock)
+        await sweeper.run_once()
+        template, version = retry_safe_template()
+        beating_until_the_step = silent(template, {"replicas": 2}, clock.now())
+        async with db.transaction() as session:
+            session.add_all([template, version])
+            await session.flush()
+            session.add(beating_until_the_step)
+
+        async def status() -> str:
+            async with db.snapshot() as session:
+                found = await session.get(Execution, beating_until_the_step.id)
+                assert found is not None
+                return found.status
+
+        clock.advance(1)
+        clock.step(3600)
+        await sweeper.run_once()
+        assert await status() == "running"
+        clock.advance(5)  # silent since, by the clock as it now reads
+        await sweeper.run_once()
+        assert await status() == "lost"
+
+
 async def test_a_stall_before_the_first_sweep_moves_its_cut_off_back(tmp_path: Path) -> None:
     """A service that stalls right after its start (before its first sweep, lost_after
     later) does not hold the silence it caused against the executions either."""

@@ -5,12 +5,14 @@ transaction like any other: when writes stall (a slow disk, a long transaction, 
 event loop) it waits, the worker sends no other one meanwhile, and the sweep waits too. So
 each sweep's cut-off is moved back by how late that sweep comes after the one before: a
 stall longer than ``lost_after`` would otherwise declare lost every execution whose
-heartbeat was queued behind it, and their workers would then kill them."""
+heartbeat was queued behind it, and their workers would then kill them. So is it by as much
+as the wall clock stepped forward since the sweep before (NTP correcting it, a host resumed):
+the heartbeats are stamped by that clock, and every one written before the step looked old."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from idp_common.clock import SYSTEM_CLOCK, Clock
 from idp_common.db import Database
@@ -39,6 +41,7 @@ class LostExecutionSweeper(PeriodicLoop):
         self.clock = clock
         self.lost_after = timedelta(seconds=lost_after_seconds)
         self._due: float | None = None  # when the next sweep should come (clock.monotonic)
+        self._swept: tuple[float, datetime] | None = None  # the last sweep's monotonic, wall
 
     async def sweep(self, late_by: float = 0.0) -> int:
         older_than = self.clock.now() - self.lost_after - timedelta(seconds=late_by)
@@ -48,14 +51,23 @@ class LostExecutionSweeper(PeriodicLoop):
     async def run(self, loops: int | None = None) -> None:
         # The first sweep is due lost_after from now: a stall before it counts too.
         self._due = self.clock.monotonic() + self.first_delay_seconds
+        self._swept = (self.clock.monotonic(), self.clock.now())
         await super().run(loops)
 
     async def run_once(self) -> None:
-        now = self.clock.monotonic()
+        now, wall = self.clock.monotonic(), self.clock.now()
         late = 0.0 if self._due is None else now - self._due
-        lost = await self.sweep(max(late, 0.0))
+        lost = await self.sweep(max(late, 0.0) + self._stepped_forward(now, wall))
         # Only once it has swept: a sweep that failed (the database down, so heartbeats
         # could not be recorded either) leaves the next one late by the outage.
         self._due = now + self.period_seconds
+        self._swept = (now, wall)
         if lost:
             logger.warning("%d execution(s) lost their worker", lost)
+
+    def _stepped_forward(self, now: float, wall: datetime) -> float:
+        """Seconds the wall clock moved beyond the monotonic one since the last sweep."""
+        if self._swept is None:
+            return 0.0
+        swept_at, swept_wall = self._swept
+        return max((wall - swept_wall).total_seconds() - (now - swept_at), 0.0)
