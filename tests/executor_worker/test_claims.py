@@ -1,14 +1,16 @@
-"""The worker's claims: shared calls under load, and one run per execution even when the
-same job reaches the worker twice at once."""
+"""The worker's claims: shared calls under load, one run per execution even when the
+same job reaches the worker twice at once, and retries that log no credential."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -53,3 +55,24 @@ async def test_claims_made_together_share_one_call() -> None:
     async with client_of({str(i) for i in ids}, calls) as operations:
         assert all(await asyncio.gather(*(operations.claim(i) for i in ids)))
     assert [len(call) for call in calls] == [6]
+
+
+async def test_a_claim_retried_after_a_5xx_logs_no_token(caplog: pytest.LogCaptureFixture) -> None:
+    """aiohttp's error for a 5xx holds the request's headers, and its repr was logged by
+    each retry: the worker's bearer token went to the logs whenever operation-svc's
+    database hiccuped."""
+    answers = [web.json_response({"detail": "database unreachable"}, status=503)]
+
+    async def claims(request: web.Request) -> web.Response:
+        asked = (await request.json())["execution_ids"]
+        return answers.pop() if answers else web.json_response({"claimed": asked})
+
+    app = web.Application()
+    app.router.add_post("/api/v1/workers/claims", claims)
+    token = ServiceToken("the-workers-token", AuthSettings(), "w1")
+    async with TestServer(app) as server, aiohttp.ClientSession() as http:
+        operations = OperationClient(http, str(server.make_url("/")), token, "w1")
+        with caplog.at_level(logging.WARNING):
+            assert await operations.claim(uuid.uuid4())
+    assert "answered 503" in caplog.text
+    assert "the-workers-token" not in caplog.text

@@ -29,12 +29,27 @@ MAX_CLAIMS_PER_CALL = 100
 CLAIM_RETRY_SECONDS = 60.0
 
 
+class OperationAnswered(Exception):
+    """operation-svc answered an error status. Not aiohttp's ClientResponseError, whose repr
+    (logged by every retry) holds the request's headers, the worker's bearer token among
+    them."""
+
+    def __init__(self, path: str, status: int, reason: str | None) -> None:
+        super().__init__(f"operation-svc answered {status} {reason or ''} to {path}")
+        self.status = status
+
+
 def _unanswered(error: Exception) -> bool:
     """The call may have been recorded without its answer reaching this worker: no answer,
     or a 5xx (a 4xx says operation-svc refused it and recorded nothing)."""
-    if isinstance(error, aiohttp.ClientResponseError):
+    if isinstance(error, OperationAnswered):
         return error.status >= 500
     return isinstance(error, aiohttp.ClientError | TimeoutError)
+
+
+def _answered_well(path: str, response: aiohttp.ClientResponse) -> None:
+    if response.status >= 400:
+        raise OperationAnswered(path, response.status, response.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +142,7 @@ class OperationClient:
 
     async def ping(self) -> None:
         async with self.http.get(f"{self.base_url}/healthz") as response:
-            response.raise_for_status()
+            _answered_well("/healthz", response)
 
     async def _post(self, path: str, execution_ids: list[uuid.UUID], **extra: Any) -> Any:
         ids = [str(i) for i in execution_ids]
@@ -137,5 +152,5 @@ class OperationClient:
         headers = {"Authorization": f"Bearer {self.token.value()}"}
         propagate.inject(headers)
         async with self.http.post(f"{self.base_url}{path}", json=body, headers=headers) as response:
-            response.raise_for_status()
+            _answered_well(path, response)
             return await response.json()
