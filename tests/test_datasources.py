@@ -624,6 +624,36 @@ async def test_credentials_written_into_a_source_are_sent_never_shown(
     assert "lit-" not in seen
 
 
+@pytest.mark.parametrize("kept", ["headers", "query", "endpoint_url"])
+async def test_credentials_shown_masked_are_kept_for_their_host_only(
+    own_api: httpx.AsyncClient, upstream: tuple[Upstream, str], kept: str
+) -> None:
+    """A change of the source's host (or port) that sent the masks back kept the credentials,
+    which the source then sent to a host of the editor's choosing."""
+    fake, url = upstream
+    written = {
+        "endpoint_url": f"{url}/regions?access_token=lit-url-token",
+        "headers": {"Authorization": "Bearer lit-header"},
+        "query": {"token": "lit-query"},
+    }
+    path = f"/api/v1/datasources/{await source(own_api, **regions(url) | written)}"
+    host, port = url.rsplit(":", 1)
+    elsewhere = f"{host}:{int(port) + 1}"
+    masks: dict[str, dict[str, Any]] = {
+        "headers": {"headers": {"Authorization": "***"}},
+        "query": {"query": {"token": "***"}},
+        "endpoint_url": {"endpoint_url": f"{elsewhere}/regions?access_token=***"},
+    }
+    moved = {"endpoint_url": f"{elsewhere}/regions"} | masks[kept]
+    refused = await own_api.patch(path, json=moved, headers=ADMIN)
+    assert refused.status_code == 422, refused.text
+    assert [error["field"] for error in refused.json()["errors"]] == ["endpoint_url"]
+    given_anew = await own_api.patch(path, json={"endpoint_url": f"{url}/regions"}, headers=ADMIN)
+    assert given_anew.status_code == 200, given_anew.text
+    await resolve(own_api, path.rsplit("/", 1)[1])
+    assert fake.authorization == ["Bearer lit-header"]
+
+
 async def test_the_query_written_in_the_url_is_sent_before_the_sources_query(
     api: httpx.AsyncClient, upstream: tuple[Upstream, str]
 ) -> None:

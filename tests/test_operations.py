@@ -870,6 +870,12 @@ async def test_credentials_written_into_an_http_template_are_sent_never_shown(
         third = await finished(platform, (await start(platform, "call", m="z")).json()["id"])
         assert json.loads(third["output"])["authorization"] == "Bearer new"
         assert json.loads(third["output"])["x-api-key"] is None
+        # The masks sent to another host (or port) would have sent the credentials there.
+        host, port = upstream.url.rsplit(":", 1)
+        moved = shown | {"url": f"{host}:{int(port) + 1}/credentials?token=***"}
+        refused = await platform.operation.patch(path, json={"http": moved}, headers=ADMIN)
+        assert refused.status_code == 422, refused.text
+        assert [error["field"] for error in refused.json()["errors"]] == ["http.url"]
 
 
 async def test_http_operations_run_under_the_outbound_rules(

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from standardwebhooks import Webhook
@@ -312,6 +313,12 @@ async def test_a_credential_in_the_url_s_query_is_shown_masked_and_kept_when_sen
         ]
 
     assert await eventually(delivered) == ["channel=dev&token=s3cr3t-value"]
+    # The mask sent to another host (or port) would have sent the credential there.
+    port = urlsplit(url).port or 80
+    moved = shown.replace(f":{port}/", f":{port + 1}/")
+    refused = await platform.operation.patch(path, json={"url": moved}, headers=ADMIN)
+    assert refused.status_code == 422, refused.text
+    assert [error["field"] for error in refused.json()["errors"]] == ["url"]
 
 
 async def test_approval_requests_and_decisions_reach_the_receiver(

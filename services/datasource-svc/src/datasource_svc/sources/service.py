@@ -24,9 +24,9 @@ from datasource_svc.sources.schemas import (
 from idp_common.audit import record_audit
 from idp_common.auth import Principal
 from idp_common.errors import ProblemError, ValidationFailed, field_error
+from idp_common.kept_credentials import kept_for_their_host
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
-from idp_common.redaction import kept_where_masked
 from idp_common.secret_values import SecretStoreSettings, refuse_unconfined
 from idp_common.uniqueness import Unique
 
@@ -110,9 +110,13 @@ async def update_data_source(
     sources = DataSourceRepository(session, principal.tenant)
     source = await sources.get_or_404(reference)
     # Its credentials were shown masked: a mask sent back keeps the value it stands for.
-    changes = kept_where_masked(
-        data.model_dump(exclude_unset=True),
+    sent = data.model_dump(exclude_unset=True)
+    changes = kept_for_their_host(
+        sent,
         {name: getattr(source, name) for name in data.model_fields_set},
+        sent_url=sent.get("endpoint_url") or source.endpoint_url or "",
+        stored_url=source.endpoint_url or "",
+        field="endpoint_url",
     )
     try:
         definition = DataSourceIn.revised(source, changes)

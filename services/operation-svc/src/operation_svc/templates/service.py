@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp_common.audit import record_audit
 from idp_common.auth import Principal
 from idp_common.errors import ValidationFailed, field_error
+from idp_common.kept_credentials import kept_for_their_host
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
-from idp_common.redaction import MASK, kept_where_masked
+from idp_common.redaction import MASK
 from idp_common.uniqueness import Unique, freed_slug
 from operation_svc.config import OperationSettings
 from operation_svc.executions.dispatch import fill_free_slots
@@ -158,7 +159,15 @@ async def update_template(
     if "parameters" in changes:
         changes["parameters"] = [parameter.model_dump() for parameter in data.parameters or []]
     # Its credentials were shown masked: a mask sent back keeps the value it stands for.
-    http = kept_where_masked(changes.pop("http", template.http_spec), template.http_spec)
+    http = changes.pop("http", template.http_spec)
+    if http and template.http_spec:
+        http = kept_for_their_host(
+            http,
+            template.http_spec,
+            sent_url=http.get("url", ""),
+            stored_url=template.http_spec["url"],
+            field="http.url",
+        )
     argv, http_spec = _compile(
         template.operation_type,
         changes.get("command_template", template.command_template),

@@ -14,9 +14,9 @@ from idp_common.audit import record_audit
 from idp_common.auth import Principal
 from idp_common.db import utcnow
 from idp_common.errors import Conflict, NotFound, ValidationFailed, field_error
+from idp_common.kept_credentials import kept_for_their_host
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
-from idp_common.redaction import kept_where_masked
 from operation_svc.models import AuditEntry, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from operation_svc.schedules.panels import PanelClient
 from operation_svc.templates.repository import TemplateRepository
@@ -130,7 +130,9 @@ async def update_webhook(
     hook = await hooks.get_or_404(webhook_id, locked=True)
     if data.url is not None:
         # Its credentials were shown masked: a mask sent back keeps the value it stands for.
-        url = kept_where_masked(data.url, hook.url, "url")
+        url = kept_for_their_host(
+            data.url, hook.url, sent_url=data.url, stored_url=hook.url, field="url", key="url"
+        )
         check_target(url, allowed_hosts)
         hook.url = url
     if data.description is not None:
