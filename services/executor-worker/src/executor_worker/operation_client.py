@@ -141,7 +141,8 @@ class OperationClient:
         await self._call("/api/v1/workers/finishes", finished.model_dump(mode="json"))
 
     async def ping(self) -> None:
-        async with self.http.get(f"{self.base_url}/healthz") as response:
+        """Ready: up, with its database (a claim needs both)."""
+        async with self.http.get(f"{self.base_url}/readyz") as response:
             _answered_well("/healthz", response)
 
     async def _post(self, path: str, execution_ids: list[uuid.UUID], **extra: Any) -> Any:
