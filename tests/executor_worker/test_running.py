@@ -4,6 +4,7 @@ operation-svc has recorded their end (or for a bounded time)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from executor_worker import running
 from executor_worker.operation_client import HeartbeatAnswer
 from executor_worker.running import RunningExecutions
+from executor_worker.sandbox import watch_children_with_pidfds
 from idp_common.resent_messages import RESENT
 
 
@@ -128,3 +130,17 @@ async def test_a_finish_that_cannot_be_sent_again_holds_up_no_heartbeat(
     await executions.beat()
     assert operations.sent[-1] == [other, execution_id]  # still kept alive, sent again later
     await executions.after_stop()
+
+
+async def test_a_worker_app_starts_where_an_earlier_one_left_a_child_unawaited() -> None:
+    """The tests start several worker apps in one process: one whose predecessor's command
+    still ran failed to start, on the child watcher's warning about it."""
+    watch_children_with_pidfds()
+    left = await asyncio.create_subprocess_exec("sleep", "30")
+    try:
+        watch_children_with_pidfds()
+    finally:
+        left.kill()
+        await asyncio.to_thread(os.waitpid, left.pid, 0)
+        # No watcher tells its transport of the exit any more.
+        left._transport.close()  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -70,7 +71,11 @@ def watch_children_with_pidfds() -> None:
         return
     watcher = asyncio.PidfdChildWatcher()
     watcher.attach_loop(asyncio.get_running_loop())
-    asyncio.set_child_watcher(watcher)
+    with warnings.catch_warnings():
+        # An earlier worker app of this process (the tests start several) may have left
+        # children its closed loop no longer waits for: nothing is left to tell.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        asyncio.set_child_watcher(watcher)
 
 
 def hide_worker_from_children() -> None:
