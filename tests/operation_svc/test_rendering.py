@@ -214,7 +214,7 @@ def test_a_catastrophic_pattern_returns_promptly_on_a_long_input() -> None:
     started = time.perf_counter()
     _, refusals = validate_values([evil], {"value": "a" * 4000 + "!"})
     assert refusals[0].rule == "pattern"
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 2  # run, it took seconds or more
 
 
 @pytest.mark.parametrize("pattern", ["(unclosed", r"\C", r"x\\\C"])
@@ -230,7 +230,7 @@ def test_a_costly_pattern_saved_before_is_refused_when_used_never_run() -> None:
     stored = spec(pattern="(a?){1000}" * 14)  # 9.2 s per 4,096-character value when run
     started = time.perf_counter()
     _, refusals = validate_values([stored], {"value": "a" * 4096})
-    assert time.perf_counter() - started < 0.1
+    assert time.perf_counter() - started < 2  # run, it took seconds or more
     assert [(refusal.rule, refusal.parameter) for refusal in refusals] == [
         ("invalid_pattern", "value")
     ]
