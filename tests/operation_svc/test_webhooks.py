@@ -312,6 +312,26 @@ async def test_filters_by_tenant_template_panel_and_event_type(tmp_path: Path) -
         assert len(await deliveries(db, of_the_panel)) == 1
 
 
+async def test_a_cookie_a_receiver_sets_goes_with_no_later_delivery(tmp_path: Path) -> None:
+    # The loop's one client kept a cookie jar: a receiver's cookie went with every later
+    # delivery to its host, another tenant's too.
+    async with receiving("sqlite", tmp_path) as (db, receiver, url):
+        receiver.answer = Response("ok", headers={"set-cookie": "session=acme-only; Path=/"})
+        await subscribe(db, url)
+        async with db.transaction() as session:
+            globex = Principal("bob", "globex", frozenset({"admin"}))
+            data = WebhookIn(url=url, event_types=["operation.execution.finished"])
+            await service.create_webhook(session, globex, data, LOCAL)
+        elsewhere = ended()
+        elsewhere.tenant = "globex"
+        async with delivering(db) as loop:
+            await end_execution(db, ended())
+            assert await loop.send_due() == 1
+            await end_execution(db, elsewhere)
+            assert await loop.send_due() == 1
+        assert [received.headers.get("cookie") for received in receiver.received] == [None, None]
+
+
 async def test_a_lost_execution_is_told_as_failed(tmp_path: Path) -> None:
     """The sweeper's path: an execution whose worker went silent ends ``lost``."""
     async with receiving("sqlite", tmp_path) as (db, _, url):

@@ -10,6 +10,7 @@ address check (a deliberate allowlist).
 
 from __future__ import annotations
 
+import http.cookiejar
 import ipaddress
 import logging
 import re
@@ -245,6 +246,13 @@ class _GuardedClient(httpx.AsyncClient):
             return headers
         kept = _HEADERS_FOR_ANY_ORIGIN | {name.lower() for name in self.headers}
         return httpx.Headers([(n, v) for n, v in headers.multi_items() if n.lower() in kept])
+
+
+def keeping_no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that keeps none, for a client that makes many calls (every tenant's
+    webhook deliveries): a cookie one answer sets (``Domain=`` a parent domain, too) would
+    otherwise go with the calls that follow to its hosts, another tenant's among them."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 def guarded_client(

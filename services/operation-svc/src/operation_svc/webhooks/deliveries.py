@@ -23,7 +23,7 @@ from idp_common.content_decoding import read_capped
 from idp_common.db import Database
 from idp_common.events import storable
 from idp_common.loops import PeriodicLoop
-from idp_common.outbound import GuardedTransport, OutboundRefused
+from idp_common.outbound import GuardedTransport, OutboundRefused, keeping_no_cookies
 from operation_svc.config import WebhookSettings
 from operation_svc.models import AuditEntry, WebhookAttempt, WebhookDelivery, WebhookSubscription
 from operation_svc.webhooks.metrics import record_attempt
@@ -93,6 +93,7 @@ class WebhookDeliveryLoop(PeriodicLoop):
             timeout=settings.request_timeout_seconds,
             follow_redirects=False,
             trust_env=False,
+            cookies=keeping_no_cookies(),
         )
 
     async def run_once(self) -> None:
