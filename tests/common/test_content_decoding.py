@@ -34,6 +34,12 @@ def gzip_bomb(mebibytes: int, fill: bytes = b"\0") -> bytes:
     return b"".join(compressor.compress(chunk) for _ in range(mebibytes)) + compressor.flush()
 
 
+def nested_gzip(data: bytes, times: int) -> bytes:
+    for _ in range(times):
+        data = gzip.compress(data)
+    return data
+
+
 BOMB = gzip_bomb(64)  # 64 MiB of zeros in 64 KiB
 TEXT = os.urandom(300_000)  # incompressible: several raw chunks on the wire
 BODIES: dict[str, tuple[str, bytes]] = {
@@ -46,6 +52,8 @@ BODIES: dict[str, tuple[str, bytes]] = {
     "deflate": ("deflate", deflated(TEXT, zlib.MAX_WBITS)),
     "raw-deflate": ("deflate", deflated(TEXT, -zlib.MAX_WBITS)),
     "twice": ("gzip, gzip", gzip.compress(gzip.compress(TEXT))),
+    "five-times": (", ".join(["gzip"] * 5), nested_gzip(TEXT, 5)),
+    "six-times": (", ".join(["gzip"] * 6), nested_gzip(TEXT, 6)),
     "identity": ("identity", TEXT),
     "unknown": ("br", TEXT),  # as httpx: a coding it cannot undo is passed on as sent
     "not-gzip": ("gzip", b"plain text said to be gzip"),
@@ -87,7 +95,8 @@ async def test_a_bomb_is_inflated_no_further_than_the_cap(server: str, name: str
 
 
 @pytest.mark.parametrize(
-    "name", ["gzip", "x-gzip", "deflate", "raw-deflate", "twice", "identity", "unknown"]
+    "name",
+    ["gzip", "x-gzip", "deflate", "raw-deflate", "twice", "five-times", "identity", "unknown"],
 )
 async def test_an_encoded_body_decodes_whole_under_the_cap(server: str, name: str) -> None:
     sent = TEXT if name != "unknown" else BODIES[name][1]
@@ -99,3 +108,9 @@ async def test_an_encoded_body_decodes_whole_under_the_cap(server: str, name: st
 async def test_a_body_that_does_not_decode_is_a_decoding_error(server: str, name: str) -> None:
     with pytest.raises(httpx.DecodingError, match="does not decode"):
         await read(f"{server}/{name}", MiB)
+
+
+async def test_a_body_naming_more_codings_than_undone_is_a_decoding_error(server: str) -> None:
+    """Each coding costs an inflater: thousands of them in one header took 84 MB to read."""
+    with pytest.raises(httpx.DecodingError, match="6 content codings, more than 5"):
+        await read(f"{server}/six-times", MiB)
