@@ -12,7 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from idp_common.outbound import OutboundRefused, guarded_client, is_public, unusable_url
+from idp_common.outbound import (
+    OutboundRefused,
+    guarded_client,
+    internal_literal_host,
+    is_public,
+    unusable_url,
+)
 from idp_common.tls import client_tls
 
 
@@ -52,6 +58,24 @@ def test_internal_addresses_are_not_public(address: str) -> None:
 @pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"])
 def test_public_addresses_are(address: str) -> None:
     assert is_public(address)
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://127.0.0.1:9/", "127.0.0.1"),
+        ("http://0x7f.1/", "0x7f.1"),
+        ("http://LocalHost./x", "localhost."),
+        # Names to urlsplit, which saved them: the client calls 127.0.0.1 (refused then).
+        ("http://127\u30020\u30020\u30021/", "127.0.0.1"),
+        ("http://127\uff0e0\uff0e0\uff0e1/", "127.0.0.1"),
+        ("http://169\uff61254\uff61169\uff61254/latest/", "169.254.169.254"),
+        # The host the allowlists are matched against at the call, its dot kept.
+        ("http://10.0.0.1./x", "10.0.0.1."),
+    ],
+)
+def test_an_internal_host_is_named_as_the_client_calls_it(url: str, host: str) -> None:
+    assert internal_literal_host(url) == host
 
 
 @pytest.mark.parametrize(

@@ -137,15 +137,19 @@ def sendable_header_value(value: str) -> bool:
 
 
 def internal_literal_host(url: str) -> str | None:
-    """The URL's host when it is written as an address that is not public (in any spelling
-    the resolver accepts: ``127.1``, ``0x7f.0.0.1``, ``2130706433``, IPv6, IPv4-mapped) or as
-    ``localhost``; other names are checked when they are resolved, at every call."""
+    """The host the client calls (as the outbound allowlists name it) when it is written as
+    an address that is not public (in any spelling the resolver accepts: ``127.1``,
+    ``0x7f.0.0.1``, ``2130706433``, IPv6, IPv4-mapped) or as ``localhost``; other names are
+    checked when they are resolved, at every call. Read as the client reads it: to
+    ``urlsplit``, ``127。0。0。1`` (ideographic full stops) is a name; the client calls
+    ``127.0.0.1``."""
     try:
-        host = (urllib.parse.urlsplit(url).hostname or "").rstrip(".").lower()
-    except ValueError:  # no URL at all: refused as such where it is checked
+        called = httpx.URL(url).host
+    except (httpx.InvalidURL, ValueError):  # no URL at all: refused as such where it is checked
         return None
+    host = called.rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
-        return host
+        return called
     try:
         address = str(ipaddress.ip_address(host))
     except ValueError:
@@ -153,7 +157,7 @@ def internal_literal_host(url: str) -> str | None:
             address = socket.inet_ntoa(socket.inet_aton(host))
         except OSError:
             return None
-    return None if is_public(address) else host
+    return None if is_public(address) else called
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
