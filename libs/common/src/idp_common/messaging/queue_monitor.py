@@ -38,6 +38,10 @@ class QueueMonitor(PeriodicLoop):
 
     async def run_once(self) -> None:
         if not await self.leadership.held():
+            # A replica that led until now would go on exporting its last depths beside the
+            # new leader's, and max by (queue) kept an emptied DLQ's alert firing.
+            for gauge in (MESSAGES, DEAD_LETTERS, OLDEST_DEAD_LETTER):
+                gauge.clear()
             return
         now = self.clock.now()
         for spec in QUEUES:
