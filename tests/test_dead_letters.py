@@ -439,6 +439,32 @@ async def test_a_platform_operators_action_is_audited_in_each_tenant_it_touched(
     assert await audited(OTHER_ADMIN) == []
 
 
+async def test_a_tenants_audit_row_names_only_its_own_messages_of_those_selected(
+    platform: Platform,
+) -> None:
+    """The row in acme's trail repeated the whole selection: the ids of the messages of
+    every other tenant the operator named, read by acme's admins."""
+    poison, failed = await poisoned_and_failed(platform)
+    unknown = str(uuid.uuid4())
+    named = [poison["message_id"], failed["message_id"], unknown]
+    deleted = await platform.operation.post(
+        f"{DEAD_LETTERS}/delete",
+        json={"message_ids": named, "confirm": True},
+        headers=PLATFORM_OPERATOR,
+    )
+    assert deleted.json()["matched"] == 2
+
+    async def selected(headers: dict[str, str]) -> list[Any]:
+        rows = await platform.operation.get(
+            "/api/v1/audit", params={"action": "dead_letters.delete"}, headers=headers
+        )
+        return [row["changes"]["selection"]["message_ids"] for row in rows.json()["items"]]
+
+    assert await selected(ADMIN) == [[failed["message_id"]]]
+    operator_admin = auth_headers(tenant="ops", roles=("admin",))
+    assert await selected(operator_admin) == [[poison["message_id"], unknown]]
+
+
 @pytest.mark.parametrize(
     "body",
     [

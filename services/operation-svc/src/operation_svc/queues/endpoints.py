@@ -97,7 +97,16 @@ def _audit(
     by_tenant: dict[str, list[str]] = {}
     for tenant, message_ids in action.tenants.items():
         by_tenant.setdefault(tenant or principal.tenant, []).extend(message_ids)
+    taken = {message_id for message_ids in by_tenant.values() for message_id in message_ids}
     for tenant, message_ids in (by_tenant or {principal.tenant: []}).items():
+        # The ids the actor named, as far as they are this tenant's: another tenant's admins
+        # read this row. Those that matched nothing go with the actor's tenant.
+        named = [
+            message_id
+            for message_id in selection.message_ids
+            if message_id in message_ids or (tenant == principal.tenant and message_id not in taken)
+        ]
+        shown = selection.model_copy(update={"message_ids": named})
         record_audit(
             session,
             AuditEntry,
@@ -107,7 +116,7 @@ def _audit(
             tenant=tenant,
             object_type="queue",
             changes={
-                "selection": selection.model_dump(mode="json", exclude={"dry_run", "confirm"}),
+                "selection": shown.model_dump(mode="json", exclude={"dry_run", "confirm"}),
                 "matched": len(message_ids),
                 "message_ids": message_ids,
             },
