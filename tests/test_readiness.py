@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from idp_common.messaging.consumer import Consumer
 from operation_svc.app import create_app
@@ -76,6 +77,15 @@ async def test_readyz_reports_each_unreachable_dependency(
     assert "idp_outbox_publish_lag_seconds" in metrics  # domain metrics are exposed too
     assert "http_request_duration_seconds" in metrics
     checks = response.json()["checks"]
+    # What /readyz found, Prometheus reads too: /metrics answered all along, and no alert
+    # said the service could not serve.
+    exported = {
+        sample.labels["check"]: sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "idp_ready"
+    }
+    assert exported == {name: float(result == "ok") for name, result in checks.items()}
     if broken == "nothing":
         assert response.status_code == 200
         assert checks == {"database": "ok", "broker": "ok", "background": "ok"}

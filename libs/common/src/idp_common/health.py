@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -30,12 +30,17 @@ async def _run(check: ReadinessCheck) -> str:
     return "ok"
 
 
+async def readiness(app: FastAPI) -> dict[str, str]:
+    """Each readiness check of ``app`` and its result: "ok", or why it failed."""
+    checks: dict[str, ReadinessCheck] = getattr(app.state, "readiness_checks", {})
+    results = await asyncio.gather(*(_run(check) for check in checks.values()))
+    return dict(zip(checks, results, strict=True))
+
+
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    checks: dict[str, ReadinessCheck] = getattr(request.app.state, "readiness_checks", {})
-    results = await asyncio.gather(*(_run(check) for check in checks.values()))
-    report = dict(zip(checks, results, strict=True))
-    ready = bool(checks) and all(result == "ok" for result in results)
+    report = await readiness(request.app)
+    ready = bool(report) and all(result == "ok" for result in report.values())
     return JSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": report},
         status_code=200 if ready else 503,

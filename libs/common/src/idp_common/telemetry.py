@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -16,9 +16,16 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Gauge,
+    generate_latest,
+)
 from pythonjsonlogger.json import JsonFormatter
 
+from idp_common.health import readiness
 from idp_common.http_metrics import HttpMetrics
 from idp_common.request_context import request_id_var, tenant_var, trace_id_of
 
@@ -26,6 +33,13 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 NOT_TRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+# /metrics answers while /readyz fails (a database or broker unreachable): without this, such
+# a service was up to Prometheus and no alert said it could not serve.
+READY = Gauge(
+    "idp_ready",
+    "1 while a readiness check of /readyz passes, 0 while it fails (checked at each scrape).",
+    ["check"],
+)
 # False only when this module installed a provider with nowhere to send spans.
 _spans_leave_process = True
 
@@ -123,7 +137,9 @@ def instrument_app(app: FastAPI) -> None:
     app.add_middleware(HttpMetrics(registry, excluded=NOT_TRACED_PATHS).middleware)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        for check, result in (await readiness(request.app)).items():
+            READY.labels(check).set(result == "ok")
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
