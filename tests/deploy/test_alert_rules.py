@@ -67,6 +67,30 @@ def test_the_rules_and_the_dashboard_read_only_metrics_that_exist() -> None:
     assert used <= exported, sorted(used - exported)
 
 
+# histogram_quantile(q, ... NAME_bucket ...) > threshold
+QUANTILE_ABOVE = re.compile(
+    r"histogram_quantile\(.*?\b(idp_[a-z_]+)_bucket\b.*\)\s*>\s*([0-9.]+)", re.S
+)
+
+
+def test_a_quantile_rule_s_threshold_is_below_its_histogram_s_highest_bucket() -> None:
+    """A quantile falling in +Inf reads as the highest finite bound: a threshold at or above
+    it is never passed, whatever the waits (IdpMessagesWaitLong's 60 s over a top of 30)."""
+    _exported_metric_names()  # every service's metrics registered
+    rules = [
+        rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]
+    ]
+    checked = 0
+    for rule in rules:
+        for name, threshold in QUANTILE_ABOVE.findall(rule["expr"]):
+            bounds = REGISTRY._names_to_collectors[name]._upper_bounds  # type: ignore[attr-defined]
+            assert max(bound for bound in bounds if bound != float("inf")) > float(threshold), rule[
+                "alert"
+            ]
+            checked += 1
+    assert checked, "no quantile rule found"
+
+
 def test_compose_scrapes_each_service_under_the_job_the_rules_name() -> None:
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     jobs = {

@@ -73,7 +73,9 @@ QUEUE_SECONDS = Histogram(
     "idp_message_queue_seconds",
     "Time from send to first handling.",
     ["queue"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    # Past a minute too: a quantile in +Inf reads as the highest bound, and IdpMessagesWaitLong
+    # (over 60 s) could never fire when the top one was 30.
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
 )
 
 
