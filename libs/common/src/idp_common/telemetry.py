@@ -138,7 +138,9 @@ def instrument_app(app: FastAPI) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        for check, result in (await readiness(request.app)).items():
+        report = await readiness(request.app)
+        READY.clear()  # only this app's checks (tests serve several apps in one process)
+        for check, result in report.items():
             READY.labels(check).set(result == "ok")
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
