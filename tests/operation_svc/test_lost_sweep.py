@@ -176,6 +176,40 @@ async def test_a_wall_clock_stepped_forward_moves_the_cut_off_back(tmp_path: Pat
         assert await status() == "lost"
 
 
+async def test_a_wall_clock_step_is_allowed_for_until_lost_after_has_passed_since(
+    tmp_path: Path,
+) -> None:
+    """Only the sweep right after a step moved its cut-off back: the next one, an interval
+    later, found the heartbeat written before the step an hour old and declared lost an
+    execution silent for two seconds of a three-second lost_after."""
+    clock = ManualClock()
+    async with migrated_database("sqlite", tmp_path, "operation") as db:
+        sweeper = LostExecutionSweeper(db, lost_after_seconds=3, interval_seconds=1, clock=clock)
+        await sweeper.run_once()
+        template, version = retry_safe_template()
+        beating_until_the_step = silent(template, {"replicas": 2}, clock.now())
+        async with db.transaction() as session:
+            session.add_all([template, version])
+            await session.flush()
+            session.add(beating_until_the_step)
+
+        async def status() -> str:
+            async with db.snapshot() as session:
+                found = await session.get(Execution, beating_until_the_step.id)
+                assert found is not None
+                return found.status
+
+        clock.step(3600)
+        clock.advance(1)
+        await sweeper.run_once()
+        clock.advance(1)
+        await sweeper.run_once()
+        assert await status() == "running"
+        clock.advance(2)  # silent for 4 s, the step aside
+        await sweeper.run_once()
+        assert await status() == "lost"
+
+
 async def test_a_stall_before_the_first_sweep_moves_its_cut_off_back(tmp_path: Path) -> None:
     """A service that stalls right after its start (before its first sweep, lost_after
     later) does not hold the silence it caused against the executions either."""

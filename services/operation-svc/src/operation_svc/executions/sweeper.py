@@ -6,8 +6,10 @@ event loop) it waits, the worker sends no other one meanwhile, and the sweep wai
 each sweep's cut-off is moved back by how late that sweep comes after the one before: a
 stall longer than ``lost_after`` would otherwise declare lost every execution whose
 heartbeat was queued behind it, and their workers would then kill them. So is it by as much
-as the wall clock stepped forward since the sweep before (NTP correcting it, a host resumed):
-the heartbeats are stamped by that clock, and every one written before the step looked old."""
+as the wall clock stepped forward (NTP correcting it, a host resumed), for ``lost_after``
+after the sweep that saw the step: the heartbeats are stamped by that clock, and every one
+written before the step looks that much older until each execution has had ``lost_after`` to
+send a new one."""
 
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ class LostExecutionSweeper(PeriodicLoop):
         self.lost_after = timedelta(seconds=lost_after_seconds)
         self._due: float | None = None  # when the next sweep should come (clock.monotonic)
         self._swept: tuple[float, datetime] | None = None  # the last sweep's monotonic, wall
+        self._steps: list[tuple[float, float]] = []  # (monotonic when seen, seconds forward)
 
     async def sweep(self, late_by: float = 0.0) -> int:
         older_than = self.clock.now() - self.lost_after - timedelta(seconds=late_by)
@@ -66,8 +69,13 @@ class LostExecutionSweeper(PeriodicLoop):
             logger.warning("%d execution(s) lost their worker", lost)
 
     def _stepped_forward(self, now: float, wall: datetime) -> float:
-        """Seconds the wall clock moved beyond the monotonic one since the last sweep."""
-        if self._swept is None:
-            return 0.0
-        swept_at, swept_wall = self._swept
-        return max((wall - swept_wall).total_seconds() - (now - swept_at), 0.0)
+        """Seconds the wall clock moved beyond the monotonic one in steps seen less than
+        ``lost_after`` ago."""
+        if self._swept is not None:
+            swept_at, swept_wall = self._swept
+            step = (wall - swept_wall).total_seconds() - (now - swept_at)
+            if step > 0:
+                self._steps.append((now, step))
+        seen_since = now - self.lost_after.total_seconds()
+        self._steps = [(seen, step) for seen, step in self._steps if seen > seen_since]
+        return sum(step for _, step in self._steps)
