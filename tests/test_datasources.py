@@ -624,12 +624,13 @@ async def test_credentials_written_into_a_source_are_sent_never_shown(
     assert "lit-" not in seen
 
 
-@pytest.mark.parametrize("kept", ["headers", "query", "endpoint_url"])
+@pytest.mark.parametrize("kept", ["headers", "query", "endpoint_url", "left out"])
 async def test_credentials_shown_masked_are_kept_for_their_host_only(
     own_api: httpx.AsyncClient, upstream: tuple[Upstream, str], kept: str
 ) -> None:
     """A change of the source's host (or port) that sent the masks back kept the credentials,
-    which the source then sent to a host of the editor's choosing."""
+    which the source then sent to a host of the editor's choosing; so did one that left the
+    headers and query out."""
     fake, url = upstream
     written = {
         "endpoint_url": f"{url}/regions?access_token=lit-url-token",
@@ -643,6 +644,7 @@ async def test_credentials_shown_masked_are_kept_for_their_host_only(
         "headers": {"headers": {"Authorization": "***"}},
         "query": {"query": {"token": "***"}},
         "endpoint_url": {"endpoint_url": f"{elsewhere}/regions?access_token=***"},
+        "left out": {},
     }
     moved = {"endpoint_url": f"{elsewhere}/regions"} | masks[kept]
     refused = await own_api.patch(path, json=moved, headers=ADMIN)

@@ -27,8 +27,12 @@ from idp_common.errors import ProblemError, ValidationFailed, field_error
 from idp_common.kept_credentials import kept_for_their_host
 from idp_common.outbound import internal_literal_host
 from idp_common.pagination import PageParams
+from idp_common.redaction import mask_secrets
 from idp_common.secret_values import SecretStoreSettings, refuse_unconfined
 from idp_common.uniqueness import Unique
+
+# The parts of a source's request shown with their credentials masked (DataSourceOut).
+SHOWN_MASKED = ("headers", "query", "body")
 
 SLUG = Unique(DataSource.tenant, DataSource.slug, field="slug")
 
@@ -109,11 +113,14 @@ async def update_data_source(
     """Omitted attributes keep their value and the result is checked like a new source."""
     sources = DataSourceRepository(session, principal.tenant)
     source = await sources.get_or_404(reference)
-    # Its credentials were shown masked: a mask sent back keeps the value it stands for.
+    # Its credentials were shown masked: a mask sent back keeps the value it stands for. What
+    # the change leaves out of the request's parts is kept too, as if sent back as shown: so
+    # a change of host is refused alike where they hold credentials.
     sent = data.model_dump(exclude_unset=True)
+    left_out = {name: getattr(source, name) for name in SHOWN_MASKED if name not in sent}
     changes = kept_for_their_host(
-        sent,
-        {name: getattr(source, name) for name in data.model_fields_set},
+        mask_secrets(left_out) | sent,
+        {name: getattr(source, name) for name in data.model_fields_set | left_out.keys()},
         sent_url=sent.get("endpoint_url") or source.endpoint_url or "",
         stored_url=source.endpoint_url or "",
         field="endpoint_url",
