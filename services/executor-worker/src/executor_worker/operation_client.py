@@ -30,9 +30,10 @@ CLAIM_RETRY_SECONDS = 60.0
 
 
 class OperationAnswered(Exception):
-    """operation-svc answered an error status. Not aiohttp's ClientResponseError, whose repr
-    (logged by every retry) holds the request's headers, the worker's bearer token among
-    them."""
+    """operation-svc answered an error status, or what is not its answer (a proxy's page).
+    Not aiohttp's ClientResponseError (or its ContentTypeError, TooManyRedirects), whose
+    repr (logged by every retry) holds the request's headers, the worker's bearer token
+    among them."""
 
     def __init__(self, path: str, status: int, reason: str | None) -> None:
         super().__init__(f"operation-svc answered {status} {reason or ''} to {path}")
@@ -41,9 +42,10 @@ class OperationAnswered(Exception):
 
 def _unanswered(error: Exception) -> bool:
     """The call may have been recorded without its answer reaching this worker: no answer,
-    or a 5xx (a 4xx says operation-svc refused it and recorded nothing)."""
+    a 5xx, or one that is not operation-svc's (a 4xx says operation-svc refused it and
+    recorded nothing)."""
     if isinstance(error, OperationAnswered):
-        return error.status >= 500
+        return not 400 <= error.status < 500
     return isinstance(error, aiohttp.ClientError | TimeoutError)
 
 
@@ -152,6 +154,11 @@ class OperationClient:
     async def _call(self, path: str, body: dict[str, Any]) -> Any:
         headers = {"Authorization": f"Bearer {self.token.value()}"}
         propagate.inject(headers)
-        async with self.http.post(f"{self.base_url}{path}", json=body, headers=headers) as response:
-            _answered_well(path, response)
-            return await response.json()
+        try:
+            async with self.http.post(
+                f"{self.base_url}{path}", json=body, headers=headers
+            ) as response:
+                _answered_well(path, response)
+                return await response.json()
+        except aiohttp.ClientResponseError as exc:
+            raise OperationAnswered(path, exc.status, exc.message) from None
