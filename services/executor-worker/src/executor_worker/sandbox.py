@@ -109,17 +109,24 @@ def _kill_every_process_of(uid: int, spare: int) -> None:
     every thread) as its effective uid, and takes root back: its saved uid stays 0. Its real
     uid is then ``spare``, which no process holds: with the run's, the run's processes could
     stop or kill the thread, so the whole worker (tgkill), before it killed them. As the
-    uid, it also empties
+    uid, it also removes the uid's System V IPC objects and empties
     the uid's keyrings: keys a run added there stayed in the kernel's memory (18 KB a uid)
     for the next run given that uid, another tenant's, to read."""
     numbers = _SYSCALLS.get(os.uname().machine)
     if numbers is None:
-        _kill_found_processes_of(uid)
+        _end_as_root(uid)
         return
     failures = _KILLER.submit(_kill_as, uid, spare, *numbers).result()
     if failures:
         logger.warning("ending what uid %s left went wrong (%s)", uid, failures)
-        _kill_found_processes_of(uid)
+        _end_as_root(uid)
+
+
+def _end_as_root(uid: int) -> None:
+    """What ``_kill_as`` does, where the uid cannot be taken: root removes another uid's IPC
+    objects only with CAP_SYS_ADMIN, which a deployed worker lacks."""
+    _kill_found_processes_of(uid)
+    _remove_ipc_of(uid)
 
 
 def _has_keys(uid: int) -> bool:
@@ -141,6 +148,9 @@ def _kill_as(uid: int, spare: int, setresuid: int, kill: int, keyctl: int) -> li
     try:
         if libc.syscall(kill, -1, signal.SIGKILL) != 0 and ctypes.get_errno() != errno.ESRCH:
             failures.append(f"kill: {os.strerror(ctypes.get_errno())}")
+        # As the uid, its owner: root would need CAP_SYS_ADMIN, which the deployed worker
+        # lacks (it has only what taking uids takes).
+        _remove_ipc_of(uid)
         # The keyrings are the real uid's; its processes, all killed now, can signal no more.
         if _has_keys(uid):
             if libc.syscall(setresuid, uid, uid, 0) != 0:
@@ -281,8 +291,8 @@ class Sandbox:
     @contextlib.contextmanager
     def account(self) -> Iterator[int | None]:
         """The uid of one run, or None when the worker is not root (it cannot switch). What
-        the run left in the shared scratch folders and as System V IPC objects is removed
-        before its uid is free again."""
+        the run left in the shared scratch folders is removed before its uid is free again
+        (its System V IPC objects are, with its processes, by ``kill_leftovers``)."""
         if os.geteuid() != 0:
             yield None
             return
@@ -298,7 +308,6 @@ class Sandbox:
                 uid,
                 [path for path, at in _modified(SHARED_SCRATCH).items() if before.get(path) != at],
             )
-            _remove_ipc_of(uid)
             self._in_use.discard(uid)
 
     @property
@@ -308,7 +317,8 @@ class Sandbox:
         return self.uid_first + self.uid_count - 1
 
     def kill_leftovers(self, uid: int | None) -> None:
-        """Kill every process the run's uid still owns (daemons that left its group)."""
+        """Kill every process the run's uid still owns (daemons that left its group), and
+        remove the System V IPC objects it owns or made."""
         if uid is not None:
             _kill_every_process_of(uid, self.spare_uid)
 
