@@ -185,9 +185,12 @@ def test_a_secret_in_each_encoders_json_is_masked() -> None:
         ("AKs3cr/et+K3y", "AKs3cr/et\\u002BK3y"),  # .NET escapes '+' (and quotes, <>&)
         ("pä/ss<w>&rd'1", "p\\u00E4/ss\\u003Cw\\u003E\\u0026rd\\u00271"),  # .NET
         ("päss\x1bword", "p\\u00E4ss\\u001Bword"),  # Java's escapes, in upper case
+        # Gson's default escapes '=' and "'" too: a base64 key's padding.
+        ("c2VjcmV0LWtleQ==", "c2VjcmV0LWtleQ\\u003d\\u003d"),
+        ("it's<a>&b=c", "it\\u0027s\\u003ca\\u003e\\u0026b\\u003dc"),
     ],
 )
-def test_a_secret_in_json_with_escapes_in_upper_case_is_masked(value: str, shown: str) -> None:
+def test_a_secret_in_json_as_java_and_dotnet_escape_it_is_masked(value: str, shown: str) -> None:
     assert SecretMasker([value]).mask(f'{{"key":"{shown}"}}') == f'{{"key":"{MASK}"}}'
 
 

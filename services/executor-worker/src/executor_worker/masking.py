@@ -3,10 +3,10 @@ is likely to print them: raw; base64 and base64url at each of the three alignmen
 can take inside a longer encoded stream (the part of the encoding that the value alone
 determines); hex in lower and upper case; URL-encoded (as encoders differ: what they leave
 unescaped, and their escapes' case); JSON-escaped (as encoders differ:
-non-ASCII escaped or kept, ``/`` and HTML's ``<>&`` escaped or not, escapes in either case,
-.NET's); and each line of a
-multi-line secret. A value (or line) holding control characters, backslashes or quotes is
-also masked as programs escape it when they quote it: C's escapes with octal (GNU's
+non-ASCII escaped or kept, ``/`` and HTML's ``<>&`` (Gson's ``='`` too) escaped or not,
+escapes in either case, .NET's); and each line of a multi-line secret. A value (or line)
+holding control characters, backslashes or quotes is also masked as programs escape it when
+they quote it: C's escapes with octal (GNU's
 quoting, as ``date``, ``ls`` and ``stat`` print a name), non-ASCII kept or in octal too;
 Python's (``repr``, ``ascii``, of text and of bytes); and ``cat -v``'s notation.
 
@@ -113,6 +113,8 @@ def _escaped(text: str) -> set[str]:
 
 
 _HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+# Gson's default: HTML's, and '=' (a base64 key's padding) and "'".
+_GSON_SAFE = {**_HTML_SAFE, ord("="): "\\u003d", ord("'"): "\\u0027"}
 # What .NET's System.Text.Json escapes beside non-ASCII and control characters, by default.
 _DOTNET_ESCAPED = frozenset("<>&'\"+`")
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-f]{4})")
@@ -143,10 +145,11 @@ def _utf16_units(char: str) -> list[int]:
 def _json_escaped(text: str) -> set[str]:
     """As JSON encoders write it: non-ASCII as ``\\u`` escapes (Python's default, or in
     upper case as Java's and .NET's) or kept (jq, JavaScript, Go, ``ensure_ascii=False``);
-    ``/`` as ``\\/`` (PHP); ``<>&`` as ``\\u003c``… (Go's default); .NET's."""
+    ``/`` as ``\\/`` (PHP); ``<>&`` as ``\\u003c``… (Go's default), and ``='`` too (Gson's);
+    .NET's."""
     forms = {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
     forms |= {form.replace("/", "\\/") for form in forms}
-    forms |= {form.translate(_HTML_SAFE) for form in forms}
+    forms |= {form.translate(table) for form in forms for table in (_HTML_SAFE, _GSON_SAFE)}
     forms |= {_upper_escapes(form) for form in forms}
     return forms | {_dotnet_json(text)}
 
