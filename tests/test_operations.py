@@ -872,10 +872,11 @@ async def test_credentials_written_into_an_http_template_are_sent_never_shown(
         assert json.loads(third["output"])["x-api-key"] is None
         # The masks sent to another host (or port) would have sent the credentials there.
         host, port = upstream.url.rsplit(":", 1)
-        moved = shown | {"url": f"{host}:{int(port) + 1}/credentials?token=***"}
-        refused = await platform.operation.patch(path, json={"http": moved}, headers=ADMIN)
-        assert refused.status_code == 422, refused.text
-        assert [error["field"] for error in refused.json()["errors"]] == ["http.url"]
+        for url in (f"{host}:{int(port) + 1}/credentials?token=***", "https://[::1/credentials"):
+            moved = shown | {"url": url}  # the second no URL at all: it was a 500
+            refused = await platform.operation.patch(path, json={"http": moved}, headers=ADMIN)
+            assert refused.status_code == 422, refused.text
+            assert [error["field"] for error in refused.json()["errors"]] == ["http.url"]
 
 
 async def test_http_operations_run_under_the_outbound_rules(

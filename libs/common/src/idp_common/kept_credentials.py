@@ -13,7 +13,10 @@ from idp_common.redaction import kept_where_masked
 
 
 def _destination(url: str) -> tuple[str, str, int | None]:
-    parts = urllib.parse.urlsplit(url.strip())
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError:  # "https://[::1/", checked after this: no destination but itself
+        return "", url, None
     try:
         port = parts.port
     except ValueError:  # not a number: the URL's own check names it

@@ -77,8 +77,12 @@ def _query_pairs(query: str) -> list[tuple[str, str | None]]:
 
 
 def _with_query_values(url: str, value_of: Any) -> str:
-    """``url`` with each query value ``value_of(name, value)`` says, the rest as written."""
-    parts = urllib.parse.urlsplit(url)
+    """``url`` with each query value ``value_of(name, value)`` says, the rest as written (all
+    of it when it is no URL: ``https://[::1/``, which its own check refuses)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return url
     if not parts.query:
         return url
     written = parts.query.split("&")
