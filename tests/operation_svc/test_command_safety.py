@@ -601,7 +601,7 @@ def test_a_declared_parameter_must_be_used() -> None:
 
 RUNNERS = allowing(
     *("tar", "rsync", "zip", "wget", "scp", "sftp", "man", "git", "nice"),
-    *("sort", "split", "diff3", "sdiff", "install"),
+    *("sort", "split", "diff3", "sdiff", "install", "ssh-copy-id"),
 )
 
 
@@ -635,6 +635,9 @@ RUNNERS = allowing(
         "sftp -D {{cmd}} host",
         "scp -D {{cmd}} a:b /srv/c",
         "install -s --strip-program={{cmd}} /srv/a /srv/b",
+        "ssh-copy-id -o ProxyCommand={{cmd}} host",  # passed on to ssh, which ran it
+        "ssh-copy-id -o {{cmd}} host",
+        "ssh-copy-id -F {{cmd}} host",
     ],
 )
 def test_a_value_never_becomes_a_program_an_option_runs(template: str) -> None:

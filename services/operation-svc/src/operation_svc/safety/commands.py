@@ -95,6 +95,7 @@ _COMMAND_OPTIONS: tuple[tuple[re.Pattern[str], frozenset[str], frozenset[str]], 
         (r"zip", {"TT"}, {"unzip-command"}),
         (r"wget", {"e"}, {"execute", "use-askpass"}),
         (r"scp|sftp", {"S", "o", "F", "D"}, set()),
+        (r"ssh-copy-id", {"o", "F"}, set()),  # passed on to ssh (-o ProxyCommand=)
         (r"sort", set(), {"compress-program"}),
         (r"split", set(), {"filter"}),
         (r"diff3|sdiff", set(), {"diff-program"}),
