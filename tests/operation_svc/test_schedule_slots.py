@@ -114,3 +114,21 @@ def test_a_name_too_long_for_a_file_names_no_timezone() -> None:
     # Past the API's 64 characters, but the lookup must answer rather than raise.
     assert timezone_named("x" * 300) is None
     assert timezone_named("Europe/" + "é" * 200) is None
+
+
+def test_a_long_outage_fires_no_missed_slot_when_jitter_delays_its_latest_past_the_grace() -> None:
+    """The jump took the latest slot before the cut-off only if its jittered fire was before
+    it too; else it stopped after the first 50 misses, and the next 50, hours late, fired."""
+    timing = every(60, utc(2026, 5, 1))
+    now, grace = utc(2026, 5, 1, 10, 0, 30), timedelta(seconds=90)
+    cut_off = now - grace
+    latest = utc(2026, 5, 1, 9, 59)  # the last slot before the cut-off, 30 s before it
+
+    def fire_at(slot: datetime) -> datetime:
+        return slot + timedelta(seconds=45 if slot == latest else 0)
+
+    due = due_slots(timing, utc(2026, 5, 1), now, grace, fire_at)
+    assert len(due.missed) == MAX_RECORDED_MISSES + 1
+    assert due.missed[-1] == latest - timedelta(minutes=1)
+    assert due.on_time == [latest, utc(2026, 5, 1, 10, 0)]
+    assert all(fire_at(slot) >= cut_off for slot in due.on_time)

@@ -36,7 +36,7 @@ from operation_svc.models import Schedule
 from operation_svc.schedules.firing import MISSED, ScheduleTurn, SlotTaken, SubmissionNeeded
 from operation_svc.schedules.panels import PanelAnswer, PanelClient
 from operation_svc.schedules.repository import ScheduleBoard, ScheduleBusy
-from operation_svc.schedules.slots import Timing, jittered, timezone_named
+from operation_svc.schedules.slots import TICK, Timing, jittered, timezone_named
 
 logger = logging.getLogger(__name__)
 TAKEN = Counter(
@@ -87,7 +87,12 @@ def due_slots(
     while slot is not None and fire_at(slot) < cut_off:
         if len(due.missed) == MAX_RECORDED_MISSES:
             latest = timing.latest_slot(cut_off)
-            if latest is not None and latest > due.missed[-1] and fire_at(latest) < cut_off:
+            # Jitter may delay the latest slot before the cut-off past it: it is on time,
+            # and the one before it is the latest missed (else the slots between the
+            # recorded misses and it would all be fired as if on time).
+            while latest is not None and latest > due.missed[-1] and fire_at(latest) >= cut_off:
+                latest = timing.latest_slot(latest - TICK)
+            if latest is not None and latest > due.missed[-1]:
                 due.missed.append(latest)
                 slot = timing.next_slot(latest)
             break
