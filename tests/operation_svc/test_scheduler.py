@@ -314,6 +314,31 @@ async def test_a_cron_firing_closer_than_the_least_interval_is_refused_naming_cr
             assert await service.create_schedule(session, ALICE, hours, hourly, START)
 
 
+async def test_a_jitter_bringing_two_fires_closer_than_the_least_interval_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Jitter was bounded by an hour alone: every 60 s with 3600 s of it fired slots out of
+    turn and in bursts, long-missed ones as if on time."""
+    minute = SETTINGS.model_copy(update={"schedule_min_interval_seconds": 60})
+    async with scheduling("sqlite", tmp_path) as (db, _, _):
+        for timing in (
+            {"interval_seconds": 60, "jitter_seconds": 3600},
+            {"interval_seconds": 120, "jitter_seconds": 61},
+            {"cron": "0 * * * *", "jitter_seconds": 3600},
+        ):
+            with pytest.raises(ValidationFailed) as refused:
+                async with db.transaction() as session:
+                    await service.create_schedule(
+                        session, ALICE, ScheduleIn(template="nightly", **timing), minute, START
+                    )
+            [error] = refused.value.errors or []
+            assert error["field"] == "jitter_seconds"
+            assert "OPERATION_SCHEDULE_MIN_INTERVAL_SECONDS" in error["message"]
+        async with db.transaction() as session:
+            fits = ScheduleIn(template="nightly", interval_seconds=120, jitter_seconds=60)
+            assert await service.create_schedule(session, ALICE, fits, minute, START)
+
+
 @BACKENDS
 async def test_a_slot_queued_before_a_pause_does_not_fire_at_the_resume(
     backend: str, tmp_path: Path

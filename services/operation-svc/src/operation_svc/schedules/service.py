@@ -65,14 +65,28 @@ def check_timing(schedule: Schedule, min_interval_seconds: int) -> None:
                 "below_minimum",
             )
         )
-    if schedule.cron is not None and (
-        (gap := cron_shortest_gap(schedule.cron).total_seconds()) < min_interval_seconds
-    ):
+    gap = interval
+    if schedule.cron is not None:
+        gap = int(cron_shortest_gap(schedule.cron).total_seconds())
+        if gap < min_interval_seconds:
+            errors.append(
+                field_error(
+                    "cron",
+                    f"fires {gap} seconds apart; two fires must be at least "
+                    f"{min_interval_seconds} seconds apart ({MIN_INTERVAL_SETTING})",
+                    "below_minimum",
+                )
+            )
+    jitter = schedule.jitter_seconds
+    if gap is not None and gap >= min_interval_seconds and gap - jitter < min_interval_seconds:
+        # A fire delayed by the jitter would come closer to the next one than the minimum
+        # (past it, when the jitter is longer than the gap: slots would fire out of turn).
         errors.append(
             field_error(
-                "cron",
-                f"fires {gap:.0f} seconds apart; two fires must be at least "
-                f"{min_interval_seconds} seconds apart ({MIN_INTERVAL_SETTING})",
+                "jitter_seconds",
+                f"delays a fire by up to {jitter} seconds where slots are {gap} seconds "
+                f"apart: two fires could be {gap - jitter} seconds apart, under "
+                f"{min_interval_seconds} ({MIN_INTERVAL_SETTING})",
                 "below_minimum",
             )
         )
