@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from sqlalchemy import select
 
 from idp_common.db import Database
+from operation_svc.models import ScheduleRun
 from operation_svc.schedules.panels import PanelAnswer, PanelClient, PanelFire
 from operation_svc.schedules.scheduler import Scheduler
 from tests.clock import ManualClock
@@ -216,6 +219,53 @@ async def test_two_schedulers_racing_for_each_slot_make_one_submission_per_slot(
     assert sorted(s["id"] for s in made) == sorted(run["submission_id"] for run in runs)
     # Both asked panel-svc for each slot: its Idempotency-Key gave them one submission.
     assert set(asked.values()) == {2}, asked
+
+
+@pytest.mark.parametrize("action", ["pause", "delete"])
+async def test_a_slot_submitted_while_the_schedule_is_paused_or_deleted_is_recorded(
+    platform: Platform, action: str
+) -> None:
+    """A pause (or delete) between the turn that asked panel-svc and the one recording its
+    answer left the submission, which runs, on no run of the schedule."""
+    start = datetime(2033, 1, 1, tzinfo=UTC) + timedelta(days=["pause", "delete"].index(action))
+    schedule = await create(
+        platform,
+        panel="greet",
+        data={"message": f"{action}d meanwhile"},
+        interval_seconds=60,
+        starts_at=start.isoformat(),
+    )
+    path = f"/api/v1/schedules/{schedule['id']}"
+    clock = ManualClock(start.timestamp())
+    async with schedulers(platform, clock, panel_url(platform)) as [scheduler]:
+        asking, go_on = asyncio.Event(), asyncio.Event()
+        cast(CountingPanels, scheduler.panels).hold = (asking, go_on)
+
+        async def stop_while_asking() -> None:
+            await asyncio.wait_for(asking.wait(), 15)
+            if action == "pause":
+                stopped = await platform.operation.post(f"{path}/pause", headers=ADMIN)
+            else:
+                stopped = await platform.operation.delete(path, headers=ADMIN)
+            assert stopped.status_code in (200, 204), stopped.text
+            go_on.set()
+
+        await asyncio.gather(scheduler.run_once(), stop_while_asking())
+    made = [s for s in await submissions_of(platform, "greet") if s["data"] == schedule["data"]]
+    assert len(made) == 1
+    db = Database(platform.database_urls["operation"])  # a deleted schedule's runs: 404
+    try:
+        async with db.snapshot() as session:
+            runs = (
+                await session.scalars(
+                    select(ScheduleRun).where(ScheduleRun.schedule_id == uuid.UUID(schedule["id"]))
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    assert [(run.slot_at, run.outcome, run.submission_id) for run in runs] == [
+        (start, "fired", uuid.UUID(made[0]["id"]))
+    ]
 
 
 async def test_an_owner_who_may_no_longer_submit_the_panel_gets_the_schedule_paused(

@@ -81,6 +81,7 @@ class ScheduleTurn:
         self.now = now
         self.board = ScheduleBoard(work.session)
         self.answers = answers or {}  # panel-svc's, per slot, asked before this turn
+        self.recorded: set[datetime] = set()  # the slots of answers this turn recorded
 
     async def offer(self, slot: datetime) -> bool:
         """A slot whose time has come, under the overlap policy. False: the turn ends here
@@ -170,9 +171,22 @@ class ScheduleTurn:
                 schedule.next_slot_at = slot
             return False
         await self.record(slot, "fired", submission_id=answer.submission_id, queued=queued)
+        self.recorded.add(slot)
         lateness = self.now - jittered(slot, schedule.id, schedule.jitter_seconds)
         record_fire(self.work.session, lateness.total_seconds())
         return True
+
+    async def record_unused_submissions(self) -> None:
+        """Record the submissions panel-svc made for this schedule that this turn did not
+        (paused, deleted or retimed while panel-svc was asked): they run all the same."""
+        for slot, answer in self.answers.items():
+            if isinstance(answer, Submitted) and slot not in self.recorded:
+                await self.board.record_submission(
+                    self.schedule,
+                    slot,
+                    answer.submission_id,
+                    "submitted while the schedule was paused, deleted or changed",
+                )
 
     async def record(
         self,

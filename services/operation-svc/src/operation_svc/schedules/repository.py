@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp_common.db import insert_new
 from idp_common.events import TERMINAL_STATUSES
 from idp_common.repository import CrossTenantRepository, TenantRepository
+from idp_common.unit_of_work import with_defaults
 from operation_svc.models import Execution, Schedule, ScheduleRun
 
 _RUNS = cast(Table, ScheduleRun.__table__)
@@ -105,6 +106,32 @@ class ScheduleBoard(CrossTenantRepository[AsyncSession]):
         handled it): False then, and this transaction must be given up."""
         row = {column.key: getattr(run, column.key) for column in _RUNS.columns}
         return bool(await insert_new(self.connection, _RUNS, [row], "id"))
+
+    async def record_submission(
+        self, schedule: Schedule, slot_at: datetime, submission_id: uuid.UUID, reason: str
+    ) -> None:
+        """Record ``slot_at`` fired as ``submission_id``, unless it was recorded with a
+        submission already (another replica's, the same one by its Idempotency-Key); one
+        recorded without (skipped by a pause while it was queued) becomes fired."""
+        run = ScheduleRun(
+            tenant=schedule.tenant,
+            schedule_id=schedule.id,
+            slot_at=slot_at,
+            outcome="fired",
+            reason=reason,
+            submission_id=submission_id,
+        )
+        if await self.claim_slot(with_defaults(run)):
+            return
+        await self.connection.execute(
+            update(ScheduleRun)
+            .where(
+                ScheduleRun.schedule_id == schedule.id,
+                ScheduleRun.slot_at == slot_at,
+                ScheduleRun.submission_id.is_(None),
+            )
+            .values(outcome="fired", reason=reason, submission_id=submission_id)
+        )
 
     async def has_active_run(self, schedule: Schedule) -> bool:
         """Whether an execution the schedule fired has not ended yet. A panel schedule's

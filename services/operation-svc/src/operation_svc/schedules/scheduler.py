@@ -135,8 +135,12 @@ class Scheduler(PeriodicLoop):
             try:
                 async with self.db.unit_of_work() as work:
                     schedule = await ScheduleBoard(work.session).take(schedule_id)
-                    if schedule is not None and not (schedule.is_paused or schedule.is_deleted):
-                        await self._turn(ScheduleTurn(work, schedule, now, answers))
+                    if schedule is None:
+                        return
+                    turn = ScheduleTurn(work, schedule, now, answers)
+                    if not (schedule.is_paused or schedule.is_deleted):
+                        await self._turn(turn)
+                    await turn.record_unused_submissions()
                 return
             except SubmissionNeeded as needed:  # rolled back: nothing was written
                 if self.panels is None:
