@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from idp_common.events import SubmissionCreated
@@ -17,6 +18,11 @@ from panel_svc.models import Panel, Submission, messaging
 from panel_svc.submissions.reconciler import SubmissionReconciler
 from tests.clock import ManualClock
 from tests.harness import migrated_database
+
+
+def resent_submissions() -> float:
+    counted = REGISTRY.get_sample_value("idp_reconciler_resent_total", {"kind": "submission"})
+    return counted or 0.0
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -66,7 +72,10 @@ async def test_silent_submissions_are_asked_for_again(backend: str, tmp_path: Pa
             )
             session.add_all([silent, recent, done, awaiting, long_awaiting])
         reconciler = SubmissionReconciler(db, resend_after_seconds=60, clock=clock)
+        counted_before = resent_submissions()
         await reconciler.run_once()
+        # The approval's periodic question is no message lost: no alert should count it.
+        assert resent_submissions() - counted_before == 1
         await reconciler.run_once()  # asked again now: not again before resend_after
         async with db.snapshot() as session:
             sent = [
