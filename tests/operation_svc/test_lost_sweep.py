@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,63 +119,63 @@ async def test_a_lost_run_whose_cancel_was_requested_is_not_retried(
         assert "not retried: its cancel was requested" in (rows[0].error or "")
 
 
+class SweptExecution:
+    """One running, retry-safe execution, its last heartbeat ``beat_seconds_ago`` by the
+    clock when it is added, and a sweeper (lost_after 3 s, a sweep a second) that has
+    swept once before it, on a clock the test moves."""
+
+    def __init__(self, db: Database, clock: ManualClock) -> None:
+        self.db, self.clock = db, clock
+        self.sweeper = LostExecutionSweeper(
+            db, lost_after_seconds=3, interval_seconds=1, clock=clock
+        )
+
+    async def add(self, beat_seconds_ago: float = 0) -> None:
+        template, version = retry_safe_template()
+        beat = self.clock.now() - timedelta(seconds=beat_seconds_ago)
+        self.execution = silent(template, {"replicas": 2}, beat)
+        async with self.db.transaction() as session:
+            session.add_all([template, version])
+            await session.flush()
+            session.add(self.execution)
+
+    async def status_after_a_sweep(self) -> str:
+        await self.sweeper.run_once()
+        async with self.db.snapshot() as session:
+            found = await session.get(Execution, self.execution.id)
+            assert found is not None
+            return found.status
+
+
+@asynccontextmanager
+async def swept(tmp_path: Path) -> AsyncIterator[SweptExecution]:
+    async with migrated_database("sqlite", tmp_path, "operation") as db:
+        sweeping = SweptExecution(db, ManualClock())
+        await sweeping.sweeper.run_once()  # nothing to sweep; the sweeps' pace starts here
+        yield sweeping
+
+
 async def test_a_sweep_that_comes_late_moves_its_cut_off_back(tmp_path: Path) -> None:
     """Heartbeats queue behind a stall like any write: a sweep late by the stall does not
     hold the silence it caused against the executions."""
-    clock = ManualClock()
-    async with migrated_database("sqlite", tmp_path, "operation") as db:
-        sweeper = LostExecutionSweeper(db, lost_after_seconds=3, interval_seconds=1, clock=clock)
-        await sweeper.run_once()  # nothing to sweep; the sweeps' pace starts here
-        clock.advance(10)  # a stall: the next sweep comes 9 s late
-        template, version = retry_safe_template()
-        queued_behind_the_stall = silent(
-            template, {"replicas": 2}, clock.now() - timedelta(seconds=5)
-        )
-        async with db.transaction() as session:
-            session.add_all([template, version])
-            await session.flush()
-            session.add(queued_behind_the_stall)
-
-        async def status() -> str:
-            async with db.snapshot() as session:
-                found = await session.get(Execution, queued_behind_the_stall.id)
-                assert found is not None
-                return found.status
-
-        await sweeper.run_once()
-        assert await status() == "running"
-        clock.advance(1)  # the next sweep on time: 6 s of silence is lost_after and more
-        await sweeper.run_once()
-        assert await status() == "lost"
+    async with swept(tmp_path) as sweeping:
+        sweeping.clock.advance(10)  # a stall: the next sweep comes 9 s late
+        await sweeping.add(beat_seconds_ago=5)  # queued behind the stall
+        assert await sweeping.status_after_a_sweep() == "running"
+        sweeping.clock.advance(1)  # the next sweep on time: 6 s of silence is lost_after and more
+        assert await sweeping.status_after_a_sweep() == "lost"
 
 
 async def test_a_wall_clock_stepped_forward_moves_the_cut_off_back(tmp_path: Path) -> None:
     """Heartbeats are stamped by the wall clock: stepped forward an hour, every heartbeat
     written before the step looked an hour old, and every running execution was lost."""
-    clock = ManualClock()
-    async with migrated_database("sqlite", tmp_path, "operation") as db:
-        sweeper = LostExecutionSweeper(db, lost_after_seconds=3, interval_seconds=1, clock=clock)
-        await sweeper.run_once()
-        template, version = retry_safe_template()
-        beating_until_the_step = silent(template, {"replicas": 2}, clock.now())
-        async with db.transaction() as session:
-            session.add_all([template, version])
-            await session.flush()
-            session.add(beating_until_the_step)
-
-        async def status() -> str:
-            async with db.snapshot() as session:
-                found = await session.get(Execution, beating_until_the_step.id)
-                assert found is not None
-                return found.status
-
-        clock.advance(1)
-        clock.step(3600)
-        await sweeper.run_once()
-        assert await status() == "running"
-        clock.advance(5)  # silent since, by the clock as it now reads
-        await sweeper.run_once()
-        assert await status() == "lost"
+    async with swept(tmp_path) as sweeping:
+        await sweeping.add()  # beating until the step
+        sweeping.clock.advance(1)
+        sweeping.clock.step(3600)
+        assert await sweeping.status_after_a_sweep() == "running"
+        sweeping.clock.advance(5)  # silent since, by the clock as it now reads
+        assert await sweeping.status_after_a_sweep() == "lost"
 
 
 async def test_a_wall_clock_step_is_allowed_for_until_lost_after_has_passed_since(
@@ -182,32 +184,15 @@ async def test_a_wall_clock_step_is_allowed_for_until_lost_after_has_passed_sinc
     """Only the sweep right after a step moved its cut-off back: the next one, an interval
     later, found the heartbeat written before the step an hour old and declared lost an
     execution silent for two seconds of a three-second lost_after."""
-    clock = ManualClock()
-    async with migrated_database("sqlite", tmp_path, "operation") as db:
-        sweeper = LostExecutionSweeper(db, lost_after_seconds=3, interval_seconds=1, clock=clock)
-        await sweeper.run_once()
-        template, version = retry_safe_template()
-        beating_until_the_step = silent(template, {"replicas": 2}, clock.now())
-        async with db.transaction() as session:
-            session.add_all([template, version])
-            await session.flush()
-            session.add(beating_until_the_step)
-
-        async def status() -> str:
-            async with db.snapshot() as session:
-                found = await session.get(Execution, beating_until_the_step.id)
-                assert found is not None
-                return found.status
-
-        clock.step(3600)
-        clock.advance(1)
-        await sweeper.run_once()
-        clock.advance(1)
-        await sweeper.run_once()
-        assert await status() == "running"
-        clock.advance(2)  # silent for 4 s, the step aside
-        await sweeper.run_once()
-        assert await status() == "lost"
+    async with swept(tmp_path) as sweeping:
+        await sweeping.add()  # beating until the step
+        sweeping.clock.step(3600)
+        sweeping.clock.advance(1)
+        await sweeping.status_after_a_sweep()
+        sweeping.clock.advance(1)
+        assert await sweeping.status_after_a_sweep() == "running"
+        sweeping.clock.advance(2)  # silent for 4 s, the step aside
+        assert await sweeping.status_after_a_sweep() == "lost"
 
 
 async def test_a_stall_before_the_first_sweep_moves_its_cut_off_back(tmp_path: Path) -> None:
