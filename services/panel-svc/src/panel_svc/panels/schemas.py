@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -141,26 +142,21 @@ def _refuse_unfillable(rules: FieldRules) -> None:
     the form offers is one the submission takes, and a required field can be filled."""
     allowed = rules.allowed()
     unlisted = dataclasses.replace(rules, options=None)
-    for index, value in enumerate(allowed or []):
-        try:
-            unlisted.check_one(value)
-        except Invalid as exc:
-            raise refused(
-                "allowed_values", f"{value!r} is refused by the field: {exc}", index
-            ) from None
+    _each_passes(unlisted, "allowed_values", enumerate(allowed or []))
     if rules.options is None:
         return
     offered = [value for value in rules.options if allowed is None or value in allowed]
     if not offered:
         raise refused("allowed_values", "allows none of the field's options")
-    for index, value in enumerate(rules.options):
-        if value in offered:
-            try:
-                rules.check_one(value)
-            except Invalid as exc:
-                raise refused(
-                    "options", f"{value!r} is refused by the field: {exc}", index
-                ) from None
+    _each_passes(rules, "options", ((i, v) for i, v in enumerate(rules.options) if v in offered))
+
+
+def _each_passes(rules: FieldRules, attribute: str, values: Iterable[tuple[int, Any]]) -> None:
+    for index, value in values:
+        try:
+            rules.check_one(value)
+        except Invalid as exc:
+            raise refused(attribute, f"{value!r} is refused by the field: {exc}", index) from None
 
 
 Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,49}$")]
