@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from executor_worker.operation_client import OperationClient, ServiceToken
+from executor_worker.operation_client import OperationAnswered, OperationClient, ServiceToken
 from idp_common.settings import AuthSettings
 
 
@@ -87,3 +87,18 @@ async def test_a_claim_retried_after_a_5xx_logs_no_token(
             assert await operations.claim(uuid.uuid4())
     assert f"answered {logged}" in caplog.text
     assert "the-workers-token" not in caplog.text
+
+
+async def test_a_failed_ready_check_names_the_path_it_asked() -> None:
+    """The check asks operation-svc's /readyz: its failure named /healthz, which answered."""
+
+    async def readyz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "not_ready"}, status=503)
+
+    app = web.Application()
+    app.router.add_get("/readyz", readyz)
+    token = ServiceToken("token", AuthSettings(), "w1")
+    async with TestServer(app) as server, aiohttp.ClientSession() as http:
+        operations = OperationClient(http, str(server.make_url("/")), token, "w1")
+        with pytest.raises(OperationAnswered, match=r"503 .* to /readyz$"):
+            await operations.ping()

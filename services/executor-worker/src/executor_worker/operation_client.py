@@ -145,7 +145,7 @@ class OperationClient:
     async def ping(self) -> None:
         """Ready: up, with its database (a claim needs both)."""
         async with self.http.get(f"{self.base_url}/readyz") as response:
-            _answered_well("/healthz", response)
+            _answered_well("/readyz", response)
 
     async def _post(self, path: str, execution_ids: list[uuid.UUID], **extra: Any) -> Any:
         ids = [str(i) for i in execution_ids]
