@@ -465,6 +465,29 @@ async def test_a_tenants_audit_row_names_only_its_own_messages_of_those_selected
     assert await selected(operator_admin) == [[poison["message_id"], unknown]]
 
 
+async def test_ids_that_matched_nothing_are_audited_in_the_actors_tenant(
+    platform: Platform,
+) -> None:
+    """When none of the messages taken was the actor's tenant's, it had no row: the ids
+    named that matched nothing were in no tenant's trail."""
+    _, failed = await poisoned_and_failed(platform)
+    unknown = str(uuid.uuid4())
+    deleted = await platform.operation.post(
+        f"{DEAD_LETTERS}/delete",
+        json={"message_ids": [failed["message_id"], unknown], "confirm": True},
+        headers=PLATFORM_OPERATOR,
+    )
+    assert deleted.json()["matched"] == 1
+    rows = await platform.operation.get(
+        "/api/v1/audit",
+        params={"action": "dead_letters.delete"},
+        headers=auth_headers(tenant="ops", roles=("admin",)),
+    )
+    [row] = rows.json()["items"]
+    assert row["changes"]["selection"]["message_ids"] == [unknown]
+    assert row["changes"]["matched"] == 0
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -98,7 +98,9 @@ def _audit(
     for tenant, message_ids in action.tenants.items():
         by_tenant.setdefault(tenant or principal.tenant, []).extend(message_ids)
     taken = {message_id for message_ids in by_tenant.values() for message_id in message_ids}
-    for tenant, message_ids in (by_tenant or {principal.tenant: []}).items():
+    if not by_tenant or not taken.issuperset(selection.message_ids):
+        by_tenant.setdefault(principal.tenant, [])
+    for tenant, message_ids in by_tenant.items():
         # The ids the actor named, as far as they are this tenant's: another tenant's admins
         # read this row. Those that matched nothing go with the actor's tenant.
         named = [
