@@ -101,4 +101,4 @@ async def test_a_failed_ready_check_names_the_path_it_asked() -> None:
     async with TestServer(app) as server, aiohttp.ClientSession() as http:
         operations = OperationClient(http, str(server.make_url("/")), token, "w1")
         with pytest.raises(OperationAnswered, match=r"503 .* to /readyz$"):
-            await operations.ping()
+            await operations.ready_for_claims()

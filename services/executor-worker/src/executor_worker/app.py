@@ -75,7 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
             # After a job failed, no other is received until operation-svc is ready again:
             # each one's claim would fail in turn, its fifth receive dead-lettering it.
-            ready=operations.ping,
+            ready=operations.ready_for_claims,
         )
         SLOTS.set(settings.concurrency)
         app.state.readiness_checks.update(broker=bus.queues.ping, operation_api=operations.ping)

@@ -143,9 +143,16 @@ class OperationClient:
         await self._call("/api/v1/workers/finishes", finished.model_dump(mode="json"))
 
     async def ping(self) -> None:
-        """Ready: up, with its database (a claim needs both)."""
-        async with self.http.get(f"{self.base_url}/readyz") as response:
-            _answered_well("/readyz", response)
+        """Up: the worker's own readiness (not operation-svc's, which alerts of its own)."""
+        await self._get("/healthz")
+
+    async def ready_for_claims(self) -> None:
+        """Up, with its database: what a claim needs."""
+        await self._get("/readyz")
+
+    async def _get(self, path: str) -> None:
+        async with self.http.get(f"{self.base_url}{path}") as response:
+            _answered_well(path, response)
 
     async def _post(self, path: str, execution_ids: list[uuid.UUID], **extra: Any) -> Any:
         ids = [str(i) for i in execution_ids]
