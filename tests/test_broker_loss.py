@@ -239,7 +239,14 @@ async def test_the_embedded_broker_keeps_its_dead_letters_across_restarts(tmp_pa
     try:
         for stop, body in ((server.stop, "kept through a stop"), (server.kill, "and a kill -9")):
             async with open_messaging(settings, SIGNER) as bus:
-                await dead_letter(bus.queues, PANEL_SUBMISSIONS, {"Body": body}, "it failed", 5)
+                await dead_letter(
+                    bus.queues,
+                    PANEL_SUBMISSIONS,
+                    {"Body": body},
+                    "it failed",
+                    5,
+                    signer=bus.publisher.signer,
+                )
             await asyncio.sleep(0.5)
             await asyncio.to_thread(stop)
             await asyncio.to_thread(server.start)

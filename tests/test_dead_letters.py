@@ -260,7 +260,14 @@ async def test_a_replay_waits_for_a_listing_of_the_same_dlq_to_show_its_messages
         open_messaging(settings, SIGNER) as bus,
         open_messaging(settings, SIGNER) as other_bus,
     ):
-        await dead_letter(bus.queues, PANEL_SUBMISSIONS, {"Body": "poison"}, "it failed", 1)
+        await dead_letter(
+            bus.queues,
+            PANEL_SUBMISSIONS,
+            {"Body": "poison"},
+            "it failed",
+            1,
+            signer=bus.publisher.signer,
+        )
         listing = asyncio.ensure_future(DeadLetterQueue(bus.queues, PANEL_SUBMISSIONS).peek())
         await listing_has_them.wait()
         replaying_bus = bus if replica == "same" else other_bus

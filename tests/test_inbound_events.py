@@ -20,6 +20,7 @@ from idp_common.messaging.topology import (
     OPERATION_INBOUND_EVENTS,
     OUTBOUND_EVENTS,
     PANEL_INBOUND_EVENTS,
+    PANEL_SUBMISSIONS,
 )
 from idp_common.settings import SQSSettings
 from tests.factories import ADMIN, panel_for, template
@@ -431,6 +432,34 @@ async def test_a_producers_dead_letter_is_its_credentials_tenants_not_its_bodys(
         shown = [letter["event_id"] for letter in listed.json()["items"]]
         assert planted_id not in shown
         assert (admitted_id in shown) == (headers is acme_admin)
+
+
+async def test_a_letter_written_straight_into_a_dlq_is_no_tenants(
+    platform: Platform, producer: Producer
+) -> None:
+    """Whoever can write a queue can write its DLQ: a letter with a reason and acme's
+    tenant attribute forged (or none, naming acme in its body) was listed for acme's
+    admin to read and replay. Only a letter the platform signed is a tenant's."""
+    acme_admin = auth_headers(roles=("admin",))
+    forgery = {
+        "idp.admitted_tenant": "acme",
+        "idp.failure_reason": "timed out: replay it",
+        "idp.failure_signature": "0" * 64,
+    }
+    written, written_id = cloud_event(RUN, RUN_SAY)
+    await producer.send(OPERATION_INBOUND_EVENTS.dlq_name, written, OPERATOR_TOKEN, forgery)
+    unsigned, unsigned_id = cloud_event(SUBMIT, {"panel": "say", "data": {}})
+    await producer.send(PANEL_SUBMISSIONS.dlq_name, unsigned, None)
+
+    for queue, event_id in (
+        (OPERATION_INBOUND_EVENTS, written_id),
+        (PANEL_SUBMISSIONS, unsigned_id),
+    ):
+        assert (await dead_letter(platform, queue.name, event_id))["tenant"] is None
+        listed = await platform.operation.get(
+            f"/api/v1/queues/{queue.name}/dead-letters", headers=acme_admin
+        )
+        assert event_id not in [letter["event_id"] for letter in listed.json()["items"]]
 
 
 @pytest.mark.parametrize(

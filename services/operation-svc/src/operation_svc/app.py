@@ -103,7 +103,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ]
 
     async with panel_http, serve_database_service(app, messaging, loops) as db:
-        actions = QueueActions(app.state.bus.queues, settings.dlq_replay_per_second)
+        actions = QueueActions(
+            app.state.bus.queues, app.state.bus.publisher.signer, settings.dlq_replay_per_second
+        )
         app.state.queue_actions = actions
         if settings.seed_demo:
             await seed_demo_template(db, settings.executables)

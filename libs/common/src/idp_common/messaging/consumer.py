@@ -126,6 +126,7 @@ class Consumer(PeriodicLoop):
         self.handler = handler
         # Only the platform's services write the queues not open to other services.
         self.signer = None if queue.from_other_services else signer
+        self.failure_signer = signer  # its dead letters are the platform's, whoever wrote it
         self.concurrency = concurrency
         self.wait_time_seconds = wait_time_seconds
         self.retry_delay = retry_delay
@@ -312,7 +313,13 @@ class Consumer(PeriodicLoop):
         come back (SQS's redrive moves it after its last receive, without the reason)."""
         try:
             await dead_letter(
-                self.queues, self.queue, message, reason, receive_count, admitted_tenant_var.get()
+                self.queues,
+                self.queue,
+                message,
+                reason,
+                receive_count,
+                admitted_tenant_var.get(),
+                signer=self.failure_signer,
             )
         except Exception:
             logger.warning("could not dead-letter a message on %s", self.queue.name, exc_info=True)

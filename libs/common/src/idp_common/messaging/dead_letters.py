@@ -28,7 +28,7 @@ from opentelemetry import trace
 
 from idp_common.events import EXECUTION_REQUESTED_EXTERNAL, SUBMISSION_REQUESTED, printable
 from idp_common.messaging.envelope import Event, InvalidEvent, decode_event
-from idp_common.messaging.signing import SIGNATURE
+from idp_common.messaging.signing import SIGNATURE, MessageSigner
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.messaging.topology import MAX_BATCH_BYTES, MAX_BATCH_SIZE, QueueSpec, queue_arn
 from idp_common.messaging.trace_context import extract_context
@@ -45,7 +45,10 @@ RECEIVES = "idp.receive_count"
 # inbound queue, the platform's signature on the others. One a consumer refused before that
 # (unsigned, unreadable, no credential) is the platform operators' alone.
 ADMITTED_TENANT = "idp.admitted_tenant"
-FAILURE_ATTRIBUTES = (REASON, FAILED_AT, RECEIVES, ADMITTED_TENANT)
+# The platform's signature of the failure attributes with the body: anyone who can write a
+# queue can write its DLQ too, and would otherwise place a letter among any tenant's.
+FAILURE_SIGNATURE = "idp.failure_signature"
+FAILURE_ATTRIBUTES = (REASON, FAILED_AT, RECEIVES, ADMITTED_TENANT, FAILURE_SIGNATURE)
 # SQS carries at most 10 attributes a message, and a producer may have used them all: with
 # the failure's, its DLQ copy could not be sent (received again until SQS's redrive moved it
 # without why). Its own that the platform reads (a credential, the platform's signature,
@@ -75,15 +78,27 @@ def _string(value: str) -> dict[str, str]:
     return {"DataType": "String", "StringValue": value}
 
 
+def _failure_text(body: str, attributes: dict[str, Any]) -> str:
+    """What the failure signature covers: the body and each failure attribute (absent: empty)."""
+    values = [
+        (attributes.get(name) or {}).get("StringValue") or ""
+        for name in (REASON, FAILED_AT, RECEIVES, ADMITTED_TENANT)
+    ]
+    return "\x00".join([body, *values])
+
+
 def dead_letter_attributes(
     message_attributes: dict[str, Any],
     reason: str,
     receive_count: int,
-    admitted_tenant: str | None = None,
+    admitted_tenant: str | None,
+    *,
+    body: str,
+    signer: MessageSigner,
 ) -> dict[str, Any]:
     """A message's attributes as its DLQ copy carries them: why, when, after how many
     receives, and which tenant's credential admitted it (a failure's earlier ones, or a
-    producer's forgeries, replaced)."""
+    producer's forgeries, replaced), signed with ``body`` by the platform."""
     kept = {k: v for k, v in message_attributes.items() if k not in FAILURE_ATTRIBUTES}
     failure = {
         REASON: _string(reason),
@@ -92,6 +107,7 @@ def dead_letter_attributes(
     }
     if admitted_tenant is not None:
         failure[ADMITTED_TENANT] = _string(admitted_tenant)
+    failure[FAILURE_SIGNATURE] = signer.attribute(_failure_text(body, failure))
     room = MAX_MESSAGE_ATTRIBUTES - len(failure)
     names = sorted(kept, key=lambda name: name not in READ_ATTRIBUTES)[:room]
     return {name: kept[name] for name in names} | failure
@@ -201,6 +217,8 @@ async def dead_letter(
     reason: str,
     receives: int,
     admitted_tenant: str | None = None,
+    *,
+    signer: MessageSigner,
 ) -> None:
     """Send ``message`` (as received) to ``queue``'s DLQ with the reason it failed."""
     await queues.client.send_message(
@@ -211,6 +229,8 @@ async def dead_letter(
             redacted_reason(reason, message["Body"]),
             receives,
             admitted_tenant,
+            body=message["Body"],
+            signer=signer,
         ),
     )
 
@@ -226,6 +246,9 @@ class DeadLetter:
     sent_at: datetime
     sqs_receive_count: int
     from_producers: bool  # its queue is an inbound one: see ADMITTED_TENANT
+    # The platform wrote it: a consumer's signed failure, or SQS's redrive of a message the
+    # platform signed. Any other is its operators' alone, whatever tenant it names.
+    vouched: bool
     event: Event | None = field(init=False)
     unreadable: str | None = field(init=False)  # why the body is no event, if it is not
 
@@ -280,6 +303,8 @@ class DeadLetter:
         """The tenant it belongs to (None: the platform's operators' alone): the one that
         admitted it (see ADMITTED_TENANT) when a consumer dead-lettered it (with a reason);
         its body's when SQS's redrive moved it from one of the platform's own queues."""
+        if not self.vouched:
+            return None
         if self.from_producers or self._attribute(REASON) is not None:
             return self._attribute(ADMITTED_TENANT)
         return self.event.tenant if self.event else None
@@ -293,17 +318,30 @@ class DeadLetter:
         return {k: v for k, v in self.message_attributes.items() if k not in FAILURE_ATTRIBUTES}
 
 
-def _dead_letter_of(message: dict[str, Any], queue: QueueSpec) -> DeadLetter:
+def _vouched(body: str, message_attributes: dict[str, Any], signer: MessageSigner | None) -> bool:
+    if signer is None:
+        return False
+    if REASON in message_attributes or FAILURE_SIGNATURE in message_attributes:
+        failure = _failure_text(body, message_attributes)
+        return signer.signed(failure, message_attributes, FAILURE_SIGNATURE)
+    return signer.signed(body, message_attributes)
+
+
+def _dead_letter_of(
+    message: dict[str, Any], queue: QueueSpec, signer: MessageSigner | None
+) -> DeadLetter:
     attributes = message.get("Attributes", {})
     sent = int(attributes.get("SentTimestamp", "0")) / 1000
+    message_attributes = message.get("MessageAttributes", {})
     return DeadLetter(
         message_id=message["MessageId"],
         receipt_handle=message["ReceiptHandle"],
         body=message["Body"],
-        message_attributes=message.get("MessageAttributes", {}),
+        message_attributes=message_attributes,
         sent_at=datetime.fromtimestamp(sent, UTC),
         sqs_receive_count=int(attributes.get("ApproximateReceiveCount", "1")),
         from_producers=queue.from_other_services,
+        vouched=_vouched(message["Body"], message_attributes, signer),
     )
 
 
@@ -342,11 +380,15 @@ class MoveRunning(Exception):
 
 
 class DeadLetterQueue:
-    """The DLQ of ``queue``."""
+    """The DLQ of ``queue``; ``signer`` tells the platform's letters (without it, no letter
+    is any tenant's)."""
 
-    def __init__(self, queues: QueueDirectory, queue: QueueSpec) -> None:
+    def __init__(
+        self, queues: QueueDirectory, queue: QueueSpec, signer: MessageSigner | None = None
+    ) -> None:
         self.queues = queues
         self.queue = queue
+        self.signer = signer
 
     async def _read_all(self, url: str) -> list[DeadLetter]:
         """Every message of the DLQ (up to ``PEEK_LIMIT``), each hidden for a while."""
@@ -366,7 +408,7 @@ class DeadLetterQueue:
             if not messages:
                 break
             for message in messages:
-                found[message["MessageId"]] = _dead_letter_of(message, self.queue)
+                found[message["MessageId"]] = _dead_letter_of(message, self.queue, self.signer)
         return sorted(found.values(), key=lambda letter: (letter.failed_at, letter.message_id))
 
     async def _show_again(self, url: str, letters: list[DeadLetter]) -> None:

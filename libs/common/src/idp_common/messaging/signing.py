@@ -37,6 +37,9 @@ class MessageSigner:
         """The message attribute that signs ``body``."""
         return {"DataType": "String", "StringValue": self.signature(body)}
 
-    def signed(self, body: str, message_attributes: Mapping[str, Any]) -> bool:
-        given = (message_attributes.get(SIGNATURE) or {}).get("StringValue")
+    def signed(
+        self, body: str, message_attributes: Mapping[str, Any], name: str = SIGNATURE
+    ) -> bool:
+        """Whether the attribute ``name`` is the platform's signature of ``body``."""
+        given = (message_attributes.get(name) or {}).get("StringValue")
         return isinstance(given, str) and hmac.compare_digest(given, self.signature(body))

@@ -11,6 +11,7 @@ from fastapi import Path as PathParam
 from idp_common.audit import record_audit
 from idp_common.auth import Principal, QueueOperator
 from idp_common.dependencies import SessionDep
+from idp_common.messaging.signing import MessageSigner
 from idp_common.messaging.sqs import QueueDirectory
 from idp_common.pagination import Page, PageParamsDep
 from idp_common.schemas import UtcTimestamp
@@ -37,6 +38,11 @@ def _queues(request: Request) -> QueueDirectory:
     return queues
 
 
+def _signer(request: Request) -> MessageSigner:
+    signer: MessageSigner = request.app.state.bus.publisher.signer
+    return signer
+
+
 def _actions(request: Request) -> QueueActions:
     actions: QueueActions = request.app.state.queue_actions
     return actions
@@ -44,6 +50,7 @@ def _actions(request: Request) -> QueueActions:
 
 Queues = Annotated[QueueDirectory, Depends(_queues)]
 Actions = Annotated[QueueActions, Depends(_actions)]
+Signer = Annotated[MessageSigner, Depends(_signer)]
 
 
 @router.get("")
@@ -69,6 +76,7 @@ def _filter(
 async def list_dead_letters(
     name: QueueName,
     queues: Queues,
+    signer: Signer,
     principal: QueueOperator,
     page: PageParamsDep,
     criteria: Annotated[DeadLetterFilter, Depends(_filter)],
@@ -76,7 +84,7 @@ async def list_dead_letters(
     """The messages of ``<name>-dlq``, oldest failure first, peeked (left in place): why
     each failed, its receive count, its event (redacted) and its trace id."""
     spec = service.queue_named(name)
-    items, cursor = await service.list_dead_letters(queues, principal, spec, criteria, page)
+    items, cursor = await service.list_dead_letters(queues, signer, principal, spec, criteria, page)
     return Page(items=items, next_cursor=cursor)
 
 

@@ -21,6 +21,7 @@ from idp_common.messaging.dead_letters import (
     redacted_body,
     redacted_event_data,
 )
+from idp_common.messaging.signing import MessageSigner
 from idp_common.messaging.sqs import QueueDirectory, broker_calls
 from idp_common.messaging.topology import QUEUES, QueueSpec
 from idp_common.pagination import PageParams, decode_cursor, encode_cursor, text_id
@@ -108,6 +109,7 @@ def shown(letter: DeadLetter) -> DeadLetterOut:
 
 async def list_dead_letters(
     queues: QueueDirectory,
+    signer: MessageSigner,
     principal: Principal,
     spec: QueueSpec,
     criteria: DeadLetterFilter,
@@ -115,7 +117,7 @@ async def list_dead_letters(
 ) -> tuple[list[DeadLetterOut], str | None]:
     """The DLQ's messages the principal may see that match, oldest failure first."""
     async with broker_calls(queues):
-        letters = await DeadLetterQueue(queues, spec).peek()
+        letters = await DeadLetterQueue(queues, spec, signer).peek()
     may_see, matches = visible_to(principal), matching(criteria)
     selected = [letter for letter in letters if may_see(letter) and matches(letter)]
     if page.cursor:
@@ -171,8 +173,11 @@ class QueueActions:
     """The replays and deletes started in this process: a long one runs on after its
     request has answered, and is followed by its id."""
 
-    def __init__(self, queues: QueueDirectory, replay_per_second: float) -> None:
+    def __init__(
+        self, queues: QueueDirectory, signer: MessageSigner, replay_per_second: float
+    ) -> None:
         self.queues = queues
+        self.signer = signer
         self.replay_per_second = replay_per_second
         self._actions: dict[str, QueueAction] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -196,7 +201,7 @@ class QueueActions:
         chosen = selected_by(principal, selection)
         # The whole DLQ, every tenant's: the broker moves it itself.
         whole = kind == "replay" and selection.all and principal.has_role(PLATFORM_OPERATOR)
-        dlq = DeadLetterQueue(self.queues, spec)
+        dlq = DeadLetterQueue(self.queues, spec, self.signer)
         if selection.dry_run:
             async with broker_calls(self.queues):
                 letters = [letter for letter in await dlq.peek() if chosen(letter)]
