@@ -589,6 +589,28 @@ async def test_auth_uses_a_secret_reference_and_never_returns_a_value(
     assert "s3cr3t" not in shown.text
 
 
+async def test_a_secret_a_header_cannot_carry_is_refused_without_quoting_it(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-ASCII secret failed as the header was encoded, and the error said which of its
+    characters and where ('\\xe4' in position 8) to whoever looked the options up. Basic
+    auth, which base64-encodes it, still sends it."""
+    fake, url = upstream
+    monkeypatch.setenv("IDP_SECRET_ACME__UPSTREAM_TOKEN", "p\u00e4ssw\u00f6rd-value")
+    secret = {"provider": "env", "key": "IDP_SECRET_ACME__UPSTREAM_TOKEN"}
+    bearer = await source(api, **regions(url), auth_config={"type": "bearer", "secret": secret})
+    looked_up = await resolve(api, bearer)
+    tested = await api.post(f"/api/v1/datasources/{bearer}/test", json={}, headers=ADMIN)
+    for answer in (looked_up, tested):
+        assert "not printable ASCII" in answer.text, answer.text
+        assert "position" not in answer.text
+        assert "xe4" not in answer.text
+
+    basic = {"type": "basic", "username": "svc", "secret": secret}
+    assert (await resolve(api, await source(api, **regions(url), auth_config=basic))).is_success
+    assert (fake.authorization[-1] or "").startswith("Basic ")
+
+
 async def test_credentials_written_into_a_source_are_sent_never_shown(
     own_api: httpx.AsyncClient, upstream: tuple[Upstream, str], tmp_path: Path
 ) -> None:

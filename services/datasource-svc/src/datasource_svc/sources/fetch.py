@@ -28,6 +28,7 @@ from idp_common.schemas import UNSTORABLE_TEXT, unstorable
 from idp_common.secret_values import SecretResolver, SecretUnavailable
 from idp_common.values import MAX_DIGITS
 
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 EXCERPT_CHARS = 2000
 # What one mapping may build: the lengths of every list, object and string its expressions
@@ -204,11 +205,17 @@ async def _auth_headers(source: DataSource, secrets: SecretResolver) -> dict[str
         secret = (await secrets.resolve(source.tenant, [binding]))["SECRET"]
     except SecretUnavailable as exc:
         raise UpstreamFailed(f"the source's secret is unavailable: {exc}") from None
-    if config["type"] == "bearer":
-        return {"Authorization": f"Bearer {secret}"}
     if config["type"] == "basic":
         token = base64.b64encode(f"{config['username']}:{secret}".encode()).decode()
         return {"Authorization": f"Basic {token}"}
+    # Sent as it is: httpx's own refusal would quote the character it cannot encode, and where.
+    if not HEADER_VALUE.fullmatch(secret):
+        raise UpstreamFailed(
+            f"the source's secret {binding.key} is not printable ASCII text, which a header "
+            "cannot carry (a basic auth_config's can be any text)"
+        )
+    if config["type"] == "bearer":
+        return {"Authorization": f"Bearer {secret}"}
     return {config["header_name"]: secret}
 
 
