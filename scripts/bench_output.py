@@ -17,9 +17,9 @@ import time
 import uuid
 
 from executor_worker.log_batches import LogBatcher
-from executor_worker.masking import SecretMasker
 from executor_worker.runner import OutputLimits, RunResult, run_command
 from executor_worker.sandbox import Sandbox
+from idp_common.masking import SecretMasker
 from idp_common.messaging.envelope import Event
 
 PATH = "/usr/local/bin:/usr/bin:/bin"

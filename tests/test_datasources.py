@@ -4,6 +4,7 @@ real Redis), coalesced, served stale when the upstream fails, and never pointed 
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
 import socket
@@ -103,6 +104,7 @@ class Upstream:
                 Route("/trickle", self.trickle),
                 Route("/answer/{kind}", self.answer),
                 Route("/hook", self.hook, methods=["POST"]),
+                Route("/refuse-credential", self.refuse_credential),
             ]
         )
 
@@ -122,6 +124,11 @@ class Upstream:
         return JSONResponse(
             {"items": [{"id": "eu", "name": "Europe"}, {"id": "us", "name": "United States"}]}
         )
+
+    async def refuse_credential(self, request: Request) -> Response:
+        """An API refusing a credential, quoting it as many do."""
+        sent = request.headers.get("authorization", "")
+        return JSONResponse({"error": f"invalid credential {sent!r}"}, status_code=401)
 
     async def hook(self, _request: Request) -> Response:
         """A webhook receiver refusing, with what a terminal would obey in its answer."""
@@ -609,6 +616,26 @@ async def test_a_secret_a_header_cannot_carry_is_refused_without_quoting_it(
     basic = {"type": "basic", "username": "svc", "secret": secret}
     assert (await resolve(api, await source(api, **regions(url), auth_config=basic))).is_success
     assert (fake.authorization[-1] or "").startswith("Basic ")
+
+
+async def test_a_secret_the_upstream_quotes_is_masked_in_the_excerpt(
+    api: httpx.AsyncClient, upstream: tuple[Upstream, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upstream refusing the credential it was sent, quoting it, had the test show the
+    secret's value in its excerpt, which no admin may otherwise read."""
+    _, url = upstream
+    monkeypatch.setenv("IDP_SECRET_ACME__UPSTREAM_TOKEN", "s3cr3t-token-value")
+    secret = {"provider": "env", "key": "IDP_SECRET_ACME__UPSTREAM_TOKEN"}
+    for auth in ({"type": "bearer"}, {"type": "basic", "username": "svc"}):
+        source_id = await source(
+            api,
+            **regions(url) | {"endpoint_url": f"{url}/refuse-credential"},
+            auth_config=auth | {"secret": secret},
+        )
+        tested = await api.post(f"/api/v1/datasources/{source_id}/test", json={}, headers=ADMIN)
+        assert "invalid credential" in tested.json()["response_excerpt"], tested.text
+        assert "s3cr3t" not in tested.text
+        assert base64.b64encode(b"svc:s3cr3t-token-value").decode() not in tested.text
 
 
 async def test_credentials_written_into_a_source_are_sent_never_shown(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from executor_worker.masking import SecretMasker
 from executor_worker.runner import OutputLimits, RunResult, resolve_programs, run_command
 from executor_worker.sandbox import Sandbox
 from idp_common.executables import ExecutableAllowlist
+from idp_common.masking import SecretMasker
 
 PATH = "/usr/local/bin:/usr/bin:/bin"
 SANDBOX = Sandbox(

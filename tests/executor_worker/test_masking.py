@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from executor_worker.masking import MASK, SecretMasker
 from executor_worker.runner import MAX_LINE_BYTES, RunResult
+from idp_common.masking import MASK, SecretMasker
 from tests.executor_worker.commands import run
 
 SECRET = 'correct-horse/battery staple&"quoted"'

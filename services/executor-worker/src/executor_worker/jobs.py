@@ -16,7 +16,6 @@ from prometheus_client import Counter, Gauge, Histogram
 from executor_worker.config import WorkerSettings
 from executor_worker.http_runner import run_http
 from executor_worker.log_batches import LogBatcher
-from executor_worker.masking import SecretMasker
 from executor_worker.operation_client import OperationClient
 from executor_worker.reports import ReportSender
 from executor_worker.runner import (
@@ -33,6 +32,7 @@ from idp_common.events import (
     ExecutionFinished,
     ExecutionRequested,
 )
+from idp_common.masking import SecretMasker
 from idp_common.messaging.consumer import release_slot
 from idp_common.messaging.envelope import Event
 from idp_common.messaging.publisher import Publisher

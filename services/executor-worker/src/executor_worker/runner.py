@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from executor_worker.masking import SecretMasker
 from executor_worker.sandbox import Sandbox, work_folders
 from idp_common.events import LogStream
 from idp_common.executables import ExecutableAllowlist, ExecutableRefused
 from idp_common.launchers import LaunchRefused, programs, unsafe_variable
+from idp_common.masking import SecretMasker
 
 READ_CHUNK_BYTES = 256 * 1024
 STDERR_SAMPLE_BYTES = 4096

@@ -23,6 +23,7 @@ from prometheus_client import Histogram
 from datasource_svc.models import DataSource
 from idp_common.content_decoding import read_capped
 from idp_common.events import SecretBinding
+from idp_common.masking import SecretMasker
 from idp_common.outbound import OutboundRefused, guarded_client
 from idp_common.schemas import UNSTORABLE_TEXT, unstorable
 from idp_common.secret_values import SecretResolver, SecretUnavailable
@@ -196,18 +197,23 @@ def _with_query(url: httpx.URL, query: Mapping[str, str], values: Mapping[str, s
         ) from None
 
 
-async def _auth_headers(source: DataSource, secrets: SecretResolver) -> dict[str, str]:
+async def _auth_headers(
+    source: DataSource, secrets: SecretResolver
+) -> tuple[dict[str, str], SecretMasker]:
+    """The headers of the source's auth, and what masks its secret (an upstream may quote
+    the credential it was sent in its answer, which the source's test shows)."""
     config = source.auth_config
     if not config:
-        return {}
+        return {}, SecretMasker()
     binding = SecretBinding(env_var="SECRET", **config["secret"])
     try:
         secret = (await secrets.resolve(source.tenant, [binding]))["SECRET"]
     except SecretUnavailable as exc:
         raise UpstreamFailed(f"the source's secret is unavailable: {exc}") from None
+    masker = SecretMasker([secret])
     if config["type"] == "basic":
         token = base64.b64encode(f"{config['username']}:{secret}".encode()).decode()
-        return {"Authorization": f"Basic {token}"}
+        return {"Authorization": f"Basic {token}"}, masker
     # Sent as it is: httpx's own refusal would quote the character it cannot encode, and where.
     if not HEADER_VALUE.fullmatch(secret):
         raise UpstreamFailed(
@@ -215,8 +221,8 @@ async def _auth_headers(source: DataSource, secrets: SecretResolver) -> dict[str
             "cannot carry (a basic auth_config's can be any text)"
         )
     if config["type"] == "bearer":
-        return {"Authorization": f"Bearer {secret}"}
-    return {config["header_name"]: secret}
+        return {"Authorization": f"Bearer {secret}"}, masker
+    return {config["header_name"]: secret}, masker
 
 
 async def fetch_options(
@@ -242,7 +248,8 @@ async def _fetch(
     deadline = time.monotonic() + source.timeout_seconds
     # By lower-case name, so each goes out once (a source saved before that was checked may
     # name one twice); the secret's wins.
-    written = dict(source.headers) | await _auth_headers(source, secrets)
+    auth, masker = await _auth_headers(source, secrets)
+    written = dict(source.headers) | auth
     headers = {name.lower(): value for name, value in written.items()}
     url = _with_query(httpx.URL(str(source.endpoint_url)), source.query, values)
     body = {} if source.body is None else {"json": _fill_body(source.body, values)}
@@ -276,7 +283,7 @@ async def _fetch(
         raise UpstreamFailed(f"the upstream could not be reached: {type(exc).__name__}") from None
     except (httpx.InvalidURL, ValueError) as exc:  # a stored URL or a redirect's, unusable
         raise UpstreamFailed(f"the request could not be made: {exc}") from None
-    excerpt = content[:EXCERPT_CHARS].decode("utf-8", errors="replace")
+    excerpt = masker.mask_bytes(content)[:EXCERPT_CHARS].decode("utf-8", errors="replace")
     if truncated:
         raise UpstreamFailed(
             f"the response exceeds {response_cap_bytes} bytes (DATASOURCE_RESPONSE_CAP_BYTES)",
