@@ -226,3 +226,32 @@ async def test_a_url_that_is_no_url_is_a_usage_error_that_never_shows_the_key() 
     assert exit_code == 2, err
     assert "is not a URL" in err
     assert key not in out + err
+
+
+SLY_TEXT = "a\u202eb\u009b31m\u001b[2J"
+
+
+def sly_letters() -> Starlette:
+    """A DLQ whose letter carries what a terminal would obey beyond the C0 controls: a
+    bidirectional override and the one-character CSI (U+009B)."""
+    letter: dict[str, Any] = {"message_id": "m-1", "type": "t", "tenant": "ops"}
+    letter |= {"failed_at": "now", "receive_count": 1, "reason": SLY_TEXT, "body": SLY_TEXT}
+
+    async def listed(_request: Request) -> Response:
+        return JSONResponse({"items": [letter], "next_cursor": None})
+
+    return Starlette(routes=[Route("/api/v1/queues/q/dead-letters", listed)])
+
+
+@pytest.mark.parametrize(
+    "args", [["dlq", "show", "q", "m-1"], ["--json", "dlq", "list", "q"]], ids=["show", "json"]
+)
+async def test_json_output_escapes_what_a_terminal_would_obey(args: list[str]) -> None:
+    """JSON escapes only the C0 controls: U+202E and U+009B reached the terminal raw."""
+    async with ServedApp(sly_letters()) as served:
+        code, out, err = await idp(served.url, *args)
+    assert code == 0, err
+    assert not any(character in out for character in "\u202e\u009b\u001b")
+    assert "\\u202e" in out
+    shown = json.loads(out)
+    assert (shown if isinstance(shown, dict) else shown[0])["reason"] == SLY_TEXT

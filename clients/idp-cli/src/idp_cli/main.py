@@ -37,15 +37,24 @@ errors = Console(stderr=True, markup=False, highlight=False)
 # What a terminal would obey rather than show: control characters (escape sequences clear the
 # screen, retitle the window, write the clipboard; a carriage return overwrites the line)
 # and bidirectional overrides, which reorder what is shown.
-_UNSHOWABLE = re.compile(
-    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
+# JSON escapes the C0 controls itself but leaves the rest as they are.
+_OBEYED_BEYOND_C0 = "\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSHOWABLE = re.compile(f"[\x00-\x08\x0a-\x1f{_OBEYED_BEYOND_C0}]")
+_UNSHOWABLE_IN_JSON = re.compile(f"[{_OBEYED_BEYOND_C0}]")
 
 
 def shown(text: str) -> str:
     """``text`` (a run's output, anything the platform answers) as a terminal can show it:
     what it would obey written as an escape (``\\x1b``)."""
     return _UNSHOWABLE.sub(lambda found: found.group().encode("unicode_escape").decode(), text)
+
+
+def print_json(data: Any) -> None:
+    """``data`` as JSON a terminal shows and a script reads back as the same text: what a
+    terminal would obey is written as a ``\\uXXXX`` escape."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    escaped = _UNSHOWABLE_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+    console.print(escaped, soft_wrap=True)
 
 
 class Context:
@@ -81,7 +90,7 @@ def _checked(call: Any, *args: Any) -> Any:
 
 def _show(ctx: typer.Context, data: Any, columns: list[str], rows: list[list[Any]]) -> None:
     if ctx.obj.as_json:
-        console.print_json(json.dumps(data, default=str))
+        print_json(data)
         return
     table = Table(*columns)
     for row in rows:
@@ -148,7 +157,7 @@ def show(ctx: typer.Context, queue: str, message_id: str) -> None:
     if letter is None:
         errors.print(shown(f"no message {message_id} in {queue}-dlq"), style="red")
         raise typer.Exit(FAILED)
-    console.print_json(json.dumps(letter, default=str))
+    print_json(letter)
 
 
 def _selection(ids: list[str] | None, everything: bool, event_type: str | None) -> dict[str, Any]:
@@ -172,7 +181,7 @@ def _act(ctx: typer.Context, queue: str, action: str, body: dict[str, Any]) -> N
         time.sleep(1)
         result = _checked(ctx.obj.api.get, response.headers["location"])
     if ctx.obj.as_json:
-        console.print_json(json.dumps(result))
+        print_json(result)
     else:
         verb = {"dry_run": "would act on"}.get(result["status"], "done:")
         console.print(
