@@ -255,3 +255,31 @@ async def test_json_output_escapes_what_a_terminal_would_obey(args: list[str]) -
     assert "\\u202e" in out
     shown = json.loads(out)
     assert (shown if isinstance(shown, dict) else shown[0])["reason"] == SLY_TEXT
+
+
+@pytest.mark.parametrize(
+    ("args", "path"),
+    [
+        (
+            ["dlq", "replay", "q/dead-letters/delete#", "--all"],
+            "/api/v1/queues/q%2Fdead-letters%2Fdelete%23/dead-letters/replay",
+        ),
+        (["dlq", "list", ".."], "/api/v1/queues/%2E%2E/dead-letters"),
+        (["executions", "watch", "../queues?"], "/api/v1/executions/..%2Fqueues%3F/logs/stream"),
+    ],
+    ids=["replay-as-delete", "dot-segment", "watch"],
+)
+async def test_a_name_given_is_one_path_segment_never_another_endpoint(
+    args: list[str], path: str
+) -> None:
+    """A queue named ``q/dead-letters/delete#`` turned a replay into a delete."""
+    reached: list[str] = []
+
+    async def refused(request: Request) -> Response:
+        reached.append(request.scope["raw_path"].decode())
+        return JSONResponse({"detail": "no such thing"}, status_code=404)
+
+    methods = ["GET", "POST"]
+    async with ServedApp(Starlette(routes=[Route("/{p:path}", refused, methods=methods)])) as app:
+        code, _, err = await idp(app.url, *args)
+    assert (code, reached[0]) == (1, path), err

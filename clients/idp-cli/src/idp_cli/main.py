@@ -9,6 +9,7 @@ import json
 import re
 import time
 from typing import Annotated, Any, NoReturn
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -55,6 +56,13 @@ def print_json(data: Any) -> None:
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     escaped = _UNSHOWABLE_IN_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
     console.print(escaped, soft_wrap=True)
+
+
+def segment(value: str) -> str:
+    """``value`` (a queue's name, an id) as one path segment: a ``/``, ``?`` or ``#`` in it,
+    or a ``..``, would send the request to another endpoint (a replay to ``delete``)."""
+    quoted = quote(value, safe="")
+    return quoted.replace(".", "%2E") if quoted in {".", ".."} else quoted
 
 
 class Context:
@@ -119,7 +127,7 @@ def queues(ctx: typer.Context) -> None:
 
 def _letters(ctx: typer.Context, queue: str, **criteria: Any) -> list[dict[str, Any]]:
     given = {key: value for key, value in criteria.items() if value is not None}
-    path = f"/api/v1/queues/{queue}/dead-letters"
+    path = f"/api/v1/queues/{segment(queue)}/dead-letters"
     return list(_checked(lambda: list(ctx.obj.api.pages(path, **given))))
 
 
@@ -172,7 +180,7 @@ def _selection(ids: list[str] | None, everything: bool, event_type: str | None) 
 
 def _act(ctx: typer.Context, queue: str, action: str, body: dict[str, Any]) -> None:
     """Start a replay or delete; follow it to its end when it runs on, with its progress."""
-    path = f"/api/v1/queues/{queue}/dead-letters/{action}"
+    path = f"/api/v1/queues/{segment(queue)}/dead-letters/{action}"
     response = _checked(ctx.obj.api.post, path, body)
     result = _checked(answer_of, response)
     while result["status"] == "running":
@@ -266,7 +274,7 @@ def _wait_for_a_free_stream(response: httpx.Response) -> None:
 
 
 def _follow(api: Api, execution_id: str, after: int) -> dict[str, Any]:
-    path = f"/api/v1/executions/{execution_id}/logs/stream"
+    path = f"/api/v1/executions/{segment(execution_id)}/logs/stream"
     last_seen = after
     try:
         with connect_sse(
@@ -276,7 +284,7 @@ def _follow(api: Api, execution_id: str, after: int) -> dict[str, Any]:
                 _wait_for_a_free_stream(source.response)
                 raise _Dropped(last_seen)
             if not source.response.is_success:
-                _checked(api.request, "GET", f"/api/v1/executions/{execution_id}")
+                _checked(api.request, "GET", f"/api/v1/executions/{segment(execution_id)}")
             if not source.response.headers.get("content-type", "").startswith(EVENT_STREAM):
                 raise ApiError(f"{source.response.url} answered no event stream", FAILED)
             for event in source.iter_sse():
