@@ -283,3 +283,24 @@ async def test_a_name_given_is_one_path_segment_never_another_endpoint(
     async with ServedApp(Starlette(routes=[Route("/{p:path}", refused, methods=methods)])) as app:
         code, _, err = await idp(app.url, *args)
     assert (code, reached[0]) == (1, path), err
+
+
+async def test_a_location_on_another_origin_is_not_followed_with_the_credential() -> None:
+    """A replay's 202 Location naming another host got the caller's token sent there."""
+    credentials_seen: list[str | None] = []
+
+    async def elsewhere(request: Request) -> Response:
+        credentials_seen.append(request.headers.get("authorization"))
+        return JSONResponse({"status": "succeeded", "done": 0, "matched": 0, "message_ids": []})
+
+    async with ServedApp(Starlette(routes=[Route("/taken", elsewhere)])) as other:
+
+        async def started(_request: Request) -> Response:
+            running = {"status": "running", "done": 0, "matched": 1, "message_ids": []}
+            return JSONResponse(running, 202, headers={"Location": f"{other.url}/taken"})
+
+        route = Route("/api/v1/queues/q/dead-letters/replay", started, methods=["POST"])
+        async with ServedApp(Starlette(routes=[route])) as operation:
+            code, _, err = await idp(operation.url, "dlq", "replay", "q", "--all")
+    assert (code, credentials_seen) == (1, []), err
+    assert "another origin" in err

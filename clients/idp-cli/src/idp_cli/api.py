@@ -35,6 +35,7 @@ class Api:
             raise ApiError(f"IDP_URL {url!r} is not a URL: {exc}", USAGE) from None
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self._refuse_another_origin(path)
         try:
             response = self.client.request(method, path, **kwargs)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -44,6 +45,13 @@ class Api:
         raise ApiError(
             problem_text(response), UNREACHABLE if response.status_code >= 500 else FAILED
         )
+
+    def _refuse_another_origin(self, path: str) -> None:
+        """The credential goes to IDP_URL alone: an answer's Location naming another
+        origin is not followed."""
+        target, base = httpx.URL(path), self.client.base_url
+        if target.is_absolute_url and _origin(target) != _origin(base):
+            raise ApiError(f"{base} pointed idp to another origin ({target}): not followed", FAILED)
 
     def get(self, path: str, **params: Any) -> Any:
         return answer_of(self.request("GET", path, params=params))
@@ -59,6 +67,10 @@ class Api:
             yield from page["items"]
             if not (cursor := page["next_cursor"]):
                 return
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
 
 
 def answer_of(response: httpx.Response) -> Any:
