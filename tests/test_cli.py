@@ -37,10 +37,14 @@ PLATFORM_OPERATOR = token(tenant="ops", roles=("platform-operator",))
 
 
 async def idp(
-    platform: Platform | str, *args: str, as_token: str = PLATFORM_OPERATOR, **variables: str
+    platform: Platform | str,
+    *args: str,
+    as_token: str = PLATFORM_OPERATOR,
+    stop_after: float | None = None,
+    **variables: str,
 ) -> tuple[int, str, str]:
     """Run ``idp`` as an operator would (the platform, or what answers at the URL given,
-    runs in this test's event loop)."""
+    runs in this test's event loop); killed after ``stop_after`` seconds, if given."""
     url = platform if isinstance(platform, str) else str(platform.operation.base_url)
     environment = os.environ | {
         "IDP_URL": url.rstrip("/"),
@@ -55,7 +59,11 @@ async def idp(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await process.communicate()
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), stop_after)
+    except TimeoutError:
+        process.kill()
+        out, err = await process.communicate()
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 
@@ -304,3 +312,30 @@ async def test_a_location_on_another_origin_is_not_followed_with_the_credential(
             code, _, err = await idp(operation.url, "dlq", "replay", "q", "--all")
     assert (code, credentials_seen) == (1, []), err
     assert "another origin" in err
+
+
+def closing_streams(opened: list[int], *events: bytes) -> Starlette:
+    """A live log that sends ``events`` and closes, each time it is opened."""
+
+    async def stream(_request: Request) -> Response:
+        opened.append(1)
+        return Response(b"".join(events), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/api/v1/executions/e-1/logs/stream", stream)])
+
+
+async def test_watch_resumes_a_stream_closed_before_the_end_without_hammering_it() -> None:
+    """A stream closed without its end was reopened at once, thousands of times a second."""
+    opened: list[int] = []
+    async with ServedApp(closing_streams(opened)) as served:
+        await idp(served.url, "executions", "watch", "e-1", stop_after=3)
+    assert 1 <= len(opened) <= 4
+
+
+async def test_watch_ends_with_the_reason_a_stream_stopped() -> None:
+    """The ``error`` event (the key revoked, the token expired) was ignored."""
+    stopped = b'event: error\ndata: {"detail": "the API key was revoked"}\n\n'
+    async with ServedApp(closing_streams([], stopped)) as served:
+        code, _, err = await idp(served.url, "executions", "watch", "e-1")
+    assert code == 1
+    assert "the log stream stopped: the API key was revoked" in err

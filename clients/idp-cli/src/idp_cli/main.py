@@ -259,6 +259,8 @@ def watch(ctx: typer.Context, execution_id: str) -> None:
 
 
 EVENT_STREAM = "text/event-stream"
+# operation-svc pings a live log every 15 s: this long without a byte is a dead connection.
+STREAM_SILENCE_SECONDS = 60
 
 
 class _Dropped(Exception):
@@ -278,7 +280,11 @@ def _follow(api: Api, execution_id: str, after: int) -> dict[str, Any]:
     last_seen = after
     try:
         with connect_sse(
-            api.client, "GET", path, headers={"Last-Event-ID": str(after)}, timeout=None
+            api.client,
+            "GET",
+            path,
+            headers={"Last-Event-ID": str(after)},
+            timeout=httpx.Timeout(30, read=STREAM_SILENCE_SECONDS),
         ) as source:
             if source.response.status_code == 429:
                 _wait_for_a_free_stream(source.response)
@@ -291,17 +297,21 @@ def _follow(api: Api, execution_id: str, after: int) -> dict[str, Any]:
                 if event.event == "end":
                     ended: dict[str, Any] = event.json()
                     return ended
+                if event.event == "error":
+                    raise ApiError(f"the log stream stopped: {event.json()['detail']}", FAILED)
                 if event.event == "log":
                     line = event.json()
                     last_seen = line["seq"]
                     console.print(shown(line["message"]))
+            errors.print(f"stream closed before the run ended; resuming after line {last_seen}")
     except ApiError as exc:
         _fail(exc)
     except Exception as exc:
         if isinstance(exc, typer.Exit | _Dropped):
             raise
         errors.print(shown(f"stream dropped ({exc}); resuming after line {last_seen}"))
-        time.sleep(1)
+    # Closed at once again and again (a proxy, a replica stopping) is no reason to hammer it.
+    time.sleep(1)
     raise _Dropped(last_seen)
 
 
