@@ -1,6 +1,7 @@
-// An admin creates a schedule (a template at 02:30 in Paris, queue_one, run_once) and sees
-// its next fire times; creates a webhook and sees its signing secret once; opens another
-// webhook's deliveries (each attempt shown, the receiver's answer escaped) and sends one again.
+// An admin creates a schedule (a template at 02:30 in Paris, queue_one, run_once; a time zone
+// refused first, shown with why) and sees its next fire times; creates a webhook and sees its
+// signing secret once; opens another webhook's deliveries (each attempt shown, the receiver's
+// answer escaped) and sends one again.
 import { checkAccessibility, eventually, input, runScenario, screenshot, signIn } from "./lib.mjs";
 
 await runScenario(async (page) => {
@@ -12,6 +13,13 @@ await runScenario(async (page) => {
   await form.getByRole("combobox", { name: "Template" }).selectOption(input.template);
   await form.getByRole("radio", { name: "On a cron expression" }).check();
   await form.getByRole("textbox", { name: "Cron expression" }).fill("30 2 * * *");
+  // A 422 shows why each field was refused, not only which.
+  await form.getByRole("textbox", { name: "Time zone" }).fill("Mars/Olympus");
+  await form.getByRole("button", { name: "Create the schedule" }).click();
+  await page
+    .getByRole("list", { name: "Fields refused" })
+    .getByText("timezone: Value error, unknown IANA timezone 'Mars/Olympus'")
+    .waitFor();
   await form.getByRole("textbox", { name: "Time zone" }).fill("Europe/Paris");
   await form.getByRole("combobox", { name: "When the previous run is still going" }).selectOption("queue_one");
   await form.getByRole("combobox", { name: "Slots missed while the platform was down" }).selectOption("run_once");

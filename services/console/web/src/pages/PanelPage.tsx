@@ -101,7 +101,7 @@ function PanelForm({ panel, schema }: { panel: Panel; schema: PanelSchema }) {
           <Link href={`/admin/panels/${panel.id}/edit`}>Edit this panel</Link>
         </p>
       ) : null}
-      {problem ? <ProblemAlert error={problem} title="The submission was refused" /> : null}
+      {problem ? <ProblemAlert error={problem} title="The submission was refused" listFields={false} /> : null}
       <FormValues.Provider value={values}>
         <Form<Values>
           schema={jsonSchema}

@@ -50,7 +50,7 @@ function PanelEditor({ panel, sources }: { panel: PanelDetail; sources: DataSour
         sources={sources}
         problems={problems}
       />
-      {action.problem ? <ProblemAlert error={action.problem} title="The panel was refused" /> : null}
+      {action.problem ? <ProblemAlert error={action.problem} title="The panel was refused" listFields={false} /> : null}
       {saved ? <p role="status">Saved.</p> : null}
       <button type="submit" className="primary" disabled={action.busy}>
         Save the panel

@@ -64,7 +64,7 @@ function PanelForm({ template, sources }: { template: Template; sources: DataSou
         sources={sources}
         problems={problems}
       />
-      {action.problem ? <ProblemAlert error={action.problem} title="The panel was refused" /> : null}
+      {action.problem ? <ProblemAlert error={action.problem} title="The panel was refused" listFields={false} /> : null}
       <button type="submit" className="primary" disabled={action.busy}>
         Create the panel
       </button>
